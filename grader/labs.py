@@ -1,0 +1,286 @@
+"""Labs as data: ``labs/lab<N>-<slug>/lab.yaml`` validated into a :class:`Lab`.
+
+An instructor who writes a bad lab.yaml gets ``LabError`` naming the file, the key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from grader import safeyaml
+
+LAB_ID = re.compile(r"^lab\d+$")
+TASK_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+CHECK_ID = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+
+
+class LabError(ValueError):
+    """A lab definition is wrong or a lab does not exist; ``str()`` says where and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    title: str
+    points: float
+    check: str
+    params: dict[str, Any]
+    hint: str
+    live: bool = False
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    node: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Collect:
+    """What a live collector must fetch for this lab (the workspace already holds it)."""
+
+    files: tuple[FileSpec, ...] = ()
+    dirs: tuple[FileSpec, ...] = ()
+    kinds: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Lab:
+    id: str
+    dir: Path
+    version: int
+    title: str
+    summary: str
+    topics: tuple[str, ...]
+    minutes: int
+    nodes: tuple[str, ...]
+    tasks: tuple[Task, ...]
+    collect: Collect
+    generator: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    live_only: str = ""  # why the lab needs a live cluster at all, if it does
+
+    @property
+    def number(self) -> int:
+        return int(self.id[3:])
+
+    @property
+    def start_dir(self) -> Path:
+        return self.dir / "start"
+
+    @property
+    def readme(self) -> Path:
+        return self.dir / "README.md"
+
+    @property
+    def max_points(self) -> float:
+        return sum(t.points for t in self.tasks)
+
+    def task(self, task_id: str) -> Task:
+        for t in self.tasks:
+            if t.id == task_id:
+                return t
+        raise LabError(f"{self.id} has no task {task_id!r}; its tasks are {', '.join(t.id for t in self.tasks)}")
+
+    def fingerprint(self) -> str:
+        """Hash of lab.yaml and the starting state, to tell a workspace made from another lab version."""
+        h = hashlib.sha256((self.dir / "lab.yaml").read_bytes())
+        if self.start_dir.is_dir():
+            for p in sorted(self.start_dir.rglob("*")):
+                if p.is_file():
+                    h.update(p.relative_to(self.start_dir).as_posix().encode())
+                    h.update(p.read_bytes())
+        return h.hexdigest()[:16]
+
+
+def labs_root() -> Path:
+    """labs/ of a source checkout, or the copy that ships inside the installed package."""
+    env = os.environ.get("CKS_LABS_DIR")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    packaged = here / "_labs"
+    if packaged.is_dir():
+        return packaged
+    return here.parent / "labs"
+
+
+def repo_root() -> Path | None:
+    """The source checkout (for solutions/ and tests/labs/), or None in a learner's install."""
+    here = Path(__file__).resolve().parent.parent
+    return here if (here / "labs").is_dir() and (here / "grader").is_dir() else None
+
+
+def lab_dirs(root: Path | None = None) -> dict[str, Path]:
+    root = root or labs_root()
+    out: dict[str, Path] = {}
+    if not root.is_dir():
+        return out
+    for d in root.iterdir():
+        m = re.match(r"^(lab\d+)(?:-[a-z0-9-]+)?$", d.name)
+        if m and (d / "lab.yaml").is_file():
+            out[m.group(1)] = d
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0][3:])))
+
+
+def all_labs(root: Path | None = None) -> list[Lab]:
+    return [load_lab_dir(d) for d in lab_dirs(root).values()]
+
+
+def get_lab(lab_id: str, root: Path | None = None) -> Lab:
+    lab_id = lab_id.strip().lower()
+    if lab_id.isdigit():
+        lab_id = f"lab{lab_id}"
+    dirs = lab_dirs(root)
+    if lab_id not in dirs:
+        known = ", ".join(dirs) or "none found"
+        raise LabError(f"no lab {lab_id!r}; available labs: {known} (see `cks list`)")
+    return load_lab_dir(dirs[lab_id])
+
+
+@cache
+def load_lab_dir(d: Path) -> Lab:
+    path = d / "lab.yaml"
+    try:
+        data = safeyaml.load_one(path.read_bytes())
+    except OSError as exc:
+        raise LabError(f"{path}: cannot be read: {exc.strerror}") from None
+    except safeyaml.YamlProblem as exc:
+        raise LabError(f"{path}: {exc}") from None
+    return parse_lab(data, d, str(path))
+
+
+# ---- validation -----------------------------------------------------------------------------------
+
+_LAB_KEYS = {"id", "version", "title", "summary", "topics", "minutes", "nodes", "tasks", "collect",
+             "generator", "variables", "live_only"}
+_TASK_KEYS = {"id", "title", "points", "check", "params", "hint", "live"}
+_COLLECT_KEYS = {"files", "dirs", "kinds", "namespaces", "facts"}
+
+
+def _req(data: dict[str, Any], key: str, typ: type | tuple[type, ...], where: str, what: str) -> Any:
+    if key not in data:
+        raise LabError(f"{where}: missing key '{key}' ({what})")
+    val = data[key]
+    if not isinstance(val, typ) or isinstance(val, bool) and typ in (int, float, (int, float)):
+        raise LabError(f"{where}: key '{key}' must be {what}, got {val!r}")
+    return val
+
+
+def _unknown(data: dict[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(data) - allowed)
+    if extra:
+        raise LabError(f"{where}: unknown key '{extra[0]}'; allowed keys: {', '.join(sorted(allowed))}")
+
+
+def parse_lab(data: Any, d: Path, where: str) -> Lab:
+    if not isinstance(data, dict):
+        raise LabError(f"{where}: must be a mapping with keys id, title, tasks, ...")
+    _unknown(data, _LAB_KEYS, where)
+    lab_id = _req(data, "id", str, where, "'lab<N>', e.g. lab1")
+    if not LAB_ID.match(lab_id):
+        raise LabError(f"{where}: key 'id' must look like 'lab<N>', got {lab_id!r}")
+    if not d.name.startswith(lab_id + "-") and d.name != lab_id:
+        raise LabError(f"{where}: id {lab_id!r} does not match the folder name {d.name!r}")
+    version = _req(data, "version", int, where, "an integer that grows when grading changes")
+    title = _req(data, "title", str, where, "a short title")
+    summary = data.get("summary", "")
+    topics = data.get("topics", [])
+    if not isinstance(topics, list) or not all(isinstance(t, str) for t in topics):
+        raise LabError(f"{where}: key 'topics' must be a list of strings")
+    minutes = _req(data, "minutes", int, where, "the time estimate in minutes")
+    nodes = data.get("nodes", ["controlplane"])
+    if not isinstance(nodes, list) or not all(isinstance(n, str) and n for n in nodes):
+        raise LabError(f"{where}: key 'nodes' must be a list of node names")
+    raw_tasks = _req(data, "tasks", list, where, "a list of tasks")
+    if not raw_tasks:
+        raise LabError(f"{where}: key 'tasks' must list at least one task")
+    tasks = []
+    seen: set[str] = set()
+    for i, raw in enumerate(raw_tasks):
+        tw = f"{where}: tasks[{i}]"
+        if not isinstance(raw, dict):
+            raise LabError(f"{tw}: must be a mapping with id, title, points, check, hint")
+        _unknown(raw, _TASK_KEYS, tw)
+        tid = _req(raw, "id", str, tw, "a short id such as t1")
+        if not TASK_ID.match(tid):
+            raise LabError(f"{tw}: key 'id' must be lower-case letters, digits, '-' or '_', got {tid!r}")
+        if tid in seen:
+            raise LabError(f"{tw}: task id {tid!r} is used twice")
+        seen.add(tid)
+        points = _req(raw, "points", (int, float), tw, "a positive number")
+        if points <= 0:
+            raise LabError(f"{tw}: key 'points' must be a positive number, got {points!r}")
+        check_id = _req(raw, "check", str, tw, "a check id '<module>.<name>', e.g. audit_policy.probes")
+        if not CHECK_ID.match(check_id):
+            raise LabError(f"{tw}: key 'check' must look like '<module>.<name>', got {check_id!r}")
+        params = raw.get("params", {}) or {}
+        if not isinstance(params, dict):
+            raise LabError(f"{tw}: key 'params' must be a mapping of the check's parameters")
+        _validate_check(check_id, params, tw)
+        live = raw.get("live", False)
+        if not isinstance(live, bool):
+            raise LabError(f"{tw}: key 'live' must be true or false")
+        tasks.append(Task(tid, _req(raw, "title", str, tw, "a short title"), points, check_id, params,
+                          _req(raw, "hint", str, tw, "a hint shown when the task fails").strip(), live))
+    collect = _parse_collect(data.get("collect", {}) or {}, f"{where}: collect")
+    gen = data.get("generator")
+    if gen is not None and (not isinstance(gen, str) or ":" not in gen):
+        raise LabError(f"{where}: key 'generator' must be 'module:function'")
+    variables = data.get("variables", {}) or {}
+    if not isinstance(variables, dict):
+        raise LabError(f"{where}: key 'variables' must be a mapping")
+    return Lab(lab_id, d, version, title, str(summary).strip(), tuple(topics), minutes, tuple(nodes),
+               tuple(tasks), collect, gen, variables, str(data.get("live_only", "")))
+
+
+def _parse_collect(raw: Any, where: str) -> Collect:
+    if not isinstance(raw, dict):
+        raise LabError(f"{where}: must be a mapping with files, dirs, kinds, namespaces, facts")
+    _unknown(raw, _COLLECT_KEYS, where)
+
+    def specs(key: str) -> tuple[FileSpec, ...]:
+        out = []
+        for i, item in enumerate(raw.get(key, []) or []):
+            if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+                raise LabError(f"{where}.{key}[{i}]: must be a mapping with node and path")
+            out.append(FileSpec(str(item.get("node", "controlplane")), item["path"]))
+        return tuple(out)
+
+    def strs(key: str) -> tuple[str, ...]:
+        val = raw.get(key, []) or []
+        if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
+            raise LabError(f"{where}.{key}: must be a list of strings")
+        return tuple(val)
+
+    return Collect(specs("files"), specs("dirs"), strs("kinds"), strs("namespaces"), strs("facts"))
+
+
+def _validate_check(check_id: str, params: dict[str, Any], where: str) -> None:
+    from grader.checks import CheckNotFound, get_check
+
+    try:
+        fn = get_check(check_id)
+    except CheckNotFound as exc:
+        raise LabError(f"{where}: key 'check': {exc}") from None
+    sig = inspect.signature(fn)
+    accepted = [p for p in list(sig.parameters.values())[1:] if p.kind is p.KEYWORD_ONLY or
+                p.kind is p.POSITIONAL_OR_KEYWORD]
+    names = {p.name for p in accepted}
+    if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        for key in params:
+            if key not in names:
+                raise LabError(f"{where}: params: check {check_id} takes no parameter {key!r}; "
+                               f"it takes {', '.join(sorted(names)) or 'none'}")
+    for p in accepted:
+        if p.default is p.empty and p.name not in params:
+            raise LabError(f"{where}: params: check {check_id} needs parameter {p.name!r}")

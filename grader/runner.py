@@ -1,0 +1,60 @@
+"""Grade a lab against a snapshot: run each task's check and turn its outcome into a scored result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from grader import variants
+from grader.checks import CheckContext, get_check
+from grader.labs import Lab
+from grader.results import Outcome, Report, Status, TaskResult
+from grader.snapshot import FileProblem, Snapshot
+
+LIVE_SKIP = "needs a live cluster: run `grade {lab} --target ...` on the cluster (see the lab README)"
+
+
+def grade(lab: Lab, snap: Snapshot, *, target: str = "workspace", live: bool = False,
+          only: list[str] | None = None, progress: Callable[[str], None] | None = None) -> Report:
+    seed = snap.meta.get("seed")
+    seed = str(seed) if seed is not None else None
+    values = variants.pick(lab.id, seed, lab.variables)
+    start_factory = None
+    if lab.generator or lab.variables:
+        from grader.workspace import pristine
+
+        def start_factory() -> Snapshot:
+            return pristine(lab, seed)
+
+    results = []
+    for task in lab.tasks:
+        if only and task.id not in only:
+            continue
+        if progress:
+            progress(task.id)
+        if task.live and not live:
+            outcome = Outcome.skipped(LIVE_SKIP.format(lab=lab.id))
+        else:
+            ctx = CheckContext(snap, lab, task, live, values, start_factory)
+            outcome = run_check(ctx, task.check, variants.render(task.params, values))
+        earned = round(task.points * (1.0 if outcome.status is Status.PASS else outcome.score), 2)
+        results.append(TaskResult(task.id, task.title, outcome.status, earned, task.points, outcome.message,
+                                  outcome.evidence, task.hint, task.live))
+    return Report(lab.id, lab.title, lab.version, target, results, seed)
+
+
+def run_check(ctx: CheckContext, check_id: str, params: dict) -> Outcome:
+    """Run one check; whatever goes wrong inside becomes an honest error, never a traceback."""
+    try:
+        outcome = get_check(check_id)(ctx, **params)
+    except FileProblem as exc:
+        if exc.is_environment_problem:
+            return Outcome.error(str(exc))
+        return Outcome.failed(str(exc))
+    except RecursionError:
+        return Outcome.error(f"check {check_id} gave up: the input is nested too deeply to check")
+    except Exception as exc:  # a grader bug must not look like the learner's mistake
+        return Outcome.error(f"internal error in check {check_id}: {type(exc).__name__}: {exc} "
+                             "(please report it with `grade --debug`)")
+    if not isinstance(outcome, Outcome):
+        return Outcome.error(f"internal error: check {check_id} returned {type(outcome).__name__}")
+    return outcome

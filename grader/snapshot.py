@@ -1,0 +1,265 @@
+"""One read-only view over a workspace or a collected snapshot (they share a layout).
+
+    <root>/cks.yaml                        metadata: lab, lab_version, started, seed, target, kind
+    <root>/nodes/<node>/<absolute path>    files as they sit on that node
+    <root>/cluster/*.yaml                  API objects (one or many documents, or kind: List)
+    <root>/facts/<node>/<name>.json|yaml   facts a live collector gathered (process args, Falco state, ...)
+
+Checks read only through :class:`Snapshot`, so they are pure functions of it: a workspace, a live
+collection and an instructor's regrade of a submitted bundle all look the same to them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from grader import safeyaml
+
+META_FILE = "cks.yaml"
+MAX_FILE_BYTES = 20 * 1024 * 1024  # a node file larger than this is not read (audit logs stream separately)
+MAX_OBJECT_FILE_BYTES = 50 * 1024 * 1024
+
+
+class FileProblem(Exception):
+    """A node file could not be read as asked. ``kind`` says why; ``str()`` is the learner-facing message.
+
+    kinds: missing, is_directory, not_a_file, too_large, binary, unreadable, outside
+    ``unreadable`` is an environment problem (check -> error); the others are the learner's to fix.
+    """
+
+    def __init__(self, kind: str, message: str, where: str):
+        super().__init__(message)
+        self.kind = kind
+        self.where = where
+
+    @property
+    def is_environment_problem(self) -> bool:
+        return self.kind in {"unreadable", "outside"}
+
+
+@dataclass(frozen=True)
+class ObjectProblem:
+    where: str
+    message: str
+
+
+def object_key(obj: dict[str, Any]) -> tuple[str, str, str]:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    return (str(obj.get("kind", "")), str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+
+
+class Snapshot:
+    """A snapshot rooted at a directory. Reads lazily; caches what it parsed."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+
+    # ---- metadata ---------------------------------------------------------------------------------
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        path = self.root / META_FILE
+        try:
+            data = safeyaml.load_one(path.read_bytes())
+        except (OSError, safeyaml.YamlProblem):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    # ---- node files -------------------------------------------------------------------------------
+    def node_path(self, node: str, path: str) -> Path:
+        """The local path of ``path`` on ``node``; refuses anything that would leave the snapshot."""
+        where = f"{node}:{path}"
+        pure = PurePosixPath(path)
+        if not pure.is_absolute() or ".." in pure.parts or "/" in node or node in {"", ".", ".."}:
+            raise FileProblem("outside", f"{where} is not an absolute path on a node", where)
+        return self.root / "nodes" / node / str(pure).lstrip("/")
+
+    def _checked(self, node: str, path: str) -> Path:
+        local = self.node_path(node, path)
+        where = f"{node}:{path}"
+        base = (self.root / "nodes" / node).resolve()
+        try:
+            real = local.resolve()
+        except (OSError, RuntimeError):
+            raise FileProblem("unreadable", f"{where}: cannot resolve the path (a link loop?)", where) from None
+        if real != base and base not in real.parents:
+            raise FileProblem("outside", f"{where} is a link that leaves the node's files", where)
+        return local
+
+    def exists(self, node: str, path: str) -> bool:
+        try:
+            return self._checked(node, path).exists()
+        except FileProblem:
+            return False
+
+    def is_dir(self, node: str, path: str) -> bool:
+        try:
+            return self._checked(node, path).is_dir()
+        except FileProblem:
+            return False
+
+    def read_bytes(self, node: str, path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+        local = self._checked(node, path)
+        where = f"{node}:{path}"
+        try:
+            st = local.stat()
+        except FileNotFoundError:
+            raise FileProblem("missing", f"{where} does not exist", where) from None
+        except OSError as exc:
+            raise FileProblem("unreadable", f"{where} cannot be read: {exc.strerror}", where) from None
+        if local.is_dir():
+            raise FileProblem("is_directory", f"{where} is a directory, not a file", where)
+        if not local.is_file():
+            raise FileProblem("not_a_file", f"{where} is not a regular file", where)
+        if st.st_size > max_bytes:
+            raise FileProblem(
+                "too_large", f"{where} is {st.st_size / 1048576:.1f} MB, more than the {max_bytes // 1048576} MB "
+                "the grader reads for this file", where)
+        try:
+            with open(local, "rb") as fh:
+                return fh.read(max_bytes + 1)
+        except OSError as exc:
+            raise FileProblem("unreadable", f"{where} cannot be read: {exc.strerror}", where) from None
+
+    def read_text(self, node: str, path: str, max_bytes: int = MAX_FILE_BYTES) -> str:
+        data = self.read_bytes(node, path, max_bytes)
+        where = f"{node}:{path}"
+        if b"\x00" in data[:65536]:
+            raise FileProblem("binary", f"{where} is binary, not text", where)
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise FileProblem("binary", f"{where} is not UTF-8 text (bad byte at offset {exc.start})", where) from None
+
+    def list_dir(self, node: str, path: str) -> list[str]:
+        """Names in a node directory, sorted; a missing directory is an empty list."""
+        local = self._checked(node, path)
+        if not local.exists():
+            return []
+        if not local.is_dir():
+            raise FileProblem("not_a_file", f"{node}:{path} is not a directory", f"{node}:{path}")
+        try:
+            return sorted(p.name for p in local.iterdir())
+        except OSError as exc:
+            raise FileProblem("unreadable", f"{node}:{path} cannot be listed: {exc.strerror}", f"{node}:{path}") from None
+
+    def open_node_file(self, node: str, path: str):  # -> BinaryIO; for streaming large files (audit logs)
+        local = self._checked(node, path)
+        try:
+            return open(local, "rb")
+        except FileNotFoundError:
+            raise FileProblem("missing", f"{node}:{path} does not exist", f"{node}:{path}") from None
+        except IsADirectoryError:
+            raise FileProblem("is_directory", f"{node}:{path} is a directory, not a file", f"{node}:{path}") from None
+        except OSError as exc:
+            raise FileProblem("unreadable", f"{node}:{path} cannot be read: {exc.strerror}", f"{node}:{path}") from None
+
+    def nodes(self) -> list[str]:
+        base = self.root / "nodes"
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+
+    # ---- API objects ------------------------------------------------------------------------------
+    @cached_property
+    def _objects(self) -> tuple[list[dict[str, Any]], list[ObjectProblem]]:
+        objs: list[dict[str, Any]] = []
+        problems: list[ObjectProblem] = []
+        base = self.root / "cluster"
+        if not base.is_dir():
+            return objs, problems
+        for path in sorted(base.rglob("*")):
+            if not path.is_file() or path.suffix not in {".yaml", ".yml", ".json"}:
+                continue
+            rel = f"cluster/{path.relative_to(base).as_posix()}"
+            try:
+                if path.stat().st_size > MAX_OBJECT_FILE_BYTES:
+                    problems.append(ObjectProblem(rel, "file too large to read"))
+                    continue
+                raw = path.read_bytes()
+            except OSError as exc:
+                problems.append(ObjectProblem(rel, f"cannot be read: {exc.strerror}"))
+                continue
+            for doc_no, doc in _documents(raw, rel, problems):
+                _flatten(doc, f"{rel}#{doc_no}", objs, problems)
+        return objs, problems
+
+    @property
+    def object_problems(self) -> list[ObjectProblem]:
+        return self._objects[1]
+
+    def objects(self, kind: str | None = None, namespace: str | None = None,
+                name: str | None = None) -> list[dict[str, Any]]:
+        out = []
+        for obj in self._objects[0]:
+            k, ns, n = object_key(obj)
+            if (kind is None or k == kind) and (namespace is None or ns == namespace) and (name is None or n == name):
+                out.append(obj)
+        return out
+
+    def object(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = self.objects(kind, namespace, name)
+        return found[-1] if found else None  # the last document wins, as a later `kubectl apply` would
+
+    # ---- facts from live collection ---------------------------------------------------------------
+    def fact(self, node: str, name: str) -> Any | None:
+        for suffix in (".json", ".yaml"):
+            path = self.root / "facts" / node / f"{name}{suffix}"
+            if path.is_file():
+                try:
+                    raw = path.read_bytes()
+                    return json.loads(raw) if suffix == ".json" else safeyaml.load_one(raw)
+                except (OSError, ValueError):
+                    return None
+        return None
+
+
+def _documents(raw: bytes, rel: str, problems: list[ObjectProblem]):
+    """Parse a file's documents one by one so a broken document in the middle spoils only itself."""
+    if rel.endswith(".json"):
+        try:
+            yield 0, json.loads(raw)
+        except ValueError as exc:
+            problems.append(ObjectProblem(rel, f"not valid JSON: {exc}"))
+        return
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        problems.append(ObjectProblem(rel, "not UTF-8 text"))
+        return
+    chunks = _split_documents(text)
+    for no, chunk in enumerate(chunks):
+        try:
+            for doc in safeyaml.load_all(chunk):
+                if doc is not None:
+                    yield no, doc
+        except safeyaml.YamlProblem as exc:
+            problems.append(ObjectProblem(f"{rel}#{no}", str(exc)))
+
+
+def _split_documents(text: str) -> list[str]:
+    chunks, cur = [], []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("---") and (len(line) == 3 or line[3] in " \t\r\n"):
+            chunks.append("".join(cur))
+            cur = [line[3:].lstrip() if line[3:].strip() else ""]
+            continue
+        cur.append(line)
+    chunks.append("".join(cur))
+    return [c for c in chunks if c.strip()]
+
+
+def _flatten(doc: Any, where: str, out: list[dict[str, Any]], problems: list[ObjectProblem]) -> None:
+    if not isinstance(doc, dict):
+        problems.append(ObjectProblem(where, f"a document is a {type(doc).__name__}, not a Kubernetes object"))
+        return
+    if str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
+        for i, item in enumerate(doc["items"]):
+            _flatten(item, f"{where}/items[{i}]", out, problems)
+        return
+    if not doc.get("kind") or not isinstance(doc.get("metadata"), dict):
+        problems.append(ObjectProblem(where, "not a Kubernetes object (no kind or metadata)"))
+        return
+    out.append(doc)

@@ -1,0 +1,102 @@
+"""Practice workspaces: the lab's starting state laid out as a snapshot the learner edits."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from grader import __version__, variants
+from grader.labs import Lab
+from grader.snapshot import META_FILE, Snapshot
+
+DEFAULT_WORKSPACE = Path("cks-workspace")
+
+
+class WorkspaceError(RuntimeError):
+    pass
+
+
+def default_dir(lab: Lab) -> Path:
+    return DEFAULT_WORKSPACE / lab.id
+
+
+def materialize(lab: Lab, dest: Path, seed: str | None = None) -> dict[str, Any]:
+    """Write the lab's starting state for ``seed`` into ``dest`` (which must not exist or be empty)."""
+    values = variants.pick(lab.id, seed, lab.variables)
+    dest.mkdir(parents=True, exist_ok=True)
+    if lab.start_dir.is_dir():
+        for src in sorted(lab.start_dir.rglob("*")):
+            rel = src.relative_to(lab.start_dir)
+            target = dest / Path(variants.render_text(rel.as_posix(), values))
+            if src.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = src.read_bytes()
+            if values and b"{{" in data:
+                try:
+                    data = variants.render_text(data.decode("utf-8"), values).encode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+            target.write_bytes(data)
+    if lab.generator:
+        module, func = lab.generator.split(":", 1)
+        getattr(importlib.import_module(module), func)(dest, seed=seed, values=values)
+    meta = {
+        "kind": "workspace",
+        "lab": lab.id,
+        "lab_version": lab.version,
+        "seed": seed,
+        "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "grader_version": __version__,
+    }
+    (dest / META_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+    return meta
+
+
+def start(lab: Lab, dest: Path, seed: str | None = None, force: bool = False) -> dict[str, Any]:
+    if dest.exists() and any(dest.iterdir()):
+        if not force:
+            raise WorkspaceError(
+                f"{dest} already exists; grade it with `grade {lab.id} --workspace {dest}`, "
+                f"or start over with `cks reset {lab.id} --workspace {dest}`")
+        reset_dir(dest)
+    return materialize(lab, dest, seed)
+
+
+def reset_dir(dest: Path) -> None:
+    """Remove a workspace, refusing anything that does not look like one."""
+    if not (dest / META_FILE).is_file():
+        raise WorkspaceError(f"{dest} is not a cks workspace (no {META_FILE}); refusing to delete it")
+    shutil.rmtree(dest)
+
+
+def pristine(lab: Lab, seed: str | None) -> Snapshot:
+    """The starting state for ``seed`` as a snapshot; static labs are read in place, others built once."""
+    if not lab.generator and not lab.variables:
+        return Snapshot(lab.start_dir)
+    key = (lab.id, lab.version, seed)
+    if key not in _PRISTINE:
+        tmp = Path(tempfile.mkdtemp(prefix=f"cks-{lab.id}-start-"))
+        materialize(lab, tmp, seed)
+        _PRISTINE[key] = tmp
+    return Snapshot(_PRISTINE[key])
+
+
+_PRISTINE: dict[tuple[str, int, str | None], Path] = {}
+
+
+def _cleanup() -> None:
+    for path in _PRISTINE.values():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+import atexit  # noqa: E402
+
+atexit.register(_cleanup)
