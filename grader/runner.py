@@ -17,7 +17,7 @@ def grade(lab: Lab, snap: Snapshot, *, target: str = "workspace", live: bool = F
           only: list[str] | None = None, progress: Callable[[str], None] | None = None) -> Report:
     seed = snap.meta.get("seed")
     seed = str(seed) if seed is not None else None
-    values = variants.pick(lab.id, seed, lab.variables)
+    values = variants.values_for(lab, seed)
     start_factory = None
     if lab.generator or lab.variables:
         from grader.workspace import pristine

@@ -47,3 +47,21 @@ def render(obj: Any, values: dict[str, Any]) -> Any:
     if isinstance(obj, dict):
         return {render_text(str(k), values): render(v, values) for k, v in obj.items()}
     return obj
+
+
+def values_for(lab: Any, seed: str | None) -> dict[str, Any]:
+    """The variant's values: picked variables, plus values a lab's generator derives from the seed.
+
+    A generator module may define ``derive(seed, values) -> dict`` (e.g. lab7 derives which Secrets the
+    intruder read from the seed); its result is merged in, so checks and solutions see the same answers
+    without the answers ever being written into the learner's workspace.
+    """
+    values = pick(lab.id, seed, lab.variables)
+    if lab.generator:
+        import importlib
+
+        module = importlib.import_module(lab.generator.split(":", 1)[0])
+        derive = getattr(module, "derive", None)
+        if derive is not None:
+            values.update(derive(seed, dict(values)))
+    return values

@@ -28,23 +28,10 @@ def default_dir(lab: Lab) -> Path:
 
 def materialize(lab: Lab, dest: Path, seed: str | None = None) -> dict[str, Any]:
     """Write the lab's starting state for ``seed`` into ``dest`` (which must not exist or be empty)."""
-    values = variants.pick(lab.id, seed, lab.variables)
+    values = variants.values_for(lab, seed)
     dest.mkdir(parents=True, exist_ok=True)
     if lab.start_dir.is_dir():
-        for src in sorted(lab.start_dir.rglob("*")):
-            rel = src.relative_to(lab.start_dir)
-            target = dest / Path(variants.render_text(rel.as_posix(), values))
-            if src.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            data = src.read_bytes()
-            if values and b"{{" in data:
-                try:
-                    data = variants.render_text(data.decode("utf-8"), values).encode("utf-8")
-                except UnicodeDecodeError:
-                    pass
-            target.write_bytes(data)
+        copy_tree(lab.start_dir, dest, values)
     if lab.generator:
         module, func = lab.generator.split(":", 1)
         getattr(importlib.import_module(module), func)(dest, seed=seed, values=values)
@@ -58,6 +45,42 @@ def materialize(lab: Lab, dest: Path, seed: str | None = None) -> dict[str, Any]
     }
     (dest / META_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
     return meta
+
+
+def copy_tree(src_root: Path, dest: Path, values: dict[str, Any]) -> None:
+    """Copy a tree (starting state, solution overlay, fixture) rendering ``{{ var }}`` in names and text."""
+    for src in sorted(src_root.rglob("*")):
+        rel = src.relative_to(src_root)
+        target = dest / Path(variants.render_text(rel.as_posix(), values))
+        if src.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        if src.name == ".keep":
+            target.parent.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = src.read_bytes()
+        if values and b"{{" in data:
+            try:
+                data = variants.render_text(data.decode("utf-8"), values).encode("utf-8")
+            except UnicodeDecodeError:
+                pass  # binary content is copied as is
+        target.write_bytes(data)
+
+
+def delete_paths(listing: Path, dest: Path, values: dict[str, Any]) -> None:
+    """Delete the workspace paths named one per line in ``listing`` (for answers that remove files)."""
+    for line in listing.read_text().splitlines():
+        line = variants.render_text(line.strip(), values)
+        if not line or line.startswith("#"):
+            continue
+        target = (dest / line).resolve()
+        if dest.resolve() not in target.parents:
+            raise WorkspaceError(f"{listing}: {line!r} is outside the workspace")
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
 
 
 def start(lab: Lab, dest: Path, seed: str | None = None, force: bool = False) -> dict[str, Any]:

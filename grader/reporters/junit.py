@@ -1,0 +1,49 @@
+"""JUnit XML in the shape pytest writes (xunit2), so CI systems and LMS importers read it.
+
+One <testcase> per task: classname = lab id, name = "t2: title"; <failure>/<error>/<skipped> children with the
+message as attribute and evidence + hint as text; score and max score in the suite's <properties>.
+"""
+
+from __future__ import annotations
+
+import socket
+import xml.etree.ElementTree as ET
+from datetime import datetime
+
+from grader.results import Report, Status
+
+
+def render_junit(report: Report) -> str:
+    suites = ET.Element("testsuites", name="cks grader")
+    suite = ET.SubElement(suites, "testsuite", {
+        "name": report.lab,
+        "errors": str(report.count(Status.ERROR)),
+        "failures": str(report.count(Status.FAIL)),
+        "skipped": str(report.count(Status.SKIP)),
+        "tests": str(len(report.tasks)),
+        "time": "0.000",
+        "timestamp": datetime.now().isoformat(timespec="seconds"),
+        "hostname": socket.gethostname(),
+    })
+    props = ET.SubElement(suite, "properties")
+    for name, value in (("title", report.title), ("target", report.target), ("score", report.score),
+                        ("max_score", report.max_score), ("lab_version", report.lab_version),
+                        ("seed", report.seed or "")):
+        ET.SubElement(props, "property", name=name, value=str(value))
+    for task in report.tasks:
+        case = ET.SubElement(suite, "testcase", classname=report.lab, name=f"{task.id}: {task.title}", time="0.000")
+        body = "\n".join(
+            [f"{ev.where}: expected {ev.expected!s}, actual {ev.actual!s}" for ev in task.evidence]
+            + ([f"hint: {task.hint}"] if task.hint else []))
+        points = f"{task.points:g}/{task.max_points:g} points"
+        if task.status is Status.FAIL:
+            el = ET.SubElement(case, "failure", message=f"{task.message} ({points})", type="GradingFailure")
+            el.text = body
+        elif task.status is Status.ERROR:
+            el = ET.SubElement(case, "error", message=f"could not check: {task.message}", type="GradingError")
+            el.text = body
+        elif task.status is Status.SKIP:
+            ET.SubElement(case, "skipped", type="pytest.skip", message=task.message)
+        ET.SubElement(case, "system-out").text = f"{points}: {task.message}"
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
