@@ -8,18 +8,15 @@ cluster). An environment problem is never a fail, an absent object is never a pa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     PASS = "pass"
     FAIL = "fail"
     ERROR = "error"
     SKIP = "skip"
-
-    def __str__(self) -> str:  # "pass", not "Status.PASS", in messages
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from grader import variants
@@ -53,6 +54,8 @@ def run_check(ctx: CheckContext, check_id: str, params: dict) -> Outcome:
     except RecursionError:
         return Outcome.error(f"check {check_id} gave up: the input is nested too deeply to check")
     except Exception as exc:  # a grader bug must not look like the learner's mistake
+        if os.environ.get("CKS_DEBUG"):
+            raise
         return Outcome.error(f"internal error in check {check_id}: {type(exc).__name__}: {exc} "
                              "(please report it with `grade --debug`)")
     if not isinstance(outcome, Outcome):

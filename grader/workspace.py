@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
 import shutil
 import tempfile
@@ -61,10 +63,8 @@ def copy_tree(src_root: Path, dest: Path, values: dict[str, Any]) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         data = src.read_bytes()
         if values and b"{{" in data:
-            try:
+            with contextlib.suppress(UnicodeDecodeError):  # binary content is copied as is
                 data = variants.render_text(data.decode("utf-8"), values).encode("utf-8")
-            except UnicodeDecodeError:
-                pass  # binary content is copied as is
         target.write_bytes(data)
 
 
@@ -119,7 +119,5 @@ def _cleanup() -> None:
     for path in _PRISTINE.values():
         shutil.rmtree(path, ignore_errors=True)
 
-
-import atexit  # noqa: E402
 
 atexit.register(_cleanup)

@@ -1,0 +1,49 @@
+"""`cks selftest` inside the suite: every shipped lab proves itself (start 0, solution full, fixtures exact)."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.labs import all_labs
+from grader.selftest import DEFAULT_SEEDS, run_lab
+
+LABS = all_labs()
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
+def test_lab_proves_itself(lab):
+    cases = run_lab(lab, DEFAULT_SEEDS)
+    kinds = {c.name.split("/")[0] for c in cases}
+    assert {"start", "solution"} <= kinds
+    bad = [f"{c.label}: {'; '.join(c.problems)}" for c in cases if not c.ok]
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("lab", LABS, ids=[lab.id for lab in LABS])
+def test_lab_has_wrong_answer_fixtures(lab):
+    from grader.selftest import fixture_cases
+
+    wrong = [name for name, *_ in fixture_cases(lab) if name.startswith("wrong/")]
+    assert len(wrong) >= 3, f"{lab.id} needs wrong-answer fixtures under tests/labs/{lab.id}/wrong/"
+
+
+def test_selftest_catches_a_lab_that_gives_points_for_nothing(tmp_path, monkeypatch):
+    """The self-test itself must be able to fail: a start state that already passes is reported."""
+    from pathlib import Path
+
+    from grader.labs import load_lab_dir
+    from grader.runner import grade
+    from grader.selftest import Case, check_case
+    from grader.snapshot import Snapshot
+
+    lab = load_lab_dir(Path(__file__).resolve().parents[1] / "fixtures" / "labs" / "lab90-demo")
+    ws = tmp_path / "nodes" / "cp" / "etc"
+    ws.mkdir(parents=True)
+    (ws / "greeting").write_text("hi")
+    case = Case(lab.id, "start", None, None)
+    check_case(case, grade(lab, Snapshot(tmp_path)), lab)
+    assert not case.ok and "t1 earns 2 points in the starting state" in case.problems[0]
+    case = Case(lab.id, "wrong/x", None, {"t1"})
+    check_case(case, grade(lab, Snapshot(tmp_path)), lab)
+    assert any("t1 should fail but pass" in p for p in case.problems)
+    assert any("t2 should pass but fail" in p for p in case.problems)
