@@ -21,6 +21,7 @@ from typing import Any
 from grader import safeyaml
 
 META_FILE = "cks.yaml"
+COLLECTOR_STATUS = "facts/_collector/status.json"  # written by grader.collectors: what could not be fetched
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a node file larger than this is not read (audit logs stream separately)
 MAX_OBJECT_FILE_BYTES = 50 * 1024 * 1024
 
@@ -28,8 +29,10 @@ MAX_OBJECT_FILE_BYTES = 50 * 1024 * 1024
 class FileProblem(Exception):
     """A node file could not be read as asked. ``kind`` says why; ``str()`` is the learner-facing message.
 
-    kinds: missing, is_directory, not_a_file, too_large, binary, unreadable, outside
-    ``unreadable`` is an environment problem (check -> error); the others are the learner's to fix.
+    kinds: missing, is_directory, not_a_file, too_large, binary, unreadable, outside, unavailable, not_collected
+    ``unreadable``, ``outside``, ``unavailable`` (a live collector could not fetch it: API server down, node
+    unreachable, RBAC denial) and ``not_collected`` (the lab does not declare it for live collection) are
+    environment problems (check -> error); the others are the learner's to fix.
     """
 
     def __init__(self, kind: str, message: str, where: str):
@@ -39,7 +42,7 @@ class FileProblem(Exception):
 
     @property
     def is_environment_problem(self) -> bool:
-        return self.kind in {"unreadable", "outside"}
+        return self.kind in {"unreadable", "outside", "unavailable", "not_collected"}
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Snapshot:
     def _checked(self, node: str, path: str) -> Path:
         local = self.node_path(node, path)
         where = f"{node}:{path}"
+        self._check_collected(node, path, where)
         base = (self.root / "nodes" / node).resolve()
         try:
             real = local.resolve()
@@ -93,13 +97,17 @@ class Snapshot:
     def exists(self, node: str, path: str) -> bool:
         try:
             return self._checked(node, path).exists()
-        except FileProblem:
+        except FileProblem as exc:
+            if exc.kind == "unavailable":  # "the node could not be reached" must not read as "absent"
+                raise
             return False
 
     def is_dir(self, node: str, path: str) -> bool:
         try:
             return self._checked(node, path).is_dir()
-        except FileProblem:
+        except FileProblem as exc:
+            if exc.kind == "unavailable":
+                raise
             return False
 
     def read_bytes(self, node: str, path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
@@ -158,6 +166,58 @@ class Snapshot:
         except OSError as exc:
             raise FileProblem("unreadable", f"{node}:{path} cannot be read: {exc.strerror}", f"{node}:{path}") from None
 
+    # ---- what a live collector could not fetch ---------------------------------------------------------
+    @cached_property
+    def collector_status(self) -> dict[str, Any]:
+        """facts/_collector/status.json of a live collection ({} for a workspace)."""
+        path = self.root / COLLECTOR_STATUS
+        try:
+            data = json.loads(path.read_bytes()) if path.is_file() else {}
+        except (OSError, ValueError):
+            return {"unavailable": {"api": "the collector's status file is damaged; collect again"}}
+        return data if isinstance(data, dict) else {}
+
+    def _unavailable(self) -> dict[str, Any]:
+        value = self.collector_status.get("unavailable")
+        return value if isinstance(value, dict) else {}
+
+    def _check_collected(self, node: str, path: str, where: str) -> None:
+        if not self.collector_status:
+            return
+        nodes = self._unavailable().get("nodes") or {}
+        if node in nodes:
+            raise FileProblem("unavailable", f"{where} could not be read: {nodes[node]}", where)
+        collected = self.collector_status.get("collected") or {}
+        files = (collected.get("files") or {}).get(node)
+        dirs = (collected.get("dirs") or {}).get(node) or []
+        if files is None and not dirs:
+            raise FileProblem("not_collected", f"{where}: no files were collected from node {node} (the lab's "
+                                               "lab.yaml must list it under collect.files or collect.dirs)", where)
+        pure = PurePosixPath(path)
+        if str(pure) in files or any(pure == PurePosixPath(d) or PurePosixPath(d) in pure.parents for d in dirs):
+            return
+        raise FileProblem("not_collected", f"{where} was not collected from the live node (the lab's lab.yaml "
+                                           "must list it under collect.files or collect.dirs)", where)
+
+    def _check_kind(self, kind: str | None) -> None:
+        if not self.collector_status:
+            return
+        gone = self._unavailable()
+        kinds = gone.get("kinds") or {}
+        collected = set((self.collector_status.get("collected") or {}).get("kinds") or [])
+        where = f"cluster:{kind or 'all kinds'}"
+        if kind is None:
+            if kinds or gone.get("api"):
+                first = next(iter(kinds.values()), None) or gone.get("api")
+                raise FileProblem("unavailable", f"API objects could not all be read: {first}", where)
+            return
+        if kind in kinds or (gone.get("api") and kind not in collected):
+            raise FileProblem("unavailable", f"{kind} objects could not be read: {kinds.get(kind) or gone.get('api')}",
+                              where)
+        if kind not in collected:
+            raise FileProblem("not_collected", f"{kind} objects were not collected (the lab's lab.yaml must list "
+                                               f"{kind} under collect.kinds)", where)
+
     def nodes(self) -> list[str]:
         base = self.root / "nodes"
         return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
@@ -192,6 +252,7 @@ class Snapshot:
 
     def objects(self, kind: str | None = None, namespace: str | None = None,
                 name: str | None = None) -> list[dict[str, Any]]:
+        self._check_kind(kind)
         out = []
         for obj in self._objects[0]:
             k, ns, n = object_key(obj)
@@ -205,6 +266,11 @@ class Snapshot:
 
     # ---- facts from live collection ---------------------------------------------------------------
     def fact(self, node: str, name: str) -> Any | None:
+        """A fact a live collector gathered, or None; FileProblem('unavailable') if it could not be gathered."""
+        gone = self._unavailable()
+        reason = (gone.get("facts") or {}).get(f"{node}/{name}") or (gone.get("nodes") or {}).get(node)
+        if reason:
+            raise FileProblem("unavailable", f"{name} on {node} could not be gathered: {reason}", f"{node}:{name}")
         for suffix in (".json", ".yaml"):
             path = self.root / "facts" / node / f"{name}{suffix}"
             if path.is_file():

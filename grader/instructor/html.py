@@ -96,7 +96,7 @@ def _histogram(percents: list[float]) -> str:
     for i, count in enumerate(bins):
         bh = (h - 20) * count / top
         x = pad + i * bw
-        colour = "#2da44e" if i * 10 >= PASS_MARK - 7 else "#cf222e"
+        colour = "#2da44e" if i * 10 >= PASS_MARK else "#d4a72c" if i * 10 + 10 > PASS_MARK else "#cf222e"
         parts.append(f"<rect x='{x + 3:.1f}' y='{h - bh:.1f}' width='{bw - 6:.1f}' height='{bh:.1f}' "
                      f"fill='{colour}' data-bin='{i * 10}' data-count='{count}'/>")
         parts.append(f"<text x='{x + bw / 2:.1f}' y='{h - bh - 4:.1f}' font-size='12' text-anchor='middle'>"
@@ -104,7 +104,7 @@ def _histogram(percents: list[float]) -> str:
         parts.append(f"<text x='{x + bw / 2:.1f}' y='{h + 16}' font-size='11' text-anchor='middle'>"
                      f"{i * 10}-{i * 10 + 10 if i < 9 else 100}%</text>")
     parts.append(f"<text x='{pad}' y='{h + 34}' font-size='11' fill='#57606a'>learners per score band; "
-                 f"green = the {_n(PASS_MARK)}% pass mark or above</text></svg>")
+                 f"green: at or above the {_n(PASS_MARK)}% pass mark; amber: the band it falls in</text></svg>")
     return "".join(parts)
 
 
@@ -125,7 +125,7 @@ def _task_stats(cls: ClassResult) -> list[tuple[str, str, int, int, Counter[str]
                     if t.status == "pass":
                         passed += 1
                     else:
-                        msgs[t.message] += 1
+                        msgs[t.common or t.message] += 1
             stats.append((f"{lab_id}.{tid}", title, passed, graded, msgs))
     return stats
 

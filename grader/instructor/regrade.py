@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections import defaultdict
@@ -33,6 +34,7 @@ class TaskScore:
     points: float
     max_points: float
     message: str
+    common: str = ""  # the message with this learner's variant values put back as {{ name }}, for grouping
 
 
 @dataclass
@@ -73,7 +75,9 @@ def regrade_one(bundle: str, roster_seed: str | None = None, limits: Limits = DE
         if not ex.snapshot.is_dir():
             res.error = "bad bundle: it holds no snapshot/"
             return res
-        _grade_extracted(ex.snapshot, meta, roster_seed, res)
+        prefix = "snapshot/"
+        hashes = {k[len(prefix):]: v for k, v in ex.files.items() if k.startswith(prefix)}
+        _grade_extracted(ex.snapshot, meta, roster_seed, res, hashes)
         return res
     except Exception as exc:  # one broken bundle must not stop the class: report it in its row
         res.error = f"could not regrade: {type(exc).__name__}: {exc}"
@@ -82,9 +86,11 @@ def regrade_one(bundle: str, roster_seed: str | None = None, limits: Limits = DE
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _grade_extracted(snap_root: Path, meta: dict[str, Any], roster_seed: str | None, res: BundleResult) -> None:
+def _grade_extracted(snap_root: Path, meta: dict[str, Any], roster_seed: str | None, res: BundleResult,
+                     hashes: dict[str, str]) -> None:
     import yaml
 
+    from grader import variants
     from grader.labs import LabError, get_lab
     from grader.runner import grade
     from grader.snapshot import Snapshot
@@ -117,12 +123,38 @@ def _grade_extracted(snap_root: Path, meta: dict[str, Any], roster_seed: str | N
     report = grade(lab, snap, target=f"bundle {res.bundle}")
     res.seed = seed
     res.score, res.max_score = report.score, report.max_score
-    res.tasks = [TaskScore(t.id, t.title, t.status.value, t.points, t.max_points, t.message)
-                 for t in report.tasks]
+    values = variants.values_for(lab, seed)
+    res.tasks = [TaskScore(t.id, t.title, t.status.value, t.points, t.max_points, t.message,
+                           generalise(t.message, values)) for t in report.tasks]
     claimed = meta.get("claimed_score")
     if isinstance(claimed, int | float) and abs(float(claimed) - report.score) > 0.01:
         res.flags.append(f"score mismatch: the bundle claims {claimed}, the evidence earns {report.score:g}")
-    res.evidence = evidence_fingerprint(lab, seed, snap_root, str(snap_meta.get("kind") or "workspace"))
+    try:
+        res.evidence = evidence_fingerprint(lab, seed, hashes, str(snap_meta.get("kind") or "workspace"))
+    finally:
+        _forget_pristine(lab, seed)
+
+
+def _forget_pristine(lab: Any, seed: str | None) -> None:
+    """Drop this seed's starting state from the process-wide cache: in a class every learner has their own
+    seed, so keeping them would only fill the disk (a seeded audit-log lab is ~13 MB per seed)."""
+    from grader import workspace
+
+    cache = getattr(workspace, "_PRISTINE", None)
+    if isinstance(cache, dict):
+        path = cache.pop((lab.id, lab.version, seed), None)
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def generalise(message: str, values: dict[str, Any]) -> str:
+    """Put ``{{ name }}`` back for each variant value, longest first, so the same mistake made on different
+    seeds ("/etc/shop/x does not exist", "/etc/blog/x does not exist") counts as one in the class report."""
+    pairs = sorted(((str(v), k) for k, v in values.items() if isinstance(v, str | int) and len(str(v)) >= 3),
+                   key=lambda p: -len(p[0]))
+    for value, name in pairs:  # whole words only: a value "prod" must not rewrite "production"
+        message = re.sub(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", "{{ " + name + " }}", message)
+    return message
 
 
 def _load_yaml(path: Path) -> dict[str, Any]:
@@ -151,22 +183,17 @@ def _tree_hashes(root: Path) -> dict[str, str]:
     return out
 
 
-_PRISTINE_HASHES: dict[tuple[str, int, str | None], dict[str, str]] = {}
-
-
-def evidence_fingerprint(lab: Any, seed: str | None, snap_root: Path, kind: str) -> str | None:
+def evidence_fingerprint(lab: Any, seed: str | None, mine: dict[str, str], kind: str) -> str | None:
     """A hash of what the learner changed relative to the starting state for their seed (None if nothing).
 
     Two learners with the same fingerprint handed in the same work. For a live collection there is no
-    starting state to subtract, so the whole snapshot is hashed (two clusters never collect identically)."""
-    mine = _tree_hashes(snap_root)
+    starting state to subtract, so the whole snapshot is hashed (two clusters never collect identically).
+    ``mine`` maps each snapshot file to its SHA-256 (computed while extracting, so nothing is read twice)."""
+    mine = {k: v for k, v in mine.items() if k != META_FILE}
     if kind == "workspace":
-        key = (lab.id, lab.version, seed)
-        if key not in _PRISTINE_HASHES:
-            from grader.workspace import pristine
+        from grader.workspace import pristine
 
-            _PRISTINE_HASHES[key] = _tree_hashes(pristine(lab, seed).root)
-        start = _PRISTINE_HASHES[key]
+        start = _tree_hashes(pristine(lab, seed).root)  # the runner has usually built it already
         changes = sorted({(rel, h) for rel, h in mine.items() if start.get(rel) != h} |
                          {(rel, "deleted") for rel in start if rel not in mine})
     else:
@@ -242,10 +269,9 @@ def _warm() -> None:
 
 def _regrade_with_roster(path: str, roster: dict[str, str], limits: Limits) -> BundleResult:
     res = regrade_one(path, None, limits)
-    if res.error is None and res.learner in roster:
-        # grade again only if the roster's seed differs from what the bundle was graded with
-        if roster[res.learner] != res.seed:
-            res = regrade_one(path, roster[res.learner], limits)
+    # grade again only if the roster's seed differs from what the bundle was graded with
+    if res.error is None and res.learner in roster and roster[res.learner] != res.seed:
+        res = regrade_one(path, roster[res.learner], limits)
     return res
 
 

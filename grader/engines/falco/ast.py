@@ -38,6 +38,7 @@ Node shapes (all frozen dataclasses, hashable, safe to share between rules):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Union
@@ -127,7 +128,15 @@ def escape_str(value: str) -> str:
     Empty strings are quoted too, so the rendered condition parses back to the same AST."""
     if value and not (_QUOTE_TRIGGERS & set(value)) and not _needs_quotes_for_grammar(value):
         return value
-    return '"' + "".join(_ESCAPES.get(c, c) for c in value) + '"'
+    return _quote(value)
+
+
+def _quote(value: str) -> str:
+    body = "".join(_ESCAPES.get(c, c) for c in value)
+    if body.endswith("\\\\"):
+        # libsinsp's lexer never closes a quote that follows a backslash; "\ " also reads as a backslash
+        body = body[:-2] + "\\ "
+    return '"' + body + '"'
 
 
 def _needs_quotes_for_grammar(value: str) -> bool:
@@ -136,9 +145,15 @@ def _needs_quotes_for_grammar(value: str) -> bool:
     return any(c in "(),=" for c in value) or any(ord(c) < 32 or c in "\v" for c in value)
 
 
+_NUMBER = re.compile(r"0[xX][0-9a-fA-F]+|[+\-]?[0-9]+\.?[0-9]*(?:[eE][+\-][0-9]+)?")
+
+
 def _operand_text(op: Operand) -> str:
     if isinstance(op, str):
-        return escape_str(op)
+        # transformer arguments are quoted strings or numbers (never bare words)
+        if _NUMBER.fullmatch(op):
+            return op
+        return _quote(op)
     if isinstance(op, TList):
         return "(" + ", ".join(_operand_text(i) for i in op.items) + ")"
     return field_text(op)
@@ -148,14 +163,21 @@ def field_text(field: FieldRef | Transform, rhs: bool = False) -> str:
     """Text of a field operand; a plain right-hand field is ``val(f)``."""
     if isinstance(field, Transform):
         text = f"{field.name}(" + ", ".join(_operand_text(a) for a in field.args) + ")"
-        return text if field.arg is None else f"{text}[{field.arg}]"
-    text = field.full_name
+        return text if field.arg is None else f"{text}[{_arg_text(field.arg)}]"
+    text = field.name if field.arg is None else f"{field.name}[{_arg_text(field.arg)}]"
     if field.transformers:
         for t in reversed(field.transformers):
             text = f"{t}({text})"
     elif rhs:
         text = f"val({text})"
     return text
+
+
+_BARE_ARG = re.compile(r"[^\]\[\"' \t\n\v\f\r]+")
+
+
+def _arg_text(arg: str) -> str:
+    return arg if _BARE_ARG.fullmatch(arg) else _quote(arg)
 
 
 def value_text(value: Value | None) -> str:
@@ -181,7 +203,9 @@ def to_text(node: Node) -> str:
     if isinstance(node, Identifier):
         return node.name
     if isinstance(node, Not):
-        return "not " + to_text(node.child)
+        # "not not x" would read back as x: a doubled negation keeps its parentheses
+        inner = to_text(node.child)
+        return "not " + (f"({inner})" if isinstance(node.child, Not) else inner)
     if isinstance(node, And):
         return "(" + " and ".join(to_text(c) for c in node.children) + ")"
     if isinstance(node, Or):

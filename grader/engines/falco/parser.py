@@ -87,9 +87,14 @@ _TRANSFORMERS_TEXT = _token_list(_TRANSFORMER_NAMES)
 
 
 def unescape(token: str) -> str:
-    """libsinsp ``unescape_str`` on a quoted token (delimiters included), plus libs master's ``\\xHH``."""
+    """libsinsp ``unescape_str`` on a quoted token (delimiters included), plus libs master's ``\\xHH``.
+
+    ``\\xHH`` escapes are bytes: the literal is re-decoded as UTF-8 with ``surrogateescape`` so that
+    ``"\\xc3\\xa9"`` is ``é`` and an invalid byte such as ``"\\xff"`` matches event text that carried
+    the same invalid byte (see events.py)."""
     quote = token[0]
     out: list[str] = []
+    has_bytes = False
     i, end = 1, len(token) - 1
     while i < end:
         c = token[i]
@@ -99,26 +104,35 @@ def unescape(token: str) -> str:
             continue
         e = token[i]
         i += 1
-        if e in "bfnrt":
-            out.append({"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}[e])
-        elif e in " \\":  # "\ " is accepted as a backslash (kept for old upstream rules)
-            out.append("\\")
-        elif e == "/":
-            out.append("/")
-        elif e == '"':
-            if quote != '"':
-                raise ValueError("invalid \\\" escape in '-quoted string")
-            out.append('"')
-        elif e == "'":
-            if quote != "'":
-                raise ValueError("invalid \\' escape in \"-quoted string")
-            out.append("'")
-        elif e == "x" and i + 1 < end + 1 and re.fullmatch(r"[0-9a-fA-F]{2}", token[i:i + 2] or ""):
-            out.append(chr(int(token[i:i + 2], 16)))
+        simple = _SIMPLE_ESCAPES.get(e)
+        if simple is not None:
+            out.append(simple)
+        elif e == '"' or e == "'":
+            if quote != e:
+                other = "'" if e == '"' else '"'
+                raise ValueError(f"invalid \\{e} escape in {other}-quoted string")
+            out.append(e)
+        elif e == "x" and i + 2 <= end and _HEX2.fullmatch(token, i, i + 2):
+            out.append(_BYTE_MARK + token[i:i + 2])
+            has_bytes = True
             i += 2
         else:
             raise ValueError(f"unsupported string escape sequence: \\{e}")
-    return "".join(out)
+    if not has_bytes:
+        return "".join(out)
+    raw = bytearray()
+    for piece in out:
+        if piece.startswith(_BYTE_MARK) and len(piece) == 3:
+            raw.append(int(piece[1:], 16))
+        else:
+            raw += piece.encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "surrogateescape")
+
+
+# "\ " is accepted as a backslash: libsinsp keeps it for old, wrongly escaped upstream rules.
+_SIMPLE_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", " ": "\\", "\\": "\\", "/": "/"}
+_HEX2 = re.compile(r"[0-9a-fA-F]{2}")
+_BYTE_MARK = "\x00"  # internal marker; a real NUL is never followed by two hex digits in one piece
 
 
 class _Parser:
@@ -195,10 +209,7 @@ class _Parser:
                 except ValueError as err:
                     raise self.fail(str(err)) from None
                 return True
-            if i == start:
-                prev = "\\"  # the opening quote never closes the string
-            else:
-                prev = c
+            prev = c
             i += 1
         return False
 
@@ -376,7 +387,7 @@ class _Parser:
             value: Value = self.parse_num_value_or_transformer()
         elif self.operator(STR_OPS):
             op = self.last
-            modified = self.try_modifier()
+            modified = self.try_modifier(spaced=op.endswith(" ") or op[-1].isalpha())
             if modified is not None:
                 modifier, value = modified
             else:
@@ -389,19 +400,20 @@ class _Parser:
         self.depth -= 1
         return Check(left, op.strip(), value, modifier)
 
-    def try_modifier(self) -> tuple[str, tuple[str, ...] | ListRef] | None:
-        """``op oneof|anyof|allof (list)`` or ``... list_name``; otherwise the word is a plain string."""
+    def try_modifier(self, spaced: bool) -> tuple[str, tuple[str, ...] | ListRef] | None:
+        """``op oneof|anyof|allof (list)`` or ``... list_name``; otherwise the word is a plain string.
+
+        The modifier needs a blank on both sides (``==oneof (a)`` and ``== oneof(a)`` are rejected, as
+        the word then reads as a bare string followed by leftover text)."""
         start, last = self.pos, self.last
-        if not self.blank() or not self.rgx(_RGX_MODIFIER):
+        if not (self.blank() or spaced) or not self.rgx(_RGX_MODIFIER):
             self.pos, self.last = start, last
             return None
         modifier = self.last.rstrip(_BLANKS)
         if self.lit("("):
             return modifier, self.parse_paren_list()
-        mark = self.pos
         if self.rgx(_RGX_IDENTIFIER) and self.last not in ("and", "or"):
             return modifier, ListRef(self.last)
-        del mark
         self.pos, self.last = start, last
         return None
 

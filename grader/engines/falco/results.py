@@ -186,20 +186,22 @@ class Problem:
     context: Context
     is_error: bool
 
+    def _named(self) -> Location | None:
+        for loc in reversed(self.context.locations):
+            if loc.item_name and loc.item_type not in (VALUE_FOR, OVERRIDE):
+                return loc
+        return None
+
     @property
     def item_type(self) -> str:
         """The innermost named item (rule, macro, list, exception ...), for short messages."""
-        for loc in reversed(self.context.locations):
-            if loc.item_type not in (CONDITION_EXPRESSION, VALUE_FOR):
-                return loc.item_type
-        return RULES_CONTENT
+        loc = self._named()
+        return loc.item_type if loc else self.context.locations[-1].item_type
 
     @property
     def item_name(self) -> str:
-        for loc in reversed(self.context.locations):
-            if loc.item_name and loc.item_type not in (VALUE_FOR, OVERRIDE):
-                return loc.item_name
-        return ""
+        loc = self._named()
+        return loc.item_name if loc else ""
 
     @property
     def line(self) -> int:

@@ -181,9 +181,7 @@ def _volume_read_only(vol: dict[str, Any], source: str) -> bool:
     if source in READ_ONLY_SOURCES:
         return True
     body = vol.get(source)
-    if isinstance(body, dict) and body.get("readOnly") is True:
-        return True
-    return False
+    return isinstance(body, dict) and body.get("readOnly") is True
 
 
 def mounts(ref: PodSpecRef, container: ContainerRef) -> list[Mount]:
@@ -242,7 +240,7 @@ def hardening_findings(obj_or_ref: Any, only: tuple[str, ...] = HARDENING_IDS) -
             for key in ("hostNetwork", "hostPID", "hostIPC"):
                 v = ref.spec.get(key)
                 if v is True or (v is not None and not isinstance(v, bool)):
-                    out.append(Finding("hostNamespaces", f"shares the node's {key[4:]} namespace", ref.path, key,
+                    out.append(Finding("hostNamespaces", f"shares the node's {key[4:].lower()} namespace", ref.path, key,
                                        _yaml_scalar(v) if isinstance(v, bool) else f"{v!r} (invalid type)"))
         for c in ref.containers:
             eff = effective(ref, c)

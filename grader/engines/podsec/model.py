@@ -45,6 +45,11 @@ class Problem:
 
     path: str
     message: str
+    severity: str = "error"  # "error": cannot be applied or checked as is; "warning": ignored by the API
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == "error"
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}" if self.path else self.message
@@ -57,11 +62,11 @@ class ContainerRef:
     name: str
     path: str  # e.g. spec.template.spec.initContainers[0]
     data: dict[str, Any]
+    sc: dict[str, Any] = field(init=False, repr=False)  # the container's securityContext ({} if absent)
 
-    @property
-    def sc(self) -> dict[str, Any]:
+    def __post_init__(self) -> None:
         sc = self.data.get("securityContext")
-        return sc if isinstance(sc, dict) else {}
+        self.sc = sc if isinstance(sc, dict) else {}
 
 
 @dataclass
@@ -158,7 +163,7 @@ def locate(obj: Any) -> tuple[list[PodSpecRef], list[Problem]]:
             node = {}
             break
         if not isinstance(nxt, dict):
-            problems.append(Problem(".".join(walked), f"is a {_tname(nxt)}, the API wants an object"))
+            problems.append(Problem(".".join(walked), f"is {_article(_tname(nxt))}, the API wants an object"))
             node = {}
             break
         node = nxt
@@ -177,7 +182,7 @@ def pod_spec_of(pod_spec: dict[str, Any], meta: dict[str, Any] | None = None, pa
     """Wrap a bare pod spec dict (no surrounding object)."""
     ref = PodSpecRef("PodSpec", "", "", path, pod_spec if isinstance(pod_spec, dict) else {}, meta or {})
     if not isinstance(pod_spec, dict):
-        ref.problems.append(Problem(path, f"is a {_tname(pod_spec)}, the API wants an object"))
+        ref.problems.append(Problem(path, f"is {_article(_tname(pod_spec))}, the API wants an object"))
     ref.problems.extend(validate(ref))
     return ref
 
@@ -238,7 +243,7 @@ def type_ok(value: Any, want: str) -> bool:
 def _check_fields(d: dict[str, Any], schema: dict[str, str], path: str, out: list[Problem]) -> None:
     for key, want in schema.items():
         if key in d and d[key] is not None and not type_ok(d[key], want):
-            out.append(Problem(f"{path}.{key}", f"is a {_tname(d[key])} ({d[key]!r}), the API wants a {want}; "
+            out.append(Problem(f"{path}.{key}", f"is {_article(_tname(d[key]))} ({d[key]!r}), the API wants {_article(want)}; "
                                                 "kubectl would refuse this manifest"))
 
 
@@ -252,35 +257,38 @@ def validate(ref: PodSpecRef) -> list[Problem]:
         for key in sorted(_NOT_POD_LEVEL & set(psc)):
             out.append(Problem(f"{base}.securityContext.{key}",
                                "is not a field of the pod securityContext (it exists only per container); "
-                               "the API ignores it here"))
+                               "the API ignores it here (kubectl --validate=strict refuses it)", "warning"))
     for fld in CONTAINER_FIELDS:
         items = spec.get(fld)
         if items is None:
             continue
         if isinstance(items, dict):
-            out.append(Problem(f"{base}.{fld}", f"is a mapping ({len(items)} keys), the API wants a list of "
+            out.append(Problem(f"{base}.{fld}", f"is a mapping ({len(items)} key{'s' if len(items) != 1 else ''}), the API wants a list of "
                                                 "containers (`- name: ...`); none of them was checked"))
             continue
         if not isinstance(items, list):
-            out.append(Problem(f"{base}.{fld}", f"is a {_tname(items)}, the API wants a list of containers"))
+            out.append(Problem(f"{base}.{fld}", f"is {_article(_tname(items))}, the API wants a list of containers"))
             continue
         for i, c in enumerate(items):
             cpath = f"{base}.{fld}[{i}]"
             if not isinstance(c, dict):
-                out.append(Problem(cpath, f"is a {_tname(c)}, the API wants a container object"))
+                out.append(Problem(cpath, f"is {_article(_tname(c))}, the API wants a container object"))
                 continue
             sc = c.get("securityContext")
             if sc is not None and not isinstance(sc, dict):
-                out.append(Problem(f"{cpath}.securityContext", f"is a {_tname(sc)}, the API wants an object"))
+                out.append(Problem(f"{cpath}.securityContext", f"is {_article(_tname(sc))}, the API wants an object"))
             elif isinstance(sc, dict):
                 _check_fields(sc, _SC_CONTAINER, f"{cpath}.securityContext", out)
             for key in ("volumeMounts", "ports"):
                 if c.get(key) is not None and not isinstance(c.get(key), list):
-                    out.append(Problem(f"{cpath}.{key}", f"is a {_tname(c[key])}, the API wants a list"))
-    if "containers" not in spec or spec.get("containers") in (None, []):
-        if spec or not ref.problems:
-            out.append(Problem(f"{base}.containers", "missing or empty: a pod needs at least one container"))
+                    out.append(Problem(f"{cpath}.{key}", f"is {_article(_tname(c[key]))}, the API wants a list"))
+    if ("containers" not in spec or spec.get("containers") in (None, [])) and (spec or not ref.problems):
+        out.append(Problem(f"{base}.containers", "missing or empty: a pod needs at least one container"))
     return out
+
+
+def _article(word: str) -> str:
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
 
 
 def _tname(v: Any) -> str:

@@ -1,0 +1,123 @@
+"""Regrade a class of generated evidence bundles and report the wall time (target: 500 bundles < 30 s).
+
+Bundles are made from the labs that have a reference solution: each learner gets a seed and hands in the
+starting state, the solution or a wrong-answer fixture, so grading does real work on every path. The same
+run also regrades a sample with one worker, so the report shows the speed-up from using every core (a
+peer in the same run, not an absolute figure from another machine).
+
+    python bench/bench_regrade.py                 # 500 bundles, all cores
+    python bench/bench_regrade.py --count 100 --jobs 2 --labs lab1,lab2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _usable_labs(wanted: list[str] | None) -> list[str]:
+    from grader.labs import LabError, get_lab, lab_dirs
+
+    out = []
+    for lab_id in wanted or list(lab_dirs()):
+        try:
+            get_lab(lab_id)
+        except LabError as exc:
+            print(f"  skipping {lab_id}: {exc}", file=sys.stderr)
+            continue
+        if (ROOT / "solutions" / lab_id).is_dir():
+            out.append(lab_id)
+    return out
+
+
+def _make_bundle(args: tuple[int, str, str]) -> str:
+    """Learner ``i`` of the class: a workspace for their seed, one of start / solution / a wrong answer."""
+    i, lab_id, out_dir = args
+    from grader import variants
+    from grader.instructor.submit import submit
+    from grader.labs import get_lab
+    from grader.selftest import fixture_cases
+    from grader.solutions import apply_overlay, solution_dir
+    from grader.workspace import materialize
+
+    lab = get_lab(lab_id)
+    seed = f"learner{i:04d}"
+    ws = Path(tempfile.mkdtemp(prefix="cks-bench-ws-"))
+    try:
+        materialize(lab, ws / "w", seed)
+        values = variants.values_for(lab, seed)
+        wrong = [d for name, d, _fails, fseed in fixture_cases(lab) if name.startswith("wrong/") and fseed is None]
+        kind = i % 4
+        if kind >= 1:
+            apply_overlay(solution_dir(lab), ws / "w", values)
+        if kind >= 2 and wrong:
+            apply_overlay(wrong[i % len(wrong)], ws / "w", values)
+        out = Path(out_dir) / f"{seed}-{lab_id}.tar.gz"
+        submit(lab, ws / "w", out, seed)
+        return str(out)
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=500, help="bundles to regrade (default 500)")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    ap.add_argument("--labs", help="comma-separated labs (default: every lab with a solution)")
+    ap.add_argument("--sample", type=int, default=60, help="bundles regraded with one worker for the speed-up")
+    args = ap.parse_args()
+
+    from grader.instructor.regrade import regrade_many, write_csv
+
+    labs = _usable_labs(args.labs.split(",") if args.labs else None)
+    if not labs:
+        print("no lab with a reference solution is available to generate bundles from", file=sys.stderr)
+        return 2
+    tmp = Path(tempfile.mkdtemp(prefix="cks-bench-regrade-"))
+    try:
+        t0 = time.perf_counter()
+        jobs = [(i, labs[i % len(labs)], str(tmp)) for i in range(args.count)]
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+            bundles = list(pool.map(_make_bundle, jobs, chunksize=8))
+        gen = time.perf_counter() - t0
+        size = sum(Path(b).stat().st_size for b in bundles)
+
+        t0 = time.perf_counter()
+        cls = regrade_many(bundles, jobs=args.jobs)
+        rows = write_csv(cls, tmp / "class.csv")
+        from grader.instructor.html import write_html
+
+        write_html(cls, tmp / "class.html")
+        wall = time.perf_counter() - t0
+
+        sample = bundles[: min(args.sample, len(bundles))]
+        t0 = time.perf_counter()
+        regrade_many(sample, jobs=1)
+        one = (time.perf_counter() - t0) / len(sample)
+        bad = sum(1 for b in cls.bundles if b.error)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    per = wall / len(bundles)
+    print(f"regrade bench: {len(bundles)} bundles from {', '.join(labs)} ({size / 1048576:.1f} MB, "
+          f"generated in {gen:.1f} s)")
+    print(f"  regrade + CSV + HTML, {args.jobs} workers: {wall:6.2f} s wall  ({per * 1000:.1f} ms/bundle, "
+          f"{len(rows)} learners, {bad} bad bundles)")
+    print(f"  one worker, {len(sample)}-bundle sample:     {one * 1000:6.1f} ms/bundle "
+          f"-> speed-up {one / per:.2f}x with {args.jobs} workers")
+    target = 30.0 * len(bundles) / 500
+    print(f"  target: {len(bundles)} bundles in < {target:.0f} s -> {'met' if wall < target else 'NOT met'}")
+    return 0 if bad == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""Checks for audit-log forensics (lab7): who read which Secrets, were exactly those rotated, and can the
+intruder still read Secrets while keeping its other permissions.
+
+The expected answer is never taken from solutions/ nor from the learner's files: it is recomputed from the
+pristine starting state (``ctx.start``: the seeded audit log and the Secrets with their creation times) with
+the audit log engine. What counts as a read (the lab README says the same):
+
+* a ``get``, ``list`` or ``watch`` of ``secrets`` in the namespace by the identity, counted once per request,
+  that succeeded (2xx); a 403 or 404 read nothing;
+* a request that names a Secret (``get``, or a ``list``/``watch`` with ``fieldSelector=metadata.name=X``)
+  reads that Secret; one that names none reads every Secret of the namespace that existed then (its
+  ``creationTimestamp`` is at or before the request's ``requestReceivedTimestamp``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from functools import lru_cache
+from typing import Any
+
+from grader.checks import CheckContext, check
+from grader.engines import rbac
+from grader.engines.audit_log import Query, ReadStats, order_log_names, read_events, time_key
+from grader.results import Evidence, Outcome
+from grader.snapshot import FileProblem, Snapshot
+
+NODE = "controlplane"
+LOG_DIR = "/var/log/kubernetes/audit"
+IDENTITY_FILE = "/opt/course/7/intruder.txt"
+SECRETS_FILE = "/opt/course/7/secrets.txt"
+READ = ("get", "list", "watch")
+
+
+# ---- the expected answer, from the pristine start ----------------------------------------------------------
+
+def secrets_read(snap: Snapshot, node: str, log_dir: str, namespace: str, user: str) -> tuple[set[str], ReadStats]:
+    """Names of the Secrets ``user`` read in ``namespace``, per the log and the Secrets in ``snap``."""
+    return _secrets_read_cached(str(snap.root), node, log_dir, namespace, user)
+
+
+@lru_cache(maxsize=16)
+def _secrets_read_cached(root: str, node: str, log_dir: str, namespace: str,
+                         user: str) -> tuple[set[str], ReadStats]:
+    snap = Snapshot(root)
+    created = {}
+    for obj in snap.objects("Secret", namespace):
+        meta = obj["metadata"]
+        ts = meta.get("creationTimestamp")
+        created[str(meta.get("name"))] = time_key(ts) if isinstance(ts, str) else ""
+    names = [f"{log_dir.rstrip('/')}/{n}" for n in snap.list_dir(node, log_dir)]
+    stats = ReadStats()
+    streams = []
+    try:
+        series = []
+        for group in order_log_names(names):
+            s = []
+            for path in group:
+                fh = snap.open_node_file(node, path)
+                streams.append(fh)
+                s.append((path, fh))
+            series.append(s)
+        query = Query(users=(user,), resources=("secrets",), namespaces=(namespace,), verbs=READ, codes=("2xx",))
+        read: set[str] = set()
+        for entry in read_events(series, stats, query):
+            ev = entry.event
+            name = (ev.get("objectRef") or {}).get("name")
+            if name:
+                read.add(str(name))
+                continue
+            at = time_key(str(ev.get("requestReceivedTimestamp") or ""))
+            read.update(n for n, c in created.items() if c and c <= at)
+    finally:
+        for fh in streams:
+            fh.close()
+    return read, stats
+
+
+def _expected(ctx: CheckContext, namespace: str, serviceaccount: str, node: str, log_dir: str) -> set[str]:
+    user = f"system:serviceaccount:{namespace}:{serviceaccount}"
+    read, _ = secrets_read(ctx.start, node, log_dir, namespace, user)
+    return read
+
+
+# ---- answer files ------------------------------------------------------------------------------------------
+
+def _answer_lines(ctx: CheckContext, node: str, path: str) -> tuple[list[str] | None, Outcome | None]:
+    where = f"{node}:{path}"
+    try:
+        text = ctx.snap.read_text(node, path, max_bytes=1024 * 1024)
+    except FileProblem as exc:
+        make = Outcome.error if exc.is_environment_problem else Outcome.failed
+        return None, make(str(exc), Evidence(where, "your answer, one item per line", exc.kind.replace("_", " ")))
+    items = []
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip().strip("\"'")
+        items.extend(p for p in re.split(r"[\s,]+", line) if p)
+    return items, None
+
+
+@check("audit_log.identity_named")
+def identity_named(ctx: CheckContext, namespace: str, serviceaccount: str, node: str = NODE,
+                   path: str = IDENTITY_FILE) -> Outcome:
+    """The answer file names the intruding ServiceAccount: ``system:serviceaccount:<ns>:<name>`` (or
+    ``<ns>/<name>``), and nothing else."""
+    items, problem = _answer_lines(ctx, node, path)
+    if problem:
+        return problem
+    want = f"system:serviceaccount:{namespace}:{serviceaccount}"
+    where = f"{node}:{path}"
+    if not items:
+        return Outcome.failed(f"{where} is empty", Evidence(where, "the intruder's username", "empty"))
+    if len(items) > 1:
+        return Outcome.failed(f"{where} names {len(items)} identities; name exactly one",
+                              Evidence(where, "one username", ", ".join(items[:5])))
+    got = items[0]
+    if got in (want, f"{namespace}/{serviceaccount}"):
+        return Outcome.passed(f"{where} names {want}", Evidence(where, want, got))
+    return Outcome.failed(f"{where} names {got!r}, which is not the identity that read the Secrets",
+                          Evidence(where, "the ServiceAccount that read the Secrets (exact name)", got))
+
+
+@check("audit_log.secrets_listed")
+def secrets_listed(ctx: CheckContext, namespace: str, serviceaccount: str, node: str = NODE,
+                   log_dir: str = LOG_DIR, path: str = SECRETS_FILE) -> Outcome:
+    """The answer file lists exactly the Secrets the intruder read (names; ``<ns>/<name>`` accepted)."""
+    expected = _expected(ctx, namespace, serviceaccount, node, log_dir)
+    if not expected:
+        return Outcome.error("the starting state shows no Secret read by the intruder: the lab is broken")
+    items, problem = _answer_lines(ctx, node, path)
+    if problem:
+        return problem
+    where = f"{node}:{path}"
+    got = set()
+    for item in items:
+        for prefix in (f"{namespace}/", "secret/", "secrets/", "secret.", f"{namespace}:"):
+            if item.startswith(prefix):
+                item = item[len(prefix):]
+        got.add(item)
+    missing, extra = sorted(expected - got), sorted(got - expected)
+    if not missing and not extra:
+        return Outcome.passed(f"{where} lists the {len(expected)} Secrets that were read",
+                              Evidence(where, ", ".join(sorted(expected)), ", ".join(sorted(got))))
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} read Secret(s) missing")
+    if extra:
+        parts.append(f"{len(extra)} listed that were not read: {', '.join(extra)}")
+    return Outcome.failed(f"{where}: " + "; ".join(parts),
+                          Evidence(where, f"{len(expected)} Secret names", ", ".join(sorted(got)) or "none"))
+
+
+# ---- Secrets rotated ---------------------------------------------------------------------------------------
+
+def effective_data(secret: dict[str, Any]) -> dict[str, bytes] | str:
+    """What the API server would store: ``data`` (base64) merged with ``stringData`` (wins); or a problem."""
+    out: dict[str, bytes] = {}
+    data = secret.get("data") or {}
+    if not isinstance(data, dict):
+        return "data is not a mapping"
+    for k, v in data.items():
+        try:
+            out[str(k)] = base64.b64decode(str(v if v is not None else ""), validate=True)
+        except (binascii.Error, ValueError):
+            return f"data.{k} is not valid base64 (use stringData for plain text)"
+    sdata = secret.get("stringData") or {}
+    if not isinstance(sdata, dict):
+        return "stringData is not a mapping"
+    for k, v in sdata.items():
+        out[str(k)] = str(v if v is not None else "").encode()
+    return out
+
+
+@check("audit_log.secrets_rotated")
+def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node: str = NODE,
+                    log_dir: str = LOG_DIR) -> Outcome:
+    """Every Secret that was read has new data, edited in place (same uid); every other Secret of the
+    namespace is still there with the same uid and data."""
+    expected = _expected(ctx, namespace, serviceaccount, node, log_dir)
+    start = {s["metadata"].get("name"): s for s in ctx.start.objects("Secret", namespace)}
+    if not expected or not start:
+        return Outcome.error("the starting state has no Secrets read by the intruder: the lab is broken")
+    # one part per Secret that was read; a Secret that should have been left alone adds a failing part, so
+    # doing nothing earns nothing and changing everything does not earn full marks
+    parts: list[tuple[bool, str, Evidence | None]] = []
+    for name in sorted(start):
+        before = start[name]
+        where = f"Secret {namespace}/{name}"
+        now = ctx.snap.object("Secret", namespace, name)
+        was_read = name in expected
+        want = "new data, same uid" if was_read else "unchanged"
+        if now is None:
+            parts.append((False, f"{where} was deleted", Evidence(where, want, "absent")))
+            continue
+        uid0, uid1 = before["metadata"].get("uid"), now["metadata"].get("uid")
+        if uid1 != uid0:
+            parts.append((False, f"{where} was deleted and recreated (uid changed); edit it in place",
+                          Evidence(where, f"uid {uid0}", f"uid {uid1}")))
+            continue
+        data0, data1 = effective_data(before), effective_data(now)
+        if isinstance(data1, str):
+            parts.append((False, f"{where}: {data1}", Evidence(where, want, data1)))
+            continue
+        changed = data1 != data0
+        if was_read:
+            parts.append((changed, f"{where} was read by the intruder but its data is unchanged",
+                          Evidence(where, want, "same data")))
+        elif changed:
+            parts.append((False, f"{where} was not read by the intruder but its data changed",
+                          Evidence(where, want, "data changed")))
+    return Outcome.from_parts(parts, f"exactly the {len(expected)} Secrets that were read have new data "
+                                     "(edited in place); the others are untouched")
+
+
+# ---- permission removed ------------------------------------------------------------------------------------
+
+def _rbac_objects(snap: Snapshot) -> list[dict[str, Any]]:
+    return [o for kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding") for o in snap.objects(kind)]
+
+
+def _secret_reads(namespace: str, names: list[str]) -> list[rbac.Request]:
+    reqs = [rbac.Request(v, "secrets", namespace, n) for n in names for v in READ]
+    reqs += [rbac.Request(v, "secrets", namespace) for v in ("list", "watch")]
+    return reqs
+
+
+def _is_secret_read(req: rbac.Request) -> bool:
+    return req.resource == "secrets" and req.api_group == "" and not req.subresource and req.verb in READ
+
+
+@check("audit_log.read_permission_removed")
+def read_permission_removed(ctx: CheckContext, namespace: str, serviceaccount: str) -> Outcome:
+    """Judged with RBAC semantics over every Role/ClusterRole/(Cluster)RoleBinding: the ServiceAccount can no
+    longer get, list or watch Secrets in the namespace; everything else it could do at the start it still
+    can; and it gained nothing new."""
+    who = rbac.Identity.service_account(namespace, serviceaccount)
+    now, before = rbac.Authorizer(_rbac_objects(ctx.snap)), rbac.Authorizer(_rbac_objects(ctx.start))
+    names = sorted({str(s["metadata"].get("name")) for s in ctx.start.objects("Secret", namespace)} |
+                   {str(s["metadata"].get("name")) for s in ctx.snap.objects("Secret", namespace)})
+    parts: list[tuple[bool, str, Evidence | None]] = []
+    still = [(r, now.why(who, r)) for r in _secret_reads(namespace, names)]
+    still = [(r, why) for r, why in still if why]
+    if still:  # the point of the task: nothing else earns credit while this holds
+        r, why = still[0]
+        target = f"secrets/{r.name}" if r.name else "secrets"
+        return Outcome.failed(f"{who.username} can still {r.verb} {target} in {namespace} ({why})",
+                              Evidence(f"RBAC in {namespace}", "no get/list/watch on secrets",
+                                       f"{len(still)} allowed request(s), e.g. {r.verb} {target} via {why}"))
+    lost, gained = [], []
+    for where, rule in before.grants(who, namespace):
+        for req in rbac.probes_for_rule(rule, namespace):
+            if not _is_secret_read(req) and not now.allowed(who, req):
+                lost.append((req, where))
+    for where, rule in now.grants(who, namespace):
+        for req in rbac.probes_for_rule(rule, namespace):
+            if not before.allowed(who, req):
+                gained.append((req, where))
+    problems = ctx.snap.object_problems
+    broken = f" (note: {problems[0].where}: {problems[0].message})" if problems else ""
+    if lost:
+        req, where = lost[0]
+        what = f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''}" + \
+            (f" ({req.api_group})" if req.api_group else "")
+        parts.append((False, f"{who.username} lost permissions it needs: it can no longer {what} "
+                             f"(was granted by {where}); remove only the Secrets part{broken}",
+                      Evidence(f"RBAC in {namespace}", "the Role's other rules kept",
+                               f"{len(lost)} permission(s) lost, e.g. {what}")))
+    else:
+        parts.append((True, "", None))
+    if gained:
+        req, where = gained[0]
+        what = f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''}"
+        parts.append((False, f"{who.username} gained a permission it did not have: {what} ({where})",
+                      Evidence(f"RBAC in {namespace}", "no new permissions", f"{len(gained)}, e.g. {what}")))
+    else:
+        parts.append((True, "", None))
+    parts.insert(0, (True, "", None))  # Secrets can no longer be read
+    return Outcome.from_parts(parts, f"{who.username} can no longer read Secrets in {namespace} and keeps "
+                                     "its other permissions")
+

@@ -1,0 +1,541 @@
+"""Pod security checks for lab5 (immutable containers) and lab6 (no elevated privileges).
+
+Every check reads effective values through the pod security engine (container over pod, init and
+ephemeral containers too), so any correct manifest passes and a plausible wrong one fails. Offenders and
+"untouched" objects are derived from the pristine start (``ctx.start``), never from the learner's state.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from grader import safeyaml
+from grader.checks import CheckContext, check
+from grader.engines import podsec
+from grader.results import Evidence, Outcome
+from grader.snapshot import FileProblem
+
+LABEL_ENFORCE = "pod-security.kubernetes.io/enforce"
+LABEL_ENFORCE_VERSION = "pod-security.kubernetes.io/enforce-version"
+START_UIDS_FACT = "start-uids"  # live: {"Kind/namespace/name": uid} recorded when the lab was set up
+
+
+# ---- helpers ----------------------------------------------------------------------------------------
+
+def _where(kind: str, ns: str, name: str) -> str:
+    return podsec.describe(kind, ns, name)
+
+
+def _uid(obj: dict[str, Any] | None) -> str | None:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    uid = meta.get("uid") if isinstance(meta, dict) else None
+    return str(uid) if uid else None
+
+
+def _start_uid(ctx: CheckContext, obj: dict[str, Any]) -> str | None:
+    """The UID the object had when the lab started: the start file's, or on a live cluster the one the
+    set-up recorded (fact ``start-uids``), since the API server picks real UIDs."""
+    kind, ns, name = podsec.identity(obj)
+    if ctx.live:
+        recorded = ctx.snap.fact("controlplane", START_UIDS_FACT)
+        if isinstance(recorded, dict) and f"{kind}/{ns}/{name}" in recorded:
+            return str(recorded[f"{kind}/{ns}/{name}"])
+    return _uid(obj)
+
+
+def _target(ctx: CheckContext, kind: str, namespace: str, name: str) -> tuple[dict[str, Any] | None, Outcome | None]:
+    """The learner's object, or a failed outcome that says it is missing or broken."""
+    obj = ctx.snap.object(kind, namespace, name)
+    where = _where(kind, namespace, name)
+    if obj is None:
+        broken = [p for p in ctx.snap.object_problems]
+        extra = f" ({len(broken)} document(s) could not be read: {broken[0].where}: {broken[0].message})" if broken else ""
+        return None, Outcome.failed(f"{where} not found{extra}", Evidence(where, "the object", "absent"))
+    problems = [p for ref in podsec.pod_specs(obj) for p in ref.problems if p.blocking]
+    if not podsec.pod_specs(obj) or problems:
+        msg = str(problems[0]) if problems else f"{where} has no pod spec"
+        return None, Outcome.failed(f"{where} cannot be checked: {msg}", Evidence(where, "a valid pod spec", msg))
+    return obj, None
+
+
+def _prune(v: Any) -> Any:
+    """Drop null, false host flags, empty maps and lists, and API defaults, so equal meanings compare equal."""
+    if isinstance(v, dict):
+        out = {}
+        for k, x in v.items():
+            x = _prune(x)
+            if x is None or x == {} or x == []:
+                continue
+            if k == "defaultMode" and x == 420 or k == "type" and x == "" or k == "readOnly" and x is False:
+                continue
+            out[k] = x
+        return out
+    if isinstance(v, list):
+        return [_prune(x) for x in v]
+    return v
+
+
+def projection(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """What decides how an object's pods run, security-wise: images, commands, security contexts,
+    mounts, volumes and host namespaces of every pod spec. Defaults the API adds are pruned."""
+    out = []
+    for ref in podsec.pod_specs(obj):
+        pod = {k: ref.spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC", "hostUsers", "securityContext",
+                                            "volumes", "serviceAccountName", "automountServiceAccountToken")}
+        for k in ("hostNetwork", "hostPID", "hostIPC"):
+            if pod[k] is False:
+                pod[k] = None
+        vols = pod.get("volumes")
+        if isinstance(vols, list):
+            pod["volumes"] = sorted((_prune(v) for v in vols if isinstance(v, dict)), key=lambda v: str(v.get("name")))
+        cs = []
+        for c in ref.containers:
+            cs.append({"field": c.field, "name": c.name, **{k: c.data.get(k) for k in (
+                "image", "command", "args", "securityContext", "volumeMounts")}})
+        out.append(_prune({"pod": pod, "containers": cs}))
+    return out
+
+
+def first_difference(a: Any, b: Any, path: str = "") -> str | None:
+    """Where ``b`` lacks or changes something ``a`` has (``a`` ⊆ ``b``): tolerant of fields the API adds."""
+    if isinstance(a, dict):
+        if not isinstance(b, dict):
+            return path or "."
+        for k, v in a.items():
+            if v is None or v == {} or v == []:
+                continue
+            d = first_difference(v, b.get(k), f"{path}.{k}" if path else str(k))
+            if d:
+                return d
+        return None
+    if isinstance(a, list):
+        if not isinstance(b, list) or len(a) != len(b):
+            return path
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            d = first_difference(x, y, f"{path}[{i}]")
+            if d:
+                return d
+        return None
+    return None if a == b else path
+
+
+def _untouched(ctx: CheckContext, start_obj: dict[str, Any], cur: dict[str, Any] | None) -> str | None:
+    """None when ``cur`` is ``start_obj`` unchanged (same UID, same spec), else what changed."""
+    if cur is None:
+        return "deleted"
+    want_uid = _start_uid(ctx, start_obj)
+    if want_uid and _uid(cur) != want_uid:
+        return f"recreated (UID {_uid(cur)}, was {want_uid})"
+    diff = first_difference(start_obj.get("spec"), cur.get("spec"), "spec")
+    if diff:
+        return f"changed at {diff}"
+    if projection(start_obj) != projection(cur):
+        return "its pod settings changed"
+    return None
+
+
+def _offence(obj: dict[str, Any]) -> str:
+    found = podsec.elevated_findings(obj)
+    if found:
+        f = found[0]
+        return f"{f.path}.{f.field}={f.value}: {f.message}"
+    probs = [p for ref in podsec.pod_specs(obj) for p in ref.problems if p.blocking]
+    return str(probs[0]) if probs else "invalid"
+
+
+def _partial(ok: int, total: int) -> float:
+    return ok / total if total else 0.0
+
+
+# ---- lab5: immutable containers ---------------------------------------------------------------------
+
+@check("pods.read_only_root")
+def read_only_root(ctx: CheckContext, namespace: str, name: str, kind: str = "Deployment") -> Outcome:
+    """Every container, init and ephemeral included, has readOnlyRootFilesystem: true (a container field:
+    there is none at pod level)."""
+    obj, bad = _target(ctx, kind, namespace, name)
+    if bad:
+        return bad
+    ref = podsec.pod_specs(obj)[0]
+    writable = [c for c in ref.containers if podsec.effective(ref, c).read_only_root_filesystem.value is not True]
+    if not writable:
+        return Outcome.passed(f"all {len(ref.containers)} containers have a read-only root filesystem")
+    ev = [Evidence(f"{c.path} ({c.name})", "securityContext.readOnlyRootFilesystem: true",
+                   podsec.effective(ref, c).read_only_root_filesystem.show()) for c in writable]
+    msg = f"container {writable[0].name!r} ({writable[0].field}) still has a writable root filesystem"
+    if "readOnlyRootFilesystem" in ref.sc:
+        msg += "; readOnlyRootFilesystem at pod level is not a field there (the API drops it): set it per container"
+    return Outcome.failed(msg, *ev, score=_partial(len(ref.containers) - len(writable), len(ref.containers)))
+
+
+def _norm_path(p: str) -> str:
+    return p.rstrip("/") or "/"
+
+
+@check("pods.writable_paths")
+def writable_paths(ctx: CheckContext, namespace: str, name: str, container: str, paths: list[str],
+                   kind: str = "Deployment") -> Outcome:
+    """The named paths are writable emptyDir mounts of ``container``; no hostPath; no other volume added;
+    nothing else became writable."""
+    obj, bad = _target(ctx, kind, namespace, name)
+    if bad:
+        return bad
+    ref = podsec.pod_specs(obj)[0]
+    start_obj = ctx.start.object(kind, namespace, name)
+    start_ref = podsec.pod_specs(start_obj)[0] if start_obj else None
+    target = next((c for c in ref.containers if c.name == container), None)
+    if target is None:
+        return Outcome.failed(f"{_where(kind, namespace, name)} has no container {container!r}",
+                              Evidence(ref.path, f"a container named {container}", ", ".join(c.name for c in ref.containers)))
+    wanted = {_norm_path(p) for p in paths}
+    mounts = {_norm_path(m.mount_path): m for m in podsec.mounts(ref, target)}
+    good, ev = 0, []
+    for p in sorted(wanted):
+        m = mounts.get(p)
+        if m and m.source == "emptyDir" and m.writable:
+            good += 1
+            continue
+        actual = "not mounted" if m is None else (f"volume {m.volume!r} ({m.source or 'no such volume'})"
+                                                  + (", read-only" if not m.writable else ""))
+        ev.append(Evidence(f"{target.path} ({container}) mountPath {p}", "a writable emptyDir volume", actual))
+    blockers: list[tuple[str, Evidence]] = []
+    sources = podsec.volume_sources(ref)
+    start_sources = podsec.volume_sources(start_ref) if start_ref else {}
+    for vol, src in sources.items():
+        if src == "hostPath":
+            blockers.append((f"volume {vol!r} is a hostPath: the node's disk, not a scratch space",
+                             Evidence(f"{ref.path}.volumes {vol}", "emptyDir", "hostPath")))
+        elif vol not in start_sources and src != "emptyDir":
+            blockers.append((f"volume {vol!r} ({src}) was added: only emptyDir volumes may be added",
+                             Evidence(f"{ref.path}.volumes {vol}", "no new volume except emptyDir", src)))
+    start_writable = set()
+    if start_ref:
+        for c in start_ref.containers:
+            start_writable |= {(c.name, _norm_path(m.mount_path), m.volume) for m in podsec.writable_paths(start_ref, c)}
+    for c in ref.containers:
+        for m in podsec.writable_paths(ref, c):
+            key = (c.name, _norm_path(m.mount_path), m.volume)
+            if key in start_writable or (c.name == container and key[1] in wanted):
+                continue
+            blockers.append((f"{m.mount_path} in container {c.name!r} is writable but is not one of the named paths "
+                             f"({', '.join(sorted(wanted))})",
+                             Evidence(f"{c.path} ({c.name}) mountPath {m.mount_path}", "not writable", f"{m.source} volume")))
+    if blockers:
+        return Outcome.failed(blockers[0][0] + (f" (and {len(blockers) - 1} more)" if len(blockers) > 1 else ""),
+                              *[e for _, e in blockers], *ev)
+    if good == len(wanted):
+        return Outcome.passed(f"only {', '.join(sorted(wanted))} are writable, each an emptyDir")
+    missing = [e.where.rsplit(" ", 1)[-1] for e in ev]
+    return Outcome.failed(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not a writable emptyDir mount "
+                          f"of container {container!r}", *ev, score=_partial(good, len(wanted)))
+
+
+@check("pods.no_privilege_escalation")
+def no_privilege_escalation(ctx: CheckContext, namespace: str, name: str, kind: str = "Deployment") -> Outcome:
+    """Every container's effective allowPrivilegeEscalation is false (explicit false; privileged or
+    CAP_SYS_ADMIN force it true; unset means allowed)."""
+    obj, bad = _target(ctx, kind, namespace, name)
+    if bad:
+        return bad
+    ref = podsec.pod_specs(obj)[0]
+    allowed = [(c, podsec.effective(ref, c).allow_privilege_escalation) for c in ref.containers]
+    allowed = [(c, s) for c, s in allowed if s.value is not False]
+    if not allowed:
+        return Outcome.passed(f"all {len(ref.containers)} containers have allowPrivilegeEscalation: false")
+    ev = [Evidence(f"{c.path} ({c.name})", "securityContext.allowPrivilegeEscalation: false",
+                   {"default": "unset (escalation allowed)", "implied": f"true, implied by {s.raw}"}.get(s.source, s.show()))
+          for c, s in allowed]
+    return Outcome.failed(f"container {allowed[0][0].name!r} may still gain privileges", *ev,
+                          score=_partial(len(ref.containers) - len(allowed), len(ref.containers)))
+
+
+_HARDENING_KEYS = ("readOnlyRootFilesystem", "allowPrivilegeEscalation")
+
+
+def _strip_allowed_edits(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object without what lab5 allows to change: security contexts' hardening keys, mounts, volumes."""
+    obj = copy.deepcopy(obj)
+    for ref in podsec.pod_specs(obj):
+        ref.spec.pop("volumes", None)
+        for c in ref.containers:
+            c.data.pop("volumeMounts", None)
+            sc = c.data.get("securityContext")
+            if isinstance(sc, dict):
+                for k in _HARDENING_KEYS:
+                    sc.pop(k, None)
+        psc = ref.spec.get("securityContext")
+        if isinstance(psc, dict):
+            for k in _HARDENING_KEYS:
+                psc.pop(k, None)
+    obj.pop("status", None)
+    obj.pop("metadata", None)
+    return obj
+
+
+@check("pods.only_hardened")
+def only_hardened(ctx: CheckContext, namespace: str, name: str, kind: str = "Deployment") -> Outcome:
+    """The object was hardened, and nothing else changed: same containers, images, commands, ports,
+    resources and other settings as at the start (the API's defaults are tolerated)."""
+    obj, bad = _target(ctx, kind, namespace, name)
+    if bad:
+        return bad
+    start_obj = ctx.start.object(kind, namespace, name)
+    if start_obj is None:
+        return Outcome.error(f"the lab's start has no {_where(kind, namespace, name)} (lab definition problem)")
+    if projection(obj) == projection(start_obj):
+        return Outcome.failed("the Deployment's pod template is unchanged: nothing was hardened yet",
+                              Evidence(_where(kind, namespace, name), "a hardened pod template", "as at the start"))
+    ref, sref = podsec.pod_specs(obj)[0], podsec.pod_specs(start_obj)[0]
+    names = [(c.field, c.name) for c in ref.containers]
+    start_names = [(c.field, c.name) for c in sref.containers]
+    if names != start_names:
+        return Outcome.failed("the containers changed: keep the same containers and init containers",
+                              Evidence(ref.path, ", ".join(f"{f}/{n}" for f, n in start_names),
+                                       ", ".join(f"{f}/{n}" for f, n in names)))
+    for c, sc in zip(ref.containers, sref.containers, strict=True):
+        if c.data.get("image") != sc.data.get("image"):
+            return Outcome.failed(f"the image of container {c.name!r} changed: keep the image",
+                                  Evidence(f"{c.path}.image", str(sc.data.get("image")), str(c.data.get("image"))))
+    diff = first_difference(_strip_allowed_edits(start_obj), _strip_allowed_edits(obj))
+    if diff:
+        return Outcome.failed(f"{diff} changed: only the security context, emptyDir volumes and their mounts may change",
+                              Evidence(f"{_where(kind, namespace, name)} {diff}", "as at the start", "changed"))
+    return Outcome.passed("hardened, with the same containers, images and other settings as at the start")
+
+
+def _saved_object(text: str, kind: str, namespace: str, name: str) -> tuple[dict[str, Any] | None, str]:
+    try:
+        docs = safeyaml.load_all(text)
+    except safeyaml.YamlProblem as exc:
+        return None, str(exc)
+    objs: list[Any] = []
+    for d in docs:
+        if isinstance(d, dict) and str(d.get("kind", "")).endswith("List") and isinstance(d.get("items"), list):
+            objs.extend(d["items"])
+        elif d is not None:
+            objs.append(d)
+    for o in objs:
+        k, ns, n = podsec.identity(o)
+        if k == kind and n == name and ns in ("", namespace):
+            return o, ""
+    found = ", ".join(_where(*podsec.identity(o)) for o in objs if isinstance(o, dict)) or "no Kubernetes object"
+    return None, f"it holds {found}, not {_where(kind, namespace, name)}"
+
+
+@check("pods.saved_manifest")
+def saved_manifest(ctx: CheckContext, node: str, path: str, namespace: str, name: str,
+                   kind: str = "Deployment") -> Outcome:
+    """The changed manifest is saved at ``path`` and means the same as the applied object (images,
+    commands, security contexts, mounts, volumes); a copy of the unchanged start does not count."""
+    where = f"{node}:{path}"
+    try:
+        text = ctx.snap.read_text(node, path)
+    except FileProblem as exc:
+        out = Outcome.error if exc.is_environment_problem else Outcome.failed
+        return out(str(exc), Evidence(where, f"the changed {kind} manifest", exc.kind.replace("_", " ")))
+    saved, why = _saved_object(text, kind, namespace, name)
+    if saved is None:
+        return Outcome.failed(f"{where}: {why}", Evidence(where, _where(kind, namespace, name), why))
+    applied, bad = _target(ctx, kind, namespace, name)
+    if bad:
+        return bad
+    start_obj = ctx.start.object(kind, namespace, name)
+    if start_obj is not None and projection(saved) == projection(start_obj):
+        return Outcome.failed(f"{where} is the unchanged starting manifest: save the changed one",
+                              Evidence(where, "the hardened manifest", "the starting manifest"))
+    a, s = projection(applied), projection(saved)
+    if a != s:
+        diff = first_difference(s, a) or first_difference(a, s) or "the pod template"
+        return Outcome.failed(f"{where} differs from the applied {kind} (at {diff}): apply the file you saved, "
+                              "or save what you applied", Evidence(where, "the applied object's settings", f"differs at {diff}"))
+    return Outcome.passed(f"{where} matches the applied {kind}")
+
+
+# ---- lab5 live tasks --------------------------------------------------------------------------------
+
+@check("pods.rollout_complete")
+def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
+    """As `kubectl rollout status`: the controller saw the new generation, every replica is updated and
+    available, and no old replica is left. Reads the Deployment's status from the live snapshot."""
+    obj = ctx.snap.object("Deployment", namespace, name)
+    where = _where("Deployment", namespace, name)
+    if obj is None:
+        return Outcome.failed(f"{where} not found", Evidence(where, "the Deployment", "absent"))
+    status = obj.get("status")
+    if not isinstance(status, dict):
+        return Outcome.error(f"{where} has no status in the snapshot (collected without status?)")
+    meta = obj.get("metadata") or {}
+    spec = obj.get("spec") or {}
+    want = spec.get("replicas", 1) if isinstance(spec.get("replicas", 1), int) else 1
+
+    def n(key: str) -> int:
+        v = status.get(key)
+        return v if isinstance(v, int) else 0
+
+    if n("observedGeneration") < (meta.get("generation") or 0):
+        return Outcome.failed(f"{where}: the controller has not seen the latest change yet",
+                              Evidence(f"{where} status.observedGeneration", str(meta.get("generation")), str(n("observedGeneration"))))
+    if n("updatedReplicas") < want:
+        return Outcome.failed(f"{where}: {n('updatedReplicas')} of {want} replicas updated",
+                              Evidence(f"{where} status.updatedReplicas", str(want), str(n("updatedReplicas"))))
+    if n("replicas") > n("updatedReplicas"):
+        return Outcome.failed(f"{where}: {n('replicas') - n('updatedReplicas')} old replicas are still running",
+                              Evidence(f"{where} status.replicas", str(n("updatedReplicas")), str(n("replicas"))))
+    if n("availableReplicas") < n("updatedReplicas") or n("readyReplicas") < want:
+        return Outcome.failed(f"{where}: {n('readyReplicas')} of {want} new pods are Ready (a read-only root often "
+                              "breaks a path the app writes: check `kubectl logs`)",
+                              Evidence(f"{where} status.readyReplicas", str(want), str(n("readyReplicas"))))
+    return Outcome.passed(f"{where} rolled out: {want}/{want} new pods Ready")
+
+
+@check("pods.write_probe")
+def write_probe(ctx: CheckContext, node: str, fact: str, must_fail: list[str], must_succeed: list[str]) -> Outcome:
+    """Inside a pod of the Deployment, writing into each ``must_fail`` dir fails with a read-only file
+    system and writing into each ``must_succeed`` dir works (the live collector runs the probe)."""
+    data = ctx.snap.fact(node, fact)
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        return Outcome.error(f"the live collector recorded no write probe (fact {fact!r} on {node}); "
+                             "run `grade` against the cluster")
+    by_dir = {str(r.get("dir")): r for r in data["results"] if isinstance(r, dict)}
+    pod = f"pod {data.get('pod', '?')} container {data.get('container', '?')}"
+    parts: list[tuple[bool, str, Evidence | None]] = []
+    for d in must_fail:
+        r = by_dir.get(d)
+        out = str((r or {}).get("output", ""))
+        ok = r is not None and r.get("ok") is False and "read-only" in out.lower()
+        parts.append((ok, f"writing to {d} in {pod} " + ("was not tried" if r is None else
+                     "succeeded" if r.get("ok") else f"failed, but not because it is read-only ({out.strip()[:80]})"),
+                      Evidence(f"{pod}: touch {d}", "Read-only file system", "not probed" if r is None else out.strip()[:120] or "ok")))
+    for d in must_succeed:
+        r = by_dir.get(d)
+        ok = r is not None and r.get("ok") is True
+        parts.append((ok, f"writing to {d} in {pod} " + ("was not tried" if r is None else "failed"),
+                      Evidence(f"{pod}: touch {d}", "written", "not probed" if r is None else str(r.get("output", "")).strip()[:120])))
+    return Outcome.from_parts(parts, f"in {pod}: {', '.join(must_fail)} read-only, {', '.join(must_succeed)} writable")
+
+
+# ---- lab6: elevated privileges ---------------------------------------------------------------------
+
+def _objects_in(snap: Any, kind: str, namespaces: list[str]) -> list[dict[str, Any]]:
+    return [o for ns in namespaces for o in snap.objects(kind, ns)]
+
+
+def _find_current(ctx: CheckContext, start_obj: dict[str, Any]) -> dict[str, Any] | None:
+    kind, ns, name = podsec.identity(start_obj)
+    return ctx.snap.object(kind, ns, name)
+
+
+@check("pods.offending_pods_deleted")
+def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
+    """Every bare Pod that ran with elevated privileges at the start is gone (and not recreated as it
+    was); every compliant Pod is untouched (same UID and spec). Deleting everything earns nothing."""
+    start_pods = _objects_in(ctx.start, "Pod", namespaces)
+    if not start_pods:
+        return Outcome.error(f"the lab's start has no Pods in {', '.join(namespaces)} (lab definition problem)")
+    offenders = [p for p in start_pods if podsec.is_elevated(p)]
+    compliant = [p for p in start_pods if not podsec.is_elevated(p)]
+    touched = []
+    for p in compliant:
+        what = _untouched(ctx, p, _find_current(ctx, p))
+        if what:
+            touched.append((p, what))
+    left = []
+    for p in offenders:
+        cur = _find_current(ctx, p)
+        if cur is not None and (_uid(cur) == _start_uid(ctx, p) or podsec.is_elevated(cur)):
+            left.append((p, cur))
+    ev = [Evidence(_where(*podsec.identity(p)), "untouched (compliant)", what) for p, what in touched]
+    ev += [Evidence(_where(*podsec.identity(p)), "deleted", _offence(cur)) for p, cur in left]
+    if touched:
+        p, what = touched[0]
+        return Outcome.failed(f"{_where(*podsec.identity(p))} was compliant and must stay, but it was {what}", *ev)
+    if left:
+        p, cur = left[0]
+        state = ("runs with elevated privileges and is still there" if podsec.is_elevated(cur) else
+                 "is still the same Pod (edited in place, same UID): a running Pod's security settings cannot be "
+                 "changed, delete it")
+        return Outcome.failed(f"{_where(*podsec.identity(p))} {state}"
+                              + (f" (and {len(left) - 1} more)" if len(left) > 1 else ""), *ev,
+                              score=_partial(len(offenders) - len(left), len(offenders)))
+    return Outcome.passed(f"the {len(offenders)} offending Pods are deleted; the {len(compliant)} compliant Pods are untouched")
+
+
+@check("pods.offending_workloads_fixed")
+def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: str = "Deployment") -> Outcome:
+    """Every workload whose pods ran with elevated privileges at the start is fixed in place (same UID, now
+    compliant by effective values); every compliant one is untouched."""
+    start_objs = _objects_in(ctx.start, kind, namespaces)
+    if not start_objs:
+        return Outcome.error(f"the lab's start has no {kind}s in {', '.join(namespaces)} (lab definition problem)")
+    offenders = [o for o in start_objs if podsec.is_elevated(o)]
+    compliant = [o for o in start_objs if not podsec.is_elevated(o)]
+    touched = [(o, what) for o in compliant if (what := _untouched(ctx, o, _find_current(ctx, o)))]
+    if touched:
+        o, what = touched[0]
+        return Outcome.failed(f"{_where(*podsec.identity(o))} was compliant and must stay as it was, but it was {what}",
+                              *[Evidence(_where(*podsec.identity(x)), "untouched (compliant)", w) for x, w in touched])
+    bad: list[tuple[dict[str, Any], str]] = []
+    for o in offenders:
+        cur = _find_current(ctx, o)
+        if cur is None:
+            bad.append((o, "deleted: fix it instead, its pods must keep running"))
+        elif _start_uid(ctx, o) and _uid(cur) != _start_uid(ctx, o):
+            bad.append((o, "recreated (new UID): fix it in place"))
+        elif podsec.is_elevated(cur):
+            bad.append((o, _offence(cur)))
+        elif diff := first_difference(_strip_security(o), _strip_security(cur)):
+            bad.append((o, f"changed beyond its security settings (at {diff})"))
+    if bad:
+        o, why = bad[0]
+        return Outcome.failed(f"{_where(*podsec.identity(o))} is not fixed: {why}"
+                              + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
+                              *[Evidence(_where(*podsec.identity(x)), "compliant pods, same object", w) for x, w in bad],
+                              score=_partial(len(offenders) - len(bad), len(offenders)))
+    return Outcome.passed(f"the {len(offenders)} offending {kind}s are fixed in place; the {len(compliant)} compliant "
+                          "ones are untouched")
+
+
+def _strip_security(obj: dict[str, Any]) -> dict[str, Any]:
+    """Everything but the security settings a fix may change (security contexts, host namespaces)."""
+    obj = copy.deepcopy(obj)
+    for ref in podsec.pod_specs(obj):
+        for k in ("securityContext", "hostNetwork", "hostPID", "hostIPC"):
+            ref.spec.pop(k, None)
+        for c in ref.containers:
+            c.data.pop("securityContext", None)
+    return {"spec": obj.get("spec")}
+
+
+@check("pods.namespace_enforces")
+def namespace_enforces(ctx: CheckContext, namespace: str, level: str, version: str = "latest") -> Outcome:
+    """The namespace's labels make Pod Security Admission enforce ``level`` at ``version`` (a missing
+    enforce-version label means latest)."""
+    ns = ctx.snap.object("Namespace", "", namespace)
+    where = f"Namespace {namespace}"
+    if ns is None:
+        return Outcome.failed(f"{where} not found", Evidence(where, "the namespace", "absent"))
+    labels = (ns.get("metadata") or {}).get("labels") or {}
+    if not isinstance(labels, dict):
+        return Outcome.failed(f"{where}: metadata.labels is not a mapping", Evidence(where, "labels", str(labels)))
+    got_level = labels.get(LABEL_ENFORCE)
+    got_version = labels.get(LABEL_ENFORCE_VERSION, "latest")
+    lookalikes = [k for k in labels if isinstance(k, str) and "pod-security" in k and k not in
+                  (LABEL_ENFORCE, LABEL_ENFORCE_VERSION, "pod-security.kubernetes.io/audit",
+                   "pod-security.kubernetes.io/warn", "pod-security.kubernetes.io/audit-version",
+                   "pod-security.kubernetes.io/warn-version")]
+    if got_level != level:
+        hint = f"; {lookalikes[0]!r} is not a label PSA reads (typo?)" if lookalikes else ""
+        return Outcome.failed(f"{where} does not enforce {level}: {LABEL_ENFORCE}={got_level or '(unset)'}{hint}",
+                              Evidence(f"{where} labels", f"{LABEL_ENFORCE}: {level}",
+                                       ", ".join(f"{k}={v}" for k, v in labels.items()) or "no labels"))
+    try:
+        want_minor = podsec.parse_version(version)
+        got_minor = podsec.parse_version(str(got_version))
+    except podsec.PolicyVersionError as exc:
+        return Outcome.failed(f"{where}: {LABEL_ENFORCE_VERSION}: {exc}; PSA would fall back to latest only on "
+                              "a valid value", Evidence(f"{where} labels", f"{LABEL_ENFORCE_VERSION}: {version}", str(got_version)))
+    if str(version) == "latest" and str(got_version) != "latest" or want_minor != got_minor:
+        return Outcome.failed(f"{where} enforces {level} at {got_version}, not at {version}",
+                              Evidence(f"{where} labels", f"{LABEL_ENFORCE_VERSION}: {version} (or unset)", str(got_version)))
+    return Outcome.passed(f"{where} enforces Pod Security Standards {level} at {got_version}")

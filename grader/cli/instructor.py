@@ -1,0 +1,152 @@
+"""Instructor commands: `cks submit` (learners hand in), `cks regrade`, `cks dist`, `cks solve`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from grader.cli import CONTEXT, EXIT_ERROR, EXIT_FAILED, EXIT_OK, _load_lab, _workspace_for, fail_usage
+
+
+@click.command("submit", context_settings=CONTEXT)
+@click.argument("lab")
+@click.option("--out", "-o", metavar="NAME.tar.gz", help="Bundle to write (default <learner>-<lab>.tar.gz).")
+@click.option("--workspace", "-w", metavar="DIR",
+              help="Workspace or live-collected snapshot directory (default ./cks-workspace/LAB).")
+@click.option("--learner", metavar="ID", help="Your learner id (default $CKS_LEARNER or your login name).")
+def submit_cmd(lab: str, out: str | None, workspace: str | None, learner: str | None) -> None:
+    """Pack LAB's evidence for your instructor: the snapshot, your result and a SHA-256 of every file.
+
+    Your instructor regrades the evidence (`cks regrade`); the score in the bundle is only for comparison.
+    """
+    from grader.instructor.bundle import BundleError
+    from grader.instructor.submit import default_learner, submit
+
+    the_lab = _load_lab(lab)
+    learner = learner or default_learner()
+    dest = Path(out) if out else Path(f"{learner}-{the_lab.id}.tar.gz")
+    try:
+        sub = submit(the_lab, _workspace_for(the_lab, workspace), dest, learner)
+    except BundleError as exc:
+        fail_usage(str(exc))
+    except OSError as exc:
+        fail_usage(f"cannot write {dest}: {exc.strerror}")
+    r = sub.report
+    click.echo(f"Wrote {dest}: {the_lab.id} for learner {learner}"
+               + (f", seed {sub.meta['seed']}" if sub.meta.get("seed") else "")
+               + f", {len(sub.meta['files'])} files, score {r.score:g}/{r.max_score:g}.")
+    for s in sub.meta.get("skipped", []):
+        click.echo(f"  not included: {s}", err=True)
+
+
+@click.command("regrade", context_settings=CONTEXT)
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--csv", "csv_out", metavar="FILE", help="Class CSV: a row per learner, a column per task.")
+@click.option("--html", "html_out", metavar="FILE", help="Self-contained HTML class report.")
+@click.option("--roster", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="CSV 'learner,seed': the seed each learner was assigned (a different one is flagged).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), help="Worker processes (default: one per core).")
+@click.option("--title", default="CKS class report", show_default=True, help="Title of the HTML report.")
+def regrade_cmd(bundles: tuple[str, ...], csv_out: str | None, html_out: str | None, roster: str | None,
+                jobs: int | None, title: str) -> None:
+    """Regrade submitted bundles from their evidence and write the class CSV and HTML report.
+
+    \b
+    Never trusts the learner's score. Flags tampering: files changed after submission (hash mismatch),
+    a seed other than the one recorded or assigned, identical work across learners. A bundle that cannot
+    be used (damaged, path traversal, links, devices, over the size limits) is reported in its row and
+    the rest of the class is graded. Exit 0 when every bundle was regraded cleanly, 1 when some are
+    flagged or bad, 2 on usage errors.
+    """
+    from grader.instructor.html import write_html
+    from grader.instructor.regrade import read_roster, regrade_many, write_csv
+
+    if not csv_out and not html_out:
+        fail_usage("say where the report goes: --csv FILE and/or --html FILE")
+    try:
+        seeds = read_roster(Path(roster)) if roster else None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        fail_usage(f"cannot read the roster: {exc}")
+    result = regrade_many(bundles, roster=seeds, jobs=jobs)
+    rows = None
+    try:
+        if csv_out:
+            rows = write_csv(result, Path(csv_out))
+        if html_out:
+            write_html(result, Path(html_out), title=title)
+    except OSError as exc:
+        fail_usage(f"cannot write the report: {exc.strerror}")
+    from grader.instructor.regrade import learner_rows
+
+    rows = rows or learner_rows(result)
+    flagged = [r for r in rows if r.flags]
+    bad = [r for r in rows if r.errors]
+    click.echo(f"Regraded {len(bundles)} bundles for {len(rows)} learners: "
+               f"{len(flagged)} flagged, {len(bad)} with bad bundles."
+               + (f" CSV: {csv_out}." if csv_out else "") + (f" HTML: {html_out}." if html_out else ""))
+    for r in (flagged + [b for b in bad if b not in flagged])[:20]:
+        for f in r.flags[:3] + r.errors[:3]:
+            click.echo(f"  {r.learner}: {f}")
+    sys.exit(EXIT_OK if not flagged and not bad else EXIT_FAILED)
+
+
+@click.command("dist", context_settings=CONTEXT)
+@click.option("--labs", required=True, metavar="LIST", help="Comma-separated labs to ship, e.g. lab1,lab3.")
+@click.option("--out", required=True, metavar="DIR", help="Output directory.")
+@click.option("--no-wheel", is_flag=True, help="Only stage the pip-installable folder; do not build a wheel.")
+def dist_cmd(labs: str, out: str, no_wheel: bool) -> None:
+    """Build a learner bundle: the grader with only the chosen labs and no solutions or answer fixtures.
+
+    Writes DIR/cks-kit/ (pip install ./cks-kit) and, unless --no-wheel, a wheel built from it.
+    """
+    from grader.instructor.dist import DistError, build_dist
+    from grader.labs import repo_root
+
+    repo = repo_root()
+    if repo is None:
+        fail_usage("`cks dist` needs a source checkout of the kit; run it from the repository")
+    chosen = [_load_lab(x.strip()) for x in labs.split(",") if x.strip()]
+    try:
+        res = build_dist(chosen, Path(out), repo=repo, wheel=not no_wheel)
+    except DistError as exc:
+        fail_usage(str(exc))
+    click.echo(f"Staged {res.files} files for {', '.join(res.labs)} in {res.folder} (pip install {res.folder}).")
+    if res.wheel:
+        click.echo(f"Wheel: {res.wheel} (checked: no solution or answer-fixture content).")
+    elif not no_wheel:
+        click.echo(f"Could not build the wheel ({res.wheel_error}); the folder is installable as is.", err=True)
+        sys.exit(EXIT_ERROR)
+
+
+@click.command("solve", context_settings=CONTEXT)
+@click.argument("lab")
+@click.option("--seed", metavar="ID", help="The learner's seed (default: the lab's default variant).")
+@click.option("--workspace", "-w", metavar="DIR",
+              help="Where to write the solved workspace (default ./cks-solutions/LAB[-SEED]). An existing "
+                   "workspace of LAB gets the solution laid over it.")
+@click.option("--show/--no-show", default=True, help="Print the solution's explanation.")
+def solve_cmd(lab: str, seed: str | None, workspace: str | None, show: bool) -> None:
+    """Apply LAB's reference solution for a seed (instructors; needs a source checkout with solutions/).
+
+    Prints the variant's values, the files the answer writes, and the grade the result earns.
+    """
+    from grader.instructor.solve import SolveError, solve
+    from grader.solutions import SolutionsUnavailable
+
+    the_lab = _load_lab(lab)
+    dest = Path(workspace) if workspace else Path("cks-solutions") / (the_lab.id + (f"-{seed}" if seed else ""))
+    try:
+        res = solve(the_lab, dest, seed)
+    except (SolutionsUnavailable, SolveError) as exc:
+        fail_usage(str(exc))
+    click.echo(f"{the_lab.id} solved for seed {res.seed or '(default)'} in {dest}.")
+    if res.values:
+        click.echo("Variant values: " + ", ".join(f"{k}={v}" for k, v in sorted(res.values.items())))
+    for line in res.changed:
+        click.echo(f"  {line}")
+    click.echo(f"Grade of the solved workspace: {res.report.score:g}/{res.report.max_score:g}")
+    if show and res.explanation:
+        click.echo("\n" + res.explanation.rstrip())
+    sys.exit(EXIT_OK if res.report.exit_code == 0 else EXIT_FAILED)

@@ -1,0 +1,215 @@
+"""`cks pods check`: Pod Security Standards violations and CKS hardening findings of manifests.
+
+A study tool over the pod security engine (grader/engines/podsec). Two kinds of rows per object:
+
+- ``PSS``: what Pod Security Admission would reject at ``--level``/``--version`` (reason strings as PSA's);
+- ``CKS``: the hardening settings the labs grade, by effective value (container over pod, init and
+  ephemeral containers too): privileged, hostNetwork/hostPID/hostIPC, allowPrivilegeEscalation not false,
+  root or maybe-root user, writable root filesystem. They overlap with PSS on purpose: PSS never checks
+  readOnlyRootFilesystem and baseline allows escalation and root.
+
+Exit codes: 0 nothing found, 1 violations, findings or unreadable documents, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
+MAX_INPUT_BYTES = 50 * 1024 * 1024
+SUFFIXES = {".yaml", ".yml", ".json"}
+
+HELP = """Check manifests against Pod Security Standards and the CKS hardening settings.
+
+\b
+FILE may be a manifest (several documents, or kind: List), a directory (every *.yaml/*.yml/*.json under
+it) or - for stdin. --workspace DIR checks a practice workspace's cluster/ objects.
+
+\b
+Rows:  PSS  what Pod Security Admission would reject at --level/--version (its reason strings)
+       CKS  hardening by effective value (container over pod; init and ephemeral containers too):
+            privileged, hostNamespaces, allowPrivilegeEscalation (unset = allowed), runAsRoot
+            (uid 0, or nothing proves non-root), readOnlyRootFilesystem
+\b
+Examples:
+  cks pods check deploy.yaml
+  cks pods check --workspace cks-workspace/lab6 --level baseline --only pss
+  kubectl get pods -A -o yaml | cks pods check - --format json
+
+\b
+Exit codes: 0 nothing found, 1 violations/findings/broken documents, 2 usage error.
+"""
+
+
+@click.group("pods", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             help="Pod security: check manifests against PSS and CKS hardening.")
+def pods_group() -> None:
+    pass
+
+
+@pods_group.command("check", help=HELP)
+@click.argument("files", nargs=-1, metavar="FILE...")
+@click.option("--workspace", "-w", metavar="DIR", help="Check the cluster/ objects of a workspace or snapshot.")
+@click.option("--level", type=click.Choice(["baseline", "restricted"]), default="restricted", show_default=True,
+              help="Pod Security Standards level.")
+@click.option("--version", "policy_version", default="latest", show_default=True, metavar="V",
+              help="Policy version: latest or v1.<minor> (e.g. v1.30).")
+@click.option("--only", type=click.Choice(["pss", "cks"]), default=None,
+              help="Show only PSS violations or only CKS hardening findings (default both).")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def check_cmd(files: tuple[str, ...], workspace: str | None, level: str, policy_version: str, only: str | None,
+              fmt: str) -> None:
+    from grader.engines import podsec
+
+    try:
+        minor = podsec.parse_version(policy_version)
+    except podsec.PolicyVersionError as exc:
+        _usage(str(exc))
+    if not files and not workspace:
+        _usage("give manifest FILEs, a directory, - for stdin, or --workspace DIR")
+    sources: list[tuple[str, bytes | None, str | None]] = []  # (where, data, problem)
+    for f in files:
+        sources.extend(_expand(f))
+    if workspace:
+        base = Path(workspace)
+        if not base.is_dir():
+            _usage(f"--workspace {workspace}: not a directory")
+        cluster = base / "cluster"
+        if not cluster.is_dir():
+            _usage(f"--workspace {workspace}: no cluster/ folder (is it a cks workspace or snapshot?)")
+        sources.extend(_expand(str(cluster)))
+    label = podsec.pss.version_label(minor, policy_version)
+    result = check_sources(sources, level, minor, only)
+    result.update({"level": level, "version": label})
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+    else:
+        _print_table(result, level, label)
+    sys.exit(EXIT_FOUND if result["summary"]["found"] else EXIT_CLEAN)
+
+
+def _usage(message: str) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(EXIT_USAGE)
+
+
+def _expand(arg: str) -> list[tuple[str, bytes | None, str | None]]:
+    if arg == "-":
+        return [("<stdin>", sys.stdin.buffer.read(MAX_INPUT_BYTES + 1), None)]
+    p = Path(arg)
+    if p.is_dir():
+        found = sorted(q for q in p.rglob("*") if q.is_file() and q.suffix in SUFFIXES)
+        if not found:
+            return [(arg, None, "a directory with no .yaml, .yml or .json files")]
+        return [x for q in found for x in _read(q)]
+    if not p.exists():
+        _usage(f"{arg}: no such file")
+    return _read(p)
+
+
+def _read(p: Path) -> list[tuple[str, bytes | None, str | None]]:
+    try:
+        size = p.stat().st_size
+        if size > MAX_INPUT_BYTES:
+            return [(str(p), None, f"{size / 1048576:.1f} MB: larger than the {MAX_INPUT_BYTES // 1048576} MB read")]
+        return [(str(p), p.read_bytes(), None)]
+    except OSError as exc:
+        return [(str(p), None, f"cannot be read: {exc.strerror}")]
+
+
+def parse_objects(where: str, data: bytes) -> tuple[list[tuple[str, Any]], list[dict[str, str]]]:
+    """Objects with their location (file#doc[/items[i]]) and the documents that could not be read; a
+    broken document spoils only itself (the snapshot's own parser)."""
+    from grader.snapshot import ObjectProblem, _documents, _flatten
+
+    problems: list[ObjectProblem] = []
+    out: list[tuple[str, Any]] = []
+    name = where if where.endswith(tuple(SUFFIXES)) or where == "<stdin>" else where + ".yaml"
+    rel = name if name != "<stdin>" else "<stdin>.yaml"
+    for no, doc in _documents(data, rel, problems):
+        objs: list[dict[str, Any]] = []
+        _flatten(doc, f"{where}#{no}", objs, problems)
+        if len(objs) == 1:
+            out.append((f"{where}#{no}", objs[0]))
+        else:
+            out.extend((f"{where}#{no}/items[{i}]", o) for i, o in enumerate(objs))
+    return out, [{"where": p.where.replace(rel, where, 1), "message": p.message} for p in problems]
+
+
+def check_sources(sources: list[tuple[str, bytes | None, str | None]], level: str, minor: int,
+                  only: str | None) -> dict[str, Any]:
+    from grader.engines import podsec
+
+    objects: list[dict[str, Any]] = []
+    doc_problems: list[dict[str, str]] = []
+    skipped = 0
+    for where, data, problem in sources:
+        if data is None:
+            doc_problems.append({"where": where, "message": problem or "cannot be read"})
+            continue
+        if len(data) > MAX_INPUT_BYTES:
+            doc_problems.append({"where": where, "message": "larger than the 50 MB read"})
+            continue
+        objs, problems = parse_objects(where, data)
+        doc_problems.extend(problems)
+        for loc, obj in objs:
+            rep = podsec.analyze(obj, level=None if only == "cks" else level, version=minor,
+                                 hardening=None if only == "pss" else podsec.HARDENING_IDS)
+            if not rep.checked and not rep.problems:
+                skipped += 1  # a Service, ConfigMap, ... carries no pod spec
+                continue
+            entry = rep.to_dict()
+            entry["source"] = loc
+            entry["admission"] = podsec.admission_message(rep.violations, level, podsec.pss.version_label(minor))
+            objects.append(entry)
+    n_viol = sum(len(o["violations"]) for o in objects)
+    n_find = sum(len(o["findings"]) for o in objects)
+    n_prob = sum(len(o["problems"]) for o in objects) + len(doc_problems)
+    summary = {"objects": len(objects), "skipped_without_pod_spec": skipped, "violations": n_viol,
+               "findings": n_find, "problems": n_prob, "found": bool(n_viol or n_find or n_prob),
+               "clean_objects": sum(1 for o in objects if not (o["violations"] or o["findings"] or o["problems"]))}
+    return {"objects": objects, "problems": doc_problems, "summary": summary}
+
+
+def _print_table(result: dict[str, Any], level: str, label: str) -> None:
+    echo = click.echo
+    for p in result["problems"]:
+        echo(click.style("BROKEN ", fg="red", bold=True) + f"{p['where']}: {p['message']}")
+    for o in result["objects"]:
+        ns = f"{o['namespace']}/" if o["namespace"] else ""
+        head = f"{o['kind']} {ns}{o['name'] or '(no name)'}"
+        if not (o["violations"] or o["findings"] or o["problems"]):
+            echo(click.style("OK     ", fg="green") + f"{head}  ({o['source']})")
+            continue
+        echo(click.style("FOUND  ", fg="yellow", bold=True) + f"{head}  ({o['source']})")
+        rows: list[tuple[str, str, str, str, str, str]] = []
+        for p in o["problems"]:
+            rows.append(("INVALID" if p.get("severity") != "warning" else "WARNING", "", p["path"], "", "", p["message"]))
+        for v in o["violations"]:
+            rows.append((f"PSS {level}", v["check"], _where(v["path"], v["container"]), v["field"], v["value"],
+                         v["reason"]))
+        for f in o["findings"]:
+            rows.append(("CKS", f["check"], f["path"], f["field"], f["value"], f["message"]))
+        widths = [max(len(r[i]) for r in rows) for i in range(5)]
+        for r in rows:
+            cells = [r[i].ljust(min(widths[i], 48)) for i in range(5)]
+            echo("   " + "  ".join(cells) + "  " + r[5])
+        if o["violations"]:
+            echo("   " + click.style(o["admission"], dim=True))
+    s = result["summary"]
+    echo("")
+    echo(f"{s['objects']} objects checked ({s['clean_objects']} clean), {s['violations']} PSS {level}:{label} "
+         f"violations, {s['findings']} CKS findings, {s['problems']} problems"
+         + (f"; {s['skipped_without_pod_spec']} objects without a pod spec skipped" if s["skipped_without_pod_spec"] else ""))
+
+
+def _where(path: str, container: str | None) -> str:
+    return f"{path} ({container})" if container and not path.endswith("annotations") else path
+
+
+__all__ = ["check_cmd", "check_sources", "parse_objects", "pods_group"]

@@ -1,0 +1,349 @@
+"""`cks start|reset LAB --target ...`: put a lab's starting state on a real cluster and take it back.
+
+start:  materialize the start state (same seed) into a temp dir -> server-side apply cluster/*.yaml (Namespaces
+        first) -> write node files through the node backend (never the node's own static-pod manifests, PKI,
+        kubeconfigs or Falco's default rules: the workspace copies of those are stand-ins) -> back up the real
+        kube-apiserver manifest to /var/lib/cks/<lab>/ (outside /etc/kubernetes/manifests, where kubelet would
+        run a second copy) -> wait for Deployments and kube-apiserver to settle -> record fingerprints (UIDs,
+        resourceVersions, generations, file hashes) in ConfigMap cks-system/lab-<id> and on the node.
+reset:  restore the kube-apiserver manifest from the backup (even when the API server is down: the record is on
+        the node too), move stray files out of the manifests folder, wait for /readyz, delete what the lab
+        created and the learner's answer files, then start again with the same seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from grader import variants
+from grader.collectors import LiveError, Progress, Target
+from grader.collectors.collect import FINGERPRINT_NS, connect_api
+from grader.collectors.kube import CRICTL_HINT, KubeApi, KubeError
+from grader.collectors.nodes import Node, NodeError, open_node
+from grader.labs import Lab
+from grader.snapshot import Snapshot
+
+STATE_DIR = os.environ.get("CKS_STATE_DIR", "/var/lib/cks")
+MANIFESTS = "/etc/kubernetes/manifests"
+# Node paths a lab's start state never overwrites on a real node: the workspace holds stand-ins for them.
+PROTECTED = ("/etc/kubernetes/manifests/", "/etc/kubernetes/pki/", "/etc/kubernetes/admin.conf",
+             "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/super-admin.conf", "/etc/falco/falco_rules.yaml",
+             "/etc/falco/falco.yaml", "/var/lib/kubelet/")
+KIND_ORDER = ["Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ConfigMap",
+              "Secret", "Service", "NetworkPolicy", "RuntimeClass"]
+SETTLE_TIMEOUT = float(os.environ.get("CKS_SETTLE_TIMEOUT", "180"))
+
+
+def apiserver_manifest() -> str:
+    return os.environ.get("CKS_APISERVER_MANIFEST", f"{MANIFESTS}/kube-apiserver.yaml")
+
+
+def state_dir(lab: Lab) -> str:
+    return f"{os.environ.get('CKS_STATE_DIR', STATE_DIR)}/{lab.id}"
+
+
+def _say(progress: Progress | None):
+    return progress or (lambda _m: None)
+
+
+def _admin_api(target: Target, kubeconfig, context, node: Node | None, timeout: float | None = None) -> KubeApi:
+    try:
+        return connect_api(target, kubeconfig=kubeconfig, context=context, in_cluster=False, node=node, admin=True,
+                           timeout=timeout)
+    except KubeError as exc:
+        raise LiveError(str(exc)) from None
+
+
+def _open_nodes(target: Target, names: set[str], workdir: Path, timeout: float | None) -> dict[str, Node]:
+    nodes = {}
+    for name in sorted(names | {"controlplane"}):
+        try:
+            node = open_node(target, name, workdir=workdir, **({"timeout": timeout} if timeout else {}))
+            node.run("true")
+        except NodeError as exc:
+            for n in nodes.values():
+                n.close()
+            raise LiveError(str(exc)) from None
+        nodes[name] = node
+    return nodes
+
+
+def _protected(path: str) -> bool:
+    return any(path == p.rstrip("/") or path.startswith(p) for p in PROTECTED) or path == apiserver_manifest()
+
+
+def _start_files(start: Path) -> dict[str, dict[str, bytes]]:
+    """node -> {absolute path: bytes} from a materialized start state."""
+    out: dict[str, dict[str, bytes]] = {}
+    base = start / "nodes"
+    if not base.is_dir():
+        return out
+    for node_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+        for f in sorted(node_dir.rglob("*")):
+            if f.is_file() and not f.is_symlink():
+                out.setdefault(node_dir.name, {})["/" + f.relative_to(node_dir).as_posix()] = f.read_bytes()
+    return out
+
+
+def _ordered_objects(snap: Snapshot) -> list[dict[str, Any]]:
+    objs = snap.objects()
+    if snap.object_problems:
+        p = snap.object_problems[0]
+        raise LiveError(f"the lab's start state has a broken object ({p.where}: {p.message}); fix the lab")
+    rank = {k: i for i, k in enumerate(KIND_ORDER)}
+    return sorted(objs, key=lambda o: rank.get(str(o.get("kind")), len(rank)))
+
+
+# ---- start ------------------------------------------------------------------------------------------------
+
+def start(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str | None = None,
+          context: str | None = None, progress: Progress | None = None, timeout: float | None = None,
+          settle: float | None = None) -> dict[str, Any]:
+    from grader.workspace import materialize
+
+    say = _say(progress)
+    tmp = Path(tempfile.mkdtemp(prefix=f"cks-{lab.id}-start-"))
+    try:
+        say("preparing the starting state")
+        materialize(lab, tmp, seed)
+        files = _start_files(tmp)
+        nodes = _open_nodes(target, set(files), tmp / ".work", timeout)
+        try:
+            api = _admin_api(target, kubeconfig, context, nodes.get("controlplane"), timeout)
+            try:
+                return _start(lab, target, seed, tmp, files, nodes, api, say, settle)
+            finally:
+                api.close()
+        finally:
+            for node in nodes.values():
+                node.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> dict[str, Any]:
+    cp = nodes["controlplane"]
+    _check_api(api)
+    backup = state_dir(lab)
+    say("backing up kube-apiserver's manifest")
+    manifest = apiserver_manifest()
+    listing = cp.run('[ -d "$1" ] && ls -1A -- "$1"', str(PurePosixPath(manifest).parent)).text.split()
+    current = cp.read_file(manifest)
+    if current is not None and cp.read_file(f"{backup}/kube-apiserver.yaml") is None:
+        cp.write_file(f"{backup}/kube-apiserver.yaml", current, mode="0600")  # the first start's copy is kept
+    if cp.read_file(f"{backup}/manifests.txt") is None:
+        cp.write_file(f"{backup}/manifests.txt", ("\n".join(listing) + "\n").encode(), mode="0600")
+
+    say("applying API objects")
+    objects = _ordered_objects(Snapshot(tmp))
+    _ensure_namespace(api, FINGERPRINT_NS)
+    for obj in objects:
+        try:
+            api.apply(_strip_server_fields(obj))
+        except KubeError as exc:
+            raise LiveError(f"cannot apply {obj.get('kind')} {_name(obj)}: {exc}") from None
+
+    say("writing node files")
+    kept, hashes = [], {}
+    for node_name, node_files in files.items():
+        node = nodes[node_name]
+        for path, data in node_files.items():
+            if _protected(path):
+                kept.append(f"{node_name}:{path}")
+                continue
+            try:
+                node.write_file(path, data, mode="0600" if "/pki/" in path or path.endswith(".key") else "0644")
+            except NodeError as exc:
+                raise LiveError(str(exc)) from None
+            hashes.setdefault(node_name, {})[path] = hashlib.sha256(data).hexdigest()
+
+    say("waiting for the lab to settle")
+    _settle(api, objects, settle if settle is not None else SETTLE_TIMEOUT)
+    say("recording fingerprints")
+    record = {
+        "lab": lab.id, "lab_version": lab.version, "seed": seed, "target": target.label,
+        "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "started_epoch": _node_epoch(cp),
+        "objects": [_fingerprint(api, o) for o in objects], "files": hashes, "kept_node_files": kept,
+        "backup_dir": backup, "manifests": listing,
+    }
+    cp.write_file(f"{backup}/record.json", json.dumps(record, indent=1).encode(), mode="0600")
+    api.apply({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": f"lab-{lab.id}", "namespace": FINGERPRINT_NS,
+                            "labels": {"app.kubernetes.io/managed-by": "cks-kit", "cks-kit/lab": lab.id}},
+               "data": {"record.json": json.dumps(record)}})
+    return record
+
+
+def _check_api(api: KubeApi) -> None:
+    try:
+        api.request("GET", "/version")
+    except KubeError as exc:
+        extra = f"; {CRICTL_HINT}" if exc.reason in {"unreachable", "timeout"} else ""
+        raise LiveError(f"{exc}{extra}") from None
+
+
+def _ensure_namespace(api: KubeApi, name: str) -> None:
+    api.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+
+
+def _strip_server_fields(obj: dict[str, Any]) -> dict[str, Any]:
+    """What server-side apply accepts from a start file: no uid/resourceVersion/status of a recorded object."""
+    body = json.loads(json.dumps(obj))
+    meta = body.get("metadata") or {}
+    for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink"):
+        meta.pop(key, None)
+    body.pop("status", None)
+    return body
+
+
+def _name(obj: dict[str, Any]) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{meta.get('namespace') + '/' if meta.get('namespace') else ''}{meta.get('name')}"
+
+
+def _fingerprint(api: KubeApi, obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    live = api.get(str(obj["kind"]), meta.get("namespace"), str(meta.get("name"))) or {}
+    lm = live.get("metadata") or {}
+    spec = live.get("spec") if "spec" in live else live.get("data")
+    return {"kind": obj["kind"], "namespace": lm.get("namespace") or meta.get("namespace") or "",
+            "name": meta.get("name"), "uid": lm.get("uid"), "resourceVersion": lm.get("resourceVersion"),
+            "generation": lm.get("generation"),
+            "hash": hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16] if spec else None}
+
+
+def _settle(api: KubeApi, objects: list[dict[str, Any]], timeout: float) -> None:
+    """Deployments available, kube-apiserver ready: or a LiveError naming what did not settle."""
+    end = time.monotonic() + timeout
+    pending = [o for o in objects if o.get("kind") in {"Deployment", "StatefulSet", "DaemonSet"}]
+    while True:
+        waiting = []
+        for o in pending:
+            meta = o["metadata"]
+            live = api.get(o["kind"], meta.get("namespace"), meta["name"])
+            st = (live or {}).get("status") or {}
+            want = int(((live or {}).get("spec") or {}).get("replicas", 1) or 0)
+            ready = int(st.get("readyReplicas") or st.get("numberReady") or 0)
+            if live is None or (want and ready < want):
+                waiting.append(f"{o['kind']} {_name(o)} ({ready}/{want} ready)")
+        if not waiting and api.readyz()["ok"]:
+            return
+        if time.monotonic() >= end:
+            raise LiveError(f"the lab did not settle within {timeout:g}s: {', '.join(waiting) or 'kube-apiserver not ready'}"
+                            " (check `kubectl get pods -A` and `kubectl describe`)")
+        time.sleep(2)
+
+
+def _node_epoch(node: Node) -> int:
+    text = node.run("date +%s").text.strip()
+    return int(text) if text.isdigit() else int(time.time())
+
+
+# ---- reset ------------------------------------------------------------------------------------------------
+
+def reset(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str | None = None,
+          context: str | None = None, progress: Progress | None = None, timeout: float | None = None,
+          settle: float | None = None) -> dict[str, Any]:
+    from grader.workspace import materialize
+
+    say = _say(progress)
+    tmp = Path(tempfile.mkdtemp(prefix=f"cks-{lab.id}-reset-"))
+    try:
+        nodes = _open_nodes(target, {f.node for f in lab.collect.files}, tmp / ".work", timeout)
+        try:
+            cp = nodes["controlplane"]
+            backup = state_dir(lab)
+            raw = cp.read_file(f"{backup}/record.json")
+            record = json.loads(raw) if raw else {}
+            if seed is None:
+                seed = record.get("seed")
+            say("restoring kube-apiserver")
+            _restore_apiserver(cp, backup, record, settle if settle is not None else SETTLE_TIMEOUT,
+                               lambda: _admin_api(target, kubeconfig, context, cp, timeout))
+            api = _admin_api(target, kubeconfig, context, cp, timeout)
+            try:
+                say("removing what the lab created")
+                materialize(lab, tmp / "start", seed)
+                objects = _ordered_objects(Snapshot(tmp / "start"))
+                _delete_lab_objects(api, objects, record, settle if settle is not None else SETTLE_TIMEOUT)
+                start_files = _start_files(tmp / "start")
+                values = variants.pick(lab.id, seed, lab.variables)
+                for spec in lab.collect.files:  # the learner's answer files that the start state does not have
+                    path = variants.render_text(spec.path, values)
+                    if path not in start_files.get(spec.node, {}) and not _protected(path) and spec.node in nodes:
+                        nodes[spec.node].remove(path)
+            finally:
+                api.close()
+        finally:
+            for node in nodes.values():
+                node.close()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return start(lab, target, seed=seed, kubeconfig=kubeconfig, context=context, progress=progress,
+                 timeout=timeout, settle=settle)
+
+
+def _restore_apiserver(cp: Node, backup: str, record: dict[str, Any], timeout: float, api_factory) -> None:
+    manifest = apiserver_manifest()
+    saved = cp.read_file(f"{backup}/kube-apiserver.yaml")
+    if saved is None:
+        return  # the lab was never started here: nothing of ours to restore
+    changed = cp.read_file(manifest) != saved
+    folder = str(PurePosixPath(manifest).parent)
+    known = set(record.get("manifests") or [])
+    if known:  # stray copies (kube-apiserver.yaml.bak, ...) make kubelet run a second static pod
+        now = cp.run('[ -d "$1" ] && ls -1A -- "$1"', folder).text.split()
+        for name in now:
+            if name not in known:
+                cp.run('mkdir -p -- "$2" && mv -f -- "$1/$3" "$2/$3"', folder, f"{backup}/stray", name)
+    if not changed:
+        return
+    cp.write_file(manifest, saved, mode="0600")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        time.sleep(3)
+        try:
+            api = api_factory()
+        except LiveError:
+            continue
+        try:
+            if api.readyz()["ok"]:
+                return
+        finally:
+            api.close()
+    raise LiveError(f"kube-apiserver did not come back within {timeout:g}s after restoring its manifest from "
+                    f"{backup}/kube-apiserver.yaml; {CRICTL_HINT}")
+
+
+def _delete_lab_objects(api: KubeApi, objects: list[dict[str, Any]], record: dict[str, Any], timeout: float) -> None:
+    seen = {(o["kind"], (o.get("metadata") or {}).get("namespace") or "", o["metadata"]["name"]) for o in objects}
+    for o in record.get("objects") or []:
+        seen.add((o["kind"], o.get("namespace") or "", o["name"]))
+    namespaces = [name for kind, _, name in seen if kind == "Namespace"]
+    for kind, ns, name in sorted(seen, key=lambda k: k[0] == "Namespace"):
+        if kind == "Namespace" or ns in namespaces:
+            continue  # namespaced objects go with their namespace
+        try:
+            api.delete(kind, ns or None, name)
+        except KubeError as exc:
+            raise LiveError(f"cannot delete {kind} {ns + '/' if ns else ''}{name}: {exc}") from None
+    for name in namespaces:
+        try:
+            api.delete("Namespace", None, name)
+        except KubeError as exc:
+            raise LiveError(f"cannot delete namespace {name}: {exc}") from None
+    end = time.monotonic() + timeout
+    for name in namespaces:
+        while api.get("Namespace", None, name) is not None:
+            if time.monotonic() >= end:
+                raise LiveError(f"namespace {name} is still terminating after {timeout:g}s "
+                                f"(`kubectl get ns {name} -o yaml` shows what holds it)")
+            time.sleep(1)

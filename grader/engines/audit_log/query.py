@@ -1,0 +1,426 @@
+"""Questions over audit events: filters compiled once, request de-duplication, time-ordered merging, counts.
+
+Semantics (docs/audit-log.md has the long form):
+
+* A request is counted once. Its stage lines share an ``auditID``; the request is represented by its final
+  event (``ResponseComplete`` or ``Panic``). A failed authentication writes a lone ``ResponseStarted`` with
+  code 401: that is final too. Earlier stages wait (bounded) for their final event; a request whose final
+  event never comes (the log ends while a watch is open, or the policy omits ``ResponseComplete``) is
+  counted at its latest stage when the stream ends.
+* Filters apply to that representative event; values of one filter are OR-ed, different filters AND-ed.
+* ``user`` matches the authenticated user or the impersonated one; ``*`` in user, group, namespace and
+  name values is a wildcard (``system:serviceaccount:ci:*``); everything else is exact, except
+  ``user_agent`` which is a substring. ``resource`` may be ``pods`` (any subresource) or ``pods/exec``.
+  ``codes`` take ``403`` or a class ``4xx``. Times are RFC 3339 (UTC when no offset is given);
+  ``since`` is inclusive, ``until`` exclusive, compared with ``requestReceivedTimestamp``.
+* Fast path: for filters whose values must appear verbatim in the line, raw lines written by kube-apiserver
+  are searched for those bytes before JSON parsing. Lines using ``\\u`` or ``\\/`` escapes are always parsed,
+  so results are identical with and without the fast path.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from grader.engines.audit_log.reader import Entry, LineSource, ReadStats, iter_entries
+
+FINAL_STAGES = frozenset({"ResponseComplete", "Panic"})
+READ_VERBS = ("get", "list", "watch")
+
+
+class QueryError(ValueError):
+    """A filter value that cannot be used; ``str()`` says what is accepted."""
+
+
+# ---- fields -----------------------------------------------------------------------------------------------
+
+def _user(ev: dict[str, Any]) -> dict[str, Any]:
+    imp = ev.get("impersonatedUser")
+    if isinstance(imp, dict) and imp.get("username"):
+        return imp
+    u = ev.get("user")
+    return u if isinstance(u, dict) else {}
+
+
+def _ref(ev: dict[str, Any]) -> dict[str, Any]:
+    ref = ev.get("objectRef")
+    return ref if isinstance(ref, dict) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def effective_user(ev: dict[str, Any]) -> str:
+    """The identity the request acted as: the impersonated user if any, else the authenticated one."""
+    return _str(_user(ev).get("username"))
+
+
+def _resource(ev: dict[str, Any]) -> str:
+    ref = _ref(ev)
+    res, sub = _str(ref.get("resource")), _str(ref.get("subresource"))
+    return f"{res}/{sub}" if sub else res
+
+
+def _code(ev: dict[str, Any]) -> str:
+    status = ev.get("responseStatus")
+    return _str(status.get("code")) if isinstance(status, dict) else ""
+
+
+def _time(ev: dict[str, Any]) -> str:
+    return _str(ev.get("requestReceivedTimestamp") or ev.get("stageTimestamp"))
+
+
+def _list(value: Any) -> list[str]:
+    return [_str(v) for v in value] if isinstance(value, list) else []
+
+
+# name -> (extractor, description); list-valued extractors count each value
+FIELDS: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
+    "user": (effective_user, "who the request acted as (impersonated user if any)"),
+    "authuser": (lambda e: _str((e.get("user") or {}).get("username") if isinstance(e.get("user"), dict)
+                                else ""), "the authenticated user"),
+    "group": (lambda e: _list(_user(e).get("groups")), "the user's groups (each counted)"),
+    "verb": (lambda e: _str(e.get("verb")), "get, list, watch, create, update, patch, delete, ..."),
+    "resource": (_resource, "resource, or resource/subresource"),
+    "subresource": (lambda e: _str(_ref(e).get("subresource")), "exec, log, status, ..."),
+    "namespace": (lambda e: _str(_ref(e).get("namespace")), "the object's namespace"),
+    "name": (lambda e: _str(_ref(e).get("name")), "the object's name"),
+    "apigroup": (lambda e: _str(_ref(e).get("apiGroup")) or "core", "API group (core for the legacy group)"),
+    "code": (_code, "HTTP response code"),
+    "sourceip": (lambda e: _list(e.get("sourceIPs")), "source IPs (each counted)"),
+    "useragent": (lambda e: _str(e.get("userAgent")), "the client's user agent"),
+    "stage": (lambda e: _str(e.get("stage")), "RequestReceived, ResponseStarted, ResponseComplete, Panic"),
+    "level": (lambda e: _str(e.get("level")), "Metadata, Request, RequestResponse"),
+    "decision": (lambda e: _str((e.get("annotations") or {}).get("authorization.k8s.io/decision")
+                                if isinstance(e.get("annotations"), dict) else ""), "allow or forbid"),
+    "uri": (lambda e: _str(e.get("requestURI")), "the request URI"),
+    "auditid": (lambda e: _str(e.get("auditID")), "the request's audit ID"),
+    "hour": (lambda e: _time(e)[:13], "requestReceivedTimestamp to the hour"),
+    "minute": (lambda e: _time(e)[:16], "requestReceivedTimestamp to the minute"),
+    "time": (_time, "requestReceivedTimestamp"),
+}
+_ALIASES = {"username": "user", "users": "user", "groups": "group", "ip": "sourceip", "sourceips": "sourceip",
+            "ua": "useragent", "agent": "useragent", "ns": "namespace", "status": "code", "responsecode": "code",
+            "resources": "resource", "verbs": "verb", "api": "apigroup", "id": "auditid"}
+
+
+def field_name(name: str) -> str:
+    """Canonical field name (``user-agent`` -> ``useragent``); QueryError names the choices."""
+    key = name.strip().lower().replace("-", "").replace("_", "")
+    key = _ALIASES.get(key, key)
+    if key not in FIELDS:
+        raise QueryError(f"unknown field {name!r}; fields: {', '.join(FIELDS)}")
+    return key
+
+
+def field_values(ev: dict[str, Any], name: str) -> list[str]:
+    value = FIELDS[field_name(name)][0](ev)
+    return value if isinstance(value, list) else [value]
+
+
+# ---- the query --------------------------------------------------------------------------------------------
+
+@dataclass
+class Query:
+    users: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ()
+    resources: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+    api_groups: tuple[str, ...] = ()
+    codes: tuple[str, ...] = ()
+    source_ips: tuple[str, ...] = ()
+    user_agents: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ()
+    since: str | datetime | None = None
+    until: str | datetime | None = None
+
+
+def parse_time(value: str | datetime) -> datetime:
+    """RFC 3339 / ISO 8601; a value without an offset is UTC; a bare date is midnight UTC."""
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        text = value.strip()
+        try:
+            dt = datetime.fromisoformat(text.replace("z", "Z"))
+        except ValueError:
+            raise QueryError(f"not a time: {value!r}; use RFC 3339 such as 2024-01-31T10:00:00Z") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def time_key(ts: str) -> str:
+    """A string that sorts like the instant: RFC 3339 UTC with the fraction padded to 9 digits."""
+    if len(ts) >= 20 and ts[19:20] in (".", "Z") and ts.endswith("Z"):
+        frac = ts[20:-1] if ts[19] == "." else ""
+        return ts[:19] + "." + frac.ljust(9, "0")
+    try:
+        dt = parse_time(ts).astimezone(UTC)
+    except QueryError:
+        return ts
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}000"
+
+
+_SAFE = re.compile(r'^[^"\\\x00-\x1f]+$')  # what JSON writes verbatim (no escapes needed)
+
+
+def _glob(pattern: str) -> re.Pattern[str] | None:
+    if "*" not in pattern:
+        return None
+    return re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$", re.DOTALL)
+
+
+def _needle(value: str, exact: bool) -> bytes | None:
+    """Bytes that a line holding ``value`` in a JSON string must contain, or None if not derivable."""
+    if exact and "*" in value:
+        parts = value.split("*")
+        best = max(range(len(parts)), key=lambda i: len(parts[i]))
+        lit = parts[best]
+        if not lit or not _SAFE.match(lit):
+            return None
+        return (('"' if best == 0 else "") + lit + ('"' if best == len(parts) - 1 else "")).encode()
+    if not value or not _SAFE.match(value):
+        return None
+    return (f'"{value}"' if exact else value).encode()
+
+
+class CompiledQuery:
+    """A query ready to run: ``match(event)`` and, for the fast path, ``prefilter(raw_line)``."""
+
+    def __init__(self, query: Query):
+        self.query = query
+        preds: list[Callable[[dict[str, Any]], bool]] = []
+        groups: list[tuple[bytes, ...]] = []
+
+        def add(values: tuple[str, ...], extract: Callable[[dict[str, Any]], Any], *, exact: bool = True,
+                prefilter: bool = True) -> None:
+            if not values:
+                return
+            plain = frozenset(v for v in values if not (exact and "*" in v))
+            globs = [g for v in values if exact and (g := _glob(v))]
+            if exact:
+                def pred(ev: dict[str, Any]) -> bool:
+                    got = extract(ev)
+                    for item in got if isinstance(got, list) else (got,):
+                        if item in plain or any(g.match(item) for g in globs):
+                            return True
+                    return False
+            else:
+                def pred(ev: dict[str, Any]) -> bool:
+                    got = extract(ev)
+                    return any(v in got for v in values)
+            preds.append(pred)
+            if prefilter:
+                needles = [_needle(v, exact) for v in values]
+                if all(needles):
+                    groups.append(tuple(dict.fromkeys(n for n in needles if n)))
+
+        q = query
+        users = tuple(q.users)
+        if users:  # the authenticated user or the impersonated one
+            def both_users(ev: dict[str, Any]) -> list[str]:
+                out = [effective_user(ev)]
+                u = ev.get("user")
+                if isinstance(u, dict) and _str(u.get("username")) not in out:
+                    out.append(_str(u.get("username")))
+                return out
+            add(users, both_users)
+        add(tuple(q.groups), lambda e: _list(_user(e).get("groups")))
+        add(tuple(q.verbs), lambda e: _str(e.get("verb")))
+        plain_res = tuple(r for r in q.resources if "/" not in r)
+        full_res = tuple(r for r in q.resources if "/" in r)
+        if plain_res and full_res:
+            add(q.resources, lambda e: [_str(_ref(e).get("resource")), _resource(e)], prefilter=False)
+            groups.append(tuple(dict.fromkeys(n for r in q.resources if (n := _needle(r.split("/")[0], True)))))
+        elif full_res:
+            add(full_res, _resource, prefilter=False)
+            for i in (0, 1):
+                ns_ = [_needle(r.split("/", 1)[i], True) for r in full_res]
+                if all(ns_):
+                    groups.append(tuple(dict.fromkeys(n for n in ns_ if n)))
+        else:
+            add(plain_res, lambda e: _str(_ref(e).get("resource")))
+        add(tuple(q.subresources), lambda e: _str(_ref(e).get("subresource")))
+        add(tuple(q.namespaces), lambda e: _str(_ref(e).get("namespace")))
+        add(tuple(q.names), lambda e: _str(_ref(e).get("name")))
+        if q.api_groups:
+            wanted = tuple("" if g in ("core", '""', "") else g for g in q.api_groups)
+            add(wanted, lambda e: _str(_ref(e).get("apiGroup")), prefilter="" not in wanted)
+        add(tuple(q.source_ips), lambda e: _list(e.get("sourceIPs")))
+        add(tuple(q.user_agents), lambda e: _str(e.get("userAgent")), exact=False)
+        add(tuple(q.stages), lambda e: _str(e.get("stage")), prefilter=False)
+        if q.codes:
+            exact_codes, classes = set(), set()
+            for c in q.codes:
+                c = str(c).strip().lower()
+                if re.fullmatch(r"\d{3}", c):
+                    exact_codes.add(c)
+                elif re.fullmatch(r"[1-5]xx", c):
+                    classes.add(c[0])
+                else:
+                    raise QueryError(f"not a response code: {c!r}; use a code such as 403 or a class such as 4xx")
+
+            def code_pred(ev: dict[str, Any]) -> bool:
+                code = _code(ev)
+                return code in exact_codes or (len(code) == 3 and code[0] in classes)
+            preds.append(code_pred)
+        if q.since is not None or q.until is not None:
+            lo = time_key(parse_time(q.since).astimezone(UTC).isoformat().replace("+00:00", "Z")) \
+                if q.since is not None else None
+            hi = time_key(parse_time(q.until).astimezone(UTC).isoformat().replace("+00:00", "Z")) \
+                if q.until is not None else None
+
+            def time_pred(ev: dict[str, Any]) -> bool:
+                ts = ev.get("requestReceivedTimestamp") or ev.get("stageTimestamp")
+                if not isinstance(ts, str):
+                    return False
+                k = time_key(ts)
+                return (lo is None or k >= lo) and (hi is None or k < hi)
+            preds.append(time_pred)
+        self._preds = tuple(preds)
+        self.needle_groups = tuple(g for g in groups if g)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self._preds
+
+    def match(self, ev: dict[str, Any]) -> bool:
+        return all(p(ev) for p in self._preds)
+
+    def prefilter(self) -> Callable[[bytes], bool] | None:
+        """A raw-line test that is False only for lines whose request cannot match (or None)."""
+        groups = self.needle_groups
+        if not groups:
+            return None
+        if len(groups) == 1 and len(groups[0]) == 1:
+            needle = groups[0][0]
+            return lambda line: needle in line or b"\\u" in line or b"\\/" in line
+
+        def test(line: bytes) -> bool:
+            for group in groups:
+                for n in group:
+                    if n in line:
+                        break
+                else:
+                    return b"\\u" in line or b"\\/" in line  # escaped text: let the parser decide
+            return True
+        return test
+
+
+def compile_query(query: Query | None) -> CompiledQuery:
+    return CompiledQuery(query or Query())
+
+
+# ---- requests once ----------------------------------------------------------------------------------------
+
+class Deduplicator:
+    """Turns stage lines into requests (see the module doc). Memory: at most ``max_pending`` open requests
+    and a window of ``done_window`` recently finished audit IDs (to drop repeated lines)."""
+
+    def __init__(self, stats: ReadStats | None = None, max_pending: int = 5000, done_window: int = 32768):
+        self.stats = stats or ReadStats()
+        self.max_pending = max_pending
+        self.done_window = done_window
+        self._pending: OrderedDict[str, Entry] = OrderedDict()
+        self._done: OrderedDict[str, None] = OrderedDict()
+
+    def _finish(self, aid: str) -> None:
+        self._done[aid] = None
+        if len(self._done) > self.done_window:
+            self._done.popitem(last=False)
+
+    def feed(self, entry: Entry) -> Iterator[Entry]:
+        ev = entry.event
+        aid = ev.get("auditID")
+        if not isinstance(aid, str) or not aid:
+            yield entry
+            return
+        if aid in self._done:
+            self.stats.duplicates += 1
+            return
+        stage = ev.get("stage")
+        if stage in FINAL_STAGES or stage is None or (stage == "ResponseStarted" and _code(ev) == "401"):
+            if self._pending.pop(aid, None) is not None:
+                self.stats.duplicates += 1
+            self._finish(aid)
+            yield entry
+            return
+        if aid in self._pending:
+            self.stats.duplicates += 1
+        self._pending[aid] = entry  # a later stage replaces an earlier one
+        self._pending.move_to_end(aid)
+        if len(self._pending) > self.max_pending:
+            old_aid, old = self._pending.popitem(last=False)
+            self._finish(old_aid)
+            yield old
+
+    def flush(self) -> Iterator[Entry]:
+        while self._pending:
+            aid, entry = self._pending.popitem(last=False)
+            self._finish(aid)
+            yield entry
+
+    def run(self, entries: Iterable[Entry]) -> Iterator[Entry]:
+        feed = self.feed
+        for entry in entries:
+            yield from feed(entry)
+        yield from self.flush()
+
+
+# ---- putting it together ----------------------------------------------------------------------------------
+
+Series = list[tuple[str, LineSource]]  # one log series: (name, stream) oldest file first
+
+
+def _series_entries(series: Series, stats: ReadStats, prefilter: Callable[[bytes], bool] | None) -> Iterator[Entry]:
+    for name, source in series:
+        yield from iter_entries(source, name, stats, prefilter)
+
+
+def _entry_time(entry: Entry) -> str:
+    ts = entry.event.get("stageTimestamp") or entry.event.get("requestReceivedTimestamp")
+    return time_key(ts) if isinstance(ts, str) else ""
+
+
+def read_events(series: list[Series], stats: ReadStats, query: Query | CompiledQuery | None = None, *,
+                dedupe: bool = True, fast: bool = True) -> Iterator[Entry]:
+    """Events of all series in time order (a series is read in file order; several series are merged by
+    ``stageTimestamp``), counted once per request when ``dedupe``, that match ``query``."""
+    compiled = query if isinstance(query, CompiledQuery) else compile_query(query)
+    prefilter = compiled.prefilter() if fast else None
+    streams = [_series_entries(s, stats, prefilter) for s in series if s]
+    merged: Iterable[Entry] = streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_entry_time)
+    if dedupe:
+        merged = Deduplicator(stats).run(merged)
+    match = compiled.match
+    empty = compiled.is_empty
+    for entry in merged:
+        if dedupe:
+            stats.requests += 1
+        if empty or match(entry.event):
+            yield entry
+
+
+def count_by(entries: Iterable[Entry], fields: list[str]) -> Counter[tuple[str, ...]]:
+    """How many events per value (tuple of values for several fields); list fields count each value."""
+    names = [field_name(f) for f in fields]
+    extractors = [FIELDS[n][0] for n in names]
+    counts: Counter[tuple[str, ...]] = Counter()
+    for entry in entries:
+        keys: list[tuple[str, ...]] = [()]
+        for ex in extractors:
+            got = ex(entry.event)
+            vals = got if isinstance(got, list) else [got]
+            keys = [k + (v,) for k in keys for v in (vals or [""])]
+        for k in keys:
+            counts[k] += 1
+    return counts

@@ -1,0 +1,341 @@
+"""Stream audit events out of JSON-lines logs, in constant memory, never stopping on a bad line.
+
+Input is a binary stream (plain or gzip, told apart by its magic bytes, not its name) or any iterable of
+lines. Output is :class:`Entry` objects: the parsed event, the raw line (for byte-exact JSON-lines output)
+and where it came from. Everything that is not a readable event is counted in :class:`ReadStats` with a
+learner-facing reason; the reader always goes on with the next line.
+
+Formats read, besides plain ``audit.k8s.io/v1`` lines: ``v1beta1``/``v1alpha1`` events (timestamps taken
+from ``timestamp``), events without ``apiVersion``, a UTF-8 BOM, pretty-printed JSON documents (up to
+:data:`MAX_DOCUMENT_BYTES`), ``EventList`` batches (the webhook backend's shape), JSON arrays of events and
+Azure AKS diagnostic-log envelopes (``{"records": [{"properties": {"log": "<event JSON>"}}]}``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import zlib
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+try:  # orjson parses audit lines 3-5x faster; the standard library is the fallback
+    import orjson
+
+    _loads: Callable[[bytes | str], Any] = orjson.loads
+    _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError, ValueError)
+except ImportError:  # pragma: no cover - exercised when orjson is not installed
+    import json
+
+    _loads = json.loads
+    _JSONError = (ValueError,)
+
+GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"
+MAX_LINE_BYTES = 8 * 1024 * 1024  # an event over this is skipped unread (apiserver events stay far below)
+MAX_DOCUMENT_BYTES = 64 * 1024 * 1024  # a pretty-printed JSON document is read whole, up to this size
+MAX_SAMPLES = 20  # problems kept with line numbers; the rest are only counted
+APISERVER_PREFIX = b'{"kind":"Event"'  # how kube-apiserver starts every v1 line (Go struct field order)
+
+PROBLEM_KINDS = {
+    "truncated": "cut off (incomplete JSON: a line still being written, or a file cut short)",
+    "not-json": "not JSON",
+    "binary": "binary garbage (NUL or bytes that are not UTF-8)",
+    "too-long": f"longer than {MAX_LINE_BYTES // 1048576} MB (skipped unread)",
+    "not-event": "valid JSON but not an audit Event",
+    "legacy": "legacy text format (--audit-log-format=legacy); only the json format is read",
+    "gzip-cut": "gzip data cut off (lines before the cut were read)",
+    "gzip-corrupt": "gzip data corrupt (lines before the damage were read)",
+    "unreadable": "read error",
+    "too-large-document": f"a pretty-printed JSON document over {MAX_DOCUMENT_BYTES // 1048576} MB",
+}
+
+
+@dataclass(frozen=True)
+class Problem:
+    source: str
+    line: int  # 1-based; 0 = the stream as a whole
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class ReadStats:
+    """What the reader saw. ``problems`` counts by kind; ``samples`` keeps the first few with line numbers."""
+
+    lines: int = 0
+    events: int = 0
+    prefiltered: int = 0  # lines skipped unparsed because they cannot match the query
+    duplicates: int = 0  # further stage lines of requests already counted (when deduplicating)
+    requests: int = 0
+    problems: Counter[str] = field(default_factory=Counter)
+    samples: list[Problem] = field(default_factory=list)
+    notes: Counter[str] = field(default_factory=Counter)  # lenient readings, e.g. "audit.k8s.io/v1beta1 events"
+    sources: list[str] = field(default_factory=list)
+
+    def problem(self, source: str, line: int, kind: str, detail: str = "") -> None:
+        self.problems[kind] += 1
+        if len(self.samples) < MAX_SAMPLES:
+            text = PROBLEM_KINDS.get(kind, kind) + (f": {detail}" if detail else "")
+            self.samples.append(Problem(source, line, kind, text))
+
+    @property
+    def malformed(self) -> int:
+        return sum(self.problems.values())
+
+    def report(self) -> list[str]:
+        """Learner-facing lines: what was skipped and why, and what was read leniently."""
+        out = []
+        if self.problems:
+            parts = ", ".join(f"{n} {PROBLEM_KINDS.get(k, k).split(' (')[0]}" for k, n in self.problems.most_common())
+            out.append(f"skipped {self.malformed} line(s) that are not readable audit events: {parts}")
+            out.extend(f"  {p}" for p in self.samples)
+            if self.malformed > len(self.samples):
+                out.append(f"  ... and {self.malformed - len(self.samples)} more")
+        for note, n in self.notes.most_common():
+            out.append(f"note: {n} {note}")
+        return out
+
+
+class Entry:
+    """One event read from a log. ``raw`` is the original line (without its newline) when the event was a
+    line of its own; None for events unwrapped from an envelope or a pretty-printed document."""
+
+    __slots__ = ("event", "raw", "source", "line")
+
+    def __init__(self, event: dict[str, Any], raw: bytes | None, source: str, line: int):
+        self.event = event
+        self.raw = raw
+        self.source = source
+        self.line = line
+
+    def __repr__(self) -> str:
+        return f"Entry({self.source}:{self.line} {self.event.get('auditID')} {self.event.get('stage')})"
+
+
+LineSource = BinaryIO | Iterable[bytes] | Iterable[str]
+
+
+def open_stream(stream: BinaryIO) -> BinaryIO:
+    """The stream to read lines from: gzip data is decoded (by magic bytes, whatever the name)."""
+    buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
+    head = buffered.peek(2)[:2]  # type: ignore[attr-defined]
+    if head == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+    return buffered
+
+
+CHUNK_BYTES = 1024 * 1024
+
+
+def _raw_lines(source: LineSource, name: str, stats: ReadStats) -> Iterator[tuple[int, bytes]]:
+    """Lines (without the newline) with their numbers, split from large reads: fast, and an over-long line
+    (a binary file, a 1 GB line) is skipped chunk by chunk, so memory stays bounded whatever the input."""
+    if not hasattr(source, "read"):
+        for no, line in enumerate(source, 1):  # type: ignore[arg-type]
+            data = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
+            yield no, data[:-1] if data.endswith(b"\n") else data
+        return
+    try:
+        stream = open_stream(source)  # type: ignore[arg-type]
+    except OSError as exc:
+        stats.problem(name, 0, "unreadable", str(exc))
+        return
+    # gzip: read1 hands over what is decoded so far, so a cut-off file loses only its last piece
+    read = stream.read1 if isinstance(stream, gzip.GzipFile) else stream.read
+    no = 0
+    tail = b""
+    skipping = False  # inside an over-long line: drop bytes until its newline
+    try:
+        while True:
+            chunk = read(CHUNK_BYTES)
+            if not chunk:
+                break
+            if skipping:
+                i = chunk.find(b"\n")
+                if i < 0:
+                    continue
+                chunk = chunk[i + 1:]
+                skipping = False
+            parts = chunk.split(b"\n")
+            if tail:
+                parts[0] = tail + parts[0]
+            tail = parts.pop()
+            for line in parts:
+                no += 1
+                if len(line) > MAX_LINE_BYTES:
+                    stats.lines += 1
+                    stats.problem(name, no, "too-long")
+                    continue
+                yield no, line
+            if len(tail) > MAX_LINE_BYTES:
+                no += 1
+                stats.lines += 1
+                stats.problem(name, no, "too-long")
+                tail, skipping = b"", True
+    except EOFError:
+        stats.problem(name, no + 1, "gzip-cut", f"after line {no}" + (" (its last line is incomplete)" if tail else ""))
+        return
+    except (gzip.BadGzipFile, zlib.error) as exc:
+        stats.problem(name, no + 1, "gzip-corrupt", str(exc))
+        return
+    except OSError as exc:
+        stats.problem(name, no + 1, "unreadable", str(exc))
+        return
+    if tail:
+        yield no + 1, tail
+
+
+def iter_entries(source: LineSource, name: str, stats: ReadStats,
+                 prefilter: Callable[[bytes], bool] | None = None) -> Iterator[Entry]:
+    """Every audit event in one stream, in file order. ``prefilter(line)`` may reject raw apiserver lines
+    before parsing (see :mod:`.query`: it only rejects lines whose request cannot match)."""
+    stats.sources.append(name)
+    lines = _raw_lines(source, name, stats)
+    first = True
+    for no, line in lines:
+        if first:
+            first = False
+            if line.startswith(BOM):
+                line = line[3:]
+                stats.notes["file(s) starting with a UTF-8 byte-order mark (ignored)"] += 1
+            if line.strip() in (b"{", b"["):  # a pretty-printed document, not JSON lines
+                yield from _document(line, lines, name, no, stats)
+                return
+        stats.lines += 1
+        if prefilter is not None and line.startswith(APISERVER_PREFIX) and line.endswith(b"}") \
+                and not prefilter(line):
+            stats.prefiltered += 1
+            continue
+        try:
+            obj = _loads(line)
+        except _JSONError:
+            if not line.strip():
+                continue  # a blank line (trailing newline of a hand-made file) is not a problem
+            stats.problem(name, no, _classify_bad_line(line), _excerpt(line))
+            continue
+        if isinstance(obj, dict) and obj.get("kind") == "Event" and obj.get("apiVersion") == "audit.k8s.io/v1":
+            stats.events += 1  # the common case, kept short
+            yield Entry(obj, line, name, no)
+            continue
+        for event in _unwrap(obj, name, no, stats):
+            stats.events += 1
+            yield Entry(event, line if event is obj else None, name, no)
+
+
+def _document(first: bytes, lines: Iterator[tuple[int, bytes]], name: str, start: int,
+              stats: ReadStats) -> Iterator[Entry]:
+    parts, size, last = [first], len(first), start
+    for no, line in lines:
+        size += len(line) + 1
+        last = no
+        if size > MAX_DOCUMENT_BYTES:
+            stats.lines += 1
+            stats.problem(name, start, "too-large-document", "convert it to JSON lines with `jq -c .`")
+            for _ in lines:
+                pass
+            return
+        parts.append(line)
+    stats.lines += 1
+    try:
+        obj = _loads(b"\n".join(parts))
+    except _JSONError:
+        stats.problem(name, start, "truncated" if _looks_cut(b"\n".join(parts)) else "not-json",
+                      f"a multi-line JSON document (lines {start}-{last})")
+        return
+    stats.notes["pretty-printed JSON document(s) (read whole)"] += 1
+    for event in _unwrap(obj, name, start, stats):
+        stats.events += 1
+        yield Entry(event, None, name, start)
+
+
+def _unwrap(obj: Any, name: str, no: int, stats: ReadStats, depth: int = 0) -> Iterator[dict[str, Any]]:
+    """The audit events inside one JSON value: an event, a batch, an array, or a known envelope."""
+    if isinstance(obj, list) and depth < 3:
+        for item in obj:
+            yield from _unwrap(item, name, no, stats, depth + 1)
+        return
+    if not isinstance(obj, dict):
+        stats.problem(name, no, "not-event", f"a JSON {type(obj).__name__}")
+        return
+    kind = obj.get("kind")
+    if kind == "EventList" and isinstance(obj.get("items"), list) and depth < 3:
+        stats.notes["events inside EventList batches (webhook format)"] += 1
+        for item in obj["items"]:
+            yield from _unwrap(item, name, no, stats, depth + 1)
+        return
+    if kind is None and isinstance(obj.get("records"), list) and depth < 3:
+        yield from _aks_records(obj["records"], name, no, stats, depth)
+        return
+    if kind is None and "protoPayload" in obj:
+        stats.problem(name, no, "not-event", "a Google Cloud Logging entry (protoPayload), not an audit.k8s.io "
+                      "Event; export GKE audit logs as Kubernetes events to read them")
+        return
+    if kind == "Event" or (kind is None and ("auditID" in obj or "stage" in obj) and "verb" in obj):
+        yield _normalise(obj, stats)
+        return
+    what = f"kind {kind!r}" if kind is not None else "no kind, auditID or stage"
+    stats.problem(name, no, "not-event", f"a JSON object with {what}")
+
+
+def _aks_records(records: list[Any], name: str, no: int, stats: ReadStats, depth: int) -> Iterator[dict[str, Any]]:
+    for rec in records:
+        log = rec.get("properties", {}).get("log") if isinstance(rec, dict) and isinstance(
+            rec.get("properties"), dict) else None
+        if isinstance(log, str):
+            try:
+                log = _loads(log)
+            except _JSONError:
+                stats.problem(name, no, "not-json", "an Azure record whose properties.log is not JSON")
+                continue
+        if log is None:
+            stats.problem(name, no, "not-event", "an Azure record without properties.log")
+            continue
+        stats.notes["events inside Azure (AKS) diagnostic-log records"] += 1
+        yield from _unwrap(log, name, no, stats, depth + 1)
+
+
+def _normalise(ev: dict[str, Any], stats: ReadStats) -> dict[str, Any]:
+    version = ev.get("apiVersion")
+    if version != "audit.k8s.io/v1":
+        if version is None:
+            stats.notes["events without apiVersion (read as audit.k8s.io/v1)"] += 1
+        else:
+            stats.notes[f"{version} events (read as audit.k8s.io/v1)"] += 1
+    if "requestReceivedTimestamp" not in ev and isinstance(ev.get("timestamp"), str):  # v1alpha1/v1beta1 era
+        ev["requestReceivedTimestamp"] = ev["timestamp"]
+        ev.setdefault("stageTimestamp", ev["timestamp"])
+    if not isinstance(ev.get("auditID"), str) or not ev.get("auditID"):
+        stats.notes["events without auditID (each counted as a request of its own)"] += 1
+    if not isinstance(ev.get("requestReceivedTimestamp"), str):
+        stats.notes["events without a timestamp (never match a time range)"] += 1
+    return ev
+
+
+def _looks_cut(text: bytes) -> bool:
+    body = text.rstrip()
+    return body[:1] in (b"{", b"[") and not body.endswith((b"}", b"]"))
+
+
+def _classify_bad_line(line: bytes) -> str:
+    if b"\x00" in line:
+        return "binary"
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary"
+    if b" AUDIT: id=" in line:
+        return "legacy"
+    return "truncated" if _looks_cut(line) else "not-json"
+
+
+def _excerpt(line: bytes, width: int = 60) -> str:
+    text = line.strip()[:width].decode("utf-8", "replace")
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return repr(text + ("..." if len(line.strip()) > width else ""))

@@ -1,0 +1,58 @@
+"""Order audit log files the way kube-apiserver (lumberjack) wrote them: a pure function over names.
+
+When ``audit.log`` grows past ``--audit-log-maxsize`` it is renamed to
+``audit-<UTC 2006-01-02T15-04-05.000>.log`` (``.gz`` appended with ``--audit-log-compress``) and a new
+``audit.log`` starts. So one *series* is: the backups, oldest timestamp first, then the live file.
+logrotate-style names (``audit.log.1``, ``audit.log.2.gz``; higher number = older) are understood too.
+Files of different series (another directory, another stem: a second apiserver) are separate series that a
+reader merges by time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePath
+
+# audit-2024-01-01T00-00-00.000.log(.gz)
+_LUMBERJACK = re.compile(
+    r"^(?P<stem>.+)-(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d{1,9})?)(?P<ext>\.[^./]+)?(?P<gz>\.gz)?$")
+# audit.log.3(.gz)
+_NUMBERED = re.compile(r"^(?P<base>.+)\.(?P<num>\d+)(?P<gz>\.gz)?$")
+
+
+@dataclass(frozen=True)
+class LogName:
+    """How one file name fits into a series: ``series`` groups, ``rank`` orders inside the group."""
+
+    name: str
+    series: str
+    rank: tuple[int, str, int]  # (0 backup by time | 1 numbered backup | 2 live file, timestamp, -number)
+
+
+def classify(name: str) -> LogName:
+    path = PurePath(name)
+    parent, base = str(path.parent), path.name
+    m = _LUMBERJACK.match(base)
+    if m:
+        stem = m.group("stem") + (m.group("ext") or "")
+        return LogName(name, f"{parent}/{stem}", (0, m.group("ts"), 0))
+    m = _NUMBERED.match(base)
+    if m:
+        return LogName(name, f"{parent}/{m.group('base')}", (1, "", -int(m.group("num"))))
+    stem = base[:-3] if base.endswith(".gz") else base
+    return LogName(name, f"{parent}/{stem}", (2, "", 0))
+
+
+def order_log_names(names: list[str]) -> list[list[str]]:
+    """Group file names into series and order each series oldest first.
+
+    >>> order_log_names(["d/audit.log", "d/audit-2024-01-02T00-00-00.000.log.gz",
+    ...                  "d/audit-2024-01-01T00-00-00.000.log"])
+    [['d/audit-2024-01-01T00-00-00.000.log', 'd/audit-2024-01-02T00-00-00.000.log.gz', 'd/audit.log']]
+    """
+    groups: dict[str, list[LogName]] = {}
+    for name in dict.fromkeys(names):  # the same name twice is read once
+        item = classify(name)
+        groups.setdefault(item.series, []).append(item)
+    return [[item.name for item in sorted(items, key=lambda i: i.rank)] for items in groups.values()]

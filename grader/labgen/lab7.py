@@ -1,0 +1,665 @@
+"""lab7: a break-in to investigate. Generates, from a seed, a day-in-the-life audit log of a small cluster
+(~25,000 events: kubelets, controllers, kube-proxy, humans, CI, failed logins, watches) in which one
+ServiceAccount reads some of the Secrets of one namespace, plus that namespace's Secrets, ServiceAccounts,
+Roles and RoleBindings as API objects.
+
+The story is the same shape for every seed, so that the answer always has the same parts (and the
+solution and fixtures can name them with placeholders); names, times, keys, uids and the order of the
+decoys change with the seed. Seven Secrets, in plan order:
+
+  read_1   existed when the intruder listed the namespace's Secrets, and was also fetched by name
+  read_2   existed at the list (read only through the list)
+  read_3   existed at the list (read only through the list)
+  read_4   created after the list; the intruder fetched it by name later (get, or a watch on its name)
+  unread_1 created after the list; read by CI and the kubelet, never by the intruder
+  unread_2 created after the list; the intruder asked for it *before* it existed (404: nothing read)
+  unread_3 created after the list; read by a look-alike ServiceAccount (<sa>-v2), not the intruder
+
+The log is rotated like kube-apiserver does: ``audit-<time>.log.gz`` (the list happens there) and
+``audit.log`` (the later get). The grader never trusts this plan for the answer: checks recompute the
+answer from the pristine log with the audit log engine, and a test asserts the two agree.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+LOG_DIR = "/var/log/kubernetes/audit"
+NODE = "controlplane"
+K8S = "v1.30.2"
+GIT = "kubernetes/39683505b630ff2121012f3c5b16215a1449d5ed"
+WINDOW = 9000.0  # seconds of traffic (2.5 hours)
+
+SECRET_POOL: list[tuple[str, str, tuple[str, ...]]] = [
+    ("db-credentials", "Opaque", ("username", "password")),
+    ("stripe-api-key", "Opaque", ("api-key",)),
+    ("smtp-password", "Opaque", ("username", "password")),
+    ("jwt-signing-key", "Opaque", ("private.pem",)),
+    ("registry-pull", "kubernetes.io/dockerconfigjson", (".dockerconfigjson",)),
+    ("tls-frontend", "kubernetes.io/tls", ("tls.crt", "tls.key")),
+    ("s3-backup-keys", "Opaque", ("access-key-id", "secret-access-key")),
+    ("redis-auth", "Opaque", ("password",)),
+    ("oauth-client", "Opaque", ("client-id", "client-secret")),
+    ("webhook-hmac", "Opaque", ("hmac-key",)),
+    ("ldap-bind", "Opaque", ("bind-dn", "bind-password")),
+    ("sentry-dsn", "Opaque", ("dsn",)),
+]
+SLOTS = ("read_1", "read_2", "read_3", "read_4", "unread_1", "unread_2", "unread_3")
+
+
+@dataclass
+class SecretPlan:
+    slot: str
+    name: str
+    type: str
+    keys: tuple[str, ...]
+    created: datetime
+    uid: str
+    resource_version: int
+    data: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Plan:
+    seed: str | None
+    ns: str
+    sa: str
+    role: str
+    base: datetime
+    list_at: datetime
+    secrets: list[SecretPlan]
+    read_4_by_watch: bool
+    attacker_ip: str
+    rng_state: Any = None
+
+    @property
+    def attacker(self) -> str:
+        return f"system:serviceaccount:{self.ns}:{self.sa}"
+
+    def slot(self, slot: str) -> SecretPlan:
+        return next(s for s in self.secrets if s.slot == slot)
+
+    @property
+    def read(self) -> list[str]:
+        return sorted(s.name for s in self.secrets if s.slot.startswith("read_"))
+
+
+def _rng(seed: str | None, values: dict[str, Any]) -> random.Random:
+    key = f"lab7\0{seed if seed is not None else '<default>'}\0{values.get('ns')}\0{values.get('sa')}"
+    return random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
+
+
+def _uid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def plan(seed: str | None, values: dict[str, Any]) -> Plan:
+    rng = _rng(seed, values)
+    ns, sa = str(values.get("ns", "payments")), str(values.get("sa", "report-runner"))
+    base = datetime(2026, 3, 14, 7, 30, tzinfo=UTC) + timedelta(days=rng.randrange(0, 60),
+                                                                 minutes=rng.randrange(0, 240))
+    chosen = rng.sample(SECRET_POOL, len(SLOTS))
+    list_at = base + timedelta(seconds=WINDOW * rng.uniform(0.28, 0.36))
+    after = {  # seconds into the window when the later Secrets are created
+        "read_4": 0.46, "unread_1": 0.50, "unread_2": 0.58, "unread_3": 0.42,
+    }
+    secrets = []
+    rv = 100000 + rng.randrange(0, 50000)
+    for slot, (name, typ, keys) in zip(SLOTS, chosen, strict=True):
+        if slot in after:
+            created = base + timedelta(seconds=WINDOW * (after[slot] + rng.uniform(0.0, 0.03)))
+        else:
+            created = base - timedelta(days=rng.randrange(3, 200), seconds=rng.randrange(0, 86400))
+        created = created.replace(microsecond=0)
+        rv += rng.randrange(50, 5000)
+        data = {k: base64.b64encode(_secret_value(rng, name, k).encode()).decode() for k in keys}
+        secrets.append(SecretPlan(slot, name, typ, keys, created, _uid(rng), rv, data))
+    return Plan(seed, ns, sa, sa, base, list_at, secrets, rng.random() < 0.5,
+                f"10.244.{rng.randrange(1, 4)}.{rng.randrange(100, 250)}")
+
+
+def _secret_value(rng: random.Random, name: str, key: str) -> str:
+    if key == ".dockerconfigjson":
+        auth = base64.b64encode(f"robot:{rng.getrandbits(64):x}".encode()).decode()
+        return orjson.dumps({"auths": {"registry.example.com": {"auth": auth}}}).decode()
+    if key in ("tls.crt", "tls.key", "private.pem"):
+        kind = "CERTIFICATE" if key == "tls.crt" else "PRIVATE KEY"
+        body = base64.b64encode(rng.randbytes(48)).decode()
+        return f"-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n"
+    if key in ("username", "bind-dn", "client-id", "access-key-id"):
+        return f"{name.split('-')[0]}-{rng.getrandbits(24):06x}"
+    return base64.b64encode(rng.randbytes(18)).decode()
+
+
+def derive(seed: str | None, values: dict[str, Any]) -> dict[str, Any]:
+    """Answer-carrying values for checks, the solution and fixtures (placeholders ``{{ read_1 }}``...)."""
+    p = plan(seed, values)
+    out: dict[str, Any] = {
+        "attacker": p.attacker,
+        "role": p.role,
+        "read_secrets": ",".join(p.read),
+        "read_secrets_lines": "\n".join(p.read),
+        "got_secrets_lines": "\n".join(sorted([p.slot("read_1").name, p.slot("read_4").name])),
+    }
+    for s in p.secrets:
+        out[s.slot] = s.name
+        out[f"uid_{s.slot}"] = s.uid
+        out[f"type_{s.slot}"] = s.type
+        out[f"created_{s.slot}"] = _ts(s.created, micro=False)
+        out[f"data_{s.slot}"] = orjson.dumps(s.data).decode()
+        # the data a careful learner would write: same keys, new values (JSON is valid YAML flow style)
+        out[f"newdata_{s.slot}"] = orjson.dumps(
+            {k: base64.b64encode(_rotated(s, k).encode()).decode() for k in s.keys}).decode()
+    return out
+
+
+def _rotated(s: SecretPlan, key: str) -> str:
+    if key == ".dockerconfigjson":
+        return '{"auths":{"registry.example.com":{"auth":"cm9ib3Q6cm90YXRlZA=="}}}'
+    if key in ("tls.crt", "tls.key"):
+        return f"-----BEGIN {'CERTIFICATE' if key == 'tls.crt' else 'PRIVATE KEY'}-----\nrotated\n-----END-----\n"
+    return f"rotated-{s.name}-{key}"
+
+
+def _ts(dt: datetime, micro: bool = True) -> str:
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ") if micro else dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---- the log --------------------------------------------------------------------------------------------
+
+@dataclass
+class Actor:
+    username: str
+    groups: tuple[str, ...]
+    ip: str
+    ua: str
+    uid: str = ""
+    extra: dict[str, list[str]] | None = None
+
+    def user(self) -> dict[str, Any]:
+        u: dict[str, Any] = {"username": self.username}
+        if self.uid:
+            u["uid"] = self.uid
+        u["groups"] = list(self.groups)
+        if self.extra:
+            u["extra"] = self.extra
+        return u
+
+
+def _sa(ns: str, name: str, ip: str, ua: str, rng: random.Random) -> Actor:
+    return Actor(f"system:serviceaccount:{ns}:{name}",
+                 ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"), ip, ua, _uid(rng))
+
+
+def _kcm_ua(controller: str) -> str:
+    return f"kube-controller-manager/{K8S} (linux/amd64) {GIT}/system:serviceaccount:kube-system:{controller}"
+
+
+class LogBuilder:
+    """Collects events as (stageTimestamp, sequence, line) and writes them in time order."""
+
+    def __init__(self, rng: random.Random, base: datetime):
+        self.rng = rng
+        self.base = base
+        self.lines: list[tuple[float, int, bytes]] = []
+        self.seq = 0
+
+    def at(self, t: float) -> datetime:
+        return self.base + timedelta(seconds=t)
+
+    def request(self, t: float, actor: Actor | None, verb: str, uri: str, ref: dict[str, Any] | None, code: int,
+                *, long_running: float = 0.0, reason: str = "", level: str = "Metadata",
+                failed_authn: bool = False, message: str = "") -> None:
+        """One request: RequestReceived + (ResponseStarted for watches/exec) + ResponseComplete lines."""
+        rng = self.rng
+        aid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        recv = self.at(t)
+        head: dict[str, Any] = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": level, "auditID": aid}
+        user = actor.user() if actor and not failed_authn else {}
+        ip = actor.ip if actor else "10.0.0.1"
+        ua = actor.ua if actor else ""
+
+        def ev(stage: str, stage_at: datetime, status: dict[str, Any] | None, annotations: dict[str, str] | None) -> None:
+            e = dict(head)
+            e["stage"] = stage
+            e["requestURI"] = uri
+            e["verb"] = verb
+            e["user"] = user
+            e["sourceIPs"] = [ip]
+            if ua:
+                e["userAgent"] = ua
+            if ref is not None:
+                e["objectRef"] = ref
+            if status is not None:
+                e["responseStatus"] = status
+            e["requestReceivedTimestamp"] = _ts(recv)
+            e["stageTimestamp"] = _ts(stage_at)
+            if annotations:
+                e["annotations"] = annotations
+            self.seq += 1
+            self.lines.append(((stage_at - self.base).total_seconds(), self.seq, orjson.dumps(e) + b"\n"))
+
+        if failed_authn:
+            ev("ResponseStarted", recv + timedelta(microseconds=rng.randrange(80, 600)),
+               {"metadata": {}, "message": "Authentication failed, attempted: bearer", "code": 401}, None)
+            return
+        ev("RequestReceived", recv, None, None)
+        status: dict[str, Any] = {"metadata": {}, "code": code}
+        if code >= 400:
+            status = {"metadata": {}, "status": "Failure", "message": message, "reason": {
+                403: "Forbidden", 404: "NotFound", 409: "AlreadyExists", 422: "Invalid"}.get(code, "Unknown")}
+            if ref is not None:
+                status["details"] = {"name": ref.get("name", ""), "kind": ref.get("resource", "")}
+                if not status["details"]["name"]:
+                    del status["details"]["name"]
+            status["code"] = code
+        decision = "forbid" if code == 403 else "allow"
+        ann = {"authorization.k8s.io/decision": decision, "authorization.k8s.io/reason": reason}
+        if long_running:
+            started = recv + timedelta(microseconds=rng.randrange(900, 4000))
+            ev("ResponseStarted", started, status, ann)
+            ev("ResponseComplete", started + timedelta(seconds=long_running), status, ann)
+        else:
+            done = recv + timedelta(microseconds=rng.randrange(700, 25000))
+            ev("ResponseComplete", done, status, ann)
+
+    def sorted_lines(self) -> list[bytes]:
+        return [line for _, _, line in sorted(self.lines)]
+
+
+def _ref(resource: str, ns: str | None, name: str | None, group: str = "", version: str = "v1",
+         sub: str | None = None) -> dict[str, Any]:
+    r: dict[str, Any] = {"resource": resource}
+    if ns:
+        r["namespace"] = ns
+    if name:
+        r["name"] = name
+    if group:
+        r["apiGroup"] = group
+    r["apiVersion"] = version
+    if sub:
+        r["subresource"] = sub
+    return r
+
+
+def _uri(resource: str, ns: str | None, name: str | None, group: str = "", version: str = "v1",
+         sub: str | None = None, query: str = "") -> str:
+    base = f"/apis/{group}/{version}" if group else "/api/v1"
+    path = base + (f"/namespaces/{ns}" if ns else "") + f"/{resource}" + (f"/{name}" if name else "") + \
+        (f"/{sub}" if sub else "")
+    return path + (f"?{query}" if query else "")
+
+
+def build_log(p: Plan) -> list[bytes]:
+    rng = random.Random(int.from_bytes(hashlib.sha256(f"lab7-log\0{p.seed}\0{p.ns}\0{p.sa}".encode()).digest()[:8],
+                                       "big"))
+    b = LogBuilder(rng, p.base)
+    ns, sa = p.ns, p.sa
+    W = WINDOW
+    nodes = [("cp-1", "10.0.0.10"), ("worker-1", "10.0.0.11"), ("worker-2", "10.0.0.12"), ("worker-3", "10.0.0.13")]
+    kubelets = {n: Actor(f"system:node:{n}", ("system:nodes", "system:authenticated"), ip,
+                         f"kubelet/{K8S} (linux/amd64) {GIT}") for n, ip in nodes}
+    app_node = "worker-2"
+    node_auth = "\"\""  # Node authorizer: empty reason
+    kcm = Actor("system:kube-controller-manager", ("system:authenticated",), "10.0.0.10",
+                f"kube-controller-manager/{K8S} (linux/amd64) {GIT}/leader-election")
+    sched = Actor("system:kube-scheduler", ("system:authenticated",), "10.0.0.10",
+                  f"kube-scheduler/{K8S} (linux/amd64) {GIT}/leader-election")
+    apisrv = Actor("system:apiserver", ("system:authenticated", "system:masters"), "::1",
+                   f"kube-apiserver/{K8S} (linux/amd64) {GIT}", _uid(rng))
+    ctrl = {c: _sa("kube-system", c, "10.0.0.10", _kcm_ua(c), rng) for c in (
+        "replicaset-controller", "deployment-controller", "endpointslice-controller", "endpoint-controller",
+        "generic-garbage-collector", "namespace-controller", "job-controller", "cronjob-controller")}
+    proxies = {n: _sa("kube-system", "kube-proxy", ip, f"kube-proxy/{K8S} (linux/amd64) {GIT}", rng)
+               for n, ip in nodes}
+    coredns = _sa("kube-system", "coredns", "10.244.0.3", "coredns/v1.11.1 (linux/amd64) kubernetes/...", rng)
+    ci = _sa("ci", "deployer", "10.244.1.40", "helm/v3.14.2 (linux/amd64) kubernetes/abc1234", rng)
+    app = _sa(ns, f"{ns}-api", "10.244.2.31", "Go-http-client/2.0", rng)
+    runner = _sa(ns, sa, "10.244.2.57", "kubernetes-python-client/29.0.0", rng)
+    lookalike = _sa(ns, f"{sa}-v2", "10.244.2.58", "kubernetes-python-client/29.0.0", rng)
+    staging_twin = _sa("staging", sa, "10.244.3.21", "kubernetes-python-client/29.0.0", rng)
+    intruder = Actor(runner.username, runner.groups, p.attacker_ip, "kubectl/v1.29.3 (linux/amd64) "
+                     "kubernetes/6813625", runner.uid)
+    alice = Actor("alice@corp.example", ("oncall", "system:authenticated"), "192.168.10.23",
+                  f"kubectl/{K8S} (darwin/arm64) {GIT}", "", {"authentication.kubernetes.io/credential-id":
+                                                                ["JTI=7f3d2c1a-0b9e-4c55-8d1e-2a6b4f9e0c11"]})
+    admin = Actor("kubernetes-admin", ("kubeadm:cluster-admins", "system:authenticated"), "10.0.0.10",
+                  f"kubectl/{K8S} (linux/amd64) {GIT}")
+    anon = Actor("system:anonymous", ("system:unauthenticated",), "10.0.0.2", "kube-probe/1.30")
+    secret_names = {s.name for s in p.secrets}
+    created = {s.name: (s.created - p.base).total_seconds() for s in p.secrets}
+
+    def exists(name: str, t: float) -> bool:
+        return created.get(name, -1e9) <= t
+
+    # -- control plane heartbeats (the bulk of a real log) --
+    t = rng.uniform(0, 2)
+    while t < W:
+        for n, _ in nodes:
+            tt = t + rng.uniform(0, 0.9)
+            b.request(tt, kubelets[n], "update", _uri("leases", "kube-node-lease", n, "coordination.k8s.io"),
+                      _ref("leases", "kube-node-lease", n, "coordination.k8s.io"), 200, reason=node_auth)
+        t += 10.0
+    t = rng.uniform(0, 2)
+    while t < W:
+        for actor, lease in ((kcm, "kube-controller-manager"), (sched, "kube-scheduler")):
+            tt = t + rng.uniform(0, 1)
+            ref = _ref("leases", "kube-system", lease, "coordination.k8s.io")
+            reason = f"RBAC: allowed by ClusterRoleBinding \"system:{lease}\" of ClusterRole \"system:{lease}\" " \
+                     f"to User \"system:{lease}\""
+            b.request(tt, actor, "get", _uri("leases", "kube-system", lease, "coordination.k8s.io"), ref, 200,
+                      reason=reason)
+            b.request(tt + 0.004, actor, "update", _uri("leases", "kube-system", lease, "coordination.k8s.io"), ref,
+                      200, reason=reason)
+        b.request(t + rng.uniform(0, 2), apisrv, "update",
+                  _uri("leases", "kube-system", "apiserver-7xk2nq4abvg3wmh5q6f2zb7yqe", "coordination.k8s.io"),
+                  _ref("leases", "kube-system", "apiserver-7xk2nq4abvg3wmh5q6f2zb7yqe", "coordination.k8s.io"), 200,
+                  reason="")
+        t += 6.0
+    t = rng.uniform(0, 10)
+    while t < W:
+        for n, _ in nodes:
+            tt = t + rng.uniform(0, 5)
+            b.request(tt, kubelets[n], "get", _uri("nodes", None, n, query="resourceVersion=0&timeout=10s"),
+                      _ref("nodes", None, n), 200, reason=node_auth)
+            b.request(tt + 0.01, kubelets[n], "patch", _uri("nodes", None, n, sub="status"),
+                      _ref("nodes", None, n, sub="status"), 200, reason=node_auth)
+        t += 60.0
+    # anonymous readiness probes from the load balancer (non-resource requests: no objectRef)
+    t = rng.uniform(0, 5)
+    while t < W:
+        b.request(t, anon, "get", "/readyz", None, 200,
+                  reason="RBAC: allowed by ClusterRoleBinding \"system:public-info-viewer\" of ClusterRole "
+                         "\"system:public-info-viewer\" to Group \"system:unauthenticated\"")
+        t += rng.uniform(8, 14)
+    # -- watches: kube-proxy, coredns, kubelets (ResponseStarted now, ResponseComplete when they time out) --
+    for n, _ in nodes:
+        for resource, group in (("endpointslices", "discovery.k8s.io"), ("services", "")):
+            t = rng.uniform(0, 30)
+            while t < W:
+                dur = rng.uniform(300, 560)
+                b.request(t, proxies[n], "watch", _uri(resource, None, None, group, query=(
+                    f"allowWatchBookmarks=true&resourceVersion={rng.randrange(10**6, 10**7)}&timeout={int(dur)}s"
+                    "&timeoutSeconds=" + str(int(dur)) + "&watch=true")),
+                    _ref(resource, None, None, group), 200, long_running=dur,
+                    reason="RBAC: allowed by ClusterRoleBinding \"kubeadm:node-proxier\" of ClusterRole "
+                           "\"system:node-proxier\" to ServiceAccount \"kube-proxy/kube-system\"")
+                t += dur + rng.uniform(0.1, 2)
+        t = rng.uniform(0, 30)
+        while t < W:
+            dur = rng.uniform(300, 560)
+            b.request(t, kubelets[n], "watch", _uri("pods", None, None, query=(
+                f"allowWatchBookmarks=true&fieldSelector=spec.nodeName%3D{n}&resourceVersion="
+                f"{rng.randrange(10**6, 10**7)}&timeoutSeconds={int(dur)}&watch=true")),
+                _ref("pods", None, None), 200, long_running=dur, reason=node_auth)
+            t += dur + rng.uniform(0.1, 2)
+    for resource in ("endpointslices", "services", "namespaces"):
+        t = rng.uniform(0, 30)
+        group = "discovery.k8s.io" if resource == "endpointslices" else ""
+        while t < W:
+            dur = rng.uniform(300, 560)
+            b.request(t, coredns, "watch", _uri(resource, None, None, group, query=(
+                f"allowWatchBookmarks=true&resourceVersion={rng.randrange(10**6, 10**7)}&timeoutSeconds={int(dur)}"
+                "&watch=true")), _ref(resource, None, None, group), 200, long_running=dur,
+                reason="RBAC: allowed by ClusterRoleBinding \"system:coredns\" of ClusterRole \"system:coredns\" "
+                       "to ServiceAccount \"coredns/kube-system\"")
+            t += dur + rng.uniform(0.1, 2)
+    # the kubelet of the app's node watches the Secrets and ConfigMaps its pods mount (a read, but not the SA)
+    mounted = [p.slot("read_1").name, p.slot("read_2").name, p.slot("unread_1").name]
+    for name in mounted + [f"{ns}-api-config"]:
+        resource = "configmaps" if name.endswith("-config") else "secrets"
+        t = max(rng.uniform(0, 60), created.get(name, 0) + rng.uniform(20, 90))
+        while t < W:
+            dur = rng.uniform(300, 560)
+            b.request(t, kubelets[app_node], "watch", _uri(resource, ns, None, query=(
+                f"allowWatchBookmarks=true&fieldSelector=metadata.name%3D{name}&resourceVersion="
+                f"{rng.randrange(10**6, 10**7)}&timeout={int(dur)}s&timeoutSeconds={int(dur)}&watch=true")),
+                _ref(resource, ns, name), 200, long_running=dur, reason=node_auth)
+            t += dur + rng.uniform(0.1, 2)
+    # -- controllers reconciling --
+    deployments = [f"{ns}-api", f"{ns}-worker", "frontend", "checkout-ui"]
+    t = rng.uniform(0, 20)
+    while t < W:
+        c = rng.choice(list(ctrl.values()))
+        name = c.username.rsplit(":", 1)[1]
+        cr = f"system:controller:{name}"
+        reason = f"RBAC: allowed by ClusterRoleBinding \"{cr}\" of ClusterRole \"{cr}\" to ServiceAccount " \
+                 f"\"{name}/kube-system\""
+        if name == "replicaset-controller":
+            d = rng.choice(deployments)
+            rs = f"{d}-{rng.choice(['5d8f7c9b6', '7c4b9d8f5', '6f9c8b7d4'])}"
+            b.request(t, c, "update", _uri("replicasets", ns, rs, "apps", sub="status"),
+                      _ref("replicasets", ns, rs, "apps", sub="status"), 200, reason=reason)
+        elif name == "deployment-controller":
+            d = rng.choice(deployments)
+            b.request(t, c, "update", _uri("deployments", ns, d, "apps", sub="status"),
+                      _ref("deployments", ns, d, "apps", sub="status"), rng.choice([200, 200, 200, 409]),
+                      reason=reason, message=f"Operation cannot be fulfilled on deployments.apps \"{d}\": the object "
+                                              "has been modified; please apply your changes to the latest version")
+        elif name in ("endpointslice-controller", "endpoint-controller"):
+            svc = rng.choice(deployments)
+            res, grp = ("endpointslices", "discovery.k8s.io") if name.startswith("endpointslice") else ("endpoints", "")
+            obj = f"{svc}-{rng.choice(['x7k2p', 'm9q4t', 'b3n8d'])}" if grp else svc
+            b.request(t, c, "update", _uri(res, ns, obj, grp), _ref(res, ns, obj, grp), 200, reason=reason)
+        elif name in ("job-controller", "cronjob-controller"):
+            b.request(t, c, "list", _uri("jobs", ns, None, "batch", query="limit=500"),
+                      _ref("jobs", ns, None, "batch"), 200, reason=reason)
+        else:
+            b.request(t, c, "get", _uri("namespaces", None, ns), _ref("namespaces", ns, ns), 200, reason=reason)
+        b.request(t + 0.03, kcm, "create", _uri("events", ns, None),
+                  _ref("events", ns, f"{rng.choice(deployments)}.{rng.getrandbits(40):x}"), 201,
+                  reason="RBAC: allowed by ClusterRoleBinding \"system:kube-controller-manager\" of ClusterRole "
+                         "\"system:kube-controller-manager\" to User \"system:kube-controller-manager\"")
+        t += rng.uniform(3, 9)
+    # -- the workloads of the namespace --
+    t = rng.uniform(0, 30)
+    while t < W:
+        b.request(t, app, "get", _uri("configmaps", ns, f"{ns}-api-config"), _ref("configmaps", ns, f"{ns}-api-config"),
+                  200, reason=f"RBAC: allowed by RoleBinding \"{ns}-api/{ns}\" of Role \"{ns}-api\" to ServiceAccount "
+                              f"\"{ns}-api/{ns}\"")
+        t += rng.uniform(25, 35)
+    own = f"RBAC: allowed by RoleBinding \"{sa}/{ns}\" of Role \"{sa}\" to ServiceAccount \"{sa}/{ns}\""
+    t = rng.uniform(0, 120)
+    while t < W:  # the ServiceAccount's normal work: configmaps, pods, a report Job now and then
+        b.request(t, runner, "list", _uri("configmaps", ns, None, query="labelSelector=app%3Dreports"),
+                  _ref("configmaps", ns, None), 200, reason=own)
+        b.request(t + 0.2, runner, "list", _uri("pods", ns, None, query="labelSelector=app%3Dreports"),
+                  _ref("pods", ns, None), 200, reason=own)
+        if rng.random() < 0.2:
+            job = f"report-{rng.getrandbits(32):08x}"
+            b.request(t + 0.5, runner, "create", _uri("jobs", ns, None, "batch"), _ref("jobs", ns, job, "batch"), 201,
+                      reason=own, level="Request")
+        t += rng.uniform(240, 360)
+    v2 = f"RBAC: allowed by RoleBinding \"{sa}-v2/{ns}\" of Role \"{sa}-v2\" to ServiceAccount \"{sa}-v2/{ns}\""
+    decoy_secret = p.slot("unread_3").name
+    t = created[decoy_secret] + rng.uniform(30, 120)
+    while t < W:  # the look-alike (a substring match on the intruder's name catches it)
+        b.request(t, lookalike, "get", _uri("secrets", ns, decoy_secret), _ref("secrets", ns, decoy_secret), 200,
+                  reason=v2)
+        b.request(t + 0.1, lookalike, "list", _uri("configmaps", ns, None), _ref("configmaps", ns, None), 200, reason=v2)
+        t += rng.uniform(400, 700)
+    t = rng.uniform(0, 600)
+    while t < W:  # the same ServiceAccount name in another namespace reads that namespace's Secrets
+        b.request(t, staging_twin, "list", _uri("secrets", "staging", None), _ref("secrets", "staging", None), 200,
+                  reason=f"RBAC: allowed by RoleBinding \"{sa}/staging\" of Role \"{sa}\" to ServiceAccount "
+                         f"\"{sa}/staging\"")
+        t += rng.uniform(900, 1500)
+    # -- CI: deploys, creates the later Secrets, reads some --
+    ci_reason = "RBAC: allowed by ClusterRoleBinding \"ci-deployer\" of ClusterRole \"edit\" to ServiceAccount " \
+                "\"deployer/ci\""
+    for s in p.secrets:
+        if s.slot in ("read_4", "unread_1", "unread_2", "unread_3"):
+            ct = created[s.name] - rng.uniform(0.05, 0.4)
+            b.request(ct, ci, "create", _uri("secrets", ns, None), _ref("secrets", ns, s.name), 201, reason=ci_reason,
+                      level="Metadata")
+    t = rng.uniform(60, 400)
+    while t < W:
+        d = rng.choice(deployments)
+        b.request(t, ci, "get", _uri("deployments", ns, d, "apps"), _ref("deployments", ns, d, "apps"), 200,
+                  reason=ci_reason)
+        b.request(t + 0.4, ci, "patch", _uri("deployments", ns, d, "apps"), _ref("deployments", ns, d, "apps"), 200,
+                  reason=ci_reason, level="Request")
+        for name in (p.slot("unread_1").name, p.slot("read_3").name):
+            if exists(name, t):
+                b.request(t + 0.2, ci, "get", _uri("secrets", ns, name), _ref("secrets", ns, name), 200,
+                          reason=ci_reason)
+        t += rng.uniform(500, 900)
+    # -- humans --
+    t = rng.uniform(200, 900)
+    while t < W:
+        who = rng.choice([alice, alice, admin])
+        reason = "RBAC: allowed by ClusterRoleBinding \"oncall\" of ClusterRole \"view\" to Group \"oncall\"" \
+            if who is alice else "RBAC: allowed by ClusterRoleBinding \"kubeadm:cluster-admins\" of ClusterRole " \
+                                 "\"cluster-admin\" to Group \"kubeadm:cluster-admins\""
+        b.request(t, who, "list", _uri("pods", ns, None, query="limit=500"), _ref("pods", ns, None), 200, reason=reason)
+        pod = f"{rng.choice(deployments)}-{rng.choice(['5d8f7c9b6', '7c4b9d8f5'])}-{rng.getrandbits(20):05x}"
+        b.request(t + rng.uniform(3, 20), who, "get", _uri("pods", ns, pod, sub="log", query="container=app&tailLines=100"),
+                  _ref("pods", ns, pod, sub="log"), 200, reason=reason, long_running=rng.uniform(0.2, 3))
+        if who is admin and rng.random() < 0.5:
+            b.request(t + rng.uniform(20, 40), who, "create", _uri("pods", ns, pod, sub="exec",
+                      query="command=sh&container=app&stdin=true&stdout=true&tty=true"),
+                      _ref("pods", ns, pod, sub="exec"), 101, reason=reason, long_running=rng.uniform(30, 200))
+        if who is alice and rng.random() < 0.4:
+            b.request(t + rng.uniform(40, 60), who, "list", _uri("secrets", ns, None), _ref("secrets", ns, None), 403,
+                      reason="", message=f"secrets is forbidden: User \"alice@corp.example\" cannot list resource "
+                                         f"\"secrets\" in API group \"\" in the namespace \"{ns}\"")
+        t += rng.uniform(400, 1100)
+    # -- failed logins: a token spray from outside --
+    spray_at = rng.uniform(0.1, 0.25) * W
+    spray = Actor("", (), "203.0.113.50", "curl/8.5.0")
+    for i in range(rng.randrange(25, 40)):
+        b.request(spray_at + i * rng.uniform(0.5, 3), spray, "list", _uri("secrets", ns, None),
+                  _ref("secrets", ns, None), 401, failed_authn=True)
+    # -- the intruder: the ServiceAccount's token used from elsewhere --
+    t0 = (p.list_at - p.base).total_seconds() - rng.uniform(30, 90)
+    b.request(t0, intruder, "create", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+              _ref("selfsubjectrulesreviews", None, None, "authorization.k8s.io"), 201,
+              reason="RBAC: allowed by ClusterRoleBinding \"system:basic-user\" of ClusterRole \"system:basic-user\" "
+                     "to Group \"system:authenticated\"", level="Request")
+    b.request(t0 + rng.uniform(5, 15), intruder, "list", _uri("secrets", "kube-system", None),
+              _ref("secrets", "kube-system", None), 403, reason="",
+              message=f"secrets is forbidden: User \"{p.attacker}\" cannot list resource \"secrets\" in API group "
+                      "\"\" in the namespace \"kube-system\"")
+    t_list = (p.list_at - p.base).total_seconds()
+    b.request(t_list, intruder, "list", _uri("secrets", ns, None, query="limit=500"), _ref("secrets", ns, None), 200,
+              reason=own)
+    r1 = p.slot("read_1").name
+    b.request(t_list + rng.uniform(8, 20), intruder, "get", _uri("secrets", ns, r1), _ref("secrets", ns, r1), 200,
+              reason=own)
+    u2 = p.slot("unread_2").name
+    assert not exists(u2, t_list + 60)
+    b.request(t_list + rng.uniform(25, 60), intruder, "get", _uri("secrets", ns, u2), _ref("secrets", ns, u2), 404,
+              reason=own, message=f"secrets \"{u2}\" not found")
+    b.request(t_list + rng.uniform(61, 90), intruder, "list", _uri("pods", ns, None), _ref("pods", ns, None), 200,
+              reason=own)
+    r4 = p.slot("read_4").name
+    t4 = max(created[r4], created[u2]) + rng.uniform(600, 900)
+    if p.read_4_by_watch:
+        b.request(t4, intruder, "watch", _uri("secrets", ns, None, query=(
+            f"fieldSelector=metadata.name%3D{r4}&watch=true&timeoutSeconds=60")), _ref("secrets", ns, r4), 200,
+            reason=own, long_running=60.0)
+    else:
+        b.request(t4, intruder, "get", _uri("secrets", ns, r4), _ref("secrets", ns, r4), 200, reason=own)
+    b.request(t4 + rng.uniform(10, 30), intruder, "get", _uri("secrets", "default", "admin-token"),
+              _ref("secrets", "default", "admin-token"), 403, reason="",
+              message=f"secrets \"admin-token\" is forbidden: User \"{p.attacker}\" cannot get resource \"secrets\" in "
+                      "API group \"\" in the namespace \"default\"")
+    assert all(n in secret_names for n in (r1, r4, u2))
+    return b.sorted_lines()
+
+
+# ---- the API objects -----------------------------------------------------------------------------------
+
+def _secret_doc(p: Plan, s: SecretPlan) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {
+        "name": s.name, "namespace": p.ns, "uid": s.uid, "resourceVersion": str(s.resource_version),
+        "creationTimestamp": _ts(s.created, micro=False), "labels": {"app.kubernetes.io/part-of": p.ns}},
+        "type": s.type, "data": dict(s.data)}
+
+
+def _objects(p: Plan, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+    ns, sa = p.ns, p.sa
+
+    def meta(name: str) -> dict[str, Any]:
+        return {"name": name, "namespace": ns, "uid": _uid(rng), "resourceVersion": str(rng.randrange(10**5, 10**6)),
+                "creationTimestamp": _ts(p.base - timedelta(days=rng.randrange(200, 400)), micro=False)}
+
+    def sa_subject(name: str) -> dict[str, str]:
+        return {"kind": "ServiceAccount", "name": name, "namespace": ns}
+
+    def role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta(name), "rules": rules}
+
+    def binding(name: str, role_name: str, subjects: list[dict[str, str]]) -> dict[str, Any]:
+        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta(name),
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+                "subjects": subjects}
+
+    decoy = p.slot("unread_3").name
+    out = {
+        f"rbac/role-{sa}": [role(sa, [
+            {"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
+            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create"]},
+        ])],
+        f"rbac/rolebinding-{sa}": [binding(sa, sa, [sa_subject(sa)])],
+        f"rbac/role-{sa}-v2": [role(f"{sa}-v2", [
+            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [decoy], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]},
+        ])],
+        f"rbac/rolebinding-{sa}-v2": [binding(f"{sa}-v2", f"{sa}-v2", [sa_subject(f"{sa}-v2")])],
+        f"rbac/role-{ns}-api": [role(f"{ns}-api", [
+            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [f"{ns}-api-config"], "verbs": ["get"]},
+        ])],
+        f"rbac/rolebinding-{ns}-api": [binding(f"{ns}-api", f"{ns}-api", [sa_subject(f"{ns}-api")])],
+        "serviceaccounts": [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(n)}
+                            for n in (f"{ns}-api", sa, f"{sa}-v2", "default")],
+    }
+    for s in p.secrets:
+        out[f"secrets/{s.name}"] = [_secret_doc(p, s)]
+    return out
+
+
+def generate(dest: Path, seed: str | None = None, values: dict[str, Any] | None = None) -> None:
+    """Write the starting state: the rotated audit log and the namespace's objects."""
+    values = values or {}
+    p = plan(seed, values)
+    lines = build_log(p)
+    log_dir = dest / "nodes" / NODE / LOG_DIR.lstrip("/")
+    log_dir.mkdir(parents=True, exist_ok=True)
+    cut = int(len(lines) * 0.55)
+    while p.list_at >= _line_time(lines[cut]):  # the namespace-wide list must sit in the rotated backup
+        cut += 1
+    rotated_at = _line_time(lines[cut - 1]) + timedelta(milliseconds=1)
+    backup = log_dir / f"audit-{rotated_at.strftime('%Y-%m-%dT%H-%M-%S.%f')[:-3]}.log.gz"
+    with gzip.GzipFile(backup, "wb", compresslevel=6, mtime=0) as gz:
+        gz.write(b"".join(lines[:cut]))
+    (log_dir / "audit.log").write_bytes(b"".join(lines[cut:]))
+    rng = random.Random(int.from_bytes(hashlib.sha256(f"lab7-obj\0{seed}\0{p.ns}".encode()).digest()[:8], "big"))
+    for rel, docs in _objects(p, rng).items():
+        path = dest / "cluster" / f"{rel}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False, width=1000))
+    answers = dest / "nodes" / NODE / "opt" / "course" / "7"
+    answers.mkdir(parents=True, exist_ok=True)
+    (answers / "task.txt").write_text(
+        f"Namespace under investigation: {p.ns}\n"
+        f"Audit logs: {LOG_DIR}/ (audit.log and the rotated audit-<time>.log.gz)\n"
+        "Write the intruder's username to /opt/course/7/intruder.txt\n"
+        "and the names of the Secrets it read, one per line, to /opt/course/7/secrets.txt\n")
+
+
+def _line_time(line: bytes) -> datetime:
+    ts = orjson.loads(line)["stageTimestamp"]
+    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

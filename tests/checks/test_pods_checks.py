@@ -1,0 +1,165 @@
+"""Pod checks beyond the lab fixtures: the live-only tasks of lab5 (read from collected facts and status),
+the live UID mapping of lab6, and `cks pods check` as the learner's study tool."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from grader.cli.pods import pods_group
+from grader.labs import get_lab
+from grader.results import Status
+from grader.runner import grade
+from grader.selftest import build
+
+
+@pytest.fixture()
+def lab5_solved(tmp_path) -> Path:
+    build(get_lab("lab5"), tmp_path, None, solution=True)
+    return tmp_path
+
+
+def _set_status(ws: Path, **status) -> None:
+    path = ws / "cluster" / "deployment.yaml"
+    obj = yaml.safe_load(path.read_text())
+    obj["metadata"]["generation"] = 3
+    obj["status"] = status
+    path.write_text(yaml.safe_dump(obj))
+
+
+def _probe(ws: Path, results: list[dict]) -> None:
+    d = ws / "facts" / "controlplane"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "lab5-write-probe.json").write_text(json.dumps({"pod": "web-abc", "container": "nginx", "results": results}))
+
+
+def _live(ws: Path, task: str):
+    from grader.snapshot import Snapshot
+
+    return grade(get_lab("lab5"), Snapshot(ws), live=True, only=[task]).tasks[0]
+
+
+def test_rollout_complete(lab5_solved):
+    _set_status(lab5_solved, observedGeneration=3, replicas=2, updatedReplicas=2, readyReplicas=2, availableReplicas=2)
+    assert _live(lab5_solved, "t6").status is Status.PASS
+
+
+@pytest.mark.parametrize("status,needle", [
+    ({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2},
+     "not seen the latest change"),
+    ({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2},
+     "old replicas are still running"),
+    ({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 0, "availableReplicas": 0},
+     "0 of 2 new pods are Ready"),
+])
+def test_rollout_not_complete(lab5_solved, status, needle):
+    _set_status(lab5_solved, **status)
+    res = _live(lab5_solved, "t6")
+    assert res.status is Status.FAIL and needle in res.message
+
+
+def test_rollout_without_status_is_an_error_not_a_fail(lab5_solved):
+    res = _live(lab5_solved, "t6")
+    assert res.status is Status.ERROR and "no status" in res.message
+
+
+def test_write_probe(lab5_solved):
+    _probe(lab5_solved, [{"dir": "/", "ok": False, "output": "touch: /cks-probe: Read-only file system"},
+                         {"dir": "/tmp", "ok": True, "output": ""}])
+    assert _live(lab5_solved, "t7").status is Status.PASS
+
+
+@pytest.mark.parametrize("results,needle", [
+    ([{"dir": "/", "ok": True}, {"dir": "/tmp", "ok": True}], "writing to / in pod web-abc container nginx succeeded"),
+    ([{"dir": "/", "ok": False, "output": "Permission denied"}, {"dir": "/tmp", "ok": True}], "not because it is read-only"),
+    ([{"dir": "/", "ok": False, "output": "Read-only file system"}, {"dir": "/tmp", "ok": False, "output": "Read-only"}],
+     "writing to /tmp"),
+])
+def test_write_probe_fails(lab5_solved, results, needle):
+    _probe(lab5_solved, results)
+    res = _live(lab5_solved, "t7")
+    assert res.status is Status.FAIL and needle in res.message
+
+
+def test_write_probe_without_fact_is_an_error(lab5_solved):
+    res = _live(lab5_solved, "t7")
+    assert res.status is Status.ERROR and "lab5-write-probe" in res.message
+
+
+def test_live_tasks_skip_offline(lab5_solved):
+    from grader.snapshot import Snapshot
+
+    report = grade(get_lab("lab5"), Snapshot(lab5_solved))
+    assert {t.id for t in report.tasks if t.status is Status.SKIP} == {"t6", "t7"}
+    assert report.score == report.max_score == 12
+
+
+def test_lab6_live_uses_the_recorded_start_uids(tmp_path):
+    """On a cluster the API server picks UIDs: the set-up records them (fact start-uids) and the grader
+    compares against those, so an untouched object is not mistaken for a recreated one."""
+    from grader.snapshot import Snapshot
+
+    lab = get_lab("lab6")
+    build(lab, tmp_path, None, solution=True)
+    pods = tmp_path / "cluster" / "pods.yaml"
+    docs = [d for d in yaml.safe_load_all(pods.read_text()) if d]
+    recorded = {}
+    for d in docs:
+        d["metadata"]["uid"] = "live-" + d["metadata"]["name"]
+        recorded[f"Pod/{d['metadata']['namespace']}/{d['metadata']['name']}"] = d["metadata"]["uid"]
+    pods.write_text(yaml.safe_dump_all(docs))
+    facts = tmp_path / "facts" / "controlplane"
+    facts.mkdir(parents=True)
+    (facts / "start-uids.json").write_text(json.dumps(recorded))
+    t1 = grade(lab, Snapshot(tmp_path), live=True, only=["t1"]).tasks[0]
+    assert t1.status is Status.PASS, t1.message
+    recorded["Pod/team-a/api"] = "another-uid"
+    (facts / "start-uids.json").write_text(json.dumps(recorded))
+    t1 = grade(lab, Snapshot(tmp_path), live=True, only=["t1"]).tasks[0]
+    assert t1.status is Status.FAIL and "recreated" in t1.message
+
+
+# ---- the study tool ---------------------------------------------------------------------------------
+
+def _cli(*args: str, input: str | None = None):
+    return CliRunner().invoke(pods_group, ["check", *args], input=input)
+
+
+def test_cli_workspace_lists_lab6_offenders(tmp_path):
+    build(get_lab("lab6"), tmp_path, None, solution=False)
+    res = _cli("--workspace", str(tmp_path), "--only", "cks", "--format", "json")
+    assert res.exit_code == 1
+    data = json.loads(res.output)
+    found = {o["name"]: {f["check"] for f in o["findings"]} - {"readOnlyRootFilesystem"} for o in data["objects"]}
+    assert found["reporter"] == {"runAsRoot"}  # only through its init container
+    assert found["legacy-app"] == set()  # pod-level 0 overridden
+    assert found["escalator"] == {"allowPrivilegeEscalation"}
+    assert found["sync"] == {"privileged", "allowPrivilegeEscalation"}
+    assert data["summary"]["skipped_without_pod_spec"] == 2  # the two Namespaces
+
+
+def test_cli_clean_manifest_exits_0_and_levels_differ(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: x}\n")
+    assert _cli(str(f), "--level", "baseline", "--only", "pss").exit_code == 0
+    res = _cli(str(f), "--level", "restricted", "--only", "pss")
+    assert res.exit_code == 1 and "allowPrivilegeEscalation != false" in res.output
+    assert 'violates PodSecurity "restricted:latest"' in res.output
+
+
+def test_cli_stdin_and_version(tmp_path):
+    pod = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{"name": "c", "image": "x", "securityContext": {
+            "runAsUser": 0, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}
+    text = yaml.safe_dump(pod)
+    assert _cli("-", "--only", "pss", "--version", "v1.22", input=text).exit_code == 0  # runAsUser check is 1.23+
+    res = _cli("-", "--only", "pss", "--version", "v1.23", "-f", "json", input=text)
+    data = json.loads(res.output)
+    assert res.exit_code == 1 and data["version"] == "v1.23"
+    v = data["objects"][0]["violations"][0]
+    assert (v["check"], v["path"], v["field"], v["value"]) == ("runAsUser", "spec.containers[0]", "securityContext.runAsUser", "0")

@@ -1,0 +1,128 @@
+"""Exam mode with an injectable clock: the deadline survives, status shows no results, time-up grades."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from _instructor_lab import answer, app_for
+from click.testing import CliRunner
+
+from grader import exam
+from grader.cli.exam import exam_group
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+def run(args: list[str], clock: FakeClock, base: Path):
+    return CliRunner().invoke(exam_group, [*args, "--dir", str(base)], obj={"clock": clock},
+                              catch_exceptions=False, env={"NO_COLOR": "1"})
+
+
+def test_deadline_is_an_absolute_utc_time_in_a_file(labs_root, tmp_path: Path) -> None:
+    clock, base = FakeClock(), tmp_path / "exam"
+    r = run(["start", "--labs", "lab90,lab91", "--minutes", "30", "--seed", "s1"], clock, base)
+    assert r.exit_code == 0, r.output
+    state = (base / "exam.yaml").read_text()
+    assert f"deadline: '{(clock.now + timedelta(minutes=30)):%Y-%m-%dT%H:%M:%SZ}'" in state
+    # a new process (a new terminal) reads the same deadline back
+    loaded = exam.load(base)
+    assert loaded.deadline == clock.now + timedelta(minutes=30) and loaded.labs == ["lab90", "lab91"]
+    assert (base / "lab90" / "cks.yaml").is_file() and (base / "lab91" / "cks.yaml").is_file()
+
+
+def test_status_shows_time_left_and_attempts_but_no_results(labs_root, tmp_path: Path) -> None:
+    clock, base = FakeClock(), tmp_path / "exam"
+    run(["start", "--labs", "lab90,lab91", "--minutes", "30", "--seed", "s1"], clock, base)
+    clock.advance(minutes=12, seconds=30)
+    lab = exam.get_lab("lab90")
+    answer(base / "lab90", app_for(lab, "s1"))  # a full answer to lab90; lab91 untouched
+    r = run(["status", "--format", "json"], clock, base)
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["seconds_left"] == 17 * 60 + 30
+    assert [(q["lab"], q["attempted"]) for q in data["questions"]] == [("lab90", True), ("lab91", False)]
+    table = run(["status"], clock, base).output
+    assert "Time left: 17m 30s" in table and "1 of 2 attempted" in table
+    for word in ("PASS", "FAIL", "score", "Score", "points"):
+        assert word not in table, f"status leaks results: {word!r}"
+    assert not (base / "result.json").exists()
+
+
+def test_finish_grades_with_pass_mark(labs_root, tmp_path: Path) -> None:
+    clock, base = FakeClock(), tmp_path / "exam"
+    run(["start", "--labs", "lab90,lab91", "--minutes", "30", "--seed", "s2"], clock, base)
+    answer(base / "lab90", app_for(exam.get_lab("lab90"), "s2"))  # 3 of 4 points = 75%
+    clock.advance(minutes=20)
+    r = run(["finish"], clock, base)
+    assert r.exit_code == 0, r.output
+    assert "Exam score: 3/4 (75%), pass mark 67%: PASSED" in r.output
+    assert "time used 20m" in r.output
+    assert "hint" in r.output.lower() and "write /etc/banner" in r.output  # per-task feedback for the miss
+    # finishing again shows the frozen result, even if files change later
+    (base / "lab91" / "nodes" / "controlplane" / "etc" / "banner").write_text("late\n")
+    again = run(["finish", "--format", "json"], clock, base)
+    assert json.loads(again.output)["score"] == 3
+
+
+def test_below_the_pass_mark_fails(labs_root, tmp_path: Path) -> None:
+    clock, base = FakeClock(), tmp_path / "exam"
+    run(["start", "--labs", "lab90,lab91", "--minutes", "30", "--seed", "s3"], clock, base)
+    answer(base / "lab90", app_for(exam.get_lab("lab90"), "s3"), files=("config.yaml",))  # 2 of 4 = 50%
+    r = run(["finish"], clock, base)
+    assert r.exit_code == 1
+    assert "Exam score: 2/4 (50%), pass mark 67%: NOT PASSED" in r.output
+
+
+def test_any_command_after_time_up_grades(labs_root, tmp_path: Path) -> None:
+    clock, base = FakeClock(), tmp_path / "exam"
+    run(["start", "--labs", "lab91", "--minutes", "10"], clock, base)
+    (base / "lab91" / "nodes" / "controlplane" / "etc" / "banner").write_text("hello\n")
+    clock.advance(minutes=10, seconds=1)
+    r = run(["status"], clock, base)
+    assert "Time is up" in r.output and "Exam score: 1/1 (100%)" in r.output and r.exit_code == 0
+    assert exam.load(base).finished == exam.load(base).deadline
+    # starting anew refuses to discard the graded exam unless forced
+    r = run(["start", "--labs", "lab91"], clock, base)
+    assert r.exit_code == 2 and "already exists" in r.output
+    r = run(["start", "--labs", "lab91", "--force"], clock, base)
+    assert r.exit_code == 0 and exam.load(base).finished is None
+
+
+def test_finish_if_due_for_other_commands(labs_root, tmp_path: Path) -> None:
+    clock, base = FakeClock(), tmp_path / "exam"
+    run(["start", "--labs", "lab91", "--minutes", "5"], clock, base)
+    assert exam.finish_if_due(base, clock) is None
+    clock.advance(minutes=6)
+    result = exam.finish_if_due(base, clock)
+    assert result is not None and result.score == 0 and not result.passed
+
+
+def test_usage_errors(labs_root, tmp_path: Path) -> None:
+    clock = FakeClock()
+    assert run(["status"], clock, tmp_path / "none").exit_code == 2
+    r = run(["start", "--labs", "lab404"], clock, tmp_path / "e")
+    assert r.exit_code == 2 and "no lab 'lab404'" in r.output
+
+
+@pytest.mark.parametrize("bad", ["deadline: soon", "labs: 3"])
+def test_damaged_state_file_is_a_clear_error(labs_root, tmp_path: Path, bad: str) -> None:
+    clock, base = FakeClock(), tmp_path / "exam"
+    run(["start", "--labs", "lab91"], clock, base)
+    text = (base / "exam.yaml").read_text()
+    key = bad.split(":")[0]
+    lines = [bad if line.startswith(key + ":") else line for line in text.splitlines()]
+    (base / "exam.yaml").write_text("\n".join(lines) + "\n")
+    r = run(["status"], clock, base)
+    assert r.exit_code == 2 and "exam.yaml" in r.output
