@@ -43,6 +43,7 @@ def _make_bundle(args: tuple[int, str, str]) -> str:
     """Learner ``i`` of the class: a workspace for their seed, one of start / solution / a wrong answer."""
     i, lab_id, out_dir = args
     from grader import variants
+    from grader.instructor.regrade import _forget_pristine
     from grader.instructor.submit import submit
     from grader.labs import get_lab
     from grader.selftest import fixture_cases
@@ -66,6 +67,7 @@ def _make_bundle(args: tuple[int, str, str]) -> str:
         return str(out)
     finally:
         shutil.rmtree(ws, ignore_errors=True)
+        _forget_pristine(lab, seed)  # pool workers exit without atexit handlers: clean up here
 
 
 def main() -> int:

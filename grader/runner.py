@@ -38,9 +38,10 @@ def grade(lab: Lab, snap: Snapshot, *, target: str = "workspace", live: bool = F
             ctx = CheckContext(snap, lab, task, live, values, start_factory)
             outcome = run_check(ctx, task.check, variants.render(task.params, values))
         earned = round(task.points * (1.0 if outcome.status is Status.PASS else outcome.score), 2)
-        results.append(TaskResult(task.id, task.title, outcome.status, earned, task.points, outcome.message,
-                                  outcome.evidence, task.hint, task.live))
-    return Report(lab.id, lab.title, lab.version, target, results, seed)
+        results.append(TaskResult(task.id, variants.render_text(task.title, values), outcome.status, earned,
+                                  task.points, outcome.message, outcome.evidence,
+                                  variants.render_text(task.hint, values), task.live))
+    return Report(lab.id, variants.render_text(lab.title, values), lab.version, target, results, seed)
 
 
 def run_check(ctx: CheckContext, check_id: str, params: dict) -> Outcome:

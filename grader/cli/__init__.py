@@ -289,15 +289,33 @@ def list_cmd(fmt: str) -> None:
     Console(no_color=not _color()).print(table)
 
 
+def _variant_values(lab, workspace: str | None, seed: str | None) -> tuple[dict, str | None]:
+    """The values a learner's instance uses: from --seed, else the seed recorded in the workspace."""
+    from grader import variants
+    from grader.snapshot import Snapshot
+
+    if seed is None:
+        ws = _workspace_for(lab, workspace)
+        recorded = Snapshot(ws).meta.get("seed") if ws.is_dir() else None
+        seed = str(recorded) if recorded is not None else None
+    return variants.values_for(lab, seed), seed
+
+
 @cks.command("show", context_settings=CONTEXT)
 @click.argument("lab")
-def show_cmd(lab: str) -> None:
-    """Show LAB's exercise text (its README)."""
+@click.option("--workspace", "-w", metavar="DIR", help="Show the variant of this workspace (default ./cks-workspace/LAB).")
+@click.option("--seed", metavar="ID", help="Show the variant for this seed.")
+def show_cmd(lab: str, workspace: str | None, seed: str | None) -> None:
+    """Show LAB's exercise text (its README), with your variant's names and values filled in."""
     the_lab = _load_lab(lab)
     from rich.console import Console
     from rich.markdown import Markdown
 
-    Console(no_color=not _color()).print(Markdown(the_lab.readme.read_text()))
+    from grader import variants
+
+    values, _ = _variant_values(the_lab, workspace, seed)
+    text = variants.render_text(the_lab.readme.read_text(), values)
+    Console(no_color=not _color()).print(Markdown(text))
 
 
 @cks.command("start", context_settings=CONTEXT)
@@ -380,17 +398,20 @@ def _live_action(name: str, lab, target: str, **kw) -> None:
 @cks.command("hint", context_settings=CONTEXT)
 @click.argument("lab")
 @click.argument("task", required=False)
-def hint_cmd(lab: str, task: str | None) -> None:
+@click.option("--workspace", "-w", metavar="DIR", help="Hints for this workspace's variant.")
+def hint_cmd(lab: str, task: str | None, workspace: str | None) -> None:
     """Show the hints for LAB's tasks (or one TASK)."""
     the_lab = _load_lab(lab)
+    from grader import variants
     from grader.labs import LabError
 
     try:
         tasks = [the_lab.task(task)] if task else list(the_lab.tasks)
     except LabError as exc:
         fail_usage(str(exc))
+    values, _ = _variant_values(the_lab, workspace, None)
     for t in tasks:
-        click.echo(f"{t.id} ({t.points:g} points) {t.title}\n  hint: {t.hint}\n")
+        click.echo(variants.render_text(f"{t.id} ({t.points:g} points) {t.title}\n  hint: {t.hint}\n", values))
 
 
 @cks.command("selftest", context_settings=CONTEXT)

@@ -126,7 +126,7 @@ def collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None = No
         if not path.is_dir():
             raise LiveError(f"workspace {path} does not exist; start one with `cks start {lab.id} --workspace {path}`")
         return CollectResult(path, target.label, [])
-    from grader.collectors.collect import run_collect
+    from grader.collectors.gather import run_collect
 
     return run_collect(lab, target, Path(dest), kubeconfig=kubeconfig, context=context, in_cluster=in_cluster,
                        progress=progress, **options)

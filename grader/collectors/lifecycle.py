@@ -25,7 +25,7 @@ from typing import Any
 
 from grader import variants
 from grader.collectors import LiveError, Progress, Target
-from grader.collectors.collect import FINGERPRINT_NS, connect_api
+from grader.collectors.gather import FINGERPRINT_NS, connect_api
 from grader.collectors.kube import CRICTL_HINT, KubeApi, KubeError
 from grader.collectors.nodes import Node, NodeError, open_node
 from grader.labs import Lab

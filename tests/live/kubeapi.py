@@ -234,6 +234,9 @@ def _handler(api: FakeKube):
                 if key not in api.store:
                     return self._send(404, _status(404, "NotFound", f'{plural} "{name}" not found'))
                 obj = api.store[key] if dry else api.store.pop(key)
+                if plural == "namespaces" and not dry:  # the namespace controller's cascade, at once
+                    for k in [k for k in api.store if k[1] == name]:
+                        api.store.pop(k)
                 return self._send(200, obj)
             return self._send(405, _status(405, "MethodNotAllowed", method))
 

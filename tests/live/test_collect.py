@@ -185,3 +185,36 @@ def test_workspace_snapshots_are_unaffected(lab, tmp_path):
     (ws / "cluster").mkdir(parents=True)
     assert Snapshot(ws).objects("Role") == []
     assert Snapshot(ws).fact("controlplane", "apiserver") is None
+
+
+def test_cks_collect_writes_an_archive_that_grades_the_same(lab, server, tmp_path, monkeypatch):
+    import tarfile
+
+    from click.testing import CliRunner
+
+    from grader.cli.live import collect_cmd
+
+    monkeypatch.setattr("grader.cli._load_lab", lambda _id: lab)
+    monkeypatch.setattr("grader.cli.live._load_lab", lambda _id: lab)
+    out = tmp_path / "lab95.tar.gz"
+    res = CliRunner().invoke(collect_cmd, ["lab95", "--out", str(out), "--target", "local",
+                                           "--kubeconfig", server.kubeconfig(tmp_path / "kc")])
+    assert res.exit_code == 0, res.output
+    assert "Collected lab95" in res.output and "pods/exec" in res.output  # the probe's problem is reported
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+        assert "snapshot/cluster/Secret.json" in names and "snapshot/cks.yaml" in names
+        assert not any("kc" == n.rsplit("/", 1)[-1] for n in names)  # credentials never travel
+        tar.extractall(tmp_path / "x", filter="data")
+    tasks = {t.id: t.status.value for t in grade(lab, Snapshot(tmp_path / "x/snapshot"), live=True).tasks}
+    assert tasks == {"t1": "pass", "t2": "pass", "t3": "pass", "t4": "error"}
+
+
+def test_cks_collect_rejects_a_bad_target(lab, monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli.live import collect_cmd
+
+    monkeypatch.setattr("grader.cli.live._load_lab", lambda _id: lab)
+    res = CliRunner().invoke(collect_cmd, ["lab95", "--out", str(tmp_path / "x.tar.gz"), "--target", "kube:foo"])
+    assert res.exit_code == 2 and "unknown target" in res.output

@@ -220,7 +220,8 @@ def iter_entries(source: LineSource, name: str, stats: ReadStats,
                 continue  # a blank line (trailing newline of a hand-made file) is not a problem
             stats.problem(name, no, _classify_bad_line(line), _excerpt(line))
             continue
-        if isinstance(obj, dict) and obj.get("kind") == "Event" and obj.get("apiVersion") == "audit.k8s.io/v1":
+        if isinstance(obj, dict) and obj.get("kind") == "Event" and obj.get("apiVersion") == "audit.k8s.io/v1" \
+                and "requestReceivedTimestamp" in obj:
             stats.events += 1  # the common case, kept short
             yield Entry(obj, line, name, no)
             continue
@@ -309,6 +310,7 @@ def _normalise(ev: dict[str, Any], stats: ReadStats) -> dict[str, Any]:
         else:
             stats.notes[f"{version} events (read as audit.k8s.io/v1)"] += 1
     if "requestReceivedTimestamp" not in ev and isinstance(ev.get("timestamp"), str):  # v1alpha1/v1beta1 era
+        stats.notes["events with only the old `timestamp` field (used as requestReceivedTimestamp)"] += 1
         ev["requestReceivedTimestamp"] = ev["timestamp"]
         ev.setdefault("stageTimestamp", ev["timestamp"])
     if not isinstance(ev.get("auditID"), str) or not ev.get("auditID"):

@@ -620,7 +620,10 @@ class _Compiler:
                 "(=, startswith, endswith, contains)"))
 
     # ------------------------------------------------ boolean structure
-    def expr(self, node: A.Node, depth: int = 0) -> str:
+    def expr(self, node: A.Node | _Dispatch, depth: int = 0) -> str:
+        if isinstance(node, _Dispatch):
+            read = self.hoisted.get(node.key) or f"_e.get({self.const(node.key)})"
+            return f"{self.const(node.make())}({read}, _e)"
         if depth > MAX_CODE_DEPTH:
             return f"{self.const(self.subfunction(node))}(_e)"
         if isinstance(node, A.Check):
@@ -640,6 +643,47 @@ class _Compiler:
         fn, _ = sub.build(node)
         return fn
 
+    def group_exclusions(self, conjuncts: list[A.Node]) -> list[A.Node | _Dispatch]:
+        """Long exclusion chains ``not (proc.name = a and ...) and not (proc.name in (b, c) and ...)``
+        become one dictionary lookup on the guard field's value, then only the matching exclusions run."""
+        expanded: list[A.Node] = []
+        for c in conjuncts:  # not (a or b) == not a and not b
+            if isinstance(c, A.Not) and isinstance(c.child, A.Or):
+                expanded.extend(A.Not(x) for x in _flatten(c.child))
+            else:
+                expanded.append(c)
+        groups: dict[str, list[tuple[A.Check, A.Node | None]]] = {}
+        for c in expanded:
+            guard = _exclusion_guard(c)
+            if guard is not None:
+                groups.setdefault(guard[0], []).append(guard[1:])  # type: ignore[arg-type]
+        out: list[A.Node | _Dispatch] = []
+        placed: set[str] = set()
+        for c in expanded:
+            guard = _exclusion_guard(c)
+            if guard is None or len(groups[guard[0]]) < DISPATCH_MIN:
+                out.append(c)
+                continue
+            key = guard[0]
+            if key in placed:
+                continue
+            placed.add(key)
+            out.append(self.build_dispatch(key, groups[key]))
+        return out
+
+    def build_dispatch(self, key: str, members: list[tuple[A.Check, A.Node | None]]) -> _Dispatch:
+        table: dict[Any, list[Callable[[Event], bool] | None]] = {}
+        for check, remainder in members:
+            self.check_expr(check)  # validates the guard exactly as a normal check
+            left = self.lhs(check.field)
+            op = "=" if check.op == "==" else check.op
+            texts = check.value if isinstance(check.value, tuple) else (check.value,)
+            values = self._values(left, op, texts)  # type: ignore[arg-type]
+            pred = None if remainder is None else self.subfunction(remainder)
+            for v in values:
+                table.setdefault(v, []).append(pred)
+        return _Dispatch(key, table)
+
     def build(self, node: A.Node) -> tuple[Callable[[Event], bool], str]:
         # A top-level "and" becomes early exits for its first checks (most events fail there, cheaply);
         # fields the rest reads more than once are then read once into locals.
@@ -649,6 +693,7 @@ class _Compiler:
             head, rest = children[:EARLY_EXITS], children[EARLY_EXITS:]
             for child in head:
                 lines.append(f"if not {self.expr(child, 1)}: return False")
+            rest = self.group_exclusions(rest)
             counts: dict[str, int] = {}
             for child in rest:
                 for key in _plain_keys(child):
@@ -674,6 +719,53 @@ class _Compiler:
 
 _SAFE_BUILTINS = {"bool": bool, "any": any, "all": all, "len": len}
 EARLY_EXITS = 2
+DISPATCH_MIN = 4  # exclusions sharing a guard field before a lookup table pays off
+
+
+@dataclass
+class _Dispatch:
+    """``not (F = v1 and R1) and not (F in (v2, v3) and R2) ...`` as a table ``value -> [R...]``."""
+
+    key: str
+    table: dict[Any, list[Callable[[Event], bool] | None]]
+
+    def make(self) -> Callable[[Any, Event], bool]:
+        table = {v: tuple(preds) for v, preds in self.table.items()}
+
+        def no_exclusion_matches(value: Any, ev: Event) -> bool:
+            preds = table.get(value) if value is not None else None
+            if preds is None:
+                return True
+            for p in preds:
+                if p is None or p(ev):
+                    return False
+            return True
+        return no_exclusion_matches
+
+
+def _exclusion_guard(node: A.Node) -> tuple[str, A.Check, A.Node | None] | None:
+    """For ``not (F = c ...)`` / ``not (F in (...) and ...)``: (event key of F, guard check, remainder)."""
+    if not isinstance(node, A.Not):
+        return None
+    inner = node.child
+    remainder: A.Node | None = None
+    if isinstance(inner, A.And):
+        parts = _flatten(inner)
+        inner, rest = parts[0], parts[1:]
+        remainder = rest[0] if len(rest) == 1 else A.And(tuple(rest))
+    if not isinstance(inner, A.Check) or inner.modifier is not None:
+        return None
+    if inner.op not in ("=", "==", "in") or not isinstance(inner.value, (str, tuple)):
+        return None
+    field = inner.field
+    if not isinstance(field, A.FieldRef) or field.transformers or field.name in EITHER_ENDPOINT:
+        return None
+    info = split_name(field.name, field.arg)
+    if info is None or info[0].kind not in ("string", "numeric") or info[0].name in ANCESTOR_FIELDS and \
+            field.arg is None:
+        return None
+    key = plain_key(field.name, field.arg)
+    return None if key is None else (key, inner, remainder)
 
 
 def _plain_keys(node: A.Node) -> list[str]:

@@ -1221,9 +1221,9 @@ def resolve_warnings(node: Node) -> list[tuple[str, str]]:
         unsafe = isinstance(lhs, FieldRef) and lhs.name.startswith(("ka.", "jevt."))
         if unsafe and n.op in _EQUALITY_OPS:
             v = n.value
-            if v == "<NA>" or (isinstance(v, tuple) and "<NA>" in v):
-                if "LOAD_UNSAFE_NA_CHECK" not in codes:
-                    codes.append("LOAD_UNSAFE_NA_CHECK")
+            has_na = v == "<NA>" or (isinstance(v, tuple) and "<NA>" in v)
+            if has_na and "LOAD_UNSAFE_NA_CHECK" not in codes:
+                codes.append("LOAD_UNSAFE_NA_CHECK")
     out = [(c, "") for c in codes]
     out += [("LOAD_DEPRECATED_ITEM", _DEPRECATED_DESC.get(f, _LATENCY_DESC)) for f in deprecated]
     return out
