@@ -26,7 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from grader.engines.falco import ast as A  # noqa: E402
-from grader.engines.falco.compiler import compile_filter  # noqa: E402
 from grader.engines.falco.events import event_from_mapping, get  # noqa: E402
 from grader.engines.falco.fnmatch_compat import fnmatch  # noqa: E402
 
@@ -155,7 +154,7 @@ def main() -> None:
 
     # ---- 1. compiled conditions vs the tree-walking peer
     result = load_rules(texts)
-    rules = [r for r in result.rules if r.enabled or True]
+    rules = [r for r in result.rules if True]
     sample = events[: min(len(events), 20_000)]
     nodes = []
     for r in rules:

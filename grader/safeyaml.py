@@ -12,9 +12,41 @@ from typing import Any
 import yaml
 
 try:  # the C loader is 5-10x faster; fall back quietly where libyaml is missing
-    _Loader: type = yaml.CSafeLoader
+    _Base: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on the PyYAML build
-    _Loader = yaml.SafeLoader
+    _Base = yaml.SafeLoader
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """Safe loader that keeps timestamps as text, as Kubernetes (YAML -> JSON) and Falco do: a
+    `creationTimestamp` or an `evt.time` with nanoseconds must not become a lossy datetime."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in _Base.yaml_implicit_resolvers.items()
+    }
+
+
+def compose_all(text: str) -> list[yaml.Node]:
+    """The node graphs of every document (for tools that need line/column marks), after the same guards."""
+    loader = _Loader(text)
+    nodes: list[yaml.Node] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None:
+                _measure(node)
+                nodes.append(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise YamlProblem(f"not valid YAML{where}: {exc.problem or exc.context or 'invalid YAML'}",
+                          mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(f"not valid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+    return nodes
 
 MAX_NODES = 2_000_000  # expanded nodes in one document (a billion-laughs bomb blows far past this)
 MAX_DEPTH = 200  # nesting levels; real manifests and rules stay under 30

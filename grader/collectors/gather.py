@@ -151,6 +151,11 @@ def run_collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None 
     api: KubeApi | None = None
     try:
         wanted_nodes = _wanted_nodes(lab, in_cluster)
+        if in_cluster:
+            for name in _wanted_nodes(lab, False):
+                if name != "controlplane" or lab.collect.files or lab.collect.dirs or fact_names(lab):
+                    rec.node(name, f"node {name} is not reachable from inside a Pod: --in-cluster reads the API "
+                                   "only; grade node files with `grade LAB --target local` on the node")
         for name in wanted_nodes:
             say(f"connecting to node {name}")
             try:
@@ -173,7 +178,8 @@ def run_collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None 
         _collect_facts(lab, nodes, api, dest, rec, manifests, fingerprints, say, values)
         _run_probes(lab, target, nodes, api, dest, rec, values, say, end)
         meta = {"kind": "collected", "lab": lab.id, "lab_version": lab.version, "seed": seed,
-                "target": target.label, "collected": _now(), "grader_version": __version__}
+                "target": "in-cluster" if in_cluster else target.label, "collected": _now(),
+                "grader_version": __version__}
         if fingerprints:
             meta["started"] = fingerprints.get("started")
         (dest / "cks.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
@@ -184,7 +190,8 @@ def run_collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None 
         if api:
             api.close()
         shutil.rmtree(workdir, ignore_errors=True)
-    return CollectResult(dest, target.label, rec.problems)
+    label = "in-cluster (the Pod's ServiceAccount)" if in_cluster else target.label
+    return CollectResult(dest, label, rec.problems)
 
 
 def _wanted_nodes(lab: Lab, in_cluster: bool) -> list[str]:

@@ -99,3 +99,11 @@ def test_grade_cli_json_on_the_solution(tmp_path: Path) -> None:
     result = CliRunner().invoke(cks, ["grade", "lab1", "--workspace", str(ws), "--format", "json"])
     data = json.loads(result.stdout)
     assert result.exit_code == 0 and (data["score"], data["max_score"]) == (10, 10)
+
+
+def test_default_readme_is_the_issue_lab() -> None:
+    text = variants.render_text(LAB.readme.read_text(), variants.pick(LAB.id, None, LAB.variables))
+    assert "{{" not in text
+    assert "in namespace `prod` are logged at `RequestResponse`" in text
+    for n, points in enumerate([1, 2, 2, 2, 1, 1, 1], start=1):
+        assert f"{n}. **({points} point{'s' if points > 1 else ''})**" in text

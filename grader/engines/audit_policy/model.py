@@ -176,7 +176,7 @@ class Policy:
                     if g.names is not None and a.name not in g.names:
                         continue
                     if (combined in g.exact or g.star or (sub and sub in g.sub_wild)
-                            or (sub and resource in g.res_wild)):
+                            or resource in g.res_wild):
                         return decision
                 continue
             # non-resource URLs

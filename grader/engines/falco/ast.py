@@ -41,7 +41,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Union
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +76,8 @@ class ListRef:
     name: str
 
 
-Operand = Union[FieldRef, Transform, TList, str]
-Value = Union[str, tuple[str, ...], ListRef, FieldRef, Transform]
+Operand = FieldRef | Transform | TList | str
+Value = str | tuple[str, ...] | ListRef | FieldRef | Transform
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +108,7 @@ class Or:
     children: tuple[Node, ...]
 
 
-Node = Union[And, Or, Not, Identifier, Check]
+Node = And | Or | Not | Identifier | Check
 
 UNARY_TRANSFORMERS = frozenset({"tolower", "toupper", "b64", "basename", "len"})
 MULTI_TRANSFORMERS = frozenset({"join", "concat", "getopt"})

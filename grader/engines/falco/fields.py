@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .fields_catalog import EVENTS, FIELDS as _RAW_FIELDS
+from .fields_catalog import EVENTS
+from .fields_catalog import FIELDS as _RAW_FIELDS
 
 NUMERIC_TYPES = frozenset({
     "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "ERRNO", "FD", "PID",

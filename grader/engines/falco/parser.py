@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 from .ast import (
+    UNARY_TRANSFORMERS,
     And,
     Check,
     FieldRef,
@@ -31,7 +32,6 @@ from .ast import (
     TList,
     Transform,
     Value,
-    UNARY_TRANSFORMERS,
 )
 
 MAX_DEPTH = 100

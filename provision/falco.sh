@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Falco from its package repository, pinned, with the modern eBPF driver (no kernel module, no headers).
+set -euo pipefail
+# shellcheck source=provision/lib.sh
+. "${CKS_SRC:-/vagrant}/provision/lib.sh"
+
+apt_repo falcosecurity "https://falco.org/repo/falcosecurity-packages.asc" \
+  "deb [signed-by=@KEYRING@] https://download.falco.org/packages/deb stable main"
+export FALCO_FRONTEND=noninteractive FALCO_DRIVER_CHOICE=modern_ebpf
+apt_install dialog "falco=${FALCO_VERSION}"
+apt-mark hold falco >/dev/null
+
+# Rules must not change under the learner: no automatic rules updates.
+if [[ "$(systemctl is-enabled falcoctl-artifact-follow.service 2>/dev/null || true)" != masked ]]; then
+  systemctl mask falcoctl-artifact-follow.service
+fi
+for unit in falco-kmod.service falco-bpf.service; do
+  if systemctl is-active --quiet "$unit"; then systemctl disable --now "$unit"; fi
+done
+if ! systemctl is-enabled --quiet falco-modern-bpf.service; then systemctl enable falco-modern-bpf.service; fi
+if ! systemctl is-active --quiet falco-modern-bpf.service; then systemctl start falco-modern-bpf.service; fi
