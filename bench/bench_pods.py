@@ -157,14 +157,18 @@ def explain(check: str, obj: dict, ours: bool) -> str:
         return "allowPrivilegeEscalation unset: the kubelet allows escalation; checkov only flags explicit true" \
             if ours else "other"
     if check == "runAsRoot":
-        if psc.get("runAsUser") == 0 and all(sc.get("runAsUser") not in (None, 0) for sc in scs):
-            return "pod-level runAsUser 0 overridden by every container: not root (checkov reads the pod level)"
-        if any(sc.get("runAsUser") == 0 for sc in scs) or psc.get("runAsUser") == 0:
-            return "effective runAsUser 0 in a container checkov passes (runAsNonRoot elsewhere, or init container)"
-        if any("initContainers" in spec for _ in [0]) and ours:
-            return "an init container with nothing proving non-root (checkov skips init containers or the pod level)"
-        return "non-root proven by the pod-level securityContext vs per-container reading" if not ours else \
-            "nothing proves non-root for one container"
+        from grader.engines import podsec
+
+        ref = podsec.pod_specs(obj)[0]
+        roots = [(c, podsec.effective(ref, c)) for c in ref.containers]
+        roots = [(c, e) for c, e in roots if e.runs_as_root is not False]
+        if ours and roots and all(c.field == "initContainers" for c, _ in roots):
+            return "only an init container may run as root (checkov's CKV_K8S_23 reads containers only)"
+        if ours and any(e.run_as_user.value == 0 and e.run_as_non_root.value is True for _, e in roots):
+            return ("runAsUser 0 with runAsNonRoot: true (checkov passes it; the kubelet refuses to start it, "
+                    "cks flags the uid 0 asked for)")
+        return "other: " + ", ".join(f"{c.name} uid={e.run_as_user.show()}/nonroot={e.run_as_non_root.show()}"
+                                     for c, e in roots)
     if check == "readOnlyRootFilesystem":
         return "init container without readOnlyRootFilesystem (checkov does not check init containers)" \
             if ours else "other"
@@ -213,7 +217,7 @@ def bench_snapshot(n: int, seed: int) -> dict:
         t1 = time.perf_counter()
         # lab6's real check over the snapshot (start = the same snapshot: every offender still there)
         lab = get_lab("lab6")
-        ctx = CheckContext(snap, lab, lab.task("t1"), False, {}, lambda: snap)
+        ctx = CheckContext(snap, lab, lab.task("t1"), False, {}, lambda snap=snap: snap)
         outcome = get_check("pods.offending_pods_deleted")(ctx, namespaces=["bench"])
         t2 = time.perf_counter()
         reports = [podsec.analyze(p, "restricted") for p in loaded]

@@ -38,10 +38,17 @@ def _start_uid(ctx: CheckContext, obj: dict[str, Any]) -> str | None:
     set-up recorded (fact ``start-uids``), since the API server picks real UIDs."""
     kind, ns, name = podsec.identity(obj)
     if ctx.live:
-        recorded = ctx.snap.fact("controlplane", START_UIDS_FACT)
+        recorded = _recorded_uids(ctx)
         if isinstance(recorded, dict) and f"{kind}/{ns}/{name}" in recorded:
             return str(recorded[f"{kind}/{ns}/{name}"])
     return _uid(obj)
+
+
+def _recorded_uids(ctx: CheckContext) -> Any:
+    cache = ctx.__dict__.setdefault("_pods_start_uids", {})
+    if "v" not in cache:
+        cache["v"] = ctx.snap.fact("controlplane", START_UIDS_FACT)
+    return cache["v"]
 
 
 def _target(ctx: CheckContext, kind: str, namespace: str, name: str) -> tuple[dict[str, Any] | None, Outcome | None]:
@@ -421,9 +428,17 @@ def _objects_in(snap: Any, kind: str, namespaces: list[str]) -> list[dict[str, A
     return [o for ns in namespaces for o in snap.objects(kind, ns)]
 
 
-def _find_current(ctx: CheckContext, start_obj: dict[str, Any]) -> dict[str, Any] | None:
-    kind, ns, name = podsec.identity(start_obj)
-    return ctx.snap.object(kind, ns, name)
+class _Index:
+    """(kind, namespace, name) -> the learner's object (the last document wins, as Snapshot.object does),
+    built once per check so a snapshot of 10,000 pods is not scanned 10,000 times."""
+
+    def __init__(self, snap: Any, kind: str, namespaces: list[str]):
+        self.objs: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for o in _objects_in(snap, kind, namespaces):
+            self.objs[podsec.identity(o)] = o
+
+    def current(self, start_obj: dict[str, Any]) -> dict[str, Any] | None:
+        return self.objs.get(podsec.identity(start_obj))
 
 
 @check("pods.offending_pods_deleted")
@@ -435,14 +450,15 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
         return Outcome.error(f"the lab's start has no Pods in {', '.join(namespaces)} (lab definition problem)")
     offenders = [p for p in start_pods if podsec.is_elevated(p)]
     compliant = [p for p in start_pods if not podsec.is_elevated(p)]
+    index = _Index(ctx.snap, "Pod", namespaces)
     touched = []
     for p in compliant:
-        what = _untouched(ctx, p, _find_current(ctx, p))
+        what = _untouched(ctx, p, index.current(p))
         if what:
             touched.append((p, what))
     left = []
     for p in offenders:
-        cur = _find_current(ctx, p)
+        cur = index.current(p)
         if cur is not None and (_uid(cur) == _start_uid(ctx, p) or podsec.is_elevated(cur)):
             left.append((p, cur))
     ev = [Evidence(_where(*podsec.identity(p)), "untouched (compliant)", what) for p, what in touched]
@@ -470,14 +486,15 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
         return Outcome.error(f"the lab's start has no {kind}s in {', '.join(namespaces)} (lab definition problem)")
     offenders = [o for o in start_objs if podsec.is_elevated(o)]
     compliant = [o for o in start_objs if not podsec.is_elevated(o)]
-    touched = [(o, what) for o in compliant if (what := _untouched(ctx, o, _find_current(ctx, o)))]
+    index = _Index(ctx.snap, kind, namespaces)
+    touched = [(o, what) for o in compliant if (what := _untouched(ctx, o, index.current(o)))]
     if touched:
         o, what = touched[0]
         return Outcome.failed(f"{_where(*podsec.identity(o))} was compliant and must stay as it was, but it was {what}",
                               *[Evidence(_where(*podsec.identity(x)), "untouched (compliant)", w) for x, w in touched])
     bad: list[tuple[dict[str, Any], str]] = []
     for o in offenders:
-        cur = _find_current(ctx, o)
+        cur = index.current(o)
         if cur is None:
             bad.append((o, "deleted: fix it instead, its pods must keep running"))
         elif _start_uid(ctx, o) and _uid(cur) != _start_uid(ctx, o):

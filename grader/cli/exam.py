@@ -89,7 +89,8 @@ def start_cmd(ctx: click.Context, labs: str | None, minutes: int | None, seed: s
     click.echo(f"Exam started: {len(state.labs)} question(s), {state.minutes} minutes, seed {state.seed}.")
     click.echo(f"Deadline: {state.deadline:%Y-%m-%d %H:%M:%S} UTC.")
     for lab_id in state.labs:
-        click.echo(f"  {lab_id}: workspace {state.workspace(lab_id)}  (read it with `cks show {lab_id}`)")
+        ws = state.workspace(lab_id)
+        click.echo(f"  {lab_id}: workspace {ws}  (read it with `cks show {lab_id} --workspace {ws}`)")
     click.echo("Check the clock with `cks exam status`; hand in with `cks exam finish`.")
 
 

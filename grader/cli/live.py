@@ -42,15 +42,15 @@ def collect_cmd(lab: str, out: str, target: str | None, kubeconfig: str | None, 
         fail_usage(str(exc))
     if parsed.kind == "workspace":
         fail_usage("a workspace is already a snapshot: `cks submit` packs it")
-    with tempfile.TemporaryDirectory(prefix="cks-collect-") as tmp:
-        with _spinner(f"collecting {the_lab.id} from {target}") as status:
-            try:
-                result = collectors.collect(the_lab, parsed, Path(tmp) / "snapshot", kubeconfig=kubeconfig,
-                                            context=kube_context, in_cluster=in_cluster, progress=status)
-                path = archive(result.snapshot_dir, Path(out))
-            except collectors.LiveError as exc:
-                click.echo(f"Error: {exc}", err=True)
-                sys.exit(EXIT_ERROR)
+    with tempfile.TemporaryDirectory(prefix="cks-collect-") as tmp, \
+            _spinner(f"collecting {the_lab.id} from {target}") as status:
+        try:
+            result = collectors.collect(the_lab, parsed, Path(tmp) / "snapshot", kubeconfig=kubeconfig,
+                                        context=kube_context, in_cluster=in_cluster, progress=status)
+            path = archive(result.snapshot_dir, Path(out))
+        except collectors.LiveError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
     for scope, message in result.problems:
         click.echo(f"warning: {scope}: {message}", err=True)
     click.echo(f"Collected {the_lab.id} from {result.label} into {path}"

@@ -8,6 +8,7 @@ every failure becomes a :class:`KubeError` whose message says what to do.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -177,10 +178,8 @@ class KubeApi:
         return str(self.configuration.host)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # closing must never raise
             self.api_client.close()
-        except Exception:  # noqa: BLE001 - closing must never raise
-            pass
 
     # -- HTTP --
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
@@ -219,7 +218,6 @@ class KubeApi:
     def _send(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
               content_type: str | None, timeout: float) -> tuple[int, bytes]:
         import urllib3
-
         from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json"}

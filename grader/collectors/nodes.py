@@ -9,6 +9,7 @@ command per job (all files in one tar stream, all facts in one script) and ssh c
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import hashlib
 import io
@@ -108,10 +109,8 @@ class Node:
     def close(self) -> None:
         for item in self._cleanup:
             if callable(item):
-                try:
+                with contextlib.suppress(Exception):  # cleanup must not raise
                     item()
-                except Exception:  # noqa: BLE001 - cleanup must not raise
-                    pass
 
     # -- files --
     def fetch(self, files: list[str], dirs: list[str], dest_root: Path, *, max_bytes: int = MAX_FILE) -> dict[str, Any]:
@@ -244,21 +243,13 @@ def _run_local_with_deadline(self, command: str, *args: str):
     try:
         stdout, stderr = proc.communicate(stdin_data, timeout=timeout)
     except subprocess.TimeoutExpired:
-        with _suppress():
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
             os.killpg(proc.pid, signal.SIGKILL)
-        with _suppress():
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
             proc.communicate(timeout=5)
         raise NodeError("timeout", f"node {self.hostname}: a command did not finish within {timeout:g}s "
                                    "(the node or its connection is hung; raise CKS_NODE_TIMEOUT if it is only slow)") from None
     return self.result(proc.returncode, cmd, stdout, stderr)
-
-
-class _suppress:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return exc[0] is not None and issubclass(exc[0], (OSError, subprocess.SubprocessError))
 
 
 def _safe_abs(path: str) -> bool:

@@ -268,3 +268,25 @@ def test_event_time_formats() -> None:
     assert get(e, FieldRef("evt.time")) == "10:11:12.123456789"
     assert get(e, FieldRef("evt.time.iso8601")) == "2024-05-01T10:11:12.123456789Z"
     assert get(e, FieldRef("evt.rawtime.ns")) == 123456789
+
+
+def test_long_exclusion_chains_keep_their_meaning() -> None:
+    # shape of upstream exceptions: many "not (proc.name = x and ...)" on one guard field (a lookup table)
+    cond = ("evt.type = openat and fd.name startswith /etc"
+            " and not (proc.name = vi and fd.name = /etc/hosts)"
+            " and not (proc.name in (apt, dpkg))"
+            " and not (proc.name = cat and fd.name endswith .conf)"
+            " and not (proc.name in (vi, nano) and user.name = root)"
+            " and not (proc.name = sed and fd.directory = /etc/ssh)")
+    flt = compile_condition(cond)
+    cases = {
+        ("vi", "/etc/hosts", "app"): False, ("vi", "/etc/passwd", "app"): True, ("vi", "/etc/passwd", "root"): False,
+        ("apt", "/etc/passwd", "app"): False, ("cat", "/etc/x.conf", "app"): False, ("cat", "/etc/shadow", "app"): True,
+        ("sed", "/etc/ssh/sshd_config", "app"): False, ("sed", "/etc/shadow", "app"): True,
+        ("nano", "/etc/shadow", "app"): True, ("bash", "/etc/shadow", "root"): True,
+    }
+    for (proc, path, user), expected in cases.items():
+        e = event_from_mapping({"evt.type": "openat", "proc.name": proc, "fd.name": path, "user.name": user})
+        assert flt.matches(e) is expected, (proc, path, user)
+    no_proc = event_from_mapping({"evt.type": "openat", "fd.name": "/etc/shadow"})
+    assert flt.matches(no_proc)  # no proc.name: none of the exclusions can match

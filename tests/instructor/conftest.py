@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _instructor_lab import make_labs_root
+
+from tests.instructor._instructor_lab import make_labs_root
 
 
 @pytest.fixture()

@@ -9,11 +9,11 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from _instructor_lab import workspace
 
 from grader.instructor.bundle import BundleError, Limits, extract
 from grader.instructor.regrade import regrade_many
 from grader.instructor.submit import submit
+from tests.instructor._instructor_lab import workspace
 
 META = {"format": 1, "lab": "lab90", "learner": "mallory", "seed": None, "files": {}}
 

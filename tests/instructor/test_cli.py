@@ -6,10 +6,10 @@ import csv
 from pathlib import Path
 
 import pytest
-from _instructor_lab import app_for, workspace
 from click.testing import CliRunner
 
 from grader.cli import cks
+from tests.instructor._instructor_lab import app_for, workspace
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -32,7 +32,7 @@ def pip_wheel(src: Path, out: Path) -> Path:
 def fake_repo(tmp_path: Path) -> Path:
     """A copy of the kit's code with two labs from our test lab set, a solution and answer fixtures holding
     canaries: whatever dist does with the real repo, it does here, and the canaries must not come out."""
-    from _instructor_lab import make_labs_root
+    from tests.instructor._instructor_lab import make_labs_root
 
     repo = tmp_path / "repo"
     repo.mkdir()

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from _instructor_lab import answer, app_for
 from click.testing import CliRunner
 
 from grader import exam
 from grader.cli.exam import exam_group
+from tests.instructor._instructor_lab import answer, app_for
 
 
 class FakeClock:
@@ -126,3 +126,24 @@ def test_damaged_state_file_is_a_clear_error(labs_root, tmp_path: Path, bad: str
     (base / "exam.yaml").write_text("\n".join(lines) + "\n")
     r = run(["status"], clock, base)
     assert r.exit_code == 2 and "exam.yaml" in r.output
+
+
+def test_mock_exam_lab8_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default exam is lab8; its solution for the exam's seed passes, the untouched start fails."""
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    from grader.labs import repo_root
+    from grader.solutions import apply_solution
+
+    if repo_root() is None or not (repo_root() / "solutions" / "lab8").is_dir():
+        pytest.skip("needs the source checkout's solutions/lab8")
+    clock, base = FakeClock(), tmp_path / "exam"
+    r = run(["start"], clock, base)
+    assert r.exit_code == 0, r.output
+    state = exam.load(base)
+    assert state.labs == ["lab8"] and state.minutes == 120 and state.seed
+    apply_solution(exam.get_lab("lab8"), base / "lab8", state.seed)
+    clock.advance(minutes=95)
+    status = json.loads(run(["status", "--format", "json"], clock, base).output)
+    assert status["seconds_left"] == 25 * 60 and status["questions"][0]["attempted"]
+    r = run(["finish"], clock, base)
+    assert "Exam score: 31/31 (100%), pass mark 67%: PASSED" in r.output and r.exit_code == 0

@@ -11,11 +11,11 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from _instructor_lab import workspace
 
 from grader.instructor.html import render
 from grader.instructor.regrade import regrade_many, write_csv
 from grader.instructor.submit import submit
+from tests.instructor._instructor_lab import workspace
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "

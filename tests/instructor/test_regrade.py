@@ -10,11 +10,10 @@ import json
 import tarfile
 from pathlib import Path
 
-from _instructor_lab import answer, app_for, workspace
-
 from grader.instructor.bundle import extract
 from grader.instructor.regrade import regrade_many, write_csv
 from grader.instructor.submit import submit
+from tests.instructor._instructor_lab import answer, app_for, workspace
 
 
 def read_members(bundle: Path) -> dict[str, bytes]:

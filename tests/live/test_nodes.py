@@ -7,7 +7,7 @@ import time
 import pytest
 
 from grader.collectors import parse_target
-from grader.collectors.nodes import NodeError, Node, open_node
+from grader.collectors.nodes import Node, NodeError, open_node
 
 
 @pytest.fixture

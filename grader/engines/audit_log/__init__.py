@@ -28,6 +28,7 @@ from grader.engines.audit_log.query import (
 from grader.engines.audit_log.reader import (
     PROBLEM_KINDS,
     Entry,
+    Prefilter,
     Problem,
     ReadStats,
     iter_entries,
@@ -36,7 +37,7 @@ from grader.engines.audit_log.reader import (
 from grader.engines.audit_log.rotation import classify, order_log_names
 
 __all__ = [
-    "FIELDS", "PROBLEM_KINDS", "READ_VERBS", "CompiledQuery", "Deduplicator", "Entry", "Problem", "Query",
+    "FIELDS", "PROBLEM_KINDS", "READ_VERBS", "CompiledQuery", "Deduplicator", "Entry", "Prefilter", "Problem", "Query",
     "QueryError", "ReadStats", "classify", "compile_query", "count_by", "effective_user", "field_name",
     "field_values", "iter_entries", "open_stream", "order_log_names", "parse_time", "read_events", "time_key",
 ]

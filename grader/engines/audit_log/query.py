@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from grader.engines.audit_log.reader import Entry, LineSource, ReadStats, iter_entries
+from grader.engines.audit_log.reader import Entry, LineSource, Prefilter, ReadStats, iter_entries
 
 FINAL_STAGES = frozenset({"ResponseComplete", "Panic"})
 READ_VERBS = ("get", "list", "watch")
@@ -299,25 +299,19 @@ class CompiledQuery:
     def match(self, ev: dict[str, Any]) -> bool:
         return all(p(ev) for p in self._preds)
 
-    def prefilter(self) -> Callable[[bytes], bool] | None:
-        """A raw-line test that is False only for lines whose request cannot match (or None)."""
-        # the most selective test first: a group with one needle, the longest needle
+    def prefilter(self) -> Prefilter | None:
+        """A raw-line test that rejects only lines whose request cannot match (or None): the most selective
+        needle (a group of one, the longest) is searched inline, the other groups by a function."""
         groups = sorted(self.needle_groups, key=lambda g: (len(g), -min(len(n) for n in g)))
         if not groups:
             return None
-        if len(groups) == 1 and len(groups[0]) == 1:
-            needle = groups[0][0]
-            return lambda line: needle in line
-        first, rest = groups[0], groups[1:]
-        if len(first) == 1:
-            head = first[0]
-
-            def test(line: bytes) -> bool:
-                if head not in line:  # most lines stop here, after one scan
-                    return False
-                return all(any(n in line for n in group) for group in rest)
-            return test
-        return lambda line: all(any(n in line for n in group) for group in groups)
+        if len(groups[0]) == 1:
+            needle, rest = groups[0][0], groups[1:]
+        else:
+            needle, rest = None, groups
+        if not rest:
+            return Prefilter(needle, None)
+        return Prefilter(needle, lambda line: all(any(n in line for n in group) for group in rest))
 
 
 def compile_query(query: Query | None) -> CompiledQuery:
@@ -385,7 +379,7 @@ class Deduplicator:
 Series = list[tuple[str, LineSource]]  # one log series: (name, stream) oldest file first
 
 
-def _series_entries(series: Series, stats: ReadStats, prefilter: Callable[[bytes], bool] | None) -> Iterator[Entry]:
+def _series_entries(series: Series, stats: ReadStats, prefilter: Prefilter | None) -> Iterator[Entry]:
     for name, source in series:
         yield from iter_entries(source, name, stats, prefilter)
 

@@ -17,6 +17,7 @@ Every failure is a ``ParseError`` with libsinsp's message and the 0-based offset
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .ast import (
     UNARY_TRANSFORMERS,
@@ -223,38 +224,28 @@ class _Parser:
         return result
 
     def parse_or(self) -> Node:
-        self.enter()
-        self.blank()
-        children = [self.parse_and()]
-        self.blank()
-        while self.lit("or"):
-            if not self.blank():
-                if self.lit("("):
-                    children.append(self.parse_embedded_remainder())
-                else:
-                    raise self.fail("expected blank or '(' after 'or'")
-            else:
-                children.append(self.parse_and())
-            self.blank()
-        self.depth -= 1
-        return children[0] if len(children) == 1 else Or(tuple(children))
+        return self._parse_nary("or", self.parse_and, Or)
 
     def parse_and(self) -> Node:
+        return self._parse_nary("and", self.parse_not, And)
+
+    def _parse_nary(self, keyword: str, operand: Callable[[], Node], node_type: type[And] | type[Or]) -> Node:
+        """``operand (keyword (blank operand | '(' Or ')'))*`` as libsinsp's parse_or/parse_and."""
         self.enter()
         self.blank()
-        children = [self.parse_not()]
+        children = [operand()]
         self.blank()
-        while self.lit("and"):
+        while self.lit(keyword):
             if not self.blank():
                 if self.lit("("):
                     children.append(self.parse_embedded_remainder())
                 else:
-                    raise self.fail("expected blank or '(' after 'and'")
+                    raise self.fail(f"expected blank or '(' after '{keyword}'")
             else:
-                children.append(self.parse_not())
+                children.append(operand())
             self.blank()
         self.depth -= 1
-        return children[0] if len(children) == 1 else And(tuple(children))
+        return children[0] if len(children) == 1 else node_type(tuple(children))
 
     def parse_not(self) -> Node:
         self.enter()

@@ -1,0 +1,202 @@
+"""The live.* checks over recorded facts: each passes on a healthy recording and fails (or errors) on the
+specific problem a learner or an environment causes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from grader.labs import load_lab_dir
+from grader.results import Status
+from grader.runner import grade
+from grader.snapshot import Snapshot
+from tests.live.conftest import write_lab
+
+MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
+POLICY = "/etc/kubernetes/audit/policy.yaml"
+ARGS = ["--advertise-address=10.0.0.1", "--audit-policy-file=/etc/kubernetes/audit/policy.yaml",
+        "--audit-log-path=/var/log/kubernetes/audit/audit.log"]
+MANIFEST_TEXT = yaml.safe_dump({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kube-apiserver"},
+                                "spec": {"containers": [{"name": "kube-apiserver", "command": ["kube-apiserver", *ARGS]}]}})
+POLICY_TEXT = """apiVersion: audit.k8s.io/v1
+kind: Policy
+rules:
+- level: None
+  resources: [{group: "", resources: [configmaps]}]
+- level: Metadata
+  resources: [{group: "", resources: [secrets]}]
+- level: RequestResponse
+"""
+
+TASKS = {
+    "api": {"check": "live.apiserver_ready", "params": {"flags": ["--audit-log-path"]}},
+    "audit": {"check": "live.audit_event", "params": {"policy": POLICY, "requests": ["get secrets -n prod"]}},
+    "falco": {"check": "live.falco_running", "params": {}},
+    "rules": {"check": "live.falco_validates", "params": {"rules": ["/etc/falco/falco_rules.local.yaml"]}},
+    "alert": {"check": "live.falco_alert", "params": {"expect": "Shell spawned", "priority": "Warning",
+                                                      "namespace": "prod", "selector": "app=web"}},
+    "ro": {"check": "live.immutable", "params": {"namespace": "prod", "selector": "app=web"}},
+}
+
+
+@pytest.fixture
+def lab(tmp_path):
+    d = write_lab(tmp_path / "labs", "lab97", {
+        "collect": {"files": [{"node": "controlplane", "path": MANIFEST}, {"node": "controlplane", "path": POLICY}]},
+        "tasks": [{"id": tid, "title": tid, "points": 1, "hint": "h", "live": True, **spec}
+                  for tid, spec in TASKS.items()]})
+    return load_lab_dir(d)
+
+
+def healthy_facts() -> dict[str, dict]:
+    return {
+        "apiserver": {"running": True, "ready": True, "readyz": "ok", "state": "CONTAINER_RUNNING",
+                      "args": ["kube-apiserver", *ARGS], "manifest_mtime": 1000,
+                      "container": {"id": "abc", "state": "running", "attempt": 1, "created": 1005},
+                      "mirror_pod": {"ready": True, "restarts": 0, "state": "running"}},
+        "probe-audit": {"log_exists": True, "requests": [
+            {"verb": "get", "resource": "secrets", "namespace": "prod", "marker": "m1-0", "status": 404,
+             "uri": "/api/v1/namespaces/prod/secrets/m1-0"},
+            {"verb": "get", "resource": "configmaps", "namespace": "prod", "marker": "m1-1", "status": 404,
+             "uri": "/api/v1/namespaces/prod/configmaps/m1-1"}],
+            "events": [{"level": "Metadata", "stage": "ResponseComplete", "verb": "get",
+                        "requestURI": "/api/v1/namespaces/prod/secrets/m1-0",
+                        "user": {"username": "grader", "groups": ["system:authenticated"]}}],
+            "whoami": {"username": "grader", "groups": ["system:authenticated"]}},
+        "falco": {"installed": True, "version": "Falco version: 0.39.2", "units": {"falco-modern-bpf": "active"},
+                  "service": "falco-modern-bpf", "running": True, "pids": ["42"],
+                  "validate": [{"files": ["/etc/falco/falco_rules.yaml", "/etc/falco/falco_rules.local.yaml"],
+                                "rc": 0, "ok": True, "output": "Ok"}], "alerts": []},
+        "probe-alert": {"pod": "prod/web-1", "node": "controlplane", "command": ["sh", "-c", "true"], "exec": {"rc": 0},
+                        "alerts": ["10:00:01.123456789: Notice Other thing",
+                                   "10:00:02.123456789: Warning Shell spawned in a container (user=root)"]},
+        "probe-ro": {"pod": "prod/web-1", "root_write_rc": 1, "tmp_write_rc": 0, "paths": {"root": "/x", "tmp": "/tmp/x"},
+                     "exec": {"rc": 0}},
+    }
+
+
+def snapshot(root: Path, facts: dict[str, dict], *, unavailable: dict | None = None, manifest: str = MANIFEST_TEXT) -> Snapshot:
+    for name, value in facts.items():
+        path = root / "facts/controlplane" / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(value))
+    node = root / "nodes/controlplane"
+    (node / MANIFEST.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+    (node / MANIFEST.lstrip("/")).write_text(manifest)
+    (node / POLICY.lstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+    (node / POLICY.lstrip("/")).write_text(POLICY_TEXT)
+    status = root / "facts/_collector/status.json"
+    status.parent.mkdir(parents=True, exist_ok=True)
+    status.write_text(json.dumps({"collected": {"kinds": [], "files": {"controlplane": [MANIFEST, POLICY]}, "dirs": {}},
+                                  "unavailable": {"api": None, "kinds": {}, "nodes": {}, "facts": unavailable or {}}}))
+    return Snapshot(root)
+
+
+def results(lab, snap) -> dict:
+    return {t.id: t for t in grade(lab, snap, live=True).tasks}
+
+
+def test_healthy_recording_passes_everything(lab, tmp_path):
+    res = results(lab, snapshot(tmp_path / "s", healthy_facts()))
+    assert {tid: r.status for tid, r in res.items()} == {tid: Status.PASS for tid in TASKS}, \
+        {tid: r.message for tid, r in res.items()}
+
+
+def test_offline_they_are_skipped(lab, tmp_path):
+    report = grade(lab, snapshot(tmp_path / "s", healthy_facts()), live=False)
+    assert {t.status for t in report.tasks} == {Status.SKIP}
+
+
+def test_apiserver_down_fails_with_crictl_hint(lab, tmp_path):
+    facts = healthy_facts()
+    facts["apiserver"].update(running=False, container={"id": "abc", "state": "exited", "attempt": 4, "created": 900})
+    r = results(lab, snapshot(tmp_path / "s", facts))["api"]
+    assert r.status is Status.FAIL and "crictl ps -a" in r.message and "exited" in r.message
+
+
+def test_apiserver_not_restarted_after_the_edit_loses_points(lab, tmp_path):
+    facts = healthy_facts()
+    facts["apiserver"]["container"]["created"] = 500  # older than the manifest
+    facts["apiserver"]["args"] = ["kube-apiserver", "--advertise-address=10.0.0.1"]
+    r = results(lab, snapshot(tmp_path / "s", facts))["api"]
+    assert r.status is Status.FAIL and 0 < r.points < 1
+    assert "changed after kube-apiserver started" in r.message
+
+
+def test_audit_event_at_another_level_fails(lab, tmp_path):
+    facts = healthy_facts()
+    facts["probe-audit"]["events"][0]["level"] = "RequestResponse"
+    r = results(lab, snapshot(tmp_path / "s", facts))["audit"]
+    assert r.status is Status.FAIL and "your policy gives Metadata" in r.message
+
+
+def test_audit_event_missing_fails_and_none_level_event_fails(lab, tmp_path):
+    facts = healthy_facts()
+    facts["probe-audit"]["events"] = [{"level": "Metadata", "stage": "ResponseComplete",
+                                       "requestURI": "/api/v1/namespaces/prod/configmaps/m1-1",
+                                       "user": {"username": "grader", "groups": ["system:authenticated"]}}]
+    r = results(lab, snapshot(tmp_path / "s", facts))["audit"]
+    assert r.status is Status.FAIL and r.points == 0
+    assert "no audit event for get secrets" in r.message and "(and 1 more)" in r.message
+
+
+def test_audit_log_missing_fails_with_what_to_check(lab, tmp_path):
+    facts = healthy_facts()
+    facts["probe-audit"]["log_exists"] = False
+    r = results(lab, snapshot(tmp_path / "s", facts))["audit"]
+    assert r.status is Status.FAIL and "--audit-log-path" in r.message
+
+
+def test_falco_not_running_fails_and_not_installed_errors(lab, tmp_path):
+    facts = healthy_facts()
+    facts["falco"].update(running=False, service=None, units={"falco-modern-bpf": "failed"})
+    r = results(lab, snapshot(tmp_path / "a", facts))["falco"]
+    assert r.status is Status.FAIL and "falco-modern-bpf=failed" in r.message
+    facts["falco"].update(installed=False)
+    r = results(lab, snapshot(tmp_path / "b", facts))["falco"]
+    assert r.status is Status.ERROR and "Vagrant" in r.message
+
+
+def test_falco_rejecting_the_rules_fails_with_its_error(lab, tmp_path):
+    facts = healthy_facts()
+    facts["falco"]["validate"][0].update(ok=False, rc=1, output="Validating...\nError: undefined macro 'spawnd'\n")
+    r = results(lab, snapshot(tmp_path / "s", facts))["rules"]
+    assert r.status is Status.FAIL and "undefined macro" in r.message
+
+
+def test_falco_alert_needs_the_right_priority(lab, tmp_path):
+    facts = healthy_facts()
+    facts["probe-alert"]["alerts"] = ["10:00:02.1: Notice Shell spawned in a container (user=root)"]
+    r = results(lab, snapshot(tmp_path / "a", facts))["alert"]
+    assert r.status is Status.FAIL and "another priority" in r.message
+    facts["probe-alert"]["alerts"] = []
+    r = results(lab, snapshot(tmp_path / "b", facts))["alert"]
+    assert r.status is Status.FAIL and "restart Falco" in r.message
+
+
+def test_falco_alert_reads_json_output(lab, tmp_path):
+    facts = healthy_facts()
+    facts["probe-alert"]["alerts"] = [json.dumps({"priority": "Warning", "rule": "Terminal shell",
+                                                  "output": "Shell spawned in a container"})]
+    assert results(lab, snapshot(tmp_path / "s", facts))["alert"].status is Status.PASS
+
+
+def test_immutability_writable_root_fails_and_no_shell_errors(lab, tmp_path):
+    facts = healthy_facts()
+    facts["probe-ro"]["root_write_rc"] = 0
+    r = results(lab, snapshot(tmp_path / "a", facts))["ro"]
+    assert r.status is Status.FAIL and "readOnlyRootFilesystem" in r.message and r.points == 0.5
+    facts["probe-ro"].update(root_write_rc=None, tmp_write_rc=None, exec={"rc": 127, "stderr": "sh: not found"})
+    r = results(lab, snapshot(tmp_path / "b", facts))["ro"]
+    assert r.status is Status.ERROR and "sh" in r.message
+
+
+def test_a_fact_the_collector_could_not_gather_is_an_error_with_its_reason(lab, tmp_path):
+    facts = healthy_facts()
+    del facts["probe-ro"]
+    snap = snapshot(tmp_path / "s", facts, unavailable={"controlplane/probe-ro": "exec was refused (403): grant pods/exec"})
+    r = results(lab, snap)["ro"]
+    assert r.status is Status.ERROR and "grant pods/exec" in r.message
