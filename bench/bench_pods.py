@@ -149,7 +149,6 @@ def explain(check: str, obj: dict, ours: bool) -> str:
     """Which semantic difference makes the tools disagree on this object (see docs/pods.md)."""
     spec = obj["spec"] if obj["kind"] == "Pod" else obj["spec"]["template"]["spec"]
     cs = spec.get("initContainers", []) + spec["containers"]
-    psc = spec.get("securityContext", {})
     scs = [c.get("securityContext", {}) for c in cs]
     if check == "allowPrivilegeEscalation":
         if any(sc.get("privileged") is True and sc.get("allowPrivilegeEscalation") is not True for sc in scs):

@@ -39,14 +39,21 @@ def _usable_labs(wanted: list[str] | None) -> list[str]:
     return out
 
 
+def _scratch() -> None:
+    from grader.instructor.regrade import scratch_dir
+
+    tempfile.tempdir = scratch_dir() or tempfile.gettempdir()
+
+
 def _make_bundle(args: tuple[int, str, str]) -> str:
     """Learner ``i`` of the class: a workspace for their seed, one of start / solution / a wrong answer."""
     i, lab_id, out_dir = args
-    from grader import variants
+    from grader import __version__, variants
+    from grader.instructor.bundle import write_bundle
     from grader.instructor.regrade import _forget_pristine
-    from grader.instructor.submit import submit
     from grader.labs import get_lab
     from grader.selftest import fixture_cases
+    from grader.snapshot import Snapshot
     from grader.solutions import apply_overlay, solution_dir
     from grader.workspace import materialize
 
@@ -63,7 +70,10 @@ def _make_bundle(args: tuple[int, str, str]) -> str:
         if kind >= 2 and wrong:
             apply_overlay(wrong[i % len(wrong)], ws / "w", values)
         out = Path(out_dir) / f"{seed}-{lab_id}.tar.gz"
-        submit(lab, ws / "w", out, seed)
+        # what `cks submit` writes, minus its own grading (the regrade never trusts it; this keeps setup short)
+        write_bundle(out, ws / "w", lab_id=lab.id, lab_version=lab.version, lab_fingerprint=lab.fingerprint(),
+                     grader_version=__version__, seed=seed, learner=seed, result={"lab": lab.id},
+                     snapshot_meta=Snapshot(ws / "w").meta)
         return str(out)
     finally:
         shutil.rmtree(ws, ignore_errors=True)
@@ -89,11 +99,13 @@ def main() -> int:
     if not labs:
         print("no lab with a reference solution is available to generate bundles from", file=sys.stderr)
         return 2
-    tmp = Path(tempfile.mkdtemp(prefix="cks-bench-regrade-"))
+    from grader.instructor.regrade import scratch_dir
+
+    tmp = Path(tempfile.mkdtemp(prefix="cks-bench-regrade-", dir=scratch_dir()))
     try:
         t0 = time.perf_counter()
         jobs = [(i, labs[i % len(labs)], str(tmp)) for i in range(args.count)]
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        with ProcessPoolExecutor(max_workers=args.jobs, initializer=_scratch) as pool:
             bundles = list(pool.map(_make_bundle, jobs, chunksize=8))
         gen = time.perf_counter() - t0
         size = sum(Path(b).stat().st_size for b in bundles)
@@ -110,7 +122,7 @@ def main() -> int:
         per_lab: dict[str, float] = {}
         k = max(2, args.sample // len(usable))
         extra = [(10_000 + i, x, str(tmp)) for x in usable if x not in labs for i in range(k)]
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        with ProcessPoolExecutor(max_workers=args.jobs, initializer=_scratch) as pool:
             bundles_extra = list(pool.map(_make_bundle, extra))
         for lab_id in usable:
             sample = [b for b in bundles + bundles_extra if b.endswith(f"-{lab_id}.tar.gz")][:k]

@@ -18,7 +18,8 @@ from grader.snapshot import FileProblem
 
 LABEL_ENFORCE = "pod-security.kubernetes.io/enforce"
 LABEL_ENFORCE_VERSION = "pod-security.kubernetes.io/enforce-version"
-START_UIDS_FACT = "start-uids"  # live: {"Kind/namespace/name": uid} recorded when the lab was set up
+START_UIDS_FACT = "start-uids"
+MAX_EVIDENCE = 20  # evidence rows per task: enough to act on, small enough for 10,000 pods  # live: {"Kind/namespace/name": uid} recorded when the lab was set up
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
@@ -131,6 +132,8 @@ def _untouched(ctx: CheckContext, start_obj: dict[str, Any], cur: dict[str, Any]
     """None when ``cur`` is ``start_obj`` unchanged (same UID, same spec), else what changed."""
     if cur is None:
         return "deleted"
+    if cur == start_obj:
+        return None  # the common case, at C speed
     want_uid = _start_uid(ctx, start_obj)
     if want_uid and _uid(cur) != want_uid:
         return f"recreated (UID {_uid(cur)}, was {want_uid})"
@@ -448,8 +451,9 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
     start_pods = _objects_in(ctx.start, "Pod", namespaces)
     if not start_pods:
         return Outcome.error(f"the lab's start has no Pods in {', '.join(namespaces)} (lab definition problem)")
-    offenders = [p for p in start_pods if podsec.is_elevated(p)]
-    compliant = [p for p in start_pods if not podsec.is_elevated(p)]
+    elevated = [podsec.is_elevated(p) for p in start_pods]
+    offenders = [p for p, e in zip(start_pods, elevated, strict=True) if e]
+    compliant = [p for p, e in zip(start_pods, elevated, strict=True) if not e]
     index = _Index(ctx.snap, "Pod", namespaces)
     touched = []
     for p in compliant:
@@ -461,8 +465,8 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
         cur = index.current(p)
         if cur is not None and (_uid(cur) == _start_uid(ctx, p) or podsec.is_elevated(cur)):
             left.append((p, cur))
-    ev = [Evidence(_where(*podsec.identity(p)), "untouched (compliant)", what) for p, what in touched]
-    ev += [Evidence(_where(*podsec.identity(p)), "deleted", _offence(cur)) for p, cur in left]
+    ev = [Evidence(_where(*podsec.identity(p)), "untouched (compliant)", what) for p, what in touched[:MAX_EVIDENCE]]
+    ev += [Evidence(_where(*podsec.identity(p)), "deleted", _offence(cur)) for p, cur in left[:MAX_EVIDENCE]]
     if touched:
         p, what = touched[0]
         return Outcome.failed(f"{_where(*podsec.identity(p))} was compliant and must stay, but it was {what}", *ev)
@@ -484,14 +488,16 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
     start_objs = _objects_in(ctx.start, kind, namespaces)
     if not start_objs:
         return Outcome.error(f"the lab's start has no {kind}s in {', '.join(namespaces)} (lab definition problem)")
-    offenders = [o for o in start_objs if podsec.is_elevated(o)]
-    compliant = [o for o in start_objs if not podsec.is_elevated(o)]
+    elevated = [podsec.is_elevated(o) for o in start_objs]
+    offenders = [o for o, e in zip(start_objs, elevated, strict=True) if e]
+    compliant = [o for o, e in zip(start_objs, elevated, strict=True) if not e]
     index = _Index(ctx.snap, kind, namespaces)
     touched = [(o, what) for o in compliant if (what := _untouched(ctx, o, index.current(o)))]
     if touched:
         o, what = touched[0]
         return Outcome.failed(f"{_where(*podsec.identity(o))} was compliant and must stay as it was, but it was {what}",
-                              *[Evidence(_where(*podsec.identity(x)), "untouched (compliant)", w) for x, w in touched])
+                              *[Evidence(_where(*podsec.identity(x)), "untouched (compliant)", w)
+                                for x, w in touched[:MAX_EVIDENCE]])
     bad: list[tuple[dict[str, Any], str]] = []
     for o in offenders:
         cur = index.current(o)
@@ -500,14 +506,15 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
         elif _start_uid(ctx, o) and _uid(cur) != _start_uid(ctx, o):
             bad.append((o, "recreated (new UID): fix it in place"))
         elif podsec.is_elevated(cur):
-            bad.append((o, _offence(cur)))
+            bad.append((o, _offence(cur) if len(bad) < MAX_EVIDENCE else "still elevated"))
         elif diff := first_difference(_strip_security(o), _strip_security(cur)):
             bad.append((o, f"changed beyond its security settings (at {diff})"))
     if bad:
         o, why = bad[0]
         return Outcome.failed(f"{_where(*podsec.identity(o))} is not fixed: {why}"
                               + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
-                              *[Evidence(_where(*podsec.identity(x)), "compliant pods, same object", w) for x, w in bad],
+                              *[Evidence(_where(*podsec.identity(x)), "compliant pods, same object", w)
+                                for x, w in bad[:MAX_EVIDENCE]],
                               score=_partial(len(offenders) - len(bad), len(offenders)))
     return Outcome.passed(f"the {len(offenders)} offending {kind}s are fixed in place; the {len(compliant)} compliant "
                           "ones are untouched")

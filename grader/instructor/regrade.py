@@ -9,6 +9,7 @@ rest of the class is graded. Work runs in a process pool (one bundle per task) b
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -16,7 +17,7 @@ import re
 import shutil
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,10 +59,37 @@ class BundleResult:
 
 # ---- one bundle (runs in a worker) ---------------------------------------------------------------------
 
+def scratch_dir() -> str | None:
+    """Where bundles are extracted: $CKS_SCRATCH_DIR, else /dev/shm when it is a roomy tmpfs (creating and
+    removing a few hundred small trees is 10-40x faster there than on a disk file system), else the default."""
+    env = os.environ.get("CKS_SCRATCH_DIR")
+    if env:
+        return env
+    shm = "/dev/shm"
+    try:
+        st = os.statvfs(shm)
+        if os.access(shm, os.W_OK) and st.f_bavail * st.f_frsize > 2 * 1024**3:
+            return shm
+    except OSError:
+        pass
+    return None
+
+
+@contextlib.contextmanager
+def _scratch_tempdir() -> Iterator[None]:
+    """Starting states the grader builds (workspace.pristine) go to the scratch directory too."""
+    old = tempfile.tempdir
+    tempfile.tempdir = scratch_dir() or old
+    try:
+        yield
+    finally:
+        tempfile.tempdir = old
+
+
 def regrade_one(bundle: str, roster_seed: str | None = None, limits: Limits = DEFAULT_LIMITS) -> BundleResult:
     path = Path(bundle)
     res = BundleResult(bundle=path.name, learner=f"?{path.name}")  # until the metadata names the learner
-    tmp = Path(tempfile.mkdtemp(prefix="cks-regrade-"))
+    tmp = Path(tempfile.mkdtemp(prefix="cks-regrade-", dir=scratch_dir()))
     try:
         try:
             ex = extract(path, tmp / "b", limits)
@@ -244,11 +272,12 @@ def regrade_many(bundles: Iterable[str | Path], *, roster: dict[str, str] | None
     # the roster is keyed by learner, which we only know after opening the bundle: workers take the map
     results: list[BundleResult] = []
     if jobs == 1 or len(paths) < 4:
-        for p in paths:
-            r = _regrade_with_roster(p, roster, limits)
-            results.append(r)
-            if progress:
-                progress(r)
+        with _scratch_tempdir():
+            for p in paths:
+                r = _regrade_with_roster(p, roster, limits)
+                results.append(r)
+                if progress:
+                    progress(r)
     else:
         chunk = max(1, min(16, len(paths) // (jobs * 4)))
         with ProcessPoolExecutor(max_workers=jobs, initializer=_warm) as pool:
@@ -263,8 +292,10 @@ def regrade_many(bundles: Iterable[str | Path], *, roster: dict[str, str] | None
 
 
 def _warm() -> None:
-    """Import the grader's heavy parts once per worker, not once per bundle."""
+    """Per worker: import the grader's heavy parts once, and build starting states in the scratch directory."""
     import grader.runner  # noqa: F401
+
+    tempfile.tempdir = scratch_dir() or tempfile.gettempdir()
 
 
 def _regrade_with_roster(path: str, roster: dict[str, str], limits: Limits) -> BundleResult:

@@ -825,12 +825,11 @@ def scalar_predicate(left: Operand, op: str, value: Any) -> Callable[[Any], bool
     """value-of-the-field -> bool, for one right-hand value."""
     kind = left.kind
     if kind == "ip":
-        net = isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network))
-
-        def eq(v: Any) -> bool:
-            if net:
-                return v.version == value.version and v in value
-            return v == value
+        if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+            eq = _net_matcher([value])
+        else:
+            def eq(v: Any) -> bool:
+                return v == value
         if op in ("=", "in", "intersects"):
             return eq
         return lambda v: not eq(v)
@@ -866,12 +865,28 @@ def scalar_predicate(left: Operand, op: str, value: Any) -> Callable[[Any], bool
     raise CompileError(f"filter error: unsupported operator '{op}'")
 
 
+def _net_matcher(nets: list[Any]) -> Callable[[Any], bool]:
+    """Membership in any of the networks, on integers (ipaddress's ``in`` is slow on a hot path)."""
+    specs = tuple((n.version, int(n.network_address), int(n.netmask)) for n in nets)
+
+    def in_nets(v: Any) -> bool:
+        version, number = v.version, int(v)
+        for net_version, address, mask in specs:
+            if version == net_version and number & mask == address:
+                return True
+        return False
+    return in_nets
+
+
 def ip_set_predicate(values: list[Any]) -> Callable[[Any], bool]:
     addrs = frozenset(v for v in values if not isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network)))
     nets = [v for v in values if isinstance(v, (ipaddress.IPv4Network, ipaddress.IPv6Network))]
+    if not nets:
+        return addrs.__contains__
+    in_nets = _net_matcher(nets)
 
     def pred(v: Any) -> bool:
-        return v in addrs or any(v.version == n.version and v in n for n in nets)
+        return v in addrs or in_nets(v)
     return pred
 
 
