@@ -181,36 +181,51 @@ def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node
     start = {s["metadata"].get("name"): s for s in ctx.start.objects("Secret", namespace)}
     if not expected or not start:
         return Outcome.error("the starting state has no Secrets read by the intruder: the lab is broken")
-    # one part per Secret that was read; a Secret that should have been left alone adds a failing part, so
-    # doing nothing earns nothing and changing everything does not earn full marks
-    parts: list[tuple[bool, str, Evidence | None]] = []
+    # Credit is the share of read Secrets rotated in place; a Secret that should have been left alone costs a
+    # share too, so doing nothing earns nothing and changing everything does not earn full marks. Messages
+    # name Secrets only for what the learner did to them (deleted, recreated), never which ones were read.
+    good, stale, touched, broken = 0, 0, 0, []
+    broken_others = 0  # Secrets that were not read but were deleted, recreated or broken
     for name in sorted(start):
         before = start[name]
         where = f"Secret {namespace}/{name}"
         now = ctx.snap.object("Secret", namespace, name)
-        was_read = name in expected
-        want = "new data, same uid" if was_read else "unchanged"
+        broken_others += name not in expected and (now is None or now["metadata"].get("uid") !=
+                                                   before["metadata"].get("uid") or isinstance(effective_data(now), str))
         if now is None:
-            parts.append((False, f"{where} was deleted", Evidence(where, want, "absent")))
+            problems = ctx.snap.object_problems
+            note = f" (or its file is broken: {problems[0].where}: {problems[0].message})" if problems else ""
+            broken.append((f"{where} was deleted{note}", Evidence(where, "the same Secret (same uid)", "absent")))
             continue
         uid0, uid1 = before["metadata"].get("uid"), now["metadata"].get("uid")
         if uid1 != uid0:
-            parts.append((False, f"{where} was deleted and recreated (uid changed); edit it in place",
-                          Evidence(where, f"uid {uid0}", f"uid {uid1}")))
+            broken.append((f"{where} was deleted and recreated (uid changed); edit it in place",
+                           Evidence(where, f"uid {uid0}", f"uid {uid1}")))
             continue
         data0, data1 = effective_data(before), effective_data(now)
         if isinstance(data1, str):
-            parts.append((False, f"{where}: {data1}", Evidence(where, want, data1)))
+            broken.append((f"{where}: {data1}", Evidence(where, "valid data", data1)))
             continue
         changed = data1 != data0
-        if was_read:
-            parts.append((changed, f"{where} was read by the intruder but its data is unchanged",
-                          Evidence(where, want, "same data")))
-        elif changed:
-            parts.append((False, f"{where} was not read by the intruder but its data changed",
-                          Evidence(where, want, "data changed")))
-    return Outcome.from_parts(parts, f"exactly the {len(expected)} Secrets that were read have new data "
-                                     "(edited in place); the others are untouched")
+        if name in expected:
+            good += changed
+            stale += not changed
+        else:
+            touched += changed
+    if good == len(expected) and not touched and not broken:
+        return Outcome.passed(f"exactly the {len(expected)} Secrets that were read have new data (edited in "
+                              "place); the others are untouched",
+                              Evidence(f"Secrets in {namespace}", f"{len(expected)} rotated", f"{good} rotated"))
+    msgs = [m for m, _ in broken]
+    if stale:
+        msgs.append(f"{stale} Secret(s) that were read still have their old data")
+    if touched:
+        msgs.append(f"{touched} Secret(s) that were not read have new data (leave those alone)")
+    score = good / (len(expected) + touched + broken_others)
+    evidence = [ev for _, ev in broken] + [Evidence(
+        f"Secrets in {namespace}", f"{len(expected)} read Secrets with new data, {len(start) - len(expected)} "
+        "untouched", f"{good} read Secrets with new data, {touched} others changed")]
+    return Outcome.failed("; ".join(msgs), *evidence, score=score)
 
 
 # ---- permission removed ------------------------------------------------------------------------------------

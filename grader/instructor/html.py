@@ -6,6 +6,7 @@ carries ``data-learner``/``data-col`` attributes so tests (and scrapers) can com
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime
 from html import escape
@@ -79,6 +80,11 @@ def write_html(cls: ClassResult, out: Path, **kw: str) -> None:
     out.write_text(render(cls, **kw), encoding="utf-8")
 
 
+def _label(text: str) -> str:
+    """Escaped text with each variant placeholder shown as <name> (it differs from learner to learner)."""
+    return re.sub(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}", r"<i>&lt;\1&gt;</i>", escape(text))
+
+
 def _card(label: str, value: str, key: str) -> str:
     return f"<div class='card'><b data-summary='{key}'>{escape(value)}</b>{escape(label)}</div>"
 
@@ -112,7 +118,7 @@ def _task_stats(cls: ClassResult) -> list[tuple[str, str, int, int, Counter[str]
     """(column, title, passed, graded, failure messages) for every task of every lab."""
     stats = []
     for lab_id, tasks in cls.labs.items():
-        for tid, title, _mx in tasks:
+        for tid, title, _mx, _live in tasks:
             passed = graded = 0
             msgs: Counter[str] = Counter()
             for b in cls.bundles:
@@ -133,9 +139,14 @@ def _task_stats(cls: ClassResult) -> list[tuple[str, str, int, int, Counter[str]
 def _pass_rates(cls: ClassResult) -> str:
     rows = ["<table><tr><th>task</th><th>title</th><th>pass rate</th><th>passed / graded</th></tr>"]
     for col, title, passed, graded, _m in _task_stats(cls):
-        rate = round(100.0 * passed / graded, 1) if graded else 0.0
+        if not graded:  # live-only tasks are skipped when regrading offline
+            rows.append(f"<tr data-task='{escape(col)}' class='muted'><td>{escape(col)}</td><td>{_label(title)}</td>"
+                        "<td>not graded (needs a live cluster)</td><td class='num'><span data-col='passed'>0</span> / "
+                        "<span data-col='graded'>0</span></td></tr>")
+            continue
+        rate = round(100.0 * passed / graded, 1)
         rows.append(
-            f"<tr data-task='{escape(col)}'><td>{escape(col)}</td><td>{escape(title)}</td>"
+            f"<tr data-task='{escape(col)}'><td>{escape(col)}</td><td>{_label(title)}</td>"
             f"<td><span class='barbg'><span class='bar' style='width:{rate * 1.6:.0f}px'></span></span>"
             f"<span data-col='pass_rate'>{_n(rate)}%</span></td>"
             f"<td class='num'><span data-col='passed'>{passed}</span> / <span data-col='graded'>{graded}</span>"
@@ -151,10 +162,10 @@ def _most_failed(cls: ClassResult, top: int = 5) -> str:
         return "<p class='muted'>No task failed.</p>"
     rows = ["<table><tr><th>task</th><th>failed</th><th>most common failure messages</th></tr>"]
     for col, title, passed, graded, msgs in stats[:top]:
-        items = "".join(f"<li>{escape(m[:300])} <span class='muted'>({c}&times;)</span></li>"
+        items = "".join(f"<li>{_label(m[:300])} <span class='muted'>({c}&times;)</span></li>"
                         for m, c in msgs.most_common(3))
         rows.append(f"<tr data-failed-task='{escape(col)}'><td>{escape(col)}<br><span class='muted'>"
-                    f"{escape(title)}</span></td><td class='num' data-col='failed'>{graded - passed}</td>"
+                    f"{_label(title)}</span></td><td class='num' data-col='failed'>{graded - passed}</td>"
                     f"<td><ul>{items}</ul></td></tr>")
     rows.append("</table>")
     return "".join(rows)

@@ -236,11 +236,11 @@ def evidence_fingerprint(lab: Any, seed: str | None, mine: dict[str, str], kind:
 @dataclass
 class ClassResult:
     bundles: list[BundleResult]
-    labs: dict[str, list[tuple[str, str, float]]]  # lab -> [(task id, title, max points)]
+    labs: dict[str, list[tuple[str, str, float, bool]]]  # lab -> [(task id, title, max points, live only)]
     lab_titles: dict[str, str]
 
     def columns(self) -> list[str]:
-        return [f"{lab}.{tid}" for lab, tasks in self.labs.items() for tid, _title, _mx in tasks]
+        return [f"{lab}.{tid}" for lab, tasks in self.labs.items() for tid, _title, _mx, _live in tasks]
 
     def learners(self) -> list[LearnerRow]:
         return learner_rows(self)
@@ -337,17 +337,18 @@ def _flag_duplicates(results: list[BundleResult]) -> None:
         latest.flags.append(f"{len(group)} submissions of {latest.lab}; the latest counts")
 
 
-def _lab_columns(results: list[BundleResult]) -> tuple[dict[str, list[tuple[str, str, float]]], dict[str, str]]:
+def _lab_columns(results: list[BundleResult]) -> tuple[dict[str, list[tuple[str, str, float, bool]]],
+                                                       dict[str, str]]:
     from grader.labs import LabError, get_lab
 
-    labs: dict[str, list[tuple[str, str, float]]] = {}
+    labs: dict[str, list[tuple[str, str, float, bool]]] = {}
     titles: dict[str, str] = {}
     for lab_id in sorted({r.lab for r in results if r.lab}, key=lambda s: (len(s), s)):
         try:
             lab = get_lab(lab_id)
         except LabError:
             continue
-        labs[lab_id] = [(t.id, t.title, t.points) for t in lab.tasks]
+        labs[lab_id] = [(t.id, t.title, t.points, t.live) for t in lab.tasks]
         titles[lab_id] = lab.title
     return labs, titles
 
@@ -364,15 +365,16 @@ def learner_rows(cls: ClassResult) -> list[LearnerRow]:
             continue
         for t in r.tasks:
             col = f"{r.lab}.{t.id}"
-            row.tasks[col] = t.points
+            row.tasks[col] = None if t.status == "skip" else t.points  # blank: not graded (live-only)
             row.statuses[col] = t.status
         row.score += r.score
         row.max_score += r.max_score
     # a lab a learner did not hand in (or whose bundle was bad) still counts towards the maximum
     for row in rows.values():
         for lab_id, tasks in cls.labs.items():
-            if not any(f"{lab_id}.{tid}" in row.tasks for tid, _t, _m in tasks):
-                row.max_score += sum(m for _i, _t, m in tasks)
+            if not any(f"{lab_id}.{task[0]}" in row.tasks for task in tasks):
+                # what a regrade could have earned: live-only tasks are skipped offline, as in the report
+                row.max_score += sum(mx for _i, _t, mx, live in tasks if not live)
         row.score, row.max_score = round(row.score, 2), round(row.max_score, 2)
     return sorted(rows.values(), key=lambda r: r.learner.lower())
 

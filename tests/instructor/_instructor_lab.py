@@ -33,6 +33,13 @@ LAB_YAML = textwrap.dedent("""\
         check: files.present
         params: {node: controlplane, path: "/etc/{{ app }}/policy.yaml"}
         hint: write /etc/<app>/policy.yaml
+      - id: t3
+        title: The service answers (live clusters only)
+        points: 4
+        live: true
+        check: files.present
+        params: {node: controlplane, path: "/etc/{{ app }}/ready"}
+        hint: start the service
     """)
 
 
