@@ -7,6 +7,7 @@ problem becomes a :class:`YamlProblem` with a message fit for a learner; nothing
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -112,6 +113,8 @@ def load_all(text: str | bytes) -> list[Any]:
             raise YamlProblem(f"the file is not UTF-8 text (byte {exc.start}: {text[exc.start:exc.start + 1]!r})") from None
     if "\x00" in text:
         raise YamlProblem("the file contains NUL bytes: it is binary, not YAML")
+    if not _MAY_ALIAS.search(text):
+        return _load_plain(text)  # no anchors or aliases: no bomb is possible, skip the node-graph walk
     loader = _Loader(text)
     docs: list[Any] = []
     try:
@@ -135,6 +138,40 @@ def load_all(text: str | bytes) -> list[Any]:
     finally:
         loader.dispose()
     return docs
+
+
+_MAY_ALIAS = re.compile(r"[&*][^\s,\[\]{}]")
+
+
+def _check_depth(doc: Any) -> None:
+    """Iterative depth check of built data (no aliases here, so it is a tree)."""
+    stack = [(doc, 1)]
+    while stack:
+        obj, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise YamlProblem(f"the YAML is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(obj, dict):
+            stack.extend((v, depth + 1) for v in obj.values() if isinstance(v, (dict, list)))
+        elif isinstance(obj, list):
+            stack.extend((v, depth + 1) for v in obj if isinstance(v, (dict, list)))
+
+
+def _load_plain(text: str) -> list[Any]:
+    try:
+        docs = list(yaml.load_all(text, Loader=_Loader))
+        for doc in docs:
+            _check_depth(doc)
+        return docs
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = exc.problem or exc.context or "invalid YAML"
+        raise YamlProblem(f"not valid YAML{where}: {what}", mark.line + 1 if mark else None,
+                          mark.column + 1 if mark else None) from None
+    except yaml.YAMLError as exc:
+        raise YamlProblem(f"not valid YAML: {exc}") from None
+    except RecursionError:
+        raise YamlProblem(f"the YAML is nested too deeply (more than {MAX_DEPTH} levels)") from None
 
 
 def load_one(text: str | bytes) -> Any:

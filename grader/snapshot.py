@@ -295,6 +295,11 @@ def _documents(raw: bytes, rel: str, problems: list[ObjectProblem]):
     except UnicodeDecodeError:
         problems.append(ObjectProblem(rel, "not UTF-8 text"))
         return
+    try:  # the common case: the whole file parses; only a broken file is split to save its good documents
+        yield from enumerate(d for d in safeyaml.load_all(text) if d is not None)
+        return
+    except safeyaml.YamlProblem:
+        pass
     chunks = _split_documents(text)
     for no, chunk in enumerate(chunks):
         try:
