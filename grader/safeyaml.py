@@ -8,6 +8,8 @@ problem becomes a :class:`YamlProblem` with a message fit for a learner; nothing
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import yaml
@@ -28,27 +30,6 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
     }
 
 
-def compose_all(text: str) -> list[yaml.Node]:
-    """The node graphs of every document (for tools that need line/column marks), after the same guards."""
-    loader = _Loader(text)
-    nodes: list[yaml.Node] = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                _measure(node)
-                nodes.append(node)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise YamlProblem(f"not valid YAML{where}: {exc.problem or exc.context or 'invalid YAML'}",
-                          mark.line + 1 if mark else None, mark.column + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise YamlProblem(f"not valid YAML: {exc}") from None
-    finally:
-        loader.dispose()
-    return nodes
-
 MAX_NODES = 2_000_000  # expanded nodes in one document (a billion-laughs bomb blows far past this)
 MAX_DEPTH = 200  # nesting levels; real manifests and rules stay under 30
 
@@ -60,6 +41,22 @@ class YamlProblem(ValueError):
         super().__init__(message)
         self.line = line
         self.column = column
+
+
+def compose_all(text: str) -> list[yaml.Node]:
+    """The node graphs of every document (for tools that need line/column marks), after the same guards."""
+    loader = _Loader(text)
+    nodes: list[yaml.Node] = []
+    with _as_problem():
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                if node is not None:
+                    _measure(node)
+                    nodes.append(node)
+        finally:
+            loader.dispose()
+    return nodes
 
 
 def _measure(root: yaml.Node) -> None:
@@ -117,26 +114,17 @@ def load_all(text: str | bytes) -> list[Any]:
         return _load_plain(text)  # no anchors or aliases: no bomb is possible, skip the node-graph walk
     loader = _Loader(text)
     docs: list[Any] = []
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is None:
-                docs.append(None)
-                continue
-            _measure(node)
-            docs.append(loader.construct_document(node))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        what = exc.problem or exc.context or "invalid YAML"
-        raise YamlProblem(f"not valid YAML{where}: {what}", mark.line + 1 if mark else None,
-                          mark.column + 1 if mark else None) from None
-    except yaml.YAMLError as exc:
-        raise YamlProblem(f"not valid YAML: {exc}") from None
-    except RecursionError:
-        raise YamlProblem(f"the YAML is nested too deeply (more than {MAX_DEPTH} levels)") from None
-    finally:
-        loader.dispose()
+    with _as_problem():
+        try:
+            while loader.check_node():
+                node = loader.get_node()
+                if node is None:
+                    docs.append(None)
+                    continue
+                _measure(node)
+                docs.append(loader.construct_document(node))
+        finally:
+            loader.dispose()
     return docs
 
 
@@ -157,11 +145,18 @@ def _check_depth(doc: Any) -> None:
 
 
 def _load_plain(text: str) -> list[Any]:
-    try:
+    with _as_problem():
         docs = list(yaml.load_all(text, Loader=_Loader))
-        for doc in docs:
-            _check_depth(doc)
-        return docs
+    for doc in docs:
+        _check_depth(doc)
+    return docs
+
+
+@contextmanager
+def _as_problem() -> Iterator[None]:
+    """PyYAML's errors as one learner-facing YamlProblem with line and column."""
+    try:
+        yield
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

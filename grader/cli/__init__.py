@@ -162,20 +162,23 @@ def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
     return grade(lab, snap, target=f"workspace {ws}", only=list(tasks) or None)
 
 
+def _live_target(target: str):
+    """The collectors module (stdlib-only to import) and the parsed target, or a usage error."""
+    from grader import collectors
+
+    try:
+        return collectors, collectors.parse_target(target)
+    except ValueError as exc:
+        fail_usage(str(exc))
+
+
 def _grade_live(lab, target: str, kubeconfig, kube_context, in_cluster: bool, tasks: tuple[str, ...]):
     import tempfile
 
     from grader.runner import grade
     from grader.snapshot import Snapshot
 
-    try:
-        from grader import collectors
-    except ImportError as exc:
-        fail_usage(f"live grading needs the live extras: pip install 'cks-kit[live]' ({exc})")
-    try:
-        parsed = collectors.parse_target(target)
-    except ValueError as exc:
-        fail_usage(str(exc))
+    collectors, parsed = _live_target(target)
     with tempfile.TemporaryDirectory(prefix="cks-collect-") as tmp, _spinner(f"collecting {lab.id} from {target}") as status:
         result = collectors.collect(lab, parsed, Path(tmp), kubeconfig=kubeconfig, context=kube_context,
                                     in_cluster=in_cluster, progress=status)
@@ -378,14 +381,7 @@ def reset_cmd(lab: str, workspace: str | None, target: str | None, kubeconfig: s
 
 
 def _live_action(name: str, lab, target: str, **kw) -> None:
-    try:
-        from grader import collectors
-    except ImportError as exc:
-        fail_usage(f"live clusters need the live extras: pip install 'cks-kit[live]' ({exc})")
-    try:
-        parsed = collectors.parse_target(target)
-    except ValueError as exc:
-        fail_usage(str(exc))
+    collectors, parsed = _live_target(target)
     with _spinner(f"{name.split('_')[0]} {lab.id} on {target}") as status:
         try:
             getattr(collectors, name)(lab, parsed, progress=status, **kw)

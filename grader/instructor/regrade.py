@@ -136,7 +136,7 @@ def _grade_extracted(snap_root: Path, meta: dict[str, Any], roster_seed: str | N
                          f"with {snap_seed!r}")
     seed = snap_seed
     if roster_seed is not None:
-        if roster_seed != snap_seed or roster_seed != meta_seed:
+        if roster_seed != snap_seed:
             res.flags.append(f"seed mismatch: the roster assigns {roster_seed!r}, the bundle has "
                              f"{snap_seed!r}; graded with the roster's seed")
         seed = roster_seed

@@ -43,7 +43,11 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
     if report.skipped_points:
         score.append(f"  ({report.skipped_points:g} more points need a live cluster)", style="dim")
     console.print(score)
-    todo = [t for t in report.tasks if t.status in (Status.FAIL, Status.ERROR) and t.hint]
+    errors = report.count(Status.ERROR)
+    if errors:
+        console.print(Text(f"{errors} task(s) could not be checked: that is an environment problem, not a wrong "
+                           "answer. Fix what the message says and grade again.", style="yellow"))
+    todo = [t for t in report.tasks if t.status is Status.FAIL and t.hint]
     if todo:
         console.print(Text("Hints", style="bold"))
         for t in todo:

@@ -154,3 +154,11 @@ def test_csv_row_per_learner_column_per_task(lab90, tmp_path: Path) -> None:
     bad = [r for r in rows if r["learner"] == "?bad.tar.gz"]
     assert bad and "not a gzip file" in bad[0]["errors"] and bad[0]["lab90.t1"] == ""
     assert len(rows) == 5
+
+
+def test_bundle_for_a_lab_the_instructor_does_not_have(lab90, tmp_path: Path) -> None:
+    bundle = submit(lab90, workspace(lab90, tmp_path, "x"), tmp_path / "x.tar.gz", "xavier").path
+    members = read_members(bundle)
+    write_members(bundle, rehash(members, lab="lab99"))
+    [r] = regrade_many([bundle]).bundles
+    assert r.learner == "xavier" and r.error.startswith("cannot grade: no lab 'lab99'")
