@@ -400,9 +400,11 @@ def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
 
 
 @check("pods.write_probe")
-def write_probe(ctx: CheckContext, node: str, fact: str, must_fail: list[str], must_succeed: list[str]) -> Outcome:
-    """Inside a pod of the Deployment, writing into each ``must_fail`` dir fails with a read-only file
-    system and writing into each ``must_succeed`` dir works (the live collector runs the probe)."""
+def write_probe(ctx: CheckContext, node: str, fact: str, must_fail: list[str], must_succeed: list[str],
+                namespace: str | None = None, name: str | None = None) -> Outcome:
+    """Inside a pod of the Deployment ``namespace/name``, writing into each ``must_fail`` dir fails with a
+    read-only file system and writing into each ``must_succeed`` dir works (the live collector runs the
+    probe in that Deployment's pod; the check reads its result)."""
     data = ctx.snap.fact(node, fact)
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
         return Outcome.error(f"the live collector recorded no write probe (fact {fact!r} on {node}); "
