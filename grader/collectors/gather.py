@@ -168,7 +168,7 @@ def run_collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None 
         api = _api_or_record(rec, target, kubeconfig, context, in_cluster, nodes.get("controlplane"), end, timeout)
         fingerprints = _collect_fingerprints(api, lab, dest, rec) if api else None
         seed = (fingerprints or {}).get("seed")
-        values = variants.pick(lab.id, seed, lab.variables)
+        values = variants.values_for(lab, seed)
         if api:
             _collect_objects(api, lab, dest, rec, values, say)
         else:

@@ -275,7 +275,7 @@ def reset(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str 
                 objects = _ordered_objects(Snapshot(tmp / "start"))
                 _delete_lab_objects(api, objects, record, settle if settle is not None else SETTLE_TIMEOUT)
                 start_files = _start_files(tmp / "start")
-                values = variants.pick(lab.id, seed, lab.variables)
+                values = variants.values_for(lab, seed)
                 for spec in lab.collect.files:  # the learner's answer files that the start state does not have
                     path = variants.render_text(spec.path, values)
                     if path not in start_files.get(spec.node, {}) and not _protected(path) and spec.node in nodes:
