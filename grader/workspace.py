@@ -115,6 +115,13 @@ def pristine(lab: Lab, seed: str | None) -> Snapshot:
 _PRISTINE: dict[tuple[str, int, str | None], Path] = {}
 
 
+def forget_pristine(lab: Lab, seed: str | None) -> None:
+    """Drop one seed's starting state from the cache (a class regrade builds one per learner)."""
+    path = _PRISTINE.pop((lab.id, lab.version, seed), None)
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def _cleanup() -> None:
     for path in _PRISTINE.values():
         shutil.rmtree(path, ignore_errors=True)

@@ -25,6 +25,7 @@ from typing import Any
 
 from grader.instructor.bundle import DEFAULT_LIMITS, BundleError, Limits, extract, read_snapshot_seed
 from grader.snapshot import META_FILE
+from grader.workspace import forget_pristine
 
 
 @dataclass
@@ -160,19 +161,7 @@ def _grade_extracted(snap_root: Path, meta: dict[str, Any], roster_seed: str | N
     try:
         res.evidence = evidence_fingerprint(lab, seed, hashes, str(snap_meta.get("kind") or "workspace"))
     finally:
-        _forget_pristine(lab, seed)
-
-
-def _forget_pristine(lab: Any, seed: str | None) -> None:
-    """Drop this seed's starting state from the process-wide cache: in a class every learner has their own
-    seed, so keeping them would only fill the disk (a seeded audit-log lab is ~13 MB per seed)."""
-    from grader import workspace
-
-    cache = getattr(workspace, "_PRISTINE", None)
-    if isinstance(cache, dict):
-        path = cache.pop((lab.id, lab.version, seed), None)
-        if path is not None:
-            shutil.rmtree(path, ignore_errors=True)
+        forget_pristine(lab, seed)  # every learner has their own seed: keep the disk from filling
 
 
 def generalise(message: str, values: dict[str, Any]) -> str:
