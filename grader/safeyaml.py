@@ -161,6 +161,8 @@ def _as_problem() -> Iterator[None]:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         what = exc.problem or exc.context or "invalid YAML"
+        if "nesting depth" in what:  # newer libyaml stops at 1000 levels itself
+            raise YamlProblem(f"the YAML is nested more than {MAX_DEPTH} levels deep{where}") from None
         raise YamlProblem(f"not valid YAML{where}: {what}", mark.line + 1 if mark else None,
                           mark.column + 1 if mark else None) from None
     except yaml.YAMLError as exc:
