@@ -26,8 +26,8 @@ def render_junit(report: Report) -> str:
         "hostname": socket.gethostname(),
     })
     props = ET.SubElement(suite, "properties")
-    for name, value in (("title", report.title), ("target", report.target), ("score", report.score),
-                        ("max_score", report.max_score), ("lab_version", report.lab_version),
+    for name, value in (("title", report.title), ("target", report.target), ("score", f"{report.score:g}"),
+                        ("max_score", f"{report.max_score:g}"), ("lab_version", report.lab_version),
                         ("seed", report.seed or "")):
         ET.SubElement(props, "property", name=name, value=str(value))
     for task in report.tasks:
