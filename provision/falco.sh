@@ -17,5 +17,12 @@ fi
 for unit in falco-kmod.service falco-bpf.service; do
   if systemctl is-active --quiet "$unit"; then systemctl disable --now "$unit"; fi
 done
+# Labs grade a learner's rule by its own alert; Falco's default `rule_matching: first` would let an
+# earlier default rule that matches the same event (e.g. "Read sensitive file untrusted") hide it.
+install -d -m 0755 /etc/falco/config.d
+if [[ "$(cat /etc/falco/config.d/cks.yaml 2>/dev/null || true)" != "rule_matching: all" ]]; then
+  printf '%s\n' "rule_matching: all" > /etc/falco/config.d/cks.yaml
+  if systemctl is-active --quiet falco-modern-bpf.service; then systemctl restart falco-modern-bpf.service; fi
+fi
 if ! systemctl is-enabled --quiet falco-modern-bpf.service; then systemctl enable falco-modern-bpf.service; fi
 if ! systemctl is-active --quiet falco-modern-bpf.service; then systemctl start falco-modern-bpf.service; fi

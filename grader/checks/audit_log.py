@@ -145,8 +145,8 @@ def secrets_listed(ctx: CheckContext, namespace: str, serviceaccount: str, node:
     parts = []
     if missing:
         parts.append(f"{len(missing)} read Secret(s) missing")
-    if extra:
-        parts.append(f"{len(extra)} listed that were not read: {', '.join(extra)}")
+    if extra:  # counted, never named: naming them would give the answer away to a learner who lists every Secret
+        parts.append(f"{len(extra)} listed that were not read")
     return Outcome.failed(f"{where}: " + "; ".join(parts),
                           Evidence(where, f"{len(expected)} Secret names", ", ".join(sorted(got)) or "none"))
 
@@ -185,11 +185,14 @@ def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node
     # share too, so doing nothing earns nothing and changing everything does not earn full marks. Messages
     # name Secrets only for what the learner did to them (deleted, recreated), never which ones were read.
     good, stale, touched, broken = 0, 0, 0, []
+    dups: list[str] = []  # defined in more than one document: the last in file order counts
     broken_others = 0  # Secrets that were not read but were deleted, recreated or broken
     for name in sorted(start):
         before = start[name]
         where = f"Secret {namespace}/{name}"
         now = ctx.snap.object("Secret", namespace, name)
+        if len(ctx.snap.objects("Secret", namespace, name)) > 1:
+            dups.append(name)
         broken_others += name not in expected and (now is None or now["metadata"].get("uid") !=
                                                    before["metadata"].get("uid") or isinstance(effective_data(now), str))
         if now is None:
@@ -198,6 +201,11 @@ def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node
             broken.append((f"{where} was deleted{note}", Evidence(where, "the same Secret (same uid)", "absent")))
             continue
         uid0, uid1 = before["metadata"].get("uid"), now["metadata"].get("uid")
+        if uid1 is None and uid0 is not None:
+            broken.append((f"{where} has no metadata.uid any more: a Secret without its uid is a new object (deleted "
+                           "and recreated); keep the uid and change only the data",
+                           Evidence(where, f"uid {uid0}", "no uid")))
+            continue
         if uid1 != uid0:
             broken.append((f"{where} was deleted and recreated (uid changed); edit it in place",
                            Evidence(where, f"uid {uid0}", f"uid {uid1}")))
@@ -207,6 +215,13 @@ def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node
             broken.append((f"{where}: {data1}", Evidence(where, "valid data", data1)))
             continue
         changed = data1 != data0
+        if changed and not any(data1.values()):
+            # emptied, not rotated: the workload needs new credentials, not none (said of any Secret, read or
+            # not, so the message does not tell which were read)
+            broken.append((f"{where} has no data left: put new values in it instead of removing them",
+                           Evidence(where, "new values under data", "no data")))
+            broken_others += name not in expected
+            continue
         if name in expected:
             good += changed
             stale += not changed
@@ -221,6 +236,9 @@ def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node
         msgs.append(f"{stale} Secret(s) that were read still have their old data")
     if touched:
         msgs.append(f"{touched} Secret(s) that were not read have new data (leave those alone)")
+    if dups:
+        msgs.append(f"note: {', '.join(dups)} {'is' if len(dups) == 1 else 'are'} defined more than once under "
+                    "cluster/ and only the last definition in file order counts: keep one file per Secret")
     score = good / (len(expected) + touched + broken_others)
     evidence = [ev for _, ev in broken] + [Evidence(
         f"Secrets in {namespace}", f"{len(expected)} read Secrets with new data, {len(start) - len(expected)} "
@@ -285,7 +303,8 @@ def read_permission_removed(ctx: CheckContext, namespace: str, serviceaccount: s
         parts.append((True, "", None))
     if gained:
         req, where = gained[0]
-        what = f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''}"
+        what = f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''}" + \
+            (f" (API group {req.api_group})" if req.api_group else "")
         parts.append((False, f"{who.username} gained a permission it did not have: {what} ({where})",
                       Evidence(f"RBAC in {namespace}", "no new permissions", f"{len(gained)}, e.g. {what}")))
     else:

@@ -157,16 +157,16 @@ def probes(ctx: CheckContext, node: str, path: str, probes: list | None = None,
     recorded = 0
     for probe in battery:
         decision = policy.evaluate(probe.request)
-        if decision.level != "None":
+        if decision.records(_COMPLETE):
             recorded += 1
         problem_text = judge(probe, decision)
         if problem_text:
             failures.append((probe, decision, problem_text))
     if require_recorded and recorded == 0:
         return Outcome.failed(
-            f"the policy logs none of the {len(battery)} probe requests (every one gets level None), so it "
-            "records nothing to judge",
-            Evidence(where, "requests that are logged", "every probe request gets level None"))
+            f"the policy logs none of the {len(battery)} probe requests (every one gets level None or has "
+            f"its {_COMPLETE} stage omitted), so it records nothing to judge",
+            Evidence(where, "requests that are logged", f"every probe request gets level None or omits {_COMPLETE}"))
     if not failures:
         dropped = f"; note: kube-apiserver drops {len(result.dropped)} key(s)" if result.dropped else ""
         return Outcome.passed(f"all {len(battery)} probe requests get what they should{dropped}")
@@ -188,6 +188,11 @@ def judge(probe: Probe, d: Decision) -> str | None:
     if probe.levels and d.level not in probe.levels:
         want = probe.levels[0] if len(probe.levels) == 1 else " or ".join(probe.levels)
         return f"expected {want}, got {d.level} ({rule})"
+    if probe.levels and d.level != "None" and not d.records(_COMPLETE):
+        # a logged request whose ResponseComplete stage is omitted writes no event once it completes
+        # (at most RequestReceived, or ResponseStarted for watch/exec): in effect it is not logged
+        return (f"level {d.level} but the {_COMPLETE} stage is omitted ({rule} omits {_stages(d)}), so no "
+                "event is written when the request completes")
     for stage in probe.omits:
         if d.records(stage):
             return f"{stage} is recorded (level {d.level}, {rule} omits {_stages(d)})"
@@ -196,6 +201,9 @@ def judge(probe: Probe, d: Decision) -> str | None:
         return (f"managedFields are {'omitted' if d.omit_managed_fields else 'kept'} ({rule}), expected "
                 f"{'omitted' if probe.omit_managed_fields else 'kept'}")
     return None
+
+
+_COMPLETE = "ResponseComplete"
 
 
 def _rule_ref(d: Decision) -> str:

@@ -68,12 +68,21 @@ def _events(ctx: CheckContext, events_file: str, key: str) -> tuple[list, list]:
     return build("positive"), build("negative")
 
 
+def _defined_in(files: list[tuple[str, bytes]], path: str, rule: str) -> bool:
+    """The rule is defined in ``path`` even if a later file (rules.d) redefines or overrides it."""
+    upto = files[:next((i for i, (p, _) in enumerate(files) if p == path), len(files)) + 1]
+    res = _load_cached(tuple(upto))
+    found = res.rule(rule) if res.successful else None
+    return found is not None and found.file == path
+
+
 @check("falco.rule_task")
 def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str], events: str,
               event_set: str = "events.yaml", node: str = "controlplane", default_path: str = DEFAULT_RULES,
-              local_path: str = LOCAL_RULES, rules_dir: str = RULES_DIR) -> Outcome:
-    """A detection rule: in the local file, loads on top of the unchanged default file, the priority and
-    output fields asked for, fires on every positive event of the lab's event set and on no negative one."""
+              local_path: str = LOCAL_RULES, rules_dir: str = RULES_DIR, separator: str = ",") -> Outcome:
+    """A detection rule: in the local file, loads on top of the unchanged default file, the priority asked
+    for, an output of exactly the fields asked for joined by ``separator``, fires on every positive event of
+    the lab's event set and on no negative one."""
     from grader.engines.falco.loader import PRIORITIES, parse_priority
 
     where = f"{node}:{local_path}"
@@ -106,7 +115,10 @@ def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str],
             f"Falco would not start: {err.short()} (try `cks falco validate {local_path}`)",
             Evidence(f"{node}:{err.context.filename}", "the rules files load without errors", err.message))
     compiled = res.rule(rule)
-    if compiled is None or compiled.file != local_path:
+    if compiled is not None and compiled.file != local_path and not _defined_in(files, local_path, rule):
+        return Outcome.failed(f"rule '{rule}' is defined in {compiled.file}, not in {local_path}: the task asks "
+                              f"for it in {local_path}", Evidence(where, f"rule '{rule}'", f"in {compiled.file}"))
+    if compiled is None:
         names = [r.name for r in res.rules if r.file == local_path]
         found = f"rules there: {', '.join(repr(n) for n in names)}" if names else "no rules there"
         return Outcome.failed(f"no rule named '{rule}' in {local_path} ({found}); the name must match exactly",
@@ -122,10 +134,17 @@ def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str],
                            compiled.priority_name.upper())))
     got_fields = ["%" + f for f in compiled.output_format.fields]
     want_fields = [f if f.startswith("%") else "%" + f for f in fields]
-    parts.append((got_fields == want_fields,
-                  f"rule '{rule}' outputs the fields {','.join(got_fields) or '(none)'}; expected exactly "
-                  f"{','.join(want_fields)} in this order",
-                  Evidence(f"{where} rule '{rule}' output", ",".join(want_fields), ",".join(got_fields))))
+    want_text = separator.join(want_fields)
+    got_text = compiled.output_format.text.strip()
+    if got_fields != want_fields:
+        parts.append((False, f"rule '{rule}' outputs the fields {','.join(got_fields) or '(none)'}; expected exactly "
+                             f"{','.join(want_fields)} in this order",
+                      Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
+    else:  # the right fields: the output must also be nothing but them, joined by the separator
+        parts.append((got_text == want_text,
+                      f"rule '{rule}' has the right fields but other text around or between them: its output must "
+                      f"be exactly {want_text} (no other words, {separator!r} between the fields)",
+                      Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
     try:
         positives, negatives = _events(ctx, event_set, events)
     except (OSError, ValueError) as exc:
@@ -200,6 +219,33 @@ def _replicas(dep: dict) -> int:
     return r if isinstance(r, int) else -1
 
 
+def _start_uid(ctx: CheckContext, obj: dict) -> str | None:
+    from grader.checks.pods import _start_uid as start_uid
+
+    return start_uid(ctx, obj)
+
+
+def _same_object(ctx: CheckContext, before: dict, after: dict) -> bool:
+    """Same UID as at the start (on a live cluster: the UID the set-up recorded)."""
+    from grader.checks.pods import _uid
+
+    want = _start_uid(ctx, before)
+    return want is None or _uid(after) == want
+
+
+def _template_change(before: dict, after: dict) -> str | None:
+    """Where the pod template changed (labels, annotations and every setting), ignoring the defaults the
+    API server adds, so a template read back from a live cluster still counts as unchanged."""
+    from grader.checks.pods import first_difference, template_without_api_defaults
+
+    a = (before.get("spec") or {}).get("template") or {}
+    b = (after.get("spec") or {}).get("template") or {}
+    if a == b:
+        return None
+    a, b = template_without_api_defaults(a), template_without_api_defaults(b)
+    return first_difference(a, b, "spec.template") or first_difference(b, a, "spec.template")
+
+
 @check("falco.offenders_scaled")
 def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, node: str = "controlplane") -> Outcome:
     """Every Deployment behind an alert of the earlier capture is scaled to 0 (same UID: scaled, not
@@ -225,17 +271,18 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
         if after is None:
             return Outcome.failed(f"{where} (benign) was deleted: respond to the offenders only",
                                   Evidence(where, "kept", "deleted"))
-        if after["metadata"].get("uid") != before["metadata"].get("uid"):
+        if not _same_object(ctx, before, after):
             return Outcome.failed(f"{where} (benign) was recreated: leave the benign workloads alone",
-                                  Evidence(f"{where} uid", before["metadata"].get("uid"), after["metadata"].get("uid")))
+                                  Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid")))
         if _replicas(after) != _replicas(before):
             return Outcome.failed(
                 f"{where} is benign (no alert comes from its pods) but was scaled from {_replicas(before)} to "
                 f"{_replicas(after)}: scale only the Deployments whose containers appear in the alerts",
                 Evidence(f"{where} replicas", str(_replicas(before)), str(_replicas(after))))
-        if (after.get("spec") or {}).get("template") != (before.get("spec") or {}).get("template"):
-            return Outcome.failed(f"{where} (benign) had its pod template changed: leave it as it was",
-                                  Evidence(f"{where} spec.template", "unchanged", "changed"))
+        changed = _template_change(before, after)
+        if changed:
+            return Outcome.failed(f"{where} (benign) had its pod template changed at {changed}: leave it as it was",
+                                  Evidence(f"{where} {changed}", "unchanged", "changed"))
 
     parts: list[tuple[bool, str, Evidence | None]] = []
     for name in sorted(offenders):
@@ -245,12 +292,12 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
             parts.append((False, f"{where} was deleted: scale it to 0 instead (keep the object for the "
                                  "investigation)", Evidence(where, "replicas 0, same object", "deleted")))
             continue
-        same = before is None or after["metadata"].get("uid") == before["metadata"].get("uid")
-        if not same:
+        if before is not None and not _same_object(ctx, before, after):
             parts.append((False, f"{where} was deleted and recreated (new UID): scale it, do not recreate it",
-                          Evidence(f"{where} uid", before["metadata"].get("uid"), after["metadata"].get("uid"))))
+                          Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid"))))
             continue
-        parts.append((_replicas(after) == 0, f"{where} still has {_replicas(after)} replicas (its container "
+        parts.append((_replicas(after) == 0, f"{where} still has {(after.get('spec') or {}).get('replicas', 1)!r} "
+                      f"replicas (its container "
                       f"{offenders[name]} is in the alerts)", Evidence(f"{where} spec.replicas", "0",
                                                                      str(_replicas(after)))))
     return Outcome.from_parts(parts, f"the {len(offenders)} offending Deployments are scaled to 0 and the "

@@ -128,6 +128,55 @@ def first_difference(a: Any, b: Any, path: str = "") -> str | None:
     return None if a == b else path
 
 
+_POD_DEFAULTS = {"dnsPolicy": "ClusterFirst", "restartPolicy": "Always", "schedulerName": "default-scheduler",
+                 "terminationGracePeriodSeconds": 30, "securityContext": {}}
+_CONTAINER_DEFAULTS = {"terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+                       "resources": {}}
+
+
+def template_without_api_defaults(template: Any) -> Any:
+    """A pod template without the values the API server fills in (what `kubectl get -o yaml` adds)."""
+    t = copy.deepcopy(template) if isinstance(template, dict) else {}
+    meta = t.get("metadata")
+    if isinstance(meta, dict) and meta.get("creationTimestamp") is None:
+        meta.pop("creationTimestamp", None)
+    spec = t.get("spec") if isinstance(t.get("spec"), dict) else {}
+    for k, v in _POD_DEFAULTS.items():
+        if spec.get(k) == v:
+            del spec[k]
+    for key in ("initContainers", "containers"):
+        for c in spec.get(key) or []:
+            if not isinstance(c, dict):
+                continue
+            for k, v in _CONTAINER_DEFAULTS.items():
+                if c.get(k) == v:
+                    del c[k]
+            image = str(c.get("image") or "")
+            tagged = ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest")
+            if c.get("imagePullPolicy") == ("IfNotPresent" if tagged or "@" in image else "Always"):
+                del c["imagePullPolicy"]
+            for port in c.get("ports") or []:
+                if isinstance(port, dict) and port.get("protocol") == "TCP":
+                    del port["protocol"]
+    return t
+
+
+_WORKLOAD_DEFAULTS = {"replicas": 1, "progressDeadlineSeconds": 600, "revisionHistoryLimit": 10,
+                      "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}}
+
+
+def _workload_spec_without_api_defaults(spec: Any) -> Any:
+    if not isinstance(spec, dict):
+        return spec
+    spec = dict(spec)
+    for k, v in _WORKLOAD_DEFAULTS.items():
+        if spec.get(k) == v:
+            del spec[k]
+    if "template" in spec:
+        spec["template"] = template_without_api_defaults(spec["template"])
+    return spec
+
+
 def _untouched(ctx: CheckContext, start_obj: dict[str, Any], cur: dict[str, Any] | None) -> str | None:
     """None when ``cur`` is ``start_obj`` unchanged (same UID, same spec), else what changed."""
     if cur is None:
@@ -140,6 +189,12 @@ def _untouched(ctx: CheckContext, start_obj: dict[str, Any], cur: dict[str, Any]
     diff = first_difference(start_obj.get("spec"), cur.get("spec"), "spec")
     if diff:
         return f"changed at {diff}"
+    if isinstance((start_obj.get("spec") or {}).get("template"), dict):
+        # a workload's template: nothing added either (bare Pods get many API defaults and cannot be edited)
+        diff = first_difference(_workload_spec_without_api_defaults(cur.get("spec")),
+                                _workload_spec_without_api_defaults(start_obj.get("spec")), "spec")
+        if diff:
+            return f"changed at {diff} (added)"
     if projection(start_obj) != projection(cur):
         return "its pod settings changed"
     return None

@@ -25,11 +25,12 @@ from __future__ import annotations
 import base64
 import gzip
 import hashlib
+import math
 import random
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -102,7 +103,7 @@ def _rng(seed: str | None, values: dict[str, Any]) -> random.Random:
 
 
 def _uid(rng: random.Random) -> str:
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    return _uuid4(rng.getrandbits(128))
 
 
 def plan(seed: str | None, values: dict[str, Any]) -> Plan:
@@ -174,17 +175,35 @@ def _rotated(s: SecretPlan, key: str) -> str:
 
 
 def _ts(dt: datetime, micro: bool = True) -> str:
-    """RFC 3339 UTC as kube-apiserver writes it (microseconds); strftime per second is cached (hot path)."""
-    sec = _ts_seconds(dt.replace(microsecond=0))
+    """RFC 3339 UTC as kube-apiserver writes it (microseconds). The log itself uses LogBuilder.stamp."""
+    sec = dt.strftime("%Y-%m-%dT%H:%M:%S")
     return f"{sec}.{dt.microsecond:06d}Z" if micro else f"{sec}Z"
 
 
-@lru_cache(maxsize=65536)
-def _ts_seconds(dt: datetime) -> str:
-    return dt.strftime("%Y-%m-%dT%H:%M:%S")
-
-
 # ---- the log --------------------------------------------------------------------------------------------
+#
+# Speed matters here: the grader rebuilds a learner's starting state to recompute the answer, so a class
+# regrade runs this once per lab7 learner. The log is built as bytes: each actor's ``user`` / ``sourceIPs`` /
+# ``userAgent`` part is serialised once, each request's constant part once for all its stage lines, times
+# are integer microseconds from ``base`` (one strftime per second), and lines are joined into one buffer.
+# The output is byte for byte what serialising each event dict with orjson gives (same key order).
+
+_US = 1_000_000
+_UUID_CLEAR = ~((0xC000 << 48) | (0xF000 << 64))
+_UUID_SET = (0x8000 << 48) | (4 << 76)
+
+
+def _uuid4(bits: int) -> str:
+    """``str(uuid.UUID(int=bits, version=4))`` without building the object (17,000 calls per log)."""
+    h = "%032x" % ((bits & _UUID_CLEAR) | _UUID_SET)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _offset_us(seconds: float) -> int:
+    """``timedelta(seconds=seconds)`` in microseconds, rounded the same way (half to even)."""
+    frac, whole = math.modf(seconds)
+    return int(whole) * _US + round(frac * _US)
+
 
 @dataclass
 class Actor:
@@ -194,6 +213,7 @@ class Actor:
     ua: str
     uid: str = ""
     extra: dict[str, list[str]] | None = None
+    _json: bytes | None = field(default=None, init=False, repr=False, compare=False)
 
     def user(self) -> dict[str, Any]:
         u: dict[str, Any] = {"username": self.username}
@@ -203,6 +223,21 @@ class Actor:
         if self.extra:
             u["extra"] = self.extra
         return u
+
+    def who_json(self, authenticated: bool = True) -> bytes:
+        """``,"user":{...},"sourceIPs":[...][,"userAgent":...]`` as in an event (cached when authenticated)."""
+        if authenticated and self._json is not None:
+            return self._json
+        out = b',"user":' + (orjson.dumps(self.user()) if authenticated else b"{}") + \
+            b',"sourceIPs":[' + orjson.dumps(self.ip) + b"]" + (b',"userAgent":' + orjson.dumps(self.ua) if self.ua else b"")
+        if authenticated:
+            self._json = out
+        return out
+
+
+_NO_ACTOR = b',"user":{},"sourceIPs":["10.0.0.1"]'
+_dumps = orjson.dumps
+_FAILED_AUTHN = b',"responseStatus":{"metadata":{},"message":"Authentication failed, attempted: bearer","code":401}'
 
 
 def _sa(ns: str, name: str, ip: str, ua: str, rng: random.Random) -> Actor:
@@ -214,76 +249,89 @@ def _kcm_ua(controller: str) -> str:
     return f"kube-controller-manager/{K8S} (linux/amd64) {GIT}/system:serviceaccount:kube-system:{controller}"
 
 
+Line = tuple[bytes, ...]  # the pieces of one JSON line; joined once, for the whole file (one allocation)
+
+
 class LogBuilder:
-    """Collects events as (stageTimestamp, sequence, line) and writes them in time order."""
+    """Collects events as (stage time in microseconds from ``base``, line pieces); gives them in time order."""
 
     def __init__(self, rng: random.Random, base: datetime):
+        if base.microsecond or base.utcoffset():
+            raise ValueError("the log's base time must be a whole second in UTC")
         self.rng = rng
         self.base = base
-        self.lines: list[tuple[float, int, bytes]] = []
-        self.seq = 0
+        self.events: list[tuple[int, Line]] = []
+        self._naive_base = base.replace(tzinfo=None)  # isoformat() of a naive whole second: no offset, no micro
+        self._seconds: dict[int, bytes] = {}
+        self._annotations: dict[tuple[str, str], bytes] = {}
+        self._status: dict[int, bytes] = {}
 
-    def at(self, t: float) -> datetime:
-        return self.base + timedelta(seconds=t)
+    def stamp(self, us: int) -> bytes:
+        """The RFC 3339 time ``us`` microseconds after ``base``, as kube-apiserver writes it."""
+        sec, micro = divmod(us, _US)
+        text = self._seconds.get(sec)
+        if text is None:
+            text = self._seconds[sec] = (self._naive_base + timedelta(seconds=sec)).isoformat().encode()
+        return b"%s.%06dZ" % (text, micro)
 
     def request(self, t: float, actor: Actor | None, verb: str, uri: str, ref: dict[str, Any] | None, code: int,
                 *, long_running: float = 0.0, reason: str = "", level: str = "Metadata",
                 failed_authn: bool = False, message: str = "") -> None:
         """One request: RequestReceived + (ResponseStarted for watches/exec) + ResponseComplete lines."""
         rng = self.rng
-        aid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        recv = self.at(t)
-        head: dict[str, Any] = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": level, "auditID": aid}
-        user = actor.user() if actor and not failed_authn else {}
-        ip = actor.ip if actor else "10.0.0.1"
-        ua = actor.ua if actor else ""
-
-        def ev(stage: str, stage_at: datetime, status: dict[str, Any] | None, annotations: dict[str, str] | None) -> None:
-            e = dict(head)
-            e["stage"] = stage
-            e["requestURI"] = uri
-            e["verb"] = verb
-            e["user"] = user
-            e["sourceIPs"] = [ip]
-            if ua:
-                e["userAgent"] = ua
-            if ref is not None:
-                e["objectRef"] = ref
-            if status is not None:
-                e["responseStatus"] = status
-            e["requestReceivedTimestamp"] = _ts(recv)
-            e["stageTimestamp"] = _ts(stage_at)
-            if annotations:
-                e["annotations"] = annotations
-            self.seq += 1
-            self.lines.append(((stage_at - self.base).total_seconds(), self.seq, orjson.dumps(e) + b"\n"))
-
+        aid = _uuid4(rng.getrandbits(128))
+        recv = _offset_us(t)
+        head = b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"%s","auditID":"%s","stage":"' % (
+            level.encode(), aid.encode())
+        who = actor.who_json(not failed_authn) if actor else _NO_ACTOR
+        body = b'","requestURI":' + _dumps(uri) + b',"verb":' + _dumps(verb) + who + \
+            (b',"objectRef":' + _dumps(ref) if ref is not None else b"")
+        stamp = self.stamp
+        recv_at = stamp(recv)
+        received = b',"requestReceivedTimestamp":"' + recv_at + b'","stageTimestamp":"'
+        add = self.events.append
         if failed_authn:
-            ev("ResponseStarted", recv + timedelta(microseconds=rng.randrange(80, 600)),
-               {"metadata": {}, "message": "Authentication failed, attempted: bearer", "code": 401}, None)
+            at = recv + rng.randrange(80, 600)
+            add((at, (head, b"ResponseStarted", body, _FAILED_AUTHN, received, stamp(at), b'"}\n')))
             return
-        ev("RequestReceived", recv, None, None)
-        status: dict[str, Any] = {"metadata": {}, "code": code}
-        if code >= 400:
-            status = {"metadata": {}, "status": "Failure", "message": message, "reason": {
-                403: "Forbidden", 404: "NotFound", 409: "AlreadyExists", 422: "Invalid"}.get(code, "Unknown")}
-            if ref is not None:
-                status["details"] = {"name": ref.get("name", ""), "kind": ref.get("resource", "")}
-                if not status["details"]["name"]:
-                    del status["details"]["name"]
-            status["code"] = code
+        add((recv, (head, b"RequestReceived", body, received, recv_at, b'"}\n')))
+        status = self._status.get(code) if code < 400 else None
+        if status is None:
+            status = self._response_status(code, ref, message)
         decision = "forbid" if code == 403 else "allow"
-        ann = {"authorization.k8s.io/decision": decision, "authorization.k8s.io/reason": reason}
+        ann = self._annotations.get((decision, reason))
+        if ann is None:
+            ann = self._annotations[(decision, reason)] = b'","annotations":' + _dumps(
+                {"authorization.k8s.io/decision": decision, "authorization.k8s.io/reason": reason}) + b"}\n"
         if long_running:
-            started = recv + timedelta(microseconds=rng.randrange(900, 4000))
-            ev("ResponseStarted", started, status, ann)
-            ev("ResponseComplete", started + timedelta(seconds=long_running), status, ann)
+            started = recv + rng.randrange(900, 4000)
+            add((started, (head, b"ResponseStarted", body, status, received, stamp(started), ann)))
+            done = started + _offset_us(long_running)
         else:
-            done = recv + timedelta(microseconds=rng.randrange(700, 25000))
-            ev("ResponseComplete", done, status, ann)
+            done = recv + rng.randrange(700, 25000)
+        add((done, (head, b"ResponseComplete", body, status, received, stamp(done), ann)))
 
-    def sorted_lines(self) -> list[bytes]:
-        return [line for _, _, line in sorted(self.lines)]
+    def _response_status(self, code: int, ref: dict[str, Any] | None, message: str) -> bytes:
+        if code < 400:  # the same for every request with this code
+            out = self._status[code] = b',"responseStatus":{"metadata":{},"code":%d}' % code
+            return out
+        st: dict[str, Any] = {"metadata": {}, "status": "Failure", "message": message, "reason": {
+            403: "Forbidden", 404: "NotFound", 409: "AlreadyExists", 422: "Invalid"}.get(code, "Unknown")}
+        if ref is not None:
+            st["details"] = {"name": ref.get("name", ""), "kind": ref.get("resource", "")}
+            if not st["details"]["name"]:
+                del st["details"]["name"]
+        st["code"] = code
+        return b',"responseStatus":' + _dumps(st)
+
+    def sorted_events(self) -> list[tuple[int, Line]]:
+        """(microseconds from base, line pieces) by stage time; the sort is stable: ties keep the request order."""
+        return sorted(self.events, key=itemgetter(0))
+
+
+def join_lines(events: list[tuple[int, Line]]) -> bytes:
+    """The JSON-lines text of ``events``."""
+    return b"".join(chain.from_iterable(line for _, line in events))
 
 
 def _ref(resource: str, ns: str | None, name: str | None, group: str = "", version: str = "v1",
@@ -309,7 +357,8 @@ def _uri(resource: str, ns: str | None, name: str | None, group: str = "", versi
     return path + (f"?{query}" if query else "")
 
 
-def build_log(p: Plan) -> list[bytes]:
+def build_log(p: Plan) -> list[tuple[int, Line]]:
+    """The whole log in time order: (microseconds after ``p.base``, the pieces of the JSON line)."""
     rng = random.Random(int.from_bytes(hashlib.sha256(f"lab7-log\0{p.seed}\0{p.ns}\0{p.sa}".encode()).digest()[:8],
                                        "big"))
     b = LogBuilder(rng, p.base)
@@ -584,7 +633,7 @@ def build_log(p: Plan) -> list[bytes]:
               message=f"secrets \"admin-token\" is forbidden: User \"{p.attacker}\" cannot get resource \"secrets\" in "
                       "API group \"\" in the namespace \"default\"")
     assert all(n in secret_names for n in (r1, r4, u2))
-    return b.sorted_lines()
+    return b.sorted_events()
 
 
 # ---- the API objects -----------------------------------------------------------------------------------
@@ -639,26 +688,31 @@ def _objects(p: Plan, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)  # libyaml: same text as the Python emitter, 4x faster
+
+
 def generate(dest: Path, seed: str | None = None, values: dict[str, Any] | None = None) -> None:
     """Write the starting state: the rotated audit log and the namespace's objects."""
     values = values or {}
     p = plan(seed, values)
-    lines = build_log(p)
+    events = build_log(p)
     log_dir = dest / "nodes" / NODE / LOG_DIR.lstrip("/")
     log_dir.mkdir(parents=True, exist_ok=True)
-    cut = int(len(lines) * 0.55)
-    while p.list_at >= _line_time(lines[cut]):  # the namespace-wide list must sit in the rotated backup
+    cut = int(len(events) * 0.55)
+    list_at = (p.list_at - p.base) // timedelta(microseconds=1)
+    while list_at >= events[cut][0]:  # the namespace-wide list must sit in the rotated backup
         cut += 1
-    rotated_at = _line_time(lines[cut - 1]) + timedelta(milliseconds=1)
+    rotated_at = p.base + timedelta(microseconds=events[cut - 1][0] + 1000)
     backup = log_dir / f"audit-{rotated_at.strftime('%Y-%m-%dT%H-%M-%S.%f')[:-3]}.log.gz"
-    with gzip.GzipFile(backup, "wb", compresslevel=5, mtime=0) as gz:
-        gz.write(b"".join(lines[:cut]))
-    (log_dir / "audit.log").write_bytes(b"".join(lines[cut:]))
+    # level 3: as fast as level 1 here and 15% smaller; levels 4+ switch to lazy matching and take twice as long
+    with gzip.GzipFile(backup, "wb", compresslevel=3, mtime=0) as gz:
+        gz.write(join_lines(events[:cut]))
+    (log_dir / "audit.log").write_bytes(join_lines(events[cut:]))
     rng = random.Random(int.from_bytes(hashlib.sha256(f"lab7-obj\0{seed}\0{p.ns}".encode()).digest()[:8], "big"))
     for rel, docs in _objects(p, rng).items():
         path = dest / "cluster" / f"{rel}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump_all(docs, sort_keys=False, width=1000))
+        path.write_text(yaml.dump_all(docs, Dumper=_DUMPER, sort_keys=False, width=1000))
     answers = dest / "nodes" / NODE / "opt" / "course" / "7"
     answers.mkdir(parents=True, exist_ok=True)
     (answers / "task.txt").write_text(
@@ -667,7 +721,3 @@ def generate(dest: Path, seed: str | None = None, values: dict[str, Any] | None 
         "Write the intruder's username to /opt/course/7/intruder.txt\n"
         "and the names of the Secrets it read, one per line, to /opt/course/7/secrets.txt\n")
 
-
-def _line_time(line: bytes) -> datetime:
-    ts = orjson.loads(line)["stageTimestamp"]
-    return datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)

@@ -347,3 +347,40 @@ def test_policy_missing_or_flag_unset():
     assert load_manifest_policy(analyze_manifest(base_pod(), HOST), HOST).status == "no-flag"
     nothing = DictHost({})
     assert load_manifest_policy(analyze_manifest(audited(), nothing), nothing, loader=fake_loader).status == "missing"
+
+
+@pytest.mark.parametrize("dirs", [(), ("/var/log/kubernetes/audit",)])
+def test_log_path_naming_the_mounted_directory_is_not_called_a_file_mount(dirs):
+    pod = audited()
+    cmd = pod["spec"]["containers"][0]["command"]
+    cmd[:] = [w if not w.startswith("--audit-log-path=") else "--audit-log-path=/var/log/kubernetes/audit" for w in cmd]
+    a = analyze_manifest(pod, DictHost({POLICY: GOOD_POLICY}, dirs))
+    assert codes(a).count("log-path-is-directory") == 1 and "log-file-mount" not in codes(a)
+    assert not a.log.ok and not a.log.file_mount
+
+
+def _policy_subpath_pod(vol_type: str) -> dict:
+    pod = audited()
+    mounts, vols = pod["spec"]["containers"][0]["volumeMounts"], pod["spec"]["volumes"]
+    i = next(n for n, m in enumerate(mounts) if m["mountPath"] == POLICY)
+    mounts[i]["subPath"] = "policy.yaml"
+    vol = next(v for v in vols if v["name"] == mounts[i]["name"])
+    vol["hostPath"] = {"path": "/etc/kubernetes/audit", "type": vol_type}
+    return pod
+
+
+def test_policy_file_mounted_by_subpath_of_a_directory_volume():
+    # kubelet checks the type against the volume's path (a directory); the subPath picks the file
+    a = analyze_manifest(_policy_subpath_pod("Directory"), DictHost({POLICY: GOOD_POLICY}, ("/etc/kubernetes/audit",)))
+    assert a.policy.ok and a.policy.host_path == POLICY
+    a = analyze_manifest(_policy_subpath_pod("File"), DictHost({POLICY: GOOD_POLICY}, ("/etc/kubernetes/audit",)))
+    assert "policy-dir-type" in codes(a)
+    a = analyze_manifest(_policy_subpath_pod("DirectoryOrCreate"), DictHost({}, ("/etc/kubernetes/audit",)))
+    assert "policy-missing-on-host" in codes(a)
+
+
+def test_quoted_read_only_is_a_decode_error_for_kubelet():
+    pod = audited()
+    pod["spec"]["containers"][0]["volumeMounts"][1]["readOnly"] = "true"
+    a = analyze_manifest(pod, HOST)
+    assert "mount-readonly-not-bool" in codes(a) and not a.readable

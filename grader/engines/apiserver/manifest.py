@@ -557,6 +557,10 @@ def _mounts(c: dict, where: str, a: ManifestAnalysis) -> list[Mount]:
             a.problems.append(Problem("error", "mount-path-duplicate", f"two mounts use mountPath {npath}: kubelet "
                                       "rejects the pod (must be unique)", w))
         seen[npath] = i
+        if "readOnly" in m and m["readOnly"] is not None and not isinstance(m["readOnly"], bool):
+            a.problems.append(Problem("fatal", "mount-readonly-not-bool", f"{w}.readOnly is {m['readOnly']!r}, not "
+                                      "true or false: kubelet cannot decode the pod (write readOnly: true unquoted)",
+                                      w))
         ro = m.get("readOnly") is True
         sub = m.get("subPath") if isinstance(m.get("subPath"), str) else ""
         if m.get("subPathExpr"):
@@ -645,7 +649,23 @@ def _policy_access(path: str, a: ManifestAnalysis, host: HostView | None) -> Pat
     src = vol.host_path if not m.sub_path else _norm(posixpath.join(vol.host_path or "", m.sub_path))
     src_kind = host.kind(src) if host else None
     tname = t or "unset"
-    if acc.file_mount:
+    if acc.file_mount and m.sub_path:
+        # kubelet checks the hostPath type against the volume's own path; the subPath then picks the file in it
+        vol_kind = host.kind(vol.host_path) if host and vol.host_path else None
+        if t not in _DIR_TYPES:
+            p.append(Problem("error", "policy-dir-type", f"mount {m.name!r} takes subPath {m.sub_path} from hostPath "
+                             f"{vol.host_path} with type {t}: a subPath needs a directory volume (Directory or "
+                             "DirectoryOrCreate)", vol.where))
+        elif t == "Directory" and vol_kind == "missing":
+            p.append(Problem("error", "policy-dir-missing", f"hostPath {vol.host_path} (type Directory) does not exist "
+                             "on the node: the pod does not start", vol.host_path))
+        elif src_kind == "dir":
+            p.append(Problem("error", "policy-is-directory", f"{src} on the node is a directory, not a policy file",
+                             src))
+        elif src_kind == "missing":
+            p.append(Problem("error", "policy-missing-on-host", f"{src} does not exist on the node: kubelet creates an "
+                             "empty directory for the subPath and kube-apiserver crashes reading the policy", src))
+    elif acc.file_mount:
         if t in {"DirectoryOrCreate", "Directory"}:
             why = ("the host path is a file, so kubelet's type check fails and the pod does not start"
                    if src_kind == "file" else
@@ -711,7 +731,12 @@ def _log_access(path: str, a: ManifestAnalysis, host: HostView | None) -> PathAc
     t = vol.host_type
     src = vol.host_path if not m.sub_path else _norm(posixpath.join(vol.host_path or "", m.sub_path))
     src_kind = host.kind(src) if host and src else None
-    if m.mount_path == log_file:
+    if m.mount_path == log_file and (t in _DIR_TYPES - {""} or src_kind == "dir"):
+        # the flag names the mounted directory itself, not a file in it
+        p.append(Problem("error", "log-path-is-directory", f"--audit-log-path names the mounted directory "
+                         f"{m.mount_path} itself: kube-apiserver cannot open a directory as its log file; name a "
+                         f"file inside it, e.g. {posixpath.join(m.mount_path, 'audit.log')}", "--audit-log-path"))
+    elif m.mount_path == log_file:
         acc.file_mount = True
         p.append(Problem("error", "log-file-mount", f"only the log file itself is mounted ({m.mount_path}): rotation "
                          "renames it inside its directory, which fails on a mounted file (device or resource busy), "
@@ -729,7 +754,8 @@ def _log_access(path: str, a: ManifestAnalysis, host: HostView | None) -> PathAc
     if m.read_only:
         p.append(Problem("error", "log-mount-read-only", f"mount {m.name!r} ({m.mount_path}) is readOnly: "
                          "kube-apiserver cannot create the log file and stops at start-up", m.where))
-    if host and acc.host_path and not acc.file_mount and host.kind(acc.host_path) == "dir":
+    if host and acc.host_path and not acc.file_mount and host.kind(acc.host_path) == "dir" \
+            and not any(x.code == "log-path-is-directory" for x in p):
         p.append(Problem("error", "log-path-is-directory", f"the log file path {acc.host_path} is a directory on the "
                          "node: kube-apiserver cannot open it", acc.host_path))
     return acc

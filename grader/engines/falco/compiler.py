@@ -67,10 +67,12 @@ class Diagnostic:
 class CompiledFilter:
     """A compiled condition. ``matches(event)`` is the generated function itself (no dispatch cost)."""
 
-    __slots__ = ("matches", "evttypes", "warnings", "diagnostics", "node", "source")
+    __slots__ = ("matches", "evttypes", "warnings", "diagnostics", "node", "source", "extra_fields")
 
     def __init__(self, matches: Callable[[Event], bool], evttypes: frozenset[str] | None,
-                 diagnostics: list[Diagnostic], node: A.Node, source: str) -> None:
+                 diagnostics: list[Diagnostic], node: A.Node, source: str,
+                 extra_fields: Mapping[str, FieldInfo] | None = None) -> None:
+        self.extra_fields = extra_fields  # compile_ruleset recompiles ``node`` with the same fields
         self.matches = matches
         self.evttypes = evttypes
         self.diagnostics = diagnostics
@@ -211,6 +213,7 @@ class _Compiler:
         self.diagnostics: list[Diagnostic] = []
         self.consts: list[Any] = []
         self.hoisted: dict[str, str] = {}  # event key -> local variable read once per call
+        self.shared: dict[A.Node, str] = {}  # subtree -> local caching its value (rule sets only)
 
     # ------------------------------------------------ constants
     def const(self, value: Any) -> str:
@@ -620,13 +623,21 @@ class _Compiler:
             return f"{self.const(node.make())}({read}, _e)"
         if depth > MAX_CODE_DEPTH:
             return f"{self.const(self.subfunction(node))}(_e)"
+        if self.shared:
+            var = self.shared.get(node)
+            if var is not None:  # evaluated at most once per event, whichever rule needs it first
+                inner = self._expr_uncached(node, depth + 1)
+                return f"({var} if {var} is not None else ({var} := {inner}))"
+        return self._expr_uncached(node, depth)
+
+    def _expr_uncached(self, node: A.Node, depth: int) -> str:
         if isinstance(node, A.Check):
             return self.check_expr(node)
         if isinstance(node, A.Not):
             return f"(not {self.expr(node.child, depth + 1)})"
         if isinstance(node, (A.And, A.Or)):
             joiner = " and " if isinstance(node, A.And) else " or "
-            return "(" + joiner.join(self.expr(c, depth + 1) for c in _flatten(node)) + ")"
+            return "(" + joiner.join(self.expr(c, depth + 1) for c in _flatten(node, self.shared)) + ")"
         if isinstance(node, A.Identifier):
             raise CompileError(f"Undefined macro '{node.name}' used in filter.", "undefined_macro")
         raise CompileError(f"filter error: unexpected node {node!r}")
@@ -701,6 +712,55 @@ class _Compiler:
         else:
             body = self.expr(node)
         lines.append(f"return {body}")
+        return self._assemble(lines)
+
+
+    def build_ruleset(self, nodes: list[A.Node | bool], collect_all: bool) -> tuple[Callable[[Event], Any], str]:
+        """ONE function for the rules an event type meets, in order: with ``collect_all`` it returns the
+        indexes of every matching rule, else the index of the first one (-1 for none). Plain fields read
+        by several rules are read once; subtrees several rules share (macros such as ``open_write``,
+        ``container``) are evaluated at most once per event, when a rule first needs them. Filters are
+        pure, so this is the per-rule evaluation with the repeated work left out."""
+        live = [(i, n) for i, n in enumerate(nodes) if n is not False]
+        counts: dict[A.Node, int] = {}
+        for _, node in live:
+            if not isinstance(node, bool):
+                for sub in _composite_subtrees(node):
+                    counts[sub] = counts.get(sub, 0) + 1
+        self.shared = {}
+        for sub, count in counts.items():
+            if count >= 2:
+                self.shared[sub] = f"_c{len(self.shared)}"
+        bodies: list[tuple[int, list[A.Node | _Dispatch]]] = []
+        key_counts: dict[str, int] = {}
+        for i, node in live:
+            if isinstance(node, bool):
+                bodies.append((i, []))
+                continue
+            whole = isinstance(node, A.And) and node not in self.shared
+            conjuncts = _flatten(node, self.shared) if whole else [node]
+            if len(conjuncts) > EARLY_EXITS:
+                conjuncts = conjuncts[:EARLY_EXITS] + self.group_exclusions(conjuncts[EARLY_EXITS:])
+            for key in _plain_keys(node):
+                key_counts[key] = key_counts.get(key, 0) + 1
+            bodies.append((i, conjuncts))
+        lines: list[str] = []
+        for key, count in key_counts.items():
+            if count >= 2:
+                local = f"_f{len(self.hoisted)}"
+                self.hoisted[key] = local
+                lines.append(f"{local} = _e.get({self.const(key)})")
+        if self.shared:
+            lines.append(" = ".join(self.shared.values()) + " = None")
+        if collect_all:
+            lines.append("_out = []")
+        for i, conjuncts in bodies:
+            cond = " and ".join(self.expr(c, 1) for c in conjuncts) if conjuncts else "True"
+            lines.append(f"if {cond}: " + (f"_out.append({i})" if collect_all else f"return {i}"))
+        lines.append("return _out" if collect_all else "return -1")
+        return self._assemble(lines)
+
+    def _assemble(self, lines: list[str]) -> tuple[Callable[[Event], Any], str]:
         names = [f"_k{i}" for i in range(len(self.consts))]
         source = (f"def _make({', '.join(names)}):\n"
                   f"    def _match(_e):\n"
@@ -709,6 +769,26 @@ class _Compiler:
         namespace: dict[str, Any] = {}
         exec(compile(source, "<falco-filter>", "exec"), {"__builtins__": _SAFE_BUILTINS}, namespace)
         return namespace["_make"](*self.consts), source
+
+
+def _composite_subtrees(node: A.Node) -> list[A.Node]:
+    """The and/or/not subtrees with two checks or more (worth caching when several rules share them)."""
+    out: list[A.Node] = []
+
+    def visit(n: A.Node) -> int:
+        if isinstance(n, A.Check):
+            return 1
+        if isinstance(n, A.Not):
+            size = visit(n.child)
+        elif isinstance(n, (A.And, A.Or)):
+            size = sum(visit(c) for c in n.children)
+        else:
+            return 1
+        if size >= 2:
+            out.append(n)
+        return size
+    visit(node)
+    return out
 
 
 _SAFE_BUILTINS = {"bool": bool, "any": any, "all": all, "len": len}
@@ -771,14 +851,15 @@ def _plain_keys(node: A.Node) -> list[str]:
     return out
 
 
-def _flatten(node: A.And | A.Or) -> list[A.Node]:
-    """And inside And (and Or inside Or) is the same operation: flatten it to keep the code shallow."""
+def _flatten(node: A.And | A.Or, keep: Mapping[A.Node, str] | None = None) -> list[A.Node]:
+    """And inside And (and Or inside Or) is the same operation: flatten it to keep the code shallow.
+    Subtrees in ``keep`` (shared between the rules of a rule set) stay whole."""
     out: list[A.Node] = []
     stack = list(reversed(node.children))
     kind = type(node)
     while stack:
         child = stack.pop()
-        if type(child) is kind:
+        if type(child) is kind and not (keep and child in keep):
             stack.extend(reversed(child.children))  # type: ignore[union-attr]
         else:
             out.append(child)
@@ -1083,7 +1164,75 @@ def compile_filter(node: A.Node, macros: Mapping[str, A.Node] | None = None, *,
         if (d.code, d.message) not in seen:
             seen.add((d.code, d.message))
             diagnostics.append(d)
-    return CompiledFilter(fn, evttypes, diagnostics, expanded, source)
+    return CompiledFilter(fn, evttypes, diagnostics, expanded, source, extra_fields)
+
+
+def fold_evttype(node: A.Node, evttype: str) -> A.Node | bool:
+    """``node`` for events whose ``evt.type`` is ``evttype``: the checks on ``evt.type`` alone (``=``,
+    ``!=``, ``in``, ``intersects``, ``exists``, no transformer or modifier) are decided, and the and/or/not
+    around them simplified. Exactly what the compiled check computes on such an event: the rule index
+    already knows the type, so the filter need not test it again."""
+    if isinstance(node, A.Check):
+        field = node.field
+        if (not isinstance(field, A.FieldRef) or field.name != "evt.type" or field.arg is not None
+                or field.transformers or node.modifier is not None):
+            return node
+        op = "=" if node.op == "==" else node.op
+        value = node.value
+        if op == "exists":
+            return True
+        if isinstance(value, A.ListRef):
+            value = (value.name,)
+        if op in ("=", "!=") and isinstance(value, str):
+            return (evttype == value) == (op == "=")
+        if op in ("in", "intersects") and isinstance(value, (str, tuple)):
+            return evttype in ((value,) if isinstance(value, str) else value)
+        return node
+    if isinstance(node, A.Not):
+        child = fold_evttype(node.child, evttype)
+        if isinstance(child, bool):
+            return not child
+        return node if child is node.child else A.Not(child)
+    if isinstance(node, (A.And, A.Or)):
+        decisive = isinstance(node, A.Or)  # the value that decides the whole: True for or, False for and
+        kept: list[A.Node] = []
+        changed = False
+        for c in node.children:
+            folded = fold_evttype(c, evttype)
+            if isinstance(folded, bool):
+                if folded == decisive:
+                    return decisive
+                changed = True
+                continue
+            changed = changed or folded is not c
+            kept.append(folded)
+        if not changed:
+            return node
+        if not kept:
+            return not decisive
+        return kept[0] if len(kept) == 1 else type(node)(tuple(kept))
+    return node
+
+
+def compile_ruleset(filters: list[CompiledFilter], evttype: str | None, *,
+                    collect_all: bool = False) -> Callable[[Event], Any]:
+    """One function evaluating ``filters`` in order on events of type ``evttype`` (None: any type, nothing
+    folded): the index of the first match (-1 for none), or with ``collect_all`` the list of indexes of
+    every match. Same answers as calling each ``filter.matches`` in turn; raises CompileError when the
+    filters cannot be combined (the caller then calls them one by one)."""
+    extra = filters[0].extra_fields if filters else None
+    if any(f.extra_fields is not extra for f in filters):
+        raise CompileError("filters compiled with different field sets")
+    nodes: list[A.Node | bool] = [fold_evttype(f.node, evttype) if evttype else f.node for f in filters]
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
+    try:
+        fn, _ = _Compiler(extra).build_ruleset(nodes, collect_all)
+    except (RecursionError, SyntaxError, MemoryError):
+        raise CompileError("filter error: the rule set is too large to combine") from None
+    finally:
+        sys.setrecursionlimit(limit)
+    return fn
 
 
 def compile_condition(text: str, macros: Mapping[str, A.Node] | None = None, **kw: Any) -> CompiledFilter:
@@ -1098,5 +1247,6 @@ def evaluate(text: str, event: Event | Mapping[str, Any]) -> bool:
     return compile_condition(text).matches(ev)
 
 
-__all__ = ["CompileError", "CompiledFilter", "Diagnostic", "compile_filter", "compile_condition", "evaluate",
+__all__ = ["CompileError", "CompiledFilter", "Diagnostic", "compile_filter", "compile_condition", "compile_ruleset",
+           "evaluate", "fold_evttype",
            "expand_macros", "resolve_evttypes", "unsafe_na_checks", "MISSING", "FIELDS"]

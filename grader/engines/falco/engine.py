@@ -8,16 +8,20 @@ first matching rule per event, ``all`` every one. Disabled rules and rules less 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from .compiler import CompileError, CompiledFilter, compile_ruleset
 from .loader import PRIORITIES, CompiledRule, parse_priority
-from .outputs import Alert, event_time_ns
+from .ast import FieldRef
+from .events import MISSING, getter
+from .parser import parse
+from .outputs import Alert, OutputFormat, _jsonable, _token_reader, event_time_ns, value_text
 
 
 class Engine:
     def __init__(self, rules: Sequence[CompiledRule], *, priority: str | int = "debug",
-                 rule_matching: str = "first", hostname: str = "cks-grader") -> None:
+                 rule_matching: str = "first", hostname: str = "cks-grader", combine: bool = True) -> None:
         if isinstance(priority, str):
             level = parse_priority(priority)
             if level is None:
@@ -27,10 +31,12 @@ class Engine:
         if rule_matching not in ("first", "all"):
             raise ValueError("rule_matching must be 'first' or 'all'")
         self.rule_matching = rule_matching
+        self.combine = combine  # False: call each candidate's own filter in turn (the bench's peer)
         self.hostname = hostname
         self.rules = [r for r in rules if r.enabled and r.priority <= level]
         self._index: dict[str, tuple[CompiledRule, ...]] = {}
-        self._matchers: dict[str, tuple[tuple[Any, CompiledRule], ...]] = {}
+        self._matchers: dict[str, Callable[[Any], list[CompiledRule]]] = {}
+        self._renderers: dict[int, tuple[OutputFormat, Callable[[Any], tuple[str, dict[str, Any]]]]] = {}
 
     def candidates(self, evt_type: str | None) -> tuple[CompiledRule, ...]:
         """The rules an event of this type can meet, in load order."""
@@ -43,30 +49,104 @@ class Engine:
 
     def matching_rules(self, event: Any) -> list[CompiledRule]:
         key = _evt_type(event) or ""
-        pairs = self._matchers.get(key)
-        if pairs is None:
-            pairs = self._matchers[key] = tuple((r.filter.matches, r) for r in self.candidates(key))
-        out = []
+        matcher = self._matchers.get(key)
+        if matcher is None:
+            matcher = self._matchers[key] = self._matcher(key)
+        return matcher(event)
+
+    def _matcher(self, key: str) -> Callable[[Any], list[CompiledRule]]:
+        """event -> matching rules, for the events of one type. The candidates' filters are combined into
+        one function (compiler.compile_ruleset: type checks decided, shared macros evaluated once);
+        filters that cannot be combined are called one by one."""
+        rules = self.candidates(key)
         first = self.rule_matching == "first"
-        for matches, rule in pairs:
-            if matches(event):
-                out.append(rule)
+        if not rules:
+            return lambda event: []
+        if self.combine and all(isinstance(r.filter, CompiledFilter) for r in rules):
+            try:
+                combined = compile_ruleset([r.filter for r in rules], key or None, collect_all=not first)
+            except CompileError:
+                pass
+            else:
                 if first:
-                    break
-        return out
+                    def first_match(event: Any) -> list[CompiledRule]:
+                        i = combined(event)
+                        return [] if i < 0 else [rules[i]]
+                    return first_match
+                return lambda event: [rules[i] for i in combined(event)]
+        return self._one_by_one(key)
+
+    def _one_by_one(self, key: str) -> Callable[[Any], list[CompiledRule]]:
+        first = self.rule_matching == "first"
+        pairs = tuple((r.filter.matches, r) for r in self.candidates(key))
+
+        def one_by_one(event: Any) -> list[CompiledRule]:
+            out = []
+            for matches, rule in pairs:
+                if matches(event):
+                    out.append(rule)
+                    if first:
+                        break
+            return out
+        return one_by_one
 
     def process(self, event: Any) -> list[Alert]:
         return [self.alert(rule, event) for rule in self.matching_rules(event)]
 
     def alert(self, rule: CompiledRule, event: Any) -> Alert:
-        return Alert(rule.name, PRIORITIES[rule.priority], rule.output_format.render(event), event_time_ns(event),
-                     rule.output_format.values(event), rule.tags, rule.source, self.hostname)
+        fmt = rule.output_format
+        entry = self._renderers.get(id(fmt))  # by identity: hashing a format walks all its tokens
+        if entry is None or entry[0] is not fmt:
+            entry = self._renderers[id(fmt)] = (fmt, _renderer(fmt))
+        text, values = entry[1](event)
+        return Alert(rule.name, PRIORITIES[rule.priority], text, event_time_ns(event), values, rule.tags,
+                     rule.source, self.hostname)
 
     def run(self, events: Iterable[Any]) -> list[Alert]:
         out: list[Alert] = []
         for e in events:
             out.extend(self.process(e))
         return out
+
+
+def _renderer(fmt: OutputFormat) -> Callable[[Any], tuple[str, dict[str, Any]]]:
+    """event -> (``fmt.render(event)``, ``fmt.values(event)``), reading each field once."""
+    readers = {f: _plain_reader(f) or _token_reader(f) for f in fmt.fields}
+    parts = tuple((t.literal, t.field, t.width) for t in fmt.tokens)
+    simple = tuple((t.literal, t.field) for t in fmt.tokens) if not any(t.width for t in fmt.tokens) else None
+
+    def render(event: Any) -> tuple[str, dict[str, Any]]:
+        raw: dict[str, Any] = {}
+        for f, read in readers.items():
+            try:
+                raw[f] = read(event)
+            except Exception:  # noqa: BLE001 - as outputs.field_value: a value that cannot be read prints <NA>
+                raw[f] = None
+        texts = {f: v if type(v) is str else value_text(v) for f, v in raw.items()}
+        values = {f: v if type(v) is str or v is None else None if v is MISSING else _jsonable(v)
+                  for f, v in raw.items()}
+        if simple is not None:
+            return "".join([texts[f] if literal is None else literal for literal, f in simple]), values
+        out = []
+        for literal, f, width in parts:
+            if literal is not None:
+                out.append(literal)
+                continue
+            text = texts[f]
+            out.append(text[:width].ljust(width) if width else text)
+        return "".join(out), values
+    return render
+
+
+def _plain_reader(token: str) -> Callable[[Any], Any] | None:
+    """The field getter itself for a token without transformers (what outputs._token_reader wraps)."""
+    try:
+        ref = parse(f"{token} exists").field
+        if not isinstance(ref, FieldRef) or ref.transformers:
+            return None
+        return getter(ref.name, ref.arg)[0]
+    except Exception:  # noqa: BLE001 - outputs._token_reader decides what an unreadable token gives
+        return None
 
 
 def _evt_type(event: Any) -> str | None:

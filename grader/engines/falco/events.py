@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import ipaddress
+import operator
 import posixpath
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -443,8 +445,15 @@ def _derive_net(ev: Event, fdname: str, evtype: str) -> None:
     ev.setdefault("fd.is_server", server)
 
 
+@functools.lru_cache(maxsize=512)
+def _param_table(evtype: str) -> tuple[tuple[str, ...], dict[str, str], dict[str, int]]:
+    """(names in order, name -> type, name -> position) of an event type's parameters, once per type."""
+    listed = event_params(evtype)
+    return tuple(p for p, _ in listed), dict(listed), {p: i for i, (p, _) in reversed(list(enumerate(listed)))}
+
+
 def _derive_args(ev: Event, evtype: str, raw_args: dict[str, Any], raw_rawargs: dict[str, Any]) -> None:
-    params = dict(event_params(evtype))
+    names, params, position = _param_table(evtype)
     args: dict[str, str] = {}
     rawargs: dict[str, Any] = {}
     for pname, value in raw_rawargs.items():
@@ -467,13 +476,13 @@ def _derive_args(ev: Event, evtype: str, raw_args: dict[str, Any], raw_rawargs: 
         ev[f"evt.arg.{pname}"] = text
     for pname, raw in rawargs.items():
         ev[f"evt.rawarg.{pname}"] = raw
-    for i, (pname, _) in enumerate(event_params(evtype)):
+    for i, pname in enumerate(names):
         if pname in args:
             ev[f"evt.arg[{i}]"] = args[pname]
     if args:
-        order = [p for p, _ in event_params(evtype)]
+        last = len(names)
         ev.setdefault("evt.args", " ".join(f"{p}={args[p]}" for p in sorted(args, key=lambda p: (
-            order.index(p) if p in order else len(order), p))))
+            position.get(p, last), p))))
 
 
 def _raw_param(pname: str, ptype: str, value: Any, rendered: bool = False) -> Any:
@@ -506,9 +515,7 @@ Getter = Callable[[Event], Any]
 
 
 def _plain(name: str) -> Getter:
-    def get_plain(ev: Event, _name: str = name) -> Any:
-        return ev.get(_name)
-    return get_plain
+    return operator.methodcaller("get", name)  # ev.get(name) without a Python frame (outputs read many)
 
 
 def _time_getter(kind: str) -> Getter:
