@@ -162,10 +162,14 @@ def probes(ctx: CheckContext, node: str, path: str, probes: list | None = None,
         problem_text = judge(probe, decision)
         if problem_text:
             failures.append((probe, decision, problem_text))
-    if require_recorded and recorded == 0:
+    if require_recorded and recorded == 0 and battery:
+        first = battery[0]
+        d0 = policy.evaluate(first.request)
+        got = f"level None ({_rule_ref(d0)})" if d0.level == "None" else \
+            f"{d0.level} with {_COMPLETE} omitted ({_rule_ref(d0)})"
         return Outcome.failed(
-            f"the policy logs none of the {len(battery)} probe requests (every one gets level None or has "
-            f"its {_COMPLETE} stage omitted), so it records nothing to judge",
+            f"{first.label}: expected an event, got {got}; the policy logs none of the {len(battery)} probe "
+            f"requests (each gets level None or has its {_COMPLETE} stage omitted), so it records nothing to judge",
             Evidence(where, "requests that are logged", f"every probe request gets level None or omits {_COMPLETE}"))
     if not failures:
         dropped = f"; note: kube-apiserver drops {len(result.dropped)} key(s)" if result.dropped else ""
@@ -191,8 +195,8 @@ def judge(probe: Probe, d: Decision) -> str | None:
     if probe.levels and d.level != "None" and not d.records(_COMPLETE):
         # a logged request whose ResponseComplete stage is omitted writes no event once it completes
         # (at most RequestReceived, or ResponseStarted for watch/exec): in effect it is not logged
-        return (f"level {d.level} but the {_COMPLETE} stage is omitted ({rule} omits {_stages(d)}), so no "
-                "event is written when the request completes")
+        return (f"expected {d.level} with a {_COMPLETE} event, got {d.level} with {_COMPLETE} omitted ({rule} "
+                f"omits {_stages(d)}): no event is written when the request completes")
     for stage in probe.omits:
         if d.records(stage):
             return f"{stage} is recorded (level {d.level}, {rule} omits {_stages(d)})"

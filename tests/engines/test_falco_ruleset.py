@@ -124,3 +124,11 @@ def test_compile_ruleset_returns_first_index_or_all_indexes() -> None:
     assert compile_ruleset(filters, "open")(e) == 1
     assert compile_ruleset(filters, "open", collect_all=True)(e) == [1, 3]
     assert compile_ruleset(filters[:1], "open")(e) == -1
+
+
+def test_too_many_rules_for_one_type_fall_back_to_one_by_one() -> None:
+    text = "".join(rule(f"R{i}", f"evt.type = open and fd.name = /f{i}") for i in range(300))
+    res = load_rules([("many.yaml", text)])
+    eng = Engine(res.rules, rule_matching="all")
+    e = event_from_mapping({"evt.type": "open", "fd.name": "/f299", "proc.name": "cat"})
+    assert [r.name for r in eng.matching_rules(e)] == ["R299"]

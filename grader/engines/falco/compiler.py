@@ -42,6 +42,7 @@ from .fnmatch_compat import compile_glob
 from .parser import ParseError, parse
 
 MAX_CODE_DEPTH = 40  # deeper boolean nesting is split into helper functions
+MAX_RULESET = 256  # more candidates than this for one event type: no combined function (compile time)
 RECURSION_LIMIT = 12_000
 
 
@@ -1220,6 +1221,8 @@ def compile_ruleset(filters: list[CompiledFilter], evttype: str | None, *,
     folded): the index of the first match (-1 for none), or with ``collect_all`` the list of indexes of
     every match. Same answers as calling each ``filter.matches`` in turn; raises CompileError when the
     filters cannot be combined (the caller then calls them one by one)."""
+    if len(filters) > MAX_RULESET:
+        raise CompileError(f"more than {MAX_RULESET} rules for one event type: evaluated one by one")
     extra = filters[0].extra_fields if filters else None
     if any(f.extra_fields is not extra for f in filters):
         raise CompileError("filters compiled with different field sets")
