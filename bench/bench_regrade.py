@@ -47,9 +47,10 @@ def _scratch() -> None:
     tempfile.tempdir = scratch_dir() or tempfile.gettempdir()
 
 
-def _make_bundle(args: tuple[int, str, str]) -> str:
-    """Learner ``i`` of the class: a workspace for their seed, one of start / solution / a wrong answer."""
-    i, lab_id, out_dir = args
+def _make_bundle(args: tuple[int, str, int, str]) -> str:
+    """Learner ``i`` of the class: a workspace for their seed; ``turn`` (the learner's rank within the lab)
+    picks the start, the solution, or the solution with a wrong-answer fixture on top (two turns in four)."""
+    i, lab_id, turn, out_dir = args
     from grader import __version__, variants
     from grader.instructor.bundle import write_bundle
     from grader.labs import get_lab
@@ -65,11 +66,11 @@ def _make_bundle(args: tuple[int, str, str]) -> str:
         materialize(lab, ws / "w", seed)
         values = variants.values_for(lab, seed)
         wrong = [d for name, d, _fails, fseed in fixture_cases(lab) if name.startswith("wrong/") and fseed is None]
-        kind = i % 4
+        kind = turn % 4
         if kind >= 1:
             apply_overlay(solution_dir(lab), ws / "w", values)
         if kind >= 2 and wrong:
-            apply_overlay(wrong[i % len(wrong)], ws / "w", values)
+            apply_overlay(wrong[turn % len(wrong)], ws / "w", values)
         out = Path(out_dir) / f"{seed}-{lab_id}.tar.gz"
         # what `cks submit` writes, minus its own grading (the regrade never trusts it; this keeps setup short)
         write_bundle(out, ws / "w", lab_id=lab.id, lab_version=lab.version, lab_fingerprint=lab.fingerprint(),
@@ -100,7 +101,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="cks-bench-regrade-", dir=scratch_dir()))
     try:
         t0 = time.perf_counter()
-        jobs = [(i, labs[i % len(labs)], str(tmp)) for i in range(args.count)]
+        # an even spread: learner i takes lab i mod n, and each lab sees every kind of hand-in in turn
+        jobs = [(i, labs[i % len(labs)], i // len(labs), str(tmp)) for i in range(args.count)]
         with ProcessPoolExecutor(max_workers=args.jobs, initializer=_scratch) as pool:
             bundles = list(pool.map(_make_bundle, jobs, chunksize=8))
         gen = time.perf_counter() - t0
@@ -125,6 +127,10 @@ def main() -> int:
         share = {lab_id: sum(1 for b in bundles if b.endswith(f"-{lab_id}.tar.gz")) for lab_id in labs}
         serial = sum(per_lab[x] * share[x] for x in labs)  # the class regraded by one worker, estimated
         bad = sum(1 for b in cls.bundles if b.error)
+        marks: dict[str, list[float]] = {}  # the class's scores per lab: start, solution and wrong answers mixed
+        for b in cls.bundles:
+            if b.lab and b.max_score and not b.error:
+                marks.setdefault(b.lab, []).append(b.score / b.max_score)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -135,9 +141,11 @@ def main() -> int:
           f"{len(rows)} learners, {bad} bad bundles)")
     print(f"  one worker, {k} bundles per lab: {serial / len(bundles) * 1000:.1f} ms/bundle for this mix "
           f"-> speed-up {serial / wall:.2f}x with {args.jobs} workers")
-    print("  per lab, one worker:   lab    bundles  ms/bundle  share of the work")
+    print("  per lab, one worker:   lab    bundles  ms/bundle  share of the work  mean score")
     for x in labs:
-        print(f"{'':25}{x:<6} {share[x]:7d} {per_lab[x] * 1000:10.0f} {per_lab[x] * share[x] / serial:11.0%}")
+        mean = sum(marks.get(x, [])) / max(1, len(marks.get(x, [])))
+        print(f"{'':25}{x:<6} {share[x]:7d} {per_lab[x] * 1000:10.0f} {per_lab[x] * share[x] / serial:11.0%}"
+              f" {mean:17.0%}")
     target = 30.0 * len(bundles) / 500
     print(f"  target: {len(bundles)} bundles in < {target:.0f} s -> {'met' if wall < target else 'NOT met'}")
     return 0 if bad == 0 else 1
