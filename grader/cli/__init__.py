@@ -66,13 +66,29 @@ def fail_usage(message: str) -> None:
     sys.exit(EXIT_USAGE)
 
 
-def _load_lab(lab_id: str):
-    from grader.labs import LabError, get_lab
+def _load_lab(lab_id: str | None):
+    from grader.labs import LabError, all_labs, get_lab
 
+    if not lab_id:  # LAB is declared optional so that forgetting it gets this message, not click's
+        try:
+            ids = ", ".join(lab.id for lab in all_labs())
+        except LabError:
+            ids = "see `cks list`"
+        fail_usage(f"which lab? Name one, e.g. `{_prog()} lab1`; the labs are: {ids}")
     try:
         return get_lab(lab_id)
     except LabError as exc:
         fail_usage(str(exc))
+
+
+def _prog() -> str:
+    ctx = click.get_current_context(silent=True)
+    return ctx.command_path if ctx else "cks"
+
+
+def lab_argument(f):
+    """LAB, optional to click so a missing one gets a message that lists the labs (exit 2)."""
+    return click.argument("lab", required=False, metavar="LAB")(f)
 
 
 def _workspace_for(lab, workspace: str | None) -> Path:
@@ -81,9 +97,33 @@ def _workspace_for(lab, workspace: str | None) -> Path:
     return Path(workspace) if workspace else default_dir(lab)
 
 
+def _ws_flag(lab, ws: Path) -> str:
+    """` --workspace DIR` when DIR is not the default one, so suggested commands work as typed."""
+    return "" if ws == _workspace_for(lab, None) else f" --workspace {ws}"
+
+
+def _check_workspace(lab, ws: Path) -> dict:
+    """The metadata of the workspace at ``ws`` for ``lab``, or exit 2 saying what to do instead."""
+    from grader.snapshot import META_FILE, Snapshot
+
+    if not (ws / META_FILE).is_file():
+        if ws.is_dir():
+            fail_usage(f"{ws} is not a cks workspace (no {META_FILE}); start one with "
+                       f"`cks start {lab.id} --workspace DIR` in a new or empty folder")
+        if ws.exists():
+            fail_usage(f"{ws} is a file, not a workspace; start one with `cks start {lab.id}`")
+        fail_usage(f"no workspace for {lab.id} at {ws}; start one with `cks start {lab.id}{_ws_flag(lab, ws)}`")
+    meta = Snapshot(ws).meta
+    recorded = meta.get("lab")
+    if recorded and recorded != lab.id:
+        fail_usage(f"{ws} is a workspace for {recorded}, not {lab.id}: use `{_prog()} {recorded} --workspace {ws}`, "
+                   f"or start {lab.id} with `cks start {lab.id}`")
+    return meta
+
+
 # ---- grade ----------------------------------------------------------------------------------------
 
-GRADE_HELP = """Grade LAB and show each task with its points, a reason and a hint.
+GRADE_HELP = """Grade LAB: each task with its status, points, a one-line reason, and hints for what failed.
 
 \b
 LAB is a lab id such as lab1 (`cks list` shows them). Where it grades:
@@ -96,6 +136,8 @@ Examples:
   cks start lab1 && grade lab1          start the practice workspace, then grade it
   grade lab1 -v                         also show evidence: where, expected, actual
   grade lab1 --format json -o r.json    machine-readable result (table still printed)
+  grade lab1 --format junit > r.xml     JUnit XML for CI (pytest's shape)
+  grade lab1 --task t3 --task t4        only these tasks
   grade lab3 --target vagrant:controlplane
 
 \b
@@ -106,7 +148,7 @@ Exit codes: 0 all graded tasks pass, 1 a task failed, 2 usage error, 3 could not
 
 def _grade_options(f):
     for opt in reversed([
-        click.argument("lab"),
+        click.argument("lab", required=False, metavar="LAB"),
         click.option("--workspace", "-w", metavar="DIR", help="Practice workspace to grade (default ./cks-workspace/LAB)."),
         click.option("--target", "-t", metavar="T", help="kind[:NAME] | vagrant[:MACHINE] | local | ssh://HOST | workspace:DIR"),
         click.option("--kubeconfig", metavar="FILE", help="Kubeconfig for live targets (default $KUBECONFIG)."),
@@ -114,7 +156,8 @@ def _grade_options(f):
         click.option("--in-cluster", is_flag=True, help="Use the Pod's ServiceAccount (grader running in a Job)."),
         click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "junit"]), default="table",
                      show_default=True, help="Output format."),
-        click.option("--output", "-o", metavar="FILE", help="Write the chosen format to FILE (the table still prints)."),
+        click.option("--output", "--out", "-o", "output", metavar="FILE",
+                     help="Write the chosen format to FILE (the table still prints)."),
         click.option("--task", "tasks", multiple=True, metavar="ID", help="Grade only these tasks (repeatable)."),
         click.option("-v", "--verbose", is_flag=True, help="Show evidence (where, expected, actual) for every task."),
         click.option("--debug", is_flag=True, hidden=True, help="Let internal errors raise (for grader developers)."),
@@ -145,17 +188,10 @@ def _grade(lab_id: str, workspace: str | None, target: str | None, kubeconfig: s
 
 def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
     from grader.runner import grade
-    from grader.snapshot import META_FILE, Snapshot
+    from grader.snapshot import Snapshot
 
-    if not (ws / META_FILE).is_file():
-        if ws.is_dir():
-            fail_usage(f"{ws} is not a cks workspace (no {META_FILE}); start one with `cks start {lab.id} --workspace {ws}`")
-        fail_usage(f"no workspace for {lab.id} at {ws}; start one with `cks start {lab.id}`"
-                   + (f" --workspace {ws}" if ws != Path("cks-workspace") / lab.id else ""))
+    _check_workspace(lab, ws)
     snap = Snapshot(ws)
-    recorded = snap.meta.get("lab")
-    if recorded and recorded != lab.id:
-        fail_usage(f"{ws} is a workspace for {recorded}, not {lab.id}")
     if snap.meta.get("lab_version") not in (None, lab.version):
         click.echo(f"Warning: {ws} was started with {lab.id} version {snap.meta.get('lab_version')}, "
                    f"the installed lab is version {lab.version}; `cks reset {lab.id}` starts it afresh.", err=True)
@@ -228,7 +264,8 @@ def _color() -> bool:
     return "NO_COLOR" not in os.environ and sys.stdout.isatty()
 
 
-@click.command("grade", help=GRADE_HELP, context_settings=CONTEXT)
+@click.command("grade", help=GRADE_HELP, context_settings=CONTEXT,
+               short_help="Grade a lab: status, points, a reason and hints per task.")
 @_grade_options
 def grade_cmd(**kw) -> None:
     _grade(kw.pop("lab"), **kw)
@@ -265,10 +302,17 @@ def cks() -> None:
 cks.add_command(grade_cmd)
 
 
-@cks.command("list", context_settings=CONTEXT)
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@cks.command("list", context_settings=CONTEXT, short_help="List the labs with their topics, time and points.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format.")
 def list_cmd(fmt: str) -> None:
-    """List the labs with their topics, time and points."""
+    """List the labs with their topics, time estimate, points and the tasks that need a live cluster.
+
+    \b
+    Examples:
+      cks list
+      cks list --format json | jq -r '.[].id'
+    """
     from grader.labs import LabError, all_labs
 
     try:
@@ -289,7 +333,9 @@ def list_cmd(fmt: str) -> None:
     for lab in labs:
         table.add_row(lab.id, lab.title, ", ".join(lab.topics), str(lab.minutes), f"{lab.max_points:g}",
                       ", ".join(t.id for t in lab.tasks if t.live) or "-")
-    Console(no_color=not _color()).print(table)
+    from grader.reporters.table import _width
+
+    Console(no_color=not _color(), width=_width()).print(table)
 
 
 def _variant_values(lab, workspace: str | None, seed: str | None) -> tuple[dict, str | None]:
@@ -299,17 +345,26 @@ def _variant_values(lab, workspace: str | None, seed: str | None) -> tuple[dict,
 
     if seed is None:
         ws = _workspace_for(lab, workspace)
+        if workspace:  # named on purpose: it must be this lab's workspace
+            _check_workspace(lab, ws)
         recorded = Snapshot(ws).meta.get("seed") if ws.is_dir() else None
         seed = str(recorded) if recorded is not None else None
     return variants.values_for(lab, seed), seed
 
 
-@cks.command("show", context_settings=CONTEXT)
-@click.argument("lab")
+@cks.command("show", context_settings=CONTEXT, short_help="Show a lab's exercise, with your variant's values.")
+@lab_argument
 @click.option("--workspace", "-w", metavar="DIR", help="Show the variant of this workspace (default ./cks-workspace/LAB).")
 @click.option("--seed", metavar="ID", help="Show the variant for this seed.")
 def show_cmd(lab: str, workspace: str | None, seed: str | None) -> None:
-    """Show LAB's exercise text (its README), with your variant's names and values filled in."""
+    """Show LAB's exercise text (its README), with your variant's names and values filled in.
+
+    \b
+    Examples:
+      cks show lab1                        the exercise for ./cks-workspace/lab1
+      cks show lab1 --workspace ~/exam/q1  the variant of another workspace
+      cks show lab1 | less -R              page through it
+    """
     the_lab = _load_lab(lab)
     from rich.console import Console
     from rich.markdown import Markdown
@@ -321,17 +376,26 @@ def show_cmd(lab: str, workspace: str | None, seed: str | None) -> None:
     Console(no_color=not _color()).print(Markdown(text))
 
 
-@cks.command("start", context_settings=CONTEXT)
-@click.argument("lab")
+@cks.command("start", context_settings=CONTEXT, short_help="Start a lab: create its practice workspace.")
+@lab_argument
 @click.option("--workspace", "-w", metavar="DIR", help="Where to create the workspace (default ./cks-workspace/LAB).")
 @click.option("--seed", metavar="ID", help="Per-learner variant: names and values drawn from ID.")
-@click.option("--force", is_flag=True, help="Replace an existing workspace.")
+@click.option("--force", is_flag=True, help="Replace an existing workspace (your changes are lost).")
 @click.option("--target", "-t", metavar="T", help="Set the lab up on a live cluster instead (kind:NAME, vagrant, local, ...).")
-@click.option("--kubeconfig", metavar="FILE")
-@click.option("--context", "kube_context", metavar="NAME")
+@click.option("--kubeconfig", metavar="FILE", help="Kubeconfig for live targets (default $KUBECONFIG).")
+@click.option("--context", "kube_context", metavar="NAME", help="Kubeconfig context for live targets.")
 def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, target: str | None,
               kubeconfig: str | None, kube_context: str | None) -> None:
-    """Start LAB: create its practice workspace, or set it up on a live cluster with --target."""
+    """Start LAB: create its practice workspace, or set it up on a live cluster with --target.
+
+    \b
+    Examples:
+      cks start lab1                       ./cks-workspace/lab1, the default variant
+      cks start lab1 --seed alice          your own variant (names and values drawn from "alice")
+      cks start lab3 -w ~/cks/lab3         somewhere else; grade with `grade lab3 -w ~/cks/lab3`
+      cks start lab1 --force               throw your work away and start again
+      cks start lab2 --target kind:cks     on a live kind cluster
+    """
     the_lab = _load_lab(lab)
     if target and not target.startswith("workspace:"):
         _live_action("start_live", the_lab, target, seed=seed, kubeconfig=kubeconfig, context=kube_context)
@@ -341,43 +405,74 @@ def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, ta
     from grader.workspace import WorkspaceError, start
 
     ws = _workspace_for(the_lab, workspace)
+    if ws.exists() and not ws.is_dir():
+        fail_usage(f"{ws} is a file; choose a new folder with --workspace DIR")
+    if ws.is_dir() and any(ws.iterdir()) and not force:
+        from grader.snapshot import Snapshot
+
+        flag = _ws_flag(the_lab, ws)
+        recorded = Snapshot(ws).meta.get("lab")
+        if recorded == the_lab.id:
+            fail_usage(f"{ws} already exists; grade it with `grade {the_lab.id}{flag}`, start over with "
+                       f"`cks reset {the_lab.id}{flag}`, or replace it with `cks start {the_lab.id}{flag} --force`")
+        fail_usage(f"{ws} already exists and is not a workspace of {the_lab.id}"
+                   + (f" (it holds {recorded})" if recorded else "") + "; choose another folder with --workspace DIR")
     try:
         with _spinner(f"starting {the_lab.id}") as _:
             start(the_lab, ws, seed=seed, force=force)
     except WorkspaceError as exc:
         fail_usage(str(exc))
+    except OSError as exc:
+        fail_usage(f"cannot create the workspace at {ws}: {exc.strerror or exc}")
     click.echo(f"Started {the_lab.id} ({the_lab.title}) in {ws}" + (f" with seed {seed}" if seed else "") + ".")
-    click.echo(f"Read the exercise with `cks show {the_lab.id}`; node files are under {ws}/nodes/, API objects "
-               f"under {ws}/cluster/. Grade with `grade {the_lab.id}" + (f" --workspace {ws}`." if workspace else "`."))
+    flag = _ws_flag(the_lab, ws)
+    click.echo(f"Read the exercise with `cks show {the_lab.id}{flag}`; node files are under {ws}/nodes/, API objects "
+               f"under {ws}/cluster/. Grade with `grade {the_lab.id}{flag}`.")
 
 
-@cks.command("reset", context_settings=CONTEXT)
-@click.argument("lab")
-@click.option("--workspace", "-w", metavar="DIR")
+@cks.command("reset", context_settings=CONTEXT, short_help="Bring a lab back to its starting state (same seed).")
+@lab_argument
+@click.option("--workspace", "-w", metavar="DIR", help="The workspace to reset (default ./cks-workspace/LAB).")
 @click.option("--target", "-t", metavar="T", help="Reset the lab on a live cluster instead.")
-@click.option("--kubeconfig", metavar="FILE")
-@click.option("--context", "kube_context", metavar="NAME")
+@click.option("--kubeconfig", metavar="FILE", help="Kubeconfig for live targets (default $KUBECONFIG).")
+@click.option("--context", "kube_context", metavar="NAME", help="Kubeconfig context for live targets.")
+@click.option("--seed", hidden=True, metavar="ID")  # accepted only to explain that reset keeps the seed
 def reset_cmd(lab: str, workspace: str | None, target: str | None, kubeconfig: str | None,
-              kube_context: str | None) -> None:
-    """Bring LAB back to its starting state (same seed)."""
+              kube_context: str | None, seed: str | None) -> None:
+    """Bring LAB back to its starting state, with the same seed. Your changes are lost.
+
+    \b
+    Examples:
+      cks reset lab1
+      cks reset lab3 -w ~/cks/lab3
+      cks start lab1 --seed bob --force    a different variant: start again with another seed
+    """
     the_lab = _load_lab(lab)
+    if seed is not None:
+        where = f" --workspace {workspace}" if workspace else ""
+        fail_usage(f"reset keeps the workspace's seed; for another variant run "
+                   f"`cks start {the_lab.id}{where} --seed {seed} --force`")
     if target and not target.startswith("workspace:"):
         _live_action("reset_live", the_lab, target, kubeconfig=kubeconfig, context=kube_context)
         return
     if target:
         workspace = target.split(":", 1)[1]
-    from grader.snapshot import Snapshot
     from grader.workspace import WorkspaceError, reset_dir, start
 
     ws = _workspace_for(the_lab, workspace)
-    seed = Snapshot(ws).meta.get("seed") if ws.exists() else None
+    existed = ws.exists()
+    if existed:  # never delete a folder that is not this lab's workspace
+        seed = _check_workspace(the_lab, ws).get("seed")
     try:
-        if ws.exists():
+        if existed:
             reset_dir(ws)
         start(the_lab, ws, seed=seed)
     except WorkspaceError as exc:
         fail_usage(str(exc))
-    click.echo(f"Reset {the_lab.id} in {ws}" + (f" (seed {seed})" if seed else "") + ".")
+    except OSError as exc:
+        fail_usage(f"cannot reset the workspace at {ws}: {exc.strerror or exc}")
+    verb = "Reset" if existed else "No workspace yet: started"
+    click.echo(f"{verb} {the_lab.id} in {ws}" + (f" (seed {seed})" if seed else "") + ".")
 
 
 def _live_action(name: str, lab, target: str, **kw) -> None:
@@ -391,12 +486,18 @@ def _live_action(name: str, lab, target: str, **kw) -> None:
     click.echo(f"{name.split('_')[0].capitalize()} {lab.id} on {target}: done.")
 
 
-@cks.command("hint", context_settings=CONTEXT)
-@click.argument("lab")
+@cks.command("hint", context_settings=CONTEXT, short_help="Show the hints for a lab's tasks.")
+@lab_argument
 @click.argument("task", required=False)
-@click.option("--workspace", "-w", metavar="DIR", help="Hints for this workspace's variant.")
+@click.option("--workspace", "-w", metavar="DIR", help="Hints for this workspace's variant (default ./cks-workspace/LAB).")
 def hint_cmd(lab: str, task: str | None, workspace: str | None) -> None:
-    """Show the hints for LAB's tasks (or one TASK)."""
+    """Show the hints for LAB's tasks, or for one TASK (t1, t2, ...).
+
+    \b
+    Examples:
+      cks hint lab1        every task's hint
+      cks hint lab1 t3     only task t3
+    """
     the_lab = _load_lab(lab)
     from grader import variants
     from grader.labs import LabError
@@ -405,12 +506,20 @@ def hint_cmd(lab: str, task: str | None, workspace: str | None) -> None:
         tasks = [the_lab.task(task)] if task else list(the_lab.tasks)
     except LabError as exc:
         fail_usage(str(exc))
+    import shutil
+    import textwrap
+
     values, _ = _variant_values(the_lab, workspace, None)
+    width = max(40, min(shutil.get_terminal_size((100, 24)).columns, 100))
     for t in tasks:
-        click.echo(variants.render_text(f"{t.id} ({t.points:g} points) {t.title}\n  hint: {t.hint}\n", values))
+        unit = "point" if t.points == 1 else "points"
+        hint = textwrap.fill(variants.render_text(t.hint, values), width, initial_indent="  hint: ",
+                             subsequent_indent="        ", break_long_words=False, break_on_hyphens=False)
+        click.echo(variants.render_text(f"{t.id} ({t.points:g} {unit}) {t.title}\n", values) + hint + "\n")
 
 
-@cks.command("selftest", context_settings=CONTEXT)
+@cks.command("selftest", context_settings=CONTEXT,
+             short_help="Prove the labs: start scores 0, solution full marks, wrong answers fail.")
 @click.argument("labs", nargs=-1)
 @click.option("--seed", "seeds", multiple=True, metavar="ID",
               help="Seeds to test start and solution under (repeatable; default: the default lab plus two seeds).")
@@ -419,6 +528,12 @@ def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool) -
     """Prove the labs: start scores 0, the solution full marks, wrong answers fail exactly what they declare.
 
     Needs a source checkout (solutions/ and tests/labs/). Exit 0 when every lab proves itself, 1 otherwise.
+
+    \b
+    Examples:
+      cks selftest                 every lab, default variant plus two seeds
+      cks selftest lab3 -v         one lab, every case listed
+      cks selftest --seed alice    start and solution under seed "alice" only
     """
     from grader.labs import LabError, all_labs, repo_root
     from grader.selftest import DEFAULT_SEEDS, run_lab

@@ -83,12 +83,13 @@ def _folder_entries(folder: Path):
     return entries
 
 
-@click.command("check", context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("check", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--host-root", type=click.Path(file_okay=False, exists=True, path_type=Path), metavar="DIR",
               help="Folder holding the node's files (e.g. a workspace's nodes/controlplane): checks hostPaths, "
                    "loads the policy, looks for stray manifests. Use / on the node itself.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
 def manifest_cmd(manifest: Path, host_root: Path | None, fmt: str) -> None:
     """Show what kube-apiserver would read from MANIFEST: the effective audit flags, where each audit path
     lands on the node, and every problem that would stop kubelet or kube-apiserver.

@@ -59,7 +59,7 @@ def exam_group() -> None:
     pass
 
 
-@exam_group.command("start", context_settings=CONTEXT)
+@exam_group.command("start", context_settings=CONTEXT, short_help="Create a workspace per question and start the clock.")
 @click.option("--labs", metavar="LIST", help="Comma-separated labs (default: lab8, the mock exam).")
 @click.option("--minutes", type=click.IntRange(1, 24 * 60), help="Time limit (default: the labs' estimates added up).")
 @click.option("--seed", metavar="ID", help="Variant seed (default: a fresh random one, shown).")
@@ -94,8 +94,9 @@ def start_cmd(ctx: click.Context, labs: str | None, minutes: int | None, seed: s
     click.echo("Check the clock with `cks exam status`; hand in with `cks exam finish`.")
 
 
-@exam_group.command("status", context_settings=CONTEXT)
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@exam_group.command("status", context_settings=CONTEXT, short_help="Time left and which questions you have touched.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format.")
 @DIR_OPTION
 @click.pass_context
 def status_cmd(ctx: click.Context, fmt: str, exam_dir: str | None) -> None:
@@ -136,8 +137,9 @@ def status_cmd(ctx: click.Context, fmt: str, exam_dir: str | None) -> None:
     console.print(f"{sum(a.attempted for a in tries)} of {len(tries)} attempted. Results come at `cks exam finish`.")
 
 
-@exam_group.command("finish", context_settings=CONTEXT)
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@exam_group.command("finish", context_settings=CONTEXT, short_help="Hand in: grade every question against the pass mark.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format.")
 @click.option("-v", "--verbose", is_flag=True, help="Show evidence (where, expected, actual) for every task.")
 @DIR_OPTION
 @click.pass_context

@@ -73,7 +73,8 @@ Examples:
   cks falco validate --no-default my_full_rules.yaml
 """)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
 @_NO_DEFAULT
 def validate_cmd(files: tuple[str, ...], fmt: str, no_default: bool) -> None:
     from grader.engines.falco.validation import file_verbose, validation_json
@@ -152,9 +153,12 @@ Examples:
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--events", "events_path", required=True, type=click.Path(dir_okay=False),
               help="YAML/JSON file with a list of events.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--rule-matching", type=click.Choice(["all", "first"]), default="all", show_default=True)
-@click.option("--priority", default="debug", show_default=True, help="Skip rules less severe than this.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Output format.")
+@click.option("--rule-matching", type=click.Choice(["all", "first"]), default="all", show_default=True,
+              help="all: every matching rule alerts; first: only the first (Falco's rule_matching).")
+@click.option("--priority", default="debug", show_default=True, metavar="LEVEL",
+              help="Skip rules less severe than this (emergency ... debug).")
 @_NO_DEFAULT
 def test_cmd(files: tuple[str, ...], events_path: str, fmt: str, rule_matching: str, priority: str,
              no_default: bool) -> None:

@@ -10,9 +10,10 @@ import click
 from grader.cli import CONTEXT, EXIT_ERROR, EXIT_FAILED, EXIT_OK, _load_lab, _workspace_for, fail_usage
 
 
-@click.command("submit", context_settings=CONTEXT)
+@click.command("submit", context_settings=CONTEXT, short_help="Pack your evidence and result for your instructor.")
 @click.argument("lab")
-@click.option("--out", "-o", metavar="NAME.tar.gz", help="Bundle to write (default <learner>-<lab>.tar.gz).")
+@click.option("--out", "--output", "-o", "out", metavar="NAME.tar.gz",
+              help="Bundle to write (default <learner>-<lab>.tar.gz).")
 @click.option("--workspace", "-w", metavar="DIR",
               help="Workspace or live-collected snapshot directory (default ./cks-workspace/LAB).")
 @click.option("--learner", metavar="ID", help="Your learner id (default $CKS_LEARNER or your login name).")
@@ -41,8 +42,8 @@ def submit_cmd(lab: str, out: str | None, workspace: str | None, learner: str | 
         click.echo(f"  not included: {s}", err=True)
 
 
-@click.command("regrade", context_settings=CONTEXT)
-@click.argument("bundles", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.command("regrade", context_settings=CONTEXT, short_help="Regrade bundles into a class CSV and HTML report.")
+@click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--csv", "csv_out", metavar="FILE", help="Class CSV: a row per learner, a column per task.")
 @click.option("--html", "html_out", metavar="FILE", help="Self-contained HTML class report.")
 @click.option("--roster", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
@@ -92,9 +93,9 @@ def regrade_cmd(bundles: tuple[str, ...], csv_out: str | None, html_out: str | N
     sys.exit(EXIT_OK if not flagged and not bad else EXIT_FAILED)
 
 
-@click.command("dist", context_settings=CONTEXT)
+@click.command("dist", context_settings=CONTEXT, short_help="Build a learner bundle: chosen labs, no solutions.")
 @click.option("--labs", required=True, metavar="LIST", help="Comma-separated labs to ship, e.g. lab1,lab3.")
-@click.option("--out", required=True, metavar="DIR", help="Output directory.")
+@click.option("--out", "--output", "-o", "out", required=True, metavar="DIR", help="Output directory.")
 @click.option("--no-wheel", is_flag=True, help="Only stage the pip-installable folder; do not build a wheel.")
 def dist_cmd(labs: str, out: str, no_wheel: bool) -> None:
     """Build a learner bundle: the grader with only the chosen labs and no solutions or answer fixtures.
@@ -120,7 +121,7 @@ def dist_cmd(labs: str, out: str, no_wheel: bool) -> None:
         sys.exit(EXIT_ERROR)
 
 
-@click.command("solve", context_settings=CONTEXT)
+@click.command("solve", context_settings=CONTEXT, short_help="Apply the reference solution for a seed (instructors).")
 @click.argument("lab")
 @click.option("--seed", metavar="ID", help="The learner's seed (default: the lab's default variant).")
 @click.option("--workspace", "-w", metavar="DIR",

@@ -17,7 +17,7 @@ from grader.cli import CONTEXT, EXIT_ERROR, _load_lab, _spinner, fail_usage
 
 @click.command("collect", context_settings=CONTEXT)
 @click.argument("lab")
-@click.option("--out", "-o", "out", required=True, metavar="FILE.tar.gz", help="Where to write the archive.")
+@click.option("--out", "--output", "-o", "out", required=True, metavar="FILE.tar.gz", help="Where to write the archive.")
 @click.option("--target", "-t", metavar="T", default=None,
               help="kind[:NAME] | vagrant[:MACHINE] | local | ssh://HOST (default: local on a control-plane node).")
 @click.option("--kubeconfig", metavar="FILE", help="Kubeconfig for the API (default $KUBECONFIG or the node's).")

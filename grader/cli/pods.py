@@ -52,7 +52,7 @@ def pods_group() -> None:
     pass
 
 
-@pods_group.command("check", help=HELP)
+@pods_group.command("check", help=HELP, short_help="Check manifests against Pod Security Standards and CKS hardening.")
 @click.argument("files", nargs=-1, metavar="FILE...")
 @click.option("--workspace", "-w", metavar="DIR", help="Check the cluster/ objects of a workspace or snapshot.")
 @click.option("--level", type=click.Choice(["baseline", "restricted"]), default="restricted", show_default=True,
@@ -61,7 +61,8 @@ def pods_group() -> None:
               help="Policy version: latest or v1.<minor> (e.g. v1.30).")
 @click.option("--only", type=click.Choice(["pss", "cks"]), default=None,
               help="Show only PSS violations or only CKS hardening findings (default both).")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="Output format.")
 def check_cmd(files: tuple[str, ...], workspace: str | None, level: str, policy_version: str, only: str | None,
               fmt: str) -> None:
     from grader.engines import podsec

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import os
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -29,15 +30,11 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
     table.add_column("Points", justify="right", no_wrap=True)
     table.add_column("Title / reason", overflow="fold")
     for t in report.tasks:
-        reason = Text(t.title, style="bold")
-        reason.append("\n" + t.message, style="" if t.status is Status.PASS else _STYLE[t.status])
+        reason = Text.assemble((t.title, "bold"), "\n", (t.message, "" if t.status is Status.PASS else _STYLE[t.status]))
         table.add_row(t.id, Text(_MARK[t.status], style=_STYLE[t.status]), f"{t.points:g}/{t.max_points:g}", reason)
         if verbose and t.evidence:
             for ev in t.evidence:
-                line = Text(f"  {ev.where}", style="cyan")
-                if ev.expected is not None or ev.actual is not None:
-                    line.append(f"\n    expected: {ev.expected}\n    actual:   {ev.actual}")
-                table.add_row("", "", "", line)
+                table.add_row("", "", "", _evidence(ev))
     console.print(table)
     score = Text(f"Score: {report.score:g}/{report.max_score:g}", style="bold")
     if report.skipped_points:
@@ -50,15 +47,36 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
     todo = [t for t in report.tasks if t.status is Status.FAIL and t.hint]
     if todo:
         console.print(Text("Hints", style="bold"))
+        hints = Table.grid(padding=(0, 1))  # a grid, so a long hint wraps under itself, not under the task id
+        hints.add_column(no_wrap=True)
+        hints.add_column(overflow="fold")
         for t in todo:
-            console.print(Text.assemble((f"  {t.id}: ", "bold"), t.hint))
+            hints.add_row(Text(f"{t.id}:", style="bold"), Text(t.hint))  # Text: no markup
+        console.print(Padding(hints, (0, 0, 0, 2)))
         if not verbose:
             console.print(Text("Run with -v to see the evidence (where, expected, actual).", style="dim"))
-    return buf.getvalue()
+    # rich pads grid cells to their width: drop the trailing blanks so files and diffs stay clean
+    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
+
+
+def _evidence(ev) -> Padding:
+    """Where, then expected and actual as a grid, indented: a wrapped value stays under its column."""
+    where = Text(str(ev.where), style="cyan", overflow="fold")
+    if ev.expected is None and ev.actual is None:
+        return Padding(where, (0, 0, 0, 2))
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row("expected:", Text(str(ev.expected)))
+    grid.add_row("actual:", Text(str(ev.actual)))
+    return Padding(Group(where, Padding(grid, (0, 0, 0, 2))), (0, 0, 0, 2))
 
 
 def _width() -> int:
-    try:
-        return max(80, min(os.get_terminal_size().columns, 140))
-    except OSError:
+    """The terminal's width (COLUMNS first, as shells and rich do), within 40..140; 110 when not a terminal."""
+    import shutil
+
+    columns = shutil.get_terminal_size(fallback=(0, 0)).columns
+    if columns <= 0:
         return 110
+    return max(40, min(columns, 140))
