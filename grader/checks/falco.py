@@ -11,7 +11,7 @@ from typing import Any
 from grader import safeyaml
 from grader.checks import CheckContext, check
 from grader.results import Evidence, Outcome
-from grader.snapshot import FileProblem, Snapshot
+from grader.snapshot import FileProblem, Snapshot, object_key
 
 DEFAULT_RULES = "/etc/falco/falco_rules.yaml"
 LOCAL_RULES = "/etc/falco/falco_rules.local.yaml"
@@ -213,10 +213,26 @@ def offenders_from(start: Snapshot, namespace: str, node: str, alerts_path: str)
     return out
 
 
+def _spec(obj: dict) -> dict:
+    spec = obj.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
 def _replicas(dep: dict) -> int:
-    spec = dep.get("spec") or {}
-    r = spec.get("replicas", 1)
-    return r if isinstance(r, int) else -1
+    """spec.replicas (1 when unset, as the API defaults it); -1 when it or spec is not what the API accepts."""
+    spec = dep.get("spec")
+    if spec is not None and not isinstance(spec, dict):
+        return -1
+    r = (spec or {}).get("replicas", 1)
+    return r if isinstance(r, int) and not isinstance(r, bool) else -1
+
+
+def _shown_replicas(dep: dict) -> str:
+    """spec.replicas for a message: the number, or what is wrong with it."""
+    if dep.get("spec") is not None and not isinstance(dep.get("spec"), dict):
+        return "unreadable (spec is not a mapping)"
+    r = _spec(dep).get("replicas", 1)
+    return str(r) if _replicas(dep) >= 0 else f"{r!r} (not a number)"
 
 
 def _start_uid(ctx: CheckContext, obj: dict) -> str | None:
@@ -238,8 +254,8 @@ def _template_change(before: dict, after: dict) -> str | None:
     API server adds, so a template read back from a live cluster still counts as unchanged."""
     from grader.checks.pods import first_difference, template_without_api_defaults
 
-    a = (before.get("spec") or {}).get("template") or {}
-    b = (after.get("spec") or {}).get("template") or {}
+    a = _spec(before).get("template") or {}
+    b = _spec(after).get("template") or {}
     if a == b:
         return None
     a, b = template_without_api_defaults(a), template_without_api_defaults(b)
@@ -256,8 +272,8 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
         return Outcome.error(f"the lab's starting state has no alerts file: {exc}")
     if not offenders:
         return Outcome.error("the lab's starting state names no offending Deployment (lab data problem)")
-    start_deps = {d["metadata"]["name"]: d for d in ctx.start.objects("Deployment", namespace)}
-    now_deps = {d["metadata"]["name"]: d for d in ctx.snap.objects("Deployment", namespace)}
+    start_deps = {object_key(d)[2]: d for d in ctx.start.objects("Deployment", namespace)}
+    now_deps = {object_key(d)[2]: d for d in ctx.snap.objects("Deployment", namespace)}  # name as text
     if not now_deps and not ctx.snap.objects("Deployment"):
         return Outcome.failed(f"no Deployments found in namespace {namespace}",
                               Evidence(f"Deployments in {namespace}", "the lab's Deployments", "none"))
@@ -276,9 +292,9 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
                                   Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid")))
         if _replicas(after) != _replicas(before):
             return Outcome.failed(
-                f"{where} is benign (no alert comes from its pods) but was scaled from {_replicas(before)} to "
-                f"{_replicas(after)}: scale only the Deployments whose containers appear in the alerts",
-                Evidence(f"{where} replicas", str(_replicas(before)), str(_replicas(after))))
+                f"{where} is benign (no alert comes from its pods) but its replicas went from {_shown_replicas(before)}"
+                f" to {_shown_replicas(after)}: scale only the Deployments whose containers appear in the alerts",
+                Evidence(f"{where} replicas", _shown_replicas(before), _shown_replicas(after)))
         changed = _template_change(before, after)
         if changed:
             return Outcome.failed(f"{where} (benign) had its pod template changed at {changed}: leave it as it was",
@@ -296,10 +312,10 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
             parts.append((False, f"{where} was deleted and recreated (new UID): scale it, do not recreate it",
                           Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid"))))
             continue
-        parts.append((_replicas(after) == 0, f"{where} still has {(after.get('spec') or {}).get('replicas', 1)!r} "
-                      f"replicas (its container "
-                      f"{offenders[name]} is in the alerts)", Evidence(f"{where} spec.replicas", "0",
-                                                                     str(_replicas(after)))))
+        shown = _shown_replicas(after)
+        problem = f"still has {shown} replicas" if _replicas(after) >= 0 else f"has spec.replicas {shown}"
+        parts.append((_replicas(after) == 0, f"{where} {problem} (its container {offenders[name]} is in the alerts)",
+                      Evidence(f"{where} spec.replicas", "0", shown)))
     return Outcome.from_parts(parts, f"the {len(offenders)} offending Deployments are scaled to 0 and the "
                                      "others are untouched")
 

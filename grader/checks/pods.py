@@ -145,7 +145,7 @@ def template_without_api_defaults(template: Any) -> Any:
         if spec.get(k) == v:
             del spec[k]
     for key in ("initContainers", "containers"):
-        for c in spec.get(key) or []:
+        for c in spec.get(key) if isinstance(spec.get(key), list) else []:  # `containers: 7` is the learner's
             if not isinstance(c, dict):
                 continue
             for k, v in _CONTAINER_DEFAULTS.items():
@@ -155,7 +155,7 @@ def template_without_api_defaults(template: Any) -> Any:
             tagged = ":" in image.rsplit("/", 1)[-1] and not image.endswith(":latest")
             if c.get("imagePullPolicy") == ("IfNotPresent" if tagged or "@" in image else "Always"):
                 del c["imagePullPolicy"]
-            for port in c.get("ports") or []:
+            for port in c.get("ports") if isinstance(c.get("ports"), list) else []:
                 if isinstance(port, dict) and port.get("protocol") == "TCP":
                     del port["protocol"]
     return t

@@ -56,6 +56,11 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
     return m if isinstance(m, dict) else {}
 
 
+def _list(value: Any) -> list[Any]:
+    """A list field as stored (rules, subjects); anything else the API server would reject grants nothing."""
+    return value if isinstance(value, list) else []
+
+
 def _strs(value: Any) -> list[str]:
     return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
 
@@ -133,17 +138,17 @@ class Authorizer:
         """(where, rule) for every rule that applies to ``who`` in ``namespace``."""
         out = []
         for b in self.cluster_bindings:
-            if any(subject_matches(s, who, "") for s in b.get("subjects") or []):
+            if any(subject_matches(s, who, "") for s in _list(b.get("subjects"))):
                 where, role = self._role_of(b, "")
-                for i, rule in enumerate((role or {}).get("rules") or []):
+                for i, rule in enumerate(_list((role or {}).get("rules"))):
                     out.append((f"ClusterRoleBinding {_meta(b).get('name')} -> {where} rules[{i}]", rule))
         for b in self.bindings:
             bns = str(_meta(b).get("namespace") or "")
             if bns != namespace:
                 continue
-            if any(subject_matches(s, who, bns) for s in b.get("subjects") or []):
+            if any(subject_matches(s, who, bns) for s in _list(b.get("subjects"))):
                 where, role = self._role_of(b, bns)
-                for i, rule in enumerate((role or {}).get("rules") or []):
+                for i, rule in enumerate(_list((role or {}).get("rules"))):
                     out.append((f"RoleBinding {bns}/{_meta(b).get('name')} -> {where} rules[{i}]", rule))
         return out
 

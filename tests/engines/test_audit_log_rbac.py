@@ -63,3 +63,16 @@ def test_probes_expand_a_rule_into_concrete_requests():
     assert len(probes) == 4
     wild = probes_for_rule({"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, "p")
     assert Request("delete", "secrets", "p", api_group="") in wild
+
+
+def test_malformed_rules_and_subjects_grant_nothing_instead_of_crashing():
+    """`rules: 7` or `subjects: true` (a learner's typo) is rejected by the API server: it grants nothing."""
+    good = binding("b", "r", [{"kind": "ServiceAccount", "name": "app"}])
+    for odd in (7, True, "secrets", {"kind": "ServiceAccount", "name": "app"}):
+        assert not Authorizer([role("r", odd), good]).allowed(SA, Request("get", "secrets", "prod"))
+        assert not Authorizer([role("r", [SECRETS]), binding("b", "r", odd)]).allowed(SA, Request("get", "secrets", "prod"))
+        cluster = [role("cr", odd, kind="ClusterRole"),
+                   binding("crb", "cr", [{"kind": "ServiceAccount", "name": "app", "namespace": "prod"}],
+                           role_kind="ClusterRole", kind="ClusterRoleBinding")]
+        assert not Authorizer(cluster).allowed(SA, Request("get", "secrets", "prod"))
+    assert Authorizer([role("r", [SECRETS]), good]).allowed(SA, Request("get", "secrets", "prod"))

@@ -32,6 +32,7 @@ from click.testing import CliRunner
 
 from grader import safeyaml
 from grader.labs import Lab, all_labs
+from grader.reporters import FORMATS, render
 from grader.results import Status
 from grader.runner import grade
 from grader.selftest import build
@@ -114,25 +115,25 @@ def mutate_tree(docs: list[Any], rng: random.Random) -> str:
     elif op == "dup":
         lists = [(p, k) for p, k in slots if isinstance(p[k], list) and p[k]]
         if lists:
-            p, k = rng.choice(lists)
-            p[k].extend(copy.deepcopy(p[k]) * rng.choice([1, 2]))
+            p, key = rng.choice(lists)
+            p[key].extend(copy.deepcopy(p[key]) * rng.choice([1, 2]))
         else:
             parent[key] = [value, value]
     elif op == "list2map":
         lists = [(p, k) for p, k in slots if isinstance(p[k], list)]
-        p, k = rng.choice(lists) if lists else (parent, key)
-        items = p[k] if isinstance(p[k], list) else [p[k]]
-        p[k] = {f"item{i}": v for i, v in enumerate(items)}
+        p, key = rng.choice(lists) if lists else (parent, key)
+        items = p[key] if isinstance(p[key], list) else [p[key]]
+        p[key] = {f"item{i}": v for i, v in enumerate(items)}
     elif op == "map2list":
         maps = [(p, k) for p, k in slots if isinstance(p[k], dict)]
-        p, k = rng.choice(maps) if maps else (parent, key)
-        p[k] = list(p[k].items()) if isinstance(p[k], dict) else [p[k]]
-        p[k] = [list(x) if isinstance(x, tuple) else x for x in p[k]]
+        p, key = rng.choice(maps) if maps else (parent, key)
+        p[key] = [list(x) for x in p[key].items()] if isinstance(p[key], dict) else [p[key]]
     elif op in {"kind", "apiversion"}:
         field_name, choices = ("kind", KINDS) if op == "kind" else ("apiVersion", API_VERSIONS)
         owners = [p for p, k in slots if isinstance(p, dict) and k == field_name]
         target = rng.choice(owners) if owners else (parent if isinstance(parent, dict) else {})
         target[field_name] = rng.choice(choices + [None, 1, ["x"], {"a": 1}])
+        key = field_name
     elif op == "swap":
         p2, k2 = rng.choice(slots)
         parent[key], p2[k2] = p2[k2], value
@@ -166,9 +167,12 @@ def _reaches_itself(tree: Any) -> bool:
 
 
 def dump(docs: list[Any], suffix: str) -> bytes:
-    if suffix == ".json":
-        return json.dumps(docs[0] if len(docs) == 1 else docs, default=str).encode()
-    return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True).encode()
+    try:
+        if suffix == ".json":
+            return json.dumps(docs[0] if len(docs) == 1 else docs, default=str).encode()
+        return yaml.safe_dump_all(docs, sort_keys=False, allow_unicode=True).encode()
+    except RecursionError:  # stacked "deep" mutations: PyYAML's dumper recurses; write the nesting as text
+        return b"[" * 5000 + b"]" * 5000
 
 
 # ---- raw mutations -------------------------------------------------------------------------------------
@@ -341,7 +345,9 @@ def test_grading_mutated_answers_never_crashes(lab_id: str, n: int, fuzz_base: P
         crashes = [f"{t.id}: {t.message}" for t in report.tasks if "internal error" in t.message]
         assert not crashes, f"{lab_id} example {n} ({'; '.join(done)}) crashed a check:\n" + "\n".join(crashes)
         assert took < GRADE_SECONDS, f"{lab_id} example {n} ({'; '.join(done)}) took {took:.1f}s to grade"
-        assert all(t.status in set(Status) for t in report.tasks)
+        assert all(t.status in set(Status) and isinstance(t.message, str) for t in report.tasks)
+        for fmt in FORMATS:  # what the learner then reads must render too (a list in evidence, 300 kB text)
+            assert render(report, fmt, verbose=True, color=False)
 
 
 def test_the_fuzzer_exercises_every_lab_and_restores_the_answer(fuzz_base: Path) -> None:
