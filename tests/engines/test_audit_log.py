@@ -217,6 +217,14 @@ def test_request_without_final_stage_is_still_counted_once():
     assert [(e.event["auditID"], e.event["stage"]) for e in got] == [(w, "ResponseStarted")]
 
 
+def test_a_stage_that_is_not_text_is_read_as_a_stage_less_line_not_a_crash():
+    """`"stage": []` (a hand-edited log) once raised TypeError: unhashable type in the de-duplicator."""
+    odd = [ev(aid="s" * 8, stage=[]), ev(aid="d" * 8, stage={}), ev(aid="n" * 8, stage=7)]
+    got, _ = run(log(*odd, ev(name="ok")))
+    assert len(got) == 4
+    assert len(run(log(*odd), Query(stages=("ResponseComplete",)))[0]) == 0
+
+
 def test_repeated_lines_and_overflowing_pending_requests_never_double_count():
     a = "a" * 8
     got, stats = run(log(ev(aid=a), ev(aid=a), ev(aid=a, stage="RequestReceived")))

@@ -426,6 +426,15 @@ def _run_cli(args: list[str]) -> tuple[int, str]:
     return result.exit_code, output
 
 
+def _parse_seed(data: bytes, family: str) -> list[Any]:
+    if family == "audit-log":  # JSON lines
+        return [json.loads(line) for line in data.splitlines() if line.strip()] or [None]
+    try:
+        return [d for d in safeyaml.load_all(data) if d is not None] or [None]
+    except safeyaml.YamlProblem:
+        return [data.decode("utf-8", "replace")]
+
+
 FAMILIES = ["audit-policy", "falco", "manifest", "pods", "audit-log"]
 
 
@@ -441,10 +450,7 @@ def test_study_tools_never_print_a_traceback(family: str, fuzz_base: Path, tmp_p
         data = rng.choice(seeds)
         path = tmp_path / ("input.log" if family == "audit-log" else "input.yaml")
         if rng.random() < 0.5:
-            try:
-                docs = [d for d in safeyaml.load_all(data) if d is not None] or [None]
-            except safeyaml.YamlProblem:
-                docs = [data.decode("utf-8", "replace")]
+            docs = _parse_seed(data, family)
             what = "; ".join(mutate_tree(docs, rng) for _ in range(rng.choice([1, 2, 3])))
             new: bytes | None = dump(docs, ".yaml")
             if family == "audit-log":  # one JSON event per line, as kube-apiserver writes

@@ -346,6 +346,8 @@ class Deduplicator:
             self.stats.duplicates += 1
             return
         stage = ev.get("stage")
+        if not isinstance(stage, str):  # a mangled line (`"stage": []`) counts as a stage-less, final event
+            stage = None
         if stage in FINAL_STAGES or stage is None or (stage == "ResponseStarted" and _code(ev) == "401"):
             if self._pending.pop(aid, None) is not None:
                 self.stats.duplicates += 1
