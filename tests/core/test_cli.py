@@ -9,25 +9,11 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from grader.cli import cks, grade_cmd
 
 FIXTURE_LABS = Path(__file__).resolve().parents[1] / "fixtures" / "labs"
-
-
-@pytest.fixture()
-def demo(tmp_path, monkeypatch):
-    monkeypatch.setenv("CKS_LABS_DIR", str(FIXTURE_LABS))
-    monkeypatch.setenv("NO_COLOR", "1")
-    from grader.labs import load_lab_dir
-
-    load_lab_dir.cache_clear()
-    ws = tmp_path / "ws"
-    result = CliRunner().invoke(cks, ["start", "lab90", "--workspace", str(ws)])
-    assert result.exit_code == 0, result.output
-    return ws
 
 
 def write(ws: Path, path: str, text: str) -> None:

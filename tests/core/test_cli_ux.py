@@ -19,19 +19,6 @@ from grader.results import Evidence, Report, Status, TaskResult
 FIXTURE_LABS = Path(__file__).resolve().parents[1] / "fixtures" / "labs"
 
 
-@pytest.fixture()
-def demo(tmp_path, monkeypatch):
-    monkeypatch.setenv("CKS_LABS_DIR", str(FIXTURE_LABS))
-    monkeypatch.setenv("NO_COLOR", "1")
-    from grader.labs import load_lab_dir
-
-    load_lab_dir.cache_clear()
-    ws = tmp_path / "ws"
-    result = CliRunner().invoke(cks, ["start", "lab90", "--workspace", str(ws)])
-    assert result.exit_code == 0, result.output
-    return ws
-
-
 def run(cmd, *args: str):
     result = CliRunner().invoke(cmd, list(args))
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exc_info
