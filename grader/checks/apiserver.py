@@ -127,14 +127,51 @@ def _path_flag(ctx: CheckContext, node: str, manifest: str, flag: str, expected:
     return loaded, eff, ev
 
 
+# Problems kube-apiserver starts with anyway (it runs, only not as the task asks): their own task grades them.
+_STARTS_ANYWAY = {"log-not-mounted", "log-file-mount", "log-not-hostpath"}
+# Warnings that do stop it: a certificate or key flag whose file is under no mount does not exist in the container.
+_STOPS_IT = {"file-not-mounted"}
+
+
+def start_blockers(ctx: CheckContext, loaded: _Loaded, node: str) -> list[tuple[str, str]]:
+    """(reason, where) for each thing with which kubelet or kube-apiserver would not run this manifest at all:
+    an unknown flag, a value that does not parse, a mount naming no volume, two volumes of one name, the
+    policy not mounted where the flag points, a policy this kube-apiserver version refuses, ..."""
+    a = loaded.a
+    out = [(p.message, p.where) for p in a.problems
+           if (p.blocking and p.code not in _STARTS_ANYWAY) or p.code in _STOPS_IT]
+    if a.flag("audit-policy-file").value and a.policy is not None and not any(p.blocking for p in a.policy.problems):
+        load = load_manifest_policy(a, snapshot_host(ctx.snap, node))
+        if load.status not in {"ok", "engine-unavailable"}:
+            out.append((load.message, load.host_path))
+    return out
+
+
+def _would_not_start(loaded: _Loaded, blockers: list[tuple[str, str]]) -> Outcome:
+    message, _ = blockers[0]
+    more = f" (and {len(blockers) - 1} more problem{'s' if len(blockers) > 2 else ''})" if len(blockers) > 1 else ""
+    return Outcome.failed(f"kube-apiserver would not start with this manifest: {message}{more}",
+                          *[Evidence(f"{loaded.where} {where}".strip(), "a manifest kube-apiserver starts with", msg)
+                            for msg, where in blockers[:5]])
+
+
 # ---- offline checks -------------------------------------------------------------------------------
 
 @check("apiserver.audit_policy")
 def audit_policy(ctx: CheckContext, path: str, node: str = "controlplane", manifest: str = MANIFEST) -> Outcome:
-    """--audit-policy-file names the policy at ``path`` on the node (through its mount) and it loads."""
+    """kube-apiserver would start with the manifest, and --audit-policy-file names the policy at ``path`` on
+    the node (through its mount), which loads. Only a failure because kube-apiserver would not start blocks
+    the tasks that ``require`` this one: without the flag, or with another policy, it still runs."""
     flag = "--audit-policy-file"
+    loaded = _load(ctx, node, manifest)
+    if isinstance(loaded, Outcome):
+        return loaded
+    blockers = start_blockers(ctx, loaded, node)
+    if blockers:
+        return _would_not_start(loaded, blockers)
     got = _path_flag(ctx, node, manifest, flag, f"the policy at {path} on {node}", "")
     if isinstance(got, Outcome):
+        got.blocks_dependents = False
         return got
     loaded, eff, ev = got
     a = loaded.a
@@ -142,8 +179,10 @@ def audit_policy(ctx: CheckContext, path: str, node: str = "controlplane", manif
     if not _same_path(host_path, path):
         via = f" (on the node: {host_path}, through mount {a.policy.mount.mount_path})" \
             if mounted and a.policy and a.policy.mount and not _same_path(host_path, str(eff.value)) else ""
-        return Outcome.failed(f"{flag} names {eff.value}{via}, not the policy {path}",
-                              Evidence(ev.where, path, host_path or str(eff.value)))
+        other = Outcome.failed(f"{flag} names {eff.value}{via}, not the policy {path}",
+                               Evidence(ev.where, path, host_path or str(eff.value)))
+        other.blocks_dependents = False  # it starts, with another policy
+        return other
     load = load_manifest_policy(a, snapshot_host(ctx.snap, node))
     if load.status == "engine-unavailable":
         return Outcome.error(load.message, ev)
