@@ -63,7 +63,7 @@ def grade(lab: Lab, snap: Snapshot, *, target: str = "workspace", live: bool = F
 
 def blocked_outcome(req_id: str, req_title: str, status: Status) -> Outcome:
     """A task whose required task failed: 0 points and one short reason; the root error is shown once, there."""
-    title = req_title[:1].lower() + req_title[1:]
+    title = req_title[:1].lower() + req_title[1:] if req_title[1:2].islower() else req_title  # not "Q6:"
     if status is Status.ERROR:
         return Outcome.error(f"depends on {req_id} ({title}), which could not be checked")
     return Outcome.failed(f"depends on {req_id} ({title}), which failed: fix {req_id} first")

@@ -82,7 +82,8 @@ def _load(ctx: CheckContext, node: str, manifest: str) -> _Loaded | Outcome:
     fatal = [p for p in a.problems if p.severity == "fatal"]
     if fatal:
         return Outcome.failed(f"kubelet cannot run {manifest}: {fatal[0].message}",
-                              Evidence(f"{where} {fatal[0].where}".strip(), "a Pod kubelet can decode", fatal[0].code))
+                              Evidence(f"{where} {fatal[0].where}".strip(), "a Pod kubelet can decode",
+                                       fatal[0].message))
     return _Loaded(a, text, where)
 
 
@@ -138,7 +139,7 @@ def start_blockers(ctx: CheckContext, loaded: _Loaded, node: str) -> list[tuple[
     an unknown flag, a value that does not parse, a mount naming no volume, two volumes of one name, the
     policy not mounted where the flag points, a policy this kube-apiserver version refuses, ..."""
     a = loaded.a
-    out = [(p.message, p.where) for p in a.problems
+    out = [(p.message.removesuffix(": kube-apiserver would not start"), p.where) for p in a.problems
            if (p.blocking and p.code not in _STARTS_ANYWAY) or p.code in _STOPS_IT]
     if a.flag("audit-policy-file").value and a.policy is not None and not any(p.blocking for p in a.policy.problems):
         load = load_manifest_policy(a, snapshot_host(ctx.snap, node))
@@ -258,7 +259,7 @@ def flags(ctx: CheckContext, expect: dict, node: str = "controlplane", manifest:
         if wrong:
             msg += f" ({wrong} of {len(parts)} values are not as asked either)"
         return Outcome.failed(msg, Evidence(f"{loaded.where} {blocking[0].where}", "a command line kube-apiserver "
-                                            "accepts", blocking[0].code), *outcome.evidence)
+                                            "accepts", blocking[0].message), *outcome.evidence)
     return outcome
 
 
@@ -337,7 +338,9 @@ def single_static_pod(ctx: CheckContext, node: str = "controlplane", manifest: s
     result = analyze_manifest_dir(entries, folder, primary)
     bad = [p for p in result.problems if p.code in {"second-apiserver", "duplicate-static-pod"}]
     if bad:
-        return Outcome.failed(bad[0].message, *[Evidence(f"{node}:{p.where}", f"only {manifest}", p.code)
+        what = {"second-apiserver": "a second kube-apiserver static pod",
+                "duplicate-static-pod": "several files defining the same static pod"}
+        return Outcome.failed(bad[0].message, *[Evidence(f"{node}:{p.where}", f"only {manifest}", what[p.code])
                                                 for p in bad[:5]])
     notes = [p.message for p in result.problems if p.severity == "warning"]
     msg = f"{primary} is the only kube-apiserver static pod in {folder}"
