@@ -139,12 +139,20 @@ def start_blockers(ctx: CheckContext, loaded: _Loaded, node: str) -> list[tuple[
     an unknown flag, a value that does not parse, a mount naming no volume, two volumes of one name, the
     policy not mounted where the flag points, a policy this kube-apiserver version refuses, ..."""
     a = loaded.a
-    out = [(p.message.removesuffix(": kube-apiserver would not start"), p.where) for p in a.problems
-           if (p.blocking and p.code not in _STARTS_ANYWAY) or p.code in _STOPS_IT]
+    # the command line first, then what kubelet refuses, then the audit paths: the root cause leads
+    order = [_ARGV_CODES, _POD_CODES | {"volume-not-found"}]
+    problems = sorted((p for p in a.problems if (p.blocking and p.code not in _STARTS_ANYWAY) or p.code in _STOPS_IT),
+                      key=lambda p: next((i for i, codes in enumerate(order) if p.code in codes), len(order)))
+    out = [(p.message.removesuffix(": kube-apiserver would not start"), p.where) for p in problems]
     if a.flag("audit-policy-file").value and a.policy is not None and not any(p.blocking for p in a.policy.problems):
         load = load_manifest_policy(a, snapshot_host(ctx.snap, node))
         if load.status not in {"ok", "engine-unavailable"}:
-            out.append((load.message, load.host_path))
+            message = load.message
+            if load.errors:
+                from grader.checks.audit_policy import explain_load_error
+
+                message = message.replace(load.errors[0], explain_load_error(load.errors[0]))
+            out.append((message, load.host_path))
     return out
 
 

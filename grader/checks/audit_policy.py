@@ -86,7 +86,7 @@ def _file_actual(exc: FileProblem) -> str:
             "too_large": "too large", "binary": "binary content"}.get(exc.kind, str(exc))
 
 
-def _explain(error: str, kube_version: str | None) -> str:
+def explain_load_error(error: str, kube_version: str | None = None) -> str:
     """kube-apiserver's own words, plus why where they alone would puzzle (a wildcard the docs now show)."""
     if 'resources.group: Invalid value: "*"' in error:
         version = parse_kube_version(kube_version)
@@ -96,7 +96,7 @@ def _explain(error: str, kube_version: str | None) -> str:
 
 
 def _not_loading(result: LoadResult, where: str, kube_version: str | None = None) -> Outcome:
-    first = _explain(result.errors[0], kube_version) if result.errors else "it does not load"
+    first = explain_load_error(result.errors[0], kube_version) if result.errors else "it does not load"
     more = f" (and {len(result.errors) - 1} more errors)" if len(result.errors) > 1 else ""
     return Outcome.failed(
         f"the policy does not load, so kube-apiserver would not start: {first}{more}",
@@ -119,7 +119,7 @@ def loads(ctx: CheckContext, node: str, path: str, allow_dropped_keys: bool = Fa
         evidence = [Evidence(where, "a policy kube-apiserver loads", e) for e in errs[:MAX_EVIDENCE]]
         evidence += [Evidence(where, "no dropped keys", w) for w in result.dropped[:MAX_EVIDENCE]]
         return Outcome.failed(f"kube-apiserver would refuse this policy and not start: "
-                              f"{_explain(errs[0], kube_version)}{more}",
+                              f"{explain_load_error(errs[0], kube_version)}{more}",
                               *evidence)
     if result.dropped and not allow_dropped_keys:
         more = f" (and {len(result.dropped) - 1} more)" if len(result.dropped) > 1 else ""
