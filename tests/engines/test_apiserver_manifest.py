@@ -31,7 +31,7 @@ def base_pod() -> dict:
         "spec": {
             "hostNetwork": True,
             "containers": [{
-                "name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.30.0",
+                "name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.35.0",
                 "command": ["kube-apiserver", "--advertise-address=10.0.0.1", "--allow-privileged=true",
                             "--client-ca-file=/etc/kubernetes/pki/ca.crt",
                             "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt"],

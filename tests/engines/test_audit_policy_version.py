@@ -44,3 +44,21 @@ def test_group_star_follows_the_pinned_version():
         assert not refused.ok and 'Invalid value: "*"' in refused.errors[0]
     else:
         assert refused.ok
+
+
+ROOT = VERSIONS_ENV.parents[1]
+_CONTROL_PLANE_IMAGE = re.compile(r"registry\.k8s\.io/kube-(?:apiserver|controller-manager|scheduler):(v[0-9.]+)")
+
+
+def test_workspace_manifests_run_the_pinned_kube_apiserver():
+    """The static pods learners edit carry the image of the version the grader judges with."""
+    tags: dict[str, set[str]] = {}
+    for top in ("labs", "solutions", "tests/labs"):
+        for path in (ROOT / top).rglob("*.yaml"):
+            for tag in _CONTROL_PLANE_IMAGE.findall(path.read_text(errors="replace")):
+                tags.setdefault(tag, set()).add(str(path.relative_to(ROOT)))
+    assert tags, "no control-plane manifest found"
+    assert set(tags) == {f"v{PINNED[0]}.{PINNED[1]}.0"} or len(tags) == 1, {t: sorted(p)[:3] for t, p in tags.items()}
+    m = re.search(r'^K8S_VERSION="?v?([0-9.]+)', VERSIONS_ENV.read_text(), re.M)
+    if m and _pinned_from_env() >= (1, 35):
+        assert set(tags) == {f"v{m.group(1)}"}, {t: sorted(p)[:3] for t, p in tags.items()}
