@@ -59,8 +59,8 @@ def _load(policy_file: str, kube_version: str | None):
 
 _KUBE_VERSION = click.option(
     "--kube-version", metavar="X.Y", default=None,
-    help="Behave as this kube-apiserver version (default: the lab cluster's, 1.35; 1.35 and older reject "
-         "group \"*\", 1.36 accepts it).")
+    help="Behave as this kube-apiserver release (default: the lab cluster's, see `cks list`); releases "
+         "before 1.36 reject group \"*\".")
 
 
 # ---- validate -------------------------------------------------------------------------------------
@@ -79,7 +79,7 @@ Examples:
   cks audit validate /etc/kubernetes/audit/policy.yaml
   cks audit validate policy.yaml --strict          # dropped keys count as failure
   cks audit validate policy.yaml --format json
-  cks audit validate policy.yaml --kube-version 1.36
+  cks audit validate policy.yaml --kube-version 1.35   # as an older cluster would
 
 \b
 Exit codes: 0 kube-apiserver loads it (with --strict: and drops no key),

@@ -132,8 +132,7 @@ def test_group_wildcard_depends_on_kubernetes_version() -> None:
         == "Request"
     old = load_policy_object(data, "1.35", require_type_meta=False)
     assert not old.ok and old.errors[0].startswith('rules[0].resources.group: Invalid value: "*"')
-    # without a version, the lab cluster's kube-apiserver (1.35) decides: it refuses "*"
-    assert load_policy_object(data, require_type_meta=False).errors == old.errors
+    # without a version, the lab cluster's kube-apiserver decides (tests/engines/test_audit_policy_version.py)
 
 
 @pytest.mark.parametrize("spec,path,matches", [

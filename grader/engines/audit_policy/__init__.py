@@ -16,7 +16,7 @@ from grader.engines.audit_policy.attributes import (
 )
 from grader.engines.audit_policy.loader import (
     API_VERSION,
-    PINNED,
+    pinned_kube_version,
     LoadResult,
     load_policy,
     load_policy_object,
@@ -27,7 +27,7 @@ from grader.engines.audit_policy.model import LEVELS, STAGES, Decision, GroupRes
 from grader.engines.audit_policy.witness import witness_requests
 
 __all__ = [
-    "API_VERSION", "LEVELS", "PINNED", "STAGES", "Decision", "GroupResources", "LoadResult", "Policy", "PolicyRule",
+    "API_VERSION", "LEVELS", "STAGES", "Decision", "GroupResources", "LoadResult", "Policy", "PolicyRule",
     "RequestAttributes", "RequestError", "User", "default_groups", "load_policy", "load_policy_object",
-    "parse_kube_version", "parse_request", "validate", "witness_requests",
+    "parse_kube_version", "parse_request", "pinned_kube_version", "validate", "witness_requests",
 ]
