@@ -16,11 +16,11 @@ from grader.engines.audit_policy.attributes import (
 )
 from grader.engines.audit_policy.loader import (
     API_VERSION,
-    pinned_kube_version,
     LoadResult,
     load_policy,
     load_policy_object,
     parse_kube_version,
+    pinned_kube_version,
     validate,
 )
 from grader.engines.audit_policy.model import LEVELS, STAGES, Decision, GroupResources, Policy, PolicyRule
