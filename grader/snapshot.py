@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -49,6 +49,7 @@ class FileProblem(Exception):
 class ObjectProblem:
     where: str
     message: str
+    text: str = field(default="", repr=False, compare=False)  # the unreadable document, for checks to name it
 
 
 def object_key(obj: dict[str, Any]) -> tuple[str, str, str]:
@@ -301,25 +302,32 @@ def _documents(raw: bytes, rel: str, problems: list[ObjectProblem]):
     except safeyaml.YamlProblem:
         pass
     chunks = _split_documents(text)
-    for no, chunk in enumerate(chunks):
+    for no, (first_line, chunk) in enumerate(chunks):
         try:
             for doc in safeyaml.load_all(chunk):
                 if doc is not None:
                     yield no, doc
         except safeyaml.YamlProblem as exc:
-            problems.append(ObjectProblem(f"{rel}#{no}", str(exc)))
+            msg = str(exc)
+            if exc.line is not None:  # the chunk's line -> the file's line, where the learner looks
+                msg = msg.replace(f"line {exc.line}", f"line {exc.line + first_line - 1}", 1)
+            problems.append(ObjectProblem(f"{rel}#{no}", msg, chunk))
 
 
-def _split_documents(text: str) -> list[str]:
-    chunks, cur = [], []
-    for line in text.splitlines(keepends=True):
+def _split_documents(text: str) -> list[tuple[int, str]]:
+    """(first line number in the file, text) of each document."""
+    chunks: list[tuple[int, str]] = []
+    cur: list[str] = []
+    start = 1
+    for no, line in enumerate(text.splitlines(keepends=True), 1):
         if line.startswith("---") and (len(line) == 3 or line[3] in " \t\r\n"):
-            chunks.append("".join(cur))
+            chunks.append((start, "".join(cur)))
             cur = [line[3:].lstrip() if line[3:].strip() else ""]
+            start = no if line[3:].strip() else no + 1
             continue
         cur.append(line)
-    chunks.append("".join(cur))
-    return [c for c in chunks if c.strip()]
+    chunks.append((start, "".join(cur)))
+    return [(n, c) for n, c in chunks if c.strip()]
 
 
 def _flatten(doc: Any, where: str, out: list[dict[str, Any]], problems: list[ObjectProblem]) -> None:
