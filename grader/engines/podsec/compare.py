@@ -52,7 +52,6 @@ _DEFAULT_TOLERATIONS = [
 ]
 _TOKEN_VOLUME = re.compile(r"kube-api-access-[a-z0-9]{5}")
 _WORKLOAD_DEFAULTS = {"replicas": 1, "progressDeadlineSeconds": 600, "revisionHistoryLimit": 10}
-_DEFAULT_STRATEGY = {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}
 _POD_DEFAULTS = {"dnsPolicy": "ClusterFirst", "restartPolicy": "Always", "schedulerName": "default-scheduler",
                  "terminationGracePeriodSeconds": 30}
 _BARE_POD_DEFAULTS = {"enableServiceLinks": True, "priority": 0, "preemptionPolicy": "PreemptLowerPriority"}
@@ -130,10 +129,10 @@ def _container(c: Any, host_network: bool, token_volumes: set[str]) -> Any:
         return c
     c = dict(c)
     for k, d in _CONTAINER_DEFAULTS.items():
-        if c.get(k) == d:
-            del c[k]
-    if c.get("imagePullPolicy") == default_pull_policy(c.get("image")):
-        del c["imagePullPolicy"]
+        if c.get(k) is None:
+            c[k] = d  # absent means the default: a learner's other value then reads "changed from X to Y"
+    if c.get("imagePullPolicy") is None:
+        c["imagePullPolicy"] = default_pull_policy(c.get("image"))
     if isinstance(c.get("ports"), list):
         ports = []
         for p in c["ports"]:
@@ -189,8 +188,8 @@ def _pod_spec(spec: Any, bare_pod: bool) -> Any:
         return spec
     spec = dict(spec)
     for k, d in _POD_DEFAULTS.items():
-        if spec.get(k) == d:
-            del spec[k]
+        if spec.get(k) is None:
+            spec[k] = d
     for k in ("hostNetwork", "hostPID", "hostIPC"):
         if spec.get(k) is False:
             del spec[k]
@@ -224,25 +223,27 @@ def _pod_spec(spec: Any, bare_pod: bool) -> Any:
 
 
 def without_server_defaults(obj: Any) -> dict[str, Any]:
-    """The object's ``spec`` as the learner would have written it: server defaults removed (list above)."""
+    """The object's ``spec`` with the server's defaults made explicit where they are plain values (so a
+    learner's other value reads "changed from 1 to 3") and removed where they are admission additions."""
     if not isinstance(obj, dict):
         return {}
     kind = str(obj.get("kind") or "")
     spec = copy.deepcopy(obj.get("spec")) if isinstance(obj.get("spec"), dict) else {}
     if kind == "Pod":
         return _prune(_pod_spec(spec, bare_pod=True))
-    for k, d in _WORKLOAD_DEFAULTS.items():
-        if spec.get(k) == d:
-            del spec[k]
-    strategy = spec.get("strategy")
-    if isinstance(strategy, dict) and kind == "Deployment":
+    filled = _WORKLOAD_DEFAULTS if kind == "Deployment" else \
+        {"replicas": 1} if kind in ("ReplicaSet", "StatefulSet", "ReplicationController") else {}
+    for k, d in filled.items():
+        if spec.get(k) is None:
+            spec[k] = d
+    if kind == "Deployment":
+        strategy = spec.get("strategy") if isinstance(spec.get("strategy"), dict) else {}
         s = {"type": strategy.get("type") or "RollingUpdate", **{k: v for k, v in strategy.items() if k != "type"}}
         if s["type"] == "RollingUpdate":
             ru = s.get("rollingUpdate") if isinstance(s.get("rollingUpdate"), dict) else {}
             s["rollingUpdate"] = {"maxSurge": ru.get("maxSurge", "25%"), "maxUnavailable": ru.get("maxUnavailable", "25%"),
                                   **{k: v for k, v in ru.items() if k not in ("maxSurge", "maxUnavailable")}}
-        if s == _DEFAULT_STRATEGY:
-            del spec["strategy"]
+        spec["strategy"] = s
     template = spec.get("template")
     if isinstance(template, dict) and kind in POD_SPEC_PATHS:
         meta = template.get("metadata")
