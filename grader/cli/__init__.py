@@ -329,7 +329,11 @@ def list_cmd(fmt: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("Lab", "Title", "Topics", "Minutes", "Points", "Live-only tasks")
+    from grader import versions
+
+    # The versions every lab is written and judged for (provision/versions.env).
+    table = Table("Lab", "Title", "Topics", "Minutes", "Points", "Live-only tasks",
+                  caption=f"Judged as on the labs' cluster: {versions.summary()}")
     for lab in labs:
         table.add_row(lab.id, lab.title, ", ".join(lab.topics), str(lab.minutes), f"{lab.max_points:g}",
                       ", ".join(t.id for t in lab.tasks if t.live) or "-")
