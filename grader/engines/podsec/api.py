@@ -1,4 +1,4 @@
-"""What kube-apiserver (1.35) would refuse in a Pod or workload manifest, with the status and words it uses.
+"""What kube-apiserver (the pinned release) would refuse in a Pod or workload manifest, with the status and words it uses.
 
 ``api_rejects(obj, field_validation="Strict")`` returns every :class:`ApiProblem`; an empty list means the
 API accepts the object's pod spec. Pure: no I/O. Shared with the cluster test double, which answers a
@@ -34,7 +34,7 @@ from grader.engines.podsec.model import CONTAINER_FIELDS, POD_SPEC_PATHS, identi
 _GROUPS = {"Pod": "", "PodTemplate": "", "ReplicationController": "", "Deployment": "apps", "ReplicaSet": "apps",
            "StatefulSet": "apps", "DaemonSet": "apps", "Job": "batch", "CronJob": "batch"}
 
-# ---- the schema (Kubernetes 1.35 field names; generous: alpha fields the server's decoder knows too) -----
+# ---- the schema (field names of the pinned release; generous: alpha fields the server's decoder knows too) -----
 
 _OBJECT = {"apiVersion", "kind", "metadata", "spec", "status"}
 _POD_TEMPLATE_OBJECT = {"apiVersion", "kind", "metadata", "template"}

@@ -6,7 +6,7 @@ first reduced to their ``spec`` without the server's defaults (:func:`without_se
 allowed edits are taken out of both, then every field is compared both ways: a value added, removed or
 changed is a change.
 
-Server-set values that are ignored (Kubernetes 1.35 defaulting and admission; each only when it has exactly
+Server-set values that are ignored (the pinned Kubernetes release's defaulting and admission; each only when it has exactly
 the default value, so a learner's different value still counts):
 
 - workload spec: ``replicas: 1``, ``progressDeadlineSeconds: 600``, ``revisionHistoryLimit: 10``,
