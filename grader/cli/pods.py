@@ -182,12 +182,13 @@ def check_sources(sources: list[tuple[str, bytes | None, str | None]], level: st
             entry = rep.to_dict()
             known = {p["path"] for p in entry["problems"]}
             for p in podsec.api_rejects(obj, "Strict"):  # what the engine's own notes do not already say
-                if p.field in known:
-                    continue
                 if p.unknown_field:  # replaces the engine's "ignored here" warning: kubectl refuses it
                     entry["problems"] = [q for q in entry["problems"] if q["path"] != p.field]
+                elif p.field in known:
+                    continue
+                detail = f'strict decoding error: unknown field "{p.field}"' if p.unknown_field else p.message
                 entry["problems"].append({"path": p.field, "message": f"the API server would refuse the object "
-                                          f"({p.status}): {p.message}", "severity": "error"})
+                                          f"({p.status}): {detail}", "severity": "error"})
             entry["source"] = loc
             entry["admission"] = podsec.admission_message(rep.violations, level, podsec.pss.version_label(minor))
             if profile:
