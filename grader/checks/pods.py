@@ -11,7 +11,7 @@ import copy
 import re
 from typing import Any
 
-from grader import safeyaml
+from grader import safeyaml, versions
 from grader.checks import CheckContext, check
 from grader.engines import podsec
 from grader.results import Evidence, Outcome
@@ -19,6 +19,7 @@ from grader.snapshot import FileProblem
 
 LABEL_ENFORCE = "pod-security.kubernetes.io/enforce"
 LABEL_ENFORCE_VERSION = "pod-security.kubernetes.io/enforce-version"
+_PSA_KEYS = {f"pod-security.kubernetes.io/{m}{s}" for m in ("enforce", "audit", "warn") for s in ("", "-version")}
 START_UIDS_FACT = "start-uids"
 MAX_EVIDENCE = 20  # evidence rows per task: enough to act on, small enough for 10,000 pods  # live: {"Kind/namespace/name": uid} recorded when the lab was set up
 
@@ -676,22 +677,31 @@ def namespace_enforces(ctx: CheckContext, namespace: str, level: str, version: s
         return Outcome.failed(f"{where}: metadata.labels is not a mapping", Evidence(where, "labels", str(labels)))
     got_level = labels.get(LABEL_ENFORCE)
     got_version = labels.get(LABEL_ENFORCE_VERSION, "latest")
-    lookalikes = [k for k in labels if isinstance(k, str) and "pod-security" in k and k not in
-                  (LABEL_ENFORCE, LABEL_ENFORCE_VERSION, "pod-security.kubernetes.io/audit",
-                   "pod-security.kubernetes.io/warn", "pod-security.kubernetes.io/audit-version",
-                   "pod-security.kubernetes.io/warn-version")]
+    psa = {k: v for k, v in labels.items() if isinstance(k, str) and "pod-security" in k}
+    shown = ", ".join(f"{k}={v}" for k, v in psa.items()) or "no Pod Security Admission labels"
+    lookalikes = [k for k in psa if k not in _PSA_KEYS]
     if got_level != level:
-        hint = f"; {lookalikes[0]!r} is not a label PSA reads (typo?)" if lookalikes else ""
-        return Outcome.failed(f"{where} does not enforce {level}: {LABEL_ENFORCE}={got_level or '(unset)'}{hint}",
-                              Evidence(f"{where} labels", f"{LABEL_ENFORCE}: {level}",
-                                       ", ".join(f"{k}={v}" for k, v in labels.items()) or "no labels"))
+        # The learner's own labels may be named; the answer (the key to write) is not: a nudge, not the text
+        if lookalikes:
+            why = f"{lookalikes[0]!r} is not a label Pod Security Admission reads (check its spelling)"
+        elif got_level is not None:
+            why = f"its enforce label says {got_level!r}" + ("" if got_level in podsec.LEVELS else
+                                                               ", which is not a level PSA knows (they are lower-case)")
+        else:
+            modes = [k.rsplit("/", 1)[-1] for k in psa if k.rsplit("/", 1)[-1] in ("warn", "audit")]
+            why = (f"it only {' and '.join(m + 's' for m in modes)}: those modes never refuse a Pod" if modes
+                   else "nothing enforces a standard there yet")
+        return Outcome.failed(f"{where} does not enforce the {level} standard: {why}",
+                              Evidence(f"{where} labels", f"Pod Security Admission enforcing {level} at {version}", shown))
+    cluster_minor = versions.kubernetes_minor()[1]
     try:
-        want_minor = podsec.parse_version(version)
-        got_minor = podsec.parse_version(str(got_version))
+        want_minor = podsec.parse_version(version, cluster_minor)
+        got_minor = podsec.parse_version(str(got_version), cluster_minor)
     except podsec.PolicyVersionError as exc:
-        return Outcome.failed(f"{where}: {LABEL_ENFORCE_VERSION}: {exc}; PSA would fall back to latest only on "
-                              "a valid value", Evidence(f"{where} labels", f"{LABEL_ENFORCE_VERSION}: {version}", str(got_version)))
+        return Outcome.failed(f"{where}: {LABEL_ENFORCE_VERSION}: {exc}; Pod Security Admission refuses a Namespace "
+                              "with that value", Evidence(f"{where} labels", f"enforce version {version}", shown))
     if str(version) == "latest" and str(got_version) != "latest" or want_minor != got_minor:
-        return Outcome.failed(f"{where} enforces {level} at {got_version}, not at {version}",
-                              Evidence(f"{where} labels", f"{LABEL_ENFORCE_VERSION}: {version} (or unset)", str(got_version)))
+        return Outcome.failed(f"{where} enforces {level} at {got_version}, not at {version}"
+                              + (" (a pinned version stays there when the cluster is upgraded)" if version == "latest" else ""),
+                              Evidence(f"{where} labels", f"enforce version {version} (or no version label)", shown))
     return Outcome.passed(f"{where} enforces Pod Security Standards {level} at {got_version}")
