@@ -671,6 +671,9 @@ def namespace_enforces(ctx: CheckContext, namespace: str, level: str, version: s
     ns = ctx.snap.object("Namespace", "", namespace)
     where = f"Namespace {namespace}"
     if ns is None:
+        broken = unreadable_documents(ctx.snap, "Namespace", {("", namespace)})
+        if broken:
+            return _unreadable_outcome(broken, where)
         return Outcome.failed(f"{where} not found", Evidence(where, "the namespace", "absent"))
     labels = (ns.get("metadata") or {}).get("labels") or {}
     if not isinstance(labels, dict):
