@@ -195,3 +195,14 @@ def test_messages_say_what_changed_and_how():
     now = copy.deepcopy(start)
     del now["spec"]["replicas"]
     assert str(podsec.changes(start, now)[0]) == "spec.replicas changed from 2 to 1"  # absent means 1
+
+
+def test_apparmor_and_seccomp_annotations_count_as_security_contexts():
+    start = deployment()
+    now = copy.deepcopy(start)
+    now["spec"]["template"]["metadata"]["annotations"] = {
+        "container.apparmor.security.beta.kubernetes.io/nginx": "runtime/default"}
+    assert podsec.changes(start, now, {podsec.SECURITY_CONTEXTS}) == []
+    now["spec"]["template"]["metadata"]["annotations"]["team"] = "web"
+    assert [c.path for c in podsec.changes(start, now, {podsec.SECURITY_CONTEXTS})] == \
+        ["spec.template.metadata.annotations"]

@@ -42,7 +42,7 @@ from grader.engines.podsec.effective import VOLUME_SOURCES
 from grader.engines.podsec.model import CONTAINER_FIELDS, POD_SPEC_PATHS
 
 # Edits a task may allow
-SECURITY_CONTEXTS = "securityContexts"  # pod and container securityContext, any key
+SECURITY_CONTEXTS = "securityContexts"  # pod and container securityContext, any key; seccomp/AppArmor annotations
 HOST_NAMESPACES_OFF = "hostNamespacesOff"  # hostNetwork / hostPID / hostIPC removed or set false
 EMPTYDIR_VOLUMES = "emptyDirVolumes"  # emptyDir volumes added (or their medium/size changed) and mounts of them
 
@@ -316,6 +316,20 @@ def _take_out_allowed(start: dict[str, Any], cur: dict[str, Any], allow: frozens
                     c.pop("volumeMounts", None)
 
 
+_SECURITY_ANNOTATIONS = ("container.apparmor.security.beta.kubernetes.io/", "seccomp.security.alpha.kubernetes.io/",
+                         "container.seccomp.security.alpha.kubernetes.io/")
+
+
+def _template_annotations(spec: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The pod template's annotations inside a normalized ``spec`` ({} when none)."""
+    node: Any = spec
+    for part in POD_SPEC_PATHS.get(kind, ("spec",))[1:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    meta = node.get("metadata") if isinstance(node, dict) else None
+    ann = meta.get("annotations") if isinstance(meta, dict) else None
+    return ann if isinstance(ann, dict) else {}
+
+
 def _source(v: dict[str, Any]) -> str | None:
     keys = [k for k in v if k != "name" and k in VOLUME_SOURCES]
     return keys[0] if keys else None
@@ -330,6 +344,11 @@ def changes(start_obj: Any, cur_obj: Any, allow: frozenset[str] | set[str] | tup
         pa, pb = _pod_spec_in(a, kind), _pod_spec_in(b, kind)
         if pa is not None and pb is not None:
             _take_out_allowed(pa, pb, allow)
+        if SECURITY_CONTEXTS in allow:  # the annotation forms of seccomp and AppArmor are security contexts too
+            for spec in (a, b):
+                ann = _template_annotations(spec, kind)
+                for key in [k for k in ann if isinstance(k, str) and k.startswith(_SECURITY_ANNOTATIONS)]:
+                    del ann[key]
         a, b = _prune(a), _prune(b)
     out: list[Change] = []
     _diff(a, b, "spec", out)
