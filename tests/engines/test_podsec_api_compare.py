@@ -206,3 +206,36 @@ def test_apparmor_and_seccomp_annotations_count_as_security_contexts():
     now["spec"]["template"]["metadata"]["annotations"]["team"] = "web"
     assert [c.path for c in podsec.changes(start, now, {podsec.SECURITY_CONTEXTS})] == \
         ["spec.template.metadata.annotations"]
+
+
+def test_odd_shapes_never_raise():
+    """A learner's manifest can hold anything anywhere: the engine answers, it never raises."""
+    import random
+
+    odd = [None, 0, -1, "x", "", True, [], {}, [1], ["a", {"b": 2}], {"name": ["x"]}, {"a": None}]
+    rng = random.Random(7)
+    for _ in range(400):
+        obj = deployment(readOnlyRootFilesystem=True)
+        node, key = obj, None
+        for _depth in range(rng.randint(1, 7)):  # walk to a random place and put an odd value there
+            if isinstance(node, dict) and node:
+                key = rng.choice(list(node))
+                if rng.random() < 0.4 or not isinstance(node[key], dict | list):
+                    node[key] = copy.deepcopy(rng.choice(odd))
+                    break
+                node = node[key]
+            elif isinstance(node, list) and node:
+                i = rng.randrange(len(node))
+                if rng.random() < 0.4 or not isinstance(node[i], dict | list):
+                    node[i] = copy.deepcopy(rng.choice(odd))
+                    break
+                node = node[i]
+        start = deployment()
+        podsec.api_rejects(obj)
+        podsec.rejection_message(obj, podsec.api_rejects(obj))
+        podsec.changes(start, obj, {podsec.SECURITY_CONTEXTS, podsec.EMPTYDIR_VOLUMES, podsec.HOST_NAMESPACES_OFF})
+        podsec.changes(obj, start)
+        from grader.engines.podsec.profiles import profile_rows
+
+        profile_rows(obj, "lab5")
+        profile_rows(obj, "lab6")

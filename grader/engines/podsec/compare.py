@@ -159,7 +159,7 @@ def _container(c: Any, host_network: bool, token_volumes: set[str]) -> Any:
         mounts = []
         for m in c["volumeMounts"]:
             if isinstance(m, dict):
-                if m.get("name") in token_volumes:
+                if _name(m) in token_volumes:
                     continue
                 m = {k: v for k, v in m.items() if not (k == "readOnly" and v is False) and not (k == "subPath" and v == "")}
             mounts.append(m)
@@ -213,7 +213,7 @@ def _pod_spec(spec: Any, bare_pod: bool) -> Any:
                     token_volumes.add(v["name"])
     if isinstance(spec.get("volumes"), list):
         spec["volumes"] = sorted((_volume(v) for v in spec["volumes"]
-                                  if not (isinstance(v, dict) and v.get("name") in token_volumes)),
+                                  if not (isinstance(v, dict) and _name(v) in token_volumes)),
                                  key=lambda v: str(v.get("name")) if isinstance(v, dict) else "")
     host_network = spec.get("hostNetwork") is True
     for fld in CONTAINER_FIELDS:
@@ -270,7 +270,7 @@ def _take_out_allowed(start: dict[str, Any], cur: dict[str, Any], allow: frozens
         for spec in (start, cur):
             spec.pop("securityContext", None)
             for fld in CONTAINER_FIELDS:
-                for c in spec.get(fld) or []:
+                for c in _items(spec.get(fld)):
                     if isinstance(c, dict):
                         c.pop("securityContext", None)
     if HOST_NAMESPACES_OFF in allow:
@@ -279,28 +279,26 @@ def _take_out_allowed(start: dict[str, Any], cur: dict[str, Any], allow: frozens
                 start.pop(k, None)
                 cur.pop(k, None)
     if EMPTYDIR_VOLUMES in allow:
-        start_vols = {v.get("name"): v for v in start.get("volumes") or [] if isinstance(v, dict)}
-        cur_vols = {v.get("name"): v for v in cur.get("volumes") or [] if isinstance(v, dict)}
+        start_vols = {_name(v): v for v in _items(start.get("volumes"))}
+        cur_vols = {_name(v): v for v in _items(cur.get("volumes"))}
         empty_now = {n for n, v in cur_vols.items() if _source(v) == "emptyDir"}
         # an emptyDir that stays an emptyDir may change its medium or size; a new one may be added
         for n in list(cur_vols):
             if n in empty_now and (n not in start_vols or _source(start_vols[n]) == "emptyDir"):
                 cur_vols.pop(n)
                 start_vols.pop(n, None)
-        start["volumes"] = [v for v in start.get("volumes") or [] if isinstance(v, dict) and v.get("name") in start_vols]
-        cur["volumes"] = [v for v in cur.get("volumes") or [] if isinstance(v, dict) and v.get("name") in cur_vols]
+        start["volumes"] = [v for v in _items(start.get("volumes")) if _name(v) in start_vols]
+        cur["volumes"] = [v for v in _items(cur.get("volumes")) if _name(v) in cur_vols]
         for fld in CONTAINER_FIELDS:
-            starts = {c.get("name"): c for c in start.get(fld) or [] if isinstance(c, dict)}
-            for c in cur.get(fld) or []:
-                if not isinstance(c, dict):
-                    continue
-                sc = starts.get(c.get("name"))
-                before = [m for m in (sc or {}).get("volumeMounts") or [] if isinstance(m, dict)]
+            starts = {_name(c): c for c in _items(start.get(fld))}
+            for c in _items(cur.get(fld)):
+                sc = starts.get(_name(c))
+                before = _items((sc or {}).get("volumeMounts"))
                 mounts = []
-                for m in c.get("volumeMounts") or []:
+                for m in c.get("volumeMounts") if isinstance(c.get("volumeMounts"), list) else []:
                     if isinstance(m, dict) and m in before:
                         mounts.append(m)
-                    elif isinstance(m, dict) and m.get("name") in empty_now:
+                    elif isinstance(m, dict) and _name(m) in empty_now:
                         continue  # a mount of an emptyDir volume: allowed
                     else:
                         mounts.append(m)
@@ -311,7 +309,7 @@ def _take_out_allowed(start: dict[str, Any], cur: dict[str, Any], allow: frozens
             if not spec.get(k):
                 spec.pop(k, None)
         for fld in CONTAINER_FIELDS:
-            for c in spec.get(fld) or []:
+            for c in _items(spec.get(fld)):
                 if isinstance(c, dict) and not c.get("volumeMounts"):
                     c.pop("volumeMounts", None)
 
@@ -328,6 +326,16 @@ def _template_annotations(spec: dict[str, Any], kind: str) -> dict[str, Any]:
     meta = node.get("metadata") if isinstance(node, dict) else None
     ann = meta.get("annotations") if isinstance(meta, dict) else None
     return ann if isinstance(ann, dict) else {}
+
+
+def _name(d: Any) -> str | None:
+    """A dict's ``name`` when it is a string (a learner's `name: [a]` is no name, and no crash)."""
+    n = d.get("name") if isinstance(d, dict) else None
+    return n if isinstance(n, str) else None
+
+
+def _items(v: Any) -> list[dict[str, Any]]:
+    return [x for x in v if isinstance(x, dict)] if isinstance(v, list) else []
 
 
 def _source(v: dict[str, Any]) -> str | None:
