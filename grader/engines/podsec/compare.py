@@ -15,8 +15,8 @@ the default value, so a learner's different value still counts):
 - pod spec: ``dnsPolicy: ClusterFirst``, ``restartPolicy: Always``, ``schedulerName: default-scheduler``,
   ``terminationGracePeriodSeconds: 30``, ``securityContext: {}``, ``serviceAccount`` (the deprecated mirror
   of ``serviceAccountName``), ``serviceAccountName: default``, ``false`` host namespaces;
-- bare Pods only (admission plugins and the scheduler): ``enableServiceLinks: true``, ``priority: 0``,
-  ``preemptionPolicy: PreemptLowerPriority``, the ``node.kubernetes.io/not-ready`` and ``unreachable``
+- any pod spec: ``enableServiceLinks: true`` and ``preemptionPolicy: PreemptLowerPriority`` (what absence means);
+- bare Pods only (admission plugins and the scheduler): ``priority: 0``, the ``node.kubernetes.io/not-ready`` and ``unreachable``
   NoExecute tolerations (300 s), the ``kube-api-access-*`` projected token volume and its mounts, and
   ``nodeName`` (set by the scheduler; a Pod's nodeName cannot be edited in place, so a changed one means a
   recreated Pod, which the UID shows);
@@ -53,8 +53,9 @@ _DEFAULT_TOLERATIONS = [
 _TOKEN_VOLUME = re.compile(r"kube-api-access-[a-z0-9]{5}")
 _WORKLOAD_DEFAULTS = {"replicas": 1, "progressDeadlineSeconds": 600, "revisionHistoryLimit": 10}
 _POD_DEFAULTS = {"dnsPolicy": "ClusterFirst", "restartPolicy": "Always", "schedulerName": "default-scheduler",
-                 "terminationGracePeriodSeconds": 30}
-_BARE_POD_DEFAULTS = {"enableServiceLinks": True, "priority": 0, "preemptionPolicy": "PreemptLowerPriority"}
+                 "terminationGracePeriodSeconds": 30, "enableServiceLinks": True,
+                 "preemptionPolicy": "PreemptLowerPriority"}  # absent means these (the kubelet/scheduler's defaults)
+_BARE_POD_DEFAULTS = {"priority": 0}
 _CONTAINER_DEFAULTS = {"terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}
 _PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
 _MODE_SOURCES = ("configMap", "secret", "downwardAPI", "projected")
