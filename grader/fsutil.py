@@ -20,7 +20,6 @@ import os
 import shutil
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +46,7 @@ class Busy(RuntimeError):
 def write_marker(root: Path, kind: str, *, lab: str | None = None, files: dict[str, str] | None = None,
                  **extra: Any) -> None:
     """Record that the kit created ``root`` as a ``kind`` (workspace, exam, dist) folder."""
-    data: dict[str, Any] = {"created_by": OWNER, "kind": kind, "lab": lab,
-                            "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), **extra}
+    data: dict[str, Any] = {"created_by": OWNER, "kind": kind, "lab": lab, **extra}  # no time: same seed, same bytes
     if files is not None:
         data["files"] = files
     safeio.atomic_write(root / MARKER, json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -137,6 +137,8 @@ def _start_locked(lab: Lab, dest: Path, seed: str | None, force: bool, replace_o
     if present:
         marker = fsutil.read_marker(dest)
         recorded = marker.get("lab") if marker else None
+        if recorded == lab.id and Snapshot(dest).meta.get("lab") not in (None, lab.id):
+            recorded = Snapshot(dest).meta.get("lab")  # the two records disagree: treat it as the other lab's
         if not force:
             raise WorkspaceError(f"{dest} already exists and is not empty")
         problem = fsutil.ownership_problem(dest, "workspace", whole=False)

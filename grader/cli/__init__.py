@@ -110,7 +110,7 @@ def _find_workspace(lab) -> Path:
     found = fsutil.find_up(cwd, META_FILE)
     exam = fsutil.find_up(cwd, EXAM_FILE)
     if found is not None and (exam is None or exam == found or exam in found.parents):
-        if _recorded_lab(found) in (lab.id, None):
+        if _recorded_lab(found, lab.id) in (lab.id, None):
             return fsutil.display(found)
         return fsutil.display(found.parent / lab.id)
     if exam is not None:
@@ -120,16 +120,16 @@ def _find_workspace(lab) -> Path:
     return default_dir(lab)
 
 
-def _recorded_lab(root: Path) -> str | None:
-    """The lab a workspace or snapshot records (marker first, then cks.yaml), None when it says none."""
+def _recorded_lab(root: Path, asked: str | None = None) -> str | None:
+    """The lab a workspace or snapshot records, None when it says none. Its cks.yaml and the kit's marker
+    must agree: when one names a lab other than ``asked``, that one is returned (so nothing is replaced)."""
     from grader import fsutil
     from grader.snapshot import Snapshot
 
-    marker = fsutil.read_marker(root)
-    if marker and marker.get("lab"):
-        return str(marker["lab"])
-    recorded = Snapshot(root).meta.get("lab")
-    return str(recorded) if recorded else None
+    marker = fsutil.read_marker(root) or {}
+    found = [str(x) for x in (Snapshot(root).meta.get("lab"), marker.get("lab")) if x]
+    other = [x for x in found if x != asked]
+    return other[0] if other else (found[0] if found else None)
 
 
 def _nesting_problem(lab, ws: Path) -> str | None:
@@ -492,7 +492,7 @@ def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, re
         fail_usage(nested)
     flag = _ws_flag(the_lab, ws)
     if _has_content(ws) and not force:
-        recorded = _recorded_lab(ws)
+        recorded = _recorded_lab(ws, the_lab.id)
         if recorded == the_lab.id:
             fail_usage(f"{ws} already exists; grade it with `grade {the_lab.id}{flag}`, start over with "
                        f"`cks reset {the_lab.id}{flag}`, or replace it with `cks start {the_lab.id}{flag} --force`")
@@ -572,7 +572,7 @@ def reset_cmd(lab: str, workspace: str | None, no_backup: bool, target: str | No
     if existed:  # never touch a folder that is not this lab's workspace, made by the kit
         if not ws.is_dir():
             fail_usage(f"{ws} is a file, not a workspace")
-        recorded = _recorded_lab(ws)
+        recorded = _recorded_lab(ws, the_lab.id)
         if recorded and recorded != the_lab.id:
             fail_usage(f"{ws} is a workspace for {recorded}, not {the_lab.id}: use `cks reset {recorded} --workspace "
                        f"{ws}`, or start {the_lab.id} elsewhere with `cks start {the_lab.id} --workspace DIR`")
