@@ -83,8 +83,8 @@ def ownership_problem(root: Path, kind: str, lab: str | None = None, *, whole: b
         cwd = Path.cwd().resolve()
         if whole and (real == cwd or real in cwd.parents):
             return f"{root} holds the current directory; run the command from outside it"
-    if (root / ".git").exists() or (root / "pyproject.toml").is_file():
-        return f"{root} looks like a source checkout (.git or pyproject.toml); the kit never deletes one"
+    if (root / ".git").exists():
+        return f"{root} is a git checkout (it has .git); the kit never deletes one"
     return None
 
 

@@ -110,6 +110,11 @@ def start(lab: Lab, dest: Path, seed: str | None = None, force: bool = False, *,
     if dest.exists() and not dest.is_dir():
         raise WorkspaceError(f"{dest} is a file, not a folder; choose another folder with --workspace DIR")
     created = not dest.exists()
+    if not created and fsutil.read_marker(dest) is None and any(e.name not in _KEEP for e in dest.iterdir()):
+        # not ours: refuse before writing anything there, even the lock file
+        raise WorkspaceError(f"{dest} already exists and is not empty" if not force else
+                             f"{fsutil.ownership_problem(dest, 'workspace', whole=False)}; refusing to replace it "
+                             "(choose a new folder with --workspace DIR)")
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with fsutil.locked(dest, what="the workspace"):

@@ -122,6 +122,9 @@ def load_configuration(*, kubeconfig: str | None = None, context: str | None = N
         return cfg
     path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or str(Path.home() / ".kube" / "config")
     where = f"kubeconfig {path}"
+    if Path(path).exists() and not Path(path).is_file():
+        raise KubeError("config", f"{where} is not a regular file (a directory, a pipe or a device); "
+                                  "pass --kubeconfig FILE")
     if not Path(path).is_file():
         raise KubeError("config", f"{where} does not exist: pass --kubeconfig FILE, set KUBECONFIG, or for kind "
                                   "run `kind export kubeconfig --name NAME`")
