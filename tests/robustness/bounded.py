@@ -109,7 +109,20 @@ def run_bounded(cmd: list[str], *, cwd: Path, seconds: float, as_mb: int, env: d
         text_out = out.read().decode("utf-8", "replace")
         text_err = err.read().decode("utf-8", "replace")
     rss_mb = (usage.ru_maxrss / 1024) if usage else 0.0  # Linux: KiB
-    return Outcome(label or tuple(cmd), proc.returncode, text_out, text_err, elapsed, rss_mb, hung)
+    result = Outcome(label or tuple(cmd), proc.returncode, text_out, text_err, elapsed, rss_mb, hung)
+    _log(result)
+    return result
+
+
+def _log(result: Outcome) -> None:
+    """CKS_ATTACK_LOG=FILE: one JSON line per case (to count the attack run: clean, traceback, hang, ...)."""
+    path = os.environ.get("CKS_ATTACK_LOG")
+    if path:
+        import json
+
+        with open(path, "a") as fh:
+            fh.write(json.dumps({"args": list(result.args)[:12], "verdict": result.verdict, "rc": result.rc,
+                                 "seconds": round(result.seconds, 2), "rss_mb": round(result.max_rss_mb)}) + "\n")
 
 
 def with_group_gone(pgid: int) -> None:

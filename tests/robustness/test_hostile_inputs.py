@@ -15,6 +15,8 @@ import pytest
 
 from tests.robustness.bounded import POLICY, assert_clean, new_workspace, run_bounded, run_kit, tree
 
+pytestmark = pytest.mark.slow  # a subprocess per case: the attack suite, run with -m slow or in full
+
 FAST = 15.0  # seconds: a refusal is immediate; the bound leaves room for a loaded 2-core machine
 SMALL_RSS = 300  # MB: the kit imported and a lab graded stays far below
 BIG_DIGITS = "9" * 5000  # past Python's 4,300-digit int() limit
