@@ -422,7 +422,10 @@ def _variant_values(lab, workspace: str | None, seed: str | None) -> tuple[dict,
         ws = _workspace_for(lab, workspace)
         if workspace:  # named on purpose: it must be this lab's workspace
             _check_workspace(lab, ws)
-        recorded = Snapshot(ws).meta.get("seed") if ws.is_dir() else None
+        snap = Snapshot(ws)
+        if ws.is_dir() and snap.meta_problem:  # never fall back to the default variant silently
+            _check_workspace(lab, ws)
+        recorded = snap.meta.get("seed") if ws.is_dir() else None
         seed = str(recorded) if recorded is not None else None
     return variants.values_for(lab, seed), seed
 
