@@ -42,7 +42,20 @@ def _describe(mode: int) -> str:
     return "not a regular file"
 
 
+_os_open = os.open  # one place to simulate "permission denied" in tests run as root
+
+
+def _reason(exc: OSError) -> str:
+    return (exc.strerror or str(exc)).lower()
+
+
 def _mb(n: int) -> str:
+    if n >= 1048576 and n % 1048576 == 0 and n < 1024 * 1048576:
+        return f"{n // 1048576} MB"
+    return f"{n / 1048576:.1f} MB" if n >= 1048576 else f"{n:,} bytes"
+
+
+def _size(n: int) -> str:
     return f"{n / 1048576:.1f} MB" if n >= 1048576 else f"{n:,} bytes"
 
 
@@ -54,17 +67,17 @@ def open_regular(path: str | os.PathLike[str], *, what: str = "") -> BinaryIO:
     except FileNotFoundError:
         raise ReadRefused("missing", f"{name} does not exist", str(path)) from None
     except OSError as exc:
-        raise ReadRefused("unreadable", f"{name} cannot be read: {exc.strerror or exc}", str(path)) from None
+        raise ReadRefused("unreadable", f"{name} cannot be read: {_reason(exc)}", str(path)) from None
     if stat.S_ISDIR(st.st_mode):
         raise ReadRefused("is_directory", f"{name} is a directory, not a file", str(path))
     if not stat.S_ISREG(st.st_mode):
         raise ReadRefused("not_a_file", f"{name} is {_describe(st.st_mode)}; only regular files are read", str(path))
     try:
-        fd = os.open(path, _OPEN_FLAGS)
+        fd = _os_open(path, _OPEN_FLAGS)
     except FileNotFoundError:
         raise ReadRefused("missing", f"{name} does not exist", str(path)) from None
     except OSError as exc:
-        raise ReadRefused("unreadable", f"{name} cannot be read: {exc.strerror or exc}", str(path)) from None
+        raise ReadRefused("unreadable", f"{name} cannot be read: {_reason(exc)}", str(path)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):  # swapped between the look and the open
@@ -84,12 +97,12 @@ def read_bytes(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYT
     with open_regular(path, what=what) as fh:
         size = os.fstat(fh.fileno()).st_size
         if size > max_bytes:
-            raise ReadRefused("too_large", f"{name} is {_mb(size)}, more than the {_mb(max_bytes)} the kit reads "
+            raise ReadRefused("too_large", f"{name} is {_size(size)}, more than the {_mb(max_bytes)} the kit reads "
                                            "for this file", str(path))
         try:
             data = fh.read(max_bytes + 1)
         except OSError as exc:
-            raise ReadRefused("unreadable", f"{name} cannot be read: {exc.strerror or exc}", str(path)) from None
+            raise ReadRefused("unreadable", f"{name} cannot be read: {_reason(exc)}", str(path)) from None
     if len(data) > max_bytes:  # it grew while we read
         raise ReadRefused("too_large", f"{name} is more than the {_mb(max_bytes)} the kit reads for this file",
                           str(path))
