@@ -252,7 +252,7 @@ class KubeApi:
         if worker.is_alive():  # abandoned: a daemon thread, its socket is dropped with the pool
             with contextlib.suppress(Exception):
                 self.api_client.rest_client.pool_manager.clear()
-            raise KubeError("timeout", f"the API server at {self.server} did not finish answering {method} {path} "
+            raise KubeError("timeout", f"the API server at {self.server} did not answer {method} {path} in full "
                                        f"within {limit:g}s (raise CKS_TIMEOUT or CKS_DEADLINE if it is only slow)")
         if "err" in box:
             raise box["err"]

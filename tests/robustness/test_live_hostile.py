@@ -77,7 +77,7 @@ def _grade(server: Hostile, tmp: Path):
 
 # (mode, words the error rows must contain)
 MODES = [
-    ("drip", "did not finish answering"),
+    ("drip", "did not answer"),
     ("huge", "more than the 64 MB"),
     ("hugenolen", "more than the 64 MB"),
     ("empty", "no items list"),
