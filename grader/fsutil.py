@@ -112,7 +112,10 @@ def clear_folder(root: Path, keep: set[str]) -> None:
 @contextlib.contextmanager
 def locked(root: Path, *, wait: float = LOCK_WAIT, what: str = "the folder") -> Iterator[None]:
     """An exclusive lock on ``root`` (its ``.cks-lock`` file), waiting up to ``wait`` s; Busy after that."""
-    fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:  # O_NOFOLLOW: a .cks-lock planted as a link must not make the kit create or open a file elsewhere
+        fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise Busy(f"{what} {root} cannot be locked ({exc.strerror or exc}): is {LOCK_FILE} a link?") from None
     try:
         end = time.monotonic() + wait
         while True:
@@ -135,7 +138,7 @@ def locked(root: Path, *, wait: float = LOCK_WAIT, what: str = "the folder") -> 
 def shared_lock(root: Path) -> Iterator[None]:
     """A shared lock for readers (grade); Busy at once while a start or reset holds the exclusive one."""
     try:
-        fd = os.open(root / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(root / LOCK_FILE, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
     except OSError:  # no lock file (never started by this version) or a read-only folder: nothing to honour
         yield
         return

@@ -110,7 +110,8 @@ def start(lab: Lab, dest: Path, seed: str | None = None, force: bool = False, *,
     if dest.exists() and not dest.is_dir():
         raise WorkspaceError(f"{dest} is a file, not a folder; choose another folder with --workspace DIR")
     created = not dest.exists()
-    if not created and fsutil.read_marker(dest) is None and any(e.name not in _KEEP for e in dest.iterdir()):
+    if (not created and not (dest / fsutil.LOCK_FILE).exists() and fsutil.read_marker(dest) is None
+            and any(e.name not in _KEEP for e in dest.iterdir())):
         # not ours: refuse before writing anything there, even the lock file
         raise WorkspaceError(f"{dest} already exists and is not empty" if not force else
                              f"{fsutil.ownership_problem(dest, 'workspace', whole=False)}; refusing to replace it "
@@ -135,6 +136,8 @@ _KEEP = {fsutil.LOCK_FILE, fsutil.BACKUP_DIR}
 
 def _start_locked(lab: Lab, dest: Path, seed: str | None, force: bool, replace_other: bool, backup: bool,
                   same_seed: bool) -> Started:
+    for leftover in dest.glob(".cks-staging-*"):  # a start that was killed midway (we hold the lock now)
+        shutil.rmtree(leftover, ignore_errors=True)
     present = [e for e in dest.iterdir() if e.name not in _KEEP]
     dropped: list[str] = []
     skipped: list[str] = []
@@ -216,6 +219,10 @@ def _sha256(path: Path) -> str | None:
 
 def _backup(dest: Path, rels: list[str]) -> Path:
     """Copy the learner's files to ``.cks-backup/<time>/`` (links as links), keeping their paths."""
+    base = dest / fsutil.BACKUP_DIR
+    if base.is_symlink() or (base.exists() and not base.is_dir()):
+        raise WorkspaceError(f"{base} is not a folder the kit made (a link or a file); move it away, or pass "
+                             "--no-backup")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     root = dest / fsutil.BACKUP_DIR / stamp
     n = 1

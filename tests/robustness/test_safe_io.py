@@ -219,3 +219,28 @@ def test_a_dripping_server_is_cut_off_by_the_overall_limit(api) -> None:
         api.list("Pod")
     assert exc.value.reason == "timeout"
     assert time.monotonic() - start_t < 4  # timeout=2 s: the whole request, not each read
+
+
+def test_planted_links_in_a_workspace_do_not_redirect_the_kit(tmp_path: Path) -> None:
+    """A .cks-backup or .cks-lock planted as a link must not make the kit write outside the workspace."""
+    ws = new_workspace(tmp_path, "lab1")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (ws / POLICY).write_text("# mine\n")
+    (ws / ".cks-backup").symlink_to(outside)
+    with pytest.raises(WorkspaceError, match="not a folder the kit made"):
+        start(get_lab("lab1"), ws, force=True)
+    assert list(outside.iterdir()) == [] and (ws / POLICY).read_text() == "# mine\n"
+    (ws / ".cks-backup").unlink()
+    (ws / ".cks-lock").unlink()
+    (ws / ".cks-lock").symlink_to(outside / "lockfile")
+    with pytest.raises(WorkspaceError, match="cannot be locked"):
+        start(get_lab("lab1"), ws, force=True)
+    assert not (outside / "lockfile").exists()
+
+
+def test_a_start_killed_midway_can_be_started_again(tmp_path: Path) -> None:
+    ws = new_workspace(tmp_path, "lab1")
+    (ws / ".cks-staging-99999" / "nodes").mkdir(parents=True)  # what a SIGKILL during a start leaves
+    done = start(get_lab("lab1"), ws, force=True)
+    assert done.dropped == [] and not list(ws.glob(".cks-staging-*"))
