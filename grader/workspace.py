@@ -163,13 +163,40 @@ def _start_locked(lab: Lab, dest: Path, seed: str | None, force: bool, replace_o
     stage = dest / f".cks-staging-{os.getpid()}"
     try:
         meta = materialize(lab, stage, seed)
-        if present:
-            fsutil.clear_folder(dest, keep=_KEEP | {stage.name})
-        for entry in sorted(stage.iterdir(), key=lambda p: p.name == fsutil.MARKER):  # the marker goes last
-            os.replace(entry, dest / entry.name)
+        _sync(stage, dest, keep=_KEEP | {stage.name})
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return Started(meta, dropped, kept, skipped)
+
+
+def _sync(src: Path, dst: Path, keep: set[str]) -> None:
+    """Make ``dst`` hold exactly what ``src`` holds (moving, not copying), but keep the folders both have:
+    a learner whose shell sits in nodes/controlplane/etc is still somewhere after a reset. The ownership
+    marker moves last, so a run killed midway leaves a folder the kit still recognises as its own."""
+    wanted = {e.name for e in src.iterdir()}
+    for entry in list(dst.iterdir()):
+        if entry.name not in keep and entry.name not in wanted:
+            _remove(entry)
+    for entry in sorted(src.iterdir(), key=lambda p: p.name == fsutil.MARKER):
+        target = dst / entry.name
+        if _real_dir(entry) and _real_dir(target):
+            _sync(entry, target, set())
+            continue
+        if target.exists() or target.is_symlink():
+            _remove(target)
+        os.replace(entry, target)
+
+
+def _real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _remove(path: Path) -> None:
+    """Remove one entry; a link is removed itself, never what it points to."""
+    if _real_dir(path):
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def learner_files(dest: Path, marker: dict[str, Any]) -> tuple[list[str], list[str]]:

@@ -106,7 +106,10 @@ def _find_workspace(lab) -> Path:
     from grader.snapshot import META_FILE
     from grader.workspace import DEFAULT_WORKSPACE, default_dir
 
-    cwd = Path.cwd()
+    try:
+        cwd = Path.cwd()
+    except OSError:  # the shell sits in a folder that was removed
+        fail_usage("the current folder no longer exists; `cd` to an existing folder (or pass --workspace DIR)")
     found = fsutil.find_up(cwd, META_FILE)
     exam = fsutil.find_up(cwd, EXAM_FILE)
     if found is not None and (exam is None or exam == found or exam in found.parents):

@@ -83,6 +83,21 @@ def test_reset_no_backup_still_lists_what_it_drops(tmp_path: Path, lab1_ws: Path
     assert not (lab1_ws / ".cks-backup").exists()
 
 
+def test_reset_removes_links_in_the_workspace_not_what_they_point_to(tmp_path: Path, lab1_ws: Path) -> None:
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "deep" / "precious.txt").write_text("keep\n")
+    (lab1_ws / "nodes" / "controlplane" / "link-dir").symlink_to(outside)
+    (lab1_ws / "link-file").symlink_to(outside / "deep" / "precious.txt")
+    before = tree(outside, skip=())
+    res = run_kit("reset", "lab1", "-w", str(lab1_ws), cwd=tmp_path, seconds=FAST)
+    assert_clean(res, rc=0, seconds=FAST)
+    assert tree(outside, skip=()) == before
+    assert not (lab1_ws / "link-file").exists() and not (lab1_ws / "link-file").is_symlink()
+    kept = next((lab1_ws / ".cks-backup").iterdir())
+    assert (kept / "link-file").is_symlink()  # kept as a link, not as a copy of what it points to
+
+
 def test_reset_through_a_symlink_is_refused(tmp_path: Path, lab1_ws: Path) -> None:
     link = tmp_path / "link"
     link.symlink_to(lab1_ws)
@@ -314,8 +329,20 @@ def test_grade_from_the_cks_workspace_folder(tmp_path: Path, lab1_ws: Path) -> N
 
 
 def test_reset_from_inside_the_workspace_keeps_the_folder(tmp_path: Path, lab1_ws: Path) -> None:
-    inside = lab1_ws / "nodes"
+    inside = lab1_ws / "nodes" / "controlplane" / "etc" / "kubernetes"
     (lab1_ws / POLICY).write_text("# mine\n")
     res = run_kit("reset", "lab1", cwd=inside, seconds=FAST)
     assert_clean(res, rc=0, seconds=FAST)
     assert lab1_ws.is_dir() and (lab1_ws / "cks.yaml").is_file()
+    res = run_kit("grade", "lab1", cwd=inside, seconds=FAST)  # the shell's folder is still there
+    assert_clean(res, rc=1, seconds=FAST)
+
+
+def test_grade_from_a_removed_folder_says_so(tmp_path: Path) -> None:
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    res = run_bounded([sys.executable, "-c", "import os, sys; os.rmdir(sys.argv[1]); sys.argv = ['grade', 'lab1'];"
+                       "from grader.cli import grade_main; grade_main()", str(gone)], cwd=gone, seconds=FAST,
+                      as_mb=1024, label=("grade", "lab1", "(cwd removed)"))
+    assert_clean(res, rc=2, seconds=FAST)
+    assert "no longer exists" in res.err
