@@ -92,9 +92,68 @@ def lab_argument(f):
 
 
 def _workspace_for(lab, workspace: str | None) -> Path:
-    from grader.workspace import default_dir
+    """--workspace DIR, else the workspace found from the current directory (see :func:`_find_workspace`)."""
+    return Path(workspace) if workspace else _find_workspace(lab)
 
-    return Path(workspace) if workspace else default_dir(lab)
+
+def _find_workspace(lab) -> Path:
+    """Where LAB's workspace is when no --workspace is given, as git finds .git: walk up from the current
+    directory to the nearest folder with a cks.yaml. Inside LAB's workspace: that one. Inside another lab's
+    workspace (or an exam folder): LAB's sibling folder beside it. Elsewhere ./cks-workspace/LAB (or ./LAB
+    when the current directory is itself a cks-workspace folder)."""
+    from grader import fsutil
+    from grader.exam import STATE_FILE as EXAM_FILE
+    from grader.snapshot import META_FILE
+    from grader.workspace import DEFAULT_WORKSPACE, default_dir
+
+    try:
+        cwd = Path.cwd()
+    except OSError:  # the shell sits in a folder that was removed
+        fail_usage("the current folder no longer exists; `cd` to an existing folder (or pass --workspace DIR)")
+    found = fsutil.find_up(cwd, META_FILE)
+    exam = fsutil.find_up(cwd, EXAM_FILE)
+    if found is not None and (exam is None or exam == found or exam in found.parents):
+        if _recorded_lab(found, lab.id) in (lab.id, None):
+            return fsutil.display(found)
+        return fsutil.display(found.parent / lab.id)
+    if exam is not None:
+        return fsutil.display(exam / lab.id)
+    if cwd.name == DEFAULT_WORKSPACE.name and not default_dir(lab).exists():
+        return Path(lab.id)
+    return default_dir(lab)
+
+
+def _recorded_lab(root: Path, asked: str | None = None) -> str | None:
+    """The lab a workspace or snapshot records, None when it says none. Its cks.yaml and the kit's marker
+    must agree: when one names a lab other than ``asked``, that one is returned (so nothing is replaced)."""
+    from grader import fsutil
+    from grader.snapshot import Snapshot
+
+    marker = fsutil.read_marker(root) or {}
+    found = [str(x) for x in (Snapshot(root).meta.get("lab"), marker.get("lab")) if x]
+    other = [x for x in found if x != asked]
+    return other[0] if other else (found[0] if found else None)
+
+
+def _nesting_problem(lab, ws: Path) -> str | None:
+    """Why a workspace at ``ws`` would sit inside another workspace or an exam folder (never allowed)."""
+    from grader.exam import STATE_FILE as EXAM_FILE
+    from grader.snapshot import META_FILE
+
+    try:
+        real = ws.resolve()
+    except OSError:
+        return None
+    for parent in real.parents:
+        if (parent / META_FILE).is_file():
+            what = _recorded_lab(parent)
+            sibling = parent.parent / lab.id
+            return (f"{ws} is inside the workspace{' of ' + what if what else ''} at {parent}; workspaces do not "
+                    f"nest: start {lab.id} beside it with `cks start {lab.id} --workspace {sibling}`")
+        if (parent / EXAM_FILE).is_file():
+            return (f"{ws} is inside the exam folder {parent}; the exam made its own workspaces there: "
+                    f"see `cks exam status`, or start {lab.id} outside it with `cks start {lab.id} --workspace DIR`")
+    return None
 
 
 def _ws_flag(lab, ws: Path) -> str:
@@ -113,7 +172,12 @@ def _check_workspace(lab, ws: Path) -> dict:
         if ws.exists():
             fail_usage(f"{ws} is a file, not a workspace; start one with `cks start {lab.id}`")
         fail_usage(f"no workspace for {lab.id} at {ws}; start one with `cks start {lab.id}{_ws_flag(lab, ws)}`")
-    meta = Snapshot(ws).meta
+    snap = Snapshot(ws)
+    if snap.meta_problem:
+        click.echo(f"Error: {snap.meta_problem}; restore it, or start over with `cks reset {lab.id}"
+                   f"{_ws_flag(lab, ws)}` (your changed files are backed up)", err=True)
+        sys.exit(EXIT_ERROR)
+    meta = snap.meta
     recorded = meta.get("lab")
     if recorded and recorded != lab.id:
         fail_usage(f"{ws} is a workspace for {recorded}, not {lab.id}: use `{_prog()} {recorded} --workspace {ws}`, "
@@ -187,7 +251,8 @@ def _grade(lab_id: str, workspace: str | None, target: str | None, kubeconfig: s
 
 
 def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
-    from grader.runner import grade
+    from grader import fsutil
+    from grader.runner import _all_error, grade
     from grader.snapshot import Snapshot
 
     _check_workspace(lab, ws)
@@ -195,7 +260,12 @@ def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
     if snap.meta.get("lab_version") not in (None, lab.version):
         click.echo(f"Warning: {ws} was started with {lab.id} version {snap.meta.get('lab_version')}, "
                    f"the installed lab is version {lab.version}; `cks reset {lab.id}` starts it afresh.", err=True)
-    return grade(lab, snap, target=f"workspace {ws}", only=list(tasks) or None)
+    try:
+        with fsutil.shared_lock(ws):  # a start or reset in progress: refuse rather than grade half a state
+            return grade(lab, snap, target=f"workspace {ws}", only=list(tasks) or None)
+    except fsutil.Busy as exc:
+        click.echo(f"Error: {exc}", err=True)
+        return _all_error(lab, str(exc), f"workspace {ws}", list(tasks) or None)
 
 
 def _live_target(target: str):
@@ -216,8 +286,16 @@ def _grade_live(lab, target: str, kubeconfig, kube_context, in_cluster: bool, ta
 
     collectors, parsed = _live_target(target)
     with tempfile.TemporaryDirectory(prefix="cks-collect-") as tmp, _spinner(f"collecting {lab.id} from {target}") as status:
-        result = collectors.collect(lab, parsed, Path(tmp), kubeconfig=kubeconfig, context=kube_context,
-                                    in_cluster=in_cluster, progress=status)
+        try:
+            result = collectors.collect(lab, parsed, Path(tmp), kubeconfig=kubeconfig, context=kube_context,
+                                        in_cluster=in_cluster, progress=status)
+        except collectors.LiveError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        except ImportError as exc:  # the live extras (kubernetes, pytest-testinfra) are not installed
+            click.echo(f"Error: grading a live target needs the live extras: pip install 'cks-kit[live]' ({exc})",
+                       err=True)
+            sys.exit(EXIT_ERROR)
         return grade(lab, Snapshot(result.snapshot_dir), target=result.label, live=True, only=list(tasks) or None)
 
 
@@ -351,7 +429,10 @@ def _variant_values(lab, workspace: str | None, seed: str | None) -> tuple[dict,
         ws = _workspace_for(lab, workspace)
         if workspace:  # named on purpose: it must be this lab's workspace
             _check_workspace(lab, ws)
-        recorded = Snapshot(ws).meta.get("seed") if ws.is_dir() else None
+        snap = Snapshot(ws)
+        if ws.is_dir() and snap.meta_problem:  # never fall back to the default variant silently
+            _check_workspace(lab, ws)
+        recorded = snap.meta.get("seed") if ws.is_dir() else None
         seed = str(recorded) if recorded is not None else None
     return variants.values_for(lab, seed), seed
 
@@ -384,20 +465,25 @@ def show_cmd(lab: str, workspace: str | None, seed: str | None) -> None:
 @lab_argument
 @click.option("--workspace", "-w", metavar="DIR", help="Where to create the workspace (default ./cks-workspace/LAB).")
 @click.option("--seed", metavar="ID", help="Per-learner variant: names and values drawn from ID.")
-@click.option("--force", is_flag=True, help="Replace an existing workspace (your changes are lost).")
+@click.option("--force", is_flag=True, help="Replace this lab's existing workspace (your changed files are backed up).")
+@click.option("--replace-lab", is_flag=True, help="With --force: also replace another lab's workspace in that folder.")
+@click.option("--no-backup", is_flag=True, help="With --force: do not keep a copy of your changed files.")
 @click.option("--target", "-t", metavar="T", help="Set the lab up on a live cluster instead (kind:NAME, vagrant, local, ...).")
 @click.option("--kubeconfig", metavar="FILE", help="Kubeconfig for live targets (default $KUBECONFIG).")
 @click.option("--context", "kube_context", metavar="NAME", help="Kubeconfig context for live targets.")
-def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, target: str | None,
-              kubeconfig: str | None, kube_context: str | None) -> None:
+def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, replace_lab: bool, no_backup: bool,
+              target: str | None, kubeconfig: str | None, kube_context: str | None) -> None:
     """Start LAB: create its practice workspace, or set it up on a live cluster with --target.
+
+    Without --workspace the workspace is ./cks-workspace/LAB; run from inside another lab's workspace, it
+    goes beside that one (workspaces never nest).
 
     \b
     Examples:
       cks start lab1                       ./cks-workspace/lab1, the default variant
       cks start lab1 --seed alice          your own variant (names and values drawn from "alice")
       cks start lab3 -w ~/cks/lab3         somewhere else; grade with `grade lab3 -w ~/cks/lab3`
-      cks start lab1 --force               throw your work away and start again
+      cks start lab1 --force               start again (files you changed go to .cks-backup/)
       cks start lab2 --target kind:cks     on a live kind cluster
     """
     the_lab = _load_lab(lab)
@@ -411,11 +497,12 @@ def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, ta
     ws = _workspace_for(the_lab, workspace)
     if ws.exists() and not ws.is_dir():
         fail_usage(f"{ws} is a file; choose a new folder with --workspace DIR")
-    if ws.is_dir() and any(ws.iterdir()) and not force:
-        from grader.snapshot import Snapshot
-
-        flag = _ws_flag(the_lab, ws)
-        recorded = Snapshot(ws).meta.get("lab")
+    nested = _nesting_problem(the_lab, ws)
+    if nested:
+        fail_usage(nested)
+    flag = _ws_flag(the_lab, ws)
+    if _has_content(ws) and not force:
+        recorded = _recorded_lab(ws, the_lab.id)
         if recorded == the_lab.id:
             fail_usage(f"{ws} already exists; grade it with `grade {the_lab.id}{flag}`, start over with "
                        f"`cks reset {the_lab.id}{flag}`, or replace it with `cks start {the_lab.id}{flag} --force`")
@@ -423,27 +510,53 @@ def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, ta
                    + (f" (it holds {recorded})" if recorded else "") + "; choose another folder with --workspace DIR")
     try:
         with _spinner(f"starting {the_lab.id}") as _:
-            start(the_lab, ws, seed=seed, force=force)
+            done = start(the_lab, ws, seed=seed, force=force, replace_other=replace_lab, backup=not no_backup)
     except WorkspaceError as exc:
         fail_usage(str(exc))
     except OSError as exc:
         fail_usage(f"cannot create the workspace at {ws}: {exc.strerror or exc}")
+    _report_dropped(done)
     click.echo(f"Started {the_lab.id} ({the_lab.title}) in {ws}" + (f" with seed {seed}" if seed else "") + ".")
-    flag = _ws_flag(the_lab, ws)
     click.echo(f"Read the exercise with `cks show {the_lab.id}{flag}`; node files are under {ws}/nodes/, API objects "
                f"under {ws}/cluster/. Grade with `grade {the_lab.id}{flag}`.")
+
+
+def _has_content(ws: Path) -> bool:
+    from grader import fsutil
+
+    try:
+        return ws.is_dir() and any(e.name not in {fsutil.LOCK_FILE, fsutil.BACKUP_DIR} for e in ws.iterdir())
+    except OSError:
+        return True
+
+
+def _report_dropped(done) -> None:
+    """Say which of the learner's files a start --force or reset replaced, and where copies are."""
+    if not done.dropped:
+        return
+    shown = done.dropped[:20]
+    more = f" and {len(done.dropped) - len(shown)} more" if len(done.dropped) > len(shown) else ""
+    where = f"copies are in {done.backup}" if done.backup else "no copy kept (--no-backup)"
+    click.echo(f"Replaced {len(done.dropped)} file(s) you had changed or added ({where}): "
+               + ", ".join(shown) + more, err=True)
+    if done.skipped:
+        click.echo(f"Not copied (not regular files): {', '.join(done.skipped[:20])}", err=True)
 
 
 @cks.command("reset", context_settings=CONTEXT, short_help="Bring a lab back to its starting state (same seed).")
 @lab_argument
 @click.option("--workspace", "-w", metavar="DIR", help="The workspace to reset (default ./cks-workspace/LAB).")
+@click.option("--no-backup", is_flag=True, help="Do not keep a copy of the files you changed or added.")
 @click.option("--target", "-t", metavar="T", help="Reset the lab on a live cluster instead.")
 @click.option("--kubeconfig", metavar="FILE", help="Kubeconfig for live targets (default $KUBECONFIG).")
 @click.option("--context", "kube_context", metavar="NAME", help="Kubeconfig context for live targets.")
 @click.option("--seed", hidden=True, metavar="ID")  # accepted only to explain that reset keeps the seed
-def reset_cmd(lab: str, workspace: str | None, target: str | None, kubeconfig: str | None,
+def reset_cmd(lab: str, workspace: str | None, no_backup: bool, target: str | None, kubeconfig: str | None,
               kube_context: str | None, seed: str | None) -> None:
-    """Bring LAB back to its starting state, with the same seed. Your changes are lost.
+    """Bring LAB back to its starting state, with the same seed.
+
+    The files you changed or added are listed and copied to .cks-backup/<time>/ in the workspace first
+    (unless --no-backup). Only a workspace the kit created is ever reset.
 
     \b
     Examples:
@@ -461,20 +574,33 @@ def reset_cmd(lab: str, workspace: str | None, target: str | None, kubeconfig: s
         return
     if target:
         workspace = target.split(":", 1)[1]
-    from grader.workspace import WorkspaceError, reset_dir, start
+    from grader import fsutil
+    from grader.workspace import WorkspaceError, start
 
     ws = _workspace_for(the_lab, workspace)
-    existed = ws.exists()
-    if existed:  # never delete a folder that is not this lab's workspace
-        seed = _check_workspace(the_lab, ws).get("seed")
+    existed = _has_content(ws)
+    if existed:  # never touch a folder that is not this lab's workspace, made by the kit
+        if not ws.is_dir():
+            fail_usage(f"{ws} is a file, not a workspace")
+        recorded = _recorded_lab(ws, the_lab.id)
+        if recorded and recorded != the_lab.id:
+            fail_usage(f"{ws} is a workspace for {recorded}, not {the_lab.id}: use `cks reset {recorded} --workspace "
+                       f"{ws}`, or start {the_lab.id} elsewhere with `cks start {the_lab.id} --workspace DIR`")
+        problem = fsutil.ownership_problem(ws, "workspace", the_lab.id, whole=False)
+        if problem:
+            fail_usage(f"{problem}; refusing to reset it")
+    else:
+        nested = _nesting_problem(the_lab, ws)
+        if nested:
+            fail_usage(nested)
     try:
-        if existed:
-            reset_dir(ws)
-        start(the_lab, ws, seed=seed)
+        done = start(the_lab, ws, force=existed, backup=not no_backup, same_seed=True)
     except WorkspaceError as exc:
         fail_usage(str(exc))
     except OSError as exc:
         fail_usage(f"cannot reset the workspace at {ws}: {exc.strerror or exc}")
+    _report_dropped(done)
+    seed = done.meta.get("seed")
     verb = "Reset" if existed else "No workspace yet: started"
     click.echo(f"{verb} {the_lab.id} in {ws}" + (f" (seed {seed})" if seed else "") + ".")
 
@@ -569,6 +695,20 @@ def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool) -
     sys.exit(EXIT_OK if bad == 0 else EXIT_FAILED)
 
 
+def _exit_on_signals() -> None:
+    """SIGTERM and SIGHUP unwind like Ctrl-C, so temporary folders (cks-collect-*, cks-live-*, seeded start
+    states) are removed by their context managers and atexit handlers instead of being left behind."""
+    import contextlib
+    import signal
+
+    def leave(signum, _frame) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread, or a platform without it
+            signal.signal(sig, leave)
+
+
 def main() -> None:
     _run(cks)
 
@@ -578,6 +718,7 @@ def grade_main() -> None:
 
 
 def _run(cmd: click.Command) -> None:
+    _exit_on_signals()
     try:
         cmd.main(prog_name=None, standalone_mode=True)
     except KeyboardInterrupt:

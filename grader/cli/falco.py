@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
@@ -19,11 +18,16 @@ DEFAULT_NAME = "/etc/falco/falco_rules.yaml"
 MAX_EVENTS_BYTES = 20 * 1024 * 1024
 
 
-def _read(path: str) -> tuple[str, bytes]:
+MAX_RULES_BYTES = 20 * 1024 * 1024
+
+
+def _read(path: str, max_bytes: int = MAX_RULES_BYTES) -> tuple[str, bytes]:
+    from grader import safeio
+
     try:
-        return path, Path(path).read_bytes()
-    except OSError as exc:
-        click.echo(f"Error: cannot read {path}: {exc.strerror}", err=True)
+        return path, safeio.read_bytes(path, max_bytes=max_bytes)
+    except safeio.ReadRefused as exc:
+        click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
 
 
@@ -95,7 +99,7 @@ def _read_events(path: str) -> list[tuple[str, object]]:
     from grader import safeyaml
     from grader.engines.falco.events import EventError, event_from_mapping
 
-    _, data = _read(path)
+    _, data = _read(path, MAX_EVENTS_BYTES)
     if len(data) > MAX_EVENTS_BYTES:
         click.echo(f"Error: {path} is larger than {MAX_EVENTS_BYTES // 1048576} MB", err=True)
         sys.exit(2)

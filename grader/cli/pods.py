@@ -128,13 +128,14 @@ def _expand(arg: str) -> list[tuple[str, bytes | None, str | None]]:
 
 
 def _read(p: Path) -> list[tuple[str, bytes | None, str | None]]:
+    from grader import safeio
+
     try:
-        size = p.stat().st_size
-        if size > MAX_INPUT_BYTES:
-            return [(str(p), None, f"{size / 1048576:.1f} MB: larger than the {MAX_INPUT_BYTES // 1048576} MB read")]
-        return [(str(p), p.read_bytes(), None)]
-    except OSError as exc:
-        return [(str(p), None, f"cannot be read: {exc.strerror}")]
+        return [(str(p), safeio.read_bytes(p, max_bytes=MAX_INPUT_BYTES), None)]
+    except safeio.ReadRefused as exc:
+        if exc.kind == "too_large":
+            return [(str(p), None, f"larger than the {MAX_INPUT_BYTES // 1048576} MB read")]
+        return [(str(p), None, str(exc).removeprefix(str(p)).strip(" :") or "cannot be read")]
 
 
 def parse_objects(where: str, data: bytes) -> tuple[list[tuple[str, Any]], list[dict[str, str]]]:
