@@ -1,4 +1,8 @@
-"""Render a :class:`grader.results.Report`: table (terminal), json (stable, documented), junit (pytest's shape)."""
+"""Render a :class:`grader.results.Report`: table (terminal), json (stable, documented), junit (pytest's shape).
+
+Hint text appears only when asked for (``hints=True``, `grade --hints`); by default a failing task says that a
+hint exists and how to ask for it (``hint_command``, e.g. ``cks hint lab1 {task}``).
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,22 @@ from grader.results import Report
 FORMATS = ("table", "json", "junit")
 
 
-def render(report: Report, fmt: str, *, verbose: bool = False, color: bool | None = None) -> str:
+def render(report: Report, fmt: str, *, verbose: bool = False, color: bool | None = None, hints: bool = False,
+           hint_command: str | None = None) -> str:
     if fmt == "json":
         from grader.reporters.json_report import render_json
 
-        return render_json(report)
+        return render_json(report, hints=hints)
     if fmt == "junit":
         from grader.reporters.junit import render_junit
 
-        return render_junit(report)
+        return render_junit(report, hints=hints)
     from grader.reporters.table import render_table
 
-    return render_table(report, verbose=verbose, color=color)
+    return render_table(report, verbose=verbose, color=color, hints=hints, hint_command=hint_command)
+
+
+def plural(count: float, singular: str, plural_form: str | None = None) -> str:
+    """``1 point``, ``2 points``, ``1.5 points``: the count with the noun that agrees with it."""
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count:g} {word}"
