@@ -462,18 +462,24 @@ def render_markdown(text: str, width: int | None = None) -> str:
 
 def _prose(text: str, width: int) -> str:
     import io
+    import re
 
     from rich.console import Console
     from rich.markdown import Markdown
 
     if not text.strip():
         return ""
+    # an inline `command` moves to the next line whole rather than breaking at its spaces
+    text = re.sub(r"`([^`\n]+)`", lambda m: "`" + m.group(1).replace(" ", _KEEP_SPACE) + "`", text)
     buf = io.StringIO()
     use_color = color()
     Console(file=buf, width=width, force_terminal=use_color, no_color=not use_color, highlight=False
             ).print(Markdown(text))
     # rich pads every line to the width: trailing blanks only get in the way of copying and diffs
-    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
+    return "".join(line.rstrip().replace(_KEEP_SPACE, " ") + "\n" for line in buf.getvalue().splitlines())
+
+
+_KEEP_SPACE = "\ue000"  # a private-use character: one cell wide, and not a place to break a line
 
 
 @cks.command("start", context_settings=CONTEXT, short_help="Start a lab: create its practice workspace.")
