@@ -358,8 +358,7 @@ cks.sections = {"Learners": LEARNER_COMMANDS, "Study tools": STUDY_COMMANDS, "In
 
 
 @cks.command("list", context_settings=CONTEXT, short_help="List the labs with their topics, time and points.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="Output format.")
+@format_option("table", "json")
 def list_cmd(fmt: str) -> None:
     """List the labs with their topics, time estimate, points and the tasks that need a live cluster.
 
@@ -600,7 +599,7 @@ def _live_action(name: str, lab, target: str, **kw) -> None:
 @click.argument("labs", nargs=-1)
 @click.option("--seed", "seeds", multiple=True, metavar="ID",
               help="Seeds to test start and solution under (repeatable; default: the default lab plus two seeds).")
-@click.option("-v", "--verbose", is_flag=True, help="List every case, not only the problems.")
+@verbose_option("List every case, not only the problems.")
 def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool) -> None:
     """Prove the labs: start scores 0, the solution full marks, wrong answers fail exactly what they declare.
 

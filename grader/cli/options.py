@@ -29,7 +29,7 @@ TARGETS = "kind[:NAME] | vagrant[:MACHINE] | local | ssh://HOST | workspace:DIR"
 
 
 def target_option(help: str = TARGETS) -> Decorator:
-    return click.option("--target", "-t", metavar="T", help=help)
+    return click.option("--target", "-t", metavar="T", default=None, help=help)
 
 
 def kubeconfig_option(help: str = "Kubeconfig for live targets (default $KUBECONFIG).") -> Decorator:
@@ -49,8 +49,10 @@ def format_option(*choices: str, default: str | None = None) -> Decorator:
                         show_default=True, help="Output format.")
 
 
-def output_option(help: str = "Write the chosen format to FILE (the table still prints).") -> Decorator:
-    return click.option("--output", "--out", "-o", "output", metavar="FILE", help=help)
+def output_option(help: str = "Write the chosen format to FILE (the table still prints).", *,
+                  metavar: str = "FILE", dest: str = "output", required: bool = False) -> Decorator:
+    """-o/--output, with --out accepted too, wherever a command writes a file."""
+    return click.option("--output", "--out", "-o", dest, metavar=metavar, required=required, help=help)
 
 
 def verbose_option(help: str = "Show evidence (where, expected, actual) for every task.") -> Decorator:

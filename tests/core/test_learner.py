@@ -237,3 +237,16 @@ def test_help_lists_instructor_commands_apart_from_the_learners():
     for name in ("grade", "hint", "progress", "solution", "show", "start"):
         assert f"\n  {name} " in learners, name
     assert "\n  solve " not in learners and "\n  solve " in instructors
+
+
+def test_submit_bundle_carries_the_hint_and_grading_record(demo, tmp_path):
+    import tarfile
+
+    run(cks, "hint", "lab90", "t1", "-w", str(demo))
+    run(grade_cmd, "lab90", "-w", str(demo))
+    bundle = tmp_path / "b.tar.gz"
+    assert run(cks, "submit", "lab90", "-w", str(demo), "--learner", "zoe", "-o", str(bundle)).exit_code == 0
+    with tarfile.open(bundle) as tar:
+        names = tar.getnames()
+        hints = json.loads(tar.extractfile("snapshot/.cks/hints.json").read())
+    assert "snapshot/.cks/progress.json" in names and hints["tasks"]["t1"]["tier"] == 1
