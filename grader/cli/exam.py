@@ -15,6 +15,7 @@ import click
 
 from grader.cli import CONTEXT, EXIT_FAILED, EXIT_OK, fail_usage
 from grader.cli.options import format_option, seed_option, verbose_option
+from grader.text import plural
 
 DIR_OPTION = click.option("--dir", "exam_dir", metavar="DIR", default=None,
                           help="Exam directory (default $CKS_EXAM_DIR or ./cks-workspace/exam).")
@@ -87,7 +88,8 @@ def start_cmd(ctx: click.Context, labs: str | None, minutes: int | None, seed: s
         state = exam.start(chosen, base=base, minutes=minutes, seed=seed, now=now, force=force)
     except (LabError, exam.ExamError) as exc:
         fail_usage(str(exc))
-    click.echo(f"Exam started: {len(state.labs)} question(s), {state.minutes} minutes, seed {state.seed}.")
+    click.echo(f"Exam started: {plural(len(state.labs), 'question')}, {plural(state.minutes, 'minute')}, "
+               f"seed {state.seed}.")
     click.echo(f"Deadline: {state.deadline:%Y-%m-%d %H:%M:%S} UTC.")
     for lab_id in state.labs:
         ws = state.workspace(lab_id)

@@ -26,7 +26,7 @@ from grader.cli import (
     ws_flag,
 )
 from grader.cli.options import format_option, lab_argument, seed_option, workspace_option
-from grader.reporters import plural
+from grader.text import plural
 
 
 def _width() -> int:

@@ -14,6 +14,7 @@ import click
 
 from grader.cli import CONTEXT, EXIT_ERROR, fail_usage, load_lab, spinner
 from grader.cli.options import context_option, kubeconfig_option, output_option, target_option
+from grader.text import plural
 
 
 @click.command("collect", context_settings=CONTEXT)
@@ -54,4 +55,4 @@ def collect_cmd(lab: str, out: str, target: str | None, kubeconfig: str | None, 
     for scope, message in result.problems:
         click.echo(f"warning: {scope}: {message}", err=True)
     click.echo(f"Collected {the_lab.id} from {result.label} into {path}"
-               + (f" ({len(result.problems)} problem(s) noted; those tasks will grade as error)" if result.problems else "."))
+               + (f" ({plural(len(result.problems), 'problem')} noted; those tasks will grade as error)" if result.problems else "."))

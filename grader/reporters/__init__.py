@@ -25,8 +25,3 @@ def render(report: Report, fmt: str, *, verbose: bool = False, color: bool | Non
 
     return render_table(report, verbose=verbose, color=color, hints=hints, hint_command=hint_command)
 
-
-def plural(count: float, singular: str, plural_form: str | None = None) -> str:
-    """``1 point``, ``2 points``, ``1.5 points``: the count with the noun that agrees with it."""
-    word = singular if count == 1 else (plural_form or singular + "s")
-    return f"{count:g} {word}"

@@ -22,7 +22,7 @@ _MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.ERROR: "ERROR", Status
 
 def render_table(report: Report, *, verbose: bool = False, color: bool | None = None, width: int | None = None,
                  hints: bool = False, hint_command: str | None = None) -> str:
-    from grader.reporters import plural
+    from grader.text import plural
 
     if color is None:
         color = "NO_COLOR" not in os.environ
