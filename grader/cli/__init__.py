@@ -324,13 +324,15 @@ CKS_HELP = """CKS runtime-security lab kit: audit logging, Falco, immutable and 
 
 \b
 Learners:     cks list · cks show lab1 · cks start lab1 · grade lab1 · cks hint lab1 t1 · cks progress
+              cks solution lab1 · cks submit lab1 · cks exam start
 Study tools:  cks audit validate|simulate|query · cks falco validate|test|explain · cks pods check
-Instructors:  cks selftest · cks solve · cks dist · cks submit · cks regrade · cks exam
+Instructors:  cks selftest · cks solve · cks dist · cks regrade
 """
 
-LEARNER_COMMANDS = ("list", "show", "start", "grade", "hint", "progress", "solution", "reset", "submit", "exam")
+LEARNER_COMMANDS = ("list", "show", "start", "grade", "hint", "progress", "solution", "reset", "submit", "collect",
+                    "exam")
 STUDY_COMMANDS = ("audit", "falco", "pods", "apiserver")
-INSTRUCTOR_COMMANDS = ("selftest", "solve", "dist", "regrade", "collect")
+INSTRUCTOR_COMMANDS = ("selftest", "solve", "dist", "regrade")
 
 
 @click.group("cks", cls=LazyGroup, help=CKS_HELP, context_settings=CONTEXT, lazy={
