@@ -128,8 +128,8 @@ def _list_hints(lab, seen: dict[str, int], values: dict, ws: Path | None, flag: 
         got = len([n for n in t.hint_tiers if n <= seen.get(t.id, 0)])
         status = statuses.get(t.id)
         graded = f"last graded: {status}; " if isinstance(status, str) else ""
-        if got >= total:
-            click.echo(f"  {graded}hints seen: all {total}")
+        if got >= total or status == "pass":
+            click.echo(f"  {graded}hints seen: {'all ' + str(total) if got >= total else f'{got} of {total}'}")
         else:
             click.echo(f"  {graded}hints seen: {got} of {total} · next: cks hint {lab.id} {t.id}{flag}")
     click.echo()
@@ -318,11 +318,12 @@ def _print_progress(rows: list[dict]) -> None:
 
     from grader.reporters.table import terminal_width
 
-    table = Table("Lab", "Best", "Last graded", "Hints seen", "Solution", "Next", pad_edge=False)
+    table = Table("Lab", "Best", "Last graded", "Hints seen (task:tier)", "Solution", "Next", pad_edge=False)
     for r in rows:
         best = f"{r['best_score']:g}/{r['best_max_score']:g}" if r["best_score"] is not None else "-"
         hints = r["hints_seen"]
-        used = f"{sum(hints.values())} in {plural(len(hints), 'task')}" if hints else "-"
+        shown = [f"{tid}:{tier}" for tid, tier in sorted(hints.items())]
+        used = " ".join(shown[:3]) + (f" +{len(shown) - 3}" if len(shown) > 3 else "") if hints else "-"
         when = r["last_graded"].replace("T", " ").replace("Z", " UTC") if r["last_graded"] else "-"
         table.add_row(r["lab"], best, when, used, "seen" if r["solution_seen"] else "-", r["next"])
     Console(no_color=not color(), width=terminal_width(), highlight=False).print(table)
