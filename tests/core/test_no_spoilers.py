@@ -32,10 +32,12 @@ FORMATS = (("table",), ("table", "-v"), ("json",), ("junit",))
 
 @dataclass
 class Spoilers:
-    """What must not appear: exact strings (identities, file contents) and names (matched as whole words)."""
+    """What must not appear: exact strings (identities, file contents), names (matched as whole words) and
+    patterns (how many Secrets were read, counted next to the word)."""
 
     strings: set[str] = field(default_factory=set)
     names: set[str] = field(default_factory=set)
+    patterns: set[str] = field(default_factory=set)
 
 
 # Where finding the objects is the task: (kind, files under cluster/ whose changed or deleted objects count).
@@ -51,12 +53,12 @@ FINDINGS = {
     "lab8": ["nodes/controlplane/opt/course/exam/q6/intruder.txt",
              "nodes/controlplane/opt/course/exam/q6/secrets.txt"],
 }
-# Labs whose start output still names part of the answer on this branch; the lab helpers' fixes to the
+# Labs whose start output still gives part of the answer on this branch; the lab helpers' fixes to the
 # checks' reasons remove them (the lead drops an entry when its fix is merged).
 STILL_LEAKING: dict[str, str] = {
     "lab4": "falco.offenders_scaled names the offending Deployments (fix by the lab helpers)",
     "lab6": "pods.offending_* name the offending Pods and Deployments (fix by the lab helpers)",
-    "lab7": "audit_log checks name the intruder and the Secrets it read (fix by the lab helpers)",
+    "lab7": "audit_log checks name the intruder and count the Secrets it read (fix by the lab helpers)",
     "lab8": "Q6 checks name the intruder (fix by the lab helpers)",
 }
 
@@ -85,20 +87,20 @@ def spoilers(lab: Lab, seed: str | None, start: Path, tmp: Path) -> Spoilers:
         before, after = _objects(start, pattern, kind), _objects(answer, pattern, kind)
         found.names |= {name for name, text in before.items() if after.get(name) != text}
     for rel in FINDINGS.get(lab.id, []):
-        for line in (answer / rel).read_text().splitlines():
-            line = line.strip()
-            if line:
-                found.strings.add(line)
-                if line.startswith("system:serviceaccount:"):
-                    found.names.add(line.rsplit(":", 1)[1])  # the account's own name, alone
-                else:
-                    found.names.add(line)
+        lines = [line.strip() for line in (answer / rel).read_text().splitlines() if line.strip()]
+        if rel.endswith("secrets.txt"):  # "4 Secrets that were read ..." counts the answer of the task
+            found.patterns.add(rf"(?<![\d/]){len(lines)}\b[^\n.;:]{{0,30}}\bsecrets?\b")
+        for line in lines:
+            found.strings.add(line)
+            # an identity also leaks as the account's own name, alone
+            found.names.add(line.rsplit(":", 1)[1] if line.startswith("system:serviceaccount:") else line)
     return found
 
 
 def leaks(output: str, found: Spoilers) -> list[str]:
     out = sorted(s for s in found.strings if s in output)
     out += sorted(n for n in found.names if re.search(rf"(?<![\w.]){re.escape(n)}(?![\w])", output))
+    out += sorted(m.group(0) for p in found.patterns for m in [re.search(p, output, re.I)] if m)
     return out
 
 
@@ -136,5 +138,8 @@ def test_the_search_finds_a_leak_when_there_is_one() -> None:
     assert leaks("2 of the offending Pods are still running", found) == []
     assert leaks("Deployment orders-7d9 still runs", found) == ["orders"]
     assert leaks("rotate the credentials of db", found) == []
+    found.patterns.add(r"(?<![\d/])4\b[^\n.;:]{0,30}\bsecrets?\b")
+    assert leaks("0 read Secrets have new data; 14 Secrets in payments", found) == []
+    assert leaks("4 Secret(s) that were read still have their old data", found) == ["4 Secret"]
     assert leaks("system:serviceaccount:payments:report-runner can get secrets", found) == [
         "system:serviceaccount:payments:report-runner"]
