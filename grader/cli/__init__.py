@@ -32,9 +32,12 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class LazyGroup(click.Group):
     """A group whose subcommands live in other modules and are imported only when used."""
 
-    def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None, **kwargs):
+    def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None,
+                 sections: dict[str, tuple[str, ...]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.lazy = lazy or {}  # name -> ("module:attr", short help)
+        # titled sections of the command list (learners first, instructors apart); the rest under "Commands"
+        self.sections = sections or {}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(self.lazy))
@@ -49,9 +52,6 @@ class LazyGroup(click.Group):
                 return _unavailable(name, short, exc)
             return cmd
         return super().get_command(ctx, name)
-
-    # Sections of the command list: learners see their commands first, instructors' apart.
-    sections: dict[str, tuple[str, ...]] = {}
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help from the static table: listing commands must not import every module.
@@ -266,7 +266,7 @@ def _grade_live(lab, target: str, kubeconfig, kube_context, in_cluster: bool, ta
         return grade(lab, Snapshot(result.snapshot_dir), target=result.label, live=True, only=list(tasks) or None)
 
 
-class spinner:  # noqa: N801 - used as a context manager, like a function
+class spinner:  # lower case: used like a function, `with spinner(...)`
     """A spinner on stderr while slow steps run (only on a terminal); yields a progress callback."""
 
     def __init__(self, text: str):
@@ -335,7 +335,8 @@ STUDY_COMMANDS = ("audit", "falco", "pods", "apiserver")
 INSTRUCTOR_COMMANDS = ("selftest", "solve", "dist", "regrade")
 
 
-@click.group("cks", cls=LazyGroup, help=CKS_HELP, context_settings=CONTEXT, lazy={
+@click.group("cks", cls=LazyGroup, help=CKS_HELP, context_settings=CONTEXT, sections={
+    "Learners": LEARNER_COMMANDS, "Study tools": STUDY_COMMANDS, "Instructors": INSTRUCTOR_COMMANDS}, lazy={
     "audit": ("grader.cli.study:audit_group", "Audit policies and logs: validate, simulate, query."),
     "falco": ("grader.cli.falco:falco_group", "Falco rules: validate, test on events, explain."),
     "pods": ("grader.cli.pods:pods_group", "Pod security: check manifests against PSS and CKS hardening."),
@@ -356,7 +357,6 @@ def cks() -> None:
 
 
 cks.add_command(grade_cmd)
-cks.sections = {"Learners": LEARNER_COMMANDS, "Study tools": STUDY_COMMANDS, "Instructors": INSTRUCTOR_COMMANDS}
 
 
 @cks.command("list", context_settings=CONTEXT, short_help="List the labs with their topics, time and points.")
