@@ -250,3 +250,13 @@ def test_submit_bundle_carries_the_hint_and_grading_record(demo, tmp_path):
         names = tar.getnames()
         hints = json.loads(tar.extractfile("snapshot/.cks/hints.json").read())
     assert "snapshot/.cks/progress.json" in names and hints["tasks"]["t1"]["tier"] == 1
+
+
+def test_every_explanation_renders_for_a_seed():
+    from grader import variants
+    from grader.labs import all_labs
+
+    for lab in all_labs(REPO / "labs"):
+        text = (REPO / "solutions" / lab.id / "README.md").read_text()
+        rendered = variants.render_text(text, variants.values_for(lab, "s1"))
+        assert "{{" not in rendered and rendered.startswith(f"# {lab.id}: reference answer"), lab.id
