@@ -48,6 +48,21 @@ def _record_dir(lab, workspace: str | None) -> Path | None:
     return ws if (ws / META_FILE).is_file() else None
 
 
+def _refuse_during_exam(ws: Path | None, what: str) -> None:
+    """A timed mock exam is taken as the real one: no hints, no solutions until it is handed in."""
+    if ws is None or not (ws.parent / "exam.yaml").is_file():
+        return
+    from grader import exam
+
+    try:
+        state = exam.load(ws.parent)
+    except exam.ExamError:
+        return
+    if state.finished is None and not state.is_over(exam.utc_now()):
+        fail_usage(f"no {what} during the timed exam, as in the real one; `cks exam finish` hands it in and shows "
+                   "each task's feedback with its hint")
+
+
 # ---- cks hint -------------------------------------------------------------------------------------------
 
 @click.command("hint", context_settings=CONTEXT, short_help="A task's hint, one tier at a time.")
@@ -79,6 +94,7 @@ def hint_cmd(lab: str, task: str | None, tier: int | None, workspace: str | None
     the_lab = load_lab(lab)
     values, _ = variant_values(the_lab, workspace, None)
     ws = _record_dir(the_lab, workspace)
+    _refuse_during_exam(ws, "hints")
     seen = progress.tiers_seen(ws) if ws else {}
     flag = ws_flag(the_lab, ws) if ws else ""
     if not task:
@@ -165,6 +181,7 @@ def solution_cmd(lab: str, yes: bool, workspace: str | None, seed: str | None) -
                    "`cks dist` leaves them out: ask your instructor)")
     values, used_seed = variant_values(the_lab, workspace, seed)
     ws = _record_dir(the_lab, workspace)
+    _refuse_during_exam(ws, "solutions")
     if not yes:
         question = (f"Show the reference answer of {the_lab.id}? It ends the exercise"
                     + (", and is recorded in your workspace" if ws else "") + ".")

@@ -259,3 +259,18 @@ def test_every_explanation_renders_for_a_seed():
         text = (REPO / "solutions" / lab.id / "README.md").read_text()
         rendered = variants.render_text(text, variants.values_for(lab, "s1"))
         assert "{{" not in rendered and rendered.startswith(f"# {lab.id}: reference answer"), lab.id
+
+
+def test_no_hints_or_solution_during_a_timed_exam(tmp_path, monkeypatch):
+    from grader.labs import load_lab_dir
+
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    load_lab_dir.cache_clear()
+    assert run(cks, "exam", "start", "--seed", "x").exit_code == 0
+    ws = tmp_path / "cks-workspace" / "exam" / "lab8"
+    r = run(cks, "hint", "lab8", "q1-loads", "-w", str(ws))
+    assert r.exit_code == 2 and "no hints during the timed exam" in r.output
+    assert run(cks, "solution", "lab8", "--yes", "-w", str(ws)).exit_code == 2
+    assert run(cks, "exam", "finish").exit_code in (0, 1)
+    assert "Hint 1 of 3" in run(cks, "hint", "lab8", "q1-loads", "-w", str(ws)).output
