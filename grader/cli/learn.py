@@ -50,10 +50,10 @@ def _record_dir(lab, workspace: str | None) -> Path | None:
 
 def _refuse_during_exam(ws: Path | None, what: str) -> None:
     """A timed mock exam is taken as the real one: no hints, no solutions until it is handed in."""
-    if ws is None or not (ws.parent / "exam.yaml").is_file():
-        return
     from grader import exam
 
+    if ws is None or not (ws.parent / exam.STATE_FILE).is_file():
+        return
     try:
         state = exam.load(ws.parent)
     except exam.ExamError:
