@@ -8,6 +8,7 @@ workspace (see :mod:`grader.progress`), which `cks submit` bundles carry to the 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -34,8 +35,11 @@ def _width() -> int:
 
 
 def _fill(text: str, indent: str) -> str:
+    """Wrap prose to the terminal, but never inside a `command`: it stays on one line, ready to copy."""
+    keep = "\ue000"  # a private-use character, not whitespace: textwrap does not break there
+    text = re.sub(r"`([^`\n]+)`", lambda m: "`" + m.group(1).replace(" ", keep) + "`", text)
     return textwrap.fill(text, _width(), initial_indent=indent, subsequent_indent=indent, break_long_words=False,
-                         break_on_hyphens=False)
+                         break_on_hyphens=False).replace(keep, " ")
 
 
 def _record_dir(lab, workspace: str | None) -> Path | None:
