@@ -220,9 +220,11 @@ def _grade(lab_id: str, workspace: str | None, target: str | None, kubeconfig: s
 def _record(lab, ws: Path, report, *, full: bool, hints: bool) -> None:
     """Keep the learner's record in the workspace: the grading (when every task was graded) and, with
     --hints, the hints that were printed."""
-    from grader import progress
+    from grader import exam, progress
     from grader.results import Status
 
+    if (ws.parent / exam.STATE_FILE).is_file():
+        return  # an exam question: the exam keeps its own record, and its files must not change behind it
     if full:
         progress.record_grade(ws, report)
     if hints:

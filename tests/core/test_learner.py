@@ -274,3 +274,16 @@ def test_no_hints_or_solution_during_a_timed_exam(tmp_path, monkeypatch):
     assert run(cks, "solution", "lab8", "--yes", "-w", str(ws)).exit_code == 2
     assert run(cks, "exam", "finish").exit_code in (0, 1)
     assert "Hint 1 of 3" in run(cks, "hint", "lab8", "q1-loads", "-w", str(ws)).output
+
+
+def test_grading_an_exam_question_leaves_its_files_alone(tmp_path, monkeypatch):
+    from grader.labs import load_lab_dir
+
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    load_lab_dir.cache_clear()
+    assert run(cks, "exam", "start", "--seed", "x").exit_code == 0
+    ws = tmp_path / "cks-workspace" / "exam" / "lab8"
+    run(grade_cmd, "lab8", "-w", str(ws))
+    assert not (ws / ".cks").exists()
+    assert "0 of 1 attempted" in run(cks, "exam", "status").output
