@@ -85,7 +85,10 @@ class TaskResult:
     live: bool = False
     blocked_by: str | None = None  # the required task whose failure decided this one (lab.yaml ``requires``)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, hints: bool = False) -> dict[str, Any]:
+        """``hint`` carries the hint text only when asked for (`grade --hints`): default output teaches
+        without handing out the shape of the answer. ``blocked_by`` only for a task whose required task
+        failed (lab.yaml ``requires``)."""
         extra = {"blocked_by": self.blocked_by} if self.blocked_by else {}
         return {
             "id": self.id,
@@ -95,7 +98,7 @@ class TaskResult:
             "max_points": _num(self.max_points),
             "message": self.message,
             "evidence": [e.to_dict() for e in self.evidence],
-            "hint": self.hint,
+            "hint": (self.hint or None) if hints else None,
             **extra,
         }
 
@@ -134,7 +137,7 @@ class Report:
             return 3
         return 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, hints: bool = False) -> dict[str, Any]:
         return {
             "lab": self.lab,
             "title": self.title,
@@ -144,7 +147,7 @@ class Report:
             "score": _num(self.score),
             "max_score": _num(self.max_score),
             "skipped_points": _num(self.skipped_points),
-            "tasks": [t.to_dict() for t in self.tasks],
+            "tasks": [t.to_dict(hints=hints) for t in self.tasks],
         }
 
 

@@ -108,9 +108,17 @@ def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True) ->
         raise DistError("choose at least one lab (--labs lab1,lab3)")
     out.mkdir(parents=True, exist_ok=True)
     stage = out / STAGE_NAME
-    if stage.exists():
-        shutil.rmtree(stage)
+    if stage.exists() or stage.is_symlink():  # only a stage an earlier `cks dist` made (its marker) is replaced
+        from grader.fsutil import RemoveRefused, safe_remove_tree
+
+        try:
+            safe_remove_tree(stage, kind="dist")
+        except RemoveRefused as exc:
+            raise DistError(f"{exc}; choose another --out folder") from None
     stage.mkdir()
+    from grader.fsutil import write_marker
+
+    write_marker(stage, "dist")
     n = 0
     for name in TOP_FILES:
         if (repo / name).is_file():
