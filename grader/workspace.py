@@ -131,7 +131,7 @@ def start(lab: Lab, dest: Path, seed: str | None = None, force: bool = False, *,
     return result
 
 
-_KEEP = {fsutil.LOCK_FILE, fsutil.BACKUP_DIR}
+_KEEP = {fsutil.LOCK_FILE, fsutil.BACKUP_DIR, ".cks"}  # .cks: the learner's hints and progress (grader.progress)
 
 
 def _start_locked(lab: Lab, dest: Path, seed: str | None, force: bool, replace_other: bool, backup: bool,

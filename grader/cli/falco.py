@@ -13,6 +13,7 @@ import sys
 import click
 
 from grader.cli import CONTEXT
+from grader.text import plural
 
 DEFAULT_NAME = "/etc/falco/falco_rules.yaml"
 MAX_EVENTS_BYTES = 20 * 1024 * 1024
@@ -203,7 +204,7 @@ def test_cmd(files: tuple[str, ...], events_path: str, fmt: str, rule_matching: 
         if not alerts:
             click.echo(f"{r['event']}: no rule fires")
             continue
-        click.echo(f"{r['event']}: {len(alerts)} rule(s) fire")
+        click.echo(f"{r['event']}: {plural(len(alerts), 'rule')} " + ("fires" if len(alerts) == 1 else "fire"))
         for i, a in enumerate(alerts):
             mark = "  (Falco emits this one)" if i == 0 and len(alerts) > 1 else ""
             click.echo(f"  - {a.rule} [{a.priority}]{mark}")

@@ -25,6 +25,8 @@ from typing import Any
 
 import click
 
+from grader.cli.options import format_option, workspace_option
+
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 MAX_INPUT_BYTES = 50 * 1024 * 1024
 SUFFIXES = {".yaml", ".yml", ".json"}
@@ -61,7 +63,7 @@ def pods_group() -> None:
 
 @pods_group.command("check", help=HELP, short_help="Check manifests against Pod Security Standards and CKS hardening.")
 @click.argument("files", nargs=-1, metavar="FILE...")
-@click.option("--workspace", "-w", metavar="DIR", help="Check the cluster/ objects of a workspace or snapshot.")
+@workspace_option("Check the cluster/ objects of a workspace or snapshot.")
 @click.option("--level", type=click.Choice(["baseline", "restricted"]), default="restricted", show_default=True,
               help="Pod Security Standards level.")
 @click.option("--version", "policy_version", default="latest", show_default=True, metavar="V",
@@ -70,8 +72,7 @@ def pods_group() -> None:
               help="Show only PSS violations or only CKS hardening findings (default both).")
 @click.option("--profile", type=click.Choice(["lab5", "lab6"]), default=None,
               help="Show every value that lab grades, with the lab's verdict (instead of PSS and CKS findings).")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="Output format.")
+@format_option("table", "json")
 def check_cmd(files: tuple[str, ...], workspace: str | None, level: str, policy_version: str, only: str | None,
               profile: str | None, fmt: str) -> None:
     from grader import versions
