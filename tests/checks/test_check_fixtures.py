@@ -86,7 +86,8 @@ def test_check_fixture(case: Case) -> None:
     assert not unknown, f"{case.dir}/case.yaml: unknown keys {sorted(unknown)} (allowed: {sorted(CASE_KEYS)})"
     assert case.spec.get("expect") in {s.value for s in Status}, f"{case.dir}/case.yaml: expect pass|fail|error|skip"
     assert case.spec.get("message"), f"{case.dir}/case.yaml: give a message fragment the outcome must contain"
-    assert (case.dir / "snapshot").is_dir(), f"{case.dir}: no snapshot/ folder"
+    # git keeps no empty folders: an empty snapshot holds a .keep file
+    assert (case.dir / "snapshot").is_dir(), f"{case.dir}: no snapshot/ folder (add snapshot/.keep for an empty one)"
     outcome = run_case(case)
     assert outcome.status is case.expect, f"{case.check_id} gave {outcome.status}: {outcome.message}"
     assert str(case.spec["message"]).lower() in outcome.message.lower(), outcome.message
