@@ -57,7 +57,6 @@ FINDINGS = {
 # checks' reasons remove them (the lead drops an entry when its fix is merged).
 STILL_LEAKING: dict[str, str] = {
     "lab4": "falco.offenders_scaled names the offending Deployments (fix by the lab helpers)",
-    "lab6": "pods.offending_* name the offending Pods and Deployments (fix by the lab helpers)",
 }
 
 
