@@ -1151,6 +1151,10 @@ def compile_filter(node: A.Node, macros: Mapping[str, A.Node] | None = None, *,
     sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
     try:
         expanded = expand_macros(node, macros)
+        if A.expanded_size(expanded) > A.MAX_EXPANDED_NODES:
+            raise CompileError(f"filter error: the condition expands to more than {A.MAX_EXPANDED_NODES:,} checks "
+                               "once its macros are expanded (a macro that uses another several times doubles "
+                               "its size at each level)")
         compiler = _Compiler(extra_fields)
         fn, source = compiler.build(expanded)
         types = resolve_evttypes(expanded)

@@ -23,13 +23,36 @@ import yaml
 from grader import safeyaml
 
 from . import results as R
-from .ast import And, Check, FieldRef, Identifier, Node, Not, Or, Transform, to_text
+from .ast import (
+    MAX_EXPANDED_NODES,
+    And,
+    Check,
+    FieldRef,
+    Identifier,
+    Node,
+    Not,
+    Or,
+    Transform,
+    expanded_size,
+    to_text,
+)
 from .results import Context, FileResult, Problem
 
 ENGINE_VERSION = (0, 62, 0)  # Falco 0.44's engine
 DEFAULT_PLUGINS = {"container": (0, 6, 0)}  # the default config loads the container plugin
 KNOWN_SOURCES = frozenset({"syscall"})
 MAX_RULES_BYTES = 4 * 1024 * 1024  # upstream rules files are < 100 KB; bigger is not a rules file to grade
+# Limits on the work one rules set may cause (Falco has none; its own rules stay far below each: 33 list
+# items, 1,190-character conditions, 124 nodes per expanded rule). A learner's file past them is refused
+# with a message that names the item, instead of running for minutes (a macro used twice by each of twenty
+# macros expands to 2**20 checks).
+MAX_YAML_VALUES = 200_000  # YAML nodes in one rules file
+MAX_LIST_ITEMS = 10_000  # items of one list, nested lists expanded
+MAX_CONDITION_CHARS = 64 * 1024  # a condition as written (appends included)
+MAX_EXPANDED_CHARS = 256 * 1024  # a condition once its lists are substituted
+MAX_CONDITION_NODES = MAX_EXPANDED_NODES  # and/or/not/checks of a condition once its macros are expanded
+MAX_TOTAL_NODES = 50_000  # the same, summed over every rule loaded
+_SCAN_ABOVE = 256 * 1024  # smaller files cannot hold MAX_YAML_VALUES nodes
 
 PRIORITIES = ("Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug")
 _PRIORITY_BY_NAME = {p.lower(): i for i, p in enumerate(PRIORITIES)} | {"info": 6}
@@ -373,6 +396,7 @@ class RulesLoader:
         self._required_plugins: list[tuple[list[tuple[str, str]], Context]] = []
         self._parse_cache: dict[str, Node | Exception] = {}
         self._compile_cache: dict[Node, Any] = {}
+        self._list_order: tuple[Any, ...] | None = None
         self._compiled: tuple[list[CompiledRule], list[CompiledMacro], list[CompiledList]] = ([], [], [])
 
     # ---- public
@@ -419,6 +443,11 @@ class RulesLoader:
     # ---- reader
     def _read(self, name: str, text: str, res: FileResult) -> bool:
         root = Context.root(name)
+        if len(text) > _SCAN_ABOVE and _yaml_values_over(text, MAX_YAML_VALUES):
+            res.add(Problem("LOAD_ERR_YAML_VALIDATE", f"the rules file holds more than {MAX_YAML_VALUES:,} YAML "
+                            "values; the grader reads rules files up to that size (Falco's own default rules "
+                            "file holds under 2,000)", root, True))
+            return False
         docs = _compose_all(text, root, res)
         if docs is None:
             return False
@@ -561,7 +590,7 @@ class RulesLoader:
         if append or "items" in app:
             prev = self._lists.get(name)
             _throw(prev is None, ERROR_NO_PREVIOUS_LIST, ctx, "LOAD_ERR_VALIDATE")
-            prev.items = prev.items + items
+            prev.items.extend(items)  # in place: ten thousand appends must not copy the list each time
             prev.visibility = self._next()
         else:
             self._define(self._lists, info)
@@ -859,18 +888,22 @@ class RulesLoader:
                     items.extend(ref.items)
                 else:
                     items.append(it)
+                if len(items) > MAX_LIST_ITEMS:
+                    raise LoadError("LOAD_ERR_VALIDATE", f"list '{info.name}' has more than {MAX_LIST_ITEMS:,} "
+                                    "items once the lists it names are expanded; the grader refuses lists that "
+                                    "long (Falco's own lists hold fewer than 100)", info.ctx)
             out[info.name] = items
         return out, used
 
     def _parse(self, condition: str, lists: dict[str, list[str]], list_used: set[str], ctx: Context) -> Node:
         from .parser import ParseError, parse
 
-        text = condition
-        for name, items in lists.items():
-            if name in text:
-                text, hit = resolve_list(text, name, items)
-                if hit:
-                    list_used.add(name)
+        if len(condition) > MAX_CONDITION_CHARS:
+            raise LoadError("LOAD_ERR_COMPILE_CONDITION", f"the condition of {_item_label(ctx)} is "
+                            f"{len(condition):,} characters long; the grader refuses conditions over "
+                            f"{MAX_CONDITION_CHARS:,} characters (Falco's own stay under 2,000): use lists and "
+                            "macros", ctx)
+        text = self._substitute_lists(condition, lists, list_used, ctx)
         cached = self._parse_cache.get(text)
         if cached is None:
             try:
@@ -884,22 +917,66 @@ class RulesLoader:
             raise LoadError("LOAD_ERR_COMPILE_CONDITION", str(cached), ctx.at_condition(text, cached.position))
         return cached
 
+    def _substitute_lists(self, text: str, lists: dict[str, list[str]], list_used: set[str], ctx: Context) -> str:
+        """Falco's textual list substitution, list by list in definition order, visiting only the lists whose
+        name occurs in the text (a rules set with thousands of lists and conditions stays linear)."""
+        import heapq
+
+        order = self._list_order
+        if order is None or order[0] is not lists:
+            names = list(lists)
+            plain = {n: i for i, n in enumerate(names) if not _has_delimiter(n)}
+            odd = [(i, n) for i, n in enumerate(names) if _has_delimiter(n)]  # rare: matched by search
+            order = self._list_order = (lists, names, plain, odd)
+        _, names, plain, odd = order
+
+        def found_in(fragment: str, after: int) -> list[int]:
+            hits = [plain[t] for t in _DELIM_SPLIT.split(fragment) if t in plain]
+            hits += [i for i, n in odd if n in fragment]
+            return [i for i in hits if i > after]
+
+        pending = found_in(text, -1)
+        heapq.heapify(pending)
+        done = -1
+        while pending:
+            index = heapq.heappop(pending)
+            if index <= done:
+                continue
+            done = index
+            name = names[index]
+            items = lists[name]
+            text, hit = resolve_list(text, name, items, MAX_EXPANDED_CHARS)
+            if len(text) > MAX_EXPANDED_CHARS:
+                raise LoadError("LOAD_ERR_COMPILE_CONDITION", f"the condition of {_item_label(ctx)} grows past "
+                                f"{MAX_EXPANDED_CHARS:,} characters once list '{name}' is substituted; the grader "
+                                "refuses conditions that long", ctx)
+            if hit:
+                list_used.add(name)
+                for i in found_in(" ".join(items), index):
+                    heapq.heappush(pending, i)
+        return text
+
     def _compile_macros(self, lists: dict[str, list[str]], list_used: set[str]) -> tuple[dict[str, Node], set[str]]:
         asts: dict[str, Node] = {}
         for info in self._macros.values():
             asts[info.name] = self._parse(info.cond, lists, list_used, info.cond_ctx)
         used: set[str] = set()
         for info in self._macros.values():
-            visible = {m.name: asts[m.name] for m in self._macros.values() if m.index < info.visibility}
+            def visible(name: str, cutoff: int = info.visibility) -> Node | None:
+                macro = self._macros.get(name)
+                return asts[name] if macro is not None and macro.index < cutoff else None
+
             asts[info.name] = self._resolve(asts[info.name], visible, info.cond, info.ctx, used)
         return asts, used
 
-    def _resolve(self, node: Node, macros: dict[str, Node], condition: str, ctx: Context, used: set[str]) -> Node:
+    def _resolve(self, node: Node, macros: Mapping[str, Node] | Any, condition: str, ctx: Context,
+                 used: set[str]) -> Node:
+        lookup = macros.get if isinstance(macros, Mapping) else macros
         errors: list[str] = []
         unknown: list[str] = []
         resolved: set[str] = set()
         try:
-            out = _substitute(node, macros, [], errors, unknown, resolved)
+            out = _substitute(node, lookup, [], errors, unknown, resolved, {})
         except RecursionError:
             raise LoadError("LOAD_ERR_COMPILE_CONDITION", "the condition is nested too deeply once its macros "
                             "are expanded", ctx) from None
@@ -908,6 +985,15 @@ class RulesLoader:
             word = re.search(r"'([^']*)'", msg)
             pos = _word_position(condition, word.group(1) if word else "")
             raise LoadError("LOAD_ERR_VALIDATE", msg, ctx.at_condition(condition, pos))
+        size = expanded_size(out, MAX_CONDITION_NODES)
+        if size > MAX_CONDITION_NODES:
+            biggest = sorted(resolved & set(self._macros), key=lambda m: -expanded_size(
+                lookup(m) or Identifier(m), MAX_CONDITION_NODES))[:1]
+            via = f" (through macro '{biggest[0]}')" if biggest else ""
+            raise LoadError("LOAD_ERR_COMPILE_CONDITION", f"the condition of {_item_label(ctx)} expands to more "
+                            f"than {MAX_CONDITION_NODES:,} checks once its macros are expanded{via}; the grader "
+                            "refuses conditions that large (Falco's own rules stay under 200): a macro that uses "
+                            "another macro several times doubles its size at each level", ctx)
         used |= resolved
         return out
 
@@ -916,6 +1002,7 @@ class RulesLoader:
         from .parser import ParseError
 
         out: list[CompiledRule] = []
+        total_nodes = 0
         for r in self._rules.values():
             if r.unknown_source:
                 continue
@@ -944,6 +1031,11 @@ class RulesLoader:
             cond_ctx = r.cond_ctx or r.ctx
             ast = self._parse(condition, lists, list_used, cond_ctx)
             ast = self._resolve(ast, macros, condition, r.ctx, macro_used)
+            total_nodes += expanded_size(ast)
+            if total_nodes > MAX_TOTAL_NODES:
+                raise LoadError("LOAD_ERR_COMPILE_CONDITION", f"the rules loaded up to {_item_label(r.ctx)} expand "
+                                f"to more than {MAX_TOTAL_NODES:,} checks in all; the grader refuses rules sets "
+                                "that large (all of Falco's published rules files together hold under 2,500)", r.ctx)
             for code, message in resolve_warnings(ast):
                 warnings.append(Problem(code, message, cond_ctx, False))
             compiled = self._compile_cache.get(ast)
@@ -978,6 +1070,23 @@ class RulesLoader:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+
+
+def _yaml_values_over(text: str, limit: int) -> bool:
+    """More than ``limit`` YAML nodes, counted on the parser's events (cheap) before anything is built."""
+    loader = safeyaml._Loader(text)
+    count = 0
+    try:
+        while loader.check_event():
+            loader.get_event()
+            count += 1
+            if count > limit:
+                return True
+    except yaml.YAMLError:
+        return False  # the composer reports it with its position
+    finally:
+        loader.dispose()
+    return False
 
 
 def _compose_all(text: str, root: Context, res: FileResult) -> list[yaml.Node | None] | None:
@@ -1125,10 +1234,87 @@ def build_exceptions(exceptions: list[ExceptionInfo], condition: str, exception_
 
 _BLANKS = " \t\n\r"
 _DELIMS = _BLANKS + "(),="
+_DELIM_SPLIT = re.compile(r"[ \t\n\r(),=]+")
 
 
-def resolve_list(cnd: str, name: str, items: list[str]) -> tuple[str, bool]:
-    """Falco's textual list substitution (``resolve_list``): ``name`` bounded by delimiters -> its items."""
+def _has_delimiter(name: str) -> bool:
+    return any(c in _DELIMS for c in name)
+
+
+def _item_label(ctx: Context) -> str:
+    """``macro 'x'`` / ``rule 'y'``: the item a context belongs to, for messages."""
+    for loc in reversed(ctx.locations):
+        if loc.item_type in (R.MACRO, R.RULE, R.LIST) and loc.item_name:
+            return f"{loc.item_type} '{loc.item_name}'"
+    return "this item"
+
+
+def resolve_list(cnd: str, name: str, items: list[str], limit: int | None = None) -> tuple[str, bool]:
+    """Falco's textual list substitution (``resolve_list``): ``name`` bounded by delimiters -> its items.
+
+    Falco rebuilds the whole string at each occurrence; this builds the result in pieces (same result), so
+    a condition naming a list thousands of times costs linear time, and stops once it passes ``limit``."""
+    sub = ", ".join(_quote_item(v) for v in items)
+    out: list[str] = []  # the finished prefix of the current string, in pieces
+    out_len = 0
+    pos = 0  # the current string is "".join(out) + cnd[pos:]
+    used = False
+
+    def last_char() -> str:
+        return out[-1][-1] if out else ""
+
+    def drop_last_char() -> None:
+        nonlocal out_len
+        out[-1] = out[-1][:-1]
+        if not out[-1]:
+            out.pop()
+        out_len -= 1
+
+    start = cnd.find(name)
+    while start != -1:
+        end = start + len(name)
+        before = cnd[start - 1] if start > pos else last_char()
+        if (before == "" or before in _DELIMS) and (end >= len(cnd) or cnd[end] in _DELIMS):
+            while start > pos and cnd[start - 1] in _BLANKS:
+                start -= 1
+            if start == pos:
+                while out and last_char() in _BLANKS:
+                    drop_last_char()
+            while end < len(cnd) and cnd[end] in _BLANKS:
+                end += 1
+            if not sub:
+                prev = cnd[start - 1] if start > pos else last_char()
+                if prev == ",":
+                    if start > pos:
+                        start -= 1
+                    else:
+                        drop_last_char()
+                elif end < len(cnd) and cnd[end] == ",":
+                    end += 1
+            if start > pos:
+                out.append(cnd[pos:start])
+                out_len += start - pos
+            had_prefix = out_len > 0
+            if had_prefix:
+                out.append(" ")
+            out.append(sub + " ")
+            out_len += int(had_prefix) + len(sub) + 1
+            pos = end
+            used = True
+            if limit is not None and out_len > limit:
+                break
+            # Falco resumes one character further when the substitution started the string
+            start = cnd.find(name, pos if had_prefix else pos + 1)
+            continue
+        start = cnd.find(name, start + 1)
+    if not used:
+        return cnd, False
+    out.append(cnd[pos:])
+    return "".join(out), True
+
+
+def _resolve_list_falco(cnd: str, name: str, items: list[str]) -> tuple[str, bool]:
+    """Falco's algorithm as written (quadratic); kept to test :func:`resolve_list` against."""
     used = False
     start = cnd.find(name)
     while start != -1:
@@ -1157,11 +1343,18 @@ def resolve_list(cnd: str, name: str, items: list[str]) -> tuple[str, bool]:
     return cnd, used
 
 
-def _substitute(node: Node, macros: dict[str, Node], path: list[str], errors: list[str], unknown: list[str],
-                resolved: set[str]) -> Node:
-    """Falco's ``filter_macro_resolver``: replace macro identifiers by their (recursively resolved) ASTs."""
+def _substitute(node: Node, lookup: Any, path: list[str], errors: list[str], unknown: list[str],
+                resolved: set[str], memo: dict[int, Node]) -> Node:
+    """Falco's ``filter_macro_resolver``: replace macro identifiers by their (recursively resolved) ASTs.
+
+    Memoised per node: a macro's resolved tree is shared by every place that uses it, so the work is
+    linear in the written conditions, not in their (possibly exponential) expansion."""
+    hit = memo.get(id(node))
+    if hit is not None:
+        return hit
+    out: Node = node
     if isinstance(node, Identifier):
-        macro = macros.get(node.name)
+        macro = lookup(node.name)
         if macro is None:
             if node.name not in unknown:
                 unknown.append(node.name)
@@ -1171,20 +1364,21 @@ def _substitute(node: Node, macros: dict[str, Node], path: list[str], errors: li
             return node
         path.append(node.name)
         try:
-            new = _substitute(macro, macros, path, errors, unknown, resolved)
+            out = _substitute(macro, lookup, path, errors, unknown, resolved, memo)
         finally:
             path.pop()
         resolved.add(node.name)
-        return new
+        return out  # not memoised by the identifier's id: equal identifiers are distinct objects anyway
     if isinstance(node, Not):
-        child = _substitute(node.child, macros, path, errors, unknown, resolved)
-        return node if child is node.child else Not(child)
-    if isinstance(node, (And, Or)):
-        kids = tuple(_substitute(c, macros, path, errors, unknown, resolved) for c in node.children)
-        if all(a is b for a, b in zip(kids, node.children, strict=True)):
-            return node
-        return type(node)(kids)
-    return node
+        child = _substitute(node.child, lookup, path, errors, unknown, resolved, memo)
+        out = node if child is node.child else Not(child)
+    elif isinstance(node, (And, Or)):
+        kids = tuple(_substitute(c, lookup, path, errors, unknown, resolved, memo) for c in node.children)
+        if not all(a is b for a, b in zip(kids, node.children, strict=True)):
+            out = type(node)(kids)
+    if not errors and not unknown:
+        memo[id(node)] = out  # the nodes are alive for the whole call (they belong to the macros' trees)
+    return out
 
 
 def _word_position(text: str, word: str) -> int:
