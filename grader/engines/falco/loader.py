@@ -46,13 +46,13 @@ MAX_RULES_BYTES = 4 * 1024 * 1024  # upstream rules files are < 100 KB; bigger i
 # items, 1,190-character conditions, 124 nodes per expanded rule). A learner's file past them is refused
 # with a message that names the item, instead of running for minutes (a macro used twice by each of twenty
 # macros expands to 2**20 checks).
-MAX_YAML_VALUES = 200_000  # YAML nodes in one rules file
+MAX_YAML_VALUES = 50_000  # YAML nodes in one rules file
 MAX_LIST_ITEMS = 10_000  # items of one list, nested lists expanded
 MAX_CONDITION_CHARS = 64 * 1024  # a condition as written (appends included)
 MAX_EXPANDED_CHARS = 256 * 1024  # a condition once its lists are substituted
 MAX_CONDITION_NODES = MAX_EXPANDED_NODES  # and/or/not/checks of a condition once its macros are expanded
-MAX_TOTAL_NODES = 50_000  # the same, summed over every rule loaded
-_SCAN_ABOVE = 256 * 1024  # smaller files cannot hold MAX_YAML_VALUES nodes
+MAX_TOTAL_NODES = 20_000  # the same, summed over every rule loaded
+_SCAN_ABOVE = 64 * 1024  # smaller files cannot hold MAX_YAML_VALUES nodes
 
 PRIORITIES = ("Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug")
 _PRIORITY_BY_NAME = {p.lower(): i for i, p in enumerate(PRIORITIES)} | {"info": 6}
