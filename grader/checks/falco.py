@@ -68,6 +68,49 @@ def _events(ctx: CheckContext, events_file: str, key: str) -> tuple[list, list]:
     return build("positive"), build("negative")
 
 
+START_FILES_FACT = "start-files"  # live: {"<abs path>": "sha256:<hex>"} recorded on the node by `cks start`
+
+
+def _recorded_hash(ctx: CheckContext, node: str, path: str) -> str | None:
+    """The SHA-256 the start recorded for ``node:path``: the live start record (fact ``start-files``), else the
+    workspace's cks.yaml (``start_files``, written by ``cks start``); None when nothing was recorded."""
+    from grader.workspace import START_FILES_KEY
+
+    fact = ctx.snap.fact(node, START_FILES_FACT)
+    if isinstance(fact, dict) and isinstance(fact.get(path), str):
+        return fact[path]
+    meta = ctx.snap.meta.get(START_FILES_KEY)
+    if isinstance(meta, dict) and isinstance(meta.get(f"{node}:{path}"), str):
+        return meta[f"{node}:{path}"]
+    return None
+
+
+def default_file_untouched(ctx: CheckContext, node: str, path: str, current: bytes) -> bool | Outcome:
+    """Whether the node's default rules file is the one the lab started with.
+
+    Judged against the hash the start recorded (the node's own file: upstream falco-rules on a live node, the
+    kit's stand-in in a workspace), never against the kit's copy. A workspace made before starts recorded
+    hashes falls back to the lab's starting state; a live grade without a record cannot tell (error)."""
+    import hashlib
+
+    try:
+        recorded = _recorded_hash(ctx, node, path)
+    except FileProblem as exc:
+        return Outcome.error(f"cannot tell whether {path} was edited: {exc}")
+    if recorded is not None:
+        algo, _, digest = recorded.partition(":")
+        if algo != "sha256" or len(digest) != 64:
+            return Outcome.error(f"the start record of {path} is not a sha256 digest ({recorded[:80]!r})")
+        return hashlib.sha256(current).hexdigest() == digest.lower()
+    if ctx.live:
+        return Outcome.error(f"no start record for {path}: start the lab with `cks start {ctx.lab.id} --target ...` "
+                             "so the grader knows the file Falco was installed with")
+    try:
+        return current == ctx.start.read_bytes(node, path)
+    except FileProblem as exc:
+        return Outcome.error(f"the lab's starting state has no default rules file ({exc})")
+
+
 def _defined_in(files: list[tuple[str, bytes]], path: str, rule: str) -> bool:
     """The rule is defined in ``path`` even if a later file (rules.d) redefines or overrides it."""
     upto = files[:next((i for i, (p, _) in enumerate(files) if p == path), len(files)) + 1]
@@ -86,21 +129,20 @@ def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str],
     from grader.engines.falco.loader import PRIORITIES, parse_priority
 
     where = f"{node}:{local_path}"
-    # 1. the default file must be the pristine one (Falco overwrites it on upgrade)
+    # 1. the default file must be the one the lab started with (Falco overwrites it on upgrade)
     try:
         current_default = ctx.snap.read_bytes(node, default_path)
     except FileProblem as exc:
         return Outcome.failed(f"{exc}: the default rules file must stay in place, unchanged",
                               Evidence(f"{node}:{default_path}", "the file as installed", "missing or unreadable"))
-    try:
-        pristine = ctx.start.read_bytes(node, default_path)
-    except FileProblem as exc:
-        return Outcome.error(f"the lab's starting state has no default rules file ({exc})")
-    if current_default != pristine:
+    untouched = default_file_untouched(ctx, node, default_path, current_default)
+    if isinstance(untouched, Outcome):
+        return untouched
+    if not untouched:
         return Outcome.failed(
-            f"{default_path} was edited: Falco's default rules file must stay byte-identical (a package upgrade "
-            "overwrites it); put your rules in falco_rules.local.yaml",
-            Evidence(f"{node}:{default_path}", "unchanged", "edited"))
+            f"{default_path} was edited: Falco's default rules file must stay as it was when the lab started (a "
+            "package upgrade overwrites it); put your rules in falco_rules.local.yaml",
+            Evidence(f"{node}:{default_path}", "unchanged since the lab started", "edited"))
     if not ctx.snap.exists(node, local_path):
         return Outcome.failed(f"{local_path} does not exist: write your rules there",
                               Evidence(where, f"rule '{rule}'", "no file"))

@@ -50,3 +50,81 @@ def test_a_benign_template_with_a_non_list_field_is_a_changed_template(tmp_path,
     task = _grade_t2(tmp_path, BENIGN, edit)
     assert task.status is Status.FAIL
     assert "pod template changed at spec.template.spec.containers" in task.message and field in task.message
+
+
+# ---- falco.rule_task: the default rules file is judged against the start record, not the kit's copy ----------
+
+DEFAULT = "/etc/falco/falco_rules.yaml"
+RULE_TASKS = {"lab3": ["t1", "t2", "t3"], "lab8": ["q3-rule"]}
+
+
+def _record(ws: Path, node_path: str, data: bytes) -> None:
+    """What `cks start` on a node carrying ``data`` records (cks.yaml start_files)."""
+    import hashlib
+
+    meta = yaml.safe_load((ws / "cks.yaml").read_text())
+    meta.setdefault("start_files", {})[f"controlplane:{node_path}"] = "sha256:" + hashlib.sha256(data).hexdigest()
+    (ws / "cks.yaml").write_text(yaml.safe_dump(meta))
+
+
+def _rule_tasks(lab_id: str, ws: Path):
+    lab = get_lab(lab_id)
+    return {t.id: t for t in grade(lab, Snapshot(ws), only=RULE_TASKS[lab_id]).tasks}
+
+
+@pytest.mark.parametrize("lab_id", sorted(RULE_TASKS))
+@pytest.mark.parametrize("upstream", ["falco_rules.yaml", "falco_rules.v3.2.0.yaml"])
+def test_a_node_with_the_real_upstream_default_file_grades_the_same(tmp_path, shared_dir, lab_id, upstream):
+    real = shared_dir / "conformance" / "falco" / "rules" / upstream
+    if not real.is_file():
+        pytest.skip(f"{real} is absent")
+    build(get_lab(lab_id), tmp_path, None, solution=True)
+    (tmp_path / "nodes/controlplane" / DEFAULT.lstrip("/")).write_bytes(real.read_bytes())
+    _record(tmp_path, DEFAULT, real.read_bytes())
+    tasks = _rule_tasks(lab_id, tmp_path)
+    assert all(t.status is Status.PASS for t in tasks.values()), {k: t.message for k, t in tasks.items()}
+
+
+@pytest.mark.parametrize("lab_id", sorted(RULE_TASKS))
+def test_a_default_file_edited_after_the_start_fails(tmp_path, lab_id):
+    build(get_lab(lab_id), tmp_path, None, solution=True)
+    path = tmp_path / "nodes/controlplane" / DEFAULT.lstrip("/")
+    path.write_bytes(path.read_bytes() + b"\n# tuned\n")
+    for task in _rule_tasks(lab_id, tmp_path).values():
+        assert task.status is Status.FAIL and task.points == 0
+        assert "was edited" in task.message
+
+
+def test_the_record_not_the_kits_copy_decides(tmp_path):
+    """A node whose default file differs from the kit's stand-in but matches its start record passes; one that
+    matches the kit's copy but not the record fails."""
+    build(get_lab("lab3"), tmp_path, None, solution=True)
+    path = tmp_path / "nodes/controlplane" / DEFAULT.lstrip("/")
+    node_file = path.read_bytes().replace(b"# cks-kit default rules", b"# the node's own default rules")
+    path.write_bytes(node_file)
+    _record(tmp_path, DEFAULT, node_file)
+    assert all(t.status is Status.PASS for t in _rule_tasks("lab3", tmp_path).values())
+    _record(tmp_path, DEFAULT, b"another file")
+    assert all(t.status is Status.FAIL for t in _rule_tasks("lab3", tmp_path).values())
+
+
+def test_a_live_start_record_fact_takes_precedence(tmp_path):
+    import hashlib
+    import json
+
+    build(get_lab("lab3"), tmp_path, None, solution=True)
+    data = (tmp_path / "nodes/controlplane" / DEFAULT.lstrip("/")).read_bytes()
+    facts = tmp_path / "facts" / "controlplane"
+    facts.mkdir(parents=True)
+    (facts / "start-files.json").write_text(json.dumps({DEFAULT: "sha256:" + "0" * 64}))
+    assert all(t.status is Status.FAIL for t in _rule_tasks("lab3", tmp_path).values())
+    (facts / "start-files.json").write_text(json.dumps({DEFAULT: "sha256:" + hashlib.sha256(data).hexdigest()}))
+    assert all(t.status is Status.PASS for t in _rule_tasks("lab3", tmp_path).values())
+
+
+def test_a_workspace_started_before_records_existed_falls_back_to_the_start_state(tmp_path):
+    build(get_lab("lab3"), tmp_path, None, solution=True)
+    meta = yaml.safe_load((tmp_path / "cks.yaml").read_text())
+    assert f"controlplane:{DEFAULT}" in meta.pop("start_files")
+    (tmp_path / "cks.yaml").write_text(yaml.safe_dump(meta))
+    assert all(t.status is Status.PASS for t in _rule_tasks("lab3", tmp_path).values())
