@@ -62,7 +62,7 @@ def _events(ctx: CheckContext, events_file: str, key: str) -> tuple[list, list]:
     def build(kind: str) -> list:
         out = []
         for i, raw in enumerate(entry.get(kind) or []):
-            out.append((raw.get("_name", f"{kind} event {i + 1}"), event_from_mapping(raw, num=i + 1)))
+            out.append((describe_event(raw), event_from_mapping(raw, num=i + 1)))
         return out
 
     return build("positive"), build("negative")
@@ -109,6 +109,31 @@ def default_file_untouched(ctx: CheckContext, node: str, path: str, current: byt
         return current == ctx.start.read_bytes(node, path)
     except FileProblem as exc:
         return Outcome.error(f"the lab's starting state has no default rules file ({exc})")
+
+
+_OPENS = ("open", "openat", "openat2", "creat")
+_EXECS = ("execve", "execveat")
+
+
+def describe_event(raw: dict[str, Any]) -> str:
+    """What an event is, in neutral words (the grader's messages name the events a rule gets wrong this way:
+    what happened, never why the event is in the set)."""
+    etype = str(raw.get("evt.type") or "an event")
+    proc = str(raw.get("proc.name") or "a process")
+    cid = raw.get("container.id")
+    where = "in a container" if cid not in (None, "", "host") else "on the host (outside any container)"
+    if etype in _EXECS:
+        what = f"{proc} starting ({etype})"
+    elif etype in _OPENS:
+        what = f"{proc} opening {raw.get('fd.name') or 'a file'} with {raw.get('evt.arg.flags') or 'no flags'} ({etype})"
+    else:
+        what = f"{etype} by {proc}" + (f" on {raw['fd.name']}" if raw.get("fd.name") else "")
+    return f"{what} {where}"
+
+
+def _listed(names: list[str], limit: int = 3) -> str:
+    shown = "; ".join(names[:limit])
+    return shown + (f"; and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _defined_in(files: list[tuple[str, bytes]], path: str, rule: str) -> bool:
@@ -168,39 +193,58 @@ def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str],
     if not compiled.enabled:
         return Outcome.failed(f"rule '{rule}' is disabled (enabled: false)", Evidence(where, "enabled", "disabled"))
 
-    parts: list[tuple[bool, str, Evidence | None]] = []
+    # Partial credit (the rule written in lab3's README): the rule's name, priority and output earn a third
+    # of the task each; a detection that fires where it must not or misses what it must catch divides that by
+    # three, so a broken detection keeps at most a third, and only for the parts that are right on their own.
     want = parse_priority(priority)
-    parts.append((compiled.priority == want,
-                  f"rule '{rule}' has priority {compiled.priority_name.upper()}, expected {priority.upper()}",
-                  Evidence(f"{where} rule '{rule}' priority", PRIORITIES[want].upper() if want is not None else priority,
-                           compiled.priority_name.upper())))
+    identity: list[tuple[bool, str, Evidence | None]] = [(True, "", None)]  # the name: found above
+    identity.append((compiled.priority == want,
+                     f"rule '{rule}' has priority {compiled.priority_name.upper()}, expected {priority.upper()}",
+                     Evidence(f"{where} rule '{rule}' priority",
+                              PRIORITIES[want].upper() if want is not None else priority,
+                              compiled.priority_name.upper())))
     got_fields = ["%" + f for f in compiled.output_format.fields]
     want_fields = [f if f.startswith("%") else "%" + f for f in fields]
     want_text = separator.join(want_fields)
     got_text = compiled.output_format.text.strip()
     if got_fields != want_fields:
-        parts.append((False, f"rule '{rule}' outputs the fields {','.join(got_fields) or '(none)'}; expected exactly "
-                             f"{','.join(want_fields)} in this order",
-                      Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
+        identity.append((False, f"rule '{rule}' outputs the fields {','.join(got_fields) or '(none)'}; expected "
+                                f"exactly {','.join(want_fields)} in this order",
+                         Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
     else:  # the right fields: the output must also be nothing but them, joined by the separator
-        parts.append((got_text == want_text,
-                      f"rule '{rule}' has the right fields but other text around or between them: its output must "
-                      f"be exactly {want_text} (no other words, {separator!r} between the fields)",
-                      Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
+        identity.append((got_text == want_text,
+                         f"rule '{rule}' has the right fields but other text around or between them: its output "
+                         f"must be exactly {want_text} (no other words, {separator!r} between the fields)",
+                         Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
     try:
         positives, negatives = _events(ctx, event_set, events)
     except (OSError, ValueError) as exc:
         return Outcome.error(f"the lab's event set cannot be read: {exc}")
     missed = [name for name, ev in positives if not compiled.filter.matches(ev)]
     wrong = [name for name, ev in negatives if compiled.filter.matches(ev)]
-    parts.append((not missed, f"rule '{rule}' does not fire on: {'; '.join(missed)}",
-                  Evidence(f"rule '{rule}' on the lab's positive events", "fires on every one",
-                           f"silent on {len(missed)} of {len(positives)}")))
-    parts.append((not wrong, f"rule '{rule}' fires where it should not: {'; '.join(wrong)}",
-                  Evidence(f"rule '{rule}' on the lab's negative events", "fires on none",
-                           f"fires on {len(wrong)} of {len(negatives)}")))
-    return Outcome.from_parts(parts, f"rule '{rule}' loads, has the right priority and output, and fires "
-                                     f"exactly on the {len(positives)} positive events")
+    detection: list[tuple[str, Evidence]] = []
+    if missed:
+        detection.append((f"rule '{rule}' misses {len(missed)} of the {len(positives)} events it must catch: "
+                          f"{_listed(missed)}",
+                          Evidence(f"rule '{rule}' on the events it must catch", "fires on every one",
+                                   f"silent on {len(missed)} of {len(positives)}")))
+    if wrong:
+        detection.append((f"rule '{rule}' fires on {len(wrong)} event{'s' if len(wrong) != 1 else ''} it must "
+                          f"not: {_listed(wrong)}",
+                          Evidence(f"rule '{rule}' on look-alike events", "fires on none",
+                                   f"fires on {len(wrong)} of {len(negatives)}")))
+    bad = [(msg, ev) for ok, msg, ev in identity if not ok]
+    if not detection and not bad:
+        return Outcome.passed(f"rule '{rule}' loads, has the right priority and output, and fires exactly on the "
+                              f"{len(positives)} events it must catch")
+    right = sum(1 for ok, _, _ in identity if ok)
+    score = right / 3 * (1 / 3 if detection else 1)
+    messages = [m for m, _ in detection] + [m for m, _ in bad]
+    message = messages[0] if len(messages) == 1 else f"{messages[0]} (and {len(messages) - 1} more)"
+    if detection:
+        message += " - a detection that is wrong earns at most a third of the task"
+    evidence = [ev for _, ev in detection] + [ev for _, ev in bad if ev is not None]
+    return Outcome.failed(message, *evidence, score=score)
 
 
 # ---------------------------------------------------------------------------------------------- response
