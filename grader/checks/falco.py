@@ -358,6 +358,13 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
         return Outcome.error(f"the lab's starting state has no alerts file: {exc}")
     if not offenders:
         return Outcome.error("the lab's starting state names no offending Deployment (lab data problem)")
+    broken = ctx.snap.object_problems
+    if broken:  # a document that cannot be read hides its Deployments: say so, not "deleted"
+        first = broken[0]
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        return Outcome.failed(f"{first.where}: {first.message}{more}: fix the file first; the grader cannot tell "
+                              "which Deployments it holds, and kubectl would refuse it too",
+                              Evidence(first.where, "valid YAML", first.message))
     start_deps = {object_key(d)[2]: d for d in ctx.start.objects("Deployment", namespace)}
     now_deps = {object_key(d)[2]: d for d in ctx.snap.objects("Deployment", namespace)}  # name as text
     if not now_deps and not ctx.snap.objects("Deployment"):
@@ -386,24 +393,37 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
             return Outcome.failed(f"{where} (benign) had its pod template changed at {changed}: leave it as it was",
                                   Evidence(f"{where} {changed}", "unchanged", "changed"))
 
-    parts: list[tuple[bool, str, Evidence | None]] = []
+    # The offenders are what the learner must find: reasons count them and name only the Deployments the
+    # learner already acted on wrongly (deleted, recreated, replicas that are not a number).
+    touched: list[tuple[str, Evidence]] = []
+    scaled = running = 0
     for name in sorted(offenders):
         where = f"Deployment {namespace}/{name}"
         before, after = start_deps.get(name), now_deps.get(name)
         if after is None:
-            parts.append((False, f"{where} was deleted: scale it to 0 instead (keep the object for the "
-                                 "investigation)", Evidence(where, "replicas 0, same object", "deleted")))
-            continue
-        if before is not None and not _same_object(ctx, before, after):
-            parts.append((False, f"{where} was deleted and recreated (new UID): scale it, do not recreate it",
-                          Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid"))))
-            continue
-        shown = _shown_replicas(after)
-        problem = f"still has {shown} replicas" if _replicas(after) >= 0 else f"has spec.replicas {shown}"
-        parts.append((_replicas(after) == 0, f"{where} {problem} (its container {offenders[name]} is in the alerts)",
-                      Evidence(f"{where} spec.replicas", "0", shown)))
-    return Outcome.from_parts(parts, f"the {len(offenders)} offending Deployments are scaled to 0 and the "
-                                     "others are untouched")
+            touched.append((f"{where} was deleted: scale it to 0 instead (keep the object for the investigation)",
+                            Evidence(where, "replicas 0, same object", "deleted")))
+        elif before is not None and not _same_object(ctx, before, after):
+            touched.append((f"{where} was deleted and recreated (new UID): scale it, do not recreate it",
+                            Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid"))))
+        elif _replicas(after) < 0:
+            touched.append((f"{where} has spec.replicas {_shown_replicas(after)}",
+                            Evidence(f"{where} spec.replicas", "a number", _shown_replicas(after))))
+        elif _replicas(after) == 0:
+            scaled += 1
+        else:
+            running += 1
+    total = len(offenders)
+    if scaled == total:
+        return Outcome.passed(f"the {total} offending Deployments are scaled to 0 and the others are untouched")
+    messages = [m for m, _ in touched]
+    evidence = [e for _, e in touched]
+    if running:
+        messages.insert(0, f"{running} of the {total} Deployments behind the alerts still run (not scaled to 0)")
+        evidence.insert(0, Evidence(f"offending Deployments in {namespace}", f"{total} of {total} at 0 replicas",
+                                    f"{scaled} of {total} at 0 replicas"))
+    message = messages[0] if len(messages) == 1 else f"{messages[0]} (and {len(messages) - 1} more)"
+    return Outcome.failed(message, *evidence, score=scaled / total)
 
 
 _LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{9}),([0-9a-f]{12}),([^,]+),([^,]+)$")

@@ -128,3 +128,82 @@ def test_a_workspace_started_before_records_existed_falls_back_to_the_start_stat
     assert f"controlplane:{DEFAULT}" in meta.pop("start_files")
     (tmp_path / "cks.yaml").write_text(yaml.safe_dump(meta))
     assert all(t.status is Status.PASS for t in _rule_tasks("lab3", tmp_path).values())
+
+
+# ---- answers stay hidden; reasons speak about what the learner did ------------------------------------------
+
+@pytest.mark.parametrize("seed", [None, "alpha", "bravo"])
+def test_lab4_start_output_names_no_offender(tmp_path, seed):
+    from grader import variants
+    from grader.checks.falco import offenders_from
+    from grader.reporters import FORMATS, render
+
+    lab = get_lab("lab4")
+    snap = build(lab, tmp_path, seed, solution=False)
+    values = variants.values_for(lab, seed)
+    offenders = offenders_from(snap, values["ns"], "controlplane", "/opt/course/lab4/alerts-earlier.log")
+    assert len(offenders) == 3
+    report = grade(lab, snap)
+    for fmt in FORMATS:
+        for verbose in (False, True):
+            text = render(report, fmt, verbose=verbose, color=False)
+            for name, cid in offenders.items():
+                assert name not in text and cid not in text, (fmt, verbose, name)
+
+
+def test_lab4_names_only_what_the_learner_touched_wrongly(tmp_path):
+    lab = get_lab("lab4")
+    build(lab, tmp_path, None, solution=False)
+    path = tmp_path / "cluster" / "deployments.yaml"
+    docs = list(yaml.safe_load_all(path.read_text()))
+    docs = [d for d in docs if d["metadata"]["name"] != OFFENDER]  # the learner deleted one offender
+    path.write_text(yaml.safe_dump_all(docs))
+    task = grade(lab, Snapshot(tmp_path), only=["t2"]).tasks[0]
+    text = task.message + " ".join(f"{e.where} {e.expected} {e.actual}" for e in task.evidence)
+    assert OFFENDER in text and "deleted" in text
+    for other in ("reports", "notifier"):  # the two offenders still running are counted, not named
+        assert other not in text
+    assert "2 of the 3 Deployments behind the alerts still run" in text
+
+
+def test_lab4_yaml_slip_is_named_as_such(tmp_path):
+    lab = get_lab("lab4")
+    build(lab, tmp_path, None, solution=True)
+    path = tmp_path / "cluster" / "deployments.yaml"
+    lines = path.read_text().splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln == "  replicas: 0")
+    lines[at] = "   replicas: 0"
+    path.write_text("\n".join(lines) + "\n")
+    task = grade(lab, Snapshot(tmp_path), only=["t2"]).tasks[0]
+    assert task.status is Status.FAIL
+    assert f"not valid YAML at line {at + 2}" in task.message and "deleted" not in task.message
+
+
+# ---- partial credit of a rule task (lab3 README): a wrong detection keeps at most a third ---------------------
+
+@pytest.mark.parametrize(("fixture", "task", "points"), [
+    ("no_container_filter", "t1", 1.0),        # fires on host processes
+    ("no_parentheses", "t2", 1.0),
+    ("contains_shadow", "t2", 1.0),
+    ("shadow-flags-rdonly", "t2", 1.0),       # misses an O_RDWR read
+    ("privesc-appended-alternative", "t1", 1.0),
+    ("fields_reordered", "t2", 2.0),          # detection right, output wrong: 2 of 3
+    ("wrong_priority", "t1", 2.0),
+    ("package-mgmt-procs-macro", "t3", 0.0),  # Falco refuses the file
+])
+def test_lab3_partial_credit(tmp_path, fixture, task, points):
+    lab = get_lab("lab3")
+    snap = build(lab, tmp_path, None, solution=True,
+                 overlay=Path(__file__).resolve().parents[1] / "labs" / "lab3" / "wrong" / fixture)
+    result = {t.id: t for t in grade(lab, snap).tasks}[task]
+    assert result.status is Status.FAIL
+    assert result.points == pytest.approx(points), result.message
+
+
+def test_lab3_reasons_describe_events_neutrally(tmp_path):
+    lab = get_lab("lab3")
+    snap = build(lab, tmp_path, None, solution=True,
+                 overlay=Path(__file__).resolve().parents[1] / "labs" / "lab3" / "wrong" / "no_container_filter")
+    t1 = {t.id: t for t in grade(lab, snap).tasks}["t1"]
+    assert "sudo starting (execve) on the host (outside any container)" in t1.message
+    assert "trap" not in t1.message and "without" not in t1.message
