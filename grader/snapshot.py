@@ -311,18 +311,14 @@ def _documents(raw: bytes, rel: str, problems: list[ObjectProblem]):
 
 
 def _split_documents(text: str) -> list[str]:
-    """The documents of a broken file, each preceded by blank lines so that a YAML error in it reports its line
-    in the whole file (a learner looks for "line 70" in the file, not in the document)."""
     chunks, cur = [], []
-    offset = 0
-    for no, line in enumerate(text.splitlines(keepends=True)):
+    for line in text.splitlines(keepends=True):
         if line.startswith("---") and (len(line) == 3 or line[3] in " \t\r\n"):
-            chunks.append("\n" * offset + "".join(cur))
-            offset = no
-            cur = [line[3:].lstrip() if line[3:].strip() else "\n"]
+            chunks.append("".join(cur))
+            cur = [line[3:].lstrip() if line[3:].strip() else ""]
             continue
         cur.append(line)
-    chunks.append("\n" * offset + "".join(cur))
+    chunks.append("".join(cur))
     return [c for c in chunks if c.strip()]
 
 

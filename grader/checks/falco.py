@@ -299,6 +299,15 @@ def offenders_from(start: Snapshot, namespace: str, node: str, alerts_path: str)
     return out
 
 
+def _document_where(where: str) -> str:
+    """``cluster/x.yaml#2`` (the snapshot's 0-based document index) as a learner reads it; a broken file is
+    split at its ``---`` lines, so the line of the message counts from the start of that document."""
+    path, sep, index = where.rpartition("#")
+    if sep and index.isdigit():
+        return f"{path}, document {int(index) + 1} (lines counted from its start)"
+    return where
+
+
 def _spec(obj: dict) -> dict:
     spec = obj.get("spec")
     return spec if isinstance(spec, dict) else {}
@@ -361,10 +370,11 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
     broken = ctx.snap.object_problems
     if broken:  # a document that cannot be read hides its Deployments: say so, not "deleted"
         first = broken[0]
+        where = _document_where(first.where)
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
-        return Outcome.failed(f"{first.where}: {first.message}{more}: fix the file first; the grader cannot tell "
+        return Outcome.failed(f"{where}: {first.message}{more}: fix the file first; the grader cannot tell "
                               "which Deployments it holds, and kubectl would refuse it too",
-                              Evidence(first.where, "valid YAML", first.message))
+                              Evidence(where, "valid YAML", first.message))
     start_deps = {object_key(d)[2]: d for d in ctx.start.objects("Deployment", namespace)}
     now_deps = {object_key(d)[2]: d for d in ctx.snap.objects("Deployment", namespace)}  # name as text
     if not now_deps and not ctx.snap.objects("Deployment"):
