@@ -148,9 +148,10 @@ def _defined_in(files: list[tuple[str, bytes]], path: str, rule: str) -> bool:
 def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str], events: str,
               event_set: str = "events.yaml", node: str = "controlplane", default_path: str = DEFAULT_RULES,
               local_path: str = LOCAL_RULES, rules_dir: str = RULES_DIR, separator: str = ",") -> Outcome:
-    """A detection rule: in the local file, loads on top of the unchanged default file, the priority asked
-    for, an output of exactly the fields asked for joined by ``separator``, fires on every positive event of
-    the lab's event set and on no negative one."""
+    """A detection rule: in the local file, loads on top of the node's default file (unchanged since the
+    start recorded it), the priority asked for, an output of exactly the fields asked for joined by
+    ``separator``, fires on every positive event of the lab's event set and on no negative one. Name,
+    priority and output earn a third each; a wrong detection divides that by three."""
     from grader.engines.falco.loader import PRIORITIES, parse_priority
 
     where = f"{node}:{local_path}"
