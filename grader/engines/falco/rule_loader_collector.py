@@ -159,7 +159,7 @@ class Collector:
         else:
             if not ex.comps.is_valid:
                 ex.comps = Entry(False, "in")
-            throw(ex.comps.is_list, "Fields and comps must both be strings", ctx, "LOAD_ERR_VALIDATE")
+            throw(ex.comps.is_list, M.MSG_FIELDS_AND_COMPS_MUST_BOTH_BE, ctx, "LOAD_ERR_VALIDATE")
             ex.comps.item = " ".join(ex.comps.item.split())
             throw(ex.comps.item not in ("in", "pmatch", "intersects"),
                    "When fields is a single value, comps must be one of (in, pmatch, intersects)", ctx,
@@ -170,13 +170,13 @@ class Collector:
 
     def define_rule(self, info: RuleInfo, res: FileResult) -> None:
         prev = self.rules.get(info.name)
-        throw(prev is not None and prev.source != info.source, "Rule has been re-defined with a different source",
+        throw(prev is not None and prev.source != info.source, M.MSG_RULE_HAS_BEEN_RE_DEFINED_WITH,
                info.ctx, "LOAD_ERR_VALIDATE")
         if info.source not in self.sources:
             info.unknown_source = True
             warn(res, "LOAD_UNKNOWN_SOURCE", f"Unknown source {info.source}, skipping", info.ctx)
         for ex in info.exceptions:
-            throw(not ex.fields.is_valid, "Rule exception item must have fields property with a list of fields",
+            throw(not ex.fields.is_valid, M.MSG_RULE_EXCEPTION_ITEM_MUST_HAVE_FIELDS,
                    ex.ctx, "LOAD_ERR_VALIDATE")
             self.validate_exception(ex, not info.unknown_source)
         self.define(self.rules, info)
@@ -184,7 +184,7 @@ class Collector:
     def append_rule(self, upd: RuleUpdate) -> None:
         prev = self.rules.get(upd.name)
         throw(prev is None, M.ERROR_NO_PREVIOUS_RULE_APPEND, upd.ctx, "LOAD_ERR_VALIDATE")
-        throw(not upd.values, "Appended rule must have exceptions or condition property", upd.ctx,
+        throw(not upd.values, M.MSG_APPENDED_RULE_MUST_HAVE_EXCEPTIONS_OR, upd.ctx,
                "LOAD_ERR_VALIDATE")
         v = upd.values
         for key in ("condition", "output", "desc"):
@@ -196,16 +196,16 @@ class Collector:
         for ex in v.get("exceptions", []):
             old = next((e for e in prev.exceptions if e.name == ex.name), None)
             if old is None:
-                throw(not ex.fields.is_valid, "Rule exception must have fields property with a list of fields",
+                throw(not ex.fields.is_valid, M.MSG_RULE_EXCEPTION_MUST_HAVE_FIELDS_PROPERTY,
                        ex.ctx, "LOAD_ERR_VALIDATE")
-                throw(not ex.values, "Rule exception must have values property with a list of values", ex.ctx,
+                throw(not ex.values, M.MSG_RULE_EXCEPTION_MUST_HAVE_VALUES_PROPERTY, ex.ctx,
                        "LOAD_ERR_VALIDATE")
                 self.validate_exception(ex, not prev.unknown_source)
                 prev.exceptions.append(ex)
             else:
-                throw(ex.fields.is_valid, "Can not append exception fields to existing exception, only values",
+                throw(ex.fields.is_valid, M.MSG_CAN_NOT_APPEND_EXCEPTION_FIELDS_TO,
                        ex.ctx, "LOAD_ERR_VALIDATE")
-                throw(ex.comps.is_valid, "Can not append exception comps to existing exception, only values",
+                throw(ex.comps.is_valid, M.MSG_CAN_NOT_APPEND_EXCEPTION_COMPS_TO,
                        ex.ctx, "LOAD_ERR_VALIDATE")
                 old.values = old.values + ex.values
         prev.visibility = self.next_index()
@@ -213,13 +213,13 @@ class Collector:
     def replace_rule(self, upd: RuleUpdate) -> None:
         prev = self.rules.get(upd.name)
         throw(prev is None, M.ERROR_NO_PREVIOUS_RULE_REPLACE, upd.ctx, "LOAD_ERR_VALIDATE")
-        throw(not upd.values, "The rule must have at least one field that can be replaced", upd.ctx,
+        throw(not upd.values, M.MSG_THE_RULE_MUST_HAVE_AT_LEAST, upd.ctx,
                "LOAD_ERR_VALIDATE")
         attrs = {"condition": "cond", "skip-if-unknown-filter": "skip_if_unknown_filter"}
         for key, val in upd.values.items():
             if key == "exceptions":
                 for ex in val:
-                    throw(not ex.fields.is_valid, "Item has no mapping for key 'fields'", ex.ctx)
+                    throw(not ex.fields.is_valid, M.MSG_NO_FIELDS_KEY, ex.ctx)
                     self.validate_exception(ex, not prev.unknown_source)
             setattr(prev, attrs.get(key, key), val)
         if upd.cond_ctx is not None:

@@ -326,7 +326,7 @@ def build_exceptions(exceptions: list[ExceptionInfo], condition: str, exception_
         icond = ""
         if not ex.fields.is_list:
             for val in ex.values:
-                throw(val.is_list, "Expected values array to contain a list of strings", ex.ctx, "LOAD_ERR_VALIDATE")
+                throw(val.is_list, M.MSG_EXPECTED_VALUES_ARRAY_TO_CONTAIN_A, ex.ctx, "LOAD_ERR_VALIDATE")
                 icond += ("(" + ex.fields.item + " " + ex.comps.item + " (") if not icond else ", "
                 if ex.fields.item not in exception_fields:
                     exception_fields.append(ex.fields.item)
@@ -335,7 +335,7 @@ def build_exceptions(exceptions: list[ExceptionInfo], condition: str, exception_
         else:
             icond = "("
             for values in ex.values:
-                throw(len(ex.fields.items) != len(values.items), "Fields and values lists must have equal length",
+                throw(len(ex.fields.items) != len(values.items), M.MSG_FIELDS_AND_VALUES_LISTS_MUST_HAVE,
                        ex.ctx, "LOAD_ERR_VALIDATE")
                 icond += "" if icond == "(" else " or "
                 icond += "("

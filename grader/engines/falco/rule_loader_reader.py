@@ -101,12 +101,12 @@ def _decode(item: yaml.MappingNode, key: str, kind: type, ctx: Context, optional
     valctx = _ctx(ctx, val, R.VALUE_FOR, key)
     throw(not isinstance(val, yaml.ScalarNode), "Value is not a scalar value", valctx)
     text = val.value
-    throw(text == "", "Value must be non-empty", valctx)
+    throw(text == "", M.MSG_VALUE_MUST_BE_NON_EMPTY, valctx)
     if kind is bool:
-        throw(text not in _TRUE and text not in _FALSE, "Can't decode YAML scalar value", valctx)
+        throw(text not in _TRUE and text not in _FALSE, M.MSG_CAN_T_DECODE_YAML_SCALAR_VALUE, valctx)
         return text in _TRUE
     if kind is int:
-        throw(not text.isdigit() or int(text) > 0xFFFFFFFF, "Can't decode YAML scalar value", valctx)
+        throw(not text.isdigit() or int(text) > 0xFFFFFFFF, M.MSG_CAN_T_DECODE_YAML_SCALAR_VALUE, valctx)
         return int(text)
     return text
 
@@ -117,11 +117,11 @@ def _decode_seq(item: yaml.MappingNode, key: str, ctx: Context, optional: bool) 
         throw(not optional, f"Item has no mapping for key '{key}'", ctx)
         return None
     valctx = _ctx(ctx, val, R.VALUE_FOR, key)
-    throw(not _is_seq(val), "Value is not a sequence", valctx)
+    throw(not _is_seq(val), M.MSG_VALUE_IS_NOT_A_SEQUENCE, valctx)
     out = []
     for v in val.value:
         ictx = _ctx(valctx, v, R.LIST_ITEM)
-        throw(not _is_scalar(v), "sequence value is not scalar", ictx)
+        throw(not _is_scalar(v), M.MSG_SEQUENCE_VALUE_IS_NOT_SCALAR, ictx)
         out.append(v.value)
     return out
 
@@ -142,7 +142,7 @@ def decode_content(name: str, content: str | bytes, res: FileResult) -> str | No
                             f"{content[exc.start]:02x} at offset {exc.start})", root, True))
             return None
     if "\x00" in content:
-        res.add(Problem("LOAD_ERR_YAML_PARSE", "the rules file contains NUL bytes: it is binary, not YAML",
+        res.add(Problem("LOAD_ERR_YAML_PARSE", M.MSG_THE_RULES_FILE_CONTAINS_NUL_BYTES,
                         root, True))
         return None
     return content
@@ -169,8 +169,8 @@ class Reader:
             if doc is None or _is_null(doc):
                 continue
             try:
-                throw(not _is_map(doc) and not _is_seq(doc), "Rules content is not yaml", root)
-                throw(not _is_seq(doc), "Rules content is not yaml array of objects", root)
+                throw(not _is_map(doc) and not _is_seq(doc), M.MSG_RULES_CONTENT_IS_NOT_YAML, root)
+                throw(not _is_seq(doc), M.MSG_RULES_CONTENT_IS_NOT_YAML_ARRAY, root)
                 for item in doc.value:
                     if not _is_null(item):
                         self._read_item(item, root, res)
@@ -178,7 +178,7 @@ class Reader:
                 res.add(Problem(exc.code, exc.message, exc.ctx, True))
                 return False
             except RecursionError:
-                res.add(Problem("LOAD_ERR_YAML_VALIDATE", "the rules content is nested too deeply", root, True))
+                res.add(Problem("LOAD_ERR_YAML_VALIDATE", M.MSG_THE_RULES_CONTENT_IS_NESTED_TOO, root, True))
                 return False
         return True
 
@@ -189,7 +189,7 @@ class Reader:
                            _ctx(ctx, knode, R.VALUE_FOR, key))
 
     def _read_item(self, item: yaml.Node, parent: Context, res: FileResult) -> None:
-        throw(not _is_map(item), "Unexpected element type. Each element should be a yaml associative array.",
+        throw(not _is_map(item), M.MSG_UNEXPECTED_ELEMENT_TYPE_EACH_ELEMENT_SHOULD,
                _ctx(parent, item, R.RULES_CONTENT_ITEM))
         if _get(item, "required_engine_version") is not None:
             self._read_engine_version(item, parent)
@@ -202,7 +202,7 @@ class Reader:
         elif _get(item, "rule") is not None:
             self._read_rule(item, parent, res)
         else:
-            warn(res, "LOAD_UNKNOWN_ITEM", "Unknown top level item", _ctx(parent, item, R.RULES_CONTENT_ITEM))
+            warn(res, "LOAD_UNKNOWN_ITEM", M.MSG_UNKNOWN_TOP_LEVEL_ITEM, _ctx(parent, item, R.RULES_CONTENT_ITEM))
 
     def _read_engine_version(self, item: yaml.MappingNode, parent: Context) -> None:
         ctx = _ctx(parent, item, R.REQUIRED_ENGINE_VERSION)
@@ -223,19 +223,19 @@ class Reader:
     def _read_plugin_versions(self, item: yaml.MappingNode, parent: Context) -> None:
         node = _get(item, "required_plugin_versions")
         ctx = _ctx(parent, node, R.REQUIRED_PLUGIN_VERSIONS)
-        throw(not _is_seq(node), "Value of required_plugin_versions must be a sequence", ctx)
+        throw(not _is_seq(node), M.MSG_VALUE_OF_REQUIRED_PLUGIN_VERSIONS_MUST, ctx)
         for plugin in node.value:
             tmp = _ctx(ctx, plugin, R.REQUIRED_PLUGIN_VERSIONS_ENTRY)
-            throw(not _is_map(plugin), "Plugin version must be a mapping", tmp)
+            throw(not _is_map(plugin), M.MSG_PLUGIN_VERSION_MUST_BE_A_MAPPING, tmp)
             pname = _decode(plugin, "name", str, tmp)
             pctx = _ctx(ctx, plugin, R.REQUIRED_PLUGIN_VERSIONS_ENTRY, pname)
             alternatives = [(pname, _decode(plugin, "version", str, pctx))]
             alts = _get(plugin, "alternatives")
             if alts is not None:
-                throw(not _is_seq(alts), "Value of plugin version alternatives must be a sequence", pctx)
+                throw(not _is_seq(alts), M.MSG_VALUE_OF_PLUGIN_VERSION_ALTERNATIVES_MUST, pctx)
                 for req in alts.value:
                     actx = _ctx(pctx, req, R.REQUIRED_PLUGIN_VERSIONS_ALTERNATIVE)
-                    throw(not _is_map(req), "Plugin version alternative must be a mapping", actx)
+                    throw(not _is_map(req), M.MSG_PLUGIN_VERSION_ALTERNATIVE_MUST_BE_A, actx)
                     aname = _decode(req, "name", str, actx)
                     actx = _ctx(pctx, req, R.REQUIRED_PLUGIN_VERSIONS_ALTERNATIVE, aname)
                     alternatives.append((aname, _decode(req, "version", str, actx)))
@@ -256,10 +256,10 @@ class Reader:
         if val is None:
             return app, rep
         octx = _ctx(ctx, item, R.OVERRIDE)
-        throw(not _is_map(val), "Value of 'override' must be a mapping of key: append|replace", octx)
+        throw(not _is_map(val), M.MSG_VALUE_OF_OVERRIDE_MUST_BE_A, octx)
         for knode, vnode in val.value:
             key = knode.value if isinstance(knode, yaml.ScalarNode) else ""
-            throw(not _is_scalar(vnode), "Can't decode YAML scalar value", _ctx(octx, vnode, R.VALUE_FOR, key))
+            throw(not _is_scalar(vnode), M.MSG_CAN_T_DECODE_YAML_SCALAR_VALUE, _ctx(octx, vnode, R.VALUE_FOR, key))
             op = vnode.value
             can_append, can_replace = key in appendable, key in replaceable
             if op == "append":
@@ -364,7 +364,7 @@ class Reader:
             enabled = _decode(item, "enabled", bool, ctx)
             warn(res, "LOAD_DEPRECATED_ITEM", M.WARNING_ENABLED, ctx)
             prev = self.col.rules.get(name)
-            throw(prev is None, "Rule has 'enabled' key but no rule by that name already exists", ctx,
+            throw(prev is None, M.MSG_RULE_HAS_ENABLED_KEY_BUT_NO, ctx,
                    "LOAD_ERR_VALIDATE")
             prev.enabled = enabled
             return
@@ -393,7 +393,7 @@ class Reader:
         prev = self.col.rules.get(name)
         if node is None or not _is_scalar(node) or not node.value or prev is None:
             return
-        throw(prev.source != node.value, "Rule has been re-defined with a different source", ctx,
+        throw(prev.source != node.value, M.MSG_RULE_HAS_BEEN_RE_DEFINED_WITH, ctx,
                "LOAD_ERR_VALIDATE")
 
     def _rule_value(self, item: yaml.MappingNode, key: str, ctx: Context, res: FileResult,
@@ -407,7 +407,7 @@ class Reader:
         if key == "priority":
             text = _decode(item, "priority", str, ctx)
             prio = parse_priority(text)
-            throw(prio is None, "Invalid priority", _ctx(ctx, _get(item, "priority"), R.RULE_PRIORITY))
+            throw(prio is None, M.MSG_INVALID_PRIORITY, _ctx(ctx, _get(item, "priority"), R.RULE_PRIORITY))
             return prio
         if key == "capture_duration":
             return _decode(item, key, int, ctx)
@@ -420,10 +420,10 @@ class Reader:
         if exs is None or _is_null(exs):
             return out
         exes_ctx = _ctx(parent, exs, R.EXCEPTIONS)
-        throw(not _is_seq(exs), "Rule exceptions must be a sequence", exes_ctx)
+        throw(not _is_seq(exs), M.MSG_RULE_EXCEPTIONS_MUST_BE_A_SEQUENCE, exes_ctx)
         for ex in exs.value:
             tmp = _ctx(exes_ctx, ex, R.EXCEPTION)
-            throw(not _is_map(ex), "Rule exception must be a mapping", tmp)
+            throw(not _is_map(ex), M.MSG_RULE_EXCEPTION_MUST_BE_A_MAPPING, tmp)
             name = _decode(ex, "name", str, tmp)
             ex_ctx = _ctx(parent, ex, R.EXCEPTION, name)
             info = ExceptionInfo(name, ex_ctx)
@@ -435,11 +435,11 @@ class Reader:
             vals = _get(ex, "values")
             if vals is not None:
                 vals_ctx = _ctx(ex_ctx, vals, R.EXCEPTION_VALUES)
-                throw(not _is_seq(vals), "Rule exception values must be a sequence", vals_ctx)
+                throw(not _is_seq(vals), M.MSG_RULE_EXCEPTION_VALUES_MUST_BE_A, vals_ctx)
                 for v in vals.value:
                     info.values.append(_exception_node(v, _ctx(vals_ctx, v, R.EXCEPTION_VALUE)))
             elif append:
-                warn(res, "LOAD_APPEND_NO_VALUES", "Overriding/appending exception with no values", ex_ctx)
+                warn(res, "LOAD_APPEND_NO_VALUES", M.MSG_OVERRIDING_APPENDING_EXCEPTION_WITH_NO_VALUES, ex_ctx)
             out.append(info)
         return out
 
@@ -489,7 +489,7 @@ def _compose_all(text: str, root: Context, res: FileResult) -> list[yaml.Node | 
         res.add(Problem("LOAD_ERR_YAML_PARSE", f"not valid YAML: {exc}", root, True))
         return None
     except RecursionError:
-        res.add(Problem("LOAD_ERR_YAML_PARSE", "the YAML is nested too deeply", root, True))
+        res.add(Problem("LOAD_ERR_YAML_PARSE", M.MSG_THE_YAML_IS_NESTED_TOO_DEEPLY, root, True))
         return None
     finally:
         loader.dispose()
@@ -510,7 +510,7 @@ _YAML_CPP_TEXT = {
 
 def _exception_node(node: yaml.Node, ctx: Context) -> Entry:
     if isinstance(node, yaml.ScalarNode) and not _is_null(node):
-        throw(node.value == "", "Value must be non-empty", ctx)
+        throw(node.value == "", M.MSG_VALUE_MUST_BE_NON_EMPTY, ctx)
         return Entry(False, node.value)
     if _is_seq(node):
         return Entry(True, "", [_exception_node(v, _ctx(ctx, v, R.EXCEPTION)) for v in node.value])

@@ -74,3 +74,40 @@ def condition_too_large(item: str, limit: int, via: str | None) -> str:
 def rules_too_large(item: str) -> str:
     return (f"the rules loaded up to {item} expand to more than {MAX_TOTAL_NODES:,} checks in all; the grader "
             "refuses rules sets that large (all of Falco's published rules files together hold under 2,500)")
+
+
+# ---- Falco's literal loader messages (rule_loader_reader/collector/compiler.cpp)
+MSG_APPENDED_RULE_MUST_HAVE_EXCEPTIONS_OR = 'Appended rule must have exceptions or condition property'
+MSG_CAN_NOT_APPEND_EXCEPTION_COMPS_TO = 'Can not append exception comps to existing exception, only values'
+MSG_CAN_NOT_APPEND_EXCEPTION_FIELDS_TO = 'Can not append exception fields to existing exception, only values'
+MSG_CAN_T_DECODE_YAML_SCALAR_VALUE = "Can't decode YAML scalar value"
+MSG_EXPECTED_VALUES_ARRAY_TO_CONTAIN_A = 'Expected values array to contain a list of strings'
+MSG_FIELDS_AND_COMPS_MUST_BOTH_BE = 'Fields and comps must both be strings'
+MSG_FIELDS_AND_VALUES_LISTS_MUST_HAVE = 'Fields and values lists must have equal length'
+MSG_INVALID_PRIORITY = 'Invalid priority'
+MSG_NO_FIELDS_KEY = "Item has no mapping for key 'fields'"
+MSG_OVERRIDING_APPENDING_EXCEPTION_WITH_NO_VALUES = 'Overriding/appending exception with no values'
+MSG_PLUGIN_VERSION_ALTERNATIVE_MUST_BE_A = 'Plugin version alternative must be a mapping'
+MSG_PLUGIN_VERSION_MUST_BE_A_MAPPING = 'Plugin version must be a mapping'
+MSG_RULES_CONTENT_IS_NOT_YAML = 'Rules content is not yaml'
+MSG_RULES_CONTENT_IS_NOT_YAML_ARRAY = 'Rules content is not yaml array of objects'
+MSG_RULE_EXCEPTIONS_MUST_BE_A_SEQUENCE = 'Rule exceptions must be a sequence'
+MSG_RULE_EXCEPTION_ITEM_MUST_HAVE_FIELDS = 'Rule exception item must have fields property with a list of fields'
+MSG_RULE_EXCEPTION_MUST_BE_A_MAPPING = 'Rule exception must be a mapping'
+MSG_RULE_EXCEPTION_MUST_HAVE_FIELDS_PROPERTY = 'Rule exception must have fields property with a list of fields'
+MSG_RULE_EXCEPTION_MUST_HAVE_VALUES_PROPERTY = 'Rule exception must have values property with a list of values'
+MSG_RULE_EXCEPTION_VALUES_MUST_BE_A = 'Rule exception values must be a sequence'
+MSG_RULE_HAS_BEEN_RE_DEFINED_WITH = 'Rule has been re-defined with a different source'
+MSG_RULE_HAS_ENABLED_KEY_BUT_NO = "Rule has 'enabled' key but no rule by that name already exists"
+MSG_SEQUENCE_VALUE_IS_NOT_SCALAR = 'sequence value is not scalar'
+MSG_THE_RULES_CONTENT_IS_NESTED_TOO = 'the rules content is nested too deeply'
+MSG_THE_RULES_FILE_CONTAINS_NUL_BYTES = 'the rules file contains NUL bytes: it is binary, not YAML'
+MSG_THE_RULE_MUST_HAVE_AT_LEAST = 'The rule must have at least one field that can be replaced'
+MSG_THE_YAML_IS_NESTED_TOO_DEEPLY = 'the YAML is nested too deeply'
+MSG_UNEXPECTED_ELEMENT_TYPE_EACH_ELEMENT_SHOULD = 'Unexpected element type. Each element should be a yaml associative array.'
+MSG_UNKNOWN_TOP_LEVEL_ITEM = 'Unknown top level item'
+MSG_VALUE_IS_NOT_A_SEQUENCE = 'Value is not a sequence'
+MSG_VALUE_MUST_BE_NON_EMPTY = 'Value must be non-empty'
+MSG_VALUE_OF_OVERRIDE_MUST_BE_A = "Value of 'override' must be a mapping of key: append|replace"
+MSG_VALUE_OF_PLUGIN_VERSION_ALTERNATIVES_MUST = 'Value of plugin version alternatives must be a sequence'
+MSG_VALUE_OF_REQUIRED_PLUGIN_VERSIONS_MUST = 'Value of required_plugin_versions must be a sequence'
