@@ -162,7 +162,8 @@ def query_cmd(logs: tuple[str, ...], users: tuple[str, ...], groups: tuple[str, 
                 if limit is not None:  # stops early: one pass
                     make_worker = None
                     sink.limit = limit
-            parallel.run(series, stats, compiled, sink, make_worker, dedupe=dedupe, fast=not no_fast)
+            parallel.run(series, stats, compiled, sink, make_worker, dedupe=dedupe, fast=not no_fast,
+                         raw_only=fields is None and fmt == "jsonl")
             if fields is not None:
                 _print_counts(out, sink.counts, fields, fmt, limit)
             else:

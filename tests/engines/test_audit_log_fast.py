@@ -118,6 +118,8 @@ def test_two_processes_print_what_one_pass_prints(lab7_log, tmp_path, monkeypatc
     two = split_run(lab7_log, tmp_path, fmt=fmt, monkeypatch=monkeypatch)
     assert one.exit_code == two.exit_code == 0
     assert two.stdout == one.stdout and len(one.stdout) > 1000
+    if fmt == "jsonl":  # final lines copied unparsed (nothing to filter): still the plain pipeline's answer
+        assert one.stdout_bytes == b"".join(line + b"\n" for line in reference(lab7_log, None))
 
 
 def test_two_processes_count_what_one_pass_counts(lab7_log, tmp_path, monkeypatch):

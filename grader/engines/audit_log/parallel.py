@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
-import signal
 import stat
-import tempfile
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from grader.engines.audit_log.reader import APISERVER_PREFIX, GZIP_MAGIC, Entry, ReadStats
 from grader.engines.audit_log.scan import RequestScanner
 
-PARALLEL_MIN_BYTES = 48 * 1024 * 1024  # below this, forking costs more than it saves
+PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this, forking costs more than it saves
 _MAX_SEARCH = 16 * 1024 * 1024  # how far past the middle a line end is looked for
 
 
@@ -100,37 +97,52 @@ def _splittable(source: Any) -> tuple[int, int, int] | None:
 
 
 def run(series: list[list[tuple[str, Any]]], stats: ReadStats, compiled: Any, sink: Sink,
-        make_worker_sink: Callable[[Any], Sink] | None, *, dedupe: bool = True, fast: bool = True) -> None:
+        make_worker_sink: Callable[[Any], Sink] | None, *, dedupe: bool = True, fast: bool = True,
+        raw_only: bool = False) -> None:
     """Feed ``sink`` the matching requests of ``series`` (as ``read_events`` would yield them), with a
     worker process for a single large file when ``make_worker_sink`` is given (it makes the worker's sink
-    from a temporary file it may write to)."""
+    from a temporary file it may write to). ``raw_only``: the sink uses only ``Entry.raw`` when it is set
+    (entries of unparsed lines then have no event)."""
     live = [s for s in series if s]
     split = _splittable(live[0][0][1]) if make_worker_sink and len(live) == 1 and len(live[0]) == 1 else None
     if split is None:
+        if len(live) == 1:
+            scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, raw_only=raw_only)
+            for name, source in live[0]:
+                sink.feed(scanner.scan(source, name))
+            sink.feed(scanner.flush())
+            return
         from grader.engines.audit_log.query import read_events
 
         sink.feed(read_events(series, stats, compiled, dedupe=dedupe, fast=fast))
         return
+    import tempfile  # only here: start-up stays light for the small logs
+
     name = live[0][0][0]
     fd, size, cut = split
     with tempfile.TemporaryFile(prefix="cks-audit-") as out_tmp, \
             tempfile.TemporaryFile(prefix="cks-audit-") as meta_tmp:
-        _run_split(fd, size, cut, name, stats, compiled, sink, make_worker_sink, out_tmp, meta_tmp, dedupe, fast)
+        _run_split(fd, size, cut, name, stats, compiled, sink, make_worker_sink, out_tmp, meta_tmp, dedupe, fast,
+                   raw_only)
 
 
 def _run_split(fd: int, size: int, cut: int, name: str, stats: ReadStats, compiled: Any, sink: Sink,
                make_worker_sink: Callable[[Any], Sink], out_tmp: Any, meta_tmp: Any, dedupe: bool,
-               fast: bool) -> None:
+               fast: bool, raw_only: bool) -> None:
+    import pickle
+    import signal
+
     pid = os.fork()
     if pid == 0:  # the worker: the second half, then exit without running the parent's cleanup
         code = 1
         try:
-            code = _worker(fd, cut, size, name, compiled, dedupe, fast, make_worker_sink(out_tmp), meta_tmp)
+            code = _worker(fd, cut, size, name, compiled, dedupe, fast, raw_only, make_worker_sink(out_tmp),
+                           meta_tmp)
         finally:
             os._exit(code)
     reaped = False
     try:
-        scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast)
+        scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, raw_only=raw_only)
         sink.feed(scanner.scan(RangeReader(fd, 0, cut), name))
         first_lines = stats.lines
         _, status = os.waitpid(pid, 0)
@@ -187,11 +199,14 @@ def _merge_stats(stats: ReadStats, other: ReadStats, line_offset: int, name: str
         stats.samples.append(replace(p, line=p.line + line_offset) if p.line else p)
 
 
-def _worker(fd: int, cut: int, size: int, name: str, compiled: Any, dedupe: bool, fast: bool, sink: Sink,
-            meta_out: Any) -> int:
+def _worker(fd: int, cut: int, size: int, name: str, compiled: Any, dedupe: bool, fast: bool, raw_only: bool,
+            sink: Sink, meta_out: Any) -> int:
+    import pickle
+    import signal
+
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     stats = ReadStats()
-    scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, record=True)
+    scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, record=True, raw_only=raw_only)
     sink.feed(scanner.scan(RangeReader(fd, cut, size), name, at_start=False))
     main = sink.take()
     sink.feed(scanner.flush())

@@ -331,6 +331,10 @@ class CompiledQuery:
                 code = _code(ev)
                 return code in exact_codes or (len(code) == 3 and code[0] in classes)
             preds.append(code_pred)
+            # a line whose response code matches holds `"code":403` (or the class's first digit); a line
+            # without a code (RequestReceived) cannot be the matching representative of its request
+            groups.append(tuple(f'"code":{q}{v}'.encode() for v in sorted(exact_codes | classes)
+                                for q in ("", " ", '"', ' "')))
         if q.since is not None or q.until is not None:
             lo = time_key(parse_time(q.since).astimezone(UTC).isoformat().replace("+00:00", "Z")) \
                 if q.since is not None else None

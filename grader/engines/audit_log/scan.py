@@ -38,6 +38,7 @@ from grader.engines.audit_log.reader import (
 
 _AID = b'"auditID":"'
 _RR = b'","stage":"RequestReceived"'
+_FINAL_RC = b'","stage":"ResponseComplete"'
 _FINAL = frozenset({"ResponseComplete", "Panic"})
 MAX_SEEN = 200_000  # request IDs a parallel worker records before giving up (the parent then reads alone)
 RawLine = tuple[bytes, str, int]  # a line kept unparsed: (line, source, line number)
@@ -54,7 +55,8 @@ class RequestScanner:
     yields the requests still open at the end."""
 
     def __init__(self, stats: ReadStats, compiled: Any, *, dedupe: bool = True, fast: bool = True,
-                 max_pending: int = 5000, done_window: int = 32768, record: bool = False):
+                 max_pending: int = 5000, done_window: int = 32768, record: bool = False,
+                 raw_only: bool = False):
         self.stats = stats
         self.compiled = compiled
         self.dedupe = dedupe
@@ -73,6 +75,9 @@ class RequestScanner:
         self.needle = prefilter.needle if prefilter else None
         self.test = prefilter.test if prefilter else None
         self.match = None if compiled.is_empty else compiled.match
+        # raw_only: the caller prints raw lines only (jsonl) and nothing is filtered, so a final line needs
+        # no parsing either: its auditID and stage are read from the line (its event is None)
+        self.raw_only = raw_only and self.match is None and dedupe
 
     # -- de-duplication (the rules of query.Deduplicator) --
 
@@ -197,6 +202,7 @@ class RequestScanner:
         dedupe = self.dedupe
         max_pending, done_window = self.max_pending, self.done_window
         record = self.record
+        raw_only = self.raw_only
         for start, lines in itertools.chain((first,), batches):
             stats.lines += len(lines)
             skipped = 0
@@ -213,6 +219,25 @@ class RequestScanner:
                         a = line.find(_AID, 30, 100)
                         if a >= 0:
                             e = line.find(b'"', a + 11)
+                            if raw_only and line.startswith(_FINAL_RC, e) and line.find(b"\\", a + 11, e) < 0:
+                                raw_aid = line[a + 11:e]
+                                if raw_aid and raw_aid.isascii():
+                                    stats.events += 1
+                                    aid = raw_aid.decode()
+                                    if aid in done:
+                                        stats.duplicates += 1
+                                        continue
+                                    if pending and pending.pop(aid, None) is not None:
+                                        stats.duplicates += 1
+                                    elif record:
+                                        self._saw(aid)
+                                        record = self.record
+                                    done[aid] = None
+                                    if len(done) > done_window:
+                                        done.popitem(last=False)
+                                    stats.requests += 1
+                                    yield Entry(None, line, name, no)  # type: ignore[arg-type]
+                                    continue
                             if line.startswith(_RR, e) and line.find(b"\\", a + 11, e) < 0:
                                 raw_aid = line[a + 11:e]
                                 if raw_aid and raw_aid.isascii():  # else: parsed below, as orjson sees it
