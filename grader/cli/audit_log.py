@@ -45,6 +45,8 @@ Examples:
 \b
 Fields for --count-by: user, authuser, group, verb, resource, subresource, namespace, name, apigroup,
 code, sourceip, useragent, stage, level, decision, uri, hour, minute (join several with commas).
+Requests without an object (discovery, /healthz, failed logins) have no API group: - in --count-by
+apigroup, and no --api-group matches them (core is the legacy group: pods, secrets, ...).
 Exit codes: 0 done (even with skipped lines), 2 usage error, 3 a LOG could not be read.
 """
 
@@ -91,7 +93,8 @@ def _expand(logs: tuple[str, ...]) -> tuple[list[str], list[str]]:
 @click.option("--subresource", "subresources", multiple=True, metavar="SUB", help="exec, log, status, ...")
 @click.option("--namespace", "-n", "namespaces", multiple=True, metavar="NS", help="Object namespace.")
 @click.option("--name", "names", multiple=True, metavar="NAME", help="Object name.")
-@click.option("--api-group", "api_groups", multiple=True, metavar="GROUP", help="API group; core = \"\".")
+@click.option("--api-group", "api_groups", multiple=True, metavar="GROUP",
+              help="API group of the object; core (or \"\") = the legacy group.")
 @click.option("--code", "codes", multiple=True, metavar="CODE", help="Response code: 403, 4xx.")
 @click.option("--source-ip", "source_ips", multiple=True, metavar="IP", help="One of the source IPs.")
 @click.option("--user-agent", "user_agents", multiple=True, metavar="TEXT", help="Substring of the user agent.")

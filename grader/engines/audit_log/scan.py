@@ -5,10 +5,12 @@ Same results as reading every line, de-duplicating, then filtering (``iter_entri
 
 * lines kube-apiserver wrote (``{"kind":"Event"...}``) that the byte prefilter proves cannot match are not
   parsed (as before);
-* with de-duplication, a ``RequestReceived`` line is read only as far as its ``auditID``: the request it
-  opens is counted at its final stage, which usually follows, so the line is kept raw and parsed only if it
-  ends up representing its request (the log ends or too many requests are open). A corruption after the
-  ``auditID`` of such a line is reported only if the line is used;
+* with de-duplication, a ``RequestReceived`` line is read only as far as its ``auditID`` and ``stage``
+  (kube-apiserver writes them first, at a fixed place): the request it opens is counted at its final stage,
+  which usually follows, so the line is kept raw and parsed only if it ends up representing its request (the
+  log ends or too many requests are open). A corruption after the ``stage`` of such a line is reported only
+  if the line is used;
+* with ``raw_only`` (nothing filtered, original lines printed) a final line is not parsed either;
 * the reading, de-duplication and filtering share one loop (no generator per stage, no object per skipped line).
 
 Files that do not start like JSON lines (a BOM, a pretty-printed document) go through ``iter_entries``.
