@@ -356,7 +356,10 @@ class CompiledQuery:
         return not self._preds
 
     def match(self, ev: dict[str, Any]) -> bool:
-        return all(p(ev) for p in self._preds)
+        for pred in self._preds:  # a loop, not all(generator): this runs once per request
+            if not pred(ev):
+                return False
+        return True
 
     def prefilter(self) -> Prefilter | None:
         """A raw-line test that rejects only lines whose request cannot match (or None): the most selective
