@@ -74,6 +74,7 @@ def test_vagrantfile_reads_versions_and_resources_from_env():
     assert 'provider "virtualbox"' in text and 'provider "libvirt"' in text
 
 
+@pytest.mark.slow  # runs vagrant (ruby start-up, several seconds)
 def test_vagrant_validate(tmp_path):
     if shutil.which("vagrant") is None:
         pytest.skip("vagrant is not installed (apt-get install vagrant)")
@@ -88,6 +89,7 @@ def test_vagrant_validate(tmp_path):
         assert "validated successfully" in res.stdout
 
 
+@pytest.mark.slow  # runs vagrant (ruby start-up, several seconds)
 def test_vagrant_validate_rejects_a_bad_resource_setting(tmp_path):
     if shutil.which("vagrant") is None:
         pytest.skip("vagrant is not installed (apt-get install vagrant)")
