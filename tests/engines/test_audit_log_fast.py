@@ -207,3 +207,15 @@ def test_api_group_core_is_the_legacy_group_not_requests_without_an_object(tmp_p
     stats = ReadStats()
     got = count_by(read_events([[("a", io.BytesIO(log.read_bytes()))]], stats), ["apigroup"])
     assert got[("",)] == 2
+
+
+def test_code_prefilter_keeps_every_spelling_of_the_code():
+    """`--code` skips lines without the code unparsed; a code written with a space or as a string (hand-made
+    lines) still matches as it does when every line is parsed."""
+    base = ('{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"%s","stage":"ResponseComplete","verb":"get",'
+            '"responseStatus":{"code":%s},"requestReceivedTimestamp":"2024-05-01T10:00:00Z"}')
+    data = "\n".join(base % (i, c) for i, c in enumerate(['403', ' 403', '"403"', ' "403"', '4030', '404', '200']))
+    data = (data + "\n").encode()
+    for codes in (("403",), ("4xx",), ("2xx", "404")):
+        assert fused(data, Query(codes=codes)) == fused(data, Query(codes=codes), fast=False), codes
+    assert len(fused(data, Query(codes=("403",)))) == 4

@@ -254,6 +254,7 @@ class CompiledQuery:
         self.query = query
         preds: list[Callable[[dict[str, Any]], bool]] = []
         groups: list[tuple[bytes, ...]] = []
+        self.code_pattern: re.Pattern[bytes] | None = None  # the response code, as a line holds it
 
         def add(values: tuple[str, ...], extract: Callable[[dict[str, Any]], Any], *, exact: bool = True,
                 prefilter: bool = True) -> None:
@@ -333,8 +334,8 @@ class CompiledQuery:
             preds.append(code_pred)
             # a line whose response code matches holds `"code":403` (or the class's first digit); a line
             # without a code (RequestReceived) cannot be the matching representative of its request
-            groups.append(tuple(f'"code":{q}{v}'.encode() for v in sorted(exact_codes | classes)
-                                for q in ("", " ", '"', ' "')))
+            codes_rx = "|".join(sorted(exact_codes) + [f"{d}\\d\\d" for d in sorted(classes)])
+            self.code_pattern = re.compile(f'"code": ?"?(?:{codes_rx})(?!\\d)'.encode())
         if q.since is not None or q.until is not None:
             lo = time_key(parse_time(q.since).astimezone(UTC).isoformat().replace("+00:00", "Z")) \
                 if q.since is not None else None
@@ -356,7 +357,7 @@ class CompiledQuery:
         return not self._preds
 
     def match(self, ev: dict[str, Any]) -> bool:
-        for pred in self._preds:  # a loop, not all(generator): this runs once per request
+        for pred in self._preds:  # noqa: SIM110 - a loop, not all(generator): this runs once per request
             if not pred(ev):
                 return False
         return True
@@ -365,15 +366,38 @@ class CompiledQuery:
         """A raw-line test that rejects only lines whose request cannot match (or None): the most selective
         needle (a group of one, the longest) is searched inline, the other groups by a function."""
         groups = sorted(self.needle_groups, key=lambda g: (len(g), -min(len(n) for n in g)))
-        if not groups:
+        code = self.code_pattern
+        if not groups and code is None:
             return None
-        if len(groups[0]) == 1:
+        if groups and len(groups[0]) == 1:
             needle, rest = groups[0][0], groups[1:]
         else:
             needle, rest = None, groups
+        if code is not None:  # one regex scan (its literal prefix `"code":` is searched fast)
+            search = code.search
+            if not rest:
+                return Prefilter(needle, lambda line: search(line) is not None)
+            rest_test = self._groups_test(rest)
+            return Prefilter(needle, lambda line: search(line) is not None and rest_test(line))
         if not rest:
             return Prefilter(needle, None)
-        return Prefilter(needle, lambda line: all(any(n in line for n in group) for group in rest))
+        return Prefilter(needle, self._groups_test(rest))
+
+    @staticmethod
+    def _groups_test(rest: list[tuple[bytes, ...]]) -> Callable[[bytes], bool]:
+        if len(rest) == 1 and len(rest[0]) == 1:
+            (only,), = rest
+            return lambda line: only in line
+
+        def every_group(line: bytes) -> bool:  # loops, not generators: this runs on every line
+            for group in rest:
+                for n in group:
+                    if n in line:
+                        break
+                else:
+                    return False
+            return True
+        return every_group
 
 
 def compile_query(query: Query | None) -> CompiledQuery:
