@@ -219,3 +219,18 @@ def test_code_prefilter_keeps_every_spelling_of_the_code():
     for codes in (("403",), ("4xx",), ("2xx", "404")):
         assert fused(data, Query(codes=codes)) == fused(data, Query(codes=codes), fast=False), codes
     assert len(fused(data, Query(codes=("403",)))) == 4
+
+
+def test_lines_skipped_by_searching_blocks_keep_their_numbers(lab7_log):
+    """With a needle, whole blocks of apiserver lines are searched and only the lines holding it are split
+    out: events keep the line numbers, and a bad line among them is still reported."""
+    data = lab7_log.replace(b"\n", b"\nnot json at all\n", 1)  # the second line is bad: blocks not uniform
+    for blob in (lab7_log, data):
+        for q in (Query(resources=("secrets",)), Query(codes=("4xx",)), Query(users=("system:node:*",))):
+            fast = [(e.line, e.raw) for e in read_events([[("a", io.BytesIO(blob))]], ReadStats(), q)]
+            slow = [(e.line, e.raw) for e in read_events([[("a", io.BytesIO(blob))]], ReadStats(), q, fast=False)]
+            assert fast == slow and fast, q
+    stats = ReadStats()
+    list(read_events([[("a", io.BytesIO(data))]], stats, Query(resources=("secrets",))))
+    assert stats.problems == Counter({"not-json": 1}) and stats.samples[0].line == 2
+    assert stats.lines == lab7_log.count(b"\n") + 1 and stats.prefiltered > 0

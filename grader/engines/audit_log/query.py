@@ -376,9 +376,9 @@ class CompiledQuery:
         if code is not None:  # one regex scan (its literal prefix `"code":` is searched fast)
             search = code.search
             if not rest:
-                return Prefilter(needle, lambda line: search(line) is not None)
+                return Prefilter(needle, lambda line: search(line) is not None, code)
             rest_test = self._groups_test(rest)
-            return Prefilter(needle, lambda line: search(line) is not None and rest_test(line))
+            return Prefilter(needle, lambda line: search(line) is not None and rest_test(line), code)
         if not rest:
             return Prefilter(needle, None)
         return Prefilter(needle, self._groups_test(rest))

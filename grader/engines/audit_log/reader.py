@@ -178,13 +178,16 @@ class Prefilter:
 
     needle: bytes | None = None
     test: Callable[[bytes], bool] | None = None
+    pattern: Any = None  # a regex every kept line matches (when there is no needle): blocks are searched with it
 
 
 def _raw_batches(source: LineSource, name: str, stats: ReadStats, *, limit: int | None = None,
-                 first_line: int = 1) -> Iterator[tuple[int, list[bytes]]]:
+                 first_line: int = 1, blocks: bool = False) -> Iterator[tuple[int, Any]]:
     """Lines (without the newline) in batches, as (number of the first line, lines). They are split from large
     reads: fast, and an over-long line (a binary file, a 1 GB line) is skipped chunk by chunk, so memory stays
-    bounded whatever the input. ``limit``: read at most that many bytes (a byte range of a plain file)."""
+    bounded whatever the input. ``limit``: read at most that many bytes (a byte range of a plain file).
+    ``blocks``: a stream's batches are not split but given as (number, bytes, count of lines): whole lines
+    joined by newlines (the caller splits only what it needs); an over-long line is emptied as in lists."""
     if not hasattr(source, "read"):
         batch: list[bytes] = []
         no = 1
@@ -232,6 +235,26 @@ def _raw_batches(source: LineSource, name: str, stats: ReadStats, *, limit: int 
                     continue
                 chunk = chunk[i + 1:]
                 skipping = False
+            if blocks:
+                last = chunk.rfind(b"\n")
+                if last < 0:
+                    tail += chunk
+                else:
+                    block = tail + chunk[:last] if tail else chunk[:last]
+                    tail = chunk[last + 1:]
+                    first_end = block.find(b"\n")
+                    if (first_end if first_end >= 0 else len(block)) > MAX_LINE_BYTES:  # only the first can be
+                        stats.problem(name, no, "too-long")
+                        block = block[first_end:] if first_end >= 0 else b""
+                    n = block.count(b"\n") + 1
+                    yield no, block, n
+                    no += n
+                if len(tail) > MAX_LINE_BYTES:
+                    stats.lines += 1
+                    stats.problem(name, no, "too-long")
+                    no += 1
+                    tail, skipping = b"", True
+                continue
             parts = chunk.split(b"\n")
             if tail:
                 parts[0] = tail + parts[0]
@@ -259,7 +282,10 @@ def _raw_batches(source: LineSource, name: str, stats: ReadStats, *, limit: int 
         stats.problem(name, no, "unreadable", str(exc))
         return
     if tail:
-        yield no, [tail]
+        if blocks:
+            yield no, tail, 1
+        else:
+            yield no, [tail]
 
 
 def _numbered(batches: Iterator[tuple[int, list[bytes]]]) -> Iterator[tuple[int, bytes]]:

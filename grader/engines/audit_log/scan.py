@@ -76,6 +76,7 @@ class RequestScanner:
         prefilter = compiled.prefilter() if fast else None
         self.needle = prefilter.needle if prefilter else None
         self.test = prefilter.test if prefilter else None
+        self.pattern = prefilter.pattern if prefilter and prefilter.needle is None else None
         self.match = None if compiled.is_empty else compiled.match
         # raw_only: the caller prints raw lines only (jsonl) and nothing is filtered, so a final line needs
         # no parsing either: its auditID and stage are read from the line (its event is None)
@@ -173,14 +174,19 @@ class RequestScanner:
         ``at_start=False`` (no BOM or document there); ``line_offset`` numbers its lines after the earlier
         range; ``continued``: the source was already listed."""
         stats = self.stats
-        batches = _raw_batches(source, name, stats, first_line=line_offset + 1)
+        batches = _raw_batches(source, name, stats, first_line=line_offset + 1, blocks=True)
         first = next(batches, None)
         if not continued:
             stats.sources.append(name)
         if first is None:
             return
         lines = first[1]
-        if at_start and lines and (lines[0].startswith(BOM) or lines[0].strip() in (b"{", b"[")):
+        if type(lines) is bytes:
+            cut = lines.find(b"\n")
+            head = lines if cut < 0 else lines[:cut]
+        else:
+            head = lines[0] if lines else b""
+        if at_start and (head.startswith(BOM) or head.strip() in (b"{", b"[")):
             # the unusual shapes: the general reader, then the same de-duplication
             stats.sources.pop()
             for entry in iter_entries(_Replay(first, batches), name, stats, None):
@@ -205,10 +211,24 @@ class RequestScanner:
         max_pending, done_window = self.max_pending, self.done_window
         record = self.record
         raw_only = self.raw_only
-        for start, lines in itertools.chain((first,), batches):
-            stats.lines += len(lines)
+        pattern = self.pattern
+        joint = b"}\n" + prefix  # between two kube-apiserver lines
+        for start, batch, *counted in itertools.chain((first,), batches):
             skipped = 0
-            for no, line in enumerate(lines, start):
+            if counted:  # a block (bytes) of ``n`` lines
+                n = counted[0]
+                stats.lines += n
+                # a block of kube-apiserver lines only: lines without the needle are never split out
+                if (needle is not None or pattern is not None) and batch.startswith(prefix) \
+                        and batch.endswith(b"}") and batch.count(joint) == n - 1:
+                    pairs: Any = _needle_lines(batch, start, needle, pattern)
+                    skipped = n - len(pairs)
+                else:
+                    pairs = enumerate(batch.split(b"\n"), start)
+            else:
+                stats.lines += len(batch)
+                pairs = enumerate(batch, start)
+            for no, line in pairs:
                 if line.startswith(prefix) and line.endswith(b"}"):
                     if needle is not None and needle not in line:
                         skipped += 1
@@ -300,12 +320,41 @@ class RequestScanner:
             stats.prefiltered += skipped
 
 
+def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) -> list[tuple[int, bytes]]:
+    """(number, line) of the lines of ``block`` that hold ``needle`` (or match ``pattern``), found by
+    searching the block: the other lines are never copied out."""
+    out = []
+    pos = counted = 0
+    no = start
+    end = len(block)
+    while pos < end:
+        if needle is not None:
+            i = block.find(needle, pos)
+            if i < 0:
+                break
+        else:
+            m = pattern.search(block, pos)
+            if m is None:
+                break
+            i = m.start()
+        before = block.rfind(b"\n", pos, i)
+        line_start = before + 1 if before >= 0 else pos  # pos is always the start of a line
+        line_end = block.find(b"\n", i)
+        if line_end < 0:
+            line_end = end
+        no += block.count(b"\n", counted, line_start)
+        counted = line_start
+        out.append((no, block[line_start:line_end]))
+        pos = line_end + 1
+    return out
+
+
 class _Replay:
     """Batches already taken from a stream, handed back to ``iter_entries`` as an iterable of lines."""
 
-    def __init__(self, first: tuple[int, list[bytes]], rest: Iterator[tuple[int, list[bytes]]]):
+    def __init__(self, first: tuple[Any, ...], rest: Iterator[tuple[Any, ...]]):
         self.first, self.rest = first, rest
 
     def __iter__(self) -> Iterator[bytes]:
-        for _, lines in itertools.chain((self.first,), self.rest):
-            yield from lines
+        for _, lines, *_n in itertools.chain((self.first,), self.rest):
+            yield from (lines.split(b"\n") if type(lines) is bytes else lines)
