@@ -3,15 +3,19 @@ fails exactly the tasks it declares (and passes the rest). Needs a source checko
 
 Fixture folders: tests/labs/<lab>/{correct,wrong}/<name>/ with overlay/ (laid over start + solution),
 optional delete.txt, and fixture.yaml: ``fails: [t3]`` (empty for correct answers), optional ``seed``.
+A file named after a variant's value uses a placeholder in its name, ``__var__`` (``role-__sa__.yaml``):
+see :func:`placeholder_path`. Text inside files keeps ``{{ var }}``.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from grader import safeyaml, variants
 from grader.labs import Lab, repo_root
@@ -19,7 +23,7 @@ from grader.results import Report, Status
 from grader.runner import grade
 from grader.snapshot import Snapshot
 from grader.solutions import apply_overlay, solution_dir
-from grader.workspace import materialize
+from grader.workspace import materialize, pristine
 
 DEFAULT_SEEDS: tuple[str | None, ...] = (None, "alpha", "bravo")
 
@@ -69,12 +73,45 @@ def fixture_cases(lab: Lab) -> list[tuple[str, Path, set[str], str | None]]:
 
 
 def build(lab: Lab, dest: Path, seed: str | None, *, solution: bool, overlay: Path | None = None) -> Snapshot:
-    materialize(lab, dest, seed)
+    if lab.generator:
+        # a generated start (lab7's log) is built once per seed and copied: the grader builds that same
+        # pristine start anyway, and generating costs far more than copying
+        shutil.copytree(pristine(lab, seed).root, dest)
+    else:
+        materialize(lab, dest, seed)
     if solution:
         apply_overlay(solution_dir(lab), dest, variants.values_for(lab, seed))
     if overlay is not None:
-        apply_overlay(overlay, dest, variants.values_for(lab, seed))
+        values = variants.values_for(lab, seed)
+        with tempfile.TemporaryDirectory(prefix="cks-fixture-") as staged:
+            apply_overlay(stage_placeholders(overlay, values, Path(staged)), dest, values)
     return Snapshot(dest)
+
+
+_PLACEHOLDER = re.compile(r"__([A-Za-z][A-Za-z0-9_]*?)__")
+
+
+def placeholder_path(rel: str, values: dict[str, Any]) -> str:
+    """A fixture path with its placeholders (``__save_file__``, ``role-__sa__.yaml``) replaced by the
+    variant's values. Fixture file names use this plain form (no spaces or braces, which break globbing and
+    editors); the files' text keeps ``{{ var }}`` templating. Names of no variable (``__init__``) stay."""
+    return _PLACEHOLDER.sub(lambda m: variants.render_text("{{ " + m[1] + " }}", values) if m[1] in values
+                            else m[0], rel)
+
+
+def stage_placeholders(fixture: Path, values: dict[str, Any], staged: Path) -> Path:
+    """``fixture`` itself when no name holds a placeholder, else a copy in ``staged`` with names resolved."""
+    files = sorted(fixture.rglob("*"))
+    if not any(_PLACEHOLDER.search(f.name) for f in files):
+        return fixture
+    for src in files:
+        target = staged / placeholder_path(src.relative_to(fixture).as_posix(), values)
+        if src.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
+    return staged
 
 
 def check_case(case: Case, report: Report, lab: Lab) -> None:

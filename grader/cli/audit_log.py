@@ -47,6 +47,8 @@ Examples:
 \b
 Fields for --count-by: user, authuser, group, verb, resource, subresource, namespace, name, apigroup,
 code, sourceip, useragent, stage, level, decision, uri, hour, minute (join several with commas).
+Requests without an object (discovery, /healthz, failed logins) have no API group: - in --count-by
+apigroup, and no --api-group matches them (core is the legacy group: pods, secrets, ...).
 Exit codes: 0 done (even with skipped lines), 2 usage error, 3 a LOG could not be read.
 """
 
@@ -93,7 +95,8 @@ def _expand(logs: tuple[str, ...]) -> tuple[list[str], list[str]]:
 @click.option("--subresource", "subresources", multiple=True, metavar="SUB", help="exec, log, status, ...")
 @click.option("--namespace", "-n", "namespaces", multiple=True, metavar="NS", help="Object namespace.")
 @click.option("--name", "names", multiple=True, metavar="NAME", help="Object name.")
-@click.option("--api-group", "api_groups", multiple=True, metavar="GROUP", help="API group; core = \"\".")
+@click.option("--api-group", "api_groups", multiple=True, metavar="GROUP",
+              help="API group of the object; core (or \"\") = the legacy group.")
 @click.option("--code", "codes", multiple=True, metavar="CODE", help="Response code: 403, 4xx.")
 @click.option("--source-ip", "source_ips", multiple=True, metavar="IP", help="One of the source IPs.")
 @click.option("--user-agent", "user_agents", multiple=True, metavar="TEXT", help="Substring of the user agent.")
@@ -148,17 +151,28 @@ def query_cmd(logs: tuple[str, ...], users: tuple[str, ...], groups: tuple[str, 
                 series.append([(name, stack.enter_context(open(name, "rb"))) for name in group])
             if "-" in paths:
                 series.append([("<stdin>", sys.stdin.buffer)])
-            from grader.engines.audit_log import read_events
+            from grader.engines.audit_log import parallel
 
-            entries = read_events(series, stats, compiled, dedupe=dedupe, fast=not no_fast)
-            if limit is not None and fields is None:
-                import itertools
-
-                entries = itertools.islice(entries, limit)
+            sink: Any
             if fields is not None:
-                _print_counts(out, entries, fields, fmt, limit)
+                sink = _CountSink(fields)
+                make_worker: Any = _CountSink.maker(fields)
             else:
-                _print_events(out, entries, fmt)
+                if fmt == "table":
+                    out.write(_row([h for h, _ in _TABLE]))
+                elif fmt == "json":
+                    out.write(b"[")
+                sink = _WriteSink(out, fmt)
+                make_worker = _WriteSink.maker(fmt)
+                if limit is not None:  # stops early: one pass
+                    make_worker = None
+                    sink.limit = limit
+            parallel.run(series, stats, compiled, sink, make_worker, dedupe=dedupe, fast=not no_fast,
+                         raw_only=fields is None and fmt == "jsonl")
+            if fields is not None:
+                _print_counts(out, sink.counts, fields, fmt, limit)
+            else:
+                sink.close()
             out.flush()
     except BrokenPipeError:  # `| head` closed the pipe: stop quietly
         sys.stderr.close()
@@ -192,33 +206,109 @@ def _dumps(obj: Any) -> bytes:
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _print_events(out: IO[bytes], entries: Any, fmt: str) -> None:
-    if fmt == "jsonl":
-        for e in entries:
-            out.write((_dumps(e.event) if e.raw is None else e.raw) + b"\n")
-        return
-    if fmt == "json":
-        out.write(b"[")
-        first = True
-        for e in entries:
-            out.write((b"\n" if first else b",\n") + _dumps(e.event))
-            first = False
-        out.write(b"\n]\n" if not first else b"]\n")
-        return
-    from grader.engines.audit_log import FIELDS
+class _WriteSink:
+    """Matching events rendered as they come (the parallel reader's worker writes to a spool file)."""
 
-    get = {k: FIELDS[k][0] for k in ("time", "user", "verb", "resource", "namespace", "name", "code", "sourceip")}
-    out.write(_row([h for h, _ in _TABLE]))
-    n = 0
-    for e in entries:
-        ev = e.event
-        ips = get["sourceip"](ev)
-        out.write(_row([get["time"](ev), get["user"](ev) or "(unauthenticated)", get["verb"](ev),
-                        get["resource"](ev), get["namespace"](ev), get["name"](ev), get["code"](ev),
-                        ",".join(ips)]))
-        n += 1
-    if n == 0:
-        out.write(b"(no matching events)\n")
+    def __init__(self, out: IO[bytes], fmt: str, leading: bool = True):
+        self.out, self.fmt = out, fmt
+        self.count = 0  # events written (here and absorbed)
+        self.leading = leading  # output starts here (the worker's JSON items always start with a comma)
+        self.limit: int | None = None
+        self.mark = 0
+        if fmt == "table":
+            from grader.engines.audit_log import FIELDS
+
+            self.get = {k: FIELDS[k][0] for k in ("time", "user", "verb", "resource", "namespace", "name",
+                                                  "code", "sourceip")}
+
+    @staticmethod
+    def maker(fmt: str) -> Any:
+        return lambda spool: _WriteSink(spool, fmt, leading=False)
+
+    def feed(self, entries: Any) -> None:
+        write, fmt = self.out.write, self.fmt
+        if self.limit is not None:
+            import itertools
+
+            entries = itertools.islice(entries, max(0, self.limit - self.count))
+        n = self.count
+        if fmt == "jsonl":
+            for e in entries:
+                write((_dumps(e.event) if e.raw is None else e.raw) + b"\n")
+                n += 1
+        elif fmt == "json":
+            for e in entries:
+                write((b"\n" if n == 0 and self.leading else b",\n") + _dumps(e.event))
+                n += 1
+        else:
+            get = self.get
+            for e in entries:
+                ev = e.event
+                write(_row([get["time"](ev), get["user"](ev) or "(unauthenticated)", get["verb"](ev),
+                            get["resource"](ev), get["namespace"](ev), get["name"](ev), get["code"](ev),
+                            ",".join(get["sourceip"](ev))]))
+                n += 1
+        self.count = n
+
+    def take(self) -> tuple[int, int, int]:
+        """(worker) the spool's byte range written since the last take, and how many events it holds."""
+        self.out.flush()
+        end = self.out.tell()
+        summary = (self.mark, end, self.count)
+        self.mark, self.count = end, 0
+        return summary
+
+    def absorb(self, summary: tuple[int, int, int], spool: Any) -> None:
+        import os
+
+        start, end, n = summary
+        if not n:
+            return
+        if self.fmt == "json" and self.count == 0:  # the worker's first item starts the array here
+            self.out.write(b"\n")
+            start += 2
+        fd = spool.fileno()
+        while start < end:
+            data = os.pread(fd, min(1 << 20, end - start), start)
+            if not data:
+                break
+            self.out.write(data)
+            start += len(data)
+        self.count += n
+
+    def close(self) -> None:
+        if self.fmt == "json":
+            self.out.write(b"\n]\n" if self.count else b"]\n")
+        elif self.fmt == "table" and self.count == 0:
+            self.out.write(b"(no matching events)\n")
+
+
+class _CountSink:
+    """Counts per value of the --count-by fields."""
+
+    def __init__(self, fields: list[str]):
+        from collections import Counter
+
+        self.fields = fields
+        self.counts: Any = Counter()
+
+    @staticmethod
+    def maker(fields: list[str]) -> Any:
+        return lambda spool: _CountSink(fields)
+
+    def feed(self, entries: Any) -> None:
+        from grader.engines.audit_log import count_by
+
+        self.counts.update(count_by(entries, self.fields))
+
+    def take(self) -> Any:
+        from collections import Counter
+
+        counts, self.counts = self.counts, Counter()
+        return counts
+
+    def absorb(self, summary: Any, spool: Any) -> None:
+        self.counts.update(summary)
 
 
 def _row(cells: list[str]) -> bytes:
@@ -226,10 +316,8 @@ def _row(cells: list[str]) -> bytes:
     return (" ".join(parts).rstrip() + "\n").encode("utf-8", "replace")
 
 
-def _print_counts(out: IO[bytes], entries: Any, fields: list[str], fmt: str, limit: int | None) -> None:
-    from grader.engines.audit_log import count_by
-
-    rows = count_by(entries, fields).most_common(limit)
+def _print_counts(out: IO[bytes], counts: Any, fields: list[str], fmt: str, limit: int | None) -> None:
+    rows = counts.most_common(limit)
     if fmt in ("json", "jsonl"):
         items = [{**dict(zip(fields, key, strict=True)), "count": n} for key, n in rows]
         if fmt == "json":

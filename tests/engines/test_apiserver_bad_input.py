@@ -70,13 +70,14 @@ def test_odd_values_inside_a_pod_are_reported_not_raised():
 
 
 def test_huge_flag_lists_are_read_with_a_bounded_report():
-    argv = ["kube-apiserver"] + [f"--audit-made-up-{i}=1" for i in range(50_000)] + ["x"] * 50_000
+    # 10,000 items prove the report is bounded (500 lines) as well as 100,000 would, in a tenth of the time
+    argv = ["kube-apiserver"] + [f"--audit-made-up-{i}=1" for i in range(5_000)] + ["x"] * 5_000
     pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kube-apiserver"},
            "spec": {"containers": [{"name": "kube-apiserver", "command": argv + ["--audit-log-maxage=30"]}]}}
     a = analyze_manifest(pod)
     assert a.value("audit-log-maxage") == 30
-    assert len(a.unknown_audit_flags) == 50_000
-    assert len(a.problems) <= 500  # a 100 000-item command does not produce a 100 000-line report
+    assert len(a.unknown_audit_flags) == 5_000
+    assert len(a.problems) <= 500  # a 10 000-item command does not produce a 10 000-line report
 
 
 def test_unreadable_files_in_the_manifest_folder_are_skipped_like_kubelet():

@@ -139,6 +139,7 @@ def test_html_is_self_contained(class_report) -> None:
     assert "Score distribution" in html and "Pass rate per task" in html and "Most failed tasks" in html
 
 
+@pytest.mark.slow  # starts chromium
 @needs_chromium
 def test_screenshot_is_not_blank(class_report, tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"

@@ -47,3 +47,27 @@ def test_selftest_catches_a_lab_that_gives_points_for_nothing(tmp_path, monkeypa
     check_case(case, grade(lab, Snapshot(tmp_path)), lab)
     assert any("t1 should fail but pass" in p for p in case.problems)
     assert any("t2 should pass but fail" in p for p in case.problems)
+
+
+def test_fixture_file_names_have_no_spaces_or_braces():
+    """Templated names use the placeholder form (`role-__sa__.yaml`): spaces and braces break globbing,
+    `xargs` and editors' quick-open."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    bad = [str(p.relative_to(root)) for p in root.rglob("*") if any(c in p.name for c in " {}")]
+    assert not bad, bad
+
+
+def test_placeholders_in_fixture_names_become_the_variants_values(tmp_path):
+    from grader.selftest import placeholder_path, stage_placeholders
+
+    values = {"sa": "report-runner", "save_file": "shadow.txt"}
+    assert placeholder_path("cluster/rbac/role-__sa__.yaml", values) == "cluster/rbac/role-report-runner.yaml"
+    assert placeholder_path("opt/__save_file__", values) == "opt/shadow.txt"
+    assert placeholder_path("pkg/__init__.py", values) == "pkg/__init__.py"  # not a variable: unchanged
+    fixture = tmp_path / "fx"
+    (fixture / "overlay" / "rbac").mkdir(parents=True)
+    (fixture / "overlay" / "rbac" / "role-__sa__.yaml").write_text("name: {{ sa }}\n")
+    staged = stage_placeholders(fixture, values, tmp_path / "staged")
+    assert (staged / "overlay" / "rbac" / "role-report-runner.yaml").read_text() == "name: {{ sa }}\n"

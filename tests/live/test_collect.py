@@ -143,6 +143,7 @@ def test_rbac_denial_on_one_kind_errors_only_its_tasks(lab, server, tmp_path):
     assert tasks["t3"].status is Status.PASS and tasks["t1"].status is Status.PASS
 
 
+@pytest.mark.slow  # waits for real timeouts
 def test_timeout_mid_collection_errors_that_kind_and_nothing_hangs(lab, server, tmp_path):
     server.hang["configmaps"] = 4
     start = time.monotonic()

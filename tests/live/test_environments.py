@@ -74,6 +74,7 @@ def test_vagrantfile_reads_versions_and_resources_from_env():
     assert 'provider "virtualbox"' in text and 'provider "libvirt"' in text
 
 
+@pytest.mark.slow  # runs vagrant (ruby start-up, several seconds)
 @pytest.mark.parametrize("workers", ["0", "1", "3"])
 def test_vagrant_validate(tmp_path, workers):
     if shutil.which("vagrant") is None:
@@ -92,6 +93,7 @@ def test_vagrant_validate(tmp_path, workers):
             assert machines == {"controlplane"} | {f"node{i:02d}" for i in range(1, int(workers) + 1)}
 
 
+@pytest.mark.slow  # runs vagrant (ruby start-up, several seconds)
 def test_vagrant_validate_rejects_a_bad_resource_setting(tmp_path):
     if shutil.which("vagrant") is None:
         pytest.skip("vagrant is not installed (apt-get install vagrant)")

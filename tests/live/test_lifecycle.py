@@ -84,6 +84,7 @@ def test_collect_reads_the_start_record_back(env, tmp_path):
     assert snap.fact("_cluster", "fingerprints")["lab"] == "lab96"
 
 
+@pytest.mark.slow  # a full reset cycle
 def test_reset_restores_a_broken_apiserver_and_the_start_state(env, tmp_path):
     kube, lab = env["kube"], env["lab"]
     target = parse_target("local")

@@ -438,6 +438,7 @@ def _parse_seed(data: bytes, family: str) -> list[Any]:
 FAMILIES = ["audit-policy", "falco", "manifest", "pods", "audit-log"]
 
 
+@pytest.mark.slow  # 4-12 s per family: the fast tier keeps the per-lab grading fuzz
 @pytest.mark.parametrize("family", FAMILIES)
 def test_study_tools_never_print_a_traceback(family: str, fuzz_base: Path, tmp_path: Path) -> None:
     seeds = _study_inputs(fuzz_base)[family]

@@ -9,6 +9,7 @@ filter and summarise. No file or network I/O here: callers hand in binary stream
     print("\\n".join(stats.report()))
 """
 
+from grader.engines.audit_log import parallel
 from grader.engines.audit_log.query import (
     FIELDS,
     READ_VERBS,
@@ -39,5 +40,5 @@ from grader.engines.audit_log.rotation import classify, order_log_names
 __all__ = [
     "FIELDS", "PROBLEM_KINDS", "READ_VERBS", "CompiledQuery", "Deduplicator", "Entry", "Prefilter", "Problem", "Query",
     "QueryError", "ReadStats", "classify", "compile_query", "count_by", "effective_user", "field_name",
-    "field_values", "iter_entries", "open_stream", "order_log_names", "parse_time", "read_events", "time_key",
+    "field_values", "iter_entries", "open_stream", "order_log_names", "parallel", "parse_time", "read_events", "time_key",
 ]

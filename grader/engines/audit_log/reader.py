@@ -19,7 +19,7 @@ import itertools
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, BinaryIO
 
 try:  # orjson parses audit lines 3-5x faster; the standard library is the fallback
@@ -38,6 +38,11 @@ BOM = b"\xef\xbb\xbf"
 MAX_LINE_BYTES = 8 * 1024 * 1024  # an event over this is skipped unread (apiserver events stay far below)
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024  # a pretty-printed JSON document is read whole, up to this size
 MAX_SAMPLES = 20  # problems kept with line numbers; the rest are only counted
+# gzip input: an audit log expands 10-30 times; more is not an audit log (97 KB of gzipped newlines would be
+# 100 MB of empty lines), and no rotated file is near the total cap
+MAX_GZIP_RATIO = 200
+GZIP_RATIO_AFTER = 1024 * 1024  # checked once this much is decompressed
+MAX_DECOMPRESSED_BYTES = 8 * 1024 ** 3
 APISERVER_PREFIX = b'{"kind":"Event"'  # how kube-apiserver starts every v1 line (Go struct field order)
 
 PROBLEM_KINDS = {
@@ -51,6 +56,8 @@ PROBLEM_KINDS = {
     "gzip-corrupt": "gzip data corrupt (lines before the damage were read)",
     "unreadable": "read error",
     "too-large-document": f"a pretty-printed JSON document over {MAX_DOCUMENT_BYTES // 1048576} MB",
+    "gzip-bomb": f"gzip data expanding more than {MAX_GZIP_RATIO} times (an audit log expands 10-30 times) "
+                 f"or past {MAX_DECOMPRESSED_BYTES // 1024 ** 3} GB: not read further",
 }
 
 
@@ -60,10 +67,11 @@ class Problem:
     line: int  # 1-based; 0 = the stream as a whole
     kind: str
     message: str
+    excerpt: str = ""  # the start of the line; shown only for files that hold audit events (see ReadStats)
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line else self.source
-        return f"{where}: {self.message}"
+        return f"{where}: {self.message}" + (f": {self.excerpt}" if self.excerpt else "")
 
 
 @dataclass
@@ -79,12 +87,13 @@ class ReadStats:
     samples: list[Problem] = field(default_factory=list)
     notes: Counter[str] = field(default_factory=Counter)  # lenient readings, e.g. "audit.k8s.io/v1beta1 events"
     sources: list[str] = field(default_factory=list)
+    audit_sources: set[str] = field(default_factory=set)  # sources that held at least one audit event
 
-    def problem(self, source: str, line: int, kind: str, detail: str = "") -> None:
+    def problem(self, source: str, line: int, kind: str, detail: str = "", excerpt: str = "") -> None:
         self.problems[kind] += 1
         if len(self.samples) < MAX_SAMPLES:
             text = PROBLEM_KINDS.get(kind, kind) + (f": {detail}" if detail else "")
-            self.samples.append(Problem(source, line, kind, text))
+            self.samples.append(Problem(source, line, kind, text, excerpt))
 
     @property
     def malformed(self) -> int:
@@ -96,7 +105,10 @@ class ReadStats:
         if self.problems:
             parts = ", ".join(f"{n} {PROBLEM_KINDS.get(k, k).split(' (')[0]}" for k, n in self.problems.most_common())
             out.append(f"skipped {self.malformed} line(s) that are not readable audit events: {parts}")
-            out.extend(f"  {p}" for p in self.samples)
+            # excerpts of lines only from files that look like audit logs: `cks audit query /etc/shadow`
+            # must not print the start of each line of a file that is not one
+            out.extend(f"  {p}" if p.source in self.audit_sources else f"  {replace(p, excerpt='')}"
+                       for p in self.samples)
             if self.malformed > len(self.samples):
                 out.append(f"  ... and {self.malformed - len(self.samples)} more")
         for note, n in self.notes.most_common():
@@ -117,6 +129,8 @@ class Entry:
         self.line = line
 
     def __repr__(self) -> str:
+        if self.event is None:  # a line kept raw (grader.engines.audit_log.scan)
+            return f"Entry({self.source}:{self.line} raw)"
         return f"Entry({self.source}:{self.line} {self.event.get('auditID')} {self.event.get('stage')})"
 
 
@@ -128,8 +142,28 @@ def open_stream(stream: BinaryIO) -> BinaryIO:
     buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
     head = buffered.peek(2)[:2]  # type: ignore[attr-defined]
     if head == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=_CountingReader(buffered), mode="rb")  # type: ignore[return-value]
     return buffered
+
+
+class _CountingReader:
+    """The compressed bytes gzip has taken so far (works on pipes, where tell() does not)."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.count += len(data)
+        return data
+
+
+def _gzip_too_big(stream: gzip.GzipFile, decompressed: int) -> bool:
+    raw = stream.fileobj
+    taken = raw.count if isinstance(raw, _CountingReader) else 0
+    return decompressed > MAX_DECOMPRESSED_BYTES or (
+        decompressed > GZIP_RATIO_AFTER and taken and decompressed > MAX_GZIP_RATIO * taken)
 
 
 CHUNK_BYTES = 1024 * 1024
@@ -144,12 +178,16 @@ class Prefilter:
 
     needle: bytes | None = None
     test: Callable[[bytes], bool] | None = None
+    pattern: Any = None  # a regex every kept line matches (when there is no needle): blocks are searched with it
 
 
-def _raw_batches(source: LineSource, name: str, stats: ReadStats) -> Iterator[tuple[int, list[bytes]]]:
+def _raw_batches(source: LineSource, name: str, stats: ReadStats, *, limit: int | None = None,
+                 first_line: int = 1, blocks: bool = False) -> Iterator[tuple[int, Any]]:
     """Lines (without the newline) in batches, as (number of the first line, lines). They are split from large
     reads: fast, and an over-long line (a binary file, a 1 GB line) is skipped chunk by chunk, so memory stays
-    bounded whatever the input."""
+    bounded whatever the input. ``limit``: read at most that many bytes (a byte range of a plain file).
+    ``blocks``: a stream's batches are not split but given as (number, bytes, count of lines): whole lines
+    joined by newlines (the caller splits only what it needs); an over-long line is emptied as in lists."""
     if not hasattr(source, "read"):
         batch: list[bytes] = []
         no = 1
@@ -168,21 +206,55 @@ def _raw_batches(source: LineSource, name: str, stats: ReadStats) -> Iterator[tu
         stats.problem(name, 0, "unreadable", str(exc))
         return
     # gzip: read1 hands over what is decoded so far, so a cut-off file loses only its last piece
-    read = stream.read1 if isinstance(stream, gzip.GzipFile) else stream.read
-    no = 1  # number of the next line
+    zipped = isinstance(stream, gzip.GzipFile)
+    read = stream.read1 if zipped else stream.read
+    no = first_line  # number of the next line
     tail = b""
     skipping = False  # inside an over-long line: drop bytes until its newline
+    left = limit
+    total = 0
     try:
         while True:
-            chunk = read(CHUNK_BYTES)
+            if left is not None:
+                if left <= 0:
+                    break
+                chunk = read(min(CHUNK_BYTES, left))
+                left -= len(chunk)
+            else:
+                chunk = read(CHUNK_BYTES)
             if not chunk:
                 break
+            if zipped:
+                total += len(chunk)
+                if _gzip_too_big(stream, total):  # type: ignore[arg-type]
+                    stats.problem(name, no, "gzip-bomb", f"stopped after line {no - 1}")
+                    return
             if skipping:
                 i = chunk.find(b"\n")
                 if i < 0:
                     continue
                 chunk = chunk[i + 1:]
                 skipping = False
+            if blocks:
+                last = chunk.rfind(b"\n")
+                if last < 0:
+                    tail += chunk
+                else:
+                    block = tail + chunk[:last] if tail else chunk[:last]
+                    tail = chunk[last + 1:]
+                    first_end = block.find(b"\n")
+                    if (first_end if first_end >= 0 else len(block)) > MAX_LINE_BYTES:  # only the first can be
+                        stats.problem(name, no, "too-long")
+                        block = block[first_end:] if first_end >= 0 else b""
+                    n = block.count(b"\n") + 1
+                    yield no, block, n
+                    no += n
+                if len(tail) > MAX_LINE_BYTES:
+                    stats.lines += 1
+                    stats.problem(name, no, "too-long")
+                    no += 1
+                    tail, skipping = b"", True
+                continue
             parts = chunk.split(b"\n")
             if tail:
                 parts[0] = tail + parts[0]
@@ -210,7 +282,10 @@ def _raw_batches(source: LineSource, name: str, stats: ReadStats) -> Iterator[tu
         stats.problem(name, no, "unreadable", str(exc))
         return
     if tail:
-        yield no, [tail]
+        if blocks:
+            yield no, tail, 1
+        else:
+            yield no, [tail]
 
 
 def _numbered(batches: Iterator[tuple[int, list[bytes]]]) -> Iterator[tuple[int, bytes]]:
@@ -231,11 +306,21 @@ def iter_entries(source: LineSource, name: str, stats: ReadStats,
     if lines and lines[0].startswith(BOM):
         lines[0] = lines[0][3:]
         stats.notes["file(s) starting with a UTF-8 byte-order mark (ignored)"] += 1
-    if lines and lines[0].strip() in (b"{", b"["):  # a pretty-printed document, not JSON lines
-        rest = _numbered(batches)
-        more = ((start + i, line) for i, line in enumerate(lines[1:], 1))
-        yield from _document(lines[0], itertools.chain(more, rest), name, start, stats)
-        return
+    before = stats.events
+    try:
+        if lines and lines[0].strip() in (b"{", b"["):  # a pretty-printed document, not JSON lines
+            rest = _numbered(batches)
+            more = ((start + i, line) for i, line in enumerate(lines[1:], 1))
+            yield from _document(lines[0], itertools.chain(more, rest), name, start, stats)
+        else:
+            yield from _json_lines(first, batches, name, stats, prefilter)
+    finally:
+        if stats.events > before:
+            stats.audit_sources.add(name)
+
+
+def _json_lines(first: tuple[int, list[bytes]], batches: Iterator[tuple[int, list[bytes]]], name: str,
+                stats: ReadStats, prefilter: Prefilter | None) -> Iterator[Entry]:
     needle = prefilter.needle if prefilter else None
     test = prefilter.test if prefilter else None
     loads, prefix = _loads, APISERVER_PREFIX
@@ -243,6 +328,8 @@ def iter_entries(source: LineSource, name: str, stats: ReadStats,
         stats.lines += len(lines)
         skipped = 0
         for no, line in enumerate(lines, start):
+            if not line:  # blank lines cost nothing (a file of newlines)
+                continue
             # the fast path: a complete apiserver line that cannot match is not parsed
             if needle is not None and needle not in line and line.startswith(prefix) and line.endswith(b"}"):
                 skipped += 1
@@ -254,7 +341,7 @@ def iter_entries(source: LineSource, name: str, stats: ReadStats,
                 obj = loads(line)
             except _JSONError:
                 if line.strip():  # a blank line (trailing newline of a hand-made file) is not a problem
-                    stats.problem(name, no, _classify_bad_line(line), _excerpt(line))
+                    stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
                 continue
             if type(obj) is dict and obj.get("kind") == "Event" and obj.get("apiVersion") == "audit.k8s.io/v1" \
                     and "requestReceivedTimestamp" in obj:

@@ -1,0 +1,360 @@
+"""The fast path of :func:`~grader.engines.audit_log.query.read_events` for one log series.
+
+Same results as reading every line, de-duplicating, then filtering (``iter_entries`` -> ``Deduplicator`` ->
+``CompiledQuery.match``), in one loop and with less work per line:
+
+* lines kube-apiserver wrote (``{"kind":"Event"...}``) that the byte prefilter proves cannot match are not
+  parsed (as before);
+* with de-duplication, a ``RequestReceived`` line is read only as far as its ``auditID`` and ``stage``
+  (kube-apiserver writes them first, at a fixed place): the request it opens is counted at its final stage,
+  which usually follows, so the line is kept raw and parsed only if it ends up representing its request (the
+  log ends or too many requests are open). A corruption after the ``stage`` of such a line is reported only
+  if the line is used;
+* with ``raw_only`` (nothing filtered, original lines printed) a final line is not parsed either;
+* the reading, de-duplication and filtering share one loop (no generator per stage, no object per skipped line).
+
+Files that do not start like JSON lines (a BOM, a pretty-printed document) go through ``iter_entries``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+from grader.engines.audit_log.reader import (
+    APISERVER_PREFIX,
+    BOM,
+    Entry,
+    LineSource,
+    ReadStats,
+    _classify_bad_line,
+    _excerpt,
+    _JSONError,
+    _loads,
+    _raw_batches,
+    _unwrap,
+    iter_entries,
+)
+
+_AID = b'"auditID":"'
+_RR = b'","stage":"RequestReceived"'
+_FINAL_RC = b'","stage":"ResponseComplete"'
+_FINAL = frozenset({"ResponseComplete", "Panic"})
+MAX_SEEN = 200_000  # request IDs a parallel worker records before giving up (the parent then reads alone)
+RawLine = tuple[bytes, str, int]  # a line kept unparsed: (line, source, line number)
+
+
+def _status_code(ev: dict[str, Any]) -> Any:
+    status = ev.get("responseStatus")
+    return status.get("code") if isinstance(status, dict) else None
+
+
+class RequestScanner:
+    """De-duplication state plus the per-line loop. ``scan(source, name)`` yields the requests (or, without
+    de-duplication, every event) that match, in the order :class:`Deduplicator` would emit them; ``flush()``
+    yields the requests still open at the end."""
+
+    def __init__(self, stats: ReadStats, compiled: Any, *, dedupe: bool = True, fast: bool = True,
+                 max_pending: int = 5000, done_window: int = 32768, record: bool = False,
+                 raw_only: bool = False):
+        self.stats = stats
+        self.compiled = compiled
+        self.dedupe = dedupe
+        self.fast = fast
+        self.max_pending = max_pending
+        self.done_window = done_window
+        self.pending: OrderedDict[str, Entry | RawLine] = OrderedDict()
+        self.done: OrderedDict[str, None] = OrderedDict()
+        self.max_open = 0  # the most requests open at once (the parallel reader checks it)
+        # record (parallel worker): request IDs met without their start, and every ID while the done window
+        # is not yet full, so the parent can join the halves (see .parallel)
+        self.record = record and dedupe
+        self.seen: dict[str, None] = {}
+        self.overflow = False
+        prefilter = compiled.prefilter() if fast else None
+        self.needle = prefilter.needle if prefilter else None
+        self.test = prefilter.test if prefilter else None
+        self.pattern = prefilter.pattern if prefilter and prefilter.needle is None else None
+        self.match = None if compiled.is_empty else compiled.match
+        # raw_only: the caller prints raw lines only (jsonl) and nothing is filtered, so a final line needs
+        # no parsing either: its auditID and stage are read from the line (its event is None)
+        self.raw_only = raw_only and self.match is None and dedupe
+
+    # -- de-duplication (the rules of query.Deduplicator) --
+
+    def _finish(self, aid: str) -> None:
+        done = self.done
+        done[aid] = None
+        if len(done) > self.done_window:
+            done.popitem(last=False)
+
+    def _materialise(self, entry: Entry | RawLine) -> Iterator[Entry]:
+        """A pending line kept raw (line, source, number) is parsed when it comes to represent its request."""
+        if type(entry) is not tuple:
+            yield entry  # type: ignore[misc]
+            return
+        raw, source, no = entry
+        self.stats.events -= 1
+        try:
+            obj = _loads(raw)
+        except _JSONError:
+            self.stats.problem(source, no, _classify_bad_line(raw), excerpt=_excerpt(raw))
+            return
+        for event in _unwrap(obj, source, no, self.stats):
+            self.stats.events += 1
+            yield Entry(event, raw if event is obj else None, source, no)
+
+    def _emit(self, entry: Entry | RawLine) -> Iterator[Entry]:
+        match = self.match
+        for e in self._materialise(entry):
+            if self.dedupe:
+                self.stats.requests += 1
+            if match is None or match(e.event):
+                yield e
+
+    def _feed(self, entry: Entry) -> Iterator[Entry]:
+        """Deduplicator.feed, for events that were parsed."""
+        if not self.dedupe:
+            yield from self._emit(entry)
+            return
+        ev = entry.event
+        aid = ev.get("auditID")
+        if not isinstance(aid, str) or not aid:
+            yield from self._emit(entry)
+            return
+        if aid in self.done:
+            self.stats.duplicates += 1
+            return
+        if self.record and (aid not in self.pending or len(self.done) < self.done_window):
+            self._saw(aid)
+        stage = ev.get("stage")
+        if not isinstance(stage, str):
+            stage = None
+        if stage in _FINAL or stage is None or (stage == "ResponseStarted" and str(_status_code(ev)) == "401"):
+            if self.pending.pop(aid, None) is not None:
+                self.stats.duplicates += 1
+            self._finish(aid)
+            yield from self._emit(entry)
+            return
+        yield from self._open(aid, entry)
+
+    def _open(self, aid: str, entry: Entry | RawLine) -> Iterator[Entry]:
+        pending = self.pending
+        if aid in pending:
+            self.stats.duplicates += 1
+            pending.move_to_end(aid)
+        pending[aid] = entry
+        if len(pending) > self.max_open:
+            self.max_open = len(pending)
+        if len(pending) > self.max_pending:
+            old_aid, old = pending.popitem(last=False)
+            self._finish(old_aid)
+            yield from self._emit(old)
+
+    def _saw(self, aid: str) -> None:
+        self.seen[aid] = None
+        if len(self.seen) > MAX_SEEN:
+            self.overflow, self.record = True, False
+            self.seen = {}
+
+    def flush(self) -> Iterator[Entry]:
+        pending = self.pending
+        while pending:
+            aid, entry = pending.popitem(last=False)
+            self._finish(aid)
+            yield from self._emit(entry)
+
+    # -- the loop --
+
+    def scan(self, source: LineSource, name: str, *, line_offset: int = 0, at_start: bool = True,
+             continued: bool = False) -> Iterator[Entry]:
+        """The matching requests of one stream. A byte range of a file (the parallel reader) is read with
+        ``at_start=False`` (no BOM or document there); ``line_offset`` numbers its lines after the earlier
+        range; ``continued``: the source was already listed."""
+        stats = self.stats
+        batches = _raw_batches(source, name, stats, first_line=line_offset + 1, blocks=True)
+        first = next(batches, None)
+        if not continued:
+            stats.sources.append(name)
+        if first is None:
+            return
+        lines = first[1]
+        if type(lines) is bytes:
+            cut = lines.find(b"\n")
+            head = lines if cut < 0 else lines[:cut]
+        else:
+            head = lines[0] if lines else b""
+        if at_start and (head.startswith(BOM) or head.strip() in (b"{", b"[")):
+            # the unusual shapes: the general reader, then the same de-duplication
+            stats.sources.pop()
+            for entry in iter_entries(_Replay(first, batches), name, stats, None):
+                yield from self._feed(entry)
+            return
+        before = stats.events
+        try:
+            yield from self._lines(first, batches, name)
+        finally:
+            if stats.events > before:
+                stats.audit_sources.add(name)
+
+    def _lines(self, first: tuple[int, list[bytes]], batches: Iterator[tuple[int, list[bytes]]],
+               name: str) -> Iterator[Entry]:
+        stats = self.stats
+        needle, test = self.needle, self.test
+        loads, prefix = _loads, APISERVER_PREFIX
+        peek = self.dedupe and self.fast
+        done, pending = self.done, self.pending
+        match = self.match
+        dedupe = self.dedupe
+        max_pending, done_window = self.max_pending, self.done_window
+        record = self.record
+        raw_only = self.raw_only
+        pattern = self.pattern
+        joint = b"}\n" + prefix  # between two kube-apiserver lines
+        for start, batch, *counted in itertools.chain((first,), batches):
+            skipped = 0
+            if counted:  # a block (bytes) of ``n`` lines
+                n = counted[0]
+                stats.lines += n
+                # a block of kube-apiserver lines only: lines without the needle are never split out
+                if (needle is not None or pattern is not None) and batch.startswith(prefix) \
+                        and batch.endswith(b"}") and batch.count(joint) == n - 1:
+                    pairs: Any = _needle_lines(batch, start, needle, pattern)
+                    skipped = n - len(pairs)
+                else:
+                    pairs = enumerate(batch.split(b"\n"), start)
+            else:
+                stats.lines += len(batch)
+                pairs = enumerate(batch, start)
+            for no, line in pairs:
+                if line.startswith(prefix) and line.endswith(b"}"):
+                    if needle is not None and needle not in line:
+                        skipped += 1
+                        continue
+                    if test is not None and not test(line):
+                        skipped += 1
+                        continue
+                    if peek:
+                        # RequestReceived: keep it raw, keyed by its auditID (the usual next line is its end)
+                        a = line.find(_AID, 30, 100)
+                        if a >= 0:
+                            e = line.find(b'"', a + 11)
+                            if raw_only and line.startswith(_FINAL_RC, e) and line.find(b"\\", a + 11, e) < 0:
+                                raw_aid = line[a + 11:e]
+                                if raw_aid and raw_aid.isascii():
+                                    stats.events += 1
+                                    aid = raw_aid.decode()
+                                    if aid in done:
+                                        stats.duplicates += 1
+                                        continue
+                                    if pending and pending.pop(aid, None) is not None:
+                                        stats.duplicates += 1
+                                    elif record:
+                                        self._saw(aid)
+                                        record = self.record
+                                    done[aid] = None
+                                    if len(done) > done_window:
+                                        done.popitem(last=False)
+                                    stats.requests += 1
+                                    yield Entry(None, line, name, no)  # type: ignore[arg-type]
+                                    continue
+                            if line.startswith(_RR, e) and line.find(b"\\", a + 11, e) < 0:
+                                raw_aid = line[a + 11:e]
+                                if raw_aid and raw_aid.isascii():  # else: parsed below, as orjson sees it
+                                    stats.events += 1
+                                    aid = raw_aid.decode()
+                                    if aid in done:
+                                        stats.duplicates += 1
+                                        continue
+                                    if record and len(done) < done_window:
+                                        self._saw(aid)
+                                        record = self.record
+                                    if aid in pending or len(pending) >= max_pending:
+                                        yield from self._open(aid, (line, name, no))
+                                    else:
+                                        pending[aid] = (line, name, no)
+                                        if len(pending) > self.max_open:
+                                            self.max_open = len(pending)
+                                    continue
+                elif not line:
+                    continue
+                try:
+                    obj = loads(line)
+                except _JSONError:
+                    if line.strip():
+                        stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
+                    continue
+                if type(obj) is dict and obj.get("kind") == "Event" and obj.get("apiVersion") == "audit.k8s.io/v1" \
+                        and "requestReceivedTimestamp" in obj:
+                    stats.events += 1
+                    if dedupe:
+                        aid = obj.get("auditID")
+                        stage = obj.get("stage")
+                        # the common case inline: a final stage line of a request
+                        if type(aid) is str and aid and (stage == "ResponseComplete" or stage == "Panic"):
+                            if aid in done:
+                                stats.duplicates += 1
+                                continue
+                            if pending and pending.pop(aid, None) is not None:
+                                stats.duplicates += 1
+                            elif record:  # its start is in an earlier range (or nowhere)
+                                self._saw(aid)
+                                record = self.record
+                            done[aid] = None
+                            if len(done) > done_window:
+                                done.popitem(last=False)
+                            stats.requests += 1
+                            if match is None or match(obj):
+                                yield Entry(obj, line, name, no)
+                            continue
+                        yield from self._feed(Entry(obj, line, name, no))
+                        continue
+                    if match is None or match(obj):
+                        yield Entry(obj, line, name, no)
+                    continue
+                for event in _unwrap(obj, name, no, stats):
+                    stats.events += 1
+                    yield from self._feed(Entry(event, line if event is obj else None, name, no))
+            stats.prefiltered += skipped
+
+
+def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) -> list[tuple[int, bytes]]:
+    """(number, line) of the lines of ``block`` that hold ``needle`` (or match ``pattern``), found by
+    searching the block: the other lines are never copied out."""
+    out = []
+    pos = counted = 0
+    no = start
+    end = len(block)
+    while pos < end:
+        if needle is not None:
+            i = block.find(needle, pos)
+            if i < 0:
+                break
+        else:
+            m = pattern.search(block, pos)
+            if m is None:
+                break
+            i = m.start()
+        before = block.rfind(b"\n", pos, i)
+        line_start = before + 1 if before >= 0 else pos  # pos is always the start of a line
+        line_end = block.find(b"\n", i)
+        if line_end < 0:
+            line_end = end
+        no += block.count(b"\n", counted, line_start)
+        counted = line_start
+        out.append((no, block[line_start:line_end]))
+        pos = line_end + 1
+    return out
+
+
+class _Replay:
+    """Batches already taken from a stream, handed back to ``iter_entries`` as an iterable of lines."""
+
+    def __init__(self, first: tuple[Any, ...], rest: Iterator[tuple[Any, ...]]):
+        self.first, self.rest = first, rest
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _, lines, *_n in itertools.chain((self.first,), self.rest):
+            yield from (lines.split(b"\n") if type(lines) is bytes else lines)

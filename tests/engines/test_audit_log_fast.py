@@ -1,0 +1,236 @@
+"""The fast paths of the audit log engine give the answers of the plain pipeline (read every line, count each
+request once, filter): the fused single-series loop, the split over two processes, and the input bounds."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import time
+from collections import Counter
+
+import pytest
+from click.testing import CliRunner
+
+from grader.cli.audit_log import query_cmd
+from grader.engines.audit_log import (
+    Deduplicator,
+    Query,
+    ReadStats,
+    compile_query,
+    count_by,
+    iter_entries,
+    parallel,
+    read_events,
+)
+from grader.labgen import lab7
+from grader.labs import get_lab
+from grader.variants import values_for
+
+
+@pytest.fixture(scope="module")
+def lab7_log() -> bytes:
+    """A realistic log: kubelet watches, controllers, humans, failed logins, several stage lines per request."""
+    lab = get_lab("lab7")
+    events = lab7.build_log(lab7.plan("fast", values_for(lab, "fast")))
+    return lab7.join_lines(events[:9000])  # the first 9,000 lines hold every kind of request
+
+
+def reference(data: bytes, query: Query | None, dedupe: bool = True) -> list[bytes]:
+    """The plain pipeline, one stage after another, every line parsed."""
+    stats = ReadStats()
+    compiled = compile_query(query)
+    entries = iter_entries(io.BytesIO(data), "a", stats)
+    if dedupe:
+        entries = Deduplicator(stats).run(entries)
+    return [e.raw or json.dumps(e.event).encode() for e in entries if compiled.match(e.event)]
+
+
+def fused(data: bytes, query: Query | None, dedupe: bool = True, fast: bool = True) -> list[bytes]:
+    stats = ReadStats()
+    return [e.raw or json.dumps(e.event).encode()
+            for e in read_events([[("a", io.BytesIO(data))]], stats, query, dedupe=dedupe, fast=fast)]
+
+
+QUERIES = [None, Query(resources=("secrets",), verbs=("get", "list", "watch")), Query(codes=("401",)),
+           Query(users=("system:node:*",), verbs=("get", "watch")), Query(api_groups=("core",)),
+           Query(since="2024-01-01T00:00:00Z", until="2100-01-01T00:00:00Z", codes=("2xx",))]
+
+
+@pytest.mark.parametrize("query", QUERIES, ids=range(len(QUERIES)))
+def test_fused_loop_gives_the_plain_pipelines_events_in_order(lab7_log, query):
+    want = reference(lab7_log, query)
+    assert want, "the query selects something"
+    assert fused(lab7_log, query) == want
+    assert fused(lab7_log, query, fast=False) == want
+
+
+def test_fused_loop_keeps_the_rules_for_odd_request_lines():
+    def line(aid, stage, code=None, name="s"):
+        e = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": aid, "stage": stage,
+             "verb": "get", "user": {"username": "u"}, "objectRef": {"resource": "secrets", "name": name},
+             "requestReceivedTimestamp": "2024-05-01T10:00:00Z", "stageTimestamp": "2024-05-01T10:00:00Z"}
+        if code:
+            e["responseStatus"] = {"code": code}
+        return json.dumps(e, separators=(",", ":")).encode()
+
+    cut = line("c", "RequestReceived")[:-1] + b',,}'  # corrupt after its auditID, never completed
+    data = b"\n".join([
+        line("a", "RequestReceived"), line("a", "ResponseComplete", 200),  # the usual pair
+        line("w", "RequestReceived"), line("w", "ResponseStarted", 200),  # a watch still open at the end
+        line("f", "ResponseStarted", 401),  # a failed login: final on its own
+        line("a", "RequestReceived"),  # a repeated line of a finished request
+        line("", "RequestReceived", name="no-id"),  # no auditID: a request of its own
+        cut, b"", b"",
+        line('x\\"y', "RequestReceived"), line('x\\"y', "ResponseComplete", 200),  # an escaped auditID
+    ]) + b"\n"
+    assert fused(data, None) == reference(data, None)
+    stats = ReadStats()
+    list(read_events([[("a", io.BytesIO(data))]], stats))
+    assert stats.problems == Counter({"not-json": 1})  # the cut line was used (never completed) and reported
+
+
+def test_fused_loop_evicts_like_the_deduplicator_when_too_many_requests_are_open():
+    lines = [json.dumps({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": f"p{i}",
+                         "stage": "RequestReceived", "verb": "get", "requestReceivedTimestamp": "2024-05-01T10:00:00Z"},
+                        separators=(",", ":")) for i in range(5200)]
+    data = ("\n".join(lines) + "\n").encode()
+    assert fused(data, None) == reference(data, None)
+    assert len(fused(data, None)) == 5200
+
+
+# ---- two processes ---------------------------------------------------------------------------------------
+
+def split_run(data: bytes, tmp_path, fields=None, fmt="jsonl", monkeypatch=None, query=None):
+    path = tmp_path / "audit.log"
+    path.write_bytes(data)
+    args = [str(path), "-q", "-f", fmt] + (["--count-by", ",".join(fields)] if fields else []) + (query or [])
+    with monkeypatch.context() as m:
+        m.setattr(parallel, "PARALLEL_MIN_BYTES", 1)
+        return CliRunner().invoke(query_cmd, args)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json", "table"])
+def test_two_processes_print_what_one_pass_prints(lab7_log, tmp_path, monkeypatch, fmt):
+    path = tmp_path / "one.log"
+    path.write_bytes(lab7_log)
+    one = CliRunner().invoke(query_cmd, [str(path), "-q", "-f", fmt])
+    two = split_run(lab7_log, tmp_path, fmt=fmt, monkeypatch=monkeypatch)
+    assert one.exit_code == two.exit_code == 0
+    assert two.stdout == one.stdout and len(one.stdout) > 1000
+    if fmt == "jsonl":  # final lines copied unparsed (nothing to filter): still the plain pipeline's answer
+        assert one.stdout_bytes == b"".join(line + b"\n" for line in reference(lab7_log, None))
+
+
+def test_two_processes_count_what_one_pass_counts(lab7_log, tmp_path, monkeypatch):
+    path = tmp_path / "one.log"
+    path.write_bytes(lab7_log)
+    for fields in (["user"], ["apigroup", "code"], ["sourceip", "verb"]):
+        one = CliRunner().invoke(query_cmd, [str(path), "-q", "-f", "json", "--count-by", ",".join(fields)])
+        two = split_run(lab7_log, tmp_path, fields=fields, fmt="json", monkeypatch=monkeypatch)
+        assert json.loads(two.stdout) == json.loads(one.stdout)
+
+
+def test_requests_open_across_the_middle_are_joined_or_read_again(tmp_path, monkeypatch):
+    """A watch opened in the first half and closed in the second counts once; a request the first half finished
+    and the second half repeats makes the parent read the second half itself (same answer as one pass)."""
+    def line(aid, stage, name):
+        return json.dumps({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": aid,
+                           "stage": stage, "verb": "watch", "user": {"username": "u"},
+                           "objectRef": {"resource": "pods", "name": name}, "responseStatus": {"code": 200},
+                           "requestReceivedTimestamp": "2024-05-01T10:00:00Z",
+                           "stageTimestamp": "2024-05-01T10:00:00Z"}, separators=(",", ":"))
+
+    first, second = ([line(f"f{i}", s, "fill") for i in range(k, k + 400) for s in ("RequestReceived", "ResponseComplete")]
+                     for k in (0, 400))
+    joins = []
+    monkeypatch.setattr(parallel, "_joinable", lambda *a, real=parallel._joinable: joins.append(real(*a)) or joins[-1])
+    for tail in ([line("w", "ResponseStarted", "late"), line("w", "ResponseComplete", "late")],  # joined
+                 [line("done", "ResponseComplete", "again")],  # repeated after it finished: read again
+                 []):  # still open at the end: counted at its latest stage
+        lines = [line("w", "RequestReceived", "w"), line("done", "ResponseComplete", "d")] + first + second[:20] \
+            + tail + second[20:]
+        data = ("\n".join(lines) + "\n").encode()
+        path = tmp_path / "one.log"
+        path.write_bytes(data)
+        one = CliRunner().invoke(query_cmd, [str(path), "-q", "-f", "jsonl"])
+        two = split_run(data, tmp_path, monkeypatch=monkeypatch)
+        assert two.stdout == one.stdout
+        assert one.stdout.count('"auditID":"w"') == 1
+    assert joins == [True, False, True]
+
+
+# ---- bounds ----------------------------------------------------------------------------------------------
+
+def test_a_gzip_bomb_of_newlines_stops_quickly_with_a_reason(tmp_path):
+    bomb = tmp_path / "audit.log.gz"
+    bomb.write_bytes(gzip.compress(b"\n" * (100 * 1024 * 1024), compresslevel=9))
+    assert bomb.stat().st_size < 200_000
+    start = time.monotonic()
+    r = CliRunner().invoke(query_cmd, [str(bomb)])
+    assert time.monotonic() - start < 10
+    assert r.exit_code == 0 and "expanding more than 200 times" in r.stderr
+
+
+def test_excerpts_only_from_files_that_hold_audit_events(tmp_path):
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$very-secret-hash:19000:0:99999:7:::\n")
+    r = CliRunner().invoke(query_cmd, [str(secret)])
+    assert "very-secret" not in r.output and "not JSON" in r.stderr
+    log = tmp_path / "audit.log"
+    good = json.dumps({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "1", "stage": "ResponseComplete",
+                       "verb": "get", "requestReceivedTimestamp": "2024-05-01T10:00:00Z"})
+    log.write_text(good + "\nhello broken line\n")
+    r = CliRunner().invoke(query_cmd, [str(log)])
+    assert "'hello broken line'" in r.stderr  # an audit log's bad line is shown to help fix it
+
+
+def test_api_group_core_is_the_legacy_group_not_requests_without_an_object(tmp_path):
+    def line(aid, ref, uri):
+        e = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": aid, "stage": "ResponseComplete",
+             "verb": "get", "requestURI": uri, "user": {"username": "u"}, "responseStatus": {"code": 200},
+             "requestReceivedTimestamp": "2024-05-01T10:00:00Z"}
+        if ref is not None:
+            e["objectRef"] = ref
+        return json.dumps(e)
+
+    log = tmp_path / "audit.log"
+    log.write_text("\n".join([line("1", {"resource": "pods", "apiVersion": "v1"}, "/api/v1/pods"),
+                              line("2", {"resource": "deployments", "apiGroup": "apps"}, "/apis/apps/v1/deployments"),
+                              line("3", None, "/healthz"), line("4", None, "/apis")]) + "\n")
+    r = CliRunner().invoke(query_cmd, [str(log), "--api-group", "core", "-f", "jsonl", "-q"])
+    assert [json.loads(x)["auditID"] for x in r.stdout.splitlines()] == ["1"]
+    r = CliRunner().invoke(query_cmd, [str(log), "--count-by", "apigroup", "-f", "json", "-q"])
+    assert {d["apigroup"]: d["count"] for d in json.loads(r.stdout)} == {"core": 1, "apps": 1, "": 2}
+    r = CliRunner().invoke(query_cmd, [str(log), "--count-by", "apigroup", "-q"])
+    assert "2        -" in r.stdout and "core" in r.stdout
+    stats = ReadStats()
+    got = count_by(read_events([[("a", io.BytesIO(log.read_bytes()))]], stats), ["apigroup"])
+    assert got[("",)] == 2
+
+
+def test_code_prefilter_keeps_every_spelling_of_the_code():
+    """`--code` skips lines without the code unparsed; a code written with a space or as a string (hand-made
+    lines) still matches as it does when every line is parsed."""
+    base = ('{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"%s","stage":"ResponseComplete","verb":"get",'
+            '"responseStatus":{"code":%s},"requestReceivedTimestamp":"2024-05-01T10:00:00Z"}')
+    data = "\n".join(base % (i, c) for i, c in enumerate(['403', ' 403', '"403"', ' "403"', '4030', '404', '200']))
+    data = (data + "\n").encode()
+    for codes in (("403",), ("4xx",), ("2xx", "404")):
+        assert fused(data, Query(codes=codes)) == fused(data, Query(codes=codes), fast=False), codes
+    assert len(fused(data, Query(codes=("403",)))) == 4
+
+
+def test_lines_skipped_by_searching_blocks_keep_their_numbers(lab7_log):
+    """With a needle, whole blocks of apiserver lines are searched and only the lines holding it are split
+    out: events keep the line numbers, and a bad line among them is still reported."""
+    data = lab7_log.replace(b"\n", b"\nnot json at all\n", 1)  # the second line is bad: blocks not uniform
+    for blob in (lab7_log, data):
+        for q in (Query(resources=("secrets",)), Query(codes=("4xx",)), Query(users=("system:node:*",))):
+            fast = [(e.line, e.raw) for e in read_events([[("a", io.BytesIO(blob))]], ReadStats(), q)]
+            slow = [(e.line, e.raw) for e in read_events([[("a", io.BytesIO(blob))]], ReadStats(), q, fast=False)]
+            assert fast == slow and fast, q
+    stats = ReadStats()
+    list(read_events([[("a", io.BytesIO(data))]], stats, Query(resources=("secrets",))))
+    assert stats.problems == Counter({"not-json": 1}) and stats.samples[0].line == 2
+    assert stats.lines == lab7_log.count(b"\n") + 1 and stats.prefiltered > 0
