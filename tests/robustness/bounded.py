@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -60,12 +59,30 @@ class Outcome:
                 f"{self.max_rss_mb:.0f} MB\n--- stdout ---\n{self.out[-1500:]}\n--- stderr ---\n{self.err[-3000:]}")
 
 
-def _limits(as_mb: int):
-    def apply() -> None:
-        resource.setrlimit(resource.RLIMIT_AS, (as_mb * MB, as_mb * MB))
+# Linux counts the RSS a child inherited at fork in its peak RSS, so a command forked straight from a big pytest
+# worker would report the worker's size. A small launcher forks the command instead and reports the peak RSS of
+# that grandchild (through wait4); limits are set in the grandchild before exec, and a signal that killed it is
+# re-raised so the caller sees the same end.
+_LAUNCHER = """
+import os, resource, signal, sys
+limit, report, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+pid = os.fork()
+if pid == 0:
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
+        os.execvp(cmd[0], cmd)
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+with open(report, "w") as f:
+    f.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
 
 
 def run_kit(*args: str, cwd: Path, seconds: float = DEFAULT_SECONDS, as_mb: int = DEFAULT_AS_MB,
@@ -80,14 +97,16 @@ def run_kit(*args: str, cwd: Path, seconds: float = DEFAULT_SECONDS, as_mb: int 
 def run_bounded(cmd: list[str], *, cwd: Path, seconds: float, as_mb: int, env: dict[str, str] | None = None,
                 label: tuple[str, ...] = (), stdin: bytes | None = None) -> Outcome:
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp, \
+            tempfile.TemporaryDirectory() as scratch:
         if stdin is not None:
             inp.write(stdin)
             inp.seek(0)
+        report = Path(scratch) / "maxrss"
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=out, stderr=err,
-                                stdin=inp if stdin is not None else subprocess.DEVNULL,
-                                preexec_fn=_limits(as_mb), start_new_session=True)
+        proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(as_mb * MB), str(report), *cmd],
+                                cwd=cwd, env=full_env, stdout=out, stderr=err,
+                                stdin=inp if stdin is not None else subprocess.DEVNULL, start_new_session=True)
         hung = False
         status = 0
         usage = None
@@ -108,7 +127,11 @@ def run_bounded(cmd: list[str], *, cwd: Path, seconds: float, as_mb: int, env: d
         err.seek(0)
         text_out = out.read().decode("utf-8", "replace")
         text_err = err.read().decode("utf-8", "replace")
-    rss_mb = (usage.ru_maxrss / 1024) if usage else 0.0  # Linux: KiB
+        try:  # the command's own peak; a hung command killed with its launcher has no report
+            rss_kib = int(report.read_text())
+        except (OSError, ValueError):
+            rss_kib = usage.ru_maxrss if usage else 0
+    rss_mb = rss_kib / 1024  # Linux: KiB
     result = Outcome(label or tuple(cmd), proc.returncode, text_out, text_err, elapsed, rss_mb, hung)
     _log(result)
     return result
