@@ -524,7 +524,9 @@ def hint_cmd(lab: str, task: str | None, workspace: str | None) -> None:
 @click.option("--seed", "seeds", multiple=True, metavar="ID",
               help="Seeds to test start and solution under (repeatable; default: the default lab plus two seeds).")
 @click.option("-v", "--verbose", is_flag=True, help="List every case, not only the problems.")
-def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool) -> None:
+@click.option("--source", metavar="DIR", help="The kit's source checkout (default: $CKS_SOURCE, else found "
+              "from the current directory upward).")
+def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool, source: str | None) -> None:
     """Prove the labs: start scores 0, the solution full marks, wrong answers fail exactly what they declare.
 
     Needs a source checkout (solutions/ and tests/labs/). Exit 0 when every lab proves itself, 1 otherwise.
@@ -535,11 +537,14 @@ def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool) -
       cks selftest lab3 -v         one lab, every case listed
       cks selftest --seed alice    start and solution under seed "alice" only
     """
-    from grader.labs import LabError, all_labs, repo_root
+    from grader.instructor.source import SourceNotFound, activate
+    from grader.labs import LabError, all_labs
     from grader.selftest import DEFAULT_SEEDS, run_lab
 
-    if repo_root() is None:
-        fail_usage("selftest needs a source checkout of the kit (solutions/ and tests/labs/)")
+    try:
+        activate(source)
+    except SourceNotFound as exc:
+        fail_usage(f"selftest: {exc}")
     try:
         chosen = [_load_lab(x) for x in labs] if labs else all_labs()
     except LabError as exc:

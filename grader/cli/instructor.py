@@ -10,6 +10,20 @@ import click
 from grader.cli import CONTEXT, EXIT_ERROR, EXIT_FAILED, EXIT_OK, _load_lab, _workspace_for, fail_usage
 
 
+SOURCE_OPTION = click.option("--source", metavar="DIR", help="The kit's source checkout (default: $CKS_SOURCE, "
+                             "else found from the current directory upward).")
+
+
+def _source(command: str, source: str | None) -> Path:
+    from grader.instructor.source import SourceNotFound, activate
+
+    try:
+        return activate(source)
+    except SourceNotFound as exc:
+        fail_usage(f"`cks {command}`: {exc}")
+        raise  # unreachable: fail_usage exits
+
+
 @click.command("submit", context_settings=CONTEXT, short_help="Pack your evidence and result for your instructor.")
 @click.argument("lab")
 @click.option("--out", "--output", "-o", "out", metavar="NAME.tar.gz",
@@ -97,17 +111,15 @@ def regrade_cmd(bundles: tuple[str, ...], csv_out: str | None, html_out: str | N
 @click.option("--labs", required=True, metavar="LIST", help="Comma-separated labs to ship, e.g. lab1,lab3.")
 @click.option("--out", "--output", "-o", "out", required=True, metavar="DIR", help="Output directory.")
 @click.option("--no-wheel", is_flag=True, help="Only stage the pip-installable folder; do not build a wheel.")
-def dist_cmd(labs: str, out: str, no_wheel: bool) -> None:
+@SOURCE_OPTION
+def dist_cmd(labs: str, out: str, no_wheel: bool, source: str | None) -> None:
     """Build a learner bundle: the grader with only the chosen labs and no solutions or answer fixtures.
 
     Writes DIR/cks-kit/ (pip install ./cks-kit) and, unless --no-wheel, a wheel built from it.
     """
     from grader.instructor.dist import DistError, build_dist
-    from grader.labs import repo_root
 
-    repo = repo_root()
-    if repo is None:
-        fail_usage("`cks dist` needs a source checkout of the kit; run it from the repository")
+    repo = _source("dist", source)
     chosen = [_load_lab(x.strip()) for x in labs.split(",") if x.strip()]
     try:
         res = build_dist(chosen, Path(out), repo=repo, wheel=not no_wheel)
@@ -128,7 +140,8 @@ def dist_cmd(labs: str, out: str, no_wheel: bool) -> None:
               help="Where to write the solved workspace (default ./cks-solutions/LAB[-SEED]). An existing "
                    "workspace of LAB gets the solution laid over it.")
 @click.option("--show/--no-show", default=True, help="Print the solution's explanation.")
-def solve_cmd(lab: str, seed: str | None, workspace: str | None, show: bool) -> None:
+@SOURCE_OPTION
+def solve_cmd(lab: str, seed: str | None, workspace: str | None, show: bool, source: str | None) -> None:
     """Apply LAB's reference solution for a seed (instructors; needs a source checkout with solutions/).
 
     Prints the variant's values, the files the answer writes, and the grade the result earns.
@@ -136,6 +149,7 @@ def solve_cmd(lab: str, seed: str | None, workspace: str | None, show: bool) -> 
     from grader.instructor.solve import SolveError, solve
     from grader.solutions import SolutionsUnavailable
 
+    _source("solve", source)
     the_lab = _load_lab(lab)
     dest = Path(workspace) if workspace else Path("cks-solutions") / (the_lab.id + (f"-{seed}" if seed else ""))
     try:
