@@ -112,9 +112,12 @@ def test_wheel_built_from_the_repo_has_no_solution_content(tmp_path: Path) -> No
 
 
 def test_dist_cli_refuses_a_learner_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import grader.labs
+    import grader.instructor.source as source
     from grader.cli.instructor import dist_cmd
 
-    monkeypatch.setattr(grader.labs, "repo_root", lambda: None)
-    r = CliRunner().invoke(dist_cmd, ["--labs", "lab1", "--out", str(tmp_path)])
-    assert r.exit_code == 2 and "source checkout" in r.output
+    monkeypatch.delenv("CKS_SOURCE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(source, "__file__", str(tmp_path / "site" / "grader" / "instructor" / "source.py"))
+    r = CliRunner().invoke(dist_cmd, ["--labs", "lab1", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "source checkout" in r.output and "CKS_SOURCE" in r.output
+    assert not (tmp_path / "out").exists()
