@@ -191,6 +191,12 @@ def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
     from grader.snapshot import Snapshot
 
     _check_workspace(lab, ws)
+    from grader.exam import unfinished_exam_for
+
+    running = unfinished_exam_for(ws)
+    if running is not None:  # results come at the end, as announced: no grading question by question
+        fail_usage(f"{ws} is a question of an exam that is still running (deadline {running.deadline:%H:%M} UTC): "
+                   f"results come with `cks exam finish --dir {running.dir}`; `cks exam status` shows the time left")
     snap = Snapshot(ws)
     if snap.meta.get("lab_version") not in (None, lab.version):
         click.echo(f"Warning: {ws} was started with {lab.id} version {snap.meta.get('lab_version')}, "

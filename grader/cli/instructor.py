@@ -9,7 +9,6 @@ import click
 
 from grader.cli import CONTEXT, EXIT_ERROR, EXIT_FAILED, EXIT_OK, _load_lab, _workspace_for, fail_usage
 
-
 SOURCE_OPTION = click.option("--source", metavar="DIR", help="The kit's source checkout (default: $CKS_SOURCE, "
                              "else found from the current directory upward).")
 
