@@ -55,55 +55,112 @@ def submit_cmd(lab: str, out: str | None, workspace: str | None, learner: str | 
         click.echo(f"  not included: {s}", err=True)
 
 
-@click.command("regrade", context_settings=CONTEXT, short_help="Regrade bundles into a class CSV and HTML report.")
+@click.command("regrade", context_settings=CONTEXT, short_help="Regrade bundles into class reports and gradebooks.")
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--csv", "csv_out", metavar="FILE", help="Class CSV: a row per learner, a column per task.")
+@click.option("--csv", "csv_out", metavar="FILE", help="Class CSV: a row per learner, a column per lab and task.")
 @click.option("--html", "html_out", metavar="FILE", help="Self-contained HTML class report.")
+@click.option("--stats", "stats_out", metavar="FILE", help="Per-task statistics CSV.")
+@click.option("--canvas", "canvas_out", metavar="FILE", help="Gradebook CSV in Canvas's import layout.")
+@click.option("--moodle", "moodle_out", metavar="FILE", help="Gradebook CSV in Moodle's import layout.")
+@click.option("--feedback", "feedback_dir", metavar="DIR", help="Write LEARNER.md and LEARNER.html feedback here.")
 @click.option("--roster", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
-              help="CSV 'learner,seed': the seed each learner was assigned (a different one is flagged).")
-@click.option("--jobs", "-j", type=click.IntRange(1, 256), help="Worker processes (default: one per core).")
+              help="CSV learner,seed[,name,email,sis_id,section]: every learner gets a row; others are flagged.")
+@click.option("--overrides", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="CSV learner,lab,task,points,comment (task 'accept' accepts a held bundle).")
+@click.option("--accept", multiple=True, metavar="LEARNER[:LAB]", help="Count this learner's held bundles (repeatable).")
+@click.option("--deadline", metavar="TIME", help="Deadline, e.g. 2026-12-01T18:00Z: later bundles are flagged late.")
+@click.option("--late-penalty", type=click.FloatRange(0, 100), default=0, metavar="PERCENT",
+              help="Percent of a lab's points taken off per started day late (once accepted).")
+@click.option("--similarity", type=click.FloatRange(0.1, 1.0), default=0.8, show_default=True,
+              help="Share of normalised answer parts two learners must share to be flagged similar.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), help="Bundles graded at once (default: one per core).")
+@click.option("--bundle-timeout", type=click.FloatRange(1, 3600), default=180, show_default=True, metavar="SECONDS",
+              help="Time budget per bundle; a bundle over it gets a row saying so.")
+@click.option("--bundle-memory", type=click.IntRange(256, 65536), default=3072, show_default=True, metavar="MB",
+              help="Memory (address space) budget per bundle.")
 @click.option("--title", default="CKS class report", show_default=True, help="Title of the HTML report.")
-def regrade_cmd(bundles: tuple[str, ...], csv_out: str | None, html_out: str | None, roster: str | None,
-                jobs: int | None, title: str) -> None:
-    """Regrade submitted bundles from their evidence and write the class CSV and HTML report.
+def regrade_cmd(bundles: tuple[str, ...], csv_out: str | None, html_out: str | None, stats_out: str | None,
+                canvas_out: str | None, moodle_out: str | None, feedback_dir: str | None, roster: str | None,
+                overrides: str | None, accept: tuple[str, ...], deadline: str | None, late_penalty: float,
+                similarity: float, jobs: int | None, bundle_timeout: float, bundle_memory: int, title: str) -> None:
+    """Regrade submitted bundles from their evidence into a class CSV, HTML report, statistics, gradebooks
+    and per-learner feedback.
 
     \b
-    Never trusts the learner's score. Flags tampering: files changed after submission (hash mismatch),
-    a seed other than the one recorded or assigned, identical work across learners. A bundle that cannot
-    be used (damaged, path traversal, links, devices, over the size limits) is reported in its row and
-    the rest of the class is graded. Exit 0 when every bundle was regraded cleanly, 1 when some are
-    flagged or bad, 2 on usage errors.
+    Never trusts the learner's score. A flagged bundle (tampering, score or seed mismatch, late, similar or
+    identical to another learner's, not on the roster, exam record problems) is held: its score is shown
+    apart and not counted until --accept LEARNER or an overrides line `LEARNER,LAB,accept,,why` accepts it.
+    A bundle that cannot be used (damaged, path traversal, links, over the size, time or memory budget) is
+    reported in its row and the rest of the class is graded. Exit 0 when every bundle was regraded cleanly
+    and nothing is held, 1 when something is flagged or bad, 2 on usage errors.
     """
+    from grader.instructor.exports import write_canvas, write_feedback, write_moodle, write_stats_csv
     from grader.instructor.html import write_html
-    from grader.instructor.regrade import read_roster, regrade_many, write_csv
+    from grader.instructor.pool import Budget
+    from grader.instructor.regrade import (
+        Policy,
+        _parse_time,
+        learner_rows,
+        read_overrides,
+        read_roster_entries,
+        regrade_many,
+        write_csv,
+    )
 
-    if not csv_out and not html_out:
-        fail_usage("say where the report goes: --csv FILE and/or --html FILE")
+    outputs = (csv_out, html_out, stats_out, canvas_out, moodle_out, feedback_dir)
+    if not any(outputs):
+        fail_usage("say where the report goes: --csv FILE, --html FILE, --stats, --canvas, --moodle or --feedback DIR")
+    policy = Policy(accept=set(accept), late_penalty=late_penalty, similarity=similarity)
     try:
-        seeds = read_roster(Path(roster)) if roster else None
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
-        fail_usage(f"cannot read the roster: {exc}")
-    result = regrade_many(bundles, roster=seeds, jobs=jobs)
-    rows = None
+        if roster:
+            policy.roster = read_roster_entries(Path(roster))
+        if overrides:
+            policy.overrides = read_overrides(Path(overrides))
+    except (OSError, ValueError, UnicodeDecodeError, csv_error()) as exc:
+        fail_usage(f"cannot read the {'overrides' if overrides and 'overrides' in str(exc) else 'roster or overrides'}"
+                   f" file: {exc}")
+    if deadline:
+        policy.deadline = _parse_time(deadline)
+        if policy.deadline is None:
+            fail_usage(f"--deadline {deadline!r}: give a time like 2026-12-01T18:00Z or 2026-12-01T18:00+01:00")
+    result = regrade_many(bundles, jobs=jobs, policy=policy,
+                          budget=Budget(seconds=bundle_timeout, memory_mb=bundle_memory))
     try:
         if csv_out:
-            rows = write_csv(result, Path(csv_out))
+            write_csv(result, Path(csv_out))
         if html_out:
             write_html(result, Path(html_out), title=title)
+        if stats_out:
+            write_stats_csv(result, Path(stats_out))
+        if canvas_out:
+            write_canvas(result, Path(canvas_out))
+        if moodle_out:
+            write_moodle(result, Path(moodle_out))
+        if feedback_dir:
+            write_feedback(result, Path(feedback_dir))
     except OSError as exc:
         fail_usage(f"cannot write the report: {exc.strerror}")
-    from grader.instructor.regrade import learner_rows
-
-    rows = rows or learner_rows(result)
+    rows = learner_rows(result)
     flagged = [r for r in rows if r.flags]
+    held = [r for r in rows if r.held_labs]
     bad = [r for r in rows if r.errors]
-    click.echo(f"Regraded {len(bundles)} bundles for {len(rows)} learners: "
-               f"{len(flagged)} flagged, {len(bad)} with bad bundles."
-               + (f" CSV: {csv_out}." if csv_out else "") + (f" HTML: {html_out}." if html_out else ""))
+    missing = [r for r in rows if r.status == "no submission"]
+    written = [x for x in outputs if x]
+    click.echo(f"Regraded {len(bundles)} bundles for {len(rows)} learners: {len(flagged)} flagged "
+               f"({len(held)} held, not counted), {len(bad)} with bad bundles, {len(missing)} without a submission. "
+               f"Wrote {', '.join(written)}.")
     for r in (flagged + [b for b in bad if b not in flagged])[:20]:
         for f in r.flags[:3] + r.errors[:3]:
             click.echo(f"  {r.learner}: {f}")
-    sys.exit(EXIT_OK if not flagged and not bad else EXIT_FAILED)
+    for w in policy.warnings:
+        click.echo(f"Warning: {w}", err=True)
+    sys.exit(EXIT_OK if not held and not bad else EXIT_FAILED)
+
+
+def csv_error() -> type[Exception]:
+    import csv
+
+    return csv.Error
 
 
 @click.command("dist", context_settings=CONTEXT, short_help="Build a learner bundle: chosen labs, no solutions.")
