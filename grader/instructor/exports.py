@@ -104,7 +104,8 @@ def write_moodle(cls: ClassResult, out: Path) -> None:
                    _cell(entry.name if entry and entry.name else row.learner)]
             for lab in labs:
                 note = "held for review" if lab in row.held_labs else ("no submission" if lab not in row.lab_scores else "")
-                comment = row.comments.get(lab, "")
+                comment = "; ".join(f"{k.split('.', 1)[-1]}: {v}" if k != lab else v
+                                    for k, v in row.comments.items() if k == lab or k.startswith(lab + "."))
                 rec += [_lab_cell(row, lab), _cell("; ".join(x for x in (note, comment) if x))]
             w.writerow(rec)
 

@@ -67,11 +67,40 @@ def _line_pieces(rel: str, text: str) -> list[str]:
 
 
 def pieces(lab: Any, seed: str | None, root: Path, values: dict[str, Any]) -> list[str]:
-    """The normalised pieces of what the learner changed, as short hashes (the text never leaves)."""
-    from grader.snapshot import META_FILE
+    """The normalised pieces of what the learner changed, minus what the reference solution writes (two
+    learners who both wrote the expected answer did not copy each other)."""
     from grader.workspace import pristine
 
     start = pristine(lab, seed).root
+    reference = set(_solution_pieces(lab, seed, start, values))
+    return [p for p in _changed_pieces(root, start, values) if p not in reference]
+
+
+def _solution_pieces(lab: Any, seed: str | None, start: Path, values: dict[str, Any]) -> list[str]:
+    import shutil
+    import tempfile
+
+    from grader.solutions import SolutionsUnavailable, apply_overlay, solution_dir
+
+    try:
+        sol = solution_dir(lab)
+    except SolutionsUnavailable:
+        return []  # an install without solutions/: nothing to subtract
+    tmp = Path(tempfile.mkdtemp(prefix="cks-similar-"))
+    try:
+        solved = tmp / "s"
+        shutil.copytree(start, solved, symlinks=True)
+        apply_overlay(sol, solved, values)
+        return _changed_pieces(solved, start, values)
+    except Exception:  # a broken solution must not stop the regrade; similarity just subtracts less
+        return []
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _changed_pieces(root: Path, start: Path, values: dict[str, Any]) -> list[str]:
+    from grader.snapshot import META_FILE
+
     found: list[str] = []
     for dirpath, _dirs, files in os.walk(root):
         for name in sorted(files):
