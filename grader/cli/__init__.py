@@ -403,6 +403,9 @@ def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, ta
       cks start lab2 --target kind:cks     on a live kind cluster
     """
     the_lab = _load_lab(lab)
+    from grader.variants import default_seed
+
+    seed = seed or default_seed()  # a course bundle carries its learner's seed
     if target and not target.startswith("workspace:"):
         _live_action("start_live", the_lab, target, seed=seed, kubeconfig=kubeconfig, context=kube_context)
         return
@@ -544,13 +547,13 @@ def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool, s
       cks selftest --seed alice    start and solution under seed "alice" only
     """
     from grader.instructor.source import SourceNotFound, activate
-    from grader.labs import LabError, all_labs
-    from grader.selftest import DEFAULT_SEEDS, run_lab
 
     try:
         activate(source)
     except SourceNotFound as exc:
         fail_usage(f"selftest: {exc}")
+    from grader.labs import LabError, all_labs
+    from grader.selftest import DEFAULT_SEEDS, run_lab
     try:
         chosen = [_load_lab(x) for x in labs] if labs else all_labs()
     except LabError as exc:

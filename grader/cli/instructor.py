@@ -163,30 +163,62 @@ def csv_error() -> type[Exception]:
     return csv.Error
 
 
-@click.command("dist", context_settings=CONTEXT, short_help="Build a learner bundle: chosen labs, no solutions.")
+@click.command("dist", context_settings=CONTEXT, short_help="Build learner bundles: chosen labs, no solutions.")
 @click.option("--labs", required=True, metavar="LIST", help="Comma-separated labs to ship, e.g. lab1,lab3.")
 @click.option("--out", "--output", "-o", "out", required=True, metavar="DIR", help="Output directory.")
+@click.option("--roster", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="CSV learner,seed[,...]: one bundle per learner in DIR/LEARNER/, id and seed built in.")
 @click.option("--no-wheel", is_flag=True, help="Only stage the pip-installable folder; do not build a wheel.")
 @SOURCE_OPTION
-def dist_cmd(labs: str, out: str, no_wheel: bool, source: str | None) -> None:
-    """Build a learner bundle: the grader with only the chosen labs and no solutions or answer fixtures.
+def dist_cmd(labs: str, out: str, roster: str | None, no_wheel: bool, source: str | None) -> None:
+    """Build learner bundles: the grader with only the chosen labs and no solutions, explanations or answer
+    fixtures.
 
-    Writes DIR/cks-kit/ (pip install ./cks-kit) and, unless --no-wheel, a wheel built from it.
+    \b
+    Without --roster: DIR/cks-kit/ (pip install ./cks-kit) and, unless --no-wheel, a wheel built from it.
+    With --roster: DIR/LEARNER/ for each learner, with the learner's id and seed built in, each lab pinned to
+    that learner's variant (starting state pre-built, no generator) and the answers of find tasks as salted
+    digests only. Each build gets its own version, so a later bundle upgrades an earlier one.
     """
     from grader.instructor.dist import DistError, build_dist
+    from grader.instructor.regrade import read_roster_entries
 
     repo = _source("dist", source)
     chosen = [_load_lab(x.strip()) for x in labs.split(",") if x.strip()]
+    learners = None
+    if roster:
+        try:
+            learners = read_roster_entries(Path(roster))
+        except (OSError, ValueError, UnicodeDecodeError) as exc:
+            fail_usage(f"cannot read the roster: {exc}")
+        if not learners:
+            fail_usage(f"the roster {roster} names no learner")
     try:
-        res = build_dist(chosen, Path(out), repo=repo, wheel=not no_wheel)
+        if learners is None:
+            results = [build_dist(chosen, Path(out), repo=repo, wheel=not no_wheel)]
+        else:
+            from datetime import UTC, datetime
+
+            from grader.instructor.bundle import LEARNER_ID
+
+            build_id = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+            results = []
+            for entry in learners.values():
+                if not LEARNER_ID.match(entry.learner):
+                    fail_usage(f"roster: learner id {entry.learner!r} must be letters, digits or . _ @ + -")
+                results.append(build_dist(chosen, Path(out) / entry.learner, repo=repo, wheel=not no_wheel,
+                                          learner=entry.learner, seed=entry.seed or entry.learner, build_id=build_id))
     except DistError as exc:
         fail_usage(str(exc))
-    click.echo(f"Staged {res.files} files for {', '.join(res.labs)} in {res.folder} (pip install {res.folder}).")
-    if res.wheel:
-        click.echo(f"Wheel: {res.wheel} (checked: no solution or answer-fixture content).")
-    elif not no_wheel:
-        click.echo(f"Could not build the wheel ({res.wheel_error}); the folder is installable as is.", err=True)
-        sys.exit(EXIT_ERROR)
+    failed = False
+    for res in results:
+        click.echo(f"Staged {res.files} files for {', '.join(res.labs)} in {res.folder} (pip install {res.folder}).")
+        if res.wheel:
+            click.echo(f"Wheel: {res.wheel} (checked: no solution or answer-fixture content).")
+        elif not no_wheel:
+            click.echo(f"Could not build the wheel ({res.wheel_error}); the folder is installable as is.", err=True)
+            failed = True
+    sys.exit(EXIT_ERROR if failed else EXIT_OK)
 
 
 @click.command("solve", context_settings=CONTEXT, short_help="Apply the reference solution for a seed (instructors).")
@@ -202,10 +234,12 @@ def solve_cmd(lab: str, seed: str | None, workspace: str | None, show: bool, sou
 
     Prints the variant's values, the files the answer writes, and the grade the result earns.
     """
-    from grader.instructor.solve import SolveError, solve
-    from grader.solutions import SolutionsUnavailable
-
     _source("solve", source)
+    try:
+        from grader.instructor.solve import SolveError, solve
+        from grader.solutions import SolutionsUnavailable
+    except ImportError:
+        fail_usage("`cks solve` is not part of a learner's install")
     the_lab = _load_lab(lab)
     dest = Path(workspace) if workspace else Path("cks-solutions") / (the_lab.id + (f"-{seed}" if seed else ""))
     try:
