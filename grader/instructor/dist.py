@@ -32,7 +32,7 @@ STAGE_NAME = "cks-kit"
 TOP_FILES = ("pyproject.toml", "README.md", "LICENSE", "LICENSE.txt", "NOTICE")
 SKIP_NAMES = {"__pycache__", "_labs", ".pytest_cache", ".ruff_cache"}
 # never in a learner's bundle: solution explanations, the instructor-only modules, answer generators
-SKIP_GRADER = ("instructor/solve.py", "instructor/dist.py", "instructor/source.py", "selftest.py")
+SKIP_GRADER = ("instructor/solve.py", "instructor/dist.py", "selftest.py")
 MIN_SECRET_BYTES = 16  # tiny files ("true\n") are not worth matching and would only cause false alarms
 
 

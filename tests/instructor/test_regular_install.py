@@ -6,14 +6,14 @@ the test interpreter's site-packages through a folder of links, so no other copy
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
+
+from tests.instructor._venv import make_venv, venv_env
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -32,35 +32,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     built = sorted(wheels.glob("cks_kit-*.whl"))
     if proc.returncode != 0 or not built:
         pytest.skip(f"cannot build a wheel here (pip needs hatchling): {proc.stderr.strip()[-300:]}")
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
-    py = venv / "bin" / "python"
-    site = Path(subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                        text=True).strip())
-    # the wheel's files go in with the test interpreter's pip (the venv has none)
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(site),
-                           str(built[0])], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    # console scripts: `cks` as pip would write it, bound to the venv's python
-    (venv / "bin" / "cks").write_text(f"#!{py}\nimport sys\nfrom grader.cli import main\nsys.exit(main())\n")
-    (venv / "bin" / "cks").chmod(0o755)
-    deps = tmp / "deps"
-    deps.mkdir()
-    ours = Path(sysconfig.get_paths()["purelib"])
-    for entry in ours.iterdir():
-        name = entry.name
-        if name.endswith(".pth") or name.startswith(("cks_kit", "_editable", "grader", "pip", "__pycache__")):
-            continue
-        (deps / name).symlink_to(entry)
-    (site / "zz-deps.pth").write_text(str(deps) + "\n")
-    return venv
+    return make_venv(tmp, built[0])
 
 
 def _env(venv: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CKS_") and k != "PYTHONPATH"}
-    env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '')}"
-    env["NO_COLOR"] = "1"
-    return env
+    return venv_env(venv)
 
 
 def test_the_venv_imports_the_installed_copy(installed: Path) -> None:
