@@ -366,6 +366,93 @@ def attempts(exam: Exam) -> list[Attempt]:
 
 
 @dataclass
+class Question:
+    lab: str
+    id: str  # Q1, Q2, ... (tasks q1-*, q2-*), or the lab id for a lab without question groups
+    title: str
+    points: float
+    changed: list[str]
+
+    @property
+    def attempted(self) -> bool:
+        return bool(self.changed)
+
+
+_QTASK = re.compile(r"^(q\d+)-")
+
+
+def questions(exam: Exam) -> list[Question]:
+    """A row per question: a lab whose task ids are grouped ``q<N>-...`` (lab8) gives one row per group with
+    its points; any other lab is one question. A changed file counts for the question whose id appears in its
+    path (``q6/``, ``q4-deployment.yaml``) or whose tasks name it; no check runs here."""
+    from grader import variants
+
+    out: list[Question] = []
+    for attempt in attempts(exam):
+        try:
+            lab = get_lab(attempt.lab)
+        except LabError:
+            out.append(Question(attempt.lab, attempt.lab, attempt.title, 0.0, attempt.changed))
+            continue
+        groups: dict[str, list[Any]] = {}
+        for task in lab.tasks:
+            m = _QTASK.match(task.id)
+            if m:
+                groups.setdefault(m.group(1), []).append(task)
+        if not groups or len(groups) < 2:
+            out.append(Question(lab.id, lab.id, attempt.title, float(sum(t.points for t in lab.tasks)),
+                                attempt.changed))
+            continue
+        values = variants.values_for(lab, exam.seed or None)
+        paths: dict[str, list[str]] = {}
+        titles = _readme_questions(lab, values, paths)
+        for q, tasks in groups.items():
+            for task in tasks:
+                params = variants.render(task.params, values)
+                paths.setdefault(q, []).extend(str(v).strip("/") for v in _strings(params) if str(v).startswith("/"))
+        claimed: dict[str, list[str]] = {q: [] for q in groups}
+        for rel in attempt.changed:
+            owner = next((q for q in groups if re.search(rf"(^|[/_.-]){q}([/_.-]|$)", rel)), None)
+            if owner is None:
+                owner = next((q for q in groups for p in paths.get(q, []) if rel.endswith(p) or f"/{p}/" in rel),
+                             None)
+            if owner is not None:
+                claimed[owner].append(rel)
+        for q, tasks in groups.items():
+            title = titles.get(q) or re.sub(r"^Q\d+:\s*", "", variants.render_text(tasks[0].title, values))
+            out.append(Question(lab.id, q.upper(), title[:70], float(sum(t.points for t in tasks)), claimed[q]))
+    return out
+
+
+def _readme_questions(lab: Lab, values: dict[str, Any], paths: dict[str, list[str]]) -> dict[str, str]:
+    """Question titles (``**Q1 - audit policy (7).**``) and the paths each question's text names."""
+    from grader import variants
+
+    try:
+        text = variants.render_text((lab.dir / "README.md").read_text(encoding="utf-8")[:200_000], values)
+    except OSError:
+        return {}
+    titles: dict[str, str] = {}
+    parts = re.split(r"\*\*(Q\d+) - ([^*(]+?)\s*\(\d+\)\.\*\*", text)
+    for i in range(1, len(parts) - 2, 3):
+        q = parts[i].lower()
+        titles[q] = parts[i + 1].strip()
+        body = parts[i + 2]
+        paths.setdefault(q, []).extend(p.strip("/") for p in re.findall(r"`(/[^`\s]+)`", body))
+    return titles
+
+
+def _strings(obj: Any) -> list[str]:
+    if isinstance(obj, str):
+        return [obj]
+    if isinstance(obj, dict):
+        return [s for v in obj.values() for s in _strings(v)]
+    if isinstance(obj, list):
+        return [s for v in obj for s in _strings(v)]
+    return []
+
+
+@dataclass
 class ExamResult:
     exam: Exam
     reports: list[Report]
