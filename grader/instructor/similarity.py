@@ -76,26 +76,37 @@ def pieces(lab: Any, seed: str | None, root: Path, values: dict[str, Any]) -> li
     return [p for p in _changed_pieces(root, start, values) if p not in reference]
 
 
+_SOLUTION_CACHE: dict[tuple[str, str | None], list[str]] = {}
+
+
 def _solution_pieces(lab: Any, seed: str | None, start: Path, values: dict[str, Any]) -> list[str]:
+    """The parts the reference solution writes for this seed: its overlay rendered into an empty folder
+    (the start is not copied: a generated audit log is megabytes) and compared with the start's files."""
     import shutil
     import tempfile
 
-    from grader.solutions import SolutionsUnavailable, apply_overlay, solution_dir
+    from grader.solutions import SolutionsUnavailable, solution_dir
+    from grader.workspace import copy_tree
 
+    key = (lab.id, seed)
+    if key in _SOLUTION_CACHE:
+        return _SOLUTION_CACHE[key]
     try:
         sol = solution_dir(lab)
     except SolutionsUnavailable:
         return []  # an install without solutions/: nothing to subtract
-    tmp = Path(tempfile.mkdtemp(prefix="cks-similar-"))
-    try:
-        solved = tmp / "s"
-        shutil.copytree(start, solved, symlinks=True)
-        apply_overlay(sol, solved, values)
-        return _changed_pieces(solved, start, values)
-    except Exception:  # a broken solution must not stop the regrade; similarity just subtracts less
-        return []
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    out: list[str] = []
+    if (sol / "overlay").is_dir():
+        tmp = Path(tempfile.mkdtemp(prefix="cks-similar-"))
+        try:
+            copy_tree(sol / "overlay", tmp, values)
+            out = _changed_pieces(tmp, start, values)
+        except Exception:  # a broken solution must not stop the regrade; similarity just subtracts less
+            out = []
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    _SOLUTION_CACHE[key] = out
+    return out
 
 
 def _changed_pieces(root: Path, start: Path, values: dict[str, Any]) -> list[str]:
