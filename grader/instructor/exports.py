@@ -78,7 +78,7 @@ def write_canvas(cls: ClassResult, out: Path) -> None:
     with open(out, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *[_assignment(cls, lab) for lab in labs]])
-        w.writerow(["Points Possible", "", "", "", "", *[_num(_lab_max(cls, lab)) for lab in labs]])
+        w.writerow(["    Points Possible", "", "", "", "", *[_num(_lab_max(cls, lab)) for lab in labs]])
         for row in rows:
             entry = roster.get(row.learner)
             w.writerow([_cell(entry.name if entry and entry.name else row.learner), "",

@@ -74,6 +74,12 @@ def submit(lab: Lab, snapshot_dir: Path, out: Path, learner: str) -> Submission:
     if not (snapshot_dir / META_FILE).is_file():
         raise BundleError(f"{snapshot_dir} is not a cks workspace or snapshot (no {META_FILE}); "
                           f"start one with `cks start {lab.id}`")
+    from grader.exam import unfinished_exam_for
+
+    running = unfinished_exam_for(snapshot_dir)
+    if running is not None:  # handing in grades the work: not before the exam's results are due
+        raise BundleError(f"{snapshot_dir} is a question of an exam that is still running; hand in after "
+                          f"`cks exam finish --dir {running.dir}`")
     snap = Snapshot(snapshot_dir)
     recorded = snap.meta.get("lab")
     if recorded and recorded != lab.id:

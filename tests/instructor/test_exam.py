@@ -187,6 +187,11 @@ def test_grade_refuses_a_running_exam_question_then_grades_after_finish(labs_roo
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(grade_cmd, ["lab90", "-w", str(base / "lab90")], catch_exceptions=False)
     assert r.exit_code == 2 and "still running" in r.output and "cks exam finish" in r.output
+    from grader.cli.instructor import submit_cmd
+
+    r = CliRunner().invoke(submit_cmd, ["lab90", "-w", str(base / "lab90"), "-o", str(tmp_path / "b.tgz")],
+                           catch_exceptions=False)
+    assert r.exit_code == 2 and "still running" in r.output and not (tmp_path / "b.tgz").exists()
     CliRunner().invoke(exam_group, ["finish", "--dir", str(base)], catch_exceptions=False)
     r = CliRunner().invoke(grade_cmd, ["lab90", "-w", str(base / "lab90")], catch_exceptions=False)
     assert r.exit_code in (0, 1), r.output
