@@ -83,9 +83,12 @@ def activate(explicit: str | Path | None = None) -> Path:
     """Find the checkout and make the rest of the process use it: its solutions/, tests/labs/ and its labs/
     (so the labs graded are the ones the solutions were written for, not an older installed copy)."""
     root = find(explicit)
-    os.environ[ENV] = str(root)
-    os.environ.setdefault("CKS_LABS_DIR", str(root / "labs"))
+    if explicit:
+        os.environ[ENV] = str(root)  # later look-ups (solutions/, tests/labs/) find the same checkout
     from grader import labs
+
+    if "CKS_LABS_DIR" not in os.environ and labs.labs_root().resolve() != (root / "labs").resolve():
+        os.environ["CKS_LABS_DIR"] = str(root / "labs")  # an installed copy of the labs: use the checkout's
 
     for name in ("get_lab", "load_lab_dir", "lab_dirs", "all_labs"):
         clear = getattr(getattr(labs, name, None), "cache_clear", None)
