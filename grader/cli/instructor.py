@@ -111,14 +111,17 @@ def regrade_cmd(bundles: tuple[str, ...], csv_out: str | None, html_out: str | N
     if not any(outputs):
         fail_usage("say where the report goes: --csv FILE, --html FILE, --stats, --canvas, --moodle or --feedback DIR")
     policy = Policy(accept=set(accept), late_penalty=late_penalty, similarity=similarity)
-    try:
-        if roster:
-            policy.roster = read_roster_entries(Path(roster))
-        if overrides:
-            policy.overrides = read_overrides(Path(overrides))
-    except (OSError, ValueError, UnicodeDecodeError, csv_error()) as exc:
-        fail_usage(f"cannot read the {'overrides' if overrides and 'overrides' in str(exc) else 'roster or overrides'}"
-                   f" file: {exc}")
+    for what, path, reader in (("roster", roster, read_roster_entries), ("overrides", overrides, read_overrides)):
+        if not path:
+            continue
+        try:
+            value = reader(Path(path))
+        except (OSError, ValueError, UnicodeDecodeError, csv_error()) as exc:
+            fail_usage(f"cannot read the {what} file {path}: {exc}")
+        if what == "roster":
+            policy.roster = value
+        else:
+            policy.overrides = value
     if deadline:
         policy.deadline = _parse_time(deadline)
         if policy.deadline is None:
