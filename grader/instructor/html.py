@@ -33,7 +33,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.pass{background:#dafbe1} td.fail{background:#ffebe9} td.partial{background:#fff1c2} td.error{background:#fde2f3}
 td.skip{background:#eaeef2} td.none{background:#f6f8fa;color:#8c959f} td.total{font-weight:600;background:#f6f8fa}
 tr.flagged>td:first-child{border-left:5px solid #bf8700}
-tr.flagged>td{background-color:#fff8e1} tr.flagged>td.pass,tr.flagged>td.fail,tr.flagged>td.partial{opacity:.85}
+tr.flagged>td:not(.pass):not(.fail):not(.partial):not(.error):not(.skip){background-color:#fff8e1}
 tr.missing>td{color:#8c959f;font-style:italic}
 td.flags{min-width:16em;max-width:30em;white-space:normal;overflow-wrap:anywhere}
 .wide{max-width:100%;overflow-x:auto}

@@ -429,9 +429,18 @@ def _flag_similar(results: list[BundleResult], threshold: float) -> None:
             for r in by_learner[(me, pair.lab)]:
                 if any(f.startswith("identical evidence") and other in f for f in r.flags):
                     continue
-                shared = "; ".join(s.split("#", 1)[-1][:60] for s in pair.shared[:3])
+                shared = "; ".join(_readable(s) for s in pair.shared[:3])
                 r.flags.append(f"similar: {round(pair.score * 100)}% of the answer's normalised parts are shared "
                                f"with {other} (e.g. {shared})")
+
+
+def _readable(piece: str) -> str:
+    """A shared part for a flag: ``file: rule 'X'`` for a named rule, macro or list, else its start."""
+    path, _, rest = piece.partition("#")
+    kind, _, body = rest.partition(":")
+    label, bar, canon = body.partition("|")
+    what = label if kind == "item" and bar and label else (canon if bar else body)[:50]
+    return f"{path.rsplit('/', 1)[-1]}: {what}"
 
 
 def apply_policy(cls: ClassResult, policy: Policy) -> None:

@@ -43,18 +43,30 @@ def _yaml_pieces(rel: str, data: bytes) -> list[str] | None:
     out = []
     for doc in docs:
         if isinstance(doc, list):  # a Falco rules file: each rule, macro, list is a piece
-            out.extend(f"{rel}#item:{_canon(item)}" for item in doc)
+            out.extend(f"{rel}#item:{_name(item)}|{_canon(item)}" for item in doc)
         elif isinstance(doc, dict):
             items = doc.get("rules") if isinstance(doc.get("rules"), list) else doc.get("items")
             if isinstance(items, list):  # an audit policy's rules, a List of objects
                 rest = {k: v for k, v in doc.items() if k not in ("rules", "items")}
                 out.append(f"{rel}#head:{_canon(rest)}")
-                out.extend(f"{rel}#item:{_canon(item)}" for item in items)
+                out.extend(f"{rel}#item:{_name(item)}|{_canon(item)}" for item in items)
             else:
                 out.append(f"{rel}#doc:{_canon(doc)}")
         elif doc is not None:
             out.append(f"{rel}#scalar:{_canon(doc)}")
     return out
+
+
+def _name(item: Any) -> str:
+    """A readable label for a rules-file item or an object: ``rule 'X'``, ``Deployment web`` ('' if none)."""
+    if isinstance(item, dict):
+        for key in ("rule", "macro", "list"):
+            if isinstance(item.get(key), str):
+                return f"{key} '{item[key][:80]}'"
+        meta = item.get("metadata")
+        if isinstance(meta, dict) and isinstance(meta.get("name"), str):
+            return f"{item.get('kind', 'object')} {meta['name'][:80]}"
+    return ""
 
 
 def _line_pieces(rel: str, text: str) -> list[str]:
