@@ -52,6 +52,12 @@ def write_stats_csv(cls: ClassResult, out: Path) -> list[dict[str, object]]:
     return stats
 
 
+def _learners(cls: ClassResult) -> list[LearnerRow]:
+    """Rows of real learners: a bundle too damaged to name its learner ("?file.tar.gz") has no gradebook
+    entry or feedback (it is in the class CSV and HTML, with its error)."""
+    return [r for r in learner_rows(cls) if not r.learner.startswith("?")]
+
+
 def _lab_cell(row: LearnerRow, lab: str) -> str:
     if lab in row.held_labs:
         return ""  # held: not counted until accepted
@@ -72,7 +78,7 @@ def write_canvas(cls: ClassResult, out: Path) -> None:
     """Canvas's gradebook import layout: Student, ID, SIS User ID, SIS Login ID, Section, one column per
     assignment, and a "Points Possible" row. Canvas matches learners by SIS Login ID (the learner id here)
     or SIS User ID from the roster; a column it does not know becomes a new assignment."""
-    rows = learner_rows(cls)
+    rows = _learners(cls)
     roster = (cls.policy or Policy()).roster
     labs = list(cls.labs)
     with open(out, "w", newline="", encoding="utf-8") as fh:
@@ -89,7 +95,7 @@ def write_canvas(cls: ClassResult, out: Path) -> None:
 def write_moodle(cls: ClassResult, out: Path) -> None:
     """Moodle's "Import grades: CSV file" layout: an identifier column to map to a user field (ID number,
     Email address), then one grade column and one feedback column per grade item."""
-    rows = learner_rows(cls)
+    rows = _learners(cls)
     roster = (cls.policy or Policy()).roster
     labs = list(cls.labs)
     head = ["ID number", "Email address", "Full name"]
@@ -117,7 +123,7 @@ def write_feedback(cls: ClassResult, folder: Path) -> list[Path]:
     """One Markdown and one HTML file per learner: each lab's score and each task's status, points, reason
     and the instructor's comment. Flags are for the instructor and are not written here."""
     folder.mkdir(parents=True, exist_ok=True)
-    rows = {r.learner: r for r in learner_rows(cls)}
+    rows = {r.learner: r for r in _learners(cls)}
     written = []
     for learner, row in rows.items():
         name = _SAFE.sub("_", learner) or "learner"

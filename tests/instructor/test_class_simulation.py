@@ -9,6 +9,7 @@ fay    her own correct answer (own macros)          held: gil's answer is a near
 gil    fay's answer, one comment added, rules reordered, his own seed   held: similar to fay
 hal    a wrong answer with an instructor's override     counted, with the override's points and comment
 zed    not on the roster                            held, flagged "not on the roster"
+junk   a damaged upload                             a row saying why; no gradebook line, no feedback
 
 Run as a script (`python -m tests.instructor.test_class_simulation OUT`) to write the outputs to a folder.
 """
@@ -125,6 +126,7 @@ def build_class(out: Path) -> dict[str, object]:
     ws = start("zed")
     apply_solution(lab, ws, "zed")
     hand_in("zed", ws)
+    (bundles / "junk.tar.gz").write_bytes(b"not a bundle")  # a damaged upload: a row with the reason
 
     roster = out / "roster.csv"
     with open(roster, "w", newline="") as fh:
@@ -170,7 +172,8 @@ def test_class_csv_has_every_roster_learner_and_holds_the_flagged(sim) -> None:
     assert sim["exit"] == 1  # something is held
     rows = {r["learner"]: r for r in _csv(sim["reports"] / "class.csv")}
     full = f"{sim['max']:g}"
-    assert set(rows) == {*LEARNERS, "zed"}
+    assert set(rows) == {*LEARNERS, "zed", "?junk.tar.gz"}
+    assert rows["?junk.tar.gz"]["status"] == "bad bundle" and "not a gzip file" in rows["?junk.tar.gz"]["errors"]
     assert rows["ana"]["status"] == "graded" and rows["ana"]["score"] == full and not rows["ana"]["flags"]
     assert rows["ben"]["status"] == "graded" and 0 < float(rows["ben"]["score"]) < sim["max"]
     assert rows["cara"]["status"] == "no submission" and rows["cara"]["score"] == "0"
@@ -210,6 +213,7 @@ def test_gradebooks_in_canvas_and_moodle_layouts(sim) -> None:
     assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
     assert canvas[0][5].startswith("CKS lab3: ") and canvas[1][0] == "    Points Possible" and canvas[1][5] == full
     by_login = {r[3]: r for r in canvas[2:]}
+    assert set(by_login) == {*LEARNERS, "zed"}  # the damaged upload names no learner
     assert by_login["ana"][0] == "Ana Example" and by_login["ana"][2] == "S1000" and by_login["ana"][5] == full
     assert by_login["cara"][5] == "0" and by_login["eli"][5] == "" and by_login["gil"][5] == ""
     moodle = _csv(sim["reports"] / "moodle.csv")
@@ -225,6 +229,7 @@ def test_feedback_files(sim) -> None:
     fb = sim["reports"] / "feedback"
     for name in [*LEARNERS, "zed"]:
         assert (fb / f"{name}.md").is_file() and (fb / f"{name}.html").is_file()
+    assert len(list(fb.iterdir())) == 2 * 9
     hal = (fb / "hal.md").read_text()
     assert "| t1:" in hal and "Rule name typo only" in hal and "3/3" in hal
     assert "No submission was received." in (fb / "cara.md").read_text()
