@@ -121,3 +121,25 @@ def test_dist_cli_refuses_a_learner_install(monkeypatch: pytest.MonkeyPatch, tmp
     r = CliRunner().invoke(dist_cmd, ["--labs", "lab1", "--out", str(tmp_path / "out")])
     assert r.exit_code == 2 and "source checkout" in r.output and "CKS_SOURCE" in r.output
     assert not (tmp_path / "out").exists()
+
+
+def test_course_bundles_get_a_version_per_build_that_upgrades(tmp_path: Path) -> None:
+    from packaging.version import Version
+
+    from grader.variants import ANSWER_FILE, COURSE_FILE
+
+    lab = get_lab("lab1", REPO / "labs")
+    versions = []
+    for build in ("20261201090000", "20261202090000"):
+        res = build_dist([lab], tmp_path / build / "ana", repo=REPO, wheel=False, learner="ana", seed="ana-1",
+                         build_id=build)
+        text = (res.folder / "pyproject.toml").read_text()
+        versions.append(Version(text.split('version = "', 1)[1].split('"', 1)[0]))
+        course = (res.folder / "grader" / COURSE_FILE).read_text()
+        assert '"learner": "ana"' in course and '"seed": "ana-1"' in course
+        assert (res.folder / "grader" / ANSWER_FILE).is_file()
+        readme = (res.folder / "README.md").read_text()
+        assert "lab1" in readme and "lab2" not in readme and "regrade" not in readme
+    base = Version(next(line for line in (REPO / "pyproject.toml").read_text().splitlines()
+                        if line.startswith("version")).split('"')[1])
+    assert base < versions[0] < versions[1]  # pip upgrades the kit, and the first course bundle, cleanly
