@@ -29,6 +29,7 @@ from pathlib import Path
 from grader.labs import Lab
 
 STAGE_NAME = "cks-kit"
+STAGE_MARKER = ".cks-dist-stage"
 TOP_FILES = ("pyproject.toml", "README.md", "LICENSE", "LICENSE.txt", "NOTICE")
 SKIP_NAMES = {"__pycache__", "_labs", ".pytest_cache", ".ruff_cache"}
 # never in a learner's bundle: solution explanations, the instructor-only modules, answer generators
@@ -132,11 +133,14 @@ def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True, le
     _check_out(out, repo)
     out.mkdir(parents=True, exist_ok=True)
     stage = out / STAGE_NAME
-    if stage.exists():
-        if not (stage / "pyproject.toml").is_file() or not (stage / "grader").is_dir():
-            raise DistError(f"{stage} exists and is not a bundle `cks dist` staged; choose another --out")
+    if stage.exists() or stage.is_symlink():
+        # only a folder this command staged (its marker inside) is replaced: never a clone named cks-kit
+        if stage.is_symlink() or not (stage / STAGE_MARKER).is_file() or (stage / ".git").exists():
+            raise DistError(f"{stage} exists and is not a bundle `cks dist` staged (no {STAGE_MARKER}); "
+                            "nothing was deleted: choose another --out")
         shutil.rmtree(stage)
     stage.mkdir()
+    (stage / STAGE_MARKER).write_text("staged by `cks dist`; the next `cks dist` to this folder replaces it\n")
     build_id = build_id or datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     n = 0
     for name in TOP_FILES:

@@ -256,3 +256,19 @@ main()
 """, tmp_path, seconds=60)
     assert proc.returncode == 2 and "source checkout" in proc.stderr
     assert (REPO / ".git").exists() and (REPO / "grader").is_dir()
+
+
+def test_dist_never_replaces_a_folder_it_did_not_stage(tmp_path: Path) -> None:
+    from grader.instructor.dist import DistError, build_dist
+    from grader.labs import get_lab
+
+    clone = tmp_path / "src" / "cks-kit"  # another clone of the kit where the stage would go
+    (clone / "grader").mkdir(parents=True)
+    (clone / "pyproject.toml").write_text('[project]\nname = "cks-kit"\n')
+    (clone / "my-work.txt").write_text("precious\n")
+    with pytest.raises(DistError, match="nothing was deleted"):
+        build_dist([get_lab("lab1")], tmp_path / "src", repo=REPO, wheel=False)
+    assert (clone / "my-work.txt").read_text() == "precious\n"
+    res = build_dist([get_lab("lab1")], tmp_path / "out", repo=REPO, wheel=False)
+    again = build_dist([get_lab("lab1")], tmp_path / "out", repo=REPO, wheel=False)  # its own stage: replaced
+    assert res.folder == again.folder and (again.folder / "grader").is_dir()
