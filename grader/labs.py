@@ -19,6 +19,8 @@ from grader import safeyaml
 LAB_ID = re.compile(r"^lab\d+$")
 TASK_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 CHECK_ID = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+# What each hint tier gives, in the order `cks hint` hands them out.
+HINT_TIERS = ("a nudge toward the concept", "where to look", "the shape of the answer")
 
 
 class LabError(ValueError):
@@ -32,8 +34,18 @@ class Task:
     points: float
     check: str
     params: dict[str, Any]
-    hint: str
+    hints: tuple[str, ...]  # tiers 1..3; "" for a tier a lab does not give (an old single `hint` is tier 3)
     live: bool = False
+
+    @property
+    def hint(self) -> str:
+        """The last tier, the shape of the answer (what `grade --hints` prints)."""
+        return self.hints[-1]
+
+    @property
+    def hint_tiers(self) -> list[int]:
+        """The tiers this task has, 1-based."""
+        return [i + 1 for i, text in enumerate(self.hints) if text]
 
 
 @dataclass(frozen=True)
@@ -165,7 +177,7 @@ def load_lab_dir(d: Path) -> Lab:
 
 _LAB_KEYS = {"id", "version", "title", "summary", "topics", "minutes", "nodes", "tasks", "collect",
              "generator", "variables", "live_only"}
-_TASK_KEYS = {"id", "title", "points", "check", "params", "hint", "live"}
+_TASK_KEYS = {"id", "title", "points", "check", "params", "hints", "hint", "live"}
 _COLLECT_KEYS = {"files", "dirs", "kinds", "namespaces", "facts"}
 
 
@@ -211,7 +223,7 @@ def parse_lab(data: Any, d: Path, where: str) -> Lab:
     for i, raw in enumerate(raw_tasks):
         tw = f"{where}: tasks[{i}]"
         if not isinstance(raw, dict):
-            raise LabError(f"{tw}: must be a mapping with id, title, points, check, hint")
+            raise LabError(f"{tw}: must be a mapping with id, title, points, check, hints")
         _unknown(raw, _TASK_KEYS, tw)
         tid = _req(raw, "id", str, tw, "a short id such as t1")
         if not TASK_ID.match(tid):
@@ -233,7 +245,7 @@ def parse_lab(data: Any, d: Path, where: str) -> Lab:
         if not isinstance(live, bool):
             raise LabError(f"{tw}: key 'live' must be true or false")
         tasks.append(Task(tid, _req(raw, "title", str, tw, "a short title"), points, check_id, params,
-                          _req(raw, "hint", str, tw, "a hint shown when the task fails").strip(), live))
+                          _parse_hints(raw, tw), live))
     collect = _parse_collect(data.get("collect", {}) or {}, f"{where}: collect")
     gen = data.get("generator")
     if gen is not None and (not isinstance(gen, str) or ":" not in gen):
@@ -243,6 +255,24 @@ def parse_lab(data: Any, d: Path, where: str) -> Lab:
         raise LabError(f"{where}: key 'variables' must be a mapping")
     return Lab(lab_id, d, version, title, str(summary).strip(), tuple(topics), minutes, tuple(nodes),
                tuple(tasks), collect, gen, variables, str(data.get("live_only", "")))
+
+
+def _parse_hints(raw: dict[str, Any], where: str) -> tuple[str, ...]:
+    """``hints: [nudge, where to look, shape of the answer]``; the older ``hint: TEXT`` is tier 3 alone."""
+    what = ("a list of three hints: " + ", ".join(f"{i + 1} {t}" for i, t in enumerate(HINT_TIERS)))
+    if "hints" in raw and "hint" in raw:
+        raise LabError(f"{where}: give either 'hints' (three tiers) or the older 'hint', not both")
+    if "hint" in raw:
+        text = raw["hint"]
+        if not isinstance(text, str) or not text.strip():
+            raise LabError(f"{where}: key 'hint' must be a non-empty string (or use 'hints': {what})")
+        return ("", "", text.strip())
+    tiers = _req(raw, "hints", list, where, what)
+    if len(tiers) != len(HINT_TIERS) or not all(isinstance(t, str) and t.strip() for t in tiers):
+        raise LabError(f"{where}: key 'hints' must be {what}; got {len(tiers)} item(s)"
+                       if len(tiers) != len(HINT_TIERS) else f"{where}: key 'hints' must be {what}, each a "
+                       "non-empty string")
+    return tuple(t.strip() for t in tiers)
 
 
 def _parse_collect(raw: Any, where: str) -> Collect:

@@ -81,7 +81,9 @@ class TaskResult:
     hint: str
     live: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, hints: bool = False) -> dict[str, Any]:
+        """``hint`` carries the hint text only when asked for (`grade --hints`): default output teaches
+        without handing out the shape of the answer."""
         return {
             "id": self.id,
             "title": self.title,
@@ -90,7 +92,7 @@ class TaskResult:
             "max_points": _num(self.max_points),
             "message": self.message,
             "evidence": [e.to_dict() for e in self.evidence],
-            "hint": self.hint,
+            "hint": (self.hint or None) if hints else None,
         }
 
 
@@ -128,7 +130,7 @@ class Report:
             return 3
         return 0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, hints: bool = False) -> dict[str, Any]:
         return {
             "lab": self.lab,
             "title": self.title,
@@ -138,7 +140,7 @@ class Report:
             "score": _num(self.score),
             "max_score": _num(self.max_score),
             "skipped_points": _num(self.skipped_points),
-            "tasks": [t.to_dict() for t in self.tasks],
+            "tasks": [t.to_dict(hints=hints) for t in self.tasks],
         }
 
 

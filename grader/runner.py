@@ -16,6 +16,8 @@ LIVE_SKIP = "needs a live cluster: run `grade {lab} --target ...` on the cluster
 
 def grade(lab: Lab, snap: Snapshot, *, target: str = "workspace", live: bool = False,
           only: list[str] | None = None, progress: Callable[[str], None] | None = None) -> Report:
+    if snap.meta_problem:  # the seed is unknown: grading against the default variant would mislead
+        return _all_error(lab, snap.meta_problem, target, only)
     seed = snap.meta.get("seed")
     seed = str(seed) if seed is not None else None
     values = variants.values_for(lab, seed)
@@ -42,6 +44,13 @@ def grade(lab: Lab, snap: Snapshot, *, target: str = "workspace", live: bool = F
                                   task.points, outcome.message, outcome.evidence,
                                   variants.render_text(task.hint, values), task.live))
     return Report(lab.id, variants.render_text(lab.title, values), lab.version, target, results, seed)
+
+
+def _all_error(lab: Lab, message: str, target: str, only: list[str] | None) -> Report:
+    values = variants.values_for(lab, None)  # titles only; nothing is graded against this variant
+    results = [TaskResult(t.id, variants.render_text(t.title, values), Status.ERROR, 0.0, t.points, message, [], "",
+                          t.live) for t in lab.tasks if not only or t.id in only]
+    return Report(lab.id, variants.render_text(lab.title, values), lab.version, target, results, None)
 
 
 def run_check(ctx: CheckContext, check_id: str, params: dict) -> Outcome:

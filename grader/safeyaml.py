@@ -8,6 +8,7 @@ problem becomes a :class:`YamlProblem` with a message fit for a learner; nothing
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -169,6 +170,15 @@ def _as_problem() -> Iterator[None]:
         raise YamlProblem(f"not valid YAML: {exc}") from None
     except RecursionError:
         raise YamlProblem(f"the YAML is nested too deeply (more than {MAX_DEPTH} levels)") from None
+    except ValueError as exc:  # PyYAML's int(): a number of more than 4,300 digits (Python's int limit)
+        if isinstance(exc, YamlProblem):
+            raise
+        if "digits" in str(exc):
+            raise YamlProblem(f"a number in the YAML has more than {sys.get_int_max_str_digits():,} digits; "
+                              "no Kubernetes or Falco field takes a number that long") from None
+        raise YamlProblem(f"not valid YAML: {exc}") from None
+    except (TypeError, OverflowError) as exc:  # odd scalars the constructor cannot build (e.g. a huge float)
+        raise YamlProblem(f"not valid YAML: {exc}") from None
 
 
 def load_one(text: str | bytes) -> Any:

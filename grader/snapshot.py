@@ -13,17 +13,19 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from grader import safeyaml
+from grader import safeio, safeyaml
 
 META_FILE = "cks.yaml"
 COLLECTOR_STATUS = "facts/_collector/status.json"  # written by grader.collectors: what could not be fetched
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a node file larger than this is not read (audit logs stream separately)
 MAX_OBJECT_FILE_BYTES = 50 * 1024 * 1024
+MAX_META_BYTES = 1024 * 1024  # cks.yaml is a few lines; a 50 MB one is refused before it is parsed
+MAX_FACT_BYTES = 20 * 1024 * 1024
 
 
 class FileProblem(Exception):
@@ -49,6 +51,7 @@ class FileProblem(Exception):
 class ObjectProblem:
     where: str
     message: str
+    text: str = field(default="", repr=False, compare=False)  # the unreadable document, for checks to name it
 
 
 def object_key(obj: dict[str, Any]) -> tuple[str, str, str]:
@@ -64,13 +67,27 @@ class Snapshot:
 
     # ---- metadata ---------------------------------------------------------------------------------
     @cached_property
-    def meta(self) -> dict[str, Any]:
+    def _meta(self) -> tuple[dict[str, Any], str | None]:
         path = self.root / META_FILE
+        if not path.exists() and not path.is_symlink():
+            return {}, None
         try:
-            data = safeyaml.load_one(path.read_bytes())
-        except (OSError, safeyaml.YamlProblem):
-            return {}
-        return data if isinstance(data, dict) else {}
+            data = safeyaml.load_one(safeio.read_bytes(path, max_bytes=MAX_META_BYTES, what=META_FILE))
+        except (safeio.ReadRefused, safeyaml.YamlProblem) as exc:
+            return {}, f"{self.root / META_FILE} cannot be read ({exc}), so the variant (seed) of this work is unknown"
+        if data is not None and not isinstance(data, dict):
+            return {}, f"{self.root / META_FILE} is not a mapping of lab, seed, ..., so the variant is unknown"
+        return data or {}, None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """cks.yaml ({} when absent or unreadable: see :attr:`meta_problem`)."""
+        return self._meta[0]
+
+    @property
+    def meta_problem(self) -> str | None:
+        """Why cks.yaml could not be read, or None. Grading must stop: the seed (the variant) is unknown."""
+        return self._meta[1]
 
     # ---- node files -------------------------------------------------------------------------------
     def node_path(self, node: str, path: str) -> Path:
@@ -114,24 +131,9 @@ class Snapshot:
         local = self._checked(node, path)
         where = f"{node}:{path}"
         try:
-            st = local.stat()
-        except FileNotFoundError:
-            raise FileProblem("missing", f"{where} does not exist", where) from None
-        except OSError as exc:
-            raise FileProblem("unreadable", f"{where} cannot be read: {exc.strerror}", where) from None
-        if local.is_dir():
-            raise FileProblem("is_directory", f"{where} is a directory, not a file", where)
-        if not local.is_file():
-            raise FileProblem("not_a_file", f"{where} is not a regular file", where)
-        if st.st_size > max_bytes:
-            raise FileProblem(
-                "too_large", f"{where} is {st.st_size / 1048576:.1f} MB, more than the {max_bytes // 1048576} MB "
-                "the grader reads for this file", where)
-        try:
-            with open(local, "rb") as fh:
-                return fh.read(max_bytes + 1)
-        except OSError as exc:
-            raise FileProblem("unreadable", f"{where} cannot be read: {exc.strerror}", where) from None
+            return safeio.read_bytes(local, max_bytes=max_bytes, what=where)
+        except safeio.ReadRefused as exc:
+            raise FileProblem(exc.kind, str(exc), where) from None
 
     def read_text(self, node: str, path: str, max_bytes: int = MAX_FILE_BYTES) -> str:
         data = self.read_bytes(node, path, max_bytes)
@@ -157,23 +159,22 @@ class Snapshot:
 
     def open_node_file(self, node: str, path: str):  # -> BinaryIO; for streaming large files (audit logs)
         local = self._checked(node, path)
+        where = f"{node}:{path}"
         try:
-            return open(local, "rb")
-        except FileNotFoundError:
-            raise FileProblem("missing", f"{node}:{path} does not exist", f"{node}:{path}") from None
-        except IsADirectoryError:
-            raise FileProblem("is_directory", f"{node}:{path} is a directory, not a file", f"{node}:{path}") from None
-        except OSError as exc:
-            raise FileProblem("unreadable", f"{node}:{path} cannot be read: {exc.strerror}", f"{node}:{path}") from None
+            return safeio.open_regular(local, what=where)
+        except safeio.ReadRefused as exc:
+            raise FileProblem(exc.kind, str(exc), where) from None
 
     # ---- what a live collector could not fetch ---------------------------------------------------------
     @cached_property
     def collector_status(self) -> dict[str, Any]:
         """facts/_collector/status.json of a live collection ({} for a workspace)."""
         path = self.root / COLLECTOR_STATUS
+        if not path.exists():
+            return {}
         try:
-            data = json.loads(path.read_bytes()) if path.is_file() else {}
-        except (OSError, ValueError):
+            data = json.loads(safeio.read_bytes(path, max_bytes=MAX_FACT_BYTES))
+        except ValueError:  # ReadRefused is a ValueError too
             return {"unavailable": {"api": "the collector's status file is damaged; collect again"}}
         return data if isinstance(data, dict) else {}
 
@@ -235,12 +236,9 @@ class Snapshot:
                 continue
             rel = f"cluster/{path.relative_to(base).as_posix()}"
             try:
-                if path.stat().st_size > MAX_OBJECT_FILE_BYTES:
-                    problems.append(ObjectProblem(rel, "file too large to read"))
-                    continue
-                raw = path.read_bytes()
-            except OSError as exc:
-                problems.append(ObjectProblem(rel, f"cannot be read: {exc.strerror}"))
+                raw = safeio.read_bytes(path, max_bytes=MAX_OBJECT_FILE_BYTES, what=rel)
+            except safeio.ReadRefused as exc:
+                problems.append(ObjectProblem(rel, "file too large to read" if exc.kind == "too_large" else str(exc)))
                 continue
             for doc_no, doc in _documents(raw, rel, problems):
                 _flatten(doc, f"{rel}#{doc_no}", objs, problems)
@@ -275,9 +273,9 @@ class Snapshot:
             path = self.root / "facts" / node / f"{name}{suffix}"
             if path.is_file():
                 try:
-                    raw = path.read_bytes()
+                    raw = safeio.read_bytes(path, max_bytes=MAX_FACT_BYTES)
                     return json.loads(raw) if suffix == ".json" else safeyaml.load_one(raw)
-                except (OSError, ValueError):
+                except ValueError:  # ReadRefused and YamlProblem are ValueErrors
                     return None
         return None
 
@@ -301,25 +299,32 @@ def _documents(raw: bytes, rel: str, problems: list[ObjectProblem]):
     except safeyaml.YamlProblem:
         pass
     chunks = _split_documents(text)
-    for no, chunk in enumerate(chunks):
+    for no, (first_line, chunk) in enumerate(chunks):
         try:
             for doc in safeyaml.load_all(chunk):
                 if doc is not None:
                     yield no, doc
         except safeyaml.YamlProblem as exc:
-            problems.append(ObjectProblem(f"{rel}#{no}", str(exc)))
+            msg = str(exc)
+            if exc.line is not None:  # the chunk's line -> the file's line, where the learner looks
+                msg = msg.replace(f"line {exc.line}", f"line {exc.line + first_line - 1}", 1)
+            problems.append(ObjectProblem(f"{rel}#{no}", msg, chunk))
 
 
-def _split_documents(text: str) -> list[str]:
-    chunks, cur = [], []
-    for line in text.splitlines(keepends=True):
+def _split_documents(text: str) -> list[tuple[int, str]]:
+    """(first line number in the file, text) of each document."""
+    chunks: list[tuple[int, str]] = []
+    cur: list[str] = []
+    start = 1
+    for no, line in enumerate(text.splitlines(keepends=True), 1):
         if line.startswith("---") and (len(line) == 3 or line[3] in " \t\r\n"):
-            chunks.append("".join(cur))
+            chunks.append((start, "".join(cur)))
             cur = [line[3:].lstrip() if line[3:].strip() else ""]
+            start = no if line[3:].strip() else no + 1
             continue
         cur.append(line)
-    chunks.append("".join(cur))
-    return [c for c in chunks if c.strip()]
+    chunks.append((start, "".join(cur)))
+    return [(n, c) for n, c in chunks if c.strip()]
 
 
 def _flatten(doc: Any, where: str, out: list[dict[str, Any]], problems: list[ObjectProblem]) -> None:

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import hashlib
 import importlib
+import os
 import shutil
 import tempfile
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from grader import __version__, variants
+from grader import __version__, fsutil, safeio, variants
 from grader.labs import Lab
 from grader.snapshot import META_FILE, Snapshot
 
@@ -45,7 +48,10 @@ def materialize(lab: Lab, dest: Path, seed: str | None = None) -> dict[str, Any]
         "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "grader_version": __version__,
     }
-    (dest / META_FILE).write_text(yaml.safe_dump(meta, sort_keys=False))
+    safeio.atomic_write(dest / META_FILE, yaml.safe_dump(meta, sort_keys=False))
+    start_files = {p.relative_to(dest).as_posix(): _sha256(p) for p in _walk(dest) if p.is_file()}
+    start_files.pop(META_FILE, None)
+    fsutil.write_marker(dest, "workspace", lab=lab.id, seed=seed, files=start_files)
     return meta
 
 
@@ -83,21 +89,186 @@ def delete_paths(listing: Path, dest: Path, values: dict[str, Any]) -> None:
             target.unlink()
 
 
-def start(lab: Lab, dest: Path, seed: str | None = None, force: bool = False) -> dict[str, Any]:
-    if dest.exists() and any(dest.iterdir()):
+@dataclass
+class Started:
+    """What ``start``/``reset`` did: the new metadata and the learner's files it set aside."""
+
+    meta: dict[str, Any]
+    dropped: list[str] = field(default_factory=list)  # learner files the old workspace held (relative paths)
+    backup: Path | None = None  # where copies of them were kept (None: none, or --no-backup)
+    skipped: list[str] = field(default_factory=list)  # learner entries that could not be copied (FIFOs, ...)
+
+
+def start(lab: Lab, dest: Path, seed: str | None = None, force: bool = False, *, replace_other: bool = False,
+          backup: bool = True, same_seed: bool = False) -> Started:
+    """Create (or with ``force`` replace) the workspace of ``lab`` at ``dest``, under the folder's lock.
+
+    Only a workspace the kit created (its marker) is ever replaced; another lab's workspace only with
+    ``replace_other``. Before a replacement the learner's files (new or changed since the start) are listed
+    and, with ``backup``, copied to ``.cks-backup/<time>/``. ``same_seed`` (reset) keeps the recorded seed.
+    """
+    if dest.exists() and not dest.is_dir():
+        raise WorkspaceError(f"{dest} is a file, not a folder; choose another folder with --workspace DIR")
+    created = not dest.exists()
+    if (not created and not (dest / fsutil.LOCK_FILE).exists() and fsutil.read_marker(dest) is None
+            and any(e.name not in _KEEP for e in dest.iterdir())):
+        # not ours: refuse before writing anything there, even the lock file
+        raise WorkspaceError(f"{dest} already exists and is not empty" if not force else
+                             f"{fsutil.ownership_problem(dest, 'workspace', whole=False)}; refusing to replace it "
+                             "(choose a new folder with --workspace DIR)")
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        with fsutil.locked(dest, what="the workspace"):
+            result = _start_locked(lab, dest, seed, force, replace_other, backup, same_seed)
+    except fsutil.Busy as exc:
+        raise WorkspaceError(str(exc)) from None
+    except BaseException:
+        if created:  # a fresh start that failed leaves nothing behind
+            with contextlib.suppress(OSError):
+                (dest / fsutil.LOCK_FILE).unlink()
+                dest.rmdir()
+        raise
+    return result
+
+
+_KEEP = {fsutil.LOCK_FILE, fsutil.BACKUP_DIR, ".cks"}  # .cks: the learner's hints and progress (grader.progress)
+
+
+def _start_locked(lab: Lab, dest: Path, seed: str | None, force: bool, replace_other: bool, backup: bool,
+                  same_seed: bool) -> Started:
+    for leftover in dest.glob(".cks-staging-*"):  # a start that was killed midway (we hold the lock now)
+        shutil.rmtree(leftover, ignore_errors=True)
+    present = [e for e in dest.iterdir() if e.name not in _KEEP]
+    dropped: list[str] = []
+    skipped: list[str] = []
+    kept: Path | None = None
+    if present:
+        marker = fsutil.read_marker(dest)
+        recorded = marker.get("lab") if marker else None
+        if recorded == lab.id and Snapshot(dest).meta.get("lab") not in (None, lab.id):
+            recorded = Snapshot(dest).meta.get("lab")  # the two records disagree: treat it as the other lab's
         if not force:
-            raise WorkspaceError(
-                f"{dest} already exists; grade it with `grade {lab.id} --workspace {dest}`, "
-                f"or start over with `cks reset {lab.id} --workspace {dest}`")
-        reset_dir(dest)
-    return materialize(lab, dest, seed)
+            raise WorkspaceError(f"{dest} already exists and is not empty")
+        problem = fsutil.ownership_problem(dest, "workspace", whole=False)
+        if problem:
+            raise WorkspaceError(f"{problem}; refusing to replace it (choose a new folder with --workspace DIR)")
+        if recorded != lab.id and not replace_other:
+            raise WorkspaceError(f"{dest} is the workspace of {recorded}, not {lab.id}; to throw it away and start "
+                                 f"{lab.id} there add --replace-lab (its changed files are backed up first)")
+        if same_seed:
+            seed = (marker or {}).get("seed")
+        dropped, skipped = learner_files(dest, marker or {})
+        if dropped and backup:
+            kept = _backup(dest, dropped)
+    stage = dest / f".cks-staging-{os.getpid()}"
+    try:
+        meta = materialize(lab, stage, seed)
+        _sync(stage, dest, keep=_KEEP | {stage.name})
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return Started(meta, dropped, kept, skipped)
+
+
+def _sync(src: Path, dst: Path, keep: set[str]) -> None:
+    """Make ``dst`` hold exactly what ``src`` holds (moving, not copying), but keep the folders both have:
+    a learner whose shell sits in nodes/controlplane/etc is still somewhere after a reset. The ownership
+    marker moves last, so a run killed midway leaves a folder the kit still recognises as its own."""
+    wanted = {e.name for e in src.iterdir()}
+    for entry in list(dst.iterdir()):
+        if entry.name not in keep and entry.name not in wanted:
+            _remove(entry)
+    for entry in sorted(src.iterdir(), key=lambda p: p.name == fsutil.MARKER):
+        target = dst / entry.name
+        if _real_dir(entry) and _real_dir(target):
+            _sync(entry, target, set())
+            continue
+        if target.exists() or target.is_symlink():
+            _remove(target)
+        os.replace(entry, target)
+
+
+def _real_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink()
+
+
+def _remove(path: Path) -> None:
+    """Remove one entry; a link is removed itself, never what it points to."""
+    if _real_dir(path):
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def learner_files(dest: Path, marker: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(files the learner added or changed since the start, entries that are not files and cannot be kept)."""
+    start_files = marker.get("files") if isinstance(marker.get("files"), dict) else {}
+    changed: list[str] = []
+    odd: list[str] = []
+    for path in sorted(_walk(dest)):
+        rel = path.relative_to(dest).as_posix()
+        if rel in _OWN_FILES or rel.split("/", 1)[0] in _KEEP or rel.startswith(".cks-staging-"):
+            continue
+        if path.is_symlink():
+            changed.append(rel)
+            continue
+        if not path.is_file():
+            odd.append(rel)
+            continue
+        if start_files.get(rel) != _sha256(path):
+            changed.append(rel)
+    return changed, odd
+
+
+_OWN_FILES = {META_FILE, fsutil.MARKER}
+
+
+def _walk(root: Path):
+    """Every non-directory entry under ``root``, not following links."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        base = Path(dirpath)
+        for name in list(dirnames):
+            if (base / name).is_symlink():
+                yield base / name
+        for name in filenames:
+            yield base / name
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with safeio.open_regular(path) as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except safeio.ReadRefused:
+        return None
+    return digest.hexdigest()
+
+
+def _backup(dest: Path, rels: list[str]) -> Path:
+    """Copy the learner's files to ``.cks-backup/<time>/`` (links as links), keeping their paths."""
+    base = dest / fsutil.BACKUP_DIR
+    if base.is_symlink() or (base.exists() and not base.is_dir()):
+        raise WorkspaceError(f"{base} is not a folder the kit made (a link or a file); move it away, or pass "
+                             "--no-backup")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    root = dest / fsutil.BACKUP_DIR / stamp
+    n = 1
+    while root.exists():
+        n += 1
+        root = dest / fsutil.BACKUP_DIR / f"{stamp}-{n}"
+    for rel in rels:
+        target = root / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(dest / rel, target, follow_symlinks=False)
+    return root
 
 
 def reset_dir(dest: Path) -> None:
-    """Remove a workspace, refusing anything that does not look like one."""
-    if not (dest / META_FILE).is_file():
-        raise WorkspaceError(f"{dest} is not a cks workspace (no {META_FILE}); refusing to delete it")
-    shutil.rmtree(dest)
+    """Remove a workspace the kit created, refusing anything else (see :func:`grader.fsutil.safe_remove_tree`)."""
+    try:
+        fsutil.safe_remove_tree(dest, kind="workspace")
+    except fsutil.RemoveRefused as exc:
+        raise WorkspaceError(f"{exc}; refusing to delete it") from None
 
 
 def pristine(lab: Lab, seed: str | None) -> Snapshot:

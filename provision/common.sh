@@ -31,14 +31,40 @@ if [[ ! -f /var/lib/cks/apt-updated ]]; then
   apt-get update -q
   install -D -m 0644 /dev/null /var/lib/cks/apt-updated
 fi
-apt_install apt-transport-https ca-certificates curl gpg jq containerd
+apt_install apt-transport-https ca-certificates curl gpg jq
 
+# containerd and runc from their upstream releases, pinned and checksum-verified (containerd's getting-started
+# guide): Kubernetes 1.36+ needs containerd 2.x, newer than Ubuntu 24.04's package.
+if ! /usr/local/bin/containerd --version 2>/dev/null | grep -q " v${CONTAINERD_VERSION} "; then
+  log "installing containerd ${CONTAINERD_VERSION}"
+  tmp="$(mktemp -d)"
+  base="https://github.com/containerd/containerd/releases/download/v${CONTAINERD_VERSION}"
+  tarball="containerd-${CONTAINERD_VERSION}-linux-$(arch).tar.gz"
+  fetch_verified "${base}/${tarball}" "${base}/${tarball}.sha256sum" "${tmp}/${tarball}"
+  tar -C /usr/local -xzf "${tmp}/${tarball}"
+  curl -fsSL --retry 3 -o /etc/systemd/system/containerd.service \
+    "https://raw.githubusercontent.com/containerd/containerd/v${CONTAINERD_VERSION}/containerd.service"
+  rm -rf "$tmp"
+  systemctl daemon-reload
+  restart_containerd=1
+fi
+if ! /usr/local/sbin/runc --version 2>/dev/null | grep -q "^runc version ${RUNC_VERSION#v}$"; then
+  log "installing runc ${RUNC_VERSION}"
+  base="https://github.com/opencontainers/runc/releases/download/${RUNC_VERSION}"
+  fetch_verified "${base}/runc.$(arch)" "${base}/runc.sha256sum" /tmp/runc
+  install -m 0755 /tmp/runc /usr/local/sbin/runc
+  rm -f /tmp/runc
+  restart_containerd=1
+fi
 if ! grep -q 'SystemdCgroup = true' /etc/containerd/config.toml 2>/dev/null; then
   install -d /etc/containerd
-  containerd config default | sed 's/SystemdCgroup = false/SystemdCgroup = true/' >/etc/containerd/config.toml
-  systemctl restart containerd
+  /usr/local/bin/containerd config default | sed 's/SystemdCgroup = false/SystemdCgroup = true/' >/etc/containerd/config.toml
+  grep -q 'SystemdCgroup = true' /etc/containerd/config.toml \
+    || { echo "containerd's default config has no SystemdCgroup setting to turn on" >&2; exit 1; }
+  restart_containerd=1
 fi
 systemctl enable --now containerd >/dev/null
+if [[ -n "${restart_containerd:-}" ]]; then systemctl restart containerd; fi
 
 apt_repo kubernetes "https://pkgs.k8s.io/core:/stable:/${K8S_MINOR}/deb/Release.key" \
   "deb [signed-by=@KEYRING@] https://pkgs.k8s.io/core:/stable:/${K8S_MINOR}/deb/ /"

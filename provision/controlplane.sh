@@ -7,10 +7,24 @@ set -euo pipefail
 if [[ ! -f /etc/kubernetes/admin.conf ]]; then
   log "kubeadm init (Kubernetes ${K8S_VERSION})"
   kubeadm init --kubernetes-version "v${K8S_VERSION}" --node-name controlplane \
-    --apiserver-advertise-address "${CONTROLPLANE_IP}" --pod-network-cidr "${POD_CIDR}" \
-    --token "${KUBEADM_TOKEN}" --token-ttl 0
+    --apiserver-advertise-address "${CONTROLPLANE_IP}" --pod-network-cidr "${POD_CIDR}"
 fi
 export KUBECONFIG=/etc/kubernetes/admin.conf
+
+# kubeadm's own kube-apiserver manifest, kept once: `cks reset` of an audit lab restores exactly this, whatever
+# an earlier lab changed (labs share one cluster).
+PRISTINE=/etc/kubernetes/cks-pristine/kube-apiserver.yaml
+if [[ ! -f "$PRISTINE" ]]; then
+  install -D -m 0600 /etc/kubernetes/manifests/kube-apiserver.yaml "$PRISTINE"
+  log "kept kubeadm's kube-apiserver manifest at $PRISTINE"
+fi
+
+# With no workers the control plane runs the lab workloads: drop its NoSchedule taint (kubeadm's guide,
+# "Control plane node isolation"). With workers it stays; labs that Falco must watch tolerate it.
+if [[ "${CKS_WORKERS:-1}" == 0 ]] \
+  && kubectl get node controlplane -o jsonpath='{.spec.taints[*].key}' | grep -qw node-role.kubernetes.io/control-plane; then
+  kubectl taint nodes controlplane node-role.kubernetes.io/control-plane:NoSchedule-
+fi
 
 for home in /root /home/vagrant; do
   if [[ -d "$home" ]] && ! cmp -s /etc/kubernetes/admin.conf "$home/.kube/config"; then

@@ -6,14 +6,11 @@ set -euo pipefail
 
 apt_repo falcosecurity "https://falco.org/repo/falcosecurity-packages.asc" \
   "deb [signed-by=@KEYRING@] https://download.falco.org/packages/deb stable main"
-export FALCO_FRONTEND=noninteractive FALCO_DRIVER_CHOICE=modern_ebpf
+# Rules must not change under the learner: FALCOCTL_ENABLED=no installs Falco without falcoctl's automatic
+# rules updates (Falco's install guide), so /etc/falco/falco_rules.yaml stays the one the package bundles.
+export FALCO_FRONTEND=noninteractive FALCO_DRIVER_CHOICE=modern_ebpf FALCOCTL_ENABLED=no
 apt_install dialog "falco=${FALCO_VERSION}"
 apt-mark hold falco >/dev/null
-
-# Rules must not change under the learner: no automatic rules updates.
-if [[ "$(systemctl is-enabled falcoctl-artifact-follow.service 2>/dev/null || true)" != masked ]]; then
-  systemctl mask falcoctl-artifact-follow.service
-fi
 for unit in falco-kmod.service falco-bpf.service; do
   if systemctl is-active --quiet "$unit"; then systemctl disable --now "$unit"; fi
 done

@@ -8,8 +8,6 @@ CKS_SRC="${CKS_SRC:-/vagrant}"
 # shellcheck source=provision/versions.env
 . "${CKS_SRC}/provision/versions.env"
 
-# A practice cluster on a host-only network: a fixed bootstrap token lets node01 join without a shared folder.
-export KUBEADM_TOKEN="cks000.kitpracticetoken"
 export DEBIAN_FRONTEND=noninteractive
 
 log() { printf '[cks] %s\n' "$*"; }
@@ -57,6 +55,24 @@ apt_repo() {
   fi
   if printf '%s\n' "${line//@KEYRING@/$keyring}" | write_if_changed "/etc/apt/sources.list.d/$name.list" 0644; then
     apt-get update -q
+  fi
+}
+
+# arch: the Debian name of this machine's architecture (amd64, arm64), as upstream release assets use it.
+arch() { dpkg --print-architecture; }
+
+# fetch_verified URL SHA256_URL DEST: download a release asset and check it against the line for its file
+# name in the published checksum file (`<sha256>  <name>`, as containerd and runc publish them).
+fetch_verified() {
+  local url="$1" sum_url="$2" dest="$3" name want have
+  name="${url##*/}"
+  curl -fsSL --retry 3 -o "$dest" "$url"
+  want="$(curl -fsSL --retry 3 "$sum_url" | awk -v n="$name" '$2 == n || $2 == "*" n {print $1; exit}')"
+  have="$(sha256sum "$dest" | awk '{print $1}')"
+  if [[ -z "$want" || "$want" != "$have" ]]; then
+    echo "checksum mismatch for $url (published ${want:-none}, got $have)" >&2
+    rm -f "$dest"
+    return 1
   fi
 }
 

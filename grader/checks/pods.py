@@ -8,9 +8,10 @@ ephemeral containers too), so any correct manifest passes and a plausible wrong 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
-from grader import safeyaml, variants
+from grader import safeyaml, variants, versions
 from grader.checks import CheckContext, check
 from grader.engines import podsec
 from grader.results import Evidence, Outcome
@@ -18,6 +19,7 @@ from grader.snapshot import FileProblem
 
 LABEL_ENFORCE = "pod-security.kubernetes.io/enforce"
 LABEL_ENFORCE_VERSION = "pod-security.kubernetes.io/enforce-version"
+_PSA_KEYS = {f"pod-security.kubernetes.io/{m}{s}" for m in ("enforce", "audit", "warn") for s in ("", "-version")}
 START_UIDS_FACT = "start-uids"
 MAX_EVIDENCE = 20  # evidence rows per task: enough to act on, small enough for 10,000 pods  # live: {"Kind/namespace/name": uid} recorded when the lab was set up
 
@@ -52,14 +54,62 @@ def _recorded_uids(ctx: CheckContext) -> Any:
     return cache["v"]
 
 
+def _rejections(ctx: CheckContext, obj: dict[str, Any]) -> list[podsec.ApiProblem]:
+    """Why the API would refuse ``obj``. A workspace is edited like `kubectl apply`/`kubectl edit`, which
+    validate strictly (unknown fields refused); a live object was accepted, so only Warn-mode rules apply."""
+    return podsec.api_rejects(obj, "Warn" if ctx.live else "Strict")
+
+
+def _refused(obj: dict[str, Any], problems: list[podsec.ApiProblem]) -> str:
+    return (f"the API server would refuse it ({problems[0].status}: {podsec.rejection_message(obj, problems)}), "
+            "so none of it is applied")
+
+
+_KIND_LINE = re.compile(r"^kind:\s*[\"']?(\w+)", re.M)
+_NAME_LINE = re.compile(r"^\s{1,4}name:\s*[\"']?([\w.-]+)", re.M)
+_NS_LINE = re.compile(r"^\s{1,4}namespace:\s*[\"']?([\w.-]+)", re.M)
+
+
+def unreadable_documents(snap: Any, kind: str, names: set[tuple[str, str]] | None = None) -> list[Any]:
+    """The documents under cluster/ that could not be read and may hold an object of ``kind`` (named one of
+    ``names`` = {(namespace, name)}, when given): a YAML slip, not a deletion."""
+    out = []
+    for p in snap.object_problems:
+        text = getattr(p, "text", "") or ""
+        kinds = set(_KIND_LINE.findall(text))
+        if kinds and kind not in kinds:
+            continue
+        if names is not None and text:
+            found_names = set(_NAME_LINE.findall(text))
+            found_ns = set(_NS_LINE.findall(text))
+            if found_names and not any(n in found_names and (not found_ns or ns in found_ns) for ns, n in names):
+                continue
+        out.append(p)
+    return out
+
+
+def _unreadable_outcome(problems: list[Any], what: str) -> Outcome:
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more unreadable document{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+    return Outcome.failed(f"{first.where}: {first.message}{more}; fix it so {what} can be graded",
+                          *[Evidence(p.where, "a YAML document the API would accept", p.message) for p in problems[:MAX_EVIDENCE]])
+
+
 def _target(ctx: CheckContext, kind: str, namespace: str, name: str) -> tuple[dict[str, Any] | None, Outcome | None]:
-    """The learner's object, or a failed outcome that says it is missing or broken."""
+    """The learner's object, or a failed outcome that says it is missing, unreadable or refused."""
     obj = ctx.snap.object(kind, namespace, name)
     where = _where(kind, namespace, name)
     if obj is None:
-        broken = [p for p in ctx.snap.object_problems]
-        extra = f" ({len(broken)} document(s) could not be read: {broken[0].where}: {broken[0].message})" if broken else ""
-        return None, Outcome.failed(f"{where} not found{extra}", Evidence(where, "the object", "absent"))
+        broken = unreadable_documents(ctx.snap, kind, {(namespace, name)})
+        if broken:
+            return None, _unreadable_outcome(broken, where)
+        return None, Outcome.failed(f"{where} not found", Evidence(where, "the object", "absent"))
+    refused = _rejections(ctx, obj)
+    if refused:
+        why = _refused(obj, refused)
+        return None, Outcome.failed(f"{where}: {why}",
+                                    *[Evidence(f"{where} {p.field}", "a value the API accepts", p.message)
+                                      for p in refused[:MAX_EVIDENCE]])
     problems = [p for ref in podsec.pod_specs(obj) for p in ref.problems if p.blocking]
     if not podsec.pod_specs(obj) or problems:
         msg = str(problems[0]) if problems else f"{where} has no pod spec"
@@ -67,44 +117,8 @@ def _target(ctx: CheckContext, kind: str, namespace: str, name: str) -> tuple[di
     return obj, None
 
 
-def _prune(v: Any) -> Any:
-    """Drop null, false host flags, empty maps and lists, and API defaults, so equal meanings compare equal."""
-    if isinstance(v, dict):
-        out = {}
-        for k, x in v.items():
-            x = _prune(x)
-            if x is None or x == {} or x == []:
-                continue
-            if k == "defaultMode" and x == 420 or k == "type" and x == "" or k == "readOnly" and x is False:
-                continue
-            out[k] = x
-        return out
-    if isinstance(v, list):
-        return [_prune(x) for x in v]
-    return v
-
-
-def projection(obj: dict[str, Any]) -> list[dict[str, Any]]:
-    """What decides how an object's pods run, security-wise: images, commands, security contexts,
-    mounts, volumes and host namespaces of every pod spec. Defaults the API adds are pruned."""
-    out = []
-    for ref in podsec.pod_specs(obj):
-        pod = {k: ref.spec.get(k) for k in ("hostNetwork", "hostPID", "hostIPC", "hostUsers", "securityContext",
-                                            "volumes", "serviceAccountName", "automountServiceAccountToken")}
-        for k in ("hostNetwork", "hostPID", "hostIPC"):
-            if pod[k] is False:
-                pod[k] = None
-        vols = pod.get("volumes")
-        if isinstance(vols, list):
-            pod["volumes"] = sorted((_prune(v) for v in vols if isinstance(v, dict)), key=lambda v: str(v.get("name")))
-        cs = []
-        for c in ref.containers:
-            cs.append({"field": c.field, "name": c.name, **{k: c.data.get(k) for k in (
-                "image", "command", "args", "securityContext", "volumeMounts")}})
-        out.append(_prune({"pod": pod, "containers": cs}))
-    return out
-
-
+# first_difference and template_without_api_defaults serve grader/checks/falco.py (lab3's untouched
+# Deployments); the pod checks compare both ways with podsec.changes.
 def first_difference(a: Any, b: Any, path: str = "") -> str | None:
     """Where ``b`` lacks or changes something ``a`` has (``a`` ⊆ ``b``): tolerant of fields the API adds."""
     if isinstance(a, dict):
@@ -161,24 +175,9 @@ def template_without_api_defaults(template: Any) -> Any:
     return t
 
 
-_WORKLOAD_DEFAULTS = {"replicas": 1, "progressDeadlineSeconds": 600, "revisionHistoryLimit": 10,
-                      "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}}
-
-
-def _workload_spec_without_api_defaults(spec: Any) -> Any:
-    if not isinstance(spec, dict):
-        return spec
-    spec = dict(spec)
-    for k, v in _WORKLOAD_DEFAULTS.items():
-        if spec.get(k) == v:
-            del spec[k]
-    if "template" in spec:
-        spec["template"] = template_without_api_defaults(spec["template"])
-    return spec
-
-
 def _untouched(ctx: CheckContext, start_obj: dict[str, Any], cur: dict[str, Any] | None) -> str | None:
-    """None when ``cur`` is ``start_obj`` unchanged (same UID, same spec), else what changed."""
+    """None when ``cur`` is ``start_obj`` unchanged (same UID, the same spec both ways, the API's defaults
+    aside), else what happened to it."""
     if cur is None:
         return "deleted"
     if cur == start_obj:
@@ -186,17 +185,12 @@ def _untouched(ctx: CheckContext, start_obj: dict[str, Any], cur: dict[str, Any]
     want_uid = _start_uid(ctx, start_obj)
     if want_uid and _uid(cur) != want_uid:
         return f"recreated (UID {_uid(cur)}, was {want_uid})"
-    diff = first_difference(start_obj.get("spec"), cur.get("spec"), "spec")
+    refused = _rejections(ctx, cur)
+    if refused:
+        return f"edited so that {_refused(cur, refused)}"
+    diff = podsec.changes(start_obj, cur)
     if diff:
-        return f"changed at {diff}"
-    if isinstance((start_obj.get("spec") or {}).get("template"), dict):
-        # a workload's template: nothing added either (bare Pods get many API defaults and cannot be edited)
-        diff = first_difference(_workload_spec_without_api_defaults(cur.get("spec")),
-                                _workload_spec_without_api_defaults(start_obj.get("spec")), "spec")
-        if diff:
-            return f"changed at {diff} (added)"
-    if projection(start_obj) != projection(cur):
-        return "its pod settings changed"
+        return f"changed: {diff[0]}" + (f" (and {len(diff) - 1} more changes)" if len(diff) > 1 else "")
     return None
 
 
@@ -315,41 +309,27 @@ def no_privilege_escalation(ctx: CheckContext, namespace: str, name: str, kind: 
                           score=_partial(len(ref.containers) - len(allowed), len(ref.containers)))
 
 
-_HARDENING_KEYS = ("readOnlyRootFilesystem", "allowPrivilegeEscalation")
+LAB5_ALLOWED = frozenset({podsec.SECURITY_CONTEXTS, podsec.EMPTYDIR_VOLUMES})
+LAB6_ALLOWED = frozenset({podsec.SECURITY_CONTEXTS, podsec.HOST_NAMESPACES_OFF})
 
 
-def _strip_allowed_edits(obj: dict[str, Any]) -> dict[str, Any]:
-    """The object without what lab5 allows to change: security contexts' hardening keys, mounts, volumes."""
-    obj = copy.deepcopy(obj)
-    for ref in podsec.pod_specs(obj):
-        ref.spec.pop("volumes", None)
-        for c in ref.containers:
-            c.data.pop("volumeMounts", None)
-            sc = c.data.get("securityContext")
-            if isinstance(sc, dict):
-                for k in _HARDENING_KEYS:
-                    sc.pop(k, None)
-        psc = ref.spec.get("securityContext")
-        if isinstance(psc, dict):
-            for k in _HARDENING_KEYS:
-                psc.pop(k, None)
-    obj.pop("status", None)
-    obj.pop("metadata", None)
-    return obj
+def _changes_text(diff: list[podsec.Change]) -> str:
+    return str(diff[0]) + (f" (and {len(diff) - 1} more change{'s' if len(diff) > 2 else ''})" if len(diff) > 1 else "")
 
 
 @check("pods.only_hardened")
 def only_hardened(ctx: CheckContext, namespace: str, name: str, kind: str = "Deployment") -> Outcome:
-    """The object was hardened, and nothing else changed: same containers, images, commands, ports,
-    resources and other settings as at the start (the API's defaults are tolerated)."""
+    """The object was hardened, and nothing else changed, compared both ways (a value added counts as much
+    as one removed): only security contexts, emptyDir volumes and mounts of emptyDir volumes may differ
+    from the start. Values the API server sets on read-back are ignored (podsec.compare)."""
     obj, bad = _target(ctx, kind, namespace, name)
     if bad:
         return bad
     start_obj = ctx.start.object(kind, namespace, name)
     if start_obj is None:
         return Outcome.error(f"the lab's start has no {_where(kind, namespace, name)} (lab definition problem)")
-    if projection(obj) == projection(start_obj):
-        return Outcome.failed("the Deployment's pod template is unchanged: nothing was hardened yet",
+    if not podsec.changes(start_obj, obj):
+        return Outcome.failed(f"the {kind}'s pod template is unchanged: nothing was hardened yet",
                               Evidence(_where(kind, namespace, name), "a hardened pod template", "as at the start"))
     ref, sref = podsec.pod_specs(obj)[0], podsec.pod_specs(start_obj)[0]
     names = [(c.field, c.name) for c in ref.containers]
@@ -362,10 +342,12 @@ def only_hardened(ctx: CheckContext, namespace: str, name: str, kind: str = "Dep
         if c.data.get("image") != sc.data.get("image"):
             return Outcome.failed(f"the image of container {c.name!r} changed: keep the image",
                                   Evidence(f"{c.path}.image", str(sc.data.get("image")), str(c.data.get("image"))))
-    diff = first_difference(_strip_allowed_edits(start_obj), _strip_allowed_edits(obj))
+    diff = podsec.changes(start_obj, obj, LAB5_ALLOWED)
     if diff:
-        return Outcome.failed(f"{diff} changed: only the security context, emptyDir volumes and their mounts may change",
-                              Evidence(f"{_where(kind, namespace, name)} {diff}", "as at the start", "changed"))
+        return Outcome.failed(f"{_changes_text(diff)}: only security contexts, emptyDir volumes and their mounts "
+                              "may change",
+                              *[Evidence(f"{_where(kind, namespace, name)} {d.path}", "as at the start" if d.what != "added"
+                                         else "absent, as at the start", str(d)) for d in diff[:MAX_EVIDENCE]])
     return Outcome.passed("hardened, with the same containers, images and other settings as at the start")
 
 
@@ -391,8 +373,8 @@ def _saved_object(text: str, kind: str, namespace: str, name: str) -> tuple[dict
 @check("pods.saved_manifest")
 def saved_manifest(ctx: CheckContext, node: str, path: str, namespace: str, name: str,
                    kind: str = "Deployment") -> Outcome:
-    """The changed manifest is saved at ``path`` and means the same as the applied object (images,
-    commands, security contexts, mounts, volumes); a copy of the unchanged start does not count."""
+    """The changed manifest is saved at ``path``, `kubectl apply -f` would accept it, and its spec equals the
+    applied object's both ways (server defaults aside); a copy of the unchanged start does not count."""
     where = f"{node}:{path}"
     try:
         text = ctx.snap.read_text(node, path)
@@ -402,18 +384,24 @@ def saved_manifest(ctx: CheckContext, node: str, path: str, namespace: str, name
     saved, why = _saved_object(text, kind, namespace, name)
     if saved is None:
         return Outcome.failed(f"{where}: {why}", Evidence(where, _where(kind, namespace, name), why))
+    refused = podsec.api_rejects(saved, "Strict")  # `kubectl apply -f` validates strictly, even on a cluster
+    if refused:
+        return Outcome.failed(f"{where}: `kubectl apply -f` would fail: {_refused(saved, refused)}",
+                              *[Evidence(f"{where} {p.field}", "a value the API accepts", p.message)
+                                for p in refused[:MAX_EVIDENCE]])
     applied, bad = _target(ctx, kind, namespace, name)
     if bad:
         return bad
     start_obj = ctx.start.object(kind, namespace, name)
-    if start_obj is not None and projection(saved) == projection(start_obj):
+    if start_obj is not None and not podsec.changes(start_obj, saved):
         return Outcome.failed(f"{where} is the unchanged starting manifest: save the changed one",
                               Evidence(where, "the hardened manifest", "the starting manifest"))
-    a, s = projection(applied), projection(saved)
-    if a != s:
-        diff = first_difference(s, a) or first_difference(a, s) or "the pod template"
-        return Outcome.failed(f"{where} differs from the applied {kind} (at {diff}): apply the file you saved, "
-                              "or save what you applied", Evidence(where, "the applied object's settings", f"differs at {diff}"))
+    diff = podsec.changes(saved, applied)
+    if diff:
+        return Outcome.failed(f"{where} differs from the applied {kind} ({_changes_text(diff)}, in the applied one): "
+                              "apply the file you saved, or save what you applied",
+                              *[Evidence(f"{where} {d.path}", "the same as the applied object", str(d))
+                                for d in diff[:MAX_EVIDENCE]])
     return Outcome.passed(f"{where} matches the applied {kind}")
 
 
@@ -501,10 +489,22 @@ class _Index:
         return self.objs.get(podsec.identity(start_obj))
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _names(objs: list[dict[str, Any]]) -> str:
+    shown = [f"{podsec.identity(o)[1]}/{podsec.identity(o)[2]}" for o in objs[:5]]
+    return ", ".join(shown) + (f" and {len(objs) - 5} more" if len(objs) > 5 else "")
+
+
 @check("pods.offending_pods_deleted")
 def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
-    """Every bare Pod that ran with elevated privileges at the start is gone (and not recreated as it
-    was); every compliant Pod is untouched (same UID and spec). Deleting everything earns nothing."""
+    """Every bare Pod that ran with elevated privileges at the start is gone (or replaced by a compliant
+    Pod); every compliant Pod is untouched (same UID and spec, both ways). Deleting everything earns nothing.
+
+    Teach, don't tell: the reason counts the offenders still running and names only Pods the learner
+    touched (a compliant one changed or deleted, an offender edited in place or recreated still elevated)."""
     start_pods = _objects_in(ctx.start, "Pod", namespaces)
     if not start_pods:
         return Outcome.error(f"the lab's start has no Pods in {', '.join(namespaces)} (lab definition problem)")
@@ -512,29 +512,44 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
     offenders = [p for p, e in zip(start_pods, elevated, strict=True) if e]
     compliant = [p for p, e in zip(start_pods, elevated, strict=True) if not e]
     index = _Index(ctx.snap, "Pod", namespaces)
-    touched = []
-    for p in compliant:
-        what = _untouched(ctx, p, index.current(p))
-        if what:
-            touched.append((p, what))
-    left = []
+    absent = {podsec.identity(p)[1:] for p in start_pods if index.current(p) is None}
+    broken = unreadable_documents(ctx.snap, "Pod", absent) if absent else []
+    if broken:  # a YAML slip must not read as "deleted"
+        return _unreadable_outcome(broken, "the Pods in it")
+    touched = [(p, what) for p in compliant if (what := _untouched(ctx, p, index.current(p)))]
+    still, edited = 0, []
     for p in offenders:
         cur = index.current(p)
-        if cur is not None and (_uid(cur) == _start_uid(ctx, p) or podsec.is_elevated(cur)):
-            left.append((p, cur))
-    ev = [Evidence(_where(*podsec.identity(p)), "untouched (compliant)", what) for p, what in touched[:MAX_EVIDENCE]]
-    ev += [Evidence(_where(*podsec.identity(p)), "deleted", _offence(cur)) for p, cur in left[:MAX_EVIDENCE]]
+        if cur is None:
+            continue
+        same = _uid(cur) == _start_uid(ctx, p)
+        if same and not _untouched(ctx, p, cur):
+            still += 1  # untouched: counted, never named
+        elif same:
+            edited.append((p, "was edited in place: a running Pod's security settings cannot be changed "
+                              "(the API refuses it); delete it"))
+        elif _rejections(ctx, cur) or podsec.is_elevated(cur):
+            edited.append((p, "was recreated but still runs with elevated privileges"
+                           if not _rejections(ctx, cur) else f"was recreated, but {_refused(cur, _rejections(ctx, cur))}"))
+    ev = [Evidence(_where(*podsec.identity(p)), "untouched (it was compliant)", what) for p, what in touched[:MAX_EVIDENCE]]
+    ev += [Evidence(_where(*podsec.identity(p)), "deleted", why) for p, why in edited[:MAX_EVIDENCE]]
+    if still:
+        ev.append(Evidence(f"bare Pods in {', '.join(namespaces)}", "none with elevated privileges",
+                           f"{_plural(still, 'offending Pod')} still running"))
     if touched:
-        p, what = touched[0]
-        return Outcome.failed(f"{_where(*podsec.identity(p))} was compliant and must stay, but it was {what}", *ev)
+        what = touched[0][1]
+        head = (f"{_plural(len(touched), 'compliant Pod')} you changed or deleted must stay as {'it was' if len(touched) == 1 else 'they were'}: "
+                f"{_names([p for p, _ in touched])} ({what})")
+        return Outcome.failed(head, *ev)
+    left = still + len(edited)
     if left:
-        p, cur = left[0]
-        state = ("runs with elevated privileges and is still there" if podsec.is_elevated(cur) else
-                 "is still the same Pod (edited in place, same UID): a running Pod's security settings cannot be "
-                 "changed, delete it")
-        return Outcome.failed(f"{_where(*podsec.identity(p))} {state}"
-                              + (f" (and {len(left) - 1} more)" if len(left) > 1 else ""), *ev,
-                              score=_partial(len(offenders) - len(left), len(offenders)))
+        parts = []
+        if still:
+            parts.append(f"{still} of the offending Pods {'is' if still == 1 else 'are'} still running")
+        if edited:
+            p, why = edited[0]
+            parts.append(f"Pod {_names([p])} {why}" + (f" (and {len(edited) - 1} more)" if len(edited) > 1 else ""))
+        return Outcome.failed("; ".join(parts), *ev, score=_partial(len(offenders) - left, len(offenders)))
     return Outcome.passed(f"the {len(offenders)} offending Pods are deleted; the {len(compliant)} compliant Pods are untouched")
 
 
@@ -549,7 +564,10 @@ def _offending(ctx: CheckContext, name: str, objs: list[Any]) -> list[bool]:
 @check("pods.offending_workloads_fixed")
 def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: str = "Deployment") -> Outcome:
     """Every workload whose pods ran with elevated privileges at the start is fixed in place (same UID, now
-    compliant by effective values); every compliant one is untouched."""
+    compliant by effective values, accepted by the API, nothing changed but security contexts and host
+    namespaces turned off, compared both ways); every compliant one is untouched.
+
+    Untouched offenders are counted, never named; a workload the learner changed wrongly is named."""
     start_objs = _objects_in(ctx.start, kind, namespaces)
     if not start_objs:
         return Outcome.error(f"the lab's start has no {kind}s in {', '.join(namespaces)} (lab definition problem)")
@@ -557,43 +575,49 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
     offenders = [o for o, e in zip(start_objs, elevated, strict=True) if e]
     compliant = [o for o, e in zip(start_objs, elevated, strict=True) if not e]
     index = _Index(ctx.snap, kind, namespaces)
+    absent = {podsec.identity(o)[1:] for o in start_objs if index.current(o) is None}
+    broken = unreadable_documents(ctx.snap, kind, absent) if absent else []
+    if broken:
+        return _unreadable_outcome(broken, f"the {kind}s in it")
     touched = [(o, what) for o in compliant if (what := _untouched(ctx, o, index.current(o)))]
     if touched:
-        o, what = touched[0]
-        return Outcome.failed(f"{_where(*podsec.identity(o))} was compliant and must stay as it was, but it was {what}",
-                              *[Evidence(_where(*podsec.identity(x)), "untouched (compliant)", w)
+        what = touched[0][1]
+        return Outcome.failed(f"{_plural(len(touched), f'compliant {kind}')} you changed must stay exactly as "
+                              f"{'it was' if len(touched) == 1 else 'they were'}: {_names([o for o, _ in touched])} ({what})",
+                              *[Evidence(_where(*podsec.identity(x)), "untouched (it was compliant)", w)
                                 for x, w in touched[:MAX_EVIDENCE]])
+    still = 0
     bad: list[tuple[dict[str, Any], str]] = []
     for o in offenders:
         cur = index.current(o)
         if cur is None:
-            bad.append((o, "deleted: fix it instead, its pods must keep running"))
+            bad.append((o, "was deleted: fix it instead, its pods must keep running"))
         elif _start_uid(ctx, o) and _uid(cur) != _start_uid(ctx, o):
-            bad.append((o, "recreated (new UID): fix it in place"))
+            bad.append((o, "was recreated (new UID): fix it in place"))
+        elif not _untouched(ctx, o, cur):
+            still += 1  # untouched: counted, never named
+        elif refused := _rejections(ctx, cur):
+            bad.append((o, f"was edited, but {_refused(cur, refused)}"))
         elif podsec.is_elevated(cur):
-            bad.append((o, _offence(cur) if len(bad) < MAX_EVIDENCE else "still elevated"))
-        elif diff := first_difference(_strip_security(o), _strip_security(cur)):
-            bad.append((o, f"changed beyond its security settings (at {diff})"))
-    if bad:
-        o, why = bad[0]
-        return Outcome.failed(f"{_where(*podsec.identity(o))} is not fixed: {why}"
-                              + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""),
-                              *[Evidence(_where(*podsec.identity(x)), "compliant pods, same object", w)
-                                for x, w in bad[:MAX_EVIDENCE]],
-                              score=_partial(len(offenders) - len(bad), len(offenders)))
+            bad.append((o, f"was edited but still runs with elevated privileges ({_offence(cur)})"
+                        if len(bad) < MAX_EVIDENCE else "still elevated"))
+        elif diff := podsec.changes(o, cur, LAB6_ALLOWED):
+            bad.append((o, f"was changed beyond its security settings: {_changes_text(diff)}"))
+    ev = [Evidence(_where(*podsec.identity(x)), "compliant pods, same object, only security settings changed", w)
+          for x, w in bad[:MAX_EVIDENCE]]
+    if still:
+        ev.append(Evidence(f"{kind}s in {', '.join(namespaces)}", "none with elevated privileges",
+                           f"{_plural(still, f'offending {kind}')} not changed yet"))
+    if bad or still:
+        parts = []
+        if still:
+            parts.append(f"{still} of the offending {kind}s {'is' if still == 1 else 'are'} not fixed yet")
+        if bad:
+            o, why = bad[0]
+            parts.append(f"{kind} {_names([o])} {why}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
+        return Outcome.failed("; ".join(parts), *ev, score=_partial(len(offenders) - len(bad) - still, len(offenders)))
     return Outcome.passed(f"the {len(offenders)} offending {kind}s are fixed in place; the {len(compliant)} compliant "
                           "ones are untouched")
-
-
-def _strip_security(obj: dict[str, Any]) -> dict[str, Any]:
-    """Everything but the security settings a fix may change (security contexts, host namespaces)."""
-    obj = copy.deepcopy(obj)
-    for ref in podsec.pod_specs(obj):
-        for k in ("securityContext", "hostNetwork", "hostPID", "hostIPC"):
-            ref.spec.pop(k, None)
-        for c in ref.containers:
-            c.data.pop("securityContext", None)
-    return {"spec": obj.get("spec")}
 
 
 @check("pods.namespace_enforces")
@@ -603,28 +627,40 @@ def namespace_enforces(ctx: CheckContext, namespace: str, level: str, version: s
     ns = ctx.snap.object("Namespace", "", namespace)
     where = f"Namespace {namespace}"
     if ns is None:
+        broken = unreadable_documents(ctx.snap, "Namespace", {("", namespace)})
+        if broken:
+            return _unreadable_outcome(broken, where)
         return Outcome.failed(f"{where} not found", Evidence(where, "the namespace", "absent"))
     labels = (ns.get("metadata") or {}).get("labels") or {}
     if not isinstance(labels, dict):
         return Outcome.failed(f"{where}: metadata.labels is not a mapping", Evidence(where, "labels", str(labels)))
     got_level = labels.get(LABEL_ENFORCE)
     got_version = labels.get(LABEL_ENFORCE_VERSION, "latest")
-    lookalikes = [k for k in labels if isinstance(k, str) and "pod-security" in k and k not in
-                  (LABEL_ENFORCE, LABEL_ENFORCE_VERSION, "pod-security.kubernetes.io/audit",
-                   "pod-security.kubernetes.io/warn", "pod-security.kubernetes.io/audit-version",
-                   "pod-security.kubernetes.io/warn-version")]
+    psa = {k: v for k, v in labels.items() if isinstance(k, str) and "pod-security" in k}
+    shown = ", ".join(f"{k}={v}" for k, v in psa.items()) or "no Pod Security Admission labels"
+    lookalikes = [k for k in psa if k not in _PSA_KEYS]
     if got_level != level:
-        hint = f"; {lookalikes[0]!r} is not a label PSA reads (typo?)" if lookalikes else ""
-        return Outcome.failed(f"{where} does not enforce {level}: {LABEL_ENFORCE}={got_level or '(unset)'}{hint}",
-                              Evidence(f"{where} labels", f"{LABEL_ENFORCE}: {level}",
-                                       ", ".join(f"{k}={v}" for k, v in labels.items()) or "no labels"))
+        # The learner's own labels may be named; the answer (the key to write) is not: a nudge, not the text
+        if lookalikes:
+            why = f"{lookalikes[0]!r} is not a label Pod Security Admission reads (check its spelling)"
+        elif got_level is not None:
+            why = f"its enforce label says {got_level!r}" + ("" if got_level in podsec.LEVELS else
+                                                               ", which is not a level PSA knows (they are lower-case)")
+        else:
+            modes = [k.rsplit("/", 1)[-1] for k in psa if k.rsplit("/", 1)[-1] in ("warn", "audit")]
+            why = (f"it only {' and '.join(m + 's' for m in modes)}: those modes never refuse a Pod" if modes
+                   else "nothing enforces a standard there yet")
+        return Outcome.failed(f"{where} does not enforce the {level} standard: {why}",
+                              Evidence(f"{where} labels", f"Pod Security Admission enforcing {level} at {version}", shown))
+    cluster_minor = versions.kubernetes_minor()[1]
     try:
-        want_minor = podsec.parse_version(version)
-        got_minor = podsec.parse_version(str(got_version))
+        want_minor = podsec.parse_version(version, cluster_minor)
+        got_minor = podsec.parse_version(str(got_version), cluster_minor)
     except podsec.PolicyVersionError as exc:
-        return Outcome.failed(f"{where}: {LABEL_ENFORCE_VERSION}: {exc}; PSA would fall back to latest only on "
-                              "a valid value", Evidence(f"{where} labels", f"{LABEL_ENFORCE_VERSION}: {version}", str(got_version)))
+        return Outcome.failed(f"{where}: {LABEL_ENFORCE_VERSION}: {exc}; Pod Security Admission refuses a Namespace "
+                              "with that value", Evidence(f"{where} labels", f"enforce version {version}", shown))
     if str(version) == "latest" and str(got_version) != "latest" or want_minor != got_minor:
-        return Outcome.failed(f"{where} enforces {level} at {got_version}, not at {version}",
-                              Evidence(f"{where} labels", f"{LABEL_ENFORCE_VERSION}: {version} (or unset)", str(got_version)))
+        return Outcome.failed(f"{where} enforces {level} at {got_version}, not at {version}"
+                              + (" (a pinned version stays there when the cluster is upgraded)" if version == "latest" else ""),
+                              Evidence(f"{where} labels", f"enforce version {version} (or no version label)", shown))
     return Outcome.passed(f"{where} enforces Pod Security Standards {level} at {got_version}")

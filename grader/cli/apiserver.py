@@ -51,13 +51,14 @@ class DirHost:
 
 
 def _read(path: Path) -> str:
+    from grader import safeio
+
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ValueError(f"{path} is {size / 1048576:.1f} MB, too large for a manifest or policy")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"{path}: {exc.strerror}") from None
+        data = safeio.read_bytes(path, max_bytes=MAX_BYTES)
+    except safeio.ReadRefused as exc:
+        if exc.kind == "too_large":
+            raise ValueError(f"{path} is too large for a manifest or policy (over {MAX_BYTES // 1048576} MB)") from None
+        raise ValueError(str(exc)) from None
     if b"\x00" in data[:65536]:
         raise ValueError(f"{path} is binary, not YAML")
     try:

@@ -12,6 +12,8 @@ from typing import IO, Any
 
 import click
 
+from grader.text import plural
+
 QUERY_HELP = """Filter and count audit events in LOG files (JSON lines, as kube-apiserver writes them).
 
 \b
@@ -173,7 +175,7 @@ def query_cmd(logs: tuple[str, ...], users: tuple[str, ...], groups: tuple[str, 
 def _report(stats: Any, dedupe: bool) -> None:
     lines = stats.report()
     if stats.lines and not stats.events:
-        lines.insert(0, f"no audit events found in {stats.lines} line(s): is this a kube-apiserver audit log "
+        lines.insert(0, f"no audit events found in {plural(stats.lines, 'line')}: is this a kube-apiserver audit log "
                         "(--audit-log-format=json)?")
     for line in lines:
         click.echo(f"cks audit query: {line}", err=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -27,21 +26,16 @@ def _read_input(name: str, what: str) -> bytes:
     if name == "-":
         data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
     else:
-        path = Path(name)
+        from grader import safeio
+
         try:
-            if path.is_dir():
+            data = safeio.read_bytes(name, max_bytes=MAX_INPUT_BYTES, what=f"{what} {name}")
+        except safeio.ReadRefused as exc:
+            if exc.kind == "is_directory":
                 _usage_error(f"{what} {name} is a directory; give the path of a file")
-            size = path.stat().st_size
-            if size > MAX_INPUT_BYTES:
-                _usage_error(f"{what} {name} is {size / 1048576:.1f} MB; this tool reads at most "
-                             f"{MAX_INPUT_BYTES // 1048576} MB (an audit policy is a few KB)")
-            data = path.read_bytes()
-        except FileNotFoundError:
-            _usage_error(f"{what} {name} does not exist")
-        except PermissionError:
-            _usage_error(f"{what} {name} cannot be read: permission denied")
-        except OSError as exc:
-            _usage_error(f"{what} {name} cannot be read: {exc.strerror or exc}")
+            if exc.kind == "too_large":
+                _usage_error(f"{exc} (an audit policy is a few KB)")
+            _usage_error(str(exc))
     if len(data) > MAX_INPUT_BYTES:
         _usage_error(f"{what} on stdin is larger than {MAX_INPUT_BYTES // 1048576} MB")
     return data

@@ -14,6 +14,8 @@ from pathlib import Path
 import click
 
 from grader.cli import CONTEXT, EXIT_FAILED, EXIT_OK, fail_usage
+from grader.cli.options import format_option, seed_option, verbose_option
+from grader.text import plural
 
 DIR_OPTION = click.option("--dir", "exam_dir", metavar="DIR", default=None,
                           help="Exam directory (default $CKS_EXAM_DIR or ./cks-workspace/exam).")
@@ -62,7 +64,7 @@ def exam_group() -> None:
 @exam_group.command("start", context_settings=CONTEXT, short_help="Create a workspace per question and start the clock.")
 @click.option("--labs", metavar="LIST", help="Comma-separated labs (default: lab8, the mock exam).")
 @click.option("--minutes", type=click.IntRange(1, 24 * 60), help="Time limit (default: the labs' estimates added up).")
-@click.option("--seed", metavar="ID", help="Variant seed (default: a fresh random one, shown).")
+@seed_option("Variant seed (default: a fresh random one, shown).")
 @click.option("--force", is_flag=True, help="Discard an existing exam in the directory and start afresh.")
 @DIR_OPTION
 @click.pass_context
@@ -86,7 +88,8 @@ def start_cmd(ctx: click.Context, labs: str | None, minutes: int | None, seed: s
         state = exam.start(chosen, base=base, minutes=minutes, seed=seed, now=now, force=force)
     except (LabError, exam.ExamError) as exc:
         fail_usage(str(exc))
-    click.echo(f"Exam started: {len(state.labs)} question(s), {state.minutes} minutes, seed {state.seed}.")
+    click.echo(f"Exam started: {plural(len(state.labs), 'question')}, {plural(state.minutes, 'minute')}, "
+               f"seed {state.seed}.")
     click.echo(f"Deadline: {state.deadline:%Y-%m-%d %H:%M:%S} UTC.")
     for lab_id in state.labs:
         ws = state.workspace(lab_id)
@@ -95,8 +98,7 @@ def start_cmd(ctx: click.Context, labs: str | None, minutes: int | None, seed: s
 
 
 @exam_group.command("status", context_settings=CONTEXT, short_help="Time left and which questions you have touched.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="Output format.")
+@format_option("table", "json")
 @DIR_OPTION
 @click.pass_context
 def status_cmd(ctx: click.Context, fmt: str, exam_dir: str | None) -> None:
@@ -141,9 +143,8 @@ def status_cmd(ctx: click.Context, fmt: str, exam_dir: str | None) -> None:
 
 
 @exam_group.command("finish", context_settings=CONTEXT, short_help="Hand in: grade every question against the pass mark.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="Output format.")
-@click.option("-v", "--verbose", is_flag=True, help="Show evidence (where, expected, actual) for every task.")
+@format_option("table", "json")
+@verbose_option()
 @DIR_OPTION
 @click.pass_context
 def finish_cmd(ctx: click.Context, fmt: str, verbose: bool, exam_dir: str | None) -> None:
@@ -167,7 +168,8 @@ def _print_result(result, fmt: str = "table", verbose: bool = False) -> None:
     from grader.reporters import render
 
     for report in result.reports:
-        click.echo(render(report, "table", verbose=verbose, color=_color()), nl=False)
+        # after hand-in the feedback teaches: each missed task's hint, the shape of the answer
+        click.echo(render(report, "table", verbose=verbose, color=_color(), hints=True), nl=False)
         click.echo()
     for p in result.problems:
         click.echo(f"Problem: {p}")

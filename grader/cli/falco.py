@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
 from grader.cli import CONTEXT
+from grader.text import plural
 
 DEFAULT_NAME = "/etc/falco/falco_rules.yaml"
 MAX_EVENTS_BYTES = 20 * 1024 * 1024
 
 
-def _read(path: str) -> tuple[str, bytes]:
+MAX_RULES_BYTES = 20 * 1024 * 1024
+
+
+def _read(path: str, max_bytes: int = MAX_RULES_BYTES) -> tuple[str, bytes]:
+    from grader import safeio
+
     try:
-        return path, Path(path).read_bytes()
-    except OSError as exc:
-        click.echo(f"Error: cannot read {path}: {exc.strerror}", err=True)
+        return path, safeio.read_bytes(path, max_bytes=max_bytes)
+    except safeio.ReadRefused as exc:
+        click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
 
 
@@ -95,7 +100,7 @@ def _read_events(path: str) -> list[tuple[str, object]]:
     from grader import safeyaml
     from grader.engines.falco.events import EventError, event_from_mapping
 
-    _, data = _read(path)
+    _, data = _read(path, MAX_EVENTS_BYTES)
     if len(data) > MAX_EVENTS_BYTES:
         click.echo(f"Error: {path} is larger than {MAX_EVENTS_BYTES // 1048576} MB", err=True)
         sys.exit(2)
@@ -199,7 +204,7 @@ def test_cmd(files: tuple[str, ...], events_path: str, fmt: str, rule_matching: 
         if not alerts:
             click.echo(f"{r['event']}: no rule fires")
             continue
-        click.echo(f"{r['event']}: {len(alerts)} rule(s) fire")
+        click.echo(f"{r['event']}: {plural(len(alerts), 'rule')} " + ("fires" if len(alerts) == 1 else "fire"))
         for i, a in enumerate(alerts):
             mark = "  (Falco emits this one)" if i == 0 and len(alerts) > 1 else ""
             click.echo(f"  - {a.rule} [{a.priority}]{mark}")

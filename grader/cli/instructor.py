@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from grader.cli import CONTEXT, EXIT_ERROR, EXIT_FAILED, EXIT_OK, _load_lab, _workspace_for, fail_usage
+from grader.cli import CONTEXT, EXIT_ERROR, EXIT_FAILED, EXIT_OK, fail_usage, load_lab, workspace_for
+from grader.cli.options import output_option, seed_option, workspace_option
 
 SOURCE_OPTION = click.option("--source", metavar="DIR", help="The kit's source checkout (default: $CKS_SOURCE, "
                              "else found from the current directory upward).")
@@ -25,10 +26,8 @@ def _source(command: str, source: str | None) -> Path:
 
 @click.command("submit", context_settings=CONTEXT, short_help="Pack your evidence and result for your instructor.")
 @click.argument("lab")
-@click.option("--out", "--output", "-o", "out", metavar="NAME.tar.gz",
-              help="Bundle to write (default <learner>-<lab>.tar.gz).")
-@click.option("--workspace", "-w", metavar="DIR",
-              help="Workspace or live-collected snapshot directory (default ./cks-workspace/LAB).")
+@output_option("Bundle to write (default <learner>-<lab>.tar.gz).", metavar="NAME.tar.gz", dest="out")
+@workspace_option("Workspace or live-collected snapshot directory (default ./cks-workspace/LAB).")
 @click.option("--learner", metavar="ID", help="Your learner id (default $CKS_LEARNER or your login name).")
 def submit_cmd(lab: str, out: str | None, workspace: str | None, learner: str | None) -> None:
     """Pack LAB's evidence for your instructor: the snapshot, your result and a SHA-256 of every file.
@@ -38,11 +37,11 @@ def submit_cmd(lab: str, out: str | None, workspace: str | None, learner: str | 
     from grader.instructor.bundle import BundleError
     from grader.instructor.submit import default_learner, submit
 
-    the_lab = _load_lab(lab)
+    the_lab = load_lab(lab)
     learner = learner or default_learner()
     dest = Path(out) if out else Path(f"{learner}-{the_lab.id}.tar.gz")
     try:
-        sub = submit(the_lab, _workspace_for(the_lab, workspace), dest, learner)
+        sub = submit(the_lab, workspace_for(the_lab, workspace), dest, learner)
     except BundleError as exc:
         fail_usage(str(exc))
     except OSError as exc:
@@ -168,7 +167,7 @@ def csv_error() -> type[Exception]:
 
 @click.command("dist", context_settings=CONTEXT, short_help="Build learner bundles: chosen labs, no solutions.")
 @click.option("--labs", required=True, metavar="LIST", help="Comma-separated labs to ship, e.g. lab1,lab3.")
-@click.option("--out", "--output", "-o", "out", required=True, metavar="DIR", help="Output directory.")
+@output_option("Output directory.", metavar="DIR", dest="out", required=True)
 @click.option("--roster", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
               help="CSV learner,seed[,...]: one bundle per learner in DIR/LEARNER/, id and seed built in.")
 @click.option("--no-wheel", is_flag=True, help="Only stage the pip-installable folder; do not build a wheel.")
@@ -187,7 +186,7 @@ def dist_cmd(labs: str, out: str, roster: str | None, no_wheel: bool, source: st
     from grader.instructor.regrade import read_roster_entries
 
     repo = _source("dist", source)
-    chosen = [_load_lab(x.strip()) for x in labs.split(",") if x.strip()]
+    chosen = [load_lab(x.strip()) for x in labs.split(",") if x.strip()]
     learners = None
     if roster:
         try:
@@ -226,10 +225,9 @@ def dist_cmd(labs: str, out: str, roster: str | None, no_wheel: bool, source: st
 
 @click.command("solve", context_settings=CONTEXT, short_help="Apply the reference solution for a seed (instructors).")
 @click.argument("lab")
-@click.option("--seed", metavar="ID", help="The learner's seed (default: the lab's default variant).")
-@click.option("--workspace", "-w", metavar="DIR",
-              help="Where to write the solved workspace (default ./cks-solutions/LAB[-SEED]). An existing "
-                   "workspace of LAB gets the solution laid over it.")
+@seed_option("The learner's seed (default: the lab's default variant).")
+@workspace_option("Where to write the solved workspace (default ./cks-solutions/LAB[-SEED]). An existing "
+                  "workspace of LAB gets the solution laid over it.")
 @click.option("--show/--no-show", default=True, help="Print the solution's explanation.")
 @SOURCE_OPTION
 def solve_cmd(lab: str, seed: str | None, workspace: str | None, show: bool, source: str | None) -> None:
@@ -243,7 +241,7 @@ def solve_cmd(lab: str, seed: str | None, workspace: str | None, show: bool, sou
         from grader.solutions import SolutionsUnavailable
     except ImportError:
         fail_usage("`cks solve` is not part of a learner's install")
-    the_lab = _load_lab(lab)
+    the_lab = load_lab(lab)
     dest = Path(workspace) if workspace else Path("cks-solutions") / (the_lab.id + (f"-{seed}" if seed else ""))
     try:
         res = solve(the_lab, dest, seed)

@@ -12,21 +12,22 @@ from pathlib import Path
 
 import click
 
-from grader.cli import CONTEXT, EXIT_ERROR, _load_lab, _spinner, fail_usage
+from grader.cli import CONTEXT, EXIT_ERROR, fail_usage, load_lab, spinner
+from grader.cli.options import context_option, kubeconfig_option, output_option, target_option
+from grader.text import plural
 
 
 @click.command("collect", context_settings=CONTEXT)
 @click.argument("lab")
-@click.option("--out", "--output", "-o", "out", required=True, metavar="FILE.tar.gz", help="Where to write the archive.")
-@click.option("--target", "-t", metavar="T", default=None,
-              help="kind[:NAME] | vagrant[:MACHINE] | local | ssh://HOST (default: local on a control-plane node).")
-@click.option("--kubeconfig", metavar="FILE", help="Kubeconfig for the API (default $KUBECONFIG or the node's).")
-@click.option("--context", "kube_context", metavar="NAME", help="Kubeconfig context.")
+@output_option("Where to write the archive.", metavar="FILE.tar.gz", dest="out", required=True)
+@target_option("kind[:NAME] | vagrant[:MACHINE] | local | ssh://HOST (default: local on a control-plane node).")
+@kubeconfig_option("Kubeconfig for the API (default $KUBECONFIG or the node's).")
+@context_option()
 @click.option("--in-cluster", is_flag=True, help="Use the Pod's ServiceAccount (grader running in a Job).")
 def collect_cmd(lab: str, out: str, target: str | None, kubeconfig: str | None, kube_context: str | None,
                 in_cluster: bool) -> None:
     """Collect LAB's evidence from a live cluster into a snapshot archive."""
-    the_lab = _load_lab(lab)
+    the_lab = load_lab(lab)
     try:
         from grader import collectors
         from grader.collectors.gather import archive
@@ -43,7 +44,7 @@ def collect_cmd(lab: str, out: str, target: str | None, kubeconfig: str | None, 
     if parsed.kind == "workspace":
         fail_usage("a workspace is already a snapshot: `cks submit` packs it")
     with tempfile.TemporaryDirectory(prefix="cks-collect-") as tmp, \
-            _spinner(f"collecting {the_lab.id} from {target}") as status:
+            spinner(f"collecting {the_lab.id} from {target}") as status:
         try:
             result = collectors.collect(the_lab, parsed, Path(tmp) / "snapshot", kubeconfig=kubeconfig,
                                         context=kube_context, in_cluster=in_cluster, progress=status)
@@ -54,4 +55,4 @@ def collect_cmd(lab: str, out: str, target: str | None, kubeconfig: str | None, 
     for scope, message in result.problems:
         click.echo(f"warning: {scope}: {message}", err=True)
     click.echo(f"Collected {the_lab.id} from {result.label} into {path}"
-               + (f" ({len(result.problems)} problem(s) noted; those tasks will grade as error)" if result.problems else "."))
+               + (f" ({plural(len(result.problems), 'problem')} noted; those tasks will grade as error)" if result.problems else "."))

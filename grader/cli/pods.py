@@ -7,6 +7,11 @@ A study tool over the pod security engine (grader/engines/podsec). Two kinds of 
   ephemeral containers too): privileged, hostNetwork/hostPID/hostIPC, allowPrivilegeEscalation not false,
   root or maybe-root user, writable root filesystem. They overlap with PSS on purpose: PSS never checks
   readOnlyRootFilesystem and baseline allows escalation and root.
+- ``--profile lab5|lab6``: instead, every value that lab grades, right or wrong, with the lab's verdict
+  (``podsec.profiles``); lab5's rows never ask for a non-root user (its nginx runs as root).
+
+Every object is also checked for what kube-apiserver would refuse (``podsec.api_rejects``, strict field
+validation as `kubectl apply` does): those are ``INVALID`` rows, as the labs grade them as not applied.
 
 Exit codes: 0 nothing found, 1 violations, findings or unreadable documents, 2 usage error.
 """
@@ -19,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from grader.cli.options import format_option, workspace_option
 
 EXIT_CLEAN, EXIT_FOUND, EXIT_USAGE = 0, 1, 2
 MAX_INPUT_BYTES = 50 * 1024 * 1024
@@ -35,9 +42,11 @@ Rows:  PSS  what Pod Security Admission would reject at --level/--version (its r
        CKS  hardening by effective value (container over pod; init and ephemeral containers too):
             privileged, hostNamespaces, allowPrivilegeEscalation (unset = allowed), runAsRoot
             (uid 0, or nothing proves non-root), readOnlyRootFilesystem
+  --profile lab5|lab6  every value that lab grades (right or wrong) with its verdict, instead
 \b
 Examples:
   cks pods check deploy.yaml
+  cks pods check cks-workspace/lab5/cluster/deployment.yaml --profile lab5
   cks pods check --workspace cks-workspace/lab6 --level baseline --only pss
   kubectl get pods -A -o yaml | cks pods check - --format json
 
@@ -54,23 +63,27 @@ def pods_group() -> None:
 
 @pods_group.command("check", help=HELP, short_help="Check manifests against Pod Security Standards and CKS hardening.")
 @click.argument("files", nargs=-1, metavar="FILE...")
-@click.option("--workspace", "-w", metavar="DIR", help="Check the cluster/ objects of a workspace or snapshot.")
+@workspace_option("Check the cluster/ objects of a workspace or snapshot.")
 @click.option("--level", type=click.Choice(["baseline", "restricted"]), default="restricted", show_default=True,
               help="Pod Security Standards level.")
 @click.option("--version", "policy_version", default="latest", show_default=True, metavar="V",
-              help="Policy version: latest or v1.<minor> (e.g. v1.30).")
+              help="Policy version: latest (the labs' Kubernetes minor) or v1.<minor> (e.g. v1.30).")
 @click.option("--only", type=click.Choice(["pss", "cks"]), default=None,
               help="Show only PSS violations or only CKS hardening findings (default both).")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="Output format.")
+@click.option("--profile", type=click.Choice(["lab5", "lab6"]), default=None,
+              help="Show every value that lab grades, with the lab's verdict (instead of PSS and CKS findings).")
+@format_option("table", "json")
 def check_cmd(files: tuple[str, ...], workspace: str | None, level: str, policy_version: str, only: str | None,
-              fmt: str) -> None:
+              profile: str | None, fmt: str) -> None:
+    from grader import versions
     from grader.engines import podsec
 
-    try:
-        minor = podsec.parse_version(policy_version)
+    try:  # "latest" is what the labs' cluster (provision/versions.env) runs, as its PSA would read it
+        minor = podsec.parse_version(policy_version, versions.kubernetes_minor()[1])
     except podsec.PolicyVersionError as exc:
         _usage(str(exc))
+    except versions.VersionsError as exc:
+        _usage(f"cannot tell which Kubernetes the labs run: {exc}")
     if not files and not workspace:
         _usage("give manifest FILEs, a directory, - for stdin, or --workspace DIR")
     sources: list[tuple[str, bytes | None, str | None]] = []  # (where, data, problem)
@@ -85,10 +98,12 @@ def check_cmd(files: tuple[str, ...], workspace: str | None, level: str, policy_
             _usage(f"--workspace {workspace}: no cluster/ folder (is it a cks workspace or snapshot?)")
         sources.extend(_expand(str(cluster)))
     label = podsec.pss.version_label(minor, policy_version)
-    result = check_sources(sources, level, minor, only)
-    result.update({"level": level, "version": label})
+    result = check_sources(sources, level, minor, only, profile)
+    result.update({"level": level, "version": label, "evaluated_as": f"v1.{minor}", "profile": profile})
     if fmt == "json":
         click.echo(json.dumps(result, indent=2))
+    elif profile:
+        _print_profile(result, profile)
     else:
         _print_table(result, level, label)
     sys.exit(EXIT_FOUND if result["summary"]["found"] else EXIT_CLEAN)
@@ -114,13 +129,14 @@ def _expand(arg: str) -> list[tuple[str, bytes | None, str | None]]:
 
 
 def _read(p: Path) -> list[tuple[str, bytes | None, str | None]]:
+    from grader import safeio
+
     try:
-        size = p.stat().st_size
-        if size > MAX_INPUT_BYTES:
-            return [(str(p), None, f"{size / 1048576:.1f} MB: larger than the {MAX_INPUT_BYTES // 1048576} MB read")]
-        return [(str(p), p.read_bytes(), None)]
-    except OSError as exc:
-        return [(str(p), None, f"cannot be read: {exc.strerror}")]
+        return [(str(p), safeio.read_bytes(p, max_bytes=MAX_INPUT_BYTES), None)]
+    except safeio.ReadRefused as exc:
+        if exc.kind == "too_large":
+            return [(str(p), None, f"larger than the {MAX_INPUT_BYTES // 1048576} MB read")]
+        return [(str(p), None, str(exc).removeprefix(str(p)).strip(" :") or "cannot be read")]
 
 
 def parse_objects(where: str, data: bytes) -> tuple[list[tuple[str, Any]], list[dict[str, str]]]:
@@ -143,8 +159,9 @@ def parse_objects(where: str, data: bytes) -> tuple[list[tuple[str, Any]], list[
 
 
 def check_sources(sources: list[tuple[str, bytes | None, str | None]], level: str, minor: int,
-                  only: str | None) -> dict[str, Any]:
+                  only: str | None, profile: str | None = None) -> dict[str, Any]:
     from grader.engines import podsec
+    from grader.engines.podsec.profiles import profile_rows
 
     objects: list[dict[str, Any]] = []
     doc_problems: list[dict[str, str]] = []
@@ -159,21 +176,35 @@ def check_sources(sources: list[tuple[str, bytes | None, str | None]], level: st
         objs, problems = parse_objects(where, data)
         doc_problems.extend(problems)
         for loc, obj in objs:
-            rep = podsec.analyze(obj, level=None if only == "cks" else level, version=minor,
-                                 hardening=None if only == "pss" else podsec.HARDENING_IDS)
+            rep = podsec.analyze(obj, level=None if only == "cks" or profile else level, version=minor,
+                                 hardening=None if only == "pss" or profile else podsec.HARDENING_IDS)
             if not rep.checked and not rep.problems:
                 skipped += 1  # a Service, ConfigMap, ... carries no pod spec
                 continue
             entry = rep.to_dict()
+            known = {p["path"] for p in entry["problems"]}
+            for p in podsec.api_rejects(obj, "Strict"):  # what the engine's own notes do not already say
+                if p.unknown_field:  # replaces the engine's "ignored here" warning: kubectl refuses it
+                    entry["problems"] = [q for q in entry["problems"] if q["path"] != p.field]
+                elif p.field in known:
+                    continue
+                detail = f'strict decoding error: unknown field "{p.field}"' if p.unknown_field else p.message
+                entry["problems"].append({"path": p.field, "message": f"the API server would refuse the object "
+                                          f"({p.status}): {detail}", "severity": "error"})
             entry["source"] = loc
             entry["admission"] = podsec.admission_message(rep.violations, level, podsec.pss.version_label(minor))
+            if profile:
+                entry["rows"] = [r.to_dict() for r in profile_rows(obj, profile)]
             objects.append(entry)
     n_viol = sum(len(o["violations"]) for o in objects)
     n_find = sum(len(o["findings"]) for o in objects)
     n_prob = sum(len(o["problems"]) for o in objects) + len(doc_problems)
+    n_wrong = sum(1 for o in objects for r in o.get("rows", []) if not r["ok"])
     summary = {"objects": len(objects), "skipped_without_pod_spec": skipped, "violations": n_viol,
-               "findings": n_find, "problems": n_prob, "found": bool(n_viol or n_find or n_prob),
-               "clean_objects": sum(1 for o in objects if not (o["violations"] or o["findings"] or o["problems"]))}
+               "findings": n_find, "problems": n_prob, "wrong_values": n_wrong,
+               "found": bool(n_viol or n_find or n_prob or n_wrong),
+               "clean_objects": sum(1 for o in objects if not (o["violations"] or o["findings"] or o["problems"]
+                                                               or any(not r["ok"] for r in o.get("rows", []))))}
     return {"objects": objects, "problems": doc_problems, "summary": summary}
 
 
@@ -204,9 +235,40 @@ def _print_table(result: dict[str, Any], level: str, label: str) -> None:
             echo("   " + click.style(o["admission"], dim=True))
     s = result["summary"]
     echo("")
-    echo(f"{s['objects']} objects checked ({s['clean_objects']} clean), {s['violations']} PSS {level}:{label} "
+    shown = f"{label} (= {result['evaluated_as']} on the labs' cluster)" if label == "latest" else label
+    echo(f"{s['objects']} objects checked ({s['clean_objects']} clean), {s['violations']} PSS {level}:{shown} "
          f"violations, {s['findings']} CKS findings, {s['problems']} problems"
          + (f"; {s['skipped_without_pod_spec']} objects without a pod spec skipped" if s["skipped_without_pod_spec"] else ""))
+
+
+def _print_profile(result: dict[str, Any], profile: str) -> None:
+    echo = click.echo
+    for p in result["problems"]:
+        echo(click.style("BROKEN ", fg="red", bold=True) + f"{p['where']}: {p['message']}")
+    for o in result["objects"]:
+        ns = f"{o['namespace']}/" if o["namespace"] else ""
+        head = f"{o['kind']} {ns}{o['name'] or '(no name)'}  ({o['source']})"
+        bad = o["problems"] or any(not r["ok"] for r in o.get("rows", []))
+        echo((click.style("FOUND  ", fg="yellow", bold=True) if bad else click.style("OK     ", fg="green")) + head)
+        for p in o["problems"]:
+            echo(f"   {'INVALID' if p.get('severity') != 'warning' else 'WARNING'}  {p['path']}  {p['message']}")
+        rows = o.get("rows", [])
+        if not rows:
+            continue
+        cells = [(_where(r["path"], r["container"]), r["field"], r["value"]) for r in rows]
+        widths = [min(max(len(c[i]) for c in cells), 48) for i in range(3)]
+        for r, c in zip(rows, cells, strict=True):
+            mark = click.style("ok   ", fg="green") if r["ok"] else click.style("WRONG", fg="red", bold=True)
+            echo(f"   {mark}  " + "  ".join(c[i].ljust(widths[i]) for i in range(3)) + f"  {r['message']}")
+    s = result["summary"]
+    echo("")
+    echo(f"{_n(s['objects'], 'object')} checked with the {profile} definitions ({s['clean_objects']} as the lab "
+         f"wants), {_n(s['wrong_values'], 'wrong value')}, {_n(s['problems'], 'problem')}"
+         + (f"; {s['skipped_without_pod_spec']} objects without a pod spec skipped" if s["skipped_without_pod_spec"] else ""))
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 def _where(path: str, container: str | None) -> str:

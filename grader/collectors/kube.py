@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import re
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
 }
 
 DEFAULT_TIMEOUT = float(os.environ.get("CKS_TIMEOUT", "15"))
+MAX_REPLY_BYTES = int(float(os.environ.get("CKS_MAX_REPLY_MB", "64")) * 1024 * 1024)  # one reply, decoded
 FIELD_MANAGER = "cks-kit"
 CRICTL_HINT = ("on the control-plane node run `sudo crictl ps -a | grep kube-apiserver` and "
                "`sudo crictl logs <container-id>` to see why kube-apiserver is not running; "
@@ -120,14 +122,17 @@ def load_configuration(*, kubeconfig: str | None = None, context: str | None = N
         return cfg
     path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or str(Path.home() / ".kube" / "config")
     where = f"kubeconfig {path}"
+    if Path(path).exists() and not Path(path).is_file():
+        raise KubeError("config", f"{where} is not a regular file (a directory, a pipe or a device); "
+                                  "pass --kubeconfig FILE")
     if not Path(path).is_file():
         raise KubeError("config", f"{where} does not exist: pass --kubeconfig FILE, set KUBECONFIG, or for kind "
                                   "run `kind export kubeconfig --name NAME`")
-    from grader import safeyaml
+    from grader import safeio, safeyaml
 
     try:
-        data = safeyaml.load_one(Path(path).read_bytes())
-    except (OSError, safeyaml.YamlProblem) as exc:
+        data = safeyaml.load_one(safeio.read_bytes(path, max_bytes=4 * 1024 * 1024, what=where))
+    except (safeio.ReadRefused, safeyaml.YamlProblem) as exc:
         raise KubeError("config", f"{where} cannot be read: {exc}") from None
     if not isinstance(data, dict):
         raise KubeError("config", f"{where} is not a kubeconfig (no contexts)")
@@ -184,15 +189,23 @@ class KubeApi:
     # -- HTTP --
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
                 content_type: str | None = None, timeout: float | None = None, retry: bool = True) -> Any:
-        """JSON-decoded response body; KubeError on any failure (after one retry for transient ones)."""
+        """JSON-decoded response body; KubeError on any failure (after one retry for transient ones).
+
+        Each attempt has an overall time limit (``timeout``, and never past the collection's deadline), not
+        only a per-read one: a server that drips a byte at a time is cut off. Replies are capped at
+        MAX_REPLY_BYTES and must be a JSON object (a non-JSON body, e.g. /readyz's "ok", is {"raw": text})."""
         attempts = 1 + (self.retries if retry else 0)
         last: KubeError | None = None
         for attempt in range(attempts):
-            if self.deadline is not None and time.monotonic() > self.deadline:
-                raise KubeError("timeout", f"{method} {path} not tried: collection ran out of time "
-                                           "(raise CKS_DEADLINE if the cluster is slow)")
+            limit = timeout or self.timeout
+            if self.deadline is not None:
+                left = self.deadline - time.monotonic()
+                if left <= 0:
+                    raise KubeError("timeout", f"{method} {path} not tried: collection ran out of time "
+                                               "(raise CKS_DEADLINE if the cluster is slow)")
+                limit = min(limit, left)
             try:
-                status, data = self._send(method, path, query, body, content_type, timeout or self.timeout)
+                status, data = self._send_within(method, path, query, body, content_type, limit)
             except KubeError as exc:
                 last = exc
                 if exc.reason in {"unreachable", "timeout"} and attempt + 1 < attempts:
@@ -203,9 +216,16 @@ class KubeApi:
                 if not data:
                     return {}
                 try:
-                    return json.loads(data)
+                    decoded = json.loads(data)
                 except ValueError:
                     return {"raw": data.decode("utf-8", "replace")}
+                except RecursionError:
+                    raise KubeError("invalid_reply", f"the API server's reply to {method} {path} is nested too "
+                                                     "deeply to read") from None
+                if not isinstance(decoded, dict):
+                    raise KubeError("invalid_reply", f"the API server's reply to {method} {path} is a JSON "
+                                                     f"{type(decoded).__name__}, not an object")
+                return decoded
             err = self._http_error(method, path, status, data)
             last = err
             if status in {429, 500, 502, 503, 504} and attempt + 1 < attempts:
@@ -214,6 +234,29 @@ class KubeApi:
             raise err
         assert last is not None
         raise last
+
+    def _send_within(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
+                     content_type: str | None, limit: float) -> tuple[int, bytes]:
+        """``_send`` in a worker thread, given up after ``limit`` seconds whatever the server does."""
+        box: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                box["ok"] = self._send(method, path, query, body, content_type, limit)
+            except BaseException as exc:  # handed to the caller's thread
+                box["err"] = exc
+
+        worker = threading.Thread(target=work, name="cks-kube-request", daemon=True)
+        worker.start()
+        worker.join(limit)
+        if worker.is_alive():  # abandoned: a daemon thread, its socket is dropped with the pool
+            with contextlib.suppress(Exception):
+                self.api_client.rest_client.pool_manager.clear()
+            raise KubeError("timeout", f"the API server at {self.server} did not answer {method} {path} in full "
+                                       f"within {limit:g}s (raise CKS_TIMEOUT or CKS_DEADLINE if it is only slow)")
+        if "err" in box:
+            raise box["err"]
+        return box["ok"]
 
     def _send(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
               content_type: str | None, timeout: float) -> tuple[int, bytes]:
@@ -232,16 +275,17 @@ class KubeApi:
                 req = self.api_client.param_serialize(method, path, query_params=query_list, header_params=headers,
                                                       body=body, auth_settings=["BearerToken"])
                 resp = self.api_client.call_api(*req, _request_timeout=to)
-                data = resp.read()
-                return int(resp.status), data or b""
+                return int(resp.status), _read_capped(resp.response, method, path, self.server)
             resp = self.api_client.call_api(  # kubernetes <= 30 (python-legacy generator)
                 path, method, query_params=query_list, header_params=headers, body=body,
                 auth_settings=["BearerToken"], _preload_content=False, _request_timeout=to)
             r = resp[0] if isinstance(resp, tuple) else resp
-            return int(r.status), r.data or b""
+            return int(r.status), _read_capped(r, method, path, self.server)
+        except KubeError:
+            raise
         except ApiException as exc:
             if exc.status:
-                return int(exc.status), (exc.body.encode() if isinstance(exc.body, str) else exc.body or b"")
+                return int(exc.status), (exc.body.encode() if isinstance(exc.body, str) else exc.body or b"")[:65536]
             raise KubeError("unreachable", f"cannot talk to the API server at {self.server}: {exc.reason}") from None
         except urllib3.exceptions.NewConnectionError as exc:  # (a ConnectTimeoutError subclass in urllib3)
             raise KubeError("unreachable", f"cannot reach the API server at {self.server} ({_short(exc)})") from None
@@ -297,17 +341,19 @@ class KubeApi:
 
     def _discover(self, kind: str) -> KindInfo | None:
         groups = self.request("GET", "/apis")
-        for group in groups.get("groups") or []:
-            version = (group.get("preferredVersion") or {}).get("groupVersion")
-            if not version:
+        for group in _dicts(groups.get("groups")):
+            preferred = group.get("preferredVersion")
+            version = preferred.get("groupVersion") if isinstance(preferred, dict) else None
+            if not isinstance(version, str) or not version:
                 continue
             try:
                 resources = self.request("GET", f"/apis/{version}")
             except KubeError:
                 continue
-            for res in resources.get("resources") or []:
-                if res.get("kind") == kind and "/" not in str(res.get("name", "")):
-                    info = KindInfo(kind, f"/apis/{version}", str(res["name"]), bool(res.get("namespaced")))
+            for res in _dicts(resources.get("resources")):
+                plural = res.get("name")
+                if res.get("kind") == kind and isinstance(plural, str) and plural and "/" not in plural:
+                    info = KindInfo(kind, f"/apis/{version}", plural, bool(res.get("namespaced")))
                     self._discovered[kind] = info
                     return info
         return None
@@ -318,13 +364,14 @@ class KubeApi:
         data = self.request("GET", info.path(namespace))
         items = data.get("items") if isinstance(data, dict) else None
         if not isinstance(items, list):
-            raise KubeError("other", f"listing {kind} returned no items list")
-        return [_clean(item, info) for item in items if isinstance(item, dict)]
+            raise KubeError("invalid_reply", f"listing {kind}: the API server's reply has no items list")
+        return [_clean(_object_or_error(item, info, f"listing {kind}"), info) for item in items]
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         info = self.info(kind)
         try:
-            return _clean(self.request("GET", info.path(namespace, name)), info)
+            return _clean(_object_or_error(self.request("GET", info.path(namespace, name)), info,
+                                           f"GET {info.path(namespace, name)}"), info)
         except KubeError as exc:
             if exc.reason == "not_found":
                 return None
@@ -418,6 +465,47 @@ class KubeApi:
         return {"rc": rc, "stdout": "".join(out)[-4000:], "stderr": "".join(err)[-4000:]}
 
 
+def _read_capped(raw: Any, method: str, path: str, server: str) -> bytes:
+    """A urllib3 response body, at most MAX_REPLY_BYTES (a larger reply is refused, not read whole)."""
+    length = raw.headers.get("Content-Length") if getattr(raw, "headers", None) is not None else None
+    if length and str(length).isdigit() and int(length) > MAX_REPLY_BYTES:
+        with contextlib.suppress(Exception):
+            raw.close()
+        raise KubeError("too_large", f"the API server at {server} answered {method} {path} with "
+                                     f"{int(length) / 1048576:.0f} MB, more than the {MAX_REPLY_BYTES // 1048576} MB "
+                                     "the grader reads (raise CKS_MAX_REPLY_MB if the cluster is that big)")
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        while True:
+            block = raw.read(1 << 16)
+            if not block:
+                break
+            total += len(block)
+            if total > MAX_REPLY_BYTES:
+                raise KubeError("too_large", f"the API server at {server} answered {method} {path} with more "
+                                             f"than the {MAX_REPLY_BYTES // 1048576} MB the grader reads (raise "
+                                             "CKS_MAX_REPLY_MB if the cluster is that big)")
+            chunks.append(block)
+    finally:
+        with contextlib.suppress(Exception):
+            raw.release_conn() if total <= MAX_REPLY_BYTES else raw.close()
+    return b"".join(chunks)
+
+
+def _object_or_error(obj: Any, info: KindInfo, what: str) -> dict[str, Any]:
+    """An API object as the API serves it (a mapping with metadata.name), or KubeError: a reply of the
+    wrong shape is an error on the tasks that need it, never a KeyError further on."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        raise KubeError("invalid_reply", f"{what}: the API server's reply is not a {info.kind} object "
+                                         "(no metadata.name)")
+    if obj.get("kind") not in (None, info.kind):
+        raise KubeError("invalid_reply", f"{what}: the API server answered with a {obj.get('kind')}, "
+                                         f"not a {info.kind}")
+    return obj
+
+
 def _clean(obj: dict[str, Any], info: KindInfo) -> dict[str, Any]:
     obj.setdefault("kind", info.kind)
     obj.setdefault("apiVersion", info.api_version)
@@ -425,6 +513,10 @@ def _clean(obj: dict[str, Any], info: KindInfo) -> dict[str, Any]:
     if isinstance(meta, dict):
         meta.pop("managedFields", None)
     return obj
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
 
 
 def _short(exc: Any) -> str:

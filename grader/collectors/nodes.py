@@ -131,10 +131,11 @@ class Node:
                                      f"{_first_line(res.stderr.decode('utf-8', 'replace'))}")
         manifest: dict[str, Any] = {}
         for line in head.decode("utf-8", "replace").splitlines():
-            parts = line.split("\t")
+            kind = line.split("\t", 1)[0]  # the path comes last and may hold tabs itself
+            parts = line.split("\t", 6 if kind in {"file", "dir"} else 1)
             if len(parts) < 2:
                 continue
-            kind, path = parts[0], parts[-1]
+            path = parts[-1]
             entry: dict[str, Any] = {"type": kind}
             if kind in {"file", "dir"} and len(parts) >= 7:
                 entry.update(size=_int(parts[1]), mode=parts[2], uid=_int(parts[3]), gid=_int(parts[4]),
@@ -197,22 +198,29 @@ maxb=$1; maxn=$2; shift 2
 stage=$(mktemp -d /tmp/cks-fetch.XXXXXX) || exit 97
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/data"
-add() {
+nl='
+'
+ADD='add() {
   f=$1
-  info=$(stat -L -c '%s	%a	%u	%g	%Y' -- "$f" 2>/dev/null) || { printf 'unreadable\t%s\n' "$f"; return; }
-  printf 'file\t%s\t%s\n' "$info" "$f"
+  info=$(stat -L -c "%s	%a	%u	%g	%Y" -- "$f" 2>/dev/null) || { printf "unreadable\t%s\n" "$f"; return; }
+  printf "file\t%s\t%s\n" "$info" "$f"
   d="$stage/data$(dirname -- "$f")"
   mkdir -p "$d"
   size=${info%%	*}
   if [ "$size" -gt "$maxb" ]; then tail -c "$maxb" -- "$f" > "$d/$(basename -- "$f")" 2>/dev/null
-  else cat -- "$f" > "$d/$(basename -- "$f")" 2>/dev/null || printf 'unreadable\t%s\n' "$f"; fi
-}
+  else cat -- "$f" > "$d/$(basename -- "$f")" 2>/dev/null || printf "unreadable\t%s\n" "$f"; fi
+}'
+export ADD
+eval "$ADD"
 for p in "$@"; do
   if [ -d "$p" ]; then
     info=$(stat -L -c '%s	%a	%u	%g	%Y' -- "$p" 2>/dev/null)
     printf 'dir\t%s\t%s\n' "$info" "$p"
-    n=0
-    for f in $(find -L "$p" -maxdepth 4 -type f 2>/dev/null | head -n "$maxn"); do add "$f"; n=$((n+1)); done
+    # NUL-separated names (spaces, tabs, glob characters survive); names holding a newline are skipped
+    # because the manifest is line-based. xargs hands batches to a fresh sh that defines add() again.
+    find -L "$p" -maxdepth 4 -type f ! -name "*$nl*" -print0 2>/dev/null \
+      | xargs -0 -n 64 sh -c 'eval "$ADD"; stage=$1; maxb=$2; shift 2; for f do add "$f"; done' sh "$stage" "$maxb" \
+      | head -n "$maxn"
   elif [ -f "$p" ]; then add "$p"
   elif [ -L "$p" ]; then printf 'broken-link\t%s\n' "$p"
   elif [ -e "$p" ]; then printf 'other\t%s\n' "$p"

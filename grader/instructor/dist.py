@@ -29,7 +29,6 @@ from pathlib import Path
 from grader.labs import Lab
 
 STAGE_NAME = "cks-kit"
-STAGE_MARKER = ".cks-dist-stage"
 TOP_FILES = ("pyproject.toml", "README.md", "LICENSE", "LICENSE.txt", "NOTICE")
 SKIP_NAMES = {"__pycache__", "_labs", ".pytest_cache", ".ruff_cache"}
 # never in a learner's bundle: solution explanations, the instructor-only modules, answer generators
@@ -133,14 +132,17 @@ def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True, le
     _check_out(out, repo)
     out.mkdir(parents=True, exist_ok=True)
     stage = out / STAGE_NAME
-    if stage.exists() or stage.is_symlink():
-        # only a folder this command staged (its marker inside) is replaced: never a clone named cks-kit
-        if stage.is_symlink() or not (stage / STAGE_MARKER).is_file() or (stage / ".git").exists():
-            raise DistError(f"{stage} exists and is not a bundle `cks dist` staged (no {STAGE_MARKER}); "
-                            "nothing was deleted: choose another --out")
-        shutil.rmtree(stage)
+    if stage.exists() or stage.is_symlink():  # only a stage an earlier `cks dist` made (its marker) is replaced
+        from grader.fsutil import RemoveRefused, safe_remove_tree
+
+        try:
+            safe_remove_tree(stage, kind="dist")
+        except RemoveRefused as exc:
+            raise DistError(f"{exc}; choose another --out folder") from None
     stage.mkdir()
-    (stage / STAGE_MARKER).write_text("staged by `cks dist`; the next `cks dist` to this folder replaces it\n")
+    from grader.fsutil import write_marker
+
+    write_marker(stage, "dist")
     build_id = build_id or datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     n = 0
     for name in TOP_FILES:
@@ -222,7 +224,9 @@ def _pin_labs(labs: list[Lab], stage: Path, seed: str | None) -> int:
         if (dest / "start").exists():
             shutil.rmtree(dest / "start")
         materialize(lab, dest / "start", seed)
-        (dest / "start" / META_FILE).unlink(missing_ok=True)
+        for own in (META_FILE, ".cks-created", ".cks-lock"):  # the workspace's records, not the lab's start
+            (dest / "start" / own).unlink(missing_ok=True)
+        shutil.rmtree(dest / "start" / ".cks-backup", ignore_errors=True)
         n += sum(1 for p in (dest / "start").rglob("*") if p.is_file())
         data = safeyaml.load_one((lab.dir / "lab.yaml").read_bytes())
         values = variants.values_for(lab, seed)

@@ -37,9 +37,11 @@ from typing import Any
 import orjson
 import yaml
 
+from grader import versions
+
 LOG_DIR = "/var/log/kubernetes/audit"
 NODE = "controlplane"
-K8S = "v1.30.2"
+K8S = "v" + versions.kubernetes()  # the cluster components speak with the pinned release
 GIT = "kubernetes/39683505b630ff2121012f3c5b16215a1449d5ed"
 WINDOW = 9000.0  # seconds of traffic (2.5 hours)
 

@@ -5,5 +5,5 @@ import json
 from grader.results import Report
 
 
-def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+def render_json(report: Report, *, hints: bool = False) -> str:
+    return json.dumps(report.to_dict(hints=hints), indent=2, ensure_ascii=False) + "\n"

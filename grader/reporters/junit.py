@@ -1,7 +1,7 @@
 """JUnit XML in the shape pytest writes (xunit2), so CI systems and LMS importers read it.
 
 One <testcase> per task: classname = lab id, name = "t2: title"; <failure>/<error>/<skipped> children with the
-message as attribute and evidence + hint as text; score and max score in the suite's <properties>.
+message as attribute and evidence as text (and the hint, when asked for); score and max score in the suite's <properties>.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from datetime import datetime
 from grader.results import Report, Status
 
 
-def render_junit(report: Report) -> str:
+def render_junit(report: Report, *, hints: bool = False) -> str:
     suites = ET.Element("testsuites", name="cks grader")
     suite = ET.SubElement(suites, "testsuite", {
         "name": report.lab,
@@ -34,7 +34,7 @@ def render_junit(report: Report) -> str:
         case = ET.SubElement(suite, "testcase", classname=report.lab, name=f"{task.id}: {task.title}", time="0.000")
         body = "\n".join(
             [f"{ev.where}: expected {ev.expected!s}, actual {ev.actual!s}" for ev in task.evidence]
-            + ([f"hint: {task.hint}"] if task.hint else []))
+            + ([f"hint: {task.hint}"] if hints and task.hint else []))
         points = f"{task.points:g}/{task.max_points:g} points"
         if task.status is Status.FAIL:
             el = ET.SubElement(case, "failure", message=f"{task.message} ({points})", type="GradingFailure")

@@ -1,4 +1,8 @@
-"""The learner's view: a rich table with status, points and a one-line reason; hints for what failed."""
+"""The learner's view: a rich table with status, points and a one-line reason.
+
+A failing task with a hint says how to ask for it (`cks hint LAB TASK`, one tier at a time); the hint text
+itself is printed only with ``hints=True`` (`grade --hints`).
+"""
 
 from __future__ import annotations
 
@@ -16,11 +20,15 @@ _STYLE = {Status.PASS: "green", Status.FAIL: "red", Status.ERROR: "yellow", Stat
 _MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.ERROR: "ERROR", Status.SKIP: "SKIP"}
 
 
-def render_table(report: Report, *, verbose: bool = False, color: bool | None = None, width: int | None = None) -> str:
+def render_table(report: Report, *, verbose: bool = False, color: bool | None = None, width: int | None = None,
+                 hints: bool = False, hint_command: str | None = None) -> str:
+    from grader.text import plural
+
     if color is None:
         color = "NO_COLOR" not in os.environ
+    ask = hint_command or f"cks hint {report.lab} {{task}}"
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=color, no_color=not color, width=width or _width(),
+    console = Console(file=buf, force_terminal=color, no_color=not color, width=width or terminal_width(),
                       highlight=False, soft_wrap=False)
     seed = f" · seed {report.seed}" if report.seed else ""
     console.print(Text.assemble((f"{report.lab}", "bold"), f" · {report.title} · target: {report.target}{seed}"))
@@ -31,6 +39,8 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
     table.add_column("Title / reason", overflow="fold")
     for t in report.tasks:
         reason = Text.assemble((t.title, "bold"), "\n", (t.message, "" if t.status is Status.PASS else _STYLE[t.status]))
+        if t.status is Status.FAIL and t.hint and not hints:
+            reason.append(f"\nhint: {ask.format(task=t.id)}", style="dim")
         table.add_row(t.id, Text(_MARK[t.status], style=_STYLE[t.status]), f"{t.points:g}/{t.max_points:g}", reason)
         if verbose and t.evidence:
             for ev in t.evidence:
@@ -38,23 +48,28 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
     console.print(table)
     score = Text(f"Score: {report.score:g}/{report.max_score:g}", style="bold")
     if report.skipped_points:
-        score.append(f"  ({report.skipped_points:g} more points need a live cluster)", style="dim")
+        need = "needs" if report.skipped_points == 1 else "need"
+        score.append(f"  ({plural(report.skipped_points, 'more point')} {need} a live cluster)", style="dim")
     console.print(score)
     errors = report.count(Status.ERROR)
     if errors:
-        console.print(Text(f"{errors} task(s) could not be checked: that is an environment problem, not a wrong "
+        verb = "task could" if errors == 1 else "tasks could"
+        console.print(Text(f"{errors} {verb} not be checked: that is an environment problem, not a wrong "
                            "answer. Fix what the message says and grade again.", style="yellow"))
     todo = [t for t in report.tasks if t.status is Status.FAIL and t.hint]
-    if todo:
+    if todo and hints:
         console.print(Text("Hints", style="bold"))
-        hints = Table.grid(padding=(0, 1))  # a grid, so a long hint wraps under itself, not under the task id
-        hints.add_column(no_wrap=True)
-        hints.add_column(overflow="fold")
+        grid = Table.grid(padding=(0, 1))  # a grid, so a long hint wraps under itself, not under the task id
+        grid.add_column(no_wrap=True)
+        grid.add_column(overflow="fold")
         for t in todo:
-            hints.add_row(Text(f"{t.id}:", style="bold"), Text(t.hint))  # Text: no markup
-        console.print(Padding(hints, (0, 0, 0, 2)))
-        if not verbose:
-            console.print(Text("Run with -v to see the evidence (where, expected, actual).", style="dim"))
+            grid.add_row(Text(f"{t.id}:", style="bold"), Text(t.hint))  # Text: no markup
+        console.print(Padding(grid, (0, 0, 0, 2)))
+    if todo and not hints:
+        console.print(Text("Hints come one tier at a time: a nudge, where to look, then the shape of the answer.",
+                           style="dim"))
+    if todo and not verbose:
+        console.print(Text("Run with -v to see the evidence (where, expected, actual).", style="dim"))
     # rich pads grid cells to their width: drop the trailing blanks so files and diffs stay clean
     return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
 
@@ -72,7 +87,7 @@ def _evidence(ev) -> Padding:
     return Padding(Group(where, Padding(grid, (0, 0, 0, 2))), (0, 0, 0, 2))
 
 
-def _width() -> int:
+def terminal_width() -> int:
     """The terminal's width (COLUMNS first, as shells and rich do), within 40..140; 110 when not a terminal."""
     import shutil
 

@@ -263,7 +263,7 @@ def test_permission_denied_is_an_error(ws: Path, monkeypatch: pytest.MonkeyPatch
         def denied(*args, **kwargs):
             raise PermissionError(13, "Permission denied")
 
-        monkeypatch.setattr("grader.snapshot.open", denied, raising=False)
+        monkeypatch.setattr("grader.safeio._os_open", denied)  # every read goes through grader.safeio
     else:
         p.chmod(0)
     out = run_check(ws, "audit_policy.loads")

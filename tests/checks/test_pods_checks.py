@@ -163,3 +163,146 @@ def test_cli_stdin_and_version(tmp_path):
     assert res.exit_code == 1 and data["version"] == "v1.23"
     v = data["objects"][0]["violations"][0]
     assert (v["check"], v["path"], v["field"], v["value"]) == ("runAsUser", "spec.containers[0]", "securityContext.runAsUser", "0")
+
+
+# ---- teach, don't tell (issue 12): lab6's reasons never name what the learner must find -----------------------
+
+def _grade_json(lab_id: str, ws: Path, *extra: str) -> str:
+    from grader.cli import grade_cmd
+
+    res = CliRunner().invoke(grade_cmd, [lab_id, "--workspace", str(ws), *extra])
+    assert res.exit_code in (0, 1), res.output
+    return res.output
+
+
+def _lab6_names() -> set[str]:
+    from grader.snapshot import Snapshot
+
+    with __import__("tempfile").TemporaryDirectory() as t:
+        build(get_lab("lab6"), Path(t), None, solution=False)
+        snap = Snapshot(Path(t))
+        return {o["metadata"]["name"] for kind in ("Pod", "Deployment") for o in snap.objects(kind)}
+
+
+@pytest.mark.parametrize("fmt", [("--format", "table", "-v"), ("--format", "json")])
+def test_lab6_untouched_output_names_no_pod_or_deployment(tmp_path, fmt):
+    build(get_lab("lab6"), tmp_path, None, solution=False)
+    out = _grade_json("lab6", tmp_path, *fmt)
+    import re
+
+    named = {n for n in _lab6_names() if re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", out)}
+    assert not named, f"the start-state grade names {sorted(named)}"
+    assert "5 of the offending Pods are still running" in out and "3 of the offending Deployments" in out
+
+
+def test_lab6_names_only_what_the_learner_touched(tmp_path):
+    from grader.snapshot import Snapshot
+
+    lab = get_lab("lab6")
+    build(lab, tmp_path, None, solution=True)
+    pods = tmp_path / "cluster" / "pods.yaml"
+    docs = [d for d in yaml.safe_load_all(pods.read_text()) if d and d["metadata"]["name"] != "worker"]
+    pods.write_text(yaml.safe_dump_all(docs))  # a compliant Pod deleted by mistake
+    t1 = grade(lab, Snapshot(tmp_path), only=["t1"]).tasks[0]
+    assert t1.status is Status.FAIL and t1.points == 0
+    assert "compliant Pod you changed or deleted" in t1.message and "worker" in t1.message
+
+
+def test_lab6_yaml_slip_is_named_with_its_line_never_as_a_deletion(tmp_path):
+    from grader.snapshot import Snapshot
+
+    lab = get_lab("lab6")
+    build(lab, tmp_path, None, solution=True)
+    pods = tmp_path / "cluster" / "pods.yaml"
+    lines = pods.read_text().splitlines()
+    bad = lines.index("      runAsGroup: 999")
+    lines[bad] = "     runAsGroup: 999"
+    pods.write_text("\n".join(lines) + "\n")
+    t1 = grade(lab, Snapshot(tmp_path), only=["t1"]).tasks[0]
+    assert t1.status is Status.FAIL
+    assert f"not valid YAML at line {bad + 1}, column" in t1.message
+    assert "deleted" not in t1.message and "cache" not in t1.message
+
+
+def test_lab6_refused_fix_earns_nothing_for_that_deployment(tmp_path):
+    from grader.snapshot import Snapshot
+
+    lab = get_lab("lab6")
+    build(lab, tmp_path, None, solution=True)
+    path = tmp_path / "cluster" / "deployments.yaml"
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    front = next(d for d in docs if d["metadata"]["name"] == "frontend")
+    front["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True  # beside APE false
+    path.write_text(yaml.safe_dump_all(docs))
+    t2 = grade(lab, Snapshot(tmp_path), only=["t2"]).tasks[0]
+    assert t2.status is Status.FAIL and t2.points == pytest.approx(4 * 2 / 3, abs=0.01)
+    assert "422" in t2.message and "cannot set `allowPrivilegeEscalation` to false and `privileged` to true" in t2.message
+
+
+def test_lab5_live_read_back_with_server_defaults_keeps_full_marks(lab5_solved):
+    """On a cluster the grader reads the Deployment back with the API's defaults: not a change."""
+    from grader.snapshot import Snapshot
+
+    path = lab5_solved / "cluster" / "deployment.yaml"
+    obj = yaml.safe_load(path.read_text())
+    pod = obj["spec"]["template"]["spec"]
+    pod.update({"dnsPolicy": "ClusterFirst", "restartPolicy": "Always", "schedulerName": "default-scheduler",
+                "terminationGracePeriodSeconds": 30, "securityContext": {}})
+    for c in pod["initContainers"] + pod["containers"]:
+        c.update({"imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log",
+                  "terminationMessagePolicy": "File"})
+    obj["spec"].update({"progressDeadlineSeconds": 600, "revisionHistoryLimit": 10})
+    path.write_text(yaml.safe_dump(obj))
+    report = grade(get_lab("lab5"), Snapshot(lab5_solved), only=["t4", "t5"])
+    assert [t.status for t in report.tasks] == [Status.PASS, Status.PASS], [t.message for t in report.tasks]
+
+
+# ---- the study tool speaks the labs' definitions (issue 12 item 5) -----------------------------------------
+
+def test_cli_profile_lab5_shows_every_graded_value_and_never_asks_for_non_root(lab5_solved):
+    saved = next((lab5_solved / "nodes/controlplane/opt/course/lab5").glob("*immutable*.yaml"), None) \
+        or lab5_solved / "cluster" / "deployment.yaml"
+    res = _cli(str(saved), "--profile", "lab5", "--format", "json")
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)["objects"][0]["rows"]
+    fields = {(r["container"], r["field"]) for r in rows}
+    for c in ("render-page", "nginx", "exporter"):
+        assert (c, "securityContext.readOnlyRootFilesystem") in fields
+        assert (c, "securityContext.allowPrivilegeEscalation") in fields
+    assert all(r["ok"] for r in rows)
+    assert not any("root" in r["message"] and "filesystem" not in r["message"] for r in rows)
+    table = _cli(str(saved), "--profile", "lab5").output
+    assert "runAsNonRoot" not in table and "WRONG" not in table
+
+
+def test_cli_profile_lab5_marks_the_start_and_refusals(tmp_path):
+    build(get_lab("lab5"), tmp_path, None, solution=False)
+    dep = tmp_path / "cluster" / "deployment.yaml"
+    res = _cli(str(dep), "--profile", "lab5", "--format", "json")
+    rows = json.loads(res.output)["objects"][0]["rows"]
+    assert res.exit_code == 1
+    assert {r["value"] for r in rows if r["field"].endswith("allowPrivilegeEscalation")} == {"unset (escalation allowed)"}
+    obj = yaml.safe_load(dep.read_text())
+    obj["spec"]["template"]["spec"]["securityContext"] = {"readOnlyRootFilesystem": True}
+    dep.write_text(yaml.safe_dump(obj))
+    out = _cli(str(dep), "--profile", "lab5").output
+    assert "INVALID" in out and 'unknown field "spec.template.spec.securityContext.readOnlyRootFilesystem"' in out
+
+
+def test_cli_profile_lab6_uses_the_labs_definition(tmp_path):
+    build(get_lab("lab6"), tmp_path, None, solution=False)
+    data = json.loads(_cli("--workspace", str(tmp_path), "--profile", "lab6", "--format", "json").output)
+    wrong = {o["name"] for o in data["objects"] if any(not r["ok"] for r in o["rows"])}
+    assert wrong == {o["name"] for o in data["objects"] if o["kind"] in ("Pod", "Deployment")
+                     and o["name"] in {"netshoot", "debug-tools", "reporter", "escalator", "node-inspector",
+                                       "frontend", "ingest", "sync"}}
+    assert not any(r["field"].endswith("readOnlyRootFilesystem") for o in data["objects"] for r in o["rows"])
+
+
+def test_cli_latest_is_the_pinned_kubernetes_minor(tmp_path):
+    from grader import versions
+
+    f = tmp_path / "p.yaml"
+    f.write_text("kind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n  - {name: c, image: x}\n")
+    data = json.loads(_cli(str(f), "--format", "json").output)
+    assert data["version"] == "latest" and data["evaluated_as"] == versions.pss_version()

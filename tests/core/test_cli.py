@@ -26,8 +26,18 @@ def test_start_state_scores_zero_and_exit_1(demo):
     result = CliRunner().invoke(grade_cmd, ["lab90", "--workspace", str(demo)])
     assert result.exit_code == 1
     assert "Score: 0/5" in result.output
-    assert "1 more points need a live cluster" in result.output
-    assert "echo hello > /etc/greeting" in result.output  # hints shown for failed tasks
+    assert "1 more point needs a live cluster" in result.output
+    assert "echo hello > /etc/greeting" not in result.output  # no hint text unless asked for
+    assert "hint: cks hint lab90 t1" in result.output and "hint: cks hint lab90 t2" in result.output
+
+
+def test_hints_flag_prints_the_last_tier_and_records_it(demo):
+    from grader.progress import tiers_seen
+
+    result = CliRunner().invoke(grade_cmd, ["lab90", "--workspace", str(demo), "--hints"])
+    assert result.exit_code == 1
+    assert "echo hello > /etc/greeting" in result.output and "cks hint lab90" not in result.output
+    assert tiers_seen(demo) == {"t1": 3, "t2": 3}
 
 
 def test_all_pass_exit_0_and_json_shape(demo):
@@ -96,7 +106,7 @@ def test_start_refuses_to_overwrite_and_reset_restores(demo):
 
 
 def test_hint_and_list(demo):
-    r = CliRunner().invoke(cks, ["hint", "lab90", "t2"])
+    r = CliRunner().invoke(cks, ["hint", "lab90", "t2", "-w", str(demo)])
     assert r.exit_code == 0 and "echo bye > /etc/farewell" in r.output and "greeting" not in r.output
     r = CliRunner().invoke(cks, ["list", "--format", "json"])
     assert json.loads(r.output)[0]["id"] == "lab90"

@@ -137,7 +137,7 @@ def test_every_study_format_option_has_a_short_f(tmp_path):
 def test_learner_commands_teach_with_examples(sub):
     out = run(cks, sub, "--help").output
     assert "Examples:" in out and f"{sub} " in out.split("Examples:")[1]
-    commands = run(cks, "--help").output.split("Commands:")[1]
+    commands = run(cks, "--help").output.split("Learners:")[-1]
     assert "..." not in commands  # the command list is never cut mid-sentence
 
 
@@ -155,7 +155,7 @@ def _report() -> Report:
 def test_narrow_table_fits_and_wrapped_text_stays_indented():
     from grader.reporters.table import render_table
 
-    text = render_table(_report(), verbose=True, color=False, width=60)
+    text = render_table(_report(), verbose=True, color=False, width=60, hints=True)
     lines = text.splitlines()
     assert max(len(line) for line in lines) <= 60
     assert not [line for line in lines if line != line.rstrip()]  # no trailing blanks in files

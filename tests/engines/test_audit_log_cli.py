@@ -93,7 +93,7 @@ def test_a_file_that_is_not_an_audit_log_says_so(tmp_path):
     p.write_bytes(b"\x00\x01binary\nhello\n")
     r = invoke(p)
     assert r.exit_code == 0
-    assert "no audit events found in 2 line(s)" in r.stderr and "Traceback" not in r.output
+    assert "no audit events found in 2 lines" in r.stderr and "Traceback" not in r.output
 
 
 def test_help_teaches_with_examples():

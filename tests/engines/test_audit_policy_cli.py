@@ -126,10 +126,12 @@ def test_validate_bad_input(tmp_path: Path, content, code: int, needle: str) -> 
 
 def test_validate_unreadable_file(policy_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if os.geteuid() == 0:  # root reads a chmod 000 file: make the read fail the way it would for a user
-        def denied(self: Path) -> bytes:
-            raise PermissionError(13, "Permission denied", str(self))
+        from grader import safeio
 
-        monkeypatch.setattr(Path, "read_bytes", denied)
+        def denied(path, flags):
+            raise PermissionError(13, "Permission denied", str(path))
+
+        monkeypatch.setattr(safeio, "_os_open", denied)  # every file the kit reads goes through grader.safeio
     else:
         policy_file.chmod(0)
     r = run(validate_cmd, policy_file)

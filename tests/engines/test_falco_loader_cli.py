@@ -79,7 +79,7 @@ def test_test_lists_firing_rules_and_alert_lines(files) -> None:
     res = run("test", files["good.yaml"], "--events", files["events.yaml"])
     assert res.exit_code == 0, res.output
     out = res.output
-    assert "event 1 (cat reads /etc/shadow in a container): 2 rule(s) fire" in out
+    assert "event 1 (cat reads /etc/shadow in a container): 2 rules fire" in out
     assert "Shadow file read in container [Warning]" in out
     assert "10:01:01.000000001: Warning 10:01:01.000000001,3ad7b26ded6d,web,root,cat /etc/shadow" in out
     assert "event 2 (the same on the host)" in out and "Shadow file read in container" not in out.split("event 2")[1].split("event 3")[0]

@@ -209,3 +209,16 @@ def test_fast_elevated_path_agrees_with_the_findings():
             assert podsec.is_elevated(pod)
             continue
         assert podsec.is_elevated(pod) == bool(podsec.elevated_findings(pod)), spec
+
+
+def test_latest_means_the_clusters_own_minor():
+    """PSA on a cluster reads `latest` as its own release and a newer label as its latest: a pinned 1.N cluster
+    never evaluates a rule it does not have (the study tool passes grader.versions' minor)."""
+    assert podsec.parse_version("latest", 35) == 35
+    assert podsec.parse_version("v1.37", 35) == 35
+    assert podsec.parse_version("v1.30", 35) == 30
+    pod = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {
+        "securityContext": {"sysctls": [{"name": "net.ipv4.tcp_slow_start_after_idle", "value": "0"}]},
+        "containers": [{"name": "c", "image": "x"}]}}
+    assert podsec.evaluate_pss(pod, "baseline", podsec.parse_version("latest", 36))  # allowed only from 1.37
+    assert not podsec.evaluate_pss(pod, "baseline", podsec.parse_version("latest", 37))

@@ -98,13 +98,17 @@ def test_dist_wheel_installs_only_chosen_labs(fake_repo: Path, tmp_path: Path) -
 
 
 @pytest.mark.slow
-def test_wheel_built_from_the_repo_has_no_solution_content(tmp_path: Path) -> None:
+def test_wheel_built_from_the_repo_has_solutions_only_for_cks_solution(tmp_path: Path) -> None:
+    """The public default install ships solutions/ as grader/_solutions (read by `cks solution` only) and no
+    answer anywhere else; a `cks dist` bundle's wheel has none at all (the tests above)."""
     secrets = secret_hashes(REPO)
     if not secrets:
         pytest.skip("the repository has no solutions/ or answer fixtures yet")
     wheel = pip_wheel(REPO, tmp_path)
     items = wheel_items(wheel)
-    assert leaks(items, secrets) == []
+    explained = {n: b for n, b in items.items() if n.startswith("grader/_solutions/")}
+    assert {n.split("/")[2] for n in explained} == {p.name for p in (REPO / "solutions").iterdir() if p.is_dir()}
+    assert leaks({n: b for n, b in items.items() if n not in explained}, secrets) == []
     shipped = {n.split("/")[2] for n in items if n.startswith("grader/_labs/") and n.count("/") > 2}
     assert shipped == {d.name for d in lab_dirs(REPO / "labs").values()}, "the wheel must carry every lab"
     with zipfile.ZipFile(wheel) as zf:

@@ -194,8 +194,8 @@ def test_cks_collect_writes_an_archive_that_grades_the_same(lab, server, tmp_pat
 
     from grader.cli.live import collect_cmd
 
-    monkeypatch.setattr("grader.cli._load_lab", lambda _id: lab)
-    monkeypatch.setattr("grader.cli.live._load_lab", lambda _id: lab)
+    monkeypatch.setattr("grader.cli.load_lab", lambda _id: lab)
+    monkeypatch.setattr("grader.cli.live.load_lab", lambda _id: lab)
     out = tmp_path / "lab95.tar.gz"
     res = CliRunner().invoke(collect_cmd, ["lab95", "--out", str(out), "--target", "local",
                                            "--kubeconfig", server.kubeconfig(tmp_path / "kc")])
@@ -215,6 +215,6 @@ def test_cks_collect_rejects_a_bad_target(lab, monkeypatch, tmp_path):
 
     from grader.cli.live import collect_cmd
 
-    monkeypatch.setattr("grader.cli.live._load_lab", lambda _id: lab)
+    monkeypatch.setattr("grader.cli.live.load_lab", lambda _id: lab)
     res = CliRunner().invoke(collect_cmd, ["lab95", "--out", str(tmp_path / "x.tar.gz"), "--target", "kube:foo"])
     assert res.exit_code == 2 and "unknown target" in res.output

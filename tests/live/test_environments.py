@@ -60,8 +60,8 @@ def test_versions_env_pins_everything_the_scripts_use():
     used = set()
     for script in SCRIPTS:
         used |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", script.read_text()))
-    own = {"CKS_SRC", "DEBIAN_FRONTEND", "KUBECONFIG", "KUBEADM_TOKEN", "FALCO_FRONTEND", "FALCO_DRIVER_CHOICE",
-           "NODE", "IP", "PKG"}
+    own = {"CKS_SRC", "DEBIAN_FRONTEND", "KUBECONFIG", "CKS_WORKERS", "JOIN", "PRISTINE", "FALCO_FRONTEND",
+           "FALCO_DRIVER_CHOICE", "NODE", "IP", "PKG"}
     assert {u for u in used if u.endswith(("_VERSION", "_IP", "_CIDR", "_REV", "_MINOR", "_PREFIX"))} <= set(v)
     assert not (used - set(v) - own), f"undefined: {used - set(v) - own}"
 
@@ -74,11 +74,12 @@ def test_vagrantfile_reads_versions_and_resources_from_env():
     assert 'provider "virtualbox"' in text and 'provider "libvirt"' in text
 
 
-def test_vagrant_validate(tmp_path):
+@pytest.mark.parametrize("workers", ["0", "1", "3"])
+def test_vagrant_validate(tmp_path, workers):
     if shutil.which("vagrant") is None:
         pytest.skip("vagrant is not installed (apt-get install vagrant)")
     env = {**os.environ, "VAGRANT_HOME": str(tmp_path / "vagrant.d"), "VAGRANT_CHECKPOINT_DISABLE": "1",
-           "CKS_CPUS": "3", "CKS_MEMORY": "5000"}
+           "CKS_CPUS": "3", "CKS_MEMORY": "5000", "CKS_WORKERS": workers}
     # libvirt: Debian's vagrant ships the vagrant-libvirt plugin, so its provider config is validated too;
     # VirtualBox cannot be installed from Debian, so its machines are validated without provider checks.
     for provider, extra in (("libvirt", []), ("virtualbox", ["--ignore-provider"])):
@@ -86,6 +87,9 @@ def test_vagrant_validate(tmp_path):
                              env={**env, "VAGRANT_DEFAULT_PROVIDER": provider}, stdin=subprocess.DEVNULL)
         assert res.returncode == 0, res.stdout + res.stderr
         assert "validated successfully" in res.stdout
+        machines = set(re.findall(r"==> (\w+):", res.stdout))
+        if provider == "virtualbox":  # one line per machine validated without its provider config
+            assert machines == {"controlplane"} | {f"node{i:02d}" for i in range(1, int(workers) + 1)}
 
 
 def test_vagrant_validate_rejects_a_bad_resource_setting(tmp_path):
@@ -127,7 +131,7 @@ def test_kind_config_patches_parse_and_leave_lab2_to_the_learner():
 def test_kind_node_image_matches_versions_env():
     images = {n.get("image") for n in kind_config()["nodes"]}
     assert images == {versions()["KIND_NODE_IMAGE"]}
-    assert versions()["KIND_NODE_IMAGE"].endswith("v" + versions()["K8S_VERSION"])
+    assert versions()["KIND_NODE_IMAGE"].split("@")[0].endswith("v" + versions()["K8S_VERSION"])
 
 
 def _rules(name: str) -> list[dict]:

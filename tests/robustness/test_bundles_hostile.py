@@ -266,7 +266,7 @@ def test_dist_never_replaces_a_folder_it_did_not_stage(tmp_path: Path) -> None:
     (clone / "grader").mkdir(parents=True)
     (clone / "pyproject.toml").write_text('[project]\nname = "cks-kit"\n')
     (clone / "my-work.txt").write_text("precious\n")
-    with pytest.raises(DistError, match="nothing was deleted"):
+    with pytest.raises(DistError, match="choose another --out"):
         build_dist([get_lab("lab1")], tmp_path / "src", repo=REPO, wheel=False)
     assert (clone / "my-work.txt").read_text() == "precious\n"
     res = build_dist([get_lab("lab1")], tmp_path / "out", repo=REPO, wheel=False)

@@ -139,8 +139,8 @@ def _parse_number(text: str, ftype: str) -> int | float:
         except ValueError:
             raise CompileError(f"{text} is not a valid number") from None
     # libsinsp's number parser takes decimal integers only (the grammar's 1.5 and 0x10 fail here)
-    if not _INT_RE.fullmatch(raw):
-        raise CompileError(f"{text} is not a valid number")
+    if not _INT_RE.fullmatch(raw) or len(raw) > 40:  # 40 digits is far past 64 bits; int() stops at 4,300
+        raise CompileError(f"{text if len(text) <= 40 else text[:40] + '...'} is not a valid number")
     value = int(raw)
     bits, signed = INT_WIDTH.get(ftype, (64, True))
     value &= (1 << bits) - 1  # libsinsp stores the number in the field's own width

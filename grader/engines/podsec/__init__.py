@@ -8,6 +8,8 @@ Pure functions over plain dicts (the API's JSON shape); no I/O. Typical use::
             eff = podsec.effective(ref, c)         # container over pod, privileged => escalation, ...
     podsec.evaluate_pss(obj, "restricted", "v1.30")   # -> [Violation(check_id, reason, detail, path, ...)]
     podsec.analyze(obj, level="baseline")           # violations + hardening findings + problems
+    podsec.api_rejects(obj)                         # -> [ApiProblem(status 400/422, field, message)]
+    podsec.changes(start, now, allow={podsec.SECURITY_CONTEXTS})  # two-way diff, server defaults ignored
 """
 
 from __future__ import annotations
@@ -15,6 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.engines.podsec.api import ApiProblem, api_rejects, rejection_message, unknown_fields
+from grader.engines.podsec.compare import (
+    EMPTYDIR_VOLUMES,
+    HOST_NAMESPACES_OFF,
+    SECURITY_CONTEXTS,
+    Change,
+    changes,
+    without_server_defaults,
+)
 from grader.engines.podsec.effective import (
     ELEVATED_IDS,
     HARDENING_IDS,
@@ -144,6 +155,8 @@ def _elevated(ref: PodSpecRef) -> bool:
 
 
 __all__ = [
+    "EMPTYDIR_VOLUMES", "HOST_NAMESPACES_OFF", "SECURITY_CONTEXTS", "ApiProblem", "Change", "api_rejects",
+    "changes", "rejection_message", "unknown_fields", "without_server_defaults",
     "CHECK_IDS", "ELEVATED_IDS", "HARDENING_IDS", "LATEST_MINOR", "LEVELS", "POD_SPEC_PATHS", "WORKLOAD_KINDS",
     "ContainerRef", "Effective", "Finding", "Mount", "ObjectReport", "PodSpecRef", "PolicyVersionError", "Problem",
     "Setting", "Violation", "admission_message", "allowed", "analyze", "containers", "describe", "effective",

@@ -23,14 +23,18 @@ class PolicyVersionError(ValueError):
     pass
 
 
-def parse_version(version: str | None) -> int:
-    """``v1.30`` / ``1.30`` / ``latest`` -> minor number; newer than known -> latest (as PSA does)."""
+def parse_version(version: str | None, cluster_minor: int | None = None) -> int:
+    """``v1.30`` / ``1.30`` / ``latest`` -> minor number, as the PSA of a cluster at ``cluster_minor``
+    reads it: ``latest`` is the cluster's own minor, and a newer version than the cluster knows evaluates as
+    its latest. Without ``cluster_minor`` the engine's newest known version plays the cluster (callers that
+    grade a lab pass ``grader.versions.kubernetes_minor()``)."""
+    newest = min(cluster_minor, LATEST_MINOR) if cluster_minor else LATEST_MINOR
     if version is None or str(version).strip() in ("", "latest"):
-        return LATEST_MINOR
+        return newest
     m = re.fullmatch(r"v?1\.(\d+)", str(version).strip())
     if not m:
         raise PolicyVersionError(f"policy version {version!r} is not 'latest' or 'v1.<minor>' (e.g. v1.30)")
-    return min(int(m.group(1)), LATEST_MINOR)
+    return min(int(m.group(1)), newest)
 
 
 def version_label(minor: int, requested: str | None = None) -> str:

@@ -1,0 +1,246 @@
+"""The fast tier of the robustness suite: the safe reader, the ownership marker and the live request layer
+in-process (the subprocess attack suite with its time and memory bounds is marked slow)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from grader import fsutil, safeio, safeyaml
+from grader.labs import get_lab
+from grader.workspace import WorkspaceError, learner_files, start
+from tests.robustness.bounded import POLICY, new_workspace
+
+
+def _within(seconds: float, fn, *args, **kw):
+    """Run ``fn`` in a thread: a hang fails the test instead of stalling the run."""
+    box: dict = {}
+
+    def work() -> None:
+        try:
+            box["value"] = fn(*args, **kw)
+        except BaseException as exc:  # handed back to the test
+            box["error"] = exc
+
+    t = threading.Thread(target=work, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"{fn.__name__} did not return within {seconds} s"
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+# ---- safeio -----------------------------------------------------------------------------------------------
+
+def test_reader_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(safeio.ReadRefused) as exc:
+        _within(5, safeio.read_bytes, fifo)
+    assert exc.value.kind == "not_a_file" and "named pipe" in str(exc.value)
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom"])
+def test_reader_refuses_devices_directly_and_through_a_link(tmp_path: Path, device: str) -> None:
+    link = tmp_path / "link.yaml"
+    link.symlink_to(device)
+    for path in (device, link):
+        with pytest.raises(safeio.ReadRefused) as exc:
+            _within(5, safeio.read_bytes, path)
+        assert exc.value.kind == "not_a_file" and "device" in str(exc.value)
+
+
+def test_reader_caps_size_before_reading(tmp_path: Path) -> None:
+    big = tmp_path / "big"
+    with open(big, "wb") as fh:
+        fh.truncate(200 * 1024 * 1024)  # sparse: costs nothing to make, would cost 200 MB to read
+    with pytest.raises(safeio.ReadRefused) as exc:
+        _within(5, safeio.read_bytes, big, max_bytes=1024 * 1024, what="cks.yaml")
+    assert exc.value.kind == "too_large" and "200.0 MB" in str(exc.value)
+    (tmp_path / "ok").write_bytes(b"x" * 10)
+    assert safeio.read_bytes(tmp_path / "ok", max_bytes=10) == b"x" * 10
+
+
+def test_reader_kinds_for_missing_directory_and_binary(tmp_path: Path) -> None:
+    with pytest.raises(safeio.ReadRefused) as exc:
+        safeio.read_bytes(tmp_path / "nope")
+    assert exc.value.kind == "missing"
+    with pytest.raises(safeio.ReadRefused) as exc:
+        safeio.read_bytes(tmp_path)
+    assert exc.value.kind == "is_directory"
+    (tmp_path / "bin").write_bytes(b"a\x00b")
+    with pytest.raises(safeio.ReadRefused) as exc:
+        safeio.read_text(tmp_path / "bin")
+    assert exc.value.kind == "binary"
+
+
+def test_yaml_integer_past_4300_digits_is_a_yaml_problem() -> None:
+    for text in (f"n: {'9' * 5000}\n", f"- &a {'1' * 5000}\n- *a\n"):  # (hex has no limit)
+        with pytest.raises(safeyaml.YamlProblem) as exc:
+            safeyaml.load_all(text)
+        assert "digits" in str(exc.value) or "not valid YAML" in str(exc.value)
+
+
+# ---- fsutil: ownership and removal ------------------------------------------------------------------------------
+
+def test_safe_remove_tree_removes_only_what_the_kit_marked(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "cks.yaml").write_text("kind: workspace\nlab: lab1\n")
+    with pytest.raises(fsutil.RemoveRefused, match="not created by the kit"):
+        fsutil.safe_remove_tree(plain, kind="workspace")
+    assert (plain / "cks.yaml").is_file()
+
+    checkout = tmp_path / "cks-kit"
+    checkout.mkdir()
+    (checkout / ".git").mkdir()
+    fsutil.write_marker(checkout, "dist")  # even a forged marker does not make a checkout removable
+    with pytest.raises(fsutil.RemoveRefused, match="git checkout"):
+        fsutil.safe_remove_tree(checkout, kind="dist")
+
+    ours = tmp_path / "ours"
+    ours.mkdir()
+    fsutil.write_marker(ours, "dist")
+    with pytest.raises(fsutil.RemoveRefused, match="not a workspace folder"):
+        fsutil.safe_remove_tree(ours, kind="workspace")
+    fsutil.safe_remove_tree(ours, kind="dist")
+    assert not ours.exists()
+
+
+def test_safe_remove_tree_refuses_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ours = tmp_path / "ours"
+    (ours / "sub").mkdir(parents=True)
+    fsutil.write_marker(ours, "exam")
+    monkeypatch.chdir(ours / "sub")
+    with pytest.raises(fsutil.RemoveRefused, match="current directory"):
+        fsutil.safe_remove_tree(ours, kind="exam")
+
+
+def test_start_force_refuses_a_foreign_folder_and_writes_nothing_there(tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "cks.yaml").write_text("lab: lab1\n")
+    with pytest.raises(WorkspaceError, match="not created by the kit"):
+        start(get_lab("lab1"), mine, force=True)
+    assert sorted(p.name for p in mine.iterdir()) == ["cks.yaml"]
+
+
+def test_learner_files_are_the_changed_and_the_added(tmp_path: Path) -> None:
+    ws = new_workspace(tmp_path, "lab1")
+    assert learner_files(ws, fsutil.read_marker(ws)) == ([], [])
+    (ws / POLICY).write_text("# mine\n")
+    (ws / "extra.txt").write_text("x\n")
+    os.mkfifo(ws / "pipe")
+    changed, odd = learner_files(ws, fsutil.read_marker(ws))
+    assert changed == [POLICY, "extra.txt"] or sorted(changed) == sorted([POLICY, "extra.txt"])
+    assert odd == ["pipe"]
+    done = start(get_lab("lab1"), ws, force=True)
+    assert sorted(done.dropped) == sorted([POLICY, "extra.txt"]) and done.backup is not None
+    assert (done.backup / POLICY).read_text() == "# mine\n"
+    assert not (ws / "extra.txt").exists() and not (ws / "pipe").exists()
+
+
+def test_find_up_is_bounded_and_finds_the_nearest(tmp_path: Path) -> None:
+    outer = new_workspace(tmp_path, "lab1")
+    deep = outer / "nodes" / "controlplane" / "etc"
+    assert fsutil.find_up(deep, "cks.yaml") == outer.resolve()
+    assert fsutil.find_up(tmp_path, "cks.yaml") is None or fsutil.find_up(tmp_path, "cks.yaml") != outer.resolve()
+
+
+def test_shared_lock_refuses_while_the_exclusive_one_is_held(tmp_path: Path) -> None:
+    ws = new_workspace(tmp_path, "lab1")
+    with fsutil.locked(ws), pytest.raises(fsutil.Busy, match="being reset"), fsutil.shared_lock(ws):
+        pass
+    with fsutil.shared_lock(ws), pytest.raises(fsutil.Busy, match="in use"), fsutil.locked(ws, wait=0.2):
+        pass
+
+
+# ---- the live request layer, in-process ------------------------------------------------------------------------
+
+kube = pytest.importorskip("grader.collectors.kube")
+
+
+@pytest.fixture()
+def api(tmp_path: Path, request: pytest.FixtureRequest):
+    pytest.importorskip("kubernetes", reason="the live extras (kubernetes) are not installed")
+    from tests.robustness.test_live_hostile import Hostile
+
+    server = Hostile(request.param, tmp_path)
+    cfg = kube.load_configuration(kubeconfig=str(server.kubeconfig))
+    client = kube.KubeApi(cfg, timeout=2.0, retries=0)
+    yield client
+    client.close()
+    server.stop()
+
+
+@pytest.mark.parametrize("api", ["empty"], indirect=True)
+def test_a_200_empty_object_is_an_error_not_a_key_error(api) -> None:
+    with pytest.raises(kube.KubeError) as exc:
+        api.get("ConfigMap", "cks-system", "lab-lab1")
+    assert exc.value.reason == "invalid_reply" and "not a ConfigMap" in str(exc.value)
+    with pytest.raises(kube.KubeError, match="no items list"):
+        api.list("Pod")
+    with pytest.raises(kube.KubeError):
+        api.info("Frobnicator")  # discovery on {} finds nothing: a clear not_found
+
+
+@pytest.mark.parametrize("api", ["badshape"], indirect=True)
+def test_list_items_that_are_not_objects_are_an_error(api) -> None:
+    with pytest.raises(kube.KubeError, match="not a Pod object"):
+        api.list("Pod")
+
+
+@pytest.mark.parametrize("api", ["huge"], indirect=True)
+def test_a_huge_reply_is_refused_by_its_length(api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kube, "MAX_REPLY_BYTES", 1024 * 1024)
+    start_t = time.monotonic()
+    with pytest.raises(kube.KubeError) as exc:
+        api.list("Pod")
+    assert exc.value.reason == "too_large" and time.monotonic() - start_t < 5
+
+
+@pytest.mark.parametrize("api", ["hugenolen"], indirect=True)
+def test_a_huge_reply_without_length_is_cut_at_the_cap(api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kube, "MAX_REPLY_BYTES", 2 * 1024 * 1024)
+    with pytest.raises(kube.KubeError) as exc:
+        api.list("Pod")
+    assert exc.value.reason == "too_large"
+
+
+@pytest.mark.parametrize("api", ["drip"], indirect=True)
+def test_a_dripping_server_is_cut_off_by_the_overall_limit(api) -> None:
+    start_t = time.monotonic()
+    with pytest.raises(kube.KubeError) as exc:
+        api.list("Pod")
+    assert exc.value.reason == "timeout"
+    assert time.monotonic() - start_t < 4  # timeout=2 s: the whole request, not each read
+
+
+def test_planted_links_in_a_workspace_do_not_redirect_the_kit(tmp_path: Path) -> None:
+    """A .cks-backup or .cks-lock planted as a link must not make the kit write outside the workspace."""
+    ws = new_workspace(tmp_path, "lab1")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (ws / POLICY).write_text("# mine\n")
+    (ws / ".cks-backup").symlink_to(outside)
+    with pytest.raises(WorkspaceError, match="not a folder the kit made"):
+        start(get_lab("lab1"), ws, force=True)
+    assert list(outside.iterdir()) == [] and (ws / POLICY).read_text() == "# mine\n"
+    (ws / ".cks-backup").unlink()
+    (ws / ".cks-lock").unlink()
+    (ws / ".cks-lock").symlink_to(outside / "lockfile")
+    with pytest.raises(WorkspaceError, match="cannot be locked"):
+        start(get_lab("lab1"), ws, force=True)
+    assert not (outside / "lockfile").exists()
+
+
+def test_a_start_killed_midway_can_be_started_again(tmp_path: Path) -> None:
+    ws = new_workspace(tmp_path, "lab1")
+    (ws / ".cks-staging-99999" / "nodes").mkdir(parents=True)  # what a SIGKILL during a start leaves
+    done = start(get_lab("lab1"), ws, force=True)
+    assert done.dropped == [] and not list(ws.glob(".cks-staging-*"))
