@@ -29,6 +29,7 @@ from pathlib import Path
 from grader.labs import Lab
 
 STAGE_NAME = "cks-kit"
+EXTRA_FILES = ("provision/versions.env",)
 TOP_FILES = ("pyproject.toml", "README.md", "LICENSE", "LICENSE.txt", "NOTICE")
 SKIP_NAMES = {"__pycache__", "_labs", ".pytest_cache", ".ruff_cache"}
 # never in a learner's bundle: solution explanations, the instructor-only modules, answer generators
@@ -150,6 +151,11 @@ def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True, le
             shutil.copy2(repo / name, stage / name)
             n += 1
     (stage / "pyproject.toml").write_text(_pyproject(repo, build_id), encoding="utf-8")
+    for extra in EXTRA_FILES:  # files the build force-includes (the pinned versions the grader judges with)
+        if (repo / extra).is_file():
+            (stage / extra).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / extra, stage / extra)
+            n += 1
     (stage / "README.md").write_text(learner_readme(labs, learner, seed), encoding="utf-8")
     n += 2
     per_learner = learner is not None
@@ -205,7 +211,11 @@ def _pyproject(repo: Path, build_id: str) -> str:
     base = m.group(1) if m else "0.1.0"
     base = re.sub(r"(\.post\d+|\+.*)$", "", base)
     version = f"{base}.post{build_id}"
-    return re.sub(r'^version\s*=\s*"[^"]+"', f'version = "{version}"', text, count=1, flags=re.M)
+    text = re.sub(r'^version\s*=\s*"[^"]+"', f'version = "{version}"', text, count=1, flags=re.M)
+    # a learner's wheel packs the grader (and the labs, force-included) only: never solutions/
+    text = re.sub(r'^only-include\s*=\s*\[[^\]]*\]', 'only-include = ["grader"]', text, flags=re.M)
+    text = re.sub(r'^\[tool\.hatch\.build\.targets\.wheel\.sources\]\n(?:[^\[\n].*\n)*', "", text, flags=re.M)
+    return re.sub(r'^"solutions"\s*=.*\n', "", text, flags=re.M)
 
 
 def _pin_labs(labs: list[Lab], stage: Path, seed: str | None) -> int:

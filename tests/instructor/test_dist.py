@@ -37,6 +37,9 @@ def fake_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy2(REPO / "pyproject.toml", repo / "pyproject.toml")
+    if (REPO / "provision" / "versions.env").is_file():  # the build force-includes it
+        (repo / "provision").mkdir()
+        shutil.copy2(REPO / "provision" / "versions.env", repo / "provision" / "versions.env")
     (repo / "README.md").write_text("# kit\n")
     shutil.copytree(REPO / "grader", repo / "grader", ignore=shutil.ignore_patterns("__pycache__", "_labs"))
     make_labs_root(repo / "labs")
