@@ -64,6 +64,7 @@ class BundleResult:
     accepted: str = ""  # why a held bundle counts anyway (--accept, an overrides line)
     penalty: float = 0.0  # points taken off for lateness
     comments: dict[str, str] = field(default_factory=dict)  # task id (or "") -> instructor's comment
+    help_used: str = ""  # hints and solution seen, from the workspace's .cks/hints.json
 
 
 # ---- one bundle (runs in a worker) ---------------------------------------------------------------------
@@ -117,6 +118,7 @@ def regrade_one(bundle: str, roster_seed: str | None = None, limits: Limits = DE
         hashes = {k[len(prefix):]: v for k, v in ex.files.items() if k.startswith(prefix)}
         _grade_extracted(ex.snapshot, meta, roster_seed, res, hashes)
         _changed_after_finish(res, hashes)
+        res.help_used = _help_used(ex.snapshot)
         return res
     except Exception as exc:  # one broken bundle must not stop the class: report it in its row
         res.error = f"could not regrade: {type(exc).__name__}: {exc}"
@@ -186,6 +188,22 @@ def _grade_extracted(snap_root: Path, meta: dict[str, Any], roster_seed: str | N
             res.pieces = pieces(lab, seed, snap_root, values)
     finally:
         forget_pristine(lab, seed)  # every learner has their own seed: keep the disk from filling
+
+
+def _help_used(snapshot: Path) -> str:
+    """"hints: t1 tier 2, t4 tier 1; solution seen 2026-..." from the learner's own record, or ''."""
+    try:
+        from grader import progress
+    except ImportError:  # a kit without hint records
+        return ""
+    tiers = progress.tiers_seen(snapshot)
+    seen = progress.solution_seen(snapshot)
+    parts = []
+    if tiers:
+        parts.append("hints: " + ", ".join(f"{t} tier {n}" for t, n in sorted(tiers.items())))
+    if seen:
+        parts.append(f"solution seen {seen}")
+    return "; ".join(parts)
 
 
 def _changed_after_finish(res: BundleResult, hashes: dict[str, str]) -> None:
@@ -606,6 +624,8 @@ def learner_rows(cls: ClassResult) -> list[LearnerRow]:
         row.lab_scores[str(r.lab)] = r.score
         if r.accepted:
             row.notes.append(f"{r.lab}: {r.accepted}")
+        if r.help_used:
+            row.notes.append(f"{r.lab}: {r.help_used}")
         if r.penalty:
             row.penalty += r.penalty
             row.notes.append(f"{r.lab}: late penalty -{r.penalty:g}")

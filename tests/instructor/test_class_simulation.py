@@ -89,6 +89,9 @@ def build_class(out: Path) -> dict[str, object]:
     ws = start("ben")
     apply_solution(lab, ws, "ben")
     apply_overlay(fixtures / "wrong" / "wrong_priority", ws, values_for(lab, "ben"))
+    from grader import progress
+
+    progress.record_hint(ws, "lab3", "t1", 2)  # ben asked for hints; the record travels in his bundle
     hand_in("ben", ws)
 
     ws = start("dev")
@@ -176,6 +179,7 @@ def test_class_csv_has_every_roster_learner_and_holds_the_flagged(sim) -> None:
     assert rows["?junk.tar.gz"]["status"] == "bad bundle" and "not a gzip file" in rows["?junk.tar.gz"]["errors"]
     assert rows["ana"]["status"] == "graded" and rows["ana"]["score"] == full and not rows["ana"]["flags"]
     assert rows["ben"]["status"] == "graded" and 0 < float(rows["ben"]["score"]) < sim["max"]
+    assert "hints: t1 tier 2" in rows["ben"]["notes"] and "hints" not in rows["ana"]["notes"]
     assert rows["cara"]["status"] == "no submission" and rows["cara"]["score"] == "0"
     assert rows["cara"]["max_score"] == full  # the missing lab still counts towards the maximum
     # late, accepted, penalised 10% of the lab's points (one started day)
