@@ -175,7 +175,9 @@ def _grade_extracted(snap_root: Path, meta: dict[str, Any], roster_seed: str | N
     elif abs(float(claimed) - report.score) > 0.01:
         res.flags.append(f"score mismatch: the bundle claims {claimed}, the evidence earns {report.score:g}")
     graded = [t for t in report.tasks if t.status.value != "skip"]
-    if graded and all(t.status.value == "error" and "internal error" in t.message for t in graded):
+    # every task an error, from internal errors (or tasks that depend on one): the grader broke, not the learner
+    if graded and all(t.status.value == "error" for t in graded) and any("internal error" in t.message
+                                                                        for t in graded):
         res.flags.append("internal error: every task ended in an internal error; look at this bundle by hand "
                          "(`cks regrade` on it alone with CKS_DEBUG=1)")
     res.times = [str(v) for k in ("started", "collected", "finished") if (v := snap_meta.get(k))]
