@@ -90,12 +90,17 @@ def submit(lab: Lab, snapshot_dir: Path, out: Path, learner: str) -> Submission:
     record = exam_record_for(snapshot_dir, snap.meta)
     if record is not None:
         extra["exam"] = record
-    report = grade(lab, snap, target=f"{snap.meta.get('kind') or 'workspace'} {snapshot_dir}")
-    meta = write_bundle(out, snapshot_dir, lab_id=lab.id, lab_version=lab.version,
-                        lab_fingerprint=lab.fingerprint(), grader_version=__version__,
-                        seed=seed, learner=learner, result=report.to_dict(),
-                        snapshot_meta=snap.meta, collected=collected_paths(lab, variants.values_for(lab, seed)),
-                        extra=extra)
+    from grader import fsutil
+
+    try:  # a start or reset in progress: refuse rather than pack half a state
+        with fsutil.shared_lock(snapshot_dir):
+            report = grade(lab, snap, target=f"{snap.meta.get('kind') or 'workspace'} {snapshot_dir}")
+            meta = write_bundle(out, snapshot_dir, lab_id=lab.id, lab_version=lab.version,
+                                lab_fingerprint=lab.fingerprint(), grader_version=__version__,
+                                seed=seed, learner=learner, result=report.to_dict(), snapshot_meta=snap.meta,
+                                collected=collected_paths(lab, variants.values_for(lab, seed)), extra=extra)
+    except fsutil.Busy as exc:
+        raise BundleError(str(exc).replace("grade again", "submit again")) from None
     return Submission(out, meta, report)
 
 

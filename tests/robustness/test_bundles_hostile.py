@@ -272,3 +272,20 @@ def test_dist_never_replaces_a_folder_it_did_not_stage(tmp_path: Path) -> None:
     res = build_dist([get_lab("lab1")], tmp_path / "out", repo=REPO, wheel=False)
     again = build_dist([get_lab("lab1")], tmp_path / "out", repo=REPO, wheel=False)  # its own stage: replaced
     assert res.folder == again.folder and (again.folder / "grader").is_dir()
+
+
+def test_submit_refuses_while_a_reset_holds_the_workspace_lock(tmp_path: Path) -> None:
+    from grader import fsutil
+    from grader.instructor.bundle import BundleError
+    from grader.instructor.submit import submit
+    from grader.labs import get_lab
+
+    ws = _workspace(tmp_path, "ws")
+    out = tmp_path / "b.tar.gz"
+    with fsutil.locked(ws, wait=0):  # what `cks reset` / `cks start --force` hold while they rewrite
+        t0 = time.monotonic()
+        with pytest.raises(BundleError, match="submit again"):
+            submit(get_lab(LAB), ws, out, "ann")
+        assert time.monotonic() - t0 < 10
+    assert not out.exists()
+    assert submit(get_lab(LAB), ws, out, "ann").path == out  # and works once the lock is released
