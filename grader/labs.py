@@ -129,9 +129,11 @@ def labs_root() -> Path:
 
 
 def repo_root() -> Path | None:
-    """The source checkout (for solutions/ and tests/labs/), or None in a learner's install."""
-    here = Path(__file__).resolve().parent.parent
-    return here if (here / "labs").is_dir() and (here / "grader").is_dir() else None
+    """The source checkout (for solutions/ and tests/labs/), or None in a learner's install: --source,
+    $CKS_SOURCE, the current directory and its parents, then beside the package (grader.instructor.source)."""
+    from grader.instructor.source import current
+
+    return current()
 
 
 def lab_dirs(root: Path | None = None) -> dict[str, Path]:

@@ -20,6 +20,7 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from grader import variants
 from grader.checks import CheckContext, check
 from grader.engines import rbac
 from grader.engines.audit_log import Query, ReadStats, order_log_names, read_events, time_key
@@ -81,8 +82,9 @@ def _secrets_read_cached(root: str, node: str, log_dir: str, namespace: str,
 
 def _expected(ctx: CheckContext, namespace: str, serviceaccount: str, node: str, log_dir: str) -> set[str]:
     user = f"system:serviceaccount:{namespace}:{serviceaccount}"
-    read, _ = secrets_read(ctx.start, node, log_dir, namespace, user)
-    return read
+    return variants.answers(ctx).select(  # digests in a course bundle (grader/variants.py)
+        "read_secrets", variants.object_names(ctx.start, "Secret", namespace),
+        lambda: secrets_read(ctx.start, node, log_dir, namespace, user)[0])
 
 
 # ---- answer files ------------------------------------------------------------------------------------------
@@ -128,8 +130,9 @@ def identity_named(ctx: CheckContext, namespace: str, serviceaccount: str, node:
         return Outcome.failed(f"{where} names {len(items)} identities; name exactly one",
                               Evidence(where, "one username", ", ".join(items[:5])))
     got = items[0]
-    if got in (want, f"{namespace}/{serviceaccount}"):
-        return Outcome.passed(f"{where} names {want}", Evidence(where, want, got))
+    full = f"system:serviceaccount:{got.replace('/', ':', 1)}" if got.count("/") == 1 and ":" not in got else got
+    if variants.answers(ctx).matches("intruder", full, want):  # digests in a course bundle
+        return Outcome.passed(f"{where} names {full}", Evidence(where, full, got))
     return Outcome.failed(f"{where} names {got!r}, which is not the identity that read the Secrets",
                           Evidence(where, "the ServiceAccount that read the Secrets (exact name)", got))
 
@@ -322,6 +325,8 @@ def read_permission_removed(ctx: CheckContext, namespace: str, serviceaccount: s
 
     Messages never name the ServiceAccount, nor the Role or binding that grants the reads (task t1's answer
     and this task's): they name only permissions the learner took away or added, and where."""
+    serviceaccount = variants.answers(ctx).pick(  # digests in a course bundle
+        "intruder_sa", variants.subject_names(ctx.start, namespace), serviceaccount) or serviceaccount
     who = rbac.Identity.service_account(namespace, serviceaccount)
     now, before = rbac.Authorizer(_rbac_objects(ctx.snap)), rbac.Authorizer(_rbac_objects(ctx.start))
     names = sorted({str(s["metadata"].get("name")) for s in ctx.start.objects("Secret", namespace)} |

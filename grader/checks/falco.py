@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from grader import safeyaml
+from grader import safeyaml, variants
 from grader.checks import CheckContext, check
 from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem, Snapshot, object_key
@@ -363,7 +363,10 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
     """Every Deployment behind an alert of the earlier capture is scaled to 0 (same UID: scaled, not
     recreated); every other Deployment keeps its replicas and pod template."""
     try:
-        offenders = offenders_from(ctx.start, namespace, node, alerts_path)
+        answers = variants.answers(ctx)  # digests in a course bundle (grader/variants.py)
+        plain = {} if answers.digests else offenders_from(ctx.start, namespace, node, alerts_path)
+        names = answers.select("offenders", variants.object_names(ctx.start, "Deployment", namespace), plain)
+        offenders = {n: plain.get(n, "listed there") for n in names}
     except FileProblem as exc:
         return Outcome.error(f"the lab's starting state has no alerts file: {exc}")
     if not offenders:

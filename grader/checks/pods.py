@@ -11,7 +11,7 @@ import copy
 import re
 from typing import Any
 
-from grader import safeyaml, versions
+from grader import safeyaml, variants, versions
 from grader.checks import CheckContext, check
 from grader.engines import podsec
 from grader.results import Evidence, Outcome
@@ -508,7 +508,7 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
     start_pods = _objects_in(ctx.start, "Pod", namespaces)
     if not start_pods:
         return Outcome.error(f"the lab's start has no Pods in {', '.join(namespaces)} (lab definition problem)")
-    elevated = [podsec.is_elevated(p) for p in start_pods]
+    elevated = _offending(ctx, "offending_pods", start_pods)
     offenders = [p for p, e in zip(start_pods, elevated, strict=True) if e]
     compliant = [p for p, e in zip(start_pods, elevated, strict=True) if not e]
     index = _Index(ctx.snap, "Pod", namespaces)
@@ -553,6 +553,14 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
     return Outcome.passed(f"the {len(offenders)} offending Pods are deleted; the {len(compliant)} compliant Pods are untouched")
 
 
+def _offending(ctx: CheckContext, name: str, objs: list[Any]) -> list[bool]:
+    """Which start objects offend: the pod security engine in the full kit, digests in a course bundle."""
+    keys = ["/".join(podsec.identity(o)) for o in objs]
+    bad = variants.answers(ctx).select(name, keys, lambda: [k for k, o in zip(keys, objs, strict=True)
+                                                            if podsec.is_elevated(o)])
+    return [k in bad for k in keys]
+
+
 @check("pods.offending_workloads_fixed")
 def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: str = "Deployment") -> Outcome:
     """Every workload whose pods ran with elevated privileges at the start is fixed in place (same UID, now
@@ -563,7 +571,7 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
     start_objs = _objects_in(ctx.start, kind, namespaces)
     if not start_objs:
         return Outcome.error(f"the lab's start has no {kind}s in {', '.join(namespaces)} (lab definition problem)")
-    elevated = [podsec.is_elevated(o) for o in start_objs]
+    elevated = _offending(ctx, f"offending_{kind}", start_objs)
     offenders = [o for o, e in zip(start_objs, elevated, strict=True) if e]
     compliant = [o for o, e in zip(start_objs, elevated, strict=True) if not e]
     index = _Index(ctx.snap, kind, namespaces)

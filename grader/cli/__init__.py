@@ -303,6 +303,12 @@ def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
     from grader.snapshot import Snapshot
 
     check_workspace(lab, ws)
+    from grader.exam import unfinished_exam_for
+
+    running = unfinished_exam_for(ws)
+    if running is not None:  # results come at the end, as announced: no grading question by question
+        fail_usage(f"{ws} is a question of an exam that is still running (deadline {running.deadline:%H:%M} UTC): "
+                   f"results come with `cks exam finish --dir {running.dir}`; `cks exam status` shows the time left")
     snap = Snapshot(ws)
     if snap.meta.get("lab_version") not in (None, lab.version):
         click.echo(f"Warning: {ws} was started with {lab.id} version {snap.meta.get('lab_version')}, "
@@ -595,6 +601,9 @@ def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, re
       cks start lab2 --target kind:cks     on a live kind cluster
     """
     the_lab = load_lab(lab)
+    from grader.variants import default_seed
+
+    seed = seed or default_seed()  # a course bundle carries its learner's seed
     if target and not target.startswith("workspace:"):
         _live_action("start_live", the_lab, target, seed=seed, kubeconfig=kubeconfig, context=kube_context)
         return
@@ -734,7 +743,9 @@ def _live_action(name: str, lab, target: str, **kw) -> None:
 @click.option("--seed", "seeds", multiple=True, metavar="ID",
               help="Seeds to test start and solution under (repeatable; default: the default lab plus two seeds).")
 @verbose_option("List every case, not only the problems.")
-def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool) -> None:
+@click.option("--source", metavar="DIR", help="The kit's source checkout (default: $CKS_SOURCE, else found "
+              "from the current directory upward).")
+def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool, source: str | None) -> None:
     """Prove the labs: start scores 0, the solution full marks, wrong answers fail exactly what they declare.
 
     Needs a source checkout (solutions/ and tests/labs/). Exit 0 when every lab proves itself, 1 otherwise.
@@ -745,11 +756,14 @@ def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool) -
       cks selftest lab3 -v         one lab, every case listed
       cks selftest --seed alice    start and solution under seed "alice" only
     """
-    from grader.labs import LabError, all_labs, repo_root
-    from grader.selftest import DEFAULT_SEEDS, run_lab
+    from grader.instructor.source import SourceNotFound, activate
 
-    if repo_root() is None:
-        fail_usage("selftest needs a source checkout of the kit (solutions/ and tests/labs/)")
+    try:
+        activate(source)
+    except SourceNotFound as exc:
+        fail_usage(f"selftest: {exc}")
+    from grader.labs import LabError, all_labs
+    from grader.selftest import DEFAULT_SEEDS, run_lab
     try:
         chosen = [load_lab(x) for x in labs] if labs else all_labs()
     except LabError as exc:

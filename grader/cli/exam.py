@@ -117,14 +117,15 @@ def status_cmd(ctx: click.Context, fmt: str, exam_dir: str | None) -> None:
             click.echo(f"The exam finished at {state.finished:%H:%M:%S} UTC; its result:\n")
             _print_result(exam.finish(state, now), fmt)
             return
-        tries = exam.attempts(state)
+        tries = exam.questions(state)
     except exam.ExamError as exc:
         fail_usage(str(exc))
     left = state.time_left(now())
     if fmt == "json":
         click.echo(json.dumps({"deadline": f"{state.deadline:%Y-%m-%dT%H:%M:%SZ}", "seconds_left": int(left.total_seconds()),
-                               "questions": [{"lab": a.lab, "title": a.title, "attempted": a.attempted,
-                                              "changed_files": a.changed} for a in tries]}, indent=2))
+                               "questions": [{"lab": a.lab, "question": a.id, "title": a.title, "points": a.points,
+                                              "attempted": a.attempted, "changed_files": a.changed}
+                                             for a in tries]}, indent=2))
         return
     from rich.console import Console
     from rich.table import Table
@@ -132,9 +133,11 @@ def status_cmd(ctx: click.Context, fmt: str, exam_dir: str | None) -> None:
     console = Console(no_color=not _color(), highlight=False)
     console.print(f"[bold]Time left: {_left(left)}[/bold] (deadline {state.deadline:%H:%M:%S} UTC, "
                   f"{state.minutes} minutes in all) · seed {state.seed}")
-    table = Table("Question", "Title", "Attempted", "Files changed")
+    table = Table("Question", "Title", "Points", "Attempted", "Files changed")
+    many = len({a.lab for a in tries}) > 1
     for a in tries:
-        table.add_row(a.lab, a.title, "yes" if a.attempted else "no", str(len(a.changed)))
+        name = f"{a.lab} {a.id}" if many and a.id != a.lab else a.id
+        table.add_row(name, a.title, f"{a.points:g}", "yes" if a.attempted else "no", str(len(a.changed)))
     console.print(table)
     console.print(f"{sum(a.attempted for a in tries)} of {len(tries)} attempted. Results come at `cks exam finish`.")
 

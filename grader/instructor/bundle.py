@@ -20,9 +20,11 @@ import io
 import json
 import os
 import re
+import stat
 import tarfile
+import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -79,8 +81,11 @@ class SnapshotFiles:
     skipped: list[str]  # links, devices, ...: not evidence; listed so the learner sees them
 
 
-def snapshot_files(root: Path, limits: Limits = DEFAULT_LIMITS) -> SnapshotFiles:
-    """Regular files under ``root``; links and special files are skipped (extraction would refuse them)."""
+def snapshot_files(root: Path, limits: Limits = DEFAULT_LIMITS,
+                   collected: Callable[[str], bool] | None = None) -> SnapshotFiles:
+    """Regular files under ``root`` that the lab collects (``collected(rel)``; every file when None). Links
+    (symbolic or hard: a hard link can point at any file the learner can read, /etc/shadow included), special
+    files and files the lab does not collect are skipped and listed."""
     files: list[tuple[str, Path]] = []
     skipped: list[str] = []
     total = 0
@@ -94,17 +99,27 @@ def snapshot_files(root: Path, limits: Limits = DEFAULT_LIMITS) -> SnapshotFiles
         for name in sorted(filenames):
             path = base / name
             rel = path.relative_to(root).as_posix()
-            if path.is_symlink():
+            try:
+                st = path.lstat()
+            except OSError:
+                skipped.append(f"{rel} (unreadable)")
+                continue
+            if stat.S_ISLNK(st.st_mode):
                 skipped.append(f"{rel} (a link)")
                 continue
-            if not path.is_file():
+            if not stat.S_ISREG(st.st_mode):
                 skipped.append(f"{rel} (not a regular file)")
                 continue
-            size = path.stat().st_size
-            if size > limits.max_file_bytes:
-                raise BundleError(f"{rel} is {size / 1048576:.0f} MB, more than the "
+            if collected is not None and not collected(rel):
+                skipped.append(f"{rel} (not part of what the lab grades)")
+                continue
+            if st.st_nlink > 1:
+                skipped.append(f"{rel} (a hard link to another file: copy it instead)")
+                continue
+            if st.st_size > limits.max_file_bytes:
+                raise BundleError(f"{rel} is {st.st_size / 1048576:.0f} MB, more than the "
                                   f"{limits.max_file_bytes // 1048576} MB a bundle may hold per file")
-            total += size
+            total += st.st_size
             files.append((rel, path))
     if len(files) + 2 > limits.max_files:
         raise BundleError(f"the snapshot has {len(files)} files, more than a bundle may hold ({limits.max_files})")
@@ -114,18 +129,39 @@ def snapshot_files(root: Path, limits: Limits = DEFAULT_LIMITS) -> SnapshotFiles
     return SnapshotFiles(sorted(files), skipped)
 
 
+def _read_member_file(path: Path, limits: Limits) -> bytes:
+    """The file's bytes, checked again at open time (no link followed, still one regular file, bounded)."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise BundleError(f"cannot read {path}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_nlink > 1:
+            raise BundleError(f"{path} changed into a link or special file while it was being packed")
+        data = fh.read(limits.max_file_bytes + 1)
+    if len(data) > limits.max_file_bytes:
+        raise BundleError(f"{path} grew past {limits.max_file_bytes // 1048576} MB while it was being packed")
+    return data
+
+
 def write_bundle(out: Path, snapshot_root: Path, *, lab_id: str, lab_version: int, lab_fingerprint: str,
                  grader_version: str, seed: str | None, learner: str, result: dict[str, Any],
                  snapshot_meta: dict[str, Any], submitted: str | None = None,
-                 limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+                 limits: Limits = DEFAULT_LIMITS, collected: Callable[[str], bool] | None = None,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write the bundle to ``out`` and return its metadata. Member order and mtimes are fixed, so the same
-    evidence gives the same member bytes (only the metadata's times differ)."""
+    evidence gives the same member bytes (only the metadata's times differ). The archive is written to a
+    temporary sibling with a unique name and renamed into place, so concurrent writers to the same ``out``
+    each leave a whole bundle (the last one wins), never a mix."""
     if not LEARNER_ID.match(learner):
         raise BundleError(f"learner id {learner!r} must be 1-100 letters, digits or . _ @ + - "
                           "(it names the learner's row in the class report)")
-    listing = snapshot_files(snapshot_root, limits)
+    listing = snapshot_files(snapshot_root, limits, collected)
     result_bytes = json.dumps(result, indent=2, sort_keys=True).encode()
-    hashes = {f"{SNAP_DIR}/{rel}": sha256_file(path) for rel, path in listing.files}
+    contents = [(rel, _read_member_file(path, limits)) for rel, path in listing.files]
+    hashes = {f"{SNAP_DIR}/{rel}": hashlib.sha256(data).hexdigest() for rel, data in contents}
     hashes[RESULT_NAME] = hashlib.sha256(result_bytes).hexdigest()
     meta = {
         "format": FORMAT,
@@ -143,20 +179,23 @@ def write_bundle(out: Path, snapshot_root: Path, *, lab_id: str, lab_version: in
         "skipped": listing.skipped,
         "files": hashes,
     }
+    meta.update(extra or {})
     meta_bytes = json.dumps(meta, indent=2, sort_keys=True).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    with open(tmp, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
-            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        _add_bytes(tar, META_NAME, meta_bytes)
-        _add_bytes(tar, RESULT_NAME, result_bytes)
-        for rel, path in listing.files:
-            info = tarfile.TarInfo(f"{SNAP_DIR}/{rel}")
-            info.size = path.stat().st_size
-            info.mode = 0o644
-            with open(path, "rb") as fh:
-                tar.addfile(info, fh)
-    os.replace(tmp, out)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
+                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            _add_bytes(tar, META_NAME, meta_bytes)
+            _add_bytes(tar, RESULT_NAME, result_bytes)
+            for rel, data in contents:
+                _add_bytes(tar, f"{SNAP_DIR}/{rel}", data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return meta
 
 

@@ -1,5 +1,11 @@
 """`cks dist`: a learner bundle with the chosen labs and nothing an answer could be read from.
 
+With ``--roster`` it writes one bundle per learner (``DIR/<learner>/``): the learner's id and seed baked in
+(``grader/_course.json``), each lab pinned to that learner's variant with the starting state pre-built for
+their seed (so no generator ships), the answers of "find" tasks as salted digests only
+(``grader/_answers.json``, see grader/variants.py), a README for learners, and a version unique to the build
+so installing a later bundle upgrades an earlier one.
+
 The bundle is a pip-installable source folder (``pip install ./cks-kit``) staged from an allow-list of the
 checkout (the ``grader`` package, the chosen ``labs/``, ``pyproject.toml``, README, licence) and, when a build
 backend can be fetched, a wheel built from that folder. Staging by allow-list rather than by exclusion means
@@ -10,18 +16,24 @@ result for any file whose bytes equal a reference solution or an answer fixture,
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 import shutil
 import subprocess
 import sys
 import zipfile
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from grader.labs import Lab
 
 STAGE_NAME = "cks-kit"
+EXTRA_FILES = ("provision/versions.env",)
 TOP_FILES = ("pyproject.toml", "README.md", "LICENSE", "LICENSE.txt", "NOTICE")
 SKIP_NAMES = {"__pycache__", "_labs", ".pytest_cache", ".ruff_cache"}
+# never in a learner's bundle: solution explanations, the instructor-only modules, answer generators
+SKIP_GRADER = ("instructor/solve.py", "instructor/dist.py", "selftest.py")
 MIN_SECRET_BYTES = 16  # tiny files ("true\n") are not worth matching and would only cause false alarms
 
 
@@ -39,11 +51,19 @@ class DistResult:
     leaks: list[str] = field(default_factory=list)
 
 
-def _copy(src: Path, dest: Path) -> int:
+def forbidden(rel: str) -> bool:
+    """Paths that never ship to a learner, whatever they hold."""
+    low = rel.lower()
+    return "solution" in low or "_explanations" in low or "/tests/labs/" in f"/{low}"
+
+
+def _copy(src: Path, dest: Path, skip: tuple[str, ...] = ()) -> int:
     n = 0
     for p in sorted(src.rglob("*")):
         rel = p.relative_to(src)
         if any(part in SKIP_NAMES or part.endswith(".pyc") for part in rel.parts) or p.is_symlink():
+            continue
+        if forbidden(rel.as_posix()) or rel.as_posix() in skip or rel.as_posix().startswith(skip):
             continue
         target = dest / rel
         if p.is_dir():
@@ -78,13 +98,15 @@ def _sha(p: Path) -> str:
     return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
-def leaks(items: dict[str, bytes], secrets: dict[str, str]) -> list[str]:
-    """Names in ``items`` (name -> bytes) that are, or sit under, solution or fixture content."""
+def leaks(items: dict[str, bytes], secrets: dict[str, str], learner_bundle: bool = False) -> list[str]:
+    """Names in ``items`` (name -> bytes) that are, or sit under, solution or fixture content (and, for a
+    learner bundle, any path naming solutions or explanations)."""
     found = []
     for name, data in items.items():
         parts = name.split("/")
-        if "solutions" in parts or any(parts[i:i + 2] == ["tests", "labs"] for i in range(len(parts))):
-            found.append(f"{name}: a solutions/ or tests/labs/ path")
+        if "solutions" in parts or any(parts[i:i + 2] == ["tests", "labs"] for i in range(len(parts))) \
+                or (learner_bundle and forbidden(name)):
+            found.append(f"{name}: a solutions/, explanation or tests/labs/ path")
             continue
         h = hashlib.sha256(data).hexdigest()
         if h in secrets:
@@ -101,11 +123,14 @@ def wheel_items(wheel: Path) -> dict[str, bytes]:
         return {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
 
 
-def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True) -> DistResult:
+def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True, learner: str | None = None,
+               seed: str | None = None, build_id: str | None = None) -> DistResult:
+    """Stage (and build) one learner bundle in ``out``. With ``learner``, a per-learner course bundle."""
     if not (repo / "pyproject.toml").is_file() or not (repo / "grader").is_dir():
         raise DistError("`cks dist` needs a source checkout of the kit (pyproject.toml, grader/, labs/)")
     if not labs:
         raise DistError("choose at least one lab (--labs lab1,lab3)")
+    _check_out(out, repo)
     out.mkdir(parents=True, exist_ok=True)
     stage = out / STAGE_NAME
     if stage.exists() or stage.is_symlink():  # only a stage an earlier `cks dist` made (its marker) is replaced
@@ -119,17 +144,38 @@ def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True) ->
     from grader.fsutil import write_marker
 
     write_marker(stage, "dist")
+    build_id = build_id or datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     n = 0
     for name in TOP_FILES:
-        if (repo / name).is_file():
+        if (repo / name).is_file() and name not in ("pyproject.toml", "README.md"):
             shutil.copy2(repo / name, stage / name)
             n += 1
-    n += _copy(repo / "grader", stage / "grader")
-    for lab in labs:
-        n += _copy(lab.dir, stage / "labs" / lab.dir.name)
+    (stage / "pyproject.toml").write_text(_pyproject(repo, build_id), encoding="utf-8")
+    for extra in EXTRA_FILES:  # files the build force-includes (the pinned versions the grader judges with)
+        if (repo / extra).is_file():
+            (stage / extra).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(repo / extra, stage / extra)
+            n += 1
+    (stage / "README.md").write_text(learner_readme(labs, learner, seed), encoding="utf-8")
+    n += 2
+    per_learner = learner is not None
+    skip = SKIP_GRADER + (("labgen/",) if per_learner else ())
+    n += _copy(repo / "grader", stage / "grader", skip)
+    if per_learner:
+        (stage / "grader" / "labgen").mkdir(exist_ok=True)
+        (stage / "grader" / "labgen" / "__init__.py").write_text('"""Generators are not part of a course bundle: '
+                                                                 'each lab\'s start is pre-built."""\n')
+        n += _pin_labs(labs, stage, seed)
+        course = {"learner": learner, "seed": seed, "build": build_id, "labs": [lab.id for lab in labs]}
+        (stage / "grader" / "_course.json").write_text(json.dumps(course, indent=2) + "\n")
+        (stage / "grader" / "_answers.json").write_text(json.dumps(answer_digests(labs, seed), indent=2) + "\n")
+        n += 2
+    else:
+        for lab in labs:
+            n += _copy(lab.dir, stage / "labs" / lab.dir.name)
     secrets = secret_hashes(repo)
     result = DistResult(stage, None, [lab.id for lab in labs], files=n)
-    result.leaks = leaks(folder_items(stage), secrets)
+    result.leaks = leaks(folder_items(stage), secrets, learner_bundle=True)
     if result.leaks:
         raise DistError("solution content reached the bundle: " + "; ".join(result.leaks[:5]))
     if wheel:
@@ -143,12 +189,135 @@ def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True) ->
             result.wheel_error = tail[-1] if tail else "pip wheel failed"
         else:
             result.wheel = wheels[-1]
-            result.leaks = leaks(wheel_items(result.wheel), secrets)
+            result.leaks = leaks(wheel_items(result.wheel), secrets, learner_bundle=True)
             if result.leaks:
                 result.wheel.unlink()
                 raise DistError("solution content reached the wheel: " + "; ".join(result.leaks[:5]))
     (out / "INSTALL.txt").write_text(_install_text(result))
     return result
+
+
+def _check_out(out: Path, repo: Path) -> None:
+    """--out must not be the checkout or hold it: the stage folder inside it is replaced."""
+    o, r = out.resolve(), repo.resolve()
+    if o == r or o in r.parents:
+        raise DistError(f"--out {out} is the source checkout or a folder above it; choose an empty folder")
+
+
+def _pyproject(repo: Path, build_id: str) -> str:
+    """The checkout's pyproject.toml with a version unique to this build (a later bundle upgrades)."""
+    text = (repo / "pyproject.toml").read_text(encoding="utf-8")
+    m = re.search(r'^version\s*=\s*"([^"]+)"', text, re.M)
+    base = m.group(1) if m else "0.1.0"
+    base = re.sub(r"(\.post\d+|\+.*)$", "", base)
+    version = f"{base}.post{build_id}"
+    text = re.sub(r'^version\s*=\s*"[^"]+"', f'version = "{version}"', text, count=1, flags=re.M)
+    # a learner's wheel packs the grader (and the labs, force-included) only: never solutions/
+    text = re.sub(r'^only-include\s*=\s*\[[^\]]*\]', 'only-include = ["grader"]', text, flags=re.M)
+    text = re.sub(r'^\[tool\.hatch\.build\.targets\.wheel\.sources\]\n(?:[^\[\n].*\n)*', "", text, flags=re.M)
+    return re.sub(r'^"solutions"\s*=.*\n', "", text, flags=re.M)
+
+
+def _pin_labs(labs: list[Lab], stage: Path, seed: str | None) -> int:
+    """Each lab as this learner meets it: variables pinned to their values (answer-carrying ones hidden),
+    the starting state pre-built for their seed, no generator."""
+    import yaml
+
+    from grader import safeyaml, variants
+    from grader.snapshot import META_FILE
+    from grader.workspace import materialize
+
+    n = 0
+    for lab in labs:
+        dest = stage / "labs" / lab.dir.name
+        n += _copy(lab.dir, dest, ("start/", "lab.yaml"))
+        if (dest / "start").exists():
+            shutil.rmtree(dest / "start")
+        materialize(lab, dest / "start", seed)
+        for own in (META_FILE, ".cks-created", ".cks-lock"):  # the workspace's records, not the lab's start
+            (dest / "start" / own).unlink(missing_ok=True)
+        shutil.rmtree(dest / "start" / ".cks-backup", ignore_errors=True)
+        n += sum(1 for p in (dest / "start").rglob("*") if p.is_file())
+        data = safeyaml.load_one((lab.dir / "lab.yaml").read_bytes())
+        values = variants.values_for(lab, seed)
+        hidden = set(variants.ANSWER_VARIABLES.get(lab.id, ()))
+        data["variables"] = {k: {"default": variants.HIDDEN if k in hidden else values[k]}
+                             for k in (data.get("variables") or {})}
+        data.pop("generator", None)
+        (dest / "lab.yaml").write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        n += 1
+    return n
+
+
+def answer_digests(labs: list[Lab], seed: str | None) -> dict[str, object]:
+    """Salted digests of every answer the checks compare against, for ``seed``: recorded while grading
+    the starting state and the reference solution (grader.variants.record_answers)."""
+    import secrets as _secrets
+    import tempfile
+
+    from grader import variants
+    from grader.runner import grade
+    from grader.snapshot import Snapshot
+    from grader.solutions import SolutionsUnavailable, apply_solution
+    from grader.workspace import materialize
+
+    salt = _secrets.token_hex(16)
+    table: dict[str, dict[str, list[str]]] = {}
+    for lab in labs:
+        with tempfile.TemporaryDirectory(prefix="cks-dist-") as tmp:
+            start, solved = Path(tmp) / "start", Path(tmp) / "solved"
+            materialize(lab, start, seed)
+            materialize(lab, solved, seed)
+            try:
+                apply_solution(lab, solved, seed)
+            except SolutionsUnavailable as exc:
+                raise DistError(f"cannot record {lab.id}'s answers: {exc}") from None
+
+            def run(start: Path = start, solved: Path = solved, lab: Lab = lab) -> None:
+                grade(lab, Snapshot(start))
+                grade(lab, Snapshot(solved))
+
+            seen = variants.record_answers(lab, run)
+        if seen:
+            table[lab.id] = {name: sorted(variants.digest(salt, lab.id, name, v) for v in vals)
+                             for name, vals in seen.items()}
+    return {"salt": salt, "labs": table}
+
+
+def learner_readme(labs: list[Lab], learner: str | None, seed: str | None) -> str:
+    rows = "\n".join(f"| {lab.id} | {lab.title} | {lab.minutes} min |" for lab in labs)
+    who = (f"This bundle was built for **{learner}**: your variant and learner id are built in, nothing to type.\n"
+           if learner else "")
+    first = labs[0].id
+    return f"""# CKS runtime-security labs
+
+{who}
+## Install
+
+```
+pip install cks_kit-*.whl        # or: pip install ./cks-kit
+```
+
+Installing a newer bundle from your instructor upgrades this one.
+
+## Labs
+
+| lab | title | time |
+|---|---|---|
+{rows}
+
+## Work on a lab
+
+```
+cks start {first}                 # your practice workspace: ./cks-workspace/{first}
+cks show {first}                  # the exercise, with your values
+grade {first}                     # what is still wrong (no spoilers)
+cks hint {first} t1               # a hint, one tier at a time
+cks submit {first}                # the bundle to hand in to your instructor
+```
+
+`cks --help` lists every command.
+"""
 
 
 def _install_text(r: DistResult) -> str:

@@ -286,4 +286,4 @@ def test_grading_an_exam_question_leaves_its_files_alone(tmp_path, monkeypatch):
     ws = tmp_path / "cks-workspace" / "exam" / "lab8"
     run(grade_cmd, "lab8", "-w", str(ws))
     assert not (ws / ".cks").exists()
-    assert "0 of 1 attempted" in run(cks, "exam", "status").output
+    assert "0 of 6 attempted" in run(cks, "exam", "status").output  # lab8: a row per question

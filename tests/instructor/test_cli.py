@@ -28,7 +28,7 @@ def test_submit_then_regrade(lab90, tmp_path: Path) -> None:
     r = invoke("regrade", str(tmp_path / "zoe.tar.gz"), str(tmp_path / "yan.tar.gz"),
                "--csv", str(tmp_path / "c.csv"), "--html", str(tmp_path / "c.html"), "--jobs", "1")
     assert r.exit_code == 0, r.output
-    assert "Regraded 2 bundles for 2 learners: 0 flagged, 0 with bad bundles" in r.output
+    assert "Regraded 2 bundles for 2 learners: 0 flagged (0 held, not counted), 0 with bad bundles" in r.output
     rows = {row["learner"]: row["score"] for row in csv.DictReader((tmp_path / "c.csv").read_text().splitlines())}
     assert rows == {"zoe": "3", "yan": "2"}
     assert "<table" in (tmp_path / "c.html").read_text()

@@ -37,6 +37,9 @@ def fake_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy2(REPO / "pyproject.toml", repo / "pyproject.toml")
+    if (REPO / "provision" / "versions.env").is_file():  # the build force-includes it
+        (repo / "provision").mkdir()
+        shutil.copy2(REPO / "provision" / "versions.env", repo / "provision" / "versions.env")
     (repo / "README.md").write_text("# kit\n")
     shutil.copytree(REPO / "grader", repo / "grader", ignore=shutil.ignore_patterns("__pycache__", "_labs"))
     make_labs_root(repo / "labs")
@@ -116,9 +119,34 @@ def test_wheel_built_from_the_repo_has_solutions_only_for_cks_solution(tmp_path:
 
 
 def test_dist_cli_refuses_a_learner_install(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import grader.labs
+    import grader.instructor.source as source
     from grader.cli.instructor import dist_cmd
 
-    monkeypatch.setattr(grader.labs, "repo_root", lambda: None)
-    r = CliRunner().invoke(dist_cmd, ["--labs", "lab1", "--out", str(tmp_path)])
-    assert r.exit_code == 2 and "source checkout" in r.output
+    monkeypatch.delenv("CKS_SOURCE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(source, "__file__", str(tmp_path / "site" / "grader" / "instructor" / "source.py"))
+    r = CliRunner().invoke(dist_cmd, ["--labs", "lab1", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2 and "source checkout" in r.output and "CKS_SOURCE" in r.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_course_bundles_get_a_version_per_build_that_upgrades(tmp_path: Path) -> None:
+    from packaging.version import Version
+
+    from grader.variants import ANSWER_FILE, COURSE_FILE
+
+    lab = get_lab("lab1", REPO / "labs")
+    versions = []
+    for build in ("20261201090000", "20261202090000"):
+        res = build_dist([lab], tmp_path / build / "ana", repo=REPO, wheel=False, learner="ana", seed="ana-1",
+                         build_id=build)
+        text = (res.folder / "pyproject.toml").read_text()
+        versions.append(Version(text.split('version = "', 1)[1].split('"', 1)[0]))
+        course = (res.folder / "grader" / COURSE_FILE).read_text()
+        assert '"learner": "ana"' in course and '"seed": "ana-1"' in course
+        assert (res.folder / "grader" / ANSWER_FILE).is_file()
+        readme = (res.folder / "README.md").read_text()
+        assert "lab1" in readme and "lab2" not in readme and "regrade" not in readme
+    base = Version(next(line for line in (REPO / "pyproject.toml").read_text().splitlines()
+                        if line.startswith("version")).split('"')[1])
+    assert base < versions[0] < versions[1]  # pip upgrades the kit, and the first course bundle, cleanly

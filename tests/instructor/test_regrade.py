@@ -141,7 +141,8 @@ def test_csv_row_per_learner_column_per_task(lab90, tmp_path: Path) -> None:
     write_csv(cls, tmp_path / "class.csv")
     rows = list(csv.DictReader((tmp_path / "class.csv").read_text().splitlines()))
     header = list(rows[0].keys())
-    assert header[:7] == ["learner", "score", "max_score", "percent", "lab90.t1", "lab90.t2", "lab90.t3"]
+    assert header[:10] == ["learner", "status", "score", "max_score", "percent", "held_score", "lab90.total",
+                           "lab90.t1", "lab90.t2", "lab90.t3"]
     # the live-only task is not graded offline: blank, and not counted in the maximum
     assert {r["lab90.t3"] for r in rows} == {""}
     got = {r["learner"]: (r["score"], r["max_score"], r["percent"], r["lab90.t1"], r["lab90.t2"]) for r in rows}

@@ -1,0 +1,293 @@
+"""A simulated class of 8 learners on lab3, regraded end to end (issue 13, "Must show").
+
+ana    the reference solution                       counted, full marks
+ben    a wrong priority (a trap fixture)            counted, partial
+cara   nothing handed in                            row "no submission", 0 in the gradebooks
+dev    handed in a day after the deadline           held as late, then accepted with --accept: 10% off
+eli    edited a file after `cks submit`             held (hash mismatch), blank in the gradebooks
+fay    her own correct answer (own macros)          held: gil's answer is a near copy of hers
+gil    fay's answer, one comment added, rules reordered, his own seed   held: similar to fay
+hal    a wrong answer with an instructor's override     counted, with the override's points and comment
+zed    not on the roster                            held, flagged "not on the roster"
+junk   a damaged upload                             a row saying why; no gradebook line, no feedback
+
+Run as a script (`python -m tests.instructor.test_class_simulation OUT`) to write the outputs to a folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+LEARNERS = ["ana", "ben", "cara", "dev", "eli", "fay", "gil", "hal"]
+RULES = "nodes/controlplane/etc/falco/falco_rules.local.yaml"
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+
+pytestmark = pytest.mark.slow
+
+
+def _members(bundle: Path) -> dict[str, bytes]:
+    with tarfile.open(bundle, "r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def _rewrite(bundle: Path, members: dict[str, bytes]) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    bundle.write_bytes(gzip.compress(buf.getvalue()))
+
+
+def _swap_two_rules_and_comment(text: str) -> str:
+    """The near copy: the same YAML items, two rules swapped, one comment added."""
+    blocks = re.split(r"\n(?=- )", text.strip())
+    rules = [i for i, b in enumerate(blocks) if b.startswith("- rule:")]
+    a, b = rules[-2], rules[-1]
+    blocks[a], blocks[b] = blocks[b], blocks[a]
+    return "# my rules, written by me\n" + "\n\n".join(blocks) + "\n"
+
+
+def build_class(out: Path) -> dict[str, object]:
+    from grader.instructor.submit import submit
+    from grader.labs import get_lab
+    from grader.solutions import apply_overlay, apply_solution
+    from grader.variants import values_for
+    from grader.workspace import materialize
+
+    lab = get_lab("lab3")
+    fixtures = REPO / "tests" / "labs" / "lab3"
+    bundles = out / "bundles"
+    bundles.mkdir(parents=True)
+
+    def start(name: str, seed: str | None = None) -> Path:
+        ws = out / "ws" / name
+        materialize(lab, ws, seed or name)
+        return ws
+
+    def hand_in(name: str, ws: Path) -> Path:
+        return submit(lab, ws, bundles / f"{name}-lab3.tar.gz", name).path
+
+    ws = start("ana")
+    apply_solution(lab, ws, "ana")
+    hand_in("ana", ws)
+
+    ws = start("ben")
+    apply_solution(lab, ws, "ben")
+    apply_overlay(fixtures / "wrong" / "wrong_priority", ws, values_for(lab, "ben"))
+    from grader import progress
+
+    progress.record_hint(ws, "lab3", "t1", 2)  # ben asked for hints; the record travels in his bundle
+    hand_in("ben", ws)
+
+    ws = start("dev")
+    apply_solution(lab, ws, "dev")
+    late = hand_in("dev", ws)
+    members = _members(late)
+    meta = json.loads(members["cks-bundle.json"])
+    meta["submitted"] = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    members["cks-bundle.json"] = json.dumps(meta).encode()
+    _rewrite(late, members)
+
+    ws = start("eli")
+    apply_overlay(fixtures / "wrong" / "open_only", ws, values_for(lab, "eli"))
+    tampered = hand_in("eli", ws)
+    members = _members(tampered)
+    solved = start("eli-solved", "eli")
+    apply_solution(lab, solved, "eli")
+    members[f"snapshot/{RULES}"] = (solved / RULES).read_bytes()  # swapped in after submitting
+    _rewrite(tampered, members)
+
+    own = fixtures / "correct" / "own_macros_lowercase"
+    ws = start("fay")
+    apply_overlay(own, ws, values_for(lab, "fay"))
+    hand_in("fay", ws)
+    ws = start("gil")
+    apply_overlay(own, ws, values_for(lab, "gil"))
+    (ws / RULES).write_text(_swap_two_rules_and_comment((ws / RULES).read_text()))
+    hand_in("gil", ws)
+
+    ws = start("hal")
+    apply_solution(lab, ws, "hal")
+    apply_overlay(fixtures / "wrong" / "wrong_rule_name", ws, values_for(lab, "hal"))
+    hand_in("hal", ws)
+
+    ws = start("zed")
+    apply_solution(lab, ws, "zed")
+    hand_in("zed", ws)
+    (bundles / "junk.tar.gz").write_bytes(b"not a bundle")  # a damaged upload: a row with the reason
+
+    roster = out / "roster.csv"
+    with open(roster, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["learner", "seed", "name", "email", "sis_id", "section"])
+        for i, name in enumerate(LEARNERS):
+            w.writerow([name, name, name.title() + " Example", f"{name}@example.edu", f"S{1000 + i}", "A"])
+    overrides = out / "overrides.csv"
+    overrides.write_text("learner,lab,task,points,comment\n"
+                         "hal,lab3,t1,3,Rule name typo only: full marks after review\n")
+    deadline = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reports = out / "reports"
+    reports.mkdir()
+    from grader.cli import main
+
+    argv = ["cks", "regrade", *sorted(str(p) for p in bundles.iterdir()), "--roster", str(roster),
+            "--overrides", str(overrides), "--accept", "dev", "--deadline", deadline, "--late-penalty", "10",
+            "--csv", str(reports / "class.csv"), "--stats", str(reports / "stats.csv"),
+            "--canvas", str(reports / "canvas.csv"), "--moodle", str(reports / "moodle.csv"),
+            "--feedback", str(reports / "feedback"), "--html", str(reports / "class.html"), "--jobs", "2"]
+    old = sys.argv
+    sys.argv = argv
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        sys.argv = old
+    return {"exit": code, "reports": reports, "max": sum(t.points for t in lab.tasks if not t.live)}
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    return build_class(tmp_path_factory.mktemp("class"))
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(path.read_text(encoding="utf-8").splitlines()))
+
+
+def test_class_csv_has_every_roster_learner_and_holds_the_flagged(sim) -> None:
+    assert sim["exit"] == 1  # something is held
+    rows = {r["learner"]: r for r in _csv(sim["reports"] / "class.csv")}
+    full = f"{sim['max']:g}"
+    assert set(rows) == {*LEARNERS, "zed", "?junk.tar.gz"}
+    assert rows["?junk.tar.gz"]["status"] == "bad bundle" and "not a gzip file" in rows["?junk.tar.gz"]["errors"]
+    assert rows["ana"]["status"] == "graded" and rows["ana"]["score"] == full and not rows["ana"]["flags"]
+    assert rows["ben"]["status"] == "graded" and 0 < float(rows["ben"]["score"]) < sim["max"]
+    assert "hints: t1 tier 2" in rows["ben"]["notes"] and "hints" not in rows["ana"]["notes"]
+    assert rows["cara"]["status"] == "no submission" and rows["cara"]["score"] == "0"
+    assert rows["cara"]["max_score"] == full  # the missing lab still counts towards the maximum
+    # late, accepted, penalised 10% of the lab's points (one started day)
+    assert "late:" in rows["dev"]["flags"] and rows["dev"]["status"] == "graded"
+    assert float(rows["dev"]["score"]) == pytest.approx(sim["max"] * 0.9)
+    assert "accepted with --accept" in rows["dev"]["notes"] and "late penalty" in rows["dev"]["notes"]
+    # tampered: held, its score shown apart and not counted
+    assert rows["eli"]["status"] == "held" and rows["eli"]["score"] == "0"
+    assert "hash mismatch" in rows["eli"]["flags"] and float(rows["eli"]["held_score"]) > 0
+    for name, other in (("fay", "gil"), ("gil", "fay")):
+        assert rows[name]["status"] == "held" and "similar:" in rows[name]["flags"] and other in rows[name]["flags"]
+        assert "identical evidence" not in rows[name]["flags"]  # not byte-identical: normalised similarity
+    assert not any("similar" in rows[n]["flags"] for n in ("ana", "dev", "zed"))  # the reference is not a copy
+    assert rows["hal"]["status"] == "graded" and rows["hal"]["lab3.t1"] == "3"
+    assert "Rule name typo only" in rows["hal"]["comments"]
+    assert rows["zed"]["status"] == "held" and "not on the roster" in rows["zed"]["flags"]
+
+
+def test_statistics_csv(sim) -> None:
+    stats = {r["column"]: r for r in _csv(sim["reports"] / "stats.csv")}
+    assert set(stats) == {f"lab3.t{i}" for i in range(1, 6)}
+    for r in stats.values():
+        if r["live_only"] == "True":  # needs a live cluster: skipped offline for every bundle
+            assert (r["graded"], r["skipped"]) == ("0", "8")
+            continue
+        assert int(r["graded"]) == 8  # every bundle regraded (cara has none)
+        assert int(r["passed"]) + int(r["failed"]) + int(r["errors"]) == 8
+    assert int(stats["lab3.t1"]["failed"]) >= 1 and stats["lab3.t1"]["most_common_failure"]
+
+
+def test_gradebooks_in_canvas_and_moodle_layouts(sim) -> None:
+    full = f"{sim['max']:g}"
+    with open(sim["reports"] / "canvas.csv", newline="") as fh:
+        canvas = list(csv.reader(fh))
+    assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert canvas[0][5].startswith("CKS lab3: ") and canvas[1][0] == "    Points Possible" and canvas[1][5] == full
+    by_login = {r[3]: r for r in canvas[2:]}
+    assert set(by_login) == {*LEARNERS, "zed"}  # the damaged upload names no learner
+    assert by_login["ana"][0] == "Ana Example" and by_login["ana"][2] == "S1000" and by_login["ana"][5] == full
+    assert by_login["cara"][5] == "0" and by_login["eli"][5] == "" and by_login["gil"][5] == ""
+    moodle = _csv(sim["reports"] / "moodle.csv")
+    col = next(c for c in moodle[0] if c.startswith("CKS lab3: ") and not c.endswith("(feedback)"))
+    by_id = {r["ID number"]: r for r in moodle}
+    assert by_id["ana"]["Email address"] == "ana@example.edu" and by_id["ana"][col] == full
+    assert by_id["eli"][col] == "" and by_id["eli"][col + " (feedback)"] == "held for review"
+    assert by_id["cara"][col + " (feedback)"] == "no submission"
+    assert "Rule name typo only" in by_id["hal"][col + " (feedback)"]
+
+
+def test_feedback_files(sim) -> None:
+    fb = sim["reports"] / "feedback"
+    for name in [*LEARNERS, "zed"]:
+        assert (fb / f"{name}.md").is_file() and (fb / f"{name}.html").is_file()
+    assert len(list(fb.iterdir())) == 2 * 9
+    hal = (fb / "hal.md").read_text()
+    assert "| t1:" in hal and "Rule name typo only" in hal and "3/3" in hal
+    assert "No submission was received." in (fb / "cara.md").read_text()
+    assert "held for review" in (fb / "eli.md").read_text()
+    assert "hash mismatch" not in (fb / "eli.md").read_text()  # flags are for the instructor
+    ana = (fb / "ana.html").read_text()
+    assert ana.count("class='pass'") == 3 and ana.count("class='skip'") == 2 and "<script" not in ana
+
+
+GEOMETRY_JS = """
+<script>
+window.addEventListener('load', function(){
+  var W = window.innerWidth, out = {width: W, rows: {}};
+  document.querySelectorAll('tr[data-learner]').forEach(function(tr){
+    var cell = tr.querySelector('td.flags'), r = cell.getBoundingClientRect();
+    var inner = Array.from(cell.querySelectorAll('div')).map(function(d){ return d.getBoundingClientRect().right; });
+    out.rows[tr.dataset.learner] = {left: r.left, right: r.right, clipped: cell.scrollWidth > cell.clientWidth + 1,
+      innerRight: inner.length ? Math.max.apply(null, inner) : 0, flagged: tr.classList.contains('flagged'),
+      bg: getComputedStyle(tr.children[0]).backgroundColor, border: getComputedStyle(tr.children[0]).borderLeftWidth};
+  });
+  var th = document.querySelector('th.flags').getBoundingClientRect();
+  out.header = {left: th.left, right: th.right};
+  var pre = document.createElement('pre'); pre.id = 'geometry'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>
+"""
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)")
+def test_html_in_headless_chromium_flags_visible_and_flagged_rows_highlighted(sim, tmp_path: Path) -> None:
+    page = tmp_path / "measure.html"
+    page.write_text((sim["reports"] / "class.html").read_text().replace("</body>", GEOMETRY_JS + "</body>"))
+    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                           "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
+                           "--window-size=1400,1000", "--run-all-compositor-stages-before-draw",
+                           "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+                          capture_output=True, text=True, timeout=120)
+    m = re.search(r"<pre id=\"geometry\">(.*?)</pre>", proc.stdout, re.S)
+    assert m, proc.stderr[-2000:]
+    geo = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert geo["width"] == 1400
+    assert geo["header"]["left"] >= 0 and geo["header"]["right"] <= 1400
+    for learner, row in geo["rows"].items():
+        assert row["right"] <= 1400 and not row["clipped"], (learner, row)
+        assert row["innerRight"] <= 1400, (learner, row)
+    flagged = {k for k, v in geo["rows"].items() if v["flagged"]}
+    assert {"dev", "eli", "fay", "gil", "zed"} <= flagged and "ana" not in flagged
+    plain_bg = geo["rows"]["ana"]["bg"]
+    for learner in flagged:
+        assert geo["rows"][learner]["bg"] != plain_bg, (learner, geo["rows"][learner]["bg"], plain_bg)
+        assert geo["rows"][learner]["border"] != geo["rows"]["ana"]["border"]
+
+
+if __name__ == "__main__":  # write a simulated class's outputs to a folder, for a look by hand
+    dest = Path(sys.argv[1] if len(sys.argv) > 1 else "class-simulation")
+    print(build_class(dest))
