@@ -421,8 +421,10 @@ def saved_manifest(ctx: CheckContext, node: str, path: str, namespace: str, name
 
 @check("pods.rollout_complete")
 def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
-    """As `kubectl rollout status`: the controller saw the new generation, every replica is updated and
-    available, and no old replica is left. Reads the Deployment's status from the live snapshot."""
+    """As `kubectl rollout status`, after a change: the Deployment's generation is newer than the one recorded
+    at `cks start` (somebody changed its spec), the controller observed it (observedGeneration >= generation),
+    every replica is updated and available, and no old replica is left. Absent counters read as 0 (the API
+    omits zero counters). Reads the Deployment's status from the live snapshot."""
     obj = ctx.snap.object("Deployment", namespace, name)
     where = _where("Deployment", namespace, name)
     if obj is None:
@@ -433,14 +435,24 @@ def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     want = spec.get("replicas", 1) if isinstance(spec.get("replicas", 1), int) else 1
+    generation = meta.get("generation") if isinstance(meta.get("generation"), int) else 0
 
     def n(key: str) -> int:
         v = status.get(key)
         return v if isinstance(v, int) else 0
 
-    if n("observedGeneration") < (meta.get("generation") or 0):
+    started = start_generation(ctx, "Deployment", namespace, name)
+    if started is None:
+        return Outcome.error(f"the start record has no generation for {where}: start the lab with "
+                             "`cks start LAB --target ...` so the grader can tell a new rollout from the old one")
+    if generation <= started:
+        return Outcome.failed(f"{where} has not been changed since the lab started (generation {generation}), so "
+                              "no new rollout happened", Evidence(f"{where} metadata.generation",
+                                                                   f"> {started}", str(generation)))
+    if n("observedGeneration") < generation:
         return Outcome.failed(f"{where}: the controller has not seen the latest change yet",
-                              Evidence(f"{where} status.observedGeneration", str(meta.get("generation")), str(n("observedGeneration"))))
+                              Evidence(f"{where} status.observedGeneration", str(generation),
+                                       str(n("observedGeneration"))))
     if n("updatedReplicas") < want:
         return Outcome.failed(f"{where}: {n('updatedReplicas')} of {want} replicas updated",
                               Evidence(f"{where} status.updatedReplicas", str(want), str(n("updatedReplicas"))))
@@ -452,6 +464,16 @@ def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
                               "breaks a path the app writes: check `kubectl logs`)",
                               Evidence(f"{where} status.readyReplicas", str(want), str(n("readyReplicas"))))
     return Outcome.passed(f"{where} rolled out: {want}/{want} new pods Ready")
+
+
+def start_generation(ctx: CheckContext, kind: str, namespace: str, name: str) -> int | None:
+    """The generation ``kind namespace/name`` had when `cks start --target` recorded the lab (None if unknown)."""
+    record = ctx.snap.fact("_cluster", "fingerprints")
+    for o in (record or {}).get("objects") or [] if isinstance(record, dict) else []:
+        if isinstance(o, dict) and (o.get("kind"), o.get("namespace") or "", o.get("name")) == (kind, namespace, name):
+            gen = o.get("generation")
+            return gen if isinstance(gen, int) else None
+    return None
 
 
 @check("pods.write_probe")
