@@ -64,7 +64,10 @@ class Node:
         self.timeout = timeout
         self.how = how or hostspec.split("?", 1)[0]
         self._cleanup = cleanup or []
-        self.host = testinfra.get_host(hostspec)
+        # testinfra reads controlpersist from the host spec but not controlpath: without a ControlPath, ssh's
+        # ControlMaster=auto shares nothing, so it is handed over as a backend argument
+        extra = {"controlpath": _spec_option(hostspec, "controlpath")} if _spec_option(hostspec, "controlpath") else {}
+        self.host = testinfra.get_host(hostspec, **extra)
         backend = self.host.backend
         backend._cks_stdin = None  # type: ignore[attr-defined]
         backend._cks_timeout = timeout  # type: ignore[attr-defined]
@@ -252,6 +255,13 @@ def _run_local_with_deadline(self, command: str, *args: str):
     return self.result(proc.returncode, cmd, stdout, stderr)
 
 
+def _spec_option(hostspec: str, key: str) -> str | None:
+    import urllib.parse
+
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(hostspec).query)
+    return query.get(key, [None])[0]
+
+
 def _safe_abs(path: str) -> bool:
     pure = PurePosixPath(path)
     return pure.is_absolute() and ".." not in pure.parts and "\n" not in path and "\t" not in path
@@ -320,9 +330,11 @@ def kind_node_container(cluster: str, node: str) -> str:
 
 
 def _control_path(workdir: Path, node: str) -> str:
-    d = Path(tempfile.gettempdir()) / f"cks-ssh-{os.getpid()}"
-    d.mkdir(mode=0o700, exist_ok=True)
-    return str(d / node[:20])
+    """The ssh master socket of one node for this run: in the run's private work directory (removed with it),
+    short enough for a Unix socket path (ssh adds a random suffix while it creates it)."""
+    d = workdir if len(str(workdir)) < 60 else Path(tempfile.mkdtemp(prefix="cks-ssh-"))
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return str(d / f"ssh-{node[:20]}")
 
 
 _SSH_CONFIG: dict[str, Path] = {}
