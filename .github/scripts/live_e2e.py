@@ -41,45 +41,163 @@ def cmd_labs(_args) -> int:
 
 
 def cmd_solve(args) -> int:
-    """Lay solutions/LAB/overlay over the cluster: cluster/*.yaml by server-side apply, node files through the
-    node backend; delete.txt entries removed."""
+    """Make the cluster look like the lab's reference solution (start state + solutions/LAB/overlay, minus
+    delete.txt), the way a learner would get there: changed objects replaced (Pods deleted and created again,
+    since their spec cannot be edited), objects the solution removes deleted, node files written or removed,
+    and the kube-apiserver manifest edited in place on the node (the solution's flag and volume changes laid
+    over the node's real manifest, through the node backend: `docker exec` on kind, ssh on Vagrant)."""
     import tempfile
 
-    from grader import variants
     from grader.collectors import parse_target
-    from grader.collectors.gather import connect_api
-    from grader.collectors.lifecycle import _protected, _start_files
-    from grader.collectors.nodes import open_node
     from grader.labs import get_lab
-    from grader.snapshot import Snapshot
-    from grader.workspace import copy_tree
+    from grader.selftest import build
 
     lab = get_lab(args.lab)
-    target = parse_target(args.target)
-    values = variants.pick(lab.id, args.seed, lab.variables)
-    sol = ROOT / "solutions" / lab.id
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp) / "overlay"
-        copy_tree(sol / "overlay", work, values)
-        node = open_node(target, "controlplane", workdir=Path(tmp) / "w")
-        api = connect_api(target, kubeconfig=None, context=None, in_cluster=False, node=node, admin=True)
-        for obj in Snapshot(work).objects():
-            api.apply(obj)
-            print(f"applied {obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}")
-        for node_name, files in _start_files(work).items():
-            n = node if node_name == "controlplane" else open_node(target, node_name, workdir=Path(tmp) / "w")
-            for path, data in files.items():
-                if not _protected(path):
-                    n.write_file(path, data)
-                    print(f"wrote {node_name}:{path}")
-        delete = sol / "delete.txt"
-        for line in (delete.read_text().splitlines() if delete.is_file() else []):
-            rel = variants.render_text(line.strip(), values)
-            if rel.startswith("nodes/"):
-                _, node_name, path = rel.split("/", 2)
-                open_node(target, node_name, workdir=Path(tmp) / "w").remove("/" + path)
-                print(f"removed {node_name}:/{path}")
+        build(lab, Path(tmp) / "solved", args.seed, solution=True)
+        for line in sync(lab, parse_target(args.target), args.seed, Path(tmp) / "solved", kubeconfig=args.kubeconfig):
+            print(line)
     return 0
+
+
+SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink",
+                 "deletionTimestamp")
+
+
+def _key(obj: dict) -> tuple[str, str, str]:
+    meta = obj.get("metadata") or {}
+    return str(obj.get("kind")), str(meta.get("namespace") or ""), str(meta.get("name"))
+
+
+def _desired(obj: dict) -> dict:
+    body = json.loads(json.dumps(obj))
+    for k in SERVER_FIELDS:
+        (body.get("metadata") or {}).pop(k, None)
+    body.pop("status", None)
+    return body
+
+
+def _managed(obj: dict) -> bool:
+    """Objects a controller owns (ReplicaSets, Pods of a Deployment) are the controller's to make."""
+    return bool((obj.get("metadata") or {}).get("ownerReferences"))
+
+
+def sync(lab, target, seed, solved: Path, *, kubeconfig: str | None = None) -> list[str]:
+    """Bring the live lab from its start state to the workspace ``solved``; returns what was done."""
+    import tempfile
+
+    from grader.collectors.gather import connect_api
+    from grader.collectors.lifecycle import _protected, _start_files, apiserver_manifest
+    from grader.collectors.nodes import open_node
+    from grader.snapshot import Snapshot
+    from grader.workspace import materialize
+
+    done: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        start_dir = Path(tmp) / "start"
+        materialize(lab, start_dir, seed)
+        before = {_key(o): o for o in Snapshot(start_dir).objects() if not _managed(o)}
+        after = {_key(o): o for o in Snapshot(solved).objects() if not _managed(o)}
+        nodes = {}
+
+        def node(name):
+            if name not in nodes:
+                nodes[name] = open_node(target, name, workdir=Path(tmp) / "w")
+            return nodes[name]
+
+        api = connect_api(target, kubeconfig=kubeconfig, context=None, in_cluster=False, node=node("controlplane"),
+                          admin=True)
+        try:
+            for key in sorted(set(before) - set(after), key=lambda k: k[0] == "Namespace"):
+                api.delete(key[0], key[1] or None, key[2], wait=30)
+                done.append(f"deleted {'/'.join(key)}")
+            for key, obj in after.items():
+                old = before.get(key)
+                if old is not None and _desired(old) == _desired(obj) and (
+                        (old.get("metadata") or {}).get("uid") == (obj.get("metadata") or {}).get("uid")):
+                    continue
+                live = api.get(key[0], key[1] or None, key[2])
+                recreate = live is not None and (key[0] == "Pod" or (old is not None and (old.get("metadata") or {})
+                                                 .get("uid") != (obj.get("metadata") or {}).get("uid")))
+                if recreate:
+                    api.delete(key[0], key[1] or None, key[2], wait=60)
+                    live = None
+                body = _desired(obj)
+                info = api.info(key[0])
+                if live is None:
+                    api.request("POST", info.path(key[1] or None), body={**body, "apiVersion": info.api_version},
+                                content_type="application/json")
+                    done.append(f"{'recreated' if recreate else 'created'} {'/'.join(key)}")
+                else:
+                    body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+                    api.request("PUT", info.path(key[1] or None, key[2]), body={**body, "apiVersion": info.api_version},
+                                content_type="application/json")
+                    done.append(f"replaced {'/'.join(key)}")
+            old_files, new_files = _start_files(start_dir), _start_files(solved)
+            manifest = apiserver_manifest()
+            for node_name in sorted(set(old_files) | set(new_files)):
+                was, now = old_files.get(node_name, {}), new_files.get(node_name, {})
+                for path in sorted(set(was) | set(now)):
+                    if was.get(path) == now.get(path):
+                        continue
+                    if path.endswith("/manifests/kube-apiserver.yaml") and path in was and path in now:
+                        real = node(node_name).read_file(manifest)
+                        patched = patch_manifest(real.decode(), was[path].decode(), now[path].decode())
+                        node(node_name).write_file(manifest, patched.encode(), mode="0600")
+                        done.append(f"edited {node_name}:{manifest} in place")
+                    elif _protected(path):
+                        continue
+                    elif path in now:
+                        node(node_name).write_file(path, now[path])
+                        done.append(f"wrote {node_name}:{path}")
+                    else:
+                        node(node_name).remove(path)
+                        done.append(f"removed {node_name}:{path}")
+        finally:
+            api.close()
+            for n in nodes.values():
+                n.close()
+    return done
+
+
+def _flags(command: list) -> dict[str, str]:
+    out = {}
+    for a in command[1:]:
+        k, _, v = str(a).partition("=")
+        out[k] = v
+    return out
+
+
+def patch_manifest(real: str, start: str, solved: str) -> str:
+    """The solution's edits of the kube-apiserver manifest (flags added, changed or removed; volumes and
+    volumeMounts added or changed, by name) laid over the node's real manifest."""
+    import yaml
+
+    r, a, b = (yaml.safe_load(t) for t in (real, start, solved))
+    rc, ac, bc = (d["spec"]["containers"][0] for d in (r, a, b))
+    fa, fb = _flags(ac.get("command") or []), _flags(bc.get("command") or [])
+    cmd = list(rc.get("command") or [])
+    for flag in fa.keys() - fb.keys():
+        cmd = [c for c in cmd if str(c).partition("=")[0] != flag]
+    for flag, value in fb.items():
+        if fa.get(flag) == value and flag in fa:
+            continue
+        entry = f"{flag}={value}" if value else flag
+        idx = next((i for i, c in enumerate(cmd) if str(c).partition("=")[0] == flag), None)
+        if idx is None:
+            cmd.append(entry)
+        else:
+            cmd[idx] = entry
+    rc["command"] = cmd
+    for holder, field, key, real_holder in ((ac, "volumeMounts", "name", rc), (a["spec"], "volumes", "name", r["spec"])):
+        solved_holder = bc if holder is ac else b["spec"]
+        old = {x[key]: x for x in holder.get(field) or []}
+        for item in solved_holder.get(field) or []:
+            if old.get(item[key]) == item:
+                continue
+            items = [x for x in real_holder.get(field) or [] if x.get(key) != item[key]]
+            real_holder[field] = [*items, item]
+    return yaml.safe_dump(r, sort_keys=False)
 
 
 def cmd_expect(args) -> int:
@@ -101,6 +219,7 @@ def main() -> int:
     s.add_argument("lab")
     s.add_argument("--target", required=True)
     s.add_argument("--seed")
+    s.add_argument("--kubeconfig", help="an admin kubeconfig (default: the target's own)")
     e = sub.add_parser("expect")
     e.add_argument("result")
     e.add_argument("want", choices=["full", "zero"])

@@ -501,7 +501,13 @@ def write_probe(ctx: CheckContext, node: str, fact: str, must_fail: list[str], m
         ok = r is not None and r.get("ok") is True
         parts.append((ok, f"writing to {d} in {pod} " + ("was not tried" if r is None else "failed"),
                       Evidence(f"{pod}: touch {d}", "written", "not probed" if r is None else str(r.get("output", "")).strip()[:120])))
-    return Outcome.from_parts(parts, f"in {pod}: {', '.join(must_fail)} read-only, {', '.join(must_succeed)} writable")
+    summary = f"in {pod}: {', '.join(must_fail)} read-only, {', '.join(must_succeed)} writable"
+    if not all(ok for ok, _m, _e in parts[:len(must_fail)]):
+        # a writable root makes every directory writable: the writable paths earn nothing until the root
+        # is read-only (an untouched Deployment must score 0)
+        failed = Outcome.from_parts(parts, summary)
+        return Outcome.failed(failed.message, *failed.evidence, score=0.0)
+    return Outcome.from_parts(parts, summary)
 
 
 # ---- lab6: elevated privileges ---------------------------------------------------------------------

@@ -1,0 +1,106 @@
+"""Every lab through the cluster double, as a learner meets it: `cks start LAB --target` scores 0, the
+reference solution applied through the API and node files scores full marks on every task (live-only tasks
+included), wrong answers lose exactly the tasks they should, `cks reset` brings the start back, and a failure
+of the double turns only the affected tasks into error. Grading uses the grader's own ServiceAccount (the
+kubeconfig on the node), so its least-privilege RBAC is what is exercised."""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from grader.collectors import collect, parse_target, reset_live, start_live
+from grader.labs import get_lab
+from grader.results import Status
+from grader.runner import grade
+from grader.selftest import build, fixtures_dir
+from grader.snapshot import Snapshot
+from tests.live.double import Cluster, node_support
+
+REPO = Path(__file__).resolve().parents[2]
+WHY = node_support()
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(WHY is not None, reason=str(WHY))]
+SEED = "double-1"
+
+
+def _e2e():
+    spec = importlib.util.spec_from_file_location("live_e2e", REPO / ".github/scripts/live_e2e.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+E2E = _e2e()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = Cluster(tmp_path / "cluster")
+    yield c
+    c.close()
+
+
+def grade_live(cluster: Cluster, lab, tmp: Path):
+    res = collect(lab, parse_target(cluster.target), Path(tempfile.mkdtemp(dir=tmp)) / "snap")
+    return grade(lab, Snapshot(res.snapshot_dir), live=True)
+
+
+def solve(cluster: Cluster, lab, tmp: Path, fixture: str | None = None) -> None:
+    solved = Path(tempfile.mkdtemp(dir=tmp))
+    build(lab, solved, SEED, solution=True, overlay=fixtures_dir(lab) / "wrong" / fixture if fixture else None)
+    E2E.sync(lab, parse_target(cluster.target), SEED, solved)
+    cluster.api.settle()
+
+
+def table(report) -> dict[str, tuple[str, str]]:
+    return {t.id: (t.status.value, t.message[:200]) for t in report.tasks}
+
+
+def assert_zero(report) -> None:
+    assert report.score == 0, table(report)
+    assert all(t.status is Status.FAIL for t in report.tasks), table(report)
+
+
+def assert_full(report) -> None:
+    assert all(t.status is Status.PASS for t in report.tasks), table(report)
+
+
+def assert_fails_exactly(report, failing: set[str]) -> None:
+    got = {t.id for t in report.tasks if t.status is not Status.PASS}
+    assert got == failing, table(report)
+    assert all(t.status is Status.FAIL for t in report.tasks if t.id in failing), table(report)
+
+
+# Wrong answers graded live: fixture -> the tasks that fail on a cluster (the offline ones, plus the
+# live-only tasks the same mistake breaks there).
+WRONG = {
+    "lab1": {"no-catch-all": None, "v1beta1": None},
+    "lab5": {"pod-level-field": {"t1", "t7"}, "tmp-read-only": {"t2", "t7"}, "image-changed": None},
+    "lab6": {"pod-edited-not-deleted": None, "label-typo": None},
+    "lab7": {"secret-recreated": None, "role-deleted": None},
+}
+
+
+def _fixture_fails(lab, name: str) -> set[str]:
+    import yaml
+
+    data = yaml.safe_load((fixtures_dir(lab) / "wrong" / name / "fixture.yaml").read_text()) or {}
+    return {str(t) for t in data.get("fails") or []}
+
+
+@pytest.mark.parametrize("lab_id", sorted(WRONG))
+def test_lab_through_the_double(cluster, tmp_path, lab_id):
+    lab = get_lab(lab_id)
+    target = parse_target(cluster.target)
+    start_live(lab, target, seed=SEED, settle=20)
+    assert_zero(grade_live(cluster, lab, tmp_path))
+    solve(cluster, lab, tmp_path)
+    assert_full(grade_live(cluster, lab, tmp_path))
+    for name, live_fails in WRONG[lab_id].items():
+        reset_live(lab, target, settle=20)
+        assert_zero(grade_live(cluster, lab, tmp_path))
+        solve(cluster, lab, tmp_path, fixture=name)
+        assert_fails_exactly(grade_live(cluster, lab, tmp_path), live_fails or _fixture_fails(lab, name))
