@@ -98,6 +98,15 @@ def _ordered_objects(snap: Snapshot) -> list[dict[str, Any]]:
     if snap.object_problems:
         p = snap.object_problems[0]
         raise LiveError(f"the lab's start state has a broken object ({p.where}: {p.message}); fix the lab")
+    # a namespace the start state uses without declaring it (offline it is implicit): create it too, so the
+    # objects in it can be applied and `cks reset` removes it with them
+    declared = {o["metadata"].get("name") for o in objs if o.get("kind") == "Namespace"}
+    used = sorted({str(o["metadata"]["namespace"]) for o in objs if (o.get("metadata") or {}).get("namespace")}
+                  - declared - {"default", "kube-system", "kube-public", "kube-node-lease"})
+    objs = [*objs, *({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in used)]
+    # objects owned by a controller (the ReplicaSets and Pods of a Deployment in a captured picture) are the
+    # controller's to create: applied by hand they would carry owner UIDs that do not exist and be collected
+    objs = [o for o in objs if not (o.get("metadata") or {}).get("ownerReferences")]
     rank = {k: i for i, k in enumerate(KIND_ORDER)}
     return sorted(objs, key=lambda o: rank.get(str(o.get("kind")), len(rank)))
 

@@ -79,7 +79,7 @@ def assert_fails_exactly(report, failing: set[str]) -> None:
 WRONG = {
     "lab1": {"no-catch-all": None, "v1beta1": None},
     "lab5": {"pod-level-field": {"t1", "t7"}, "tmp-read-only": {"t2", "t7"}, "image-changed": None},
-    "lab6": {"pod-edited-not-deleted": None, "label-typo": None},
+    "lab6": {"compliant-pod-deleted": None, "label-typo": None},
     "lab7": {"secret-recreated": None, "role-deleted": None},
 }
 
