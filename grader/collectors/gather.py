@@ -26,7 +26,7 @@ import yaml
 
 from grader import __version__, variants
 from grader.collectors import CollectResult, LiveError, Progress, Target
-from grader.collectors.kube import CRICTL_HINT, KubeApi, KubeError, load_configuration
+from grader.collectors.kube import CRICTL_HINT, KubeApi, KubeError, kind_info, load_configuration
 from grader.collectors.nodes import Node, NodeError, open_node
 from grader.labs import Lab
 
@@ -253,8 +253,13 @@ def _collect_objects(api: KubeApi, lab: Lab, dest: Path, rec: Recorder, values: 
     out.mkdir(parents=True, exist_ok=True)
     for kind in lab.collect.kinds:
         say(f"listing {kind}")
+        info = kind_info(kind)
         try:
-            items = api.list(kind)
+            if namespaces and info is not None and info.namespaced:
+                # one list per lab namespace: the grader's rights on Secrets stop at the labs' namespaces
+                items = [o for ns in sorted(namespaces) for o in _list_or_none(api, kind, ns)]
+            else:
+                items = api.list(kind)
         except KubeError as exc:
             rec.kind(kind, str(exc))
             if exc.reason in {"unreachable", "unauthorized"} and not rec.unavailable["api"]:
@@ -265,6 +270,17 @@ def _collect_objects(api: KubeApi, lab: Lab, dest: Path, rec: Recorder, values: 
                      or o["metadata"]["namespace"] in namespaces]
         (out / f"{kind}.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
         rec.collected["kinds"].append(kind)
+
+
+def _list_or_none(api: KubeApi, kind: str, namespace: str) -> list[dict[str, Any]]:
+    """A namespace's objects; none when the namespace does not exist (a deleted lab namespace is the learner's
+    fact, graded as absent objects)."""
+    try:
+        return api.list(kind, namespace)
+    except KubeError as exc:
+        if exc.reason == "not_found":
+            return []
+        raise
 
 
 def _collect_files(lab: Lab, nodes: dict[str, Node], dest: Path, rec: Recorder, values, say, end) -> dict[str, Any]:

@@ -160,6 +160,14 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
         except KubeError as exc:
             raise LiveError(f"cannot apply {obj.get('kind')} {_name(obj)}: {exc}") from None
 
+    say("granting the grader its lab rights")
+    for ns in lab_namespaces(lab, seed):
+        try:
+            api.apply(grader_binding(ns))
+        except KubeError as exc:
+            raise LiveError(f"cannot bind the grader's lab role in namespace {ns}: {exc} (apply deploy/rbac.yaml "
+                            "first: it defines ClusterRole cks-grader-lab)") from None
+
     say("writing node files")
     kept, hashes = [], {}
     for node_name, node_files in files.items():
@@ -189,6 +197,30 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
                             "labels": {"app.kubernetes.io/managed-by": "cks-kit", "cks-kit/lab": lab.id}},
                "data": {"record.json": json.dumps(record)}})
     return record
+
+
+GRADER_LAB_ROLE = "cks-grader-lab"
+
+
+def lab_namespaces(lab: Lab, seed: str | None) -> list[str]:
+    """The namespaces a lab grades in (collect.namespaces and the tasks' namespace params), rendered."""
+    values = variants.values_for(lab, seed)
+    names = list(lab.collect.namespaces)
+    for task in lab.tasks:
+        for key in ("namespace", "namespaces"):
+            v = task.params.get(key)
+            names.extend([v] if isinstance(v, str) else [x for x in v or [] if isinstance(x, str)])
+    rendered = {variants.render_text(n, values) for n in names}
+    return sorted(n for n in rendered if n and "{" not in n)
+
+
+def grader_binding(namespace: str) -> dict[str, Any]:
+    """Secrets and exec for the grader's ServiceAccount in one lab namespace (never cluster-wide)."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": GRADER_LAB_ROLE, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "cks-kit"}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": GRADER_LAB_ROLE},
+            "subjects": [{"kind": "ServiceAccount", "name": "cks-grader", "namespace": FINGERPRINT_NS}]}
 
 
 def _check_api(api: KubeApi) -> None:
