@@ -138,21 +138,35 @@ def _rules(name: str) -> list[dict]:
 def test_grader_role_reads_every_kind_the_labs_declare():
     from grader.collectors.kube import KINDS
 
-    granted = {(g, r) for rule in _rules("cks-grader-read") for g in rule.get("apiGroups", [])
-               for r in rule.get("resources", []) if set(rule["verbs"]) >= {"get", "list", "watch"}}
+    def granted(role: str, verbs: set[str]) -> set[tuple[str, str]]:
+        return {(g, r) for rule in _rules(role) for g in rule.get("apiGroups", [])
+                for r in rule.get("resources", []) if set(rule["verbs"]) >= verbs}
+
+    cluster_wide, in_lab_namespaces = granted("cks-grader-read", {"get", "list"}), granted("cks-grader-lab", {"get", "list"})
     for lab in all_labs():
         for kind in lab.collect.kinds:
             prefix, plural, _ = KINDS[kind]
             group = "" if prefix.startswith("/api/") else prefix.split("/")[2]
-            assert (group, plural) in granted, f"{lab.id} reads {kind}; deploy/rbac.yaml does not grant it"
-    assert ("", "configmaps") in granted  # the start records in cks-system
+            assert (group, plural) in cluster_wide | in_lab_namespaces, \
+                f"{lab.id} reads {kind}; deploy/rbac.yaml does not grant it"
+    records = next(d for d in yaml.safe_load_all((REPO / "deploy/rbac.yaml").read_text())
+                   if d and d["kind"] == "Role" and d["metadata"]["name"] == "cks-grader-records")
+    assert records["metadata"]["namespace"] == "cks-system"  # the start records, and nothing else there
 
 
-def test_grader_role_is_read_only():
+def test_grader_identity_is_least_privilege():
+    # cluster-wide: reads only (plus "who am I"); never Secrets, never exec, never watch
     for rule in _rules("cks-grader-read"):
-        assert set(rule["verbs"]) <= {"get", "list", "watch"}
-    probe = _rules("cks-grader-probe")
-    assert {r for rule in probe for r in rule.get("resources", [])} == {"pods/exec", "selfsubjectreviews"}
+        if rule.get("resources") == ["selfsubjectreviews"]:
+            assert rule["verbs"] == ["create"]
+            continue
+        assert set(rule["verbs"]) <= {"get", "list"}
+        assert not {"secrets", "pods/exec", "*"} & set(rule.get("resources") or [])
+    # Secrets and exec only through the per-namespace RoleBindings `cks start` creates
+    lab_role = {r for rule in _rules("cks-grader-lab") for r in rule.get("resources", [])}
+    assert lab_role == {"secrets", "pods/exec"}
+    docs = [d for d in yaml.safe_load_all((REPO / "deploy/rbac.yaml").read_text()) if d]
+    assert not any(d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "cks-grader-lab" for d in docs)
 
 
 def test_job_runs_the_grader_in_cluster_and_never_prints_tokens():
