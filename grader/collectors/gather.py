@@ -167,6 +167,8 @@ def run_collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None 
         say("connecting to the API server")
         api = _api_or_record(rec, target, kubeconfig, context, in_cluster, nodes.get("controlplane"), end, timeout)
         fingerprints = _collect_fingerprints(api, lab, dest, rec) if api else None
+        if fingerprints is None:  # API down: the start record is on the control-plane node too (the seed)
+            fingerprints = _node_record(lab, nodes.get("controlplane"), dest)
         seed = (fingerprints or {}).get("seed")
         values = variants.values_for(lab, seed)
         if api:
@@ -245,6 +247,22 @@ def _collect_fingerprints(api: KubeApi, lab: Lab, dest: Path, rec: Recorder) -> 
     record["configmap"] = {"uid": cm["metadata"].get("uid"), "resourceVersion": cm["metadata"].get("resourceVersion")}
     write_fact(dest, "_cluster", "fingerprints", record)
     return record
+
+
+def _node_record(lab: Lab, node: Node | None, dest: Path) -> dict[str, Any] | None:
+    from grader.collectors.lifecycle import state_dir
+
+    if node is None:
+        return None
+    try:
+        raw = node.read_file(f"{state_dir(lab)}/record.json", max_bytes=2_000_000)
+        record = json.loads(raw) if raw else None
+    except (NodeError, ValueError):
+        return None
+    if isinstance(record, dict):
+        write_fact(dest, "_cluster", "fingerprints", record)
+        return record
+    return None
 
 
 def _collect_objects(api: KubeApi, lab: Lab, dest: Path, rec: Recorder, values: dict[str, Any], say) -> None:

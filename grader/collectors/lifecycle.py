@@ -39,6 +39,8 @@ PROTECTED = ("/etc/kubernetes/manifests/", "/etc/kubernetes/pki/", "/etc/kuberne
              "/etc/falco/falco.yaml", "/var/lib/kubelet/")
 KIND_ORDER = ["Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ConfigMap",
               "Secret", "Service", "NetworkPolicy", "RuntimeClass"]
+PRISTINE_MANIFEST = "/etc/kubernetes/cks-pristine/kube-apiserver.yaml"  # written once by provisioning
+FALCO_RULES = "/etc/falco/falco_rules.yaml"
 SETTLE_TIMEOUT = float(os.environ.get("CKS_SETTLE_TIMEOUT", "180"))
 
 
@@ -145,9 +147,11 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
     say("backing up kube-apiserver's manifest")
     manifest = apiserver_manifest()
     listing = cp.run('[ -d "$1" ] && ls -1A -- "$1"', str(PurePosixPath(manifest).parent)).text.split()
-    current = cp.read_file(manifest)
+    # the manifest this lab's reset restores: provisioning's pristine copy when there is one (labs share the
+    # cluster, so the live manifest may already carry an earlier lab's edits), else the first start's copy
+    current = cp.read_file(PRISTINE_MANIFEST) or cp.read_file(manifest)
     if current is not None and cp.read_file(f"{backup}/kube-apiserver.yaml") is None:
-        cp.write_file(f"{backup}/kube-apiserver.yaml", current, mode="0600")  # the first start's copy is kept
+        cp.write_file(f"{backup}/kube-apiserver.yaml", current, mode="0600")
     if cp.read_file(f"{backup}/manifests.txt") is None:
         cp.write_file(f"{backup}/manifests.txt", ("\n".join(listing) + "\n").encode(), mode="0600")
 
@@ -190,6 +194,8 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
         "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "started_epoch": _node_epoch(cp),
         "objects": [_fingerprint(api, o) for o in objects], "files": hashes, "kept_node_files": kept,
         "backup_dir": backup, "manifests": listing,
+        # the node's own default Falco rules as they were at the start: "left untouched" is judged against this
+        "falco_rules_sha256": _sha256_of(cp, FALCO_RULES),
     }
     cp.write_file(f"{backup}/record.json", json.dumps(record, indent=1).encode(), mode="0600")
     api.apply({"apiVersion": "v1", "kind": "ConfigMap",
@@ -281,6 +287,11 @@ def _settle(api: KubeApi, objects: list[dict[str, Any]], timeout: float) -> None
             raise LiveError(f"the lab did not settle within {timeout:g}s: {', '.join(waiting) or 'kube-apiserver not ready'}"
                             " (check `kubectl get pods -A` and `kubectl describe`)")
         time.sleep(2)
+
+
+def _sha256_of(node: Node, path: str) -> str | None:
+    data = node.read_file(path)
+    return hashlib.sha256(data).hexdigest() if data is not None else None
 
 
 def _node_epoch(node: Node) -> int:

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
 from grader.collectors import collect, parse_target, reset_live, start_live
 from grader.labs import get_lab
@@ -43,8 +44,8 @@ def cluster(tmp_path):
     c.close()
 
 
-def grade_live(cluster: Cluster, lab, tmp: Path):
-    res = collect(lab, parse_target(cluster.target), Path(tempfile.mkdtemp(dir=tmp)) / "snap")
+def grade_live(cluster: Cluster, lab, tmp: Path, kubeconfig: str | None = None):
+    res = collect(lab, parse_target(cluster.target), Path(tempfile.mkdtemp(dir=tmp)) / "snap", kubeconfig=kubeconfig)
     return grade(lab, Snapshot(res.snapshot_dir), live=True)
 
 
@@ -104,3 +105,36 @@ def test_lab_through_the_double(cluster, tmp_path, lab_id):
         assert_zero(grade_live(cluster, lab, tmp_path))
         solve(cluster, lab, tmp_path, fixture=name)
         assert_fails_exactly(grade_live(cluster, lab, tmp_path), live_fails or _fixture_fails(lab, name))
+
+
+def _by_status(report) -> dict[str, str]:
+    return {t.id: t.status.value for t in report.tasks}
+
+
+def test_faults_turn_only_the_affected_tasks_into_error(cluster, tmp_path):
+    lab = get_lab("lab7")  # t1, t2: answer files on the node; t3, t4: Secrets and RBAC objects through the API
+    start_live(lab, parse_target(cluster.target), seed=SEED, settle=20)
+    solve(cluster, lab, tmp_path)
+    cluster.api.forbidden.add("secrets")  # 403 on one kind: only the tasks that read Secrets (t3, t4)
+    assert _by_status(grade_live(cluster, lab, tmp_path)) == {"t1": "pass", "t2": "pass", "t3": "error", "t4": "error"}
+    cluster.api.forbidden.clear()
+    cluster.api.forbidden.add("roles")  # t4 alone judges the Roles
+    assert _by_status(grade_live(cluster, lab, tmp_path)) == {"t1": "pass", "t2": "pass", "t3": "pass", "t4": "error"}
+    cluster.api.forbidden.clear()
+    cluster.api.down()  # kube-apiserver gone: the API tasks, not the node files
+    assert _by_status(grade_live(cluster, lab, tmp_path)) == {"t1": "pass", "t2": "pass", "t3": "error", "t4": "error"}
+    cluster.api.up()
+    kubeconfig = tmp_path / "grader.kubeconfig"  # the grader's identity, handed over since the node is gone
+    kubeconfig.write_text(yaml.safe_dump(cluster.api.kubeconfig(cluster.grader_token)))
+    cluster.nodes.stop()  # the node refuses ssh: the node-file tasks only
+    assert _by_status(grade_live(cluster, lab, tmp_path, str(kubeconfig))) == \
+        {"t1": "error", "t2": "error", "t3": "error", "t4": "pass"}  # t3 reads the audit log on the node
+
+
+def test_exec_refused_errors_only_the_probe(cluster, tmp_path):
+    lab = get_lab("lab5")
+    start_live(lab, parse_target(cluster.target), seed=SEED, settle=20)
+    solve(cluster, lab, tmp_path)
+    cluster.api.refuse_exec = True
+    got = _by_status(grade_live(cluster, lab, tmp_path))
+    assert got == {**{t: "pass" for t in ("t1", "t2", "t3", "t4", "t5", "t6")}, "t7": "error"}
