@@ -22,11 +22,15 @@ class Cluster:
                                  grader_kubeconfig=self.api.kubeconfig(self.grader_token, "grader"),
                                  ca_pem=self.api.ca.read_bytes())
         self.target = self.nodes.target
+        from tests.live.double.kubelet import Kubelet
+
+        self.kubelet = Kubelet(self, self.nodes[nodes[0]])
 
     @property
     def cp(self):
         return self.nodes["controlplane"]
 
     def close(self) -> None:
+        self.kubelet.stop()
         self.nodes.stop()
         self.api.close()

@@ -265,6 +265,7 @@ class ClusterDouble:
         self.exec_log: list[dict[str, Any]] = []
         self.on_exec: list[Any] = []  # callbacks(pod, container, argv, result): the node's Falco listens here
         self.requests: list[tuple[str, str, str]] = []  # (user, method, path)
+        self.audit_sink = None  # set by the kubelet when the manifest turns auditing on (see .kubelet)
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(str(cert), str(key))
         self.port = 0
@@ -763,6 +764,23 @@ class ClusterDouble:
             d["status"] = st
             d["metadata"]["resourceVersion"] = self._next_rv()
 
+    def mirror_pod(self, node: str, command: list[str]) -> None:
+        """The kubelet's mirror pod of the kube-apiserver static pod: Running, Ready, the manifest's command."""
+        with self.lock:
+            self._put({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": f"kube-apiserver-{node}", "namespace": "kube-system",
+                                    "labels": {"component": "kube-apiserver", "tier": "control-plane"},
+                                    "annotations": {"kubernetes.io/config.source": "file"}},
+                       "spec": {"nodeName": node, "containers": [{"name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver",
+                                                                  "command": command}]},
+                       "status": {"phase": "Running",
+                                  "conditions": [{"type": t, "status": "True"} for t in
+                                                 ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
+                                  "containerStatuses": [{"name": "kube-apiserver", "ready": True, "restartCount": 0,
+                                                         "image": "registry.k8s.io/kube-apiserver", "started": True,
+                                                         "state": {"running": {"startedAt": _now()}},
+                                                         "containerID": "containerd://" + secrets.token_hex(32)}]}})
+
     # -- exec --
     def run_exec(self, pod: dict[str, Any], container: str, argv: list[str]) -> tuple[int, str, str]:
         result = fs.interpret(pod, container, argv)
@@ -890,6 +908,7 @@ def _handler(api: ClusterDouble):
 
         def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
             data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+            self._code = code
             self.send_response(code)
             self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "text/plain")
             self.send_header("Content-Length", str(len(data)))
@@ -910,6 +929,8 @@ def _handler(api: ClusterDouble):
             user, groups = who
             path = url.path.rstrip("/") or "/"
             api.requests.append((user, method, path))
+            self._code = 0
+            self._attrs = {"verb": method.lower(), "path": path}
             try:
                 if path in OPEN_PATHS or path.startswith("/readyz") or path.startswith("/livez"):
                     return self._open(path)
@@ -921,6 +942,9 @@ def _handler(api: ClusterDouble):
                 self._send(exc.code, exc.status())
             except (ValueError, KeyError, TypeError, IndexError, yaml.YAMLError) as exc:
                 self._send(400, ApiError(400, "BadRequest", f"the request could not be decoded: {exc}").status())
+            sink = api.audit_sink
+            if sink is not None:
+                sink(user, groups, method, self.path, self._attrs, self._code)
 
         def _open(self, path: str) -> None:
             if path == "/version":
@@ -965,6 +989,8 @@ def _handler(api: ClusterDouble):
                 return self._exec(ns, name, query, user, groups)
             verb = {"GET": "get" if name else "list", "POST": "create", "PUT": "update", "PATCH": "patch",
                     "DELETE": "delete"}[method]
+            self._attrs = {"verb": verb, "namespace": ns, "apiGroup": group, "apiVersion": version,
+                           "resource": plural, "subresource": sub or "", "name": name or ""}
             api.authorize(user, groups, verb, plural, sub, ns, name)
             dry = query.get("dryRun", [""])[0] == "All"
             with api.lock:

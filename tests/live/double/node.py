@@ -172,6 +172,15 @@ class DoubleNode:
         with f.open("a") as fh:
             fh.write(f"{epoch}\t{line}\n")
 
+    def kubelet_sync_down(self) -> None:
+        """No kube-apiserver process; crictl shows the last container exited."""
+        shutil.rmtree(self.path("/proc/4242"), ignore_errors=True)
+        crictl = self.path("/var/lib/double/crictl.json")
+        crictl.parent.mkdir(parents=True, exist_ok=True)
+        crictl.write_text(json.dumps({"containers": [{"id": "a1b2c3d4e5f60718293a4b5c", "state": "CONTAINER_EXITED",
+                                                      "metadata": {"name": "kube-apiserver", "attempt": 1},
+                                                      "createdAt": str(int(time.time()) * 1_000_000_000)}]}))
+
     def kubelet_sync(self, started: int | None = None) -> dict | None:
         """Read the kube-apiserver manifest as kubelet would: a parseable Pod -> a running process with its
         command (fake /proc entry and crictl listing); anything else -> no process. Returns the pod."""
