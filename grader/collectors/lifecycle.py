@@ -328,6 +328,14 @@ def reset(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str 
                 _delete_lab_objects(api, objects, record, settle if settle is not None else SETTLE_TIMEOUT)
                 start_files = _start_files(tmp / "start")
                 values = variants.values_for(lab, seed)
+                for spec in lab.collect.dirs:  # files the lab's folders gained since the start (logs written
+                    # by a learner's kube-apiserver, answers): moved aside, never deleted
+                    folder = variants.render_text(spec.path, values)
+                    if spec.node not in nodes or _protected(folder):
+                        continue
+                    keep = [p for p in start_files.get(spec.node, {}) if p.startswith(folder.rstrip("/") + "/")]
+                    nodes[spec.node].run(SET_ASIDE_SCRIPT, folder, f"{backup}/set-aside/{int(time.time())}",
+                                         *keep)
                 for spec in lab.collect.files:  # the learner's answer files that the start state does not have
                     path = variants.render_text(spec.path, values)
                     if path not in start_files.get(spec.node, {}) and not _protected(path) and spec.node in nodes:
@@ -341,6 +349,16 @@ def reset(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str 
         shutil.rmtree(tmp, ignore_errors=True)
     return start(lab, target, seed=seed, kubeconfig=kubeconfig, context=context, progress=progress,
                  timeout=timeout, settle=settle)
+
+
+SET_ASIDE_SCRIPT = r"""
+dir=$1; dest=$2; shift 2
+[ -d "$dir" ] || exit 0
+find "$dir" -type f | while IFS= read -r f; do
+  for k in "$@"; do [ "$f" = "$k" ] && continue 2; done
+  mkdir -p "$dest$(dirname -- "$f")" && mv -f -- "$f" "$dest$f"
+done
+"""
 
 
 def _restore_apiserver(cp: Node, backup: str, record: dict[str, Any], timeout: float, api_factory) -> None:

@@ -81,8 +81,10 @@ class Kubelet:
         host = NodeHost(self.node.root)
         analysis = analyze_manifest(doc, host) if doc is not None else None
         api = self.cluster.api
-        starts = analysis is not None and analysis.would_start and not any(p.blocking for p in problems
-                                                                           if hasattr(p, "blocking"))
+        # only what kube-apiserver cannot survive stops it (an unreadable manifest, fatal flag problems);
+        # grading errors such as an unmounted log directory leave it running
+        starts = analysis is not None and analysis.readable and not any(
+            getattr(p, "severity", "") == "fatal" for p in [*problems, *analysis.problems])
         policy, log = None, None
         if starts and analysis.flag("audit-policy-file").value:
             load = load_manifest_policy(analysis, host)
