@@ -80,6 +80,7 @@ def assert_fails_exactly(report, failing: set[str]) -> None:
 WRONG = {
     "lab1": {"no-catch-all": None, "v1beta1": None},
     "lab2": {"swapped-retention": None, "log-not-mounted": {"t4", "t7"}},
+    "lab3": {"wrong_priority": None, "broken_yaml": {"t1", "t2", "t3", "t4", "t5"}},
     "lab5": {"pod-level-field": {"t1", "t7"}, "tmp-read-only": {"t2", "t7"}, "image-changed": None},
     "lab6": {"compliant-pod-deleted": None, "label-typo": None},
     "lab7": {"secret-recreated": None, "role-deleted": None},
@@ -93,7 +94,17 @@ def _fixture_fails(lab, name: str) -> set[str]:
     return {str(t) for t in data.get("fails") or []}
 
 
-@pytest.mark.parametrize("lab_id", sorted(WRONG))
+KNOWN_DEFECTS = {
+    # Found by the double, outside the live helper's files (reported to the lead):
+    "lab3": "t1-t3 compare the node's real falco_rules.yaml with the kit's stand-in (issue 10 item 1, the falco "
+            "helper's fix: judge against the sha256 `cks start` records as falco_rules_sha256); t5: with Falco's "
+            "default rule_matching=first the upstream rule 'Read sensitive file untrusted' is loaded first and "
+            "wins, so the learner's 'Shadow file read in container' alert is never emitted",
+}
+
+
+@pytest.mark.parametrize("lab_id", [pytest.param(lab, marks=pytest.mark.xfail(reason=KNOWN_DEFECTS[lab], strict=True))
+                                    if lab in KNOWN_DEFECTS else lab for lab in sorted(WRONG)])
 def test_lab_through_the_double(cluster, tmp_path, lab_id):
     lab = get_lab(lab_id)
     target = parse_target(cluster.target)

@@ -25,6 +25,10 @@ class Cluster:
         from tests.live.double.kubelet import Kubelet
 
         self.kubelet = Kubelet(self, self.nodes[nodes[0]])
+        from tests.live.double.falco import FalcoService
+
+        self.falco = FalcoService(self.nodes[nodes[0]], nodes[0])
+        self.api.on_exec.append(self.falco.on_exec)
 
     @property
     def cp(self):
