@@ -245,8 +245,17 @@ def _collect_fingerprints(api: KubeApi, lab: Lab, dest: Path, rec: Recorder) -> 
     except ValueError:
         record = {}
     record["configmap"] = {"uid": cm["metadata"].get("uid"), "resourceVersion": cm["metadata"].get("resourceVersion")}
-    write_fact(dest, "_cluster", "fingerprints", record)
+    write_record(dest, record)
     return record
+
+
+def write_record(dest: Path, record: dict[str, Any]) -> None:
+    """The start record as facts: _cluster/fingerprints, and per node start-files ({path: "sha256:<hex>"} of
+    the node's own files the lab must leave untouched)."""
+    write_fact(dest, "_cluster", "fingerprints", record)
+    for node, files in (record.get("start_files") or {}).items():
+        if isinstance(files, dict):
+            write_fact(dest, str(node), "start-files", files)
 
 
 def _node_record(lab: Lab, node: Node | None, dest: Path) -> dict[str, Any] | None:
@@ -260,7 +269,7 @@ def _node_record(lab: Lab, node: Node | None, dest: Path) -> dict[str, Any] | No
     except (NodeError, ValueError):
         return None
     if isinstance(record, dict):
-        write_fact(dest, "_cluster", "fingerprints", record)
+        write_record(dest, record)
         return record
     return None
 

@@ -194,8 +194,9 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
         "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "started_epoch": _node_epoch(cp),
         "objects": [_fingerprint(api, o) for o in objects], "files": hashes, "kept_node_files": kept,
         "backup_dir": backup, "manifests": listing,
-        # the node's own default Falco rules as they were at the start: "left untouched" is judged against this
-        "falco_rules_sha256": _sha256_of(cp, FALCO_RULES),
+        # the node's own files the lab must leave untouched (Falco's default rules), as they were at the start:
+        # the checks judge "untouched" against these hashes (fact start-files), never against the kit's copy
+        "start_files": _kept_hashes(nodes, kept),
     }
     cp.write_file(f"{backup}/record.json", json.dumps(record, indent=1).encode(), mode="0600")
     api.apply({"apiVersion": "v1", "kind": "ConfigMap",
@@ -289,9 +290,17 @@ def _settle(api: KubeApi, objects: list[dict[str, Any]], timeout: float) -> None
         time.sleep(2)
 
 
-def _sha256_of(node: Node, path: str) -> str | None:
-    data = node.read_file(path)
-    return hashlib.sha256(data).hexdigest() if data is not None else None
+def _kept_hashes(nodes: dict[str, Node], kept: list[str]) -> dict[str, dict[str, str]]:
+    """{node: {path: "sha256:<hex>"}} of the protected node files the start state has (and did not write)."""
+    out: dict[str, dict[str, str]] = {}
+    for entry in kept:
+        node_name, _, path = entry.partition(":")
+        if path != FALCO_RULES or node_name not in nodes:
+            continue
+        data = nodes[node_name].read_file(path)
+        if data is not None:
+            out.setdefault(node_name, {})[path] = "sha256:" + hashlib.sha256(data).hexdigest()
+    return out
 
 
 def _node_epoch(node: Node) -> int:

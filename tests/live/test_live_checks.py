@@ -200,3 +200,29 @@ def test_a_fact_the_collector_could_not_gather_is_an_error_with_its_reason(lab, 
     snap = snapshot(tmp_path / "s", facts, unavailable={"controlplane/probe-ro": "exec was refused (403): grant pods/exec"})
     r = results(lab, snap)["ro"]
     assert r.status is Status.ERROR and "grant pods/exec" in r.message
+
+
+def _capture(tmp_path, lines: list[str]):
+    from grader.labs import get_lab
+    from grader.runner import grade
+    from grader.selftest import build
+    from grader.snapshot import Snapshot
+
+    lab = get_lab("lab4")
+    build(lab, tmp_path, None, solution=True)
+    log = tmp_path / "nodes/controlplane/opt/course/lab4/falco.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("\n".join(lines) + "\n")
+    return grade(lab, Snapshot(tmp_path), live=True, only=["t1"]).tasks[0]
+
+
+def test_capture_accepts_what_the_taught_falco_command_writes(tmp_path):
+    # `falco -M 30 -o webserver.enabled=false ... | grep` keeps Falco's "<time>: <Priority> " before each output
+    lines = [f"10:00:{s:02d}.000000001: Warning 10:00:{s:02d}.000000001,8197d862c794,app,root" for s in (0, 15, 31)]
+    assert _capture(tmp_path, lines).status.value == "pass"
+
+
+def test_capture_still_refuses_other_text(tmp_path):
+    lines = [f"10:00:{s:02d}.000000001: Warning Shadow read 10:00:{s:02d}.000000001,8197d862c794,app,root"
+             for s in (0, 31)]
+    assert _capture(tmp_path, lines).status.value == "fail"
