@@ -81,10 +81,33 @@ WRONG = {
     "lab1": {"no-catch-all": None, "v1beta1": None},
     "lab2": {"swapped-retention": None, "log-not-mounted": {"t4", "t7"}},
     "lab3": {"wrong_priority": None, "broken_yaml": {"t1", "t2", "t3", "t4", "t5"}},
+    "lab4": {"benign_scaled": None, "offender_deleted": None},
     "lab5": {"pod-level-field": {"t1", "t7"}, "tmp-read-only": {"t2", "t7"}, "image-changed": None},
     "lab6": {"compliant-pod-deleted": None, "label-typo": None},
     "lab7": {"secret-recreated": None, "role-deleted": None},
 }
+
+
+def capture_alerts(cluster: Cluster, lab, tmp: Path) -> None:
+    """lab4 t1 as taught: `falco -M 30 -o webserver.enabled=false ... | grep -E '^[0-9]{2}:'` on the node
+    keeps Falco's '<time>: <Priority> ' before the rule output %evt.time,%container.id,%container.name,%user.name.
+    The double's Falco does not run the offenders' loops, so the capture is written as that command leaves it,
+    from the real container ids of the pods that misbehave."""
+    from grader import variants
+
+    values = variants.values_for(lab, SEED)
+    pods = [p for p in cluster.api.objects("Pod", values["ns"])
+            if p["metadata"]["labels"].get("app") in {values["shadow_app"], values["shell_app"], values["pkg_app"]}]
+    lines = []
+    for i, sec in enumerate(range(0, 36, 5)):
+        pod = pods[i % len(pods)]
+        cid = pod["status"]["containerStatuses"][0]["containerID"].split("//")[-1][:12]
+        t = f"10:00:{sec:02d}.{123456789 + i:09d}"
+        lines.append(f"{t}: Warning {t},{cid},app,root")
+    cluster.cp.write("/opt/course/lab4/falco.log", "\n".join(lines) + "\n")
+
+
+LEARNER = {"lab4": capture_alerts}  # what a learner does on the node that no solution file holds
 
 
 def _fixture_fails(lab, name: str) -> set[str]:
@@ -110,11 +133,15 @@ def test_lab_through_the_double(cluster, tmp_path, lab_id):
     target = parse_target(cluster.target)
     start_live(lab, target, seed=SEED, settle=20)
     assert_zero(grade_live(cluster, lab, tmp_path))
+    if lab_id in LEARNER:
+        LEARNER[lab_id](cluster, lab, tmp_path)
     solve(cluster, lab, tmp_path)
     assert_full(grade_live(cluster, lab, tmp_path))
     for name, live_fails in WRONG[lab_id].items():
         reset_live(lab, target, settle=20)
         assert_zero(grade_live(cluster, lab, tmp_path))
+        if lab_id in LEARNER:
+            LEARNER[lab_id](cluster, lab, tmp_path)
         solve(cluster, lab, tmp_path, fixture=name)
         assert_fails_exactly(grade_live(cluster, lab, tmp_path), live_fails or _fixture_fails(lab, name))
 
