@@ -187,12 +187,24 @@ def falco_validates(ctx: CheckContext, rules: list[str] | str | None = None, nod
         return Outcome.error("no rules file was validated (the lab collects no rules file under /etc/falco)")
     bad = [r for r in results if not r.get("ok")]
     files = ", ".join(f for r in results for f in r.get("files") or [])
+    mine = sorted({f for r in results for f in r.get("files") or [] if not f.endswith("/falco_rules.yaml")})
+    if mine and all(_unchanged_since_start(ctx, node, f) for f in mine):
+        # the untouched starting file validates trivially: that earns nothing
+        return Outcome.failed(f"{', '.join(mine)} still holds what the lab started with: write your rules there "
+                              "first", Evidence(f"{node}:{mine[0]}", "your rules", "the starting file"))
     if not bad:
         return Outcome.passed(f"falco -V accepts {files}", Evidence(f"{node}:falco -V", "ok", "ok"))
     out = str(bad[0].get("output", "")).strip().splitlines()
     detail = next((ln for ln in out if re.search(r"error|invalid|undefined|fail", ln, re.I)), out[-1] if out else "")
     return Outcome.failed(f"Falco on {node} rejects the rules: {detail[:300]}",
                           Evidence(f"{node}:falco -V", "ok", f"exit {bad[0].get('rc')}"))
+
+
+def _unchanged_since_start(ctx: CheckContext, node: str, path: str) -> bool:
+    try:
+        return ctx.snap.read_text(node, path) == ctx.start.read_text(node, path)
+    except FileProblem:
+        return False
 
 
 @check("live.falco_alert")

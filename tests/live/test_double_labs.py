@@ -66,10 +66,14 @@ def assert_zero(report) -> None:
 
 
 def assert_full(report) -> None:
-    assert all(t.status is Status.PASS for t in report.tasks), table(report)
+    known = KNOWN_DEFECTS.get(report.lab, {})
+    assert all(t.status is Status.PASS for t in report.tasks if t.id not in known), table(report)
+    fixed = [t.id for t in report.tasks if t.id in known and t.status is Status.PASS]
+    assert not fixed, f"{report.lab} {fixed} pass now: drop them from KNOWN_DEFECTS"
 
 
 def assert_fails_exactly(report, failing: set[str]) -> None:
+    failing = failing | set(KNOWN_DEFECTS.get(report.lab, {}))
     got = {t.id for t in report.tasks if t.status is not Status.PASS}
     assert got == failing, table(report)
     assert all(t.status is Status.FAIL for t in report.tasks if t.id in failing), table(report)
@@ -80,8 +84,9 @@ def assert_fails_exactly(report, failing: set[str]) -> None:
 WRONG = {
     "lab1": {"no-catch-all": None, "v1beta1": None},
     "lab2": {"swapped-retention": None, "log-not-mounted": {"t4", "t7"}},
-    "lab3": {"wrong_priority": None, "broken_yaml": {"t1", "t2", "t3", "t4", "t5"}},
+    "lab3": {"wrong_priority": None, "broken_yaml": None},
     "lab4": {"benign_scaled": None, "offender_deleted": None},
+    "lab8": {"q2-retention-swapped": None, "q1-catch-all-first": None},
     "lab5": {"pod-level-field": {"t1", "t7"}, "tmp-read-only": {"t2", "t7"}, "image-changed": None},
     "lab6": {"compliant-pod-deleted": None, "label-typo": None},
     "lab7": {"secret-recreated": None, "role-deleted": None},
@@ -117,17 +122,20 @@ def _fixture_fails(lab, name: str) -> set[str]:
     return {str(t) for t in data.get("fails") or []}
 
 
+# Found by the double, outside the live helper's files (reported to the lead): these tasks fail with the
+# reference solution on a cluster. Each is asserted to still fail, so a fix shows up here as a test failure
+# that says to drop the entry.
+RULES_FILE = ("the check compares the node's real falco_rules.yaml with the kit's stand-in (issue 10 item 1: "
+              "the falco helper judges it against the start record's sha256, fact start-files)")
 KNOWN_DEFECTS = {
-    # Found by the double, outside the live helper's files (reported to the lead):
-    "lab3": "t1-t3 compare the node's real falco_rules.yaml with the kit's stand-in (issue 10 item 1, the falco "
-            "helper's fix: judge against the sha256 `cks start` records as falco_rules_sha256); t5: with Falco's "
-            "default rule_matching=first the upstream rule 'Read sensitive file untrusted' is loaded first and "
-            "wins, so the learner's 'Shadow file read in container' alert is never emitted",
+    "lab3": {"t1": RULES_FILE, "t2": RULES_FILE, "t3": RULES_FILE,
+             "t5": "with Falco's default rule_matching=first the upstream rule 'Read sensitive file untrusted' is "
+                   "loaded first and wins, so the learner's 'Shadow file read in container' alert never shows"},
+    "lab8": {"q3-rule": RULES_FILE},
 }
 
 
-@pytest.mark.parametrize("lab_id", [pytest.param(lab, marks=pytest.mark.xfail(reason=KNOWN_DEFECTS[lab], strict=True))
-                                    if lab in KNOWN_DEFECTS else lab for lab in sorted(WRONG)])
+@pytest.mark.parametrize("lab_id", sorted(WRONG))
 def test_lab_through_the_double(cluster, tmp_path, lab_id):
     lab = get_lab(lab_id)
     target = parse_target(cluster.target)
