@@ -7,6 +7,7 @@ kubeconfig on the node), so its least-privilege RBAC is what is exercised."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import tempfile
 from pathlib import Path
 
@@ -38,7 +39,17 @@ E2E = _e2e()
 
 
 @pytest.fixture
-def cluster(tmp_path):
+def cluster(tmp_path, monkeypatch):
+    """Nodes through the ssh client stand-in (the loopback sshd costs ~0.5 s per command here)."""
+    c = Cluster(tmp_path / "cluster", real_sshd=False)
+    monkeypatch.setenv("PATH", f"{c.nodes.bin}:{os.environ['PATH']}")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def cluster_sshd(tmp_path):
+    """Nodes behind the real loopback OpenSSH server."""
     c = Cluster(tmp_path / "cluster")
     yield c
     c.close()
@@ -158,7 +169,8 @@ def _by_status(report) -> dict[str, str]:
     return {t.id: t.status.value for t in report.tasks}
 
 
-def test_faults_turn_only_the_affected_tasks_into_error(cluster, tmp_path):
+def test_faults_turn_only_the_affected_tasks_into_error(cluster_sshd, tmp_path):
+    cluster = cluster_sshd  # the real sshd, so "refuses ssh" is a real refusal
     lab = get_lab("lab7")  # t1, t2: answer files on the node; t3, t4: Secrets and RBAC objects through the API
     start_live(lab, parse_target(cluster.target), seed=SEED, settle=20)
     solve(cluster, lab, tmp_path)
@@ -173,7 +185,7 @@ def test_faults_turn_only_the_affected_tasks_into_error(cluster, tmp_path):
     cluster.api.up()
     kubeconfig = tmp_path / "grader.kubeconfig"  # the grader's identity, handed over since the node is gone
     kubeconfig.write_text(yaml.safe_dump(cluster.api.kubeconfig(cluster.grader_token)))
-    cluster.nodes.stop()  # the node refuses ssh: the node-file tasks only
+    cluster.nodes.refuse()  # the node refuses ssh: the node-file tasks only
     assert _by_status(grade_live(cluster, lab, tmp_path, str(kubeconfig))) == \
         {"t1": "error", "t2": "error", "t3": "error", "t4": "pass"}  # t3 reads the audit log on the node
 

@@ -60,6 +60,27 @@ exec chroot "$R" /bin/sh -c "$SSH_ORIGINAL_COMMAND"
 """
 
 
+SSH_SHIM = r"""#!/bin/sh
+# A stand-in for the ssh client (first on PATH in the fast tests): it runs the command on the double's node
+# directory exactly as the loopback sshd's ForceCommand would, without the ~0.5 s sshd spends per session
+# here. Accepts what testinfra passes: ssh [-F f] [-o opt]... [-i f] [-O cmd] HOST COMMAND.
+dir=$(dirname "$0")
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -O) exit 0 ;;
+    -F|-o|-i|-p|-l) shift 2 ;;
+    -F*|-o*|-i*|-p*|-l*|-[46qTtvx]) shift ;;
+    *) break ;;
+  esac
+done
+host=$1; shift
+root=$(sed -n "s/^$host //p" "$dir/hosts")
+[ -n "$root" ] || { echo "ssh: Could not resolve hostname $host: Name or service not known" >&2; exit 255; }
+[ -e "$dir/refuse-$host" ] && { echo "ssh: connect to host $host port 22: Connection refused" >&2; exit 255; }
+SSH_ORIGINAL_COMMAND="$*" exec "$dir/node-shell" "$root"
+"""
+
+
 def node_support() -> str | None:
     """None if nodes can be served here, else why not (the tests skip with it)."""
     if SSHD is None or shutil.which("ssh") is None:
@@ -212,7 +233,7 @@ class DoubleNodes:
     """Node directories + one loopback sshd serving them (one port per node)."""
 
     def __init__(self, workdir: Path, names: tuple[str, ...], *, admin_kubeconfig: dict, grader_kubeconfig: dict,
-                 ca_pem: bytes):
+                 ca_pem: bytes, real_sshd: bool = True):
         self.workdir = workdir
         self.nodes: dict[str, DoubleNode] = {}
         keys = workdir / "ssh"
@@ -236,12 +257,22 @@ class DoubleNodes:
             "".join(f"Port {p}\n" for p in ports.values()) +
             f"ListenAddress 127.0.0.1\nHostKey {keys}/host_key\nAuthorizedKeysFile {keys}/authorized_keys\n"
             f"PidFile {keys}/sshd.pid\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n" + match)
+            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nUseDNS no\n"
+            "PrintMotd no\nPrintLastLog no\nX11Forwarding no\nPermitTTY no\nSubsystem sftp internal-sftp\n" + match)
         self.ssh_config = keys / "ssh_config"
         self.ssh_config.write_text("".join(f"Host {n}\n  HostName 127.0.0.1\n  Port {p}\n" for n, p in ports.items()) +
                                    f"Host *\n  User {user}\n  IdentityFile {keys}/user_key\n  IdentitiesOnly yes\n"
                                    "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
                                    "  BatchMode yes\n")
+        self.bin = keys / "bin"
+        self.bin.mkdir()
+        (self.bin / "ssh").write_text(SSH_SHIM)
+        (self.bin / "ssh").chmod(0o755)
+        shutil.copy(wrapper, self.bin / "node-shell")
+        (self.bin / "hosts").write_text("".join(f"{n} {node.root}\n" for n, node in self.nodes.items()))
+        self.proc = None
+        if not real_sshd:
+            return
         Path("/run/sshd").mkdir(exist_ok=True) if os.geteuid() == 0 else None
         self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(keys / "sshd_config")], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
@@ -264,7 +295,15 @@ class DoubleNodes:
     def __getitem__(self, name: str) -> DoubleNode:
         return self.nodes[name]
 
+    def refuse(self) -> None:
+        """Every node refuses ssh from now on."""
+        for name in self.nodes:
+            (self.bin / f"refuse-{name}").touch()
+        self.stop()
+
     def stop(self) -> None:
+        if self.proc is None:
+            return
         self.proc.terminate()
         try:
             self.proc.wait(timeout=5)
