@@ -111,7 +111,8 @@ def connect_api(target: Target, *, kubeconfig: str | None, context: str | None, 
     explicit = kubeconfig or context or (target.kind not in {"local", "vagrant", "ssh"}) or (
         target.kind == "local" and os.environ.get("KUBECONFIG"))
     if explicit:
-        default = f"kind-{target.name}" if target.kind == "kind" else None
+        # kind's own context unless the caller chose a kubeconfig (e.g. the grader ServiceAccount's)
+        default = f"kind-{target.name}" if target.kind == "kind" and not kubeconfig else None
         cfg = load_configuration(kubeconfig=kubeconfig, context=context, default_context=default)
         return KubeApi(cfg, deadline=deadline, **opts)
     if node is None:

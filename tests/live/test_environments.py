@@ -198,3 +198,28 @@ def test_kind_supported_labs_exclude_falco():
         ok, why = mod.kind_support(lab)
         if "falco" in lab.topics:
             assert not ok and "kernel driver" in why
+
+
+WORKFLOW = REPO / ".github/workflows/kind-e2e.yml"
+
+
+def test_workflow_passes_the_github_actions_schema():
+    """check-jsonschema's vendored GitHub workflow schema (a test dependency: pip install check-jsonschema)."""
+    pytest.importorskip("check_jsonschema", reason="check-jsonschema is not installed (pip install check-jsonschema)")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           str(WORKFLOW)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_workflow_grades_with_the_grader_identity_and_covers_falco():
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    runs = [step.get("run", "") for step in wf["jobs"]["e2e"]["steps"]]
+    grades = [line for run in runs for line in run.splitlines() if line.strip().startswith(("grade ", "cks collect"))]
+    assert grades and all('--kubeconfig "$GRADER_KUBECONFIG"' in g for g in grades), grades
+    assert not any("--context kind-" in r or "admin" in r for r in runs if "grade " in r)
+    falco = " ".join(step.get("run", "") for step in wf["jobs"]["falco"]["steps"])
+    assert "FALCOCTL_ENABLED=no" in falco and "modern_ebpf" in falco
+    assert "falco-rules" in falco and "falco-capture" in falco
