@@ -356,7 +356,8 @@ def _variant_values(lab, workspace: str | None, seed: str | None) -> tuple[dict,
 @lab_argument
 @click.option("--workspace", "-w", metavar="DIR", help="Show the variant of this workspace (default ./cks-workspace/LAB).")
 @click.option("--seed", metavar="ID", help="Show the variant for this seed.")
-def show_cmd(lab: str, workspace: str | None, seed: str | None) -> None:
+@click.option("--target", "-t", metavar="T", help="The cluster you do the lab on: on kind:NAME it adds how to edit node files.")
+def show_cmd(lab: str, workspace: str | None, seed: str | None, target: str | None = None) -> None:
     """Show LAB's exercise text (its README), with your variant's names and values filled in.
 
     \b
@@ -373,6 +374,10 @@ def show_cmd(lab: str, workspace: str | None, seed: str | None) -> None:
 
     values, _ = _variant_values(the_lab, workspace, seed)
     text = variants.render_text(the_lab.readme.read_text(), values)
+    if target:
+        from grader.cli.live import target_note
+
+        text += target_note(the_lab, target, values)
     Console(no_color=not _color()).print(Markdown(text))
 
 
