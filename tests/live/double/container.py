@@ -46,9 +46,9 @@ def touch(pod: dict[str, Any], container: str, path: str) -> tuple[int, str]:
     best = None
     for m in c.get("volumeMounts") or []:
         mp = posixpath.normpath(str(m.get("mountPath", "")))
-        if path == mp or path.startswith(mp.rstrip("/") + "/"):
-            if best is None or len(mp) > len(posixpath.normpath(str(best.get("mountPath")))):
-                best = m
+        covers = path == mp or path.startswith(mp.rstrip("/") + "/")
+        if covers and (best is None or len(mp) > len(posixpath.normpath(str(best.get("mountPath"))))):
+            best = m
     if best is not None:
         vol = volumes.get(best.get("name")) or {}
         writable = not best.get("readOnly") and ("emptyDir" in vol or "hostPath" in vol or

@@ -16,6 +16,7 @@ A watcher thread re-reads ``/etc/kubernetes/manifests/kube-apiserver.yaml`` on t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import uuid
@@ -61,10 +62,8 @@ class Kubelet:
 
     def _loop(self) -> None:
         while not self._stop.wait(0.2):
-            try:
+            with contextlib.suppress(Exception):  # a watcher must not die on a half-written file
                 self.sync()
-            except Exception:  # noqa: BLE001 - a watcher must not die on a half-written file
-                pass
 
     def sync(self) -> None:
         f = self.node.path(MANIFEST)
