@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -38,11 +39,27 @@ def _e2e():
 E2E = _e2e()
 
 
+class QuickPolls:
+    """The time module with sleeps capped at 0.1 s: the double settles at once, so the collector's and the
+    lifecycle's polling loops (deadline-based, so their outcomes do not change) need not wait seconds."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds: float) -> None:
+        time.sleep(min(seconds, 0.1))
+
+
 @pytest.fixture
 def cluster(tmp_path, monkeypatch):
     """Nodes through the ssh client stand-in (the loopback sshd costs ~0.5 s per command here)."""
+    from grader.collectors import facts, lifecycle
+
     c = Cluster(tmp_path / "cluster", real_sshd=False)
     monkeypatch.setenv("PATH", f"{c.nodes.bin}:{os.environ['PATH']}")
+    for module in (facts, lifecycle):
+        monkeypatch.setattr(module, "time", QuickPolls())
     yield c
     c.close()
 

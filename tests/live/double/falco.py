@@ -21,6 +21,7 @@ from typing import Any
 class FalcoService:
     def __init__(self, node: Any, k8s_node: str):
         self.node, self.k8s_node = node, k8s_node
+        self._engines: dict[Any, Any] = {}
 
     def rules_files(self) -> list[Path]:
         etc = self.node.path("/etc/falco")
@@ -47,13 +48,18 @@ class FalcoService:
         from grader.engines.falco.events import event_from_mapping
         from grader.engines.falco.loader import RulesLoader
 
-        loader = RulesLoader()
-        for f in self.rules_files():
-            loader.load(str(f).replace(str(self.node.root), ""), f.read_bytes())
-        loaded = loader.result()
-        if not all(f.successful for f in loaded.files):
+        files = [(str(f).replace(str(self.node.root), ""), f.read_bytes()) for f in self.rules_files()]
+        key = (tuple(files), self.rule_matching())
+        if key not in self._engines:  # the service restarts with the rules as they are now; cached per content
+            loader = RulesLoader()
+            for name, data in files:
+                loader.load(name, data)
+            loaded = loader.result()
+            self._engines = {key: Engine(loaded.rules, rule_matching=key[1])
+                             if all(f.successful for f in loaded.files) else None}
+        engine = self._engines[key]
+        if engine is None:
             return
-        engine = Engine(loaded.rules, rule_matching=self.rule_matching())
         now = time.time_ns()
         cid = next((s.get("containerID", "") for s in (pod.get("status") or {}).get("containerStatuses") or []
                     if s.get("name") == container), "")
