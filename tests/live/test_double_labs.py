@@ -40,15 +40,26 @@ E2E = _e2e()
 
 
 class QuickPolls:
-    """The time module with sleeps capped at 0.1 s: the double settles at once, so the collector's and the
-    lifecycle's polling loops (deadline-based, so their outcomes do not change) need not wait seconds."""
+    """The time module for the collector's and the lifecycle's polling loops, on a virtual clock: a sleep
+    really waits at most 0.1 s (the double settles at once) and moves the clock the full amount, so every
+    deadline-based loop takes the same number of turns, and reaches the same outcome, as on a cluster."""
+
+    def __init__(self) -> None:
+        self.ahead = 0.0
 
     def __getattr__(self, name):
         return getattr(time, name)
 
-    @staticmethod
-    def sleep(seconds: float) -> None:
-        time.sleep(min(seconds, 0.1))
+    def monotonic(self) -> float:
+        return time.monotonic() + self.ahead
+
+    def time(self) -> float:
+        return time.time() + self.ahead
+
+    def sleep(self, seconds: float) -> None:
+        real = min(seconds, 0.1)
+        time.sleep(real)
+        self.ahead += max(0.0, seconds - real)
 
 
 @pytest.fixture
@@ -58,8 +69,9 @@ def cluster(tmp_path, monkeypatch):
 
     c = Cluster(tmp_path / "cluster", real_sshd=False)
     monkeypatch.setenv("PATH", f"{c.nodes.bin}:{os.environ['PATH']}")
+    clock = QuickPolls()
     for module in (facts, lifecycle):
-        monkeypatch.setattr(module, "time", QuickPolls())
+        monkeypatch.setattr(module, "time", clock)
     yield c
     c.close()
 
