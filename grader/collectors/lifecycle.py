@@ -188,6 +188,9 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
 
     say("waiting for the lab to settle")
     _settle(api, objects, settle if settle is not None else SETTLE_TIMEOUT)
+    rewritten = _render_container_ids(api, Snapshot(tmp), files, nodes)
+    for node_name, path, data in rewritten:
+        hashes.setdefault(node_name, {})[path] = hashlib.sha256(data).hexdigest()
     say("recording fingerprints")
     record = {
         "lab": lab.id, "lab_version": lab.version, "seed": seed, "target": target.label,
@@ -228,6 +231,61 @@ def grader_binding(namespace: str) -> dict[str, Any]:
                          "labels": {"app.kubernetes.io/managed-by": "cks-kit"}},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": GRADER_LAB_ROLE},
             "subjects": [{"kind": "ServiceAccount", "name": "cks-grader", "namespace": FINGERPRINT_NS}]}
+
+
+def _container_ids_by_deployment(pods: list[dict[str, Any]], replicasets: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """(namespace, Deployment name) -> container ids (64 hex, runtime prefix dropped) of its pods, oldest first."""
+    rs_owner = {}
+    for rs in replicasets:
+        meta = rs.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") == "Deployment":
+                rs_owner[(meta.get("namespace"), meta.get("name"))] = ref.get("name")
+    out: dict[tuple[str, str], list[str]] = {}
+    for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""):
+        meta = pod.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            dep = rs_owner.get((meta.get("namespace"), ref.get("name"))) if ref.get("kind") == "ReplicaSet" else None
+            if dep is None:
+                continue
+            for st in (pod.get("status") or {}).get("containerStatuses") or []:
+                cid = str(st.get("containerID") or "").split("://")[-1]
+                if cid:
+                    out.setdefault((str(meta.get("namespace")), str(dep)), []).append(cid)
+    return out
+
+
+def _render_container_ids(api: KubeApi, start: Snapshot, files: dict[str, dict[str, bytes]],
+                          nodes: dict[str, Node]) -> list[tuple[str, str, bytes]]:
+    """A start state that pictures running pods (lab4: the earlier alerts name their container ids) meets
+    real pods on a cluster: each pictured container id in the node files the start wrote is replaced by the
+    id of a live pod of the same Deployment, so the evidence points at containers that exist."""
+    pictured = _container_ids_by_deployment(start.objects("Pod"), start.objects("ReplicaSet"))
+    if not pictured:
+        return []
+    try:
+        live = _container_ids_by_deployment(api.list("Pod"), api.list("ReplicaSet"))
+    except KubeError as exc:
+        raise LiveError(f"cannot read the lab's pods to render its container ids: {exc}") from None
+    mapping: dict[str, str] = {}
+    for key, old_ids in pictured.items():
+        new_ids = live.get(key) or []
+        for i, old in enumerate(old_ids):
+            if new_ids:
+                mapping[old] = new_ids[i % len(new_ids)]
+    out = []
+    for node_name, node_files in files.items():
+        for path, data in node_files.items():
+            if _protected(path) or node_name not in nodes:
+                continue
+            text = data.decode("utf-8", "replace")
+            new = text
+            for old, cid in mapping.items():
+                new = new.replace(old, cid).replace(old[:12], cid[:12])
+            if new != text:
+                nodes[node_name].write_file(path, new.encode(), mode="0644")
+                out.append((node_name, path, new.encode()))
+    return out
 
 
 def _check_api(api: KubeApi) -> None:

@@ -7,9 +7,7 @@ kubeconfig on the node), so its least-privilege RBAC is what is exercised."""
 from __future__ import annotations
 
 import importlib.util
-import os
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -37,51 +35,6 @@ def _e2e():
 
 
 E2E = _e2e()
-
-
-class QuickPolls:
-    """The time module for the collector's and the lifecycle's polling loops, on a virtual clock: a sleep
-    really waits at most 0.1 s (the double settles at once) and moves the clock the full amount, so every
-    deadline-based loop takes the same number of turns, and reaches the same outcome, as on a cluster."""
-
-    def __init__(self) -> None:
-        self.ahead = 0.0
-
-    def __getattr__(self, name):
-        return getattr(time, name)
-
-    def monotonic(self) -> float:
-        return time.monotonic() + self.ahead
-
-    def time(self) -> float:
-        return time.time() + self.ahead
-
-    def sleep(self, seconds: float) -> None:
-        real = min(seconds, 0.1)
-        time.sleep(real)
-        self.ahead += max(0.0, seconds - real)
-
-
-@pytest.fixture
-def cluster(tmp_path, monkeypatch):
-    """Nodes through the ssh client stand-in (the loopback sshd costs ~0.5 s per command here)."""
-    from grader.collectors import facts, lifecycle
-
-    c = Cluster(tmp_path / "cluster", real_sshd=False)
-    monkeypatch.setenv("PATH", f"{c.nodes.bin}:{os.environ['PATH']}")
-    clock = QuickPolls()
-    for module in (facts, lifecycle):
-        monkeypatch.setattr(module, "time", clock)
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def cluster_sshd(tmp_path):
-    """Nodes behind the real loopback OpenSSH server."""
-    c = Cluster(tmp_path / "cluster")
-    yield c
-    c.close()
 
 
 def grade_live(cluster: Cluster, lab, tmp: Path, kubeconfig: str | None = None):
