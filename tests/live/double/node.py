@@ -37,7 +37,10 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED = REPO.parent.parent / "shared" if (REPO.parent.parent / "shared").is_dir() else REPO.parent / "shared"
+# ../shared beside the checkout (tests/conftest.py's rule, CKS_SHARED overrides); a worktree one level deeper too
+SHARED = next((p for p in (Path(os.environ.get("CKS_SHARED", REPO.parent / "shared")), REPO.parent.parent / "shared")
+               if p.is_dir()), REPO.parent / "shared")
+NEEDED = ("conformance/kubernetes/kube-apiserver.kubeadm.yaml", "conformance/falco/rules/falco_rules.yaml")
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
 
 WRAPPER = r"""#!/bin/sh
@@ -83,6 +86,9 @@ SSH_ORIGINAL_COMMAND="$*" exec "$dir/node-shell" "$root"
 
 def node_support() -> str | None:
     """None if nodes can be served here, else why not (the tests skip with it)."""
+    missing = [p for p in NEEDED if not (SHARED / p).is_file()]
+    if missing:
+        return f"conformance data not found ({SHARED / missing[0]}): set CKS_SHARED or place ../shared beside the repo"
     if SSHD is None or shutil.which("ssh") is None:
         return "sshd/ssh not installed (apt-get install openssh-server openssh-client)"
     if shutil.which("unshare") is None or shutil.which("chroot") is None:
