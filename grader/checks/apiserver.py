@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from grader.checks import CheckContext, check
+from grader.checks import CheckContext, Needs, check
 from grader.engines.apiserver import (
     AUDIT_FLAGS,
     CallableHost,
@@ -339,7 +339,7 @@ def _fact(ctx: CheckContext, node: str, name: str) -> dict | Outcome:
     return fact
 
 
-@check("apiserver.running")
+@check("apiserver.running", needs=Needs(node_facts=("apiserver",)))
 def running(ctx: CheckContext, node: str = "controlplane", manifest: str = MANIFEST,
             require_flags: tuple[str, ...] = ("audit-policy-file", "audit-log-path")) -> Outcome:
     """Live: kube-apiserver runs, answers /readyz, and runs with the manifest's audit flags (restarted); the

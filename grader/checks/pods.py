@@ -11,7 +11,7 @@ import copy
 from typing import Any
 
 from grader import safeyaml
-from grader.checks import CheckContext, check
+from grader.checks import CheckContext, Needs, check
 from grader.engines import podsec
 from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem
@@ -476,7 +476,7 @@ def start_generation(ctx: CheckContext, kind: str, namespace: str, name: str) ->
     return None
 
 
-@check("pods.write_probe")
+@check("pods.write_probe", needs=Needs(probe="write"))
 def write_probe(ctx: CheckContext, node: str, fact: str, must_fail: list[str], must_succeed: list[str],
                 namespace: str | None = None, name: str | None = None) -> Outcome:
     """Inside a pod of the Deployment ``namespace/name``, writing into each ``must_fail`` dir fails with a

@@ -36,13 +36,13 @@ GRADER_KUBECONFIG = "/etc/cks/grader.kubeconfig"
 ADMIN_KUBECONFIG = "/etc/kubernetes/admin.conf"
 DEADLINE = float(os.environ.get("CKS_DEADLINE", "240"))
 
-# live.* checks -> node facts they read (probes are run separately, per task)
-CHECK_FACTS = {
-    "live.apiserver_ready": {"apiserver"},
-    "live.falco_running": {"falco"},
-    "live.falco_validates": {"falco"},
-}
-PROBES = {"live.audit_event", "live.falco_alert", "live.immutable"}
+
+
+def _needs(task) -> Any:
+    """What the task's check declares it needs (grader.checks.Needs); the collector knows no check by name."""
+    from grader.checks import needs_of
+
+    return needs_of(task.check)
 
 
 class Recorder:
@@ -93,9 +93,11 @@ def fact_names(lab: Lab) -> dict[str, set[str]]:
         name, _, node = raw.partition("@")
         out.setdefault(node or "controlplane", set()).add(name)
     for task in lab.tasks:
-        for name in CHECK_FACTS.get(task.check, ()):
-            node = str(task.params.get("node", "controlplane"))
-            out.setdefault(node, set()).add(name)
+        needs = _needs(task)
+        for name in needs.node_facts:
+            out.setdefault(str(task.params.get("node", "controlplane")), set()).add(name)
+        if needs.probe == "write" and isinstance(task.params.get("fact"), str):
+            out.setdefault(str(task.params.get("node", "controlplane")), set()).add(str(task.params["fact"]))
     return out
 
 
@@ -202,7 +204,7 @@ def _wanted_nodes(lab: Lab, in_cluster: bool) -> list[str]:
         return []  # a Job reads the API only; node files need a node target
     names = {f.node for f in lab.collect.files + lab.collect.dirs}
     names |= set(fact_names(lab))
-    names |= {str(t.params.get("node", "controlplane")) for t in lab.tasks if t.check in PROBES}
+    names |= {str(t.params.get("node", "controlplane")) for t in lab.tasks if _needs(t).probe}
     names.add("controlplane")
     return sorted(names, key=lambda n: (n != "controlplane", n))
 
@@ -342,9 +344,9 @@ def _collect_files(lab: Lab, nodes: dict[str, Node], dest: Path, rec: Recorder, 
 
 
 def _write_probe_tasks(lab: Lab) -> dict[str, dict[str, Any]]:
-    """fact name -> params of the pods.write_probe task that reads it (lab5's ``lab5-write-probe``)."""
+    """fact name -> params of the task whose check needs a write probe into it (lab5's ``lab5-write-probe``)."""
     return {str(t.params["fact"]): dict(t.params) for t in lab.tasks
-            if t.check == "pods.write_probe" and isinstance(t.params.get("fact"), str)}
+            if _needs(t).probe == "write" and isinstance(t.params.get("fact"), str)}
 
 
 def _collect_facts(lab, nodes, api, dest, rec: Recorder, manifests, fingerprints, say, values=None) -> None:
@@ -445,8 +447,9 @@ def _falco_validate_sets(lab: Lab, manifest: dict[str, Any], node: str) -> list[
     """Validate the learner's rules files together with Falco's default rules (overrides need its macros)."""
     files = []
     for task in lab.tasks:
-        if task.check == "live.falco_validates":
-            rules = task.params.get("rules") or []
+        param = _needs(task).falco_rules_param
+        if param:
+            rules = task.params.get(param) or []
             files.extend([rules] if isinstance(rules, str) else list(rules))
     if not files:
         for path, entry in manifest.items():
@@ -458,10 +461,11 @@ def _falco_validate_sets(lab: Lab, manifest: dict[str, Any], node: str) -> list[
 
 
 def _run_probes(lab: Lab, target: Target, nodes, api, dest, rec: Recorder, values, say, end) -> None:
+    """Per-task probes whose result is fact ``probe-<task id>`` (the Falco trigger)."""
     from grader.collectors import facts as F
 
     for task in lab.tasks:
-        if task.check not in PROBES:
+        if _needs(task).probe != "falco-trigger":
             continue
         params = variants.render(task.params, values)
         node_name = str(params.get("node", "controlplane"))
@@ -474,16 +478,7 @@ def _run_probes(lab: Lab, target: Target, nodes, api, dest, rec: Recorder, value
             continue
         say(f"probing {task.id}")
         try:
-            if task.check == "live.immutable":
-                value = F.probe_immutable(api, params)
-            elif task.check == "live.audit_event":
-                node = nodes.get(node_name)
-                if node is None:
-                    rec.fact(node_name, fact, rec.unavailable["nodes"].get(node_name, f"node {node_name} not reachable"))
-                    continue
-                value = F.probe_audit(api, node, params)
-            else:
-                value = F.probe_falco_trigger(api, _nodes_by_k8s_name(target, nodes), params)
+            value = F.probe_falco_trigger(api, _nodes_by_k8s_name(target, nodes), params)
         except (KubeError, NodeError) as exc:
             rec.fact(node_name, fact, str(exc))
             continue

@@ -61,8 +61,9 @@ def lab(tmp_path):
              "params": {"namespace": "prod", "name": "creds"}, "hint": "create it"},
             {"id": "t3", "title": "configmap", "points": 1, "check": "testlive.configmap_value",
              "params": {"namespace": "prod", "name": "app", "key": "mode", "value": "safe"}, "hint": "set it"},
-            {"id": "t4", "title": "immutable", "points": 2, "check": "live.immutable", "live": True,
-             "params": {"namespace": "prod", "selector": "app=web"}, "hint": "readOnlyRootFilesystem"},
+            {"id": "t4", "title": "immutable", "points": 2, "check": "pods.write_probe", "live": True,
+             "params": {"node": "controlplane", "fact": "lab95-write-probe", "namespace": "prod",
+                        "must_fail": ["/"], "must_succeed": ["/tmp"]}, "hint": "readOnlyRootFilesystem"},
         ]})
     return load_lab_dir(d)
 
@@ -101,7 +102,7 @@ def test_exec_refusal_is_an_error_on_the_probe_task_only(lab, server, tmp_path):
     result, tasks = run(lab, tmp_path, server.kubeconfig(tmp_path / "kc"))
     assert tasks["t4"].status is Status.ERROR
     assert "pods/exec" in tasks["t4"].message and "403" in tasks["t4"].message
-    assert ("fact:controlplane/probe-t4" in dict(result.problems))
+    assert ("fact:controlplane/lab95-write-probe" in dict(result.problems))
     assert {tasks[t].status for t in ("t1", "t2", "t3")} == {Status.PASS}
 
 
