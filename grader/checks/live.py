@@ -18,7 +18,6 @@ from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem
 
 
-
 def _fact(ctx: CheckContext, node: str, name: str) -> Any:
     value = ctx.snap.fact(node, name)
     if value is None:
