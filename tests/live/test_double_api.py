@@ -25,8 +25,12 @@ def apis(cluster, tmp_path):
 
 
 def _pod(name: str, sc: dict, **spec) -> dict:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "default"},
-            "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": sc}], **spec}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "securityContext": sc}], **spec},
+    }
 
 
 def _create(api: KubeApi, obj: dict) -> dict:
@@ -41,9 +45,16 @@ def test_rejections_in_the_apiservers_order(apis):
     assert exc.value.status == 400 and "cannot unmarshal string" in str(exc.value)
     with pytest.raises(KubeError) as exc:  # validation, 422
         _create(admin, _pod("b", {"privileged": True, "allowPrivilegeEscalation": False}))
-    assert exc.value.status == 422 and "`allowPrivilegeEscalation` to false and `privileged` to true" in str(exc.value)
-    admin.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": "locked", "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}})
+    assert exc.value.status == 422 and "`allowPrivilegeEscalation` to false and `privileged` to true" in str(
+        exc.value
+    )
+    admin.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "locked", "labels": {"pod-security.kubernetes.io/enforce": "baseline"}},
+        }
+    )
     with pytest.raises(KubeError) as exc:  # admission (PSA through the podsec engine), 403
         _create(admin, {**_pod("c", {"privileged": True}), "metadata": {"name": "c", "namespace": "locked"}})
     assert exc.value.status == 403 and 'violates PodSecurity "baseline:latest"' in str(exc.value)
@@ -59,21 +70,38 @@ def test_rbac_denies_what_the_grader_roles_do_not_grant(apis):
 
 def test_deployment_rollout_state_and_garbage_collection(apis):
     cluster, admin, _ = apis
-    dep = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "default"},
-           "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                    "template": {"metadata": {"labels": {"app": "web"}},
-                                 "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}}
+    dep = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "web", "image": "nginx"}]},
+            },
+        },
+    }
     admin.apply(dep)
     live = admin.get("Deployment", "default", "web")
     assert live["metadata"]["generation"] == 1 and live["status"]["updatedReplicas"] == 2
-    admin.patch("Deployment", "default", "web", {"spec": {"template": {"metadata": {"annotations": {"x": "1"}}}}})
+    admin.patch(
+        "Deployment", "default", "web", {"spec": {"template": {"metadata": {"annotations": {"x": "1"}}}}}
+    )
     live = admin.get("Deployment", "default", "web")
     assert live["metadata"]["generation"] == 2 and live["status"]["observedGeneration"] == 2
     assert len(admin.list("ReplicaSet", "default")) == 2 and len(admin.list("Pod", "default")) == 2
     # a hand-written owner reference to a UID that does not exist: created, then collected
     orphan = _pod("orphan", {})
-    orphan["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "gone",
-                                              "uid": "00000000-0000-0000-0000-000000000000"}]
+    orphan["metadata"]["ownerReferences"] = [
+        {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "name": "gone",
+            "uid": "00000000-0000-0000-0000-000000000000",
+        }
+    ]
     _create(admin, orphan)
     assert admin.get("Pod", "default", "orphan") is None
     admin.delete("Deployment", "default", "web")
@@ -99,7 +127,10 @@ def test_exec_over_websocket_against_the_scripted_file_system(apis):
     ro["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
     _create(admin, ro)
     _create(admin, _pod("user", {"runAsUser": 1000}))
-    assert admin.exec("default", "ro", ["touch", "/x"]) == {"rc": 1, "stdout": "",
-                                                           "stderr": "touch: /x: Read-only file system\n"}
+    assert admin.exec("default", "ro", ["touch", "/x"]) == {
+        "rc": 1,
+        "stdout": "",
+        "stderr": "touch: /x: Read-only file system\n",
+    }
     assert admin.exec("default", "ro", ["touch", "/tmp/x"])["rc"] == 0
     assert "Permission denied" in admin.exec("default", "user", ["touch", "/x"])["stderr"]

@@ -38,7 +38,10 @@ def test_lab4_live_form_runs_real_offenders_and_renders_the_earlier_alerts(clust
     assert all(d["status"].get("availableReplicas") == d["spec"]["replicas"] for d in deployments)
     pods = cluster.api.objects("Pod", ns)
     assert not any(p["metadata"]["name"].startswith("frontend-dd17e2ea77") for p in pods)  # not the picture's
-    commands = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0].get("command") for d in deployments}
+    commands = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0].get("command")
+        for d in deployments
+    }
     assert "cat /etc/shadow" in " ".join(commands[values["shadow_app"]])
     assert "apt-get" in " ".join(commands[values["pkg_app"]])
     assert "sh -c id" in " ".join(commands[values["shell_app"]])
@@ -48,15 +51,20 @@ def test_lab4_live_form_runs_real_offenders_and_renders_the_earlier_alerts(clust
 
     named = set(re.findall(r"container_id=([0-9a-f]{12})", alerts))
     assert named and named <= live_ids
-    by_pod = {s["containerID"].split("//")[-1][:12]: p["metadata"]["labels"]["app"]
-              for p in pods for s in p["status"]["containerStatuses"]}
+    by_pod = {
+        s["containerID"].split("//")[-1][:12]: p["metadata"]["labels"]["app"]
+        for p in pods
+        for s in p["status"]["containerStatuses"]
+    }
     assert {by_pod[c] for c in named} == {values["shadow_app"], values["shell_app"], values["pkg_app"]}
 
 
 def test_reset_restores_the_pristine_apiserver_manifest_not_an_earlier_labs_edit(cluster):
     # item 7: an earlier lab left kube-apiserver with extra flags; this lab's reset brings back provisioning's copy
     pristine = cluster.cp.read("/etc/kubernetes/manifests/kube-apiserver.yaml")
-    edited = pristine.replace("- --authorization-mode", "- --audit-log-maxage=9\n    - --authorization-mode", 1)
+    edited = pristine.replace(
+        "- --authorization-mode", "- --audit-log-maxage=9\n    - --authorization-mode", 1
+    )
     assert edited != pristine
     cluster.cp.write("/etc/kubernetes/manifests/kube-apiserver.yaml", edited)
     lab = get_lab("lab2")

@@ -38,13 +38,17 @@ E2E = _e2e()
 
 
 def grade_live(cluster: Cluster, lab, tmp: Path, kubeconfig: str | None = None):
-    res = collect(lab, parse_target(cluster.target), Path(tempfile.mkdtemp(dir=tmp)) / "snap", kubeconfig=kubeconfig)
+    res = collect(
+        lab, parse_target(cluster.target), Path(tempfile.mkdtemp(dir=tmp)) / "snap", kubeconfig=kubeconfig
+    )
     return grade(lab, Snapshot(res.snapshot_dir), live=True)
 
 
 def solve(cluster: Cluster, lab, tmp: Path, fixture: str | None = None) -> None:
     solved = Path(tempfile.mkdtemp(dir=tmp))
-    build(lab, solved, SEED, solution=True, overlay=fixtures_dir(lab) / "wrong" / fixture if fixture else None)
+    build(
+        lab, solved, SEED, solution=True, overlay=fixtures_dir(lab) / "wrong" / fixture if fixture else None
+    )
     E2E.sync(lab, parse_target(cluster.target), SEED, solved)
     cluster.api.settle()
 
@@ -94,8 +98,12 @@ def capture_alerts(cluster: Cluster, lab, tmp: Path) -> None:
     from grader import variants
 
     values = variants.values_for(lab, SEED)
-    pods = [p for p in cluster.api.objects("Pod", values["ns"])
-            if p["metadata"]["labels"].get("app") in {values["shadow_app"], values["shell_app"], values["pkg_app"]}]
+    pods = [
+        p
+        for p in cluster.api.objects("Pod", values["ns"])
+        if p["metadata"]["labels"].get("app")
+        in {values["shadow_app"], values["shell_app"], values["pkg_app"]}
+    ]
     lines = []
     for i, sec in enumerate(range(0, 36, 5)):
         pod = pods[i % len(pods)]
@@ -118,12 +126,18 @@ def _fixture_fails(lab, name: str) -> set[str]:
 # Found by the double, outside the live helper's files (reported to the lead): these tasks fail with the
 # reference solution on a cluster. Each is asserted to still fail, so a fix shows up here as a test failure
 # that says to drop the entry.
-RULES_FILE = ("the check compares the node's real falco_rules.yaml with the kit's stand-in (issue 10 item 1: "
-              "the falco helper judges it against the start record's sha256, fact start-files)")
+RULES_FILE = (
+    "the check compares the node's real falco_rules.yaml with the kit's stand-in (issue 10 item 1: "
+    "the falco helper judges it against the start record's sha256, fact start-files)"
+)
 KNOWN_DEFECTS = {
-    "lab3": {"t1": RULES_FILE, "t2": RULES_FILE, "t3": RULES_FILE,
-             "t5": "with Falco's default rule_matching=first the upstream rule 'Read sensitive file untrusted' is "
-                   "loaded first and wins, so the learner's 'Shadow file read in container' alert never shows"},
+    "lab3": {
+        "t1": RULES_FILE,
+        "t2": RULES_FILE,
+        "t3": RULES_FILE,
+        "t5": "with Falco's default rule_matching=first the upstream rule 'Read sensitive file untrusted' is "
+        "loaded first and wins, so the learner's 'Shadow file read in container' alert never shows",
+    },
     "lab8": {"q3-rule": RULES_FILE},
 }
 
@@ -153,23 +167,44 @@ def _by_status(report) -> dict[str, str]:
 
 def test_faults_turn_only_the_affected_tasks_into_error(cluster_sshd, tmp_path):
     cluster = cluster_sshd  # the real sshd, so "refuses ssh" is a real refusal
-    lab = get_lab("lab7")  # t1, t2: answer files on the node; t3, t4: Secrets and RBAC objects through the API
+    lab = get_lab(
+        "lab7"
+    )  # t1, t2: answer files on the node; t3, t4: Secrets and RBAC objects through the API
     start_live(lab, parse_target(cluster.target), seed=SEED, settle=20)
     solve(cluster, lab, tmp_path)
     cluster.api.forbidden.add("secrets")  # 403 on one kind: only the tasks that read Secrets (t3, t4)
-    assert _by_status(grade_live(cluster, lab, tmp_path)) == {"t1": "pass", "t2": "pass", "t3": "error", "t4": "error"}
+    assert _by_status(grade_live(cluster, lab, tmp_path)) == {
+        "t1": "pass",
+        "t2": "pass",
+        "t3": "error",
+        "t4": "error",
+    }
     cluster.api.forbidden.clear()
     cluster.api.forbidden.add("roles")  # t4 alone judges the Roles
-    assert _by_status(grade_live(cluster, lab, tmp_path)) == {"t1": "pass", "t2": "pass", "t3": "pass", "t4": "error"}
+    assert _by_status(grade_live(cluster, lab, tmp_path)) == {
+        "t1": "pass",
+        "t2": "pass",
+        "t3": "pass",
+        "t4": "error",
+    }
     cluster.api.forbidden.clear()
     cluster.api.down()  # kube-apiserver gone: the API tasks, not the node files
-    assert _by_status(grade_live(cluster, lab, tmp_path)) == {"t1": "pass", "t2": "pass", "t3": "error", "t4": "error"}
+    assert _by_status(grade_live(cluster, lab, tmp_path)) == {
+        "t1": "pass",
+        "t2": "pass",
+        "t3": "error",
+        "t4": "error",
+    }
     cluster.api.up()
     kubeconfig = tmp_path / "grader.kubeconfig"  # the grader's identity, handed over since the node is gone
     kubeconfig.write_text(yaml.safe_dump(cluster.api.kubeconfig(cluster.grader_token)))
     cluster.nodes.refuse()  # the node refuses ssh: the node-file tasks only
-    assert _by_status(grade_live(cluster, lab, tmp_path, str(kubeconfig))) == \
-        {"t1": "error", "t2": "error", "t3": "error", "t4": "pass"}  # t3 reads the audit log on the node
+    assert _by_status(grade_live(cluster, lab, tmp_path, str(kubeconfig))) == {
+        "t1": "error",
+        "t2": "error",
+        "t3": "error",
+        "t4": "pass",
+    }  # t3 reads the audit log on the node
 
 
 def test_exec_refused_errors_only_the_probe(cluster, tmp_path):

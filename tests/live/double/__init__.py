@@ -14,15 +14,22 @@ __all__ = ["Cluster", "node_support"]
 
 
 class Cluster:
-    def __init__(self, workdir: Path, nodes: tuple[str, ...] = ("controlplane", "node01"), *, real_sshd: bool = True):
+    def __init__(
+        self, workdir: Path, nodes: tuple[str, ...] = ("controlplane", "node01"), *, real_sshd: bool = True
+    ):
         """``real_sshd=False``: nodes are reached through the ssh client stand-in (``self.nodes.bin`` must come
         first on PATH), which runs each command as the sshd's ForceCommand would, only faster."""
         self.api = ClusterDouble(workdir / "api", nodes=nodes)
         self.api.apply_yaml((REPO / "deploy" / "rbac.yaml").read_text())
         self.grader_token = self.api.sa_token("cks-system", "cks-grader")
-        self.nodes = DoubleNodes(workdir, nodes, admin_kubeconfig=self.api.kubeconfig(self.api.admin_token, "admin"),
-                                 grader_kubeconfig=self.api.kubeconfig(self.grader_token, "grader"),
-                                 ca_pem=self.api.ca.read_bytes(), real_sshd=real_sshd)
+        self.nodes = DoubleNodes(
+            workdir,
+            nodes,
+            admin_kubeconfig=self.api.kubeconfig(self.api.admin_token, "admin"),
+            grader_kubeconfig=self.api.kubeconfig(self.grader_token, "grader"),
+            ca_pem=self.api.ca.read_bytes(),
+            real_sshd=real_sshd,
+        )
         self.target = self.nodes.target
         from tests.live.double.kubelet import Kubelet
 

@@ -98,8 +98,18 @@ KIND_PLURAL = {v[0]: k for k, v in RESOURCES.items()}
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 CP_TAINT = {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}
 DEFAULT_TOLERATIONS = [
-    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    {
+        "key": "node.kubernetes.io/not-ready",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+    {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
 ]
 
 
@@ -118,8 +128,16 @@ class ApiError(Exception):
         self.code, self.reason, self.message, self.details = code, reason, message, details or {}
 
     def status(self) -> dict[str, Any]:
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": self.message,
-                "reason": self.reason, "details": self.details, "code": self.code}
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "details": self.details,
+            "code": self.code,
+        }
 
 
 def _now() -> str:
@@ -133,21 +151,64 @@ def _res_name(plural: str) -> str:
 
 # ---- PKI ------------------------------------------------------------------------------------------------
 
+
 def make_pki(d: Path) -> tuple[Path, Path, Path]:
     """(ca.crt, server.crt, server.key): a CA and a serving certificate for 127.0.0.1, via openssl."""
     d.mkdir(parents=True, exist_ok=True)
     run = lambda *a: subprocess.run(a, check=True, capture_output=True, cwd=d)  # noqa: E731
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-        "-days", "2", "-subj", "/CN=cluster-double-ca")
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-        "-subj", "/CN=kube-apiserver")
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=cluster-double-ca",
+    )
+    run(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=kube-apiserver",
+    )
     (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes\n")
-    run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
+    run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    )
     return d / "ca.crt", d / "server.crt", d / "server.key"
 
 
 # ---- merging --------------------------------------------------------------------------------------------
+
 
 def merge_patch(base: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch."""
@@ -162,8 +223,16 @@ def merge_patch(base: Any, patch: Any) -> Any:
     return out
 
 
-MERGE_KEYS = {"containers": "name", "initContainers": "name", "volumes": "name", "env": "name",
-              "volumeMounts": "mountPath", "ownerReferences": "uid", "conditions": "type", "ports": "containerPort"}
+MERGE_KEYS = {
+    "containers": "name",
+    "initContainers": "name",
+    "volumes": "name",
+    "env": "name",
+    "volumeMounts": "mountPath",
+    "ownerReferences": "uid",
+    "conditions": "type",
+    "ports": "containerPort",
+}
 
 
 def strategic_merge(base: Any, patch: Any, key: str = "") -> Any:
@@ -174,7 +243,9 @@ def strategic_merge(base: Any, patch: Any, key: str = "") -> Any:
             for item in patch:
                 if not isinstance(item, dict):
                     continue
-                idx = next((i for i, b in enumerate(out) if isinstance(b, dict) and b.get(mk) == item.get(mk)), None)
+                idx = next(
+                    (i for i, b in enumerate(out) if isinstance(b, dict) and b.get(mk) == item.get(mk)), None
+                )
                 if item.get("$patch") == "delete":
                     if idx is not None:
                         out.pop(idx)
@@ -245,11 +316,14 @@ def match_labels(labels: dict[str, Any], sel: dict[str, Any] | None) -> bool:
 
 # ---- the server -----------------------------------------------------------------------------------------
 
+
 class ClusterDouble:
     """A fake cluster: API server, controllers, scheduler, kubelet. ``nodes``: Kubernetes node names
     (the first is the control plane)."""
 
-    def __init__(self, workdir: Path, *, nodes: tuple[str, ...] = ("controlplane", "node01"), minor: int | None = None):
+    def __init__(
+        self, workdir: Path, *, nodes: tuple[str, ...] = ("controlplane", "node01"), minor: int | None = None
+    ):
         self.workdir = Path(workdir)
         self.minor = minor or k8s_minor()
         self.ca, cert, key = make_pki(self.workdir / "pki")
@@ -271,13 +345,24 @@ class ClusterDouble:
         self._server: ThreadingHTTPServer | None = None
         self._start_server()
         for i, name in enumerate(nodes):
-            labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+            labels = {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+            }
             spec: dict[str, Any] = {}
             if i == 0:
                 labels["node-role.kubernetes.io/control-plane"] = ""
                 spec["taints"] = [dict(CP_TAINT)]
-            self._put({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
-                       "spec": spec, "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+            self._put(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {"name": name, "labels": labels},
+                    "spec": spec,
+                    "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+                }
+            )
         for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self._put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
 
@@ -337,15 +422,21 @@ class ClusterDouble:
         return token
 
     def sa_token(self, namespace: str, name: str) -> str:
-        return self.add_token(f"system:serviceaccount:{namespace}:{name}",
-                              ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"])
+        return self.add_token(
+            f"system:serviceaccount:{namespace}:{name}",
+            ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"],
+        )
 
     def kubeconfig(self, token: str, name: str = "double") -> dict[str, Any]:
         ca = base64.b64encode(self.ca.read_bytes()).decode()
-        return {"apiVersion": "v1", "kind": "Config", "current-context": name,
-                "clusters": [{"name": name, "cluster": {"server": self.url, "certificate-authority-data": ca}}],
-                "users": [{"name": name, "user": {"token": token}}],
-                "contexts": [{"name": name, "context": {"cluster": name, "user": name}}]}
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": name,
+            "clusters": [{"name": name, "cluster": {"server": self.url, "certificate-authority-data": ca}}],
+            "users": [{"name": name, "user": {"token": token}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        }
 
     # -- store --
     def _next_rv(self) -> str:
@@ -368,7 +459,11 @@ class ClusterDouble:
 
     def objects(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
         plural = KIND_PLURAL[kind]
-        return [o for (p, ns, _), o in sorted(self.store.items()) if p == plural and (namespace is None or ns == namespace)]
+        return [
+            o
+            for (p, ns, _), o in sorted(self.store.items())
+            if p == plural and (namespace is None or ns == namespace)
+        ]
 
     def apply_yaml(self, text: str) -> None:
         """Bootstrapping as the admin (provisioning's `kubectl apply -f`)."""
@@ -380,29 +475,43 @@ class ClusterDouble:
                     self.create(plural, ns, doc)
 
     # -- RBAC --
-    def authorize(self, user: str, groups: list[str], verb: str, plural: str, sub: str | None, ns: str,
-                  name: str | None) -> None:
+    def authorize(
+        self, user: str, groups: list[str], verb: str, plural: str, sub: str | None, ns: str, name: str | None
+    ) -> None:
         if "system:masters" in groups:
             return
         group = RESOURCES[plural][1] if plural in RESOURCES else ""
         resource = f"{plural}/{sub}" if sub else plural
         for binding_kind, bns in [("ClusterRoleBinding", None)] + ([("RoleBinding", ns)] if ns else []):
             for b in self.objects(binding_kind, bns):
-                if not any(_subject_matches(s, user, groups, b["metadata"].get("namespace", "")) for s in b.get("subjects") or []):
+                if not any(
+                    _subject_matches(s, user, groups, b["metadata"].get("namespace", ""))
+                    for s in b.get("subjects") or []
+                ):
                     continue
                 ref = b.get("roleRef") or {}
-                role = (self.get("ClusterRole", "", ref.get("name", "")) if ref.get("kind") == "ClusterRole"
-                        else self.get("Role", bns or "", ref.get("name", "")))
+                role = (
+                    self.get("ClusterRole", "", ref.get("name", ""))
+                    if ref.get("kind") == "ClusterRole"
+                    else self.get("Role", bns or "", ref.get("name", ""))
+                )
                 for rule in (role or {}).get("rules") or []:
                     if _rule_allows(rule, verb, group, resource, plural, name):
                         return
         where = f'in the namespace "{ns}"' if ns else "at the cluster scope"
         what = f'{_res_name(plural)} "{name}"' if name else _res_name(plural)
-        raise ApiError(403, "Forbidden", f'{what} is forbidden: User "{user}" cannot {verb} resource "{resource}" in '
-                                         f'API group "{group}" {where}', {"name": name or "", "group": group, "kind": plural})
+        raise ApiError(
+            403,
+            "Forbidden",
+            f'{what} is forbidden: User "{user}" cannot {verb} resource "{resource}" in '
+            f'API group "{group}" {where}',
+            {"name": name or "", "group": group, "kind": plural},
+        )
 
     # -- writes --
-    def create(self, plural: str, ns: str, obj: dict[str, Any], *, dry: bool = False, internal: bool = False) -> dict[str, Any]:
+    def create(
+        self, plural: str, ns: str, obj: dict[str, Any], *, dry: bool = False, internal: bool = False
+    ) -> dict[str, Any]:
         kind, group, version, namespaced = RESOURCES[plural]
         obj = copy.deepcopy(obj)
         obj["kind"] = kind
@@ -410,21 +519,31 @@ class ClusterDouble:
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
         if not meta.get("name"):
-            raise ApiError(422, "Invalid", f"{kind} \"\" is invalid: metadata.name: Required value: name or generateName is required")
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{kind} "" is invalid: metadata.name: Required value: name or generateName is required',
+            )
         for k in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
             meta.pop(k, None)
         if namespaced:
             meta["namespace"] = ns
             if self.get("Namespace", "", ns) is None:
-                raise ApiError(404, "NotFound", f'namespaces "{ns}" not found', {"name": ns, "kind": "namespaces"})
+                raise ApiError(
+                    404, "NotFound", f'namespaces "{ns}" not found', {"name": ns, "kind": "namespaces"}
+                )
         self._decode(kind, obj)
         self._validate(kind, obj, None)
         if kind == "Pod":
             self._admit_pod(obj, ns)
         key = (plural, ns if namespaced else "", meta["name"])
         if key in self.store:
-            raise ApiError(409, "AlreadyExists", f'{_res_name(plural)} "{meta["name"]}" already exists',
-                           {"name": meta["name"], "group": group, "kind": plural})
+            raise ApiError(
+                409,
+                "AlreadyExists",
+                f'{_res_name(plural)} "{meta["name"]}" already exists',
+                {"name": meta["name"], "group": group, "kind": plural},
+            )
         if dry:
             return obj
         if kind in {"Deployment", "ReplicaSet", "DaemonSet", "StatefulSet"}:
@@ -445,19 +564,40 @@ class ClusterDouble:
             self.settle()
         return copy.deepcopy(stored)
 
-    def update(self, plural: str, ns: str, name: str, new: dict[str, Any], *, dry: bool = False,
-               check_rv: bool = False) -> dict[str, Any]:
+    def update(
+        self,
+        plural: str,
+        ns: str,
+        name: str,
+        new: dict[str, Any],
+        *,
+        dry: bool = False,
+        check_rv: bool = False,
+    ) -> dict[str, Any]:
         kind, group, _v, namespaced = RESOURCES[plural]
         key = (plural, ns if namespaced else "", name)
         cur = self.store.get(key)
         if cur is None:
-            raise ApiError(404, "NotFound", f'{_res_name(plural)} "{name}" not found', {"name": name, "group": group, "kind": plural})
+            raise ApiError(
+                404,
+                "NotFound",
+                f'{_res_name(plural)} "{name}" not found',
+                {"name": name, "group": group, "kind": plural},
+            )
         new = copy.deepcopy(new)
         new["kind"] = kind
         meta = new.setdefault("metadata", {})
-        if check_rv and meta.get("resourceVersion") and meta["resourceVersion"] != cur["metadata"]["resourceVersion"]:
-            raise ApiError(409, "Conflict", f'Operation cannot be fulfilled on {_res_name(plural)} "{name}": the object has been '
-                                            "modified; please apply your changes to the latest version and try again")
+        if (
+            check_rv
+            and meta.get("resourceVersion")
+            and meta["resourceVersion"] != cur["metadata"]["resourceVersion"]
+        ):
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on {_res_name(plural)} "{name}": the object has been '
+                "modified; please apply your changes to the latest version and try again",
+            )
         for k in ("uid", "creationTimestamp", "generation", "deletionTimestamp"):
             if k in cur["metadata"]:
                 meta[k] = cur["metadata"][k]
@@ -471,7 +611,9 @@ class ClusterDouble:
         self._validate(kind, new, cur)
         if kind in {"Deployment", "ReplicaSet"}:
             self._defaults(new)
-            changed = new.get("spec") != cur.get("spec") or (meta.get("annotations") or {}) != (cur["metadata"].get("annotations") or {})
+            changed = new.get("spec") != cur.get("spec") or (meta.get("annotations") or {}) != (
+                cur["metadata"].get("annotations") or {}
+            )
             meta["generation"] = cur["metadata"].get("generation", 1) + (1 if changed else 0)
         if kind == "Secret":
             for k, v in (new.pop("stringData", None) or {}).items():
@@ -489,7 +631,12 @@ class ClusterDouble:
         key = (plural, ns if namespaced else "", name)
         cur = self.store.get(key)
         if cur is None:
-            raise ApiError(404, "NotFound", f'{_res_name(plural)} "{name}" not found', {"name": name, "group": group, "kind": plural})
+            raise ApiError(
+                404,
+                "NotFound",
+                f'{_res_name(plural)} "{name}" not found',
+                {"name": name, "group": group, "kind": plural},
+            )
         if dry:
             return copy.deepcopy(cur)
         self.store.pop(key)
@@ -497,8 +644,13 @@ class ClusterDouble:
             for k in [k for k in self.store if k[1] == name and RESOURCES[k[0]][3]]:
                 self.store.pop(k)
         self.settle()
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "group": group, "kind": plural, "uid": cur["metadata"]["uid"]}}
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {"name": name, "group": group, "kind": plural, "uid": cur["metadata"]["uid"]},
+        }
 
     # -- decode / validate / admit --
     def _decode(self, kind: str, obj: dict[str, Any]) -> None:
@@ -506,17 +658,40 @@ class ClusterDouble:
             for fld in ("containers", "initContainers"):
                 for c in spec.get(fld) or []:
                     sc = c.get("securityContext") if isinstance(c, dict) else None
-                    for key in ("privileged", "allowPrivilegeEscalation", "readOnlyRootFilesystem", "runAsNonRoot"):
-                        if isinstance(sc, dict) and key in sc and not isinstance(sc[key], bool) and sc[key] is not None:
-                            raise ApiError(400, "BadRequest", f'{kind} in version "v1" cannot be handled as a {kind}: json: '
-                                                              f"cannot unmarshal {_go_type(sc[key])} into Go struct field "
-                                                              f"SecurityContext.{base}.{fld}.securityContext.{key} of type bool")
+                    for key in (
+                        "privileged",
+                        "allowPrivilegeEscalation",
+                        "readOnlyRootFilesystem",
+                        "runAsNonRoot",
+                    ):
+                        if (
+                            isinstance(sc, dict)
+                            and key in sc
+                            and not isinstance(sc[key], bool)
+                            and sc[key] is not None
+                        ):
+                            raise ApiError(
+                                400,
+                                "BadRequest",
+                                f'{kind} in version "v1" cannot be handled as a {kind}: json: '
+                                f"cannot unmarshal {_go_type(sc[key])} into Go struct field "
+                                f"SecurityContext.{base}.{fld}.securityContext.{key} of type bool",
+                            )
             psc = spec.get("securityContext")
             for key in ("runAsNonRoot",):
-                if isinstance(psc, dict) and key in psc and not isinstance(psc[key], bool) and psc[key] is not None:
-                    raise ApiError(400, "BadRequest", f'{kind} in version "v1" cannot be handled as a {kind}: json: '
-                                                      f"cannot unmarshal {_go_type(psc[key])} into Go struct field "
-                                                      f"PodSecurityContext.{base}.securityContext.{key} of type bool")
+                if (
+                    isinstance(psc, dict)
+                    and key in psc
+                    and not isinstance(psc[key], bool)
+                    and psc[key] is not None
+                ):
+                    raise ApiError(
+                        400,
+                        "BadRequest",
+                        f'{kind} in version "v1" cannot be handled as a {kind}: json: '
+                        f"cannot unmarshal {_go_type(psc[key])} into Go struct field "
+                        f"PodSecurityContext.{base}.securityContext.{key} of type bool",
+                    )
 
     def _validate(self, kind: str, obj: dict[str, Any], cur: dict[str, Any] | None) -> None:
         name = obj["metadata"]["name"]
@@ -528,16 +703,26 @@ class ClusterDouble:
                 for i, c in enumerate(spec.get(fld) or []):
                     sc = (c or {}).get("securityContext") or {}
                     if sc.get("allowPrivilegeEscalation") is False and sc.get("privileged") is True:
-                        errors.append(f"{base}.{fld}[{i}].securityContext: Invalid value: cannot set "
-                                      "`allowPrivilegeEscalation` to false and `privileged` to true")
-                    if sc.get("allowPrivilegeEscalation") is False and "CAP_SYS_ADMIN" in ((sc.get("capabilities") or {}).get("add") or []):
-                        errors.append(f"{base}.{fld}[{i}].securityContext: Invalid value: cannot set "
-                                      "`allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN")
+                        errors.append(
+                            f"{base}.{fld}[{i}].securityContext: Invalid value: cannot set "
+                            "`allowPrivilegeEscalation` to false and `privileged` to true"
+                        )
+                    if sc.get("allowPrivilegeEscalation") is False and "CAP_SYS_ADMIN" in (
+                        (sc.get("capabilities") or {}).get("add") or []
+                    ):
+                        errors.append(
+                            f"{base}.{fld}[{i}].securityContext: Invalid value: cannot set "
+                            "`allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"
+                        )
         if kind == "Deployment":
             sel = (obj.get("spec") or {}).get("selector")
-            labels = ((((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})
+            labels = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+                "labels"
+            ) or {}
             if not match_labels(labels, sel):
-                errors.append("spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`")
+                errors.append(
+                    "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
+                )
             if cur is not None and sel != (cur.get("spec") or {}).get("selector"):
                 errors.append(f"spec.selector: Invalid value: {json.dumps(sel)}: field is immutable")
         if kind == "Pod" and cur is not None:
@@ -551,18 +736,34 @@ class ClusterDouble:
                     x.pop("tolerations", None)
                     x.pop("nodeName", None)
                 if a != b:
-                    errors.append("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
-                                  "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only "
-                                  "additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be "
-                                  "set to 1 if it was previously negative)")
+                    errors.append(
+                        "spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+                        "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only "
+                        "additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be "
+                        "set to 1 if it was previously negative)"
+                    )
         if errors:
             group = "apps" if kind in {"Deployment", "ReplicaSet"} else ""
             label = f"{kind}.{group}" if group else kind
             msg = errors[0] if len(errors) == 1 else "[" + ", ".join(errors) + "]"
-            raise ApiError(422, "Invalid", f'{label} "{name}" is invalid: {msg}',
-                           {"name": name, "group": group, "kind": kind,
-                            "causes": [{"reason": "FieldValueInvalid", "message": e.split(": ", 1)[-1], "field": e.split(":", 1)[0]}
-                                       for e in errors]})
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{label} "{name}" is invalid: {msg}',
+                {
+                    "name": name,
+                    "group": group,
+                    "kind": kind,
+                    "causes": [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "message": e.split(": ", 1)[-1],
+                            "field": e.split(":", 1)[0],
+                        }
+                        for e in errors
+                    ],
+                },
+            )
 
     def _admit_pod(self, pod: dict[str, Any], ns: str) -> None:
         from grader.engines import podsec
@@ -576,15 +777,21 @@ class ClusterDouble:
         violations = podsec.evaluate_pss(pod, level, minor)
         if violations:
             name = pod["metadata"]["name"]
-            raise ApiError(403, "Forbidden", f'pods "{name}" is forbidden: '
-                                             f'{podsec.admission_message(violations, level, version)}',
-                           {"name": name, "kind": "pods"})
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'pods "{name}" is forbidden: {podsec.admission_message(violations, level, version)}',
+                {"name": name, "kind": "pods"},
+            )
 
     def _defaults(self, obj: dict[str, Any]) -> None:
         spec = obj.setdefault("spec", {})
         spec.setdefault("replicas", 1)
         if obj["kind"] == "Deployment":
-            spec.setdefault("strategy", {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}})
+            spec.setdefault(
+                "strategy",
+                {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+            )
             spec.setdefault("revisionHistoryLimit", 10)
             spec.setdefault("progressDeadlineSeconds", 600)
 
@@ -635,24 +842,40 @@ class ClusterDouble:
         h = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
         owned = [rs for rs in self.objects("ReplicaSet", ns) if _owned_by(rs, d)]
         new = next((rs for rs in owned if rs["metadata"]["labels"].get("pod-template-hash") == h), None)
-        revision = max([int((rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0")) for rs in owned] or [0])
+        revision = max(
+            [
+                int((rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", "0"))
+                for rs in owned
+            ]
+            or [0]
+        )
         want = int(spec.get("replicas", 1))
         if new is None:
             tpl = copy.deepcopy(template)
             tpl.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = h
             sel = copy.deepcopy(spec.get("selector") or {})
             sel.setdefault("matchLabels", {})["pod-template-hash"] = h
-            rs = {"apiVersion": "apps/v1", "kind": "ReplicaSet",
-                  "metadata": {"name": f"{meta['name']}-{h}", "namespace": ns,
-                               "labels": dict(tpl["metadata"]["labels"]),
-                               "annotations": {"deployment.kubernetes.io/revision": str(revision + 1),
-                                               "deployment.kubernetes.io/desired-replicas": str(want)},
-                               "ownerReferences": [_owner_ref(d)]},
-                  "spec": {"replicas": want, "selector": sel, "template": tpl}}
+            rs = {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {
+                    "name": f"{meta['name']}-{h}",
+                    "namespace": ns,
+                    "labels": dict(tpl["metadata"]["labels"]),
+                    "annotations": {
+                        "deployment.kubernetes.io/revision": str(revision + 1),
+                        "deployment.kubernetes.io/desired-replicas": str(want),
+                    },
+                    "ownerReferences": [_owner_ref(d)],
+                },
+                "spec": {"replicas": want, "selector": sel, "template": tpl},
+            }
             new = self.create("replicasets", ns, rs, internal=True)
             new = self.get("ReplicaSet", ns, new["metadata"]["name"])
             owned.append(new)
-            d["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(revision + 1)
+            d["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(
+                revision + 1
+            )
         assert new is not None
         if new["spec"].get("replicas") != want:
             new["spec"]["replicas"] = want
@@ -673,10 +896,16 @@ class ClusterDouble:
         failure = None
         while len(pods) < want:
             tpl = copy.deepcopy(rs["spec"].get("template") or {})
-            pod = {"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {**(tpl.get("metadata") or {}), "generateName": rs["metadata"]["name"] + "-",
-                                "ownerReferences": [_owner_ref(rs)]},
-                   "spec": tpl.get("spec") or {}}
+            pod = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    **(tpl.get("metadata") or {}),
+                    "generateName": rs["metadata"]["name"] + "-",
+                    "ownerReferences": [_owner_ref(rs)],
+                },
+                "spec": tpl.get("spec") or {},
+            }
             pod["metadata"].pop("name", None)
             try:
                 made = self.create("pods", ns, pod, internal=True)
@@ -687,9 +916,13 @@ class ClusterDouble:
         for p in pods[want:]:
             self.store.pop(("pods", ns, p["metadata"]["name"]), None)
             self._rv += 1
-        conds = [c for c in (rs.get("status") or {}).get("conditions") or [] if c.get("type") != "ReplicaFailure"]
+        conds = [
+            c for c in (rs.get("status") or {}).get("conditions") or [] if c.get("type") != "ReplicaFailure"
+        ]
         if failure:
-            conds.append({"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": failure})
+            conds.append(
+                {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": failure}
+            )
         if conds != (rs.get("status") or {}).get("conditions", []):
             rs.setdefault("status", {})["conditions"] = conds
             if not conds:
@@ -701,28 +934,46 @@ class ClusterDouble:
             fits = [n for n in self.objects("Node") if _fits(p, n)]
             if not fits:
                 nodes = self.objects("Node")
-                cond = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
-                        "message": f"0/{len(nodes)} nodes are available: pod didn't tolerate or match any node."}
+                cond = {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": f"0/{len(nodes)} nodes are available: pod didn't tolerate or match any node.",
+                }
                 if status.get("conditions") != [cond]:
                     status.update(phase="Pending", conditions=[cond])
                     p["metadata"]["resourceVersion"] = self._next_rv()
                 return
-            spec["nodeName"] = fits[-1]["metadata"]["name"]  # workers first (the control plane is listed first)
+            spec["nodeName"] = fits[-1]["metadata"][
+                "name"
+            ]  # workers first (the control plane is listed first)
             p["metadata"]["resourceVersion"] = self._next_rv()
         if status.get("phase") == "Running" or status.get("containerStatuses"):
             return
         ok, waiting = _kubelet_can_start(p)
         cstat = []
         for c in spec.get("containers") or []:
-            st: dict[str, Any] = {"name": c.get("name"), "image": c.get("image"), "restartCount": 0,
-                                  "ready": ok, "started": ok,
-                                  "containerID": "containerd://" + secrets.token_hex(32)}
+            st: dict[str, Any] = {
+                "name": c.get("name"),
+                "image": c.get("image"),
+                "restartCount": 0,
+                "ready": ok,
+                "started": ok,
+                "containerID": "containerd://" + secrets.token_hex(32),
+            }
             st["state"] = {"running": {"startedAt": _now()}} if ok else {"waiting": {"reason": waiting}}
             cstat.append(st)
-        conds = [{"type": t, "status": "True" if (ok or t in {"PodScheduled", "Initialized"}) else "False"}
-                 for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
-        status.update(phase="Running" if ok else "Pending", conditions=conds, containerStatuses=cstat,
-                      podIP=f"10.244.0.{len(self.store) % 250 + 2}", startTime=_now())
+        conds = [
+            {"type": t, "status": "True" if (ok or t in {"PodScheduled", "Initialized"}) else "False"}
+            for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+        ]
+        status.update(
+            phase="Running" if ok else "Pending",
+            conditions=conds,
+            containerStatuses=cstat,
+            podIP=f"10.244.0.{len(self.store) % 250 + 2}",
+            startTime=_now(),
+        )
         p["metadata"]["resourceVersion"] = self._next_rv()
 
     def _rs_status(self, rs: dict[str, Any]) -> None:
@@ -730,8 +981,17 @@ class ClusterDouble:
         pods = [p for p in self.objects("Pod", ns) if _owned_by(p, rs)]
         ready = sum(1 for p in pods if _pod_ready(p))
         st = {k: v for k, v in (rs.get("status") or {}).items() if k == "conditions"}
-        st.update(_omit_zero({"replicas": len(pods), "fullyLabeledReplicas": len(pods), "readyReplicas": ready,
-                              "availableReplicas": ready, "observedGeneration": rs["metadata"].get("generation", 1)}))
+        st.update(
+            _omit_zero(
+                {
+                    "replicas": len(pods),
+                    "fullyLabeledReplicas": len(pods),
+                    "readyReplicas": ready,
+                    "availableReplicas": ready,
+                    "observedGeneration": rs["metadata"].get("generation", 1),
+                }
+            )
+        )
         if st != rs.get("status"):
             rs["status"] = st
             rs["metadata"]["resourceVersion"] = self._next_rv()
@@ -747,17 +1007,43 @@ class ClusterDouble:
         updated = (new or {}).get("status", {}).get("replicas", 0)
         ready = sum(s.get("readyReplicas", 0) for s in rst)
         available = sum(s.get("availableReplicas", 0) for s in rst)
-        conds = [{"type": "Available", "status": "True" if available >= want - (want // 4) else "False",
-                  "reason": "MinimumReplicasAvailable" if available >= want - (want // 4) else "MinimumReplicasUnavailable"}]
+        conds = [
+            {
+                "type": "Available",
+                "status": "True" if available >= want - (want // 4) else "False",
+                "reason": "MinimumReplicasAvailable"
+                if available >= want - (want // 4)
+                else "MinimumReplicasUnavailable",
+            }
+        ]
         complete = updated == total == available == want
-        conds.append({"type": "Progressing", "status": "True",
-                      "reason": "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated"})
-        failure = next((c for c in ((new or {}).get("status") or {}).get("conditions") or [] if c.get("type") == "ReplicaFailure"), None)
+        conds.append(
+            {
+                "type": "Progressing",
+                "status": "True",
+                "reason": "NewReplicaSetAvailable" if complete else "ReplicaSetUpdated",
+            }
+        )
+        failure = next(
+            (
+                c
+                for c in ((new or {}).get("status") or {}).get("conditions") or []
+                if c.get("type") == "ReplicaFailure"
+            ),
+            None,
+        )
         if failure:
             conds.append(dict(failure))
-        st = _omit_zero({"observedGeneration": d["metadata"].get("generation", 1), "replicas": total,
-                         "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": available,
-                         "unavailableReplicas": max(0, want - available)})
+        st = _omit_zero(
+            {
+                "observedGeneration": d["metadata"].get("generation", 1),
+                "replicas": total,
+                "updatedReplicas": updated,
+                "readyReplicas": ready,
+                "availableReplicas": available,
+                "unavailableReplicas": max(0, want - available),
+            }
+        )
         st["conditions"] = conds
         if st != d.get("status"):
             d["status"] = st
@@ -766,24 +1052,53 @@ class ClusterDouble:
     def mirror_pod(self, node: str, command: list[str]) -> None:
         """The kubelet's mirror pod of the kube-apiserver static pod: Running, Ready, the manifest's command."""
         with self.lock:
-            self._put({"apiVersion": "v1", "kind": "Pod",
-                       "metadata": {"name": f"kube-apiserver-{node}", "namespace": "kube-system",
-                                    "labels": {"component": "kube-apiserver", "tier": "control-plane"},
-                                    "annotations": {"kubernetes.io/config.source": "file"}},
-                       "spec": {"nodeName": node, "containers": [{"name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver",
-                                                                  "command": command}]},
-                       "status": {"phase": "Running",
-                                  "conditions": [{"type": t, "status": "True"} for t in
-                                                 ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
-                                  "containerStatuses": [{"name": "kube-apiserver", "ready": True, "restartCount": 0,
-                                                         "image": "registry.k8s.io/kube-apiserver", "started": True,
-                                                         "state": {"running": {"startedAt": _now()}},
-                                                         "containerID": "containerd://" + secrets.token_hex(32)}]}})
+            self._put(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {
+                        "name": f"kube-apiserver-{node}",
+                        "namespace": "kube-system",
+                        "labels": {"component": "kube-apiserver", "tier": "control-plane"},
+                        "annotations": {"kubernetes.io/config.source": "file"},
+                    },
+                    "spec": {
+                        "nodeName": node,
+                        "containers": [
+                            {
+                                "name": "kube-apiserver",
+                                "image": "registry.k8s.io/kube-apiserver",
+                                "command": command,
+                            }
+                        ],
+                    },
+                    "status": {
+                        "phase": "Running",
+                        "conditions": [
+                            {"type": t, "status": "True"}
+                            for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+                        ],
+                        "containerStatuses": [
+                            {
+                                "name": "kube-apiserver",
+                                "ready": True,
+                                "restartCount": 0,
+                                "image": "registry.k8s.io/kube-apiserver",
+                                "started": True,
+                                "state": {"running": {"startedAt": _now()}},
+                                "containerID": "containerd://" + secrets.token_hex(32),
+                            }
+                        ],
+                    },
+                }
+            )
 
     # -- exec --
     def run_exec(self, pod: dict[str, Any], container: str, argv: list[str]) -> tuple[int, str, str]:
         result = fs.interpret(pod, container, argv)
-        self.exec_log.append({"pod": pod["metadata"]["name"], "container": container, "argv": argv, "rc": result[0]})
+        self.exec_log.append(
+            {"pod": pod["metadata"]["name"], "container": container, "argv": argv, "rc": result[0]}
+        )
         for cb in self.on_exec:
             cb(pod, container, argv, result)
         return result
@@ -796,7 +1111,9 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _go_type(v: Any) -> str:
-    return {str: "string", int: "number", float: "number", list: "array", dict: "object"}.get(type(v), "value")
+    return {str: "string", int: "number", float: "number", list: "array", dict: "object"}.get(
+        type(v), "value"
+    )
 
 
 def _pod_specs(obj: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
@@ -810,8 +1127,14 @@ def _pod_specs(obj: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
 
 
 def _owner_ref(owner: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": owner.get("apiVersion", "apps/v1"), "kind": owner["kind"], "name": owner["metadata"]["name"],
-            "uid": owner["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": owner.get("apiVersion", "apps/v1"),
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 def _owned_by(obj: dict[str, Any], owner: dict[str, Any]) -> bool:
@@ -823,7 +1146,10 @@ def _omit_zero(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pod_ready(p: dict[str, Any]) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in (p.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in (p.get("status") or {}).get("conditions") or []
+    )
 
 
 def _ready_count(double: ClusterDouble, rs: dict[str, Any]) -> int:
@@ -880,7 +1206,9 @@ def _subject_matches(s: dict[str, Any], user: str, groups: list[str], binding_ns
     return False
 
 
-def _rule_allows(rule: dict[str, Any], verb: str, group: str, resource: str, plural: str, name: str | None) -> bool:
+def _rule_allows(
+    rule: dict[str, Any], verb: str, group: str, resource: str, plural: str, name: str | None
+) -> bool:
     if not any(v in ("*", verb) for v in rule.get("verbs") or []):
         return False
     if not any(g in ("*", group) for g in rule.get("apiGroups") or []):
@@ -909,7 +1237,9 @@ def _handler(api: ClusterDouble):
             data = json.dumps(body).encode() if not isinstance(body, bytes) else body
             self._code = code
             self.send_response(code)
-            self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "text/plain")
+            self.send_header(
+                "Content-Type", "application/json" if not isinstance(body, bytes) else "text/plain"
+            )
             self.send_header("Content-Length", str(len(data)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
@@ -934,27 +1264,49 @@ def _handler(api: ClusterDouble):
                 if path in OPEN_PATHS or path.startswith("/readyz") or path.startswith("/livez"):
                     return self._open(path)
                 if path == "/apis/authentication.k8s.io/v1/selfsubjectreviews" and method == "POST":
-                    return self._send(201, {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview",
-                                            "status": {"userInfo": {"username": user, "groups": groups}}})
+                    return self._send(
+                        201,
+                        {
+                            "apiVersion": "authentication.k8s.io/v1",
+                            "kind": "SelfSubjectReview",
+                            "status": {"userInfo": {"username": user, "groups": groups}},
+                        },
+                    )
                 self._resource(method, path, query, body, user, groups)
             except ApiError as exc:
                 self._send(exc.code, exc.status())
             except (ValueError, KeyError, TypeError, IndexError, yaml.YAMLError) as exc:
-                self._send(400, ApiError(400, "BadRequest", f"the request could not be decoded: {exc}").status())
+                self._send(
+                    400, ApiError(400, "BadRequest", f"the request could not be decoded: {exc}").status()
+                )
             sink = api.audit_sink
             if sink is not None:
                 sink(user, groups, method, self.path, self._attrs, self._code)
 
         def _open(self, path: str) -> None:
             if path == "/version":
-                return self._send(200, {"major": "1", "minor": str(api.minor), "gitVersion": f"v1.{api.minor}.0"})
+                return self._send(
+                    200, {"major": "1", "minor": str(api.minor), "gitVersion": f"v1.{api.minor}.0"}
+                )
             if path == "/api":
                 return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
             if path == "/apis":
                 groups = sorted({g for _k, g, _v, _n in RESOURCES.values() if g})
-                return self._send(200, {"kind": "APIGroupList", "apiVersion": "v1", "groups": [
-                    {"name": g, "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
-                     "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"}} for g in groups]})
+                return self._send(
+                    200,
+                    {
+                        "kind": "APIGroupList",
+                        "apiVersion": "v1",
+                        "groups": [
+                            {
+                                "name": g,
+                                "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
+                                "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"},
+                            }
+                            for g in groups
+                        ],
+                    },
+                )
             return self._send(200, b"ok")
 
         def _resource(self, method, path, query, body, user, groups) -> None:
@@ -965,8 +1317,11 @@ def _handler(api: ClusterDouble):
                 rest = parts[3:]
                 if len(parts) == 3:  # discovery of one group version
                     gv = f"{parts[1]}/{parts[2]}"
-                    res = [{"name": p, "kind": k, "namespaced": nsd, "verbs": ["get", "list"]}
-                           for p, (k, g, v, nsd) in RESOURCES.items() if f"{g}/{v}" == gv]
+                    res = [
+                        {"name": p, "kind": k, "namespaced": nsd, "verbs": ["get", "list"]}
+                        for p, (k, g, v, nsd) in RESOURCES.items()
+                        if f"{g}/{v}" == gv
+                    ]
                     return self._send(200, {"kind": "APIResourceList", "groupVersion": gv, "resources": res})
             else:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -982,14 +1337,30 @@ def _handler(api: ClusterDouble):
             if plural in api.hangs:
                 time.sleep(api.hangs[plural])
             if plural in api.forbidden:
-                raise ApiError(403, "Forbidden", f'{_res_name(plural)} is forbidden: User "{user}" cannot '
-                                                 f'{"list" if name is None else "get"} resource "{plural}"')
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f'{_res_name(plural)} is forbidden: User "{user}" cannot '
+                    f'{"list" if name is None else "get"} resource "{plural}"',
+                )
             if sub == "exec":
                 return self._exec(ns, name, query, user, groups)
-            verb = {"GET": "get" if name else "list", "POST": "create", "PUT": "update", "PATCH": "patch",
-                    "DELETE": "delete"}[method]
-            self._attrs = {"verb": verb, "namespace": ns, "apiGroup": group, "apiVersion": version,
-                           "resource": plural, "subresource": sub or "", "name": name or ""}
+            verb = {
+                "GET": "get" if name else "list",
+                "POST": "create",
+                "PUT": "update",
+                "PATCH": "patch",
+                "DELETE": "delete",
+            }[method]
+            self._attrs = {
+                "verb": verb,
+                "namespace": ns,
+                "apiGroup": group,
+                "apiVersion": version,
+                "resource": plural,
+                "subresource": sub or "",
+                "name": name or "",
+            }
             api.authorize(user, groups, verb, plural, sub, ns, name)
             dry = query.get("dryRun", [""])[0] == "All"
             with api.lock:
@@ -997,19 +1368,34 @@ def _handler(api: ClusterDouble):
                     sel = query.get("labelSelector", [None])[0]
                     items = []
                     for (p, ons, _), o in sorted(api.store.items()):
-                        if p == plural and (not ns or ons == ns) and selects((o["metadata"].get("labels") or {}), sel):
+                        if (
+                            p == plural
+                            and (not ns or ons == ns)
+                            and selects((o["metadata"].get("labels") or {}), sel)
+                        ):
                             item = copy.deepcopy(o)
                             item.pop("kind", None)
                             item.pop("apiVersion", None)
                             items.append(item)
-                    return self._send(200, {"kind": f"{kind}List", "apiVersion": f"{group}/{version}" if group else version,
-                                            "metadata": {"resourceVersion": str(api._rv)}, "items": items})
+                    return self._send(
+                        200,
+                        {
+                            "kind": f"{kind}List",
+                            "apiVersion": f"{group}/{version}" if group else version,
+                            "metadata": {"resourceVersion": str(api._rv)},
+                            "items": items,
+                        },
+                    )
                 key = (plural, ns if namespaced else "", name or "")
                 if method == "GET":
                     obj = api.store.get(key)
                     if obj is None:
-                        raise ApiError(404, "NotFound", f'{_res_name(plural)} "{name}" not found',
-                                       {"name": name, "group": group, "kind": plural})
+                        raise ApiError(
+                            404,
+                            "NotFound",
+                            f'{_res_name(plural)} "{name}" not found',
+                            {"name": name, "group": group, "kind": plural},
+                        )
                     return self._send(200, obj)
                 if method == "POST":
                     obj = json.loads(body or b"{}")
@@ -1024,13 +1410,21 @@ def _handler(api: ClusterDouble):
                 cur = api.store.get(key)
                 if "apply-patch" in ctype:
                     if not query.get("fieldManager"):
-                        raise ApiError(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value")
+                        raise ApiError(
+                            422,
+                            "Invalid",
+                            'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value',
+                        )
                     if cur is None:
                         return self._send(201, api.create(plural, ns, patch, dry=dry))
                     new = merge_patch(cur, patch)
                 elif cur is None:
-                    raise ApiError(404, "NotFound", f'{_res_name(plural)} "{name}" not found',
-                                   {"name": name, "group": group, "kind": plural})
+                    raise ApiError(
+                        404,
+                        "NotFound",
+                        f'{_res_name(plural)} "{name}" not found',
+                        {"name": name, "group": group, "kind": plural},
+                    )
                 elif "json-patch" in ctype:
                     new = json_patch(cur, patch)
                 elif "strategic" in ctype:
@@ -1042,7 +1436,9 @@ def _handler(api: ClusterDouble):
         # -- exec over WebSocket (v4.channel.k8s.io) --
         def _exec(self, ns, name, query, user, groups) -> None:
             if api.refuse_exec:
-                raise ApiError(403, "Forbidden", f'pods "{name}" is forbidden: exec refused by the double (fault)')
+                raise ApiError(
+                    403, "Forbidden", f'pods "{name}" is forbidden: exec refused by the double (fault)'
+                )
             api.authorize(user, groups, "get", "pods", "exec", ns, name)
             if api.minor >= 35:  # AuthorizePodWebsocketUpgradeCreatePermission
                 api.authorize(user, groups, "create", "pods", "exec", ns, name)
@@ -1055,7 +1451,11 @@ def _handler(api: ClusterDouble):
             container = query.get("container", [None])[0]
             if container is None:
                 if len(names) != 1:
-                    raise ApiError(400, "BadRequest", f"a container name must be specified for pod {name}, choose one of: {names}")
+                    raise ApiError(
+                        400,
+                        "BadRequest",
+                        f"a container name must be specified for pod {name}, choose one of: {names}",
+                    )
                 container = names[0]
             if container not in names:
                 raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
@@ -1066,17 +1466,29 @@ def _handler(api: ClusterDouble):
                 raise ApiError(400, "BadRequest", "Upgrade request required")
             argv = query.get("command", [])
             accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
-            self.wfile.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                              f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n").encode())
+            self.wfile.write(
+                (
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+                ).encode()
+            )
             rc, out, err = api.run_exec(pod, container, argv)
             frames = [b"\x01"]
             if out:
                 frames.append(b"\x01" + out.encode())
             if err:
                 frames.append(b"\x02" + err.encode())
-            status = ({"metadata": {}, "status": "Success"} if rc == 0 else
-                      {"metadata": {}, "status": "Failure", "message": f"command terminated with non-zero exit code: {rc}",
-                       "reason": "NonZeroExitCode", "details": {"causes": [{"reason": "ExitCode", "message": str(rc)}]}})
+            status = (
+                {"metadata": {}, "status": "Success"}
+                if rc == 0
+                else {
+                    "metadata": {},
+                    "status": "Failure",
+                    "message": f"command terminated with non-zero exit code: {rc}",
+                    "reason": "NonZeroExitCode",
+                    "details": {"causes": [{"reason": "ExitCode", "message": str(rc)}]},
+                }
+            )
             frames.append(b"\x03" + json.dumps(status).encode())
             for payload in frames:
                 self.wfile.write(_ws_frame(0x2, payload))
@@ -1115,4 +1527,3 @@ def _ws_frame(opcode: int, payload: bytes) -> bytes:
     else:
         head += bytes([127]) + struct.pack("!Q", n)
     return head + payload
-

@@ -51,8 +51,9 @@ def touch(pod: dict[str, Any], container: str, path: str) -> tuple[int, str]:
             best = m
     if best is not None:
         vol = volumes.get(best.get("name")) or {}
-        writable = not best.get("readOnly") and ("emptyDir" in vol or "hostPath" in vol or
-                                                 "persistentVolumeClaim" in vol or "ephemeral" in vol)
+        writable = not best.get("readOnly") and (
+            "emptyDir" in vol or "hostPath" in vol or "persistentVolumeClaim" in vol or "ephemeral" in vol
+        )
         if not writable:
             return 1, f"touch: {path}: Read-only file system"
         return 0, ""

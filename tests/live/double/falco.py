@@ -26,8 +26,11 @@ class FalcoService:
     def rules_files(self) -> list[Path]:
         etc = self.node.path("/etc/falco")
         files = [etc / "falco_rules.yaml", etc / "falco_rules.local.yaml"]
-        files += sorted(p for p in (etc / "rules.d").glob("*") if p.suffix in {".yaml", ".yml"}) \
-            if (etc / "rules.d").is_dir() else []
+        files += (
+            sorted(p for p in (etc / "rules.d").glob("*") if p.suffix in {".yaml", ".yml"})
+            if (etc / "rules.d").is_dir()
+            else []
+        )
         return [f for f in files if f.is_file()]
 
     def rule_matching(self) -> str:
@@ -41,7 +44,9 @@ class FalcoService:
         value = conf.get("rule_matching") if isinstance(conf, dict) else None
         return value if value in ("first", "all") else "first"
 
-    def on_exec(self, pod: dict[str, Any], container: str, argv: list[str], result: tuple[int, str, str]) -> None:
+    def on_exec(
+        self, pod: dict[str, Any], container: str, argv: list[str], result: tuple[int, str, str]
+    ) -> None:
         if (pod.get("spec") or {}).get("nodeName") != self.k8s_node:
             return  # another node's kernel: this Falco never sees it
         from grader.engines.falco.engine import Engine
@@ -50,27 +55,55 @@ class FalcoService:
 
         files = [(str(f).replace(str(self.node.root), ""), f.read_bytes()) for f in self.rules_files()]
         key = (tuple(files), self.rule_matching())
-        if key not in self._engines:  # the service restarts with the rules as they are now; cached per content
+        if (
+            key not in self._engines
+        ):  # the service restarts with the rules as they are now; cached per content
             loader = RulesLoader()
             for name, data in files:
                 loader.load(name, data)
             loaded = loader.result()
-            self._engines = {key: Engine(loaded.rules, rule_matching=key[1])
-                             if all(f.successful for f in loaded.files) else None}
+            self._engines = {
+                key: Engine(loaded.rules, rule_matching=key[1])
+                if all(f.successful for f in loaded.files)
+                else None
+            }
         engine = self._engines[key]
         if engine is None:
             return
         now = time.time_ns()
-        cid = next((s.get("containerID", "") for s in (pod.get("status") or {}).get("containerStatuses") or []
-                    if s.get("name") == container), "")
-        common = {"container.id": cid.split("://")[-1][:12], "container.name": container, "user.name": "root",
-                  "user.uid": 0, "k8s.ns.name": pod["metadata"].get("namespace"), "k8s.pod.name": pod["metadata"]["name"],
-                  "proc.name": Path(argv[0]).name, "proc.exepath": f"/usr/bin/{Path(argv[0]).name}",
-                  "proc.args": argv[1:], "proc.pname": "runc", "proc.tty": 0}
+        cid = next(
+            (
+                s.get("containerID", "")
+                for s in (pod.get("status") or {}).get("containerStatuses") or []
+                if s.get("name") == container
+            ),
+            "",
+        )
+        common = {
+            "container.id": cid.split("://")[-1][:12],
+            "container.name": container,
+            "user.name": "root",
+            "user.uid": 0,
+            "k8s.ns.name": pod["metadata"].get("namespace"),
+            "k8s.pod.name": pod["metadata"]["name"],
+            "proc.name": Path(argv[0]).name,
+            "proc.exepath": f"/usr/bin/{Path(argv[0]).name}",
+            "proc.args": argv[1:],
+            "proc.pname": "runc",
+            "proc.tty": 0,
+        }
         events = [{"evt.type": "execve", "evt.dir": "<", "evt.time": now, **common}]
         if Path(argv[0]).name in {"cat", "head", "tail"} and len(argv) > 1:
-            events.append({"evt.type": "openat", "evt.dir": "<", "evt.time": now + 1000, "evt.arg.flags": "O_RDONLY",
-                           "fd.name": argv[-1], **common})
+            events.append(
+                {
+                    "evt.type": "openat",
+                    "evt.dir": "<",
+                    "evt.time": now + 1000,
+                    "evt.arg.flags": "O_RDONLY",
+                    "fd.name": argv[-1],
+                    **common,
+                }
+            )
         for raw in events:
             try:
                 event = event_from_mapping(raw)

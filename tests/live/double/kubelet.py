@@ -82,8 +82,11 @@ class Kubelet:
         api = self.cluster.api
         # only what kube-apiserver cannot survive stops it (an unreadable manifest, fatal flag problems);
         # grading errors such as an unmounted log directory leave it running
-        starts = analysis is not None and analysis.readable and not any(
-            getattr(p, "severity", "") == "fatal" for p in [*problems, *analysis.problems])
+        starts = (
+            analysis is not None
+            and analysis.readable
+            and not any(getattr(p, "severity", "") == "fatal" for p in [*problems, *analysis.problems])
+        )
         policy, log = None, None
         if starts and analysis.flag("audit-policy-file").value:
             load = load_manifest_policy(analysis, host)
@@ -103,7 +106,9 @@ class Kubelet:
         command = [str(a) for a in pod["spec"]["containers"][0].get("command") or []]
         api.mirror_pod(self.node.name, command)
 
-    def audit(self, user: str, groups: list[str], method: str, uri: str, attrs: dict[str, Any], code: int) -> None:
+    def audit(
+        self, user: str, groups: list[str], method: str, uri: str, attrs: dict[str, Any], code: int
+    ) -> None:
         from grader.engines.audit_policy import RequestAttributes
 
         if self.policy is None or self.log_path is None:
@@ -115,17 +120,35 @@ class Kubelet:
         decision = self.policy.evaluate(req)
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         audit_id = str(uuid.uuid4())
-        obj_ref = {k: v for k, v in {"resource": attrs.get("resource"), "namespace": attrs.get("namespace"),
-                                     "name": attrs.get("name"), "apiGroup": attrs.get("apiGroup"),
-                                     "apiVersion": attrs.get("apiVersion")}.items() if v}
+        obj_ref = {
+            k: v
+            for k, v in {
+                "resource": attrs.get("resource"),
+                "namespace": attrs.get("namespace"),
+                "name": attrs.get("name"),
+                "apiGroup": attrs.get("apiGroup"),
+                "apiVersion": attrs.get("apiVersion"),
+            }.items()
+            if v
+        }
         lines = []
         for stage in ("RequestReceived", "ResponseComplete"):
             if not decision.records(stage):
                 continue
-            ev = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": decision.level, "auditID": audit_id,
-                  "stage": stage, "requestURI": uri, "verb": attrs.get("verb"),
-                  "user": {"username": user, "groups": groups}, "sourceIPs": ["127.0.0.1"],
-                  "userAgent": "cks-kit-grader", "requestReceivedTimestamp": now, "stageTimestamp": now}
+            ev = {
+                "kind": "Event",
+                "apiVersion": "audit.k8s.io/v1",
+                "level": decision.level,
+                "auditID": audit_id,
+                "stage": stage,
+                "requestURI": uri,
+                "verb": attrs.get("verb"),
+                "user": {"username": user, "groups": groups},
+                "sourceIPs": ["127.0.0.1"],
+                "userAgent": "cks-kit-grader",
+                "requestReceivedTimestamp": now,
+                "stageTimestamp": now,
+            }
             if obj_ref and attrs.get("resource"):
                 ev["objectRef"] = obj_ref
             if stage == "ResponseComplete":

@@ -38,8 +38,14 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[3]
 # ../shared beside the checkout (tests/conftest.py's rule, CKS_SHARED overrides); a worktree one level deeper too
-SHARED = next((p for p in (Path(os.environ.get("CKS_SHARED", REPO.parent / "shared")), REPO.parent.parent / "shared")
-               if p.is_dir()), REPO.parent / "shared")
+SHARED = next(
+    (
+        p
+        for p in (Path(os.environ.get("CKS_SHARED", REPO.parent / "shared")), REPO.parent.parent / "shared")
+        if p.is_dir()
+    ),
+    REPO.parent / "shared",
+)
 NEEDED = ("conformance/kubernetes/kube-apiserver.kubeadm.yaml", "conformance/falco/rules/falco_rules.yaml")
 SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
 
@@ -186,7 +192,7 @@ def falco_main(argv: list[str]) -> int:
 
 def falco_version() -> str:
     env = REPO / "provision" / "versions.env"
-    for line in (env.read_text().splitlines() if env.is_file() else []):
+    for line in env.read_text().splitlines() if env.is_file() else []:
         if line.startswith("FALCO_VERSION="):
             return line.split("=", 1)[1].strip().strip('"')
     return "0.44.1"
@@ -218,9 +224,20 @@ class DoubleNode:
         shutil.rmtree(self.path("/proc/4242"), ignore_errors=True)
         crictl = self.path("/var/lib/double/crictl.json")
         crictl.parent.mkdir(parents=True, exist_ok=True)
-        crictl.write_text(json.dumps({"containers": [{"id": "a1b2c3d4e5f60718293a4b5c", "state": "CONTAINER_EXITED",
-                                                      "metadata": {"name": "kube-apiserver", "attempt": 1},
-                                                      "createdAt": str(int(time.time()) * 1_000_000_000)}]}))
+        crictl.write_text(
+            json.dumps(
+                {
+                    "containers": [
+                        {
+                            "id": "a1b2c3d4e5f60718293a4b5c",
+                            "state": "CONTAINER_EXITED",
+                            "metadata": {"name": "kube-apiserver", "attempt": 1},
+                            "createdAt": str(int(time.time()) * 1_000_000_000),
+                        }
+                    ]
+                }
+            )
+        )
 
     def kubelet_sync(self, started: int | None = None) -> dict | None:
         """Read the kube-apiserver manifest as kubelet would: a parseable Pod -> a running process with its
@@ -243,17 +260,36 @@ class DoubleNode:
         (proc / "cmdline").write_bytes(b"\0".join(a.encode() for a in cmd) + b"\0")
         now = started or int(time.time())
         os.utime(proc, (now, now))
-        crictl.write_text(json.dumps({"containers": [{"id": "a1b2c3d4e5f60718293a4b5c", "state": "CONTAINER_RUNNING",
-                                                      "metadata": {"name": "kube-apiserver", "attempt": 0},
-                                                      "createdAt": str(now * 1_000_000_000)}]}))
+        crictl.write_text(
+            json.dumps(
+                {
+                    "containers": [
+                        {
+                            "id": "a1b2c3d4e5f60718293a4b5c",
+                            "state": "CONTAINER_RUNNING",
+                            "metadata": {"name": "kube-apiserver", "attempt": 0},
+                            "createdAt": str(now * 1_000_000_000),
+                        }
+                    ]
+                }
+            )
+        )
         return pod
 
 
 class DoubleNodes:
     """Node directories + one loopback sshd serving them (one port per node)."""
 
-    def __init__(self, workdir: Path, names: tuple[str, ...], *, admin_kubeconfig: dict, grader_kubeconfig: dict,
-                 ca_pem: bytes, real_sshd: bool = True):
+    def __init__(
+        self,
+        workdir: Path,
+        names: tuple[str, ...],
+        *,
+        admin_kubeconfig: dict,
+        grader_kubeconfig: dict,
+        ca_pem: bytes,
+        real_sshd: bool = True,
+    ):
         self.workdir = workdir
         self.nodes: dict[str, DoubleNode] = {}
         keys = workdir / "ssh"
@@ -272,18 +308,24 @@ class DoubleNodes:
             self.nodes[name] = DoubleNode(name, root, ports[name])
             self._populate(self.nodes[name], name == names[0], admin_kubeconfig, grader_kubeconfig, ca_pem)
         user = getpass.getuser()
-        match = "".join(f"Match LocalPort {p}\n  ForceCommand {wrapper} {self.nodes[n].root}\n" for n, p in ports.items())
+        match = "".join(
+            f"Match LocalPort {p}\n  ForceCommand {wrapper} {self.nodes[n].root}\n" for n, p in ports.items()
+        )
         (keys / "sshd_config").write_text(
-            "".join(f"Port {p}\n" for p in ports.values()) +
-            f"ListenAddress 127.0.0.1\nHostKey {keys}/host_key\nAuthorizedKeysFile {keys}/authorized_keys\n"
+            "".join(f"Port {p}\n" for p in ports.values())
+            + f"ListenAddress 127.0.0.1\nHostKey {keys}/host_key\nAuthorizedKeysFile {keys}/authorized_keys\n"
             f"PidFile {keys}/sshd.pid\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nUseDNS no\n"
-            "PrintMotd no\nPrintLastLog no\nX11Forwarding no\nPermitTTY no\nSubsystem sftp internal-sftp\n" + match)
+            "PrintMotd no\nPrintLastLog no\nX11Forwarding no\nPermitTTY no\nSubsystem sftp internal-sftp\n"
+            + match
+        )
         self.ssh_config = keys / "ssh_config"
-        self.ssh_config.write_text("".join(f"Host {n}\n  HostName 127.0.0.1\n  Port {p}\n" for n, p in ports.items()) +
-                                   f"Host *\n  User {user}\n  IdentityFile {keys}/user_key\n  IdentitiesOnly yes\n"
-                                   "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
-                                   "  BatchMode yes\n")
+        self.ssh_config.write_text(
+            "".join(f"Host {n}\n  HostName 127.0.0.1\n  Port {p}\n" for n, p in ports.items())
+            + f"Host *\n  User {user}\n  IdentityFile {keys}/user_key\n  IdentitiesOnly yes\n"
+            "  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+            "  BatchMode yes\n"
+        )
         self.bin = keys / "bin"
         self.bin.mkdir()
         (self.bin / "ssh").write_text(SSH_SHIM)
@@ -294,8 +336,11 @@ class DoubleNodes:
         if not real_sshd:
             return
         Path("/run/sshd").mkdir(exist_ok=True) if os.geteuid() == 0 else None
-        self.proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(keys / "sshd_config")], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [SSHD, "-D", "-e", "-f", str(keys / "sshd_config")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + 10
         for port in ports.values():
             while True:
@@ -330,17 +375,34 @@ class DoubleNodes:
         except subprocess.TimeoutExpired:
             self.proc.kill()
 
-    def _populate(self, node: DoubleNode, control_plane: bool, admin: dict, grader: dict, ca_pem: bytes) -> None:
+    def _populate(
+        self, node: DoubleNode, control_plane: bool, admin: dict, grader: dict, ca_pem: bytes
+    ) -> None:
         node.root.mkdir(parents=True)
-        for d in ("tmp", "etc/kubernetes/audit", "var/log/kubernetes/audit", "opt/course", "var/lib/kubelet",
-                  "opt/double/bin", "proc"):
+        for d in (
+            "tmp",
+            "etc/kubernetes/audit",
+            "var/log/kubernetes/audit",
+            "opt/course",
+            "var/lib/kubelet",
+            "opt/double/bin",
+            "proc",
+        ):
             node.path(d).mkdir(parents=True, exist_ok=True)
         node.write("/etc/passwd", "root:x:0:0:root:/root:/bin/sh\n")
         node.write("/etc/group", "root:x:0:\n")
         node.write("/etc/kubernetes/kubelet.conf", "# kubelet kubeconfig (double)\n")
-        node.write("/var/lib/kubelet/config.yaml", "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n")
+        node.write(
+            "/var/lib/kubelet/config.yaml",
+            "apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n",
+        )
         node.write("/etc/kubernetes/pki/ca.crt", ca_pem)
-        for name, body in (("falco", FALCO), ("systemctl", SYSTEMCTL), ("journalctl", JOURNALCTL), ("crictl", CRICTL)):
+        for name, body in (
+            ("falco", FALCO),
+            ("systemctl", SYSTEMCTL),
+            ("journalctl", JOURNALCTL),
+            ("crictl", CRICTL),
+        ):
             _standin(node.path(f"/opt/double/bin/{name}"), body)
         if not control_plane:
             return
@@ -351,14 +413,19 @@ class DoubleNodes:
         node.write("/etc/kubernetes/manifests/kube-apiserver.yaml", manifest)
         node.write("/etc/kubernetes/cks-pristine/kube-apiserver.yaml", manifest)
         for comp in ("etcd", "kube-controller-manager", "kube-scheduler"):
-            node.write(f"/etc/kubernetes/manifests/{comp}.yaml",
-                       f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {comp}, namespace: kube-system}}\n"
-                       f"spec:\n  containers:\n  - name: {comp}\n    image: registry.k8s.io/{comp}\n")
+            node.write(
+                f"/etc/kubernetes/manifests/{comp}.yaml",
+                f"apiVersion: v1\nkind: Pod\nmetadata: {{name: {comp}, namespace: kube-system}}\n"
+                f"spec:\n  containers:\n  - name: {comp}\n    image: registry.k8s.io/{comp}\n",
+            )
         rules = SHARED / "conformance/falco/rules/falco_rules.yaml"
         node.write("/etc/falco/falco_rules.yaml", rules.read_bytes())
         node.write("/etc/falco/falco_rules.local.yaml", "# Your custom rules!\n")
         node.path("/etc/falco/rules.d").mkdir(parents=True, exist_ok=True)
-        node.write("/etc/falco/falco.yaml", "rules_files:\n  - /etc/falco/falco_rules.yaml\n"
-                                            "  - /etc/falco/falco_rules.local.yaml\n  - /etc/falco/rules.d\n"
-                                            "webserver:\n  enabled: true\n  listen_port: 8765\n")
+        node.write(
+            "/etc/falco/falco.yaml",
+            "rules_files:\n  - /etc/falco/falco_rules.yaml\n"
+            "  - /etc/falco/falco_rules.local.yaml\n  - /etc/falco/rules.d\n"
+            "webserver:\n  enabled: true\n  listen_port: 8765\n",
+        )
         node.kubelet_sync()
