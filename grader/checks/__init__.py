@@ -23,19 +23,48 @@ CheckFn = Callable[..., Outcome]
 _REGISTRY: dict[str, CheckFn] = {}
 
 
+@dataclass(frozen=True)
+class Needs:
+    """What the live collector must gather for a check, beyond the lab's ``collect`` section, so that the
+    collector knows no check by name. Node facts and probes are taken on the task's ``node`` param
+    (default controlplane).
+
+    ``node_facts``: facts gathered on the node (``apiserver``, ``falco``, ...). ``falco_rules_param``: the
+    param naming the rules files ``falco -V`` validates (with the node's default rules first).
+    ``probe``: ``write`` (touch in the task's ``must_fail``/``must_succeed`` dirs inside the lab's pod, into the
+    fact named by the ``fact`` param) or ``falco-trigger`` (a command in the lab's pod, then the node's Falco
+    alerts, into fact ``probe-<task id>``)."""
+
+    node_facts: tuple[str, ...] = ()
+    falco_rules_param: str | None = None
+    probe: str | None = None
+
+
+NO_NEEDS = Needs()
+
+
 class CheckNotFound(LookupError):
     pass
 
 
-def check(check_id: str) -> Callable[[CheckFn], CheckFn]:
+def check(check_id: str, *, needs: Needs = NO_NEEDS) -> Callable[[CheckFn], CheckFn]:
     def register(fn: CheckFn) -> CheckFn:
         if check_id in _REGISTRY and _REGISTRY[check_id] is not fn:
             raise RuntimeError(f"check id {check_id} registered twice")
         _REGISTRY[check_id] = fn
         fn.check_id = check_id  # type: ignore[attr-defined]
+        fn.needs = needs  # type: ignore[attr-defined]
         return fn
 
     return register
+
+
+def needs_of(check_id: str) -> Needs:
+    """What the live collector must gather for ``check_id`` (nothing for an unknown id: the runner says so)."""
+    try:
+        return getattr(get_check(check_id), "needs", NO_NEEDS)
+    except CheckNotFound:
+        return NO_NEEDS
 
 
 def get_check(check_id: str) -> CheckFn:

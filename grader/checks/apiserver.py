@@ -10,7 +10,7 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from grader.checks import CheckContext, check
+from grader.checks import CheckContext, Needs, check
 from grader.engines.apiserver import (
     AUDIT_FLAGS,
     CallableHost,
@@ -389,9 +389,11 @@ def _fact(ctx: CheckContext, node: str, name: str) -> dict | Outcome:
     return fact
 
 
-@check("apiserver.running")
-def running(ctx: CheckContext, node: str = "controlplane", manifest: str = MANIFEST) -> Outcome:
-    """Live: kube-apiserver runs, answers /readyz, and runs with the manifest's audit flags (restarted)."""
+@check("apiserver.running", needs=Needs(node_facts=("apiserver",)))
+def running(ctx: CheckContext, node: str = "controlplane", manifest: str = MANIFEST,
+            require_flags: tuple[str, ...] = ("audit-policy-file", "audit-log-path")) -> Outcome:
+    """Live: kube-apiserver runs, answers /readyz, and runs with the manifest's audit flags (restarted); the
+    manifest must set ``require_flags`` (the untouched start earns nothing)."""
     fact = _fact(ctx, node, "apiserver")
     if isinstance(fact, Outcome):
         return fact
@@ -406,6 +408,12 @@ def running(ctx: CheckContext, node: str = "controlplane", manifest: str = MANIF
     loaded = _load(ctx, node, manifest)
     if isinstance(loaded, Outcome):
         return loaded
+    missing = [f"--{name}" for name in require_flags if not loaded.a.flag(name).set]
+    if missing:
+        # a kube-apiserver running without the lab's flags is the untouched start: it earns nothing
+        return Outcome.failed(f"the manifest does not set {', '.join(missing)} yet, so the running kube-apiserver "
+                              "cannot be running with them", Evidence(where, "running with the audit flags",
+                                                                     f"{', '.join(missing)} not in the manifest"))
     args = fact.get("args")
     if isinstance(args, list) and args:
         parsed = parse_argv([(f"args[{i}]", str(w)) for i, w in enumerate(args)])

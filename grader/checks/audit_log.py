@@ -22,6 +22,7 @@ from typing import Any
 
 from grader import variants
 from grader.checks import CheckContext, check
+from grader.checks.pods import _start_uid
 from grader.engines import rbac
 from grader.engines.audit_log import Query, ReadStats, order_log_names, read_events, time_key
 from grader.results import Evidence, Outcome, Status
@@ -243,14 +244,15 @@ def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node
         now = ctx.snap.object("Secret", namespace, name)
         if len(ctx.snap.objects("Secret", namespace, name)) > 1:
             dups.append(name)
+        start_uid = _start_uid(ctx, before)  # on a cluster: the UID `cks start` recorded, not the file's
         broken_others += name not in expected and (now is None or now["metadata"].get("uid") !=
-                                                   before["metadata"].get("uid") or isinstance(effective_data(now), str))
+                                                   start_uid or isinstance(effective_data(now), str))
         if now is None:
             problems = ctx.snap.object_problems
             note = f" (or its file is broken: {problems[0].where}: {problems[0].message})" if problems else ""
             broken.append((f"{where} was deleted{note}", Evidence(where, "the same Secret (same uid)", "absent")))
             continue
-        uid0, uid1 = before["metadata"].get("uid"), now["metadata"].get("uid")
+        uid0, uid1 = start_uid, now["metadata"].get("uid")
         if uid1 is None and uid0 is not None:
             broken.append((f"{where} has no metadata.uid any more: a Secret without its uid is a new object (deleted "
                            "and recreated); keep the uid and change only the data",

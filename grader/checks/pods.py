@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from grader import safeyaml, variants, versions
-from grader.checks import CheckContext, check
+from grader.checks import CheckContext, Needs, check
 from grader.engines import podsec
 from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem
@@ -409,8 +409,10 @@ def saved_manifest(ctx: CheckContext, node: str, path: str, namespace: str, name
 
 @check("pods.rollout_complete")
 def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
-    """As `kubectl rollout status`: the controller saw the new generation, every replica is updated and
-    available, and no old replica is left. Reads the Deployment's status from the live snapshot."""
+    """As `kubectl rollout status`, after a change: the Deployment's generation is newer than the one recorded
+    at `cks start` (somebody changed its spec), the controller observed it (observedGeneration >= generation),
+    every replica is updated and available, and no old replica is left. Absent counters read as 0 (the API
+    omits zero counters). Reads the Deployment's status from the live snapshot."""
     obj = ctx.snap.object("Deployment", namespace, name)
     where = _where("Deployment", namespace, name)
     if obj is None:
@@ -421,14 +423,24 @@ def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
     meta = obj.get("metadata") or {}
     spec = obj.get("spec") or {}
     want = spec.get("replicas", 1) if isinstance(spec.get("replicas", 1), int) else 1
+    generation = meta.get("generation") if isinstance(meta.get("generation"), int) else 0
 
     def n(key: str) -> int:
         v = status.get(key)
         return v if isinstance(v, int) else 0
 
-    if n("observedGeneration") < (meta.get("generation") or 0):
+    started = start_generation(ctx, "Deployment", namespace, name)
+    if started is None:
+        return Outcome.error(f"the start record has no generation for {where}: start the lab with "
+                             "`cks start LAB --target ...` so the grader can tell a new rollout from the old one")
+    if generation <= started:
+        return Outcome.failed(f"{where} has not been changed since the lab started (generation {generation}), so "
+                              "no new rollout happened", Evidence(f"{where} metadata.generation",
+                                                                   f"> {started}", str(generation)))
+    if n("observedGeneration") < generation:
         return Outcome.failed(f"{where}: the controller has not seen the latest change yet",
-                              Evidence(f"{where} status.observedGeneration", str(meta.get("generation")), str(n("observedGeneration"))))
+                              Evidence(f"{where} status.observedGeneration", str(generation),
+                                       str(n("observedGeneration"))))
     if n("updatedReplicas") < want:
         return Outcome.failed(f"{where}: {n('updatedReplicas')} of {want} replicas updated",
                               Evidence(f"{where} status.updatedReplicas", str(want), str(n("updatedReplicas"))))
@@ -442,7 +454,17 @@ def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
     return Outcome.passed(f"{where} rolled out: {want}/{want} new pods Ready")
 
 
-@check("pods.write_probe")
+def start_generation(ctx: CheckContext, kind: str, namespace: str, name: str) -> int | None:
+    """The generation ``kind namespace/name`` had when `cks start --target` recorded the lab (None if unknown)."""
+    record = ctx.snap.fact("_cluster", "fingerprints")
+    for o in (record or {}).get("objects") or [] if isinstance(record, dict) else []:
+        if isinstance(o, dict) and (o.get("kind"), o.get("namespace") or "", o.get("name")) == (kind, namespace, name):
+            gen = o.get("generation")
+            return gen if isinstance(gen, int) else None
+    return None
+
+
+@check("pods.write_probe", needs=Needs(probe="write"))
 def write_probe(ctx: CheckContext, node: str, fact: str, must_fail: list[str], must_succeed: list[str],
                 namespace: str | None = None, name: str | None = None) -> Outcome:
     """Inside a pod of the Deployment ``namespace/name``, writing into each ``must_fail`` dir fails with a
@@ -467,7 +489,13 @@ def write_probe(ctx: CheckContext, node: str, fact: str, must_fail: list[str], m
         ok = r is not None and r.get("ok") is True
         parts.append((ok, f"writing to {d} in {pod} " + ("was not tried" if r is None else "failed"),
                       Evidence(f"{pod}: touch {d}", "written", "not probed" if r is None else str(r.get("output", "")).strip()[:120])))
-    return Outcome.from_parts(parts, f"in {pod}: {', '.join(must_fail)} read-only, {', '.join(must_succeed)} writable")
+    summary = f"in {pod}: {', '.join(must_fail)} read-only, {', '.join(must_succeed)} writable"
+    if not all(ok for ok, _m, _e in parts[:len(must_fail)]):
+        # a writable root makes every directory writable: the writable paths earn nothing until the root
+        # is read-only (an untouched Deployment must score 0)
+        failed = Outcome.from_parts(parts, summary)
+        return Outcome.failed(failed.message, *failed.evidence, score=0.0)
+    return Outcome.from_parts(parts, summary)
 
 
 # ---- lab6: elevated privileges ---------------------------------------------------------------------

@@ -505,7 +505,8 @@ def variant_values(lab, workspace: str | None, seed: str | None) -> tuple[dict, 
 @lab_argument
 @workspace_option("Show the variant of this workspace (default ./cks-workspace/LAB).")
 @seed_option("Show the variant for this seed.")
-def show_cmd(lab: str, workspace: str | None, seed: str | None) -> None:
+@target_option("The cluster you do the lab on: on kind:NAME it adds how to edit node files.")
+def show_cmd(lab: str, workspace: str | None, seed: str | None, target: str | None = None) -> None:
     """Show LAB's exercise text (its README), with your variant's names and values filled in.
 
     \b
@@ -519,6 +520,10 @@ def show_cmd(lab: str, workspace: str | None, seed: str | None) -> None:
 
     values, _ = variant_values(the_lab, workspace, seed)
     text = variants.render_text(the_lab.readme.read_text(), values)
+    if target:
+        from grader.cli.live import target_note
+
+        text += target_note(the_lab, target, values)
     click.echo(render_markdown(text), nl=False)
     import textwrap
 

@@ -56,3 +56,39 @@ def collect_cmd(lab: str, out: str, target: str | None, kubeconfig: str | None, 
         click.echo(f"warning: {scope}: {message}", err=True)
     click.echo(f"Collected {the_lab.id} from {result.label} into {path}"
                + (f" ({plural(len(result.problems), 'problem')} noted; those tasks will grade as error)" if result.problems else "."))
+
+
+def target_note(lab, target: str, values: dict) -> str:
+    """`cks show LAB --target kind:NAME`: how to edit the node files this lab asks for on a kind node (a
+    container with no editor). Empty for other targets and for labs without node files."""
+    from grader import variants
+    from grader.collectors import parse_target
+    from grader.collectors.nodes import kind_node_container
+
+    try:
+        parsed = parse_target(target)
+    except ValueError as exc:
+        fail_usage(str(exc))
+    if parsed.kind != "kind":
+        return ""
+    paths = sorted({variants.render_text(f.path, values) for f in lab.collect.files + lab.collect.dirs
+                    if f.node == "controlplane"})
+    if not paths:
+        return ""
+    node = kind_node_container(parsed.name, "controlplane")
+    listed = "\n".join(f"- `{p}`" for p in paths)
+    return f"""
+
+## On kind: editing node files
+
+The node `controlplane` is the container `{node}`, and it has no editor. This lab's node files:
+
+{listed}
+
+- Open a shell on the node: `docker exec -it {node} bash`; write small files with `cat > FILE <<'EOF'`.
+- Or edit on your machine and copy: `docker cp {node}:/path/file file`, edit, `docker cp file {node}:/path/file`.
+- `/etc/kubernetes/audit` and `/opt/course` on the node are the checkout's `kind/audit` and `kind/course`
+  folders (kind/cluster.yaml mounts them): edit those directly.
+- The kube-apiserver manifest: copy it out, edit the copy, copy it back in one step (kubelet restarts the API
+  server within seconds); never leave a second copy inside `/etc/kubernetes/manifests`.
+"""

@@ -10,8 +10,9 @@ Facts a lab declares by name in ``collect.facts`` (``name`` or ``name@node``; no
                      rc, output}], alerts [lines since lab start or the last 15 minutes]}
     files            {path: {type, size, mode, uid, gid, mtime, sha256, truncated}} for the declared files
 
-Probes run for live tasks whose check is ``live.*`` (see grader/checks/live.py); each writes
-``facts/<node>/probe-<task id>.json`` which that task's check reads.
+Probes run for tasks whose check declares one (``needs=Needs(probe=...)`` in grader/checks): the write probe
+into the fact the task names, the Falco trigger into ``facts/<node>/probe-<task id>.json``; the audit probe is
+the fact ``audit-probe``.
 """
 
 from __future__ import annotations
@@ -240,21 +241,6 @@ def pick_pod(api: KubeApi, namespace: str, *, pod: str | None = None, selector: 
     return sorted(running, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")[-1]
 
 
-def probe_immutable(api: KubeApi, params: dict[str, Any]) -> dict[str, Any]:
-    """Inside the lab pod: writing to / must fail, writing to /tmp must succeed."""
-    ns = str(params.get("namespace", "default"))
-    pod = pick_pod(api, ns, pod=params.get("pod"), selector=params.get("selector"))
-    name = pod["metadata"]["name"]
-    tag = nonce()
-    paths = {"root": params.get("readonly_path", f"/{tag}"), "tmp": params.get("writable_path", f"/tmp/{tag}")}
-    script = (f"touch {paths['root']} 2>/dev/null; echo root=$?; rm -f {paths['root']} 2>/dev/null; "
-              f"touch {paths['tmp']} 2>/dev/null; echo tmp=$?; rm -f {paths['tmp']} 2>/dev/null")
-    res = api.exec(ns, name, ["sh", "-c", script], container=params.get("container"), timeout=20)
-    codes = dict(re.findall(r"(root|tmp)=(\d+)", res.get("stdout", "")))
-    return {"pod": f"{ns}/{name}", "paths": paths, "root_write_rc": _int(codes.get("root")),
-            "tmp_write_rc": _int(codes.get("tmp")), "exec": res}
-
-
 def probe_falco_trigger(api: KubeApi, nodes_by_k8s: dict[str, Node], params: dict[str, Any]) -> dict[str, Any]:
     """Run a harmless trigger in the lab's pod, then read the alerts of the Falco on that pod's node."""
     ns = str(params.get("namespace", "default"))
@@ -287,111 +273,6 @@ def probe_falco_trigger(api: KubeApi, nodes_by_k8s: dict[str, Node], params: dic
             break
     return {"pod": f"{ns}/{name}", "node": node.name, "command": command, "exec": res, "since": start,
             "alerts": alerts[-200:]}
-
-
-def probe_audit(api: KubeApi, node: Node, params: dict[str, Any]) -> dict[str, Any]:
-    """Send nonce-tagged requests, then find their events in the audit log on the node."""
-    log = str(params.get("log", "/var/log/kubernetes/audit/audit.log"))
-    tag = nonce()
-    sent = []
-    whoami = None
-    try:  # who the grader is, to evaluate the policy for requests that leave no event (level None)
-        review = api.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", retry=False,
-                             body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
-                             content_type="application/json")
-        info = (review.get("status") or {}).get("userInfo") or {}
-        whoami = {"username": info.get("username", ""), "groups": list(info.get("groups") or [])}
-    except KubeError:
-        pass
-    for i, req in enumerate(params.get("requests") or [{"verb": "get", "resource": "secrets", "namespace": "default"}]):
-        spec = _probe_request(req, f"{tag}-{i}")
-        status = 0
-        try:
-            api.request(spec["method"], spec["path"], query=spec["query"], body=spec.get("body"),
-                        content_type=spec.get("content_type"), retry=False)
-            status = 200
-        except KubeError as exc:
-            status = exc.status
-            if exc.reason in {"unreachable", "timeout", "unauthorized"}:
-                raise
-        sent.append({**spec["attrs"], "marker": f"{tag}-{i}", "status": status, "uri": spec["uri"]})
-    events: list[dict[str, Any]] = []
-    end = time.monotonic() + float(params.get("wait", 6))
-    while True:
-        res = node.run('[ -f "$1" ] || { echo "@@MISSING@@"; exit 0; }; tail -n 20000 -- "$1" | grep -F -- "$2" || true',
-                       log, tag, timeout=30)
-        if "@@MISSING@@" in res.text:
-            return {"log": log, "log_exists": False, "marker": tag, "requests": sent, "events": [], "whoami": whoami}
-        events = []
-        for line in res.text.splitlines():
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(ev, dict):
-                events.append({k: ev.get(k) for k in ("level", "stage", "verb", "requestURI", "user", "objectRef",
-                                                     "responseStatus", "auditID")}
-                              | {"has_request_object": "requestObject" in ev,
-                                 "has_response_object": "responseObject" in ev})
-        complete = {e["requestURI"] for e in events if e.get("stage") == "ResponseComplete"}
-        if all(any(s["marker"] in (u or "") for u in complete) for s in sent) or time.monotonic() >= end:
-            break
-        time.sleep(1.0)
-    return {"log": log, "log_exists": True, "marker": tag, "requests": sent, "events": events, "whoami": whoami}
-
-
-def _probe_request(req: Any, marker: str) -> dict[str, Any]:
-    """A request the policy can be evaluated on: verb, resource (group/resource), namespace; the marker makes
-    its events findable (object name for get/create/update/delete, label selector for list/watch)."""
-    if isinstance(req, str):
-        words = req.split()
-        req = {"verb": words[0], "resource": words[1] if len(words) > 1 else "secrets"}
-        if "-n" in words and words.index("-n") + 1 < len(words):
-            req["namespace"] = words[words.index("-n") + 1]
-    verb = str(req.get("verb", "get"))
-    resource = str(req.get("resource", "secrets"))
-    group, _, res = resource.rpartition("/") if "/" in resource else ("", "", resource)
-    version = str(req.get("version") or ("v1"))
-    ns = req.get("namespace")
-    prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
-    base = f"{prefix}/namespaces/{ns}/{res}" if ns else f"{prefix}/{res}"
-    attrs = {"verb": verb, "group": group, "resource": res, "namespace": ns or ""}
-    query: dict[str, Any] = {}
-    body = None
-    content_type = None
-    if verb in {"list", "watch"}:
-        method, path = "GET", base
-        query = {"labelSelector": f"cks-probe={marker}"}
-        if verb == "watch":
-            query.update(watch="true", timeoutSeconds="1")
-    elif verb == "create":
-        method, path = "POST", base
-        query = {"dryRun": "All"}
-        body = _probe_body(res, marker, ns)
-        content_type = "application/json"
-    elif verb in {"update", "patch"}:
-        method, path = "PATCH", f"{base}/{marker}"
-        query = {"dryRun": "All"}
-        body = {"metadata": {"labels": {"cks-probe": "1"}}}
-        content_type = "application/merge-patch+json"
-    elif verb == "delete":
-        method, path = "DELETE", f"{base}/{marker}"
-        query = {"dryRun": "All"}
-    else:
-        method, path = "GET", f"{base}/{marker}"
-    attrs["name"] = "" if verb in {"list", "watch", "create"} else marker
-    uri = path + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
-    return {"method": method, "path": path, "query": query, "body": body, "content_type": content_type,
-            "attrs": attrs, "uri": uri}
-
-
-def _probe_body(resource: str, name: str, ns: Any) -> dict[str, Any]:
-    kind = {"secrets": "Secret", "configmaps": "ConfigMap", "pods": "Pod"}.get(resource, "ConfigMap")
-    meta = {"name": name, **({"namespace": ns} if ns else {})}
-    if kind == "Pod":
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
-                "spec": {"containers": [{"name": "p", "image": "registry.k8s.io/pause:3.9"}]}}
-    return {"apiVersion": "v1", "kind": kind, "metadata": meta, "data": {}}
 
 
 def _node_now(node: Node) -> int:

@@ -26,7 +26,7 @@ import yaml
 
 from grader import __version__, variants
 from grader.collectors import CollectResult, LiveError, Progress, Target
-from grader.collectors.kube import CRICTL_HINT, KubeApi, KubeError, load_configuration
+from grader.collectors.kube import CRICTL_HINT, KubeApi, KubeError, kind_info, load_configuration
 from grader.collectors.nodes import Node, NodeError, open_node
 from grader.labs import Lab
 
@@ -36,13 +36,13 @@ GRADER_KUBECONFIG = "/etc/cks/grader.kubeconfig"
 ADMIN_KUBECONFIG = "/etc/kubernetes/admin.conf"
 DEADLINE = float(os.environ.get("CKS_DEADLINE", "240"))
 
-# live.* checks -> node facts they read (probes are run separately, per task)
-CHECK_FACTS = {
-    "live.apiserver_ready": {"apiserver"},
-    "live.falco_running": {"falco"},
-    "live.falco_validates": {"falco"},
-}
-PROBES = {"live.audit_event", "live.falco_alert", "live.immutable"}
+
+
+def _needs(task) -> Any:
+    """What the task's check declares it needs (grader.checks.Needs); the collector knows no check by name."""
+    from grader.checks import needs_of
+
+    return needs_of(task.check)
 
 
 class Recorder:
@@ -93,9 +93,11 @@ def fact_names(lab: Lab) -> dict[str, set[str]]:
         name, _, node = raw.partition("@")
         out.setdefault(node or "controlplane", set()).add(name)
     for task in lab.tasks:
-        for name in CHECK_FACTS.get(task.check, ()):
-            node = str(task.params.get("node", "controlplane"))
-            out.setdefault(node, set()).add(name)
+        needs = _needs(task)
+        for name in needs.node_facts:
+            out.setdefault(str(task.params.get("node", "controlplane")), set()).add(name)
+        if needs.probe == "write" and isinstance(task.params.get("fact"), str):
+            out.setdefault(str(task.params.get("node", "controlplane")), set()).add(str(task.params["fact"]))
     return out
 
 
@@ -111,7 +113,8 @@ def connect_api(target: Target, *, kubeconfig: str | None, context: str | None, 
     explicit = kubeconfig or context or (target.kind not in {"local", "vagrant", "ssh"}) or (
         target.kind == "local" and os.environ.get("KUBECONFIG"))
     if explicit:
-        default = f"kind-{target.name}" if target.kind == "kind" else None
+        # kind's own context unless the caller chose a kubeconfig (e.g. the grader ServiceAccount's)
+        default = f"kind-{target.name}" if target.kind == "kind" and not kubeconfig else None
         cfg = load_configuration(kubeconfig=kubeconfig, context=context, default_context=default)
         return KubeApi(cfg, deadline=deadline, **opts)
     if node is None:
@@ -167,6 +170,8 @@ def run_collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None 
         say("connecting to the API server")
         api = _api_or_record(rec, target, kubeconfig, context, in_cluster, nodes.get("controlplane"), end, timeout)
         fingerprints = _collect_fingerprints(api, lab, dest, rec) if api else None
+        if fingerprints is None:  # API down: the start record is on the control-plane node too (the seed)
+            fingerprints = _node_record(lab, nodes.get("controlplane"), dest)
         seed = (fingerprints or {}).get("seed")
         values = variants.values_for(lab, seed)
         if api:
@@ -199,7 +204,7 @@ def _wanted_nodes(lab: Lab, in_cluster: bool) -> list[str]:
         return []  # a Job reads the API only; node files need a node target
     names = {f.node for f in lab.collect.files + lab.collect.dirs}
     names |= set(fact_names(lab))
-    names |= {str(t.params.get("node", "controlplane")) for t in lab.tasks if t.check in PROBES}
+    names |= {str(t.params.get("node", "controlplane")) for t in lab.tasks if _needs(t).probe}
     names.add("controlplane")
     return sorted(names, key=lambda n: (n != "controlplane", n))
 
@@ -243,8 +248,33 @@ def _collect_fingerprints(api: KubeApi, lab: Lab, dest: Path, rec: Recorder) -> 
     except ValueError:
         record = {}
     record["configmap"] = {"uid": cm["metadata"].get("uid"), "resourceVersion": cm["metadata"].get("resourceVersion")}
-    write_fact(dest, "_cluster", "fingerprints", record)
+    write_record(dest, record)
     return record
+
+
+def write_record(dest: Path, record: dict[str, Any]) -> None:
+    """The start record as facts: _cluster/fingerprints, and per node start-files ({path: "sha256:<hex>"} of
+    the node's own files the lab must leave untouched)."""
+    write_fact(dest, "_cluster", "fingerprints", record)
+    for node, files in (record.get("start_files") or {}).items():
+        if isinstance(files, dict):
+            write_fact(dest, str(node), "start-files", files)
+
+
+def _node_record(lab: Lab, node: Node | None, dest: Path) -> dict[str, Any] | None:
+    from grader.collectors.lifecycle import state_dir
+
+    if node is None:
+        return None
+    try:
+        raw = node.read_file(f"{state_dir(lab)}/record.json", max_bytes=2_000_000)
+        record = json.loads(raw) if raw else None
+    except (NodeError, ValueError):
+        return None
+    if isinstance(record, dict):
+        write_record(dest, record)
+        return record
+    return None
 
 
 def _collect_objects(api: KubeApi, lab: Lab, dest: Path, rec: Recorder, values: dict[str, Any], say) -> None:
@@ -253,8 +283,13 @@ def _collect_objects(api: KubeApi, lab: Lab, dest: Path, rec: Recorder, values: 
     out.mkdir(parents=True, exist_ok=True)
     for kind in lab.collect.kinds:
         say(f"listing {kind}")
+        info = kind_info(kind)
         try:
-            items = api.list(kind)
+            if namespaces and info is not None and info.namespaced:
+                # one list per lab namespace: the grader's rights on Secrets stop at the labs' namespaces
+                items = [o for ns in sorted(namespaces) for o in _list_or_none(api, kind, ns)]
+            else:
+                items = api.list(kind)
         except KubeError as exc:
             rec.kind(kind, str(exc))
             if exc.reason in {"unreachable", "unauthorized"} and not rec.unavailable["api"]:
@@ -265,6 +300,17 @@ def _collect_objects(api: KubeApi, lab: Lab, dest: Path, rec: Recorder, values: 
                      or o["metadata"]["namespace"] in namespaces]
         (out / f"{kind}.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
         rec.collected["kinds"].append(kind)
+
+
+def _list_or_none(api: KubeApi, kind: str, namespace: str) -> list[dict[str, Any]]:
+    """A namespace's objects; none when the namespace does not exist (a deleted lab namespace is the learner's
+    fact, graded as absent objects)."""
+    try:
+        return api.list(kind, namespace)
+    except KubeError as exc:
+        if exc.reason == "not_found":
+            return []
+        raise
 
 
 def _collect_files(lab: Lab, nodes: dict[str, Node], dest: Path, rec: Recorder, values, say, end) -> dict[str, Any]:
@@ -298,9 +344,9 @@ def _collect_files(lab: Lab, nodes: dict[str, Node], dest: Path, rec: Recorder, 
 
 
 def _write_probe_tasks(lab: Lab) -> dict[str, dict[str, Any]]:
-    """fact name -> params of the pods.write_probe task that reads it (lab5's ``lab5-write-probe``)."""
+    """fact name -> params of the task whose check needs a write probe into it (lab5's ``lab5-write-probe``)."""
     return {str(t.params["fact"]): dict(t.params) for t in lab.tasks
-            if t.check == "pods.write_probe" and isinstance(t.params.get("fact"), str)}
+            if _needs(t).probe == "write" and isinstance(t.params.get("fact"), str)}
 
 
 def _collect_facts(lab, nodes, api, dest, rec: Recorder, manifests, fingerprints, say, values=None) -> None:
@@ -401,8 +447,9 @@ def _falco_validate_sets(lab: Lab, manifest: dict[str, Any], node: str) -> list[
     """Validate the learner's rules files together with Falco's default rules (overrides need its macros)."""
     files = []
     for task in lab.tasks:
-        if task.check == "live.falco_validates":
-            rules = task.params.get("rules") or []
+        param = _needs(task).falco_rules_param
+        if param:
+            rules = task.params.get(param) or []
             files.extend([rules] if isinstance(rules, str) else list(rules))
     if not files:
         for path, entry in manifest.items():
@@ -414,10 +461,11 @@ def _falco_validate_sets(lab: Lab, manifest: dict[str, Any], node: str) -> list[
 
 
 def _run_probes(lab: Lab, target: Target, nodes, api, dest, rec: Recorder, values, say, end) -> None:
+    """Per-task probes whose result is fact ``probe-<task id>`` (the Falco trigger)."""
     from grader.collectors import facts as F
 
     for task in lab.tasks:
-        if task.check not in PROBES:
+        if _needs(task).probe != "falco-trigger":
             continue
         params = variants.render(task.params, values)
         node_name = str(params.get("node", "controlplane"))
@@ -430,16 +478,7 @@ def _run_probes(lab: Lab, target: Target, nodes, api, dest, rec: Recorder, value
             continue
         say(f"probing {task.id}")
         try:
-            if task.check == "live.immutable":
-                value = F.probe_immutable(api, params)
-            elif task.check == "live.audit_event":
-                node = nodes.get(node_name)
-                if node is None:
-                    rec.fact(node_name, fact, rec.unavailable["nodes"].get(node_name, f"node {node_name} not reachable"))
-                    continue
-                value = F.probe_audit(api, node, params)
-            else:
-                value = F.probe_falco_trigger(api, _nodes_by_k8s_name(target, nodes), params)
+            value = F.probe_falco_trigger(api, _nodes_by_k8s_name(target, nodes), params)
         except (KubeError, NodeError) as exc:
             rec.fact(node_name, fact, str(exc))
             continue

@@ -39,6 +39,8 @@ PROTECTED = ("/etc/kubernetes/manifests/", "/etc/kubernetes/pki/", "/etc/kuberne
              "/etc/falco/falco.yaml", "/var/lib/kubelet/")
 KIND_ORDER = ["Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ConfigMap",
               "Secret", "Service", "NetworkPolicy", "RuntimeClass"]
+PRISTINE_MANIFEST = "/etc/kubernetes/cks-pristine/kube-apiserver.yaml"  # written once by provisioning
+FALCO_RULES = "/etc/falco/falco_rules.yaml"
 SETTLE_TIMEOUT = float(os.environ.get("CKS_SETTLE_TIMEOUT", "180"))
 
 
@@ -98,6 +100,15 @@ def _ordered_objects(snap: Snapshot) -> list[dict[str, Any]]:
     if snap.object_problems:
         p = snap.object_problems[0]
         raise LiveError(f"the lab's start state has a broken object ({p.where}: {p.message}); fix the lab")
+    # a namespace the start state uses without declaring it (offline it is implicit): create it too, so the
+    # objects in it can be applied and `cks reset` removes it with them
+    declared = {o["metadata"].get("name") for o in objs if o.get("kind") == "Namespace"}
+    used = sorted({str(o["metadata"]["namespace"]) for o in objs if (o.get("metadata") or {}).get("namespace")}
+                  - declared - {"default", "kube-system", "kube-public", "kube-node-lease"})
+    objs = [*objs, *({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in used)]
+    # objects owned by a controller (the ReplicaSets and Pods of a Deployment in a captured picture) are the
+    # controller's to create: applied by hand they would carry owner UIDs that do not exist and be collected
+    objs = [o for o in objs if not (o.get("metadata") or {}).get("ownerReferences")]
     rank = {k: i for i, k in enumerate(KIND_ORDER)}
     return sorted(objs, key=lambda o: rank.get(str(o.get("kind")), len(rank)))
 
@@ -136,9 +147,11 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
     say("backing up kube-apiserver's manifest")
     manifest = apiserver_manifest()
     listing = cp.run('[ -d "$1" ] && ls -1A -- "$1"', str(PurePosixPath(manifest).parent)).text.split()
-    current = cp.read_file(manifest)
+    # the manifest this lab's reset restores: provisioning's pristine copy when there is one (labs share the
+    # cluster, so the live manifest may already carry an earlier lab's edits), else the first start's copy
+    current = cp.read_file(PRISTINE_MANIFEST) or cp.read_file(manifest)
     if current is not None and cp.read_file(f"{backup}/kube-apiserver.yaml") is None:
-        cp.write_file(f"{backup}/kube-apiserver.yaml", current, mode="0600")  # the first start's copy is kept
+        cp.write_file(f"{backup}/kube-apiserver.yaml", current, mode="0600")
     if cp.read_file(f"{backup}/manifests.txt") is None:
         cp.write_file(f"{backup}/manifests.txt", ("\n".join(listing) + "\n").encode(), mode="0600")
 
@@ -150,6 +163,14 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
             api.apply(_strip_server_fields(obj))
         except KubeError as exc:
             raise LiveError(f"cannot apply {obj.get('kind')} {_name(obj)}: {exc}") from None
+
+    say("granting the grader its lab rights")
+    for ns in lab_namespaces(lab, seed):
+        try:
+            api.apply(grader_binding(ns))
+        except KubeError as exc:
+            raise LiveError(f"cannot bind the grader's lab role in namespace {ns}: {exc} (apply deploy/rbac.yaml "
+                            "first: it defines ClusterRole cks-grader-lab)") from None
 
     say("writing node files")
     kept, hashes = [], {}
@@ -167,12 +188,18 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
 
     say("waiting for the lab to settle")
     _settle(api, objects, settle if settle is not None else SETTLE_TIMEOUT)
+    rewritten = _render_container_ids(api, Snapshot(tmp), files, nodes)
+    for node_name, path, data in rewritten:
+        hashes.setdefault(node_name, {})[path] = hashlib.sha256(data).hexdigest()
     say("recording fingerprints")
     record = {
         "lab": lab.id, "lab_version": lab.version, "seed": seed, "target": target.label,
         "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "started_epoch": _node_epoch(cp),
         "objects": [_fingerprint(api, o) for o in objects], "files": hashes, "kept_node_files": kept,
         "backup_dir": backup, "manifests": listing,
+        # the node's own files the lab must leave untouched (Falco's default rules), as they were at the start:
+        # the checks judge "untouched" against these hashes (fact start-files), never against the kit's copy
+        "start_files": _kept_hashes(nodes, kept),
     }
     cp.write_file(f"{backup}/record.json", json.dumps(record, indent=1).encode(), mode="0600")
     api.apply({"apiVersion": "v1", "kind": "ConfigMap",
@@ -180,6 +207,85 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
                             "labels": {"app.kubernetes.io/managed-by": "cks-kit", "cks-kit/lab": lab.id}},
                "data": {"record.json": json.dumps(record)}})
     return record
+
+
+GRADER_LAB_ROLE = "cks-grader-lab"
+
+
+def lab_namespaces(lab: Lab, seed: str | None) -> list[str]:
+    """The namespaces a lab grades in (collect.namespaces and the tasks' namespace params), rendered."""
+    values = variants.values_for(lab, seed)
+    names = list(lab.collect.namespaces)
+    for task in lab.tasks:
+        for key in ("namespace", "namespaces"):
+            v = task.params.get(key)
+            names.extend([v] if isinstance(v, str) else [x for x in v or [] if isinstance(x, str)])
+    rendered = {variants.render_text(n, values) for n in names}
+    return sorted(n for n in rendered if n and "{" not in n)
+
+
+def grader_binding(namespace: str) -> dict[str, Any]:
+    """Secrets and exec for the grader's ServiceAccount in one lab namespace (never cluster-wide)."""
+    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": GRADER_LAB_ROLE, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/managed-by": "cks-kit"}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": GRADER_LAB_ROLE},
+            "subjects": [{"kind": "ServiceAccount", "name": "cks-grader", "namespace": FINGERPRINT_NS}]}
+
+
+def _container_ids_by_deployment(pods: list[dict[str, Any]], replicasets: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+    """(namespace, Deployment name) -> container ids (64 hex, runtime prefix dropped) of its pods, oldest first."""
+    rs_owner = {}
+    for rs in replicasets:
+        meta = rs.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") == "Deployment":
+                rs_owner[(meta.get("namespace"), meta.get("name"))] = ref.get("name")
+    out: dict[tuple[str, str], list[str]] = {}
+    for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""):
+        meta = pod.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            dep = rs_owner.get((meta.get("namespace"), ref.get("name"))) if ref.get("kind") == "ReplicaSet" else None
+            if dep is None:
+                continue
+            for st in (pod.get("status") or {}).get("containerStatuses") or []:
+                cid = str(st.get("containerID") or "").split("://")[-1]
+                if cid:
+                    out.setdefault((str(meta.get("namespace")), str(dep)), []).append(cid)
+    return out
+
+
+def _render_container_ids(api: KubeApi, start: Snapshot, files: dict[str, dict[str, bytes]],
+                          nodes: dict[str, Node]) -> list[tuple[str, str, bytes]]:
+    """A start state that pictures running pods (lab4: the earlier alerts name their container ids) meets
+    real pods on a cluster: each pictured container id in the node files the start wrote is replaced by the
+    id of a live pod of the same Deployment, so the evidence points at containers that exist."""
+    pictured = _container_ids_by_deployment(start.objects("Pod"), start.objects("ReplicaSet"))
+    if not pictured:
+        return []
+    try:
+        live = _container_ids_by_deployment(api.list("Pod"), api.list("ReplicaSet"))
+    except KubeError as exc:
+        raise LiveError(f"cannot read the lab's pods to render its container ids: {exc}") from None
+    mapping: dict[str, str] = {}
+    for key, old_ids in pictured.items():
+        new_ids = live.get(key) or []
+        for i, old in enumerate(old_ids):
+            if new_ids:
+                mapping[old] = new_ids[i % len(new_ids)]
+    out = []
+    for node_name, node_files in files.items():
+        for path, data in node_files.items():
+            if _protected(path) or node_name not in nodes:
+                continue
+            text = data.decode("utf-8", "replace")
+            new = text
+            for old, cid in mapping.items():
+                new = new.replace(old, cid).replace(old[:12], cid[:12])
+            if new != text:
+                nodes[node_name].write_file(path, new.encode(), mode="0644")
+                out.append((node_name, path, new.encode()))
+    return out
 
 
 def _check_api(api: KubeApi) -> None:
@@ -242,6 +348,19 @@ def _settle(api: KubeApi, objects: list[dict[str, Any]], timeout: float) -> None
         time.sleep(2)
 
 
+def _kept_hashes(nodes: dict[str, Node], kept: list[str]) -> dict[str, dict[str, str]]:
+    """{node: {path: "sha256:<hex>"}} of the protected node files the start state has (and did not write)."""
+    out: dict[str, dict[str, str]] = {}
+    for entry in kept:
+        node_name, _, path = entry.partition(":")
+        if path != FALCO_RULES or node_name not in nodes:
+            continue
+        data = nodes[node_name].read_file(path)
+        if data is not None:
+            out.setdefault(node_name, {})[path] = "sha256:" + hashlib.sha256(data).hexdigest()
+    return out
+
+
 def _node_epoch(node: Node) -> int:
     text = node.run("date +%s").text.strip()
     return int(text) if text.isdigit() else int(time.time())
@@ -276,6 +395,14 @@ def reset(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str 
                 _delete_lab_objects(api, objects, record, settle if settle is not None else SETTLE_TIMEOUT)
                 start_files = _start_files(tmp / "start")
                 values = variants.values_for(lab, seed)
+                for spec in lab.collect.dirs:  # files the lab's folders gained since the start (logs written
+                    # by a learner's kube-apiserver, answers): moved aside, never deleted
+                    folder = variants.render_text(spec.path, values)
+                    if spec.node not in nodes or _protected(folder):
+                        continue
+                    keep = [p for p in start_files.get(spec.node, {}) if p.startswith(folder.rstrip("/") + "/")]
+                    nodes[spec.node].run(SET_ASIDE_SCRIPT, folder, f"{backup}/set-aside/{int(time.time())}",
+                                         *keep)
                 for spec in lab.collect.files:  # the learner's answer files that the start state does not have
                     path = variants.render_text(spec.path, values)
                     if path not in start_files.get(spec.node, {}) and not _protected(path) and spec.node in nodes:
@@ -289,6 +416,16 @@ def reset(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str 
         shutil.rmtree(tmp, ignore_errors=True)
     return start(lab, target, seed=seed, kubeconfig=kubeconfig, context=context, progress=progress,
                  timeout=timeout, settle=settle)
+
+
+SET_ASIDE_SCRIPT = r"""
+dir=$1; dest=$2; shift 2
+[ -d "$dir" ] || exit 0
+find "$dir" -type f | while IFS= read -r f; do
+  for k in "$@"; do [ "$f" = "$k" ] && continue 2; done
+  mkdir -p "$dest$(dirname -- "$f")" && mv -f -- "$f" "$dest$f"
+done
+"""
 
 
 def _restore_apiserver(cp: Node, backup: str, record: dict[str, Any], timeout: float, api_factory) -> None:

@@ -20,7 +20,6 @@ import subprocess
 import tarfile
 import tempfile
 import time
-import types
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -57,25 +56,19 @@ class Node:
 
     def __init__(self, name: str, hostspec: str, *, timeout: float = DEFAULT_TIMEOUT, how: str = "",
                  cleanup: list[Any] | None = None):
-        import testinfra
-
         self.name = name
         self.hostspec = hostspec
         self.timeout = timeout
         self.how = how or hostspec.split("?", 1)[0]
         self._cleanup = cleanup or []
-        self.host = testinfra.get_host(hostspec)
-        backend = self.host.backend
-        backend._cks_stdin = None  # type: ignore[attr-defined]
-        backend._cks_timeout = timeout  # type: ignore[attr-defined]
-        backend.run_local = types.MethodType(_run_local_with_deadline, backend)
+        self.backend = deadline_backend(hostspec, timeout)
 
     # -- commands --
     def run(self, script: str, *args: str, stdin: bytes | None = None, timeout: float | None = None) -> RunResult:
         """Run a POSIX sh script (``args`` become $1..$n) on the node; NodeError if the node cannot be reached."""
-        backend = self.host.backend
-        backend._cks_stdin = stdin
-        backend._cks_timeout = timeout or self.timeout
+        backend = self.backend
+        backend.stdin = stdin
+        backend.deadline = timeout or self.timeout
         quoted = " ".join(["/bin/sh", "-c", "%s", "cks"] + ["%s"] * len(args))
         try:
             result = backend.run(quoted, script, *args)
@@ -87,7 +80,7 @@ class Node:
             raise NodeError("unreachable", f"cannot reach node {self.name} via {self.how}: {_first_line(err)}"
                             + self._reach_hint()) from None
         finally:
-            backend._cks_stdin = None
+            backend.stdin = None
         rc = int(result.rc)
         if backend.NAME in {"docker", "podman"} and rc in {125, 126, 127} and b"No such container" in result.stderr_bytes:
             raise NodeError("unreachable", f"node {self.name} is not running: {_first_line(result.stderr)}"
@@ -238,10 +231,37 @@ cat > "$tmp" && chmod "$mode" "$tmp" && mv -f -- "$tmp" "$p" || { rm -f -- "$tmp
 """
 
 
+def deadline_backend(hostspec: str, timeout: float):
+    """testinfra's backend for ``hostspec`` (its own parsing and command building: docker exec, ssh with our
+    ssh_config, sudo, local), as a subclass that runs the built command itself: a deadline on every command
+    (the process group is killed) and optional stdin. Only ``run`` is used. ``controlpath`` is passed as an
+    argument because testinfra reads it from the constructor, not from the host spec."""
+    try:
+        from testinfra.backend import get_backend_class, parse_hostspec
+    except ImportError as exc:
+        raise LiveError(f"live grading needs pytest-testinfra: pip install 'cks-kit[live]' ({exc})") from None
+
+    host, kw = parse_hostspec(hostspec)
+    control_path = _spec_option(hostspec, "controlpath")
+    if control_path:
+        kw["controlpath"] = control_path
+    base = get_backend_class(kw.setdefault("connection", "local"))
+    cls = _DEADLINE_CLASSES.get(base)
+    if cls is None:
+        cls = _DEADLINE_CLASSES[base] = type(f"Deadline{base.__name__}", (base,), {
+            "stdin": None, "deadline": DEFAULT_TIMEOUT, "run_local": _run_local_with_deadline})
+    backend = cls(**kw) if kw["connection"] == "local" else cls(host, **kw)
+    backend.deadline = timeout
+    return backend
+
+
+_DEADLINE_CLASSES: dict[type, type] = {}
+
+
 def _run_local_with_deadline(self, command: str, *args: str):
-    """testinfra's BaseBackend.run_local with a deadline (kill the process group) and optional stdin."""
-    stdin_data = getattr(self, "_cks_stdin", None)
-    timeout = getattr(self, "_cks_timeout", DEFAULT_TIMEOUT)
+    """The backend's run_local (it runs the command line the backend built) with a deadline and stdin."""
+    stdin_data = self.stdin
+    timeout = self.deadline
     if stdin_data is not None and self.NAME in {"docker", "podman"} and command.startswith(f"{self.NAME} exec "):
         command = command.replace(f"{self.NAME} exec ", f"{self.NAME} exec -i ", 1)  # forward stdin
     command = self.quote(command, *args)
@@ -258,6 +278,13 @@ def _run_local_with_deadline(self, command: str, *args: str):
         raise NodeError("timeout", f"node {self.hostname}: a command did not finish within {timeout:g}s "
                                    "(the node or its connection is hung; raise CKS_NODE_TIMEOUT if it is only slow)") from None
     return self.result(proc.returncode, cmd, stdout, stderr)
+
+
+def _spec_option(hostspec: str, key: str) -> str | None:
+    import urllib.parse
+
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(hostspec).query)
+    return query.get(key, [None])[0]
 
 
 def _safe_abs(path: str) -> bool:
@@ -328,9 +355,11 @@ def kind_node_container(cluster: str, node: str) -> str:
 
 
 def _control_path(workdir: Path, node: str) -> str:
-    d = Path(tempfile.gettempdir()) / f"cks-ssh-{os.getpid()}"
-    d.mkdir(mode=0o700, exist_ok=True)
-    return str(d / node[:20])
+    """The ssh master socket of one node for this run: in the run's private work directory (removed with it),
+    short enough for a Unix socket path (ssh adds a random suffix while it creates it)."""
+    d = workdir if len(str(workdir)) < 60 else Path(tempfile.mkdtemp(prefix="cks-ssh-"))
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return str(d / f"ssh-{node[:20]}")
 
 
 _SSH_CONFIG: dict[str, Path] = {}

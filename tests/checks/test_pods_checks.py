@@ -23,12 +23,18 @@ def lab5_solved(tmp_path) -> Path:
     return tmp_path
 
 
-def _set_status(ws: Path, **status) -> None:
+def _set_status(ws: Path, generation: int = 3, started: int | None = 1, **status) -> None:
     path = ws / "cluster" / "deployment.yaml"
     obj = yaml.safe_load(path.read_text())
-    obj["metadata"]["generation"] = 3
+    obj["metadata"]["generation"] = generation
     obj["status"] = status
     path.write_text(yaml.safe_dump(obj))
+    if started is not None:  # what `cks start --target` recorded
+        d = ws / "facts" / "_cluster"
+        d.mkdir(parents=True, exist_ok=True)
+        meta = obj["metadata"]
+        (d / "fingerprints.json").write_text(json.dumps({"objects": [
+            {"kind": "Deployment", "namespace": meta["namespace"], "name": meta["name"], "generation": started}]}))
 
 
 def _probe(ws: Path, results: list[dict]) -> None:
@@ -60,6 +66,28 @@ def test_rollout_not_complete(lab5_solved, status, needle):
     _set_status(lab5_solved, **status)
     res = _live(lab5_solved, "t6")
     assert res.status is Status.FAIL and needle in res.message
+
+
+def test_an_untouched_deployment_has_not_rolled_out(lab5_solved):
+    # a Deployment nobody changed is fully rolled out at its start generation: that earns nothing
+    _set_status(lab5_solved, generation=1, started=1, observedGeneration=1, replicas=2, updatedReplicas=2,
+                readyReplicas=2, availableReplicas=2)
+    res = _live(lab5_solved, "t6")
+    assert res.status is Status.FAIL and "has not been changed since the lab started" in res.message
+
+
+def test_absent_counters_read_as_zero(lab5_solved):
+    # the API omits zero counters: a new generation with no updated replicas yet is not complete
+    _set_status(lab5_solved, observedGeneration=3, replicas=2)
+    res = _live(lab5_solved, "t6")
+    assert res.status is Status.FAIL and "0 of 2 replicas updated" in res.message
+
+
+def test_rollout_without_a_start_record_is_an_error(lab5_solved):
+    _set_status(lab5_solved, started=None, observedGeneration=3, replicas=2, updatedReplicas=2, readyReplicas=2,
+                availableReplicas=2)
+    res = _live(lab5_solved, "t6")
+    assert res.status is Status.ERROR and "start record" in res.message
 
 
 def test_rollout_without_status_is_an_error_not_a_fail(lab5_solved):

@@ -133,7 +133,10 @@ def _line(t: str, cid: str = "3ad7b26ded6d") -> str:
     ("\n".join([_line("10:00:00.000000001"), _line("10:00:15.500000000"), _line("10:00:31.000000000")]), True, "31 s"),
     ("\n".join([_line("23:59:50.000000000"), _line("00:00:25.000000000")]), True, "35 s"),
     ("\n".join([_line("10:00:00.000000001"), _line("10:00:20.000000000")]), False, "capture for at least 30 s"),
+    # what `falco -M 30 ... | grep` writes: Falco's own "<time>: <Priority> " before the output (issue 10 item 5)
     ("10:00:00.000000001: Critical 10:00:00.000000001,3ad7b26ded6d,app,root\n" + _line("10:00:40.000000000"),
+     True, "40 s"),
+    ("10:00:00.000000001: Critical shadow 10:00:00.000000001,3ad7b26ded6d,app,root\n" + _line("10:00:40.000000000"),
      False, "do not have the format"),
     (_line("10:00:00.000000001", "host") + "\n" + _line("10:00:40.000000000"), False, "do not have the format"),
     ("", False, "is empty"),

@@ -61,8 +61,9 @@ def lab(tmp_path):
              "params": {"namespace": "prod", "name": "creds"}, "hint": "create it"},
             {"id": "t3", "title": "configmap", "points": 1, "check": "testlive.configmap_value",
              "params": {"namespace": "prod", "name": "app", "key": "mode", "value": "safe"}, "hint": "set it"},
-            {"id": "t4", "title": "immutable", "points": 2, "check": "live.immutable", "live": True,
-             "params": {"namespace": "prod", "selector": "app=web"}, "hint": "readOnlyRootFilesystem"},
+            {"id": "t4", "title": "immutable", "points": 2, "check": "pods.write_probe", "live": True,
+             "params": {"node": "controlplane", "fact": "lab95-write-probe", "namespace": "prod",
+                        "must_fail": ["/"], "must_succeed": ["/tmp"]}, "hint": "readOnlyRootFilesystem"},
         ]})
     return load_lab_dir(d)
 
@@ -90,16 +91,18 @@ def test_collects_a_snapshot_the_checks_grade(lab, server, tmp_path):
     assert secrets[0]["kind"] == "Secret" and secrets[0]["apiVersion"] == "v1"
     assert "managedFields" not in secrets[0]["metadata"]
     assert result.label == "this node (local)"
-    # one list call per kind
-    lists = [p for m, p in server.requests if m == "GET" and p in {"/api/v1/secrets", "/api/v1/configmaps", "/api/v1/pods"}]
-    assert sorted(lists) == ["/api/v1/configmaps", "/api/v1/pods", "/api/v1/secrets"]
+    # one list call per kind and lab namespace (the grader's Secret rights stop at the lab's namespaces)
+    lists = [p for m, p in server.requests if m == "GET" and p.endswith(("/secrets", "/configmaps", "/pods"))]
+    assert sorted(set(lists)) == ["/api/v1/namespaces/prod/configmaps", "/api/v1/namespaces/prod/pods",
+                                  "/api/v1/namespaces/prod/secrets"]
+    assert "/api/v1/secrets" not in [p for _m, p in server.requests]  # never cluster-wide
 
 
 def test_exec_refusal_is_an_error_on_the_probe_task_only(lab, server, tmp_path):
     result, tasks = run(lab, tmp_path, server.kubeconfig(tmp_path / "kc"))
     assert tasks["t4"].status is Status.ERROR
     assert "pods/exec" in tasks["t4"].message and "403" in tasks["t4"].message
-    assert ("fact:controlplane/probe-t4" in dict(result.problems))
+    assert ("fact:controlplane/lab95-write-probe" in dict(result.problems))
     assert {tasks[t].status for t in ("t1", "t2", "t3")} == {Status.PASS}
 
 

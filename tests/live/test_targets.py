@@ -64,3 +64,18 @@ def test_offline_paths_never_import_kubernetes_or_testinfra():
             "print(','.join(bad)); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, f"imported on an offline path: {res.stdout} {res.stderr}"
+
+
+def test_show_tells_kind_learners_how_to_edit_node_files():
+    from click.testing import CliRunner
+
+    from grader.cli import cks
+
+    on_kind = CliRunner().invoke(cks, ["show", "lab2", "--target", "kind:cks"])
+    assert on_kind.exit_code == 0, on_kind.output
+    assert "docker exec -it cks-control-plane bash" in on_kind.output and "editing node files" in on_kind.output
+    assert "/etc/kubernetes/manifests/kube-apiserver.yaml" in on_kind.output
+    offline = CliRunner().invoke(cks, ["show", "lab2"])
+    assert "editing node files" not in offline.output
+    vagrant = CliRunner().invoke(cks, ["show", "lab2", "--target", "vagrant"])
+    assert "editing node files" not in vagrant.output
