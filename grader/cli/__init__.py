@@ -269,9 +269,19 @@ def _grade(lab_id: str, workspace: str | None, target: str | None, kubeconfig: s
     if workspace is None and target is None and not in_cluster:
         target = "local" if Path("/etc/kubernetes/manifests/kube-apiserver.yaml").is_file() else None
     ws: Path | None = None
+    in_exam = False
     if target is None and not in_cluster:
         ws = workspace_for(lab, workspace)
+        from grader.cli.learn import exam_in_progress
+
+        in_exam = exam_in_progress(ws)
+        if in_exam and hints:  # as `cks hint` refuses: the timed exam is taken as the real one
+            fail_usage("no hints during the timed exam, as in the real one; `cks exam finish` hands it in and "
+                       "shows each task's feedback with its hint")
         report = _grade_workspace(lab, ws, tasks)
+        if in_exam:  # no "hint: cks hint ..." pointers to a command that refuses until the exam is over
+            for t in report.tasks:
+                t.hint = ""
     else:
         report = _grade_live(lab, target or "local", kubeconfig, kube_context, in_cluster, tasks)
     if ws is not None:
@@ -557,8 +567,10 @@ def _prose(text: str, width: int) -> str:
 
     if not text.strip():
         return ""
-    # an inline `command` moves to the next line whole rather than breaking at its spaces
-    text = re.sub(r"`([^`\n]+)`", lambda m: "`" + m.group(1).replace(" ", _KEEP_SPACE) + "`", text)
+    # an inline `command` moves to the next line whole rather than breaking at its spaces; one too long
+    # for a line (a list item's indent included) breaks at its spaces, never inside a word
+    text = re.sub(r"`([^`\n]+)`", lambda m: "`" + (m.group(1).replace(" ", _KEEP_SPACE)
+                                                    if len(m.group(1)) <= width - 12 else m.group(1)) + "`", text)
     buf = io.StringIO()
     use_color = color()
     Console(file=buf, width=width, force_terminal=use_color, no_color=not use_color, highlight=False
@@ -642,12 +654,14 @@ def _has_content(ws: Path) -> bool:
 
 def _report_dropped(done) -> None:
     """Say which of the learner's files a start --force or reset replaced, and where copies are."""
+    from grader.text import plural
+
     if not done.dropped:
         return
     shown = done.dropped[:20]
     more = f" and {len(done.dropped) - len(shown)} more" if len(done.dropped) > len(shown) else ""
     where = f"copies are in {done.backup}" if done.backup else "no copy kept (--no-backup)"
-    click.echo(f"Replaced {len(done.dropped)} file(s) you had changed or added ({where}): "
+    click.echo(f"Replaced {plural(len(done.dropped), 'file')} you had changed or added ({where}): "
                + ", ".join(shown) + more, err=True)
     if done.skipped:
         click.echo(f"Not copied (not regular files): {', '.join(done.skipped[:20])}", err=True)

@@ -52,17 +52,22 @@ def _record_dir(lab, workspace: str | None) -> Path | None:
     return ws if (ws / META_FILE).is_file() else None
 
 
-def _refuse_during_exam(ws: Path | None, what: str) -> None:
-    """A timed mock exam is taken as the real one: no hints, no solutions until it is handed in."""
+def exam_in_progress(ws: Path | None) -> bool:
+    """Whether ``ws`` is a question of a timed mock exam that is still running."""
     from grader import exam
 
     if ws is None or not (ws.parent / exam.STATE_FILE).is_file():
-        return
+        return False
     try:
         state = exam.load(ws.parent)
     except exam.ExamError:
-        return
-    if state.finished is None and not state.is_over(exam.utc_now()):
+        return False
+    return state.finished is None and not state.is_over(exam.utc_now())
+
+
+def _refuse_during_exam(ws: Path | None, what: str) -> None:
+    """A timed mock exam is taken as the real one: no hints, no solutions until it is handed in."""
+    if exam_in_progress(ws):
         fail_usage(f"no {what} during the timed exam, as in the real one; `cks exam finish` hands it in and shows "
                    "each task's feedback with its hint")
 

@@ -287,3 +287,47 @@ def test_grading_an_exam_question_leaves_its_files_alone(tmp_path, monkeypatch):
     run(grade_cmd, "lab8", "-w", str(ws))
     assert not (ws / ".cks").exists()
     assert "0 of 1 attempted" in run(cks, "exam", "status").output
+
+
+def test_grade_during_a_timed_exam_gives_no_hint_text_nor_pointers(tmp_path, monkeypatch):
+    """`cks hint` refuses during the exam, so `grade --hints` must too, and no row may point to it."""
+    from grader.labs import load_lab_dir
+
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(tmp_path)
+    load_lab_dir.cache_clear()
+    assert run(cks, "exam", "start", "--seed", "x").exit_code == 0
+    ws = tmp_path / "cks-workspace" / "exam" / "lab8"
+    r = run(grade_cmd, "lab8", "-w", str(ws), "--hints")
+    assert r.exit_code == 2 and "no hints during the timed exam" in r.output and "Score:" not in r.output
+    r = run(grade_cmd, "lab8", "-w", str(ws))
+    assert r.exit_code == 1 and "Score: 0/31" in r.output
+    assert "cks hint" not in r.output and "Hints come" not in r.output
+    assert run(cks, "exam", "finish").exit_code in (0, 1)
+    assert "hint: cks hint lab8" in run(grade_cmd, "lab8", "-w", str(ws)).output  # handed in: hints again
+
+
+def test_show_breaks_a_long_inline_command_only_between_its_words(tmp_path, monkeypatch):
+    """lab5's `cks pods check .../web-immutable.yaml --profile lab5` is longer than a list item's line at 80
+    columns: it may wrap between its words, never inside one ("--profil" / "e lab5")."""
+    from grader import variants
+    from grader.labs import get_lab, load_lab_dir
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    load_lab_dir.cache_clear()
+    for lab in [d.name.split("-")[0] for d in sorted((REPO / "labs").glob("lab*-*"))]:
+        flowing = " ".join(run(cks, "show", lab).output.split())  # line breaks and indents as single spaces
+        readme = next((REPO / "labs").glob(f"{lab}-*/README.md")).read_text()
+        readme = variants.render_text(readme, variants.values_for(get_lab(lab), None))  # as `cks show` does
+        for command in re.findall(r"`((?:cks|grade) [^`]+)`", readme):
+            assert " ".join(command.split()) in flowing, f"{lab}: {command!r} is cut inside a word"
+
+
+def test_reset_says_one_file_not_file_s(demo):
+    (demo / "mine.txt").write_text("x")
+    r = run(cks, "reset", "lab90", "-w", str(demo))
+    assert r.exit_code == 0 and "Replaced 1 file you had changed or added" in r.output
