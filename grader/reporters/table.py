@@ -37,8 +37,14 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
     table.add_column("Status", no_wrap=True)
     table.add_column("Points", justify="right", no_wrap=True)
     table.add_column("Title / reason", overflow="fold")
+    first_said: dict[str, str] = {}  # a failing reason -> the task that gave it first (JSON keeps each whole)
     for t in report.tasks:
-        reason = Text.assemble((t.title, "bold"), "\n", (t.message, "" if t.status is Status.PASS else _STYLE[t.status]))
+        message = t.message
+        if t.status in (Status.FAIL, Status.ERROR):
+            earlier = first_said.setdefault(message, t.id)
+            if earlier != t.id:  # one broken or missing file fails many tasks alike: say it once
+                message = f"same problem as {earlier}"
+        reason = Text.assemble((t.title, "bold"), "\n", (message, "" if t.status is Status.PASS else _STYLE[t.status]))
         if t.status is Status.FAIL and t.hint and not hints:
             reason.append(f"\nhint: {ask.format(task=t.id)}", style="dim")
         table.add_row(t.id, Text(_MARK[t.status], style=_STYLE[t.status]), f"{t.points:g}/{t.max_points:g}", reason)

@@ -331,3 +331,25 @@ def test_reset_says_one_file_not_file_s(demo):
     (demo / "mine.txt").write_text("x")
     r = run(cks, "reset", "lab90", "-w", str(demo))
     assert r.exit_code == 0 and "Replaced 1 file you had changed or added" in r.output
+
+
+def test_a_problem_shared_by_every_task_is_said_once_in_the_table(tmp_path, monkeypatch):
+    """A policy that does not load fails all seven tasks of lab1: the table gives the error in full once per
+    wording and points back to it; JSON keeps every task's message whole."""
+    from grader.labs import get_lab, load_lab_dir
+    from grader.workspace import materialize
+
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    load_lab_dir.cache_clear()
+    ws = tmp_path / "ws"
+    materialize(get_lab("lab1"), ws)
+    table = run(grade_cmd, "lab1", "-w", str(ws)).output
+    assert table.count("no audit policy at") == 1 and table.count("same problem as t1") == 6
+    policy = ws / "nodes/controlplane/etc/kubernetes/audit/policy.yaml"
+    policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadta\n")
+    table = run(grade_cmd, "lab1", "-w", str(ws)).output
+    assert table.count('"Metadta"') <= 2 and "same problem as t" in table
+    report = json.loads(run(grade_cmd, "lab1", "-w", str(ws), "--format", "json").output)
+    assert all('"Metadta"' in t["message"] for t in report["tasks"])

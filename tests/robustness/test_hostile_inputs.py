@@ -67,7 +67,7 @@ def test_reset_lists_and_backs_up_the_learners_files(tmp_path: Path, lab1_ws: Pa
     (lab1_ws / "nodes" / "controlplane" / "notes.txt").write_text("my notes\n")
     res = run_kit("reset", "lab1", "-w", str(lab1_ws), cwd=tmp_path, seconds=FAST)
     assert_clean(res, rc=0, seconds=FAST)
-    assert "2 file(s)" in res.err and POLICY in res.err and "notes.txt" in res.err
+    assert "2 files you had changed" in res.err and POLICY in res.err and "notes.txt" in res.err
     backups = list((lab1_ws / ".cks-backup").iterdir())
     assert len(backups) == 1
     assert (backups[0] / POLICY).read_text() == "# my answer\n"
