@@ -244,3 +244,18 @@ def test_a_start_killed_midway_can_be_started_again(tmp_path: Path) -> None:
     (ws / ".cks-staging-99999" / "nodes").mkdir(parents=True)  # what a SIGKILL during a start leaves
     done = start(get_lab("lab1"), ws, force=True)
     assert done.dropped == [] and not list(ws.glob(".cks-staging-*"))
+
+
+@pytest.mark.parametrize("command", [("show", "lab1"), ("hint", "lab1", "t1"), ("solution", "lab1", "--yes")])
+def test_commands_that_need_the_variant_refuse_an_unreadable_cks_yaml(tmp_path: Path, command) -> None:
+    """docs/robustness.md row 8: with the seed unknown, `cks show`/`hint`/`solution` would show the default
+    variant's values, not the learner's: they refuse (exit 3) and name cks.yaml."""
+    from click.testing import CliRunner
+
+    from grader.cli import cks
+
+    ws = new_workspace(tmp_path, "lab1", seed="alice")
+    (ws / "cks.yaml").write_text("seed: [alice\n")
+    result = CliRunner().invoke(cks, [*command, "-w", str(ws)])
+    assert result.exit_code == 3 and "cks.yaml" in result.output, result.output
+    assert not (ws / ".cks" / "hints.json").exists()  # nothing recorded against an unknown variant
