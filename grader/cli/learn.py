@@ -331,7 +331,10 @@ def _lab_progress(lab) -> dict:
     elif row["failing"]:
         first = row["failing"][0]
         more = f" (+{len(row['failing']) - 1} more)" if len(row["failing"]) > 1 else ""
-        row["next"] = f"fix {first}{more}; cks hint {lab.id} {first}{flag}"
+        if row["hints_seen"].get(first, 0) < 3:
+            row["next"] = f"fix {first}{more}; cks hint {lab.id} {first}{flag}"
+        else:  # every tier of it seen: another `cks hint` would only repeat them
+            row["next"] = f"fix {first}{more}" + ("" if row["solution_seen"] else f"; cks solution {lab.id}{flag}")
     else:
         row["next"] = "done" if isinstance(last, dict) and last.get("score") == last.get("max_score") else \
             f"grade {lab.id}{flag}"

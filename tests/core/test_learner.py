@@ -185,6 +185,9 @@ def test_progress_lists_every_lab_with_best_last_hints_and_next(demo, tmp_path, 
     assert row["failing"] == ["t1", "t2"] and row["next"] == "fix t1 (+1 more); cks hint lab90 t1"
     table = run(cks, "progress").output
     assert "3/5" in table and "t1:1" in table and "Next: fix t1" in table
+    run(cks, "hint", "lab90", "t1", "--tier", "3")  # every tier seen: another hint would only repeat them
+    row = next(r for r in json.loads(run(cks, "progress", "-f", "json").output) if r["lab"] == "lab90")
+    assert row["next"] == "fix t1 (+1 more); cks solution lab90"
 
 
 def test_progress_before_any_lab_says_how_to_begin(demo, tmp_path, monkeypatch):
