@@ -259,3 +259,26 @@ def test_commands_that_need_the_variant_refuse_an_unreadable_cks_yaml(tmp_path: 
     result = CliRunner().invoke(cks, [*command, "-w", str(ws)])
     assert result.exit_code == 3 and "cks.yaml" in result.output, result.output
     assert not (ws / ".cks" / "hints.json").exists()  # nothing recorded against an unknown variant
+
+
+def test_a_damaged_hint_record_never_stops_a_learner(tmp_path: Path, monkeypatch) -> None:
+    """.cks/hints.json nested 100,000 deep (under the size cap) made `cks hint` and `cks progress` end in a
+    RecursionError traceback; a damaged record counts as empty. A link planted where the record's temporary
+    file used to be (hints.json.tmp) is never written through."""
+    from click.testing import CliRunner
+
+    from grader.cli import cks
+
+    monkeypatch.chdir(tmp_path)  # `cks progress` reads ./cks-workspace/
+    ws = new_workspace(tmp_path, "lab1")
+    (ws / ".cks").mkdir(exist_ok=True)
+    (ws / ".cks" / "hints.json").write_text("[" * 100_000 + "]" * 100_000)
+    (ws / ".cks" / "progress.json").write_text('{"a":' * 40_000 + "1" + "}" * 40_000)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("mine\n")
+    (ws / ".cks" / "hints.json.tmp").symlink_to(outside)
+    for args in (["hint", "lab1", "t1", "-w", str(ws)], ["hint", "lab1", "-w", str(ws)], ["progress"]):
+        result = CliRunner().invoke(cks, args)
+        assert result.exit_code == 0 and result.exception is None, (args, result.output)
+    assert outside.read_text() == "mine\n"
+    assert '"tier": 1' in (ws / ".cks" / "hints.json").read_text()  # the record starts afresh
