@@ -56,7 +56,7 @@ def read_marker(root: Path) -> dict[str, Any] | None:
     """The marker of ``root``, or None when it has none the kit wrote (absent, damaged, not a file)."""
     try:
         data = json.loads(safeio.read_bytes(root / MARKER, max_bytes=MAX_MARKER_BYTES))
-    except (safeio.ReadRefused, ValueError):
+    except (ValueError, RecursionError):  # ReadRefused is a ValueError; deep nesting a RecursionError
         return None
     if not isinstance(data, dict) or data.get("created_by") != OWNER:
         return None

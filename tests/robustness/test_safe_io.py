@@ -282,3 +282,25 @@ def test_a_damaged_hint_record_never_stops_a_learner(tmp_path: Path, monkeypatch
         assert result.exit_code == 0 and result.exception is None, (args, result.output)
     assert outside.read_text() == "mine\n"
     assert '"tier": 1' in (ws / ".cks" / "hints.json").read_text()  # the record starts afresh
+
+
+def test_json_nested_too_deeply_is_damaged_input_not_a_traceback(tmp_path: Path) -> None:
+    """A .cks-created marker nested 100,000 deep made `cks reset` and `cks start --force` end in a
+    RecursionError traceback: it is a damaged marker (refused, exit 2). A learner's cluster/*.json nested as
+    deeply is a broken file (like invalid JSON), not an error of every task."""
+    from click.testing import CliRunner
+
+    from grader.cli import cks
+    from grader.runner import grade
+    from grader.snapshot import Snapshot
+
+    ws = new_workspace(tmp_path, "lab6")
+    deep = "[" * 100_000 + "]" * 100_000
+    (ws / "cluster" / "extra.json").write_text(deep)
+    report = grade(get_lab("lab6"), Snapshot(ws))
+    assert report.tasks and not any("nested too deeply" in t.message for t in report.tasks)
+    (ws / fsutil.MARKER).write_text(deep)
+    for args in (["reset", "lab6"], ["start", "lab6", "--force"]):
+        result = CliRunner().invoke(cks, [*args, "-w", str(ws)])
+        assert result.exit_code == 2 and "not created by the kit" in result.output, (args, result.output)
+    assert (ws / "cluster" / "extra.json").is_file()  # nothing removed
