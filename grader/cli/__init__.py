@@ -528,10 +528,15 @@ def show_cmd(lab: str, workspace: str | None, seed: str | None) -> None:
 
     from grader.reporters.table import terminal_width
 
+    from grader.cli.learn import exam_in_progress
+
     first = the_lab.tasks[0].id
     about = (f"Stuck on a task? `cks hint {the_lab.id} {first}` gives its hint one tier at a time: a nudge, "
              "where to look, then the shape of the answer (the hints you use are recorded in your workspace). "
              f"`grade {the_lab.id}` prints no hint text unless you add --hints.")
+    if exam_in_progress(workspace_for(the_lab, workspace)):
+        about = ("This is a timed exam: no hints and no solutions until you hand it in with `cks exam finish`, "
+                 "which shows each task's feedback with its hint. `cks exam status` shows the time left.")
     click.echo("\n" + textwrap.fill(about, min(terminal_width(), 100), break_on_hyphens=False))
 
 

@@ -307,6 +307,8 @@ def test_grade_during_a_timed_exam_gives_no_hint_text_nor_pointers(tmp_path, mon
     r = run(grade_cmd, "lab8", "-w", str(ws))
     assert r.exit_code == 1 and "Score: 0/31" in r.output
     assert "cks hint" not in r.output and "Hints come" not in r.output
+    shown = run(cks, "show", "lab8", "-w", str(ws)).output
+    assert "cks hint" not in shown and "no hints and no solutions" in shown
     assert run(cks, "exam", "finish").exit_code in (0, 1)
     assert "hint: cks hint lab8" in run(grade_cmd, "lab8", "-w", str(ws)).output  # handed in: hints again
 
