@@ -526,9 +526,8 @@ def show_cmd(lab: str, workspace: str | None, seed: str | None) -> None:
     click.echo(render_markdown(text), nl=False)
     import textwrap
 
-    from grader.reporters.table import terminal_width
-
     from grader.cli.learn import exam_in_progress
+    from grader.reporters.table import terminal_width
 
     first = the_lab.tasks[0].id
     about = (f"Stuck on a task? `cks hint {the_lab.id} {first}` gives its hint one tier at a time: a nudge, "
