@@ -191,6 +191,9 @@ def check_workspace(lab, ws: Path) -> dict:
                        f"`cks start {lab.id} --workspace DIR` in a new or empty folder")
         if ws.exists():
             fail_usage(f"{ws} is a file, not a workspace; start one with `cks start {lab.id}`")
+        if _nesting_problem(lab, ws):  # `cks start` would refuse there: never suggest it
+            fail_usage(f"no workspace for {lab.id} at {ws}, and none can be started there: "
+                       f"{_nesting_problem(lab, ws)}")
         fail_usage(f"no workspace for {lab.id} at {ws}; start one with `cks start {lab.id}{ws_flag(lab, ws)}`")
     snap = Snapshot(ws)
     if snap.meta_problem:

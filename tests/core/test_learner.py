@@ -358,3 +358,19 @@ def test_a_problem_shared_by_every_task_is_said_once_in_the_table(tmp_path, monk
     assert table.count('"Metadta"') <= 2 and "same problem as t" in table
     report = json.loads(run(grade_cmd, "lab1", "-w", str(ws), "--format", "json").output)
     assert all('"Metadta"' in t["message"] for t in report["tasks"])
+
+
+def test_grade_in_an_exam_folder_never_suggests_starting_a_lab_there(tmp_path, monkeypatch):
+    """Issue 12 item 4: `grade lab2` inside the exam folder used to say "start one with `cks start lab2`",
+    which `cks start` then refuses (workspaces never go inside an exam folder)."""
+    from grader.labs import load_lab_dir
+
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    load_lab_dir.cache_clear()
+    assert run(cks, "exam", "start", "--seed", "x").exit_code == 0
+    monkeypatch.chdir(tmp_path / "cks-workspace" / "exam")
+    r = run(grade_cmd, "lab2")
+    assert r.exit_code == 2 and "start one with `cks start lab2`" not in r.output
+    assert "outside it" in r.output and "--workspace DIR" in r.output
+    assert run(cks, "start", "lab2").exit_code == 2  # what the old message suggested is indeed refused
