@@ -504,6 +504,8 @@ def variant_values(lab, workspace: str | None, seed: str | None) -> tuple[dict, 
         if ws.is_dir() and snap.meta_problem:  # never fall back to the default variant silently
             check_workspace(lab, ws)
         recorded = snap.meta.get("seed") if ws.is_dir() else None
+        if ws.is_dir() and _recorded_lab(ws, lab.id) not in (lab.id, None):
+            recorded = None  # another lab's workspace: its seed draws that lab's values, not this one's
         seed = str(recorded) if recorded is not None else None
     return variants.values_for(lab, seed), seed
 

@@ -17,6 +17,7 @@ import click
 
 from grader.cli import (
     CONTEXT,
+    _recorded_lab,
     check_workspace,
     color,
     fail_usage,
@@ -49,7 +50,9 @@ def _record_dir(lab, workspace: str | None) -> Path | None:
     ws = workspace_for(lab, workspace)
     if workspace:  # named on purpose: it must be this lab's workspace
         check_workspace(lab, ws)
-    return ws if (ws / META_FILE).is_file() else None
+    if not (ws / META_FILE).is_file() or _recorded_lab(ws, lab.id) not in (lab.id, None):
+        return None  # none, or another lab's (cks-workspace/lab5 started as lab1): not this lab's record
+    return ws
 
 
 def exam_in_progress(ws: Path | None) -> bool:
@@ -309,11 +312,13 @@ def _lab_progress(lab) -> dict:
     from grader.snapshot import META_FILE
 
     ws = workspace_for(lab, None)
-    row = {"lab": lab.id, "title": lab.title, "workspace": str(ws) if (ws / META_FILE).is_file() else None,
+    other = _recorded_lab(ws, lab.id) if (ws / META_FILE).is_file() else None
+    ours = (ws / META_FILE).is_file() and other in (lab.id, None)
+    row = {"lab": lab.id, "title": lab.title, "workspace": str(ws) if ours else None,
            "max_points": lab.max_points, "best_score": None, "best_max_score": None, "last_graded": None,
            "last_score": None, "hints_seen": {}, "solution_seen": None, "failing": [], "next": ""}
     if row["workspace"] is None:
-        row["next"] = f"cks start {lab.id}"
+        row["next"] = f"cks start {lab.id}" if not other else f"{ws} holds {other}: cks start {lab.id} --workspace DIR"
         return row
     record = progress.progress_record(ws)
     best, last = record.get("best"), record.get("last")

@@ -374,3 +374,23 @@ def test_grade_in_an_exam_folder_never_suggests_starting_a_lab_there(tmp_path, m
     assert r.exit_code == 2 and "start one with `cks start lab2`" not in r.output
     assert "outside it" in r.output and "--workspace DIR" in r.output
     assert run(cks, "start", "lab2").exit_code == 2  # what the old message suggested is indeed refused
+
+
+def test_a_workspace_folder_holding_another_lab_is_not_this_labs_record(tmp_path, monkeypatch):
+    """`cks start lab1 -w cks-workspace/lab5` (or a renamed folder): `cks progress` used to show lab1's score
+    and failing tasks as lab5's, and `cks hint lab5`/`cks solution lab5` wrote lab5's record into lab1's
+    workspace (and drew lab5's values from lab1's seed)."""
+    from grader.labs import load_lab_dir
+
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    load_lab_dir.cache_clear()
+    ws = tmp_path / "cks-workspace" / "lab5"
+    assert run(cks, "start", "lab1", "-w", str(ws), "--seed", "zed").exit_code == 0
+    run(grade_cmd, "lab1", "-w", str(ws))
+    rows = {r["lab"]: r for r in json.loads(run(cks, "progress", "-f", "json").output)}
+    assert rows["lab5"]["workspace"] is None and rows["lab5"]["best_score"] is None
+    assert "holds lab1" in rows["lab5"]["next"]
+    assert run(cks, "hint", "lab5", "t1").exit_code == 0
+    assert run(cks, "solution", "lab5", "--yes").exit_code == 0
+    assert not (ws / ".cks" / "hints.json").exists()
