@@ -304,3 +304,23 @@ def test_json_nested_too_deeply_is_damaged_input_not_a_traceback(tmp_path: Path)
         result = CliRunner().invoke(cks, [*args, "-w", str(ws)])
         assert result.exit_code == 2 and "not created by the kit" in result.output, (args, result.output)
     assert (ws / "cluster" / "extra.json").is_file()  # nothing removed
+
+
+@pytest.mark.parametrize("value,expected", [("abc", 30.0), ("", 30.0), ("nan", 30.0), ("-1", 30.0), ("inf", 3600.0),
+                                            ("2.5", 2.5)])
+def test_lock_wait_from_the_environment_never_crashes_or_waits_forever(monkeypatch, value, expected) -> None:
+    monkeypatch.setenv("CKS_LOCK_WAIT", value)
+    assert fsutil._lock_wait() == expected
+
+
+def test_a_bad_cks_lock_wait_does_not_stop_grade(tmp_path: Path) -> None:
+    """CKS_LOCK_WAIT=abc (or empty) raised ValueError when grader.fsutil was imported: every command ended in a
+    traceback."""
+    import subprocess
+    import sys
+
+    ws = new_workspace(tmp_path, "lab1")
+    env = {**os.environ, "CKS_LOCK_WAIT": "abc", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    res = subprocess.run([sys.executable, "-m", "grader", "grade", "lab1", "-w", str(ws)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and "Traceback" not in res.stderr and "Score: 0/10" in res.stdout
