@@ -113,7 +113,21 @@ def _prog() -> str:
 
 def workspace_for(lab, workspace: str | None) -> Path:
     """--workspace DIR, else the workspace found from the current directory (see :func:`_find_workspace`)."""
-    return Path(workspace) if workspace else _find_workspace(lab)
+    return _usable(Path(workspace)) if workspace else _find_workspace(lab)
+
+
+def _usable(path: Path) -> Path:
+    """``path``, or exit 2 when no file operation could use it (a name too long, a loop of links, ...):
+    pathlib raises those from exists() and resolve(), as a traceback otherwise."""
+    try:
+        os.stat(path)
+        path.resolve()
+    except FileNotFoundError:
+        pass  # a folder to create
+    except (OSError, RuntimeError) as exc:  # RuntimeError: resolve() on a loop of links
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a loop of symbolic links"
+        fail_usage(f"the folder {str(path)[:200]} cannot be used: {reason}; choose another with --workspace DIR")
+    return path
 
 
 def _find_workspace(lab) -> Path:

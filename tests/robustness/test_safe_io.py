@@ -324,3 +324,20 @@ def test_a_bad_cks_lock_wait_does_not_stop_grade(tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "grader", "grade", "lab1", "-w", str(ws)], cwd=tmp_path, env=env,
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and "Traceback" not in res.stderr and "Score: 0/10" in res.stdout
+
+
+@pytest.mark.parametrize("bad", ["loop", "loop/below", "a" * 300])
+def test_a_workspace_path_no_file_operation_can_use_is_a_usage_error(tmp_path: Path, monkeypatch, bad: str) -> None:
+    """--workspace naming a loop of links or a name longer than the file system allows ended in a
+    RuntimeError / OSError traceback in start, grade, hint, reset."""
+    from click.testing import CliRunner
+
+    from grader.cli import cks, grade_cmd
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop").symlink_to("loop")
+    for cmd, args in ((cks, ["start", "lab1"]), (grade_cmd, ["lab1"]), (cks, ["hint", "lab1", "t1"]),
+                      (cks, ["reset", "lab1"]), (cks, ["show", "lab1"])):
+        result = CliRunner().invoke(cmd, [*args, "-w", bad])
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (args, result.output)
+        assert "cannot be used" in result.output
