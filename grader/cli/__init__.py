@@ -405,7 +405,8 @@ def _emit(report, fmt: str, output: str | None, verbose: bool, *, hints: bool = 
     opts = {"verbose": verbose, "hints": hints, "hint_command": hint_command}
     if output:
         try:
-            Path(output).write_text(render(report, fmt, color=False, **opts))
+            # a path that is not UTF-8 (a folder named with a stray byte) is written as \udcNN, never a traceback
+            Path(output).write_text(render(report, fmt, color=False, **opts), errors="backslashreplace")
         except OSError as exc:
             fail_usage(f"cannot write {output}: {exc.strerror}")
         if fmt != "table":

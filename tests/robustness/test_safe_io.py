@@ -341,3 +341,42 @@ def test_a_workspace_path_no_file_operation_can_use_is_a_usage_error(tmp_path: P
         result = CliRunner().invoke(cmd, [*args, "-w", bad])
         assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (args, result.output)
         assert "cannot be used" in result.output
+
+
+def test_control_characters_from_a_learners_file_never_reach_the_terminal_or_break_junit(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    """A policy value "\\e]0;pwned\\a\\0\\r..." was echoed raw into the reason and evidence: it retitled the
+    reader's terminal (an instructor grading a learner's work too) and made the JUnit XML unreadable."""
+    import xml.dom.minidom
+
+    from click.testing import CliRunner
+
+    from grader.cli import grade_cmd
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    ws = new_workspace(tmp_path, "lab1")
+    (ws / POLICY).write_text('apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n'
+                             '- level: "\\e[2J\\e]0;pwned\\a\\0\\rMetadata\\x9b"\n')
+    for args in (["-v"], ["--hints"]):
+        out = CliRunner().invoke(grade_cmd, ["lab1", "-w", str(ws), *args]).output
+        assert not set(out) & {"\x1b", "\x07", "\x00", "\r", "\x9b"}, repr(out[:300])
+        assert "\\x1b]0;pwned\\x07" in out  # shown, as text
+    junit = CliRunner().invoke(grade_cmd, ["lab1", "-w", str(ws), "--format", "junit"]).output
+    xml.dom.minidom.parseString(junit.encode("utf-8"))  # raises on a character XML cannot hold
+
+
+def test_a_report_about_a_folder_named_with_a_stray_byte_is_written_to_a_file(tmp_path: Path) -> None:
+    """`grade -o FILE` for a workspace whose name is not UTF-8 ended in a UnicodeEncodeError traceback."""
+    import json
+    import subprocess
+    import sys
+
+    ws = new_workspace(tmp_path, "lab1").rename(tmp_path / os.fsdecode(b"ws\xff"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for fmt in ("json", "table", "junit"):
+        out = tmp_path / f"r.{fmt}"
+        res = subprocess.run([sys.executable, "-m", "grader", "grade", "lab1", "-w", os.fsencode(ws), "--format", fmt,
+                              "-o", str(out)], cwd=tmp_path, env=env, capture_output=True, timeout=60)
+        assert res.returncode == 1 and b"Traceback" not in res.stderr, (fmt, res.stderr.decode(errors="replace"))
+        assert "ws" in out.read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "r.json").read_text())["target"].endswith("ws\udcff")
