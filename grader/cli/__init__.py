@@ -119,14 +119,18 @@ def workspace_for(lab, workspace: str | None) -> Path:
 def _usable(path: Path) -> Path:
     """``path``, or exit 2 when no file operation could use it (a name too long, a loop of links, ...):
     pathlib raises those from exists() and resolve(), as a traceback otherwise."""
+    import errno
+
     try:
         os.stat(path)
         path.resolve()
-    except FileNotFoundError:
-        pass  # a folder to create
-    except (OSError, RuntimeError) as exc:  # RuntimeError: resolve() on a loop of links
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "a loop of symbolic links"
-        fail_usage(f"the folder {str(path)[:200]} cannot be used: {reason}; choose another with --workspace DIR")
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENAMETOOLONG):
+            fail_usage(f"the folder {str(path)[:200]} cannot be used: {exc.strerror}; choose another with "
+                       "--workspace DIR")
+        # anything else (missing: a folder to create; below a file) is said by the command itself
+    except RuntimeError as exc:  # resolve() on a loop of links
+        fail_usage(f"the folder {str(path)[:200]} cannot be used: {exc}; choose another with --workspace DIR")
     return path
 
 
