@@ -63,7 +63,7 @@ def test_the_recorded_walkthrough_is_what_the_kit_prints(tmp_path: Path) -> None
     env.pop("CKS_LABS_DIR", None)
     script = ""  # one shell for the whole session: variables such as $P carry over, as they did
     replayed = 0
-    for command, expected in steps:
+    for command, _ in steps:
         if command.startswith("#"):
             break
         marker = f"@@step{replayed}@@"
