@@ -380,3 +380,21 @@ def test_a_report_about_a_folder_named_with_a_stray_byte_is_written_to_a_file(tm
         assert res.returncode == 1 and b"Traceback" not in res.stderr, (fmt, res.stderr.decode(errors="replace"))
         assert "ws" in out.read_text(encoding="utf-8")
     assert json.loads((tmp_path / "r.json").read_text())["target"].endswith("ws\udcff")
+
+
+def test_a_start_state_interrupted_while_built_leaves_no_temporary_folder(tmp_path: Path, monkeypatch) -> None:
+    """SIGTERM during `grade` of a seeded lab (SystemExit inside the build of the start state it compares
+    with) left /tmp/cks-LAB-start-* behind: atexit only removed the folders already built."""
+    import tempfile
+
+    from grader import workspace
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def interrupted(*_args, **_kw):
+        raise SystemExit(143)
+
+    monkeypatch.setattr(workspace, "materialize", interrupted)
+    with pytest.raises(SystemExit):
+        workspace.pristine(get_lab("lab7"), "sigterm-seed")
+    assert not list(tmp_path.glob("cks-*")), "a temporary start state was left behind"
