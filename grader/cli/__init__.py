@@ -290,7 +290,7 @@ def _grade(lab_id: str, workspace: str | None, target: str | None, kubeconfig: s
     if workspace is None and target is None and not in_cluster:
         target = "local" if Path("/etc/kubernetes/manifests/kube-apiserver.yaml").is_file() else None
     ws: Path | None = None
-    in_exam = False
+    in_exam = busy = False
     if target is None and not in_cluster:
         ws = workspace_for(lab, workspace)
         from grader.cli.learn import exam_in_progress
@@ -299,13 +299,13 @@ def _grade(lab_id: str, workspace: str | None, target: str | None, kubeconfig: s
         if in_exam and hints:  # as `cks hint` refuses: the timed exam is taken as the real one
             fail_usage("no hints during the timed exam, as in the real one; `cks exam finish` hands it in and "
                        "shows each task's feedback with its hint")
-        report = _grade_workspace(lab, ws, tasks)
+        report, busy = _grade_workspace(lab, ws, tasks)
         if in_exam:  # no "hint: cks hint ..." pointers to a command that refuses until the exam is over
             for t in report.tasks:
                 t.hint = ""
     else:
         report = _grade_live(lab, target or "local", kubeconfig, kube_context, in_cluster, tasks)
-    if ws is not None:
+    if ws is not None and not busy:  # a refusal (a start or reset held the workspace) is not a grading
         _record(lab, ws, report, full=not tasks, hints=hints)
     hint_command = f"cks hint {lab.id} {{task}}" + (ws_flag(lab, ws) if ws is not None else "")
     _emit(report, fmt, output, verbose, hints=hints, hint_command=hint_command)
@@ -329,6 +329,7 @@ def _record(lab, ws: Path, report, *, full: bool, hints: bool) -> None:
 
 
 def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
+    """(the report, whether the workspace was busy: a start or reset held it, every task is error)."""
     from grader import fsutil
     from grader.runner import _all_error, grade
     from grader.snapshot import Snapshot
@@ -340,10 +341,10 @@ def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
                    f"the installed lab is version {lab.version}; `cks reset {lab.id}` starts it afresh.", err=True)
     try:
         with fsutil.shared_lock(ws):  # a start or reset in progress: refuse rather than grade half a state
-            return grade(lab, snap, target=f"workspace {ws}", only=list(tasks) or None)
+            return grade(lab, snap, target=f"workspace {ws}", only=list(tasks) or None), False
     except fsutil.Busy as exc:
         click.echo(f"Error: {exc}", err=True)
-        return _all_error(lab, str(exc), f"workspace {ws}", list(tasks) or None)
+        return _all_error(lab, str(exc), f"workspace {ws}", list(tasks) or None), True
 
 
 def _live_target(target: str):

@@ -398,3 +398,19 @@ def test_a_start_state_interrupted_while_built_leaves_no_temporary_folder(tmp_pa
     with pytest.raises(SystemExit):
         workspace.pristine(get_lab("lab7"), "sigterm-seed")
     assert not list(tmp_path.glob("cks-*")), "a temporary start state was left behind"
+
+
+def test_a_grade_refused_during_a_reset_is_not_recorded(tmp_path: Path) -> None:
+    """grade refuses while a start or reset holds the workspace; it used to record that refusal in
+    .cks/progress.json as a grading with every task in error (and wrote there during the reset)."""
+    from click.testing import CliRunner
+
+    from grader.cli import grade_cmd
+
+    ws = new_workspace(tmp_path, "lab1")
+    with fsutil.locked(ws):
+        result = CliRunner().invoke(grade_cmd, ["lab1", "-w", str(ws)])
+    assert result.exit_code == 3 and "being reset" in result.output
+    assert not (ws / ".cks" / "progress.json").exists()
+    assert CliRunner().invoke(grade_cmd, ["lab1", "-w", str(ws)]).exit_code == 1
+    assert (ws / ".cks" / "progress.json").is_file()  # a real grading is recorded
