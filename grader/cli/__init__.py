@@ -599,7 +599,7 @@ def _prose(text: str, width: int) -> str:
     # an inline `command` moves to the next line whole rather than breaking at its spaces; one too long
     # for a line (a list item's indent included) breaks at its spaces, never inside a word
     text = re.sub(r"`([^`\n]+)`", lambda m: "`" + (m.group(1).replace(" ", _KEEP_SPACE)
-                                                    if len(m.group(1)) <= width - 12 else m.group(1)) + "`", text)
+                                                    if len(m.group(1)) <= width - 8 else m.group(1)) + "`", text)
     buf = io.StringIO()
     use_color = color()
     Console(file=buf, width=width, force_terminal=use_color, no_color=not use_color, highlight=False
