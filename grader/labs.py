@@ -36,6 +36,8 @@ class Task:
     params: dict[str, Any]
     hints: tuple[str, ...]  # tiers 1..3; "" for a tier a lab does not give (an old single `hint` is tier 3)
     live: bool = False
+    # tasks that must pass for this one to mean anything (e.g. "the policy loads"); see grader.runner
+    requires: tuple[str, ...] = ()
 
     @property
     def hint(self) -> str:
@@ -175,7 +177,7 @@ def load_lab_dir(d: Path) -> Lab:
 
 _LAB_KEYS = {"id", "version", "title", "summary", "topics", "minutes", "nodes", "tasks", "collect",
              "generator", "variables", "live_only"}
-_TASK_KEYS = {"id", "title", "points", "check", "params", "hints", "hint", "live"}
+_TASK_KEYS = {"id", "title", "points", "check", "params", "hints", "hint", "live", "requires"}
 _COLLECT_KEYS = {"files", "dirs", "kinds", "namespaces", "facts"}
 
 
@@ -242,8 +244,10 @@ def parse_lab(data: Any, d: Path, where: str) -> Lab:
         live = raw.get("live", False)
         if not isinstance(live, bool):
             raise LabError(f"{tw}: key 'live' must be true or false")
+        requires = _parse_requires(raw.get("requires", []), tid, [t.id for t in tasks],
+                                   [r.get("id") for r in raw_tasks if isinstance(r, dict)], tw)
         tasks.append(Task(tid, _req(raw, "title", str, tw, "a short title"), points, check_id, params,
-                          _parse_hints(raw, tw), live))
+                          _parse_hints(raw, tw), live, requires))
     collect = _parse_collect(data.get("collect", {}) or {}, f"{where}: collect")
     gen = data.get("generator")
     if gen is not None and (not isinstance(gen, str) or ":" not in gen):
@@ -253,6 +257,25 @@ def parse_lab(data: Any, d: Path, where: str) -> Lab:
         raise LabError(f"{where}: key 'variables' must be a mapping")
     return Lab(lab_id, d, version, title, str(summary).strip(), tuple(topics), minutes, tuple(nodes),
                tuple(tasks), collect, gen, variables, str(data.get("live_only", "")))
+
+
+def _parse_requires(raw: Any, tid: str, earlier: list[str], all_ids: list[Any], where: str) -> tuple[str, ...]:
+    """``requires: [t1]``: ids of tasks listed before this one (so the order of grading is the file's order)."""
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):
+        raise LabError(f"{where}: key 'requires' must be a list of task ids, e.g. [t1]")
+    for req in raw:
+        if req == tid:
+            raise LabError(f"{where}: task {tid!r} cannot require itself")
+        if req not in all_ids:
+            raise LabError(f"{where}: requires {req!r}, which is not a task of this lab; its tasks are "
+                           f"{', '.join(str(i) for i in all_ids)}")
+        if req not in earlier:
+            raise LabError(f"{where}: requires {req!r}, which is listed after it; list a required task first")
+    if len(set(raw)) != len(raw):
+        raise LabError(f"{where}: key 'requires' names a task twice")
+    return tuple(raw)
 
 
 def _parse_hints(raw: dict[str, Any], where: str) -> tuple[str, ...]:

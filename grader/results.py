@@ -39,6 +39,9 @@ class Outcome:
     message: str
     evidence: list[Evidence] = field(default_factory=list)
     score: float = 0.0
+    # a failure the tasks that ``require`` this one can still be graded past (e.g. a policy that loads but
+    # drops keys: kube-apiserver runs with it); False only where the real system would accept the object
+    blocks_dependents: bool = True
 
     @classmethod
     def passed(cls, message: str, *evidence: Evidence) -> Outcome:
@@ -80,10 +83,13 @@ class TaskResult:
     evidence: list[Evidence]
     hint: str
     live: bool = False
+    blocked_by: str | None = None  # the required task whose failure decided this one (lab.yaml ``requires``)
 
     def to_dict(self, *, hints: bool = False) -> dict[str, Any]:
         """``hint`` carries the hint text only when asked for (`grade --hints`): default output teaches
-        without handing out the shape of the answer."""
+        without handing out the shape of the answer. ``blocked_by`` only for a task whose required task
+        failed (lab.yaml ``requires``)."""
+        extra = {"blocked_by": self.blocked_by} if self.blocked_by else {}
         return {
             "id": self.id,
             "title": self.title,
@@ -93,6 +99,7 @@ class TaskResult:
             "message": self.message,
             "evidence": [e.to_dict() for e in self.evidence],
             "hint": (self.hint or None) if hints else None,
+            **extra,
         }
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from grader import variants
 from grader.checks import CheckContext, get_check
-from grader.labs import Lab
+from grader.labs import Lab, Task
 from grader.results import Outcome, Report, Status, TaskResult
 from grader.snapshot import FileProblem, Snapshot
 
@@ -28,22 +28,47 @@ def grade(lab: Lab, snap: Snapshot, *, target: str = "workspace", live: bool = F
         def start_factory() -> Snapshot:
             return pristine(lab, seed)
 
+    outcomes: dict[str, Outcome] = {}
+    blockers: dict[str, str] = {}
+
+    def outcome_of(task: Task) -> Outcome:
+        # required tasks are graded first (even when ``only`` leaves them out), each once
+        if task.id not in outcomes:
+            outcomes[task.id] = _grade_task(task)
+        return outcomes[task.id]
+
+    def _grade_task(task: Task) -> Outcome:
+        if task.live and not live:
+            return Outcome.skipped(LIVE_SKIP.format(lab=lab.id))
+        for req_id in task.requires:
+            required = lab.task(req_id)
+            got = outcome_of(required)
+            if got.status in (Status.FAIL, Status.ERROR) and got.blocks_dependents:
+                blockers[task.id] = req_id
+                return blocked_outcome(req_id, variants.render_text(required.title, values), got.status)
+        ctx = CheckContext(snap, lab, task, live, values, start_factory)
+        return run_check(ctx, task.check, variants.render(task.params, values))
+
     results = []
     for task in lab.tasks:
         if only and task.id not in only:
             continue
         if progress:
             progress(task.id)
-        if task.live and not live:
-            outcome = Outcome.skipped(LIVE_SKIP.format(lab=lab.id))
-        else:
-            ctx = CheckContext(snap, lab, task, live, values, start_factory)
-            outcome = run_check(ctx, task.check, variants.render(task.params, values))
+        outcome = outcome_of(task)
         earned = round(task.points * (1.0 if outcome.status is Status.PASS else outcome.score), 2)
         results.append(TaskResult(task.id, variants.render_text(task.title, values), outcome.status, earned,
                                   task.points, outcome.message, outcome.evidence,
-                                  variants.render_text(task.hint, values), task.live))
+                                  variants.render_text(task.hint, values), task.live, blockers.get(task.id)))
     return Report(lab.id, variants.render_text(lab.title, values), lab.version, target, results, seed)
+
+
+def blocked_outcome(req_id: str, req_title: str, status: Status) -> Outcome:
+    """A task whose required task failed: 0 points and one short reason; the root error is shown once, there."""
+    title = req_title[:1].lower() + req_title[1:] if req_title[1:2].islower() else req_title  # not "Q6:"
+    if status is Status.ERROR:
+        return Outcome.error(f"depends on {req_id} ({title}), which could not be checked")
+    return Outcome.failed(f"depends on {req_id} ({title}), which failed: fix {req_id} first")
 
 
 def _all_error(lab: Lab, message: str, target: str, only: list[str] | None) -> Report:

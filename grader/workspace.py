@@ -48,11 +48,31 @@ def materialize(lab: Lab, dest: Path, seed: str | None = None) -> dict[str, Any]
         "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "grader_version": __version__,
     }
+    recorded = start_hashes(lab, dest, values)
+    if recorded:
+        meta[START_FILES_KEY] = recorded
     safeio.atomic_write(dest / META_FILE, yaml.safe_dump(meta, sort_keys=False))
     start_files = {p.relative_to(dest).as_posix(): _sha256(p) for p in _walk(dest) if p.is_file()}
     start_files.pop(META_FILE, None)
     fsutil.write_marker(dest, "workspace", lab=lab.id, seed=seed, files=start_files)
     return meta
+
+
+START_FILES_KEY = "start_files"  # cks.yaml: {"<node>:<abs path>": "sha256:<hex>"} of files as the lab started
+
+
+def start_hashes(lab: Lab, dest: Path, values: dict[str, Any]) -> dict[str, str]:
+    """SHA-256 of each file the lab collects, as the start wrote it: checks such as "the default rules file is
+    untouched" compare against this record, not against the kit's copy (a live node has its own file)."""
+    import hashlib
+
+    out: dict[str, str] = {}
+    for spec in lab.collect.files:
+        path = variants.render_text(spec.path, values)
+        local = dest / "nodes" / spec.node / path.lstrip("/")
+        if local.is_file() and not local.is_symlink():
+            out[f"{spec.node}:{path}"] = "sha256:" + hashlib.sha256(local.read_bytes()).hexdigest()
+    return out
 
 
 def copy_tree(src_root: Path, dest: Path, values: dict[str, Any]) -> None:

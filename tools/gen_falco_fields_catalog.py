@@ -17,7 +17,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "grader" / "engines" / "falco" / "fields_catalog.py"
 
-# Fields of the container plugin (not in libsinsp's tables) that take an argument.
+# Fields of the container plugin (not in libsinsp's tables) that need an argument (EPF_ARG_REQUIRED there).
 PLUGIN_ARG_FIELDS = {
     "container.label", "container.mount", "container.mount.source", "container.mount.dest",
     "container.mount.mode", "container.mount.rdwr", "container.mount.propagation",
@@ -42,7 +42,7 @@ def main(src: Path) -> None:
         name = row["name"]
         if name in fields:
             continue
-        flags: tuple[str, ...] = ("ARG_ALLOWED",) if name in PLUGIN_ARG_FIELDS else ()
+        flags: tuple[str, ...] = ("ARG_REQUIRED",) if name in PLUGIN_ARG_FIELDS else ()
         cls = row["field_class"].split(" ")[0]
         fields[name] = (row["type"], cls, flags)
 

@@ -82,7 +82,8 @@ def _load(ctx: CheckContext, node: str, manifest: str) -> _Loaded | Outcome:
     fatal = [p for p in a.problems if p.severity == "fatal"]
     if fatal:
         return Outcome.failed(f"kubelet cannot run {manifest}: {fatal[0].message}",
-                              Evidence(f"{where} {fatal[0].where}".strip(), "a Pod kubelet can decode", fatal[0].code))
+                              Evidence(f"{where} {fatal[0].where}".strip(), "a Pod kubelet can decode",
+                                       fatal[0].message))
     return _Loaded(a, text, where)
 
 
@@ -127,14 +128,59 @@ def _path_flag(ctx: CheckContext, node: str, manifest: str, flag: str, expected:
     return loaded, eff, ev
 
 
+# Problems kube-apiserver starts with anyway (it runs, only not as the task asks): their own task grades them.
+_STARTS_ANYWAY = {"log-not-mounted", "log-file-mount", "log-not-hostpath"}
+# Warnings that do stop it: a certificate or key flag whose file is under no mount does not exist in the container.
+_STOPS_IT = {"file-not-mounted"}
+
+
+def start_blockers(ctx: CheckContext, loaded: _Loaded, node: str) -> list[tuple[str, str]]:
+    """(reason, where) for each thing with which kubelet or kube-apiserver would not run this manifest at all:
+    an unknown flag, a value that does not parse, a mount naming no volume, two volumes of one name, the
+    policy not mounted where the flag points, a policy this kube-apiserver version refuses, ..."""
+    a = loaded.a
+    # the command line first, then what kubelet refuses, then the audit paths: the root cause leads
+    order = [_ARGV_CODES, _POD_CODES | {"volume-not-found"}]
+    problems = sorted((p for p in a.problems if (p.blocking and p.code not in _STARTS_ANYWAY) or p.code in _STOPS_IT),
+                      key=lambda p: next((i for i, codes in enumerate(order) if p.code in codes), len(order)))
+    out = [(p.message.removesuffix(": kube-apiserver would not start"), p.where) for p in problems]
+    if a.flag("audit-policy-file").value and a.policy is not None and not any(p.blocking for p in a.policy.problems):
+        load = load_manifest_policy(a, snapshot_host(ctx.snap, node))
+        if load.status not in {"ok", "engine-unavailable"}:
+            message = load.message
+            if load.errors:
+                from grader.checks.audit_policy import explain_load_error
+
+                message = message.replace(load.errors[0], explain_load_error(load.errors[0]))
+            out.append((message, load.host_path))
+    return out
+
+
+def _would_not_start(loaded: _Loaded, blockers: list[tuple[str, str]]) -> Outcome:
+    message, _ = blockers[0]
+    more = f" (and {len(blockers) - 1} more problem{'s' if len(blockers) > 2 else ''})" if len(blockers) > 1 else ""
+    return Outcome.failed(f"kube-apiserver would not start with this manifest: {message}{more}",
+                          *[Evidence(f"{loaded.where} {where}".strip(), "a manifest kube-apiserver starts with", msg)
+                            for msg, where in blockers[:5]])
+
+
 # ---- offline checks -------------------------------------------------------------------------------
 
 @check("apiserver.audit_policy")
 def audit_policy(ctx: CheckContext, path: str, node: str = "controlplane", manifest: str = MANIFEST) -> Outcome:
-    """--audit-policy-file names the policy at ``path`` on the node (through its mount) and it loads."""
+    """kube-apiserver would start with the manifest, and --audit-policy-file names the policy at ``path`` on
+    the node (through its mount), which loads. Only a failure because kube-apiserver would not start blocks
+    the tasks that ``require`` this one: without the flag, or with another policy, it still runs."""
     flag = "--audit-policy-file"
+    loaded = _load(ctx, node, manifest)
+    if isinstance(loaded, Outcome):
+        return loaded
+    blockers = start_blockers(ctx, loaded, node)
+    if blockers:
+        return _would_not_start(loaded, blockers)
     got = _path_flag(ctx, node, manifest, flag, f"the policy at {path} on {node}", "")
     if isinstance(got, Outcome):
+        got.blocks_dependents = False
         return got
     loaded, eff, ev = got
     a = loaded.a
@@ -142,8 +188,10 @@ def audit_policy(ctx: CheckContext, path: str, node: str = "controlplane", manif
     if not _same_path(host_path, path):
         via = f" (on the node: {host_path}, through mount {a.policy.mount.mount_path})" \
             if mounted and a.policy and a.policy.mount and not _same_path(host_path, str(eff.value)) else ""
-        return Outcome.failed(f"{flag} names {eff.value}{via}, not the policy {path}",
-                              Evidence(ev.where, path, host_path or str(eff.value)))
+        other = Outcome.failed(f"{flag} names {eff.value}{via}, not the policy {path}",
+                               Evidence(ev.where, path, host_path or str(eff.value)))
+        other.blocks_dependents = False  # it starts, with another policy
+        return other
     load = load_manifest_policy(a, snapshot_host(ctx.snap, node))
     if load.status == "engine-unavailable":
         return Outcome.error(load.message, ev)
@@ -219,7 +267,7 @@ def flags(ctx: CheckContext, expect: dict, node: str = "controlplane", manifest:
         if wrong:
             msg += f" ({wrong} of {len(parts)} values are not as asked either)"
         return Outcome.failed(msg, Evidence(f"{loaded.where} {blocking[0].where}", "a command line kube-apiserver "
-                                            "accepts", blocking[0].code), *outcome.evidence)
+                                            "accepts", blocking[0].message), *outcome.evidence)
     return outcome
 
 
@@ -298,7 +346,9 @@ def single_static_pod(ctx: CheckContext, node: str = "controlplane", manifest: s
     result = analyze_manifest_dir(entries, folder, primary)
     bad = [p for p in result.problems if p.code in {"second-apiserver", "duplicate-static-pod"}]
     if bad:
-        return Outcome.failed(bad[0].message, *[Evidence(f"{node}:{p.where}", f"only {manifest}", p.code)
+        what = {"second-apiserver": "a second kube-apiserver static pod",
+                "duplicate-static-pod": "several files defining the same static pod"}
+        return Outcome.failed(bad[0].message, *[Evidence(f"{node}:{p.where}", f"only {manifest}", what[p.code])
                                                 for p in bad[:5]])
     notes = [p.message for p in result.problems if p.severity == "warning"]
     msg = f"{primary} is the only kube-apiserver static pod in {folder}"

@@ -23,7 +23,7 @@ from typing import Any
 from grader.checks import CheckContext, check
 from grader.engines import rbac
 from grader.engines.audit_log import Query, ReadStats, order_log_names, read_events, time_key
-from grader.results import Evidence, Outcome
+from grader.results import Evidence, Outcome, Status
 from grader.snapshot import FileProblem, Snapshot
 
 NODE = "controlplane"
@@ -31,6 +31,8 @@ LOG_DIR = "/var/log/kubernetes/audit"
 IDENTITY_FILE = "/opt/course/7/intruder.txt"
 SECRETS_FILE = "/opt/course/7/secrets.txt"
 READ = ("get", "list", "watch")
+# keys naming an identity, not holding a secret: a rotation may keep them (see rotation_problem)
+IDENTIFIER_KEY = re.compile(r"^(user(name)?|login|email|bind-?dn|client-?id|access-?key-?id|account(-?id)?)$", re.I)
 
 
 # ---- the expected answer, from the pristine start ----------------------------------------------------------
@@ -86,6 +88,10 @@ def _expected(ctx: CheckContext, namespace: str, serviceaccount: str, node: str,
 # ---- answer files ------------------------------------------------------------------------------------------
 
 def _answer_lines(ctx: CheckContext, node: str, path: str) -> tuple[list[str] | None, Outcome | None]:
+    """The answer file's items, one per line (comments, blank lines and quotes ignored), or why not.
+
+    "One per line" is the format the README asks for: a line holding several items (``a, b`` or ``a b``)
+    fails, naming only the learner's own line, so no answer is read into a format the task rules out."""
     where = f"{node}:{path}"
     try:
         text = ctx.snap.read_text(node, path, max_bytes=1024 * 1024)
@@ -93,9 +99,16 @@ def _answer_lines(ctx: CheckContext, node: str, path: str) -> tuple[list[str] | 
         make = Outcome.error if exc.is_environment_problem else Outcome.failed
         return None, make(str(exc), Evidence(where, "your answer, one item per line", exc.kind.replace("_", " ")))
     items = []
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip().strip("\"'")
-        items.extend(p for p in re.split(r"[\s,]+", line) if p)
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip().strip("\"'").strip()
+        if not line:
+            continue
+        if re.search(r"[\s,;]", line):
+            shown = line if len(line) <= 80 else line[:77] + "..."
+            return None, Outcome.failed(
+                f"{where} line {number} holds several items ({shown!r}): write one per line",
+                Evidence(f"{where} line {number}", "one item per line", shown))
+        items.append(line)
     return items, None
 
 
@@ -132,23 +145,30 @@ def secrets_listed(ctx: CheckContext, namespace: str, serviceaccount: str, node:
     if problem:
         return problem
     where = f"{node}:{path}"
+    if not items:
+        return Outcome.failed(f"{where} lists no Secret yet", Evidence(where, "one Secret name per line", "empty"))
     got = set()
     for item in items:
         for prefix in (f"{namespace}/", "secret/", "secrets/", "secret.", f"{namespace}:"):
             if item.startswith(prefix):
                 item = item[len(prefix):]
         got.add(item)
-    missing, extra = sorted(expected - got), sorted(got - expected)
-    if not missing and not extra:
+    if got == expected:
         return Outcome.passed(f"{where} lists the {len(expected)} Secrets that were read",
-                              Evidence(where, ", ".join(sorted(expected)), ", ".join(sorted(got))))
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} read Secret(s) missing")
-    if extra:  # counted, never named: naming them would give the answer away to a learner who lists every Secret
-        parts.append(f"{len(extra)} listed that were not read")
-    return Outcome.failed(f"{where}: " + "; ".join(parts),
-                          Evidence(where, f"{len(expected)} Secret names", ", ".join(sorted(got)) or "none"))
+                              Evidence(where, "the Secrets the intruder read", ", ".join(sorted(got))))
+    # Neither the number missing nor the number too many is told: either would let a learner find the
+    # answer by adding names one at a time and regrading. Names that are no Secret of the namespace at all
+    # are safe to point out (they say nothing about what was read).
+    known = {str(o["metadata"].get("name")) for o in ctx.start.objects("Secret", namespace)}
+    unknown = sorted(got - known)
+    if unknown:
+        return Outcome.failed(f"{where} names {unknown[0]!r}, which is no Secret of {namespace}"
+                              + (f" (and {len(unknown) - 1} more such names)" if len(unknown) > 1 else ""),
+                              Evidence(where, f"names of Secrets in {namespace}", ", ".join(unknown[:5])))
+    return Outcome.failed(
+        f"{where} is not exactly the Secrets the intruder read ({len(got)} name(s) listed): check every log "
+        "file (the rotated .gz too), only successful requests, and what a list or watch without a name read",
+        Evidence(where, "exactly the Secrets the intruder read", ", ".join(sorted(got)) or "none"))
 
 
 # ---- Secrets rotated ---------------------------------------------------------------------------------------
@@ -172,19 +192,46 @@ def effective_data(secret: dict[str, Any]) -> dict[str, bytes] | str:
     return out
 
 
+def rotation_problem(before: dict[str, bytes], after: dict[str, bytes]) -> str | None:
+    """None when every value that could be read before has changed, else what still leaks or broke.
+
+    A leaked value stays leaked wherever it sits: under its old key beside a new one (``password`` next to
+    ``password-new``), under a renamed key, or written again through ``stringData`` or another base64
+    spelling (the API server stores the decoded bytes, so those compare equal). A key the workload reads
+    must keep existing, with a new, non-empty value. Keys that name an identity rather than hold a secret
+    (``username``, ``client-id``, ``access-key-id``, ...) may keep their value: rotating a password does not
+    rename the account."""
+    secret_keys = [k for k in before if not IDENTIFIER_KEY.search(k)]
+    old_values = {before[k] for k in secret_keys if before[k]}
+    for key, value in sorted(before.items()):
+        if key not in after:
+            return f"key {key} was removed: keep the keys the workload reads, with new values"
+        if value and not after[key]:
+            return f"key {key} is empty now: put a new value in it"
+        if value and after[key] == value and key in secret_keys:
+            return f"key {key} still holds the value that was read"
+    moved = sorted(k for k, v in after.items() if v in old_values)
+    if moved:
+        return f"key {moved[0]} holds a value that was read (under another key before)"
+    return None
+
+
 @check("audit_log.secrets_rotated")
 def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node: str = NODE,
                     log_dir: str = LOG_DIR) -> Outcome:
-    """Every Secret that was read has new data, edited in place (same uid); every other Secret of the
-    namespace is still there with the same uid and data."""
+    """Every Secret that was read has new values for all it held, edited in place (same uid); every other
+    Secret of the namespace is still there with the same uid and data.
+
+    Meant to ``require`` the listing task: once the learner has named the read Secrets, counts and names
+    of read Secrets tell nothing new; before, they would let a learner find them by editing and regrading."""
     expected = _expected(ctx, namespace, serviceaccount, node, log_dir)
     start = {s["metadata"].get("name"): s for s in ctx.start.objects("Secret", namespace)}
     if not expected or not start:
         return Outcome.error("the starting state has no Secrets read by the intruder: the lab is broken")
     # Credit is the share of read Secrets rotated in place; a Secret that should have been left alone costs a
-    # share too, so doing nothing earns nothing and changing everything does not earn full marks. Messages
-    # name Secrets only for what the learner did to them (deleted, recreated), never which ones were read.
-    good, stale, touched, broken = 0, 0, 0, []
+    # share too, so doing nothing earns nothing and changing everything does not earn full marks.
+    good, touched, broken = 0, 0, []
+    stale: list[tuple[str, str]] = []  # (Secret, what still leaks)
     dups: list[str] = []  # defined in more than one document: the last in file order counts
     broken_others = 0  # Secrets that were not read but were deleted, recreated or broken
     for name in sorted(start):
@@ -214,35 +261,34 @@ def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node
         if isinstance(data1, str):
             broken.append((f"{where}: {data1}", Evidence(where, "valid data", data1)))
             continue
-        changed = data1 != data0
-        if changed and not any(data1.values()):
-            # emptied, not rotated: the workload needs new credentials, not none (said of any Secret, read or
-            # not, so the message does not tell which were read)
-            broken.append((f"{where} has no data left: put new values in it instead of removing them",
-                           Evidence(where, "new values under data", "no data")))
-            broken_others += name not in expected
-            continue
+        assert isinstance(data0, dict)
         if name in expected:
-            good += changed
-            stale += not changed
-        else:
-            touched += changed
+            problem = rotation_problem(data0, data1)
+            if problem is None:
+                good += 1
+            else:
+                stale.append((where, problem))
+        elif data1 != data0:
+            touched += 1
     if good == len(expected) and not touched and not broken:
-        return Outcome.passed(f"exactly the {len(expected)} Secrets that were read have new data (edited in "
+        return Outcome.passed(f"exactly the {len(expected)} Secrets that were read have new values (edited in "
                               "place); the others are untouched",
                               Evidence(f"Secrets in {namespace}", f"{len(expected)} rotated", f"{good} rotated"))
     msgs = [m for m, _ in broken]
     if stale:
-        msgs.append(f"{stale} Secret(s) that were read still have their old data")
+        first, why = stale[0]
+        others = f" ({len(stale) - 1} more read Secret(s) too)" if len(stale) > 1 else ""
+        msgs.append(f"{first} is not rotated: {why}{others}; every value that was read must change")
     if touched:
         msgs.append(f"{touched} Secret(s) that were not read have new data (leave those alone)")
     if dups:
         msgs.append(f"note: {', '.join(dups)} {'is' if len(dups) == 1 else 'are'} defined more than once under "
                     "cluster/ and only the last definition in file order counts: keep one file per Secret")
     score = good / (len(expected) + touched + broken_others)
-    evidence = [ev for _, ev in broken] + [Evidence(
-        f"Secrets in {namespace}", f"{len(expected)} read Secrets with new data, {len(start) - len(expected)} "
-        "untouched", f"{good} read Secrets with new data, {touched} others changed")]
+    evidence = [ev for _, ev in broken] + [Evidence(where, "every value that was read changed", why)
+                                           for where, why in stale[:3]] + [Evidence(
+        f"Secrets in {namespace}", f"{len(expected)} read Secrets with new values, {len(start) - len(expected)} "
+        "untouched", f"{good} read Secrets with new values, {touched} others changed")]
     return Outcome.failed("; ".join(msgs), *evidence, score=score)
 
 
@@ -262,24 +308,30 @@ def _is_secret_read(req: rbac.Request) -> bool:
     return req.resource == "secrets" and req.api_group == "" and not req.subresource and req.verb in READ
 
 
+def _names_intruder(ctx: CheckContext, namespace: str, serviceaccount: str, path: str) -> bool:
+    return identity_named(ctx, namespace, serviceaccount, path=path).status is Status.PASS
+
+
 @check("audit_log.read_permission_removed")
-def read_permission_removed(ctx: CheckContext, namespace: str, serviceaccount: str) -> Outcome:
+def read_permission_removed(ctx: CheckContext, namespace: str, serviceaccount: str,
+                            identity_file: str = IDENTITY_FILE) -> Outcome:
     """Judged with RBAC semantics over every Role/ClusterRole/(Cluster)RoleBinding: the ServiceAccount can no
     longer get, list or watch Secrets in the namespace; everything else it could do at the start it still
-    can; and it gained nothing new."""
+    can; and it gained nothing new. All or nothing: removing more than the leak (the RoleBinding, the Role,
+    the whole rule) breaks the workload, so it earns nothing.
+
+    Messages never name the ServiceAccount, nor the Role or binding that grants the reads (task t1's answer
+    and this task's): they name only permissions the learner took away or added, and where."""
     who = rbac.Identity.service_account(namespace, serviceaccount)
     now, before = rbac.Authorizer(_rbac_objects(ctx.snap)), rbac.Authorizer(_rbac_objects(ctx.start))
     names = sorted({str(s["metadata"].get("name")) for s in ctx.start.objects("Secret", namespace)} |
                    {str(s["metadata"].get("name")) for s in ctx.snap.objects("Secret", namespace)})
-    parts: list[tuple[bool, str, Evidence | None]] = []
-    still = [(r, now.why(who, r)) for r in _secret_reads(namespace, names)]
-    still = [(r, why) for r, why in still if why]
-    if still:  # the point of the task: nothing else earns credit while this holds
-        r, why = still[0]
-        target = f"secrets/{r.name}" if r.name else "secrets"
-        return Outcome.failed(f"{who.username} can still {r.verb} {target} in {namespace} ({why})",
-                              Evidence(f"RBAC in {namespace}", "no get/list/watch on secrets",
-                                       f"{len(still)} allowed request(s), e.g. {r.verb} {target} via {why}"))
+    where_rbac = f"RBAC in {namespace}"
+    if any(now.why(who, r) for r in _secret_reads(namespace, names)):
+        return Outcome.failed(f"the intruder can still read Secrets in {namespace}: find the rule that lets it "
+                              "(`kubectl auth can-i --list --as ...`) and take away only that",
+                              Evidence(where_rbac, "no get/list/watch on secrets for the intruder",
+                                       "still allowed"))
     lost, gained = [], []
     for where, rule in before.grants(who, namespace):
         for req in rbac.probes_for_rule(rule, namespace):
@@ -291,25 +343,29 @@ def read_permission_removed(ctx: CheckContext, namespace: str, serviceaccount: s
                 gained.append((req, where))
     problems = ctx.snap.object_problems
     broken = f" (note: {problems[0].where}: {problems[0].message})" if problems else ""
+    # the Role or binding that granted a lost permission is often named after the intruder: name it only
+    # once the learner has named the intruder (task t1), so this task never gives t1's answer away
+    named = _names_intruder(ctx, namespace, serviceaccount, identity_file)
+    msgs: list[str] = []
+    evidence: list[Evidence] = []
     if lost:
         req, where = lost[0]
-        what = f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''}" + \
-            (f" ({req.api_group})" if req.api_group else "")
-        parts.append((False, f"{who.username} lost permissions it needs: it can no longer {what} "
-                             f"(was granted by {where}); remove only the Secrets part{broken}",
-                      Evidence(f"RBAC in {namespace}", "the Role's other rules kept",
-                               f"{len(lost)} permission(s) lost, e.g. {what}")))
-    else:
-        parts.append((True, "", None))
+        what = _describe(req)
+        granted = f" (was granted by {where})" if named else ""
+        msgs.append(f"the Secrets are safe, but the workload lost permissions it needs, e.g. "
+                    f"{what}{granted}: remove only the Secrets part{broken}")
+        evidence.append(Evidence(where_rbac, "every other permission kept", f"{len(lost)} lost, e.g. {what}"))
     if gained:
         req, where = gained[0]
-        what = f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''}" + \
-            (f" (API group {req.api_group})" if req.api_group else "")
-        parts.append((False, f"{who.username} gained a permission it did not have: {what} ({where})",
-                      Evidence(f"RBAC in {namespace}", "no new permissions", f"{len(gained)}, e.g. {what}")))
-    else:
-        parts.append((True, "", None))
-    parts.insert(0, (True, "", None))  # Secrets can no longer be read
-    return Outcome.from_parts(parts, f"{who.username} can no longer read Secrets in {namespace} and keeps "
-                                     "its other permissions")
+        what = _describe(req)
+        msgs.append(f"the intruder gained a permission it did not have: {what}" + (f" ({where})" if named else ""))
+        evidence.append(Evidence(where_rbac, "no new permissions", f"{len(gained)}, e.g. {what}"))
+    if msgs:
+        return Outcome.failed("; ".join(msgs), *evidence)
+    return Outcome.passed(f"the intruder can no longer read Secrets in {namespace} and keeps its other "
+                          "permissions")
 
+
+def _describe(req: rbac.Request) -> str:
+    return f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''}" + \
+        (f" (API group {req.api_group})" if req.api_group else "")

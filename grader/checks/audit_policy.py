@@ -33,6 +33,7 @@ from grader.engines.audit_policy import (
     User,
     default_groups,
     load_policy,
+    parse_kube_version,
     parse_request,
     witness_requests,
 )
@@ -85,8 +86,17 @@ def _file_actual(exc: FileProblem) -> str:
             "too_large": "too large", "binary": "binary content"}.get(exc.kind, str(exc))
 
 
-def _not_loading(result: LoadResult, where: str) -> Outcome:
-    first = result.errors[0] if result.errors else "it does not load"
+def explain_load_error(error: str, kube_version: str | None = None) -> str:
+    """kube-apiserver's own words, plus why where they alone would puzzle (a wildcard the docs now show)."""
+    if 'resources.group: Invalid value: "*"' in error:
+        version = parse_kube_version(kube_version)
+        return (f'{error.split(": a lowercase")[0]}: group "*" is accepted only from Kubernetes 1.36 on, and '
+                f"this cluster runs {version[0]}.{version[1]}: list the API groups instead")
+    return error
+
+
+def _not_loading(result: LoadResult, where: str, kube_version: str | None = None) -> Outcome:
+    first = explain_load_error(result.errors[0], kube_version) if result.errors else "it does not load"
     more = f" (and {len(result.errors) - 1} more errors)" if len(result.errors) > 1 else ""
     return Outcome.failed(
         f"the policy does not load, so kube-apiserver would not start: {first}{more}",
@@ -108,14 +118,17 @@ def loads(ctx: CheckContext, node: str, path: str, allow_dropped_keys: bool = Fa
         more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
         evidence = [Evidence(where, "a policy kube-apiserver loads", e) for e in errs[:MAX_EVIDENCE]]
         evidence += [Evidence(where, "no dropped keys", w) for w in result.dropped[:MAX_EVIDENCE]]
-        return Outcome.failed(f"kube-apiserver would refuse this policy and not start: {errs[0]}{more}",
+        return Outcome.failed(f"kube-apiserver would refuse this policy and not start: "
+                              f"{explain_load_error(errs[0], kube_version)}{more}",
                               *evidence)
     if result.dropped and not allow_dropped_keys:
         more = f" (and {len(result.dropped) - 1} more)" if len(result.dropped) > 1 else ""
-        return Outcome.failed(
+        dropped = Outcome.failed(
             f"kube-apiserver loads it but silently drops keys, so rules match more than written: "
             f"{result.dropped[0]}{more}",
             *[Evidence(where, "every key is one kube-apiserver knows", w) for w in result.dropped[:MAX_EVIDENCE]])
+        dropped.blocks_dependents = False  # kube-apiserver runs with it: later tasks judge what it does
+        return dropped
     n = len(result.policy.rules)
     return Outcome.passed(f"kube-apiserver loads the policy ({n} rule{'s' if n != 1 else ''})",
                           Evidence(where, "a policy kube-apiserver loads", f"loads, {n} rules"))
@@ -147,7 +160,7 @@ def probes(ctx: CheckContext, node: str, path: str, probes: list | None = None,
         return problem
     where = f"{node}:{path}"
     if not result.ok:
-        return _not_loading(result, where)
+        return _not_loading(result, where, kube_version)
     policy = result.policy
     if witnesses and default is not None:
         levels, omits, omf = default

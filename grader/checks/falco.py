@@ -62,10 +62,78 @@ def _events(ctx: CheckContext, events_file: str, key: str) -> tuple[list, list]:
     def build(kind: str) -> list:
         out = []
         for i, raw in enumerate(entry.get(kind) or []):
-            out.append((raw.get("_name", f"{kind} event {i + 1}"), event_from_mapping(raw, num=i + 1)))
+            out.append((describe_event(raw), event_from_mapping(raw, num=i + 1)))
         return out
 
     return build("positive"), build("negative")
+
+
+START_FILES_FACT = "start-files"  # live: {"<abs path>": "sha256:<hex>"} recorded on the node by `cks start`
+
+
+def _recorded_hash(ctx: CheckContext, node: str, path: str) -> str | None:
+    """The SHA-256 the start recorded for ``node:path``: the live start record (fact ``start-files``), else the
+    workspace's cks.yaml (``start_files``, written by ``cks start``); None when nothing was recorded."""
+    from grader.workspace import START_FILES_KEY
+
+    fact = ctx.snap.fact(node, START_FILES_FACT)
+    if isinstance(fact, dict) and isinstance(fact.get(path), str):
+        return fact[path]
+    meta = ctx.snap.meta.get(START_FILES_KEY)
+    if isinstance(meta, dict) and isinstance(meta.get(f"{node}:{path}"), str):
+        return meta[f"{node}:{path}"]
+    return None
+
+
+def default_file_untouched(ctx: CheckContext, node: str, path: str, current: bytes) -> bool | Outcome:
+    """Whether the node's default rules file is the one the lab started with.
+
+    Judged against the hash the start recorded (the node's own file: upstream falco-rules on a live node, the
+    kit's stand-in in a workspace), never against the kit's copy. A workspace made before starts recorded
+    hashes falls back to the lab's starting state; a live grade without a record cannot tell (error)."""
+    import hashlib
+
+    try:
+        recorded = _recorded_hash(ctx, node, path)
+    except FileProblem as exc:
+        return Outcome.error(f"cannot tell whether {path} was edited: {exc}")
+    if recorded is not None:
+        algo, _, digest = recorded.partition(":")
+        if algo != "sha256" or len(digest) != 64:
+            return Outcome.error(f"the start record of {path} is not a sha256 digest ({recorded[:80]!r})")
+        return hashlib.sha256(current).hexdigest() == digest.lower()
+    if ctx.live:
+        return Outcome.error(f"no start record for {path}: start the lab with `cks start {ctx.lab.id} --target ...` "
+                             "so the grader knows the file Falco was installed with")
+    try:
+        return current == ctx.start.read_bytes(node, path)
+    except FileProblem as exc:
+        return Outcome.error(f"the lab's starting state has no default rules file ({exc})")
+
+
+_OPENS = ("open", "openat", "openat2", "creat")
+_EXECS = ("execve", "execveat")
+
+
+def describe_event(raw: dict[str, Any]) -> str:
+    """What an event is, in neutral words (the grader's messages name the events a rule gets wrong this way:
+    what happened, never why the event is in the set)."""
+    etype = str(raw.get("evt.type") or "an event")
+    proc = str(raw.get("proc.name") or "a process")
+    cid = raw.get("container.id")
+    where = "in a container" if cid not in (None, "", "host") else "on the host (outside any container)"
+    if etype in _EXECS:
+        what = f"{proc} starting ({etype})"
+    elif etype in _OPENS:
+        what = f"{proc} opening {raw.get('fd.name') or 'a file'} with {raw.get('evt.arg.flags') or 'no flags'} ({etype})"
+    else:
+        what = f"{etype} by {proc}" + (f" on {raw['fd.name']}" if raw.get("fd.name") else "")
+    return f"{what} {where}"
+
+
+def _listed(names: list[str], limit: int = 3) -> str:
+    shown = "; ".join(names[:limit])
+    return shown + (f"; and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def _defined_in(files: list[tuple[str, bytes]], path: str, rule: str) -> bool:
@@ -80,27 +148,27 @@ def _defined_in(files: list[tuple[str, bytes]], path: str, rule: str) -> bool:
 def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str], events: str,
               event_set: str = "events.yaml", node: str = "controlplane", default_path: str = DEFAULT_RULES,
               local_path: str = LOCAL_RULES, rules_dir: str = RULES_DIR, separator: str = ",") -> Outcome:
-    """A detection rule: in the local file, loads on top of the unchanged default file, the priority asked
-    for, an output of exactly the fields asked for joined by ``separator``, fires on every positive event of
-    the lab's event set and on no negative one."""
+    """A detection rule: in the local file, loads on top of the node's default file (unchanged since the
+    start recorded it), the priority asked for, an output of exactly the fields asked for joined by
+    ``separator``, fires on every positive event of the lab's event set and on no negative one. Name,
+    priority and output earn a third each; a wrong detection divides that by three."""
     from grader.engines.falco.loader import PRIORITIES, parse_priority
 
     where = f"{node}:{local_path}"
-    # 1. the default file must be the pristine one (Falco overwrites it on upgrade)
+    # 1. the default file must be the one the lab started with (Falco overwrites it on upgrade)
     try:
         current_default = ctx.snap.read_bytes(node, default_path)
     except FileProblem as exc:
         return Outcome.failed(f"{exc}: the default rules file must stay in place, unchanged",
                               Evidence(f"{node}:{default_path}", "the file as installed", "missing or unreadable"))
-    try:
-        pristine = ctx.start.read_bytes(node, default_path)
-    except FileProblem as exc:
-        return Outcome.error(f"the lab's starting state has no default rules file ({exc})")
-    if current_default != pristine:
+    untouched = default_file_untouched(ctx, node, default_path, current_default)
+    if isinstance(untouched, Outcome):
+        return untouched
+    if not untouched:
         return Outcome.failed(
-            f"{default_path} was edited: Falco's default rules file must stay byte-identical (a package upgrade "
-            "overwrites it); put your rules in falco_rules.local.yaml",
-            Evidence(f"{node}:{default_path}", "unchanged", "edited"))
+            f"{default_path} was edited: Falco's default rules file must stay as it was when the lab started (a "
+            "package upgrade overwrites it); put your rules in falco_rules.local.yaml",
+            Evidence(f"{node}:{default_path}", "unchanged since the lab started", "edited"))
     if not ctx.snap.exists(node, local_path):
         return Outcome.failed(f"{local_path} does not exist: write your rules there",
                               Evidence(where, f"rule '{rule}'", "no file"))
@@ -126,39 +194,58 @@ def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str],
     if not compiled.enabled:
         return Outcome.failed(f"rule '{rule}' is disabled (enabled: false)", Evidence(where, "enabled", "disabled"))
 
-    parts: list[tuple[bool, str, Evidence | None]] = []
+    # Partial credit (the rule written in lab3's README): the rule's name, priority and output earn a third
+    # of the task each; a detection that fires where it must not or misses what it must catch divides that by
+    # three, so a broken detection keeps at most a third, and only for the parts that are right on their own.
     want = parse_priority(priority)
-    parts.append((compiled.priority == want,
-                  f"rule '{rule}' has priority {compiled.priority_name.upper()}, expected {priority.upper()}",
-                  Evidence(f"{where} rule '{rule}' priority", PRIORITIES[want].upper() if want is not None else priority,
-                           compiled.priority_name.upper())))
+    identity: list[tuple[bool, str, Evidence | None]] = [(True, "", None)]  # the name: found above
+    identity.append((compiled.priority == want,
+                     f"rule '{rule}' has priority {compiled.priority_name.upper()}, expected {priority.upper()}",
+                     Evidence(f"{where} rule '{rule}' priority",
+                              PRIORITIES[want].upper() if want is not None else priority,
+                              compiled.priority_name.upper())))
     got_fields = ["%" + f for f in compiled.output_format.fields]
     want_fields = [f if f.startswith("%") else "%" + f for f in fields]
     want_text = separator.join(want_fields)
     got_text = compiled.output_format.text.strip()
     if got_fields != want_fields:
-        parts.append((False, f"rule '{rule}' outputs the fields {','.join(got_fields) or '(none)'}; expected exactly "
-                             f"{','.join(want_fields)} in this order",
-                      Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
+        identity.append((False, f"rule '{rule}' outputs the fields {','.join(got_fields) or '(none)'}; expected "
+                                f"exactly {','.join(want_fields)} in this order",
+                         Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
     else:  # the right fields: the output must also be nothing but them, joined by the separator
-        parts.append((got_text == want_text,
-                      f"rule '{rule}' has the right fields but other text around or between them: its output must "
-                      f"be exactly {want_text} (no other words, {separator!r} between the fields)",
-                      Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
+        identity.append((got_text == want_text,
+                         f"rule '{rule}' has the right fields but other text around or between them: its output "
+                         f"must be exactly {want_text} (no other words, {separator!r} between the fields)",
+                         Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
     try:
         positives, negatives = _events(ctx, event_set, events)
     except (OSError, ValueError) as exc:
         return Outcome.error(f"the lab's event set cannot be read: {exc}")
     missed = [name for name, ev in positives if not compiled.filter.matches(ev)]
     wrong = [name for name, ev in negatives if compiled.filter.matches(ev)]
-    parts.append((not missed, f"rule '{rule}' does not fire on: {'; '.join(missed)}",
-                  Evidence(f"rule '{rule}' on the lab's positive events", "fires on every one",
-                           f"silent on {len(missed)} of {len(positives)}")))
-    parts.append((not wrong, f"rule '{rule}' fires where it should not: {'; '.join(wrong)}",
-                  Evidence(f"rule '{rule}' on the lab's negative events", "fires on none",
-                           f"fires on {len(wrong)} of {len(negatives)}")))
-    return Outcome.from_parts(parts, f"rule '{rule}' loads, has the right priority and output, and fires "
-                                     f"exactly on the {len(positives)} positive events")
+    detection: list[tuple[str, Evidence]] = []
+    if missed:
+        detection.append((f"rule '{rule}' misses {len(missed)} of the {len(positives)} events it must catch: "
+                          f"{_listed(missed)}",
+                          Evidence(f"rule '{rule}' on the events it must catch", "fires on every one",
+                                   f"silent on {len(missed)} of {len(positives)}")))
+    if wrong:
+        detection.append((f"rule '{rule}' fires on {len(wrong)} event{'s' if len(wrong) != 1 else ''} it must "
+                          f"not: {_listed(wrong)}",
+                          Evidence(f"rule '{rule}' on look-alike events", "fires on none",
+                                   f"fires on {len(wrong)} of {len(negatives)}")))
+    bad = [(msg, ev) for ok, msg, ev in identity if not ok]
+    if not detection and not bad:
+        return Outcome.passed(f"rule '{rule}' loads, has the right priority and output, and fires exactly on the "
+                              f"{len(positives)} events it must catch")
+    right = sum(1 for ok, _, _ in identity if ok)
+    score = right / 3 * (1 / 3 if detection else 1)
+    messages = [m for m, _ in detection] + [m for m, _ in bad]
+    message = messages[0] if len(messages) == 1 else f"{messages[0]} (and {len(messages) - 1} more)"
+    if detection:
+        message += " - a detection that is wrong earns at most a third of the task"
+    evidence = [ev for _, ev in detection] + [ev for _, ev in bad if ev is not None]
+    return Outcome.failed(message, *evidence, score=score)
 
 
 # ---------------------------------------------------------------------------------------------- response
@@ -211,6 +298,15 @@ def offenders_from(start: Snapshot, namespace: str, node: str, alerts_path: str)
                 if dep:
                     out.setdefault(dep, hit)
     return out
+
+
+def _document_where(where: str) -> str:
+    """``cluster/x.yaml#2`` (the snapshot's 0-based document index) as a learner reads it; a broken file is
+    split at its ``---`` lines, so the line of the message counts from the start of that document."""
+    path, sep, index = where.rpartition("#")
+    if sep and index.isdigit():
+        return f"{path}, document {int(index) + 1} (lines counted from its start)"
+    return where
 
 
 def _spec(obj: dict) -> dict:
@@ -272,6 +368,14 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
         return Outcome.error(f"the lab's starting state has no alerts file: {exc}")
     if not offenders:
         return Outcome.error("the lab's starting state names no offending Deployment (lab data problem)")
+    broken = ctx.snap.object_problems
+    if broken:  # a document that cannot be read hides its Deployments: say so, not "deleted"
+        first = broken[0]
+        where = _document_where(first.where)
+        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+        return Outcome.failed(f"{where}: {first.message}{more}: fix the file first; the grader cannot tell "
+                              "which Deployments it holds, and kubectl would refuse it too",
+                              Evidence(where, "valid YAML", first.message))
     start_deps = {object_key(d)[2]: d for d in ctx.start.objects("Deployment", namespace)}
     now_deps = {object_key(d)[2]: d for d in ctx.snap.objects("Deployment", namespace)}  # name as text
     if not now_deps and not ctx.snap.objects("Deployment"):
@@ -300,24 +404,37 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
             return Outcome.failed(f"{where} (benign) had its pod template changed at {changed}: leave it as it was",
                                   Evidence(f"{where} {changed}", "unchanged", "changed"))
 
-    parts: list[tuple[bool, str, Evidence | None]] = []
+    # The offenders are what the learner must find: reasons count them and name only the Deployments the
+    # learner already acted on wrongly (deleted, recreated, replicas that are not a number).
+    touched: list[tuple[str, Evidence]] = []
+    scaled = running = 0
     for name in sorted(offenders):
         where = f"Deployment {namespace}/{name}"
         before, after = start_deps.get(name), now_deps.get(name)
         if after is None:
-            parts.append((False, f"{where} was deleted: scale it to 0 instead (keep the object for the "
-                                 "investigation)", Evidence(where, "replicas 0, same object", "deleted")))
-            continue
-        if before is not None and not _same_object(ctx, before, after):
-            parts.append((False, f"{where} was deleted and recreated (new UID): scale it, do not recreate it",
-                          Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid"))))
-            continue
-        shown = _shown_replicas(after)
-        problem = f"still has {shown} replicas" if _replicas(after) >= 0 else f"has spec.replicas {shown}"
-        parts.append((_replicas(after) == 0, f"{where} {problem} (its container {offenders[name]} is in the alerts)",
-                      Evidence(f"{where} spec.replicas", "0", shown)))
-    return Outcome.from_parts(parts, f"the {len(offenders)} offending Deployments are scaled to 0 and the "
-                                     "others are untouched")
+            touched.append((f"{where} was deleted: scale it to 0 instead (keep the object for the investigation)",
+                            Evidence(where, "replicas 0, same object", "deleted")))
+        elif before is not None and not _same_object(ctx, before, after):
+            touched.append((f"{where} was deleted and recreated (new UID): scale it, do not recreate it",
+                            Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid"))))
+        elif _replicas(after) < 0:
+            touched.append((f"{where} has spec.replicas {_shown_replicas(after)}",
+                            Evidence(f"{where} spec.replicas", "a number", _shown_replicas(after))))
+        elif _replicas(after) == 0:
+            scaled += 1
+        else:
+            running += 1
+    total = len(offenders)
+    if scaled == total:
+        return Outcome.passed(f"the {total} offending Deployments are scaled to 0 and the others are untouched")
+    messages = [m for m, _ in touched]
+    evidence = [e for _, e in touched]
+    if running:
+        messages.insert(0, f"{running} of the {total} Deployments behind the alerts still run (not scaled to 0)")
+        evidence.insert(0, Evidence(f"offending Deployments in {namespace}", f"{total} of {total} at 0 replicas",
+                                    f"{scaled} of {total} at 0 replicas"))
+    message = messages[0] if len(messages) == 1 else f"{messages[0]} (and {len(messages) - 1} more)"
+    return Outcome.failed(message, *evidence, score=scaled / total)
 
 
 _LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{9}),([0-9a-f]{12}),([^,]+),([^,]+)$")

@@ -53,7 +53,8 @@ def _load(policy_file: str, kube_version: str | None):
 
 _KUBE_VERSION = click.option(
     "--kube-version", metavar="X.Y", default=None,
-    help="Behave as this kube-apiserver version (default: the latest; 1.35 and older reject group \"*\").")
+    help="Behave as this kube-apiserver release (default: the lab cluster's, see `cks list`); releases "
+         "before 1.36 reject group \"*\".")
 
 
 # ---- validate -------------------------------------------------------------------------------------
@@ -72,7 +73,7 @@ Examples:
   cks audit validate /etc/kubernetes/audit/policy.yaml
   cks audit validate policy.yaml --strict          # dropped keys count as failure
   cks audit validate policy.yaml --format json
-  cks audit validate policy.yaml --kube-version 1.35
+  cks audit validate policy.yaml --kube-version 1.35   # as an older cluster would
 
 \b
 Exit codes: 0 kube-apiserver loads it (with --strict: and drops no key),
@@ -129,16 +130,17 @@ One request:
   cks audit simulate policy.yaml --user alice --verb get --resource secrets --namespace prod
   cks audit simulate policy.yaml --user bob --verb create --resource pods/exec --namespace dev
   cks audit simulate policy.yaml --user alice --verb patch --resource deployments --api-group apps -n prod
-  cks audit simulate policy.yaml --user system:kube-proxy --group system:authenticated \\
+  cks audit simulate policy.yaml --user system:kube-proxy --user-group system:authenticated \\
       --verb watch --resource endpointslices --api-group discovery.k8s.io
   cks audit simulate policy.yaml --user system:anonymous --verb get --path /healthz/etcd
   cks audit simulate policy.yaml --user alice --verb get --path /api/v1/namespaces/prod/secrets/db
 
 \b
 Without --user the request is unauthenticated (no user at all: rules with users or
-userGroups never match it). Without --group the user gets the groups kube-apiserver
+userGroups never match it). Without --user-group the user gets the groups kube-apiserver
 would add (system:authenticated; service accounts also system:serviceaccounts and
-system:serviceaccounts:NS); --group replaces them. --resource also takes RESOURCE/SUBRESOURCE and
+system:serviceaccounts:NS); --user-group replaces them. The API group of the resource is
+--api-group (or RESOURCE.GROUP); there is no --group, which could mean either. --resource also takes RESOURCE/SUBRESOURCE and
 RESOURCE.GROUP (pods/log, deployments.apps). Without --namespace a resource request is
 cluster-scoped (namespace ""). --path alone is a non-resource URL (/healthz, /version);
 an /api/... or /apis/... path is parsed into resource, namespace and name as
@@ -173,8 +175,11 @@ load (kube-apiserver would not start), 2 usage error.
 @click.command("simulate", help=SIMULATE_HELP, context_settings=CONTEXT)
 @click.argument("policy_file", metavar="POLICY")
 @click.option("--user", "-u", metavar="NAME", help="Username (omit for an unauthenticated request).")
-@click.option("--group", "-g", "groups", multiple=True, metavar="GROUP",
-              help="A group of the user (repeatable; default: the groups kube-apiserver adds).")
+@click.option("--user-group", "groups", multiple=True, metavar="GROUP",
+              help="A group of the user, as userGroups matches (repeatable; default: the groups kube-apiserver "
+                   "adds).")
+@click.option("--group", "-g", "ambiguous_group", multiple=True, hidden=True, expose_value=False,
+              callback=lambda ctx, param, value: _ambiguous_group(value))
 @click.option("--verb", metavar="VERB", help="get list watch create update patch delete deletecollection "
               "(non-resource: the lower-case HTTP method). Default: get.")
 @click.option("--resource", "-r", metavar="RES", help="Resource, e.g. secrets, pods/log, deployments.apps.")
@@ -220,6 +225,15 @@ def simulate_cmd(policy_file: str, user: str | None, groups: tuple[str, ...], ve
         click.echo(json.dumps([d.to_dict() for d in decisions], indent=2))
         return
     _print_table(policy, requests, decisions)
+
+
+def _ambiguous_group(value: tuple[str, ...]) -> None:
+    """--group reads as the API group to some and as a user group to others: make the learner choose."""
+    if value:
+        raise click.UsageError(
+            f"--group {value[0]} is ambiguous: use --user-group {value[0]} for a group of the user (what "
+            f"userGroups matches, e.g. system:nodes) or --api-group {value[0]} for the API group of the resource "
+            "(what resources[].group matches, e.g. apps)")
 
 
 def _request_from_options(user, groups, verb, resource, subresource, api_group, namespace, name, path):

@@ -38,7 +38,8 @@ def render_junit(report: Report, *, hints: bool = False) -> str:
             + ([f"hint: {task.hint}"] if hints and task.hint else []))
         points = f"{task.points:g}/{task.max_points:g} points"
         if task.status is Status.FAIL:
-            el = ET.SubElement(case, "failure", message=f"{task.message} ({points})", type="GradingFailure")
+            kind = "DependencyFailure" if task.blocked_by else "GradingFailure"  # its root cause is another case
+            el = ET.SubElement(case, "failure", message=f"{task.message} ({points})", type=kind)
             el.text = body
         elif task.status is Status.ERROR:
             el = ET.SubElement(case, "error", message=f"could not check: {task.message}", type="GradingError")

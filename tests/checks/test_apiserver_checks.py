@@ -57,9 +57,11 @@ def test_a_solution_for_one_seed_fails_on_another(tmp_path):
 def test_messages_name_the_mistake(tmp_path):
     folder = dict((c[0], c[1]) for c in CASES)
     report = grade(LAB, build(LAB, tmp_path, None, solution=True, overlay=folder["wrong/misspelled-flag"]))
-    t3 = next(t for t in report.tasks if t.id == "t3")
-    assert "--audit-log-max-backups" in t3.message and "did you mean --audit-log-maxbackup" in t3.message
-    assert t3.points == 0  # kube-apiserver would not start: no partial credit
+    t1, t3 = (next(t for t in report.tasks if t.id == tid) for tid in ("t1", "t3"))
+    assert "--audit-log-max-backups" in t1.message and "did you mean --audit-log-maxbackup" in t1.message
+    assert "would not start" in t1.message
+    # kube-apiserver would not start: no credit, and the error is told once, in t1
+    assert t3.points == 0 and t3.message.startswith("depends on t1") and "max-backups" not in t3.message
     report = grade(LAB, build(LAB, tmp_path / "2", None, solution=True, overlay=folder["wrong/swapped-retention"]))
     t3 = next(t for t in report.tasks if t.id == "t3")
     assert "swapped?" in t3.message and 0 < t3.points < 3
@@ -71,8 +73,9 @@ def test_missing_manifest_fails_every_task_with_a_message(tmp_path):
     snap = build(LAB, tmp_path, None, solution=True)
     (tmp_path / MANIFEST).unlink()
     report = grade(LAB, snap)
-    offline = [t for t in report.tasks if not t.live]
-    assert all(t.status is Status.FAIL and "does not exist" in t.message for t in offline)
+    t1, *dependents = [t for t in report.tasks if not t.live]
+    assert t1.status is Status.FAIL and "does not exist" in t1.message
+    assert all(t.status is Status.FAIL and t.message.startswith("depends on t1") for t in dependents)
 
 
 def test_would_start_check(tmp_path):
@@ -194,3 +197,38 @@ def test_probe_at_level_none_expects_no_event(tmp_path):
     p["events"] = [dict(event("Metadata"), requestURI="/healthz?cks-probe-7f3a")]
     snap = live_snapshot(tmp_path / "b", apiserver={"running": True, "ready": True}, probe=p)
     assert live(grade(LAB, snap, live=True), "t7").status is Status.FAIL
+
+
+def test_a_manifest_that_starts_without_the_policy_flag_blocks_nothing(tmp_path):
+    """No --audit-policy-file: kube-apiserver still runs, so t1 fails alone and t2-t5 are graded."""
+    snap = build(LAB, tmp_path, None, solution=True)
+    manifest = tmp_path / MANIFEST
+    manifest.write_text("\n".join(line for line in manifest.read_text().splitlines()
+                                  if "--audit-policy-file" not in line) + "\n")
+    tasks = {t.id: t for t in grade(LAB, snap).tasks}
+    assert tasks["t1"].status is Status.FAIL and "no --audit-policy-file" in tasks["t1"].message
+    assert tasks["t3"].status is Status.PASS and tasks["t3"].blocked_by is None
+    assert tasks["t2"].blocked_by is None
+
+
+def test_would_not_start_names_the_cause_once_in_words(tmp_path):
+    folder = dict((c[0], c[1]) for c in CASES)
+    report = grade(LAB, build(LAB, tmp_path, None, solution=True, overlay=folder["wrong/duplicate-volume-names"]))
+    t1 = report.tasks[0]
+    assert t1.message.startswith("kube-apiserver would not start with this manifest: two volumes are named")
+    said = " ".join(f"{e.where} {e.expected} {e.actual}" for t in report.tasks for e in t.evidence)
+    assert "volume-duplicate" not in said and "unknown-flag" not in said  # no internal codes
+    assert sum("two volumes are named" in t.message for t in report.tasks) == 1
+
+
+@pytest.mark.slow
+def test_no_fixture_shows_an_internal_code_as_evidence(tmp_path):
+    import re
+
+    code = re.compile(r"^[a-z]+(-[a-z]+)+$")  # duplicate-static-pod, unknown-flag, ...
+    for i, (name, folder, _, _) in enumerate(CASES):
+        report = grade(LAB, build(LAB, tmp_path / str(i), None, solution=True, overlay=folder))
+        for t in report.tasks:
+            for e in t.evidence:
+                assert not code.match(str(e.actual or "")), (name, t.id, e)
+                assert not code.match(str(e.expected or "")), (name, t.id, e)

@@ -56,9 +56,6 @@ FINDINGS = {
 # Labs whose start output still gives part of the answer on this branch; the lab helpers' fixes to the
 # checks' reasons remove them (the lead drops an entry when its fix is merged).
 STILL_LEAKING: dict[str, str] = {
-    "lab4": "falco.offenders_scaled names the offending Deployments (fix by the lab helpers)",
-    "lab7": "audit_log checks name the intruder and count the Secrets it read (fix by the lab helpers)",
-    "lab8": "Q6 checks name the intruder (fix by the lab helpers)",
 }
 
 

@@ -30,6 +30,8 @@ def tracked_text_files() -> list[Path]:
         names = [str(p.relative_to(REPO)) for p in REPO.rglob("*") if p.is_file() and ".git" not in p.parts]
     files = []
     for name in names:
+        if name == "tests/core/test_versions.py":  # its own patterns are not versions
+            continue
         path = REPO / name
         if path.suffix in {".gz", ".png", ".tgz"} or not path.is_file() or path.stat().st_size > 2_000_000:
             continue

@@ -31,7 +31,7 @@ def base_pod() -> dict:
         "spec": {
             "hostNetwork": True,
             "containers": [{
-                "name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.30.0",
+                "name": "kube-apiserver", "image": "registry.k8s.io/kube-apiserver:v1.36.4",
                 "command": ["kube-apiserver", "--advertise-address=10.0.0.1", "--allow-privileged=true",
                             "--client-ca-file=/etc/kubernetes/pki/ca.crt",
                             "--tls-cert-file=/etc/kubernetes/pki/apiserver.crt"],
@@ -68,7 +68,10 @@ def test_kubeadm_shape_without_audit_is_clean_and_auditing_is_off():
     a = analyze_manifest(base_pod(), HOST)
     assert a.would_start and not a.problems
     assert a.flag("audit-log-path").set is False and not a.log_enabled
-    assert a.value("audit-log-maxage") == 0  # the default, typed
+    # the default of the cluster's release, typed: 0 (no limit) until 1.35, 366 days from 1.36
+    from grader.engines.audit_policy import pinned_kube_version
+
+    assert a.value("audit-log-maxage") == (366 if pinned_kube_version() >= (1, 36) else 0)
 
 
 def test_docs_recipe_is_clean_and_maps_paths():

@@ -89,8 +89,11 @@ def test_validate_json(tmp_path: Path, policy_file: Path) -> None:
 def test_validate_kube_version(tmp_path: Path) -> None:
     p = tmp_path / "p.yaml"
     p.write_text(POLICY.replace("group: apps", 'group: "*"'))
-    assert run(validate_cmd, p).exit_code == 0
+    from grader.engines.audit_policy import pinned_kube_version
+
+    assert run(validate_cmd, p).exit_code == (0 if pinned_kube_version() >= (1, 36) else 1)  # the cluster's
     assert run(validate_cmd, p, "--kube-version", "1.35").exit_code == 1
+    assert run(validate_cmd, p, "--kube-version", "1.36").exit_code == 0
     assert run(validate_cmd, p, "--kube-version", "newest").exit_code == 2
 
 
@@ -156,10 +159,17 @@ def test_simulate_one_request_json(policy_file: Path) -> None:
 def test_simulate_default_groups_and_explicit_groups(policy_file: Path) -> None:
     base = ["--verb", "create", "--resource", "pods/exec", "-n", "dev", "--format", "json"]
     assert json.loads(run(simulate_cmd, policy_file, "--user", "bob", *base).output)[0]["level"] == "Request"
-    got = json.loads(run(simulate_cmd, policy_file, "--user", "bob", "--group", "devs", *base).output)[0]
+    got = json.loads(run(simulate_cmd, policy_file, "--user", "bob", "--user-group", "devs", *base).output)[0]
     assert (got["level"], got["rule"]) == ("None", None)
     # no user at all: a userGroups rule cannot match
     assert json.loads(run(simulate_cmd, policy_file, *base).output)[0]["level"] == "None"
+
+
+@pytest.mark.parametrize("flag", ["--group", "-g"])
+def test_simulate_refuses_the_ambiguous_group_option(policy_file: Path, flag: str) -> None:
+    r = CliRunner().invoke(simulate_cmd, [str(policy_file), "--user", "bob", flag, "apps", "--resource", "pods"])
+    assert r.exit_code == 2 and "ambiguous" in r.output
+    assert "--user-group apps" in r.output and "--api-group apps" in r.output
 
 
 def test_simulate_path_non_resource_and_api_url(policy_file: Path) -> None:

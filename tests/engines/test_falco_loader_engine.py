@@ -43,7 +43,7 @@ def test_default_rules_load_cleanly_and_define_the_standard_macros() -> None:
     assert res.successful
     assert not res.warnings, [w.short() for w in res.warnings]
     for name in ("spawned_process", "container", "open_read", "open_write", "open_file_failed", "never_true",
-                 "always_true", "proc_name_exists", "interactive", "etc_dir", "shell_procs", "sensitive_files"):
+                 "proc_name_exists", "interactive", "etc_dir", "shell_procs", "sensitive_files"):
         assert res.macro(name) is not None, name
     for name in ("shell_binaries", "package_mgmt_binaries", "sensitive_file_names", "userexec_binaries"):
         assert res.list(name) is not None, name

@@ -38,6 +38,15 @@ class FlagSpec:
     def flag(self) -> str:
         return f"--{self.name}"
 
+    @property
+    def pinned_default(self) -> Any:
+        """The default of the lab cluster's release (1.36 changed the log retention defaults)."""
+        if self.default_136 is None:
+            return self.default
+        from grader.engines.audit_policy.loader import pinned_kube_version
+
+        return self.default_136 if pinned_kube_version() >= (1, 36) else self.default
+
 
 def _int(name: str, default: int, help: str, unit: str = "", default_136: int | None = None,
          non_negative: bool = False) -> FlagSpec:

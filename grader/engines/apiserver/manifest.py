@@ -73,8 +73,7 @@ class EffectiveFlag:
 
     def describe(self) -> str:
         if not self.set:
-            later = f"; {self.spec.default_136!r} from 1.36" if self.spec.default_136 is not None else ""
-            return f"not set (default {self.spec.default!r}{later})"
+            return f"not set (default {self.spec.pinned_default!r})"
         return f"{self.raw!r}" + (f" -> {self.value!r}" if str(self.value) != self.raw else "")
 
 
@@ -134,7 +133,7 @@ class ManifestAnalysis:
             spec = AUDIT_FLAGS.get(name)
             if spec is None:
                 raise KeyError(f"--{name} is not a kube-apiserver audit flag")
-            self.audit[name] = EffectiveFlag(spec, value=spec.default)
+            self.audit[name] = EffectiveFlag(spec, value=spec.pinned_default)
         return self.audit[name]
 
     def value(self, name: str) -> Any:
@@ -394,7 +393,7 @@ def _audit_flags(a: ManifestAnalysis) -> None:
     for name, spec in AUDIT_FLAGS.items():
         eff = a.audit.get(name)
         if eff is None:
-            a.audit[name] = EffectiveFlag(spec, value=spec.default)
+            a.audit[name] = EffectiveFlag(spec, value=spec.pinned_default)
             continue
         if eff.occurrences > 1:
             a.problems.append(Problem("info", "flag-repeated", f"--{name} is given {eff.occurrences} times; the last "
@@ -403,7 +402,7 @@ def _audit_flags(a: ManifestAnalysis) -> None:
             a.problems.append(Problem("info", "flag-deprecated", f"--{name} is deprecated: {spec.deprecated}",
                                       eff.where))
         typed, err = convert(spec, eff.raw or "") if spec.kind not in {"string", "path"} else (eff.raw, None)
-        eff.value = typed if err is None else spec.default
+        eff.value = typed if err is None else spec.pinned_default
         if err:
             eff.error = err
             a.problems.append(Problem("error", "invalid-value", f"{err}: kube-apiserver would not start", eff.where))

@@ -20,6 +20,7 @@ from grader.engines.audit_policy.loader import (
     load_policy,
     load_policy_object,
     parse_kube_version,
+    pinned_kube_version,
     validate,
 )
 from grader.engines.audit_policy.model import LEVELS, STAGES, Decision, GroupResources, Policy, PolicyRule
@@ -28,5 +29,5 @@ from grader.engines.audit_policy.witness import witness_requests
 __all__ = [
     "API_VERSION", "LEVELS", "STAGES", "Decision", "GroupResources", "LoadResult", "Policy", "PolicyRule",
     "RequestAttributes", "RequestError", "User", "default_groups", "load_policy", "load_policy_object",
-    "parse_kube_version", "parse_request", "validate", "witness_requests",
+    "parse_kube_version", "parse_request", "pinned_kube_version", "validate", "witness_requests",
 ]

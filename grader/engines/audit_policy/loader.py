@@ -22,7 +22,18 @@ from grader import safeyaml
 from grader.engines.audit_policy.model import LEVELS, STAGES, GroupResources, Policy, PolicyRule
 
 API_VERSION = "audit.k8s.io/v1"
-LATEST = (1, 36)
+LATEST = (1, 36)  # the newest behaviour this engine knows
+
+
+def pinned_kube_version() -> tuple[int, int]:
+    """The lab cluster's kube-apiserver (K8S_VERSION in provision/versions.env): the default for every load,
+    so a policy is judged by the release the labs run. The newest known behaviour when the file is absent."""
+    try:
+        from grader import versions
+
+        return versions.kubernetes_minor()
+    except Exception:  # a missing or broken versions file must not stop a policy check
+        return LATEST
 _GROUP_WILDCARD_SINCE = (1, 36)
 
 _POLICY_FIELDS = ("apiVersion", "kind", "metadata", "rules", "omitStages", "omitManagedFields")
@@ -60,9 +71,9 @@ class _DecodeError(Exception):
 
 
 def parse_kube_version(version: str | tuple[int, int] | None) -> tuple[int, int]:
-    """``"1.35"``, ``"v1.35.2"`` or ``(1, 35)`` -> ``(1, 35)``; None = the latest behaviour."""
+    """``"1.35"``, ``"v1.35.2"`` or ``(1, 35)`` -> ``(1, 35)``; None = the lab cluster's version."""
     if version is None:
-        return LATEST
+        return pinned_kube_version()
     if isinstance(version, tuple):
         return version
     m = re.match(r"^v?(\d+)\.(\d+)", str(version).strip())
@@ -72,7 +83,7 @@ def parse_kube_version(version: str | tuple[int, int] | None) -> tuple[int, int]
 
 
 def load_policy(text: str | bytes, kube_version: str | tuple[int, int] | None = None) -> LoadResult:
-    """Load the text of ``--audit-policy-file`` as kube-apiserver ``kube_version`` would (default: latest)."""
+    """Load the text of ``--audit-policy-file`` as kube-apiserver ``kube_version`` would (default: the lab cluster's)."""
     result = LoadResult()
     if isinstance(text, bytes | bytearray) and b"\x00" in text[:65536]:
         result.errors.append("the file is binary (it contains NUL bytes), not YAML")
@@ -256,8 +267,9 @@ class _Decoder:
         raise _DecodeError(f"{path}: expected true or false, got {_kind(v)}{_show(v)}{self._at(path)}")
 
 
-def validate(policy: Policy, kube_version: tuple[int, int] = LATEST) -> list[str]:
+def validate(policy: Policy, kube_version: tuple[int, int] | None = None) -> list[str]:
     """kube-apiserver's ValidatePolicy, with its field-error wording."""
+    kube_version = kube_version or pinned_kube_version()
     errs = _omit_stages(policy.omit_stages, "omitStages")
     for i, rule in enumerate(policy.rules):
         p = f"rules[{i}]"

@@ -273,3 +273,29 @@ def replace_identifiers(node: Node, macros: dict[str, Node]) -> Node:
             return node
         return type(node)(children)
     return node
+
+
+# and/or/not/checks of one condition once its macros are expanded; Falco's own rules stay under 200.
+MAX_EXPANDED_NODES = 10_000
+
+
+def expanded_size(node: Node, limit: int = MAX_EXPANDED_NODES) -> int:
+    """Nodes of ``node`` as a tree (shared subtrees counted each time they occur), computed over the
+    shared graph once per distinct node, so a macro used twice by each of twenty macros costs 20 steps,
+    not 2**20. Stops counting past ``limit`` (returns ``limit + 1``)."""
+    sizes: dict[int, int] = {}
+    keep: list[Node] = []  # ids stay valid while the nodes are alive
+    stack: list[tuple[Node, bool]] = [(node, False)]
+    while stack:
+        n, done = stack.pop()
+        key = id(n)
+        if key in sizes:
+            continue
+        kids: tuple[Node, ...] = (n.child,) if isinstance(n, Not) else n.children if isinstance(n, (And, Or)) else ()
+        if done or not kids:
+            sizes[key] = min(limit + 1, 1 + sum(sizes[id(k)] for k in kids))
+            keep.append(n)
+            continue
+        stack.append((n, True))
+        stack.extend((k, False) for k in kids if id(k) not in sizes)
+    return sizes[id(node)]

@@ -129,6 +129,7 @@ def _check_op(kind: str, ftype: str, op: str, is_list: bool) -> None:
 # ---------------------------------------------------------------- literal values
 
 _INT_RE = re.compile(r"[+-]?[0-9]+")
+_SIGNED_INDEX = re.compile(r"[+-][0-9]+")
 
 
 def _parse_number(text: str, ftype: str) -> int | float:
@@ -173,9 +174,62 @@ def _parse_hex(text: str) -> bytes:
     return bytes.fromhex(text)
 
 
+# getservbyname() names from a stock /etc/services (netbase), as libsinsp resolves them for port fields
+SERVICES = {
+    "tcpmux": 1, "echo": 7, "discard": 9, "systat": 11, "daytime": 13, "netstat": 15, "qotd": 17, "chargen": 19,
+    "ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "time": 37, "whois": 43, "tacacs": 49,
+    "domain": 53, "gopher": 70, "finger": 79, "http": 80, "kerberos": 88, "iso-tsap": 102, "acr-nema": 104,
+    "pop3": 110, "sunrpc": 111, "auth": 113, "nntp": 119, "ntp": 123, "epmap": 135, "netbios-ns": 137,
+    "netbios-dgm": 138, "netbios-ssn": 139, "imap2": 143, "snmp": 161, "snmp-trap": 162, "cmip-man": 163,
+    "cmip-agent": 164, "mailq": 174, "xdmcp": 177, "bgp": 179, "smux": 199, "qmtp": 209, "z3950": 210,
+    "ipx": 213, "ptp-event": 319, "ptp-general": 320, "pawserv": 345, "zserv": 346, "rpc2portmap": 369,
+    "codaauth2": 370, "clearcase": 371, "ldap": 389, "svrloc": 427, "https": 443, "snpp": 444,
+    "microsoft-ds": 445, "kpasswd": 464, "submissions": 465, "saft": 487, "isakmp": 500, "rtsp": 554,
+    "nqs": 607, "asf-rmcp": 623, "qmqp": 628, "ipp": 631, "ldp": 646, "exec": 512, "biff": 512, "login": 513,
+    "who": 513, "shell": 514, "syslog": 514, "printer": 515, "talk": 517, "ntalk": 518, "route": 520,
+    "gdomap": 538, "uucp": 540, "klogin": 543, "kshell": 544, "dhcpv6-client": 546, "dhcpv6-server": 547,
+    "afpovertcp": 548, "nntps": 563, "submission": 587, "ldaps": 636, "tinc": 655, "silc": 706,
+    "kerberos-adm": 749, "domain-s": 853, "rsync": 873, "ftps-data": 989, "ftps": 990, "telnets": 992,
+    "imaps": 993, "pop3s": 995, "socks": 1080, "proofd": 1093, "rootd": 1094, "openvpn": 1194,
+    "rmiregistry": 1099, "lotusnote": 1352, "ms-sql-s": 1433, "ms-sql-m": 1434, "ingreslock": 1524,
+    "datametrics": 1645, "sa-msg-port": 1646, "kermit": 1649, "groupwise": 1677, "l2f": 1701, "radius": 1812,
+    "radius-acct": 1813, "cisco-sccp": 2000, "nfs": 2049, "gnunet": 2086, "rtcm-sc104": 2101,
+    "gsigatekeeper": 2119, "gris": 2135, "cvspserver": 2401, "venus": 2430, "venus-se": 2431, "codasrv": 2432,
+    "codasrv-se": 2433, "mon": 2583, "dict": 2628, "f5-globalsite": 2792, "gsiftp": 2811, "gpsd": 2947,
+    "gds-db": 3050, "icpv2": 3130, "isns": 3205, "iscsi-target": 3260, "mysql": 3306, "ms-wbt-server": 3389,
+    "nut": 3493, "distcc": 3632, "daap": 3689, "svn": 3690, "suucp": 4031, "sysrqd": 4094, "sieve": 4190,
+    "epmd": 4369, "remctl": 4373, "f5-iquery": 4353, "ntske": 4460, "ipsec-nat-t": 4500, "iax": 4569,
+    "mtn": 4691, "radmin-port": 4899, "sip": 5060, "sip-tls": 5061, "xmpp-client": 5222, "xmpp-server": 5269,
+    "cfengine": 5308, "mdns": 5353, "postgresql": 5432, "freeciv": 5556, "amqps": 5671, "amqp": 5672,
+    "x11": 6000, "x11-1": 6001, "x11-2": 6002, "x11-3": 6003, "x11-4": 6004, "x11-5": 6005, "x11-6": 6006,
+    "x11-7": 6007, "gnutella-svc": 6346, "gnutella-rtr": 6347, "redis": 6379, "sge-qmaster": 6444,
+    "sge-execd": 6445, "mysql-proxy": 6446, "babel": 6696, "ircs-u": 6697, "bbs": 7000, "afs3-fileserver": 7000,
+    "afs3-callback": 7001, "afs3-prserver": 7002, "afs3-vlserver": 7003, "afs3-kaserver": 7004,
+    "afs3-volser": 7005, "afs3-bos": 7007, "afs3-update": 7008, "afs3-rmtsys": 7009, "font-service": 7100,
+    "http-alt": 8080, "puppet": 8140, "bacula-dir": 9101, "bacula-fd": 9102, "bacula-sd": 9103,
+    "xmms2": 9667, "nbd": 10809, "zabbix-agent": 10050, "zabbix-trapper": 10051, "amanda": 10080,
+    "dicom": 11112, "hkp": 11371, "db-lsp": 17500, "dcap": 22125, "gsidcap": 22128, "wnn6": 22273,
+}
+
+
+def _parse_port(text: str) -> int:
+    """libsinsp's PORT values: empty is 0, digits are a number (kept to 16 bits), anything else a service
+    name looked up with getservbyname() ("ssh" is 22); a sign or an unknown name is refused."""
+    if text == "":
+        return 0
+    if text.isascii() and text.isdigit():
+        return int(text) & 0xFFFF
+    port = SERVICES.get(text)
+    if port is None:
+        raise CompileError(f"unrecognized protocol {text}")
+    return port
+
+
 def _rhs_value(text: str, kind: str, ftype: str, op: str, net: bool) -> Any:
     if "\0" in text and kind != "buffer":
         raise CompileError("filter error: a filter value cannot contain a NUL byte")
+    if ftype == "PORT" and kind == "numeric":
+        return _parse_port(text)
     if kind == "numeric":
         return _parse_number(text, ftype)
     if kind == "bool":
@@ -235,6 +289,12 @@ class _Compiler:
             if found is None:
                 _raise_unknown(written)
             info, arg = found  # type: ignore[misc]
+            if info.name in ANCESTOR_FIELDS and arg and _SIGNED_INDEX.fullmatch(arg) and not arg.isdigit():
+                # libs reads the index with parsed32: proc.aname[-1] is bare proc.aname (any ancestor),
+                # another negative index walks no parent (the process itself), +2 is 2
+                index = int(arg)
+                arg = None if index == -1 else str(max(index, 0))
+                ref = A.FieldRef(ref.name, arg, ref.transformers)
             self._check_field_arg(info, arg, written)
             if info.name in EITHER_ENDPOINT:
                 op = self._endpoint_operand(info, written)
@@ -338,6 +398,10 @@ class _Compiler:
         op = self.field_operand(arg) if isinstance(arg, A.FieldRef) else self.transform_operand(arg)
         if op.multi == "list":
             raise CompileError(f"filter error: transformer '{where}' does not accept list field '{op.name}'")
+        if where in ("concat", "getopt") and op.kind != "string":
+            # libs' concat()/getopt() take string arguments only (a number field such as proc.pid is refused)
+            raise CompileError(f"filter error: transformer '{where}' supports only string arguments, "
+                               f"'{op.name}' is of type {op.ftype}")
         return op
 
     def _text_reader(self, op: Operand) -> Callable[[Event], Any]:
@@ -1151,6 +1215,10 @@ def compile_filter(node: A.Node, macros: Mapping[str, A.Node] | None = None, *,
     sys.setrecursionlimit(max(limit, RECURSION_LIMIT))
     try:
         expanded = expand_macros(node, macros)
+        if A.expanded_size(expanded) > A.MAX_EXPANDED_NODES:
+            raise CompileError(f"filter error: the condition expands to more than {A.MAX_EXPANDED_NODES:,} checks "
+                               "once its macros are expanded (a macro that uses another several times doubles "
+                               "its size at each level)")
         compiler = _Compiler(extra_fields)
         fn, source = compiler.build(expanded)
         types = resolve_evttypes(expanded)

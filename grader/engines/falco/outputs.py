@@ -136,7 +136,7 @@ def _field_token(fmt: str, j: int) -> str | None:
 
 @lru_cache(maxsize=4096)
 def _known_field(token: str) -> bool:
-    from .loader import _is_field_defined
+    from .rule_loader_collector import is_field_defined as _is_field_defined
 
     return _is_field_defined(token)
 
