@@ -41,7 +41,7 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
     first_said: dict[str, str] = {}  # a failing reason -> the task that gave it first (JSON keeps each whole)
     for t in report.tasks:
         message = t.message
-        if t.status in (Status.FAIL, Status.ERROR):
+        if t.status in (Status.FAIL, Status.ERROR) and not message.startswith("depends on "):  # already short
             earlier = first_said.setdefault(message, t.id)
             if earlier != t.id:  # one broken or missing file fails many tasks alike: say it once
                 message = f"same problem as {earlier}"

@@ -339,8 +339,9 @@ def test_reset_says_one_file_not_file_s(demo):
 
 
 def test_a_problem_shared_by_every_task_is_said_once_in_the_table(tmp_path, monkeypatch):
-    """A policy that does not load fails all seven tasks of lab1: the table gives the error in full once per
-    wording and points back to it; JSON keeps every task's message whole."""
+    """A rules file Falco refuses fails lab3's three rule tasks with one message: the table gives it in full
+    once and points back to it; JSON keeps every task's message whole. A "depends on t1" line is already
+    short and stays as it is."""
     from grader.labs import get_lab, load_lab_dir
     from grader.workspace import materialize
 
@@ -349,15 +350,17 @@ def test_a_problem_shared_by_every_task_is_said_once_in_the_table(tmp_path, monk
     monkeypatch.setenv("COLUMNS", "200")
     load_lab_dir.cache_clear()
     ws = tmp_path / "ws"
-    materialize(get_lab("lab1"), ws)
-    table = run(grade_cmd, "lab1", "-w", str(ws)).output
-    assert table.count("no audit policy at") == 1 and table.count("same problem as t1") == 6
-    policy = ws / "nodes/controlplane/etc/kubernetes/audit/policy.yaml"
-    policy.write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadta\n")
-    table = run(grade_cmd, "lab1", "-w", str(ws)).output
-    assert table.count('"Metadta"') <= 2 and "same problem as t" in table
-    report = json.loads(run(grade_cmd, "lab1", "-w", str(ws), "--format", "json").output)
-    assert all('"Metadta"' in t["message"] for t in report["tasks"])
+    materialize(get_lab("lab3"), ws)
+    rules = ws / "nodes/controlplane/etc/falco/falco_rules.local.yaml"
+    rules.write_text(rules.read_text() + "- rule: x\n  condition: evt.type = open and\n")
+    table = run(grade_cmd, "lab3", "-w", str(ws)).output
+    assert table.count("LOAD_ERR_YAML_VALIDATE") == 1 and table.count("same problem as t1") == 2
+    report = json.loads(run(grade_cmd, "lab3", "-w", str(ws), "--format", "json").output)
+    assert [t["id"] for t in report["tasks"] if "LOAD_ERR_YAML_VALIDATE" in t["message"]] == ["t1", "t2", "t3"]
+    lab1 = tmp_path / "lab1"
+    materialize(get_lab("lab1"), lab1)
+    table = run(grade_cmd, "lab1", "-w", str(lab1)).output
+    assert "same problem as" not in table and table.count("depends on t1") >= 2
 
 
 def test_grade_in_an_exam_folder_never_suggests_starting_a_lab_there(tmp_path, monkeypatch):
