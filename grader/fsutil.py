@@ -30,7 +30,19 @@ LOCK_FILE = ".cks-lock"
 BACKUP_DIR = ".cks-backup"
 OWNER = "cks-kit"
 MAX_MARKER_BYTES = 4 * 1024 * 1024
-LOCK_WAIT = float(os.environ.get("CKS_LOCK_WAIT", "30"))
+
+
+def _lock_wait(default: float = 30.0, most: float = 3600.0) -> float:
+    """CKS_LOCK_WAIT in seconds; a value that is not a number (empty, "abc", nan) or negative means the
+    default, never a crash at import (every command imports this module) nor a wait without end."""
+    try:
+        value = float(os.environ.get("CKS_LOCK_WAIT", default))
+    except ValueError:
+        return default
+    return min(value, most) if value >= 0 else default  # nan fails the comparison: the default
+
+
+LOCK_WAIT = _lock_wait()
 
 
 class RemoveRefused(RuntimeError):
@@ -56,7 +68,7 @@ def read_marker(root: Path) -> dict[str, Any] | None:
     """The marker of ``root``, or None when it has none the kit wrote (absent, damaged, not a file)."""
     try:
         data = json.loads(safeio.read_bytes(root / MARKER, max_bytes=MAX_MARKER_BYTES))
-    except (safeio.ReadRefused, ValueError):
+    except (ValueError, RecursionError):  # ReadRefused is a ValueError; deep nesting a RecursionError
         return None
     if not isinstance(data, dict) or data.get("created_by") != OWNER:
         return None

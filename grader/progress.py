@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from grader import safeio
 
 KIT_DIR = ".cks"
 HINTS_FILE = "hints.json"
@@ -36,21 +37,22 @@ def _path(ws: Path, name: str) -> Path:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        if not path.is_file() or path.stat().st_size > MAX_STATE_BYTES:
+        if not path.exists():
             return {}
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+        data = json.loads(safeio.read_bytes(path, max_bytes=MAX_STATE_BYTES))
+    except (OSError, ValueError, RecursionError):  # ReadRefused is a ValueError; deep nesting a RecursionError
         return {}
     return data if isinstance(data, dict) else {}
 
 
 def _write(path: Path, data: dict[str, Any]) -> bool:
-    """Write atomically; False when the workspace cannot be written (the caller may say so)."""
+    """Write atomically, through a temporary sibling of its own (never through a planted link); False when
+    the workspace cannot be written (the caller may say so)."""
     try:
+        if path.parent.is_symlink():
+            return False  # .cks is the kit's folder: a link there would write the record somewhere else
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
+        safeio.atomic_write(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
     except OSError:
         return False
     return True
@@ -151,12 +153,12 @@ def kept_across_reset(ws: Path, lab_id: str) -> Iterator[None]:
         yield  # another lab's record goes with its workspace
         return
     for name in (HINTS_FILE, PROGRESS_FILE):
-        with contextlib.suppress(OSError):
-            if (kit / name).is_file() and (kit / name).stat().st_size <= MAX_STATE_BYTES:
-                saved[name] = (kit / name).read_bytes()
+        with contextlib.suppress(OSError, ValueError):
+            if not (kit / name).is_symlink():  # a link is not the kit's record: never copied, never written through
+                saved[name] = safeio.read_bytes(kit / name, max_bytes=MAX_STATE_BYTES)
     yield
-    if saved and ws.is_dir():
+    if saved and ws.is_dir() and not kit.is_symlink():
         with contextlib.suppress(OSError):
             kit.mkdir(exist_ok=True)
             for name, data in saved.items():
-                (kit / name).write_bytes(data)
+                safeio.atomic_write(kit / name, data)

@@ -174,7 +174,7 @@ class Snapshot:
             return {}
         try:
             data = json.loads(safeio.read_bytes(path, max_bytes=MAX_FACT_BYTES))
-        except ValueError:  # ReadRefused is a ValueError too
+        except (ValueError, RecursionError):  # ReadRefused is a ValueError; deep nesting a RecursionError
             return {"unavailable": {"api": "the collector's status file is damaged; collect again"}}
         return data if isinstance(data, dict) else {}
 
@@ -275,7 +275,7 @@ class Snapshot:
                 try:
                     raw = safeio.read_bytes(path, max_bytes=MAX_FACT_BYTES)
                     return json.loads(raw) if suffix == ".json" else safeyaml.load_one(raw)
-                except ValueError:  # ReadRefused and YamlProblem are ValueErrors
+                except (ValueError, RecursionError):  # ReadRefused and YamlProblem are ValueErrors
                     return None
         return None
 
@@ -287,6 +287,8 @@ def _documents(raw: bytes, rel: str, problems: list[ObjectProblem]):
             yield 0, json.loads(raw)
         except ValueError as exc:
             problems.append(ObjectProblem(rel, f"not valid JSON: {exc}"))
+        except RecursionError:
+            problems.append(ObjectProblem(rel, "not valid JSON: nested too deeply for any Kubernetes object"))
         return
     try:
         text = raw.decode("utf-8-sig")

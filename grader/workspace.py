@@ -298,7 +298,11 @@ def pristine(lab: Lab, seed: str | None) -> Snapshot:
     key = (lab.id, lab.version, seed)
     if key not in _PRISTINE:
         tmp = Path(tempfile.mkdtemp(prefix=f"cks-{lab.id}-start-"))
-        materialize(lab, tmp, seed)
+        try:
+            materialize(lab, tmp, seed)
+        except BaseException:  # SIGTERM (SystemExit) or Ctrl-C midway: atexit does not know this folder yet
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         _PRISTINE[key] = tmp
     return Snapshot(_PRISTINE[key])
 

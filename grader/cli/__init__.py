@@ -113,7 +113,25 @@ def _prog() -> str:
 
 def workspace_for(lab, workspace: str | None) -> Path:
     """--workspace DIR, else the workspace found from the current directory (see :func:`_find_workspace`)."""
-    return Path(workspace) if workspace else _find_workspace(lab)
+    return _usable(Path(workspace)) if workspace else _find_workspace(lab)
+
+
+def _usable(path: Path) -> Path:
+    """``path``, or exit 2 when no file operation could use it (a name too long, a loop of links, ...):
+    pathlib raises those from exists() and resolve(), as a traceback otherwise."""
+    import errno
+
+    try:
+        os.stat(path)
+        path.resolve()
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENAMETOOLONG):
+            fail_usage(f"the folder {str(path)[:200]} cannot be used: {exc.strerror}; choose another with "
+                       "--workspace DIR")
+        # anything else (missing: a folder to create; below a file) is said by the command itself
+    except RuntimeError as exc:  # resolve() on a loop of links
+        fail_usage(f"the folder {str(path)[:200]} cannot be used: {exc}; choose another with --workspace DIR")
+    return path
 
 
 def _find_workspace(lab) -> Path:
@@ -191,6 +209,9 @@ def check_workspace(lab, ws: Path) -> dict:
                        f"`cks start {lab.id} --workspace DIR` in a new or empty folder")
         if ws.exists():
             fail_usage(f"{ws} is a file, not a workspace; start one with `cks start {lab.id}`")
+        if _nesting_problem(lab, ws):  # `cks start` would refuse there: never suggest it
+            fail_usage(f"no workspace for {lab.id} at {ws}, and none can be started there: "
+                       f"{_nesting_problem(lab, ws)}")
         fail_usage(f"no workspace for {lab.id} at {ws}; start one with `cks start {lab.id}{ws_flag(lab, ws)}`")
     snap = Snapshot(ws)
     if snap.meta_problem:
@@ -269,12 +290,22 @@ def _grade(lab_id: str, workspace: str | None, target: str | None, kubeconfig: s
     if workspace is None and target is None and not in_cluster:
         target = "local" if Path("/etc/kubernetes/manifests/kube-apiserver.yaml").is_file() else None
     ws: Path | None = None
+    in_exam = busy = False
     if target is None and not in_cluster:
         ws = workspace_for(lab, workspace)
-        report = _grade_workspace(lab, ws, tasks)
+        from grader.cli.learn import exam_in_progress
+
+        in_exam = exam_in_progress(ws)
+        if in_exam and hints:  # as `cks hint` refuses: the timed exam is taken as the real one
+            fail_usage("no hints during the timed exam, as in the real one; `cks exam finish` hands it in and "
+                       "shows each task's feedback with its hint")
+        report, busy = _grade_workspace(lab, ws, tasks)
+        if in_exam:  # no "hint: cks hint ..." pointers to a command that refuses until the exam is over
+            for t in report.tasks:
+                t.hint = ""
     else:
         report = _grade_live(lab, target or "local", kubeconfig, kube_context, in_cluster, tasks)
-    if ws is not None:
+    if ws is not None and not busy:  # a refusal (a start or reset held the workspace) is not a grading
         _record(lab, ws, report, full=not tasks, hints=hints)
     hint_command = f"cks hint {lab.id} {{task}}" + (ws_flag(lab, ws) if ws is not None else "")
     _emit(report, fmt, output, verbose, hints=hints, hint_command=hint_command)
@@ -298,6 +329,7 @@ def _record(lab, ws: Path, report, *, full: bool, hints: bool) -> None:
 
 
 def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
+    """(the report, whether the workspace was busy: a start or reset held it, every task is error)."""
     from grader import fsutil
     from grader.runner import _all_error, grade
     from grader.snapshot import Snapshot
@@ -315,10 +347,10 @@ def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
                    f"the installed lab is version {lab.version}; `cks reset {lab.id}` starts it afresh.", err=True)
     try:
         with fsutil.shared_lock(ws):  # a start or reset in progress: refuse rather than grade half a state
-            return grade(lab, snap, target=f"workspace {ws}", only=list(tasks) or None)
+            return grade(lab, snap, target=f"workspace {ws}", only=list(tasks) or None), False
     except fsutil.Busy as exc:
         click.echo(f"Error: {exc}", err=True)
-        return _all_error(lab, str(exc), f"workspace {ws}", list(tasks) or None)
+        return _all_error(lab, str(exc), f"workspace {ws}", list(tasks) or None), True
 
 
 def _live_target(target: str):
@@ -384,7 +416,8 @@ def _emit(report, fmt: str, output: str | None, verbose: bool, *, hints: bool = 
     opts = {"verbose": verbose, "hints": hints, "hint_command": hint_command}
     if output:
         try:
-            Path(output).write_text(render(report, fmt, color=False, **opts))
+            # a path that is not UTF-8 (a folder named with a stray byte) is written as \udcNN, never a traceback
+            Path(output).write_text(render(report, fmt, color=False, **opts), errors="backslashreplace")
         except OSError as exc:
             fail_usage(f"cannot write {output}: {exc.strerror}")
         if fmt != "table":
@@ -497,6 +530,8 @@ def variant_values(lab, workspace: str | None, seed: str | None) -> tuple[dict, 
         if ws.is_dir() and snap.meta_problem:  # never fall back to the default variant silently
             check_workspace(lab, ws)
         recorded = snap.meta.get("seed") if ws.is_dir() else None
+        if ws.is_dir() and _recorded_lab(ws, lab.id) not in (lab.id, None):
+            recorded = None  # another lab's workspace: its seed draws that lab's values, not this one's
         seed = str(recorded) if recorded is not None else None
     return variants.values_for(lab, seed), seed
 
@@ -527,12 +562,16 @@ def show_cmd(lab: str, workspace: str | None, seed: str | None, target: str | No
     click.echo(render_markdown(text), nl=False)
     import textwrap
 
+    from grader.cli.learn import exam_in_progress
     from grader.reporters.table import terminal_width
 
     first = the_lab.tasks[0].id
     about = (f"Stuck on a task? `cks hint {the_lab.id} {first}` gives its hint one tier at a time: a nudge, "
              "where to look, then the shape of the answer (the hints you use are recorded in your workspace). "
              f"`grade {the_lab.id}` prints no hint text unless you add --hints.")
+    if exam_in_progress(workspace_for(the_lab, workspace)):
+        about = ("This is a timed exam: no hints and no solutions until you hand it in with `cks exam finish`, "
+                 "which shows each task's feedback with its hint. `cks exam status` shows the time left.")
     click.echo("\n" + textwrap.fill(about, min(terminal_width(), 100), break_on_hyphens=False))
 
 
@@ -568,8 +607,10 @@ def _prose(text: str, width: int) -> str:
 
     if not text.strip():
         return ""
-    # an inline `command` moves to the next line whole rather than breaking at its spaces
-    text = re.sub(r"`([^`\n]+)`", lambda m: "`" + m.group(1).replace(" ", _KEEP_SPACE) + "`", text)
+    # an inline `command` moves to the next line whole rather than breaking at its spaces; one too long
+    # for a line (a list item's indent included) breaks at its spaces, never inside a word
+    text = re.sub(r"`([^`\n]+)`", lambda m: "`" + (m.group(1).replace(" ", _KEEP_SPACE)
+                                                    if len(m.group(1)) <= width - 8 else m.group(1)) + "`", text)
     buf = io.StringIO()
     use_color = color()
     Console(file=buf, width=width, force_terminal=use_color, no_color=not use_color, highlight=False
@@ -656,12 +697,14 @@ def _has_content(ws: Path) -> bool:
 
 def _report_dropped(done) -> None:
     """Say which of the learner's files a start --force or reset replaced, and where copies are."""
+    from grader.text import plural
+
     if not done.dropped:
         return
     shown = done.dropped[:20]
     more = f" and {len(done.dropped) - len(shown)} more" if len(done.dropped) > len(shown) else ""
     where = f"copies are in {done.backup}" if done.backup else "no copy kept (--no-backup)"
-    click.echo(f"Replaced {len(done.dropped)} file(s) you had changed or added ({where}): "
+    click.echo(f"Replaced {plural(len(done.dropped), 'file')} you had changed or added ({where}): "
                + ", ".join(shown) + more, err=True)
     if done.skipped:
         click.echo(f"Not copied (not regular files): {', '.join(done.skipped[:20])}", err=True)

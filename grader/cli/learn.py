@@ -17,6 +17,7 @@ import click
 
 from grader.cli import (
     CONTEXT,
+    _recorded_lab,
     check_workspace,
     color,
     fail_usage,
@@ -49,20 +50,27 @@ def _record_dir(lab, workspace: str | None) -> Path | None:
     ws = workspace_for(lab, workspace)
     if workspace:  # named on purpose: it must be this lab's workspace
         check_workspace(lab, ws)
-    return ws if (ws / META_FILE).is_file() else None
+    if not (ws / META_FILE).is_file() or _recorded_lab(ws, lab.id) not in (lab.id, None):
+        return None  # none, or another lab's (cks-workspace/lab5 started as lab1): not this lab's record
+    return ws
+
+
+def exam_in_progress(ws: Path | None) -> bool:
+    """Whether ``ws`` is a question of a timed mock exam that is still running."""
+    from grader import exam
+
+    if ws is None or not (ws.parent / exam.STATE_FILE).is_file():
+        return False
+    try:
+        state = exam.load(ws.parent)
+    except exam.ExamError:
+        return False
+    return state.finished is None and not state.is_over(exam.utc_now())
 
 
 def _refuse_during_exam(ws: Path | None, what: str) -> None:
     """A timed mock exam is taken as the real one: no hints, no solutions until it is handed in."""
-    from grader import exam
-
-    if ws is None or not (ws.parent / exam.STATE_FILE).is_file():
-        return
-    try:
-        state = exam.load(ws.parent)
-    except exam.ExamError:
-        return
-    if state.finished is None and not state.is_over(exam.utc_now()):
+    if exam_in_progress(ws):
         fail_usage(f"no {what} during the timed exam, as in the real one; `cks exam finish` hands it in and shows "
                    "each task's feedback with its hint")
 
@@ -304,11 +312,13 @@ def _lab_progress(lab) -> dict:
     from grader.snapshot import META_FILE
 
     ws = workspace_for(lab, None)
-    row = {"lab": lab.id, "title": lab.title, "workspace": str(ws) if (ws / META_FILE).is_file() else None,
+    other = _recorded_lab(ws, lab.id) if (ws / META_FILE).is_file() else None
+    ours = (ws / META_FILE).is_file() and other in (lab.id, None)
+    row = {"lab": lab.id, "title": lab.title, "workspace": str(ws) if ours else None,
            "max_points": lab.max_points, "best_score": None, "best_max_score": None, "last_graded": None,
            "last_score": None, "hints_seen": {}, "solution_seen": None, "failing": [], "next": ""}
     if row["workspace"] is None:
-        row["next"] = f"cks start {lab.id}"
+        row["next"] = f"cks start {lab.id}" if not other else f"{ws} holds {other}: cks start {lab.id} --workspace DIR"
         return row
     record = progress.progress_record(ws)
     best, last = record.get("best"), record.get("last")
@@ -326,7 +336,10 @@ def _lab_progress(lab) -> dict:
     elif row["failing"]:
         first = row["failing"][0]
         more = f" (+{len(row['failing']) - 1} more)" if len(row["failing"]) > 1 else ""
-        row["next"] = f"fix {first}{more}; cks hint {lab.id} {first}{flag}"
+        if row["hints_seen"].get(first, 0) < 3:
+            row["next"] = f"fix {first}{more}; cks hint {lab.id} {first}{flag}"
+        else:  # every tier of it seen: another `cks hint` would only repeat them
+            row["next"] = f"fix {first}{more}" + ("" if row["solution_seen"] else f"; cks solution {lab.id}{flag}")
     else:
         row["next"] = "done" if isinstance(last, dict) and last.get("score") == last.get("max_score") else \
             f"grade {lab.id}{flag}"

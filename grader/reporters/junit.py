@@ -6,6 +6,7 @@ message as attribute and evidence as text (and the hint, when asked for); score 
 
 from __future__ import annotations
 
+import re
 import socket
 import xml.etree.ElementTree as ET
 from datetime import datetime
@@ -47,4 +48,12 @@ def render_junit(report: Report, *, hints: bool = False) -> str:
             ET.SubElement(case, "skipped", type="pytest.skip", message=task.message)
         ET.SubElement(case, "system-out").text = f"{points}: {task.message}"
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    xml = ET.tostring(suites, encoding="unicode")
+    # characters XML 1.0 cannot hold (a learner's value with ESC or NUL, a file name that is not UTF-8) are
+    # written as text, \xNN / \udcNN: ElementTree would emit them raw and every JUnit reader would refuse the file
+    xml = _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
+                       xml)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + xml + "\n"
+
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -22,7 +22,7 @@ _MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.ERROR: "ERROR", Status
 
 def render_table(report: Report, *, verbose: bool = False, color: bool | None = None, width: int | None = None,
                  hints: bool = False, hint_command: str | None = None) -> str:
-    from grader.text import plural
+    from grader.text import plural, printable
 
     if color is None:
         color = "NO_COLOR" not in os.environ
@@ -31,14 +31,22 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
     console = Console(file=buf, force_terminal=color, no_color=not color, width=width or terminal_width(),
                       highlight=False, soft_wrap=False)
     seed = f" · seed {report.seed}" if report.seed else ""
-    console.print(Text.assemble((f"{report.lab}", "bold"), f" · {report.title} · target: {report.target}{seed}"))
+    console.print(Text.assemble((f"{report.lab}", "bold"),
+                                printable(f" · {report.title} · target: {report.target}{seed}")))
     table = Table(show_lines=False, expand=False, pad_edge=False)
     table.add_column("Task", no_wrap=True)
     table.add_column("Status", no_wrap=True)
     table.add_column("Points", justify="right", no_wrap=True)
     table.add_column("Title / reason", overflow="fold")
+    first_said: dict[str, str] = {}  # a failing reason -> the task that gave it first (JSON keeps each whole)
     for t in report.tasks:
-        reason = Text.assemble((t.title, "bold"), "\n", (t.message, "" if t.status is Status.PASS else _STYLE[t.status]))
+        message = t.message
+        if t.status in (Status.FAIL, Status.ERROR) and not message.startswith("depends on "):  # already short
+            earlier = first_said.setdefault(message, t.id)
+            if earlier != t.id:  # one broken or missing file fails many tasks alike: say it once
+                message = f"same problem as {earlier}"
+        reason = Text.assemble((printable(t.title), "bold"), "\n",
+                               (printable(message), "" if t.status is Status.PASS else _STYLE[t.status]))
         if t.status is Status.FAIL and t.hint and not hints:
             reason.append(f"\nhint: {ask.format(task=t.id)}", style="dim")
         table.add_row(t.id, Text(_MARK[t.status], style=_STYLE[t.status]), f"{t.points:g}/{t.max_points:g}", reason)
@@ -63,7 +71,7 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
         grid.add_column(no_wrap=True)
         grid.add_column(overflow="fold")
         for t in todo:
-            grid.add_row(Text(f"{t.id}:", style="bold"), Text(t.hint))  # Text: no markup
+            grid.add_row(Text(f"{t.id}:", style="bold"), Text(printable(t.hint)))  # Text: no markup
         console.print(Padding(grid, (0, 0, 0, 2)))
     if todo and not hints:
         console.print(Text("Hints come one tier at a time: a nudge, where to look, then the shape of the answer.",
@@ -76,14 +84,16 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
 
 def _evidence(ev) -> Padding:
     """Where, then expected and actual as a grid, indented: a wrapped value stays under its column."""
-    where = Text(str(ev.where), style="cyan", overflow="fold")
+    from grader.text import printable
+
+    where = Text(printable(str(ev.where)), style="cyan", overflow="fold")
     if ev.expected is None and ev.actual is None:
         return Padding(where, (0, 0, 0, 2))
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
-    grid.add_row("expected:", Text(str(ev.expected)))
-    grid.add_row("actual:", Text(str(ev.actual)))
+    grid.add_row("expected:", Text(printable(str(ev.expected))))
+    grid.add_row("actual:", Text(printable(str(ev.actual))))
     return Padding(Group(where, Padding(grid, (0, 0, 0, 2))), (0, 0, 0, 2))
 
 

@@ -185,6 +185,9 @@ def test_progress_lists_every_lab_with_best_last_hints_and_next(demo, tmp_path, 
     assert row["failing"] == ["t1", "t2"] and row["next"] == "fix t1 (+1 more); cks hint lab90 t1"
     table = run(cks, "progress").output
     assert "3/5" in table and "t1:1" in table and "Next: fix t1" in table
+    run(cks, "hint", "lab90", "t1", "--tier", "3")  # every tier seen: another hint would only repeat them
+    row = next(r for r in json.loads(run(cks, "progress", "-f", "json").output) if r["lab"] == "lab90")
+    assert row["next"] == "fix t1 (+1 more); cks solution lab90"
 
 
 def test_progress_before_any_lab_says_how_to_begin(demo, tmp_path, monkeypatch):
@@ -287,3 +290,110 @@ def test_grading_an_exam_question_leaves_its_files_alone(tmp_path, monkeypatch):
     run(grade_cmd, "lab8", "-w", str(ws))
     assert not (ws / ".cks").exists()
     assert "0 of 6 attempted" in run(cks, "exam", "status").output  # lab8: a row per question
+
+
+def test_grade_during_a_timed_exam_gives_no_hint_text_nor_pointers(tmp_path, monkeypatch):
+    """`cks hint` refuses during the exam, so `grade --hints` must too, and no row may point to it."""
+    from grader.labs import load_lab_dir
+
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(tmp_path)
+    load_lab_dir.cache_clear()
+    assert run(cks, "exam", "start", "--seed", "x").exit_code == 0
+    ws = tmp_path / "cks-workspace" / "exam" / "lab8"
+    r = run(grade_cmd, "lab8", "-w", str(ws), "--hints")
+    assert r.exit_code == 2 and "no hints during the timed exam" in r.output and "Score:" not in r.output
+    r = run(grade_cmd, "lab8", "-w", str(ws))
+    assert r.exit_code == 1 and "Score: 0/31" in r.output
+    assert "cks hint" not in r.output and "Hints come" not in r.output
+    shown = run(cks, "show", "lab8", "-w", str(ws)).output
+    assert "cks hint" not in shown and "no hints and no solutions" in shown
+    assert run(cks, "exam", "finish").exit_code in (0, 1)
+    assert "hint: cks hint lab8" in run(grade_cmd, "lab8", "-w", str(ws)).output  # handed in: hints again
+
+
+def test_show_breaks_a_long_inline_command_only_between_its_words(tmp_path, monkeypatch):
+    """lab5's `cks pods check .../web-immutable.yaml --profile lab5` is longer than a list item's line at 80
+    columns: it may wrap between its words, never inside one ("--profil" / "e lab5")."""
+    from grader import variants
+    from grader.labs import get_lab, load_lab_dir
+
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    load_lab_dir.cache_clear()
+    for lab in [d.name.split("-")[0] for d in sorted((REPO / "labs").glob("lab*-*"))]:
+        flowing = " ".join(run(cks, "show", lab).output.split())  # line breaks and indents as single spaces
+        readme = next((REPO / "labs").glob(f"{lab}-*/README.md")).read_text()
+        readme = variants.render_text(readme, variants.values_for(get_lab(lab), None))  # as `cks show` does
+        for command in re.findall(r"`((?:cks|grade) [^`]+)`", readme):
+            assert " ".join(command.split()) in flowing, f"{lab}: {command!r} is cut inside a word"
+
+
+def test_reset_says_one_file_not_file_s(demo):
+    (demo / "mine.txt").write_text("x")
+    r = run(cks, "reset", "lab90", "-w", str(demo))
+    assert r.exit_code == 0 and "Replaced 1 file you had changed or added" in r.output
+
+
+def test_a_problem_shared_by_every_task_is_said_once_in_the_table(tmp_path, monkeypatch):
+    """A rules file Falco refuses fails lab3's three rule tasks with one message: the table gives it in full
+    once and points back to it; JSON keeps every task's message whole. A "depends on t1" line is already
+    short and stays as it is."""
+    from grader.labs import get_lab, load_lab_dir
+    from grader.workspace import materialize
+
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    load_lab_dir.cache_clear()
+    ws = tmp_path / "ws"
+    materialize(get_lab("lab3"), ws)
+    rules = ws / "nodes/controlplane/etc/falco/falco_rules.local.yaml"
+    rules.write_text(rules.read_text() + "- rule: x\n  condition: evt.type = open and\n")
+    table = run(grade_cmd, "lab3", "-w", str(ws)).output
+    assert table.count("LOAD_ERR_YAML_VALIDATE") == 1 and table.count("same problem as t1") == 2
+    report = json.loads(run(grade_cmd, "lab3", "-w", str(ws), "--format", "json").output)
+    assert [t["id"] for t in report["tasks"] if "LOAD_ERR_YAML_VALIDATE" in t["message"]] == ["t1", "t2", "t3"]
+    lab1 = tmp_path / "lab1"
+    materialize(get_lab("lab1"), lab1)
+    table = run(grade_cmd, "lab1", "-w", str(lab1)).output
+    assert "same problem as" not in table and table.count("depends on t1") >= 2
+
+
+def test_grade_in_an_exam_folder_never_suggests_starting_a_lab_there(tmp_path, monkeypatch):
+    """Issue 12 item 4: `grade lab2` inside the exam folder used to say "start one with `cks start lab2`",
+    which `cks start` then refuses (workspaces never go inside an exam folder)."""
+    from grader.labs import load_lab_dir
+
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    load_lab_dir.cache_clear()
+    assert run(cks, "exam", "start", "--seed", "x").exit_code == 0
+    monkeypatch.chdir(tmp_path / "cks-workspace" / "exam")
+    r = run(grade_cmd, "lab2")
+    assert r.exit_code == 2 and "start one with `cks start lab2`" not in r.output
+    assert "outside it" in r.output and "--workspace DIR" in r.output
+    assert run(cks, "start", "lab2").exit_code == 2  # what the old message suggested is indeed refused
+
+
+def test_a_workspace_folder_holding_another_lab_is_not_this_labs_record(tmp_path, monkeypatch):
+    """`cks start lab1 -w cks-workspace/lab5` (or a renamed folder): `cks progress` used to show lab1's score
+    and failing tasks as lab5's, and `cks hint lab5`/`cks solution lab5` wrote lab5's record into lab1's
+    workspace (and drew lab5's values from lab1's seed)."""
+    from grader.labs import load_lab_dir
+
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    load_lab_dir.cache_clear()
+    ws = tmp_path / "cks-workspace" / "lab5"
+    assert run(cks, "start", "lab1", "-w", str(ws), "--seed", "zed").exit_code == 0
+    run(grade_cmd, "lab1", "-w", str(ws))
+    rows = {r["lab"]: r for r in json.loads(run(cks, "progress", "-f", "json").output)}
+    assert rows["lab5"]["workspace"] is None and rows["lab5"]["best_score"] is None
+    assert "holds lab1" in rows["lab5"]["next"]
+    assert run(cks, "hint", "lab5", "t1").exit_code == 0
+    assert run(cks, "solution", "lab5", "--yes").exit_code == 0
+    assert not (ws / ".cks" / "hints.json").exists()

@@ -244,3 +244,173 @@ def test_a_start_killed_midway_can_be_started_again(tmp_path: Path) -> None:
     (ws / ".cks-staging-99999" / "nodes").mkdir(parents=True)  # what a SIGKILL during a start leaves
     done = start(get_lab("lab1"), ws, force=True)
     assert done.dropped == [] and not list(ws.glob(".cks-staging-*"))
+
+
+@pytest.mark.parametrize("command", [("show", "lab1"), ("hint", "lab1", "t1"), ("solution", "lab1", "--yes")])
+def test_commands_that_need_the_variant_refuse_an_unreadable_cks_yaml(tmp_path: Path, command) -> None:
+    """docs/robustness.md row 8: with the seed unknown, `cks show`/`hint`/`solution` would show the default
+    variant's values, not the learner's: they refuse (exit 3) and name cks.yaml."""
+    from click.testing import CliRunner
+
+    from grader.cli import cks
+
+    ws = new_workspace(tmp_path, "lab1", seed="alice")
+    (ws / "cks.yaml").write_text("seed: [alice\n")
+    result = CliRunner().invoke(cks, [*command, "-w", str(ws)])
+    assert result.exit_code == 3 and "cks.yaml" in result.output, result.output
+    assert not (ws / ".cks" / "hints.json").exists()  # nothing recorded against an unknown variant
+
+
+def test_a_damaged_hint_record_never_stops_a_learner(tmp_path: Path, monkeypatch) -> None:
+    """.cks/hints.json nested 100,000 deep (under the size cap) made `cks hint` and `cks progress` end in a
+    RecursionError traceback; a damaged record counts as empty. A link planted where the record's temporary
+    file used to be (hints.json.tmp) is never written through."""
+    from click.testing import CliRunner
+
+    from grader.cli import cks
+
+    monkeypatch.chdir(tmp_path)  # `cks progress` reads ./cks-workspace/
+    ws = new_workspace(tmp_path, "lab1")
+    (ws / ".cks").mkdir(exist_ok=True)
+    (ws / ".cks" / "hints.json").write_text("[" * 100_000 + "]" * 100_000)
+    (ws / ".cks" / "progress.json").write_text('{"a":' * 40_000 + "1" + "}" * 40_000)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("mine\n")
+    (ws / ".cks" / "hints.json.tmp").symlink_to(outside)
+    for args in (["hint", "lab1", "t1", "-w", str(ws)], ["hint", "lab1", "-w", str(ws)], ["progress"]):
+        result = CliRunner().invoke(cks, args)
+        assert result.exit_code == 0 and result.exception is None, (args, result.output)
+    assert outside.read_text() == "mine\n"
+    assert '"tier": 1' in (ws / ".cks" / "hints.json").read_text()  # the record starts afresh
+
+
+def test_json_nested_too_deeply_is_damaged_input_not_a_traceback(tmp_path: Path) -> None:
+    """A .cks-created marker nested 100,000 deep made `cks reset` and `cks start --force` end in a
+    RecursionError traceback: it is a damaged marker (refused, exit 2). A learner's cluster/*.json nested as
+    deeply is a broken file (like invalid JSON), not an error of every task."""
+    from click.testing import CliRunner
+
+    from grader.cli import cks
+    from grader.runner import grade
+    from grader.snapshot import Snapshot
+
+    ws = new_workspace(tmp_path, "lab6")
+    deep = "[" * 100_000 + "]" * 100_000
+    (ws / "cluster" / "extra.json").write_text(deep)
+    report = grade(get_lab("lab6"), Snapshot(ws))
+    assert report.tasks and not any("nested too deeply" in t.message for t in report.tasks)
+    (ws / fsutil.MARKER).write_text(deep)
+    for args in (["reset", "lab6"], ["start", "lab6", "--force"]):
+        result = CliRunner().invoke(cks, [*args, "-w", str(ws)])
+        assert result.exit_code == 2 and "not created by the kit" in result.output, (args, result.output)
+    assert (ws / "cluster" / "extra.json").is_file()  # nothing removed
+
+
+@pytest.mark.parametrize("value,expected", [("abc", 30.0), ("", 30.0), ("nan", 30.0), ("-1", 30.0), ("inf", 3600.0),
+                                            ("2.5", 2.5)])
+def test_lock_wait_from_the_environment_never_crashes_or_waits_forever(monkeypatch, value, expected) -> None:
+    monkeypatch.setenv("CKS_LOCK_WAIT", value)
+    assert fsutil._lock_wait() == expected
+
+
+def test_a_bad_cks_lock_wait_does_not_stop_grade(tmp_path: Path) -> None:
+    """CKS_LOCK_WAIT=abc (or empty) raised ValueError when grader.fsutil was imported: every command ended in a
+    traceback."""
+    import subprocess
+    import sys
+
+    ws = new_workspace(tmp_path, "lab1")
+    env = {**os.environ, "CKS_LOCK_WAIT": "abc", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    res = subprocess.run([sys.executable, "-m", "grader", "grade", "lab1", "-w", str(ws)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and "Traceback" not in res.stderr and "Score: 0/10" in res.stdout
+
+
+@pytest.mark.parametrize("bad", ["loop", "loop/below", "a" * 300])
+def test_a_workspace_path_no_file_operation_can_use_is_a_usage_error(tmp_path: Path, monkeypatch, bad: str) -> None:
+    """--workspace naming a loop of links or a name longer than the file system allows ended in a
+    RuntimeError / OSError traceback in start, grade, hint, reset."""
+    from click.testing import CliRunner
+
+    from grader.cli import cks, grade_cmd
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "loop").symlink_to("loop")
+    for cmd, args in ((cks, ["start", "lab1"]), (grade_cmd, ["lab1"]), (cks, ["hint", "lab1", "t1"]),
+                      (cks, ["reset", "lab1"]), (cks, ["show", "lab1"])):
+        result = CliRunner().invoke(cmd, [*args, "-w", bad])
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (args, result.output)
+        assert "cannot be used" in result.output
+
+
+def test_control_characters_from_a_learners_file_never_reach_the_terminal_or_break_junit(tmp_path: Path,
+                                                                                       monkeypatch) -> None:
+    """A policy value "\\e]0;pwned\\a\\0\\r..." was echoed raw into the reason and evidence: it retitled the
+    reader's terminal (an instructor grading a learner's work too) and made the JUnit XML unreadable."""
+    import xml.dom.minidom
+
+    from click.testing import CliRunner
+
+    from grader.cli import grade_cmd
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    ws = new_workspace(tmp_path, "lab1")
+    (ws / POLICY).write_text('apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n'
+                             '- level: "\\e[2J\\e]0;pwned\\a\\0\\rMetadata\\x9b"\n')
+    for args in (["-v"], ["--hints"]):
+        out = CliRunner().invoke(grade_cmd, ["lab1", "-w", str(ws), *args]).output
+        assert not set(out) & {"\x1b", "\x07", "\x00", "\r", "\x9b"}, repr(out[:300])
+        assert "\\x1b]0;pwned\\x07" in out  # shown, as text
+    junit = CliRunner().invoke(grade_cmd, ["lab1", "-w", str(ws), "--format", "junit"]).output
+    xml.dom.minidom.parseString(junit.encode("utf-8"))  # raises on a character XML cannot hold
+
+
+def test_a_report_about_a_folder_named_with_a_stray_byte_is_written_to_a_file(tmp_path: Path) -> None:
+    """`grade -o FILE` for a workspace whose name is not UTF-8 ended in a UnicodeEncodeError traceback."""
+    import json
+    import subprocess
+    import sys
+
+    ws = new_workspace(tmp_path, "lab1").rename(tmp_path / os.fsdecode(b"ws\xff"))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for fmt in ("json", "table", "junit"):
+        out = tmp_path / f"r.{fmt}"
+        res = subprocess.run([sys.executable, "-m", "grader", "grade", "lab1", "-w", os.fsencode(ws), "--format", fmt,
+                              "-o", str(out)], cwd=tmp_path, env=env, capture_output=True, timeout=60)
+        assert res.returncode == 1 and b"Traceback" not in res.stderr, (fmt, res.stderr.decode(errors="replace"))
+        assert "ws" in out.read_text(encoding="utf-8")
+    assert json.loads((tmp_path / "r.json").read_text())["target"].endswith("ws\udcff")
+
+
+def test_a_start_state_interrupted_while_built_leaves_no_temporary_folder(tmp_path: Path, monkeypatch) -> None:
+    """SIGTERM during `grade` of a seeded lab (SystemExit inside the build of the start state it compares
+    with) left /tmp/cks-LAB-start-* behind: atexit only removed the folders already built."""
+    import tempfile
+
+    from grader import workspace
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+    def interrupted(*_args, **_kw):
+        raise SystemExit(143)
+
+    monkeypatch.setattr(workspace, "materialize", interrupted)
+    with pytest.raises(SystemExit):
+        workspace.pristine(get_lab("lab7"), "sigterm-seed")
+    assert not list(tmp_path.glob("cks-*")), "a temporary start state was left behind"
+
+
+def test_a_grade_refused_during_a_reset_is_not_recorded(tmp_path: Path) -> None:
+    """grade refuses while a start or reset holds the workspace; it used to record that refusal in
+    .cks/progress.json as a grading with every task in error (and wrote there during the reset)."""
+    from click.testing import CliRunner
+
+    from grader.cli import grade_cmd
+
+    ws = new_workspace(tmp_path, "lab1")
+    with fsutil.locked(ws):
+        result = CliRunner().invoke(grade_cmd, ["lab1", "-w", str(ws)])
+    assert result.exit_code == 3 and "being reset" in result.output
+    assert not (ws / ".cks" / "progress.json").exists()
+    assert CliRunner().invoke(grade_cmd, ["lab1", "-w", str(ws)]).exit_code == 1
+    assert (ws / ".cks" / "progress.json").is_file()  # a real grading is recorded
