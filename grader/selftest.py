@@ -76,7 +76,7 @@ def build(lab: Lab, dest: Path, seed: str | None, *, solution: bool, overlay: Pa
     if lab.generator:
         # a generated start (lab7's log) is built once per seed and copied: the grader builds that same
         # pristine start anyway, and generating costs far more than copying
-        shutil.copytree(pristine(lab, seed).root, dest)
+        shutil.copytree(pristine(lab, seed).root, dest, dirs_exist_ok=True)
     else:
         materialize(lab, dest, seed)
     if solution:

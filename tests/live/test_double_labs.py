@@ -64,7 +64,8 @@ def assert_zero(report) -> None:
 
 def assert_full(report) -> None:
     known = KNOWN_DEFECTS.get(report.lab, {})
-    assert all(t.status is Status.PASS for t in report.tasks if t.id not in known), table(report)
+    assert all(t.status is Status.PASS for t in report.tasks if t.id not in known), {
+        k: v for k, v in table(report).items() if v[0] != "pass"}
     fixed = [t.id for t in report.tasks if t.id in known and t.status is Status.PASS]
     assert not fixed, f"{report.lab} {fixed} pass now: drop them from KNOWN_DEFECTS"
 
@@ -81,10 +82,12 @@ def assert_fails_exactly(report, failing: set[str]) -> None:
 WRONG = {
     "lab1": {"no-catch-all": None, "v1beta1": None},
     "lab2": {"swapped-retention": None, "log-not-mounted": {"t4", "t7"}},
-    "lab3": {"wrong_priority": None, "broken_yaml": None},
+    "lab3": {"wrong_priority": None, "contains_shadow": None},
     "lab4": {"benign_scaled": None, "offender_deleted": None},
     "lab8": {"q2-retention-swapped": None, "q1-catch-all-first": None},
-    "lab5": {"pod-level-field": {"t1", "t7"}, "tmp-read-only": {"t2", "t7"}, "image-changed": None},
+    # pod-level-field: applied through the API the field is dropped (Warn), so t2-t4 judge what is stored; the
+    # saved file still holds it, and `kubectl apply` (strict) refuses that file: t5
+    "lab5": {"pod-level-field": {"t1", "t5", "t7"}, "tmp-read-only": {"t2", "t7"}, "image-changed": None},
     "lab6": {"compliant-pod-deleted": None, "label-typo": None},
     "lab7": {"secret-recreated": None, "role-deleted": None},
 }
@@ -123,23 +126,11 @@ def _fixture_fails(lab, name: str) -> set[str]:
     return {str(t) for t in data.get("fails") or []}
 
 
-# Found by the double, outside the live helper's files (reported to the lead): these tasks fail with the
-# reference solution on a cluster. Each is asserted to still fail, so a fix shows up here as a test failure
-# that says to drop the entry.
-RULES_FILE = (
-    "the check compares the node's real falco_rules.yaml with the kit's stand-in (issue 10 item 1: "
-    "the falco helper judges it against the start record's sha256, fact start-files)"
-)
-KNOWN_DEFECTS = {
-    "lab3": {
-        "t1": RULES_FILE,
-        "t2": RULES_FILE,
-        "t3": RULES_FILE,
-        "t5": "with Falco's default rule_matching=first the upstream rule 'Read sensitive file untrusted' is "
-        "loaded first and wins, so the learner's 'Shadow file read in container' alert never shows",
-    },
-    "lab8": {"q3-rule": RULES_FILE},
-}
+# Tasks the double shows failing with the reference solution on a cluster, each with why. Each is asserted to
+# still fail, so a fix shows up here as a test failure that says to drop the entry. (Fixed: lab3 t1-t3 and lab8
+# q3 judged the node's real falco_rules.yaml against the kit's copy; lab3 t5 ran without provisioning's
+# `rule_matching: all`, so the upstream "Read sensitive file untrusted" rule hid the learner's alert.)
+KNOWN_DEFECTS: dict[str, dict[str, str]] = {}
 
 
 @pytest.mark.parametrize("lab_id", sorted(WRONG))

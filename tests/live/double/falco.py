@@ -34,14 +34,26 @@ class FalcoService:
         return [f for f in files if f.is_file()]
 
     def rule_matching(self) -> str:
-        """falco.yaml's ``rule_matching`` (Falco's default: ``first``, the first loaded rule that matches wins)."""
+        """``rule_matching`` from falco.yaml, then from the files of its ``config_files`` folders in name order,
+        later ones winning, as Falco merges them (Falco's default: ``first``, the first loaded rule that matches
+        wins)."""
         import yaml
 
-        try:
-            conf = yaml.safe_load(self.node.path("/etc/falco/falco.yaml").read_text()) or {}
-        except (OSError, yaml.YAMLError):
-            conf = {}
-        value = conf.get("rule_matching") if isinstance(conf, dict) else None
+        def read(path: str) -> dict:
+            try:
+                conf = yaml.safe_load(self.node.path(path).read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                return {}
+            return conf if isinstance(conf, dict) else {}
+
+        main = read("/etc/falco/falco.yaml")
+        value = main.get("rule_matching")
+        folders = main.get("config_files") or []
+        for folder in folders if isinstance(folders, list) else []:
+            where = self.node.path(str(folder))
+            extra = sorted(where.glob("*.y*ml")) if where.is_dir() else []
+            for path in extra:
+                value = read(str(folder).rstrip("/") + "/" + path.name).get("rule_matching", value)
         return value if value in ("first", "all") else "first"
 
     def on_exec(

@@ -61,6 +61,10 @@ for d in usr bin sbin lib lib64 lib32 work; do
   mkdir -p "$R/$d" && mount --rbind "/$d" "$R/$d"
 done
 mkdir -p "$R/dev" "$R/tmp" && mount --rbind /dev "$R/dev"
+# the interpreter of the stand-in commands, wherever it is installed (pyenv puts it under /root)
+for p in @PYTHON_PREFIXES@; do
+  [ -d "$p" ] && [ ! -d "$R$p/bin" ] && mkdir -p "$R$p" && mount --rbind "$p" "$R$p"
+done
 [ -d /etc/alternatives ] && mkdir -p "$R/etc/alternatives" && mount --rbind /etc/alternatives "$R/etc/alternatives"
 PATH=/opt/double/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
@@ -299,7 +303,9 @@ class DoubleNodes:
         (keys / "authorized_keys").write_text((keys / "user_key.pub").read_text())
         os.chmod(keys / "authorized_keys", 0o600)
         wrapper = keys / "node-shell"
-        wrapper.write_text(WRAPPER)
+        # the stand-ins' shebang is this interpreter: its real prefix must exist inside the chroot
+        prefixes = sorted({str(Path(sys.base_prefix).resolve()), str(Path(sys.executable).resolve().parent.parent)})
+        wrapper.write_text(WRAPPER.replace("@PYTHON_PREFIXES@", " ".join(f"'{p}'" for p in prefixes)))
         wrapper.chmod(0o755)
         ports = {}
         for name in names:
@@ -426,6 +432,9 @@ class DoubleNodes:
             "/etc/falco/falco.yaml",
             "rules_files:\n  - /etc/falco/falco_rules.yaml\n"
             "  - /etc/falco/falco_rules.local.yaml\n  - /etc/falco/rules.d\n"
-            "webserver:\n  enabled: true\n  listen_port: 8765\n",
+            "webserver:\n  enabled: true\n  listen_port: 8765\n"
+            "config_files:\n  - /etc/falco/config.d\n",
         )
+        # what provision/falco.sh writes: every matching rule alerts, so a default rule cannot hide the learner's
+        node.write("/etc/falco/config.d/cks.yaml", "rule_matching: all\n")
         node.kubelet_sync()
