@@ -29,7 +29,7 @@ from grader.results import Evidence, Outcome, Status
 from grader.snapshot import FileProblem, Snapshot
 
 NODE = "controlplane"
-LOG_DIR = "/var/log/kubernetes/audit"
+LOG_DIR = "/var/log/kubernetes/audit-lab7"  # lab7's seeded log (lab8 passes its own log_dir)
 IDENTITY_FILE = "/opt/course/7/intruder.txt"
 SECRETS_FILE = "/opt/course/7/secrets.txt"
 READ = ("get", "list", "watch")

@@ -39,7 +39,7 @@ import yaml
 
 from grader import versions
 
-LOG_DIR = "/var/log/kubernetes/audit"
+LOG_DIR = "/var/log/kubernetes/audit-lab7"  # lab7's own folder: lab2's kube-apiserver writes /var/log/kubernetes/audit
 NODE = "controlplane"
 K8S = "v" + versions.kubernetes()  # the cluster components speak with the pinned release
 GIT = "kubernetes/39683505b630ff2121012f3c5b16215a1449d5ed"

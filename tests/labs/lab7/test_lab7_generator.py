@@ -20,7 +20,7 @@ from grader.variants import values_for
 from grader.workspace import materialize, pristine
 
 LAB = get_lab("lab7")
-LOG_DIR = Path("nodes/controlplane/var/log/kubernetes/audit")
+LOG_DIR = Path("nodes/controlplane/var/log/kubernetes/audit-lab7")
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_log_has_realistic_traffic(default_ws):
 def test_grader_reading_of_the_log_matches_the_plan(seed):
     start = pristine(LAB, seed).root
     values = values_for(LAB, seed)
-    read, stats = secrets_read(Snapshot(start), "controlplane", "/var/log/kubernetes/audit", values["ns"],
+    read, stats = secrets_read(Snapshot(start), "controlplane", "/var/log/kubernetes/audit-lab7", values["ns"],
                                values["attacker"])
     assert sorted(read) == values["read_secrets"].split(",")
     assert not stats.problems
