@@ -29,9 +29,28 @@ def _clock(ctx: click.Context):
 
 
 def _dir(exam_dir: str | None) -> Path:
-    from grader.exam import DEFAULT_DIR
+    """--dir, else $CKS_EXAM_DIR, else the exam this directory is in (the nearest exam.yaml upwards, as git
+    finds .git, so `cks exam status` works from inside the exam or one of its questions), else the default."""
+    from grader import fsutil
+    from grader.exam import DEFAULT_DIR, STATE_FILE
 
-    return Path(exam_dir or os.environ.get("CKS_EXAM_DIR") or DEFAULT_DIR)
+    if exam_dir or os.environ.get("CKS_EXAM_DIR"):
+        return Path(exam_dir or os.environ["CKS_EXAM_DIR"])
+    found = fsutil.find_up(Path.cwd(), STATE_FILE)
+    return found if found is not None else DEFAULT_DIR
+
+
+def _refuse_nesting(exam_dir: str | None) -> None:
+    """An exam is never started inside a lab's workspace (its questions would nest in the lab's files)."""
+    from grader import fsutil
+    from grader.exam import STATE_FILE
+
+    if exam_dir or os.environ.get("CKS_EXAM_DIR") or fsutil.find_up(Path.cwd(), STATE_FILE) is not None:
+        return  # inside an exam: `start` itself says that one exists
+    inside = fsutil.find_up(Path.cwd(), "cks.yaml")
+    if inside is not None:
+        fail_usage(f"{inside} is a lab's workspace: start the exam outside it, e.g. `cd {inside.parent} && "
+                   "cks exam start`, or choose a folder with --dir DIR")
 
 
 def _color() -> bool:
@@ -74,6 +93,7 @@ def start_cmd(ctx: click.Context, labs: str | None, minutes: int | None, seed: s
     from grader import exam
     from grader.labs import LabError, get_lab
 
+    _refuse_nesting(exam_dir)
     base, now = _dir(exam_dir), _clock(ctx)
     try:
         due = exam.finish_if_due(base, now)

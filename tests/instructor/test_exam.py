@@ -253,3 +253,31 @@ def test_status_lists_lab8s_six_questions_with_points(tmp_path: Path, monkeypatc
     assert {r[0] for r in rows if r[2]} == {"Q2", "Q4"}
     table = run(["status"], clock, base).output
     assert "Q6" in table and "audit policy" in table and "2 of 6 attempted" in table
+
+
+def test_exam_commands_find_the_exam_from_inside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12 item 4: `cks exam status` inside the exam folder or one of its questions finds the exam (the
+    nearest exam.yaml upwards); `cks exam start` there says the exam exists, and inside a lab's workspace it
+    refuses to nest."""
+    monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.delenv("CKS_EXAM_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    assert runner.invoke(exam_group, ["start", "--seed", "inside"]).exit_code == 0
+    base = tmp_path / "cks-workspace" / "exam"
+    for where in (base, base / "lab8"):
+        monkeypatch.chdir(where)
+        r = runner.invoke(exam_group, ["status", "--format", "json"])
+        assert r.exit_code == 0, r.output
+        assert [q["question"] for q in json.loads(r.output)["questions"]][:2] == ["Q1", "Q2"]
+        r = runner.invoke(exam_group, ["start"])
+        assert r.exit_code == 2 and "already exists" in r.output
+    lab_ws = tmp_path / "ws"
+    from grader.labs import get_lab
+    from grader.workspace import materialize
+
+    materialize(get_lab("lab1"), lab_ws)
+    monkeypatch.chdir(lab_ws)
+    r = runner.invoke(exam_group, ["start"])
+    assert r.exit_code == 2 and "start the exam outside it" in r.output
+    assert not (lab_ws / "cks-workspace").exists()
