@@ -27,6 +27,7 @@ from grader.engines.apiserver import (
 )
 from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem, Snapshot
+from grader.text import plural
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 MANIFEST_DIR = "/etc/kubernetes/manifests"
@@ -464,7 +465,7 @@ def probe_event(ctx: CheckContext, node: str = "controlplane", manifest: str = M
     if want == "None":
         if events:
             return Outcome.failed(f"the policy gives {attrs.describe()} level None, yet the log has "
-                                  f"{len(events)} event(s) for it", Evidence(where, "no event", f"{len(events)} events"))
+                                  f"{plural(len(events), 'event')} for it", Evidence(where, "no event", f"{len(events)} events"))
         return Outcome.passed(f"no event for {attrs.describe()}, as the policy says (level None)")
     if not events:
         return Outcome.failed(f"no fresh event for the probe {attrs.describe()} (marker {marker}) in the log; the "

@@ -27,6 +27,7 @@ from grader.engines import rbac
 from grader.engines.audit_log import Query, ReadStats, order_log_names, read_events, time_key
 from grader.results import Evidence, Outcome, Status
 from grader.snapshot import FileProblem, Snapshot
+from grader.text import plural
 
 NODE = "controlplane"
 LOG_DIR = "/var/log/kubernetes/audit-lab7"  # lab7's seeded log (lab8 passes its own log_dir)
@@ -170,7 +171,7 @@ def secrets_listed(ctx: CheckContext, namespace: str, serviceaccount: str, node:
                               + (f" (and {len(unknown) - 1} more such names)" if len(unknown) > 1 else ""),
                               Evidence(where, f"names of Secrets in {namespace}", ", ".join(unknown[:5])))
     return Outcome.failed(
-        f"{where} is not exactly the Secrets the intruder read ({len(got)} name(s) listed): check every log "
+        f"{where} is not exactly the Secrets the intruder read ({plural(len(got), 'name')} listed): check every log "
         "file (the rotated .gz too), only successful requests, and what a list or watch without a name read",
         Evidence(where, "exactly the Secrets the intruder read", ", ".join(sorted(got)) or "none"))
 
@@ -282,10 +283,10 @@ def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node
     msgs = [m for m, _ in broken]
     if stale:
         first, why = stale[0]
-        others = f" ({len(stale) - 1} more read Secret(s) too)" if len(stale) > 1 else ""
+        others = f" ({plural(len(stale) - 1, 'more read Secret')} too)" if len(stale) > 1 else ""
         msgs.append(f"{first} is not rotated: {why}{others}; every value that was read must change")
     if touched:
-        msgs.append(f"{touched} Secret(s) that were not read have new data (leave those alone)")
+        msgs.append(f"{plural(touched, 'Secret')} that {'was' if touched == 1 else 'were'} not read {'has' if touched == 1 else 'have'} new data (leave those alone)")
     if dups:
         msgs.append(f"note: {', '.join(dups)} {'is' if len(dups) == 1 else 'are'} defined more than once under "
                     "cluster/ and only the last definition in file order counts: keep one file per Secret")

@@ -40,6 +40,7 @@ from grader.engines.audit_policy import (
 from grader.engines.audit_policy.attributes import resource_path
 from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem
+from grader.text import plural
 
 MAX_POLICY_BYTES = 2 * 1024 * 1024  # real policies are a few KB; kube-apiserver has no limit, the grader does
 MAX_EVIDENCE = 3
@@ -185,7 +186,7 @@ def probes(ctx: CheckContext, node: str, path: str, probes: list | None = None,
             f"requests (each gets level None or has its {_COMPLETE} stage omitted), so it records nothing to judge",
             Evidence(where, "requests that are logged", f"every probe request gets level None or omits {_COMPLETE}"))
     if not failures:
-        dropped = f"; note: kube-apiserver drops {len(result.dropped)} key(s)" if result.dropped else ""
+        dropped = f"; note: kube-apiserver drops {plural(len(result.dropped), 'key')}" if result.dropped else ""
         return Outcome.passed(f"all {len(battery)} probe requests get what they should{dropped}")
     probe, decision, text = failures[0]
     more = f"; {len(failures) - 1} more of {len(battery)} probes fail" if len(failures) > 1 else ""

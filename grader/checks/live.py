@@ -16,6 +16,7 @@ from typing import Any
 from grader.checks import CheckContext, Needs, check
 from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem
+from grader.text import plural
 
 
 def _fact(ctx: CheckContext, node: str, name: str) -> Any:
@@ -98,9 +99,9 @@ def falco_alert(ctx: CheckContext, expect: str, node: str = "controlplane", name
     if near:
         return Outcome.failed(f"the alert came with another priority or rule than {priority or rule}: {near[0][:200]}",
                               Evidence(where, f"{priority or ''} {rule or ''} {expect}".strip(), near[0][:300]))
-    return Outcome.failed(f"no Falco alert matched {expect!r} within {wait:g}s of the trigger ({len(alerts)} other "
-                          "alert(s)): is the rule loaded (restart Falco after editing rules) and does its condition "
-                          "match what the trigger does?", Evidence(where, expect, f"{len(alerts)} other alert(s)"))
+    return Outcome.failed(f"no Falco alert matched {expect!r} within {wait:g}s of the trigger ({plural(len(alerts), 'other alert')}"
+                          "): is the rule loaded (restart Falco after editing rules) and does its condition "
+                          "match what the trigger does?", Evidence(where, expect, plural(len(alerts), "other alert")))
 
 
 def _alert_matches(line: str, pattern: re.Pattern[str], priority: str | None, rule: str | None) -> bool:

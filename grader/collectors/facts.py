@@ -25,6 +25,7 @@ from typing import Any
 
 from grader.collectors.kube import KubeApi, KubeError
 from grader.collectors.nodes import Node, NodeError
+from grader.text import plural
 
 SECTION = "@@CKS@@"
 FALCO_UNITS = ("falco-modern-bpf", "falco", "falco-bpf", "falco-kmod", "falco-custom")
@@ -237,7 +238,7 @@ def pick_pod(api: KubeApi, namespace: str, *, pod: str | None = None, selector: 
     running = [p for p in items if (p.get("status") or {}).get("phase") == "Running"]
     if not running:
         raise KubeError("not_found", f"no Running pod in namespace {namespace}"
-                        + (f" with labels {selector}" if selector else "") + f" ({len(items)} pod(s) not running)")
+                        + (f" with labels {selector}" if selector else "") + f" ({plural(len(items), 'pod')} not running)")
     return sorted(running, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")[-1]
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from grader.instructor.bundle import DEFAULT_LIMITS, BundleError, Limits, extract, read_snapshot_seed
 from grader.snapshot import META_FILE
+from grader.text import plural
 from grader.workspace import forget_pristine
 
 
@@ -217,7 +218,7 @@ def _changed_after_finish(res: BundleResult, hashes: dict[str, str]) -> None:
         return
     changed = sorted(k for k, h in hashes.items() if k != META_FILE and mine.get(k) != h)
     if changed:
-        res.flags.append(f"late: {len(changed)} file(s) differ from what was graded at `cks exam finish` "
+        res.flags.append(f"late: {plural(len(changed), 'file')} differ from what was graded at `cks exam finish` "
                          f"(e.g. {changed[0][:80]})")
 
 
@@ -239,7 +240,7 @@ def _read_exam_record(meta: dict[str, Any], res: BundleResult) -> None:
         res.flags.append("exam record: handed in before `cks exam finish` (the exam was still running)")
     late = rec.get("late_changes")
     if isinstance(late, list) and late:
-        res.flags.append(f"late: {len(late)} file(s) changed after the exam's deadline {deadline} "
+        res.flags.append(f"late: {plural(len(late), 'file')} changed after the exam's deadline {deadline} "
                          f"(e.g. {str(late[0])[:80]})")
 
 

@@ -9,6 +9,7 @@ from grader.labs import get_lab
 from grader.results import Status
 from grader.runner import grade
 from grader.selftest import build
+from grader.text import plural
 
 LAB = get_lab("lab7")
 
@@ -49,7 +50,7 @@ def test_listing_every_secret_does_not_reveal_which_were_not_read(tmp_path):
     read = set(variants.values_for(LAB, None)["read_secrets"].split(","))
     assert t2.status is Status.FAIL and "not exactly the Secrets the intruder read" in t2.message
     # no count of missing or extra names: adding names one at a time and regrading must not find the answer
-    assert str(len(names) - len(read)) not in t2.message.replace(f"({len(names)} name(s) listed)", "")
+    assert str(len(names) - len(read)) not in t2.message.replace(f"({plural(len(names), 'name')} listed)", "")
     assert not any(n in t2.message for n in names)
 
 

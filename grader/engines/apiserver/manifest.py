@@ -25,6 +25,7 @@ from grader.engines.apiserver.flags import (
 )
 from grader.engines.apiserver.host import HostView
 from grader.engines.apiserver.problems import Problem
+from grader.text import plural
 
 HOSTPATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
                   "BlockDevice")
@@ -328,7 +329,7 @@ def _other_containers(spec: dict, containers: list[dict], idx: int | None, a: Ma
                     words.extend(x for x in v if isinstance(x, str) and "--audit" in x)
             if words:
                 a.problems.append(Problem("warning", "flags-in-other-container",
-                                          f"{len(words)} audit flag(s) ({words[0]}{', ...' if len(words) > 1 else ''})"
+                                          f"{plural(len(words), 'audit flag')} ({words[0]}{', ...' if len(words) > 1 else ''})"
                                           f" are in {key}[{i}] ({c.get('name')!r}), not in the kube-apiserver "
                                           "container: they configure nothing", f"spec.{key}[{i}]"))
 

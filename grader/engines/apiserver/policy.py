@@ -8,6 +8,7 @@ from typing import Any
 
 from grader.engines.apiserver.host import HostFileError, HostView
 from grader.engines.apiserver.manifest import ManifestAnalysis
+from grader.text import plural
 
 Loader = Callable[[str], Any]  # load_policy(text) -> LoadResult(.policy, .errors, .warnings, .ok)
 
@@ -86,5 +87,5 @@ def load_manifest_policy(analysis: ManifestAnalysis, host: HostView, loader: Loa
         more = f" (and {len(out.errors) - 1} more)" if len(out.errors) > 1 else ""
         out.message = f"kube-apiserver would not load the policy {path}: {first}{more}; it fails to start"
         return out
-    out.message = f"the policy {path} loads" + (f" ({len(out.warnings)} warning(s))" if out.warnings else "")
+    out.message = f"the policy {path} loads" + (f" ({plural(len(out.warnings), 'warning')})" if out.warnings else "")
     return out
