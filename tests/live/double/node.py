@@ -63,7 +63,7 @@ done
 mkdir -p "$R/dev" "$R/tmp" && mount --rbind /dev "$R/dev"
 # the interpreter of the stand-in commands, wherever it is installed (pyenv puts it under /root)
 for p in @PYTHON_PREFIXES@; do
-  [ -d "$p" ] && [ ! -d "$R$p/bin" ] && mkdir -p "$R$p" && mount --rbind "$p" "$R$p"
+  [ -d "$p" ] && [ -z "$(ls -A "$R$p" 2>/dev/null)" ] && mkdir -p "$R$p" && mount --rbind "$p" "$R$p"
 done
 [ -d /etc/alternatives ] && mkdir -p "$R/etc/alternatives" && mount --rbind /etc/alternatives "$R/etc/alternatives"
 PATH=/opt/double/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -304,7 +304,9 @@ class DoubleNodes:
         os.chmod(keys / "authorized_keys", 0o600)
         wrapper = keys / "node-shell"
         # the stand-ins' shebang is this interpreter: its real prefix must exist inside the chroot
-        prefixes = sorted({str(Path(sys.base_prefix).resolve()), str(Path(sys.executable).resolve().parent.parent)})
+        # (pyenv's under /root, a virtualenv and the checkout wherever CI cloned them), and the checkout they import
+        prefixes = sorted({str(Path(p).resolve()) for p in (sys.base_prefix, sys.prefix, REPO)}
+                          | {str(Path(sys.executable).resolve().parent.parent)})
         wrapper.write_text(WRAPPER.replace("@PYTHON_PREFIXES@", " ".join(f"'{p}'" for p in prefixes)))
         wrapper.chmod(0o755)
         ports = {}
