@@ -19,6 +19,7 @@ Files that do not start like JSON lines (a BOM, a pretty-printed document) go th
 from __future__ import annotations
 
 import itertools
+import re
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -215,109 +216,249 @@ class RequestScanner:
         joint = b"}\n" + prefix  # between two kube-apiserver lines
         for start, batch, *counted in itertools.chain((first,), batches):
             skipped = 0
+            test_now = test
             if counted:  # a block (bytes) of ``n`` lines
                 n = counted[0]
                 stats.lines += n
+                pure = batch.startswith(prefix) and batch.endswith(b"}") and batch.count(joint) == n - 1
                 # a block of kube-apiserver lines only: lines without the needle are never split out
-                if (needle is not None or pattern is not None) and batch.startswith(prefix) \
-                        and batch.endswith(b"}") and batch.count(joint) == n - 1:
+                if pure and (needle is not None or pattern is not None):
                     pairs: Any = _needle_lines(batch, start, needle, pattern)
                     skipped = n - len(pairs)
+                    if peek and pairs:
+                        if test is not None:
+                            kept = [p for p in pairs if test(p[1])]
+                            skipped += len(pairs) - len(kept)
+                            pairs, test_now = kept, None  # already applied
+                        lines = [line for _, line in pairs]
+                        segments = self._plan(b"\n".join(lines), lines, [no for no, _ in pairs])
+                    else:
+                        segments = [(pairs, None)]
+                elif pure and peek and test is None:
+                    lines = batch.split(b"\n")
+                    segments = self._plan(batch, lines, range(start, start + n))
                 else:
-                    pairs = enumerate(batch.split(b"\n"), start)
+                    segments = [(enumerate(batch.split(b"\n"), start), None)]
             else:
                 stats.lines += len(batch)
-                pairs = enumerate(batch, start)
-            for no, line in pairs:
-                if line.startswith(prefix) and line.endswith(b"}"):
-                    if needle is not None and needle not in line:
-                        skipped += 1
+                segments = [(enumerate(batch, start), None)]
+            for pairs, region in segments:
+                if region is not None:  # requests that begin and end here: read at once when simple
+                    got = self._bulk(region, name)
+                    record = self.record
+                    if got is not None:
+                        yield from got
                         continue
-                    if test is not None and not test(line):
-                        skipped += 1
-                        continue
-                    if peek:
-                        # RequestReceived: keep it raw, keyed by its auditID (the usual next line is its end)
-                        a = line.find(_AID, 30, 100)
-                        if a >= 0:
-                            e = line.find(b'"', a + 11)
-                            if raw_only and line.startswith(_FINAL_RC, e) and line.find(b"\\", a + 11, e) < 0:
-                                raw_aid = line[a + 11:e]
-                                if raw_aid and raw_aid.isascii():
-                                    stats.events += 1
-                                    aid = raw_aid.decode()
-                                    if aid in done:
-                                        stats.duplicates += 1
-                                        continue
-                                    if pending and pending.pop(aid, None) is not None:
-                                        stats.duplicates += 1
-                                    elif record:
-                                        self._saw(aid)
-                                        record = self.record
-                                    done[aid] = None
-                                    if len(done) > done_window:
-                                        done.popitem(last=False)
-                                    stats.requests += 1
-                                    yield Entry(None, line, name, no)  # type: ignore[arg-type]
-                                    continue
-                            if line.startswith(_RR, e) and line.find(b"\\", a + 11, e) < 0:
-                                raw_aid = line[a + 11:e]
-                                if raw_aid and raw_aid.isascii():  # else: parsed below, as orjson sees it
-                                    stats.events += 1
-                                    aid = raw_aid.decode()
-                                    if aid in done:
-                                        stats.duplicates += 1
-                                        continue
-                                    if record and len(done) < done_window:
-                                        self._saw(aid)
-                                        record = self.record
-                                    if aid in pending or len(pending) >= max_pending:
-                                        yield from self._open(aid, (line, name, no))
-                                    else:
-                                        pending[aid] = (line, name, no)
-                                        if len(pending) > self.max_open:
-                                            self.max_open = len(pending)
-                                    continue
-                elif not line:
-                    continue
-                try:
-                    obj = loads(line)
-                except _JSONError:
-                    if line.strip():
-                        stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
-                    continue
-                if type(obj) is dict and obj.get("kind") == "Event" and obj.get("apiVersion") == "audit.k8s.io/v1" \
-                        and "requestReceivedTimestamp" in obj:
-                    stats.events += 1
-                    if dedupe:
-                        aid = obj.get("auditID")
-                        stage = obj.get("stage")
-                        # the common case inline: a final stage line of a request
-                        if type(aid) is str and aid and (stage == "ResponseComplete" or stage == "Panic"):
-                            if aid in done:
-                                stats.duplicates += 1
-                                continue
-                            if pending and pending.pop(aid, None) is not None:
-                                stats.duplicates += 1
-                            elif record:  # its start is in an earlier range (or nowhere)
-                                self._saw(aid)
-                                record = self.record
-                            done[aid] = None
-                            if len(done) > done_window:
-                                done.popitem(last=False)
-                            stats.requests += 1
-                            if match is None or match(obj):
-                                yield Entry(obj, line, name, no)
+                for no, line in pairs:
+                    if line.startswith(prefix) and line.endswith(b"}"):
+                        if needle is not None and needle not in line:
+                            skipped += 1
                             continue
-                        yield from self._feed(Entry(obj, line, name, no))
+                        if test_now is not None and not test_now(line):
+                            skipped += 1
+                            continue
+                        if peek:
+                            # RequestReceived: keep it raw, keyed by its auditID (the usual next line is its end)
+                            a = line.find(_AID, 30, 100)
+                            if a >= 0:
+                                e = line.find(b'"', a + 11)
+                                if raw_only and line.startswith(_FINAL_RC, e) and line.find(b"\\", a + 11, e) < 0:
+                                    raw_aid = line[a + 11:e]
+                                    if raw_aid and raw_aid.isascii():
+                                        stats.events += 1
+                                        aid = raw_aid.decode()
+                                        if aid in done:
+                                            stats.duplicates += 1
+                                            continue
+                                        if pending and pending.pop(aid, None) is not None:
+                                            stats.duplicates += 1
+                                        elif record:
+                                            self._saw(aid)
+                                            record = self.record
+                                        done[aid] = None
+                                        if len(done) > done_window:
+                                            done.popitem(last=False)
+                                        stats.requests += 1
+                                        yield Entry(None, line, name, no)  # type: ignore[arg-type]
+                                        continue
+                                if line.startswith(_RR, e) and line.find(b"\\", a + 11, e) < 0:
+                                    raw_aid = line[a + 11:e]
+                                    if raw_aid and raw_aid.isascii():  # else: parsed below, as orjson sees it
+                                        stats.events += 1
+                                        aid = raw_aid.decode()
+                                        if aid in done:
+                                            stats.duplicates += 1
+                                            continue
+                                        if record and len(done) < done_window:
+                                            self._saw(aid)
+                                            record = self.record
+                                        if aid in pending or len(pending) >= max_pending:
+                                            yield from self._open(aid, (line, name, no))
+                                        else:
+                                            pending[aid] = (line, name, no)
+                                            if len(pending) > self.max_open:
+                                                self.max_open = len(pending)
+                                        continue
+                    elif not line:
                         continue
-                    if match is None or match(obj):
-                        yield Entry(obj, line, name, no)
-                    continue
-                for event in _unwrap(obj, name, no, stats):
-                    stats.events += 1
-                    yield from self._feed(Entry(event, line if event is obj else None, name, no))
+                    try:
+                        obj = loads(line)
+                    except _JSONError:
+                        if line.strip():
+                            stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
+                        continue
+                    if type(obj) is dict and obj.get("kind") == "Event" and obj.get("apiVersion") == "audit.k8s.io/v1" \
+                            and "requestReceivedTimestamp" in obj:
+                        stats.events += 1
+                        if dedupe:
+                            aid = obj.get("auditID")
+                            stage = obj.get("stage")
+                            # the common case inline: a final stage line of a request
+                            if type(aid) is str and aid and (stage == "ResponseComplete" or stage == "Panic"):
+                                if aid in done:
+                                    stats.duplicates += 1
+                                    continue
+                                if pending and pending.pop(aid, None) is not None:
+                                    stats.duplicates += 1
+                                elif record:  # its start is in an earlier range (or nowhere)
+                                    self._saw(aid)
+                                    record = self.record
+                                done[aid] = None
+                                if len(done) > done_window:
+                                    done.popitem(last=False)
+                                stats.requests += 1
+                                if match is None or match(obj):
+                                    yield Entry(obj, line, name, no)
+                                continue
+                            yield from self._feed(Entry(obj, line, name, no))
+                            continue
+                        if match is None or match(obj):
+                            yield Entry(obj, line, name, no)
+                        continue
+                    for event in _unwrap(obj, name, no, stats):
+                        stats.events += 1
+                        yield from self._feed(Entry(event, line if event is obj else None, name, no))
             stats.prefiltered += skipped
+
+
+    # -- whole blocks --
+
+    def _plan(self, block: bytes, lines: list[bytes], nos: Any) -> list[tuple[Any, Any]]:
+        """``lines`` (kube-apiserver lines, ``block`` = them joined by newlines, ``nos`` their numbers) as
+        segments (pairs, region): the requests that both begin and end in the middle of the block form a
+        region :meth:`_bulk` may read at once; the lines before (ends of requests already open) and after
+        (requests still open at the end) are read one by one."""
+        found = _HEADER.findall(b"\n" + block)  # a newline before each line: searched for fast
+        m = len(lines)
+        if len(found) != m or m < _MIN_BULK:
+            return [(zip(nos, lines, strict=True), None)]
+        aids = [a.decode() for a, _ in found]
+        stages = [st for _, st in found]
+        if b"ResponseStarted" in stages:  # a failed login (401) ends its request there
+            for i, st in enumerate(stages):
+                if st == b"ResponseStarted" and b"401" in lines[i]:
+                    try:
+                        ev = _loads(lines[i])
+                    except _JSONError:
+                        continue  # not final: it ends the region before its request (read one by one)
+                    if type(ev) is dict and str(_status_code(ev)) == "401":
+                        stages[i] = _STARTED_401
+        last = dict(zip(aids, range(m), strict=True))
+        first = dict(zip(reversed(aids), reversed(range(m)), strict=True))
+        pending, done = self.pending, self.done
+        # the region ends before the first line of a request not finished in the block, and starts after the
+        # last line of a request already open or finished, at points no request crosses
+        t_limit = min((first[a] for a, i in last.items() if stages[i] not in _FINAL_BYTES), default=m)
+        h_min = 1 + max((i for a, i in last.items() if a in pending or a in done), default=-1)
+        h = 0 if h_min == 0 else None
+        t = reach = 0
+        reach = -1
+        for i, a in enumerate(aids):
+            if i >= t_limit:
+                break
+            end = last[a]
+            if end > reach:
+                reach = end
+            if reach == i:  # no request crosses i + 1
+                if h is None and i + 1 >= h_min:
+                    h = i + 1
+                t = i + 1
+        if h is None or t - h < _MIN_BULK:
+            return [(zip(nos, lines, strict=True), None)]
+        region = (lines[h:t], nos[h:t], aids[h:t], stages[h:t])
+        return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:t], lines[h:t], strict=True), region),
+                (zip(nos[t:], lines[t:], strict=True), None)]
+
+    def _bulk(self, region: tuple[list[bytes], Any, list[str], list[bytes]], name: str) -> list[Entry] | None:
+        """The matching requests of a region of :meth:`_plan` (every request in it begins and ends in it),
+        when reading its lines one by one gives a simple result: each request has one final stage line (its
+        last), none is already open or finished, no 401 can make a ResponseStarted final, no request would be
+        pushed out of the open ones. Then only the lines the one-line reader parses are parsed and the state
+        is updated at once. Else None, with nothing changed (the caller reads the lines one by one)."""
+        lines, nos, aids, stages = region
+        m = len(lines)
+        fin = [i for i, st in enumerate(stages) if st in _FINAL_BYTES]
+        if len(fin) != len(set(aids)):
+            return None
+        # (the ResponseStarted lines left are not 401: see _plan)
+        started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"] if len(fin) != m else []
+        pending, done = self.pending, self.done
+        fin_aids = [aids[i] for i in fin]
+        if len(pending) + len(fin) > self.max_pending or not done.keys().isdisjoint(fin_aids) \
+                or (pending and not pending.keys().isdisjoint(fin_aids)):
+            return None
+        saw: list[str] | None = None
+        if self.record:
+            if len(done) + len(fin) < self.done_window:
+                saw = fin_aids  # one line at a time, every request of the region is recorded
+            elif len(done) >= self.done_window:  # only those not opened by a RequestReceived line
+                first = dict(zip(reversed(aids), reversed(range(m)), strict=True))
+                saw = [a for a, i in first.items() if stages[i] != b"RequestReceived"]
+            else:
+                return None
+        # the lines the one-line reader parses: the final ones (unless raw_only) and every ResponseStarted
+        parse = started if self.raw_only else fin + started
+        try:
+            parsed = [_loads(lines[i]) for i in parse]
+        except _JSONError:
+            return None
+        for ev, i in zip(parsed, parse, strict=True):
+            if type(ev) is not dict or "requestReceivedTimestamp" not in ev or ev.get("kind") != "Event" \
+                    or ev.get("apiVersion") != "audit.k8s.io/v1" or ev.get("auditID") != aids[i] \
+                    or ev.get("stage") != _STAGE_NAMES[stages[i]]:
+                return None
+        # the outcome of reading the lines one by one
+        stats = self.stats
+        stats.events += m
+        stats.requests += len(fin)
+        stats.duplicates += m - len(fin)
+        if len(pending) + len(fin) > self.max_open:
+            self.max_open = len(pending) + len(fin)  # at most this many were open at once
+        if saw:
+            self.seen.update(dict.fromkeys(saw))
+            if len(self.seen) > MAX_SEEN:
+                self.overflow, self.record = True, False
+                self.seen = {}
+        done.update(dict.fromkeys(fin_aids))
+        for _ in range(len(done) - self.done_window):
+            done.popitem(last=False)
+        if self.raw_only:
+            return [Entry(None, lines[i], name, nos[i]) for i in fin]  # type: ignore[arg-type]
+        match = self.match
+        return [Entry(ev, lines[i], name, nos[i]) for ev, i in zip(parsed, fin, strict=False)
+                if match is None or match(ev)]
+
+
+# (after a newline) the start of a kube-apiserver line up to its stage (Go writes these fields first, in this order), with an
+# audit ID without escapes (as the one-line reader requires to read a line unparsed)
+_HEADER = re.compile(rb'\n\{"kind":"Event","apiVersion":"audit\.k8s\.io/v1","level":"[A-Za-z]+",'
+                     rb'"auditID":"([!#-\[\]-~]+)",'
+                     rb'"stage":"(RequestReceived|ResponseStarted|ResponseComplete|Panic)"')
+_STARTED_401 = b"ResponseStarted 401"  # a ResponseStarted line of a failed login: final
+_FINAL_BYTES = frozenset({b"ResponseComplete", b"Panic", _STARTED_401})
+_STAGE_NAMES = {b"RequestReceived": "RequestReceived", b"ResponseStarted": "ResponseStarted",
+                b"ResponseComplete": "ResponseComplete", b"Panic": "Panic", _STARTED_401: "ResponseStarted"}
+_MIN_BULK = 16  # lines: below this, reading one by one costs less than planning
 
 
 def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) -> list[tuple[int, bytes]]:
