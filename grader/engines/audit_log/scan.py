@@ -354,36 +354,42 @@ class RequestScanner:
             return [(zip(nos, lines, strict=True), None)]
         aids = [a.decode() for a, _ in found]
         stages = [st for _, st in found]
-        if b"ResponseStarted" in stages:  # a failed login (401) ends its request there
-            for i, st in enumerate(stages):
-                if st == b"ResponseStarted" and b"401" in lines[i]:
-                    try:
-                        ev = _loads(lines[i])
-                    except _JSONError:
-                        continue  # not final: it ends the region before its request (read one by one)
-                    if type(ev) is dict and str(_status_code(ev)) == "401":
-                        stages[i] = _STARTED_401
+        i = -1
+        while True:  # a failed login (401) ends its request at its ResponseStarted line
+            try:
+                i = stages.index(b"ResponseStarted", i + 1)
+            except ValueError:
+                break
+            if b"401" in lines[i]:
+                try:
+                    ev = _loads(lines[i])
+                except _JSONError:
+                    continue  # not final: it ends the region before its request (read one by one)
+                if type(ev) is dict and str(_status_code(ev)) == "401":
+                    stages[i] = _STARTED_401
         last = dict(zip(aids, range(m), strict=True))
         first = dict(zip(reversed(aids), reversed(range(m)), strict=True))
         pending, done = self.pending, self.done
         # the region ends before the first line of a request not finished in the block, and starts after the
         # last line of a request already open or finished, at points no request crosses
         t_limit = min((first[a] for a, i in last.items() if stages[i] not in _FINAL_BYTES), default=m)
-        h_min = 1 + max((i for a, i in last.items() if a in pending or a in done), default=-1)
-        h = 0 if h_min == 0 else None
-        t = reach = 0
-        reach = -1
-        for i, a in enumerate(aids):
-            if i >= t_limit:
+        ended = last.__getitem__
+        h = 0
+        if pending or done:
+            known = (last.keys() & pending.keys()) | (last.keys() & done.keys())
+            h = 1 + max(map(ended, known)) if known else 0
+        while 0 < h < m:  # move h past the requests that cross it
+            reach = max(map(ended, aids[:h]))
+            if reach < h:
                 break
-            end = last[a]
-            if end > reach:
-                reach = end
-            if reach == i:  # no request crosses i + 1
-                if h is None and i + 1 >= h_min:
-                    h = i + 1
-                t = i + 1
-        if h is None or t - h < _MIN_BULK:
+            h = reach + 1
+        t = t_limit
+        while t > h:  # move t before the requests that cross it
+            inside = aids[h:t]
+            if max(map(ended, inside)) < t:
+                break
+            t = min(first[a] for a in inside if last[a] >= t)
+        if t - h < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
         region = (lines[h:t], nos[h:t], aids[h:t], stages[h:t])
         return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:t], lines[h:t], strict=True), region),
