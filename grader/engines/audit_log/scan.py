@@ -345,9 +345,8 @@ class RequestScanner:
 
     def _plan(self, block: bytes, lines: list[bytes], nos: Any) -> list[tuple[Any, Any]]:
         """``lines`` (kube-apiserver lines, ``block`` = them joined by newlines, ``nos`` their numbers) as
-        segments (pairs, region): the requests that both begin and end in the middle of the block form a
-        region :meth:`_bulk` may read at once; the lines before (ends of requests already open) and after
-        (requests still open at the end) are read one by one."""
+        segments (pairs, region): a region :meth:`_bulk` may read at once, after the lines (read one by one)
+        of requests seen finished before the block (repeated lines), cut where no request crosses."""
         found = _HEADER.findall(b"\n" + block)  # a newline before each line: searched for fast
         m = len(lines)
         if len(found) != m or m < _MIN_BULK:
@@ -364,65 +363,58 @@ class RequestScanner:
                 try:
                     ev = _loads(lines[i])
                 except _JSONError:
-                    continue  # not final: it ends the region before its request (read one by one)
+                    return [(zip(nos, lines, strict=True), None)]
                 if type(ev) is dict and str(_status_code(ev)) == "401":
                     stages[i] = _STARTED_401
-        last = dict(zip(aids, range(m), strict=True))
-        first = dict(zip(reversed(aids), reversed(range(m)), strict=True))
-        pending, done = self.pending, self.done
-        # the region ends before the first line of a request not finished in the block, and starts after the
-        # last line of a request already open or finished, at points no request crosses
-        t_limit = min((first[a] for a, i in last.items() if stages[i] not in _FINAL_BYTES), default=m)
-        ended = last.__getitem__
         h = 0
-        if pending or done:
-            known = (last.keys() & pending.keys()) | (last.keys() & done.keys())
-            h = 1 + max(map(ended, known)) if known else 0
-        while 0 < h < m:  # move h past the requests that cross it
-            reach = max(map(ended, aids[:h]))
-            if reach < h:
-                break
-            h = reach + 1
-        t = t_limit
-        while t > h:  # move t before the requests that cross it
-            inside = aids[h:t]
-            if max(map(ended, inside)) < t:
-                break
-            t = min(first[a] for a in inside if last[a] >= t)
-        if t - h < _MIN_BULK:
+        done = self.done
+        if not done.keys().isdisjoint(aids):  # lines of finished requests: read one by one
+            last = dict(zip(aids, range(m), strict=True))
+            ended = last.__getitem__
+            h = 1 + max(map(ended, last.keys() & done.keys()))
+            while 0 < h < m:  # move h past the requests that cross it
+                reach = max(map(ended, aids[:h]))
+                if reach < h:
+                    break
+                h = reach + 1
+        if m - h < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
-        region = (lines[h:t], nos[h:t], aids[h:t], stages[h:t])
-        return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:t], lines[h:t], strict=True), region),
-                (zip(nos[t:], lines[t:], strict=True), None)]
+        region = (lines[h:], nos[h:], aids[h:], stages[h:])
+        return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:], lines[h:], strict=True), region)]
 
     def _bulk(self, region: tuple[list[bytes], Any, list[str], list[bytes]], name: str) -> list[Entry] | None:
-        """The matching requests of a region of :meth:`_plan` (every request in it begins and ends in it),
-        when reading its lines one by one gives a simple result: each request has one final stage line (its
-        last), none is already open or finished, no 401 can make a ResponseStarted final, no request would be
-        pushed out of the open ones. Then only the lines the one-line reader parses are parsed and the state
-        is updated at once. Else None, with nothing changed (the caller reads the lines one by one)."""
+        """The matching requests of a region of :meth:`_plan`, when reading its lines one by one follows the
+        simple rules: a request's lines there are opening lines (RequestReceived, ResponseStarted) then at
+        most one final line (its last there); none was finished before; no open request would be pushed out.
+        Then only the lines the one-line reader parses are parsed, and the state (open and finished requests,
+        counts, the parallel worker's record) is updated at once. Else None, with nothing changed (the caller
+        reads the lines one by one)."""
         lines, nos, aids, stages = region
         m = len(lines)
+        last = dict(zip(aids, range(m), strict=True))
         fin = [i for i, st in enumerate(stages) if st in _FINAL_BYTES]
-        if len(fin) != len(set(aids)):
-            return None
-        # (the ResponseStarted lines left are not 401: see _plan)
-        started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"] if len(fin) != m else []
-        pending, done = self.pending, self.done
         fin_aids = [aids[i] for i in fin]
-        if len(pending) + len(fin) > self.max_pending or not done.keys().isdisjoint(fin_aids) \
-                or (pending and not pending.keys().isdisjoint(fin_aids)):
+        if [last[a] for a in fin_aids] != fin:  # a line after a final one
             return None
-        saw: list[str] | None = None
+        pending, done = self.pending, self.done
+        if not done.keys().isdisjoint(last):
+            return None
+        known = last.keys() & pending.keys() if pending else set()  # open before the region
+        new = len(last) - len(known)
+        if len(pending) + new > self.max_pending:
+            return None
+        saw: Any = None
         if self.record:
             if len(done) + len(fin) < self.done_window:
-                saw = fin_aids  # one line at a time, every request of the region is recorded
-            elif len(done) >= self.done_window:  # only those not opened by a RequestReceived line
+                saw = last  # one line at a time, every request of the region is recorded
+            elif len(done) >= self.done_window:  # those neither open before nor opened by a RequestReceived
                 first = dict(zip(reversed(aids), reversed(range(m)), strict=True))
-                saw = [a for a, i in first.items() if stages[i] != b"RequestReceived"]
+                saw = [a for a, i in first.items() if stages[i] != b"RequestReceived" and a not in known]
             else:
                 return None
-        # the lines the one-line reader parses: the final ones (unless raw_only) and every ResponseStarted
+        # the lines the one-line reader parses: the final ones (unless raw_only) and the ResponseStarted ones
+        # (the ResponseStarted lines left are not 401: see _plan)
+        started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"]
         parse = started if self.raw_only else fin + started
         try:
             parsed = [_loads(lines[i]) for i in parse]
@@ -437,17 +429,29 @@ class RequestScanner:
         stats = self.stats
         stats.events += m
         stats.requests += len(fin)
-        stats.duplicates += m - len(fin)
-        if len(pending) + len(fin) > self.max_open:
-            self.max_open = len(pending) + len(fin)  # at most this many were open at once
+        stats.duplicates += m - new  # every line but the first of a request not open before
+        if len(pending) + new > self.max_open:
+            self.max_open = len(pending) + new  # at most this many were open at once
         if saw:
             self.seen.update(dict.fromkeys(saw))
             if len(self.seen) > MAX_SEEN:
                 self.overflow, self.record = True, False
                 self.seen = {}
+        for a in known:
+            if stages[last[a]] in _FINAL_BYTES:
+                del pending[a]
         done.update(dict.fromkeys(fin_aids))
         for _ in range(len(done) - self.done_window):
             done.popitem(last=False)
+        opened = sorted(set(last.values()).difference(fin))  # requests left open, by their last line
+        if opened:
+            started_events = dict(zip(started, parsed[len(parsed) - len(started):], strict=True))
+            for i in opened:
+                a = aids[i]
+                if a in known:
+                    pending.move_to_end(a)
+                pending[a] = (lines[i], name, nos[i]) if stages[i] == b"RequestReceived" else \
+                    Entry(started_events[i], lines[i], name, nos[i])
         if self.raw_only:
             return [Entry(None, lines[i], name, nos[i]) for i in fin]  # type: ignore[arg-type]
         match = self.match
