@@ -210,7 +210,7 @@ def run(p: QueryParams) -> int:
                     make_worker = None
                     sink.limit = limit
             parallel.run(series, stats, compiled, sink, make_worker, dedupe=p.dedupe, fast=not p.no_fast,
-                         raw_only=fields is None and fmt == "jsonl")
+                         raw_only=fields is None and fmt == "jsonl", user_only=fields == ["user"])
             if fields is not None:
                 _print_counts(out, sink.counts, fields, fmt, limit)
             else:

@@ -120,6 +120,9 @@ def mangled(data: bytes, seed: int) -> bytes:
             out.append(line.replace(b'"code":200', b'"code":401'))
         elif r < 0.009:
             out.append(line.replace(b'"stage":"ResponseComplete"', b'"stage":"Panic"'))
+        elif r < 0.012:  # impersonation, and a user name written with an escape
+            out.append(line.replace(b',"sourceIPs"', b',"impersonatedUser":{"username":"imp"},"sourceIPs"', 1)
+                       .replace(b'"username":"system:', b'"username":"system\\u003a', 1))
         else:
             out.append(line)
     return b"\n".join(out) + b"\n"
@@ -153,7 +156,19 @@ def test_blocks_read_at_once_give_the_one_line_answers(lab7_log, monkeypatch, se
             m.setattr(scan.RequestScanner, "_bulk", counting)
             at_once = read(query)
         assert at_once == line_by_line and at_once[0]
-    assert any(taken) and not all(taken)  # blocks read at once, and blocks where the rules needed line by line
+
+    def users_counted(log: bytes, user_only: bool) -> tuple[Counter, list[str], int]:
+        stats = ReadStats()
+        scanner = scan.RequestScanner(stats, compile_query(None), user_only=user_only)
+        entries = list(scanner.scan(io.BytesIO(log), "a")) + list(scanner.flush())
+        unparsed = sum(e.event.keys() == {"user"} for e in entries)
+        return count_by(entries, ["user"]), stats.report(), unparsed
+
+    for log in (data, lab7_log):  # --count-by user of every request: final lines read for their user only
+        plain, light = users_counted(log, False), users_counted(log, True)
+        assert light[:2] == plain[:2] and "system:anonymous" in {k[0] for k in plain[0]} and plain[2] == 0
+    assert "imp" in {k[0] for k in users_counted(data, False)[0]}
+    assert light[2] > 1000
 
 
 # ---- two processes ---------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ class RequestScanner:
 
     def __init__(self, stats: ReadStats, compiled: Any, *, dedupe: bool = True, fast: bool = True,
                  max_pending: int = 5000, done_window: int = 32768, record: bool = False,
-                 raw_only: bool = False):
+                 raw_only: bool = False, user_only: bool = False):
         self.stats = stats
         self.compiled = compiled
         self.dedupe = dedupe
@@ -82,6 +82,9 @@ class RequestScanner:
         # raw_only: the caller prints raw lines only (jsonl) and nothing is filtered, so a final line needs
         # no parsing either: its auditID and stage are read from the line (its event is None)
         self.raw_only = raw_only and self.match is None and dedupe
+        # user_only: the caller reads only the user of events (counts by user, nothing filtered), so a final
+        # line whose user is plainly written is not parsed: its event holds only the user
+        self.user_only = user_only and self.match is None and dedupe and not self.raw_only
 
     # -- de-duplication (the rules of query.Deduplicator) --
 
@@ -347,12 +350,14 @@ class RequestScanner:
         """``lines`` (kube-apiserver lines, ``block`` = them joined by newlines, ``nos`` their numbers) as
         segments (pairs, region): a region :meth:`_bulk` may read at once, after the lines (read one by one)
         of requests seen finished before the block (repeated lines), cut where no request crosses."""
-        found = _HEADER.findall(b"\n" + block)  # a newline before each line: searched for fast
+        header = _HEADER_USER if self.user_only else _HEADER
+        found = header.findall(b"\n" + block)  # a newline before each line: searched for fast
         m = len(lines)
         if len(found) != m or m < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
-        aids = [a.decode() for a, _ in found]
-        stages = [st for _, st in found]
+        aids = [f[0].decode() for f in found]
+        stages = [f[1] for f in found]
+        users = [f[2] for f in found] if self.user_only else None
         i = -1
         while True:  # a failed login (401) ends its request at its ResponseStarted line
             try:
@@ -379,17 +384,17 @@ class RequestScanner:
                 h = reach + 1
         if m - h < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
-        region = (lines[h:], nos[h:], aids[h:], stages[h:])
+        region = (lines[h:], nos[h:], aids[h:], stages[h:], users[h:] if users is not None else None)
         return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:], lines[h:], strict=True), region)]
 
-    def _bulk(self, region: tuple[list[bytes], Any, list[str], list[bytes]], name: str) -> list[Entry] | None:
+    def _bulk(self, region: tuple[list[bytes], Any, list[str], list[bytes], Any], name: str) -> list[Entry] | None:
         """The matching requests of a region of :meth:`_plan`, when reading its lines one by one follows the
         simple rules: a request's lines there are opening lines (RequestReceived, ResponseStarted) then at
         most one final line (its last there); none was finished before; no open request would be pushed out.
         Then only the lines the one-line reader parses are parsed, and the state (open and finished requests,
         counts, the parallel worker's record) is updated at once. Else None, with nothing changed (the caller
         reads the lines one by one)."""
-        lines, nos, aids, stages = region
+        lines, nos, aids, stages, users = region
         m = len(lines)
         last = dict(zip(aids, range(m), strict=True))
         fin = [i for i, st in enumerate(stages) if st in _FINAL_BYTES]
@@ -415,7 +420,20 @@ class RequestScanner:
         # the lines the one-line reader parses: the final ones (unless raw_only) and the ResponseStarted ones
         # (the ResponseStarted lines left are not 401: see _plan)
         started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"]
-        parse = started if self.raw_only else fin + started
+        light: dict[int, dict[str, Any]] = {}
+        if users is not None:  # user_only: a final line with a plain user and no impersonation is not parsed
+            for i in fin:
+                user = users[i]
+                line = lines[i]
+                if user and user.isascii() and b'"impersonatedUser":' not in line \
+                        and b'"requestReceivedTimestamp":"' in line:
+                    light[i] = {"user": {"username": user.decode()}}
+        if self.raw_only:
+            parse = started
+        elif light:
+            parse = [i for i in fin if i not in light] + started
+        else:
+            parse = fin + started
         try:
             parsed = [_loads(lines[i]) for i in parse]
         except _JSONError:
@@ -445,7 +463,7 @@ class RequestScanner:
             done.popitem(last=False)
         opened = sorted(set(last.values()).difference(fin))  # requests left open, by their last line
         if opened:
-            started_events = dict(zip(started, parsed[len(parsed) - len(started):], strict=True))
+            started_events = dict(zip(started, parsed[len(parsed) - len(started):], strict=True))  # type: ignore[misc]
             for i in opened:
                 a = aids[i]
                 if a in known:
@@ -454,6 +472,9 @@ class RequestScanner:
                     Entry(started_events[i], lines[i], name, nos[i])
         if self.raw_only:
             return [Entry(None, lines[i], name, nos[i]) for i in fin]  # type: ignore[arg-type]
+        if light:
+            it = iter(parsed)
+            return [Entry(light[i] if i in light else next(it), lines[i], name, nos[i]) for i in fin]
         match = self.match
         return [Entry(ev, lines[i], name, nos[i]) for ev, i in zip(parsed, fin, strict=False)
                 if match is None or match(ev)]
@@ -464,6 +485,9 @@ class RequestScanner:
 _HEADER = re.compile(rb'\n\{"kind":"Event","apiVersion":"audit\.k8s\.io/v1","level":"[A-Za-z]+",'
                      rb'"auditID":"([!#-\[\]-~]+)",'
                      rb'"stage":"(RequestReceived|ResponseStarted|ResponseComplete|Panic)"')
+# the same, then the user's name when it is written plainly (Go writes requestURI, verb, then user.username)
+_HEADER_USER = re.compile(_HEADER.pattern + rb'(?:,"requestURI":"[^"\\]*(?:\\.[^"\\]*)*","verb":"[^"\\]*",'
+                                            rb'"user":\{"username":"([^"\\]*)")?')
 _STARTED_401 = b"ResponseStarted 401"  # a ResponseStarted line of a failed login: final
 _FINAL_BYTES = frozenset({b"ResponseComplete", b"Panic", _STARTED_401})
 _STAGE_NAMES = {b"RequestReceived": "RequestReceived", b"ResponseStarted": "ResponseStarted",
