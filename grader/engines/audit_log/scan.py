@@ -223,7 +223,10 @@ class RequestScanner:
             if counted:  # a block (bytes) of ``n`` lines
                 n = counted[0]
                 stats.lines += n
-                pure = batch.startswith(prefix) and batch.endswith(b"}") and batch.count(joint) == n - 1
+                # kube-apiserver lines only (each ends with "}"): for the needle search, counted here; for
+                # _plan, proven by its header regex (a "}" then a newline before each line)
+                outline = batch.startswith(prefix) and batch.endswith(b"}")
+                pure = outline and (needle is not None or pattern is not None) and batch.count(joint) == n - 1
                 # a block of kube-apiserver lines only: lines without the needle are never split out
                 if pure and (needle is not None or pattern is not None):
                     pairs: Any = _needle_lines(batch, start, needle, pattern)
@@ -237,7 +240,7 @@ class RequestScanner:
                         segments = self._plan(b"\n".join(lines), lines, [no for no, _ in pairs])
                     else:
                         segments = [(pairs, None)]
-                elif pure and peek and test is None:
+                elif outline and peek and test is None and needle is None and pattern is None:
                     lines = batch.split(b"\n")
                     segments = self._plan(batch, lines, range(start, start + n))
                 else:
@@ -351,7 +354,7 @@ class RequestScanner:
         segments (pairs, region): a region :meth:`_bulk` may read at once, after the lines (read one by one)
         of requests seen finished before the block (repeated lines), cut where no request crosses."""
         header = _HEADER_USER if self.user_only else _HEADER
-        found = header.findall(b"\n" + block)  # a newline before each line: searched for fast
+        found = header.findall(b"}\n" + block)  # "}" and a newline before each line: searched for fast
         m = len(lines)
         if len(found) != m or m < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
@@ -480,9 +483,10 @@ class RequestScanner:
                 if match is None or match(ev)]
 
 
-# (after a newline) the start of a kube-apiserver line up to its stage (Go writes these fields first, in this order), with an
-# audit ID without escapes (as the one-line reader requires to read a line unparsed)
-_HEADER = re.compile(rb'\n\{"kind":"Event","apiVersion":"audit\.k8s\.io/v1","level":"[A-Za-z]+",'
+# (after the "}" ending the line before, and a newline) the start of a kube-apiserver line up to its stage
+# (Go writes these fields first, in this order), with an audit ID without escapes (as the one-line reader
+# requires to read a line unparsed)
+_HEADER = re.compile(rb'\}\n\{"kind":"Event","apiVersion":"audit\.k8s\.io/v1","level":"[A-Za-z]+",'
                      rb'"auditID":"([!#-\[\]-~]+)",'
                      rb'"stage":"(RequestReceived|ResponseStarted|ResponseComplete|Panic)"')
 # the same, then the user's name when it is written plainly (Go writes requestURI, verb, then user.username)
