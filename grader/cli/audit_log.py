@@ -1,18 +1,15 @@
 """`cks audit query`: filter, de-duplicate and count kube-apiserver audit events (study tool).
 
-The engine (grader.engines.audit_log) is imported inside the command, so `--help` stays fast.
+The engine (grader.engines.audit_log) is imported inside the command, so `--help` stays fast. The work is
+done in grader.audit_query (no click there: `python -m grader audit query` with plain options runs it
+before the click CLI is even imported).
 """
 
 from __future__ import annotations
 
 import sys
-from contextlib import ExitStack
-from pathlib import Path
-from typing import IO, Any
 
 import click
-
-from grader.text import plural
 
 QUERY_HELP = """Filter and count audit events in LOG files (JSON lines, as kube-apiserver writes them).
 
@@ -52,39 +49,6 @@ apigroup, and no --api-group matches them (core is the legacy group: pods, secre
 Exit codes: 0 done (even with skipped lines), 2 usage error, 3 a LOG could not be read.
 """
 
-_TABLE = [("TIME", 27), ("USER", 44), ("VERB", 8), ("RESOURCE", 22), ("NAMESPACE", 16), ("NAME", 32),
-          ("CODE", 5), ("SOURCE-IP", 0)]
-
-
-def _split(values: tuple[str, ...]) -> tuple[str, ...]:
-    out: list[str] = []
-    for v in values:
-        out.extend(p.strip() for p in v.split(",") if p.strip() or v.strip() == "")
-    return tuple(out)
-
-
-def _expand(logs: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """File names to read (directories expanded) and the problems found."""
-    names, problems = [], []
-    for log in logs:
-        if log == "-":
-            names.append("-")
-            continue
-        p = Path(log)
-        if p.is_dir():
-            files = sorted(str(f) for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
-            if not files:
-                problems.append(f"{log}: directory has no files")
-            names.extend(files)
-        elif p.is_file():
-            names.append(str(p))
-        elif p.exists():
-            problems.append(f"{log}: not a regular file")
-        else:
-            problems.append(f"{log}: no such file")
-    return names, problems
-
-
 @click.command("query", help=QUERY_HELP, context_settings={"help_option_names": ["-h", "--help"],
                                                              "max_content_width": 100})
 @click.argument("logs", nargs=-1, required=True, metavar="LOG...")
@@ -117,220 +81,17 @@ def query_cmd(logs: tuple[str, ...], users: tuple[str, ...], groups: tuple[str, 
               source_ips: tuple[str, ...], user_agents: tuple[str, ...], stages: tuple[str, ...],
               since: str | None, until: str | None, fmt: str, count_by: str | None, dedupe: bool,
               limit: int | None, quiet: bool, no_fast: bool) -> None:
-    from grader.engines.audit_log import (
-        Query,
-        QueryError,
-        ReadStats,
-        compile_query,
-        field_name,
-        order_log_names,
-    )
+    from grader.audit_query import QueryParams, run
+    from grader.engines.audit_log import QueryError
 
+    params = QueryParams(logs, users=users, groups=groups, verbs=verbs, resources=resources,
+                         subresources=subresources, namespaces=namespaces, names=names, api_groups=api_groups,
+                         codes=codes, source_ips=source_ips, user_agents=user_agents, stages=stages, since=since,
+                         until=until, fmt=fmt, count_by=count_by, dedupe=dedupe, limit=limit, quiet=quiet,
+                         no_fast=no_fast)
     try:
-        query = Query(users=_split(users), groups=_split(groups), verbs=_split(verbs),
-                      resources=_split(resources), subresources=_split(subresources),
-                      namespaces=_split(namespaces), names=_split(names), api_groups=_split(api_groups),
-                      codes=_split(codes), source_ips=_split(source_ips), user_agents=tuple(user_agents),
-                      stages=_split(stages), since=since, until=until)
-        compiled = compile_query(query)
-        fields = [field_name(f) for f in count_by.split(",")] if count_by is not None else None
+        code = run(params)
     except QueryError as exc:
         raise click.UsageError(str(exc)) from None
-
-    paths, problems = _expand(logs)
-    for p in problems:
-        click.echo(f"cks audit query: {p}", err=True)
-    if not paths:
-        sys.exit(3)
-    stats = ReadStats()
-    out = sys.stdout.buffer
-    try:
-        with ExitStack() as stack:
-            series = []
-            for group in order_log_names([p for p in paths if p != "-"]):
-                series.append([(name, stack.enter_context(open(name, "rb"))) for name in group])
-            if "-" in paths:
-                series.append([("<stdin>", sys.stdin.buffer)])
-            from grader.engines.audit_log import parallel
-
-            sink: Any
-            if fields is not None:
-                sink = _CountSink(fields)
-                make_worker: Any = _CountSink.maker(fields)
-            else:
-                if fmt == "table":
-                    out.write(_row([h for h, _ in _TABLE]))
-                elif fmt == "json":
-                    out.write(b"[")
-                sink = _WriteSink(out, fmt)
-                make_worker = _WriteSink.maker(fmt)
-                if limit is not None:  # stops early: one pass
-                    make_worker = None
-                    sink.limit = limit
-            parallel.run(series, stats, compiled, sink, make_worker, dedupe=dedupe, fast=not no_fast,
-                         raw_only=fields is None and fmt == "jsonl")
-            if fields is not None:
-                _print_counts(out, sink.counts, fields, fmt, limit)
-            else:
-                sink.close()
-            out.flush()
-    except BrokenPipeError:  # `| head` closed the pipe: stop quietly
-        sys.stderr.close()
-        sys.exit(0)
-    except OSError as exc:
-        click.echo(f"cks audit query: cannot read: {exc}", err=True)
-        sys.exit(3)
-    if not quiet:
-        _report(stats, dedupe)
-    if problems or stats.problems.get("unreadable"):
-        sys.exit(3)
-
-
-def _report(stats: Any, dedupe: bool) -> None:
-    lines = stats.report()
-    if stats.lines and not stats.events:
-        lines.insert(0, f"no audit events found in {plural(stats.lines, 'line')}: is this a kube-apiserver audit log "
-                        "(--audit-log-format=json)?")
-    for line in lines:
-        click.echo(f"cks audit query: {line}", err=True)
-
-
-def _dumps(obj: Any) -> bytes:
-    try:
-        import orjson
-
-        return orjson.dumps(obj)
-    except ImportError:  # pragma: no cover
-        import json
-
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-class _WriteSink:
-    """Matching events rendered as they come (the parallel reader's worker writes to a spool file)."""
-
-    def __init__(self, out: IO[bytes], fmt: str, leading: bool = True):
-        self.out, self.fmt = out, fmt
-        self.count = 0  # events written (here and absorbed)
-        self.leading = leading  # output starts here (the worker's JSON items always start with a comma)
-        self.limit: int | None = None
-        self.mark = 0
-        if fmt == "table":
-            from grader.engines.audit_log import FIELDS
-
-            self.get = {k: FIELDS[k][0] for k in ("time", "user", "verb", "resource", "namespace", "name",
-                                                  "code", "sourceip")}
-
-    @staticmethod
-    def maker(fmt: str) -> Any:
-        return lambda spool: _WriteSink(spool, fmt, leading=False)
-
-    def feed(self, entries: Any) -> None:
-        write, fmt = self.out.write, self.fmt
-        if self.limit is not None:
-            import itertools
-
-            entries = itertools.islice(entries, max(0, self.limit - self.count))
-        n = self.count
-        if fmt == "jsonl":
-            for e in entries:
-                write((_dumps(e.event) if e.raw is None else e.raw) + b"\n")
-                n += 1
-        elif fmt == "json":
-            for e in entries:
-                write((b"\n" if n == 0 and self.leading else b",\n") + _dumps(e.event))
-                n += 1
-        else:
-            get = self.get
-            for e in entries:
-                ev = e.event
-                write(_row([get["time"](ev), get["user"](ev) or "(unauthenticated)", get["verb"](ev),
-                            get["resource"](ev), get["namespace"](ev), get["name"](ev), get["code"](ev),
-                            ",".join(get["sourceip"](ev))]))
-                n += 1
-        self.count = n
-
-    def take(self) -> tuple[int, int, int]:
-        """(worker) the spool's byte range written since the last take, and how many events it holds."""
-        self.out.flush()
-        end = self.out.tell()
-        summary = (self.mark, end, self.count)
-        self.mark, self.count = end, 0
-        return summary
-
-    def absorb(self, summary: tuple[int, int, int], spool: Any) -> None:
-        import os
-
-        start, end, n = summary
-        if not n:
-            return
-        if self.fmt == "json" and self.count == 0:  # the worker's first item starts the array here
-            self.out.write(b"\n")
-            start += 2
-        fd = spool.fileno()
-        while start < end:
-            data = os.pread(fd, min(1 << 20, end - start), start)
-            if not data:
-                break
-            self.out.write(data)
-            start += len(data)
-        self.count += n
-
-    def close(self) -> None:
-        if self.fmt == "json":
-            self.out.write(b"\n]\n" if self.count else b"]\n")
-        elif self.fmt == "table" and self.count == 0:
-            self.out.write(b"(no matching events)\n")
-
-
-class _CountSink:
-    """Counts per value of the --count-by fields."""
-
-    def __init__(self, fields: list[str]):
-        from collections import Counter
-
-        self.fields = fields
-        self.counts: Any = Counter()
-
-    @staticmethod
-    def maker(fields: list[str]) -> Any:
-        return lambda spool: _CountSink(fields)
-
-    def feed(self, entries: Any) -> None:
-        from grader.engines.audit_log import count_by
-
-        self.counts.update(count_by(entries, self.fields))
-
-    def take(self) -> Any:
-        from collections import Counter
-
-        counts, self.counts = self.counts, Counter()
-        return counts
-
-    def absorb(self, summary: Any, spool: Any) -> None:
-        self.counts.update(summary)
-
-
-def _row(cells: list[str]) -> bytes:
-    parts = [c.ljust(w) if w else c for c, (_, w) in zip(cells, _TABLE, strict=True)]
-    return (" ".join(parts).rstrip() + "\n").encode("utf-8", "replace")
-
-
-def _print_counts(out: IO[bytes], counts: Any, fields: list[str], fmt: str, limit: int | None) -> None:
-    rows = counts.most_common(limit)
-    if fmt in ("json", "jsonl"):
-        items = [{**dict(zip(fields, key, strict=True)), "count": n} for key, n in rows]
-        if fmt == "json":
-            out.write(_dumps(items) + b"\n")
-        else:
-            for item in items:
-                out.write(_dumps(item) + b"\n")
-        return
-    widths = [max([len(f)] + [len(k[i]) for k, _ in rows]) for i, f in enumerate(fields)]
-    out.write(("COUNT    " + "  ".join(f.upper().ljust(w) for f, w in zip(fields, widths, strict=True))).rstrip()
-              .encode() + b"\n")
-    for key, n in rows:
-        line = f"{n:<8} " + "  ".join((v or "-").ljust(w) for v, w in zip(key, widths, strict=True))
-        out.write(line.rstrip().encode("utf-8", "replace") + b"\n")
-    if not rows:
-        out.write(b"(no matching events)\n")
+    if code:
+        sys.exit(code)

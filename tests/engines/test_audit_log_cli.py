@@ -100,3 +100,31 @@ def test_help_teaches_with_examples():
     r = invoke("--help")
     assert r.exit_code == 0
     assert "--count-by user" in r.output and "Examples:" in r.output
+
+
+def test_plain_command_lines_skip_click_and_print_the_same(tmp_path):
+    """`python -m grader audit query` reads a plain command line without loading the click CLI (start-up);
+    what it prints and its exit code are click's; anything unusual is left to click."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from grader.audit_query import parse_args
+
+    d = write_logs(tmp_path)
+    assert parse_args(["--help"]) is None and parse_args(["-qf", "json", "x"]) is None
+    assert parse_args(["x", "--limit", "0"]) is None and parse_args(["--user"]) is None
+    params = parse_args([str(d), "-u", SA, "--user=alice", "-q", "--count-by", "user", "--limit", "2"])
+    assert params is not None and params.users == (SA, "alice") and params.limit == 2 and params.quiet
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    for args in ([str(d), "--count-by", "user"], [str(d), "-r", "secrets", "-f", "jsonl"], [str(d / "nope")],
+                 [str(d), "--count-by", "colour"]):
+        fast = subprocess.run([sys.executable, "-X", "importtime", "-m", "grader", "audit", "query", *args],
+                              capture_output=True, env=env)
+        slow = CliRunner().invoke(query_cmd, args)
+        assert fast.returncode == slow.exit_code
+        assert fast.stdout == slow.stdout_bytes
+        imported_click = re.search(rb"\|\s+click\r?\n", fast.stderr) is not None
+        assert imported_click == (slow.exit_code == 2)  # only a usage error goes to click

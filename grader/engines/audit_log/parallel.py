@@ -98,16 +98,18 @@ def _splittable(source: Any) -> tuple[int, int, int] | None:
 
 def run(series: list[list[tuple[str, Any]]], stats: ReadStats, compiled: Any, sink: Sink,
         make_worker_sink: Callable[[Any], Sink] | None, *, dedupe: bool = True, fast: bool = True,
-        raw_only: bool = False) -> None:
+        raw_only: bool = False, user_only: bool = False) -> None:
     """Feed ``sink`` the matching requests of ``series`` (as ``read_events`` would yield them), with a
     worker process for a single large file when ``make_worker_sink`` is given (it makes the worker's sink
     from a temporary file it may write to). ``raw_only``: the sink uses only ``Entry.raw`` when it is set
-    (entries of unparsed lines then have no event)."""
+    (entries of unparsed lines then have no event). ``user_only``: the sink reads only the user of events
+    (``--count-by user`` of every request): see :class:`~.scan.RequestScanner`."""
     live = [s for s in series if s]
     split = _splittable(live[0][0][1]) if make_worker_sink and len(live) == 1 and len(live[0]) == 1 else None
     if split is None:
         if len(live) == 1:
-            scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, raw_only=raw_only)
+            scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, raw_only=raw_only,
+                                     user_only=user_only)
             for name, source in live[0]:
                 sink.feed(scanner.scan(source, name))
             sink.feed(scanner.flush())
@@ -123,12 +125,12 @@ def run(series: list[list[tuple[str, Any]]], stats: ReadStats, compiled: Any, si
     with tempfile.TemporaryFile(prefix="cks-audit-") as out_tmp, \
             tempfile.TemporaryFile(prefix="cks-audit-") as meta_tmp:
         _run_split(fd, size, cut, name, stats, compiled, sink, make_worker_sink, out_tmp, meta_tmp, dedupe, fast,
-                   raw_only)
+                   {"raw_only": raw_only, "user_only": user_only})
 
 
 def _run_split(fd: int, size: int, cut: int, name: str, stats: ReadStats, compiled: Any, sink: Sink,
                make_worker_sink: Callable[[Any], Sink], out_tmp: Any, meta_tmp: Any, dedupe: bool,
-               fast: bool, raw_only: bool) -> None:
+               fast: bool, modes: dict[str, bool]) -> None:
     import pickle
     import signal
 
@@ -136,13 +138,13 @@ def _run_split(fd: int, size: int, cut: int, name: str, stats: ReadStats, compil
     if pid == 0:  # the worker: the second half, then exit without running the parent's cleanup
         code = 1
         try:
-            code = _worker(fd, cut, size, name, compiled, dedupe, fast, raw_only, make_worker_sink(out_tmp),
+            code = _worker(fd, cut, size, name, compiled, dedupe, fast, modes, make_worker_sink(out_tmp),
                            meta_tmp)
         finally:
             os._exit(code)
     reaped = False
     try:
-        scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, raw_only=raw_only)
+        scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, **modes)
         sink.feed(scanner.scan(RangeReader(fd, 0, cut), name))
         first_lines = stats.lines
         _, status = os.waitpid(pid, 0)
@@ -199,14 +201,14 @@ def _merge_stats(stats: ReadStats, other: ReadStats, line_offset: int, name: str
         stats.samples.append(replace(p, line=p.line + line_offset) if p.line else p)
 
 
-def _worker(fd: int, cut: int, size: int, name: str, compiled: Any, dedupe: bool, fast: bool, raw_only: bool,
+def _worker(fd: int, cut: int, size: int, name: str, compiled: Any, dedupe: bool, fast: bool, modes: dict[str, bool],
             sink: Sink, meta_out: Any) -> int:
     import pickle
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     stats = ReadStats()
-    scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, record=True, raw_only=raw_only)
+    scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, record=True, **modes)
     sink.feed(scanner.scan(RangeReader(fd, cut, size), name, at_start=False))
     main = sink.take()
     sink.feed(scanner.flush())

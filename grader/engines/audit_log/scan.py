@@ -19,6 +19,7 @@ Files that do not start like JSON lines (a BOM, a pretty-printed document) go th
 from __future__ import annotations
 
 import itertools
+import re
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -58,7 +59,7 @@ class RequestScanner:
 
     def __init__(self, stats: ReadStats, compiled: Any, *, dedupe: bool = True, fast: bool = True,
                  max_pending: int = 5000, done_window: int = 32768, record: bool = False,
-                 raw_only: bool = False):
+                 raw_only: bool = False, user_only: bool = False):
         self.stats = stats
         self.compiled = compiled
         self.dedupe = dedupe
@@ -81,6 +82,9 @@ class RequestScanner:
         # raw_only: the caller prints raw lines only (jsonl) and nothing is filtered, so a final line needs
         # no parsing either: its auditID and stage are read from the line (its event is None)
         self.raw_only = raw_only and self.match is None and dedupe
+        # user_only: the caller reads only the user of events (counts by user, nothing filtered), so a final
+        # line whose user is plainly written is not parsed: its event holds only the user
+        self.user_only = user_only and self.match is None and dedupe and not self.raw_only
 
     # -- de-duplication (the rules of query.Deduplicator) --
 
@@ -215,109 +219,284 @@ class RequestScanner:
         joint = b"}\n" + prefix  # between two kube-apiserver lines
         for start, batch, *counted in itertools.chain((first,), batches):
             skipped = 0
+            test_now = test
             if counted:  # a block (bytes) of ``n`` lines
                 n = counted[0]
                 stats.lines += n
+                # kube-apiserver lines only (each ends with "}"): for the needle search, counted here; for
+                # _plan, proven by its header regex (a "}" then a newline before each line)
+                outline = batch.startswith(prefix) and batch.endswith(b"}")
+                pure = outline and (needle is not None or pattern is not None) and batch.count(joint) == n - 1
                 # a block of kube-apiserver lines only: lines without the needle are never split out
-                if (needle is not None or pattern is not None) and batch.startswith(prefix) \
-                        and batch.endswith(b"}") and batch.count(joint) == n - 1:
+                if pure and (needle is not None or pattern is not None):
                     pairs: Any = _needle_lines(batch, start, needle, pattern)
                     skipped = n - len(pairs)
+                    if peek and pairs:
+                        if test is not None:
+                            kept = [p for p in pairs if test(p[1])]
+                            skipped += len(pairs) - len(kept)
+                            pairs, test_now = kept, None  # already applied
+                        lines = [line for _, line in pairs]
+                        segments = self._plan(b"\n".join(lines), lines, [no for no, _ in pairs])
+                    else:
+                        segments = [(pairs, None)]
+                elif outline and peek and test is None and needle is None and pattern is None:
+                    lines = batch.split(b"\n")
+                    segments = self._plan(batch, lines, range(start, start + n))
                 else:
-                    pairs = enumerate(batch.split(b"\n"), start)
+                    segments = [(enumerate(batch.split(b"\n"), start), None)]
             else:
                 stats.lines += len(batch)
-                pairs = enumerate(batch, start)
-            for no, line in pairs:
-                if line.startswith(prefix) and line.endswith(b"}"):
-                    if needle is not None and needle not in line:
-                        skipped += 1
+                segments = [(enumerate(batch, start), None)]
+            for pairs, region in segments:
+                if region is not None:  # requests that begin and end here: read at once when simple
+                    got = self._bulk(region, name)
+                    record = self.record
+                    if got is not None:
+                        yield from got
                         continue
-                    if test is not None and not test(line):
-                        skipped += 1
-                        continue
-                    if peek:
-                        # RequestReceived: keep it raw, keyed by its auditID (the usual next line is its end)
-                        a = line.find(_AID, 30, 100)
-                        if a >= 0:
-                            e = line.find(b'"', a + 11)
-                            if raw_only and line.startswith(_FINAL_RC, e) and line.find(b"\\", a + 11, e) < 0:
-                                raw_aid = line[a + 11:e]
-                                if raw_aid and raw_aid.isascii():
-                                    stats.events += 1
-                                    aid = raw_aid.decode()
-                                    if aid in done:
-                                        stats.duplicates += 1
-                                        continue
-                                    if pending and pending.pop(aid, None) is not None:
-                                        stats.duplicates += 1
-                                    elif record:
-                                        self._saw(aid)
-                                        record = self.record
-                                    done[aid] = None
-                                    if len(done) > done_window:
-                                        done.popitem(last=False)
-                                    stats.requests += 1
-                                    yield Entry(None, line, name, no)  # type: ignore[arg-type]
-                                    continue
-                            if line.startswith(_RR, e) and line.find(b"\\", a + 11, e) < 0:
-                                raw_aid = line[a + 11:e]
-                                if raw_aid and raw_aid.isascii():  # else: parsed below, as orjson sees it
-                                    stats.events += 1
-                                    aid = raw_aid.decode()
-                                    if aid in done:
-                                        stats.duplicates += 1
-                                        continue
-                                    if record and len(done) < done_window:
-                                        self._saw(aid)
-                                        record = self.record
-                                    if aid in pending or len(pending) >= max_pending:
-                                        yield from self._open(aid, (line, name, no))
-                                    else:
-                                        pending[aid] = (line, name, no)
-                                        if len(pending) > self.max_open:
-                                            self.max_open = len(pending)
-                                    continue
-                elif not line:
-                    continue
-                try:
-                    obj = loads(line)
-                except _JSONError:
-                    if line.strip():
-                        stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
-                    continue
-                if type(obj) is dict and obj.get("kind") == "Event" and obj.get("apiVersion") == "audit.k8s.io/v1" \
-                        and "requestReceivedTimestamp" in obj:
-                    stats.events += 1
-                    if dedupe:
-                        aid = obj.get("auditID")
-                        stage = obj.get("stage")
-                        # the common case inline: a final stage line of a request
-                        if type(aid) is str and aid and (stage == "ResponseComplete" or stage == "Panic"):
-                            if aid in done:
-                                stats.duplicates += 1
-                                continue
-                            if pending and pending.pop(aid, None) is not None:
-                                stats.duplicates += 1
-                            elif record:  # its start is in an earlier range (or nowhere)
-                                self._saw(aid)
-                                record = self.record
-                            done[aid] = None
-                            if len(done) > done_window:
-                                done.popitem(last=False)
-                            stats.requests += 1
-                            if match is None or match(obj):
-                                yield Entry(obj, line, name, no)
+                for no, line in pairs:
+                    if line.startswith(prefix) and line.endswith(b"}"):
+                        if needle is not None and needle not in line:
+                            skipped += 1
                             continue
-                        yield from self._feed(Entry(obj, line, name, no))
+                        if test_now is not None and not test_now(line):
+                            skipped += 1
+                            continue
+                        if peek:
+                            # RequestReceived: keep it raw, keyed by its auditID (the usual next line is its end)
+                            a = line.find(_AID, 30, 100)
+                            if a >= 0:
+                                e = line.find(b'"', a + 11)
+                                if raw_only and line.startswith(_FINAL_RC, e) and line.find(b"\\", a + 11, e) < 0:
+                                    raw_aid = line[a + 11:e]
+                                    if raw_aid and raw_aid.isascii():
+                                        stats.events += 1
+                                        aid = raw_aid.decode()
+                                        if aid in done:
+                                            stats.duplicates += 1
+                                            continue
+                                        if pending and pending.pop(aid, None) is not None:
+                                            stats.duplicates += 1
+                                        elif record:
+                                            self._saw(aid)
+                                            record = self.record
+                                        done[aid] = None
+                                        if len(done) > done_window:
+                                            done.popitem(last=False)
+                                        stats.requests += 1
+                                        yield Entry(None, line, name, no)  # type: ignore[arg-type]
+                                        continue
+                                if line.startswith(_RR, e) and line.find(b"\\", a + 11, e) < 0:
+                                    raw_aid = line[a + 11:e]
+                                    if raw_aid and raw_aid.isascii():  # else: parsed below, as orjson sees it
+                                        stats.events += 1
+                                        aid = raw_aid.decode()
+                                        if aid in done:
+                                            stats.duplicates += 1
+                                            continue
+                                        if record and len(done) < done_window:
+                                            self._saw(aid)
+                                            record = self.record
+                                        if aid in pending or len(pending) >= max_pending:
+                                            yield from self._open(aid, (line, name, no))
+                                        else:
+                                            pending[aid] = (line, name, no)
+                                            if len(pending) > self.max_open:
+                                                self.max_open = len(pending)
+                                        continue
+                    elif not line:
                         continue
-                    if match is None or match(obj):
-                        yield Entry(obj, line, name, no)
-                    continue
-                for event in _unwrap(obj, name, no, stats):
-                    stats.events += 1
-                    yield from self._feed(Entry(event, line if event is obj else None, name, no))
+                    try:
+                        obj = loads(line)
+                    except _JSONError:
+                        if line.strip():
+                            stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
+                        continue
+                    if type(obj) is dict and obj.get("kind") == "Event" and obj.get("apiVersion") == "audit.k8s.io/v1" \
+                            and "requestReceivedTimestamp" in obj:
+                        stats.events += 1
+                        if dedupe:
+                            aid = obj.get("auditID")
+                            stage = obj.get("stage")
+                            # the common case inline: a final stage line of a request
+                            if type(aid) is str and aid and (stage == "ResponseComplete" or stage == "Panic"):
+                                if aid in done:
+                                    stats.duplicates += 1
+                                    continue
+                                if pending and pending.pop(aid, None) is not None:
+                                    stats.duplicates += 1
+                                elif record:  # its start is in an earlier range (or nowhere)
+                                    self._saw(aid)
+                                    record = self.record
+                                done[aid] = None
+                                if len(done) > done_window:
+                                    done.popitem(last=False)
+                                stats.requests += 1
+                                if match is None or match(obj):
+                                    yield Entry(obj, line, name, no)
+                                continue
+                            yield from self._feed(Entry(obj, line, name, no))
+                            continue
+                        if match is None or match(obj):
+                            yield Entry(obj, line, name, no)
+                        continue
+                    for event in _unwrap(obj, name, no, stats):
+                        stats.events += 1
+                        yield from self._feed(Entry(event, line if event is obj else None, name, no))
             stats.prefiltered += skipped
+
+
+    # -- whole blocks --
+
+    def _plan(self, block: bytes, lines: list[bytes], nos: Any) -> list[tuple[Any, Any]]:
+        """``lines`` (kube-apiserver lines, ``block`` = them joined by newlines, ``nos`` their numbers) as
+        segments (pairs, region): a region :meth:`_bulk` may read at once, after the lines (read one by one)
+        of requests seen finished before the block (repeated lines), cut where no request crosses."""
+        header = _HEADER_USER if self.user_only else _HEADER
+        found = header.findall(b"}\n" + block)  # "}" and a newline before each line: searched for fast
+        m = len(lines)
+        if len(found) != m or m < _MIN_BULK:
+            return [(zip(nos, lines, strict=True), None)]
+        aids = [f[0].decode() for f in found]
+        stages = [f[1] for f in found]
+        users = [f[2] for f in found] if self.user_only else None
+        i = -1
+        while True:  # a failed login (401) ends its request at its ResponseStarted line
+            try:
+                i = stages.index(b"ResponseStarted", i + 1)
+            except ValueError:
+                break
+            if b"401" in lines[i]:
+                try:
+                    ev = _loads(lines[i])
+                except _JSONError:
+                    return [(zip(nos, lines, strict=True), None)]
+                if type(ev) is dict and str(_status_code(ev)) == "401":
+                    stages[i] = _STARTED_401
+        h = 0
+        done = self.done
+        if not done.keys().isdisjoint(aids):  # lines of finished requests: read one by one
+            last = dict(zip(aids, range(m), strict=True))
+            ended = last.__getitem__
+            h = 1 + max(map(ended, last.keys() & done.keys()))
+            while 0 < h < m:  # move h past the requests that cross it
+                reach = max(map(ended, aids[:h]))
+                if reach < h:
+                    break
+                h = reach + 1
+        if m - h < _MIN_BULK:
+            return [(zip(nos, lines, strict=True), None)]
+        region = (lines[h:], nos[h:], aids[h:], stages[h:], users[h:] if users is not None else None)
+        return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:], lines[h:], strict=True), region)]
+
+    def _bulk(self, region: tuple[list[bytes], Any, list[str], list[bytes], Any], name: str) -> list[Entry] | None:
+        """The matching requests of a region of :meth:`_plan`, when reading its lines one by one follows the
+        simple rules: a request's lines there are opening lines (RequestReceived, ResponseStarted) then at
+        most one final line (its last there); none was finished before; no open request would be pushed out.
+        Then only the lines the one-line reader parses are parsed, and the state (open and finished requests,
+        counts, the parallel worker's record) is updated at once. Else None, with nothing changed (the caller
+        reads the lines one by one)."""
+        lines, nos, aids, stages, users = region
+        m = len(lines)
+        last = dict(zip(aids, range(m), strict=True))
+        fin = [i for i, st in enumerate(stages) if st in _FINAL_BYTES]
+        fin_aids = [aids[i] for i in fin]
+        if [last[a] for a in fin_aids] != fin:  # a line after a final one
+            return None
+        pending, done = self.pending, self.done
+        if not done.keys().isdisjoint(last):
+            return None
+        known = last.keys() & pending.keys() if pending else set()  # open before the region
+        new = len(last) - len(known)
+        if len(pending) + new > self.max_pending:
+            return None
+        saw: Any = None
+        if self.record:
+            if len(done) + len(fin) < self.done_window:
+                saw = last  # one line at a time, every request of the region is recorded
+            elif len(done) >= self.done_window:  # those neither open before nor opened by a RequestReceived
+                first = dict(zip(reversed(aids), reversed(range(m)), strict=True))
+                saw = [a for a, i in first.items() if stages[i] != b"RequestReceived" and a not in known]
+            else:
+                return None
+        # the lines the one-line reader parses: the final ones (unless raw_only) and the ResponseStarted ones
+        # (the ResponseStarted lines left are not 401: see _plan)
+        started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"]
+        light: dict[int, dict[str, Any]] = {}
+        if users is not None:  # user_only: a final line with a plain user and no impersonation is not parsed
+            for i in fin:
+                user = users[i]
+                line = lines[i]
+                if user and user.isascii() and b'"impersonatedUser":' not in line \
+                        and b'"requestReceivedTimestamp":"' in line:
+                    light[i] = {"user": {"username": user.decode()}}
+        if self.raw_only:
+            parse = started
+        elif light:
+            parse = [i for i in fin if i not in light] + started
+        else:
+            parse = fin + started
+        try:
+            parsed = [_loads(lines[i]) for i in parse]
+        except _JSONError:
+            return None
+        for ev, i in zip(parsed, parse, strict=True):
+            if type(ev) is not dict or "requestReceivedTimestamp" not in ev or ev.get("kind") != "Event" \
+                    or ev.get("apiVersion") != "audit.k8s.io/v1" or ev.get("auditID") != aids[i] \
+                    or ev.get("stage") != _STAGE_NAMES[stages[i]]:
+                return None
+        # the outcome of reading the lines one by one
+        stats = self.stats
+        stats.events += m
+        stats.requests += len(fin)
+        stats.duplicates += m - new  # every line but the first of a request not open before
+        if len(pending) + new > self.max_open:
+            self.max_open = len(pending) + new  # at most this many were open at once
+        if saw:
+            self.seen.update(dict.fromkeys(saw))
+            if len(self.seen) > MAX_SEEN:
+                self.overflow, self.record = True, False
+                self.seen = {}
+        for a in known:
+            if stages[last[a]] in _FINAL_BYTES:
+                del pending[a]
+        done.update(dict.fromkeys(fin_aids))
+        for _ in range(len(done) - self.done_window):
+            done.popitem(last=False)
+        opened = sorted(set(last.values()).difference(fin))  # requests left open, by their last line
+        if opened:
+            started_events = dict(zip(started, parsed[len(parsed) - len(started):], strict=True))  # type: ignore[misc]
+            for i in opened:
+                a = aids[i]
+                if a in known:
+                    pending.move_to_end(a)
+                pending[a] = (lines[i], name, nos[i]) if stages[i] == b"RequestReceived" else \
+                    Entry(started_events[i], lines[i], name, nos[i])
+        if self.raw_only:
+            return [Entry(None, lines[i], name, nos[i]) for i in fin]  # type: ignore[arg-type]
+        if light:
+            it = iter(parsed)
+            return [Entry(light[i] if i in light else next(it), lines[i], name, nos[i]) for i in fin]
+        match = self.match
+        return [Entry(ev, lines[i], name, nos[i]) for ev, i in zip(parsed, fin, strict=False)
+                if match is None or match(ev)]
+
+
+# (after the "}" ending the line before, and a newline) the start of a kube-apiserver line up to its stage
+# (Go writes these fields first, in this order), with an audit ID without escapes (as the one-line reader
+# requires to read a line unparsed)
+_HEADER = re.compile(rb'\}\n\{"kind":"Event","apiVersion":"audit\.k8s\.io/v1","level":"[A-Za-z]+",'
+                     rb'"auditID":"([!#-\[\]-~]+)",'
+                     rb'"stage":"(RequestReceived|ResponseStarted|ResponseComplete|Panic)"')
+# the same, then the user's name when it is written plainly (Go writes requestURI, verb, then user.username)
+_HEADER_USER = re.compile(_HEADER.pattern + rb'(?:,"requestURI":"[^"\\]*(?:\\.[^"\\]*)*","verb":"[^"\\]*",'
+                                            rb'"user":\{"username":"([^"\\]*)")?')
+_STARTED_401 = b"ResponseStarted 401"  # a ResponseStarted line of a failed login: final
+_FINAL_BYTES = frozenset({b"ResponseComplete", b"Panic", _STARTED_401})
+_STAGE_NAMES = {b"RequestReceived": "RequestReceived", b"ResponseStarted": "ResponseStarted",
+                b"ResponseComplete": "ResponseComplete", b"Panic": "Panic", _STARTED_401: "ResponseStarted"}
+_MIN_BULK = 16  # lines: below this, reading one by one costs less than planning
 
 
 def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) -> list[tuple[int, bytes]]:
