@@ -31,8 +31,8 @@ from grader.text import plural
 
 NODE = "controlplane"
 LOG_DIR = "/var/log/kubernetes/audit-lab7"  # lab7's seeded log (lab8 passes its own log_dir)
-IDENTITY_FILE = "/opt/course/7/intruder.txt"
-SECRETS_FILE = "/opt/course/7/secrets.txt"
+IDENTITY_FILE = "/opt/course/lab7/intruder.txt"
+SECRETS_FILE = "/opt/course/lab7/secrets.txt"
 READ = ("get", "list", "watch")
 # keys naming an identity, not holding a secret: a rotation may keep them (see rotation_problem)
 IDENTIFIER_KEY = re.compile(r"^(user(name)?|login|email|bind-?dn|client-?id|access-?key-?id|account(-?id)?)$", re.I)

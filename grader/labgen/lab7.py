@@ -723,6 +723,6 @@ def generate(dest: Path, seed: str | None = None, values: dict[str, Any] | None 
     (answers / "task.txt").write_text(
         f"Namespace under investigation: {p.ns}\n"
         f"Audit logs: {LOG_DIR}/ (audit.log and the rotated audit-<time>.log.gz)\n"
-        "Write the intruder's username to /opt/course/7/intruder.txt\n"
-        "and the names of the Secrets it read, one per line, to /opt/course/7/secrets.txt\n")
+        "Write the intruder's username to /opt/course/lab7/intruder.txt\n"
+        "and the names of the Secrets it read, one per line, to /opt/course/lab7/secrets.txt\n")
 

@@ -45,7 +45,7 @@ def test_a_gained_permission_in_another_api_group_says_which_group(tmp_path):
 def test_listing_every_secret_does_not_reveal_which_were_not_read(tmp_path):
     ws = build(LAB, tmp_path / "ws", None, solution=True)
     names = sorted(p.stem for p in (ws.root / "cluster" / "secrets").glob("*.yaml"))
-    (ws.root / "nodes/controlplane/opt/course/7/secrets.txt").write_text("\n".join(names) + "\n")
+    (ws.root / "nodes/controlplane/opt/course/lab7/secrets.txt").write_text("\n".join(names) + "\n")
     t2 = _task(grade(LAB, ws), "t2")
     read = set(variants.values_for(LAB, None)["read_secrets"].split(","))
     assert t2.status is Status.FAIL and "not exactly the Secrets the intruder read" in t2.message
@@ -117,8 +117,8 @@ def test_deleting_the_binding_is_not_named_before_the_intruder_is(tmp_path):
     assert values["sa"] not in t4.message
     named = build(LAB, tmp_path / "b", None, solution=False)
     drop_binding(named.root)
-    (named.root / "nodes/controlplane/opt/course/7").mkdir(parents=True, exist_ok=True)
-    (named.root / "nodes/controlplane/opt/course/7/intruder.txt").write_text(values["attacker"] + "\n")
+    (named.root / "nodes/controlplane/opt/course/lab7").mkdir(parents=True, exist_ok=True)
+    (named.root / "nodes/controlplane/opt/course/lab7/intruder.txt").write_text(values["attacker"] + "\n")
     t4 = _task(grade(LAB, named), "t4")
     assert f"RoleBinding {values['ns']}/{values['sa']}" in t4.message  # t1 solved: nothing left to give away
 

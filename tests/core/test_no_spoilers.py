@@ -49,7 +49,7 @@ FIND_OBJECTS: dict[str, list[tuple[str, str]]] = {
 }
 # Files the answer writes whose contents are the investigation's result.
 FINDINGS = {
-    "lab7": ["nodes/controlplane/opt/course/7/intruder.txt", "nodes/controlplane/opt/course/7/secrets.txt"],
+    "lab7": ["nodes/controlplane/opt/course/lab7/intruder.txt", "nodes/controlplane/opt/course/lab7/secrets.txt"],
     "lab8": ["nodes/controlplane/opt/course/exam/q6/intruder.txt",
              "nodes/controlplane/opt/course/exam/q6/secrets.txt"],
 }
