@@ -98,7 +98,7 @@ def main() -> None:
         fh.write(str(server.server_address[1]))
     os.replace(portfile + ".tmp", portfile)
     threading.Timer(seconds, server.shutdown).start()
-    server.serve_forever(poll_interval=0.2)
+    server.serve_forever(poll_interval=0.02)
 
 
 if __name__ == "__main__":

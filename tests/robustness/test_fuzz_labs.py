@@ -334,6 +334,7 @@ def mutate(files: LabFiles, rng: random.Random) -> Iterator[tuple[Path, list[str
 CASES = [(lab_id, n) for lab_id in sorted(LABS) for n in range(SLOW_LABS.get(lab_id, EXAMPLES_PER_LAB))]
 
 
+@pytest.mark.slow  # 300 mutated answers over 8 labs (~11 s): the whole suite runs them
 @pytest.mark.parametrize(("lab_id", "n"), CASES, ids=[f"{lab}-{n}" for lab, n in CASES])
 def test_grading_mutated_answers_never_crashes(lab_id: str, n: int, fuzz_base: Path) -> None:
     files = lab_files(lab_id, fuzz_base)
