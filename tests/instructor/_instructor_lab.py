@@ -6,7 +6,10 @@ one seed fails on another. It uses the generic ``files.present`` check.
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
+import tarfile
 import textwrap
 from pathlib import Path
 
@@ -94,3 +97,21 @@ def workspace(lab, root: Path, seed: str | None, files: tuple[str, ...] = ("conf
     if files:
         answer(ws, app_for(lab, seed), files)
     return ws
+
+
+def read_members(bundle: Path) -> dict[str, bytes]:
+    """The regular files of a bundle (.tar.gz), by name."""
+    with tarfile.open(bundle, "r:gz") as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+
+
+def write_members(bundle: Path, members: dict[str, bytes]) -> Path:
+    """Write ``members`` as the bundle (a learner or a tamper test rebuilding it by hand)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    bundle.write_bytes(gzip.compress(buf.getvalue()))
+    return bundle

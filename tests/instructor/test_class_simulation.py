@@ -17,18 +17,18 @@ Run as a script (`python -m tests.instructor.test_class_simulation OUT`) to writ
 from __future__ import annotations
 
 import csv
-import gzip
-import io
 import json
 import re
 import shutil
 import subprocess
 import sys
-import tarfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests.instructor._instructor_lab import read_members as _members
+from tests.instructor._instructor_lab import write_members as _rewrite
 
 REPO = Path(__file__).resolve().parents[2]
 LEARNERS = ["ana", "ben", "cara", "dev", "eli", "fay", "gil", "hal"]
@@ -37,20 +37,6 @@ CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "goog
 
 pytestmark = pytest.mark.slow
 
-
-def _members(bundle: Path) -> dict[str, bytes]:
-    with tarfile.open(bundle, "r:gz") as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-
-
-def _rewrite(bundle: Path, members: dict[str, bytes]) -> None:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    bundle.write_bytes(gzip.compress(buf.getvalue()))
 
 
 def _swap_two_rules_and_comment(text: str) -> str:

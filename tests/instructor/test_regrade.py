@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
-import io
 import json
-import tarfile
 from pathlib import Path
 
 from grader.instructor.bundle import extract
 from grader.instructor.regrade import regrade_many, write_csv
 from grader.instructor.submit import submit
-from tests.instructor._instructor_lab import answer, app_for, workspace
-
-
-def read_members(bundle: Path) -> dict[str, bytes]:
-    with tarfile.open(bundle, "r:gz") as tar:
-        return {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
-
-
-def write_members(bundle: Path, members: dict[str, bytes]) -> Path:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    bundle.write_bytes(gzip.compress(buf.getvalue()))
-    return bundle
+from tests.instructor._instructor_lab import answer, app_for, read_members, workspace, write_members
 
 
 def rehash(members: dict[str, bytes], **meta_changes) -> dict[str, bytes]:

@@ -128,21 +128,13 @@ def test_sigterm_during_regrade_leaves_no_scratch_folder_and_no_child(tmp_path: 
 # ---- class 9: flags for claimed NaN and an all-internal-error bundle -------------------------------------
 
 def _rewrite_meta(bundle: Path, **changes) -> None:
-    import gzip
-    import io
+    from tests.instructor._instructor_lab import read_members, write_members
 
-    with tarfile.open(bundle, "r:gz") as tar:
-        members = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    members = read_members(bundle)
     meta = json.loads(members["cks-bundle.json"])
     meta.update(changes)
     members["cks-bundle.json"] = json.dumps(meta).encode().replace(b'"__NAN__"', b"NaN")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    bundle.write_bytes(gzip.compress(buf.getvalue()))
+    write_members(bundle, members)
 
 
 @pytest.mark.parametrize("claimed", ["__NAN__", "ten", None, True, [10]])
