@@ -70,6 +70,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
+from grader.engines import podsec
 from tests.live.double import container as fs
 
 REPO = Path(__file__).resolve().parents[3]
@@ -308,10 +309,6 @@ def selects(labels: dict[str, Any], selector: str | None) -> bool:
         elif term.strip() not in labels:
             return False
     return True
-
-
-def match_labels(labels: dict[str, Any], sel: dict[str, Any] | None) -> bool:
-    return all(labels.get(k) == v for k, v in ((sel or {}).get("matchLabels") or {}).items())
 
 
 # ---- the server -----------------------------------------------------------------------------------------
@@ -654,75 +651,19 @@ class ClusterDouble:
 
     # -- decode / validate / admit --
     def _decode(self, kind: str, obj: dict[str, Any]) -> None:
-        for spec, base in _pod_specs(obj):
-            for fld in ("containers", "initContainers"):
-                for c in spec.get(fld) or []:
-                    sc = c.get("securityContext") if isinstance(c, dict) else None
-                    for key in (
-                        "privileged",
-                        "allowPrivilegeEscalation",
-                        "readOnlyRootFilesystem",
-                        "runAsNonRoot",
-                    ):
-                        if (
-                            isinstance(sc, dict)
-                            and key in sc
-                            and not isinstance(sc[key], bool)
-                            and sc[key] is not None
-                        ):
-                            raise ApiError(
-                                400,
-                                "BadRequest",
-                                f'{kind} in version "v1" cannot be handled as a {kind}: json: '
-                                f"cannot unmarshal {_go_type(sc[key])} into Go struct field "
-                                f"SecurityContext.{base}.{fld}.securityContext.{key} of type bool",
-                            )
-            psc = spec.get("securityContext")
-            for key in ("runAsNonRoot",):
-                if (
-                    isinstance(psc, dict)
-                    and key in psc
-                    and not isinstance(psc[key], bool)
-                    and psc[key] is not None
-                ):
-                    raise ApiError(
-                        400,
-                        "BadRequest",
-                        f'{kind} in version "v1" cannot be handled as a {kind}: json: '
-                        f"cannot unmarshal {_go_type(psc[key])} into Go struct field "
-                        f"PodSecurityContext.{base}.securityContext.{key} of type bool",
-                    )
+        # the project's own model of what the API refuses (grader.engines.podsec.api_rejects), decoding phase;
+        # without fieldValidation the server default (Warn) drops unknown fields instead of refusing them
+        decode = [p for p in podsec.api_rejects(obj, "Warn") if p.status == 400]
+        if decode:
+            raise ApiError(400, "BadRequest", podsec.rejection_message(obj, decode))
 
     def _validate(self, kind: str, obj: dict[str, Any], cur: dict[str, Any] | None) -> None:
         name = obj["metadata"]["name"]
-        errors = []
-        for spec, base in _pod_specs(obj):
-            if not spec.get("containers"):
-                errors.append(f"{base}.containers: Required value")
-            for fld in ("containers", "initContainers"):
-                for i, c in enumerate(spec.get(fld) or []):
-                    sc = (c or {}).get("securityContext") or {}
-                    if sc.get("allowPrivilegeEscalation") is False and sc.get("privileged") is True:
-                        errors.append(
-                            f"{base}.{fld}[{i}].securityContext: Invalid value: cannot set "
-                            "`allowPrivilegeEscalation` to false and `privileged` to true"
-                        )
-                    if sc.get("allowPrivilegeEscalation") is False and "CAP_SYS_ADMIN" in (
-                        (sc.get("capabilities") or {}).get("add") or []
-                    ):
-                        errors.append(
-                            f"{base}.{fld}[{i}].securityContext: Invalid value: cannot set "
-                            "`allowPrivilegeEscalation` to false and `capabilities.Add` CAP_SYS_ADMIN"
-                        )
+        # validation phase of the same model (securityContext pairs, required fields, names, selector)
+        errors = [f"{p.field}: {p.message}" if p.field else p.message
+                  for p in podsec.api_rejects(obj, "Warn") if p.status == 422]
         if kind == "Deployment":
             sel = (obj.get("spec") or {}).get("selector")
-            labels = (((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
-                "labels"
-            ) or {}
-            if not match_labels(labels, sel):
-                errors.append(
-                    "spec.template.metadata.labels: Invalid value: `selector` does not match template `labels`"
-                )
             if cur is not None and sel != (cur.get("spec") or {}).get("selector"):
                 errors.append(f"spec.selector: Invalid value: {json.dumps(sel)}: field is immutable")
         if kind == "Pod" and cur is not None:
@@ -766,7 +707,6 @@ class ClusterDouble:
             )
 
     def _admit_pod(self, pod: dict[str, Any], ns: str) -> None:
-        from grader.engines import podsec
 
         labels = ((self.get("Namespace", "", ns) or {}).get("metadata") or {}).get("labels") or {}
         level = labels.get("pod-security.kubernetes.io/enforce", "privileged")
@@ -1108,22 +1048,6 @@ def _comparable(obj: dict[str, Any]) -> dict[str, Any]:
     o = copy.deepcopy(obj)
     o.get("metadata", {}).pop("resourceVersion", None)
     return o
-
-
-def _go_type(v: Any) -> str:
-    return {str: "string", int: "number", float: "number", list: "array", dict: "object"}.get(
-        type(v), "value"
-    )
-
-
-def _pod_specs(obj: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        return []
-    if obj.get("kind") == "Pod":
-        return [(spec, "spec")]
-    tpl = (spec.get("template") or {}).get("spec")
-    return [(tpl, "spec.template.spec")] if isinstance(tpl, dict) else []
 
 
 def _owner_ref(owner: dict[str, Any]) -> dict[str, Any]:
