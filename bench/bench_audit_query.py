@@ -48,28 +48,65 @@ def shapes(since: str, until: str) -> list[tuple[str, list[str], str, str]]:
     jq_since, jq_until = since.replace("Z", ".000000Z"), until.replace("Z", ".000000Z")
 
     def reduce(select: str, key: str) -> str:
-        return f'reduce (inputs | select({ONCE} and {select}) | {key}) as $k ({{}}; .[$k] += 1)'
+        return f"reduce (inputs | select({ONCE} and {select}) | {key}) as $k ({{}}; .[$k] += 1)"
 
     return [
-        ("count-by user (every request)", ["--count-by", "user", "-f", "json"],
-         reduce("true", USER), "counts"),
-        ("secrets get/list/watch, count-by user,namespace",
-         ["-r", "secrets", "--verb", "get,list,watch", "--count-by", "user,namespace", "-f", "json"],
-         reduce('.objectRef.resource == "secrets" and (.verb == "get" or .verb == "list" or .verb == "watch")',
-                f'([{USER}, (.objectRef.namespace // "")] | tojson)'), "counts"),
-        ("403 in a time range, count-by user,resource",
-         ["--code", "403", "--since", since, "--until", until, "--count-by", "user,resource", "-f", "json"],
-         reduce(f'.responseStatus.code == 403 and .requestReceivedTimestamp >= "{jq_since}" '
+        (
+            "count-by user (every request)",
+            ["--count-by", "user", "-f", "json"],
+            reduce("true", USER),
+            "counts",
+        ),
+        (
+            "secrets get/list/watch, count-by user,namespace",
+            ["-r", "secrets", "--verb", "get,list,watch", "--count-by", "user,namespace", "-f", "json"],
+            reduce(
+                '.objectRef.resource == "secrets" and (.verb == "get" or .verb == "list" or .verb == "watch")',
+                f'([{USER}, (.objectRef.namespace // "")] | tojson)',
+            ),
+            "counts",
+        ),
+        (
+            "403 in a time range, count-by user,resource",
+            [
+                "--code",
+                "403",
+                "--since",
+                since,
+                "--until",
+                until,
+                "--count-by",
+                "user,resource",
+                "-f",
+                "json",
+            ],
+            reduce(
+                f'.responseStatus.code == 403 and .requestReceivedTimestamp >= "{jq_since}" '
                 f'and .requestReceivedTimestamp < "{jq_until}"',
                 f'([{USER}, ((.objectRef.resource // "") + (if .objectRef.subresource then "/" + '
-                f'.objectRef.subresource else "" end))] | tojson)'), "counts"),
-        ("failed logins (401), count-by sourceip", ["--code", "401", "--count-by", "sourceip", "-f", "json"],
-         reduce(".responseStatus.code == 401", ".sourceIPs[]"), "counts"),
-        ("one user's requests, events (jsonl)", ["--user", SA, "-f", "jsonl"],
-         f'select({ONCE} and (.user.username == "{SA}" or .impersonatedUser.username == "{SA}"))', "lines"),
-        ("secrets in a namespace, events (jsonl)", ["-r", "secrets", "-n", NS, "--verb", "get,list,watch", "-f", "jsonl"],
-         f'select({ONCE} and .objectRef.resource == "secrets" and .objectRef.namespace == "{NS}" and '
-         '(.verb == "get" or .verb == "list" or .verb == "watch"))', "lines"),
+                f'.objectRef.subresource else "" end))] | tojson)',
+            ),
+            "counts",
+        ),
+        (
+            "failed logins (401), count-by sourceip",
+            ["--code", "401", "--count-by", "sourceip", "-f", "json"],
+            reduce(".responseStatus.code == 401", ".sourceIPs[]"),
+            "counts",
+        ),
+        (
+            "one user's requests, events (jsonl)",
+            ["--user", SA, "-f", "jsonl"],
+            f'select({ONCE} and (.user.username == "{SA}" or .impersonatedUser.username == "{SA}"))',
+            "lines",
+        ),
+        (
+            "secrets in a namespace, events (jsonl)",
+            ["-r", "secrets", "-n", NS, "--verb", "get,list,watch", "-f", "jsonl"],
+            f'select({ONCE} and .objectRef.resource == "secrets" and .objectRef.namespace == "{NS}" and '
+            '(.verb == "get" or .verb == "list" or .verb == "watch"))',
+            "lines",
+        ),
         ("every request, events (jsonl)", ["-f", "jsonl"], f"select({ONCE})", "lines"),
     ]
 
@@ -77,19 +114,50 @@ def shapes(since: str, until: str) -> list[tuple[str, list[str], str, str]]:
 def generate(path: Path, size_mb: int, seed: int = 3) -> int:
     """Write about ``size_mb`` MB of realistic traffic; returns the number of lines."""
     rng = random.Random(seed)
-    users = [(f"system:node:worker-{i}", ["system:nodes", "system:authenticated"], f"10.0.0.{10 + i}",
-              "kubelet/v1.36.4 (linux/amd64) kubernetes/3968350") for i in range(4)]
-    users += [(f"system:serviceaccount:kube-system:{c}", ["system:serviceaccounts", "system:authenticated"],
-               "10.0.0.10", f"kube-controller-manager/v1.36.4 (linux/amd64) kubernetes/3968350/{c}")
-              for c in ("replicaset-controller", "deployment-controller", "endpointslice-controller")]
-    users += [("system:serviceaccount:payments:report-runner", ["system:serviceaccounts", "system:authenticated"],
-               "10.244.2.57", "kubernetes-python-client/29.0.0"),
-              ("system:serviceaccount:payments:report-runner-v2", ["system:serviceaccounts", "system:authenticated"],
-               "10.244.2.58", "kubernetes-python-client/29.0.0"),
-              ("alice@corp.example", ["oncall", "system:authenticated"], "192.168.10.23", "kubectl/v1.30.2"),
-              ("system:kube-scheduler", ["system:authenticated"], "10.0.0.10", "kube-scheduler/v1.36.4")]
-    resources = [("leases", "coordination.k8s.io"), ("pods", ""), ("configmaps", ""), ("secrets", ""),
-                 ("endpointslices", "discovery.k8s.io"), ("deployments", "apps"), ("events", ""), ("nodes", "")]
+    users = [
+        (
+            f"system:node:worker-{i}",
+            ["system:nodes", "system:authenticated"],
+            f"10.0.0.{10 + i}",
+            "kubelet/v1.36.4 (linux/amd64) kubernetes/3968350",
+        )
+        for i in range(4)
+    ]
+    users += [
+        (
+            f"system:serviceaccount:kube-system:{c}",
+            ["system:serviceaccounts", "system:authenticated"],
+            "10.0.0.10",
+            f"kube-controller-manager/v1.36.4 (linux/amd64) kubernetes/3968350/{c}",
+        )
+        for c in ("replicaset-controller", "deployment-controller", "endpointslice-controller")
+    ]
+    users += [
+        (
+            "system:serviceaccount:payments:report-runner",
+            ["system:serviceaccounts", "system:authenticated"],
+            "10.244.2.57",
+            "kubernetes-python-client/29.0.0",
+        ),
+        (
+            "system:serviceaccount:payments:report-runner-v2",
+            ["system:serviceaccounts", "system:authenticated"],
+            "10.244.2.58",
+            "kubernetes-python-client/29.0.0",
+        ),
+        ("alice@corp.example", ["oncall", "system:authenticated"], "192.168.10.23", "kubectl/v1.30.2"),
+        ("system:kube-scheduler", ["system:authenticated"], "10.0.0.10", "kube-scheduler/v1.36.4"),
+    ]
+    resources = [
+        ("leases", "coordination.k8s.io"),
+        ("pods", ""),
+        ("configmaps", ""),
+        ("secrets", ""),
+        ("endpointslices", "discovery.k8s.io"),
+        ("deployments", "apps"),
+        ("events", ""),
+        ("nodes", ""),
+    ]
     namespaces = ["kube-system", "kube-node-lease", NS, "default", "staging"]
     base = datetime(2026, 3, 14, 8, 0, tzinfo=UTC)
     limit = size_mb * 1024 * 1024
@@ -102,12 +170,26 @@ def generate(path: Path, size_mb: int, seed: int = 3) -> int:
             ts = recv.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             aid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
             if rng.random() < 0.004:  # failed login: one line, no user
-                e = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": aid,
-                     "stage": "ResponseStarted", "requestURI": f"/api/v1/namespaces/{NS}/secrets", "verb": "list",
-                     "user": {}, "sourceIPs": ["203.0.113.50"], "userAgent": "curl/8.5.0",
-                     "objectRef": {"resource": "secrets", "namespace": NS, "apiVersion": "v1"},
-                     "responseStatus": {"metadata": {}, "message": "Authentication failed, attempted: bearer",
-                                        "code": 401}, "requestReceivedTimestamp": ts, "stageTimestamp": ts}
+                e = {
+                    "kind": "Event",
+                    "apiVersion": "audit.k8s.io/v1",
+                    "level": "Metadata",
+                    "auditID": aid,
+                    "stage": "ResponseStarted",
+                    "requestURI": f"/api/v1/namespaces/{NS}/secrets",
+                    "verb": "list",
+                    "user": {},
+                    "sourceIPs": ["203.0.113.50"],
+                    "userAgent": "curl/8.5.0",
+                    "objectRef": {"resource": "secrets", "namespace": NS, "apiVersion": "v1"},
+                    "responseStatus": {
+                        "metadata": {},
+                        "message": "Authentication failed, attempted: bearer",
+                        "code": 401,
+                    },
+                    "requestReceivedTimestamp": ts,
+                    "stageTimestamp": ts,
+                }
                 chunk = orjson.dumps(e) + b"\n"
                 out.write(chunk)
                 written += len(chunk)
@@ -130,14 +212,24 @@ def generate(path: Path, size_mb: int, seed: int = 3) -> int:
             uri = prefix + (f"/namespaces/{ns}" if ns else "") + f"/{res}" + (f"/{name}" if name else "")
             code = rng.choice([200] * 18 + [403, 404])
             head = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": aid}
-            common = {"requestURI": uri, "verb": verb, "user": {"username": user, "groups": groups},
-                      "sourceIPs": [ip], "userAgent": ua, "objectRef": ref}
-            done = (recv + timedelta(seconds=rng.uniform(300, 500) if verb == "watch" else 0.004)
-                    ).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            common = {
+                "requestURI": uri,
+                "verb": verb,
+                "user": {"username": user, "groups": groups},
+                "sourceIPs": [ip],
+                "userAgent": ua,
+                "objectRef": ref,
+            }
+            done = (recv + timedelta(seconds=rng.uniform(300, 500) if verb == "watch" else 0.004)).strftime(
+                "%Y-%m-%dT%H:%M:%S.%fZ"
+            )
             status = {"metadata": {}, "code": code}
-            ann = {"authorization.k8s.io/decision": "forbid" if code == 403 else "allow",
-                   "authorization.k8s.io/reason": "" if code == 403 else
-                   f"RBAC: allowed by RoleBinding \"x/{ns}\" of Role \"x\" to User \"{user}\""}
+            ann = {
+                "authorization.k8s.io/decision": "forbid" if code == 403 else "allow",
+                "authorization.k8s.io/reason": ""
+                if code == 403
+                else f'RBAC: allowed by RoleBinding "x/{ns}" of Role "x" to User "{user}"',
+            }
             stages = [("RequestReceived", ts, None, None)]
             if verb == "watch":
                 stages.append(("ResponseStarted", ts, status, ann))
@@ -188,8 +280,10 @@ def answer(path: Path, kind: str, tool: str) -> tuple[object, int]:
         raw = json.loads(path.read_text())
         counts = {tuple(json.loads(k)) if k.startswith("[") else (k,): n for k, n in raw.items()}
     else:
-        counts = {tuple(v for k, v in item.items() if k != "count"): item["count"]
-                  for item in json.loads(path.read_text())}
+        counts = {
+            tuple(v for k, v in item.items() if k != "count"): item["count"]
+            for item in json.loads(path.read_text())
+        }
     return counts, sum(counts.values())
 
 
@@ -224,8 +318,11 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     cks = [sys.executable, "-m", "grader", "audit", "query"]
     rows, ok = [], True
-    print(f"jq: {version}; cks: {sys.executable} -m grader audit query; load average at start: "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
+    print(
+        f"jq: {version}; cks: {sys.executable} -m grader audit query; load average at start: "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs",
+        flush=True,
+    )
     try:
         for size in sizes:
             log = work / f"audit-{size}mb.log"
@@ -256,23 +353,35 @@ def main() -> int:
                 ratio = j_wall / c_wall
                 ok &= same and rss < TARGET_RSS_MB and ratio >= TARGET_RATIO
                 rows.append((size, label, n, c_wall, j_wall, ratio, c_cpu, j_cpu, j_cpu / c_cpu, rss, same))
-                print(f"  {label:48} {n:>9,}  wall cks {c_wall:6.2f}s jq {j_wall:6.2f}s = {ratio:5.1f}x | "
-                      f"CPU cks {c_cpu:6.2f}s jq {j_cpu:6.2f}s = {j_cpu / c_cpu:5.1f}x | RSS {rss:3.0f} MB | "
-                      f"identical={same}", flush=True)
+                print(
+                    f"  {label:48} {n:>9,}  wall cks {c_wall:6.2f}s jq {j_wall:6.2f}s = {ratio:5.1f}x | "
+                    f"CPU cks {c_cpu:6.2f}s jq {j_cpu:6.2f}s = {j_cpu / c_cpu:5.1f}x | RSS {rss:3.0f} MB | "
+                    f"identical={same}",
+                    flush=True,
+                )
             log.unlink()
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {version}; "
-          f"median of {args.reps} interleaved runs after a warm-up (1,000 MB: one run)\n")
-    print("| size | query | results | cks wall | jq wall | jq/cks wall | cks CPU | jq CPU | jq/cks CPU | cks peak RSS "
-          "| identical |")
+    print(
+        f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {version}; "
+        f"median of {args.reps} interleaved runs after a warm-up (1,000 MB: one run)\n"
+    )
+    print(
+        "| size | query | results | cks wall | jq wall | jq/cks wall | cks CPU | jq CPU | jq/cks CPU | cks peak RSS "
+        "| identical |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for size, label, n, cw, jw, ratio, cc, jc, cratio, rss, same in rows:
-        print(f"| {size} MB | {label} | {n:,} | {cw:.2f} s | {jw:.2f} s | **{ratio:.1f}** | {cc:.2f} s | {jc:.2f} s | "
-              f"{cratio:.1f} | {rss:.0f} MB | {'yes' if same else 'NO'} |")
-    print("\nPASS" if ok else f"\nFAIL: a target was missed (>= {TARGET_RATIO:.0f}x jq wall, identical, "
-          f"< {TARGET_RSS_MB} MB)")
+        print(
+            f"| {size} MB | {label} | {n:,} | {cw:.2f} s | {jw:.2f} s | **{ratio:.1f}** | {cc:.2f} s | {jc:.2f} s | "
+            f"{cratio:.1f} | {rss:.0f} MB | {'yes' if same else 'NO'} |"
+        )
+    print(
+        "\nPASS"
+        if ok
+        else f"\nFAIL: a target was missed (>= {TARGET_RATIO:.0f}x jq wall, identical, < {TARGET_RSS_MB} MB)"
+    )
     return 0 if ok else 1
 
 

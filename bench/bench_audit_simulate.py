@@ -19,23 +19,60 @@ from pathlib import Path
 from grader.engines.audit_policy import RequestAttributes, User, default_groups, load_policy
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_POLICY = REPO / ".." / "shared" / "conformance" / "audit" / "policies" / "gce-configure-helper-audit-policy.yaml"
+DEFAULT_POLICY = (
+    REPO / ".." / "shared" / "conformance" / "audit" / "policies" / "gce-configure-helper-audit-policy.yaml"
+)
 TARGET = 50_000
 
-_USERS = ["alice", "bob", "system:kube-proxy", "kubelet", "system:node:node-1", "system:apiserver",
-          "system:kube-controller-manager", "system:kube-scheduler", "cluster-autoscaler",
-          "system:serviceaccount:kube-system:namespace-controller", "system:serviceaccount:prod:deployer",
-          "system:anonymous", "system:unsecured"]
-_RESOURCES = [("", "pods", ""), ("", "pods", "log"), ("", "pods", "exec"), ("", "pods", "status"),
-              ("", "secrets", ""), ("", "configmaps", ""), ("", "endpoints", ""), ("", "services", ""),
-              ("", "nodes", ""), ("", "nodes", "status"), ("", "events", ""), ("", "namespaces", ""),
-              ("", "serviceaccounts", "token"), ("apps", "deployments", ""), ("apps", "deployments", "scale"),
-              ("rbac.authorization.k8s.io", "clusterroles", ""), ("metrics.k8s.io", "pods", ""),
-              ("coordination.k8s.io", "leases", ""), ("authentication.k8s.io", "tokenreviews", ""),
-              ("example.com", "widgets", "")]
+_USERS = [
+    "alice",
+    "bob",
+    "system:kube-proxy",
+    "kubelet",
+    "system:node:node-1",
+    "system:apiserver",
+    "system:kube-controller-manager",
+    "system:kube-scheduler",
+    "cluster-autoscaler",
+    "system:serviceaccount:kube-system:namespace-controller",
+    "system:serviceaccount:prod:deployer",
+    "system:anonymous",
+    "system:unsecured",
+]
+_RESOURCES = [
+    ("", "pods", ""),
+    ("", "pods", "log"),
+    ("", "pods", "exec"),
+    ("", "pods", "status"),
+    ("", "secrets", ""),
+    ("", "configmaps", ""),
+    ("", "endpoints", ""),
+    ("", "services", ""),
+    ("", "nodes", ""),
+    ("", "nodes", "status"),
+    ("", "events", ""),
+    ("", "namespaces", ""),
+    ("", "serviceaccounts", "token"),
+    ("apps", "deployments", ""),
+    ("apps", "deployments", "scale"),
+    ("rbac.authorization.k8s.io", "clusterroles", ""),
+    ("metrics.k8s.io", "pods", ""),
+    ("coordination.k8s.io", "leases", ""),
+    ("authentication.k8s.io", "tokenreviews", ""),
+    ("example.com", "widgets", ""),
+]
 _VERBS = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
 _NAMESPACES = ["default", "kube-system", "prod", ""]
-_PATHS = ["/healthz", "/healthz/etcd", "/version", "/metrics", "/api", "/apis", "/openapi/v2", "/swagger.json"]
+_PATHS = [
+    "/healthz",
+    "/healthz/etcd",
+    "/version",
+    "/metrics",
+    "/api",
+    "/apis",
+    "/openapi/v2",
+    "/swagger.json",
+]
 
 
 def generate(n: int, seed: int = 7) -> list[RequestAttributes]:
@@ -48,8 +85,20 @@ def generate(n: int, seed: int = 7) -> list[RequestAttributes]:
             out.append(RequestAttributes(user, "get", is_resource_request=False, path=rnd.choice(_PATHS)))
             continue
         group, resource, sub = rnd.choice(_RESOURCES)
-        out.append(RequestAttributes(user, rnd.choice(_VERBS), rnd.choice(_NAMESPACES), group, "v1", resource,
-                                     sub, rnd.choice(["", "web", "controller-leader"]), True, ""))
+        out.append(
+            RequestAttributes(
+                user,
+                rnd.choice(_VERBS),
+                rnd.choice(_NAMESPACES),
+                group,
+                "v1",
+                resource,
+                sub,
+                rnd.choice(["", "web", "controller-leader"]),
+                True,
+                "",
+            )
+        )
     return out
 
 
@@ -78,8 +127,11 @@ def naive_level(rules, a: RequestAttributes) -> str:
                 for res in gr.resources:
                     if gr.resource_names and a.name not in gr.resource_names:
                         continue
-                    if res in (combined, "*") or (a.subresource and res.startswith("*/") and res[2:] == a.subresource) \
-                            or (res.endswith("/*") and res[:-2] == a.resource):
+                    if (
+                        res in (combined, "*")
+                        or (a.subresource and res.startswith("*/") and res[2:] == a.subresource)
+                        or (res.endswith("/*") and res[:-2] == a.resource)
+                    ):
                         hit = True
                         break
                 if hit:
@@ -90,8 +142,10 @@ def naive_level(rules, a: RequestAttributes) -> str:
         if r.non_resource_urls:
             if a.is_resource_request:
                 continue
-            if any(u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u.rstrip("*")))
-                   for u in r.non_resource_urls):
+            if any(
+                u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u.rstrip("*")))
+                for u in r.non_resource_urls
+            ):
                 return r.level
             continue
         return r.level
@@ -153,10 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"policy: {args.policy.name} ({len(policy.rules)} rules, loaded in {load_ms:.1f} ms)")
     print(f"requests: {args.requests:,} generated, median of {args.repeat} runs")
     print(f"evaluate: {med * 1000:8.1f} ms  -> {rate:,.0f} requests/s (target >= {TARGET:,}/s)")
-    print(f"floor:    {statistics.median(floors) * 1000:8.1f} ms  (attribute access only; ratio "
-          f"{med / statistics.median(floors):.1f}x)")
-    print(f"naive:    {peer_med * 1000:8.1f} ms  -> {args.requests / peer_med:,.0f} requests/s "
-          f"(line-by-line checker.go; engine is {peer_med / med:.1f}x faster)")
+    print(
+        f"floor:    {statistics.median(floors) * 1000:8.1f} ms  (attribute access only; ratio "
+        f"{med / statistics.median(floors):.1f}x)"
+    )
+    print(
+        f"naive:    {peer_med * 1000:8.1f} ms  -> {args.requests / peer_med:,.0f} requests/s "
+        f"(line-by-line checker.go; engine is {peer_med / med:.1f}x faster)"
+    )
     print("levels:   " + ", ".join(f"{k} {v:,}" for k, v in sorted(levels.items())))
     print("result:   " + ("OK" if rate >= TARGET else "BELOW TARGET"))
     return 0 if rate >= TARGET else 1

@@ -33,10 +33,42 @@ from grader.engines.falco.loader import RulesLoader, load_rules  # noqa: E402
 SHARED = Path(os.environ.get("CKS_SHARED", ROOT.parent / "shared"))
 RULES = SHARED / "conformance" / "falco" / "rules"
 
-PROCS = ["bash", "sh", "cat", "python3", "nginx", "curl", "apt-get", "sudo", "java", "node", "sshd", "nc",
-         "kubectl", "containerd", "runc", "ls", "grep", "awk", "tar", "find"]
-FILES = ["/etc/shadow", "/etc/passwd", "/tmp/x", "/var/log/syslog", "/usr/lib/libc.so.6", "/proc/self/status",
-         "/root/.ssh/id_rsa", "/etc/hosts", "/dev/null", "/bin/ls", "/etc/ld.so.preload", "/var/run/docker.sock"]
+PROCS = [
+    "bash",
+    "sh",
+    "cat",
+    "python3",
+    "nginx",
+    "curl",
+    "apt-get",
+    "sudo",
+    "java",
+    "node",
+    "sshd",
+    "nc",
+    "kubectl",
+    "containerd",
+    "runc",
+    "ls",
+    "grep",
+    "awk",
+    "tar",
+    "find",
+]
+FILES = [
+    "/etc/shadow",
+    "/etc/passwd",
+    "/tmp/x",
+    "/var/log/syslog",
+    "/usr/lib/libc.so.6",
+    "/proc/self/status",
+    "/root/.ssh/id_rsa",
+    "/etc/hosts",
+    "/dev/null",
+    "/bin/ls",
+    "/etc/ld.so.preload",
+    "/var/run/docker.sock",
+]
 CONTAINERS = ["host", "3ad7b26ded6d", "9d8c7b6a5f4e", "5b6c7d8e9f0a"]
 
 
@@ -60,15 +92,27 @@ def gen_mappings(n: int, mix: str = "realistic", seed: int = 7) -> list[dict]:
     for i in range(n):
         kind = rnd.random()
         proc = rnd.choice(PROCS)
-        base = {"proc.name": proc, "proc.exepath": f"/usr/bin/{proc}", "proc.pname": rnd.choice(PROCS),
-                "user.name": rnd.choice(["root", "app", "www-data"]), "user.uid": rnd.choice([0, 1000, 33]),
-                "container.id": rnd.choice(CONTAINERS), "evt.rawtime": 1_700_000_000_000_000_000 + i * 1000}
+        base = {
+            "proc.name": proc,
+            "proc.exepath": f"/usr/bin/{proc}",
+            "proc.pname": rnd.choice(PROCS),
+            "user.name": rnd.choice(["root", "app", "www-data"]),
+            "user.uid": rnd.choice([0, 1000, 33]),
+            "container.id": rnd.choice(CONTAINERS),
+            "evt.rawtime": 1_700_000_000_000_000_000 + i * 1000,
+        }
         if kind < p_open:
-            base |= {"evt.type": rnd.choice(["openat", "open", "openat2"]), "fd.name": rnd.choice(FILES),
-                     "evt.arg.flags": rnd.choice(["O_RDONLY", "O_WRONLY|O_CREAT", "O_RDWR"])}
+            base |= {
+                "evt.type": rnd.choice(["openat", "open", "openat2"]),
+                "fd.name": rnd.choice(FILES),
+                "evt.arg.flags": rnd.choice(["O_RDONLY", "O_WRONLY|O_CREAT", "O_RDWR"]),
+            }
         elif kind < p_open + p_exec:
-            base |= {"evt.type": rnd.choice(["execve", "execveat"]), "proc.args": ["-c", "id"],
-                     "proc.tty": rnd.choice([0, 34816])}
+            base |= {
+                "evt.type": rnd.choice(["execve", "execveat"]),
+                "proc.args": ["-c", "id"],
+                "proc.tty": rnd.choice([0, 34816]),
+            }
         elif kind < p_open + p_exec + p_conn:
             base |= {"evt.type": "connect", "fd.name": f"10.0.0.{i % 250}:4{i % 999}->10.96.0.1:443"}
         elif kind < p_open + p_exec + p_conn + p_rare:
@@ -147,36 +191,46 @@ def main() -> None:
         sys.exit(f"upstream rules not found at {RULES} (set CKS_SHARED)")
 
     times = bench_load(args.runs)
-    print(f"load+compile falco_rules.yaml (25 rules, 87 macros, 49 lists): median {statistics.median(times):.3f} s, "
-          f"first {times[0]:.3f} s, best {min(times):.3f} s   target < 0.25 s")
+    print(
+        f"load+compile falco_rules.yaml (25 rules, 87 macros, 49 lists): median {statistics.median(times):.3f} s, "
+        f"first {times[0]:.3f} s, best {min(times):.3f} s   target < 0.25 s"
+    )
 
     names = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
     t = time.perf_counter()
     res = load_rules([(n, (RULES / n).read_text()) for n in names])
-    print(f"load+compile stable+incubating+sandbox: {time.perf_counter() - t:.3f} s, {len(res.rules)} rules "
-          f"({sum(r.enabled for r in res.rules)} enabled)")
+    print(
+        f"load+compile stable+incubating+sandbox: {time.perf_counter() - t:.3f} s, {len(res.rules)} rules "
+        f"({sum(r.enabled for r in res.rules)} enabled)"
+    )
     assert res.successful
 
     t = time.perf_counter()
     events = gen_events(args.events)
     heavy = gen_events(args.events, "heavy")
-    print(f"generated {len(events):,} events per mix in {time.perf_counter() - t:.1f} s (not timed below); "
-          "realistic mix: 55% syscalls no rule watches (read, write, close ...), 20% opens, 10% execs, "
-          "10% connects, 5% rare; heavy mix: only rule-relevant types")
+    print(
+        f"generated {len(events):,} events per mix in {time.perf_counter() - t:.1f} s (not timed below); "
+        "realistic mix: 55% syscalls no rule watches (read, write, close ...), 20% opens, 10% execs, "
+        "10% connects, 5% rare; heavy mix: only rule-relevant types"
+    )
 
     first = res.engine(rule_matching="first")
     all_ = res.engine(rule_matching="all")
     r_first, r_all = rate(first, events), rate(all_, events)
     r_heavy, r_heavy_all = rate(first, heavy), rate(all_, heavy)
-    print("evaluate 100,000 events (match + render alerts), stable+incubating+sandbox, target >= 50,000 wall:")
+    print(
+        "evaluate 100,000 events (match + render alerts), stable+incubating+sandbox, target >= 50,000 wall:"
+    )
     print(f"  realistic mix, rule_matching first: {fmt_rate(r_first)}")
     print(f"  realistic mix, rule_matching all:   {fmt_rate(r_all)}")
     print(f"  heavy mix,     rule_matching first: {fmt_rate(r_heavy)}")
     print(f"  heavy mix,     rule_matching all:   {fmt_rate(r_heavy_all)}")
     sample = events[: max(1, len(events) // 5)]
     r_naive = rate(NaiveEngine(res.rules), sample)
-    print(f"peer (no event-type index, every rule's own filter on every event, realistic mix): {fmt_rate(r_naive)}"
-          f" -> the engine is {r_first[0] / r_naive[0]:.1f}x faster (wall)")
+    print(
+        f"peer (no event-type index, every rule's own filter on every event, realistic mix): {fmt_rate(r_naive)}"
+        f" -> the engine is {r_first[0] / r_naive[0]:.1f}x faster (wall)"
+    )
     from grader.engines.falco.engine import Engine
 
     try:
@@ -185,12 +239,16 @@ def main() -> None:
         seq = None
     if seq is not None:
         r_seq = rate(seq, heavy)
-        print(f"peer (same index, each candidate's own filter called in turn, heavy mix): {fmt_rate(r_seq)} -> "
-              f"the combined per-type filters are {r_heavy[0] / r_seq[0]:.1f}x faster (wall)")
+        print(
+            f"peer (same index, each candidate's own filter called in turn, heavy mix): {fmt_rate(r_seq)} -> "
+            f"the combined per-type filters are {r_heavy[0] / r_seq[0]:.1f}x faster (wall)"
+        )
 
     e2e = [end_to_end(first, gen_mappings(20_000, mix, seed=11)) for mix in ("realistic", "heavy")]
-    print(f"end to end, event_from_mapping + evaluate (20,000 fresh mappings; not the target, which like Falco "
-          f"takes parsed events): realistic {fmt_rate(e2e[0])}; heavy {fmt_rate(e2e[1])}")
+    print(
+        f"end to end, event_from_mapping + evaluate (20,000 fresh mappings; not the target, which like Falco "
+        f"takes parsed events): realistic {fmt_rate(e2e[0])}; heavy {fmt_rate(e2e[1])}"
+    )
 
     print("scaling with the number of rules (rule_matching all, 20% of the events, realistic mix):")
     enabled = [r for r in res.rules if r.enabled]

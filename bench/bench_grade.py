@@ -34,23 +34,40 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cks-bench-"))
     try:
         ws = tmp / "ws"
-        subprocess.run([sys.executable, "-m", "grader", "start", args.lab, "--workspace", str(ws)], check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "grader", "start", args.lab, "--workspace", str(ws)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         floor = median_time([sys.executable, "-c", "pass"], args.runs)
-        help_t = median_time([sys.executable, "-c", "from grader.cli import grade_main; grade_main()", "--help"],
-                             args.runs)
-        grade_t = median_time([sys.executable, "-c", "from grader.cli import grade_main; grade_main()", args.lab,
-                               "--workspace", str(ws)], args.runs)
+        help_t = median_time(
+            [sys.executable, "-c", "from grader.cli import grade_main; grade_main()", "--help"], args.runs
+        )
+        grade_t = median_time(
+            [
+                sys.executable,
+                "-c",
+                "from grader.cli import grade_main; grade_main()",
+                args.lab,
+                "--workspace",
+                str(ws),
+            ],
+            args.runs,
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    rows = [("python -c pass (floor)", floor, None, None),
-            ("grade --help", help_t, help_t - floor, 0.15),
-            (f"grade {args.lab} (workspace)", grade_t, grade_t - floor, 0.35)]
+    rows = [
+        ("python -c pass (floor)", floor, None, None),
+        ("grade --help", help_t, help_t - floor, 0.15),
+        (f"grade {args.lab} (workspace)", grade_t, grade_t - floor, 0.35),
+    ]
     print(f"{'command':32} {'median s':>9} {'over floor':>11} {'target':>8}")
     for name, t, over, target in rows:
         verdict = "" if target is None else ("  ok" if over <= target else "  OVER")
-        print(f"{name:32} {t:9.3f} {'' if over is None else f'{over:11.3f}'} "
-              f"{'' if target is None else f'{target:8.2f}'}{verdict}")
+        print(
+            f"{name:32} {t:9.3f} {'' if over is None else f'{over:11.3f}'} "
+            f"{'' if target is None else f'{target:8.2f}'}{verdict}"
+        )
 
 
 if __name__ == "__main__":

@@ -85,10 +85,22 @@ def gen_object(rng: random.Random, i: int) -> dict:
         spec["securityContext"] = psc
     name = f"obj{i}"
     if rng.random() < 0.5:
-        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "bench"}, "spec": spec}
+        return {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "namespace": "bench"},
+            "spec": spec,
+        }
     labels = {"app": name}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "bench"},
-            "spec": {"selector": {"matchLabels": labels}, "template": {"metadata": {"labels": labels}, "spec": spec}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "bench"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": spec},
+        },
+    }
 
 
 def write_manifests(dest: Path, n: int, seed: int) -> list[dict]:
@@ -109,8 +121,11 @@ def find_checkov(explicit: str | None) -> str | None:
 
 def run_ours(d: Path) -> tuple[float, dict[str, set[str]]]:
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "grader", "pods", "check", str(d), "--only", "cks", "--format", "json"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "pods", "check", str(d), "--only", "cks", "--format", "json"],
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - t
     if proc.returncode not in (0, 1):
         raise SystemExit(f"cks pods check failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -124,16 +139,40 @@ def run_ours(d: Path) -> tuple[float, dict[str, set[str]]]:
 
 
 def run_checkov(exe: str, d: Path) -> tuple[float, dict[str, set[str]]]:
-    env = {**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false", "LOG_LEVEL": "ERROR"}
+    env = {
+        **os.environ,
+        "BC_SKIP_MAPPING": "TRUE",
+        "CHECKOV_RUN_SCA_PACKAGE_SCAN_V2": "false",
+        "LOG_LEVEL": "ERROR",
+    }
     ids = ",".join(CHECKOV_IDS.values())
     t = time.perf_counter()
-    proc = subprocess.run([exe, "-d", str(d), "--framework", "kubernetes", "-o", "json", "--compact", "--quiet",
-                           "--skip-download", "--check", ids], capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [
+            exe,
+            "-d",
+            str(d),
+            "--framework",
+            "kubernetes",
+            "-o",
+            "json",
+            "--compact",
+            "--quiet",
+            "--skip-download",
+            "--check",
+            ids,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     wall = time.perf_counter() - t
     try:
         data = json.loads(proc.stdout)
     except ValueError:
-        raise SystemExit(f"checkov output is not JSON (exit {proc.returncode}): {proc.stderr[-2000:]}") from None
+        raise SystemExit(
+            f"checkov output is not JSON (exit {proc.returncode}): {proc.stderr[-2000:]}"
+        ) from None
     reports = data if isinstance(data, list) else [data]
     by_id = {v: k for k, v in CHECKOV_IDS.items()}
     flagged: dict[str, set[str]] = {k: set() for k in CHECKOV_IDS}
@@ -152,9 +191,14 @@ def explain(check: str, obj: dict, ours: bool) -> str:
     scs = [c.get("securityContext", {}) for c in cs]
     if check == "allowPrivilegeEscalation":
         if any(sc.get("privileged") is True and sc.get("allowPrivilegeEscalation") is not True for sc in scs):
-            return "privileged container: escalation implied (kubelet), not an explicit allowPrivilegeEscalation"
-        return "allowPrivilegeEscalation unset: the kubelet allows escalation; checkov only flags explicit true" \
-            if ours else "other"
+            return (
+                "privileged container: escalation implied (kubelet), not an explicit allowPrivilegeEscalation"
+            )
+        return (
+            "allowPrivilegeEscalation unset: the kubelet allows escalation; checkov only flags explicit true"
+            if ours
+            else "other"
+        )
     if check == "runAsRoot":
         from grader.engines import podsec
 
@@ -164,13 +208,19 @@ def explain(check: str, obj: dict, ours: bool) -> str:
         if ours and roots and all(c.field == "initContainers" for c, _ in roots):
             return "only an init container may run as root (checkov's CKV_K8S_23 reads containers only)"
         if ours and any(e.run_as_user.value == 0 and e.run_as_non_root.value is True for _, e in roots):
-            return ("runAsUser 0 with runAsNonRoot: true (checkov passes it; the kubelet refuses to start it, "
-                    "cks flags the uid 0 asked for)")
-        return "other: " + ", ".join(f"{c.name} uid={e.run_as_user.show()}/nonroot={e.run_as_non_root.show()}"
-                                     for c, e in roots)
+            return (
+                "runAsUser 0 with runAsNonRoot: true (checkov passes it; the kubelet refuses to start it, "
+                "cks flags the uid 0 asked for)"
+            )
+        return "other: " + ", ".join(
+            f"{c.name} uid={e.run_as_user.show()}/nonroot={e.run_as_non_root.show()}" for c, e in roots
+        )
     if check == "readOnlyRootFilesystem":
-        return "init container without readOnlyRootFilesystem (checkov does not check init containers)" \
-            if ours else "other"
+        return (
+            "init container without readOnlyRootFilesystem (checkov does not check init containers)"
+            if ours
+            else "other"
+        )
     return "other"
 
 
@@ -200,7 +250,12 @@ def bench_snapshot(n: int, seed: int) -> dict:
     for i in range(n):
         o = gen_object(rng, i)
         if o["kind"] != "Pod":
-            o = {"apiVersion": "v1", "kind": "Pod", "metadata": o["metadata"], "spec": o["spec"]["template"]["spec"]}
+            o = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": o["metadata"],
+                "spec": o["spec"]["template"]["spec"],
+            }
         pods.append(o)
     out = {}
     for fmt in ("yaml", "json"):
@@ -209,7 +264,9 @@ def bench_snapshot(n: int, seed: int) -> dict:
         if fmt == "yaml":
             (root / "cluster" / "pods.yaml").write_text(yaml.safe_dump_all(pods, sort_keys=False))
         else:
-            (root / "cluster" / "pods.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}))
+            (root / "cluster" / "pods.json").write_text(
+                json.dumps({"apiVersion": "v1", "kind": "List", "items": pods})
+            )
         t0 = time.perf_counter()
         snap = Snapshot(root)
         loaded = snap.objects("Pod")
@@ -222,8 +279,14 @@ def bench_snapshot(n: int, seed: int) -> dict:
         reports = [podsec.analyze(p, "restricted") for p in loaded]
         t3 = time.perf_counter()
         shutil.rmtree(root)
-        out[fmt] = {"pods": len(loaded), "load_s": t1 - t0, "grade_s": t2 - t1, "report_s": t3 - t2,
-                    "outcome": outcome.message[:70], "violations": sum(len(r.violations) for r in reports)}
+        out[fmt] = {
+            "pods": len(loaded),
+            "load_s": t1 - t0,
+            "grade_s": t2 - t1,
+            "report_s": t3 - t2,
+            "outcome": outcome.message[:70],
+            "violations": sum(len(r.violations) for r in reports),
+        }
     return out
 
 
@@ -237,8 +300,10 @@ def main() -> None:
     exe = find_checkov(args.checkov)
     print("== cks pods check vs checkov --framework kubernetes (whole processes, same files)")
     if exe is None:
-        print("   checkov not found: install it with `python -m venv /tmp/checkov-venv && "
-              "/tmp/checkov-venv/bin/pip install checkov` (timing ours only)")
+        print(
+            "   checkov not found: install it with `python -m venv /tmp/checkov-venv && "
+            "/tmp/checkov-venv/bin/pip install checkov` (timing ours only)"
+        )
     for n in (int(s) for s in args.sizes.split(",")):
         d = Path(tempfile.mkdtemp(prefix="cks-bench-pods-")) / "m"
         objs = write_manifests(d, n, args.seed + n)
@@ -248,18 +313,24 @@ def main() -> None:
             shutil.rmtree(d.parent)
             continue
         theirs_t, theirs = run_checkov(exe, d)
-        print(f"   {n:>5} manifests: cks {ours_t:.2f}s, checkov {theirs_t:.2f}s -> {theirs_t / ours_t:.1f}x faster")
+        print(
+            f"   {n:>5} manifests: cks {ours_t:.2f}s, checkov {theirs_t:.2f}s -> {theirs_t / ours_t:.1f}x faster"
+        )
         for check, res in compare(objs, ours, theirs).items():
             print(f"      {check:<25} agree on {res['agree']}/{res['total']} objects ({CHECKOV_IDS[check]})")
             for why, count in sorted(res["disagreements"].items(), key=lambda kv: -kv[1]):
                 print(f"         {count:>4}  {why}")
         shutil.rmtree(d.parent)
     print(f"== {args.snapshot_pods:,} pods in one snapshot")
-    print("   load = parse cluster/ (grader.snapshot); grade = lab6's pods.offending_pods_deleted over every pod;")
+    print(
+        "   load = parse cluster/ (grader.snapshot); grade = lab6's pods.offending_pods_deleted over every pod;"
+    )
     print("   report = every pod's CKS findings + PSS restricted violations (what `cks pods check` computes)")
     for fmt, r in bench_snapshot(args.snapshot_pods, args.seed).items():
-        print(f"   cluster/pods.{fmt:<4}: load {r['load_s']:.2f}s, grade {r['grade_s']:.2f}s, report {r['report_s']:.2f}s "
-              f"({r['pods']} pods, {r['violations']} PSS violations; check said: {r['outcome']})")
+        print(
+            f"   cluster/pods.{fmt:<4}: load {r['load_s']:.2f}s, grade {r['grade_s']:.2f}s, report {r['report_s']:.2f}s "
+            f"({r['pods']} pods, {r['violations']} PSS violations; check said: {r['outcome']})"
+        )
 
 
 if __name__ == "__main__":

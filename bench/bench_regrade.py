@@ -65,7 +65,9 @@ def _make_bundle(args: tuple[int, str, int, str]) -> str:
     try:
         materialize(lab, ws / "w", seed)
         values = variants.values_for(lab, seed)
-        wrong = [d for name, d, _fails, fseed in fixture_cases(lab) if name.startswith("wrong/") and fseed is None]
+        wrong = [
+            d for name, d, _fails, fseed in fixture_cases(lab) if name.startswith("wrong/") and fseed is None
+        ]
         kind = turn % 4
         if kind >= 1:
             apply_overlay(solution_dir(lab), ws / "w", values)
@@ -73,9 +75,18 @@ def _make_bundle(args: tuple[int, str, int, str]) -> str:
             apply_overlay(wrong[turn % len(wrong)], ws / "w", values)
         out = Path(out_dir) / f"{seed}-{lab_id}.tar.gz"
         # what `cks submit` writes, minus its own grading (the regrade never trusts it; this keeps setup short)
-        write_bundle(out, ws / "w", lab_id=lab.id, lab_version=lab.version, lab_fingerprint=lab.fingerprint(),
-                     grader_version=__version__, seed=seed, learner=seed, result={"lab": lab.id},
-                     snapshot_meta=Snapshot(ws / "w").meta)
+        write_bundle(
+            out,
+            ws / "w",
+            lab_id=lab.id,
+            lab_version=lab.version,
+            lab_fingerprint=lab.fingerprint(),
+            grader_version=__version__,
+            seed=seed,
+            learner=seed,
+            result={"lab": lab.id},
+            snapshot_meta=Snapshot(ws / "w").meta,
+        )
         return str(out)
     finally:
         shutil.rmtree(ws, ignore_errors=True)
@@ -85,9 +96,13 @@ def _make_bundle(args: tuple[int, str, int, str]) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=500, help="bundles to regrade (default 500)")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
+    ap.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)"
+    )
     ap.add_argument("--labs", help="comma-separated labs for the class (default: every lab with a solution)")
-    ap.add_argument("--sample", type=int, default=60, help="bundles regraded with one worker for the per-lab cost")
+    ap.add_argument(
+        "--sample", type=int, default=60, help="bundles regraded with one worker for the per-lab cost"
+    )
     args = ap.parse_args()
 
     from grader.instructor.regrade import regrade_many, write_csv
@@ -127,7 +142,9 @@ def main() -> int:
         share = {lab_id: sum(1 for b in bundles if b.endswith(f"-{lab_id}.tar.gz")) for lab_id in labs}
         serial = sum(per_lab[x] * share[x] for x in labs)  # the class regraded by one worker, estimated
         bad = sum(1 for b in cls.bundles if b.error)
-        marks: dict[str, list[float]] = {}  # the class's scores per lab: start, solution and wrong answers mixed
+        marks: dict[
+            str, list[float]
+        ] = {}  # the class's scores per lab: start, solution and wrong answers mixed
         for b in cls.bundles:
             if b.lab and b.max_score and not b.error:
                 marks.setdefault(b.lab, []).append(b.score / b.max_score)
@@ -135,17 +152,25 @@ def main() -> int:
         shutil.rmtree(tmp, ignore_errors=True)
 
     per = wall / len(bundles)
-    print(f"regrade bench: {len(bundles)} bundles, {len(labs)} labs spread evenly ({size / 1048576:.1f} MB, "
-          f"generated in {gen:.1f} s)")
-    print(f"  regrade + CSV + HTML, {args.jobs} workers: {wall:6.2f} s wall  ({per * 1000:.1f} ms/bundle, "
-          f"{len(rows)} learners, {bad} bad bundles)")
-    print(f"  one worker, {k} bundles per lab: {serial / len(bundles) * 1000:.1f} ms/bundle for this mix "
-          f"-> speed-up {serial / wall:.2f}x with {args.jobs} workers")
+    print(
+        f"regrade bench: {len(bundles)} bundles, {len(labs)} labs spread evenly ({size / 1048576:.1f} MB, "
+        f"generated in {gen:.1f} s)"
+    )
+    print(
+        f"  regrade + CSV + HTML, {args.jobs} workers: {wall:6.2f} s wall  ({per * 1000:.1f} ms/bundle, "
+        f"{len(rows)} learners, {bad} bad bundles)"
+    )
+    print(
+        f"  one worker, {k} bundles per lab: {serial / len(bundles) * 1000:.1f} ms/bundle for this mix "
+        f"-> speed-up {serial / wall:.2f}x with {args.jobs} workers"
+    )
     print("  per lab, one worker:   lab    bundles  ms/bundle  share of the work  mean score")
     for x in labs:
         mean = sum(marks.get(x, [])) / max(1, len(marks.get(x, [])))
-        print(f"{'':25}{x:<6} {share[x]:7d} {per_lab[x] * 1000:10.0f} {per_lab[x] * share[x] / serial:11.0%}"
-              f" {mean:17.0%}")
+        print(
+            f"{'':25}{x:<6} {share[x]:7d} {per_lab[x] * 1000:10.0f} {per_lab[x] * share[x] / serial:11.0%}"
+            f" {mean:17.0%}"
+        )
     target = 30.0 * len(bundles) / 500
     print(f"  target: {len(bundles)} bundles in < {target:.0f} s -> {'met' if wall < target else 'NOT met'}")
     return 0 if bad == 0 else 1

@@ -13,8 +13,16 @@ from typing import IO, Any
 
 from grader.text import plural
 
-_TABLE = [("TIME", 27), ("USER", 44), ("VERB", 8), ("RESOURCE", 22), ("NAMESPACE", 16), ("NAME", 32),
-          ("CODE", 5), ("SOURCE-IP", 0)]
+_TABLE = [
+    ("TIME", 27),
+    ("USER", 44),
+    ("VERB", 8),
+    ("RESOURCE", 22),
+    ("NAMESPACE", 16),
+    ("NAME", 32),
+    ("CODE", 5),
+    ("SOURCE-IP", 0),
+]
 
 
 def _split(values: tuple[str, ...]) -> tuple[str, ...]:
@@ -79,16 +87,36 @@ class QueryParams:
 
 # the options fast_main reads: name -> (attribute, multiple); flags apart
 _VALUE_OPTIONS = {
-    "--user": ("users", True), "-u": ("users", True), "--group": ("groups", True), "-g": ("groups", True),
-    "--verb": ("verbs", True), "--resource": ("resources", True), "-r": ("resources", True),
-    "--subresource": ("subresources", True), "--namespace": ("namespaces", True), "-n": ("namespaces", True),
-    "--name": ("names", True), "--api-group": ("api_groups", True), "--code": ("codes", True),
-    "--source-ip": ("source_ips", True), "--user-agent": ("user_agents", True), "--stage": ("stages", True),
-    "--since": ("since", False), "--until": ("until", False), "--format": ("fmt", False), "-f": ("fmt", False),
-    "--count-by": ("count_by", False), "--limit": ("limit", False),
+    "--user": ("users", True),
+    "-u": ("users", True),
+    "--group": ("groups", True),
+    "-g": ("groups", True),
+    "--verb": ("verbs", True),
+    "--resource": ("resources", True),
+    "-r": ("resources", True),
+    "--subresource": ("subresources", True),
+    "--namespace": ("namespaces", True),
+    "-n": ("namespaces", True),
+    "--name": ("names", True),
+    "--api-group": ("api_groups", True),
+    "--code": ("codes", True),
+    "--source-ip": ("source_ips", True),
+    "--user-agent": ("user_agents", True),
+    "--stage": ("stages", True),
+    "--since": ("since", False),
+    "--until": ("until", False),
+    "--format": ("fmt", False),
+    "-f": ("fmt", False),
+    "--count-by": ("count_by", False),
+    "--limit": ("limit", False),
 }
-_FLAGS = {"--dedupe": ("dedupe", True), "--no-dedupe": ("dedupe", False), "--quiet": ("quiet", True),
-          "-q": ("quiet", True), "--no-fast": ("no_fast", True)}
+_FLAGS = {
+    "--dedupe": ("dedupe", True),
+    "--no-dedupe": ("dedupe", False),
+    "--quiet": ("quiet", True),
+    "-q": ("quiet", True),
+    "--no-fast": ("no_fast", True),
+}
 
 
 def parse_args(argv: list[str]) -> QueryParams | None:
@@ -170,11 +198,22 @@ def run(p: QueryParams) -> int:
         order_log_names,
     )
 
-    query = Query(users=_split(p.users), groups=_split(p.groups), verbs=_split(p.verbs),
-                  resources=_split(p.resources), subresources=_split(p.subresources),
-                  namespaces=_split(p.namespaces), names=_split(p.names), api_groups=_split(p.api_groups),
-                  codes=_split(p.codes), source_ips=_split(p.source_ips), user_agents=tuple(p.user_agents),
-                  stages=_split(p.stages), since=p.since, until=p.until)
+    query = Query(
+        users=_split(p.users),
+        groups=_split(p.groups),
+        verbs=_split(p.verbs),
+        resources=_split(p.resources),
+        subresources=_split(p.subresources),
+        namespaces=_split(p.namespaces),
+        names=_split(p.names),
+        api_groups=_split(p.api_groups),
+        codes=_split(p.codes),
+        source_ips=_split(p.source_ips),
+        user_agents=tuple(p.user_agents),
+        stages=_split(p.stages),
+        since=p.since,
+        until=p.until,
+    )
     compiled = compile_query(query)
     fields = [field_name(f) for f in p.count_by.split(",")] if p.count_by is not None else None
     fmt, limit = p.fmt, p.limit
@@ -209,8 +248,17 @@ def run(p: QueryParams) -> int:
                 if limit is not None:  # stops early: one pass
                     make_worker = None
                     sink.limit = limit
-            parallel.run(series, stats, compiled, sink, make_worker, dedupe=p.dedupe, fast=not p.no_fast,
-                         raw_only=fields is None and fmt == "jsonl", user_only=fields == ["user"])
+            parallel.run(
+                series,
+                stats,
+                compiled,
+                sink,
+                make_worker,
+                dedupe=p.dedupe,
+                fast=not p.no_fast,
+                raw_only=fields is None and fmt == "jsonl",
+                user_only=fields == ["user"],
+            )
             if fields is not None:
                 _print_counts(out, sink.counts, fields, fmt, limit)
             else:
@@ -232,8 +280,11 @@ def run(p: QueryParams) -> int:
 def _report(stats: Any, dedupe: bool) -> None:
     lines = stats.report()
     if stats.lines and not stats.events:
-        lines.insert(0, f"no audit events found in {plural(stats.lines, 'line')}: is this a kube-apiserver audit log "
-                        "(--audit-log-format=json)?")
+        lines.insert(
+            0,
+            f"no audit events found in {plural(stats.lines, 'line')}: is this a kube-apiserver audit log "
+            "(--audit-log-format=json)?",
+        )
     for line in lines:
         _say(line)
 
@@ -261,8 +312,10 @@ class _WriteSink:
         if fmt == "table":
             from grader.engines.audit_log import FIELDS
 
-            self.get = {k: FIELDS[k][0] for k in ("time", "user", "verb", "resource", "namespace", "name",
-                                                  "code", "sourceip")}
+            self.get = {
+                k: FIELDS[k][0]
+                for k in ("time", "user", "verb", "resource", "namespace", "name", "code", "sourceip")
+            }
 
     @staticmethod
     def maker(fmt: str) -> Any:
@@ -287,9 +340,20 @@ class _WriteSink:
             get = self.get
             for e in entries:
                 ev = e.event
-                write(_row([get["time"](ev), get["user"](ev) or "(unauthenticated)", get["verb"](ev),
-                            get["resource"](ev), get["namespace"](ev), get["name"](ev), get["code"](ev),
-                            ",".join(get["sourceip"](ev))]))
+                write(
+                    _row(
+                        [
+                            get["time"](ev),
+                            get["user"](ev) or "(unauthenticated)",
+                            get["verb"](ev),
+                            get["resource"](ev),
+                            get["namespace"](ev),
+                            get["name"](ev),
+                            get["code"](ev),
+                            ",".join(get["sourceip"](ev)),
+                        ]
+                    )
+                )
                 n += 1
         self.count = n
 
@@ -370,8 +434,12 @@ def _print_counts(out: IO[bytes], counts: Any, fields: list[str], fmt: str, limi
                 out.write(_dumps(item) + b"\n")
         return
     widths = [max([len(f)] + [len(k[i]) for k, _ in rows]) for i, f in enumerate(fields)]
-    out.write(("COUNT    " + "  ".join(f.upper().ljust(w) for f, w in zip(fields, widths, strict=True))).rstrip()
-              .encode() + b"\n")
+    out.write(
+        ("COUNT    " + "  ".join(f.upper().ljust(w) for f, w in zip(fields, widths, strict=True)))
+        .rstrip()
+        .encode()
+        + b"\n"
+    )
     for key, n in rows:
         line = f"{n:<8} " + "  ".join((v or "-").ljust(w) for v, w in zip(key, widths, strict=True))
         out.write(line.rstrip().encode("utf-8", "replace") + b"\n")

@@ -55,7 +55,9 @@ def _parse(s: Any, what: str) -> datetime:
     try:
         return datetime.strptime(str(s), TIME_FMT).replace(tzinfo=UTC)
     except ValueError:
-        raise ExamError(f"{STATE_FILE}: {what} must be a UTC time like 2025-01-31T14:00:00Z, got {s!r}") from None
+        raise ExamError(
+            f"{STATE_FILE}: {what} must be a UTC time like 2025-01-31T14:00:00Z, got {s!r}"
+        ) from None
 
 
 @dataclass
@@ -81,10 +83,18 @@ class Exam:
         return now >= self.deadline
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": "exam", "labs": self.labs, "seed": self.seed, "minutes": self.minutes,
-                "started": _fmt(self.started), "deadline": _fmt(self.deadline),
-                "finished": _fmt(self.finished) if self.finished else None, "start_hashes": self.start_hashes,
-                "finish_hashes": self.finish_hashes, "seal": self.seal}
+        return {
+            "kind": "exam",
+            "labs": self.labs,
+            "seed": self.seed,
+            "minutes": self.minutes,
+            "started": _fmt(self.started),
+            "deadline": _fmt(self.deadline),
+            "finished": _fmt(self.finished) if self.finished else None,
+            "start_hashes": self.start_hashes,
+            "finish_hashes": self.finish_hashes,
+            "seal": self.seal,
+        }
 
     def save(self) -> None:
         _atomic_write(self.dir / STATE_FILE, yaml.safe_dump(self.to_dict(), sort_keys=False))
@@ -152,10 +162,14 @@ def _discard(base: Path) -> None:
     except ExamError:
         labs = []
     ours = {STATE_FILE, RESULT_FILE, SEAL_FILE, *labs}
-    foreign = sorted(p.name for p in base.iterdir() if p.name not in ours and not p.name.startswith(f".{STATE_FILE}."))
+    foreign = sorted(
+        p.name for p in base.iterdir() if p.name not in ours and not p.name.startswith(f".{STATE_FILE}.")
+    )
     if foreign:
-        raise ExamError(f"{base} holds files the exam did not create ({', '.join(foreign[:5])}); move them away "
-                        "or choose another --dir (nothing was deleted)")
+        raise ExamError(
+            f"{base} holds files the exam did not create ({', '.join(foreign[:5])}); move them away "
+            "or choose another --dir (nothing was deleted)"
+        )
     for lab_id in labs:
         ws = base / lab_id
         if ws.is_dir() and not ws.is_symlink() and (ws / META_FILE).is_file():
@@ -166,22 +180,32 @@ def _discard(base: Path) -> None:
         (base / name).unlink(missing_ok=True)
 
 
-def start(labs: list[Lab], *, base: Path = DEFAULT_DIR, minutes: int | None = None, seed: str | None = None,
-          now: Clock = utc_now, force: bool = False) -> Exam:
+def start(
+    labs: list[Lab],
+    *,
+    base: Path = DEFAULT_DIR,
+    minutes: int | None = None,
+    seed: str | None = None,
+    now: Clock = utc_now,
+    force: bool = False,
+) -> Exam:
     if not labs:
         raise ExamError("no labs to put in the exam")
     with _start_lock(base):
         return _start_locked(labs, base, minutes, seed, now, force)
 
 
-def _start_locked(labs: list[Lab], base: Path, minutes: int | None, seed: str | None, now: Clock,
-                  force: bool) -> Exam:
+def _start_locked(
+    labs: list[Lab], base: Path, minutes: int | None, seed: str | None, now: Clock, force: bool
+) -> Exam:
     from grader.workspace import materialize
 
     state = base / STATE_FILE
     if state.exists() and not force:
-        raise ExamError(f"an exam already exists in {base}; see `cks exam status`, or start a new one with "
-                        "`cks exam start --force` (this discards it)")
+        raise ExamError(
+            f"an exam already exists in {base}; see `cks exam status`, or start a new one with "
+            "`cks exam start --force` (this discards it)"
+        )
     if base.exists() and force:
         if not state.is_file():
             raise ExamError(f"{base} is not an exam directory (no {STATE_FILE}); refusing to delete it")
@@ -218,7 +242,11 @@ def _stamp_workspace(ws: Path, fields: dict[str, Any]) -> None:
     except (OSError, sy.YamlProblem):
         return
     if isinstance(meta, dict):
-        meta["exam"] = {"started": fields["started"], "deadline": fields["deadline"], "minutes": fields["minutes"]}
+        meta["exam"] = {
+            "started": fields["started"],
+            "deadline": fields["deadline"],
+            "minutes": fields["minutes"],
+        }
         _atomic_write(meta_path, yaml.safe_dump(meta, sort_keys=False))
 
 
@@ -254,16 +282,24 @@ def load(base: Path = DEFAULT_DIR) -> Exam:
         raise ExamError(f"{path}: labs must be a list of lab ids like lab8")
     hashes = data.get("start_hashes") or {}
     if not isinstance(hashes, dict) or not all(
-            isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str) for a, b in v.items())
-            for v in hashes.values()):
+        isinstance(v, dict) and all(isinstance(a, str) and isinstance(b, str) for a, b in v.items())
+        for v in hashes.values()
+    ):
         raise ExamError(f"{path}: start_hashes must map each lab to {{file: sha256}}")
     finished = data.get("finished")
     seal = data.get("seal")
-    exam = Exam(base, [str(x) for x in labs], str(data.get("seed") or ""), minutes,
-                _parse(data.get("started"), "started"), _parse(data.get("deadline"), "deadline"),
-                {str(k): v for k, v in hashes.items()}, _parse(finished, "finished") if finished else None,
-                seal=seal if isinstance(seal, str) else None,
-                finish_hashes=_hash_map(data.get("finish_hashes")))
+    exam = Exam(
+        base,
+        [str(x) for x in labs],
+        str(data.get("seed") or ""),
+        minutes,
+        _parse(data.get("started"), "started"),
+        _parse(data.get("deadline"), "deadline"),
+        {str(k): v for k, v in hashes.items()},
+        _parse(finished, "finished") if finished else None,
+        seal=seal if isinstance(seal, str) else None,
+        finish_hashes=_hash_map(data.get("finish_hashes")),
+    )
     return exam
 
 
@@ -285,8 +321,13 @@ SEAL_FILE = ".exam-seal"
 
 
 def _record_fields(exam: Exam) -> dict[str, Any]:
-    return {"labs": exam.labs, "seed": exam.seed, "minutes": exam.minutes, "started": _fmt(exam.started),
-            "deadline": _fmt(exam.deadline)}
+    return {
+        "labs": exam.labs,
+        "seed": exam.seed,
+        "minutes": exam.minutes,
+        "started": _fmt(exam.started),
+        "deadline": _fmt(exam.deadline),
+    }
 
 
 def seal_of(fields: dict[str, Any], key: str) -> str:
@@ -315,8 +356,10 @@ def verify_record(rec: dict[str, Any]) -> list[str]:
         problems.append("the exam record does not match its seal (exam.yaml was edited after the start)")
     ws = rec.get("workspace_copy")
     if isinstance(ws, dict) and ws != {k: fields.get(k) for k in ws}:
-        problems.append("the exam record disagrees with the copy in the question's workspace "
-                        f"(deadline {fields.get('deadline')} vs {ws.get('deadline')})")
+        problems.append(
+            "the exam record disagrees with the copy in the question's workspace "
+            f"(deadline {fields.get('deadline')} vs {ws.get('deadline')})"
+        )
     return problems
 
 
@@ -330,10 +373,15 @@ def record(exam: Exam, workspace_meta: dict[str, Any] | None = None) -> dict[str
             late = [str(x) for x in data.get("late_changes", [])][:200] if isinstance(data, dict) else []
         except ValueError:
             late = ["result.json is not valid JSON"]
-    return {"fields": _record_fields(exam), "seal": exam.seal or "", "key": _seal_key(exam.dir) or "",
-            "finished": _fmt(exam.finished) if exam.finished else None, "late_changes": late,
-            "finish_hashes": exam.finish_hashes,
-            "workspace_copy": (workspace_meta or {}).get("exam") if workspace_meta else None}
+    return {
+        "fields": _record_fields(exam),
+        "seal": exam.seal or "",
+        "key": _seal_key(exam.dir) or "",
+        "finished": _fmt(exam.finished) if exam.finished else None,
+        "late_changes": late,
+        "finish_hashes": exam.finish_hashes,
+        "workspace_copy": (workspace_meta or {}).get("exam") if workspace_meta else None,
+    }
 
 
 MAX_RESULT_BYTES = 16 * 1024 * 1024
@@ -356,7 +404,9 @@ def attempts(exam: Exam) -> list[Attempt]:
     for lab_id in exam.labs:
         start_h = exam.start_hashes.get(lab_id, {})
         now_h = tree_hashes(exam.workspace(lab_id))
-        changed = sorted({k for k, v in now_h.items() if start_h.get(k) != v} | {k for k in start_h if k not in now_h})
+        changed = sorted(
+            {k for k, v in now_h.items() if start_h.get(k) != v} | {k for k in start_h if k not in now_h}
+        )
         try:
             title = get_lab(lab_id).title
         except LabError:
@@ -400,8 +450,11 @@ def questions(exam: Exam) -> list[Question]:
             if m:
                 groups.setdefault(m.group(1), []).append(task)
         if not groups or len(groups) < 2:
-            out.append(Question(lab.id, lab.id, attempt.title, float(sum(t.points for t in lab.tasks)),
-                                attempt.changed))
+            out.append(
+                Question(
+                    lab.id, lab.id, attempt.title, float(sum(t.points for t in lab.tasks)), attempt.changed
+                )
+            )
             continue
         values = variants.values_for(lab, exam.seed or None)
         paths: dict[str, list[str]] = {}
@@ -409,18 +462,23 @@ def questions(exam: Exam) -> list[Question]:
         for q, tasks in groups.items():
             for task in tasks:
                 params = variants.render(task.params, values)
-                paths.setdefault(q, []).extend(str(v).strip("/") for v in _strings(params) if str(v).startswith("/"))
+                paths.setdefault(q, []).extend(
+                    str(v).strip("/") for v in _strings(params) if str(v).startswith("/")
+                )
         claimed: dict[str, list[str]] = {q: [] for q in groups}
         for rel in attempt.changed:
             owner = next((q for q in groups if re.search(rf"(^|[/_.-]){q}([/_.-]|$)", rel)), None)
             if owner is None:
-                owner = next((q for q in groups for p in paths.get(q, []) if rel.endswith(p) or f"/{p}/" in rel),
-                             None)
+                owner = next(
+                    (q for q in groups for p in paths.get(q, []) if rel.endswith(p) or f"/{p}/" in rel), None
+                )
             if owner is not None:
                 claimed[owner].append(rel)
         for q, tasks in groups.items():
             title = titles.get(q) or re.sub(r"^Q\d+:\s*", "", variants.render_text(tasks[0].title, values))
-            out.append(Question(lab.id, q.upper(), title[:70], float(sum(t.points for t in tasks)), claimed[q]))
+            out.append(
+                Question(lab.id, q.upper(), title[:70], float(sum(t.points for t in tasks)), claimed[q])
+            )
     return out
 
 
@@ -476,13 +534,21 @@ class ExamResult:
         return self.max_score > 0 and self.score / self.max_score >= PASS_MARK
 
     def to_dict(self) -> dict[str, Any]:
-        return {"labs": self.exam.labs, "seed": self.exam.seed, "started": _fmt(self.exam.started),
-                "deadline": _fmt(self.exam.deadline),
-                "finished": _fmt(self.exam.finished) if self.exam.finished else None,
-                "score": self.score, "max_score": self.max_score, "percent": self.percent,
-                "pass_mark_percent": round(PASS_MARK * 100), "passed": self.passed,
-                "late_changes": self.late, "problems": self.problems,
-                "reports": [r.to_dict() for r in self.reports]}
+        return {
+            "labs": self.exam.labs,
+            "seed": self.exam.seed,
+            "started": _fmt(self.exam.started),
+            "deadline": _fmt(self.exam.deadline),
+            "finished": _fmt(self.exam.finished) if self.exam.finished else None,
+            "score": self.score,
+            "max_score": self.max_score,
+            "percent": self.percent,
+            "pass_mark_percent": round(PASS_MARK * 100),
+            "passed": self.passed,
+            "late_changes": self.late,
+            "problems": self.problems,
+            "reports": [r.to_dict() for r in self.reports],
+        }
 
 
 def finish(exam: Exam, now: Clock = utc_now) -> ExamResult:
@@ -527,11 +593,22 @@ def _from_stored(exam: Exam, data: dict[str, Any]) -> ExamResult:
         raise ValueError("not an object")
     reports = []
     for r in data.get("reports", []):
-        tasks = [TaskResult(t["id"], t["title"], Status(t["status"]), t["points"], t["max_points"], t["message"],
-                            [Evidence(**e) for e in t.get("evidence", [])], t.get("hint", ""))
-                 for t in r.get("tasks", [])]
-        reports.append(Report(r["lab"], r["title"], r.get("lab_version", 0), r.get("target", ""), tasks,
-                              r.get("seed")))
+        tasks = [
+            TaskResult(
+                t["id"],
+                t["title"],
+                Status(t["status"]),
+                t["points"],
+                t["max_points"],
+                t["message"],
+                [Evidence(**e) for e in t.get("evidence", [])],
+                t.get("hint", ""),
+            )
+            for t in r.get("tasks", [])
+        ]
+        reports.append(
+            Report(r["lab"], r["title"], r.get("lab_version", 0), r.get("target", ""), tasks, r.get("seed"))
+        )
     return ExamResult(exam, reports, list(data.get("problems", [])), list(data.get("late_changes", [])))
 
 

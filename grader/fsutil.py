@@ -55,10 +55,17 @@ class Busy(RuntimeError):
 
 # ---- the marker ---------------------------------------------------------------------------------------
 
-def write_marker(root: Path, kind: str, *, lab: str | None = None, files: dict[str, str] | None = None,
-                 **extra: Any) -> None:
+
+def write_marker(
+    root: Path, kind: str, *, lab: str | None = None, files: dict[str, str] | None = None, **extra: Any
+) -> None:
     """Record that the kit created ``root`` as a ``kind`` (workspace, exam, dist) folder."""
-    data: dict[str, Any] = {"created_by": OWNER, "kind": kind, "lab": lab, **extra}  # no time: same seed, same bytes
+    data: dict[str, Any] = {
+        "created_by": OWNER,
+        "kind": kind,
+        "lab": lab,
+        **extra,
+    }  # no time: same seed, same bytes
     if files is not None:
         data["files"] = files
     safeio.atomic_write(root / MARKER, json.dumps(data, indent=1, sort_keys=True) + "\n")
@@ -84,8 +91,10 @@ def ownership_problem(root: Path, kind: str, lab: str | None = None, *, whole: b
         return f"{root} is not a folder"
     marker = read_marker(root)
     if marker is None:
-        return (f"{root} was not created by the kit (it has no {MARKER} marker), so the kit will not delete "
-                "anything in it")
+        return (
+            f"{root} was not created by the kit (it has no {MARKER} marker), so the kit will not delete "
+            "anything in it"
+        )
     if marker.get("kind") != kind:
         return f"{root} was created by the kit as a {marker.get('kind')} folder, not a {kind} folder"
     if lab is not None and marker.get("lab") != lab:
@@ -121,13 +130,16 @@ def clear_folder(root: Path, keep: set[str]) -> None:
 
 # ---- locks ----------------------------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def locked(root: Path, *, wait: float = LOCK_WAIT, what: str = "the folder") -> Iterator[None]:
     """An exclusive lock on ``root`` (its ``.cks-lock`` file), waiting up to ``wait`` s; Busy after that."""
     try:  # O_NOFOLLOW: a .cks-lock planted as a link must not make the kit create or open a file elsewhere
         fd = os.open(root / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
-        raise Busy(f"{what} {root} cannot be locked ({exc.strerror or exc}): is {LOCK_FILE} a link?") from None
+        raise Busy(
+            f"{what} {root} cannot be locked ({exc.strerror or exc}): is {LOCK_FILE} a link?"
+        ) from None
     try:
         end = time.monotonic() + wait
         while True:
@@ -138,8 +150,10 @@ def locked(root: Path, *, wait: float = LOCK_WAIT, what: str = "the folder") -> 
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise
                 if time.monotonic() >= end:
-                    raise Busy(f"{what} {root} is in use by another cks command (start, reset or grade); "
-                               "try again when it has finished") from None
+                    raise Busy(
+                        f"{what} {root} is in use by another cks command (start, reset or grade); "
+                        "try again when it has finished"
+                    ) from None
                 time.sleep(0.05)
         yield
     finally:
@@ -160,14 +174,16 @@ def shared_lock(root: Path) -> Iterator[None]:
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
-            raise Busy(f"{root} is being reset or started by another cks command; grade again when it has "
-                       "finished") from None
+            raise Busy(
+                f"{root} is being reset or started by another cks command; grade again when it has finished"
+            ) from None
         yield
     finally:
         os.close(fd)
 
 
 # ---- finding folders --------------------------------------------------------------------------------------
+
 
 def find_up(start: Path, name: str, *, max_levels: int = 64) -> Path | None:
     """The nearest folder from ``start`` upwards that holds ``name`` (as git finds .git), or None."""

@@ -103,7 +103,9 @@ class Lab:
         for t in self.tasks:
             if t.id == task_id:
                 return t
-        raise LabError(f"{self.id} has no task {task_id!r}; its tasks are {', '.join(t.id for t in self.tasks)}")
+        raise LabError(
+            f"{self.id} has no task {task_id!r}; its tasks are {', '.join(t.id for t in self.tasks)}"
+        )
 
     def fingerprint(self) -> str:
         """Hash of lab.yaml and the starting state, to tell a workspace made from another lab version."""
@@ -177,8 +179,20 @@ def load_lab_dir(d: Path) -> Lab:
 
 # ---- validation -----------------------------------------------------------------------------------
 
-_LAB_KEYS = {"id", "version", "title", "summary", "topics", "minutes", "nodes", "tasks", "collect",
-             "generator", "variables", "live_only"}
+_LAB_KEYS = {
+    "id",
+    "version",
+    "title",
+    "summary",
+    "topics",
+    "minutes",
+    "nodes",
+    "tasks",
+    "collect",
+    "generator",
+    "variables",
+    "live_only",
+}
 _TASK_KEYS = {"id", "title", "points", "check", "params", "hints", "hint", "live", "requires"}
 _COLLECT_KEYS = {"files", "dirs", "kinds", "namespaces", "facts"}
 
@@ -246,10 +260,25 @@ def parse_lab(data: Any, d: Path, where: str) -> Lab:
         live = raw.get("live", False)
         if not isinstance(live, bool):
             raise LabError(f"{tw}: key 'live' must be true or false")
-        requires = _parse_requires(raw.get("requires", []), tid, [t.id for t in tasks],
-                                   [r.get("id") for r in raw_tasks if isinstance(r, dict)], tw)
-        tasks.append(Task(tid, _req(raw, "title", str, tw, "a short title"), points, check_id, params,
-                          _parse_hints(raw, tw), live, requires))
+        requires = _parse_requires(
+            raw.get("requires", []),
+            tid,
+            [t.id for t in tasks],
+            [r.get("id") for r in raw_tasks if isinstance(r, dict)],
+            tw,
+        )
+        tasks.append(
+            Task(
+                tid,
+                _req(raw, "title", str, tw, "a short title"),
+                points,
+                check_id,
+                params,
+                _parse_hints(raw, tw),
+                live,
+                requires,
+            )
+        )
     collect = _parse_collect(data.get("collect", {}) or {}, f"{where}: collect")
     gen = data.get("generator")
     if gen is not None and (not isinstance(gen, str) or ":" not in gen):
@@ -257,11 +286,26 @@ def parse_lab(data: Any, d: Path, where: str) -> Lab:
     variables = data.get("variables", {}) or {}
     if not isinstance(variables, dict):
         raise LabError(f"{where}: key 'variables' must be a mapping")
-    return Lab(lab_id, d, version, title, str(summary).strip(), tuple(topics), minutes, tuple(nodes),
-               tuple(tasks), collect, gen, variables, str(data.get("live_only", "")))
+    return Lab(
+        lab_id,
+        d,
+        version,
+        title,
+        str(summary).strip(),
+        tuple(topics),
+        minutes,
+        tuple(nodes),
+        tuple(tasks),
+        collect,
+        gen,
+        variables,
+        str(data.get("live_only", "")),
+    )
 
 
-def _parse_requires(raw: Any, tid: str, earlier: list[str], all_ids: list[Any], where: str) -> tuple[str, ...]:
+def _parse_requires(
+    raw: Any, tid: str, earlier: list[str], all_ids: list[Any], where: str
+) -> tuple[str, ...]:
     """``requires: [t1]``: ids of tasks listed before this one (so the order of grading is the file's order)."""
     if isinstance(raw, str):
         raw = [raw]
@@ -271,8 +315,10 @@ def _parse_requires(raw: Any, tid: str, earlier: list[str], all_ids: list[Any], 
         if req == tid:
             raise LabError(f"{where}: task {tid!r} cannot require itself")
         if req not in all_ids:
-            raise LabError(f"{where}: requires {req!r}, which is not a task of this lab; its tasks are "
-                           f"{', '.join(str(i) for i in all_ids)}")
+            raise LabError(
+                f"{where}: requires {req!r}, which is not a task of this lab; its tasks are "
+                f"{', '.join(str(i) for i in all_ids)}"
+            )
         if req not in earlier:
             raise LabError(f"{where}: requires {req!r}, which is listed after it; list a required task first")
     if len(set(raw)) != len(raw):
@@ -282,7 +328,7 @@ def _parse_requires(raw: Any, tid: str, earlier: list[str], all_ids: list[Any], 
 
 def _parse_hints(raw: dict[str, Any], where: str) -> tuple[str, ...]:
     """``hints: [nudge, where to look, shape of the answer]``; the older ``hint: TEXT`` is tier 3 alone."""
-    what = ("a list of three hints: " + ", ".join(f"{i + 1} {t}" for i, t in enumerate(HINT_TIERS)))
+    what = "a list of three hints: " + ", ".join(f"{i + 1} {t}" for i, t in enumerate(HINT_TIERS))
     if "hints" in raw and "hint" in raw:
         raise LabError(f"{where}: give either 'hints' (three tiers) or the older 'hint', not both")
     if "hint" in raw:
@@ -292,9 +338,11 @@ def _parse_hints(raw: dict[str, Any], where: str) -> tuple[str, ...]:
         return ("", "", text.strip())
     tiers = _req(raw, "hints", list, where, what)
     if len(tiers) != len(HINT_TIERS) or not all(isinstance(t, str) and t.strip() for t in tiers):
-        raise LabError(f"{where}: key 'hints' must be {what}; got {len(tiers)} item(s)"
-                       if len(tiers) != len(HINT_TIERS) else f"{where}: key 'hints' must be {what}, each a "
-                       "non-empty string")
+        raise LabError(
+            f"{where}: key 'hints' must be {what}; got {len(tiers)} item(s)"
+            if len(tiers) != len(HINT_TIERS)
+            else f"{where}: key 'hints' must be {what}, each a non-empty string"
+        )
     return tuple(t.strip() for t in tiers)
 
 
@@ -328,14 +376,19 @@ def _validate_check(check_id: str, params: dict[str, Any], where: str) -> None:
     except CheckNotFound as exc:
         raise LabError(f"{where}: key 'check': {exc}") from None
     sig = inspect.signature(fn)
-    accepted = [p for p in list(sig.parameters.values())[1:] if p.kind is p.KEYWORD_ONLY or
-                p.kind is p.POSITIONAL_OR_KEYWORD]
+    accepted = [
+        p
+        for p in list(sig.parameters.values())[1:]
+        if p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD
+    ]
     names = {p.name for p in accepted}
     if not any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
         for key in params:
             if key not in names:
-                raise LabError(f"{where}: params: check {check_id} takes no parameter {key!r}; "
-                               f"it takes {', '.join(sorted(names)) or 'none'}")
+                raise LabError(
+                    f"{where}: params: check {check_id} takes no parameter {key!r}; "
+                    f"it takes {', '.join(sorted(names)) or 'none'}"
+                )
     for p in accepted:
         if p.default is p.empty and p.name not in params:
             raise LabError(f"{where}: params: check {check_id} needs parameter {p.name!r}")

@@ -40,7 +40,11 @@ def _read(path: Path) -> dict[str, Any]:
         if not path.exists():
             return {}
         data = json.loads(safeio.read_bytes(path, max_bytes=MAX_STATE_BYTES))
-    except (OSError, ValueError, RecursionError):  # ReadRefused is a ValueError; deep nesting a RecursionError
+    except (
+        OSError,
+        ValueError,
+        RecursionError,
+    ):  # ReadRefused is a ValueError; deep nesting a RecursionError
         return {}
     return data if isinstance(data, dict) else {}
 
@@ -63,6 +67,7 @@ def _dict(value: Any) -> dict[str, Any]:
 
 
 # ---- hints and solutions ------------------------------------------------------------------------------
+
 
 def hints_record(ws: Path) -> dict[str, Any]:
     return _read(_path(ws, HINTS_FILE))
@@ -113,6 +118,7 @@ def record_solution(ws: Path, lab_id: str) -> bool:
 
 # ---- grading results --------------------------------------------------------------------------------------
 
+
 def progress_record(ws: Path) -> dict[str, Any]:
     return _read(_path(ws, PROGRESS_FILE))
 
@@ -128,21 +134,39 @@ def record_grade(ws: Path, report: Any) -> bool:
     """Remember a full grading of ``ws`` (a :class:`grader.results.Report`): last, best and history."""
     data = progress_record(ws)
     when = now_utc()
-    last = {"at": when, "score": report.score, "max_score": report.max_score, "target": report.target,
-            "tasks": {t.id: t.status.value for t in report.tasks}}
+    last = {
+        "at": when,
+        "score": report.score,
+        "max_score": report.max_score,
+        "target": report.target,
+        "tasks": {t.id: t.status.value for t in report.tasks},
+    }
     best = _dict(data.get("best"))
     if _ratio(last) > _ratio(best) or not best:
         best = {k: last[k] for k in ("at", "score", "max_score")}
-    history = [h for h in data.get("history", []) if isinstance(h, dict)] if isinstance(data.get("history"), list) \
+    history = (
+        [h for h in data.get("history", []) if isinstance(h, dict)]
+        if isinstance(data.get("history"), list)
         else []
+    )
     history = (history + [{k: last[k] for k in ("at", "score", "max_score")}])[-MAX_HISTORY:]
     runs = data.get("gradings")
-    data.update({"format": FORMAT, "lab": report.lab, "seed": report.seed, "best": best, "last": last,
-                 "history": history, "gradings": (runs if isinstance(runs, int) else 0) + 1})
+    data.update(
+        {
+            "format": FORMAT,
+            "lab": report.lab,
+            "seed": report.seed,
+            "best": best,
+            "last": last,
+            "history": history,
+            "gradings": (runs if isinstance(runs, int) else 0) + 1,
+        }
+    )
     return _write(_path(ws, PROGRESS_FILE), data)
 
 
 # ---- keeping the record across `cks reset` -----------------------------------------------------------------
+
 
 @contextlib.contextmanager
 def kept_across_reset(ws: Path, lab_id: str) -> Iterator[None]:
@@ -154,7 +178,9 @@ def kept_across_reset(ws: Path, lab_id: str) -> Iterator[None]:
         return
     for name in (HINTS_FILE, PROGRESS_FILE):
         with contextlib.suppress(OSError, ValueError):
-            if not (kit / name).is_symlink():  # a link is not the kit's record: never copied, never written through
+            if not (
+                kit / name
+            ).is_symlink():  # a link is not the kit's record: never copied, never written through
                 saved[name] = safeio.read_bytes(kit / name, max_bytes=MAX_STATE_BYTES)
     yield
     if saved and ws.is_dir() and not kit.is_symlink():

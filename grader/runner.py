@@ -14,8 +14,15 @@ from grader.snapshot import FileProblem, Snapshot
 LIVE_SKIP = "needs a live cluster: run `grade {lab} --target ...` on the cluster (see the lab README)"
 
 
-def grade(lab: Lab, snap: Snapshot, *, target: str = "workspace", live: bool = False,
-          only: list[str] | None = None, progress: Callable[[str], None] | None = None) -> Report:
+def grade(
+    lab: Lab,
+    snap: Snapshot,
+    *,
+    target: str = "workspace",
+    live: bool = False,
+    only: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Report:
     if snap.meta_problem:  # the seed is unknown: grading against the default variant would mislead
         return _all_error(lab, snap.meta_problem, target, only)
     seed = snap.meta.get("seed")
@@ -57,9 +64,20 @@ def grade(lab: Lab, snap: Snapshot, *, target: str = "workspace", live: bool = F
             progress(task.id)
         outcome = outcome_of(task)
         earned = round(task.points * (1.0 if outcome.status is Status.PASS else outcome.score), 2)
-        results.append(TaskResult(task.id, variants.render_text(task.title, values), outcome.status, earned,
-                                  task.points, outcome.message, outcome.evidence,
-                                  variants.render_text(task.hint, values), task.live, blockers.get(task.id)))
+        results.append(
+            TaskResult(
+                task.id,
+                variants.render_text(task.title, values),
+                outcome.status,
+                earned,
+                task.points,
+                outcome.message,
+                outcome.evidence,
+                variants.render_text(task.hint, values),
+                task.live,
+                blockers.get(task.id),
+            )
+        )
     return Report(lab.id, variants.render_text(lab.title, values), lab.version, target, results, seed)
 
 
@@ -73,8 +91,13 @@ def blocked_outcome(req_id: str, req_title: str, status: Status) -> Outcome:
 
 def _all_error(lab: Lab, message: str, target: str, only: list[str] | None) -> Report:
     values = variants.values_for(lab, None)  # titles only; nothing is graded against this variant
-    results = [TaskResult(t.id, variants.render_text(t.title, values), Status.ERROR, 0.0, t.points, message, [], "",
-                          t.live) for t in lab.tasks if not only or t.id in only]
+    results = [
+        TaskResult(
+            t.id, variants.render_text(t.title, values), Status.ERROR, 0.0, t.points, message, [], "", t.live
+        )
+        for t in lab.tasks
+        if not only or t.id in only
+    ]
     return Report(lab.id, variants.render_text(lab.title, values), lab.version, target, results, None)
 
 
@@ -91,8 +114,10 @@ def run_check(ctx: CheckContext, check_id: str, params: dict) -> Outcome:
     except Exception as exc:  # a grader bug must not look like the learner's mistake
         if os.environ.get("CKS_DEBUG"):
             raise
-        return Outcome.error(f"internal error in check {check_id}: {type(exc).__name__}: {exc} "
-                             "(please report it with `grade --debug`)")
+        return Outcome.error(
+            f"internal error in check {check_id}: {type(exc).__name__}: {exc} "
+            "(please report it with `grade --debug`)"
+        )
     if not isinstance(outcome, Outcome):
         return Outcome.error(f"internal error: check {check_id} returned {type(outcome).__name__}")
     return outcome

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+_OPEN_FLAGS = (
+    os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 class ReadRefused(ValueError):
@@ -71,7 +73,9 @@ def open_regular(path: str | os.PathLike[str], *, what: str = "") -> BinaryIO:
     if stat.S_ISDIR(st.st_mode):
         raise ReadRefused("is_directory", f"{name} is a directory, not a file", str(path))
     if not stat.S_ISREG(st.st_mode):
-        raise ReadRefused("not_a_file", f"{name} is {_describe(st.st_mode)}; only regular files are read", str(path))
+        raise ReadRefused(
+            "not_a_file", f"{name} is {_describe(st.st_mode)}; only regular files are read", str(path)
+        )
     try:
         fd = _os_open(path, _OPEN_FLAGS)
     except FileNotFoundError:
@@ -81,8 +85,9 @@ def open_regular(path: str | os.PathLike[str], *, what: str = "") -> BinaryIO:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):  # swapped between the look and the open
-            raise ReadRefused("not_a_file", f"{name} is {_describe(st.st_mode)}; only regular files are read",
-                              str(path))
+            raise ReadRefused(
+                "not_a_file", f"{name} is {_describe(st.st_mode)}; only regular files are read", str(path)
+            )
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -97,15 +102,19 @@ def read_bytes(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYT
     with open_regular(path, what=what) as fh:
         size = os.fstat(fh.fileno()).st_size
         if size > max_bytes:
-            raise ReadRefused("too_large", f"{name} is {_size(size)}, more than the {_mb(max_bytes)} the kit reads "
-                                           "for this file", str(path))
+            raise ReadRefused(
+                "too_large",
+                f"{name} is {_size(size)}, more than the {_mb(max_bytes)} the kit reads for this file",
+                str(path),
+            )
         try:
             data = fh.read(max_bytes + 1)
         except OSError as exc:
             raise ReadRefused("unreadable", f"{name} cannot be read: {_reason(exc)}", str(path)) from None
     if len(data) > max_bytes:  # it grew while we read
-        raise ReadRefused("too_large", f"{name} is more than the {_mb(max_bytes)} the kit reads for this file",
-                          str(path))
+        raise ReadRefused(
+            "too_large", f"{name} is more than the {_mb(max_bytes)} the kit reads for this file", str(path)
+        )
     return data
 
 
@@ -118,7 +127,9 @@ def read_text(path: str | os.PathLike[str], *, max_bytes: int = DEFAULT_MAX_BYTE
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ReadRefused("binary", f"{name} is not UTF-8 text (bad byte at offset {exc.start})", str(path)) from None
+        raise ReadRefused(
+            "binary", f"{name} is not UTF-8 text (bad byte at offset {exc.start})", str(path)
+        ) from None
 
 
 def read_stream(stream: BinaryIO, *, max_bytes: int = DEFAULT_MAX_BYTES, what: str = "stdin") -> bytes:

@@ -81,12 +81,16 @@ def _measure(root: yaml.Node) -> None:
                     node.start_mark.line + 1,
                 )
             if depth[key] > MAX_DEPTH:
-                raise YamlProblem(f"the YAML is nested more than {MAX_DEPTH} levels deep", node.start_mark.line + 1)
+                raise YamlProblem(
+                    f"the YAML is nested more than {MAX_DEPTH} levels deep", node.start_mark.line + 1
+                )
             continue
         if key in size:
             continue
         if key in on_path:
-            raise YamlProblem("the YAML refers to itself through an anchor (a recursive alias)", node.start_mark.line + 1)
+            raise YamlProblem(
+                "the YAML refers to itself through an anchor (a recursive alias)", node.start_mark.line + 1
+            )
         on_path.add(key)
         stack.append((node, True))
         for kid in _children(node):
@@ -108,7 +112,9 @@ def load_all(text: str | bytes) -> list[Any]:
         try:
             text = text.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise YamlProblem(f"the file is not UTF-8 text (byte {exc.start}: {text[exc.start:exc.start + 1]!r})") from None
+            raise YamlProblem(
+                f"the file is not UTF-8 text (byte {exc.start}: {text[exc.start : exc.start + 1]!r})"
+            ) from None
     if "\x00" in text:
         raise YamlProblem("the file contains NUL bytes: it is binary, not YAML")
     if not _MAY_ALIAS.search(text):
@@ -164,8 +170,11 @@ def _as_problem() -> Iterator[None]:
         what = exc.problem or exc.context or "invalid YAML"
         if "nesting depth" in what:  # newer libyaml stops at 1000 levels itself
             raise YamlProblem(f"the YAML is nested more than {MAX_DEPTH} levels deep{where}") from None
-        raise YamlProblem(f"not valid YAML{where}: {what}", mark.line + 1 if mark else None,
-                          mark.column + 1 if mark else None) from None
+        raise YamlProblem(
+            f"not valid YAML{where}: {what}",
+            mark.line + 1 if mark else None,
+            mark.column + 1 if mark else None,
+        ) from None
     except yaml.YAMLError as exc:
         raise YamlProblem(f"not valid YAML: {exc}") from None
     except RecursionError:
@@ -174,8 +183,10 @@ def _as_problem() -> Iterator[None]:
         if isinstance(exc, YamlProblem):
             raise
         if "digits" in str(exc):
-            raise YamlProblem(f"a number in the YAML has more than {sys.get_int_max_str_digits():,} digits; "
-                              "no Kubernetes or Falco field takes a number that long") from None
+            raise YamlProblem(
+                f"a number in the YAML has more than {sys.get_int_max_str_digits():,} digits; "
+                "no Kubernetes or Falco field takes a number that long"
+            ) from None
         raise YamlProblem(f"not valid YAML: {exc}") from None
     except (TypeError, OverflowError) as exc:  # odd scalars the constructor cannot build (e.g. a huge float)
         raise YamlProblem(f"not valid YAML: {exc}") from None

@@ -66,7 +66,9 @@ def fixture_cases(lab: Lab) -> list[tuple[str, Path, set[str], str | None]]:
             meta = meta or {}
             fails = set(meta.get("fails") or [])
             if group == "wrong" and not fails:
-                raise ValueError(f"{meta_path}: a wrong-answer fixture must list the tasks it fails ('fails: [t1]')")
+                raise ValueError(
+                    f"{meta_path}: a wrong-answer fixture must list the tasks it fails ('fails: [t1]')"
+                )
             seed = meta.get("seed")
             out.append((f"{group}/{d.name}", d, fails, str(seed) if seed is not None else None))
     return out
@@ -95,8 +97,9 @@ def placeholder_path(rel: str, values: dict[str, Any]) -> str:
     """A fixture path with its placeholders (``__save_file__``, ``role-__sa__.yaml``) replaced by the
     variant's values. Fixture file names use this plain form (no spaces or braces, which break globbing and
     editors); the files' text keeps ``{{ var }}`` templating. Names of no variable (``__init__``) stay."""
-    return _PLACEHOLDER.sub(lambda m: variants.render_text("{{ " + m[1] + " }}", values) if m[1] in values
-                            else m[0], rel)
+    return _PLACEHOLDER.sub(
+        lambda m: variants.render_text("{{ " + m[1] + " }}", values) if m[1] in values else m[0], rel
+    )
 
 
 def stage_placeholders(fixture: Path, values: dict[str, Any], staged: Path) -> Path:
@@ -133,14 +136,17 @@ def check_case(case: Case, report: Report, lab: Lab) -> None:
         case.problems.append(f"fixture names unknown tasks: {', '.join(sorted(unknown))}")
 
 
-def run_lab(lab: Lab, seeds: tuple[str | None, ...] = DEFAULT_SEEDS,
-            progress: Callable[[str], None] | None = None) -> list[Case]:
+def run_lab(
+    lab: Lab, seeds: tuple[str | None, ...] = DEFAULT_SEEDS, progress: Callable[[str], None] | None = None
+) -> list[Case]:
     cases: list[Case] = []
     tmp = Path(tempfile.mkdtemp(prefix=f"cks-selftest-{lab.id}-"))
     try:
         n = 0
 
-        def run(name: str, seed: str | None, expect: set[str] | None, solution: bool, overlay: Path | None) -> None:
+        def run(
+            name: str, seed: str | None, expect: set[str] | None, solution: bool, overlay: Path | None
+        ) -> None:
             nonlocal n
             n += 1
             case = Case(lab.id, name, seed, expect)

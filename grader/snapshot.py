@@ -74,9 +74,15 @@ class Snapshot:
         try:
             data = safeyaml.load_one(safeio.read_bytes(path, max_bytes=MAX_META_BYTES, what=META_FILE))
         except (safeio.ReadRefused, safeyaml.YamlProblem) as exc:
-            return {}, f"{self.root / META_FILE} cannot be read ({exc}), so the variant (seed) of this work is unknown"
+            return (
+                {},
+                f"{self.root / META_FILE} cannot be read ({exc}), so the variant (seed) of this work is unknown",
+            )
         if data is not None and not isinstance(data, dict):
-            return {}, f"{self.root / META_FILE} is not a mapping of lab, seed, ..., so the variant is unknown"
+            return (
+                {},
+                f"{self.root / META_FILE} is not a mapping of lab, seed, ..., so the variant is unknown",
+            )
         return data or {}, None
 
     @property
@@ -106,7 +112,9 @@ class Snapshot:
         try:
             real = local.resolve()
         except (OSError, RuntimeError):
-            raise FileProblem("unreadable", f"{where}: cannot resolve the path (a link loop?)", where) from None
+            raise FileProblem(
+                "unreadable", f"{where}: cannot resolve the path (a link loop?)", where
+            ) from None
         if real != base and base not in real.parents:
             raise FileProblem("outside", f"{where} is a link that leaves the node's files", where)
         return local
@@ -143,7 +151,9 @@ class Snapshot:
         try:
             return data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise FileProblem("binary", f"{where} is not UTF-8 text (bad byte at offset {exc.start})", where) from None
+            raise FileProblem(
+                "binary", f"{where} is not UTF-8 text (bad byte at offset {exc.start})", where
+            ) from None
 
     def list_dir(self, node: str, path: str) -> list[str]:
         """Names in a node directory, sorted; a missing directory is an empty list."""
@@ -155,7 +165,9 @@ class Snapshot:
         try:
             return sorted(p.name for p in local.iterdir())
         except OSError as exc:
-            raise FileProblem("unreadable", f"{node}:{path} cannot be listed: {exc.strerror}", f"{node}:{path}") from None
+            raise FileProblem(
+                "unreadable", f"{node}:{path} cannot be listed: {exc.strerror}", f"{node}:{path}"
+            ) from None
 
     def open_node_file(self, node: str, path: str):  # -> BinaryIO; for streaming large files (audit logs)
         local = self._checked(node, path)
@@ -192,13 +204,23 @@ class Snapshot:
         files = (collected.get("files") or {}).get(node)
         dirs = (collected.get("dirs") or {}).get(node) or []
         if files is None and not dirs:
-            raise FileProblem("not_collected", f"{where}: no files were collected from node {node} (the lab's "
-                                               "lab.yaml must list it under collect.files or collect.dirs)", where)
+            raise FileProblem(
+                "not_collected",
+                f"{where}: no files were collected from node {node} (the lab's "
+                "lab.yaml must list it under collect.files or collect.dirs)",
+                where,
+            )
         pure = PurePosixPath(path)
-        if str(pure) in files or any(pure == PurePosixPath(d) or PurePosixPath(d) in pure.parents for d in dirs):
+        if str(pure) in files or any(
+            pure == PurePosixPath(d) or PurePosixPath(d) in pure.parents for d in dirs
+        ):
             return
-        raise FileProblem("not_collected", f"{where} was not collected from the live node (the lab's lab.yaml "
-                                           "must list it under collect.files or collect.dirs)", where)
+        raise FileProblem(
+            "not_collected",
+            f"{where} was not collected from the live node (the lab's lab.yaml "
+            "must list it under collect.files or collect.dirs)",
+            where,
+        )
 
     def _check_kind(self, kind: str | None) -> None:
         if not self.collector_status:
@@ -213,11 +235,18 @@ class Snapshot:
                 raise FileProblem("unavailable", f"API objects could not all be read: {first}", where)
             return
         if kind in kinds or (gone.get("api") and kind not in collected):
-            raise FileProblem("unavailable", f"{kind} objects could not be read: {kinds.get(kind) or gone.get('api')}",
-                              where)
+            raise FileProblem(
+                "unavailable",
+                f"{kind} objects could not be read: {kinds.get(kind) or gone.get('api')}",
+                where,
+            )
         if kind not in collected:
-            raise FileProblem("not_collected", f"{kind} objects were not collected (the lab's lab.yaml must list "
-                                               f"{kind} under collect.kinds)", where)
+            raise FileProblem(
+                "not_collected",
+                f"{kind} objects were not collected (the lab's lab.yaml must list "
+                f"{kind} under collect.kinds)",
+                where,
+            )
 
     def nodes(self) -> list[str]:
         base = self.root / "nodes"
@@ -238,7 +267,9 @@ class Snapshot:
             try:
                 raw = safeio.read_bytes(path, max_bytes=MAX_OBJECT_FILE_BYTES, what=rel)
             except safeio.ReadRefused as exc:
-                problems.append(ObjectProblem(rel, "file too large to read" if exc.kind == "too_large" else str(exc)))
+                problems.append(
+                    ObjectProblem(rel, "file too large to read" if exc.kind == "too_large" else str(exc))
+                )
                 continue
             for doc_no, doc in _documents(raw, rel, problems):
                 _flatten(doc, f"{rel}#{doc_no}", objs, problems)
@@ -248,13 +279,18 @@ class Snapshot:
     def object_problems(self) -> list[ObjectProblem]:
         return self._objects[1]
 
-    def objects(self, kind: str | None = None, namespace: str | None = None,
-                name: str | None = None) -> list[dict[str, Any]]:
+    def objects(
+        self, kind: str | None = None, namespace: str | None = None, name: str | None = None
+    ) -> list[dict[str, Any]]:
         self._check_kind(kind)
         out = []
         for obj in self._objects[0]:
             k, ns, n = object_key(obj)
-            if (kind is None or k == kind) and (namespace is None or ns == namespace) and (name is None or n == name):
+            if (
+                (kind is None or k == kind)
+                and (namespace is None or ns == namespace)
+                and (name is None or n == name)
+            ):
                 out.append(obj)
         return out
 
@@ -268,7 +304,9 @@ class Snapshot:
         gone = self._unavailable()
         reason = (gone.get("facts") or {}).get(f"{node}/{name}") or (gone.get("nodes") or {}).get(node)
         if reason:
-            raise FileProblem("unavailable", f"{name} on {node} could not be gathered: {reason}", f"{node}:{name}")
+            raise FileProblem(
+                "unavailable", f"{name} on {node} could not be gathered: {reason}", f"{node}:{name}"
+            )
         for suffix in (".json", ".yaml"):
             path = self.root / "facts" / node / f"{name}{suffix}"
             if path.is_file():
@@ -331,7 +369,9 @@ def _split_documents(text: str) -> list[tuple[int, str]]:
 
 def _flatten(doc: Any, where: str, out: list[dict[str, Any]], problems: list[ObjectProblem]) -> None:
     if not isinstance(doc, dict):
-        problems.append(ObjectProblem(where, f"a document is a {type(doc).__name__}, not a Kubernetes object"))
+        problems.append(
+            ObjectProblem(where, f"a document is a {type(doc).__name__}, not a Kubernetes object")
+        )
         return
     if str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
         for i, item in enumerate(doc["items"]):

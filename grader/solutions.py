@@ -18,7 +18,8 @@ def solutions_root() -> Path:
     if root is None or not (root / "solutions").is_dir():
         raise SolutionsUnavailable(
             "solutions/ is not available: this is a learner's install. Reference solutions come with a "
-            "source checkout of the kit (instructors: run from the repository).")
+            "source checkout of the kit (instructors: run from the repository)."
+        )
     return root / "solutions"
 
 

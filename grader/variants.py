@@ -229,8 +229,11 @@ def record_answers(lab: Any, run: Any) -> dict[str, set[str]]:
 
 def object_names(snap: Any, kind: str, namespace: str | None = None) -> list[str]:
     """Names of the objects of ``kind`` (candidates for ``select``/``pick``)."""
-    return [str((o.get("metadata") or {}).get("name")) for o in snap.objects(kind, namespace)
-            if isinstance(o, dict) and isinstance(o.get("metadata"), dict)]
+    return [
+        str((o.get("metadata") or {}).get("name"))
+        for o in snap.objects(kind, namespace)
+        if isinstance(o, dict) and isinstance(o.get("metadata"), dict)
+    ]
 
 
 def subject_names(snap: Any, namespace: str, kind: str = "ServiceAccount") -> list[str]:
@@ -239,6 +242,10 @@ def subject_names(snap: Any, namespace: str, kind: str = "ServiceAccount") -> li
     for binding_kind in ("RoleBinding", "ClusterRoleBinding"):
         for b in snap.objects(binding_kind):
             for sub in b.get("subjects") or [] if isinstance(b, dict) else []:
-                if isinstance(sub, dict) and sub.get("kind") == kind and sub.get("namespace", namespace) == namespace:
+                if (
+                    isinstance(sub, dict)
+                    and sub.get("kind") == kind
+                    and sub.get("namespace", namespace) == namespace
+                ):
                     names.add(str(sub.get("name")))
     return sorted(names)

@@ -29,7 +29,7 @@ def parse(text: str) -> dict[str, str]:
             continue
         match = _LINE.match(line)
         if not match:
-            raise VersionsError(f"versions.env line {number}: expected KEY=\"value\", got {raw!r}")
+            raise VersionsError(f'versions.env line {number}: expected KEY="value", got {raw!r}')
         out[match.group(1)] = match.group(2)
     return out
 

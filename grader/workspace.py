@@ -119,8 +119,16 @@ class Started:
     skipped: list[str] = field(default_factory=list)  # learner entries that could not be copied (FIFOs, ...)
 
 
-def start(lab: Lab, dest: Path, seed: str | None = None, force: bool = False, *, replace_other: bool = False,
-          backup: bool = True, same_seed: bool = False) -> Started:
+def start(
+    lab: Lab,
+    dest: Path,
+    seed: str | None = None,
+    force: bool = False,
+    *,
+    replace_other: bool = False,
+    backup: bool = True,
+    same_seed: bool = False,
+) -> Started:
     """Create (or with ``force`` replace) the workspace of ``lab`` at ``dest``, under the folder's lock.
 
     Only a workspace the kit created (its marker) is ever replaced; another lab's workspace only with
@@ -130,12 +138,19 @@ def start(lab: Lab, dest: Path, seed: str | None = None, force: bool = False, *,
     if dest.exists() and not dest.is_dir():
         raise WorkspaceError(f"{dest} is a file, not a folder; choose another folder with --workspace DIR")
     created = not dest.exists()
-    if (not created and not (dest / fsutil.LOCK_FILE).exists() and fsutil.read_marker(dest) is None
-            and any(e.name not in _KEEP for e in dest.iterdir())):
+    if (
+        not created
+        and not (dest / fsutil.LOCK_FILE).exists()
+        and fsutil.read_marker(dest) is None
+        and any(e.name not in _KEEP for e in dest.iterdir())
+    ):
         # not ours: refuse before writing anything there, even the lock file
-        raise WorkspaceError(f"{dest} already exists and is not empty" if not force else
-                             f"{fsutil.ownership_problem(dest, 'workspace', whole=False)}; refusing to replace it "
-                             "(choose a new folder with --workspace DIR)")
+        raise WorkspaceError(
+            f"{dest} already exists and is not empty"
+            if not force
+            else f"{fsutil.ownership_problem(dest, 'workspace', whole=False)}; refusing to replace it "
+            "(choose a new folder with --workspace DIR)"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     try:
         with fsutil.locked(dest, what="the workspace"):
@@ -151,11 +166,16 @@ def start(lab: Lab, dest: Path, seed: str | None = None, force: bool = False, *,
     return result
 
 
-_KEEP = {fsutil.LOCK_FILE, fsutil.BACKUP_DIR, ".cks"}  # .cks: the learner's hints and progress (grader.progress)
+_KEEP = {
+    fsutil.LOCK_FILE,
+    fsutil.BACKUP_DIR,
+    ".cks",
+}  # .cks: the learner's hints and progress (grader.progress)
 
 
-def _start_locked(lab: Lab, dest: Path, seed: str | None, force: bool, replace_other: bool, backup: bool,
-                  same_seed: bool) -> Started:
+def _start_locked(
+    lab: Lab, dest: Path, seed: str | None, force: bool, replace_other: bool, backup: bool, same_seed: bool
+) -> Started:
     for leftover in dest.glob(".cks-staging-*"):  # a start that was killed midway (we hold the lock now)
         shutil.rmtree(leftover, ignore_errors=True)
     present = [e for e in dest.iterdir() if e.name not in _KEEP]
@@ -171,10 +191,14 @@ def _start_locked(lab: Lab, dest: Path, seed: str | None, force: bool, replace_o
             raise WorkspaceError(f"{dest} already exists and is not empty")
         problem = fsutil.ownership_problem(dest, "workspace", whole=False)
         if problem:
-            raise WorkspaceError(f"{problem}; refusing to replace it (choose a new folder with --workspace DIR)")
+            raise WorkspaceError(
+                f"{problem}; refusing to replace it (choose a new folder with --workspace DIR)"
+            )
         if recorded != lab.id and not replace_other:
-            raise WorkspaceError(f"{dest} is the workspace of {recorded}, not {lab.id}; to throw it away and start "
-                                 f"{lab.id} there add --replace-lab (its changed files are backed up first)")
+            raise WorkspaceError(
+                f"{dest} is the workspace of {recorded}, not {lab.id}; to throw it away and start "
+                f"{lab.id} there add --replace-lab (its changed files are backed up first)"
+            )
         if same_seed:
             seed = (marker or {}).get("seed")
         dropped, skipped = learner_files(dest, marker or {})
@@ -268,8 +292,9 @@ def _backup(dest: Path, rels: list[str]) -> Path:
     """Copy the learner's files to ``.cks-backup/<time>/`` (links as links), keeping their paths."""
     base = dest / fsutil.BACKUP_DIR
     if base.is_symlink() or (base.exists() and not base.is_dir()):
-        raise WorkspaceError(f"{base} is not a folder the kit made (a link or a file); move it away, or pass "
-                             "--no-backup")
+        raise WorkspaceError(
+            f"{base} is not a folder the kit made (a link or a file); move it away, or pass --no-backup"
+        )
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     root = dest / fsutil.BACKUP_DIR / stamp
     n = 1

@@ -18,7 +18,9 @@ def repo() -> Path:
 def shared_dir() -> Path:
     """../shared beside the checkout; tests that need it skip, saying so, when it is absent."""
     if not SHARED.is_dir():
-        pytest.skip(f"conformance data not found at {SHARED} (set CKS_SHARED or place ../shared beside the repo)")
+        pytest.skip(
+            f"conformance data not found at {SHARED} (set CKS_SHARED or place ../shared beside the repo)"
+        )
     return SHARED
 
 

@@ -19,9 +19,19 @@ OUT = REPO / "grader" / "engines" / "falco" / "fields_catalog.py"
 
 # Fields of the container plugin (not in libsinsp's tables) that need an argument (EPF_ARG_REQUIRED there).
 PLUGIN_ARG_FIELDS = {
-    "container.label", "container.mount", "container.mount.source", "container.mount.dest",
-    "container.mount.mode", "container.mount.rdwr", "container.mount.propagation",
-    "k8s.pod.label", "k8s.rc.label", "k8s.svc.label", "k8s.ns.label", "k8s.rs.label", "k8s.deployment.label",
+    "container.label",
+    "container.mount",
+    "container.mount.source",
+    "container.mount.dest",
+    "container.mount.mode",
+    "container.mount.rdwr",
+    "container.mount.propagation",
+    "k8s.pod.label",
+    "k8s.rc.label",
+    "k8s.svc.label",
+    "k8s.ns.label",
+    "k8s.rs.label",
+    "k8s.deployment.label",
 }
 
 
@@ -34,10 +44,18 @@ def main(src: Path) -> None:
     fields: dict[str, tuple[str, str, tuple[str, ...]]] = {}
     for row in read_tsv(src / "libsinsp-fields.tsv"):
         name = row["name"]
-        if name == "NA" or row["table"] in ("list_check_fields", "rawnum_check_fields", "rawstring_check_fields"):
+        if name == "NA" or row["table"] in (
+            "list_check_fields",
+            "rawnum_check_fields",
+            "rawstring_check_fields",
+        ):
             continue
         flags = tuple(sorted(f.removeprefix("EPF_") for f in row["flags"].split(",") if f))
-        fields[name] = (row["type"], row["source_file"].removeprefix("sinsp_filtercheck_").removesuffix(".cpp"), flags)
+        fields[name] = (
+            row["type"],
+            row["source_file"].removeprefix("sinsp_filtercheck_").removesuffix(".cpp"),
+            flags,
+        )
     for row in read_tsv(src / "supported-fields.tsv"):
         name = row["name"]
         if name in fields:
@@ -74,4 +92,8 @@ def main(src: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO.parent / "shared" / "conformance" / "falco" / "fields")
+    main(
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else REPO.parent / "shared" / "conformance" / "falco" / "fields"
+    )

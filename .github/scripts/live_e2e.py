@@ -17,8 +17,11 @@ FALCO_CHECKS = {"live.falco_validates", "live.falco_alert", "falco.capture_log"}
 def kind_exempt(lab) -> dict[str, str]:
     """Tasks that cannot pass on kind, with why: they need Falco on the node (kind nodes are containers
     without a kernel driver; the falco job covers Falco on a real kernel instead)."""
-    return {t.id: "needs Falco running on the node (covered by the falco job)" for t in lab.tasks
-            if t.check in FALCO_CHECKS}
+    return {
+        t.id: "needs Falco running on the node (covered by the falco job)"
+        for t in lab.tasks
+        if t.check in FALCO_CHECKS
+    }
 
 
 def cmd_labs(_args) -> int:
@@ -49,13 +52,22 @@ def cmd_solve(args) -> int:
     lab = get_lab(args.lab)
     with tempfile.TemporaryDirectory() as tmp:
         build(lab, Path(tmp) / "solved", args.seed, solution=True)
-        for line in sync(lab, parse_target(args.target), args.seed, Path(tmp) / "solved", kubeconfig=args.kubeconfig):
+        for line in sync(
+            lab, parse_target(args.target), args.seed, Path(tmp) / "solved", kubeconfig=args.kubeconfig
+        ):
             print(line)
     return 0
 
 
-SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink",
-                 "deletionTimestamp")
+SERVER_FIELDS = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "generation",
+    "managedFields",
+    "selfLink",
+    "deletionTimestamp",
+)
 
 
 def _key(obj: dict) -> tuple[str, str, str]:
@@ -99,33 +111,55 @@ def sync(lab, target, seed, solved: Path, *, kubeconfig: str | None = None) -> l
                 nodes[name] = open_node(target, name, workdir=Path(tmp) / "w")
             return nodes[name]
 
-        api = connect_api(target, kubeconfig=kubeconfig, context=None, in_cluster=False, node=node("controlplane"),
-                          admin=True)
+        api = connect_api(
+            target,
+            kubeconfig=kubeconfig,
+            context=None,
+            in_cluster=False,
+            node=node("controlplane"),
+            admin=True,
+        )
         try:
             for key in sorted(set(before) - set(after), key=lambda k: k[0] == "Namespace"):
                 api.delete(key[0], key[1] or None, key[2], wait=30)
                 done.append(f"deleted {'/'.join(key)}")
             for key, obj in after.items():
                 old = before.get(key)
-                if old is not None and _desired(old) == _desired(obj) and (
-                        (old.get("metadata") or {}).get("uid") == (obj.get("metadata") or {}).get("uid")):
+                if (
+                    old is not None
+                    and _desired(old) == _desired(obj)
+                    and ((old.get("metadata") or {}).get("uid") == (obj.get("metadata") or {}).get("uid"))
+                ):
                     continue
                 live = api.get(key[0], key[1] or None, key[2])
-                recreate = live is not None and (key[0] == "Pod" or (old is not None and (old.get("metadata") or {})
-                                                 .get("uid") != (obj.get("metadata") or {}).get("uid")))
+                recreate = live is not None and (
+                    key[0] == "Pod"
+                    or (
+                        old is not None
+                        and (old.get("metadata") or {}).get("uid") != (obj.get("metadata") or {}).get("uid")
+                    )
+                )
                 if recreate:
                     api.delete(key[0], key[1] or None, key[2], wait=60)
                     live = None
                 body = _desired(obj)
                 info = api.info(key[0])
                 if live is None:
-                    api.request("POST", info.path(key[1] or None), body={**body, "apiVersion": info.api_version},
-                                content_type="application/json")
+                    api.request(
+                        "POST",
+                        info.path(key[1] or None),
+                        body={**body, "apiVersion": info.api_version},
+                        content_type="application/json",
+                    )
                     done.append(f"{'recreated' if recreate else 'created'} {'/'.join(key)}")
                 else:
                     body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
-                    api.request("PUT", info.path(key[1] or None, key[2]), body={**body, "apiVersion": info.api_version},
-                                content_type="application/json")
+                    api.request(
+                        "PUT",
+                        info.path(key[1] or None, key[2]),
+                        body={**body, "apiVersion": info.api_version},
+                        content_type="application/json",
+                    )
                     done.append(f"replaced {'/'.join(key)}")
             old_files, new_files = _start_files(start_dir), _start_files(solved)
             manifest = apiserver_manifest()
@@ -183,7 +217,10 @@ def patch_manifest(real: str, start: str, solved: str) -> str:
         else:
             cmd[idx] = entry
     rc["command"] = cmd
-    for holder, field, key, real_holder in ((ac, "volumeMounts", "name", rc), (a["spec"], "volumes", "name", r["spec"])):
+    for holder, field, key, real_holder in (
+        (ac, "volumeMounts", "name", rc),
+        (a["spec"], "volumes", "name", r["spec"]),
+    ):
         solved_holder = bc if holder is ac else b["spec"]
         old = {x[key]: x for x in holder.get(field) or []}
         for item in solved_holder.get(field) or []:
@@ -204,12 +241,17 @@ def cmd_expect(args) -> int:
         if t["id"] in exempt:
             print(f"{data['lab']} {t['id']}: {t['status']} (not judged on kind: {exempt[t['id']]})")
     tasks = [t for t in data["tasks"] if t["id"] not in exempt]
-    bad = [t for t in tasks if (args.want == "full" and t["status"] != "pass")
-           or (args.want == "zero" and t["points"] != 0)]
+    bad = [
+        t
+        for t in tasks
+        if (args.want == "full" and t["status"] != "pass") or (args.want == "zero" and t["points"] != 0)
+    ]
     if args.want == "full":
         score, top = sum(t["points"] for t in tasks), sum(t["max_points"] for t in tasks)
     for t in bad:
-        print(f"::error::{data['lab']} {t['id']} {t['status']} ({t['points']}/{t['max_points']}): {t['message']}")
+        print(
+            f"::error::{data['lab']} {t['id']} {t['status']} ({t['points']}/{t['max_points']}): {t['message']}"
+        )
     print(f"{data['lab']}: {score}/{top} ({args.want} expected)")
     return 1 if bad or (args.want == "full" and score != top) else 0
 
@@ -226,7 +268,9 @@ def rules_cases() -> list[tuple[str, Path]]:
     tmp = Path(tempfile.mkdtemp(prefix="falco-rules-"))
     for lab_id in ("lab3", "lab8"):
         lab = get_lab(lab_id)
-        cases = [("solution", None)] + [(name, d) for name, d, _fails, seed in fixture_cases(lab) if seed is None]
+        cases = [("solution", None)] + [
+            (name, d) for name, d, _fails, seed in fixture_cases(lab) if seed is None
+        ]
         for i, (name, overlay) in enumerate(cases):
             ws = tmp / f"{lab_id}-{i}"
             build(lab, ws, None, solution=True, overlay=overlay)
@@ -249,13 +293,16 @@ def cmd_falco_rules(args) -> int:
         loader.load(str(default), default.read_bytes())
         loader.load(str(f), f.read_bytes())
         engine_ok = all(r.successful for r in loader.result().files)
-        proc = subprocess.run([args.falco, "-V", str(default), "-V", str(f)], capture_output=True, text=True,
-                              timeout=120)
+        proc = subprocess.run(
+            [args.falco, "-V", str(default), "-V", str(f)], capture_output=True, text=True, timeout=120
+        )
         real_ok = proc.returncode == 0
         mark = "ok" if engine_ok == real_ok else "DISAGREE"
         disagree += engine_ok != real_ok
-        print(f"{mark}: {label}: engine {'loads' if engine_ok else 'refuses'}, falco -V "
-              f"{'loads' if real_ok else 'refuses'}")
+        print(
+            f"{mark}: {label}: engine {'loads' if engine_ok else 'refuses'}, falco -V "
+            f"{'loads' if real_ok else 'refuses'}"
+        )
         if engine_ok != real_ok:
             print("::error::" + label + ": " + (proc.stdout + proc.stderr).strip().replace("\n", " | ")[:800])
     return 1 if disagree else 0
@@ -275,20 +322,41 @@ def cmd_falco_capture(args) -> int:
     lab = get_lab("lab4")
     ws = Path(tempfile.mkdtemp(prefix="lab4-"))
     values = materialize(lab, ws, None) or {}
-    docs = [d for f in sorted((ws / "cluster").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text())
-            if isinstance(d, dict) and d.get("kind") == "Deployment"]
+    docs = [
+        d
+        for f in sorted((ws / "cluster").glob("*.yaml"))
+        for d in yaml.safe_load_all(f.read_text())
+        if isinstance(d, dict) and d.get("kind") == "Deployment"
+    ]
     started = {}
     for d in docs:
         c = d["spec"]["template"]["spec"]["containers"][0]
         if not c.get("command"):
             continue
         name = d["metadata"]["name"]
-        out = subprocess.run(["docker", "run", "-d", "--name", f"lab4-{name}", c["image"], *c["command"]],
-                             capture_output=True, text=True, check=True).stdout.strip()
+        out = subprocess.run(
+            ["docker", "run", "-d", "--name", f"lab4-{name}", c["image"], *c["command"]],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         started[name] = out[:12]
         print(f"started {name} ({c['image']}) as container {out[:12]}")
-    proc = subprocess.run(["sudo", "falco", "-M", str(args.seconds), "-o", "webserver.enabled=false",
-                           "-o", "json_output=false"], capture_output=True, text=True, timeout=args.seconds + 120)
+    proc = subprocess.run(
+        [
+            "sudo",
+            "falco",
+            "-M",
+            str(args.seconds),
+            "-o",
+            "webserver.enabled=false",
+            "-o",
+            "json_output=false",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=args.seconds + 120,
+    )
     alerts = [ln for ln in proc.stdout.splitlines() if ln[:2].isdigit()]
     print(f"{len(alerts)} alerts in {args.seconds}s")
     seen = {name: [a for a in alerts if cid in a] for name, cid in started.items()}
@@ -314,15 +382,25 @@ def main() -> int:
     e.add_argument("result")
     e.add_argument("want", choices=["full", "zero"])
     e.add_argument("--on-kind", action="store_true", help="tasks that need Falco on the node are not judged")
-    f = sub.add_parser("falco-rules", help="every lab3/lab8 reference and wrong rules file: the real `falco -V` "
-                                           "agrees with the kit's engine")
+    f = sub.add_parser(
+        "falco-rules",
+        help="every lab3/lab8 reference and wrong rules file: the real `falco -V` "
+        "agrees with the kit's engine",
+    )
     f.add_argument("--falco", default="falco")
     f.add_argument("--default-rules", default="/etc/falco/falco_rules.yaml")
-    c = sub.add_parser("falco-capture", help="run lab4's offenders in containers; a real `falco -M` sees them")
+    c = sub.add_parser(
+        "falco-capture", help="run lab4's offenders in containers; a real `falco -M` sees them"
+    )
     c.add_argument("--seconds", type=int, default=30)
     args = p.parse_args()
-    return {"labs": cmd_labs, "solve": cmd_solve, "expect": cmd_expect, "falco-rules": cmd_falco_rules,
-            "falco-capture": cmd_falco_capture}[args.cmd](args)
+    return {
+        "labs": cmd_labs,
+        "solve": cmd_solve,
+        "expect": cmd_expect,
+        "falco-rules": cmd_falco_rules,
+        "falco-capture": cmd_falco_capture,
+    }[args.cmd](args)
 
 
 if __name__ == "__main__":

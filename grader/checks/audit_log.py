@@ -35,19 +35,25 @@ IDENTITY_FILE = "/opt/course/lab7/intruder.txt"
 SECRETS_FILE = "/opt/course/lab7/secrets.txt"
 READ = ("get", "list", "watch")
 # keys naming an identity, not holding a secret: a rotation may keep them (see rotation_problem)
-IDENTIFIER_KEY = re.compile(r"^(user(name)?|login|email|bind-?dn|client-?id|access-?key-?id|account(-?id)?)$", re.I)
+IDENTIFIER_KEY = re.compile(
+    r"^(user(name)?|login|email|bind-?dn|client-?id|access-?key-?id|account(-?id)?)$", re.I
+)
 
 
 # ---- the expected answer, from the pristine start ----------------------------------------------------------
 
-def secrets_read(snap: Snapshot, node: str, log_dir: str, namespace: str, user: str) -> tuple[set[str], ReadStats]:
+
+def secrets_read(
+    snap: Snapshot, node: str, log_dir: str, namespace: str, user: str
+) -> tuple[set[str], ReadStats]:
     """Names of the Secrets ``user`` read in ``namespace``, per the log and the Secrets in ``snap``."""
     return _secrets_read_cached(str(snap.root), node, log_dir, namespace, user)
 
 
 @lru_cache(maxsize=16)
-def _secrets_read_cached(root: str, node: str, log_dir: str, namespace: str,
-                         user: str) -> tuple[set[str], ReadStats]:
+def _secrets_read_cached(
+    root: str, node: str, log_dir: str, namespace: str, user: str
+) -> tuple[set[str], ReadStats]:
     snap = Snapshot(root)
     created = {}
     for obj in snap.objects("Secret", namespace):
@@ -66,7 +72,9 @@ def _secrets_read_cached(root: str, node: str, log_dir: str, namespace: str,
                 streams.append(fh)
                 s.append((path, fh))
             series.append(s)
-        query = Query(users=(user,), resources=("secrets",), namespaces=(namespace,), verbs=READ, codes=("2xx",))
+        query = Query(
+            users=(user,), resources=("secrets",), namespaces=(namespace,), verbs=READ, codes=("2xx",)
+        )
         read: set[str] = set()
         for entry in read_events(series, stats, query):
             ev = entry.event
@@ -85,11 +93,14 @@ def _secrets_read_cached(root: str, node: str, log_dir: str, namespace: str,
 def _expected(ctx: CheckContext, namespace: str, serviceaccount: str, node: str, log_dir: str) -> set[str]:
     user = f"system:serviceaccount:{namespace}:{serviceaccount}"
     return variants.answers(ctx).select(  # digests in a course bundle (grader/variants.py)
-        "read_secrets", variants.object_names(ctx.start, "Secret", namespace),
-        lambda: secrets_read(ctx.start, node, log_dir, namespace, user)[0])
+        "read_secrets",
+        variants.object_names(ctx.start, "Secret", namespace),
+        lambda: secrets_read(ctx.start, node, log_dir, namespace, user)[0],
+    )
 
 
 # ---- answer files ------------------------------------------------------------------------------------------
+
 
 def _answer_lines(ctx: CheckContext, node: str, path: str) -> tuple[list[str] | None, Outcome | None]:
     """The answer file's items, one per line (comments, blank lines and quotes ignored), or why not.
@@ -101,7 +112,9 @@ def _answer_lines(ctx: CheckContext, node: str, path: str) -> tuple[list[str] | 
         text = ctx.snap.read_text(node, path, max_bytes=1024 * 1024)
     except FileProblem as exc:
         make = Outcome.error if exc.is_environment_problem else Outcome.failed
-        return None, make(str(exc), Evidence(where, "your answer, one item per line", exc.kind.replace("_", " ")))
+        return None, make(
+            str(exc), Evidence(where, "your answer, one item per line", exc.kind.replace("_", " "))
+        )
     items = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.split("#", 1)[0].strip().strip("\"'").strip()
@@ -111,14 +124,16 @@ def _answer_lines(ctx: CheckContext, node: str, path: str) -> tuple[list[str] | 
             shown = line if len(line) <= 80 else line[:77] + "..."
             return None, Outcome.failed(
                 f"{where} line {number} holds several items ({shown!r}): write one per line",
-                Evidence(f"{where} line {number}", "one item per line", shown))
+                Evidence(f"{where} line {number}", "one item per line", shown),
+            )
         items.append(line)
     return items, None
 
 
 @check("audit_log.identity_named")
-def identity_named(ctx: CheckContext, namespace: str, serviceaccount: str, node: str = NODE,
-                   path: str = IDENTITY_FILE) -> Outcome:
+def identity_named(
+    ctx: CheckContext, namespace: str, serviceaccount: str, node: str = NODE, path: str = IDENTITY_FILE
+) -> Outcome:
     """The answer file names the intruding ServiceAccount: ``system:serviceaccount:<ns>:<name>`` (or
     ``<ns>/<name>``), and nothing else."""
     items, problem = _answer_lines(ctx, node, path)
@@ -129,19 +144,31 @@ def identity_named(ctx: CheckContext, namespace: str, serviceaccount: str, node:
     if not items:
         return Outcome.failed(f"{where} is empty", Evidence(where, "the intruder's username", "empty"))
     if len(items) > 1:
-        return Outcome.failed(f"{where} names {len(items)} identities; name exactly one",
-                              Evidence(where, "one username", ", ".join(items[:5])))
+        return Outcome.failed(
+            f"{where} names {len(items)} identities; name exactly one",
+            Evidence(where, "one username", ", ".join(items[:5])),
+        )
     got = items[0]
-    full = f"system:serviceaccount:{got.replace('/', ':', 1)}" if got.count("/") == 1 and ":" not in got else got
+    full = (
+        f"system:serviceaccount:{got.replace('/', ':', 1)}" if got.count("/") == 1 and ":" not in got else got
+    )
     if variants.answers(ctx).matches("intruder", full, want):  # digests in a course bundle
         return Outcome.passed(f"{where} names {full}", Evidence(where, full, got))
-    return Outcome.failed(f"{where} names {got!r}, which is not the identity that read the Secrets",
-                          Evidence(where, "the ServiceAccount that read the Secrets (exact name)", got))
+    return Outcome.failed(
+        f"{where} names {got!r}, which is not the identity that read the Secrets",
+        Evidence(where, "the ServiceAccount that read the Secrets (exact name)", got),
+    )
 
 
 @check("audit_log.secrets_listed")
-def secrets_listed(ctx: CheckContext, namespace: str, serviceaccount: str, node: str = NODE,
-                   log_dir: str = LOG_DIR, path: str = SECRETS_FILE) -> Outcome:
+def secrets_listed(
+    ctx: CheckContext,
+    namespace: str,
+    serviceaccount: str,
+    node: str = NODE,
+    log_dir: str = LOG_DIR,
+    path: str = SECRETS_FILE,
+) -> Outcome:
     """The answer file lists exactly the Secrets the intruder read (names; ``<ns>/<name>`` accepted)."""
     expected = _expected(ctx, namespace, serviceaccount, node, log_dir)
     if not expected:
@@ -151,32 +178,40 @@ def secrets_listed(ctx: CheckContext, namespace: str, serviceaccount: str, node:
         return problem
     where = f"{node}:{path}"
     if not items:
-        return Outcome.failed(f"{where} lists no Secret yet", Evidence(where, "one Secret name per line", "empty"))
+        return Outcome.failed(
+            f"{where} lists no Secret yet", Evidence(where, "one Secret name per line", "empty")
+        )
     got = set()
     for item in items:
         for prefix in (f"{namespace}/", "secret/", "secrets/", "secret.", f"{namespace}:"):
             if item.startswith(prefix):
-                item = item[len(prefix):]
+                item = item[len(prefix) :]
         got.add(item)
     if got == expected:
-        return Outcome.passed(f"{where} lists the {len(expected)} Secrets that were read",
-                              Evidence(where, "the Secrets the intruder read", ", ".join(sorted(got))))
+        return Outcome.passed(
+            f"{where} lists the {len(expected)} Secrets that were read",
+            Evidence(where, "the Secrets the intruder read", ", ".join(sorted(got))),
+        )
     # Neither the number missing nor the number too many is told: either would let a learner find the
     # answer by adding names one at a time and regrading. Names that are no Secret of the namespace at all
     # are safe to point out (they say nothing about what was read).
     known = {str(o["metadata"].get("name")) for o in ctx.start.objects("Secret", namespace)}
     unknown = sorted(got - known)
     if unknown:
-        return Outcome.failed(f"{where} names {unknown[0]!r}, which is no Secret of {namespace}"
-                              + (f" (and {len(unknown) - 1} more such names)" if len(unknown) > 1 else ""),
-                              Evidence(where, f"names of Secrets in {namespace}", ", ".join(unknown[:5])))
+        return Outcome.failed(
+            f"{where} names {unknown[0]!r}, which is no Secret of {namespace}"
+            + (f" (and {len(unknown) - 1} more such names)" if len(unknown) > 1 else ""),
+            Evidence(where, f"names of Secrets in {namespace}", ", ".join(unknown[:5])),
+        )
     return Outcome.failed(
         f"{where} is not exactly the Secrets the intruder read ({plural(len(got), 'name')} listed): check every log "
         "file (the rotated .gz too), only successful requests, and what a list or watch without a name read",
-        Evidence(where, "exactly the Secrets the intruder read", ", ".join(sorted(got)) or "none"))
+        Evidence(where, "exactly the Secrets the intruder read", ", ".join(sorted(got)) or "none"),
+    )
 
 
 # ---- Secrets rotated ---------------------------------------------------------------------------------------
+
 
 def effective_data(secret: dict[str, Any]) -> dict[str, bytes] | str:
     """What the API server would store: ``data`` (base64) merged with ``stringData`` (wins); or a problem."""
@@ -222,8 +257,9 @@ def rotation_problem(before: dict[str, bytes], after: dict[str, bytes]) -> str |
 
 
 @check("audit_log.secrets_rotated")
-def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node: str = NODE,
-                    log_dir: str = LOG_DIR) -> Outcome:
+def secrets_rotated(
+    ctx: CheckContext, namespace: str, serviceaccount: str, node: str = NODE, log_dir: str = LOG_DIR
+) -> Outcome:
     """Every Secret that was read has new values for all it held, edited in place (same uid); every other
     Secret of the namespace is still there with the same uid and data.
 
@@ -246,22 +282,33 @@ def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node
         if len(ctx.snap.objects("Secret", namespace, name)) > 1:
             dups.append(name)
         start_uid = _start_uid(ctx, before)  # on a cluster: the UID `cks start` recorded, not the file's
-        broken_others += name not in expected and (now is None or now["metadata"].get("uid") !=
-                                                   start_uid or isinstance(effective_data(now), str))
+        broken_others += name not in expected and (
+            now is None or now["metadata"].get("uid") != start_uid or isinstance(effective_data(now), str)
+        )
         if now is None:
             problems = ctx.snap.object_problems
             note = f" (or its file is broken: {problems[0].where}: {problems[0].message})" if problems else ""
-            broken.append((f"{where} was deleted{note}", Evidence(where, "the same Secret (same uid)", "absent")))
+            broken.append(
+                (f"{where} was deleted{note}", Evidence(where, "the same Secret (same uid)", "absent"))
+            )
             continue
         uid0, uid1 = start_uid, now["metadata"].get("uid")
         if uid1 is None and uid0 is not None:
-            broken.append((f"{where} has no metadata.uid any more: a Secret without its uid is a new object (deleted "
-                           "and recreated); keep the uid and change only the data",
-                           Evidence(where, f"uid {uid0}", "no uid")))
+            broken.append(
+                (
+                    f"{where} has no metadata.uid any more: a Secret without its uid is a new object (deleted "
+                    "and recreated); keep the uid and change only the data",
+                    Evidence(where, f"uid {uid0}", "no uid"),
+                )
+            )
             continue
         if uid1 != uid0:
-            broken.append((f"{where} was deleted and recreated (uid changed); edit it in place",
-                           Evidence(where, f"uid {uid0}", f"uid {uid1}")))
+            broken.append(
+                (
+                    f"{where} was deleted and recreated (uid changed); edit it in place",
+                    Evidence(where, f"uid {uid0}", f"uid {uid1}"),
+                )
+            )
             continue
         data0, data1 = effective_data(before), effective_data(now)
         if isinstance(data1, str):
@@ -277,31 +324,47 @@ def secrets_rotated(ctx: CheckContext, namespace: str, serviceaccount: str, node
         elif data1 != data0:
             touched += 1
     if good == len(expected) and not touched and not broken:
-        return Outcome.passed(f"exactly the {len(expected)} Secrets that were read have new values (edited in "
-                              "place); the others are untouched",
-                              Evidence(f"Secrets in {namespace}", f"{len(expected)} rotated", f"{good} rotated"))
+        return Outcome.passed(
+            f"exactly the {len(expected)} Secrets that were read have new values (edited in "
+            "place); the others are untouched",
+            Evidence(f"Secrets in {namespace}", f"{len(expected)} rotated", f"{good} rotated"),
+        )
     msgs = [m for m, _ in broken]
     if stale:
         first, why = stale[0]
         others = f" ({plural(len(stale) - 1, 'more read Secret')} too)" if len(stale) > 1 else ""
         msgs.append(f"{first} is not rotated: {why}{others}; every value that was read must change")
     if touched:
-        msgs.append(f"{plural(touched, 'Secret')} that {'was' if touched == 1 else 'were'} not read {'has' if touched == 1 else 'have'} new data (leave those alone)")
+        msgs.append(
+            f"{plural(touched, 'Secret')} that {'was' if touched == 1 else 'were'} not read {'has' if touched == 1 else 'have'} new data (leave those alone)"
+        )
     if dups:
-        msgs.append(f"note: {', '.join(dups)} {'is' if len(dups) == 1 else 'are'} defined more than once under "
-                    "cluster/ and only the last definition in file order counts: keep one file per Secret")
+        msgs.append(
+            f"note: {', '.join(dups)} {'is' if len(dups) == 1 else 'are'} defined more than once under "
+            "cluster/ and only the last definition in file order counts: keep one file per Secret"
+        )
     score = good / (len(expected) + touched + broken_others)
-    evidence = [ev for _, ev in broken] + [Evidence(where, "every value that was read changed", why)
-                                           for where, why in stale[:3]] + [Evidence(
-        f"Secrets in {namespace}", f"{len(expected)} read Secrets with new values, {len(start) - len(expected)} "
-        "untouched", f"{good} read Secrets with new values, {touched} others changed")]
+    evidence = (
+        [ev for _, ev in broken]
+        + [Evidence(where, "every value that was read changed", why) for where, why in stale[:3]]
+        + [
+            Evidence(
+                f"Secrets in {namespace}",
+                f"{len(expected)} read Secrets with new values, {len(start) - len(expected)} untouched",
+                f"{good} read Secrets with new values, {touched} others changed",
+            )
+        ]
+    )
     return Outcome.failed("; ".join(msgs), *evidence, score=score)
 
 
 # ---- permission removed ------------------------------------------------------------------------------------
 
+
 def _rbac_objects(snap: Snapshot) -> list[dict[str, Any]]:
-    return [o for kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding") for o in snap.objects(kind)]
+    return [
+        o for kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding") for o in snap.objects(kind)
+    ]
 
 
 def _secret_reads(namespace: str, names: list[str]) -> list[rbac.Request]:
@@ -319,8 +382,9 @@ def _names_intruder(ctx: CheckContext, namespace: str, serviceaccount: str, path
 
 
 @check("audit_log.read_permission_removed")
-def read_permission_removed(ctx: CheckContext, namespace: str, serviceaccount: str,
-                            identity_file: str = IDENTITY_FILE) -> Outcome:
+def read_permission_removed(
+    ctx: CheckContext, namespace: str, serviceaccount: str, identity_file: str = IDENTITY_FILE
+) -> Outcome:
     """Judged with RBAC semantics over every Role/ClusterRole/(Cluster)RoleBinding: the ServiceAccount can no
     longer get, list or watch Secrets in the namespace; everything else it could do at the start it still
     can; and it gained nothing new. All or nothing: removing more than the leak (the RoleBinding, the Role,
@@ -328,18 +392,25 @@ def read_permission_removed(ctx: CheckContext, namespace: str, serviceaccount: s
 
     Messages never name the ServiceAccount, nor the Role or binding that grants the reads (task t1's answer
     and this task's): they name only permissions the learner took away or added, and where."""
-    serviceaccount = variants.answers(ctx).pick(  # digests in a course bundle
-        "intruder_sa", variants.subject_names(ctx.start, namespace), serviceaccount) or serviceaccount
+    serviceaccount = (
+        variants.answers(ctx).pick(  # digests in a course bundle
+            "intruder_sa", variants.subject_names(ctx.start, namespace), serviceaccount
+        )
+        or serviceaccount
+    )
     who = rbac.Identity.service_account(namespace, serviceaccount)
     now, before = rbac.Authorizer(_rbac_objects(ctx.snap)), rbac.Authorizer(_rbac_objects(ctx.start))
-    names = sorted({str(s["metadata"].get("name")) for s in ctx.start.objects("Secret", namespace)} |
-                   {str(s["metadata"].get("name")) for s in ctx.snap.objects("Secret", namespace)})
+    names = sorted(
+        {str(s["metadata"].get("name")) for s in ctx.start.objects("Secret", namespace)}
+        | {str(s["metadata"].get("name")) for s in ctx.snap.objects("Secret", namespace)}
+    )
     where_rbac = f"RBAC in {namespace}"
     if any(now.why(who, r) for r in _secret_reads(namespace, names)):
-        return Outcome.failed(f"the intruder can still read Secrets in {namespace}: find the rule that lets it "
-                              "(`kubectl auth can-i --list --as ...`) and take away only that",
-                              Evidence(where_rbac, "no get/list/watch on secrets for the intruder",
-                                       "still allowed"))
+        return Outcome.failed(
+            f"the intruder can still read Secrets in {namespace}: find the rule that lets it "
+            "(`kubectl auth can-i --list --as ...`) and take away only that",
+            Evidence(where_rbac, "no get/list/watch on secrets for the intruder", "still allowed"),
+        )
     lost, gained = [], []
     for where, rule in before.grants(who, namespace):
         for req in rbac.probes_for_rule(rule, namespace):
@@ -360,20 +431,26 @@ def read_permission_removed(ctx: CheckContext, namespace: str, serviceaccount: s
         req, where = lost[0]
         what = _describe(req)
         granted = f" (was granted by {where})" if named else ""
-        msgs.append(f"the Secrets are safe, but the workload lost permissions it needs, e.g. "
-                    f"{what}{granted}: remove only the Secrets part{broken}")
+        msgs.append(
+            f"the Secrets are safe, but the workload lost permissions it needs, e.g. "
+            f"{what}{granted}: remove only the Secrets part{broken}"
+        )
         evidence.append(Evidence(where_rbac, "every other permission kept", f"{len(lost)} lost, e.g. {what}"))
     if gained:
         req, where = gained[0]
         what = _describe(req)
-        msgs.append(f"the intruder gained a permission it did not have: {what}" + (f" ({where})" if named else ""))
+        msgs.append(
+            f"the intruder gained a permission it did not have: {what}" + (f" ({where})" if named else "")
+        )
         evidence.append(Evidence(where_rbac, "no new permissions", f"{len(gained)}, e.g. {what}"))
     if msgs:
         return Outcome.failed("; ".join(msgs), *evidence)
-    return Outcome.passed(f"the intruder can no longer read Secrets in {namespace} and keeps its other "
-                          "permissions")
+    return Outcome.passed(
+        f"the intruder can no longer read Secrets in {namespace} and keeps its other permissions"
+    )
 
 
 def _describe(req: rbac.Request) -> str:
-    return f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''}" + \
-        (f" (API group {req.api_group})" if req.api_group else "")
+    return f"{req.verb} {req.resource}{'/' + req.subresource if req.subresource else ''}" + (
+        f" (API group {req.api_group})" if req.api_group else ""
+    )

@@ -61,13 +61,15 @@ class Probe:
 
 # ---- reading the policy -----------------------------------------------------------------------------
 
+
 @lru_cache(maxsize=16)
 def _load(text: str, kube_version: str | None) -> LoadResult:
     return load_policy(text, kube_version)
 
 
-def read_policy(ctx: CheckContext, node: str, path: str,
-                kube_version: str | None = None) -> tuple[LoadResult | None, Outcome | None]:
+def read_policy(
+    ctx: CheckContext, node: str, path: str, kube_version: str | None = None
+) -> tuple[LoadResult | None, Outcome | None]:
     """(load result, None) or (None, the outcome to return: the file is missing, unreadable, ...)."""
     where = f"{node}:{path}"
     try:
@@ -83,16 +85,23 @@ def read_policy(ctx: CheckContext, node: str, path: str,
 
 
 def _file_actual(exc: FileProblem) -> str:
-    return {"missing": "no such file", "is_directory": "a directory", "not_a_file": "not a regular file",
-            "too_large": "too large", "binary": "binary content"}.get(exc.kind, str(exc))
+    return {
+        "missing": "no such file",
+        "is_directory": "a directory",
+        "not_a_file": "not a regular file",
+        "too_large": "too large",
+        "binary": "binary content",
+    }.get(exc.kind, str(exc))
 
 
 def explain_load_error(error: str, kube_version: str | None = None) -> str:
     """kube-apiserver's own words, plus why where they alone would puzzle (a wildcard the docs now show)."""
     if 'resources.group: Invalid value: "*"' in error:
         version = parse_kube_version(kube_version)
-        return (f'{error.split(": a lowercase")[0]}: group "*" is accepted only from Kubernetes 1.36 on, and '
-                f"this cluster runs {version[0]}.{version[1]}: list the API groups instead")
+        return (
+            f'{error.split(": a lowercase")[0]}: group "*" is accepted only from Kubernetes 1.36 on, and '
+            f"this cluster runs {version[0]}.{version[1]}: list the API groups instead"
+        )
     return error
 
 
@@ -101,14 +110,17 @@ def _not_loading(result: LoadResult, where: str, kube_version: str | None = None
     more = f" (and {len(result.errors) - 1} more errors)" if len(result.errors) > 1 else ""
     return Outcome.failed(
         f"the policy does not load, so kube-apiserver would not start: {first}{more}",
-        Evidence(where, "a policy kube-apiserver loads", "; ".join(result.errors[:MAX_EVIDENCE])))
+        Evidence(where, "a policy kube-apiserver loads", "; ".join(result.errors[:MAX_EVIDENCE])),
+    )
 
 
 # ---- checks ------------------------------------------------------------------------------------------
 
+
 @check("audit_policy.loads")
-def loads(ctx: CheckContext, node: str, path: str, allow_dropped_keys: bool = False,
-          kube_version: str | None = None) -> Outcome:
+def loads(
+    ctx: CheckContext, node: str, path: str, allow_dropped_keys: bool = False, kube_version: str | None = None
+) -> Outcome:
     """The file is a policy kube-apiserver would load; unless ``allow_dropped_keys``, with no key it drops."""
     result, problem = read_policy(ctx, node, path, kube_version)
     if problem:
@@ -119,26 +131,42 @@ def loads(ctx: CheckContext, node: str, path: str, allow_dropped_keys: bool = Fa
         more = f" (and {len(errs) - 1} more)" if len(errs) > 1 else ""
         evidence = [Evidence(where, "a policy kube-apiserver loads", e) for e in errs[:MAX_EVIDENCE]]
         evidence += [Evidence(where, "no dropped keys", w) for w in result.dropped[:MAX_EVIDENCE]]
-        return Outcome.failed(f"kube-apiserver would refuse this policy and not start: "
-                              f"{explain_load_error(errs[0], kube_version)}{more}",
-                              *evidence)
+        return Outcome.failed(
+            f"kube-apiserver would refuse this policy and not start: "
+            f"{explain_load_error(errs[0], kube_version)}{more}",
+            *evidence,
+        )
     if result.dropped and not allow_dropped_keys:
         more = f" (and {len(result.dropped) - 1} more)" if len(result.dropped) > 1 else ""
         dropped = Outcome.failed(
             f"kube-apiserver loads it but silently drops keys, so rules match more than written: "
             f"{result.dropped[0]}{more}",
-            *[Evidence(where, "every key is one kube-apiserver knows", w) for w in result.dropped[:MAX_EVIDENCE]])
+            *[
+                Evidence(where, "every key is one kube-apiserver knows", w)
+                for w in result.dropped[:MAX_EVIDENCE]
+            ],
+        )
         dropped.blocks_dependents = False  # kube-apiserver runs with it: later tasks judge what it does
         return dropped
     n = len(result.policy.rules)
-    return Outcome.passed(f"kube-apiserver loads the policy ({n} rule{'s' if n != 1 else ''})",
-                          Evidence(where, "a policy kube-apiserver loads", f"loads, {n} rules"))
+    return Outcome.passed(
+        f"kube-apiserver loads the policy ({n} rule{'s' if n != 1 else ''})",
+        Evidence(where, "a policy kube-apiserver loads", f"loads, {n} rules"),
+    )
 
 
 @check("audit_policy.probes")
-def probes(ctx: CheckContext, node: str, path: str, probes: list | None = None,
-           requests_from: list | None = None, expect: dict | None = None, witnesses: bool = False,
-           require_recorded: bool = False, kube_version: str | None = None) -> Outcome:
+def probes(
+    ctx: CheckContext,
+    node: str,
+    path: str,
+    probes: list | None = None,
+    requests_from: list | None = None,
+    expect: dict | None = None,
+    witnesses: bool = False,
+    require_recorded: bool = False,
+    kube_version: str | None = None,
+) -> Outcome:
     """Evaluate every probe through the policy as kube-apiserver would; each must get what it expects.
 
     ``requests_from``: reuse the requests of these tasks' probes (their expectations are ignored) with
@@ -179,26 +207,37 @@ def probes(ctx: CheckContext, node: str, path: str, probes: list | None = None,
     if require_recorded and recorded == 0 and battery:
         first = battery[0]
         d0 = policy.evaluate(first.request)
-        got = f"level None ({_rule_ref(d0)})" if d0.level == "None" else \
-            f"{d0.level} with {_COMPLETE} omitted ({_rule_ref(d0)})"
+        got = (
+            f"level None ({_rule_ref(d0)})"
+            if d0.level == "None"
+            else f"{d0.level} with {_COMPLETE} omitted ({_rule_ref(d0)})"
+        )
         return Outcome.failed(
             f"{first.label}: expected an event, got {got}; the policy logs none of the {len(battery)} probe "
             f"requests (each gets level None or has its {_COMPLETE} stage omitted), so it records nothing to judge",
-            Evidence(where, "requests that are logged", f"every probe request gets level None or omits {_COMPLETE}"))
+            Evidence(
+                where, "requests that are logged", f"every probe request gets level None or omits {_COMPLETE}"
+            ),
+        )
     if not failures:
-        dropped = f"; note: kube-apiserver drops {plural(len(result.dropped), 'key')}" if result.dropped else ""
+        dropped = (
+            f"; note: kube-apiserver drops {plural(len(result.dropped), 'key')}" if result.dropped else ""
+        )
         return Outcome.passed(f"all {len(battery)} probe requests get what they should{dropped}")
     probe, decision, text = failures[0]
     more = f"; {len(failures) - 1} more of {len(battery)} probes fail" if len(failures) > 1 else ""
     hint = ""
     if result.dropped:
         hint = f" (kube-apiserver dropped keys from this policy: {result.dropped[0]})"
-    evidence = [Evidence(f"{where} | {p.label}", _expected_text(p), _actual_text(d, policy))
-                for p, d, _ in failures[:MAX_EVIDENCE]]
+    evidence = [
+        Evidence(f"{where} | {p.label}", _expected_text(p), _actual_text(d, policy))
+        for p, d, _ in failures[:MAX_EVIDENCE]
+    ]
     return Outcome.failed(f"{probe.label}: {text}{more}{hint}", *evidence)
 
 
 # ---- judging -------------------------------------------------------------------------------------------
+
 
 def judge(probe: Probe, d: Decision) -> str | None:
     """None when the decision meets the probe, else what is wrong (learner-facing)."""
@@ -209,15 +248,22 @@ def judge(probe: Probe, d: Decision) -> str | None:
     if probe.levels and d.level != "None" and not d.records(_COMPLETE):
         # a logged request whose ResponseComplete stage is omitted writes no event once it completes
         # (at most RequestReceived, or ResponseStarted for watch/exec): in effect it is not logged
-        return (f"expected {d.level} with a {_COMPLETE} event, got {d.level} with {_COMPLETE} omitted ({rule} "
-                f"omits {_stages(d)}): no event is written when the request completes")
+        return (
+            f"expected {d.level} with a {_COMPLETE} event, got {d.level} with {_COMPLETE} omitted ({rule} "
+            f"omits {_stages(d)}): no event is written when the request completes"
+        )
     for stage in probe.omits:
         if d.records(stage):
             return f"{stage} is recorded (level {d.level}, {rule} omits {_stages(d)})"
-    if probe.omit_managed_fields is not None and d.level != "None" and \
-            d.omit_managed_fields is not probe.omit_managed_fields:
-        return (f"managedFields are {'omitted' if d.omit_managed_fields else 'kept'} ({rule}), expected "
-                f"{'omitted' if probe.omit_managed_fields else 'kept'}")
+    if (
+        probe.omit_managed_fields is not None
+        and d.level != "None"
+        and d.omit_managed_fields is not probe.omit_managed_fields
+    ):
+        return (
+            f"managedFields are {'omitted' if d.omit_managed_fields else 'kept'} ({rule}), expected "
+            f"{'omitted' if probe.omit_managed_fields else 'kept'}"
+        )
     return None
 
 
@@ -271,7 +317,9 @@ def build_probes(raw: list) -> list[Probe]:
             raise ProbeSpecError(f"{where}: must be a mapping with request or space, and level/omits")
         unknown = sorted(set(entry) - _PROBE_KEYS)
         if unknown:
-            raise ProbeSpecError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(_PROBE_KEYS))}")
+            raise ProbeSpecError(
+                f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(_PROBE_KEYS))}"
+            )
         levels, omits, omf = _expectation(entry, where)
         for req, label in _requests(entry, where):
             out.append(Probe(req, label, levels, omits, omf))
@@ -316,7 +364,9 @@ def _space(space: Any, where: str) -> list[RequestAttributes]:
         raise ProbeSpecError(f"{where}: must be a mapping of lists ({', '.join(sorted(_SPACE_KEYS))})")
     unknown = sorted(set(space) - _SPACE_KEYS)
     if unknown:
-        raise ProbeSpecError(f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(_SPACE_KEYS))}")
+        raise ProbeSpecError(
+            f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(_SPACE_KEYS))}"
+        )
 
     def lst(key: str, default: list) -> list:
         val = space.get(key, default)
@@ -335,12 +385,24 @@ def _space(space: Any, where: str) -> list[RequestAttributes]:
         return out
     # parse each resource once, through the shorthand so a space means what a single probe would
     targets = [parse_request(f"get {res}") for res in lst("resources", [])]
-    for verb, t, ns, name, user in itertools.product(verbs, targets, lst("namespaces", [""]), lst("names", [""]),
-                                                    users):
+    for verb, t, ns, name, user in itertools.product(
+        verbs, targets, lst("namespaces", [""]), lst("names", [""]), users
+    ):
         ns, name = str(ns or ""), str(name or "")
-        out.append(RequestAttributes(user, verb, ns, t.api_group, t.api_version, t.resource, t.subresource, name,
-                                     True, resource_path(t.api_group, t.api_version, ns, t.resource, name,
-                                                         t.subresource)))
+        out.append(
+            RequestAttributes(
+                user,
+                verb,
+                ns,
+                t.api_group,
+                t.api_version,
+                t.resource,
+                t.subresource,
+                name,
+                True,
+                resource_path(t.api_group, t.api_version, ns, t.resource, name, t.subresource),
+            )
+        )
     return out
 
 

@@ -21,8 +21,9 @@ RULES_DIR = "/etc/falco/rules.d"
 # ---------------------------------------------------------------------------------------------- rules
 
 
-def _rules_files(snap: Snapshot, node: str, default_path: str, local_path: str,
-                 rules_dir: str) -> list[tuple[str, bytes]]:
+def _rules_files(
+    snap: Snapshot, node: str, default_path: str, local_path: str, rules_dir: str
+) -> list[tuple[str, bytes]]:
     """The files Falco loads by default, in its order: default file, local file, rules.d (*.yaml, *.yml)."""
     files = [(default_path, snap.read_bytes(node, default_path))]
     if snap.exists(node, local_path):
@@ -103,8 +104,10 @@ def default_file_untouched(ctx: CheckContext, node: str, path: str, current: byt
             return Outcome.error(f"the start record of {path} is not a sha256 digest ({recorded[:80]!r})")
         return hashlib.sha256(current).hexdigest() == digest.lower()
     if ctx.live:
-        return Outcome.error(f"no start record for {path}: start the lab with `cks start {ctx.lab.id} --target ...` "
-                             "so the grader knows the file Falco was installed with")
+        return Outcome.error(
+            f"no start record for {path}: start the lab with `cks start {ctx.lab.id} --target ...` "
+            "so the grader knows the file Falco was installed with"
+        )
     try:
         return current == ctx.start.read_bytes(node, path)
     except FileProblem as exc:
@@ -138,16 +141,27 @@ def _listed(names: list[str], limit: int = 3) -> str:
 
 def _defined_in(files: list[tuple[str, bytes]], path: str, rule: str) -> bool:
     """The rule is defined in ``path`` even if a later file (rules.d) redefines or overrides it."""
-    upto = files[:next((i for i, (p, _) in enumerate(files) if p == path), len(files)) + 1]
+    upto = files[: next((i for i, (p, _) in enumerate(files) if p == path), len(files)) + 1]
     res = _load_cached(tuple(upto))
     found = res.rule(rule) if res.successful else None
     return found is not None and found.file == path
 
 
 @check("falco.rule_task")
-def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str], events: str,
-              event_set: str = "events.yaml", node: str = "controlplane", default_path: str = DEFAULT_RULES,
-              local_path: str = LOCAL_RULES, rules_dir: str = RULES_DIR, separator: str = ",") -> Outcome:
+def rule_task(
+    ctx: CheckContext,
+    *,
+    rule: str,
+    priority: str,
+    fields: list[str],
+    events: str,
+    event_set: str = "events.yaml",
+    node: str = "controlplane",
+    default_path: str = DEFAULT_RULES,
+    local_path: str = LOCAL_RULES,
+    rules_dir: str = RULES_DIR,
+    separator: str = ",",
+) -> Outcome:
     """A detection rule: in the local file, loads on top of the node's default file (unchanged since the
     start recorded it), the priority asked for, an output of exactly the fields asked for joined by
     ``separator``, fires on every positive event of the lab's event set and on no negative one. Name,
@@ -159,8 +173,10 @@ def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str],
     try:
         current_default = ctx.snap.read_bytes(node, default_path)
     except FileProblem as exc:
-        return Outcome.failed(f"{exc}: the default rules file must stay in place, unchanged",
-                              Evidence(f"{node}:{default_path}", "the file as installed", "missing or unreadable"))
+        return Outcome.failed(
+            f"{exc}: the default rules file must stay in place, unchanged",
+            Evidence(f"{node}:{default_path}", "the file as installed", "missing or unreadable"),
+        )
     untouched = default_file_untouched(ctx, node, default_path, current_default)
     if isinstance(untouched, Outcome):
         return untouched
@@ -168,10 +184,13 @@ def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str],
         return Outcome.failed(
             f"{default_path} was edited: Falco's default rules file must stay as it was when the lab started (a "
             "package upgrade overwrites it); put your rules in falco_rules.local.yaml",
-            Evidence(f"{node}:{default_path}", "unchanged since the lab started", "edited"))
+            Evidence(f"{node}:{default_path}", "unchanged since the lab started", "edited"),
+        )
     if not ctx.snap.exists(node, local_path):
-        return Outcome.failed(f"{local_path} does not exist: write your rules there",
-                              Evidence(where, f"rule '{rule}'", "no file"))
+        return Outcome.failed(
+            f"{local_path} does not exist: write your rules there",
+            Evidence(where, f"rule '{rule}'", "no file"),
+        )
     try:
         files = _rules_files(ctx.snap, node, default_path, local_path, rules_dir)
     except FileProblem as exc:
@@ -181,42 +200,65 @@ def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str],
         err = res.errors[0]
         return Outcome.failed(
             f"Falco would not start: {err.short()} (try `cks falco validate {local_path}`)",
-            Evidence(f"{node}:{err.context.filename}", "the rules files load without errors", err.message))
+            Evidence(f"{node}:{err.context.filename}", "the rules files load without errors", err.message),
+        )
     compiled = res.rule(rule)
     if compiled is not None and compiled.file != local_path and not _defined_in(files, local_path, rule):
-        return Outcome.failed(f"rule '{rule}' is defined in {compiled.file}, not in {local_path}: the task asks "
-                              f"for it in {local_path}", Evidence(where, f"rule '{rule}'", f"in {compiled.file}"))
+        return Outcome.failed(
+            f"rule '{rule}' is defined in {compiled.file}, not in {local_path}: the task asks "
+            f"for it in {local_path}",
+            Evidence(where, f"rule '{rule}'", f"in {compiled.file}"),
+        )
     if compiled is None:
         names = [r.name for r in res.rules if r.file == local_path]
         found = f"rules there: {', '.join(repr(n) for n in names)}" if names else "no rules there"
-        return Outcome.failed(f"no rule named '{rule}' in {local_path} ({found}); the name must match exactly",
-                              Evidence(where, f"rule '{rule}'", found))
+        return Outcome.failed(
+            f"no rule named '{rule}' in {local_path} ({found}); the name must match exactly",
+            Evidence(where, f"rule '{rule}'", found),
+        )
     if not compiled.enabled:
-        return Outcome.failed(f"rule '{rule}' is disabled (enabled: false)", Evidence(where, "enabled", "disabled"))
+        return Outcome.failed(
+            f"rule '{rule}' is disabled (enabled: false)", Evidence(where, "enabled", "disabled")
+        )
 
     # Partial credit (the rule written in lab3's README): the rule's name, priority and output earn a third
     # of the task each; a detection that fires where it must not or misses what it must catch divides that by
     # three, so a broken detection keeps at most a third, and only for the parts that are right on their own.
     want = parse_priority(priority)
     identity: list[tuple[bool, str, Evidence | None]] = [(True, "", None)]  # the name: found above
-    identity.append((compiled.priority == want,
-                     f"rule '{rule}' has priority {compiled.priority_name.upper()}, expected {priority.upper()}",
-                     Evidence(f"{where} rule '{rule}' priority",
-                              PRIORITIES[want].upper() if want is not None else priority,
-                              compiled.priority_name.upper())))
+    identity.append(
+        (
+            compiled.priority == want,
+            f"rule '{rule}' has priority {compiled.priority_name.upper()}, expected {priority.upper()}",
+            Evidence(
+                f"{where} rule '{rule}' priority",
+                PRIORITIES[want].upper() if want is not None else priority,
+                compiled.priority_name.upper(),
+            ),
+        )
+    )
     got_fields = ["%" + f for f in compiled.output_format.fields]
     want_fields = [f if f.startswith("%") else "%" + f for f in fields]
     want_text = separator.join(want_fields)
     got_text = compiled.output_format.text.strip()
     if got_fields != want_fields:
-        identity.append((False, f"rule '{rule}' outputs the fields {','.join(got_fields) or '(none)'}; expected "
-                                f"exactly {','.join(want_fields)} in this order",
-                         Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
+        identity.append(
+            (
+                False,
+                f"rule '{rule}' outputs the fields {','.join(got_fields) or '(none)'}; expected "
+                f"exactly {','.join(want_fields)} in this order",
+                Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200]),
+            )
+        )
     else:  # the right fields: the output must also be nothing but them, joined by the separator
-        identity.append((got_text == want_text,
-                         f"rule '{rule}' has the right fields but other text around or between them: its output "
-                         f"must be exactly {want_text} (no other words, {separator!r} between the fields)",
-                         Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])))
+        identity.append(
+            (
+                got_text == want_text,
+                f"rule '{rule}' has the right fields but other text around or between them: its output "
+                f"must be exactly {want_text} (no other words, {separator!r} between the fields)",
+                Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200]),
+            )
+        )
     try:
         positives, negatives = _events(ctx, event_set, events)
     except (OSError, ValueError) as exc:
@@ -225,19 +267,35 @@ def rule_task(ctx: CheckContext, *, rule: str, priority: str, fields: list[str],
     wrong = [name for name, ev in negatives if compiled.filter.matches(ev)]
     detection: list[tuple[str, Evidence]] = []
     if missed:
-        detection.append((f"rule '{rule}' misses {len(missed)} of the {len(positives)} events it must catch: "
-                          f"{_listed(missed)}",
-                          Evidence(f"rule '{rule}' on the events it must catch", "fires on every one",
-                                   f"silent on {len(missed)} of {len(positives)}")))
+        detection.append(
+            (
+                f"rule '{rule}' misses {len(missed)} of the {len(positives)} events it must catch: "
+                f"{_listed(missed)}",
+                Evidence(
+                    f"rule '{rule}' on the events it must catch",
+                    "fires on every one",
+                    f"silent on {len(missed)} of {len(positives)}",
+                ),
+            )
+        )
     if wrong:
-        detection.append((f"rule '{rule}' fires on {len(wrong)} event{'s' if len(wrong) != 1 else ''} it must "
-                          f"not: {_listed(wrong)}",
-                          Evidence(f"rule '{rule}' on look-alike events", "fires on none",
-                                   f"fires on {len(wrong)} of {len(negatives)}")))
+        detection.append(
+            (
+                f"rule '{rule}' fires on {len(wrong)} event{'s' if len(wrong) != 1 else ''} it must "
+                f"not: {_listed(wrong)}",
+                Evidence(
+                    f"rule '{rule}' on look-alike events",
+                    "fires on none",
+                    f"fires on {len(wrong)} of {len(negatives)}",
+                ),
+            )
+        )
     bad = [(msg, ev) for ok, msg, ev in identity if not ok]
     if not detection and not bad:
-        return Outcome.passed(f"rule '{rule}' loads, has the right priority and output, and fires exactly on the "
-                              f"{len(positives)} events it must catch")
+        return Outcome.passed(
+            f"rule '{rule}' loads, has the right priority and output, and fires exactly on the "
+            f"{len(positives)} events it must catch"
+        )
     right = sum(1 for ok, _, _ in identity if ok)
     score = right / 3 * (1 / 3 if detection else 1)
     messages = [m for m, _ in detection] + [m for m, _ in bad]
@@ -359,7 +417,9 @@ def _template_change(before: dict, after: dict) -> str | None:
 
 
 @check("falco.offenders_scaled")
-def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, node: str = "controlplane") -> Outcome:
+def offenders_scaled(
+    ctx: CheckContext, *, namespace: str, alerts_path: str, node: str = "controlplane"
+) -> Outcome:
     """Every Deployment behind an alert of the earlier capture is scaled to 0 (same UID: scaled, not
     recreated); every other Deployment keeps its replicas and pod template."""
     try:
@@ -376,14 +436,18 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
         first = broken[0]
         where = _document_where(first.where)
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
-        return Outcome.failed(f"{where}: {first.message}{more}: fix the file first; the grader cannot tell "
-                              "which Deployments it holds, and kubectl would refuse it too",
-                              Evidence(where, "valid YAML", first.message))
+        return Outcome.failed(
+            f"{where}: {first.message}{more}: fix the file first; the grader cannot tell "
+            "which Deployments it holds, and kubectl would refuse it too",
+            Evidence(where, "valid YAML", first.message),
+        )
     start_deps = {object_key(d)[2]: d for d in ctx.start.objects("Deployment", namespace)}
     now_deps = {object_key(d)[2]: d for d in ctx.snap.objects("Deployment", namespace)}  # name as text
     if not now_deps and not ctx.snap.objects("Deployment"):
-        return Outcome.failed(f"no Deployments found in namespace {namespace}",
-                              Evidence(f"Deployments in {namespace}", "the lab's Deployments", "none"))
+        return Outcome.failed(
+            f"no Deployments found in namespace {namespace}",
+            Evidence(f"Deployments in {namespace}", "the lab's Deployments", "none"),
+        )
 
     # benign Deployments: untouched, or the whole task earns nothing
     for name, before in sorted(start_deps.items()):
@@ -392,20 +456,27 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
         after = now_deps.get(name)
         where = f"Deployment {namespace}/{name}"
         if after is None:
-            return Outcome.failed(f"{where} (benign) was deleted: respond to the offenders only",
-                                  Evidence(where, "kept", "deleted"))
+            return Outcome.failed(
+                f"{where} (benign) was deleted: respond to the offenders only",
+                Evidence(where, "kept", "deleted"),
+            )
         if not _same_object(ctx, before, after):
-            return Outcome.failed(f"{where} (benign) was recreated: leave the benign workloads alone",
-                                  Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid")))
+            return Outcome.failed(
+                f"{where} (benign) was recreated: leave the benign workloads alone",
+                Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid")),
+            )
         if _replicas(after) != _replicas(before):
             return Outcome.failed(
                 f"{where} is benign (no alert comes from its pods) but its replicas went from {_shown_replicas(before)}"
                 f" to {_shown_replicas(after)}: scale only the Deployments whose containers appear in the alerts",
-                Evidence(f"{where} replicas", _shown_replicas(before), _shown_replicas(after)))
+                Evidence(f"{where} replicas", _shown_replicas(before), _shown_replicas(after)),
+            )
         changed = _template_change(before, after)
         if changed:
-            return Outcome.failed(f"{where} (benign) had its pod template changed at {changed}: leave it as it was",
-                                  Evidence(f"{where} {changed}", "unchanged", "changed"))
+            return Outcome.failed(
+                f"{where} (benign) had its pod template changed at {changed}: leave it as it was",
+                Evidence(f"{where} {changed}", "unchanged", "changed"),
+            )
 
     # The offenders are what the learner must find: reasons count them and name only the Deployments the
     # learner already acted on wrongly (deleted, recreated, replicas that are not a number).
@@ -415,27 +486,49 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
         where = f"Deployment {namespace}/{name}"
         before, after = start_deps.get(name), now_deps.get(name)
         if after is None:
-            touched.append((f"{where} was deleted: scale it to 0 instead (keep the object for the investigation)",
-                            Evidence(where, "replicas 0, same object", "deleted")))
+            touched.append(
+                (
+                    f"{where} was deleted: scale it to 0 instead (keep the object for the investigation)",
+                    Evidence(where, "replicas 0, same object", "deleted"),
+                )
+            )
         elif before is not None and not _same_object(ctx, before, after):
-            touched.append((f"{where} was deleted and recreated (new UID): scale it, do not recreate it",
-                            Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid"))))
+            touched.append(
+                (
+                    f"{where} was deleted and recreated (new UID): scale it, do not recreate it",
+                    Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid")),
+                )
+            )
         elif _replicas(after) < 0:
-            touched.append((f"{where} has spec.replicas {_shown_replicas(after)}",
-                            Evidence(f"{where} spec.replicas", "a number", _shown_replicas(after))))
+            touched.append(
+                (
+                    f"{where} has spec.replicas {_shown_replicas(after)}",
+                    Evidence(f"{where} spec.replicas", "a number", _shown_replicas(after)),
+                )
+            )
         elif _replicas(after) == 0:
             scaled += 1
         else:
             running += 1
     total = len(offenders)
     if scaled == total:
-        return Outcome.passed(f"the {total} offending Deployments are scaled to 0 and the others are untouched")
+        return Outcome.passed(
+            f"the {total} offending Deployments are scaled to 0 and the others are untouched"
+        )
     messages = [m for m, _ in touched]
     evidence = [e for _, e in touched]
     if running:
-        messages.insert(0, f"{running} of the {total} Deployments behind the alerts still run (not scaled to 0)")
-        evidence.insert(0, Evidence(f"offending Deployments in {namespace}", f"{total} of {total} at 0 replicas",
-                                    f"{scaled} of {total} at 0 replicas"))
+        messages.insert(
+            0, f"{running} of the {total} Deployments behind the alerts still run (not scaled to 0)"
+        )
+        evidence.insert(
+            0,
+            Evidence(
+                f"offending Deployments in {namespace}",
+                f"{total} of {total} at 0 replicas",
+                f"{scaled} of {total} at 0 replicas",
+            ),
+        )
     message = messages[0] if len(messages) == 1 else f"{messages[0]} (and {len(messages) - 1} more)"
     return Outcome.failed(message, *evidence, score=scaled / total)
 
@@ -443,8 +536,10 @@ def offenders_scaled(ctx: CheckContext, *, namespace: str, alerts_path: str, nod
 _LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{9}),([0-9a-f]{12}),([^,]+),([^,]+)$")
 # What `falco -M 30 -o webserver.enabled=false ... | grep` keeps: Falco's text output puts "<time>: <Priority> "
 # before every alert's output; that prefix is Falco's, not the learner's format, so it is accepted.
-_FALCO_PREFIX = re.compile(r"^\d\d:\d\d:\d\d\.\d{9}: (Emergency|Alert|Critical|Error|Warning|Notice|"
-                           r"Informational|Info|Debug) ")
+_FALCO_PREFIX = re.compile(
+    r"^\d\d:\d\d:\d\d\.\d{9}: (Emergency|Alert|Critical|Error|Warning|Notice|"
+    r"Informational|Info|Debug) "
+)
 
 
 def _capture_line(line: str) -> re.Match[str] | None:
@@ -452,21 +547,27 @@ def _capture_line(line: str) -> re.Match[str] | None:
 
 
 @check("falco.capture_log")
-def capture_log(ctx: CheckContext, *, path: str, node: str = "controlplane", min_seconds: int = 30) -> Outcome:
+def capture_log(
+    ctx: CheckContext, *, path: str, node: str = "controlplane", min_seconds: int = 30
+) -> Outcome:
     """The saved capture: every line exactly ``time,container-id,container-name,user-name``, spanning at
     least ``min_seconds``."""
     where = f"{node}:{path}"
     text = ctx.snap.read_text(node, path)
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if not lines:
-        return Outcome.failed(f"{where} is empty: run Falco long enough for the offenders to trigger alerts",
-                              Evidence(where, "alert lines", "empty"))
+        return Outcome.failed(
+            f"{where} is empty: run Falco long enough for the offenders to trigger alerts",
+            Evidence(where, "alert lines", "empty"),
+        )
     bad = [ln for ln in lines if not _capture_line(ln)]
     if bad:
         return Outcome.failed(
             f"{len(bad)} of {len(lines)} lines do not have the format time,container-id,container-name,user-name "
             f"(first: {bad[0][:120]!r}); use an output of exactly %evt.time,%container.id,%container.name,"
-            "%user.name and no other text", Evidence(where, "HH:MM:SS.nnnnnnnnn,<12 hex>,<name>,<user>", bad[0][:120]))
+            "%user.name and no other text",
+            Evidence(where, "HH:MM:SS.nnnnnnnnn,<12 hex>,<name>,<user>", bad[0][:120]),
+        )
     secs = []
     for ln in lines:
         m = _capture_line(ln)
@@ -476,6 +577,8 @@ def capture_log(ctx: CheckContext, *, path: str, node: str = "controlplane", min
     for a, b in zip(secs, secs[1:], strict=False):
         span += (b - a) % 86400  # a capture may cross midnight
     if span < min_seconds:
-        return Outcome.failed(f"the alerts span {span:.1f} s; capture for at least {min_seconds} s (falco -M "
-                              f"{min_seconds})", Evidence(where, f">= {min_seconds} s", f"{span:.1f} s"))
+        return Outcome.failed(
+            f"the alerts span {span:.1f} s; capture for at least {min_seconds} s (falco -M {min_seconds})",
+            Evidence(where, f">= {min_seconds} s", f"{span:.1f} s"),
+        )
     return Outcome.passed(f"{len(lines)} alert lines in the required format over {span:.0f} s")

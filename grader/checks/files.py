@@ -18,4 +18,6 @@ def present(ctx: CheckContext, node: str, path: str) -> Outcome:
         return outcome(str(exc), Evidence(where, "a non-empty file", exc.kind.replace("_", " ")))
     if not text.strip():
         return Outcome.failed(f"{where} is empty", Evidence(where, "a non-empty file", "empty"))
-    return Outcome.passed(f"{where} is present", Evidence(where, "a non-empty file", f"{len(text)} characters"))
+    return Outcome.passed(
+        f"{where} is present", Evidence(where, "a non-empty file", f"{len(text)} characters")
+    )

@@ -22,9 +22,12 @@ from grader.text import plural
 def _fact(ctx: CheckContext, node: str, name: str) -> Any:
     value = ctx.snap.fact(node, name)
     if value is None:
-        raise FileProblem("not_collected", f"the live fact {name!r} for node {node} was not collected (grade with "
-                                           "--target on the cluster; labs declare node facts in collect.facts)",
-                          f"{node}:{name}")
+        raise FileProblem(
+            "not_collected",
+            f"the live fact {name!r} for node {node} was not collected (grade with "
+            "--target on the cluster; labs declare node facts in collect.facts)",
+            f"{node}:{name}",
+        )
     return value
 
 
@@ -37,16 +40,21 @@ def _probe(ctx: CheckContext, node: str) -> dict[str, Any]:
 
 # ---- Falco -----------------------------------------------------------------------------------------------
 
+
 def _falco(ctx: CheckContext, node: str) -> dict[str, Any] | Outcome:
     fact = _fact(ctx, node, "falco")
     if not fact.get("installed"):
-        return Outcome.error(f"Falco is not installed on node {node}: the Falco labs need the Vagrant cluster "
-                             "(Falco needs a kernel driver; see docs/live.md)")
+        return Outcome.error(
+            f"Falco is not installed on node {node}: the Falco labs need the Vagrant cluster "
+            "(Falco needs a kernel driver; see docs/live.md)"
+        )
     return fact
 
 
 @check("live.falco_validates", needs=Needs(node_facts=("falco",), falco_rules_param="rules"))
-def falco_validates(ctx: CheckContext, rules: list[str] | str | None = None, node: str = "controlplane") -> Outcome:
+def falco_validates(
+    ctx: CheckContext, rules: list[str] | str | None = None, node: str = "controlplane"
+) -> Outcome:
     """The node's Falco accepts the rules files (``falco -V``, with Falco's default rules loaded first)."""
     fact = _falco(ctx, node)
     if isinstance(fact, Outcome):
@@ -59,14 +67,20 @@ def falco_validates(ctx: CheckContext, rules: list[str] | str | None = None, nod
     mine = sorted({f for r in results for f in r.get("files") or [] if not f.endswith("/falco_rules.yaml")})
     if mine and all(_unchanged_since_start(ctx, node, f) for f in mine):
         # the untouched starting file validates trivially: that earns nothing
-        return Outcome.failed(f"{', '.join(mine)} still holds what the lab started with: write your rules there "
-                              "first", Evidence(f"{node}:{mine[0]}", "your rules", "the starting file"))
+        return Outcome.failed(
+            f"{', '.join(mine)} still holds what the lab started with: write your rules there first",
+            Evidence(f"{node}:{mine[0]}", "your rules", "the starting file"),
+        )
     if not bad:
         return Outcome.passed(f"falco -V accepts {files}", Evidence(f"{node}:falco -V", "ok", "ok"))
     out = str(bad[0].get("output", "")).strip().splitlines()
-    detail = next((ln for ln in out if re.search(r"error|invalid|undefined|fail", ln, re.I)), out[-1] if out else "")
-    return Outcome.failed(f"Falco on {node} rejects the rules: {detail[:300]}",
-                          Evidence(f"{node}:falco -V", "ok", f"exit {bad[0].get('rc')}"))
+    detail = next(
+        (ln for ln in out if re.search(r"error|invalid|undefined|fail", ln, re.I)), out[-1] if out else ""
+    )
+    return Outcome.failed(
+        f"Falco on {node} rejects the rules: {detail[:300]}",
+        Evidence(f"{node}:falco -V", "ok", f"exit {bad[0].get('rc')}"),
+    )
 
 
 def _unchanged_since_start(ctx: CheckContext, node: str, path: str) -> bool:
@@ -77,10 +91,19 @@ def _unchanged_since_start(ctx: CheckContext, node: str, path: str) -> bool:
 
 
 @check("live.falco_alert", needs=Needs(probe="falco-trigger"))
-def falco_alert(ctx: CheckContext, expect: str, node: str = "controlplane", namespace: str = "default",
-                pod: str | None = None, selector: str | None = None, container: str | None = None,
-                command: list[str] | str | None = None, priority: str | None = None, rule: str | None = None,
-                wait: float = 8) -> Outcome:
+def falco_alert(
+    ctx: CheckContext,
+    expect: str,
+    node: str = "controlplane",
+    namespace: str = "default",
+    pod: str | None = None,
+    selector: str | None = None,
+    container: str | None = None,
+    command: list[str] | str | None = None,
+    priority: str | None = None,
+    rule: str | None = None,
+    wait: float = 8,
+) -> Outcome:
     """A harmless trigger run in the lab's pod makes the node's Falco raise the expected alert."""
     probe = _probe(ctx, node)
     exec_res = probe.get("exec") or {}
@@ -94,14 +117,21 @@ def falco_alert(ctx: CheckContext, expect: str, node: str = "controlplane", name
     matches = [a for a in alerts if _alert_matches(a, pattern, priority, rule)]
     where = f"{probe.get('node')}:falco alerts after `{_cmd(probe.get('command'))}` in {probe.get('pod')}"
     if matches:
-        return Outcome.passed(f"Falco raised the alert: {matches[0][:200]}", Evidence(where, expect, matches[0][:300]))
+        return Outcome.passed(
+            f"Falco raised the alert: {matches[0][:200]}", Evidence(where, expect, matches[0][:300])
+        )
     near = [a for a in alerts if pattern.search(a)]
     if near:
-        return Outcome.failed(f"the alert came with another priority or rule than {priority or rule}: {near[0][:200]}",
-                              Evidence(where, f"{priority or ''} {rule or ''} {expect}".strip(), near[0][:300]))
-    return Outcome.failed(f"no Falco alert matched {expect!r} within {wait:g}s of the trigger ({plural(len(alerts), 'other alert')}"
-                          "): is the rule loaded (restart Falco after editing rules) and does its condition "
-                          "match what the trigger does?", Evidence(where, expect, plural(len(alerts), "other alert")))
+        return Outcome.failed(
+            f"the alert came with another priority or rule than {priority or rule}: {near[0][:200]}",
+            Evidence(where, f"{priority or ''} {rule or ''} {expect}".strip(), near[0][:300]),
+        )
+    return Outcome.failed(
+        f"no Falco alert matched {expect!r} within {wait:g}s of the trigger ({plural(len(alerts), 'other alert')}"
+        "): is the rule loaded (restart Falco after editing rules) and does its condition "
+        "match what the trigger does?",
+        Evidence(where, expect, plural(len(alerts), "other alert")),
+    )
 
 
 def _alert_matches(line: str, pattern: re.Pattern[str], priority: str | None, rule: str | None) -> bool:
@@ -113,7 +143,9 @@ def _alert_matches(line: str, pattern: re.Pattern[str], priority: str | None, ru
         except ValueError:
             pass
     else:
-        m = re.match(r"^\S+:\s+(Emergency|Alert|Critical|Error|Warning|Notice|Informational|Info|Debug)\b", line)
+        m = re.match(
+            r"^\S+:\s+(Emergency|Alert|Critical|Error|Warning|Notice|Informational|Info|Debug)\b", line
+        )
         prio = m.group(1) if m else None
     if not pattern.search(text) and not pattern.search(line):
         return False

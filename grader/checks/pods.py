@@ -19,12 +19,15 @@ from grader.snapshot import FileProblem
 
 LABEL_ENFORCE = "pod-security.kubernetes.io/enforce"
 LABEL_ENFORCE_VERSION = "pod-security.kubernetes.io/enforce-version"
-_PSA_KEYS = {f"pod-security.kubernetes.io/{m}{s}" for m in ("enforce", "audit", "warn") for s in ("", "-version")}
+_PSA_KEYS = {
+    f"pod-security.kubernetes.io/{m}{s}" for m in ("enforce", "audit", "warn") for s in ("", "-version")
+}
 START_UIDS_FACT = "start-uids"
 MAX_EVIDENCE = 20  # evidence rows per task: enough to act on, small enough for 10,000 pods  # live: {"Kind/namespace/name": uid} recorded when the lab was set up
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
+
 
 def _where(kind: str, ns: str, name: str) -> str:
     return podsec.describe(kind, ns, name)
@@ -61,8 +64,10 @@ def _rejections(ctx: CheckContext, obj: dict[str, Any]) -> list[podsec.ApiProble
 
 
 def _refused(obj: dict[str, Any], problems: list[podsec.ApiProblem]) -> str:
-    return (f"the API server would refuse it ({problems[0].status}: {podsec.rejection_message(obj, problems)}), "
-            "so none of it is applied")
+    return (
+        f"the API server would refuse it ({problems[0].status}: {podsec.rejection_message(obj, problems)}), "
+        "so none of it is applied"
+    )
 
 
 _KIND_LINE = re.compile(r"^kind:\s*[\"']?(\w+)", re.M)
@@ -82,7 +87,9 @@ def unreadable_documents(snap: Any, kind: str, names: set[tuple[str, str]] | Non
         if names is not None and text:
             found_names = set(_NAME_LINE.findall(text))
             found_ns = set(_NS_LINE.findall(text))
-            if found_names and not any(n in found_names and (not found_ns or ns in found_ns) for ns, n in names):
+            if found_names and not any(
+                n in found_names and (not found_ns or ns in found_ns) for ns, n in names
+            ):
                 continue
         out.append(p)
     return out
@@ -90,12 +97,23 @@ def unreadable_documents(snap: Any, kind: str, names: set[tuple[str, str]] | Non
 
 def _unreadable_outcome(problems: list[Any], what: str) -> Outcome:
     first = problems[0]
-    more = f" (and {len(problems) - 1} more unreadable document{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
-    return Outcome.failed(f"{first.where}: {first.message}{more}; fix it so {what} can be graded",
-                          *[Evidence(p.where, "a YAML document the API would accept", p.message) for p in problems[:MAX_EVIDENCE]])
+    more = (
+        f" (and {len(problems) - 1} more unreadable document{'s' if len(problems) > 2 else ''})"
+        if len(problems) > 1
+        else ""
+    )
+    return Outcome.failed(
+        f"{first.where}: {first.message}{more}; fix it so {what} can be graded",
+        *[
+            Evidence(p.where, "a YAML document the API would accept", p.message)
+            for p in problems[:MAX_EVIDENCE]
+        ],
+    )
 
 
-def _target(ctx: CheckContext, kind: str, namespace: str, name: str) -> tuple[dict[str, Any] | None, Outcome | None]:
+def _target(
+    ctx: CheckContext, kind: str, namespace: str, name: str
+) -> tuple[dict[str, Any] | None, Outcome | None]:
     """The learner's object, or a failed outcome that says it is missing, unreadable or refused."""
     obj = ctx.snap.object(kind, namespace, name)
     where = _where(kind, namespace, name)
@@ -107,13 +125,19 @@ def _target(ctx: CheckContext, kind: str, namespace: str, name: str) -> tuple[di
     refused = _rejections(ctx, obj)
     if refused:
         why = _refused(obj, refused)
-        return None, Outcome.failed(f"{where}: {why}",
-                                    *[Evidence(f"{where} {p.field}", "a value the API accepts", p.message)
-                                      for p in refused[:MAX_EVIDENCE]])
+        return None, Outcome.failed(
+            f"{where}: {why}",
+            *[
+                Evidence(f"{where} {p.field}", "a value the API accepts", p.message)
+                for p in refused[:MAX_EVIDENCE]
+            ],
+        )
     problems = [p for ref in podsec.pod_specs(obj) for p in ref.problems if p.blocking]
     if not podsec.pod_specs(obj) or problems:
         msg = str(problems[0]) if problems else f"{where} has no pod spec"
-        return None, Outcome.failed(f"{where} cannot be checked: {msg}", Evidence(where, "a valid pod spec", msg))
+        return None, Outcome.failed(
+            f"{where} cannot be checked: {msg}", Evidence(where, "a valid pod spec", msg)
+        )
     return obj, None
 
 
@@ -142,10 +166,18 @@ def first_difference(a: Any, b: Any, path: str = "") -> str | None:
     return None if a == b else path
 
 
-_POD_DEFAULTS = {"dnsPolicy": "ClusterFirst", "restartPolicy": "Always", "schedulerName": "default-scheduler",
-                 "terminationGracePeriodSeconds": 30, "securityContext": {}}
-_CONTAINER_DEFAULTS = {"terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
-                       "resources": {}}
+_POD_DEFAULTS = {
+    "dnsPolicy": "ClusterFirst",
+    "restartPolicy": "Always",
+    "schedulerName": "default-scheduler",
+    "terminationGracePeriodSeconds": 30,
+    "securityContext": {},
+}
+_CONTAINER_DEFAULTS = {
+    "terminationMessagePath": "/dev/termination-log",
+    "terminationMessagePolicy": "File",
+    "resources": {},
+}
 
 
 def template_without_api_defaults(template: Any) -> Any:
@@ -209,6 +241,7 @@ def _partial(ok: int, total: int) -> float:
 
 # ---- lab5: immutable containers ---------------------------------------------------------------------
 
+
 @check("pods.read_only_root")
 def read_only_root(ctx: CheckContext, namespace: str, name: str, kind: str = "Deployment") -> Outcome:
     """Every container, init and ephemeral included, has readOnlyRootFilesystem: true (a container field:
@@ -217,11 +250,19 @@ def read_only_root(ctx: CheckContext, namespace: str, name: str, kind: str = "De
     if bad:
         return bad
     ref = podsec.pod_specs(obj)[0]
-    writable = [c for c in ref.containers if podsec.effective(ref, c).read_only_root_filesystem.value is not True]
+    writable = [
+        c for c in ref.containers if podsec.effective(ref, c).read_only_root_filesystem.value is not True
+    ]
     if not writable:
         return Outcome.passed(f"all {len(ref.containers)} containers have a read-only root filesystem")
-    ev = [Evidence(f"{c.path} ({c.name})", "securityContext.readOnlyRootFilesystem: true",
-                   podsec.effective(ref, c).read_only_root_filesystem.show()) for c in writable]
+    ev = [
+        Evidence(
+            f"{c.path} ({c.name})",
+            "securityContext.readOnlyRootFilesystem: true",
+            podsec.effective(ref, c).read_only_root_filesystem.show(),
+        )
+        for c in writable
+    ]
     msg = f"container {writable[0].name!r} ({writable[0].field}) still has a writable root filesystem"
     if "readOnlyRootFilesystem" in ref.sc:
         msg += "; readOnlyRootFilesystem at pod level is not a field there (the API drops it): set it per container"
@@ -233,8 +274,9 @@ def _norm_path(p: str) -> str:
 
 
 @check("pods.writable_paths")
-def writable_paths(ctx: CheckContext, namespace: str, name: str, container: str, paths: list[str],
-                   kind: str = "Deployment") -> Outcome:
+def writable_paths(
+    ctx: CheckContext, namespace: str, name: str, container: str, paths: list[str], kind: str = "Deployment"
+) -> Outcome:
     """The named paths are writable emptyDir mounts of ``container``; no hostPath; no other volume added;
     nothing else became writable."""
     obj, bad = _target(ctx, kind, namespace, name)
@@ -245,8 +287,10 @@ def writable_paths(ctx: CheckContext, namespace: str, name: str, container: str,
     start_ref = podsec.pod_specs(start_obj)[0] if start_obj else None
     target = next((c for c in ref.containers if c.name == container), None)
     if target is None:
-        return Outcome.failed(f"{_where(kind, namespace, name)} has no container {container!r}",
-                              Evidence(ref.path, f"a container named {container}", ", ".join(c.name for c in ref.containers)))
+        return Outcome.failed(
+            f"{_where(kind, namespace, name)} has no container {container!r}",
+            Evidence(ref.path, f"a container named {container}", ", ".join(c.name for c in ref.containers)),
+        )
     wanted = {_norm_path(p) for p in paths}
     mounts = {_norm_path(m.mount_path): m for m in podsec.mounts(ref, target)}
     good, ev = 0, []
@@ -255,43 +299,76 @@ def writable_paths(ctx: CheckContext, namespace: str, name: str, container: str,
         if m and m.source == "emptyDir" and m.writable:
             good += 1
             continue
-        actual = "not mounted" if m is None else (f"volume {m.volume!r} ({m.source or 'no such volume'})"
-                                                  + (", read-only" if not m.writable else ""))
-        ev.append(Evidence(f"{target.path} ({container}) mountPath {p}", "a writable emptyDir volume", actual))
+        actual = (
+            "not mounted"
+            if m is None
+            else (
+                f"volume {m.volume!r} ({m.source or 'no such volume'})"
+                + (", read-only" if not m.writable else "")
+            )
+        )
+        ev.append(
+            Evidence(f"{target.path} ({container}) mountPath {p}", "a writable emptyDir volume", actual)
+        )
     blockers: list[tuple[str, Evidence]] = []
     sources = podsec.volume_sources(ref)
     start_sources = podsec.volume_sources(start_ref) if start_ref else {}
     for vol, src in sources.items():
         if src == "hostPath":
-            blockers.append((f"volume {vol!r} is a hostPath: the node's disk, not a scratch space",
-                             Evidence(f"{ref.path}.volumes {vol}", "emptyDir", "hostPath")))
+            blockers.append(
+                (
+                    f"volume {vol!r} is a hostPath: the node's disk, not a scratch space",
+                    Evidence(f"{ref.path}.volumes {vol}", "emptyDir", "hostPath"),
+                )
+            )
         elif vol not in start_sources and src != "emptyDir":
-            blockers.append((f"volume {vol!r} ({src}) was added: only emptyDir volumes may be added",
-                             Evidence(f"{ref.path}.volumes {vol}", "no new volume except emptyDir", src)))
+            blockers.append(
+                (
+                    f"volume {vol!r} ({src}) was added: only emptyDir volumes may be added",
+                    Evidence(f"{ref.path}.volumes {vol}", "no new volume except emptyDir", src),
+                )
+            )
     start_writable = set()
     if start_ref:
         for c in start_ref.containers:
-            start_writable |= {(c.name, _norm_path(m.mount_path), m.volume) for m in podsec.writable_paths(start_ref, c)}
+            start_writable |= {
+                (c.name, _norm_path(m.mount_path), m.volume) for m in podsec.writable_paths(start_ref, c)
+            }
     for c in ref.containers:
         for m in podsec.writable_paths(ref, c):
             key = (c.name, _norm_path(m.mount_path), m.volume)
             if key in start_writable or (c.name == container and key[1] in wanted):
                 continue
-            blockers.append((f"{m.mount_path} in container {c.name!r} is writable but is not one of the named paths "
-                             f"({', '.join(sorted(wanted))})",
-                             Evidence(f"{c.path} ({c.name}) mountPath {m.mount_path}", "not writable", f"{m.source} volume")))
+            blockers.append(
+                (
+                    f"{m.mount_path} in container {c.name!r} is writable but is not one of the named paths "
+                    f"({', '.join(sorted(wanted))})",
+                    Evidence(
+                        f"{c.path} ({c.name}) mountPath {m.mount_path}", "not writable", f"{m.source} volume"
+                    ),
+                )
+            )
     if blockers:
-        return Outcome.failed(blockers[0][0] + (f" (and {len(blockers) - 1} more)" if len(blockers) > 1 else ""),
-                              *[e for _, e in blockers], *ev)
+        return Outcome.failed(
+            blockers[0][0] + (f" (and {len(blockers) - 1} more)" if len(blockers) > 1 else ""),
+            *[e for _, e in blockers],
+            *ev,
+        )
     if good == len(wanted):
         return Outcome.passed(f"only {', '.join(sorted(wanted))} are writable, each an emptyDir")
     missing = [e.where.rsplit(" ", 1)[-1] for e in ev]
-    return Outcome.failed(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not a writable emptyDir mount "
-                          f"of container {container!r}", *ev, score=_partial(good, len(wanted)))
+    return Outcome.failed(
+        f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not a writable emptyDir mount "
+        f"of container {container!r}",
+        *ev,
+        score=_partial(good, len(wanted)),
+    )
 
 
 @check("pods.no_privilege_escalation")
-def no_privilege_escalation(ctx: CheckContext, namespace: str, name: str, kind: str = "Deployment") -> Outcome:
+def no_privilege_escalation(
+    ctx: CheckContext, namespace: str, name: str, kind: str = "Deployment"
+) -> Outcome:
     """Every container's effective allowPrivilegeEscalation is false (explicit false; privileged or
     CAP_SYS_ADMIN force it true; unset means allowed)."""
     obj, bad = _target(ctx, kind, namespace, name)
@@ -302,11 +379,21 @@ def no_privilege_escalation(ctx: CheckContext, namespace: str, name: str, kind: 
     allowed = [(c, s) for c, s in allowed if s.value is not False]
     if not allowed:
         return Outcome.passed(f"all {len(ref.containers)} containers have allowPrivilegeEscalation: false")
-    ev = [Evidence(f"{c.path} ({c.name})", "securityContext.allowPrivilegeEscalation: false",
-                   {"default": "unset (escalation allowed)", "implied": f"true, implied by {s.raw}"}.get(s.source, s.show()))
-          for c, s in allowed]
-    return Outcome.failed(f"container {allowed[0][0].name!r} may still gain privileges", *ev,
-                          score=_partial(len(ref.containers) - len(allowed), len(ref.containers)))
+    ev = [
+        Evidence(
+            f"{c.path} ({c.name})",
+            "securityContext.allowPrivilegeEscalation: false",
+            {"default": "unset (escalation allowed)", "implied": f"true, implied by {s.raw}"}.get(
+                s.source, s.show()
+            ),
+        )
+        for c, s in allowed
+    ]
+    return Outcome.failed(
+        f"container {allowed[0][0].name!r} may still gain privileges",
+        *ev,
+        score=_partial(len(ref.containers) - len(allowed), len(ref.containers)),
+    )
 
 
 LAB5_ALLOWED = frozenset({podsec.SECURITY_CONTEXTS, podsec.EMPTYDIR_VOLUMES})
@@ -314,7 +401,9 @@ LAB6_ALLOWED = frozenset({podsec.SECURITY_CONTEXTS, podsec.HOST_NAMESPACES_OFF})
 
 
 def _changes_text(diff: list[podsec.Change]) -> str:
-    return str(diff[0]) + (f" (and {len(diff) - 1} more change{'s' if len(diff) > 2 else ''})" if len(diff) > 1 else "")
+    return str(diff[0]) + (
+        f" (and {len(diff) - 1} more change{'s' if len(diff) > 2 else ''})" if len(diff) > 1 else ""
+    )
 
 
 @check("pods.only_hardened")
@@ -327,27 +416,45 @@ def only_hardened(ctx: CheckContext, namespace: str, name: str, kind: str = "Dep
         return bad
     start_obj = ctx.start.object(kind, namespace, name)
     if start_obj is None:
-        return Outcome.error(f"the lab's start has no {_where(kind, namespace, name)} (lab definition problem)")
+        return Outcome.error(
+            f"the lab's start has no {_where(kind, namespace, name)} (lab definition problem)"
+        )
     if not podsec.changes(start_obj, obj):
-        return Outcome.failed(f"the {kind}'s pod template is unchanged: nothing was hardened yet",
-                              Evidence(_where(kind, namespace, name), "a hardened pod template", "as at the start"))
+        return Outcome.failed(
+            f"the {kind}'s pod template is unchanged: nothing was hardened yet",
+            Evidence(_where(kind, namespace, name), "a hardened pod template", "as at the start"),
+        )
     ref, sref = podsec.pod_specs(obj)[0], podsec.pod_specs(start_obj)[0]
     names = [(c.field, c.name) for c in ref.containers]
     start_names = [(c.field, c.name) for c in sref.containers]
     if names != start_names:
-        return Outcome.failed("the containers changed: keep the same containers and init containers",
-                              Evidence(ref.path, ", ".join(f"{f}/{n}" for f, n in start_names),
-                                       ", ".join(f"{f}/{n}" for f, n in names)))
+        return Outcome.failed(
+            "the containers changed: keep the same containers and init containers",
+            Evidence(
+                ref.path,
+                ", ".join(f"{f}/{n}" for f, n in start_names),
+                ", ".join(f"{f}/{n}" for f, n in names),
+            ),
+        )
     for c, sc in zip(ref.containers, sref.containers, strict=True):
         if c.data.get("image") != sc.data.get("image"):
-            return Outcome.failed(f"the image of container {c.name!r} changed: keep the image",
-                                  Evidence(f"{c.path}.image", str(sc.data.get("image")), str(c.data.get("image"))))
+            return Outcome.failed(
+                f"the image of container {c.name!r} changed: keep the image",
+                Evidence(f"{c.path}.image", str(sc.data.get("image")), str(c.data.get("image"))),
+            )
     diff = podsec.changes(start_obj, obj, LAB5_ALLOWED)
     if diff:
-        return Outcome.failed(f"{_changes_text(diff)}: only security contexts, emptyDir volumes and their mounts "
-                              "may change",
-                              *[Evidence(f"{_where(kind, namespace, name)} {d.path}", "as at the start" if d.what != "added"
-                                         else "absent, as at the start", str(d)) for d in diff[:MAX_EVIDENCE]])
+        return Outcome.failed(
+            f"{_changes_text(diff)}: only security contexts, emptyDir volumes and their mounts may change",
+            *[
+                Evidence(
+                    f"{_where(kind, namespace, name)} {d.path}",
+                    "as at the start" if d.what != "added" else "absent, as at the start",
+                    str(d),
+                )
+                for d in diff[:MAX_EVIDENCE]
+            ],
+        )
     return Outcome.passed("hardened, with the same containers, images and other settings as at the start")
 
 
@@ -358,7 +465,11 @@ def _saved_object(text: str, kind: str, namespace: str, name: str) -> tuple[dict
         return None, str(exc)
     objs: list[Any] = []
     for d in docs:
-        if isinstance(d, dict) and str(d.get("kind", "")).endswith("List") and isinstance(d.get("items"), list):
+        if (
+            isinstance(d, dict)
+            and str(d.get("kind", "")).endswith("List")
+            and isinstance(d.get("items"), list)
+        ):
             objs.extend(d["items"])
         elif d is not None:
             objs.append(d)
@@ -366,13 +477,16 @@ def _saved_object(text: str, kind: str, namespace: str, name: str) -> tuple[dict
         k, ns, n = podsec.identity(o)
         if k == kind and n == name and ns in ("", namespace):
             return o, ""
-    found = ", ".join(_where(*podsec.identity(o)) for o in objs if isinstance(o, dict)) or "no Kubernetes object"
+    found = (
+        ", ".join(_where(*podsec.identity(o)) for o in objs if isinstance(o, dict)) or "no Kubernetes object"
+    )
     return None, f"it holds {found}, not {_where(kind, namespace, name)}"
 
 
 @check("pods.saved_manifest")
-def saved_manifest(ctx: CheckContext, node: str, path: str, namespace: str, name: str,
-                   kind: str = "Deployment") -> Outcome:
+def saved_manifest(
+    ctx: CheckContext, node: str, path: str, namespace: str, name: str, kind: str = "Deployment"
+) -> Outcome:
     """The changed manifest is saved at ``path``, `kubectl apply -f` would accept it, and its spec equals the
     applied object's both ways (server defaults aside); a copy of the unchanged start does not count."""
     where = f"{node}:{path}"
@@ -386,26 +500,37 @@ def saved_manifest(ctx: CheckContext, node: str, path: str, namespace: str, name
         return Outcome.failed(f"{where}: {why}", Evidence(where, _where(kind, namespace, name), why))
     refused = podsec.api_rejects(saved, "Strict")  # `kubectl apply -f` validates strictly, even on a cluster
     if refused:
-        return Outcome.failed(f"{where}: `kubectl apply -f` would fail: {_refused(saved, refused)}",
-                              *[Evidence(f"{where} {p.field}", "a value the API accepts", p.message)
-                                for p in refused[:MAX_EVIDENCE]])
+        return Outcome.failed(
+            f"{where}: `kubectl apply -f` would fail: {_refused(saved, refused)}",
+            *[
+                Evidence(f"{where} {p.field}", "a value the API accepts", p.message)
+                for p in refused[:MAX_EVIDENCE]
+            ],
+        )
     applied, bad = _target(ctx, kind, namespace, name)
     if bad:
         return bad
     start_obj = ctx.start.object(kind, namespace, name)
     if start_obj is not None and not podsec.changes(start_obj, saved):
-        return Outcome.failed(f"{where} is the unchanged starting manifest: save the changed one",
-                              Evidence(where, "the hardened manifest", "the starting manifest"))
+        return Outcome.failed(
+            f"{where} is the unchanged starting manifest: save the changed one",
+            Evidence(where, "the hardened manifest", "the starting manifest"),
+        )
     diff = podsec.changes(saved, applied)
     if diff:
-        return Outcome.failed(f"{where} differs from the applied {kind} ({_changes_text(diff)}, in the applied one): "
-                              "apply the file you saved, or save what you applied",
-                              *[Evidence(f"{where} {d.path}", "the same as the applied object", str(d))
-                                for d in diff[:MAX_EVIDENCE]])
+        return Outcome.failed(
+            f"{where} differs from the applied {kind} ({_changes_text(diff)}, in the applied one): "
+            "apply the file you saved, or save what you applied",
+            *[
+                Evidence(f"{where} {d.path}", "the same as the applied object", str(d))
+                for d in diff[:MAX_EVIDENCE]
+            ],
+        )
     return Outcome.passed(f"{where} matches the applied {kind}")
 
 
 # ---- lab5 live tasks --------------------------------------------------------------------------------
+
 
 @check("pods.rollout_complete")
 def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
@@ -431,26 +556,37 @@ def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
 
     started = start_generation(ctx, "Deployment", namespace, name)
     if started is None:
-        return Outcome.error(f"the start record has no generation for {where}: start the lab with "
-                             "`cks start LAB --target ...` so the grader can tell a new rollout from the old one")
+        return Outcome.error(
+            f"the start record has no generation for {where}: start the lab with "
+            "`cks start LAB --target ...` so the grader can tell a new rollout from the old one"
+        )
     if generation <= started:
-        return Outcome.failed(f"{where} has not been changed since the lab started (generation {generation}), so "
-                              "no new rollout happened", Evidence(f"{where} metadata.generation",
-                                                                   f"> {started}", str(generation)))
+        return Outcome.failed(
+            f"{where} has not been changed since the lab started (generation {generation}), so "
+            "no new rollout happened",
+            Evidence(f"{where} metadata.generation", f"> {started}", str(generation)),
+        )
     if n("observedGeneration") < generation:
-        return Outcome.failed(f"{where}: the controller has not seen the latest change yet",
-                              Evidence(f"{where} status.observedGeneration", str(generation),
-                                       str(n("observedGeneration"))))
+        return Outcome.failed(
+            f"{where}: the controller has not seen the latest change yet",
+            Evidence(f"{where} status.observedGeneration", str(generation), str(n("observedGeneration"))),
+        )
     if n("updatedReplicas") < want:
-        return Outcome.failed(f"{where}: {n('updatedReplicas')} of {want} replicas updated",
-                              Evidence(f"{where} status.updatedReplicas", str(want), str(n("updatedReplicas"))))
+        return Outcome.failed(
+            f"{where}: {n('updatedReplicas')} of {want} replicas updated",
+            Evidence(f"{where} status.updatedReplicas", str(want), str(n("updatedReplicas"))),
+        )
     if n("replicas") > n("updatedReplicas"):
-        return Outcome.failed(f"{where}: {n('replicas') - n('updatedReplicas')} old replicas are still running",
-                              Evidence(f"{where} status.replicas", str(n("updatedReplicas")), str(n("replicas"))))
+        return Outcome.failed(
+            f"{where}: {n('replicas') - n('updatedReplicas')} old replicas are still running",
+            Evidence(f"{where} status.replicas", str(n("updatedReplicas")), str(n("replicas"))),
+        )
     if n("availableReplicas") < n("updatedReplicas") or n("readyReplicas") < want:
-        return Outcome.failed(f"{where}: {n('readyReplicas')} of {want} new pods are Ready (a read-only root often "
-                              "breaks a path the app writes: check `kubectl logs`)",
-                              Evidence(f"{where} status.readyReplicas", str(want), str(n("readyReplicas"))))
+        return Outcome.failed(
+            f"{where}: {n('readyReplicas')} of {want} new pods are Ready (a read-only root often "
+            "breaks a path the app writes: check `kubectl logs`)",
+            Evidence(f"{where} status.readyReplicas", str(want), str(n("readyReplicas"))),
+        )
     return Outcome.passed(f"{where} rolled out: {want}/{want} new pods Ready")
 
 
@@ -458,22 +594,35 @@ def start_generation(ctx: CheckContext, kind: str, namespace: str, name: str) ->
     """The generation ``kind namespace/name`` had when `cks start --target` recorded the lab (None if unknown)."""
     record = ctx.snap.fact("_cluster", "fingerprints")
     for o in (record or {}).get("objects") or [] if isinstance(record, dict) else []:
-        if isinstance(o, dict) and (o.get("kind"), o.get("namespace") or "", o.get("name")) == (kind, namespace, name):
+        if isinstance(o, dict) and (o.get("kind"), o.get("namespace") or "", o.get("name")) == (
+            kind,
+            namespace,
+            name,
+        ):
             gen = o.get("generation")
             return gen if isinstance(gen, int) else None
     return None
 
 
 @check("pods.write_probe", needs=Needs(probe="write"))
-def write_probe(ctx: CheckContext, node: str, fact: str, must_fail: list[str], must_succeed: list[str],
-                namespace: str | None = None, name: str | None = None) -> Outcome:
+def write_probe(
+    ctx: CheckContext,
+    node: str,
+    fact: str,
+    must_fail: list[str],
+    must_succeed: list[str],
+    namespace: str | None = None,
+    name: str | None = None,
+) -> Outcome:
     """Inside a pod of the Deployment ``namespace/name``, writing into each ``must_fail`` dir fails with a
     read-only file system and writing into each ``must_succeed`` dir works (the live collector runs the
     probe in that Deployment's pod; the check reads its result)."""
     data = ctx.snap.fact(node, fact)
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
-        return Outcome.error(f"the live collector recorded no write probe (fact {fact!r} on {node}); "
-                             "run `grade` against the cluster")
+        return Outcome.error(
+            f"the live collector recorded no write probe (fact {fact!r} on {node}); "
+            "run `grade` against the cluster"
+        )
     by_dir = {str(r.get("dir")): r for r in data["results"] if isinstance(r, dict)}
     pod = f"pod {data.get('pod', '?')} container {data.get('container', '?')}"
     parts: list[tuple[bool, str, Evidence | None]] = []
@@ -481,16 +630,40 @@ def write_probe(ctx: CheckContext, node: str, fact: str, must_fail: list[str], m
         r = by_dir.get(d)
         out = str((r or {}).get("output", ""))
         ok = r is not None and r.get("ok") is False and "read-only" in out.lower()
-        parts.append((ok, f"writing to {d} in {pod} " + ("was not tried" if r is None else
-                     "succeeded" if r.get("ok") else f"failed, but not because it is read-only ({out.strip()[:80]})"),
-                      Evidence(f"{pod}: touch {d}", "Read-only file system", "not probed" if r is None else out.strip()[:120] or "ok")))
+        parts.append(
+            (
+                ok,
+                f"writing to {d} in {pod} "
+                + (
+                    "was not tried"
+                    if r is None
+                    else "succeeded"
+                    if r.get("ok")
+                    else f"failed, but not because it is read-only ({out.strip()[:80]})"
+                ),
+                Evidence(
+                    f"{pod}: touch {d}",
+                    "Read-only file system",
+                    "not probed" if r is None else out.strip()[:120] or "ok",
+                ),
+            )
+        )
     for d in must_succeed:
         r = by_dir.get(d)
         ok = r is not None and r.get("ok") is True
-        parts.append((ok, f"writing to {d} in {pod} " + ("was not tried" if r is None else "failed"),
-                      Evidence(f"{pod}: touch {d}", "written", "not probed" if r is None else str(r.get("output", "")).strip()[:120])))
+        parts.append(
+            (
+                ok,
+                f"writing to {d} in {pod} " + ("was not tried" if r is None else "failed"),
+                Evidence(
+                    f"{pod}: touch {d}",
+                    "written",
+                    "not probed" if r is None else str(r.get("output", "")).strip()[:120],
+                ),
+            )
+        )
     summary = f"in {pod}: {', '.join(must_fail)} read-only, {', '.join(must_succeed)} writable"
-    if not all(ok for ok, _m, _e in parts[:len(must_fail)]):
+    if not all(ok for ok, _m, _e in parts[: len(must_fail)]):
         # a writable root makes every directory writable: the writable paths earn nothing until the root
         # is read-only (an untouched Deployment must score 0)
         failed = Outcome.from_parts(parts, summary)
@@ -499,6 +672,7 @@ def write_probe(ctx: CheckContext, node: str, fact: str, must_fail: list[str], m
 
 
 # ---- lab6: elevated privileges ---------------------------------------------------------------------
+
 
 def _objects_in(snap: Any, kind: str, namespaces: list[str]) -> list[dict[str, Any]]:
     return [o for ns in namespaces for o in snap.objects(kind, ns)]
@@ -535,7 +709,9 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
     touched (a compliant one changed or deleted, an offender edited in place or recreated still elevated)."""
     start_pods = _objects_in(ctx.start, "Pod", namespaces)
     if not start_pods:
-        return Outcome.error(f"the lab's start has no Pods in {', '.join(namespaces)} (lab definition problem)")
+        return Outcome.error(
+            f"the lab's start has no Pods in {', '.join(namespaces)} (lab definition problem)"
+        )
     elevated = _offending(ctx, "offending_pods", start_pods)
     offenders = [p for p, e in zip(start_pods, elevated, strict=True) if e]
     compliant = [p for p, e in zip(start_pods, elevated, strict=True) if not e]
@@ -554,20 +730,41 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
         if same and not _untouched(ctx, p, cur):
             still += 1  # untouched: counted, never named
         elif same:
-            edited.append((p, "was edited in place: a running Pod's security settings cannot be changed "
-                              "(the API refuses it); delete it"))
+            edited.append(
+                (
+                    p,
+                    "was edited in place: a running Pod's security settings cannot be changed "
+                    "(the API refuses it); delete it",
+                )
+            )
         elif _rejections(ctx, cur) or podsec.is_elevated(cur):
-            edited.append((p, "was recreated but still runs with elevated privileges"
-                           if not _rejections(ctx, cur) else f"was recreated, but {_refused(cur, _rejections(ctx, cur))}"))
-    ev = [Evidence(_where(*podsec.identity(p)), "untouched (it was compliant)", what) for p, what in touched[:MAX_EVIDENCE]]
+            edited.append(
+                (
+                    p,
+                    "was recreated but still runs with elevated privileges"
+                    if not _rejections(ctx, cur)
+                    else f"was recreated, but {_refused(cur, _rejections(ctx, cur))}",
+                )
+            )
+    ev = [
+        Evidence(_where(*podsec.identity(p)), "untouched (it was compliant)", what)
+        for p, what in touched[:MAX_EVIDENCE]
+    ]
     ev += [Evidence(_where(*podsec.identity(p)), "deleted", why) for p, why in edited[:MAX_EVIDENCE]]
     if still:
-        ev.append(Evidence(f"bare Pods in {', '.join(namespaces)}", "none with elevated privileges",
-                           f"{_plural(still, 'offending Pod')} still running"))
+        ev.append(
+            Evidence(
+                f"bare Pods in {', '.join(namespaces)}",
+                "none with elevated privileges",
+                f"{_plural(still, 'offending Pod')} still running",
+            )
+        )
     if touched:
         what = touched[0][1]
-        head = (f"{_plural(len(touched), 'compliant Pod')} you changed or deleted must stay as {'it was' if len(touched) == 1 else 'they were'}: "
-                f"{_names([p for p, _ in touched])} ({what})")
+        head = (
+            f"{_plural(len(touched), 'compliant Pod')} you changed or deleted must stay as {'it was' if len(touched) == 1 else 'they were'}: "
+            f"{_names([p for p, _ in touched])} ({what})"
+        )
         return Outcome.failed(head, *ev)
     left = still + len(edited)
     if left:
@@ -576,16 +773,21 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
             parts.append(f"{still} of the offending Pods {'is' if still == 1 else 'are'} still running")
         if edited:
             p, why = edited[0]
-            parts.append(f"Pod {_names([p])} {why}" + (f" (and {len(edited) - 1} more)" if len(edited) > 1 else ""))
+            parts.append(
+                f"Pod {_names([p])} {why}" + (f" (and {len(edited) - 1} more)" if len(edited) > 1 else "")
+            )
         return Outcome.failed("; ".join(parts), *ev, score=_partial(len(offenders) - left, len(offenders)))
-    return Outcome.passed(f"the {len(offenders)} offending Pods are deleted; the {len(compliant)} compliant Pods are untouched")
+    return Outcome.passed(
+        f"the {len(offenders)} offending Pods are deleted; the {len(compliant)} compliant Pods are untouched"
+    )
 
 
 def _offending(ctx: CheckContext, name: str, objs: list[Any]) -> list[bool]:
     """Which start objects offend: the pod security engine in the full kit, digests in a course bundle."""
     keys = ["/".join(podsec.identity(o)) for o in objs]
-    bad = variants.answers(ctx).select(name, keys, lambda: [k for k, o in zip(keys, objs, strict=True)
-                                                            if podsec.is_elevated(o)])
+    bad = variants.answers(ctx).select(
+        name, keys, lambda: [k for k, o in zip(keys, objs, strict=True) if podsec.is_elevated(o)]
+    )
     return [k in bad for k in keys]
 
 
@@ -598,7 +800,9 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
     Untouched offenders are counted, never named; a workload the learner changed wrongly is named."""
     start_objs = _objects_in(ctx.start, kind, namespaces)
     if not start_objs:
-        return Outcome.error(f"the lab's start has no {kind}s in {', '.join(namespaces)} (lab definition problem)")
+        return Outcome.error(
+            f"the lab's start has no {kind}s in {', '.join(namespaces)} (lab definition problem)"
+        )
     elevated = _offending(ctx, f"offending_{kind}", start_objs)
     offenders = [o for o, e in zip(start_objs, elevated, strict=True) if e]
     compliant = [o for o, e in zip(start_objs, elevated, strict=True) if not e]
@@ -610,10 +814,14 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
     touched = [(o, what) for o in compliant if (what := _untouched(ctx, o, index.current(o)))]
     if touched:
         what = touched[0][1]
-        return Outcome.failed(f"{_plural(len(touched), f'compliant {kind}')} you changed must stay exactly as "
-                              f"{'it was' if len(touched) == 1 else 'they were'}: {_names([o for o, _ in touched])} ({what})",
-                              *[Evidence(_where(*podsec.identity(x)), "untouched (it was compliant)", w)
-                                for x, w in touched[:MAX_EVIDENCE]])
+        return Outcome.failed(
+            f"{_plural(len(touched), f'compliant {kind}')} you changed must stay exactly as "
+            f"{'it was' if len(touched) == 1 else 'they were'}: {_names([o for o, _ in touched])} ({what})",
+            *[
+                Evidence(_where(*podsec.identity(x)), "untouched (it was compliant)", w)
+                for x, w in touched[:MAX_EVIDENCE]
+            ],
+        )
     still = 0
     bad: list[tuple[dict[str, Any], str]] = []
     for o in offenders:
@@ -627,25 +835,46 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
         elif refused := _rejections(ctx, cur):
             bad.append((o, f"was edited, but {_refused(cur, refused)}"))
         elif podsec.is_elevated(cur):
-            bad.append((o, f"was edited but still runs with elevated privileges ({_offence(cur)})"
-                        if len(bad) < MAX_EVIDENCE else "still elevated"))
+            bad.append(
+                (
+                    o,
+                    f"was edited but still runs with elevated privileges ({_offence(cur)})"
+                    if len(bad) < MAX_EVIDENCE
+                    else "still elevated",
+                )
+            )
         elif diff := podsec.changes(o, cur, LAB6_ALLOWED):
             bad.append((o, f"was changed beyond its security settings: {_changes_text(diff)}"))
-    ev = [Evidence(_where(*podsec.identity(x)), "compliant pods, same object, only security settings changed", w)
-          for x, w in bad[:MAX_EVIDENCE]]
+    ev = [
+        Evidence(
+            _where(*podsec.identity(x)), "compliant pods, same object, only security settings changed", w
+        )
+        for x, w in bad[:MAX_EVIDENCE]
+    ]
     if still:
-        ev.append(Evidence(f"{kind}s in {', '.join(namespaces)}", "none with elevated privileges",
-                           f"{_plural(still, f'offending {kind}')} not changed yet"))
+        ev.append(
+            Evidence(
+                f"{kind}s in {', '.join(namespaces)}",
+                "none with elevated privileges",
+                f"{_plural(still, f'offending {kind}')} not changed yet",
+            )
+        )
     if bad or still:
         parts = []
         if still:
             parts.append(f"{still} of the offending {kind}s {'is' if still == 1 else 'are'} not fixed yet")
         if bad:
             o, why = bad[0]
-            parts.append(f"{kind} {_names([o])} {why}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else ""))
-        return Outcome.failed("; ".join(parts), *ev, score=_partial(len(offenders) - len(bad) - still, len(offenders)))
-    return Outcome.passed(f"the {len(offenders)} offending {kind}s are fixed in place; the {len(compliant)} compliant "
-                          "ones are untouched")
+            parts.append(
+                f"{kind} {_names([o])} {why}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
+            )
+        return Outcome.failed(
+            "; ".join(parts), *ev, score=_partial(len(offenders) - len(bad) - still, len(offenders))
+        )
+    return Outcome.passed(
+        f"the {len(offenders)} offending {kind}s are fixed in place; the {len(compliant)} compliant "
+        "ones are untouched"
+    )
 
 
 @check("pods.namespace_enforces")
@@ -661,7 +890,9 @@ def namespace_enforces(ctx: CheckContext, namespace: str, level: str, version: s
         return Outcome.failed(f"{where} not found", Evidence(where, "the namespace", "absent"))
     labels = (ns.get("metadata") or {}).get("labels") or {}
     if not isinstance(labels, dict):
-        return Outcome.failed(f"{where}: metadata.labels is not a mapping", Evidence(where, "labels", str(labels)))
+        return Outcome.failed(
+            f"{where}: metadata.labels is not a mapping", Evidence(where, "labels", str(labels))
+        )
     got_level = labels.get(LABEL_ENFORCE)
     got_version = labels.get(LABEL_ENFORCE_VERSION, "latest")
     psa = {k: v for k, v in labels.items() if isinstance(k, str) and "pod-security" in k}
@@ -672,23 +903,34 @@ def namespace_enforces(ctx: CheckContext, namespace: str, level: str, version: s
         if lookalikes:
             why = f"{lookalikes[0]!r} is not a label Pod Security Admission reads (check its spelling)"
         elif got_level is not None:
-            why = f"its enforce label says {got_level!r}" + ("" if got_level in podsec.LEVELS else
-                                                               ", which is not a level PSA knows (they are lower-case)")
+            why = f"its enforce label says {got_level!r}" + (
+                "" if got_level in podsec.LEVELS else ", which is not a level PSA knows (they are lower-case)"
+            )
         else:
             modes = [k.rsplit("/", 1)[-1] for k in psa if k.rsplit("/", 1)[-1] in ("warn", "audit")]
-            why = (f"it only {' and '.join(m + 's' for m in modes)}: those modes never refuse a Pod" if modes
-                   else "nothing enforces a standard there yet")
-        return Outcome.failed(f"{where} does not enforce the {level} standard: {why}",
-                              Evidence(f"{where} labels", f"Pod Security Admission enforcing {level} at {version}", shown))
+            why = (
+                f"it only {' and '.join(m + 's' for m in modes)}: those modes never refuse a Pod"
+                if modes
+                else "nothing enforces a standard there yet"
+            )
+        return Outcome.failed(
+            f"{where} does not enforce the {level} standard: {why}",
+            Evidence(f"{where} labels", f"Pod Security Admission enforcing {level} at {version}", shown),
+        )
     cluster_minor = versions.kubernetes_minor()[1]
     try:
         want_minor = podsec.parse_version(version, cluster_minor)
         got_minor = podsec.parse_version(str(got_version), cluster_minor)
     except podsec.PolicyVersionError as exc:
-        return Outcome.failed(f"{where}: {LABEL_ENFORCE_VERSION}: {exc}; Pod Security Admission refuses a Namespace "
-                              "with that value", Evidence(f"{where} labels", f"enforce version {version}", shown))
+        return Outcome.failed(
+            f"{where}: {LABEL_ENFORCE_VERSION}: {exc}; Pod Security Admission refuses a Namespace "
+            "with that value",
+            Evidence(f"{where} labels", f"enforce version {version}", shown),
+        )
     if str(version) == "latest" and str(got_version) != "latest" or want_minor != got_minor:
-        return Outcome.failed(f"{where} enforces {level} at {got_version}, not at {version}"
-                              + (" (a pinned version stays there when the cluster is upgraded)" if version == "latest" else ""),
-                              Evidence(f"{where} labels", f"enforce version {version} (or no version label)", shown))
+        return Outcome.failed(
+            f"{where} enforces {level} at {got_version}, not at {version}"
+            + (" (a pinned version stays there when the cluster is upgraded)" if version == "latest" else ""),
+            Evidence(f"{where} labels", f"enforce version {version} (or no version label)", shown),
+        )
     return Outcome.passed(f"{where} enforces Pod Security Standards {level} at {got_version}")

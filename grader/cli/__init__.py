@@ -32,8 +32,13 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 class LazyGroup(click.Group):
     """A group whose subcommands live in other modules and are imported only when used."""
 
-    def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None,
-                 sections: dict[str, tuple[str, ...]] | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        lazy: dict[str, tuple[str, str]] | None = None,
+        sections: dict[str, tuple[str, ...]] | None = None,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.lazy = lazy or {}  # name -> ("module:attr", short help)
         # titled sections of the command list (learners first, instructors apart); the rest under "Commands"
@@ -77,7 +82,9 @@ class LazyGroup(click.Group):
 
 
 def _unavailable(name: str, short: str, exc: Exception) -> click.Command:
-    @click.command(name, help=f"{short} (not available: {exc})", context_settings={"ignore_unknown_options": True})
+    @click.command(
+        name, help=f"{short} (not available: {exc})", context_settings={"ignore_unknown_options": True}
+    )
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def cmd(args: tuple[str, ...]) -> None:
         raise click.UsageError(f"`{name}` is not available in this install: {exc}")
@@ -126,8 +133,10 @@ def _usable(path: Path) -> Path:
         path.resolve()
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.ENAMETOOLONG):
-            fail_usage(f"the folder {str(path)[:200]} cannot be used: {exc.strerror}; choose another with "
-                       "--workspace DIR")
+            fail_usage(
+                f"the folder {str(path)[:200]} cannot be used: {exc.strerror}; choose another with "
+                "--workspace DIR"
+            )
         # anything else (missing: a folder to create; below a file) is said by the command itself
     except RuntimeError as exc:  # resolve() on a loop of links
         fail_usage(f"the folder {str(path)[:200]} cannot be used: {exc}; choose another with --workspace DIR")
@@ -147,7 +156,9 @@ def _find_workspace(lab) -> Path:
     try:
         cwd = Path.cwd()
     except OSError:  # the shell sits in a folder that was removed
-        fail_usage("the current folder no longer exists; `cd` to an existing folder (or pass --workspace DIR)")
+        fail_usage(
+            "the current folder no longer exists; `cd` to an existing folder (or pass --workspace DIR)"
+        )
     found = fsutil.find_up(cwd, META_FILE)
     exam = fsutil.find_up(cwd, EXAM_FILE)
     if found is not None and (exam is None or exam == found or exam in found.parents):
@@ -186,11 +197,15 @@ def _nesting_problem(lab, ws: Path) -> str | None:
         if (parent / META_FILE).is_file():
             what = _recorded_lab(parent)
             sibling = parent.parent / lab.id
-            return (f"{ws} is inside the workspace{' of ' + what if what else ''} at {parent}; workspaces do not "
-                    f"nest: start {lab.id} beside it with `cks start {lab.id} --workspace {sibling}`")
+            return (
+                f"{ws} is inside the workspace{' of ' + what if what else ''} at {parent}; workspaces do not "
+                f"nest: start {lab.id} beside it with `cks start {lab.id} --workspace {sibling}`"
+            )
         if (parent / EXAM_FILE).is_file():
-            return (f"{ws} is inside the exam folder {parent}; the exam made its own workspaces there: "
-                    f"see `cks exam status`, or start {lab.id} outside it with `cks start {lab.id} --workspace DIR`")
+            return (
+                f"{ws} is inside the exam folder {parent}; the exam made its own workspaces there: "
+                f"see `cks exam status`, or start {lab.id} outside it with `cks start {lab.id} --workspace DIR`"
+            )
     return None
 
 
@@ -205,24 +220,35 @@ def check_workspace(lab, ws: Path) -> dict:
 
     if not (ws / META_FILE).is_file():
         if ws.is_dir():
-            fail_usage(f"{ws} is not a cks workspace (no {META_FILE}); start one with "
-                       f"`cks start {lab.id} --workspace DIR` in a new or empty folder")
+            fail_usage(
+                f"{ws} is not a cks workspace (no {META_FILE}); start one with "
+                f"`cks start {lab.id} --workspace DIR` in a new or empty folder"
+            )
         if ws.exists():
             fail_usage(f"{ws} is a file, not a workspace; start one with `cks start {lab.id}`")
         if _nesting_problem(lab, ws):  # `cks start` would refuse there: never suggest it
-            fail_usage(f"no workspace for {lab.id} at {ws}, and none can be started there: "
-                       f"{_nesting_problem(lab, ws)}")
-        fail_usage(f"no workspace for {lab.id} at {ws}; start one with `cks start {lab.id}{ws_flag(lab, ws)}`")
+            fail_usage(
+                f"no workspace for {lab.id} at {ws}, and none can be started there: "
+                f"{_nesting_problem(lab, ws)}"
+            )
+        fail_usage(
+            f"no workspace for {lab.id} at {ws}; start one with `cks start {lab.id}{ws_flag(lab, ws)}`"
+        )
     snap = Snapshot(ws)
     if snap.meta_problem:
-        click.echo(f"Error: {snap.meta_problem}; restore it, or start over with `cks reset {lab.id}"
-                   f"{ws_flag(lab, ws)}` (your changed files are backed up)", err=True)
+        click.echo(
+            f"Error: {snap.meta_problem}; restore it, or start over with `cks reset {lab.id}"
+            f"{ws_flag(lab, ws)}` (your changed files are backed up)",
+            err=True,
+        )
         sys.exit(EXIT_ERROR)
     meta = snap.meta
     recorded = meta.get("lab")
     if recorded and recorded != lab.id:
-        fail_usage(f"{ws} is a workspace for {recorded}, not {lab.id}: use `{_prog()} {recorded} --workspace {ws}`, "
-                   f"or start {lab.id} with `cks start {lab.id}`")
+        fail_usage(
+            f"{ws} is a workspace for {recorded}, not {lab.id}: use `{_prog()} {recorded} --workspace {ws}`, "
+            f"or start {lab.id} with `cks start {lab.id}`"
+        )
     return meta
 
 
@@ -257,28 +283,53 @@ Exit codes: 0 all graded tasks pass, 1 a task failed, 2 usage error, 3 could not
 
 
 def _grade_options(f):
-    for opt in reversed([
-        lab_argument,
-        workspace_option("Practice workspace to grade (default ./cks-workspace/LAB)."),
-        target_option(),
-        kubeconfig_option(),
-        context_option(),
-        click.option("--in-cluster", is_flag=True, help="Use the Pod's ServiceAccount (grader running in a Job)."),
-        format_option("table", "json", "junit"),
-        output_option(),
-        click.option("--task", "tasks", multiple=True, metavar="ID", help="Grade only these tasks (repeatable)."),
-        verbose_option(),
-        click.option("--hints", is_flag=True,
-                     help="Print each failing task's hint, the shape of the answer (recorded as hints used)."),
-        click.option("--debug", is_flag=True, hidden=True, help="Let internal errors raise (for grader developers)."),
-    ]):
+    for opt in reversed(
+        [
+            lab_argument,
+            workspace_option("Practice workspace to grade (default ./cks-workspace/LAB)."),
+            target_option(),
+            kubeconfig_option(),
+            context_option(),
+            click.option(
+                "--in-cluster", is_flag=True, help="Use the Pod's ServiceAccount (grader running in a Job)."
+            ),
+            format_option("table", "json", "junit"),
+            output_option(),
+            click.option(
+                "--task", "tasks", multiple=True, metavar="ID", help="Grade only these tasks (repeatable)."
+            ),
+            verbose_option(),
+            click.option(
+                "--hints",
+                is_flag=True,
+                help="Print each failing task's hint, the shape of the answer (recorded as hints used).",
+            ),
+            click.option(
+                "--debug",
+                is_flag=True,
+                hidden=True,
+                help="Let internal errors raise (for grader developers).",
+            ),
+        ]
+    ):
         f = opt(f)
     return f
 
 
-def _grade(lab_id: str, workspace: str | None, target: str | None, kubeconfig: str | None, kube_context: str | None,
-           in_cluster: bool, fmt: str, output: str | None, tasks: tuple[str, ...], verbose: bool, hints: bool,
-           debug: bool) -> None:
+def _grade(
+    lab_id: str,
+    workspace: str | None,
+    target: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    in_cluster: bool,
+    fmt: str,
+    output: str | None,
+    tasks: tuple[str, ...],
+    verbose: bool,
+    hints: bool,
+    debug: bool,
+) -> None:
     if debug:
         os.environ["CKS_DEBUG"] = "1"
     lab = load_lab(lab_id)
@@ -297,8 +348,10 @@ def _grade(lab_id: str, workspace: str | None, target: str | None, kubeconfig: s
 
         in_exam = exam_in_progress(ws)
         if in_exam and hints:  # as `cks hint` refuses: the timed exam is taken as the real one
-            fail_usage("no hints during the timed exam, as in the real one; `cks exam finish` hands it in and "
-                       "shows each task's feedback with its hint")
+            fail_usage(
+                "no hints during the timed exam, as in the real one; `cks exam finish` hands it in and "
+                "shows each task's feedback with its hint"
+            )
         report, busy = _grade_workspace(lab, ws, tasks)
         if in_exam:  # no "hint: cks hint ..." pointers to a command that refuses until the exam is over
             for t in report.tasks:
@@ -339,12 +392,17 @@ def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
 
     running = unfinished_exam_for(ws)
     if running is not None:  # results come at the end, as announced: no grading question by question
-        fail_usage(f"{ws} is a question of an exam that is still running (deadline {running.deadline:%H:%M} UTC): "
-                   f"results come with `cks exam finish --dir {running.dir}`; `cks exam status` shows the time left")
+        fail_usage(
+            f"{ws} is a question of an exam that is still running (deadline {running.deadline:%H:%M} UTC): "
+            f"results come with `cks exam finish --dir {running.dir}`; `cks exam status` shows the time left"
+        )
     snap = Snapshot(ws)
     if snap.meta.get("lab_version") not in (None, lab.version):
-        click.echo(f"Warning: {ws} was started with {lab.id} version {snap.meta.get('lab_version')}, "
-                   f"the installed lab is version {lab.version}; `cks reset {lab.id}` starts it afresh.", err=True)
+        click.echo(
+            f"Warning: {ws} was started with {lab.id} version {snap.meta.get('lab_version')}, "
+            f"the installed lab is version {lab.version}; `cks reset {lab.id}` starts it afresh.",
+            err=True,
+        )
     try:
         with fsutil.shared_lock(ws):  # a start or reset in progress: refuse rather than grade half a state
             return grade(lab, snap, target=f"workspace {ws}", only=list(tasks) or None), False
@@ -370,18 +428,32 @@ def _grade_live(lab, target: str, kubeconfig, kube_context, in_cluster: bool, ta
     from grader.snapshot import Snapshot
 
     collectors, parsed = _live_target(target)
-    with tempfile.TemporaryDirectory(prefix="cks-collect-") as tmp, spinner(f"collecting {lab.id} from {target}") as status:
+    with (
+        tempfile.TemporaryDirectory(prefix="cks-collect-") as tmp,
+        spinner(f"collecting {lab.id} from {target}") as status,
+    ):
         try:
-            result = collectors.collect(lab, parsed, Path(tmp), kubeconfig=kubeconfig, context=kube_context,
-                                        in_cluster=in_cluster, progress=status)
+            result = collectors.collect(
+                lab,
+                parsed,
+                Path(tmp),
+                kubeconfig=kubeconfig,
+                context=kube_context,
+                in_cluster=in_cluster,
+                progress=status,
+            )
         except collectors.LiveError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
         except ImportError as exc:  # the live extras (kubernetes, pytest-testinfra) are not installed
-            click.echo(f"Error: grading a live target needs the live extras: pip install 'cks-kit[live]' ({exc})",
-                       err=True)
+            click.echo(
+                f"Error: grading a live target needs the live extras: pip install 'cks-kit[live]' ({exc})",
+                err=True,
+            )
             sys.exit(EXIT_ERROR)
-        return grade(lab, Snapshot(result.snapshot_dir), target=result.label, live=True, only=list(tasks) or None)
+        return grade(
+            lab, Snapshot(result.snapshot_dir), target=result.label, live=True, only=list(tasks) or None
+        )
 
 
 class spinner:  # lower case: used like a function, `with spinner(...)`
@@ -409,8 +481,15 @@ class spinner:  # lower case: used like a function, `with spinner(...)`
         return False
 
 
-def _emit(report, fmt: str, output: str | None, verbose: bool, *, hints: bool = False,
-          hint_command: str | None = None) -> None:
+def _emit(
+    report,
+    fmt: str,
+    output: str | None,
+    verbose: bool,
+    *,
+    hints: bool = False,
+    hint_command: str | None = None,
+) -> None:
     from grader.reporters import render
 
     opts = {"verbose": verbose, "hints": hints, "hint_command": hint_command}
@@ -430,8 +509,12 @@ def color() -> bool:
     return "NO_COLOR" not in os.environ and sys.stdout.isatty()
 
 
-@click.command("grade", help=GRADE_HELP, context_settings=CONTEXT,
-               short_help="Grade a lab: status, points and a reason per task.")
+@click.command(
+    "grade",
+    help=GRADE_HELP,
+    context_settings=CONTEXT,
+    short_help="Grade a lab: status, points and a reason per task.",
+)
 @_grade_options
 def grade_cmd(**kw) -> None:
     _grade(kw.pop("lab"), **kw)
@@ -448,28 +531,73 @@ Study tools:  cks audit validate|simulate|query · cks falco validate|test|expla
 Instructors:  cks selftest · cks solve · cks dist · cks regrade
 """
 
-LEARNER_COMMANDS = ("list", "show", "start", "grade", "hint", "progress", "solution", "reset", "submit", "collect",
-                    "exam")
+LEARNER_COMMANDS = (
+    "list",
+    "show",
+    "start",
+    "grade",
+    "hint",
+    "progress",
+    "solution",
+    "reset",
+    "submit",
+    "collect",
+    "exam",
+)
 STUDY_COMMANDS = ("audit", "falco", "pods", "apiserver")
 INSTRUCTOR_COMMANDS = ("selftest", "solve", "dist", "regrade")
 
 
-@click.group("cks", cls=LazyGroup, help=CKS_HELP, context_settings=CONTEXT, sections={
-    "Learners": LEARNER_COMMANDS, "Study tools": STUDY_COMMANDS, "Instructors": INSTRUCTOR_COMMANDS}, lazy={
-    "audit": ("grader.cli.study:audit_group", "Audit policies and logs: validate, simulate, query."),
-    "falco": ("grader.cli.falco:falco_group", "Falco rules: validate, test on events, explain."),
-    "pods": ("grader.cli.pods:pods_group", "Pod security: check manifests against PSS and CKS hardening."),
-    "apiserver": ("grader.cli.study:apiserver_group", "kube-apiserver manifest: audit flags and mounts."),
-    "collect": ("grader.cli.live:collect_cmd", "Collect a live lab's evidence into a snapshot archive."),
-    "submit": ("grader.cli.instructor:submit_cmd", "Pack your lab's evidence and result for your instructor."),
-    "regrade": ("grader.cli.instructor:regrade_cmd", "Regrade submitted bundles into a class CSV and HTML report."),
-    "dist": ("grader.cli.instructor:dist_cmd", "Build a learner bundle with chosen labs and no solutions."),
-    "solve": ("grader.cli.instructor:solve_cmd", "Apply the reference solution for a seed to a workspace."),
-    "exam": ("grader.cli.exam:exam_group", "Timed mock exam: start, status, finish."),
-    "hint": ("grader.cli.learn:hint_cmd", "A task's hint, one tier at a time: nudge, where to look, answer's shape."),
-    "solution": ("grader.cli.learn:solution_cmd", "The reference answer and why, after you confirm (recorded)."),
-    "progress": ("grader.cli.learn:progress_cmd", "Every lab: best score, last graded, hints used, what next."),
-})
+@click.group(
+    "cks",
+    cls=LazyGroup,
+    help=CKS_HELP,
+    context_settings=CONTEXT,
+    sections={
+        "Learners": LEARNER_COMMANDS,
+        "Study tools": STUDY_COMMANDS,
+        "Instructors": INSTRUCTOR_COMMANDS,
+    },
+    lazy={
+        "audit": ("grader.cli.study:audit_group", "Audit policies and logs: validate, simulate, query."),
+        "falco": ("grader.cli.falco:falco_group", "Falco rules: validate, test on events, explain."),
+        "pods": (
+            "grader.cli.pods:pods_group",
+            "Pod security: check manifests against PSS and CKS hardening.",
+        ),
+        "apiserver": ("grader.cli.study:apiserver_group", "kube-apiserver manifest: audit flags and mounts."),
+        "collect": ("grader.cli.live:collect_cmd", "Collect a live lab's evidence into a snapshot archive."),
+        "submit": (
+            "grader.cli.instructor:submit_cmd",
+            "Pack your lab's evidence and result for your instructor.",
+        ),
+        "regrade": (
+            "grader.cli.instructor:regrade_cmd",
+            "Regrade submitted bundles into a class CSV and HTML report.",
+        ),
+        "dist": (
+            "grader.cli.instructor:dist_cmd",
+            "Build a learner bundle with chosen labs and no solutions.",
+        ),
+        "solve": (
+            "grader.cli.instructor:solve_cmd",
+            "Apply the reference solution for a seed to a workspace.",
+        ),
+        "exam": ("grader.cli.exam:exam_group", "Timed mock exam: start, status, finish."),
+        "hint": (
+            "grader.cli.learn:hint_cmd",
+            "A task's hint, one tier at a time: nudge, where to look, answer's shape.",
+        ),
+        "solution": (
+            "grader.cli.learn:solution_cmd",
+            "The reference answer and why, after you confirm (recorded).",
+        ),
+        "progress": (
+            "grader.cli.learn:progress_cmd",
+            "Every lab: best score, last graded, hints used, what next.",
+        ),
+    },
+)
 @click.version_option(package_name="cks-kit", prog_name="cks")
 def cks() -> None:
     pass
@@ -497,9 +625,22 @@ def list_cmd(fmt: str) -> None:
     if fmt == "json":
         import json
 
-        click.echo(json.dumps([{"id": lab.id, "title": lab.title, "topics": list(lab.topics), "minutes": lab.minutes,
-                                "points": lab.max_points, "live_tasks": [t.id for t in lab.tasks if t.live]}
-                               for lab in labs], indent=2))
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": lab.id,
+                        "title": lab.title,
+                        "topics": list(lab.topics),
+                        "minutes": lab.minutes,
+                        "points": lab.max_points,
+                        "live_tasks": [t.id for t in lab.tasks if t.live],
+                    }
+                    for lab in labs
+                ],
+                indent=2,
+            )
+        )
         return
     from rich.console import Console
     from rich.table import Table
@@ -507,11 +648,24 @@ def list_cmd(fmt: str) -> None:
     from grader import versions
 
     # The versions every lab is written and judged for (provision/versions.env).
-    table = Table("Lab", "Title", "Topics", "Minutes", "Points", "Live-only tasks",
-                  caption=f"Judged as on the labs' cluster: {versions.summary()}")
+    table = Table(
+        "Lab",
+        "Title",
+        "Topics",
+        "Minutes",
+        "Points",
+        "Live-only tasks",
+        caption=f"Judged as on the labs' cluster: {versions.summary()}",
+    )
     for lab in labs:
-        table.add_row(lab.id, lab.title, ", ".join(lab.topics), str(lab.minutes), f"{lab.max_points:g}",
-                      ", ".join(t.id for t in lab.tasks if t.live) or "-")
+        table.add_row(
+            lab.id,
+            lab.title,
+            ", ".join(lab.topics),
+            str(lab.minutes),
+            f"{lab.max_points:g}",
+            ", ".join(t.id for t in lab.tasks if t.live) or "-",
+        )
     from grader.reporters.table import terminal_width
 
     Console(no_color=not color(), width=terminal_width()).print(table)
@@ -536,7 +690,9 @@ def variant_values(lab, workspace: str | None, seed: str | None) -> tuple[dict, 
     return variants.values_for(lab, seed), seed
 
 
-@cks.command("show", context_settings=CONTEXT, short_help="Show a lab's exercise, with your variant's values.")
+@cks.command(
+    "show", context_settings=CONTEXT, short_help="Show a lab's exercise, with your variant's values."
+)
 @lab_argument
 @workspace_option("Show the variant of this workspace (default ./cks-workspace/LAB).")
 @seed_option("Show the variant for this seed.")
@@ -566,12 +722,16 @@ def show_cmd(lab: str, workspace: str | None, seed: str | None, target: str | No
     from grader.reporters.table import terminal_width
 
     first = the_lab.tasks[0].id
-    about = (f"Stuck on a task? `cks hint {the_lab.id} {first}` gives its hint one tier at a time: a nudge, "
-             "where to look, then the shape of the answer (the hints you use are recorded in your workspace). "
-             f"`grade {the_lab.id}` prints no hint text unless you add --hints.")
+    about = (
+        f"Stuck on a task? `cks hint {the_lab.id} {first}` gives its hint one tier at a time: a nudge, "
+        "where to look, then the shape of the answer (the hints you use are recorded in your workspace). "
+        f"`grade {the_lab.id}` prints no hint text unless you add --hints."
+    )
     if exam_in_progress(workspace_for(the_lab, workspace)):
-        about = ("This is a timed exam: no hints and no solutions until you hand it in with `cks exam finish`, "
-                 "which shows each task's feedback with its hint. `cks exam status` shows the time left.")
+        about = (
+            "This is a timed exam: no hints and no solutions until you hand it in with `cks exam finish`, "
+            "which shows each task's feedback with its hint. `cks exam status` shows the time left."
+        )
     click.echo("\n" + textwrap.fill(about, min(terminal_width(), 100), break_on_hyphens=False))
 
 
@@ -609,12 +769,18 @@ def _prose(text: str, width: int) -> str:
         return ""
     # an inline `command` moves to the next line whole rather than breaking at its spaces; one too long
     # for a line (a list item's indent included) breaks at its spaces, never inside a word
-    text = re.sub(r"`([^`\n]+)`", lambda m: "`" + (m.group(1).replace(" ", _KEEP_SPACE)
-                                                    if len(m.group(1)) <= width - 8 else m.group(1)) + "`", text)
+    text = re.sub(
+        r"`([^`\n]+)`",
+        lambda m: (
+            "`" + (m.group(1).replace(" ", _KEEP_SPACE) if len(m.group(1)) <= width - 8 else m.group(1)) + "`"
+        ),
+        text,
+    )
     buf = io.StringIO()
     use_color = color()
-    Console(file=buf, width=width, force_terminal=use_color, no_color=not use_color, highlight=False
-            ).print(Markdown(text))
+    Console(file=buf, width=width, force_terminal=use_color, no_color=not use_color, highlight=False).print(
+        Markdown(text)
+    )
     # rich pads every line to the width: trailing blanks only get in the way of copying and diffs
     return "".join(line.rstrip().replace(_KEEP_SPACE, " ") + "\n" for line in buf.getvalue().splitlines())
 
@@ -626,13 +792,26 @@ _KEEP_SPACE = "\ue000"  # a private-use character: one cell wide, and not a plac
 @lab_argument
 @workspace_option("Where to create the workspace (default ./cks-workspace/LAB).")
 @seed_option()
-@click.option("--force", is_flag=True, help="Replace this lab's existing workspace (your changed files are backed up).")
-@click.option("--replace-lab", is_flag=True, help="With --force: also replace another lab's workspace in that folder.")
+@click.option(
+    "--force", is_flag=True, help="Replace this lab's existing workspace (your changed files are backed up)."
+)
+@click.option(
+    "--replace-lab", is_flag=True, help="With --force: also replace another lab's workspace in that folder."
+)
 @click.option("--no-backup", is_flag=True, help="With --force: do not keep a copy of your changed files.")
 @target_option("Set the lab up on a live cluster instead (kind:NAME, vagrant, local, ...).")
 @live_target_options
-def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, replace_lab: bool, no_backup: bool,
-              target: str | None, kubeconfig: str | None, kube_context: str | None) -> None:
+def start_cmd(
+    lab: str,
+    workspace: str | None,
+    seed: str | None,
+    force: bool,
+    replace_lab: bool,
+    no_backup: bool,
+    target: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+) -> None:
     """Start LAB: create its practice workspace, or set it up on a live cluster with --target.
 
     Without --workspace the workspace is ./cks-workspace/LAB; run from inside another lab's workspace, it
@@ -667,10 +846,15 @@ def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, re
     if _has_content(ws) and not force:
         recorded = _recorded_lab(ws, the_lab.id)
         if recorded == the_lab.id:
-            fail_usage(f"{ws} already exists; grade it with `grade {the_lab.id}{flag}`, start over with "
-                       f"`cks reset {the_lab.id}{flag}`, or replace it with `cks start {the_lab.id}{flag} --force`")
-        fail_usage(f"{ws} already exists and is not a workspace of {the_lab.id}"
-                   + (f" (it holds {recorded})" if recorded else "") + "; choose another folder with --workspace DIR")
+            fail_usage(
+                f"{ws} already exists; grade it with `grade {the_lab.id}{flag}`, start over with "
+                f"`cks reset {the_lab.id}{flag}`, or replace it with `cks start {the_lab.id}{flag} --force`"
+            )
+        fail_usage(
+            f"{ws} already exists and is not a workspace of {the_lab.id}"
+            + (f" (it holds {recorded})" if recorded else "")
+            + "; choose another folder with --workspace DIR"
+        )
     from grader.progress import kept_across_reset
 
     try:
@@ -681,9 +865,13 @@ def start_cmd(lab: str, workspace: str | None, seed: str | None, force: bool, re
     except OSError as exc:
         fail_usage(f"cannot create the workspace at {ws}: {exc.strerror or exc}")
     _report_dropped(done)
-    click.echo(f"Started {the_lab.id} ({the_lab.title}) in {ws}" + (f" with seed {seed}" if seed else "") + ".")
-    click.echo(f"Read the exercise with `cks show {the_lab.id}{flag}`; node files are under {ws}/nodes/, API objects "
-               f"under {ws}/cluster/. Grade with `grade {the_lab.id}{flag}`.")
+    click.echo(
+        f"Started {the_lab.id} ({the_lab.title}) in {ws}" + (f" with seed {seed}" if seed else "") + "."
+    )
+    click.echo(
+        f"Read the exercise with `cks show {the_lab.id}{flag}`; node files are under {ws}/nodes/, API objects "
+        f"under {ws}/cluster/. Grade with `grade {the_lab.id}{flag}`."
+    )
 
 
 def _has_content(ws: Path) -> bool:
@@ -704,21 +892,34 @@ def _report_dropped(done) -> None:
     shown = done.dropped[:20]
     more = f" and {len(done.dropped) - len(shown)} more" if len(done.dropped) > len(shown) else ""
     where = f"copies are in {done.backup}" if done.backup else "no copy kept (--no-backup)"
-    click.echo(f"Replaced {plural(len(done.dropped), 'file')} you had changed or added ({where}): "
-               + ", ".join(shown) + more, err=True)
+    click.echo(
+        f"Replaced {plural(len(done.dropped), 'file')} you had changed or added ({where}): "
+        + ", ".join(shown)
+        + more,
+        err=True,
+    )
     if done.skipped:
         click.echo(f"Not copied (not regular files): {', '.join(done.skipped[:20])}", err=True)
 
 
-@cks.command("reset", context_settings=CONTEXT, short_help="Bring a lab back to its starting state (same seed).")
+@cks.command(
+    "reset", context_settings=CONTEXT, short_help="Bring a lab back to its starting state (same seed)."
+)
 @lab_argument
 @workspace_option("The workspace to reset (default ./cks-workspace/LAB).")
 @click.option("--no-backup", is_flag=True, help="Do not keep a copy of the files you changed or added.")
 @target_option("Reset the lab on a live cluster instead.")
 @live_target_options
 @click.option("--seed", hidden=True, metavar="ID")  # accepted only to explain that reset keeps the seed
-def reset_cmd(lab: str, workspace: str | None, no_backup: bool, target: str | None, kubeconfig: str | None,
-              kube_context: str | None, seed: str | None) -> None:
+def reset_cmd(
+    lab: str,
+    workspace: str | None,
+    no_backup: bool,
+    target: str | None,
+    kubeconfig: str | None,
+    kube_context: str | None,
+    seed: str | None,
+) -> None:
     """Bring LAB back to its starting state, with the same seed.
 
     The files you changed or added are listed and copied to .cks-backup/<time>/ in the workspace first
@@ -733,8 +934,10 @@ def reset_cmd(lab: str, workspace: str | None, no_backup: bool, target: str | No
     the_lab = load_lab(lab)
     if seed is not None:
         where = f" --workspace {workspace}" if workspace else ""
-        fail_usage(f"reset keeps the workspace's seed; for another variant run "
-                   f"`cks start {the_lab.id}{where} --seed {seed} --force`")
+        fail_usage(
+            f"reset keeps the workspace's seed; for another variant run "
+            f"`cks start {the_lab.id}{where} --seed {seed} --force`"
+        )
     if target and not target.startswith("workspace:"):
         _live_action("reset_live", the_lab, target, kubeconfig=kubeconfig, context=kube_context)
         return
@@ -750,8 +953,10 @@ def reset_cmd(lab: str, workspace: str | None, no_backup: bool, target: str | No
             fail_usage(f"{ws} is a file, not a workspace")
         recorded = _recorded_lab(ws, the_lab.id)
         if recorded and recorded != the_lab.id:
-            fail_usage(f"{ws} is a workspace for {recorded}, not {the_lab.id}: use `cks reset {recorded} --workspace "
-                       f"{ws}`, or start {the_lab.id} elsewhere with `cks start {the_lab.id} --workspace DIR`")
+            fail_usage(
+                f"{ws} is a workspace for {recorded}, not {the_lab.id}: use `cks reset {recorded} --workspace "
+                f"{ws}`, or start {the_lab.id} elsewhere with `cks start {the_lab.id} --workspace DIR`"
+            )
         problem = fsutil.ownership_problem(ws, "workspace", the_lab.id, whole=False)
         if problem:
             fail_usage(f"{problem}; refusing to reset it")
@@ -785,14 +990,25 @@ def _live_action(name: str, lab, target: str, **kw) -> None:
     click.echo(f"{name.split('_')[0].capitalize()} {lab.id} on {target}: done.")
 
 
-@cks.command("selftest", context_settings=CONTEXT,
-             short_help="Prove the labs: start scores 0, solution full marks, wrong answers fail.")
+@cks.command(
+    "selftest",
+    context_settings=CONTEXT,
+    short_help="Prove the labs: start scores 0, solution full marks, wrong answers fail.",
+)
 @click.argument("labs", nargs=-1)
-@click.option("--seed", "seeds", multiple=True, metavar="ID",
-              help="Seeds to test start and solution under (repeatable; default: the default lab plus two seeds).")
+@click.option(
+    "--seed",
+    "seeds",
+    multiple=True,
+    metavar="ID",
+    help="Seeds to test start and solution under (repeatable; default: the default lab plus two seeds).",
+)
 @verbose_option("List every case, not only the problems.")
-@click.option("--source", metavar="DIR", help="The kit's source checkout (default: $CKS_SOURCE, else found "
-              "from the current directory upward).")
+@click.option(
+    "--source",
+    metavar="DIR",
+    help="The kit's source checkout (default: $CKS_SOURCE, else found from the current directory upward).",
+)
 def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool, source: str | None) -> None:
     """Prove the labs: start scores 0, the solution full marks, wrong answers fail exactly what they declare.
 
@@ -812,6 +1028,7 @@ def selftest_cmd(labs: tuple[str, ...], seeds: tuple[str, ...], verbose: bool, s
         fail_usage(f"selftest: {exc}")
     from grader.labs import LabError, all_labs
     from grader.selftest import DEFAULT_SEEDS, run_lab
+
     try:
         chosen = [load_lab(x) for x in labs] if labs else all_labs()
     except LabError as exc:

@@ -57,7 +57,9 @@ def _read(path: Path) -> str:
         data = safeio.read_bytes(path, max_bytes=MAX_BYTES)
     except safeio.ReadRefused as exc:
         if exc.kind == "too_large":
-            raise ValueError(f"{path} is too large for a manifest or policy (over {MAX_BYTES // 1048576} MB)") from None
+            raise ValueError(
+                f"{path} is too large for a manifest or policy (over {MAX_BYTES // 1048576} MB)"
+            ) from None
         raise ValueError(str(exc)) from None
     if b"\x00" in data[:65536]:
         raise ValueError(f"{path} is binary, not YAML")
@@ -86,11 +88,22 @@ def _folder_entries(folder: Path):
 
 @click.command("check", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--host-root", type=click.Path(file_okay=False, exists=True, path_type=Path), metavar="DIR",
-              help="Folder holding the node's files (e.g. a workspace's nodes/controlplane): checks hostPaths, "
-                   "loads the policy, looks for stray manifests. Use / on the node itself.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format.")
+@click.option(
+    "--host-root",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    metavar="DIR",
+    help="Folder holding the node's files (e.g. a workspace's nodes/controlplane): checks hostPaths, "
+    "loads the policy, looks for stray manifests. Use / on the node itself.",
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 def manifest_cmd(manifest: Path, host_root: Path | None, fmt: str) -> None:
     """Show what kube-apiserver would read from MANIFEST: the effective audit flags, where each audit path
     lands on the node, and every problem that would stop kubelet or kube-apiserver.
@@ -141,28 +154,46 @@ def _as_json(a, policy, stray) -> dict:
     return {
         "would_start": a.would_start and not (policy and not policy.ok and policy.status != "no-flag"),
         "container": a.container_name,
-        "audit_flags": {n: {"set": f.set, "value": f.value, "raw": f.raw, "where": f.where, "error": f.error}
-                        for n, f in sorted(a.audit.items()) if f.set},
-        "unknown_audit_flags": [{"flag": w, "where": at, "did_you_mean": h and f"--{h}"}
-                                for w, at, h in a.unknown_audit_flags],
+        "audit_flags": {
+            n: {"set": f.set, "value": f.value, "raw": f.raw, "where": f.where, "error": f.error}
+            for n, f in sorted(a.audit.items())
+            if f.set
+        },
+        "unknown_audit_flags": [
+            {"flag": w, "where": at, "did_you_mean": h and f"--{h}"} for w, at, h in a.unknown_audit_flags
+        ],
         "policy_mount": _access(a.policy),
         "log_mount": _access(a.log),
-        "policy": None if policy is None else {"status": policy.status, "host_path": policy.host_path,
-                                               "message": policy.message, "errors": policy.errors,
-                                               "warnings": policy.warnings},
-        "static_pods": None if stray is None else {"apiserver_files": stray.apiserver_files,
-                                                   "ignored": stray.ignored},
-        "problems": [{"severity": p.severity, "code": p.code, "message": p.message, "where": p.where}
-                     for p in a.problems],
+        "policy": None
+        if policy is None
+        else {
+            "status": policy.status,
+            "host_path": policy.host_path,
+            "message": policy.message,
+            "errors": policy.errors,
+            "warnings": policy.warnings,
+        },
+        "static_pods": None
+        if stray is None
+        else {"apiserver_files": stray.apiserver_files, "ignored": stray.ignored},
+        "problems": [
+            {"severity": p.severity, "code": p.code, "message": p.message, "where": p.where}
+            for p in a.problems
+        ],
     }
 
 
 def _access(acc) -> dict | None:
     if acc is None:
         return None
-    return {"container_path": acc.container_path, "mount": acc.mount.mount_path if acc.mount else None,
-            "volume": acc.mount.name if acc.mount else None, "host_path": acc.host_path,
-            "read_only": acc.mount.read_only if acc.mount else None, "ok": acc.ok}
+    return {
+        "container_path": acc.container_path,
+        "mount": acc.mount.mount_path if acc.mount else None,
+        "volume": acc.mount.name if acc.mount else None,
+        "host_path": acc.host_path,
+        "read_only": acc.mount.read_only if acc.mount else None,
+        "ok": acc.ok,
+    }
 
 
 def _print_text(manifest: Path, a, policy, stray, has_host: bool) -> None:
@@ -180,8 +211,12 @@ def _print_text(manifest: Path, a, policy, stray, has_host: bool) -> None:
         err = click.style(f"  <- {f.error}", fg="red") if f.error else ""
         echo(f"  --{f.name} = {val!r}{unit}{err}")
     for written, _where, hint in a.unknown_audit_flags[:20]:
-        echo(click.style(f"  {written}: not a kube-apiserver flag" + (f" (did you mean --{hint}?)" if hint else ""),
-                         fg="red"))
+        echo(
+            click.style(
+                f"  {written}: not a kube-apiserver flag" + (f" (did you mean --{hint}?)" if hint else ""),
+                fg="red",
+            )
+        )
     echo(click.style("Paths", bold=True))
     for acc in (a.policy, a.log):
         if acc is not None:
@@ -200,13 +235,18 @@ def _print_text(manifest: Path, a, policy, stray, has_host: bool) -> None:
         echo("  (give --host-root to check hostPaths on the node and load the policy)")
     if stray is not None:
         echo(click.style("Static pod folder", bold=True))
-        echo(f"  kube-apiserver pods: {', '.join(stray.apiserver_files) or 'none'}"
-             + (f"; ignored by kubelet: {', '.join(stray.ignored)}" if stray.ignored else ""))
+        echo(
+            f"  kube-apiserver pods: {', '.join(stray.apiserver_files) or 'none'}"
+            + (f"; ignored by kubelet: {', '.join(stray.ignored)}" if stray.ignored else "")
+        )
     echo(click.style("Problems", bold=True))
     if not a.problems:
         echo("  none")
     for p in a.problems[:100]:
-        echo(click.style(f"  {p.severity:7}", fg=_COLORS.get(p.severity)) + f" {p.message}"
-             + (f"  [{p.where}]" if p.where else ""))
+        echo(
+            click.style(f"  {p.severity:7}", fg=_COLORS.get(p.severity))
+            + f" {p.message}"
+            + (f"  [{p.where}]" if p.where else "")
+        )
     if len(a.problems) > 100:
         echo(f"  ... and {len(a.problems) - 100} more")

@@ -49,8 +49,12 @@ apigroup, and no --api-group matches them (core is the legacy group: pods, secre
 Exit codes: 0 done (even with skipped lines), 2 usage error, 3 a LOG could not be read.
 """
 
-@click.command("query", help=QUERY_HELP, context_settings={"help_option_names": ["-h", "--help"],
-                                                             "max_content_width": 100})
+
+@click.command(
+    "query",
+    help=QUERY_HELP,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.argument("logs", nargs=-1, required=True, metavar="LOG...")
 @click.option("--user", "-u", "users", multiple=True, metavar="NAME", help="User (or impersonated user).")
 @click.option("--group", "-g", "groups", multiple=True, metavar="GROUP", help="One of the user's groups.")
@@ -59,36 +63,93 @@ Exit codes: 0 done (even with skipped lines), 2 usage error, 3 a LOG could not b
 @click.option("--subresource", "subresources", multiple=True, metavar="SUB", help="exec, log, status, ...")
 @click.option("--namespace", "-n", "namespaces", multiple=True, metavar="NS", help="Object namespace.")
 @click.option("--name", "names", multiple=True, metavar="NAME", help="Object name.")
-@click.option("--api-group", "api_groups", multiple=True, metavar="GROUP",
-              help="API group of the object; core (or \"\") = the legacy group.")
+@click.option(
+    "--api-group",
+    "api_groups",
+    multiple=True,
+    metavar="GROUP",
+    help='API group of the object; core (or "") = the legacy group.',
+)
 @click.option("--code", "codes", multiple=True, metavar="CODE", help="Response code: 403, 4xx.")
 @click.option("--source-ip", "source_ips", multiple=True, metavar="IP", help="One of the source IPs.")
-@click.option("--user-agent", "user_agents", multiple=True, metavar="TEXT", help="Substring of the user agent.")
-@click.option("--stage", "stages", multiple=True, metavar="STAGE", help="Event stage (best with --no-dedupe).")
+@click.option(
+    "--user-agent", "user_agents", multiple=True, metavar="TEXT", help="Substring of the user agent."
+)
+@click.option(
+    "--stage", "stages", multiple=True, metavar="STAGE", help="Event stage (best with --no-dedupe)."
+)
 @click.option("--since", metavar="TIME", help="Requests received at or after TIME.")
 @click.option("--until", metavar="TIME", help="Requests received before TIME.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json", "jsonl"]), default="table",
-              show_default=True, help="Output format (jsonl prints the original lines).")
-@click.option("--count-by", "count_by", metavar="FIELD[,FIELD]", help="Print counts per value instead of events.")
-@click.option("--dedupe/--no-dedupe", default=True, show_default=True,
-              help="Count each request once (by auditID), or print every stage line.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["table", "json", "jsonl"]),
+    default="table",
+    show_default=True,
+    help="Output format (jsonl prints the original lines).",
+)
+@click.option(
+    "--count-by", "count_by", metavar="FIELD[,FIELD]", help="Print counts per value instead of events."
+)
+@click.option(
+    "--dedupe/--no-dedupe",
+    default=True,
+    show_default=True,
+    help="Count each request once (by auditID), or print every stage line.",
+)
 @click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Stop after N results.")
 @click.option("--quiet", "-q", is_flag=True, help="Do not report skipped lines on stderr.")
 @click.option("--no-fast", is_flag=True, hidden=True, help="Parse every line (disable the byte prefilter).")
-def query_cmd(logs: tuple[str, ...], users: tuple[str, ...], groups: tuple[str, ...], verbs: tuple[str, ...],
-              resources: tuple[str, ...], subresources: tuple[str, ...], namespaces: tuple[str, ...],
-              names: tuple[str, ...], api_groups: tuple[str, ...], codes: tuple[str, ...],
-              source_ips: tuple[str, ...], user_agents: tuple[str, ...], stages: tuple[str, ...],
-              since: str | None, until: str | None, fmt: str, count_by: str | None, dedupe: bool,
-              limit: int | None, quiet: bool, no_fast: bool) -> None:
+def query_cmd(
+    logs: tuple[str, ...],
+    users: tuple[str, ...],
+    groups: tuple[str, ...],
+    verbs: tuple[str, ...],
+    resources: tuple[str, ...],
+    subresources: tuple[str, ...],
+    namespaces: tuple[str, ...],
+    names: tuple[str, ...],
+    api_groups: tuple[str, ...],
+    codes: tuple[str, ...],
+    source_ips: tuple[str, ...],
+    user_agents: tuple[str, ...],
+    stages: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    fmt: str,
+    count_by: str | None,
+    dedupe: bool,
+    limit: int | None,
+    quiet: bool,
+    no_fast: bool,
+) -> None:
     from grader.audit_query import QueryParams, run
     from grader.engines.audit_log import QueryError
 
-    params = QueryParams(logs, users=users, groups=groups, verbs=verbs, resources=resources,
-                         subresources=subresources, namespaces=namespaces, names=names, api_groups=api_groups,
-                         codes=codes, source_ips=source_ips, user_agents=user_agents, stages=stages, since=since,
-                         until=until, fmt=fmt, count_by=count_by, dedupe=dedupe, limit=limit, quiet=quiet,
-                         no_fast=no_fast)
+    params = QueryParams(
+        logs,
+        users=users,
+        groups=groups,
+        verbs=verbs,
+        resources=resources,
+        subresources=subresources,
+        namespaces=namespaces,
+        names=names,
+        api_groups=api_groups,
+        codes=codes,
+        source_ips=source_ips,
+        user_agents=user_agents,
+        stages=stages,
+        since=since,
+        until=until,
+        fmt=fmt,
+        count_by=count_by,
+        dedupe=dedupe,
+        limit=limit,
+        quiet=quiet,
+        no_fast=no_fast,
+    )
     try:
         code = run(params)
     except QueryError as exc:

@@ -52,9 +52,12 @@ def _load(policy_file: str, kube_version: str | None):
 
 
 _KUBE_VERSION = click.option(
-    "--kube-version", metavar="X.Y", default=None,
+    "--kube-version",
+    metavar="X.Y",
+    default=None,
     help="Behave as this kube-apiserver release (default: the lab cluster's, see `cks list`); releases "
-         "before 1.36 reject group \"*\".")
+    'before 1.36 reject group "*".',
+)
 
 
 # ---- validate -------------------------------------------------------------------------------------
@@ -83,8 +86,15 @@ Exit codes: 0 kube-apiserver loads it (with --strict: and drops no key),
 
 @click.command("validate", help=VALIDATE_HELP, context_settings=CONTEXT)
 @click.argument("policy_file", metavar="POLICY")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 @click.option("--strict", is_flag=True, help="Also fail (exit 1) when kube-apiserver would drop keys.")
 @_KUBE_VERSION
 def validate_cmd(policy_file: str, fmt: str, strict: bool, kube_version: str | None) -> None:
@@ -92,14 +102,19 @@ def validate_cmd(policy_file: str, fmt: str, strict: bool, kube_version: str | N
     loads = result.ok
     ok = loads and not (strict and result.dropped)
     if fmt == "json":
-        click.echo(json.dumps({
-            "file": policy_file,
-            "loads": loads,
-            "rules": len(result.policy.rules) if result.policy else None,
-            "errors": result.errors,
-            "warnings": result.warnings,
-            "dropped": result.dropped,
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "file": policy_file,
+                    "loads": loads,
+                    "rules": len(result.policy.rules) if result.policy else None,
+                    "errors": result.errors,
+                    "warnings": result.warnings,
+                    "dropped": result.dropped,
+                },
+                indent=2,
+            )
+        )
         sys.exit(EXIT_OK if ok else EXIT_INVALID)
     if loads:
         n = len(result.policy.rules)
@@ -111,8 +126,10 @@ def validate_cmd(policy_file: str, fmt: str, strict: bool, kube_version: str | N
     for warning in result.warnings:
         click.echo(f"  warning: {warning}")
     if loads and result.dropped:
-        click.echo("  Dropped keys are ignored, so those rules match more requests than written."
-                   + (" (--strict: failing)" if strict else ""))
+        click.echo(
+            "  Dropped keys are ignored, so those rules match more requests than written."
+            + (" (--strict: failing)" if strict else "")
+        )
     sys.exit(EXIT_OK if ok else EXIT_INVALID)
 
 
@@ -175,47 +192,89 @@ load (kube-apiserver would not start), 2 usage error.
 @click.command("simulate", help=SIMULATE_HELP, context_settings=CONTEXT)
 @click.argument("policy_file", metavar="POLICY")
 @click.option("--user", "-u", metavar="NAME", help="Username (omit for an unauthenticated request).")
-@click.option("--user-group", "groups", multiple=True, metavar="GROUP",
-              help="A group of the user, as userGroups matches (repeatable; default: the groups kube-apiserver "
-                   "adds).")
-@click.option("--group", "-g", "ambiguous_group", multiple=True, hidden=True, expose_value=False,
-              callback=lambda ctx, param, value: _ambiguous_group(value))
-@click.option("--verb", metavar="VERB", help="get list watch create update patch delete deletecollection "
-              "(non-resource: the lower-case HTTP method). Default: get.")
+@click.option(
+    "--user-group",
+    "groups",
+    multiple=True,
+    metavar="GROUP",
+    help="A group of the user, as userGroups matches (repeatable; default: the groups kube-apiserver adds).",
+)
+@click.option(
+    "--group",
+    "-g",
+    "ambiguous_group",
+    multiple=True,
+    hidden=True,
+    expose_value=False,
+    callback=lambda ctx, param, value: _ambiguous_group(value),
+)
+@click.option(
+    "--verb",
+    metavar="VERB",
+    help="get list watch create update patch delete deletecollection "
+    "(non-resource: the lower-case HTTP method). Default: get.",
+)
 @click.option("--resource", "-r", metavar="RES", help="Resource, e.g. secrets, pods/log, deployments.apps.")
 @click.option("--subresource", metavar="SUB", help="Subresource, e.g. exec, log, status.")
-@click.option("--api-group", metavar="GROUP", help='API group without version: apps, rbac.authorization.k8s.io '
-              '(default "" = core).')
+@click.option(
+    "--api-group",
+    metavar="GROUP",
+    help='API group without version: apps, rbac.authorization.k8s.io (default "" = core).',
+)
 @click.option("--namespace", "-n", metavar="NS", help='Namespace (default "" = cluster-scoped).')
 @click.option("--name", metavar="NAME", help="Object name (matters for resourceNames).")
 @click.option("--path", metavar="PATH", help="Non-resource URL path (/healthz), or an /api/... URL to parse.")
 @click.option("--requests", "requests_file", metavar="FILE", help="YAML/JSON list of requests ('-' = stdin).")
-@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="Output format.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
 @_KUBE_VERSION
-def simulate_cmd(policy_file: str, user: str | None, groups: tuple[str, ...], verb: str | None,
-                 resource: str | None, subresource: str | None, api_group: str | None, namespace: str | None,
-                 name: str | None, path: str | None, requests_file: str | None, fmt: str,
-                 kube_version: str | None) -> None:
-    single = any(v is not None for v in (user, verb, resource, subresource, api_group, namespace, name, path)) \
-        or bool(groups)
+def simulate_cmd(
+    policy_file: str,
+    user: str | None,
+    groups: tuple[str, ...],
+    verb: str | None,
+    resource: str | None,
+    subresource: str | None,
+    api_group: str | None,
+    namespace: str | None,
+    name: str | None,
+    path: str | None,
+    requests_file: str | None,
+    fmt: str,
+    kube_version: str | None,
+) -> None:
+    single = any(
+        v is not None for v in (user, verb, resource, subresource, api_group, namespace, name, path)
+    ) or bool(groups)
     if requests_file and single:
         _usage_error("give either --requests FILE or the options of one request, not both")
     if requests_file:
         requests = _requests_from_file(requests_file)
     elif resource or path:
-        requests = [_request_from_options(user, groups, verb, resource, subresource, api_group, namespace,
-                                          name, path)]
+        requests = [
+            _request_from_options(user, groups, verb, resource, subresource, api_group, namespace, name, path)
+        ]
     else:
-        _usage_error("say which request to simulate: --resource (e.g. --verb get --resource secrets "
-                     "--namespace prod --user alice), --path (e.g. --path /healthz), or --requests FILE. "
-                     "See `cks audit simulate --help`.")
+        _usage_error(
+            "say which request to simulate: --resource (e.g. --verb get --resource secrets "
+            "--namespace prod --user alice), --path (e.g. --path /healthz), or --requests FILE. "
+            "See `cks audit simulate --help`."
+        )
     result = _load(policy_file, kube_version)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if not result.ok:
-        click.echo(f"Error: kube-apiserver would refuse {policy_file} and fail to start, so no request is "
-                   "audited:", err=True)
+        click.echo(
+            f"Error: kube-apiserver would refuse {policy_file} and fail to start, so no request is audited:",
+            err=True,
+        )
         for err in result.errors:
             click.echo(f"  {err}", err=True)
         sys.exit(EXIT_INVALID)
@@ -233,7 +292,8 @@ def _ambiguous_group(value: tuple[str, ...]) -> None:
         raise click.UsageError(
             f"--group {value[0]} is ambiguous: use --user-group {value[0]} for a group of the user (what "
             f"userGroups matches, e.g. system:nodes) or --api-group {value[0]} for the API group of the resource "
-            "(what resources[].group matches, e.g. apps)")
+            "(what resources[].group matches, e.g. apps)"
+        )
 
 
 def _request_from_options(user, groups, verb, resource, subresource, api_group, namespace, name, path):
@@ -246,22 +306,28 @@ def _request_from_options(user, groups, verb, resource, subresource, api_group, 
     if resource:
         res, _, sub = resource.partition("/")
         if subresource and sub and subresource != sub:
-            _usage_error(f"--resource {resource} already names subresource {sub!r}; --subresource says "
-                         f"{subresource!r}")
+            _usage_error(
+                f"--resource {resource} already names subresource {sub!r}; --subresource says {subresource!r}"
+            )
         sub = subresource or sub
         if "." in res:
             res, _, dotted_group = res.partition(".")
             if api_group is not None and api_group != dotted_group:
-                _usage_error(f"--resource {resource} names group {dotted_group!r}; --api-group says {api_group!r}")
+                _usage_error(
+                    f"--resource {resource} names group {dotted_group!r}; --api-group says {api_group!r}"
+                )
             api_group = dotted_group
-        return RequestAttributes(who, verb or "get", namespace or "", api_group or "", "v1", res, sub, name or "",
-                                 True, path or "")
+        return RequestAttributes(
+            who, verb or "get", namespace or "", api_group or "", "v1", res, sub, name or "", True, path or ""
+        )
     # no --verb: derive it from the URL as kube-apiserver does (GET without a name is list, ...)
     parsed = RequestAttributes.from_url(verb or "GET", path, who)
     if parsed.is_resource_request:
         if namespace or name or api_group or subresource:
-            _usage_error("--path already names the resource (an /api/... URL); drop --namespace, --name, "
-                         "--api-group and --subresource")
+            _usage_error(
+                "--path already names the resource (an /api/... URL); drop --namespace, --name, "
+                "--api-group and --subresource"
+            )
         return parsed
     if namespace or name or api_group or subresource:
         _usage_error(f"--path {path} is a non-resource URL: it has no namespace, name, group or subresource")
@@ -280,8 +346,10 @@ def _requests_from_file(name: str) -> list:
     if isinstance(items, dict) and isinstance(items.get("requests"), list):
         items = items["requests"]
     if not isinstance(items, list) or not items:
-        _usage_error(f"requests file {name}: must be a non-empty YAML or JSON list of requests "
-                     "(mappings with user, verb, namespace, apiGroup, resource, ... or shorthand strings)")
+        _usage_error(
+            f"requests file {name}: must be a non-empty YAML or JSON list of requests "
+            "(mappings with user, verb, namespace, apiGroup, resource, ... or shorthand strings)"
+        )
     out: list[Any] = []
     for i, item in enumerate(items):
         try:
@@ -308,9 +376,17 @@ def _print_table(policy, requests, decisions) -> None:
     table.add_column("rule")
     styles = {"None": "dim", "Metadata": "green", "Request": "yellow", "RequestResponse": "red"}
     for i, (req, d) in enumerate(zip(requests, decisions, strict=True)):
-        rule = "none matched (default None)" if d.rule_index is None else \
-            f"rules[{d.rule_index}] {policy.rules[d.rule_index].summary()}"
-        table.add_row(str(i), req.describe(), f"[{styles.get(d.level, '')}]{d.level}[/]",
-                      ",".join(sorted(d.omit_stages)) or "-", rule)
+        rule = (
+            "none matched (default None)"
+            if d.rule_index is None
+            else f"rules[{d.rule_index}] {policy.rules[d.rule_index].summary()}"
+        )
+        table.add_row(
+            str(i),
+            req.describe(),
+            f"[{styles.get(d.level, '')}]{d.level}[/]",
+            ",".join(sorted(d.omit_stages)) or "-",
+            rule,
+        )
     no_color = bool(os.environ.get("NO_COLOR")) or not sys.stdout.isatty()
     Console(no_color=no_color, soft_wrap=False, width=None if sys.stdout.isatty() else 160).print(table)

@@ -17,8 +17,13 @@ from grader.cli import CONTEXT, EXIT_FAILED, EXIT_OK, fail_usage
 from grader.cli.options import format_option, seed_option, verbose_option
 from grader.text import plural
 
-DIR_OPTION = click.option("--dir", "exam_dir", metavar="DIR", default=None,
-                          help="Exam directory (default $CKS_EXAM_DIR or ./cks-workspace/exam).")
+DIR_OPTION = click.option(
+    "--dir",
+    "exam_dir",
+    metavar="DIR",
+    default=None,
+    help="Exam directory (default $CKS_EXAM_DIR or ./cks-workspace/exam).",
+)
 
 
 def _clock(ctx: click.Context):
@@ -49,8 +54,10 @@ def _refuse_nesting(exam_dir: str | None) -> None:
         return  # inside an exam: `start` itself says that one exists
     inside = fsutil.find_up(Path.cwd(), "cks.yaml")
     if inside is not None:
-        fail_usage(f"{inside} is a lab's workspace: start the exam outside it, e.g. `cd {inside.parent} && "
-                   "cks exam start`, or choose a folder with --dir DIR")
+        fail_usage(
+            f"{inside} is a lab's workspace: start the exam outside it, e.g. `cd {inside.parent} && "
+            "cks exam start`, or choose a folder with --dir DIR"
+        )
 
 
 def _color() -> bool:
@@ -64,7 +71,10 @@ def _left(td: timedelta) -> str:
     return f"{h}h {m:02d}m" if h else f"{m}m {s:02d}s"
 
 
-@click.group("exam", context_settings=CONTEXT, help="""A timed mock exam: several labs under one clock.
+@click.group(
+    "exam",
+    context_settings=CONTEXT,
+    help="""A timed mock exam: several labs under one clock.
 
 \b
   cks exam start                      lab8 (the mock exam), its own time limit, a fresh seed
@@ -75,20 +85,31 @@ def _left(td: timedelta) -> str:
 The deadline is stored as an absolute UTC time in the exam directory, so a closed terminal does not stop
 the clock. Once time is up, any `cks exam` command grades the exam; work after the deadline is reported.
 Exit codes of finish: 0 passed (67% or more), 1 not passed, 2 usage error.
-""")
+""",
+)
 def exam_group() -> None:
     pass
 
 
-@exam_group.command("start", context_settings=CONTEXT, short_help="Create a workspace per question and start the clock.")
+@exam_group.command(
+    "start", context_settings=CONTEXT, short_help="Create a workspace per question and start the clock."
+)
 @click.option("--labs", metavar="LIST", help="Comma-separated labs (default: lab8, the mock exam).")
-@click.option("--minutes", type=click.IntRange(1, 24 * 60), help="Time limit (default: the labs' estimates added up).")
+@click.option(
+    "--minutes", type=click.IntRange(1, 24 * 60), help="Time limit (default: the labs' estimates added up)."
+)
 @seed_option("Variant seed (default: a fresh random one, shown).")
 @click.option("--force", is_flag=True, help="Discard an existing exam in the directory and start afresh.")
 @DIR_OPTION
 @click.pass_context
-def start_cmd(ctx: click.Context, labs: str | None, minutes: int | None, seed: str | None, force: bool,
-              exam_dir: str | None) -> None:
+def start_cmd(
+    ctx: click.Context,
+    labs: str | None,
+    minutes: int | None,
+    seed: str | None,
+    force: bool,
+    exam_dir: str | None,
+) -> None:
     """Start the exam: create a workspace per question and start the clock."""
     from grader import exam
     from grader.labs import LabError, get_lab
@@ -108,8 +129,10 @@ def start_cmd(ctx: click.Context, labs: str | None, minutes: int | None, seed: s
         state = exam.start(chosen, base=base, minutes=minutes, seed=seed, now=now, force=force)
     except (LabError, exam.ExamError) as exc:
         fail_usage(str(exc))
-    click.echo(f"Exam started: {plural(len(state.labs), 'question')}, {plural(state.minutes, 'minute')}, "
-               f"seed {state.seed}.")
+    click.echo(
+        f"Exam started: {plural(len(state.labs), 'question')}, {plural(state.minutes, 'minute')}, "
+        f"seed {state.seed}."
+    )
     click.echo(f"Deadline: {state.deadline:%Y-%m-%d %H:%M:%S} UTC.")
     for lab_id in state.labs:
         ws = state.workspace(lab_id)
@@ -117,7 +140,9 @@ def start_cmd(ctx: click.Context, labs: str | None, minutes: int | None, seed: s
     click.echo("Check the clock with `cks exam status`; hand in with `cks exam finish`.")
 
 
-@exam_group.command("status", context_settings=CONTEXT, short_help="Time left and which questions you have touched.")
+@exam_group.command(
+    "status", context_settings=CONTEXT, short_help="Time left and which questions you have touched."
+)
 @format_option("table", "json")
 @DIR_OPTION
 @click.pass_context
@@ -142,27 +167,49 @@ def status_cmd(ctx: click.Context, fmt: str, exam_dir: str | None) -> None:
         fail_usage(str(exc))
     left = state.time_left(now())
     if fmt == "json":
-        click.echo(json.dumps({"deadline": f"{state.deadline:%Y-%m-%dT%H:%M:%SZ}", "seconds_left": int(left.total_seconds()),
-                               "questions": [{"lab": a.lab, "question": a.id, "title": a.title, "points": a.points,
-                                              "attempted": a.attempted, "changed_files": a.changed}
-                                             for a in tries]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "deadline": f"{state.deadline:%Y-%m-%dT%H:%M:%SZ}",
+                    "seconds_left": int(left.total_seconds()),
+                    "questions": [
+                        {
+                            "lab": a.lab,
+                            "question": a.id,
+                            "title": a.title,
+                            "points": a.points,
+                            "attempted": a.attempted,
+                            "changed_files": a.changed,
+                        }
+                        for a in tries
+                    ],
+                },
+                indent=2,
+            )
+        )
         return
     from rich.console import Console
     from rich.table import Table
 
     console = Console(no_color=not _color(), highlight=False)
-    console.print(f"[bold]Time left: {_left(left)}[/bold] (deadline {state.deadline:%H:%M:%S} UTC, "
-                  f"{state.minutes} minutes in all) · seed {state.seed}")
+    console.print(
+        f"[bold]Time left: {_left(left)}[/bold] (deadline {state.deadline:%H:%M:%S} UTC, "
+        f"{state.minutes} minutes in all) · seed {state.seed}"
+    )
     table = Table("Question", "Title", "Points", "Attempted", "Files changed")
     many = len({a.lab for a in tries}) > 1
     for a in tries:
         name = f"{a.lab} {a.id}" if many and a.id != a.lab else a.id
         table.add_row(name, a.title, f"{a.points:g}", "yes" if a.attempted else "no", str(len(a.changed)))
     console.print(table)
-    console.print(f"{sum(a.attempted for a in tries)} of {len(tries)} attempted. Results come at `cks exam finish`.")
+    console.print(
+        f"{sum(a.attempted for a in tries)} of {len(tries)} attempted. Results come at `cks exam finish`."
+    )
 
 
-@exam_group.command("finish", context_settings=CONTEXT, short_help="Hand in: grade every question against the pass mark.")
+@exam_group.command(
+    "finish", context_settings=CONTEXT, short_help="Hand in: grade every question against the pass mark."
+)
 @format_option("table", "json")
 @verbose_option()
 @DIR_OPTION
@@ -195,8 +242,12 @@ def _print_result(result, fmt: str = "table", verbose: bool = False) -> None:
         click.echo(f"Problem: {p}")
     if result.late:
         more = f" (and {len(result.late) - 5} more)" if len(result.late) > 5 else ""
-        click.echo(f"Changed after the deadline (graded as found, but note it): {', '.join(result.late[:5])}{more}")
+        click.echo(
+            f"Changed after the deadline (graded as found, but note it): {', '.join(result.late[:5])}{more}"
+        )
     verdict = "PASSED" if result.passed else "NOT PASSED"
     spent = result.exam.finished - result.exam.started if result.exam.finished else None
-    click.echo(f"Exam score: {result.score:g}/{result.max_score:g} ({result.percent:g}%), pass mark "
-               f"{PASS_MARK * 100:.0f}%: {verdict}" + (f" · time used {_left(spent)}" if spent else ""))
+    click.echo(
+        f"Exam score: {result.score:g}/{result.max_score:g} ({result.percent:g}%), pass mark "
+        f"{PASS_MARK * 100:.0f}%: {verdict}" + (f" · time used {_left(spent)}" if spent else "")
+    )

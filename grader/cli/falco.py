@@ -44,11 +44,15 @@ def _load(files: tuple[str, ...], no_default: bool):
     return loader.result()
 
 
-_NO_DEFAULT = click.option("--no-default", is_flag=True,
-                           help="Do not load the kit's default rules file (falco_rules.yaml) first.")
+_NO_DEFAULT = click.option(
+    "--no-default", is_flag=True, help="Do not load the kit's default rules file (falco_rules.yaml) first."
+)
 
 
-@click.group("falco", context_settings=CONTEXT, help="""Falco rules: validate, test on events, explain.
+@click.group(
+    "falco",
+    context_settings=CONTEXT,
+    help="""Falco rules: validate, test on events, explain.
 
 The grader carries its own Falco engine (the loader, the condition language and the outputs of Falco
 0.44), so you can check rules without a Falco binary. Files load in order into one engine, as
@@ -60,12 +64,16 @@ Examples:
   cks falco validate /etc/falco/falco_rules.local.yaml
   cks falco test falco_rules.local.yaml --events events.yaml
   cks falco explain "Shadow file read in container" -r falco_rules.local.yaml
-""")
+""",
+)
 def falco_group() -> None:
     pass
 
 
-@falco_group.command("validate", context_settings=CONTEXT, help="""Check rules files like `falco -V`.
+@falco_group.command(
+    "validate",
+    context_settings=CONTEXT,
+    help="""Check rules files like `falco -V`.
 
 Prints `FILE: Ok`, `FILE: Ok, with warnings` (details follow) or `FILE: Invalid` with each error: where it
 is (item, line and column, counted from 0 as Falco does), the offending line, Falco's error code and
@@ -76,10 +84,18 @@ Examples:
   cks falco validate falco_rules.local.yaml
   cks falco validate --format json a.yaml b.yaml      # like falco -o json_output=true -V
   cks falco validate --no-default my_full_rules.yaml
-""")
+""",
+)
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format.")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 @_NO_DEFAULT
 def validate_cmd(files: tuple[str, ...], fmt: str, no_default: bool) -> None:
     from grader.engines.falco.validation import file_verbose, validation_json
@@ -114,7 +130,9 @@ def _read_events(path: str) -> list[tuple[str, object]]:
     if isinstance(doc, dict):
         doc = [doc]
     if not isinstance(doc, list):
-        click.echo(f"Error: {path}: expected a list of events (mappings of Falco field names to values)", err=True)
+        click.echo(
+            f"Error: {path}: expected a list of events (mappings of Falco field names to values)", err=True
+        )
         sys.exit(2)
     out: list[tuple[str, object]] = []
     for i, raw in enumerate(doc):
@@ -128,7 +146,10 @@ def _read_events(path: str) -> list[tuple[str, object]]:
     return out
 
 
-@falco_group.command("test", context_settings=CONTEXT, help="""Which rules fire on each event, with Falco's alert lines.
+@falco_group.command(
+    "test",
+    context_settings=CONTEXT,
+    help="""Which rules fire on each event, with Falco's alert lines.
 
 EVENTS is a YAML or JSON list of syscall events, each a mapping of Falco field names to values; fields
 Falco derives are filled in (proc.cmdline from proc.name and proc.args, fd.directory from fd.name,
@@ -154,19 +175,43 @@ lists every rule that matches (--rule-matching all) and marks the one Falco woul
 Examples:
   cks falco test falco_rules.local.yaml --events events.yaml
   cks falco test falco_rules.local.yaml --events events.yaml --format json
-""")
+""",
+)
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--events", "events_path", required=True, type=click.Path(dir_okay=False),
-              help="YAML/JSON file with a list of events.")
-@click.option("--format", "-f", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Output format.")
-@click.option("--rule-matching", type=click.Choice(["all", "first"]), default="all", show_default=True,
-              help="all: every matching rule alerts; first: only the first (Falco's rule_matching).")
-@click.option("--priority", default="debug", show_default=True, metavar="LEVEL",
-              help="Skip rules less severe than this (emergency ... debug).")
+@click.option(
+    "--events",
+    "events_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="YAML/JSON file with a list of events.",
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--rule-matching",
+    type=click.Choice(["all", "first"]),
+    default="all",
+    show_default=True,
+    help="all: every matching rule alerts; first: only the first (Falco's rule_matching).",
+)
+@click.option(
+    "--priority",
+    default="debug",
+    show_default=True,
+    metavar="LEVEL",
+    help="Skip rules less severe than this (emergency ... debug).",
+)
 @_NO_DEFAULT
-def test_cmd(files: tuple[str, ...], events_path: str, fmt: str, rule_matching: str, priority: str,
-             no_default: bool) -> None:
+def test_cmd(
+    files: tuple[str, ...], events_path: str, fmt: str, rule_matching: str, priority: str, no_default: bool
+) -> None:
     from grader.engines.falco.validation import file_verbose
 
     res = _load(files, no_default)
@@ -191,9 +236,15 @@ def test_cmd(files: tuple[str, ...], events_path: str, fmt: str, rule_matching: 
             alerts = alerts[:1]
         results.append({"event": label, "alerts": alerts})
     if fmt == "json":
-        out = [{"event": r["event"], "error": r.get("error"),
+        out = [
+            {
+                "event": r["event"],
+                "error": r.get("error"),
                 "rules": [a.rule for a in r["alerts"]],
-                "alerts": [a.to_dict(iso=False) for a in r["alerts"]]} for r in results]
+                "alerts": [a.to_dict(iso=False) for a in r["alerts"]],
+            }
+            for r in results
+        ]
         click.echo(json.dumps(out, indent=2, default=str))
         return
     for r in results:
@@ -204,14 +255,19 @@ def test_cmd(files: tuple[str, ...], events_path: str, fmt: str, rule_matching: 
         if not alerts:
             click.echo(f"{r['event']}: no rule fires")
             continue
-        click.echo(f"{r['event']}: {plural(len(alerts), 'rule')} " + ("fires" if len(alerts) == 1 else "fire"))
+        click.echo(
+            f"{r['event']}: {plural(len(alerts), 'rule')} " + ("fires" if len(alerts) == 1 else "fire")
+        )
         for i, a in enumerate(alerts):
             mark = "  (Falco emits this one)" if i == 0 and len(alerts) > 1 else ""
             click.echo(f"  - {a.rule} [{a.priority}]{mark}")
             click.echo(f"    {a.line()}")
 
 
-@falco_group.command("explain", context_settings=CONTEXT, help="""Show a rule's condition after expansion.
+@falco_group.command(
+    "explain",
+    context_settings=CONTEXT,
+    help="""Show a rule's condition after expansion.
 
 Prints the condition as written (with appends and exceptions), then as Falco compiles it: list names
 replaced by their items and macros replaced by their conditions, with the event types the rule is
@@ -222,10 +278,17 @@ Examples:
   cks falco explain "Terminal shell in container"
   cks falco explain spawned_process
   cks falco explain "Shadow file read in container" -r falco_rules.local.yaml
-""")
+""",
+)
 @click.argument("name")
-@click.option("-r", "--rules", "files", multiple=True, type=click.Path(dir_okay=False),
-              help="Rules file to load after the default file (repeatable, in order).")
+@click.option(
+    "-r",
+    "--rules",
+    "files",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Rules file to load after the default file (repeatable, in order).",
+)
 @_NO_DEFAULT
 def explain_cmd(name: str, files: tuple[str, ...], no_default: bool) -> None:
     from grader.engines.falco.ast import to_text
@@ -236,9 +299,15 @@ def explain_cmd(name: str, files: tuple[str, ...], no_default: bool) -> None:
             click.echo(f"warning: {f.name} did not load: {f.errors[0].short()}", err=True)
     rule = res.rule(name)
     if rule is not None:
-        types = "any (no evt.type restriction)" if rule.evttypes is None else ", ".join(sorted(rule.evttypes)) or "none"
-        click.echo(f"rule: {rule.name}   ({rule.file}:{rule.line}, priority {rule.priority_name}, "
-                   f"{'enabled' if rule.enabled else 'disabled'})")
+        types = (
+            "any (no evt.type restriction)"
+            if rule.evttypes is None
+            else ", ".join(sorted(rule.evttypes)) or "none"
+        )
+        click.echo(
+            f"rule: {rule.name}   ({rule.file}:{rule.line}, priority {rule.priority_name}, "
+            f"{'enabled' if rule.enabled else 'disabled'})"
+        )
         click.echo(f"condition as written:\n  {' '.join(rule.condition.split())}")
         click.echo(f"condition compiled:\n  {rule.condition_compiled}")
         click.echo(f"event types: {types}")

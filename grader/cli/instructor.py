@@ -10,8 +10,11 @@ import click
 from grader.cli import CONTEXT, EXIT_ERROR, EXIT_FAILED, EXIT_OK, fail_usage, load_lab, workspace_for
 from grader.cli.options import output_option, seed_option, workspace_option
 
-SOURCE_OPTION = click.option("--source", metavar="DIR", help="The kit's source checkout (default: $CKS_SOURCE, "
-                             "else found from the current directory upward).")
+SOURCE_OPTION = click.option(
+    "--source",
+    metavar="DIR",
+    help="The kit's source checkout (default: $CKS_SOURCE, else found from the current directory upward).",
+)
 
 
 def _source(command: str, source: str | None) -> Path:
@@ -24,7 +27,9 @@ def _source(command: str, source: str | None) -> Path:
         raise  # unreachable: fail_usage exits
 
 
-@click.command("submit", context_settings=CONTEXT, short_help="Pack your evidence and result for your instructor.")
+@click.command(
+    "submit", context_settings=CONTEXT, short_help="Pack your evidence and result for your instructor."
+)
 @click.argument("lab")
 @output_option("Bundle to write (default <learner>-<lab>.tar.gz).", metavar="NAME.tar.gz", dest="out")
 @workspace_option("Workspace or live-collected snapshot directory (default ./cks-workspace/LAB).")
@@ -47,41 +52,100 @@ def submit_cmd(lab: str, out: str | None, workspace: str | None, learner: str | 
     except OSError as exc:
         fail_usage(f"cannot write {dest}: {exc.strerror}")
     r = sub.report
-    click.echo(f"Wrote {dest}: {the_lab.id} for learner {learner}"
-               + (f", seed {sub.meta['seed']}" if sub.meta.get("seed") else "")
-               + f", {len(sub.meta['files'])} files, score {r.score:g}/{r.max_score:g}.")
+    click.echo(
+        f"Wrote {dest}: {the_lab.id} for learner {learner}"
+        + (f", seed {sub.meta['seed']}" if sub.meta.get("seed") else "")
+        + f", {len(sub.meta['files'])} files, score {r.score:g}/{r.max_score:g}."
+    )
     for s in sub.meta.get("skipped", []):
         click.echo(f"  not included: {s}", err=True)
 
 
-@click.command("regrade", context_settings=CONTEXT, short_help="Regrade bundles into class reports and gradebooks.")
+@click.command(
+    "regrade", context_settings=CONTEXT, short_help="Regrade bundles into class reports and gradebooks."
+)
 @click.argument("bundles", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--csv", "csv_out", metavar="FILE", help="Class CSV: a row per learner, a column per lab and task.")
+@click.option(
+    "--csv", "csv_out", metavar="FILE", help="Class CSV: a row per learner, a column per lab and task."
+)
 @click.option("--html", "html_out", metavar="FILE", help="Self-contained HTML class report.")
 @click.option("--stats", "stats_out", metavar="FILE", help="Per-task statistics CSV.")
 @click.option("--canvas", "canvas_out", metavar="FILE", help="Gradebook CSV in Canvas's import layout.")
 @click.option("--moodle", "moodle_out", metavar="FILE", help="Gradebook CSV in Moodle's import layout.")
-@click.option("--feedback", "feedback_dir", metavar="DIR", help="Write LEARNER.md and LEARNER.html feedback here.")
-@click.option("--roster", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
-              help="CSV learner,seed[,name,email,sis_id,section]: every learner gets a row; others are flagged.")
-@click.option("--overrides", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
-              help="CSV learner,lab,task,points,comment (task 'accept' accepts a held bundle).")
-@click.option("--accept", multiple=True, metavar="LEARNER[:LAB]", help="Count this learner's held bundles (repeatable).")
-@click.option("--deadline", metavar="TIME", help="Deadline, e.g. 2026-12-01T18:00Z: later bundles are flagged late.")
-@click.option("--late-penalty", type=click.FloatRange(0, 100), default=0, metavar="PERCENT",
-              help="Percent of a lab's points taken off per started day late (once accepted).")
-@click.option("--similarity", type=click.FloatRange(0.1, 1.0), default=0.8, show_default=True,
-              help="Share of normalised answer parts two learners must share to be flagged similar.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 256), help="Bundles graded at once (default: one per core).")
-@click.option("--bundle-timeout", type=click.FloatRange(1, 3600), default=180, show_default=True, metavar="SECONDS",
-              help="Time budget per bundle; a bundle over it gets a row saying so.")
-@click.option("--bundle-memory", type=click.IntRange(256, 65536), default=3072, show_default=True, metavar="MB",
-              help="Memory (address space) budget per bundle.")
+@click.option(
+    "--feedback", "feedback_dir", metavar="DIR", help="Write LEARNER.md and LEARNER.html feedback here."
+)
+@click.option(
+    "--roster",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV learner,seed[,name,email,sis_id,section]: every learner gets a row; others are flagged.",
+)
+@click.option(
+    "--overrides",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV learner,lab,task,points,comment (task 'accept' accepts a held bundle).",
+)
+@click.option(
+    "--accept", multiple=True, metavar="LEARNER[:LAB]", help="Count this learner's held bundles (repeatable)."
+)
+@click.option(
+    "--deadline", metavar="TIME", help="Deadline, e.g. 2026-12-01T18:00Z: later bundles are flagged late."
+)
+@click.option(
+    "--late-penalty",
+    type=click.FloatRange(0, 100),
+    default=0,
+    metavar="PERCENT",
+    help="Percent of a lab's points taken off per started day late (once accepted).",
+)
+@click.option(
+    "--similarity",
+    type=click.FloatRange(0.1, 1.0),
+    default=0.8,
+    show_default=True,
+    help="Share of normalised answer parts two learners must share to be flagged similar.",
+)
+@click.option(
+    "--jobs", "-j", type=click.IntRange(1, 256), help="Bundles graded at once (default: one per core)."
+)
+@click.option(
+    "--bundle-timeout",
+    type=click.FloatRange(1, 3600),
+    default=180,
+    show_default=True,
+    metavar="SECONDS",
+    help="Time budget per bundle; a bundle over it gets a row saying so.",
+)
+@click.option(
+    "--bundle-memory",
+    type=click.IntRange(256, 65536),
+    default=3072,
+    show_default=True,
+    metavar="MB",
+    help="Memory (address space) budget per bundle.",
+)
 @click.option("--title", default="CKS class report", show_default=True, help="Title of the HTML report.")
-def regrade_cmd(bundles: tuple[str, ...], csv_out: str | None, html_out: str | None, stats_out: str | None,
-                canvas_out: str | None, moodle_out: str | None, feedback_dir: str | None, roster: str | None,
-                overrides: str | None, accept: tuple[str, ...], deadline: str | None, late_penalty: float,
-                similarity: float, jobs: int | None, bundle_timeout: float, bundle_memory: int, title: str) -> None:
+def regrade_cmd(
+    bundles: tuple[str, ...],
+    csv_out: str | None,
+    html_out: str | None,
+    stats_out: str | None,
+    canvas_out: str | None,
+    moodle_out: str | None,
+    feedback_dir: str | None,
+    roster: str | None,
+    overrides: str | None,
+    accept: tuple[str, ...],
+    deadline: str | None,
+    late_penalty: float,
+    similarity: float,
+    jobs: int | None,
+    bundle_timeout: float,
+    bundle_memory: int,
+    title: str,
+) -> None:
     """Regrade submitted bundles from their evidence into a class CSV, HTML report, statistics, gradebooks
     and per-learner feedback.
 
@@ -108,9 +172,14 @@ def regrade_cmd(bundles: tuple[str, ...], csv_out: str | None, html_out: str | N
 
     outputs = (csv_out, html_out, stats_out, canvas_out, moodle_out, feedback_dir)
     if not any(outputs):
-        fail_usage("say where the report goes: --csv FILE, --html FILE, --stats, --canvas, --moodle or --feedback DIR")
+        fail_usage(
+            "say where the report goes: --csv FILE, --html FILE, --stats, --canvas, --moodle or --feedback DIR"
+        )
     policy = Policy(accept=set(accept), late_penalty=late_penalty, similarity=similarity)
-    for what, path, reader in (("roster", roster, read_roster_entries), ("overrides", overrides, read_overrides)):
+    for what, path, reader in (
+        ("roster", roster, read_roster_entries),
+        ("overrides", overrides, read_overrides),
+    ):
         if not path:
             continue
         try:
@@ -124,9 +193,12 @@ def regrade_cmd(bundles: tuple[str, ...], csv_out: str | None, html_out: str | N
     if deadline:
         policy.deadline = _parse_time(deadline)
         if policy.deadline is None:
-            fail_usage(f"--deadline {deadline!r}: give a time like 2026-12-01T18:00Z or 2026-12-01T18:00+01:00")
-    result = regrade_many(bundles, jobs=jobs, policy=policy,
-                          budget=Budget(seconds=bundle_timeout, memory_mb=bundle_memory))
+            fail_usage(
+                f"--deadline {deadline!r}: give a time like 2026-12-01T18:00Z or 2026-12-01T18:00+01:00"
+            )
+    result = regrade_many(
+        bundles, jobs=jobs, policy=policy, budget=Budget(seconds=bundle_timeout, memory_mb=bundle_memory)
+    )
     try:
         if csv_out:
             write_csv(result, Path(csv_out))
@@ -148,9 +220,11 @@ def regrade_cmd(bundles: tuple[str, ...], csv_out: str | None, html_out: str | N
     bad = [r for r in rows if r.errors]
     missing = [r for r in rows if r.status == "no submission"]
     written = [x for x in outputs if x]
-    click.echo(f"Regraded {len(bundles)} bundles for {len(rows)} learners: {len(flagged)} flagged "
-               f"({len(held)} held, not counted), {len(bad)} with bad bundles, {len(missing)} without a submission. "
-               f"Wrote {', '.join(written)}.")
+    click.echo(
+        f"Regraded {len(bundles)} bundles for {len(rows)} learners: {len(flagged)} flagged "
+        f"({len(held)} held, not counted), {len(bad)} with bad bundles, {len(missing)} without a submission. "
+        f"Wrote {', '.join(written)}."
+    )
     for r in (flagged + [b for b in bad if b not in flagged])[:20]:
         for f in r.flags[:3] + r.errors[:3]:
             click.echo(f"  {r.learner}: {f}")
@@ -165,11 +239,17 @@ def csv_error() -> type[Exception]:
     return csv.Error
 
 
-@click.command("dist", context_settings=CONTEXT, short_help="Build learner bundles: chosen labs, no solutions.")
+@click.command(
+    "dist", context_settings=CONTEXT, short_help="Build learner bundles: chosen labs, no solutions."
+)
 @click.option("--labs", required=True, metavar="LIST", help="Comma-separated labs to ship, e.g. lab1,lab3.")
 @output_option("Output directory.", metavar="DIR", dest="out", required=True)
-@click.option("--roster", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
-              help="CSV learner,seed[,...]: one bundle per learner in DIR/LEARNER/, id and seed built in.")
+@click.option(
+    "--roster",
+    metavar="FILE",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV learner,seed[,...]: one bundle per learner in DIR/LEARNER/, id and seed built in.",
+)
 @click.option("--no-wheel", is_flag=True, help="Only stage the pip-installable folder; do not build a wheel.")
 @SOURCE_OPTION
 def dist_cmd(labs: str, out: str, roster: str | None, no_wheel: bool, source: str | None) -> None:
@@ -208,26 +288,43 @@ def dist_cmd(labs: str, out: str, roster: str | None, no_wheel: bool, source: st
             for entry in learners.values():
                 if not LEARNER_ID.match(entry.learner):
                     fail_usage(f"roster: learner id {entry.learner!r} must be letters, digits or . _ @ + -")
-                results.append(build_dist(chosen, Path(out) / entry.learner, repo=repo, wheel=not no_wheel,
-                                          learner=entry.learner, seed=entry.seed or entry.learner, build_id=build_id))
+                results.append(
+                    build_dist(
+                        chosen,
+                        Path(out) / entry.learner,
+                        repo=repo,
+                        wheel=not no_wheel,
+                        learner=entry.learner,
+                        seed=entry.seed or entry.learner,
+                        build_id=build_id,
+                    )
+                )
     except DistError as exc:
         fail_usage(str(exc))
     failed = False
     for res in results:
-        click.echo(f"Staged {res.files} files for {', '.join(res.labs)} in {res.folder} (pip install {res.folder}).")
+        click.echo(
+            f"Staged {res.files} files for {', '.join(res.labs)} in {res.folder} (pip install {res.folder})."
+        )
         if res.wheel:
             click.echo(f"Wheel: {res.wheel} (checked: no solution or answer-fixture content).")
         elif not no_wheel:
-            click.echo(f"Could not build the wheel ({res.wheel_error}); the folder is installable as is.", err=True)
+            click.echo(
+                f"Could not build the wheel ({res.wheel_error}); the folder is installable as is.", err=True
+            )
             failed = True
     sys.exit(EXIT_ERROR if failed else EXIT_OK)
 
 
-@click.command("solve", context_settings=CONTEXT, short_help="Apply the reference solution for a seed (instructors).")
+@click.command(
+    "solve", context_settings=CONTEXT, short_help="Apply the reference solution for a seed (instructors)."
+)
 @click.argument("lab")
 @seed_option("The learner's seed (default: the lab's default variant).")
-@workspace_option("Where to write the solved workspace (default ./cks-solutions/LAB[-SEED]). An existing "
-                  "workspace of LAB gets the solution laid over it.")
+@workspace_option(
+    "Where to write the solved workspace (default ./cks-solutions/LAB[-SEED]). An existing "
+    "workspace of LAB gets the solution laid over it."
+)
 @click.option("--show/--no-show", default=True, help="Print the solution's explanation.")
 @SOURCE_OPTION
 def solve_cmd(lab: str, seed: str | None, workspace: str | None, show: bool, source: str | None) -> None:
@@ -242,7 +339,9 @@ def solve_cmd(lab: str, seed: str | None, workspace: str | None, show: bool, sou
     except ImportError:
         fail_usage("`cks solve` is not part of a learner's install")
     the_lab = load_lab(lab)
-    dest = Path(workspace) if workspace else Path("cks-solutions") / (the_lab.id + (f"-{seed}" if seed else ""))
+    dest = (
+        Path(workspace) if workspace else Path("cks-solutions") / (the_lab.id + (f"-{seed}" if seed else ""))
+    )
     try:
         res = solve(the_lab, dest, seed)
     except (SolutionsUnavailable, SolveError) as exc:

@@ -39,8 +39,14 @@ def _fill(text: str, indent: str) -> str:
     """Wrap prose to the terminal, but never inside a `command`: it stays on one line, ready to copy."""
     keep = "\ue000"  # a private-use character, not whitespace: textwrap does not break there
     text = re.sub(r"`([^`\n]+)`", lambda m: "`" + m.group(1).replace(" ", keep) + "`", text)
-    return textwrap.fill(text, _width(), initial_indent=indent, subsequent_indent=indent, break_long_words=False,
-                         break_on_hyphens=False).replace(keep, " ")
+    return textwrap.fill(
+        text,
+        _width(),
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    ).replace(keep, " ")
 
 
 def _record_dir(lab, workspace: str | None) -> Path | None:
@@ -71,17 +77,24 @@ def exam_in_progress(ws: Path | None) -> bool:
 def _refuse_during_exam(ws: Path | None, what: str) -> None:
     """A timed mock exam is taken as the real one: no hints, no solutions until it is handed in."""
     if exam_in_progress(ws):
-        fail_usage(f"no {what} during the timed exam, as in the real one; `cks exam finish` hands it in and shows "
-                   "each task's feedback with its hint")
+        fail_usage(
+            f"no {what} during the timed exam, as in the real one; `cks exam finish` hands it in and shows "
+            "each task's feedback with its hint"
+        )
 
 
 # ---- cks hint -------------------------------------------------------------------------------------------
 
+
 @click.command("hint", context_settings=CONTEXT, short_help="A task's hint, one tier at a time.")
 @lab_argument
 @click.argument("task", required=False)
-@click.option("--tier", type=click.IntRange(1, 3), metavar="N",
-              help="Show tiers 1..N now: 1 a nudge, 2 where to look, 3 the shape of the answer.")
+@click.option(
+    "--tier",
+    type=click.IntRange(1, 3),
+    metavar="N",
+    help="Show tiers 1..N now: 1 a nudge, 2 where to look, 3 the shape of the answer.",
+)
 @workspace_option("The workspace whose variant and record to use (default ./cks-workspace/LAB).")
 def hint_cmd(lab: str, task: str | None, tier: int | None, workspace: str | None) -> None:
     """Give TASK's next hint tier, or list LAB's tasks with the hints you have seen.
@@ -122,7 +135,9 @@ def hint_cmd(lab: str, task: str | None, tier: int | None, workspace: str | None
         return
     if tier is not None and tier not in tiers:
         fail_usage(f"{the_lab.id} {the_task.id} has hint tier(s) {', '.join(map(str, tiers))} only")
-    shown_up_to = tier if tier is not None else next((t for t in tiers if t > seen.get(the_task.id, 0)), tiers[-1])
+    shown_up_to = (
+        tier if tier is not None else next((t for t in tiers if t > seen.get(the_task.id, 0)), tiers[-1])
+    )
     title = variants.render_text(the_task.title, values)
     click.echo(f"{the_lab.id} {the_task.id} ({plural(the_task.points, 'point')}) {title}\n")
     for n in [t for t in tiers if t <= shown_up_to]:
@@ -135,11 +150,21 @@ def hint_cmd(lab: str, task: str | None, tier: int | None, workspace: str | None
         nxt = f"`cks hint {the_lab.id} {the_task.id}{flag}` gives hint {later[0]} of 3, {HINT_TIERS[later[0] - 1]}."
         click.echo(_fill(f"Still stuck? Try it first, then {nxt}", ""))
     else:
-        click.echo(_fill(f"That is the last hint. Grade again with `grade {the_lab.id}{flag}`; the reference answer "
-                         f"with its explanation is `cks solution {the_lab.id}{flag}`.", ""))
+        click.echo(
+            _fill(
+                f"That is the last hint. Grade again with `grade {the_lab.id}{flag}`; the reference answer "
+                f"with its explanation is `cks solution {the_lab.id}{flag}`.",
+                "",
+            )
+        )
     if ws is None:
-        click.echo(_fill(f"(Not recorded: there is no workspace of {the_lab.id} here; `cks start {the_lab.id}` "
-                         "creates one.)", ""))
+        click.echo(
+            _fill(
+                f"(Not recorded: there is no workspace of {the_lab.id} here; `cks start {the_lab.id}` "
+                "creates one.)",
+                "",
+            )
+        )
     elif not recorded:
         click.echo(f"(Not recorded: {ws} cannot be written.)")
 
@@ -157,17 +182,27 @@ def _list_hints(lab, seen: dict[str, int], values: dict, ws: Path | None, flag: 
         status = statuses.get(t.id)
         graded = f"last graded: {status}; " if isinstance(status, str) else ""
         if got >= total or status == "pass":
-            click.echo(f"  {graded}hints seen: {'all ' + str(total) if got >= total else f'{got} of {total}'}")
+            click.echo(
+                f"  {graded}hints seen: {'all ' + str(total) if got >= total else f'{got} of {total}'}"
+            )
         else:
             click.echo(f"  {graded}hints seen: {got} of {total} · next: cks hint {lab.id} {t.id}{flag}")
     click.echo()
-    click.echo(_fill("Each `cks hint LAB TASK` gives the next tier: 1 a nudge toward the concept, 2 where to look, "
-                     "3 the shape of the answer.", ""))
+    click.echo(
+        _fill(
+            "Each `cks hint LAB TASK` gives the next tier: 1 a nudge toward the concept, 2 where to look, "
+            "3 the shape of the answer.",
+            "",
+        )
+    )
 
 
 # ---- cks solution -------------------------------------------------------------------------------------------
 
-@click.command("solution", context_settings=CONTEXT, short_help="The reference answer and why, after you confirm.")
+
+@click.command(
+    "solution", context_settings=CONTEXT, short_help="The reference answer and why, after you confirm."
+)
 @lab_argument
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @workspace_option("The workspace whose variant and record to use (default ./cks-workspace/LAB).")
@@ -189,20 +224,27 @@ def solution_cmd(lab: str, yes: bool, workspace: str | None, seed: str | None) -
     the_lab = load_lab(lab)
     src = solution_source(the_lab)
     if src is None:
-        fail_usage(f"this install has no reference solution for {the_lab.id} (a course install made with "
-                   "`cks dist` leaves them out: ask your instructor)")
+        fail_usage(
+            f"this install has no reference solution for {the_lab.id} (a course install made with "
+            "`cks dist` leaves them out: ask your instructor)"
+        )
     values, used_seed = variant_values(the_lab, workspace, seed)
     ws = _record_dir(the_lab, workspace)
     _refuse_during_exam(ws, "solutions")
     if not yes:
-        question = (f"Show the reference answer of {the_lab.id}? It ends the exercise"
-                    + (", and is recorded in your workspace" if ws else "") + ".")
+        question = (
+            f"Show the reference answer of {the_lab.id}? It ends the exercise"
+            + (", and is recorded in your workspace" if ws else "")
+            + "."
+        )
         try:
             sure = click.confirm(question, default=False)
         except click.Abort:  # no answer (end of input): the safe choice
             sure = False
         if not sure:
-            click.echo(f"Not shown. `cks hint {the_lab.id} TASK` gives smaller steps; --yes skips the question.")
+            click.echo(
+                f"Not shown. `cks hint {the_lab.id} TASK` gives smaller steps; --yes skips the question."
+            )
             return
     readme = src / "README.md"
     if readme.is_file():
@@ -250,8 +292,11 @@ def _answer_changes(lab, src: Path, values: dict, seed: str | None) -> list[str]
             new = _text(path)
             if old == new:
                 continue
-            out.extend(difflib.unified_diff(old, new, f"start/{rel}" if old else "/dev/null", f"answer/{rel}",
-                                            lineterm=""))
+            out.extend(
+                difflib.unified_diff(
+                    old, new, f"start/{rel}" if old else "/dev/null", f"answer/{rel}", lineterm=""
+                )
+            )
             out.append("")
         listing = src / "delete.txt"
         if listing.is_file():
@@ -283,7 +328,10 @@ def _diff_color(line: str) -> str:
 
 # ---- cks progress ---------------------------------------------------------------------------------------------
 
-@click.command("progress", context_settings=CONTEXT, short_help="Every lab: best score, hints used, what next.")
+
+@click.command(
+    "progress", context_settings=CONTEXT, short_help="Every lab: best score, hints used, what next."
+)
 @format_option("table", "json")
 def progress_cmd(fmt: str) -> None:
     """List every lab with its best score, when it was last graded, the hints and solutions you have seen,
@@ -314,11 +362,24 @@ def _lab_progress(lab) -> dict:
     ws = workspace_for(lab, None)
     other = _recorded_lab(ws, lab.id) if (ws / META_FILE).is_file() else None
     ours = (ws / META_FILE).is_file() and other in (lab.id, None)
-    row = {"lab": lab.id, "title": lab.title, "workspace": str(ws) if ours else None,
-           "max_points": lab.max_points, "best_score": None, "best_max_score": None, "last_graded": None,
-           "last_score": None, "hints_seen": {}, "solution_seen": None, "failing": [], "next": ""}
+    row = {
+        "lab": lab.id,
+        "title": lab.title,
+        "workspace": str(ws) if ours else None,
+        "max_points": lab.max_points,
+        "best_score": None,
+        "best_max_score": None,
+        "last_graded": None,
+        "last_score": None,
+        "hints_seen": {},
+        "solution_seen": None,
+        "failing": [],
+        "next": "",
+    }
     if row["workspace"] is None:
-        row["next"] = f"cks start {lab.id}" if not other else f"{ws} holds {other}: cks start {lab.id} --workspace DIR"
+        row["next"] = (
+            f"cks start {lab.id}" if not other else f"{ws} holds {other}: cks start {lab.id} --workspace DIR"
+        )
         return row
     record = progress.progress_record(ws)
     best, last = record.get("best"), record.get("last")
@@ -339,10 +400,15 @@ def _lab_progress(lab) -> dict:
         if row["hints_seen"].get(first, 0) < 3:
             row["next"] = f"fix {first}{more}; cks hint {lab.id} {first}{flag}"
         else:  # every tier of it seen: another `cks hint` would only repeat them
-            row["next"] = f"fix {first}{more}" + ("" if row["solution_seen"] else f"; cks solution {lab.id}{flag}")
+            row["next"] = f"fix {first}{more}" + (
+                "" if row["solution_seen"] else f"; cks solution {lab.id}{flag}"
+            )
     else:
-        row["next"] = "done" if isinstance(last, dict) and last.get("score") == last.get("max_score") else \
-            f"grade {lab.id}{flag}"
+        row["next"] = (
+            "done"
+            if isinstance(last, dict) and last.get("score") == last.get("max_score")
+            else f"grade {lab.id}{flag}"
+        )
     return row
 
 
@@ -366,5 +432,6 @@ def _print_progress(rows: list[dict]) -> None:
         click.echo("No lab started here yet: `cks start lab1` begins with the first.")
     else:
         todo = next((r for r in rows if r["next"] != "done"), None)
-        click.echo(f"Next: {todo['next']}" if todo else "Every lab is done. `cks exam start` for a mock exam.")
-
+        click.echo(
+            f"Next: {todo['next']}" if todo else "Every lab is done. `cks exam start` for a mock exam."
+        )

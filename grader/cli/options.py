@@ -45,12 +45,24 @@ def seed_option(help: str = "Per-learner variant: names and values drawn from ID
 
 
 def format_option(*choices: str, default: str | None = None) -> Decorator:
-    return click.option("--format", "-f", "fmt", type=click.Choice(list(choices)), default=default or choices[0],
-                        show_default=True, help="Output format.")
+    return click.option(
+        "--format",
+        "-f",
+        "fmt",
+        type=click.Choice(list(choices)),
+        default=default or choices[0],
+        show_default=True,
+        help="Output format.",
+    )
 
 
-def output_option(help: str = "Write the chosen format to FILE (the table still prints).", *,
-                  metavar: str = "FILE", dest: str = "output", required: bool = False) -> Decorator:
+def output_option(
+    help: str = "Write the chosen format to FILE (the table still prints).",
+    *,
+    metavar: str = "FILE",
+    dest: str = "output",
+    required: bool = False,
+) -> Decorator:
     """-o/--output, with --out accepted too, wherever a command writes a file."""
     return click.option("--output", "--out", "-o", dest, metavar=metavar, required=required, help=help)
 

@@ -55,26 +55,57 @@ Exit codes: 0 nothing found, 1 violations/findings/broken documents, 2 usage err
 """
 
 
-@click.group("pods", context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
-             help="Pod security: check manifests against PSS and CKS hardening.")
+@click.group(
+    "pods",
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help="Pod security: check manifests against PSS and CKS hardening.",
+)
 def pods_group() -> None:
     pass
 
 
-@pods_group.command("check", help=HELP, short_help="Check manifests against Pod Security Standards and CKS hardening.")
+@pods_group.command(
+    "check", help=HELP, short_help="Check manifests against Pod Security Standards and CKS hardening."
+)
 @click.argument("files", nargs=-1, metavar="FILE...")
 @workspace_option("Check the cluster/ objects of a workspace or snapshot.")
-@click.option("--level", type=click.Choice(["baseline", "restricted"]), default="restricted", show_default=True,
-              help="Pod Security Standards level.")
-@click.option("--version", "policy_version", default="latest", show_default=True, metavar="V",
-              help="Policy version: latest (the labs' Kubernetes minor) or v1.<minor> (e.g. v1.30).")
-@click.option("--only", type=click.Choice(["pss", "cks"]), default=None,
-              help="Show only PSS violations or only CKS hardening findings (default both).")
-@click.option("--profile", type=click.Choice(["lab5", "lab6"]), default=None,
-              help="Show every value that lab grades, with the lab's verdict (instead of PSS and CKS findings).")
+@click.option(
+    "--level",
+    type=click.Choice(["baseline", "restricted"]),
+    default="restricted",
+    show_default=True,
+    help="Pod Security Standards level.",
+)
+@click.option(
+    "--version",
+    "policy_version",
+    default="latest",
+    show_default=True,
+    metavar="V",
+    help="Policy version: latest (the labs' Kubernetes minor) or v1.<minor> (e.g. v1.30).",
+)
+@click.option(
+    "--only",
+    type=click.Choice(["pss", "cks"]),
+    default=None,
+    help="Show only PSS violations or only CKS hardening findings (default both).",
+)
+@click.option(
+    "--profile",
+    type=click.Choice(["lab5", "lab6"]),
+    default=None,
+    help="Show every value that lab grades, with the lab's verdict (instead of PSS and CKS findings).",
+)
 @format_option("table", "json")
-def check_cmd(files: tuple[str, ...], workspace: str | None, level: str, policy_version: str, only: str | None,
-              profile: str | None, fmt: str) -> None:
+def check_cmd(
+    files: tuple[str, ...],
+    workspace: str | None,
+    level: str,
+    policy_version: str,
+    only: str | None,
+    profile: str | None,
+    fmt: str,
+) -> None:
     from grader import versions
     from grader.engines import podsec
 
@@ -158,8 +189,13 @@ def parse_objects(where: str, data: bytes) -> tuple[list[tuple[str, Any]], list[
     return out, [{"where": p.where.replace(rel, where, 1), "message": p.message} for p in problems]
 
 
-def check_sources(sources: list[tuple[str, bytes | None, str | None]], level: str, minor: int,
-                  only: str | None, profile: str | None = None) -> dict[str, Any]:
+def check_sources(
+    sources: list[tuple[str, bytes | None, str | None]],
+    level: str,
+    minor: int,
+    only: str | None,
+    profile: str | None = None,
+) -> dict[str, Any]:
     from grader.engines import podsec
     from grader.engines.podsec.profiles import profile_rows
 
@@ -176,8 +212,12 @@ def check_sources(sources: list[tuple[str, bytes | None, str | None]], level: st
         objs, problems = parse_objects(where, data)
         doc_problems.extend(problems)
         for loc, obj in objs:
-            rep = podsec.analyze(obj, level=None if only == "cks" or profile else level, version=minor,
-                                 hardening=None if only == "pss" or profile else podsec.HARDENING_IDS)
+            rep = podsec.analyze(
+                obj,
+                level=None if only == "cks" or profile else level,
+                version=minor,
+                hardening=None if only == "pss" or profile else podsec.HARDENING_IDS,
+            )
             if not rep.checked and not rep.problems:
                 skipped += 1  # a Service, ConfigMap, ... carries no pod spec
                 continue
@@ -189,10 +229,17 @@ def check_sources(sources: list[tuple[str, bytes | None, str | None]], level: st
                 elif p.field in known:
                     continue
                 detail = f'strict decoding error: unknown field "{p.field}"' if p.unknown_field else p.message
-                entry["problems"].append({"path": p.field, "message": f"the API server would refuse the object "
-                                          f"({p.status}): {detail}", "severity": "error"})
+                entry["problems"].append(
+                    {
+                        "path": p.field,
+                        "message": f"the API server would refuse the object ({p.status}): {detail}",
+                        "severity": "error",
+                    }
+                )
             entry["source"] = loc
-            entry["admission"] = podsec.admission_message(rep.violations, level, podsec.pss.version_label(minor))
+            entry["admission"] = podsec.admission_message(
+                rep.violations, level, podsec.pss.version_label(minor)
+            )
             if profile:
                 entry["rows"] = [r.to_dict() for r in profile_rows(obj, profile)]
             objects.append(entry)
@@ -200,11 +247,25 @@ def check_sources(sources: list[tuple[str, bytes | None, str | None]], level: st
     n_find = sum(len(o["findings"]) for o in objects)
     n_prob = sum(len(o["problems"]) for o in objects) + len(doc_problems)
     n_wrong = sum(1 for o in objects for r in o.get("rows", []) if not r["ok"])
-    summary = {"objects": len(objects), "skipped_without_pod_spec": skipped, "violations": n_viol,
-               "findings": n_find, "problems": n_prob, "wrong_values": n_wrong,
-               "found": bool(n_viol or n_find or n_prob or n_wrong),
-               "clean_objects": sum(1 for o in objects if not (o["violations"] or o["findings"] or o["problems"]
-                                                               or any(not r["ok"] for r in o.get("rows", []))))}
+    summary = {
+        "objects": len(objects),
+        "skipped_without_pod_spec": skipped,
+        "violations": n_viol,
+        "findings": n_find,
+        "problems": n_prob,
+        "wrong_values": n_wrong,
+        "found": bool(n_viol or n_find or n_prob or n_wrong),
+        "clean_objects": sum(
+            1
+            for o in objects
+            if not (
+                o["violations"]
+                or o["findings"]
+                or o["problems"]
+                or any(not r["ok"] for r in o.get("rows", []))
+            )
+        ),
+    }
     return {"objects": objects, "problems": doc_problems, "summary": summary}
 
 
@@ -221,10 +282,27 @@ def _print_table(result: dict[str, Any], level: str, label: str) -> None:
         echo(click.style("FOUND  ", fg="yellow", bold=True) + f"{head}  ({o['source']})")
         rows: list[tuple[str, str, str, str, str, str]] = []
         for p in o["problems"]:
-            rows.append(("INVALID" if p.get("severity") != "warning" else "WARNING", "", p["path"], "", "", p["message"]))
+            rows.append(
+                (
+                    "INVALID" if p.get("severity") != "warning" else "WARNING",
+                    "",
+                    p["path"],
+                    "",
+                    "",
+                    p["message"],
+                )
+            )
         for v in o["violations"]:
-            rows.append((f"PSS {level}", v["check"], _where(v["path"], v["container"]), v["field"], v["value"],
-                         v["reason"]))
+            rows.append(
+                (
+                    f"PSS {level}",
+                    v["check"],
+                    _where(v["path"], v["container"]),
+                    v["field"],
+                    v["value"],
+                    v["reason"],
+                )
+            )
         for f in o["findings"]:
             rows.append(("CKS", f["check"], f["path"], f["field"], f["value"], f["message"]))
         widths = [max(len(r[i]) for r in rows) for i in range(5)]
@@ -236,9 +314,15 @@ def _print_table(result: dict[str, Any], level: str, label: str) -> None:
     s = result["summary"]
     echo("")
     shown = f"{label} (= {result['evaluated_as']} on the labs' cluster)" if label == "latest" else label
-    echo(f"{s['objects']} objects checked ({s['clean_objects']} clean), {s['violations']} PSS {level}:{shown} "
-         f"violations, {s['findings']} CKS findings, {s['problems']} problems"
-         + (f"; {s['skipped_without_pod_spec']} objects without a pod spec skipped" if s["skipped_without_pod_spec"] else ""))
+    echo(
+        f"{s['objects']} objects checked ({s['clean_objects']} clean), {s['violations']} PSS {level}:{shown} "
+        f"violations, {s['findings']} CKS findings, {s['problems']} problems"
+        + (
+            f"; {s['skipped_without_pod_spec']} objects without a pod spec skipped"
+            if s["skipped_without_pod_spec"]
+            else ""
+        )
+    )
 
 
 def _print_profile(result: dict[str, Any], profile: str) -> None:
@@ -249,9 +333,14 @@ def _print_profile(result: dict[str, Any], profile: str) -> None:
         ns = f"{o['namespace']}/" if o["namespace"] else ""
         head = f"{o['kind']} {ns}{o['name'] or '(no name)'}  ({o['source']})"
         bad = o["problems"] or any(not r["ok"] for r in o.get("rows", []))
-        echo((click.style("FOUND  ", fg="yellow", bold=True) if bad else click.style("OK     ", fg="green")) + head)
+        echo(
+            (click.style("FOUND  ", fg="yellow", bold=True) if bad else click.style("OK     ", fg="green"))
+            + head
+        )
         for p in o["problems"]:
-            echo(f"   {'INVALID' if p.get('severity') != 'warning' else 'WARNING'}  {p['path']}  {p['message']}")
+            echo(
+                f"   {'INVALID' if p.get('severity') != 'warning' else 'WARNING'}  {p['path']}  {p['message']}"
+            )
         rows = o.get("rows", [])
         if not rows:
             continue
@@ -262,9 +351,15 @@ def _print_profile(result: dict[str, Any], profile: str) -> None:
             echo(f"   {mark}  " + "  ".join(c[i].ljust(widths[i]) for i in range(3)) + f"  {r['message']}")
     s = result["summary"]
     echo("")
-    echo(f"{_n(s['objects'], 'object')} checked with the {profile} definitions ({s['clean_objects']} as the lab "
-         f"wants), {_n(s['wrong_values'], 'wrong value')}, {_n(s['problems'], 'problem')}"
-         + (f"; {s['skipped_without_pod_spec']} objects without a pod spec skipped" if s["skipped_without_pod_spec"] else ""))
+    echo(
+        f"{_n(s['objects'], 'object')} checked with the {profile} definitions ({s['clean_objects']} as the lab "
+        f"wants), {_n(s['wrong_values'], 'wrong value')}, {_n(s['problems'], 'problem')}"
+        + (
+            f"; {s['skipped_without_pod_spec']} objects without a pod spec skipped"
+            if s["skipped_without_pod_spec"]
+            else ""
+        )
+    )
 
 
 def _n(count: int, word: str) -> str:

@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str], None]
 
-TARGET_HELP = ("kind[:NAME] | vagrant[:MACHINE] | local | ssh://[USER@]HOST[:PORT] | workspace:DIR "
-               "(e.g. --target kind:cks or --target vagrant:controlplane)")
+TARGET_HELP = (
+    "kind[:NAME] | vagrant[:MACHINE] | local | ssh://[USER@]HOST[:PORT] | workspace:DIR "
+    "(e.g. --target kind:cks or --target vagrant:controlplane)"
+)
 APISERVER_MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}$")
 
@@ -91,9 +93,17 @@ def parse_target(spec: str) -> Target:
         query = urllib.parse.parse_qsl(url.query, keep_blank_values=True)
         for key, _ in query:
             if key not in allowed:
-                raise ValueError(f"target {spec!r}: unknown option {key!r}; allowed: {', '.join(sorted(allowed))}")
-        return Target("ssh", url.hostname, urllib.parse.unquote(url.username) if url.username else None, port,
-                      tuple(query), raw)
+                raise ValueError(
+                    f"target {spec!r}: unknown option {key!r}; allowed: {', '.join(sorted(allowed))}"
+                )
+        return Target(
+            "ssh",
+            url.hostname,
+            urllib.parse.unquote(url.username) if url.username else None,
+            port,
+            tuple(query),
+            raw,
+        )
     if "://" in raw:
         raise ValueError(f"unknown target scheme in {spec!r}: only ssh:// is a URL; use {TARGET_HELP}")
     head, _, rest = raw.partition(":")
@@ -108,32 +118,65 @@ def parse_target(spec: str) -> Target:
     if head in {"kind", "vagrant"}:
         name = rest or ("kind" if head == "kind" else "controlplane")
         if not _NAME.match(name):
-            raise ValueError(f"target {spec!r}: {name!r} is not a valid {head} {'cluster' if head == 'kind' else 'machine'} name")
+            raise ValueError(
+                f"target {spec!r}: {name!r} is not a valid {head} {'cluster' if head == 'kind' else 'machine'} name"
+            )
         return Target(head, name, spec=raw)
     raise ValueError(f"unknown target {spec!r}; use {TARGET_HELP}")
 
 
 def default_target() -> str:
     """``local`` on a control-plane node, else ``workspace`` (the practice workspace)."""
-    return "local" if Path(os.environ.get("CKS_APISERVER_MANIFEST", APISERVER_MANIFEST)).is_file() else "workspace"
+    return (
+        "local"
+        if Path(os.environ.get("CKS_APISERVER_MANIFEST", APISERVER_MANIFEST)).is_file()
+        else "workspace"
+    )
 
 
-def collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None = None, context: str | None = None,
-            in_cluster: bool = False, progress: Progress | None = None, **options: Any) -> CollectResult:
+def collect(
+    lab: Lab,
+    target: Target,
+    dest: Path,
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    in_cluster: bool = False,
+    progress: Progress | None = None,
+    **options: Any,
+) -> CollectResult:
     """Fetch what ``lab`` declares from ``target`` into ``dest`` (a snapshot directory)."""
     if target.kind == "workspace":
         path = Path(target.name)
         if not path.is_dir():
-            raise LiveError(f"workspace {path} does not exist; start one with `cks start {lab.id} --workspace {path}`")
+            raise LiveError(
+                f"workspace {path} does not exist; start one with `cks start {lab.id} --workspace {path}`"
+            )
         return CollectResult(path, target.label, [])
     from grader.collectors.gather import run_collect
 
-    return run_collect(lab, target, Path(dest), kubeconfig=kubeconfig, context=context, in_cluster=in_cluster,
-                       progress=progress, **options)
+    return run_collect(
+        lab,
+        target,
+        Path(dest),
+        kubeconfig=kubeconfig,
+        context=context,
+        in_cluster=in_cluster,
+        progress=progress,
+        **options,
+    )
 
 
-def start_live(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str | None = None,
-               context: str | None = None, progress: Progress | None = None, **options: Any) -> None:
+def start_live(
+    lab: Lab,
+    target: Target,
+    *,
+    seed: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> None:
     """``cks start LAB --target``: apply the lab's starting state to the cluster and record fingerprints."""
     _refuse_workspace(target, "start")
     from grader.collectors.lifecycle import start
@@ -141,8 +184,16 @@ def start_live(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig:
     start(lab, target, seed=seed, kubeconfig=kubeconfig, context=context, progress=progress, **options)
 
 
-def reset_live(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str | None = None,
-               context: str | None = None, progress: Progress | None = None, **options: Any) -> None:
+def reset_live(
+    lab: Lab,
+    target: Target,
+    *,
+    seed: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    progress: Progress | None = None,
+    **options: Any,
+) -> None:
     """``cks reset LAB --target``: restore the starting state (same seed), kube-apiserver included."""
     _refuse_workspace(target, "reset")
     from grader.collectors.lifecycle import reset

@@ -80,9 +80,11 @@ def node_fact_script(names: set[str], falco_validate: list[list[str]], since: in
         parts.append(_FALCO_SH)
         for i, files in enumerate(falco_validate):
             args = " ".join(f"-V '{f}'" for f in files if "'" not in f)
-            parts.append(f"echo '@@CKS@@ falco-validate-{i}'\n"
-                         f"if command -v falco >/dev/null 2>&1; then timeout 60 falco {args} 2>&1 | tail -n 60; "
-                         "echo \"@@RC@@ $?\"; else echo '@@RC@@ 127'; fi")
+            parts.append(
+                f"echo '@@CKS@@ falco-validate-{i}'\n"
+                f"if command -v falco >/dev/null 2>&1; then timeout 60 falco {args} 2>&1 | tail -n 60; "
+                "echo \"@@RC@@ $?\"; else echo '@@RC@@ 127'; fi"
+            )
     return "\n".join(parts)
 
 
@@ -91,7 +93,7 @@ def sections(text: str) -> dict[str, str]:
     cur = None
     for line in text.splitlines():
         if line.startswith(SECTION + " "):
-            cur = line[len(SECTION) + 1:].strip()
+            cur = line[len(SECTION) + 1 :].strip()
             out.setdefault(cur, [])
             continue
         if cur is not None:
@@ -99,8 +101,9 @@ def sections(text: str) -> dict[str, str]:
     return {k: "\n".join(v) for k, v in out.items()}
 
 
-def gather_node_facts(node: Node, names: set[str], *, falco_validate: list[list[str]] | None = None,
-                      since: int | None = None) -> dict[str, Any]:
+def gather_node_facts(
+    node: Node, names: set[str], *, falco_validate: list[list[str]] | None = None, since: int | None = None
+) -> dict[str, Any]:
     """Run one script on the node and turn its sections into facts; NodeError if the node is unreachable."""
     names = names & NODE_FACTS
     if not names:
@@ -134,12 +137,14 @@ def parse_apiserver(sec: dict[str, str]) -> dict[str, Any]:
             data = json.loads(raw)
             crictl_error = data.get("error")
             for c in data.get("containers") or []:
-                containers.append({
-                    "id": str(c.get("id", ""))[:13],
-                    "state": str(c.get("state", "")).replace("CONTAINER_", "").lower(),
-                    "attempt": (c.get("metadata") or {}).get("attempt"),
-                    "created": _ns_to_s(c.get("createdAt")),
-                })
+                containers.append(
+                    {
+                        "id": str(c.get("id", ""))[:13],
+                        "state": str(c.get("state", "")).replace("CONTAINER_", "").lower(),
+                        "attempt": (c.get("metadata") or {}).get("attempt"),
+                        "created": _ns_to_s(c.get("createdAt")),
+                    }
+                )
         except ValueError:
             crictl_error = raw.splitlines()[0][:200] if raw else None
     containers.sort(key=lambda c: c.get("created") or 0, reverse=True)
@@ -147,7 +152,9 @@ def parse_apiserver(sec: dict[str, str]) -> dict[str, Any]:
     newest = containers[0] if containers else None
     return {
         "running": proc is not None or bool(newest and newest["state"] == "running"),
-        "state": f"CONTAINER_{newest['state'].upper()}" if newest else ("running" if proc else "no container"),
+        "state": f"CONTAINER_{newest['state'].upper()}"
+        if newest
+        else ("running" if proc else "no container"),
         "restarts": newest.get("attempt") if newest else None,
         "error": None,
         "pid": proc["pid"] if proc else None,
@@ -197,13 +204,16 @@ def apiserver_api_part(api: KubeApi | None, api_problem: str | None) -> dict[str
         return {"mirror_pod": None, "ready": False, "readyz": detail["body"], "readyz_detail": detail}
     mirror = None
     try:
-        data = api.request("GET", "/api/v1/namespaces/kube-system/pods",
-                           query={"labelSelector": "component=kube-apiserver"})
+        data = api.request(
+            "GET", "/api/v1/namespaces/kube-system/pods", query={"labelSelector": "component=kube-apiserver"}
+        )
         pods = data.get("items") or []
         if pods:
             pod = pods[0]
             statuses = (pod.get("status") or {}).get("containerStatuses") or []
-            conds = {c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []}
+            conds = {
+                c.get("type"): c.get("status") for c in (pod.get("status") or {}).get("conditions") or []
+            }
             spec_c = ((pod.get("spec") or {}).get("containers") or [{}])[0]
             mirror = {
                 "name": (pod.get("metadata") or {}).get("name"),
@@ -211,38 +221,55 @@ def apiserver_api_part(api: KubeApi | None, api_problem: str | None) -> dict[str
                 "restarts": sum(int(s.get("restartCount") or 0) for s in statuses),
                 "state": next(iter((statuses[0].get("state") or {}).keys()), None) if statuses else None,
                 "command": list(spec_c.get("command") or []) + list(spec_c.get("args") or []),
-                "config_hash": ((pod.get("metadata") or {}).get("annotations") or {}).get("kubernetes.io/config.hash"),
+                "config_hash": ((pod.get("metadata") or {}).get("annotations") or {}).get(
+                    "kubernetes.io/config.hash"
+                ),
             }
     except KubeError as exc:
         mirror = {"error": str(exc)}
     detail = api.readyz()
-    return {"mirror_pod": mirror, "ready": bool(detail["ok"]), "readyz": "ok" if detail["ok"] else detail["body"],
-            "readyz_detail": detail}
+    return {
+        "mirror_pod": mirror,
+        "ready": bool(detail["ok"]),
+        "readyz": "ok" if detail["ok"] else detail["body"],
+        "readyz_detail": detail,
+    }
 
 
 # ---- probes for live.* tasks ------------------------------------------------------------------------------
+
 
 def nonce() -> str:
     return f"cksprobe{secrets.token_hex(5)}"
 
 
-def pick_pod(api: KubeApi, namespace: str, *, pod: str | None = None, selector: str | None = None) -> dict[str, Any]:
+def pick_pod(
+    api: KubeApi, namespace: str, *, pod: str | None = None, selector: str | None = None
+) -> dict[str, Any]:
     """A Running pod by name or label selector; KubeError('not_found') with what was looked for."""
     if pod:
         found = api.get("Pod", namespace, pod)
         if found is None:
             raise KubeError("not_found", f"pod {namespace}/{pod} does not exist")
         return found
-    data = api.request("GET", f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": selector or None})
+    data = api.request(
+        "GET", f"/api/v1/namespaces/{namespace}/pods", query={"labelSelector": selector or None}
+    )
     items = [p for p in data.get("items") or [] if not (p.get("metadata") or {}).get("deletionTimestamp")]
     running = [p for p in items if (p.get("status") or {}).get("phase") == "Running"]
     if not running:
-        raise KubeError("not_found", f"no Running pod in namespace {namespace}"
-                        + (f" with labels {selector}" if selector else "") + f" ({plural(len(items), 'pod')} not running)")
+        raise KubeError(
+            "not_found",
+            f"no Running pod in namespace {namespace}"
+            + (f" with labels {selector}" if selector else "")
+            + f" ({plural(len(items), 'pod')} not running)",
+        )
     return sorted(running, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or "")[-1]
 
 
-def probe_falco_trigger(api: KubeApi, nodes_by_k8s: dict[str, Node], params: dict[str, Any]) -> dict[str, Any]:
+def probe_falco_trigger(
+    api: KubeApi, nodes_by_k8s: dict[str, Node], params: dict[str, Any]
+) -> dict[str, Any]:
     """Run a harmless trigger in the lab's pod, then read the alerts of the Falco on that pod's node."""
     ns = str(params.get("namespace", "default"))
     pod = pick_pod(api, ns, pod=params.get("pod"), selector=params.get("selector"))
@@ -250,7 +277,9 @@ def probe_falco_trigger(api: KubeApi, nodes_by_k8s: dict[str, Node], params: dic
     node_name = (pod.get("spec") or {}).get("nodeName")
     node = nodes_by_k8s.get(str(node_name))
     if node is None:
-        raise NodeError("unreachable", f"pod {ns}/{name} runs on node {node_name}, which the grader cannot reach")
+        raise NodeError(
+            "unreachable", f"pod {ns}/{name} runs on node {node_name}, which the grader cannot reach"
+        )
     start = _node_now(node)
     command = params.get("command") or ["cat", "/etc/shadow"]
     if isinstance(command, str):
@@ -266,14 +295,22 @@ def probe_falco_trigger(api: KubeApi, nodes_by_k8s: dict[str, Node], params: dic
     pattern = params.get("expect")
     while True:
         time.sleep(1.5)
-        out = node.run(f"CKS_SINCE='@{start}'\n" + _FALCO_SH.split("echo '@@CKS@@ falco-alerts'")[1], timeout=30)
+        out = node.run(
+            f"CKS_SINCE='@{start}'\n" + _FALCO_SH.split("echo '@@CKS@@ falco-alerts'")[1], timeout=30
+        )
         alerts = [ln for ln in out.text.splitlines() if ln.strip()]
         if pattern and any(re.search(str(pattern), a) for a in alerts):
             break
         if time.monotonic() >= end:
             break
-    return {"pod": f"{ns}/{name}", "node": node.name, "command": command, "exec": res, "since": start,
-            "alerts": alerts[-200:]}
+    return {
+        "pod": f"{ns}/{name}",
+        "node": node.name,
+        "command": command,
+        "exec": res,
+        "since": start,
+        "alerts": alerts[-200:],
+    }
 
 
 def _node_now(node: Node) -> int:
@@ -297,19 +334,35 @@ def _ns_to_s(value: Any) -> int | None:
 
 # ---- facts the labs' own checks read (docs/apiserver.md, grader/checks/pods.py) -----------------------------
 
-def audit_probe_fact(api: KubeApi, node: Node, manifest_text: str | None, *, wait: float = 6) -> dict[str, Any]:
+
+def audit_probe_fact(
+    api: KubeApi, node: Node, manifest_text: str | None, *, wait: float = 6
+) -> dict[str, Any]:
     """``audit-probe`` (docs/apiserver.md): GET a configmap named with a fresh marker, then the events for it
     from the host file the manifest's --audit-log-path reaches (and its rotated siblings)."""
     marker = f"cks-probe-{secrets.token_hex(4)}"
-    fact: dict[str, Any] = {"marker": marker, "sent_at": None, "request": None, "log_path": None, "events": [],
-                            "error": None}
+    fact: dict[str, Any] = {
+        "marker": marker,
+        "sent_at": None,
+        "request": None,
+        "log_path": None,
+        "events": [],
+        "error": None,
+    }
     log_path = audit_log_host_path(manifest_text) if manifest_text else None
     fact["log_path"] = log_path
     res = node.run("date -u +%Y-%m-%dT%H:%M:%S.%6NZ")
     fact["sent_at"] = res.text.strip() or None
     who = whoami(api)
-    fact["request"] = {"user": who, "verb": "get", "namespace": "default", "apiGroup": "", "apiVersion": "v1",
-                       "resource": "configmaps", "name": marker}
+    fact["request"] = {
+        "user": who,
+        "verb": "get",
+        "namespace": "default",
+        "apiGroup": "",
+        "apiVersion": "v1",
+        "resource": "configmaps",
+        "name": marker,
+    }
     try:
         api.request("GET", f"/api/v1/namespaces/default/configmaps/{marker}", retry=False)
     except KubeError as exc:
@@ -319,8 +372,10 @@ def audit_probe_fact(api: KubeApi, node: Node, manifest_text: str | None, *, wai
     if not log_path:
         return fact  # no log file on the node: the check says what is wrong with the manifest
     end = time.monotonic() + wait
-    script = ('d=$(dirname -- "$1"); b=$(basename -- "$1"); s=${b%.*}; '
-              'for f in "$1" "$d/$s"-*; do [ -f "$f" ] && grep -hF -- "$2" "$f"; done; true')
+    script = (
+        'd=$(dirname -- "$1"); b=$(basename -- "$1"); s=${b%.*}; '
+        'for f in "$1" "$d/$s"-*; do [ -f "$f" ] && grep -hF -- "$2" "$f"; done; true'
+    )
     while True:
         out = node.run(script, log_path, marker, timeout=30)
         events = []
@@ -334,7 +389,10 @@ def audit_probe_fact(api: KubeApi, node: Node, manifest_text: str | None, *, wai
         fact["events"] = events
         if who is None and events:
             user = events[0].get("user") or {}
-            fact["request"]["user"] = {"username": user.get("username", ""), "groups": user.get("groups") or []}
+            fact["request"]["user"] = {
+                "username": user.get("username", ""),
+                "groups": user.get("groups") or [],
+            }
         if any(e.get("stage") == "ResponseComplete" for e in events) or time.monotonic() >= end:
             break
         time.sleep(1.0)
@@ -366,9 +424,13 @@ def audit_log_host_path(manifest_text: str) -> str | None:
 
 def whoami(api: KubeApi) -> dict[str, Any] | None:
     try:
-        review = api.request("POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", retry=False,
-                             body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
-                             content_type="application/json")
+        review = api.request(
+            "POST",
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            retry=False,
+            body={"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"},
+            content_type="application/json",
+        )
     except KubeError:
         return None
     info = (review.get("status") or {}).get("userInfo") or {}
@@ -381,8 +443,15 @@ _WRITE_SH = (
 )
 
 
-def write_probe_fact(api: KubeApi, namespace: str, selector: str | None, dirs: list[str], *,
-                     pod: str | None = None, container: str | None = None) -> dict[str, Any]:
+def write_probe_fact(
+    api: KubeApi,
+    namespace: str,
+    selector: str | None,
+    dirs: list[str],
+    *,
+    pod: str | None = None,
+    container: str | None = None,
+) -> dict[str, Any]:
     """``<lab>-write-probe`` (grader/checks/pods.py write_probe): touch a file in each dir inside a Running pod:
     {pod, container, results: [{dir, ok, output}]}."""
     found = pick_pod(api, namespace, pod=pod, selector=selector)
@@ -393,9 +462,13 @@ def write_probe_fact(api: KubeApi, namespace: str, selector: str | None, dirs: l
     for line in str(res.get("stdout", "")).splitlines():
         parts = line.split("\t")
         if len(parts) >= 2 and parts[0] in dirs:
-            results.append({"dir": parts[0], "ok": parts[1].strip() == "0",
-                            "output": parts[2] if len(parts) > 2 else ""})
+            results.append(
+                {"dir": parts[0], "ok": parts[1].strip() == "0", "output": parts[2] if len(parts) > 2 else ""}
+            )
     if not results:
-        raise KubeError("other", f"could not run sh in {namespace}/{name} container {container} "
-                                 f"(rc {res.get('rc')}: {str(res.get('stderr', ''))[:200]})")
+        raise KubeError(
+            "other",
+            f"could not run sh in {namespace}/{name} container {container} "
+            f"(rc {res.get('rc')}: {str(res.get('stderr', ''))[:200]})",
+        )
     return {"pod": f"{namespace}/{name}", "container": container, "results": results}

@@ -37,7 +37,6 @@ ADMIN_KUBECONFIG = "/etc/kubernetes/admin.conf"
 DEADLINE = float(os.environ.get("CKS_DEADLINE", "240"))
 
 
-
 def _needs(task) -> Any:
     """What the task's check declares it needs (grader.checks.Needs); the collector knows no check by name."""
     from grader.checks import needs_of
@@ -76,8 +75,16 @@ class Recorder:
     def write(self) -> None:
         path = self.dest / STATUS_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"collected": self.collected, "unavailable": self.unavailable,
-                                    "problems": [{"scope": s, "message": m} for s, m in self.problems]}, indent=1))
+        path.write_text(
+            json.dumps(
+                {
+                    "collected": self.collected,
+                    "unavailable": self.unavailable,
+                    "problems": [{"scope": s, "message": m} for s, m in self.problems],
+                },
+                indent=1,
+            )
+        )
 
 
 def write_fact(dest: Path, node: str, name: str, value: Any) -> None:
@@ -101,26 +108,44 @@ def fact_names(lab: Lab) -> dict[str, set[str]]:
     return out
 
 
-def connect_api(target: Target, *, kubeconfig: str | None, context: str | None, in_cluster: bool,
-                node: Node | None, admin: bool = False, deadline: float | None = None,
-                timeout: float | None = None) -> KubeApi:
+def connect_api(
+    target: Target,
+    *,
+    kubeconfig: str | None,
+    context: str | None,
+    in_cluster: bool,
+    node: Node | None,
+    admin: bool = False,
+    deadline: float | None = None,
+    timeout: float | None = None,
+) -> KubeApi:
     """The API identity: in-cluster > --kubeconfig/--context > kind's own context > the node's kubeconfig
     (/etc/cks/grader.kubeconfig, the read-only grader identity, then /etc/kubernetes/admin.conf)."""
     opts = {"timeout": timeout} if timeout else {}
     if in_cluster:
-        return KubeApi(load_configuration(in_cluster=True), identity="the Pod's ServiceAccount", deadline=deadline,
-                       **opts)
-    explicit = kubeconfig or context or (target.kind not in {"local", "vagrant", "ssh"}) or (
-        target.kind == "local" and os.environ.get("KUBECONFIG"))
+        return KubeApi(
+            load_configuration(in_cluster=True),
+            identity="the Pod's ServiceAccount",
+            deadline=deadline,
+            **opts,
+        )
+    explicit = (
+        kubeconfig
+        or context
+        or (target.kind not in {"local", "vagrant", "ssh"})
+        or (target.kind == "local" and os.environ.get("KUBECONFIG"))
+    )
     if explicit:
         # kind's own context unless the caller chose a kubeconfig (e.g. the grader ServiceAccount's)
         default = f"kind-{target.name}" if target.kind == "kind" and not kubeconfig else None
         cfg = load_configuration(kubeconfig=kubeconfig, context=context, default_context=default)
         return KubeApi(cfg, deadline=deadline, **opts)
     if node is None:
-        raise KubeError("config", "no kubeconfig: the control-plane node could not be reached to read one; "
-                                  "pass --kubeconfig FILE")
-    for path in ([ADMIN_KUBECONFIG] if admin else [GRADER_KUBECONFIG, ADMIN_KUBECONFIG]):
+        raise KubeError(
+            "config",
+            "no kubeconfig: the control-plane node could not be reached to read one; pass --kubeconfig FILE",
+        )
+    for path in [ADMIN_KUBECONFIG] if admin else [GRADER_KUBECONFIG, ADMIN_KUBECONFIG]:
         try:
             raw = node.read_file(path, max_bytes=1_000_000)
         except NodeError as exc:
@@ -138,13 +163,24 @@ def connect_api(target: Target, *, kubeconfig: str | None, context: str | None, 
         cfg = load_configuration(config_dict=data, context=context, source=f"{node.name}:{path}")
         who = "the grader's read-only identity" if path == GRADER_KUBECONFIG else "the node's admin.conf"
         return KubeApi(cfg, identity=who, deadline=deadline, **opts)
-    raise KubeError("config", f"node {node.name} has neither {GRADER_KUBECONFIG} nor {ADMIN_KUBECONFIG}; "
-                              "pass --kubeconfig FILE")
+    raise KubeError(
+        "config",
+        f"node {node.name} has neither {GRADER_KUBECONFIG} nor {ADMIN_KUBECONFIG}; pass --kubeconfig FILE",
+    )
 
 
-def run_collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None = None, context: str | None = None,
-                in_cluster: bool = False, progress: Progress | None = None, timeout: float | None = None,
-                deadline: float | None = None) -> CollectResult:
+def run_collect(
+    lab: Lab,
+    target: Target,
+    dest: Path,
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    in_cluster: bool = False,
+    progress: Progress | None = None,
+    timeout: float | None = None,
+    deadline: float | None = None,
+) -> CollectResult:
     say = progress or (lambda _m: None)
     dest.mkdir(parents=True, exist_ok=True)
     rec = Recorder(dest)
@@ -157,8 +193,11 @@ def run_collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None 
         if in_cluster:
             for name in _wanted_nodes(lab, False):
                 if name != "controlplane" or lab.collect.files or lab.collect.dirs or fact_names(lab):
-                    rec.node(name, f"node {name} is not reachable from inside a Pod: --in-cluster reads the API "
-                                   "only; grade node files with `grade LAB --target local` on the node")
+                    rec.node(
+                        name,
+                        f"node {name} is not reachable from inside a Pod: --in-cluster reads the API "
+                        "only; grade node files with `grade LAB --target local` on the node",
+                    )
         for name in wanted_nodes:
             say(f"connecting to node {name}")
             try:
@@ -168,7 +207,9 @@ def run_collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None 
             except NodeError as exc:
                 rec.node(name, str(exc))
         say("connecting to the API server")
-        api = _api_or_record(rec, target, kubeconfig, context, in_cluster, nodes.get("controlplane"), end, timeout)
+        api = _api_or_record(
+            rec, target, kubeconfig, context, in_cluster, nodes.get("controlplane"), end, timeout
+        )
         fingerprints = _collect_fingerprints(api, lab, dest, rec) if api else None
         if fingerprints is None:  # API down: the start record is on the control-plane node too (the seed)
             fingerprints = _node_record(lab, nodes.get("controlplane"), dest)
@@ -182,9 +223,15 @@ def run_collect(lab: Lab, target: Target, dest: Path, *, kubeconfig: str | None 
         manifests = _collect_files(lab, nodes, dest, rec, values, say, end)
         _collect_facts(lab, nodes, api, dest, rec, manifests, fingerprints, say, values)
         _run_probes(lab, target, nodes, api, dest, rec, values, say, end)
-        meta = {"kind": "collected", "lab": lab.id, "lab_version": lab.version, "seed": seed,
-                "target": "in-cluster" if in_cluster else target.label, "collected": _now(),
-                "grader_version": __version__}
+        meta = {
+            "kind": "collected",
+            "lab": lab.id,
+            "lab_version": lab.version,
+            "seed": seed,
+            "target": "in-cluster" if in_cluster else target.label,
+            "collected": _now(),
+            "grader_version": __version__,
+        }
         if fingerprints:
             meta["started"] = fingerprints.get("started")
         (dest / "cks.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
@@ -209,11 +256,19 @@ def _wanted_nodes(lab: Lab, in_cluster: bool) -> list[str]:
     return sorted(names, key=lambda n: (n != "controlplane", n))
 
 
-def _api_or_record(rec: Recorder, target: Target, kubeconfig, context, in_cluster, node, end,
-                   timeout) -> KubeApi | None:
+def _api_or_record(
+    rec: Recorder, target: Target, kubeconfig, context, in_cluster, node, end, timeout
+) -> KubeApi | None:
     try:
-        api = connect_api(target, kubeconfig=kubeconfig, context=context, in_cluster=in_cluster, node=node,
-                          deadline=end, timeout=timeout)
+        api = connect_api(
+            target,
+            kubeconfig=kubeconfig,
+            context=context,
+            in_cluster=in_cluster,
+            node=node,
+            deadline=end,
+            timeout=timeout,
+        )
     except KubeError as exc:
         rec.api_down(str(exc))
         return None
@@ -239,15 +294,21 @@ def _collect_fingerprints(api: KubeApi, lab: Lab, dest: Path, rec: Recorder) -> 
         rec.problem("fingerprints", f"the start record cks-system/lab-{lab.id} could not be read: {exc}")
         return None
     if not cm:
-        rec.problem("fingerprints", f"no start record cks-system/lab-{lab.id}: was the lab started with "
-                                    f"`cks start {lab.id} --target ...`? (grading goes on with the default variant)")
+        rec.problem(
+            "fingerprints",
+            f"no start record cks-system/lab-{lab.id}: was the lab started with "
+            f"`cks start {lab.id} --target ...`? (grading goes on with the default variant)",
+        )
         return None
     data = cm.get("data") or {}
     try:
         record = json.loads(data.get("record.json", "{}"))
     except ValueError:
         record = {}
-    record["configmap"] = {"uid": cm["metadata"].get("uid"), "resourceVersion": cm["metadata"].get("resourceVersion")}
+    record["configmap"] = {
+        "uid": cm["metadata"].get("uid"),
+        "resourceVersion": cm["metadata"].get("resourceVersion"),
+    }
     write_record(dest, record)
     return record
 
@@ -296,8 +357,11 @@ def _collect_objects(api: KubeApi, lab: Lab, dest: Path, rec: Recorder, values: 
                 rec.api_down(str(exc))
             continue
         if namespaces:
-            items = [o for o in items if not (o.get("metadata") or {}).get("namespace")
-                     or o["metadata"]["namespace"] in namespaces]
+            items = [
+                o
+                for o in items
+                if not (o.get("metadata") or {}).get("namespace") or o["metadata"]["namespace"] in namespaces
+            ]
         (out / f"{kind}.json").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
         rec.collected["kinds"].append(kind)
 
@@ -313,7 +377,9 @@ def _list_or_none(api: KubeApi, kind: str, namespace: str) -> list[dict[str, Any
         raise
 
 
-def _collect_files(lab: Lab, nodes: dict[str, Node], dest: Path, rec: Recorder, values, say, end) -> dict[str, Any]:
+def _collect_files(
+    lab: Lab, nodes: dict[str, Node], dest: Path, rec: Recorder, values, say, end
+) -> dict[str, Any]:
     by_node: dict[str, tuple[list[str], list[str]]] = {}
     for spec in lab.collect.files:
         by_node.setdefault(spec.node, ([], []))[0].append(variants.render_text(spec.path, values))
@@ -339,14 +405,19 @@ def _collect_files(lab: Lab, nodes: dict[str, Node], dest: Path, rec: Recorder, 
         write_fact(dest, name, "files", manifest)
         for path, entry in manifest.items():
             if entry.get("type") == "unreadable":
-                rec.problem(f"file:{name}:{path}", f"{name}:{path} exists but could not be read (permissions?)")
+                rec.problem(
+                    f"file:{name}:{path}", f"{name}:{path} exists but could not be read (permissions?)"
+                )
     return manifests
 
 
 def _write_probe_tasks(lab: Lab) -> dict[str, dict[str, Any]]:
     """fact name -> params of the task whose check needs a write probe into it (lab5's ``lab5-write-probe``)."""
-    return {str(t.params["fact"]): dict(t.params) for t in lab.tasks
-            if _needs(t).probe == "write" and isinstance(t.params.get("fact"), str)}
+    return {
+        str(t.params["fact"]): dict(t.params)
+        for t in lab.tasks
+        if _needs(t).probe == "write" and isinstance(t.params.get("fact"), str)
+    }
 
 
 def _collect_facts(lab, nodes, api, dest, rec: Recorder, manifests, fingerprints, say, values=None) -> None:
@@ -358,8 +429,12 @@ def _collect_facts(lab, nodes, api, dest, rec: Recorder, manifests, fingerprints
     known = NODE_FACTS | {"files"} | api_facts
     for name, wanted in fact_names(lab).items():
         for fact in sorted(wanted - known):
-            rec.fact(name, fact, f"fact {fact!r} is not one the collector knows "
-                                 f"(known: {', '.join(sorted(known))}): fix the lab's collect.facts")
+            rec.fact(
+                name,
+                fact,
+                f"fact {fact!r} is not one the collector knows "
+                f"(known: {', '.join(sorted(known))}): fix the lab's collect.facts",
+            )
         node = nodes.get(name)
         for fact in sorted(wanted & api_facts):
             say(f"gathering {fact}")
@@ -386,16 +461,25 @@ def _collect_facts(lab, nodes, api, dest, rec: Recorder, manifests, fingerprints
             rec.collected["facts"].append(f"{name}/{fact}")
 
 
-def _api_fact(lab, fact, node_name, node, api, dest, rec: Recorder, fingerprints, write_probes, values) -> None:
+def _api_fact(
+    lab, fact, node_name, node, api, dest, rec: Recorder, fingerprints, write_probes, values
+) -> None:
     from grader.collectors import facts as F
 
     if fact == "start-uids":
         if not fingerprints:
-            rec.fact(node_name, fact, f"no start record on the cluster: start the lab with `cks start {lab.id} --target ...` "
-                                      "so the grader knows which objects it created")
+            rec.fact(
+                node_name,
+                fact,
+                f"no start record on the cluster: start the lab with `cks start {lab.id} --target ...` "
+                "so the grader knows which objects it created",
+            )
             return
-        uids = {f"{o['kind']}/{o.get('namespace') or ''}/{o['name']}": o.get("uid")
-                for o in fingerprints.get("objects") or [] if o.get("uid")}
+        uids = {
+            f"{o['kind']}/{o.get('namespace') or ''}/{o['name']}": o.get("uid")
+            for o in fingerprints.get("objects") or []
+            if o.get("uid")
+        }
         write_fact(dest, node_name, fact, uids)
         rec.collected["facts"].append(f"{node_name}/{fact}")
         return
@@ -405,16 +489,23 @@ def _api_fact(lab, fact, node_name, node, api, dest, rec: Recorder, fingerprints
     try:
         if fact == "audit-probe":
             if node is None:
-                rec.fact(node_name, fact, rec.unavailable["nodes"].get(node_name, f"node {node_name} not reachable"))
+                rec.fact(
+                    node_name,
+                    fact,
+                    rec.unavailable["nodes"].get(node_name, f"node {node_name} not reachable"),
+                )
                 return
             manifest = node.read_file(F.APISERVER_MANIFEST)
             value = F.audit_probe_fact(api, node, manifest.decode("utf-8", "replace") if manifest else None)
         else:
             params = variants.render(write_probes[fact], values)
-            dirs = [str(d) for d in list(params.get("must_fail") or []) + list(params.get("must_succeed") or [])]
+            dirs = [
+                str(d) for d in list(params.get("must_fail") or []) + list(params.get("must_succeed") or [])
+            ]
             ns, selector = _lab_workload(lab, dest, params, values)
-            value = F.write_probe_fact(api, ns, selector, dirs, pod=params.get("pod"),
-                                       container=params.get("container"))
+            value = F.write_probe_fact(
+                api, ns, selector, dirs, pod=params.get("pod"), container=params.get("container")
+            )
     except (KubeError, NodeError) as exc:
         rec.fact(node_name, fact, str(exc))
         return
@@ -422,7 +513,9 @@ def _api_fact(lab, fact, node_name, node, api, dest, rec: Recorder, fingerprints
     rec.collected["facts"].append(f"{node_name}/{fact}")
 
 
-def _lab_workload(lab: Lab, dest: Path, params: dict[str, Any], values: dict[str, Any]) -> tuple[str, str | None]:
+def _lab_workload(
+    lab: Lab, dest: Path, params: dict[str, Any], values: dict[str, Any]
+) -> tuple[str, str | None]:
     """(namespace, label selector) of the Deployment a probe runs in: the task's namespace/name params, else the
     lab's only Deployment among the collected objects."""
     deployments = []
@@ -430,14 +523,20 @@ def _lab_workload(lab: Lab, dest: Path, params: dict[str, Any], values: dict[str
     if path.is_file():
         deployments = json.loads(path.read_text()).get("items") or []
     name, ns = params.get("name") or params.get("deployment"), params.get("namespace")
-    chosen = [d for d in deployments if (not name or d["metadata"]["name"] == name)
-              and (not ns or d["metadata"].get("namespace") == ns)]
+    chosen = [
+        d
+        for d in deployments
+        if (not name or d["metadata"]["name"] == name) and (not ns or d["metadata"].get("namespace") == ns)
+    ]
     if len(chosen) != 1:
         namespaces = [variants.render_text(n, values) for n in lab.collect.namespaces]
         if ns and not name:
             return str(ns), params.get("selector")
-        raise KubeError("not_found", f"cannot tell which Deployment to probe ({len(chosen)} candidates in "
-                                     f"{', '.join(namespaces) or 'the cluster'}); the task needs namespace and name params")
+        raise KubeError(
+            "not_found",
+            f"cannot tell which Deployment to probe ({len(chosen)} candidates in "
+            f"{', '.join(namespaces) or 'the cluster'}); the task needs namespace and name params",
+        )
     labels = ((chosen[0].get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
     selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or None
     return str(chosen[0]["metadata"].get("namespace") or "default"), selector
@@ -454,8 +553,13 @@ def _falco_validate_sets(lab: Lab, manifest: dict[str, Any], node: str) -> list[
     if not files:
         for path, entry in manifest.items():
             p = PurePosixPath(path)
-            if entry.get("type") == "file" and str(p).startswith("/etc/falco/") and p.suffix in {".yaml", ".yml"} \
-                    and p.name not in {"falco.yaml", "falco_rules.yaml"} and "config.d" not in p.parts:
+            if (
+                entry.get("type") == "file"
+                and str(p).startswith("/etc/falco/")
+                and p.suffix in {".yaml", ".yml"}
+                and p.name not in {"falco.yaml", "falco_rules.yaml"}
+                and "config.d" not in p.parts
+            ):
                 files.append(path)
     return [["/etc/falco/falco_rules.yaml", *sorted(dict.fromkeys(files))]] if files else []
 

@@ -45,15 +45,21 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
     "RuntimeClass": ("/apis/node.k8s.io/v1", "runtimeclasses", False),
     "PodDisruptionBudget": ("/apis/policy/v1", "poddisruptionbudgets", True),
-    "ValidatingAdmissionPolicy": ("/apis/admissionregistration.k8s.io/v1", "validatingadmissionpolicies", False),
+    "ValidatingAdmissionPolicy": (
+        "/apis/admissionregistration.k8s.io/v1",
+        "validatingadmissionpolicies",
+        False,
+    ),
 }
 
 DEFAULT_TIMEOUT = float(os.environ.get("CKS_TIMEOUT", "15"))
 MAX_REPLY_BYTES = int(float(os.environ.get("CKS_MAX_REPLY_MB", "64")) * 1024 * 1024)  # one reply, decoded
 FIELD_MANAGER = "cks-kit"
-CRICTL_HINT = ("on the control-plane node run `sudo crictl ps -a | grep kube-apiserver` and "
-               "`sudo crictl logs <container-id>` to see why kube-apiserver is not running; "
-               "`cks reset LAB --target ...` restores a working manifest")
+CRICTL_HINT = (
+    "on the control-plane node run `sudo crictl ps -a | grep kube-apiserver` and "
+    "`sudo crictl logs <container-id>` to see why kube-apiserver is not running; "
+    "`cks reset LAB --target ...` restores a working manifest"
+)
 
 
 class KubeError(Exception):
@@ -95,9 +101,16 @@ def kind_info(kind: str) -> KindInfo | None:
 
 # ---- configuration --------------------------------------------------------------------------------------
 
-def load_configuration(*, kubeconfig: str | None = None, context: str | None = None, in_cluster: bool = False,
-                       config_dict: dict[str, Any] | None = None, default_context: str | None = None,
-                       source: str | None = None):
+
+def load_configuration(
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    in_cluster: bool = False,
+    config_dict: dict[str, Any] | None = None,
+    default_context: str | None = None,
+    source: str | None = None,
+):
     """A ``kubernetes.client.Configuration`` for the chosen identity, or KubeError('config', what to do)."""
     from kubernetes import client, config
     from kubernetes.config.config_exception import ConfigException
@@ -107,27 +120,40 @@ def load_configuration(*, kubeconfig: str | None = None, context: str | None = N
         try:
             config.load_incluster_config(client_configuration=cfg)
         except ConfigException as exc:
-            raise KubeError("config", f"--in-cluster needs to run inside a Pod with a ServiceAccount token "
-                                      f"({exc}); outside a cluster use --kubeconfig or --target") from None
+            raise KubeError(
+                "config",
+                f"--in-cluster needs to run inside a Pod with a ServiceAccount token "
+                f"({exc}); outside a cluster use --kubeconfig or --target",
+            ) from None
         return cfg
     if config_dict is not None:
         where = source or "the node's kubeconfig"
         ctx = context or default_context
         _check_context(config_dict, ctx, where)
         try:
-            config.load_kube_config_from_dict(config_dict, context=ctx, client_configuration=cfg,
-                                              persist_config=False)
+            config.load_kube_config_from_dict(
+                config_dict, context=ctx, client_configuration=cfg, persist_config=False
+            )
         except (ConfigException, ValueError, TypeError, KeyError) as exc:
             raise KubeError("config", f"{where} cannot be used: {exc}") from None
         return cfg
-    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or str(Path.home() / ".kube" / "config")
+    path = (
+        kubeconfig
+        or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0]
+        or str(Path.home() / ".kube" / "config")
+    )
     where = f"kubeconfig {path}"
     if Path(path).exists() and not Path(path).is_file():
-        raise KubeError("config", f"{where} is not a regular file (a directory, a pipe or a device); "
-                                  "pass --kubeconfig FILE")
+        raise KubeError(
+            "config",
+            f"{where} is not a regular file (a directory, a pipe or a device); pass --kubeconfig FILE",
+        )
     if not Path(path).is_file():
-        raise KubeError("config", f"{where} does not exist: pass --kubeconfig FILE, set KUBECONFIG, or for kind "
-                                  "run `kind export kubeconfig --name NAME`")
+        raise KubeError(
+            "config",
+            f"{where} does not exist: pass --kubeconfig FILE, set KUBECONFIG, or for kind "
+            "run `kind export kubeconfig --name NAME`",
+        )
     from grader import safeio, safeyaml
 
     try:
@@ -150,22 +176,36 @@ def _check_context(data: dict[str, Any], ctx: str | None, where: str) -> None:
     if ctx is None:
         if not data.get("current-context"):
             choice = f" (contexts: {', '.join(map(str, names))})" if names else " (it has no contexts at all)"
-            raise KubeError("config", f"{where} has no current context{choice}: pass --context NAME or run "
-                                      "`kubectl config use-context NAME`")
+            raise KubeError(
+                "config",
+                f"{where} has no current context{choice}: pass --context NAME or run "
+                "`kubectl config use-context NAME`",
+            )
         ctx = data["current-context"]
     if ctx not in names:
         listed = ", ".join(map(str, names)) or "none"
-        raise KubeError("config", f"{where} has no context {ctx!r} (contexts: {listed}); pass --context NAME"
-                        + (" or run `kind export kubeconfig --name NAME`" if str(ctx).startswith("kind-") else ""))
+        raise KubeError(
+            "config",
+            f"{where} has no context {ctx!r} (contexts: {listed}); pass --context NAME"
+            + (" or run `kind export kubeconfig --name NAME`" if str(ctx).startswith("kind-") else ""),
+        )
 
 
 # ---- the API --------------------------------------------------------------------------------------------
 
+
 class KubeApi:
     """Raw, dict-in dict-out access to one API server with timeouts and one retry per call."""
 
-    def __init__(self, configuration, *, timeout: float = DEFAULT_TIMEOUT, retries: int = 1,
-                 identity: str = "", deadline: float | None = None):
+    def __init__(
+        self,
+        configuration,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = 1,
+        identity: str = "",
+        deadline: float | None = None,
+    ):
         from kubernetes import client
 
         configuration.retries = 0  # urllib3 must not retry behind our back: we retry once, visibly
@@ -187,8 +227,17 @@ class KubeApi:
             self.api_client.close()
 
     # -- HTTP --
-    def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
-                content_type: str | None = None, timeout: float | None = None, retry: bool = True) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        timeout: float | None = None,
+        retry: bool = True,
+    ) -> Any:
         """JSON-decoded response body; KubeError on any failure (after one retry for transient ones).
 
         Each attempt has an overall time limit (``timeout``, and never past the collection's deadline), not
@@ -201,8 +250,11 @@ class KubeApi:
             if self.deadline is not None:
                 left = self.deadline - time.monotonic()
                 if left <= 0:
-                    raise KubeError("timeout", f"{method} {path} not tried: collection ran out of time "
-                                               "(raise CKS_DEADLINE if the cluster is slow)")
+                    raise KubeError(
+                        "timeout",
+                        f"{method} {path} not tried: collection ran out of time "
+                        "(raise CKS_DEADLINE if the cluster is slow)",
+                    )
                 limit = min(limit, left)
             try:
                 status, data = self._send_within(method, path, query, body, content_type, limit)
@@ -220,11 +272,16 @@ class KubeApi:
                 except ValueError:
                     return {"raw": data.decode("utf-8", "replace")}
                 except RecursionError:
-                    raise KubeError("invalid_reply", f"the API server's reply to {method} {path} is nested too "
-                                                     "deeply to read") from None
+                    raise KubeError(
+                        "invalid_reply",
+                        f"the API server's reply to {method} {path} is nested too deeply to read",
+                    ) from None
                 if not isinstance(decoded, dict):
-                    raise KubeError("invalid_reply", f"the API server's reply to {method} {path} is a JSON "
-                                                     f"{type(decoded).__name__}, not an object")
+                    raise KubeError(
+                        "invalid_reply",
+                        f"the API server's reply to {method} {path} is a JSON "
+                        f"{type(decoded).__name__}, not an object",
+                    )
                 return decoded
             err = self._http_error(method, path, status, data)
             last = err
@@ -235,8 +292,15 @@ class KubeApi:
         assert last is not None
         raise last
 
-    def _send_within(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
-                     content_type: str | None, limit: float) -> tuple[int, bytes]:
+    def _send_within(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        limit: float,
+    ) -> tuple[int, bytes]:
         """``_send`` in a worker thread, given up after ``limit`` seconds whatever the server does."""
         box: dict[str, Any] = {}
 
@@ -252,14 +316,24 @@ class KubeApi:
         if worker.is_alive():  # abandoned: a daemon thread, its socket is dropped with the pool
             with contextlib.suppress(Exception):
                 self.api_client.rest_client.pool_manager.clear()
-            raise KubeError("timeout", f"the API server at {self.server} did not answer {method} {path} in full "
-                                       f"within {limit:g}s (raise CKS_TIMEOUT or CKS_DEADLINE if it is only slow)")
+            raise KubeError(
+                "timeout",
+                f"the API server at {self.server} did not answer {method} {path} in full "
+                f"within {limit:g}s (raise CKS_TIMEOUT or CKS_DEADLINE if it is only slow)",
+            )
         if "err" in box:
             raise box["err"]
         return box["ok"]
 
-    def _send(self, method: str, path: str, query: dict[str, Any] | None, body: Any,
-              content_type: str | None, timeout: float) -> tuple[int, bytes]:
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, Any] | None,
+        body: Any,
+        content_type: str | None,
+        timeout: float,
+    ) -> tuple[int, bytes]:
         import urllib3
         from kubernetes.client.exceptions import ApiException
 
@@ -272,35 +346,63 @@ class KubeApi:
         to = (min(timeout, 10.0), timeout)
         try:
             if hasattr(self.api_client, "param_serialize"):  # kubernetes >= 31 (new generator)
-                req = self.api_client.param_serialize(method, path, query_params=query_list, header_params=headers,
-                                                      body=body, auth_settings=["BearerToken"])
+                req = self.api_client.param_serialize(
+                    method,
+                    path,
+                    query_params=query_list,
+                    header_params=headers,
+                    body=body,
+                    auth_settings=["BearerToken"],
+                )
                 resp = self.api_client.call_api(*req, _request_timeout=to)
                 return int(resp.status), _read_capped(resp.response, method, path, self.server)
             resp = self.api_client.call_api(  # kubernetes <= 30 (python-legacy generator)
-                path, method, query_params=query_list, header_params=headers, body=body,
-                auth_settings=["BearerToken"], _preload_content=False, _request_timeout=to)
+                path,
+                method,
+                query_params=query_list,
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=to,
+            )
             r = resp[0] if isinstance(resp, tuple) else resp
             return int(r.status), _read_capped(r, method, path, self.server)
         except KubeError:
             raise
         except ApiException as exc:
             if exc.status:
-                return int(exc.status), (exc.body.encode() if isinstance(exc.body, str) else exc.body or b"")[:65536]
-            raise KubeError("unreachable", f"cannot talk to the API server at {self.server}: {exc.reason}") from None
+                return int(exc.status), (exc.body.encode() if isinstance(exc.body, str) else exc.body or b"")[
+                    :65536
+                ]
+            raise KubeError(
+                "unreachable", f"cannot talk to the API server at {self.server}: {exc.reason}"
+            ) from None
         except urllib3.exceptions.NewConnectionError as exc:  # (a ConnectTimeoutError subclass in urllib3)
-            raise KubeError("unreachable", f"cannot reach the API server at {self.server} ({_short(exc)})") from None
+            raise KubeError(
+                "unreachable", f"cannot reach the API server at {self.server} ({_short(exc)})"
+            ) from None
         except (urllib3.exceptions.TimeoutError, TimeoutError) as exc:
-            raise KubeError("timeout", f"the API server at {self.server} did not answer {method} {path} within "
-                                       f"{timeout:g}s ({type(exc).__name__})") from None
+            raise KubeError(
+                "timeout",
+                f"the API server at {self.server} did not answer {method} {path} within "
+                f"{timeout:g}s ({type(exc).__name__})",
+            ) from None
         except urllib3.exceptions.MaxRetryError as exc:
             inner = exc.reason
             if isinstance(inner, urllib3.exceptions.TimeoutError) and not isinstance(
-                    inner, urllib3.exceptions.NewConnectionError):
-                raise KubeError("timeout", f"the API server at {self.server} did not answer within {timeout:g}s") from None
-            raise KubeError("unreachable", f"cannot reach the API server at {self.server} "
-                                           f"({_short(inner)})") from None
+                inner, urllib3.exceptions.NewConnectionError
+            ):
+                raise KubeError(
+                    "timeout", f"the API server at {self.server} did not answer within {timeout:g}s"
+                ) from None
+            raise KubeError(
+                "unreachable", f"cannot reach the API server at {self.server} ({_short(inner)})"
+            ) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise KubeError("unreachable", f"cannot reach the API server at {self.server} ({_short(exc)})") from None
+            raise KubeError(
+                "unreachable", f"cannot reach the API server at {self.server} ({_short(exc)})"
+            ) from None
 
     def _http_error(self, method: str, path: str, status: int, data: bytes) -> KubeError:
         message = ""
@@ -310,23 +412,36 @@ class KubeApi:
             message = data[:200].decode("utf-8", "replace")
         who = f" as {self.identity}" if self.identity else ""
         if status == 401:
-            return KubeError("unauthorized", f"the API server at {self.server} rejected the credentials{who} "
-                                             "(401 Unauthorized: expired or wrong token/certificate); refresh the "
-                                             "kubeconfig (kind: `kind export kubeconfig --name NAME`; kubeadm: copy "
-                                             "/etc/kubernetes/admin.conf again)", 401)
+            return KubeError(
+                "unauthorized",
+                f"the API server at {self.server} rejected the credentials{who} "
+                "(401 Unauthorized: expired or wrong token/certificate); refresh the "
+                "kubeconfig (kind: `kind export kubeconfig --name NAME`; kubeadm: copy "
+                "/etc/kubernetes/admin.conf again)",
+                401,
+            )
         if status == 403:
-            return KubeError("forbidden", f"{method} {path} was denied{who} (403 Forbidden: {message}); grant the "
-                                          "grader's identity read access with `kubectl apply -f deploy/rbac.yaml` "
-                                          "or grade with an admin kubeconfig", 403)
+            return KubeError(
+                "forbidden",
+                f"{method} {path} was denied{who} (403 Forbidden: {message}); grant the "
+                "grader's identity read access with `kubectl apply -f deploy/rbac.yaml` "
+                "or grade with an admin kubeconfig",
+                403,
+            )
         if status == 404:
             return KubeError("not_found", f"{path} not found (404): {message}", 404)
         if status == 409:
             return KubeError("conflict", f"{method} {path}: conflict (409): {message}", 409)
         if status in {400, 422}:
-            return KubeError("invalid", f"{method} {path} was refused as invalid ({status}): {message}", status)
+            return KubeError(
+                "invalid", f"{method} {path} was refused as invalid ({status}): {message}", status
+            )
         if status == 503 or status == 500:
-            return KubeError("unreachable", f"the API server at {self.server} is not healthy ({status}: {message}); "
-                                            + CRICTL_HINT, status)
+            return KubeError(
+                "unreachable",
+                f"the API server at {self.server} is not healthy ({status}: {message}); " + CRICTL_HINT,
+                status,
+            )
         return KubeError("other", f"{method} {path} failed ({status}): {message}", status)
 
     # -- objects --
@@ -370,8 +485,12 @@ class KubeApi:
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         info = self.info(kind)
         try:
-            return _clean(_object_or_error(self.request("GET", info.path(namespace, name)), info,
-                                           f"GET {info.path(namespace, name)}"), info)
+            return _clean(
+                _object_or_error(
+                    self.request("GET", info.path(namespace, name)), info, f"GET {info.path(namespace, name)}"
+                ),
+                info,
+            )
         except KubeError as exc:
             if exc.reason == "not_found":
                 return None
@@ -388,13 +507,19 @@ class KubeApi:
         if info.namespaced:
             body["metadata"] = {**meta, "namespace": ns}
         query = {"fieldManager": FIELD_MANAGER, "force": "true" if force else None}
-        return self.request("PATCH", info.path(ns, meta.get("name")), query=query, body=body,
-                            content_type="application/apply-patch+yaml")
+        return self.request(
+            "PATCH",
+            info.path(ns, meta.get("name")),
+            query=query,
+            body=body,
+            content_type="application/apply-patch+yaml",
+        )
 
     def patch(self, kind: str, namespace: str | None, name: str, patch: dict[str, Any]) -> dict[str, Any]:
         info = self.info(kind)
-        return self.request("PATCH", info.path(namespace, name), body=patch,
-                            content_type="application/merge-patch+json")
+        return self.request(
+            "PATCH", info.path(namespace, name), body=patch, content_type="application/merge-patch+json"
+        )
 
     def delete(self, kind: str, namespace: str | None, name: str, *, wait: float = 0) -> bool:
         """Delete; False if it was already gone. With ``wait``, poll until it is gone (or the time is up)."""
@@ -420,30 +545,52 @@ class KubeApi:
         except KubeError as exc:
             return {"ok": False, "status": exc.status, "reason": exc.reason, "body": str(exc)[:2000]}
 
-    def exec(self, namespace: str, pod: str, command: list[str], *, container: str | None = None,
-             timeout: float | None = None) -> dict[str, Any]:
+    def exec(
+        self,
+        namespace: str,
+        pod: str,
+        command: list[str],
+        *,
+        container: str | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
         """Run ``command`` in a pod (websocket exec): {rc, stdout, stderr}; KubeError if exec is refused."""
         from kubernetes import client
         from kubernetes.stream import stream
 
         core = client.CoreV1Api(self.api_client)
-        kwargs: dict[str, Any] = {"command": command, "stderr": True, "stdin": False, "stdout": True, "tty": False,
-                                  "_preload_content": False, "_request_timeout": timeout or self.timeout}
+        kwargs: dict[str, Any] = {
+            "command": command,
+            "stderr": True,
+            "stdin": False,
+            "stdout": True,
+            "tty": False,
+            "_preload_content": False,
+            "_request_timeout": timeout or self.timeout,
+        }
         if container:
             kwargs["container"] = container
         try:
             ws = stream(core.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)
-        except Exception as exc:  # ApiException or a websocket handshake error, depending on the client version
+        except (
+            Exception
+        ) as exc:  # ApiException or a websocket handshake error, depending on the client version
             status = int(getattr(exc, "status", 0) or getattr(exc, "status_code", 0) or 0)
             if not status:
                 m = re.search(r"Handshake status (\d{3})", str(exc))
                 status = int(m.group(1)) if m else 0
             if status == 403:
-                raise KubeError("forbidden", f"exec into {namespace}/{pod} was refused (403 Forbidden): the grader's "
-                                             "identity needs `create` on pods/exec in the lab namespace "
-                                             "(deploy/rbac.yaml grants it to the probe role)", 403) from None
+                raise KubeError(
+                    "forbidden",
+                    f"exec into {namespace}/{pod} was refused (403 Forbidden): the grader's "
+                    "identity needs `create` on pods/exec in the lab namespace "
+                    "(deploy/rbac.yaml grants it to the probe role)",
+                    403,
+                ) from None
             if status == 401:
-                raise KubeError("unauthorized", f"exec into {namespace}/{pod}: credentials rejected (401)", 401) from None
+                raise KubeError(
+                    "unauthorized", f"exec into {namespace}/{pod}: credentials rejected (401)", 401
+                ) from None
             if status == 404:
                 raise KubeError("not_found", f"exec into {namespace}/{pod}: no such pod (404)", 404) from None
             raise KubeError("other", f"exec into {namespace}/{pod} failed: {_short(exc)}", status) from None
@@ -461,7 +608,9 @@ class KubeApi:
         finally:
             ws.close()
         if timed_out:
-            raise KubeError("timeout", f"exec into {namespace}/{pod} did not finish within {timeout or self.timeout:g}s")
+            raise KubeError(
+                "timeout", f"exec into {namespace}/{pod} did not finish within {timeout or self.timeout:g}s"
+            )
         return {"rc": rc, "stdout": "".join(out)[-4000:], "stderr": "".join(err)[-4000:]}
 
 
@@ -471,9 +620,12 @@ def _read_capped(raw: Any, method: str, path: str, server: str) -> bytes:
     if length and str(length).isdigit() and int(length) > MAX_REPLY_BYTES:
         with contextlib.suppress(Exception):
             raw.close()
-        raise KubeError("too_large", f"the API server at {server} answered {method} {path} with "
-                                     f"{int(length) / 1048576:.0f} MB, more than the {MAX_REPLY_BYTES // 1048576} MB "
-                                     "the grader reads (raise CKS_MAX_REPLY_MB if the cluster is that big)")
+        raise KubeError(
+            "too_large",
+            f"the API server at {server} answered {method} {path} with "
+            f"{int(length) / 1048576:.0f} MB, more than the {MAX_REPLY_BYTES // 1048576} MB "
+            "the grader reads (raise CKS_MAX_REPLY_MB if the cluster is that big)",
+        )
     chunks: list[bytes] = []
     total = 0
     try:
@@ -483,9 +635,12 @@ def _read_capped(raw: Any, method: str, path: str, server: str) -> bytes:
                 break
             total += len(block)
             if total > MAX_REPLY_BYTES:
-                raise KubeError("too_large", f"the API server at {server} answered {method} {path} with more "
-                                             f"than the {MAX_REPLY_BYTES // 1048576} MB the grader reads (raise "
-                                             "CKS_MAX_REPLY_MB if the cluster is that big)")
+                raise KubeError(
+                    "too_large",
+                    f"the API server at {server} answered {method} {path} with more "
+                    f"than the {MAX_REPLY_BYTES // 1048576} MB the grader reads (raise "
+                    "CKS_MAX_REPLY_MB if the cluster is that big)",
+                )
             chunks.append(block)
     finally:
         with contextlib.suppress(Exception):
@@ -498,11 +653,13 @@ def _object_or_error(obj: Any, info: KindInfo, what: str) -> dict[str, Any]:
     wrong shape is an error on the tasks that need it, never a KeyError further on."""
     meta = obj.get("metadata") if isinstance(obj, dict) else None
     if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
-        raise KubeError("invalid_reply", f"{what}: the API server's reply is not a {info.kind} object "
-                                         "(no metadata.name)")
+        raise KubeError(
+            "invalid_reply", f"{what}: the API server's reply is not a {info.kind} object (no metadata.name)"
+        )
     if obj.get("kind") not in (None, info.kind):
-        raise KubeError("invalid_reply", f"{what}: the API server answered with a {obj.get('kind')}, "
-                                         f"not a {info.kind}")
+        raise KubeError(
+            "invalid_reply", f"{what}: the API server answered with a {obj.get('kind')}, not a {info.kind}"
+        )
     return obj
 
 
@@ -521,8 +678,14 @@ def _dicts(value: Any) -> list[dict[str, Any]]:
 
 def _short(exc: Any) -> str:
     text = str(exc)
-    for marker in ("Connection refused", "Name or service not known", "timed out", "No route to host",
-                   "certificate verify failed", "Connection reset"):
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "timed out",
+        "No route to host",
+        "certificate verify failed",
+        "Connection reset",
+    ):
         if marker in text:
             return marker
     return text[:200]

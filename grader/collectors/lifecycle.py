@@ -34,11 +34,29 @@ from grader.snapshot import Snapshot
 STATE_DIR = os.environ.get("CKS_STATE_DIR", "/var/lib/cks")
 MANIFESTS = "/etc/kubernetes/manifests"
 # Node paths a lab's start state never overwrites on a real node: the workspace holds stand-ins for them.
-PROTECTED = ("/etc/kubernetes/manifests/", "/etc/kubernetes/pki/", "/etc/kubernetes/admin.conf",
-             "/etc/kubernetes/kubelet.conf", "/etc/kubernetes/super-admin.conf", "/etc/falco/falco_rules.yaml",
-             "/etc/falco/falco.yaml", "/var/lib/kubelet/")
-KIND_ORDER = ["Namespace", "ServiceAccount", "ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding", "ConfigMap",
-              "Secret", "Service", "NetworkPolicy", "RuntimeClass"]
+PROTECTED = (
+    "/etc/kubernetes/manifests/",
+    "/etc/kubernetes/pki/",
+    "/etc/kubernetes/admin.conf",
+    "/etc/kubernetes/kubelet.conf",
+    "/etc/kubernetes/super-admin.conf",
+    "/etc/falco/falco_rules.yaml",
+    "/etc/falco/falco.yaml",
+    "/var/lib/kubelet/",
+)
+KIND_ORDER = [
+    "Namespace",
+    "ServiceAccount",
+    "ClusterRole",
+    "Role",
+    "ClusterRoleBinding",
+    "RoleBinding",
+    "ConfigMap",
+    "Secret",
+    "Service",
+    "NetworkPolicy",
+    "RuntimeClass",
+]
 PRISTINE_MANIFEST = "/etc/kubernetes/cks-pristine/kube-apiserver.yaml"  # written once by provisioning
 FALCO_RULES = "/etc/falco/falco_rules.yaml"
 SETTLE_TIMEOUT = float(os.environ.get("CKS_SETTLE_TIMEOUT", "180"))
@@ -56,10 +74,19 @@ def _say(progress: Progress | None):
     return progress or (lambda _m: None)
 
 
-def _admin_api(target: Target, kubeconfig, context, node: Node | None, timeout: float | None = None) -> KubeApi:
+def _admin_api(
+    target: Target, kubeconfig, context, node: Node | None, timeout: float | None = None
+) -> KubeApi:
     try:
-        return connect_api(target, kubeconfig=kubeconfig, context=context, in_cluster=False, node=node, admin=True,
-                           timeout=timeout)
+        return connect_api(
+            target,
+            kubeconfig=kubeconfig,
+            context=context,
+            in_cluster=False,
+            node=node,
+            admin=True,
+            timeout=timeout,
+        )
     except KubeError as exc:
         raise LiveError(str(exc)) from None
 
@@ -103,8 +130,11 @@ def _ordered_objects(snap: Snapshot) -> list[dict[str, Any]]:
     # a namespace the start state uses without declaring it (offline it is implicit): create it too, so the
     # objects in it can be applied and `cks reset` removes it with them
     declared = {o["metadata"].get("name") for o in objs if o.get("kind") == "Namespace"}
-    used = sorted({str(o["metadata"]["namespace"]) for o in objs if (o.get("metadata") or {}).get("namespace")}
-                  - declared - {"default", "kube-system", "kube-public", "kube-node-lease"})
+    used = sorted(
+        {str(o["metadata"]["namespace"]) for o in objs if (o.get("metadata") or {}).get("namespace")}
+        - declared
+        - {"default", "kube-system", "kube-public", "kube-node-lease"}
+    )
     objs = [*objs, *({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}} for ns in used)]
     # objects owned by a controller (the ReplicaSets and Pods of a Deployment in a captured picture) are the
     # controller's to create: applied by hand they would carry owner UIDs that do not exist and be collected
@@ -115,9 +145,18 @@ def _ordered_objects(snap: Snapshot) -> list[dict[str, Any]]:
 
 # ---- start ------------------------------------------------------------------------------------------------
 
-def start(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str | None = None,
-          context: str | None = None, progress: Progress | None = None, timeout: float | None = None,
-          settle: float | None = None) -> dict[str, Any]:
+
+def start(
+    lab: Lab,
+    target: Target,
+    *,
+    seed: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    progress: Progress | None = None,
+    timeout: float | None = None,
+    settle: float | None = None,
+) -> dict[str, Any]:
     from grader.workspace import materialize
 
     say = _say(progress)
@@ -169,8 +208,10 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
         try:
             api.apply(grader_binding(ns))
         except KubeError as exc:
-            raise LiveError(f"cannot bind the grader's lab role in namespace {ns}: {exc} (apply deploy/rbac.yaml "
-                            "first: it defines ClusterRole cks-grader-lab)") from None
+            raise LiveError(
+                f"cannot bind the grader's lab role in namespace {ns}: {exc} (apply deploy/rbac.yaml "
+                "first: it defines ClusterRole cks-grader-lab)"
+            ) from None
 
     say("writing node files")
     kept, hashes = [], {}
@@ -181,7 +222,9 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
                 kept.append(f"{node_name}:{path}")
                 continue
             try:
-                node.write_file(path, data, mode="0600" if "/pki/" in path or path.endswith(".key") else "0644")
+                node.write_file(
+                    path, data, mode="0600" if "/pki/" in path or path.endswith(".key") else "0644"
+                )
             except NodeError as exc:
                 raise LiveError(str(exc)) from None
             hashes.setdefault(node_name, {})[path] = hashlib.sha256(data).hexdigest()
@@ -193,19 +236,34 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
         hashes.setdefault(node_name, {})[path] = hashlib.sha256(data).hexdigest()
     say("recording fingerprints")
     record = {
-        "lab": lab.id, "lab_version": lab.version, "seed": seed, "target": target.label,
-        "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "started_epoch": _node_epoch(cp),
-        "objects": [_fingerprint(api, o) for o in objects], "files": hashes, "kept_node_files": kept,
-        "backup_dir": backup, "manifests": listing,
+        "lab": lab.id,
+        "lab_version": lab.version,
+        "seed": seed,
+        "target": target.label,
+        "started": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "started_epoch": _node_epoch(cp),
+        "objects": [_fingerprint(api, o) for o in objects],
+        "files": hashes,
+        "kept_node_files": kept,
+        "backup_dir": backup,
+        "manifests": listing,
         # the node's own files the lab must leave untouched (Falco's default rules), as they were at the start:
         # the checks judge "untouched" against these hashes (fact start-files), never against the kit's copy
         "start_files": _kept_hashes(nodes, kept),
     }
     cp.write_file(f"{backup}/record.json", json.dumps(record, indent=1).encode(), mode="0600")
-    api.apply({"apiVersion": "v1", "kind": "ConfigMap",
-               "metadata": {"name": f"lab-{lab.id}", "namespace": FINGERPRINT_NS,
-                            "labels": {"app.kubernetes.io/managed-by": "cks-kit", "cks-kit/lab": lab.id}},
-               "data": {"record.json": json.dumps(record)}})
+    api.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": f"lab-{lab.id}",
+                "namespace": FINGERPRINT_NS,
+                "labels": {"app.kubernetes.io/managed-by": "cks-kit", "cks-kit/lab": lab.id},
+            },
+            "data": {"record.json": json.dumps(record)},
+        }
+    )
     return record
 
 
@@ -226,14 +284,22 @@ def lab_namespaces(lab: Lab, seed: str | None) -> list[str]:
 
 def grader_binding(namespace: str) -> dict[str, Any]:
     """Secrets and exec for the grader's ServiceAccount in one lab namespace (never cluster-wide)."""
-    return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-            "metadata": {"name": GRADER_LAB_ROLE, "namespace": namespace,
-                         "labels": {"app.kubernetes.io/managed-by": "cks-kit"}},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": GRADER_LAB_ROLE},
-            "subjects": [{"kind": "ServiceAccount", "name": "cks-grader", "namespace": FINGERPRINT_NS}]}
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {
+            "name": GRADER_LAB_ROLE,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "cks-kit"},
+        },
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": GRADER_LAB_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "name": "cks-grader", "namespace": FINGERPRINT_NS}],
+    }
 
 
-def _container_ids_by_deployment(pods: list[dict[str, Any]], replicasets: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
+def _container_ids_by_deployment(
+    pods: list[dict[str, Any]], replicasets: list[dict[str, Any]]
+) -> dict[tuple[str, str], list[str]]:
     """(namespace, Deployment name) -> container ids (64 hex, runtime prefix dropped) of its pods, oldest first."""
     rs_owner = {}
     for rs in replicasets:
@@ -245,7 +311,11 @@ def _container_ids_by_deployment(pods: list[dict[str, Any]], replicasets: list[d
     for pod in sorted(pods, key=lambda p: (p.get("metadata") or {}).get("creationTimestamp") or ""):
         meta = pod.get("metadata") or {}
         for ref in meta.get("ownerReferences") or []:
-            dep = rs_owner.get((meta.get("namespace"), ref.get("name"))) if ref.get("kind") == "ReplicaSet" else None
+            dep = (
+                rs_owner.get((meta.get("namespace"), ref.get("name")))
+                if ref.get("kind") == "ReplicaSet"
+                else None
+            )
             if dep is None:
                 continue
             for st in (pod.get("status") or {}).get("containerStatuses") or []:
@@ -255,8 +325,9 @@ def _container_ids_by_deployment(pods: list[dict[str, Any]], replicasets: list[d
     return out
 
 
-def _render_container_ids(api: KubeApi, start: Snapshot, files: dict[str, dict[str, bytes]],
-                          nodes: dict[str, Node]) -> list[tuple[str, str, bytes]]:
+def _render_container_ids(
+    api: KubeApi, start: Snapshot, files: dict[str, dict[str, bytes]], nodes: dict[str, Node]
+) -> list[tuple[str, str, bytes]]:
     """A start state that pictures running pods (lab4: the earlier alerts name their container ids) meets
     real pods on a cluster: each pictured container id in the node files the start wrote is replaced by the
     id of a live pod of the same Deployment, so the evidence points at containers that exist."""
@@ -320,10 +391,15 @@ def _fingerprint(api: KubeApi, obj: dict[str, Any]) -> dict[str, Any]:
     live = api.get(str(obj["kind"]), meta.get("namespace"), str(meta.get("name"))) or {}
     lm = live.get("metadata") or {}
     spec = live.get("spec") if "spec" in live else live.get("data")
-    return {"kind": obj["kind"], "namespace": lm.get("namespace") or meta.get("namespace") or "",
-            "name": meta.get("name"), "uid": lm.get("uid"), "resourceVersion": lm.get("resourceVersion"),
-            "generation": lm.get("generation"),
-            "hash": hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16] if spec else None}
+    return {
+        "kind": obj["kind"],
+        "namespace": lm.get("namespace") or meta.get("namespace") or "",
+        "name": meta.get("name"),
+        "uid": lm.get("uid"),
+        "resourceVersion": lm.get("resourceVersion"),
+        "generation": lm.get("generation"),
+        "hash": hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16] if spec else None,
+    }
 
 
 def _settle(api: KubeApi, objects: list[dict[str, Any]], timeout: float) -> None:
@@ -343,8 +419,10 @@ def _settle(api: KubeApi, objects: list[dict[str, Any]], timeout: float) -> None
         if not waiting and api.readyz()["ok"]:
             return
         if time.monotonic() >= end:
-            raise LiveError(f"the lab did not settle within {timeout:g}s: {', '.join(waiting) or 'kube-apiserver not ready'}"
-                            " (check `kubectl get pods -A` and `kubectl describe`)")
+            raise LiveError(
+                f"the lab did not settle within {timeout:g}s: {', '.join(waiting) or 'kube-apiserver not ready'}"
+                " (check `kubectl get pods -A` and `kubectl describe`)"
+            )
         time.sleep(2)
 
 
@@ -368,9 +446,18 @@ def _node_epoch(node: Node) -> int:
 
 # ---- reset ------------------------------------------------------------------------------------------------
 
-def reset(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str | None = None,
-          context: str | None = None, progress: Progress | None = None, timeout: float | None = None,
-          settle: float | None = None) -> dict[str, Any]:
+
+def reset(
+    lab: Lab,
+    target: Target,
+    *,
+    seed: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    progress: Progress | None = None,
+    timeout: float | None = None,
+    settle: float | None = None,
+) -> dict[str, Any]:
     from grader.workspace import materialize
 
     say = _say(progress)
@@ -385,8 +472,13 @@ def reset(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str 
             if seed is None:
                 seed = record.get("seed")
             say("restoring kube-apiserver")
-            _restore_apiserver(cp, backup, record, settle if settle is not None else SETTLE_TIMEOUT,
-                               lambda: _admin_api(target, kubeconfig, context, cp, timeout))
+            _restore_apiserver(
+                cp,
+                backup,
+                record,
+                settle if settle is not None else SETTLE_TIMEOUT,
+                lambda: _admin_api(target, kubeconfig, context, cp, timeout),
+            )
             api = _admin_api(target, kubeconfig, context, cp, timeout)
             try:
                 say("removing what the lab created")
@@ -400,12 +492,21 @@ def reset(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str 
                     folder = variants.render_text(spec.path, values)
                     if spec.node not in nodes or _protected(folder):
                         continue
-                    keep = [p for p in start_files.get(spec.node, {}) if p.startswith(folder.rstrip("/") + "/")]
-                    nodes[spec.node].run(SET_ASIDE_SCRIPT, folder, f"{backup}/set-aside/{int(time.time())}",
-                                         *keep)
-                for spec in lab.collect.files:  # the learner's answer files that the start state does not have
+                    keep = [
+                        p for p in start_files.get(spec.node, {}) if p.startswith(folder.rstrip("/") + "/")
+                    ]
+                    nodes[spec.node].run(
+                        SET_ASIDE_SCRIPT, folder, f"{backup}/set-aside/{int(time.time())}", *keep
+                    )
+                for (
+                    spec
+                ) in lab.collect.files:  # the learner's answer files that the start state does not have
                     path = variants.render_text(spec.path, values)
-                    if path not in start_files.get(spec.node, {}) and not _protected(path) and spec.node in nodes:
+                    if (
+                        path not in start_files.get(spec.node, {})
+                        and not _protected(path)
+                        and spec.node in nodes
+                    ):
                         nodes[spec.node].remove(path)
             finally:
                 api.close()
@@ -414,8 +515,16 @@ def reset(lab: Lab, target: Target, *, seed: str | None = None, kubeconfig: str 
                 node.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return start(lab, target, seed=seed, kubeconfig=kubeconfig, context=context, progress=progress,
-                 timeout=timeout, settle=settle)
+    return start(
+        lab,
+        target,
+        seed=seed,
+        kubeconfig=kubeconfig,
+        context=context,
+        progress=progress,
+        timeout=timeout,
+        settle=settle,
+    )
 
 
 SET_ASIDE_SCRIPT = r"""
@@ -456,12 +565,18 @@ def _restore_apiserver(cp: Node, backup: str, record: dict[str, Any], timeout: f
                 return
         finally:
             api.close()
-    raise LiveError(f"kube-apiserver did not come back within {timeout:g}s after restoring its manifest from "
-                    f"{backup}/kube-apiserver.yaml; {CRICTL_HINT}")
+    raise LiveError(
+        f"kube-apiserver did not come back within {timeout:g}s after restoring its manifest from "
+        f"{backup}/kube-apiserver.yaml; {CRICTL_HINT}"
+    )
 
 
-def _delete_lab_objects(api: KubeApi, objects: list[dict[str, Any]], record: dict[str, Any], timeout: float) -> None:
-    seen = {(o["kind"], (o.get("metadata") or {}).get("namespace") or "", o["metadata"]["name"]) for o in objects}
+def _delete_lab_objects(
+    api: KubeApi, objects: list[dict[str, Any]], record: dict[str, Any], timeout: float
+) -> None:
+    seen = {
+        (o["kind"], (o.get("metadata") or {}).get("namespace") or "", o["metadata"]["name"]) for o in objects
+    }
     for o in record.get("objects") or []:
         seen.add((o["kind"], o.get("namespace") or "", o["name"]))
     namespaces = [name for kind, _, name in seen if kind == "Namespace"]
@@ -481,6 +596,8 @@ def _delete_lab_objects(api: KubeApi, objects: list[dict[str, Any]], record: dic
     for name in namespaces:
         while api.get("Namespace", None, name) is not None:
             if time.monotonic() >= end:
-                raise LiveError(f"namespace {name} is still terminating after {timeout:g}s "
-                                f"(`kubectl get ns {name} -o yaml` shows what holds it)")
+                raise LiveError(
+                    f"namespace {name} is still terminating after {timeout:g}s "
+                    f"(`kubectl get ns {name} -o yaml` shows what holds it)"
+                )
             time.sleep(1)

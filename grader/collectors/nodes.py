@@ -54,8 +54,15 @@ class RunResult:
 class Node:
     """One node (``name`` is the lab's logical name, e.g. controlplane) reached through a testinfra backend."""
 
-    def __init__(self, name: str, hostspec: str, *, timeout: float = DEFAULT_TIMEOUT, how: str = "",
-                 cleanup: list[Any] | None = None):
+    def __init__(
+        self,
+        name: str,
+        hostspec: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        how: str = "",
+        cleanup: list[Any] | None = None,
+    ):
         self.name = name
         self.hostspec = hostspec
         self.timeout = timeout
@@ -64,7 +71,9 @@ class Node:
         self.backend = deadline_backend(hostspec, timeout)
 
     # -- commands --
-    def run(self, script: str, *args: str, stdin: bytes | None = None, timeout: float | None = None) -> RunResult:
+    def run(
+        self, script: str, *args: str, stdin: bytes | None = None, timeout: float | None = None
+    ) -> RunResult:
         """Run a POSIX sh script (``args`` become $1..$n) on the node; NodeError if the node cannot be reached."""
         backend = self.backend
         backend.stdin = stdin
@@ -77,17 +86,33 @@ class Node:
         except RuntimeError as exc:  # testinfra's ssh backend: exit 255 = ssh itself failed
             out = exc.args[0] if exc.args else exc
             err = getattr(out, "stderr", str(out))
-            raise NodeError("unreachable", f"cannot reach node {self.name} via {self.how}: {_first_line(err)}"
-                            + self._reach_hint()) from None
+            raise NodeError(
+                "unreachable",
+                f"cannot reach node {self.name} via {self.how}: {_first_line(err)}" + self._reach_hint(),
+            ) from None
         finally:
             backend.stdin = None
         rc = int(result.rc)
-        if backend.NAME in {"docker", "podman"} and rc in {125, 126, 127} and b"No such container" in result.stderr_bytes:
-            raise NodeError("unreachable", f"node {self.name} is not running: {_first_line(result.stderr)}"
-                            + self._reach_hint())
-        if rc == 1 and backend.sudo and b"sudo:" in result.stderr_bytes and b"password" in result.stderr_bytes:
-            raise NodeError("denied", f"sudo on node {self.name} wants a password: run as root or allow "
-                                      "passwordless sudo for the grader")
+        if (
+            backend.NAME in {"docker", "podman"}
+            and rc in {125, 126, 127}
+            and b"No such container" in result.stderr_bytes
+        ):
+            raise NodeError(
+                "unreachable",
+                f"node {self.name} is not running: {_first_line(result.stderr)}" + self._reach_hint(),
+            )
+        if (
+            rc == 1
+            and backend.sudo
+            and b"sudo:" in result.stderr_bytes
+            and b"password" in result.stderr_bytes
+        ):
+            raise NodeError(
+                "denied",
+                f"sudo on node {self.name} wants a password: run as root or allow "
+                "passwordless sudo for the grader",
+            )
         return RunResult(rc, result.stdout_bytes, result.stderr_bytes)
 
     def _reach_hint(self) -> str:
@@ -106,7 +131,9 @@ class Node:
                     item()
 
     # -- files --
-    def fetch(self, files: list[str], dirs: list[str], dest_root: Path, *, max_bytes: int = MAX_FILE) -> dict[str, Any]:
+    def fetch(
+        self, files: list[str], dirs: list[str], dest_root: Path, *, max_bytes: int = MAX_FILE
+    ) -> dict[str, Any]:
         """Copy ``files`` and the regular files under ``dirs`` into ``dest_root/<abs path>``, in one command.
 
         Returns the manifest {path: {type, size, mode, uid, gid, mtime, sha256, truncated}}; absent paths
@@ -120,8 +147,11 @@ class Node:
             raise NodeError("other", f"node {self.name}: cannot create a staging directory in /tmp")
         head, sep, payload = res.stdout.partition(SEPARATOR)
         if not sep:
-            raise NodeError("other", f"node {self.name}: the file fetch gave no data (rc {res.rc}): "
-                                     f"{_first_line(res.stderr.decode('utf-8', 'replace'))}")
+            raise NodeError(
+                "other",
+                f"node {self.name}: the file fetch gave no data (rc {res.rc}): "
+                f"{_first_line(res.stderr.decode('utf-8', 'replace'))}",
+            )
         manifest: dict[str, Any] = {}
         for line in head.decode("utf-8", "replace").splitlines():
             kind = line.split("\t", 1)[0]  # the path comes last and may hold tabs itself
@@ -131,15 +161,22 @@ class Node:
             path = parts[-1]
             entry: dict[str, Any] = {"type": kind}
             if kind in {"file", "dir"} and len(parts) >= 7:
-                entry.update(size=_int(parts[1]), mode=parts[2], uid=_int(parts[3]), gid=_int(parts[4]),
-                             mtime=_int(parts[5]))
+                entry.update(
+                    size=_int(parts[1]),
+                    mode=parts[2],
+                    uid=_int(parts[3]),
+                    gid=_int(parts[4]),
+                    mtime=_int(parts[5]),
+                )
                 if kind == "file":
                     entry["truncated"] = entry["size"] is not None and entry["size"] > max_bytes
             manifest[path] = entry
         try:
             raw = gzip.decompress(base64.b64decode(payload.strip() or b""))
         except (ValueError, OSError, EOFError) as exc:
-            raise NodeError("other", f"node {self.name}: the file data was damaged in transit ({exc})") from None
+            raise NodeError(
+                "other", f"node {self.name}: the file data was damaged in transit ({exc})"
+            ) from None
         if raw:
             self._unpack(raw, dest_root, manifest)
         return manifest
@@ -168,7 +205,10 @@ class Node:
         if res.rc == 3:
             return None
         if res.rc != 0:
-            raise NodeError("other", f"node {self.name}: cannot read {path}: {_first_line(res.stderr.decode('utf-8', 'replace'))}")
+            raise NodeError(
+                "other",
+                f"node {self.name}: cannot read {path}: {_first_line(res.stderr.decode('utf-8', 'replace'))}",
+            )
         return res.stdout
 
     def write_file(self, path: str, data: bytes, *, mode: str = "0644") -> None:
@@ -177,8 +217,11 @@ class Node:
             raise NodeError("other", f"refusing to write {path!r}: not a clean absolute path")
         res = self.run(WRITE_SCRIPT, path, mode, stdin=data)
         if res.rc != 0:
-            raise NodeError("other", f"node {self.name}: cannot write {path}: "
-                                     f"{_first_line(res.stderr.decode('utf-8', 'replace'))}")
+            raise NodeError(
+                "other",
+                f"node {self.name}: cannot write {path}: "
+                f"{_first_line(res.stderr.decode('utf-8', 'replace'))}",
+            )
 
     def remove(self, path: str) -> None:
         if _safe_abs(path):
@@ -248,8 +291,11 @@ def deadline_backend(hostspec: str, timeout: float):
     base = get_backend_class(kw.setdefault("connection", "local"))
     cls = _DEADLINE_CLASSES.get(base)
     if cls is None:
-        cls = _DEADLINE_CLASSES[base] = type(f"Deadline{base.__name__}", (base,), {
-            "stdin": None, "deadline": DEFAULT_TIMEOUT, "run_local": _run_local_with_deadline})
+        cls = _DEADLINE_CLASSES[base] = type(
+            f"Deadline{base.__name__}",
+            (base,),
+            {"stdin": None, "deadline": DEFAULT_TIMEOUT, "run_local": _run_local_with_deadline},
+        )
     backend = cls(**kw) if kw["connection"] == "local" else cls(host, **kw)
     backend.deadline = timeout
     return backend
@@ -262,12 +308,22 @@ def _run_local_with_deadline(self, command: str, *args: str):
     """The backend's run_local (it runs the command line the backend built) with a deadline and stdin."""
     stdin_data = self.stdin
     timeout = self.deadline
-    if stdin_data is not None and self.NAME in {"docker", "podman"} and command.startswith(f"{self.NAME} exec "):
+    if (
+        stdin_data is not None
+        and self.NAME in {"docker", "podman"}
+        and command.startswith(f"{self.NAME} exec ")
+    ):
         command = command.replace(f"{self.NAME} exec ", f"{self.NAME} exec -i ", 1)  # forward stdin
     command = self.quote(command, *args)
     cmd = self.encode(command)
-    proc = subprocess.Popen(cmd, shell=True, stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd,
+        shell=True,
+        stdin=subprocess.PIPE if stdin_data is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     try:
         stdout, stderr = proc.communicate(stdin_data, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -275,8 +331,11 @@ def _run_local_with_deadline(self, command: str, *args: str):
             os.killpg(proc.pid, signal.SIGKILL)
         with contextlib.suppress(OSError, subprocess.SubprocessError):
             proc.communicate(timeout=5)
-        raise NodeError("timeout", f"node {self.hostname}: a command did not finish within {timeout:g}s "
-                                   "(the node or its connection is hung; raise CKS_NODE_TIMEOUT if it is only slow)") from None
+        raise NodeError(
+            "timeout",
+            f"node {self.hostname}: a command did not finish within {timeout:g}s "
+            "(the node or its connection is hung; raise CKS_NODE_TIMEOUT if it is only slow)",
+        ) from None
     return self.result(proc.returncode, cmd, stdout, stderr)
 
 
@@ -307,35 +366,50 @@ def _first_line(text: Any) -> str:
 
 # ---- from a target to nodes ---------------------------------------------------------------------------
 
+
 def node_hostspec(target: Target, node: str, *, workdir: Path, timeout: float) -> tuple[str, str]:
     """(testinfra host spec, how it is reached) for the lab's logical ``node`` on ``target``."""
     t = int(max(1, min(timeout, 60)))
     if target.kind == "kind":
         engine = "podman" if os.environ.get("KIND_EXPERIMENTAL_PROVIDER") == "podman" else "docker"
         if shutil.which(engine) is None:
-            raise NodeError("unreachable", f"`{engine}` is not installed here: the kind target reads node files with "
-                                           f"`{engine} exec` into the kind node containers")
+            raise NodeError(
+                "unreachable",
+                f"`{engine}` is not installed here: the kind target reads node files with "
+                f"`{engine} exec` into the kind node containers",
+            )
         container = kind_node_container(target.name, node)
         return f"{engine}://root@{container}", f"{engine} exec {container}"
     if target.kind == "local":
         if node != "controlplane":
-            raise NodeError("unreachable", f"node {node} is not this machine: --target local reaches only the "
-                                           "control-plane node it runs on; grade from the host with --target vagrant")
+            raise NodeError(
+                "unreachable",
+                f"node {node} is not this machine: --target local reaches only the "
+                "control-plane node it runs on; grade from the host with --target vagrant",
+            )
         sudo = "&sudo=true" if os.geteuid() != 0 else ""
-        return f"local://?{sudo.lstrip('&')}" if sudo else "local://", "this machine" + (" (sudo)" if sudo else "")
+        return f"local://?{sudo.lstrip('&')}" if sudo else "local://", "this machine" + (
+            " (sudo)" if sudo else ""
+        )
     if target.kind == "vagrant":
         machine = target.name if node == "controlplane" else node
         config = vagrant_ssh_config(workdir, timeout)
         ctl = _control_path(workdir, node)
-        return (f"ssh://{machine}?ssh_config={config}&sudo=true&timeout={t}&controlpersist=30&controlpath={ctl}",
-                f"vagrant ssh {machine}")
+        return (
+            f"ssh://{machine}?ssh_config={config}&sudo=true&timeout={t}&controlpersist=30&controlpath={ctl}",
+            f"vagrant ssh {machine}",
+        )
     if target.kind == "ssh":
         host = target.name if node == "controlplane" else node
         user = f"{target.user}@" if target.user else ""
         port = f":{target.port}" if target.port else ""
         sudo = target.option("sudo", "false" if target.user == "root" else "true")
-        query = [f"sudo={'true' if str(sudo).lower() == 'true' else 'false'}", f"timeout={t}",
-                 f"controlpath={_control_path(workdir, node)}", "controlpersist=30"]
+        query = [
+            f"sudo={'true' if str(sudo).lower() == 'true' else 'false'}",
+            f"timeout={t}",
+            f"controlpath={_control_path(workdir, node)}",
+            "controlpersist=30",
+        ]
         if target.option("ssh_config"):
             query.append(f"ssh_config={target.option('ssh_config')}")
         if target.option("identity"):
@@ -371,17 +445,28 @@ def vagrant_ssh_config(workdir: Path, timeout: float) -> Path:
     if cwd in _SSH_CONFIG and _SSH_CONFIG[cwd].is_file():
         return _SSH_CONFIG[cwd]
     if shutil.which("vagrant") is None:
-        raise NodeError("unreachable", "`vagrant` is not installed here; the vagrant target runs `vagrant ssh-config` "
-                                       "(or run `grade` inside the VM: `vagrant ssh controlplane -c 'grade LAB'`)")
+        raise NodeError(
+            "unreachable",
+            "`vagrant` is not installed here; the vagrant target runs `vagrant ssh-config` "
+            "(or run `grade` inside the VM: `vagrant ssh controlplane -c 'grade LAB'`)",
+        )
     try:
-        proc = subprocess.run(["vagrant", "ssh-config"], cwd=cwd, capture_output=True, timeout=max(timeout, 60),
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            ["vagrant", "ssh-config"],
+            cwd=cwd,
+            capture_output=True,
+            timeout=max(timeout, 60),
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         raise NodeError("timeout", "`vagrant ssh-config` did not answer within a minute") from None
     if proc.returncode != 0 or not proc.stdout.strip():
-        raise NodeError("unreachable", f"`vagrant ssh-config` failed in {cwd}: {_first_line(proc.stderr)} "
-                                       "(run it from the folder with the Vagrantfile, or set VAGRANT_CWD; "
-                                       "is the cluster up? `vagrant up`)")
+        raise NodeError(
+            "unreachable",
+            f"`vagrant ssh-config` failed in {cwd}: {_first_line(proc.stderr)} "
+            "(run it from the folder with the Vagrantfile, or set VAGRANT_CWD; "
+            "is the cluster up? `vagrant up`)",
+        )
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "vagrant-ssh-config"
     path.write_bytes(proc.stdout + b"\nHost *\n  BatchMode yes\n")
@@ -394,8 +479,14 @@ def open_node(target: Target, node: str, *, workdir: Path, timeout: float = DEFA
     cleanup = []
     if "controlpath=" in spec:
         ctl = spec.split("controlpath=", 1)[1].split("&", 1)[0]
-        cleanup.append(lambda: subprocess.run(["ssh", "-o", f"ControlPath={ctl}", "-O", "exit", "x"],
-                                              capture_output=True, timeout=5, stdin=subprocess.DEVNULL))
+        cleanup.append(
+            lambda: subprocess.run(
+                ["ssh", "-o", f"ControlPath={ctl}", "-O", "exit", "x"],
+                capture_output=True,
+                timeout=5,
+                stdin=subprocess.DEVNULL,
+            )
+        )
     try:
         return Node(node, spec, timeout=timeout, how=how, cleanup=cleanup)
     except ImportError as exc:

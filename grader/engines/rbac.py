@@ -39,14 +39,16 @@ class Identity:
 
     @classmethod
     def service_account(cls, namespace: str, name: str) -> Identity:
-        return cls(f"{SA_PREFIX}{namespace}:{name}",
-                   ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"))
+        return cls(
+            f"{SA_PREFIX}{namespace}:{name}",
+            ("system:serviceaccounts", f"system:serviceaccounts:{namespace}", "system:authenticated"),
+        )
 
     @classmethod
     def parse(cls, username: str) -> Identity:
         """An identity from a username; ServiceAccounts get the groups the token authenticator gives them."""
         if username.startswith(SA_PREFIX) and username.count(":") == 3:
-            ns, name = username[len(SA_PREFIX):].split(":")
+            ns, name = username[len(SA_PREFIX) :].split(":")
             return cls.service_account(ns, name)
         return cls(username, ("system:authenticated",))
 

@@ -75,14 +75,16 @@ def sha256_file(path: Path) -> str:
 
 # ---- writing (cks submit) ---------------------------------------------------------------------------
 
+
 @dataclass
 class SnapshotFiles:
     files: list[tuple[str, Path]]  # (path inside snapshot/, local path), sorted
     skipped: list[str]  # links, devices, ...: not evidence; listed so the learner sees them
 
 
-def snapshot_files(root: Path, limits: Limits = DEFAULT_LIMITS,
-                   collected: Callable[[str], bool] | None = None) -> SnapshotFiles:
+def snapshot_files(
+    root: Path, limits: Limits = DEFAULT_LIMITS, collected: Callable[[str], bool] | None = None
+) -> SnapshotFiles:
     """Regular files under ``root`` that the lab collects (``collected(rel)``; every file when None). Links
     (symbolic or hard: a hard link can point at any file the learner can read, /etc/shadow included), special
     files and files the lab does not collect are skipped and listed."""
@@ -117,15 +119,21 @@ def snapshot_files(root: Path, limits: Limits = DEFAULT_LIMITS,
                 skipped.append(f"{rel} (a hard link to another file: copy it instead)")
                 continue
             if st.st_size > limits.max_file_bytes:
-                raise BundleError(f"{rel} is {st.st_size / 1048576:.0f} MB, more than the "
-                                  f"{limits.max_file_bytes // 1048576} MB a bundle may hold per file")
+                raise BundleError(
+                    f"{rel} is {st.st_size / 1048576:.0f} MB, more than the "
+                    f"{limits.max_file_bytes // 1048576} MB a bundle may hold per file"
+                )
             total += st.st_size
             files.append((rel, path))
     if len(files) + 2 > limits.max_files:
-        raise BundleError(f"the snapshot has {len(files)} files, more than a bundle may hold ({limits.max_files})")
+        raise BundleError(
+            f"the snapshot has {len(files)} files, more than a bundle may hold ({limits.max_files})"
+        )
     if total > limits.max_total_bytes:
-        raise BundleError(f"the snapshot holds {total / 1048576:.0f} MB, more than a bundle may hold "
-                          f"({limits.max_total_bytes // 1048576} MB)")
+        raise BundleError(
+            f"the snapshot holds {total / 1048576:.0f} MB, more than a bundle may hold "
+            f"({limits.max_total_bytes // 1048576} MB)"
+        )
     return SnapshotFiles(sorted(files), skipped)
 
 
@@ -146,18 +154,32 @@ def _read_member_file(path: Path, limits: Limits) -> bytes:
     return data
 
 
-def write_bundle(out: Path, snapshot_root: Path, *, lab_id: str, lab_version: int, lab_fingerprint: str,
-                 grader_version: str, seed: str | None, learner: str, result: dict[str, Any],
-                 snapshot_meta: dict[str, Any], submitted: str | None = None,
-                 limits: Limits = DEFAULT_LIMITS, collected: Callable[[str], bool] | None = None,
-                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def write_bundle(
+    out: Path,
+    snapshot_root: Path,
+    *,
+    lab_id: str,
+    lab_version: int,
+    lab_fingerprint: str,
+    grader_version: str,
+    seed: str | None,
+    learner: str,
+    result: dict[str, Any],
+    snapshot_meta: dict[str, Any],
+    submitted: str | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    collected: Callable[[str], bool] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Write the bundle to ``out`` and return its metadata. Member order and mtimes are fixed, so the same
     evidence gives the same member bytes (only the metadata's times differ). The archive is written to a
     temporary sibling with a unique name and renamed into place, so concurrent writers to the same ``out``
     each leave a whole bundle (the last one wins), never a mix."""
     if not LEARNER_ID.match(learner):
-        raise BundleError(f"learner id {learner!r} must be 1-100 letters, digits or . _ @ + - "
-                          "(it names the learner's row in the class report)")
+        raise BundleError(
+            f"learner id {learner!r} must be 1-100 letters, digits or . _ @ + - "
+            "(it names the learner's row in the class report)"
+        )
     listing = snapshot_files(snapshot_root, limits, collected)
     result_bytes = json.dumps(result, indent=2, sort_keys=True).encode()
     contents = [(rel, _read_member_file(path, limits)) for rel, path in listing.files]
@@ -185,8 +207,11 @@ def write_bundle(out: Path, snapshot_root: Path, *, lab_id: str, lab_version: in
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, \
-                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        with (
+            os.fdopen(fd, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        ):
             _add_bytes(tar, META_NAME, meta_bytes)
             _add_bytes(tar, RESULT_NAME, result_bytes)
             for rel, data in contents:
@@ -212,6 +237,7 @@ def _str_or_none(v: Any) -> str | None:
 
 # ---- reading (cks regrade) --------------------------------------------------------------------------
 
+
 class _Capped(io.RawIOBase):
     """A read-only stream that raises once more than ``cap`` bytes have come out of it."""
 
@@ -226,7 +252,7 @@ class _Capped(io.RawIOBase):
         self.count += len(data)
         if self.count > self.cap:
             raise BundleError(self.what)
-        buf[:len(data)] = data
+        buf[: len(data)] = data
         return len(data)
 
 
@@ -267,8 +293,10 @@ def check_member_name(name: str, limits: Limits = DEFAULT_LIMITS) -> PurePosixPa
         raise BundleError(f"member {name[:80]!r} is nested more than {limits.max_depth} levels deep")
     top = parts[0]
     if top not in (META_NAME, RESULT_NAME, SNAP_DIR) or (top != SNAP_DIR and len(parts) > 1):
-        raise BundleError(f"member {name[:80]!r} is not part of a cks bundle "
-                          f"(allowed: {META_NAME}, {RESULT_NAME}, {SNAP_DIR}/...)")
+        raise BundleError(
+            f"member {name[:80]!r} is not part of a cks bundle "
+            f"(allowed: {META_NAME}, {RESULT_NAME}, {SNAP_DIR}/...)"
+        )
     return PurePosixPath(*parts)
 
 
@@ -292,8 +320,10 @@ def extract(bundle: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> Extrac
     if not bundle.is_file():
         raise BundleError("not a regular file")
     if size > limits.max_bundle_bytes:
-        raise BundleError(f"the bundle is {size / 1048576:.0f} MB, more than the "
-                          f"{limits.max_bundle_bytes // 1048576} MB limit")
+        raise BundleError(
+            f"the bundle is {size / 1048576:.0f} MB, more than the "
+            f"{limits.max_bundle_bytes // 1048576} MB limit"
+        )
     dest.mkdir(parents=True, exist_ok=False)
     found: dict[str, str] = {}
     seen_dirs: set[str] = set()
@@ -307,8 +337,12 @@ def extract(bundle: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> Extrac
             if magic != b"\x1f\x8b":
                 raise BundleError("not a gzip file (a bundle is the .tar.gz that `cks submit` writes)")
             gz = gzip.GzipFile(fileobj=raw, mode="rb")
-            capped = io.BufferedReader(_Capped(gz, cap, f"the bundle decompresses to more than "
-                                                        f"{limits.max_total_bytes // 1048576} MB"), 1 << 16)
+            capped = io.BufferedReader(
+                _Capped(
+                    gz, cap, f"the bundle decompresses to more than {limits.max_total_bytes // 1048576} MB"
+                ),
+                1 << 16,
+            )
             with tarfile.open(fileobj=capped, mode="r|") as tar:
                 count = 0
                 for info in _members(tar):
@@ -328,11 +362,15 @@ def extract(bundle: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> Extrac
                         raise BundleError(f"member {key!r} appears twice")
                     cap_one = limits.max_meta_bytes if key == META_NAME else limits.max_file_bytes
                     if info.size > cap_one:
-                        raise BundleError(f"member {key!r} is {info.size / 1048576:.0f} MB, over the "
-                                          f"{cap_one // 1048576} MB limit for one file")
+                        raise BundleError(
+                            f"member {key!r} is {info.size / 1048576:.0f} MB, over the "
+                            f"{cap_one // 1048576} MB limit for one file"
+                        )
                     total += info.size
                     if total > limits.max_total_bytes:
-                        raise BundleError(f"the bundle holds more than {limits.max_total_bytes // 1048576} MB")
+                        raise BundleError(
+                            f"the bundle holds more than {limits.max_total_bytes // 1048576} MB"
+                        )
                     found[key] = _write_member(tar, info, dest, rel)
     except BundleError:
         raise
@@ -398,7 +436,9 @@ def _read_meta(path: Path) -> dict[str, Any]:
     if seed is not None and (not isinstance(seed, str) or not SEED_ID.match(seed)):
         raise BundleError(f"{META_NAME}: 'seed' must be a plain id or null")
     files = meta.get("files")
-    if not isinstance(files, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in files.items()):
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
         raise BundleError(f"{META_NAME}: 'files' must map each member to its SHA-256")
     return meta
 
@@ -410,8 +450,11 @@ def _verify(meta: dict[str, Any], found: dict[str, str]) -> list[str]:
     changed = sorted(k for k in listed if k in found and found[k] != listed[k])
     missing = sorted(k for k in listed if k not in found)
     extra = sorted(k for k in found if k not in listed and k != META_NAME)
-    for what, names in (("hash mismatch", changed), ("listed but missing", missing),
-                        ("not listed in the metadata", extra)):
+    for what, names in (
+        ("hash mismatch", changed),
+        ("listed but missing", missing),
+        ("not listed in the metadata", extra),
+    ):
         if names:
             more = f" (and {len(names) - 3} more)" if len(names) > 3 else ""
             problems.append(f"{what}: {', '.join(names[:3])}{more}")

@@ -104,8 +104,11 @@ def leaks(items: dict[str, bytes], secrets: dict[str, str], learner_bundle: bool
     found = []
     for name, data in items.items():
         parts = name.split("/")
-        if "solutions" in parts or any(parts[i:i + 2] == ["tests", "labs"] for i in range(len(parts))) \
-                or (learner_bundle and forbidden(name)):
+        if (
+            "solutions" in parts
+            or any(parts[i : i + 2] == ["tests", "labs"] for i in range(len(parts)))
+            or (learner_bundle and forbidden(name))
+        ):
             found.append(f"{name}: a solutions/, explanation or tests/labs/ path")
             continue
         h = hashlib.sha256(data).hexdigest()
@@ -123,8 +126,16 @@ def wheel_items(wheel: Path) -> dict[str, bytes]:
         return {i.filename: zf.read(i) for i in zf.infolist() if not i.is_dir()}
 
 
-def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True, learner: str | None = None,
-               seed: str | None = None, build_id: str | None = None) -> DistResult:
+def build_dist(
+    labs: list[Lab],
+    out: Path,
+    *,
+    repo: Path,
+    wheel: bool = True,
+    learner: str | None = None,
+    seed: str | None = None,
+    build_id: str | None = None,
+) -> DistResult:
     """Stage (and build) one learner bundle in ``out``. With ``learner``, a per-learner course bundle."""
     if not (repo / "pyproject.toml").is_file() or not (repo / "grader").is_dir():
         raise DistError("`cks dist` needs a source checkout of the kit (pyproject.toml, grader/, labs/)")
@@ -133,7 +144,9 @@ def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True, le
     _check_out(out, repo)
     out.mkdir(parents=True, exist_ok=True)
     stage = out / STAGE_NAME
-    if stage.exists() or stage.is_symlink():  # only a stage an earlier `cks dist` made (its marker) is replaced
+    if (
+        stage.exists() or stage.is_symlink()
+    ):  # only a stage an earlier `cks dist` made (its marker) is replaced
         from grader.fsutil import RemoveRefused, safe_remove_tree
 
         try:
@@ -163,12 +176,15 @@ def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True, le
     n += _copy(repo / "grader", stage / "grader", skip)
     if per_learner:
         (stage / "grader" / "labgen").mkdir(exist_ok=True)
-        (stage / "grader" / "labgen" / "__init__.py").write_text('"""Generators are not part of a course bundle: '
-                                                                 'each lab\'s start is pre-built."""\n')
+        (stage / "grader" / "labgen" / "__init__.py").write_text(
+            '"""Generators are not part of a course bundle: each lab\'s start is pre-built."""\n'
+        )
         n += _pin_labs(labs, stage, seed)
         course = {"learner": learner, "seed": seed, "build": build_id, "labs": [lab.id for lab in labs]}
         (stage / "grader" / "_course.json").write_text(json.dumps(course, indent=2) + "\n")
-        (stage / "grader" / "_answers.json").write_text(json.dumps(answer_digests(labs, seed), indent=2) + "\n")
+        (stage / "grader" / "_answers.json").write_text(
+            json.dumps(answer_digests(labs, seed), indent=2) + "\n"
+        )
         n += 2
     else:
         for lab in labs:
@@ -181,8 +197,11 @@ def build_dist(labs: list[Lab], out: Path, *, repo: Path, wheel: bool = True, le
     if wheel:
         for old in out.glob("cks_kit-*.whl"):
             old.unlink()
-        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out),
-                               str(stage)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(stage)],
+            capture_output=True,
+            text=True,
+        )
         wheels = sorted(out.glob("cks_kit-*.whl"))
         if proc.returncode != 0 or not wheels:
             tail = (proc.stderr or proc.stdout).strip().splitlines()
@@ -213,8 +232,8 @@ def _pyproject(repo: Path, build_id: str) -> str:
     version = f"{base}.post{build_id}"
     text = re.sub(r'^version\s*=\s*"[^"]+"', f'version = "{version}"', text, count=1, flags=re.M)
     # a learner's wheel packs the grader (and the labs, force-included) only: never solutions/
-    text = re.sub(r'^only-include\s*=\s*\[[^\]]*\]', 'only-include = ["grader"]', text, flags=re.M)
-    text = re.sub(r'^\[tool\.hatch\.build\.targets\.wheel\.sources\]\n(?:[^\[\n].*\n)*', "", text, flags=re.M)
+    text = re.sub(r"^only-include\s*=\s*\[[^\]]*\]", 'only-include = ["grader"]', text, flags=re.M)
+    text = re.sub(r"^\[tool\.hatch\.build\.targets\.wheel\.sources\]\n(?:[^\[\n].*\n)*", "", text, flags=re.M)
     return re.sub(r'^"solutions"\s*=.*\n', "", text, flags=re.M)
 
 
@@ -241,10 +260,14 @@ def _pin_labs(labs: list[Lab], stage: Path, seed: str | None) -> int:
         data = safeyaml.load_one((lab.dir / "lab.yaml").read_bytes())
         values = variants.values_for(lab, seed)
         hidden = set(variants.ANSWER_VARIABLES.get(lab.id, ()))
-        data["variables"] = {k: {"default": variants.HIDDEN if k in hidden else values[k]}
-                             for k in (data.get("variables") or {})}
+        data["variables"] = {
+            k: {"default": variants.HIDDEN if k in hidden else values[k]}
+            for k in (data.get("variables") or {})
+        }
         data.pop("generator", None)
-        (dest / "lab.yaml").write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+        (dest / "lab.yaml").write_text(
+            yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8"
+        )
         n += 1
     return n
 
@@ -279,15 +302,20 @@ def answer_digests(labs: list[Lab], seed: str | None) -> dict[str, object]:
 
             seen = variants.record_answers(lab, run)
         if seen:
-            table[lab.id] = {name: sorted(variants.digest(salt, lab.id, name, v) for v in vals)
-                             for name, vals in seen.items()}
+            table[lab.id] = {
+                name: sorted(variants.digest(salt, lab.id, name, v) for v in vals)
+                for name, vals in seen.items()
+            }
     return {"salt": salt, "labs": table}
 
 
 def learner_readme(labs: list[Lab], learner: str | None, seed: str | None) -> str:
     rows = "\n".join(f"| {lab.id} | {lab.title} | {lab.minutes} min |" for lab in labs)
-    who = (f"This bundle was built for **{learner}**: your variant and learner id are built in, nothing to type.\n"
-           if learner else "")
+    who = (
+        f"This bundle was built for **{learner}**: your variant and learner id are built in, nothing to type.\n"
+        if learner
+        else ""
+    )
     first = labs[0].id
     return f"""# CKS runtime-security labs
 

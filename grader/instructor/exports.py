@@ -31,19 +31,45 @@ def task_stats(cls: ClassResult) -> list[dict[str, object]]:
                         if t.status in ("fail", "error"):
                             msgs[t.common or t.message] += 1
             graded = len(pts)
-            out.append({"column": f"{lab_id}.{tid}", "lab": lab_id, "task": tid, "title": title, "max_points": mx,
-                        "live_only": live, "graded": graded, "passed": statuses["pass"],
-                        "failed": statuses["fail"], "errors": statuses["error"], "skipped": statuses["skip"],
-                        "mean_points": round(sum(pts) / graded, 2) if graded else "",
-                        "pass_rate": round(100.0 * statuses["pass"] / graded, 1) if graded else "",
-                        "most_common_failure": msgs.most_common(1)[0][0][:300] if msgs else ""})
+            out.append(
+                {
+                    "column": f"{lab_id}.{tid}",
+                    "lab": lab_id,
+                    "task": tid,
+                    "title": title,
+                    "max_points": mx,
+                    "live_only": live,
+                    "graded": graded,
+                    "passed": statuses["pass"],
+                    "failed": statuses["fail"],
+                    "errors": statuses["error"],
+                    "skipped": statuses["skip"],
+                    "mean_points": round(sum(pts) / graded, 2) if graded else "",
+                    "pass_rate": round(100.0 * statuses["pass"] / graded, 1) if graded else "",
+                    "most_common_failure": msgs.most_common(1)[0][0][:300] if msgs else "",
+                }
+            )
     return out
 
 
 def write_stats_csv(cls: ClassResult, out: Path) -> list[dict[str, object]]:
     stats = task_stats(cls)
-    cols = ["column", "lab", "task", "title", "max_points", "live_only", "graded", "passed", "failed", "errors",
-            "skipped", "mean_points", "pass_rate", "most_common_failure"]
+    cols = [
+        "column",
+        "lab",
+        "task",
+        "title",
+        "max_points",
+        "live_only",
+        "graded",
+        "passed",
+        "failed",
+        "errors",
+        "skipped",
+        "mean_points",
+        "pass_rate",
+        "most_common_failure",
+    ]
     with open(out, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
@@ -83,13 +109,29 @@ def write_canvas(cls: ClassResult, out: Path) -> None:
     labs = list(cls.labs)
     with open(out, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *[_assignment(cls, lab) for lab in labs]])
+        w.writerow(
+            [
+                "Student",
+                "ID",
+                "SIS User ID",
+                "SIS Login ID",
+                "Section",
+                *[_assignment(cls, lab) for lab in labs],
+            ]
+        )
         w.writerow(["    Points Possible", "", "", "", "", *[_num(_lab_max(cls, lab)) for lab in labs]])
         for row in rows:
             entry = roster.get(row.learner)
-            w.writerow([_cell(entry.name if entry and entry.name else row.learner), "",
-                        _cell(entry.sis_id if entry else ""), _cell(row.learner),
-                        _cell(entry.section if entry else ""), *[_lab_cell(row, lab) for lab in labs]])
+            w.writerow(
+                [
+                    _cell(entry.name if entry and entry.name else row.learner),
+                    "",
+                    _cell(entry.sis_id if entry else ""),
+                    _cell(row.learner),
+                    _cell(entry.section if entry else ""),
+                    *[_lab_cell(row, lab) for lab in labs],
+                ]
+            )
 
 
 def write_moodle(cls: ClassResult, out: Path) -> None:
@@ -106,12 +148,22 @@ def write_moodle(cls: ClassResult, out: Path) -> None:
         w.writerow(head)
         for row in rows:
             entry = roster.get(row.learner)
-            rec = [_cell(row.learner), _cell(entry.email if entry else ""),
-                   _cell(entry.name if entry and entry.name else row.learner)]
+            rec = [
+                _cell(row.learner),
+                _cell(entry.email if entry else ""),
+                _cell(entry.name if entry and entry.name else row.learner),
+            ]
             for lab in labs:
-                note = "held for review" if lab in row.held_labs else ("no submission" if lab not in row.lab_scores else "")
-                comment = "; ".join(f"{k.split('.', 1)[-1]}: {v}" if k != lab else v
-                                    for k, v in row.comments.items() if k == lab or k.startswith(lab + "."))
+                note = (
+                    "held for review"
+                    if lab in row.held_labs
+                    else ("no submission" if lab not in row.lab_scores else "")
+                )
+                comment = "; ".join(
+                    f"{k.split('.', 1)[-1]}: {v}" if k != lab else v
+                    for k, v in row.comments.items()
+                    if k == lab or k.startswith(lab + ".")
+                )
                 rec += [_lab_cell(row, lab), _cell("; ".join(x for x in (note, comment) if x))]
             w.writerow(rec)
 
@@ -137,11 +189,14 @@ def write_feedback(cls: ClassResult, folder: Path) -> list[Path]:
 
 def _feedback(cls: ClassResult, row: LearnerRow) -> tuple[str, str]:
     md = [f"# Feedback for {row.learner}", ""]
-    html = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Feedback for {escape(row.learner)}"
-            "</title><style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
-            "td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}"
-            ".pass{background:#dafbe1}.fail{background:#ffebe9}.error{background:#fff8c5}.partial{background:#fff1d6}"
-            "</style></head><body>", f"<h1>Feedback for {escape(row.learner)}</h1>"]
+    html = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Feedback for {escape(row.learner)}"
+        "</title><style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}"
+        ".pass{background:#dafbe1}.fail{background:#ffebe9}.error{background:#fff8c5}.partial{background:#fff1d6}"
+        "</style></head><body>",
+        f"<h1>Feedback for {escape(row.learner)}</h1>",
+    ]
     bundles = [b for b in cls.bundles if b.learner == row.learner and b.error is None]
     if not bundles:
         md.append("No submission was received.")
@@ -150,23 +205,31 @@ def _feedback(cls: ClassResult, row: LearnerRow) -> tuple[str, str]:
         state = " (held for review: not counted yet)" if b.held else ""
         penalty = f", late penalty -{b.penalty:g}" if b.penalty else ""
         md += [f"## {b.lab}: {b.lab_title}", "", f"Score: {b.score:g}/{b.max_score:g}{penalty}{state}", ""]
-        html.append(f"<h2>{escape(str(b.lab))}: {escape(b.lab_title)}</h2><p data-lab='{escape(str(b.lab))}'>"
-                    f"Score: <b data-col='score'>{b.score:g}</b>/{b.max_score:g}{escape(penalty + state)}</p>")
+        html.append(
+            f"<h2>{escape(str(b.lab))}: {escape(b.lab_title)}</h2><p data-lab='{escape(str(b.lab))}'>"
+            f"Score: <b data-col='score'>{b.score:g}</b>/{b.max_score:g}{escape(penalty + state)}</p>"
+        )
         if b.comments.get(""):
             md += [f"Instructor's comment: {b.comments['']}", ""]
             html.append(f"<p class='comment'>Instructor's comment: {escape(b.comments[''])}</p>")
         md += ["| task | status | points | reason | instructor's comment |", "|---|---|---|---|---|"]
-        html.append("<table><tr><th>task</th><th>status</th><th>points</th><th>reason</th>"
-                    "<th>instructor's comment</th></tr>")
+        html.append(
+            "<table><tr><th>task</th><th>status</th><th>points</th><th>reason</th>"
+            "<th>instructor's comment</th></tr>"
+        )
         for t in b.tasks:
             comment = b.comments.get(t.id, "")
             reason = t.message.replace("|", "\\|").replace("\n", " ")
-            md.append(f"| {t.id}: {t.title} | {t.status} | {t.points:g}/{t.max_points:g} | {reason} | "
-                      f"{comment.replace('|', '/')} |")
+            md.append(
+                f"| {t.id}: {t.title} | {t.status} | {t.points:g}/{t.max_points:g} | {reason} | "
+                f"{comment.replace('|', '/')} |"
+            )
             cls_name = "partial" if t.status == "fail" and t.points > 0 else t.status
-            html.append(f"<tr data-task='{escape(t.id)}' class='{escape(cls_name)}'><td>{escape(t.id)}: "
-                        f"{escape(t.title)}</td><td>{escape(t.status)}</td><td>{t.points:g}/{t.max_points:g}</td>"
-                        f"<td>{escape(t.message)}</td><td class='comment'>{escape(comment)}</td></tr>")
+            html.append(
+                f"<tr data-task='{escape(t.id)}' class='{escape(cls_name)}'><td>{escape(t.id)}: "
+                f"{escape(t.title)}</td><td>{escape(t.status)}</td><td>{t.points:g}/{t.max_points:g}</td>"
+                f"<td>{escape(t.message)}</td><td class='comment'>{escape(comment)}</td></tr>"
+            )
         md.append("")
         html.append("</table>")
     html.append("</body></html>")

@@ -113,22 +113,32 @@ def _histogram(percents: list[float]) -> str:
     top = max(bins) or 1
     w, h, pad = 520, 200, 28
     bw = (w - pad) / 10
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h + 24}' role='img' "
-             "aria-label='score distribution'>",
-             f"<line x1='{pad}' y1='{h}' x2='{w}' y2='{h}' stroke='#57606a'/>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h + 24}' role='img' "
+        "aria-label='score distribution'>",
+        f"<line x1='{pad}' y1='{h}' x2='{w}' y2='{h}' stroke='#57606a'/>",
+    ]
     for i, count in enumerate(bins):
         bh = (h - 20) * count / top
         x = pad + i * bw
         colour = "#2da44e" if i * 10 >= PASS_MARK else "#d4a72c" if i * 10 + 10 > PASS_MARK else "#cf222e"
-        parts.append(f"<rect x='{x + 3:.1f}' y='{h - bh:.1f}' width='{bw - 6:.1f}' height='{bh:.1f}' "
-                     f"fill='{colour}' data-bin='{i * 10}' data-count='{count}'/>")
-        parts.append(f"<text x='{x + bw / 2:.1f}' y='{h - bh - 4:.1f}' font-size='12' text-anchor='middle'>"
-                     f"{count}</text>")
-        parts.append(f"<text x='{x + bw / 2:.1f}' y='{h + 16}' font-size='11' text-anchor='middle'>"
-                     f"{i * 10}-{i * 10 + 10 if i < 9 else 100}%</text>")
+        parts.append(
+            f"<rect x='{x + 3:.1f}' y='{h - bh:.1f}' width='{bw - 6:.1f}' height='{bh:.1f}' "
+            f"fill='{colour}' data-bin='{i * 10}' data-count='{count}'/>"
+        )
+        parts.append(
+            f"<text x='{x + bw / 2:.1f}' y='{h - bh - 4:.1f}' font-size='12' text-anchor='middle'>"
+            f"{count}</text>"
+        )
+        parts.append(
+            f"<text x='{x + bw / 2:.1f}' y='{h + 16}' font-size='11' text-anchor='middle'>"
+            f"{i * 10}-{i * 10 + 10 if i < 9 else 100}%</text>"
+        )
     parts.append("</svg>")
-    caption = (f"<figcaption>Learners per score band (counted scores). Green: at or above the {_n(PASS_MARK)}% "
-               "pass mark; amber: the band the pass mark falls in; red: below.</figcaption>")
+    caption = (
+        f"<figcaption>Learners per score band (counted scores). Green: at or above the {_n(PASS_MARK)}% "
+        "pass mark; amber: the band the pass mark falls in; red: below.</figcaption>"
+    )
     return "<figure>" + "".join(parts) + caption + "</figure>"
 
 
@@ -158,9 +168,11 @@ def _pass_rates(cls: ClassResult) -> str:
     rows = ["<table><tr><th>task</th><th>title</th><th>pass rate</th><th>passed / graded</th></tr>"]
     for col, title, passed, graded, _m in _task_stats(cls):
         if not graded:  # live-only tasks are skipped when regrading offline
-            rows.append(f"<tr data-task='{escape(col)}' class='muted'><td>{escape(col)}</td><td>{_label(title)}</td>"
-                        "<td>not graded (needs a live cluster)</td><td class='num'><span data-col='passed'>0</span> / "
-                        "<span data-col='graded'>0</span></td></tr>")
+            rows.append(
+                f"<tr data-task='{escape(col)}' class='muted'><td>{escape(col)}</td><td>{_label(title)}</td>"
+                "<td>not graded (needs a live cluster)</td><td class='num'><span data-col='passed'>0</span> / "
+                "<span data-col='graded'>0</span></td></tr>"
+            )
             continue
         rate = round(100.0 * passed / graded, 1)
         rows.append(
@@ -168,7 +180,8 @@ def _pass_rates(cls: ClassResult) -> str:
             f"<td><span class='barbg'><span class='bar' style='width:{rate * 1.6:.0f}px'></span></span>"
             f"<span data-col='pass_rate'>{_n(rate)}%</span></td>"
             f"<td class='num'><span data-col='passed'>{passed}</span> / <span data-col='graded'>{graded}</span>"
-            "</td></tr>")
+            "</td></tr>"
+        )
     rows.append("</table>")
     return "".join(rows)
 
@@ -180,11 +193,15 @@ def _most_failed(cls: ClassResult, top: int = 5) -> str:
         return "<p class='muted'>No task failed.</p>"
     rows = ["<table><tr><th>task</th><th>failed</th><th>most common failure messages</th></tr>"]
     for col, title, passed, graded, msgs in stats[:top]:
-        items = "".join(f"<li>{_label(m[:300])} <span class='muted'>({c}&times;)</span></li>"
-                        for m, c in msgs.most_common(3))
-        rows.append(f"<tr data-failed-task='{escape(col)}'><td>{escape(col)}<br><span class='muted'>"
-                    f"{_label(title)}</span></td><td class='num' data-col='failed'>{graded - passed}</td>"
-                    f"<td><ul>{items}</ul></td></tr>")
+        items = "".join(
+            f"<li>{_label(m[:300])} <span class='muted'>({c}&times;)</span></li>"
+            for m, c in msgs.most_common(3)
+        )
+        rows.append(
+            f"<tr data-failed-task='{escape(col)}'><td>{escape(col)}<br><span class='muted'>"
+            f"{_label(title)}</span></td><td class='num' data-col='failed'>{graded - passed}</td>"
+            f"<td><ul>{items}</ul></td></tr>"
+        )
     rows.append("</table>")
     return "".join(rows)
 
@@ -220,16 +237,26 @@ def _learner_table(cls: ClassResult, rows: list[LearnerRow]) -> str:
             if c.startswith(lab + "."):
                 title = titles.get(c, "")
                 short = title if len(title) <= 40 else title[:38] + "\u2026"
-                ths += (f"<th class='sortable' title='{escape(c)}: {escape(title)}'>{escape(c.split('.', 1)[1])}"
-                        f"<small>{_label(short)} ({_n(maxima.get(c, 0))})</small></th>")
+                ths += (
+                    f"<th class='sortable' title='{escape(c)}: {escape(title)}'>{escape(c.split('.', 1)[1])}"
+                    f"<small>{_label(short)} ({_n(maxima.get(c, 0))})</small></th>"
+                )
     out = [f"<div class='wide'><table class='sortable learners'><tr>{ths}</tr>"]
     for r in rows:
         notes = "".join(f"<div class='flag'>&#9873; {escape(f)}</div>" for f in r.flags)
         notes += "".join(f"<div class='err'>&#10007; {escape(e)}</div>" for e in r.errors)
         notes += "".join(f"<div class='note'>&#10003; {escape(n)}</div>" for n in r.notes)
-        notes += "".join(f"<div class='note'>&#9998; {escape(k)}: {escape(v)}</div>" for k, v in r.comments.items())
-        classes = " ".join(x for x in ("flagged" if r.flags or r.errors else "",
-                                         "missing" if r.status == "no submission" else "") if x)
+        notes += "".join(
+            f"<div class='note'>&#9998; {escape(k)}: {escape(v)}</div>" for k, v in r.comments.items()
+        )
+        classes = " ".join(
+            x
+            for x in (
+                "flagged" if r.flags or r.errors else "",
+                "missing" if r.status == "no submission" else "",
+            )
+            if x
+        )
         cells = []
         for lab in cls.labs:
             total = r.lab_scores.get(lab)
@@ -252,6 +279,7 @@ def _learner_table(cls: ClassResult, rows: list[LearnerRow]) -> str:
             f"<td class='num' data-col='max_score'>{_n(r.max_score)}</td>"
             f"<td class='num' data-col='percent'>{_n(r.percent)}</td>"
             f"<td class='num' data-col='held_score'>{_n(r.held_score) if r.held_labs else ''}</td>"
-            f"<td class='flags' data-col='flags'>{notes}</td>{''.join(cells)}</tr>")
+            f"<td class='flags' data-col='flags'>{notes}</td>{''.join(cells)}</tr>"
+        )
     out.append("</table></div>")
     return "".join(out)

@@ -26,7 +26,9 @@ class Budget:
     memory_mb: int = 3072  # address space per worker (lab7's reader peaks well under 1 GB)
 
 
-def _worker(conn: Connection, fn: Callable[[Any], Any], budget: Budget, setup: Callable[[], None] | None) -> None:
+def _worker(
+    conn: Connection, fn: Callable[[Any], Any], budget: Budget, setup: Callable[[], None] | None
+) -> None:
     import resource
 
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -34,7 +36,9 @@ def _worker(conn: Connection, fn: Callable[[Any], Any], budget: Budget, setup: C
     try:
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         cap = budget.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard))
+        resource.setrlimit(
+            resource.RLIMIT_AS, (cap if hard == resource.RLIM_INFINITY else min(cap, hard), hard)
+        )
     except (ValueError, OSError):
         pass
     if setup:
@@ -68,8 +72,15 @@ class _Slot:
     deadline: float = 0.0
 
 
-def run(items: list[Any], fn: Callable[[Any], Any], *, jobs: int, budget: Budget,
-        failed: Callable[[Any, str], Any], setup: Callable[[], None] | None = None) -> Iterator[tuple[int, Any]]:
+def run(
+    items: list[Any],
+    fn: Callable[[Any], Any],
+    *,
+    jobs: int,
+    budget: Budget,
+    failed: Callable[[Any, str], Any],
+    setup: Callable[[], None] | None = None,
+) -> Iterator[tuple[int, Any]]:
     """Yield (index, result) as jobs finish; ``failed(item, why)`` makes the result of one that did not."""
     ctx = mp.get_context("fork")
     pending = list(enumerate(items))
@@ -112,8 +123,11 @@ def run(items: list[Any], fn: Callable[[Any], Any], *, jobs: int, budget: Budget
                     except (EOFError, OSError, pickle.UnpicklingError):
                         slot.proc.join(5)
                         code = slot.proc.exitcode
-                        why = (f"the regrade process died (signal {-code})" if code and code < 0
-                               else "the regrade process died") + f"; over {budget.memory_mb} MB is the usual cause"
+                        why = (
+                            f"the regrade process died (signal {-code})"
+                            if code and code < 0
+                            else "the regrade process died"
+                        ) + f"; over {budget.memory_mb} MB is the usual cause"
                         retire(slot)
                         slots[i] = spawn()
                         yield idx, failed(item, why)
@@ -130,7 +144,10 @@ def run(items: list[Any], fn: Callable[[Any], Any], *, jobs: int, budget: Budget
                 elif time.monotonic() >= slot.deadline:
                     retire(slot)
                     slots[i] = spawn()
-                    yield idx, failed(item, f"over the time budget ({budget.seconds:g} s per bundle); stopped")
+                    yield (
+                        idx,
+                        failed(item, f"over the time budget ({budget.seconds:g} s per bundle); stopped"),
+                    )
     finally:
         for slot in slots:
             retire(slot)

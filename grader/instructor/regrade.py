@@ -70,6 +70,7 @@ class BundleResult:
 
 # ---- one bundle (runs in a worker) ---------------------------------------------------------------------
 
+
 def scratch_dir() -> str | None:
     """Where bundles are extracted: $CKS_SCRATCH_DIR, else /dev/shm when it is a roomy tmpfs (creating and
     removing a few hundred small trees is 10-40x faster there than on a disk file system), else the default."""
@@ -116,7 +117,7 @@ def regrade_one(bundle: str, roster_seed: str | None = None, limits: Limits = DE
             res.error = "bad bundle: it holds no snapshot/"
             return res
         prefix = "snapshot/"
-        hashes = {k[len(prefix):]: v for k, v in ex.files.items() if k.startswith(prefix)}
+        hashes = {k[len(prefix) :]: v for k, v in ex.files.items() if k.startswith(prefix)}
         _grade_extracted(ex.snapshot, meta, roster_seed, res, hashes)
         _changed_after_finish(res, hashes)
         res.help_used = _help_used(ex.snapshot)
@@ -128,8 +129,9 @@ def regrade_one(bundle: str, roster_seed: str | None = None, limits: Limits = DE
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _grade_extracted(snap_root: Path, meta: dict[str, Any], roster_seed: str | None, res: BundleResult,
-                     hashes: dict[str, str]) -> None:
+def _grade_extracted(
+    snap_root: Path, meta: dict[str, Any], roster_seed: str | None, res: BundleResult, hashes: dict[str, str]
+) -> None:
     import yaml
 
     from grader import variants
@@ -146,17 +148,22 @@ def _grade_extracted(snap_root: Path, meta: dict[str, Any], roster_seed: str | N
     snap_seed = read_snapshot_seed(snap_root)
     meta_seed = _s(meta.get("seed"))
     if snap_seed != meta_seed:
-        res.flags.append(f"seed mismatch: the metadata says {meta_seed!r}, the workspace was started "
-                         f"with {snap_seed!r}")
+        res.flags.append(
+            f"seed mismatch: the metadata says {meta_seed!r}, the workspace was started with {snap_seed!r}"
+        )
     seed = snap_seed
     if roster_seed is not None:
         if roster_seed != snap_seed:
-            res.flags.append(f"seed mismatch: the roster assigns {roster_seed!r}, the bundle has "
-                             f"{snap_seed!r}; graded with the roster's seed")
+            res.flags.append(
+                f"seed mismatch: the roster assigns {roster_seed!r}, the bundle has "
+                f"{snap_seed!r}; graded with the roster's seed"
+            )
         seed = roster_seed
     if meta.get("lab_version") != lab.version:
-        res.flags.append(f"lab version: submitted on version {meta.get('lab_version')!r}, "
-                         f"regraded with version {lab.version}")
+        res.flags.append(
+            f"lab version: submitted on version {meta.get('lab_version')!r}, "
+            f"regraded with version {lab.version}"
+        )
     # the grader reads the seed from cks.yaml: write the authoritative one into our private copy
     snap_meta = _load_yaml(snap_root / META_FILE)
     snap_meta.update({"lab": lab.id, "seed": seed})
@@ -166,21 +173,36 @@ def _grade_extracted(snap_root: Path, meta: dict[str, Any], roster_seed: str | N
     res.seed = seed
     res.score, res.max_score = report.score, report.max_score
     values = variants.values_for(lab, seed)
-    res.tasks = [TaskScore(t.id, t.title, t.status.value, t.points, t.max_points, t.message,
-                           generalise(t.message, values)) for t in report.tasks]
+    res.tasks = [
+        TaskScore(
+            t.id, t.title, t.status.value, t.points, t.max_points, t.message, generalise(t.message, values)
+        )
+        for t in report.tasks
+    ]
     claimed = meta.get("claimed_score")
-    if claimed is None or isinstance(claimed, bool) or not isinstance(claimed, int | float) \
-            or not math.isfinite(float(claimed)):
-        res.flags.append(f"claimed score: the bundle's score is not a number ({str(claimed)[:20]!r}); "
-                         "it was not written by `cks submit` as is")
+    if (
+        claimed is None
+        or isinstance(claimed, bool)
+        or not isinstance(claimed, int | float)
+        or not math.isfinite(float(claimed))
+    ):
+        res.flags.append(
+            f"claimed score: the bundle's score is not a number ({str(claimed)[:20]!r}); "
+            "it was not written by `cks submit` as is"
+        )
     elif abs(float(claimed) - report.score) > 0.01:
         res.flags.append(f"score mismatch: the bundle claims {claimed}, the evidence earns {report.score:g}")
     graded = [t for t in report.tasks if t.status.value != "skip"]
     # every task an error, from internal errors (or tasks that depend on one): the grader broke, not the learner
-    if graded and all(t.status.value == "error" for t in graded) and any("internal error" in t.message
-                                                                        for t in graded):
-        res.flags.append("internal error: every task ended in an internal error; look at this bundle by hand "
-                         "(`cks regrade` on it alone with CKS_DEBUG=1)")
+    if (
+        graded
+        and all(t.status.value == "error" for t in graded)
+        and any("internal error" in t.message for t in graded)
+    ):
+        res.flags.append(
+            "internal error: every task ended in an internal error; look at this bundle by hand "
+            "(`cks regrade` on it alone with CKS_DEBUG=1)"
+        )
     res.times = [str(v) for k in ("started", "collected", "finished") if (v := snap_meta.get(k))]
     kind = str(snap_meta.get("kind") or "workspace")
     try:
@@ -194,7 +216,7 @@ def _grade_extracted(snap_root: Path, meta: dict[str, Any], roster_seed: str | N
 
 
 def _help_used(snapshot: Path) -> str:
-    """"hints: t1 tier 2, t4 tier 1; solution seen 2026-..." from the learner's own record, or ''."""
+    """ "hints: t1 tier 2, t4 tier 1; solution seen 2026-..." from the learner's own record, or ''."""
     try:
         from grader import progress
     except ImportError:  # a kit without hint records
@@ -218,8 +240,10 @@ def _changed_after_finish(res: BundleResult, hashes: dict[str, str]) -> None:
         return
     changed = sorted(k for k, h in hashes.items() if k != META_FILE and mine.get(k) != h)
     if changed:
-        res.flags.append(f"late: {plural(len(changed), 'file')} differ from what was graded at `cks exam finish` "
-                         f"(e.g. {changed[0][:80]})")
+        res.flags.append(
+            f"late: {plural(len(changed), 'file')} differ from what was graded at `cks exam finish` "
+            f"(e.g. {changed[0][:80]})"
+        )
 
 
 def _read_exam_record(meta: dict[str, Any], res: BundleResult) -> None:
@@ -240,15 +264,19 @@ def _read_exam_record(meta: dict[str, Any], res: BundleResult) -> None:
         res.flags.append("exam record: handed in before `cks exam finish` (the exam was still running)")
     late = rec.get("late_changes")
     if isinstance(late, list) and late:
-        res.flags.append(f"late: {plural(len(late), 'file')} changed after the exam's deadline {deadline} "
-                         f"(e.g. {str(late[0])[:80]})")
+        res.flags.append(
+            f"late: {plural(len(late), 'file')} changed after the exam's deadline {deadline} "
+            f"(e.g. {str(late[0])[:80]})"
+        )
 
 
 def generalise(message: str, values: dict[str, Any]) -> str:
     """Put ``{{ name }}`` back for each variant value, longest first, so the same mistake made on different
     seeds ("/etc/shop/x does not exist", "/etc/blog/x does not exist") counts as one in the class report."""
-    pairs = sorted(((str(v), k) for k, v in values.items() if isinstance(v, str | int) and len(str(v)) >= 3),
-                   key=lambda p: -len(p[0]))
+    pairs = sorted(
+        ((str(v), k) for k, v in values.items() if isinstance(v, str | int) and len(str(v)) >= 3),
+        key=lambda p: -len(p[0]),
+    )
     for value, name in pairs:  # whole words only: a value "prod" must not rewrite "production"
         message = re.sub(rf"(?<![A-Za-z0-9]){re.escape(value)}(?![A-Za-z0-9])", "{{ " + name + " }}", message)
     return message
@@ -291,8 +319,10 @@ def evidence_fingerprint(lab: Any, seed: str | None, mine: dict[str, str], kind:
         from grader.workspace import pristine
 
         start = _tree_hashes(pristine(lab, seed).root)  # the runner has usually built it already
-        changes = sorted({(rel, h) for rel, h in mine.items() if start.get(rel) != h} |
-                         {(rel, "deleted") for rel in start if rel not in mine})
+        changes = sorted(
+            {(rel, h) for rel, h in mine.items() if start.get(rel) != h}
+            | {(rel, "deleted") for rel in start if rel not in mine}
+        )
     else:
         changes = sorted(mine.items())
     if not changes:
@@ -301,6 +331,7 @@ def evidence_fingerprint(lab: Any, seed: str | None, mine: dict[str, str], kind:
 
 
 # ---- the class -------------------------------------------------------------------------------------------
+
 
 @dataclass
 class ClassResult:
@@ -373,8 +404,18 @@ class Policy:
 
 
 # flags that hold a bundle: its score is shown apart and not counted until the instructor accepts it
-HOLDING = ("tampering", "score mismatch", "claimed score", "seed mismatch", "late", "similar",
-           "identical evidence", "not on the roster", "internal error", "exam record")
+HOLDING = (
+    "tampering",
+    "score mismatch",
+    "claimed score",
+    "seed mismatch",
+    "late",
+    "similar",
+    "identical evidence",
+    "not on the roster",
+    "internal error",
+    "exam record",
+)
 
 _SESSION: str | None = None  # the run's scratch folder: every bundle extracts under it, removed at the end
 
@@ -391,9 +432,16 @@ def _child_setup() -> None:
     tempfile.tempdir = _SESSION or scratch_dir() or tempfile.gettempdir()
 
 
-def regrade_many(bundles: Iterable[str | Path], *, roster: dict[str, str] | None = None, jobs: int | None = None,
-                 limits: Limits = DEFAULT_LIMITS, budget: Any = None, policy: Policy | None = None,
-                 progress: Callable[[BundleResult], None] | None = None) -> ClassResult:
+def regrade_many(
+    bundles: Iterable[str | Path],
+    *,
+    roster: dict[str, str] | None = None,
+    jobs: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    budget: Any = None,
+    policy: Policy | None = None,
+    progress: Callable[[BundleResult], None] | None = None,
+) -> ClassResult:
     """Regrade every bundle (each in a child with a time and memory budget, ``jobs`` at a time), then
     apply the class-level checks (identical and similar work, duplicates) and the instructor's policy."""
     global _SESSION
@@ -420,8 +468,14 @@ def regrade_many(bundles: Iterable[str | Path], *, roster: dict[str, str] | None
                 old_handlers[sig] = signal.signal(sig, _stop)
         _SESSION = session
         items = [(p, seeds, limits) for p in paths]
-        for idx, r in run(items, _job, jobs=jobs, budget=budget, setup=_child_setup,
-                          failed=lambda item, why: _failed_result(item[0], why)):
+        for idx, r in run(
+            items,
+            _job,
+            jobs=jobs,
+            budget=budget,
+            setup=_child_setup,
+            failed=lambda item, why: _failed_result(item[0], why),
+        ):
             results[idx] = r
             if progress:
                 progress(r)
@@ -451,8 +505,10 @@ def _flag_similar(results: list[BundleResult], threshold: float) -> None:
                 if any(f.startswith("identical evidence") and other in f for f in r.flags):
                     continue
                 shared = "; ".join(_readable(s) for s in pair.shared[:3])
-                r.flags.append(f"similar: {round(pair.score * 100)}% of the answer's normalised parts are shared "
-                               f"with {other} (e.g. {shared})")
+                r.flags.append(
+                    f"similar: {round(pair.score * 100)}% of the answer's normalised parts are shared "
+                    f"with {other} (e.g. {shared})"
+                )
 
 
 def _readable(piece: str) -> str:
@@ -511,8 +567,10 @@ def _mark_late(r: BundleResult, policy: Policy) -> None:
     t, label = max(late)
     hours = (t - policy.deadline).total_seconds() / 3600
     days = math.ceil(hours / 24)
-    r.flags.append(f"late: {label} {t:%Y-%m-%d %H:%M} UTC, {hours:.1f} h after the deadline "
-                   f"{policy.deadline:%Y-%m-%d %H:%M} UTC")
+    r.flags.append(
+        f"late: {label} {t:%Y-%m-%d %H:%M} UTC, {hours:.1f} h after the deadline "
+        f"{policy.deadline:%Y-%m-%d %H:%M} UTC"
+    )
     if policy.late_penalty:
         r.penalty = round(min(r.score, r.max_score * min(1.0, policy.late_penalty * days / 100)), 2)
 
@@ -569,8 +627,10 @@ def _flag_shared_evidence(results: list[BundleResult]) -> None:
             continue
         for r in group:
             others = [n for n in names if n != r.learner]
-            r.flags.append(f"identical evidence: the same changes as {', '.join(others[:5])}"
-                           + (f" and {len(others) - 5} more" if len(others) > 5 else ""))
+            r.flags.append(
+                f"identical evidence: the same changes as {', '.join(others[:5])}"
+                + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            )
 
 
 def _flag_duplicates(results: list[BundleResult]) -> None:
@@ -589,8 +649,9 @@ def _flag_duplicates(results: list[BundleResult]) -> None:
         latest.flags.append(f"{len(group)} submissions of {latest.lab}; the latest counts")
 
 
-def _lab_columns(results: list[BundleResult]) -> tuple[dict[str, list[tuple[str, str, float, bool]]],
-                                                       dict[str, str]]:
+def _lab_columns(
+    results: list[BundleResult],
+) -> tuple[dict[str, list[tuple[str, str, float, bool]]], dict[str, str]]:
     from grader.labs import LabError, get_lab
 
     labs: dict[str, list[tuple[str, str, float, bool]]] = {}
@@ -662,6 +723,7 @@ def learner_rows(cls: ClassResult) -> list[LearnerRow]:
 
 # ---- CSV --------------------------------------------------------------------------------------------------
 
+
 def _cell(text: str) -> str:
     """Learner-controlled text in a spreadsheet: defuse formulas (=, +, -, @ at the start)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
@@ -679,22 +741,56 @@ def write_csv(cls: ClassResult, out: Path) -> list[LearnerRow]:
     labs = list(cls.labs)
     with open(out, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["learner", "status", "score", "max_score", "percent", "held_score",
-                    *[f"{lab}.total" for lab in labs], *cols, "late_penalty", "flags", "notes", "comments",
-                    "errors", "bundles"])
+        w.writerow(
+            [
+                "learner",
+                "status",
+                "score",
+                "max_score",
+                "percent",
+                "held_score",
+                *[f"{lab}.total" for lab in labs],
+                *cols,
+                "late_penalty",
+                "flags",
+                "notes",
+                "comments",
+                "errors",
+                "bundles",
+            ]
+        )
         for row in rows:
-            w.writerow([_cell(row.learner), row.status, _num(row.score), _num(row.max_score), _num(row.percent),
-                        _num(row.held_score),
-                        *[("" if lab not in row.lab_scores else _num(row.lab_scores[lab])) for lab in labs],
-                        *[("" if row.tasks.get(c) is None else _num(row.tasks[c])) for c in cols],
-                        _num(row.penalty), _cell(" | ".join(row.flags)), _cell(" | ".join(row.notes)),
-                        _cell(" | ".join(f"{k}: {v}" for k, v in row.comments.items())),
-                        _cell(" | ".join(row.errors)), _cell(" ".join(row.bundles))])
+            w.writerow(
+                [
+                    _cell(row.learner),
+                    row.status,
+                    _num(row.score),
+                    _num(row.max_score),
+                    _num(row.percent),
+                    _num(row.held_score),
+                    *[("" if lab not in row.lab_scores else _num(row.lab_scores[lab])) for lab in labs],
+                    *[("" if row.tasks.get(c) is None else _num(row.tasks[c])) for c in cols],
+                    _num(row.penalty),
+                    _cell(" | ".join(row.flags)),
+                    _cell(" | ".join(row.notes)),
+                    _cell(" | ".join(f"{k}: {v}" for k, v in row.comments.items())),
+                    _cell(" | ".join(row.errors)),
+                    _cell(" ".join(row.bundles)),
+                ]
+            )
     return rows
 
 
-_ROSTER_COLUMNS = {"learner": "learner", "id": "learner", "seed": "seed", "name": "name", "email": "email",
-                   "sis_id": "sis_id", "sis user id": "sis_id", "section": "section"}
+_ROSTER_COLUMNS = {
+    "learner": "learner",
+    "id": "learner",
+    "seed": "seed",
+    "name": "name",
+    "email": "email",
+    "sis_id": "sis_id",
+    "sis user id": "sis_id",
+    "section": "section",
+}
 
 
 def read_roster(path: Path) -> dict[str, str]:
@@ -727,8 +823,14 @@ def read_roster_entries(path: Path) -> dict[str, RosterEntry]:
             raise ValueError(f"{path}: line {i + 1}: no learner id")
         if "seed" not in fields and len(rec) < 2:
             raise ValueError(f"{path}: line {i + 1}: expected 'learner,seed'")
-        out[learner] = RosterEntry(learner, fields.get("seed", ""), fields.get("name", ""), fields.get("email", ""),
-                                   fields.get("sis_id", ""), fields.get("section", ""))
+        out[learner] = RosterEntry(
+            learner,
+            fields.get("seed", ""),
+            fields.get("name", ""),
+            fields.get("email", ""),
+            fields.get("sis_id", ""),
+            fields.get("section", ""),
+        )
     return out
 
 

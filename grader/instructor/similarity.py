@@ -183,6 +183,13 @@ def similar_pairs(results: list[Any], threshold: float = 0.8, common_share: floa
                 shared = a & b
                 score = len(shared) / len(a | b)
                 if score >= threshold:
-                    out.append(Pair(lab, group[i].learner, group[j].learner, round(score, 2),
-                                    sorted(rare[i][k] for k in shared)[:5]))
+                    out.append(
+                        Pair(
+                            lab,
+                            group[i].learner,
+                            group[j].learner,
+                            round(score, 2),
+                            sorted(rare[i][k] for k in shared)[:5],
+                        )
+                    )
     return out

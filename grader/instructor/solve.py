@@ -26,8 +26,11 @@ class Solved:
 
 
 def _hashes(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*")
-            if p.is_file() and p.name != META_FILE}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.name != META_FILE
+    }
 
 
 def solve(lab: Lab, dest: Path, seed: str | None) -> Solved:
@@ -44,7 +47,9 @@ def solve(lab: Lab, dest: Path, seed: str | None) -> Solved:
         recorded = meta.get("seed")
         recorded = None if recorded is None else str(recorded)
         if seed is not None and recorded != seed:
-            raise SolveError(f"{dest} was started with seed {recorded!r}, not {seed!r}; choose another --workspace")
+            raise SolveError(
+                f"{dest} was started with seed {recorded!r}, not {seed!r}; choose another --workspace"
+            )
         seed = recorded
     elif dest.exists() and any(dest.iterdir()):
         raise SolveError(f"{dest} exists and is not a cks workspace; choose another --workspace")
@@ -53,7 +58,9 @@ def solve(lab: Lab, dest: Path, seed: str | None) -> Solved:
     before = _hashes(dest)
     apply_solution(lab, dest, seed)
     after = _hashes(dest)
-    changed = [f"{'edited ' if k in before else 'added  '} {k}" for k in sorted(after) if before.get(k) != after[k]]
+    changed = [
+        f"{'edited ' if k in before else 'added  '} {k}" for k in sorted(after) if before.get(k) != after[k]
+    ]
     changed += [f"deleted {k}" for k in sorted(before) if k not in after]
     values = variants.values_for(lab, seed)
     readme = sol / "README.md"

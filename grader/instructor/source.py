@@ -73,10 +73,11 @@ def find(explicit: str | Path | None = None, cwd: Path | None = None) -> Path:
     shown = "; ".join(f"{lk.where}: {lk.why}" for lk in looked[:6])
     more = f"; and {len(looked) - 6} more" if len(looked) > 6 else ""
     raise SourceNotFound(
-        "this command needs a source checkout of the kit (a folder with pyproject.toml naming \"cks-kit\", "
+        'this command needs a source checkout of the kit (a folder with pyproject.toml naming "cks-kit", '
         f"labs/ and solutions/). Looked at --source (not given), ${ENV} (not set), {here} and its parents "
         f"and beside the installed package: {shown}{more}. Run it inside the checkout, or pass --source DIR "
-        f"or set {ENV}=DIR.")
+        f"or set {ENV}=DIR."
+    )
 
 
 def activate(explicit: str | Path | None = None) -> Path:

@@ -59,7 +59,9 @@ def collected_paths(lab: Lab, values: dict[str, Any]) -> Callable[[str], bool] |
         dirs.append(f"nodes/{spec.node}/{variants.render_text(spec.path, values).strip('/')}/")
 
     def wanted(rel: str) -> bool:
-        return rel == META_FILE or rel in files or rel.startswith(ALWAYS) or any(rel.startswith(d) for d in dirs)
+        return (
+            rel == META_FILE or rel in files or rel.startswith(ALWAYS) or any(rel.startswith(d) for d in dirs)
+        )
 
     return wanted
 
@@ -70,16 +72,22 @@ def submit(lab: Lab, snapshot_dir: Path, out: Path, learner: str) -> Submission:
     from grader.runner import grade
 
     if not LEARNER_ID.match(learner):
-        raise BundleError(f"learner id {learner!r} must be 1-100 letters, digits or . _ @ + - (use --learner)")
+        raise BundleError(
+            f"learner id {learner!r} must be 1-100 letters, digits or . _ @ + - (use --learner)"
+        )
     if not (snapshot_dir / META_FILE).is_file():
-        raise BundleError(f"{snapshot_dir} is not a cks workspace or snapshot (no {META_FILE}); "
-                          f"start one with `cks start {lab.id}`")
+        raise BundleError(
+            f"{snapshot_dir} is not a cks workspace or snapshot (no {META_FILE}); "
+            f"start one with `cks start {lab.id}`"
+        )
     from grader.exam import unfinished_exam_for
 
     running = unfinished_exam_for(snapshot_dir)
     if running is not None:  # handing in grades the work: not before the exam's results are due
-        raise BundleError(f"{snapshot_dir} is a question of an exam that is still running; hand in after "
-                          f"`cks exam finish --dir {running.dir}`")
+        raise BundleError(
+            f"{snapshot_dir} is a question of an exam that is still running; hand in after "
+            f"`cks exam finish --dir {running.dir}`"
+        )
     snap = Snapshot(snapshot_dir)
     recorded = snap.meta.get("lab")
     if recorded and recorded != lab.id:
@@ -95,10 +103,20 @@ def submit(lab: Lab, snapshot_dir: Path, out: Path, learner: str) -> Submission:
     try:  # a start or reset in progress: refuse rather than pack half a state
         with fsutil.shared_lock(snapshot_dir):
             report = grade(lab, snap, target=f"{snap.meta.get('kind') or 'workspace'} {snapshot_dir}")
-            meta = write_bundle(out, snapshot_dir, lab_id=lab.id, lab_version=lab.version,
-                                lab_fingerprint=lab.fingerprint(), grader_version=__version__,
-                                seed=seed, learner=learner, result=report.to_dict(), snapshot_meta=snap.meta,
-                                collected=collected_paths(lab, variants.values_for(lab, seed)), extra=extra)
+            meta = write_bundle(
+                out,
+                snapshot_dir,
+                lab_id=lab.id,
+                lab_version=lab.version,
+                lab_fingerprint=lab.fingerprint(),
+                grader_version=__version__,
+                seed=seed,
+                learner=learner,
+                result=report.to_dict(),
+                snapshot_meta=snap.meta,
+                collected=collected_paths(lab, variants.values_for(lab, seed)),
+                extra=extra,
+            )
     except fsutil.Busy as exc:
         raise BundleError(str(exc).replace("grade again", "submit again")) from None
     return Submission(out, meta, report)

@@ -111,12 +111,16 @@ def _uid(rng: random.Random) -> str:
 def plan(seed: str | None, values: dict[str, Any]) -> Plan:
     rng = _rng(seed, values)
     ns, sa = str(values.get("ns", "payments")), str(values.get("sa", "report-runner"))
-    base = datetime(2026, 3, 14, 7, 30, tzinfo=UTC) + timedelta(days=rng.randrange(0, 60),
-                                                                 minutes=rng.randrange(0, 240))
+    base = datetime(2026, 3, 14, 7, 30, tzinfo=UTC) + timedelta(
+        days=rng.randrange(0, 60), minutes=rng.randrange(0, 240)
+    )
     chosen = rng.sample(SECRET_POOL, len(SLOTS))
     list_at = base + timedelta(seconds=WINDOW * rng.uniform(0.28, 0.36))
     after = {  # seconds into the window when the later Secrets are created
-        "read_4": 0.46, "unread_1": 0.50, "unread_2": 0.58, "unread_3": 0.42,
+        "read_4": 0.46,
+        "unread_1": 0.50,
+        "unread_2": 0.58,
+        "unread_3": 0.42,
     }
     secrets = []
     rv = 100000 + rng.randrange(0, 50000)
@@ -129,8 +133,17 @@ def plan(seed: str | None, values: dict[str, Any]) -> Plan:
         rv += rng.randrange(50, 5000)
         data = {k: base64.b64encode(_secret_value(rng, name, k).encode()).decode() for k in keys}
         secrets.append(SecretPlan(slot, name, typ, keys, created, _uid(rng), rv, data))
-    return Plan(seed, ns, sa, sa, base, list_at, secrets, rng.random() < 0.5,
-                f"10.244.{rng.randrange(1, 4)}.{rng.randrange(100, 250)}")
+    return Plan(
+        seed,
+        ns,
+        sa,
+        sa,
+        base,
+        list_at,
+        secrets,
+        rng.random() < 0.5,
+        f"10.244.{rng.randrange(1, 4)}.{rng.randrange(100, 250)}",
+    )
 
 
 def _secret_value(rng: random.Random, name: str, key: str) -> str:
@@ -164,7 +177,8 @@ def derive(seed: str | None, values: dict[str, Any]) -> dict[str, Any]:
         out[f"data_{s.slot}"] = orjson.dumps(s.data).decode()
         # the data a careful learner would write: same keys, new values (JSON is valid YAML flow style)
         out[f"newdata_{s.slot}"] = orjson.dumps(
-            {k: base64.b64encode(_rotated(s, k).encode()).decode() for k in s.keys}).decode()
+            {k: base64.b64encode(_rotated(s, k).encode()).decode() for k in s.keys}
+        ).decode()
     return out
 
 
@@ -233,8 +247,14 @@ class Actor:
         """``,"user":{...},"sourceIPs":[...][,"userAgent":...]`` as in an event (cached when authenticated)."""
         if authenticated and self._json is not None:
             return self._json
-        out = b',"user":' + (orjson.dumps(self.user()) if authenticated else b"{}") + \
-            b',"sourceIPs":[' + orjson.dumps(self.ip) + b"]" + (b',"userAgent":' + orjson.dumps(self.ua) if self.ua else b"")
+        out = (
+            b',"user":'
+            + (orjson.dumps(self.user()) if authenticated else b"{}")
+            + b',"sourceIPs":['
+            + orjson.dumps(self.ip)
+            + b"]"
+            + (b',"userAgent":' + orjson.dumps(self.ua) if self.ua else b"")
+        )
         if authenticated:
             self._json = out
         return out
@@ -242,12 +262,19 @@ class Actor:
 
 _NO_ACTOR = b',"user":{},"sourceIPs":["10.0.0.1"]'
 _dumps = orjson.dumps
-_FAILED_AUTHN = b',"responseStatus":{"metadata":{},"message":"Authentication failed, attempted: bearer","code":401}'
+_FAILED_AUTHN = (
+    b',"responseStatus":{"metadata":{},"message":"Authentication failed, attempted: bearer","code":401}'
+)
 
 
 def _sa(ns: str, name: str, ip: str, ua: str, rng: random.Random) -> Actor:
-    return Actor(f"system:serviceaccount:{ns}:{name}",
-                 ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"), ip, ua, _uid(rng))
+    return Actor(
+        f"system:serviceaccount:{ns}:{name}",
+        ("system:serviceaccounts", f"system:serviceaccounts:{ns}", "system:authenticated"),
+        ip,
+        ua,
+        _uid(rng),
+    )
 
 
 def _kcm_ua(controller: str) -> str:
@@ -266,7 +293,9 @@ class LogBuilder:
         self.rng = rng
         self.base = base
         self.events: list[tuple[int, Line]] = []
-        self._naive_base = base.replace(tzinfo=None)  # isoformat() of a naive whole second: no offset, no micro
+        self._naive_base = base.replace(
+            tzinfo=None
+        )  # isoformat() of a naive whole second: no offset, no micro
         self._seconds: dict[int, bytes] = {}
         self._annotations: dict[tuple[str, str], bytes] = {}
         self._status: dict[int, bytes] = {}
@@ -279,18 +308,38 @@ class LogBuilder:
             text = self._seconds[sec] = (self._naive_base + timedelta(seconds=sec)).isoformat().encode()
         return b"%s.%06dZ" % (text, micro)
 
-    def request(self, t: float, actor: Actor | None, verb: str, uri: str, ref: dict[str, Any] | None, code: int,
-                *, long_running: float = 0.0, reason: str = "", level: str = "Metadata",
-                failed_authn: bool = False, message: str = "") -> None:
+    def request(
+        self,
+        t: float,
+        actor: Actor | None,
+        verb: str,
+        uri: str,
+        ref: dict[str, Any] | None,
+        code: int,
+        *,
+        long_running: float = 0.0,
+        reason: str = "",
+        level: str = "Metadata",
+        failed_authn: bool = False,
+        message: str = "",
+    ) -> None:
         """One request: RequestReceived + (ResponseStarted for watches/exec) + ResponseComplete lines."""
         rng = self.rng
         aid = _uuid4(rng.getrandbits(128))
         recv = _offset_us(t)
         head = b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"%s","auditID":"%s","stage":"' % (
-            level.encode(), aid.encode())
+            level.encode(),
+            aid.encode(),
+        )
         who = actor.who_json(not failed_authn) if actor else _NO_ACTOR
-        body = b'","requestURI":' + _dumps(uri) + b',"verb":' + _dumps(verb) + who + \
-            (b',"objectRef":' + _dumps(ref) if ref is not None else b"")
+        body = (
+            b'","requestURI":'
+            + _dumps(uri)
+            + b',"verb":'
+            + _dumps(verb)
+            + who
+            + (b',"objectRef":' + _dumps(ref) if ref is not None else b"")
+        )
         stamp = self.stamp
         recv_at = stamp(recv)
         received = b',"requestReceivedTimestamp":"' + recv_at + b'","stageTimestamp":"'
@@ -306,8 +355,11 @@ class LogBuilder:
         decision = "forbid" if code == 403 else "allow"
         ann = self._annotations.get((decision, reason))
         if ann is None:
-            ann = self._annotations[(decision, reason)] = b'","annotations":' + _dumps(
-                {"authorization.k8s.io/decision": decision, "authorization.k8s.io/reason": reason}) + b"}\n"
+            ann = self._annotations[(decision, reason)] = (
+                b'","annotations":'
+                + _dumps({"authorization.k8s.io/decision": decision, "authorization.k8s.io/reason": reason})
+                + b"}\n"
+            )
         if long_running:
             started = recv + rng.randrange(900, 4000)
             add((started, (head, b"ResponseStarted", body, status, received, stamp(started), ann)))
@@ -320,8 +372,14 @@ class LogBuilder:
         if code < 400:  # the same for every request with this code
             out = self._status[code] = b',"responseStatus":{"metadata":{},"code":%d}' % code
             return out
-        st: dict[str, Any] = {"metadata": {}, "status": "Failure", "message": message, "reason": {
-            403: "Forbidden", 404: "NotFound", 409: "AlreadyExists", 422: "Invalid"}.get(code, "Unknown")}
+        st: dict[str, Any] = {
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": {403: "Forbidden", 404: "NotFound", 409: "AlreadyExists", 422: "Invalid"}.get(
+                code, "Unknown"
+            ),
+        }
         if ref is not None:
             st["details"] = {"name": ref.get("name", ""), "kind": ref.get("resource", "")}
             if not st["details"]["name"]:
@@ -339,8 +397,14 @@ def join_lines(events: list[tuple[int, Line]]) -> bytes:
     return b"".join(chain.from_iterable(line for _, line in events))
 
 
-def _ref(resource: str, ns: str | None, name: str | None, group: str = "", version: str = "v1",
-         sub: str | None = None) -> dict[str, Any]:
+def _ref(
+    resource: str,
+    ns: str | None,
+    name: str | None,
+    group: str = "",
+    version: str = "v1",
+    sub: str | None = None,
+) -> dict[str, Any]:
     r: dict[str, Any] = {"resource": resource}
     if ns:
         r["namespace"] = ns
@@ -354,50 +418,114 @@ def _ref(resource: str, ns: str | None, name: str | None, group: str = "", versi
     return r
 
 
-def _uri(resource: str, ns: str | None, name: str | None, group: str = "", version: str = "v1",
-         sub: str | None = None, query: str = "") -> str:
+def _uri(
+    resource: str,
+    ns: str | None,
+    name: str | None,
+    group: str = "",
+    version: str = "v1",
+    sub: str | None = None,
+    query: str = "",
+) -> str:
     base = f"/apis/{group}/{version}" if group else "/api/v1"
-    path = base + (f"/namespaces/{ns}" if ns else "") + f"/{resource}" + (f"/{name}" if name else "") + \
-        (f"/{sub}" if sub else "")
+    path = (
+        base
+        + (f"/namespaces/{ns}" if ns else "")
+        + f"/{resource}"
+        + (f"/{name}" if name else "")
+        + (f"/{sub}" if sub else "")
+    )
     return path + (f"?{query}" if query else "")
 
 
 def build_log(p: Plan) -> list[tuple[int, Line]]:
     """The whole log in time order: (microseconds after ``p.base``, the pieces of the JSON line)."""
-    rng = random.Random(int.from_bytes(hashlib.sha256(f"lab7-log\0{p.seed}\0{p.ns}\0{p.sa}".encode()).digest()[:8],
-                                       "big"))
+    rng = random.Random(
+        int.from_bytes(hashlib.sha256(f"lab7-log\0{p.seed}\0{p.ns}\0{p.sa}".encode()).digest()[:8], "big")
+    )
     b = LogBuilder(rng, p.base)
     ns, sa = p.ns, p.sa
     W = WINDOW
-    nodes = [("cp-1", "10.0.0.10"), ("worker-1", "10.0.0.11"), ("worker-2", "10.0.0.12"), ("worker-3", "10.0.0.13")]
-    kubelets = {n: Actor(f"system:node:{n}", ("system:nodes", "system:authenticated"), ip,
-                         f"kubelet/{K8S} (linux/amd64) {GIT}") for n, ip in nodes}
+    nodes = [
+        ("cp-1", "10.0.0.10"),
+        ("worker-1", "10.0.0.11"),
+        ("worker-2", "10.0.0.12"),
+        ("worker-3", "10.0.0.13"),
+    ]
+    kubelets = {
+        n: Actor(
+            f"system:node:{n}",
+            ("system:nodes", "system:authenticated"),
+            ip,
+            f"kubelet/{K8S} (linux/amd64) {GIT}",
+        )
+        for n, ip in nodes
+    }
     app_node = "worker-2"
-    node_auth = "\"\""  # Node authorizer: empty reason
-    kcm = Actor("system:kube-controller-manager", ("system:authenticated",), "10.0.0.10",
-                f"kube-controller-manager/{K8S} (linux/amd64) {GIT}/leader-election")
-    sched = Actor("system:kube-scheduler", ("system:authenticated",), "10.0.0.10",
-                  f"kube-scheduler/{K8S} (linux/amd64) {GIT}/leader-election")
-    apisrv = Actor("system:apiserver", ("system:authenticated", "system:masters"), "::1",
-                   f"kube-apiserver/{K8S} (linux/amd64) {GIT}", _uid(rng))
-    ctrl = {c: _sa("kube-system", c, "10.0.0.10", _kcm_ua(c), rng) for c in (
-        "replicaset-controller", "deployment-controller", "endpointslice-controller", "endpoint-controller",
-        "generic-garbage-collector", "namespace-controller", "job-controller", "cronjob-controller")}
-    proxies = {n: _sa("kube-system", "kube-proxy", ip, f"kube-proxy/{K8S} (linux/amd64) {GIT}", rng)
-               for n, ip in nodes}
+    node_auth = '""'  # Node authorizer: empty reason
+    kcm = Actor(
+        "system:kube-controller-manager",
+        ("system:authenticated",),
+        "10.0.0.10",
+        f"kube-controller-manager/{K8S} (linux/amd64) {GIT}/leader-election",
+    )
+    sched = Actor(
+        "system:kube-scheduler",
+        ("system:authenticated",),
+        "10.0.0.10",
+        f"kube-scheduler/{K8S} (linux/amd64) {GIT}/leader-election",
+    )
+    apisrv = Actor(
+        "system:apiserver",
+        ("system:authenticated", "system:masters"),
+        "::1",
+        f"kube-apiserver/{K8S} (linux/amd64) {GIT}",
+        _uid(rng),
+    )
+    ctrl = {
+        c: _sa("kube-system", c, "10.0.0.10", _kcm_ua(c), rng)
+        for c in (
+            "replicaset-controller",
+            "deployment-controller",
+            "endpointslice-controller",
+            "endpoint-controller",
+            "generic-garbage-collector",
+            "namespace-controller",
+            "job-controller",
+            "cronjob-controller",
+        )
+    }
+    proxies = {
+        n: _sa("kube-system", "kube-proxy", ip, f"kube-proxy/{K8S} (linux/amd64) {GIT}", rng)
+        for n, ip in nodes
+    }
     coredns = _sa("kube-system", "coredns", "10.244.0.3", "coredns/v1.11.1 (linux/amd64) kubernetes/...", rng)
     ci = _sa("ci", "deployer", "10.244.1.40", "helm/v3.14.2 (linux/amd64) kubernetes/abc1234", rng)
     app = _sa(ns, f"{ns}-api", "10.244.2.31", "Go-http-client/2.0", rng)
     runner = _sa(ns, sa, "10.244.2.57", "kubernetes-python-client/29.0.0", rng)
     lookalike = _sa(ns, f"{sa}-v2", "10.244.2.58", "kubernetes-python-client/29.0.0", rng)
     staging_twin = _sa("staging", sa, "10.244.3.21", "kubernetes-python-client/29.0.0", rng)
-    intruder = Actor(runner.username, runner.groups, p.attacker_ip, "kubectl/v1.29.3 (linux/amd64) "
-                     "kubernetes/6813625", runner.uid)
-    alice = Actor("alice@corp.example", ("oncall", "system:authenticated"), "192.168.10.23",
-                  f"kubectl/{K8S} (darwin/arm64) {GIT}", "", {"authentication.kubernetes.io/credential-id":
-                                                                ["JTI=7f3d2c1a-0b9e-4c55-8d1e-2a6b4f9e0c11"]})
-    admin = Actor("kubernetes-admin", ("kubeadm:cluster-admins", "system:authenticated"), "10.0.0.10",
-                  f"kubectl/{K8S} (linux/amd64) {GIT}")
+    intruder = Actor(
+        runner.username,
+        runner.groups,
+        p.attacker_ip,
+        "kubectl/v1.29.3 (linux/amd64) kubernetes/6813625",
+        runner.uid,
+    )
+    alice = Actor(
+        "alice@corp.example",
+        ("oncall", "system:authenticated"),
+        "192.168.10.23",
+        f"kubectl/{K8S} (darwin/arm64) {GIT}",
+        "",
+        {"authentication.kubernetes.io/credential-id": ["JTI=7f3d2c1a-0b9e-4c55-8d1e-2a6b4f9e0c11"]},
+    )
+    admin = Actor(
+        "kubernetes-admin",
+        ("kubeadm:cluster-admins", "system:authenticated"),
+        "10.0.0.10",
+        f"kubectl/{K8S} (linux/amd64) {GIT}",
+    )
     anon = Actor("system:anonymous", ("system:unauthenticated",), "10.0.0.2", "kube-probe/1.30")
     secret_names = {s.name for s in p.secrets}
     created = {s.name: (s.created - p.base).total_seconds() for s in p.secrets}
@@ -410,40 +538,89 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
     while t < W:
         for n, _ in nodes:
             tt = t + rng.uniform(0, 0.9)
-            b.request(tt, kubelets[n], "update", _uri("leases", "kube-node-lease", n, "coordination.k8s.io"),
-                      _ref("leases", "kube-node-lease", n, "coordination.k8s.io"), 200, reason=node_auth)
+            b.request(
+                tt,
+                kubelets[n],
+                "update",
+                _uri("leases", "kube-node-lease", n, "coordination.k8s.io"),
+                _ref("leases", "kube-node-lease", n, "coordination.k8s.io"),
+                200,
+                reason=node_auth,
+            )
         t += 10.0
     t = rng.uniform(0, 2)
     while t < W:
         for actor, lease in ((kcm, "kube-controller-manager"), (sched, "kube-scheduler")):
             tt = t + rng.uniform(0, 1)
             ref = _ref("leases", "kube-system", lease, "coordination.k8s.io")
-            reason = f"RBAC: allowed by ClusterRoleBinding \"system:{lease}\" of ClusterRole \"system:{lease}\" " \
-                     f"to User \"system:{lease}\""
-            b.request(tt, actor, "get", _uri("leases", "kube-system", lease, "coordination.k8s.io"), ref, 200,
-                      reason=reason)
-            b.request(tt + 0.004, actor, "update", _uri("leases", "kube-system", lease, "coordination.k8s.io"), ref,
-                      200, reason=reason)
-        b.request(t + rng.uniform(0, 2), apisrv, "update",
-                  _uri("leases", "kube-system", "apiserver-7xk2nq4abvg3wmh5q6f2zb7yqe", "coordination.k8s.io"),
-                  _ref("leases", "kube-system", "apiserver-7xk2nq4abvg3wmh5q6f2zb7yqe", "coordination.k8s.io"), 200,
-                  reason="")
+            reason = (
+                f'RBAC: allowed by ClusterRoleBinding "system:{lease}" of ClusterRole "system:{lease}" '
+                f'to User "system:{lease}"'
+            )
+            b.request(
+                tt,
+                actor,
+                "get",
+                _uri("leases", "kube-system", lease, "coordination.k8s.io"),
+                ref,
+                200,
+                reason=reason,
+            )
+            b.request(
+                tt + 0.004,
+                actor,
+                "update",
+                _uri("leases", "kube-system", lease, "coordination.k8s.io"),
+                ref,
+                200,
+                reason=reason,
+            )
+        b.request(
+            t + rng.uniform(0, 2),
+            apisrv,
+            "update",
+            _uri("leases", "kube-system", "apiserver-7xk2nq4abvg3wmh5q6f2zb7yqe", "coordination.k8s.io"),
+            _ref("leases", "kube-system", "apiserver-7xk2nq4abvg3wmh5q6f2zb7yqe", "coordination.k8s.io"),
+            200,
+            reason="",
+        )
         t += 6.0
     t = rng.uniform(0, 10)
     while t < W:
         for n, _ in nodes:
             tt = t + rng.uniform(0, 5)
-            b.request(tt, kubelets[n], "get", _uri("nodes", None, n, query="resourceVersion=0&timeout=10s"),
-                      _ref("nodes", None, n), 200, reason=node_auth)
-            b.request(tt + 0.01, kubelets[n], "patch", _uri("nodes", None, n, sub="status"),
-                      _ref("nodes", None, n, sub="status"), 200, reason=node_auth)
+            b.request(
+                tt,
+                kubelets[n],
+                "get",
+                _uri("nodes", None, n, query="resourceVersion=0&timeout=10s"),
+                _ref("nodes", None, n),
+                200,
+                reason=node_auth,
+            )
+            b.request(
+                tt + 0.01,
+                kubelets[n],
+                "patch",
+                _uri("nodes", None, n, sub="status"),
+                _ref("nodes", None, n, sub="status"),
+                200,
+                reason=node_auth,
+            )
         t += 60.0
     # anonymous readiness probes from the load balancer (non-resource requests: no objectRef)
     t = rng.uniform(0, 5)
     while t < W:
-        b.request(t, anon, "get", "/readyz", None, 200,
-                  reason="RBAC: allowed by ClusterRoleBinding \"system:public-info-viewer\" of ClusterRole "
-                         "\"system:public-info-viewer\" to Group \"system:unauthenticated\"")
+        b.request(
+            t,
+            anon,
+            "get",
+            "/readyz",
+            None,
+            200,
+            reason='RBAC: allowed by ClusterRoleBinding "system:public-info-viewer" of ClusterRole '
+            '"system:public-info-viewer" to Group "system:unauthenticated"',
+        )
         t += rng.uniform(8, 14)
     # -- watches: kube-proxy, coredns, kubelets (ResponseStarted now, ResponseComplete when they time out) --
     for n, _ in nodes:
@@ -451,31 +628,74 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
             t = rng.uniform(0, 30)
             while t < W:
                 dur = rng.uniform(300, 560)
-                b.request(t, proxies[n], "watch", _uri(resource, None, None, group, query=(
-                    f"allowWatchBookmarks=true&resourceVersion={rng.randrange(10**6, 10**7)}&timeout={int(dur)}s"
-                    "&timeoutSeconds=" + str(int(dur)) + "&watch=true")),
-                    _ref(resource, None, None, group), 200, long_running=dur,
-                    reason="RBAC: allowed by ClusterRoleBinding \"kubeadm:node-proxier\" of ClusterRole "
-                           "\"system:node-proxier\" to ServiceAccount \"kube-proxy/kube-system\"")
+                b.request(
+                    t,
+                    proxies[n],
+                    "watch",
+                    _uri(
+                        resource,
+                        None,
+                        None,
+                        group,
+                        query=(
+                            f"allowWatchBookmarks=true&resourceVersion={rng.randrange(10**6, 10**7)}&timeout={int(dur)}s"
+                            "&timeoutSeconds=" + str(int(dur)) + "&watch=true"
+                        ),
+                    ),
+                    _ref(resource, None, None, group),
+                    200,
+                    long_running=dur,
+                    reason='RBAC: allowed by ClusterRoleBinding "kubeadm:node-proxier" of ClusterRole '
+                    '"system:node-proxier" to ServiceAccount "kube-proxy/kube-system"',
+                )
                 t += dur + rng.uniform(0.1, 2)
         t = rng.uniform(0, 30)
         while t < W:
             dur = rng.uniform(300, 560)
-            b.request(t, kubelets[n], "watch", _uri("pods", None, None, query=(
-                f"allowWatchBookmarks=true&fieldSelector=spec.nodeName%3D{n}&resourceVersion="
-                f"{rng.randrange(10**6, 10**7)}&timeoutSeconds={int(dur)}&watch=true")),
-                _ref("pods", None, None), 200, long_running=dur, reason=node_auth)
+            b.request(
+                t,
+                kubelets[n],
+                "watch",
+                _uri(
+                    "pods",
+                    None,
+                    None,
+                    query=(
+                        f"allowWatchBookmarks=true&fieldSelector=spec.nodeName%3D{n}&resourceVersion="
+                        f"{rng.randrange(10**6, 10**7)}&timeoutSeconds={int(dur)}&watch=true"
+                    ),
+                ),
+                _ref("pods", None, None),
+                200,
+                long_running=dur,
+                reason=node_auth,
+            )
             t += dur + rng.uniform(0.1, 2)
     for resource in ("endpointslices", "services", "namespaces"):
         t = rng.uniform(0, 30)
         group = "discovery.k8s.io" if resource == "endpointslices" else ""
         while t < W:
             dur = rng.uniform(300, 560)
-            b.request(t, coredns, "watch", _uri(resource, None, None, group, query=(
-                f"allowWatchBookmarks=true&resourceVersion={rng.randrange(10**6, 10**7)}&timeoutSeconds={int(dur)}"
-                "&watch=true")), _ref(resource, None, None, group), 200, long_running=dur,
-                reason="RBAC: allowed by ClusterRoleBinding \"system:coredns\" of ClusterRole \"system:coredns\" "
-                       "to ServiceAccount \"coredns/kube-system\"")
+            b.request(
+                t,
+                coredns,
+                "watch",
+                _uri(
+                    resource,
+                    None,
+                    None,
+                    group,
+                    query=(
+                        f"allowWatchBookmarks=true&resourceVersion={rng.randrange(10**6, 10**7)}&timeoutSeconds={int(dur)}"
+                        "&watch=true"
+                    ),
+                ),
+                _ref(resource, None, None, group),
+                200,
+                long_running=dur,
+                reason='RBAC: allowed by ClusterRoleBinding "system:coredns" of ClusterRole "system:coredns" '
+                'to ServiceAccount "coredns/kube-system"',
+            )
             t += dur + rng.uniform(0.1, 2)
     # the kubelet of the app's node watches the Secrets and ConfigMaps its pods mount (a read, but not the SA)
     mounted = [p.slot("read_1").name, p.slot("read_2").name, p.slot("unread_1").name]
@@ -484,10 +704,24 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
         t = max(rng.uniform(0, 60), created.get(name, 0) + rng.uniform(20, 90))
         while t < W:
             dur = rng.uniform(300, 560)
-            b.request(t, kubelets[app_node], "watch", _uri(resource, ns, None, query=(
-                f"allowWatchBookmarks=true&fieldSelector=metadata.name%3D{name}&resourceVersion="
-                f"{rng.randrange(10**6, 10**7)}&timeout={int(dur)}s&timeoutSeconds={int(dur)}&watch=true")),
-                _ref(resource, ns, name), 200, long_running=dur, reason=node_auth)
+            b.request(
+                t,
+                kubelets[app_node],
+                "watch",
+                _uri(
+                    resource,
+                    ns,
+                    None,
+                    query=(
+                        f"allowWatchBookmarks=true&fieldSelector=metadata.name%3D{name}&resourceVersion="
+                        f"{rng.randrange(10**6, 10**7)}&timeout={int(dur)}s&timeoutSeconds={int(dur)}&watch=true"
+                    ),
+                ),
+                _ref(resource, ns, name),
+                200,
+                long_running=dur,
+                reason=node_auth,
+            )
             t += dur + rng.uniform(0.1, 2)
     # -- controllers reconciling --
     deployments = [f"{ns}-api", f"{ns}-worker", "frontend", "checkout-ui"]
@@ -496,197 +730,475 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
         c = rng.choice(list(ctrl.values()))
         name = c.username.rsplit(":", 1)[1]
         cr = f"system:controller:{name}"
-        reason = f"RBAC: allowed by ClusterRoleBinding \"{cr}\" of ClusterRole \"{cr}\" to ServiceAccount " \
-                 f"\"{name}/kube-system\""
+        reason = (
+            f'RBAC: allowed by ClusterRoleBinding "{cr}" of ClusterRole "{cr}" to ServiceAccount '
+            f'"{name}/kube-system"'
+        )
         if name == "replicaset-controller":
             d = rng.choice(deployments)
             rs = f"{d}-{rng.choice(['5d8f7c9b6', '7c4b9d8f5', '6f9c8b7d4'])}"
-            b.request(t, c, "update", _uri("replicasets", ns, rs, "apps", sub="status"),
-                      _ref("replicasets", ns, rs, "apps", sub="status"), 200, reason=reason)
+            b.request(
+                t,
+                c,
+                "update",
+                _uri("replicasets", ns, rs, "apps", sub="status"),
+                _ref("replicasets", ns, rs, "apps", sub="status"),
+                200,
+                reason=reason,
+            )
         elif name == "deployment-controller":
             d = rng.choice(deployments)
-            b.request(t, c, "update", _uri("deployments", ns, d, "apps", sub="status"),
-                      _ref("deployments", ns, d, "apps", sub="status"), rng.choice([200, 200, 200, 409]),
-                      reason=reason, message=f"Operation cannot be fulfilled on deployments.apps \"{d}\": the object "
-                                              "has been modified; please apply your changes to the latest version")
+            b.request(
+                t,
+                c,
+                "update",
+                _uri("deployments", ns, d, "apps", sub="status"),
+                _ref("deployments", ns, d, "apps", sub="status"),
+                rng.choice([200, 200, 200, 409]),
+                reason=reason,
+                message=f'Operation cannot be fulfilled on deployments.apps "{d}": the object '
+                "has been modified; please apply your changes to the latest version",
+            )
         elif name in ("endpointslice-controller", "endpoint-controller"):
             svc = rng.choice(deployments)
-            res, grp = ("endpointslices", "discovery.k8s.io") if name.startswith("endpointslice") else ("endpoints", "")
+            res, grp = (
+                ("endpointslices", "discovery.k8s.io")
+                if name.startswith("endpointslice")
+                else ("endpoints", "")
+            )
             obj = f"{svc}-{rng.choice(['x7k2p', 'm9q4t', 'b3n8d'])}" if grp else svc
             b.request(t, c, "update", _uri(res, ns, obj, grp), _ref(res, ns, obj, grp), 200, reason=reason)
         elif name in ("job-controller", "cronjob-controller"):
-            b.request(t, c, "list", _uri("jobs", ns, None, "batch", query="limit=500"),
-                      _ref("jobs", ns, None, "batch"), 200, reason=reason)
+            b.request(
+                t,
+                c,
+                "list",
+                _uri("jobs", ns, None, "batch", query="limit=500"),
+                _ref("jobs", ns, None, "batch"),
+                200,
+                reason=reason,
+            )
         else:
-            b.request(t, c, "get", _uri("namespaces", None, ns), _ref("namespaces", ns, ns), 200, reason=reason)
-        b.request(t + 0.03, kcm, "create", _uri("events", ns, None),
-                  _ref("events", ns, f"{rng.choice(deployments)}.{rng.getrandbits(40):x}"), 201,
-                  reason="RBAC: allowed by ClusterRoleBinding \"system:kube-controller-manager\" of ClusterRole "
-                         "\"system:kube-controller-manager\" to User \"system:kube-controller-manager\"")
+            b.request(
+                t, c, "get", _uri("namespaces", None, ns), _ref("namespaces", ns, ns), 200, reason=reason
+            )
+        b.request(
+            t + 0.03,
+            kcm,
+            "create",
+            _uri("events", ns, None),
+            _ref("events", ns, f"{rng.choice(deployments)}.{rng.getrandbits(40):x}"),
+            201,
+            reason='RBAC: allowed by ClusterRoleBinding "system:kube-controller-manager" of ClusterRole '
+            '"system:kube-controller-manager" to User "system:kube-controller-manager"',
+        )
         t += rng.uniform(3, 9)
     # -- the workloads of the namespace --
     t = rng.uniform(0, 30)
     while t < W:
-        b.request(t, app, "get", _uri("configmaps", ns, f"{ns}-api-config"), _ref("configmaps", ns, f"{ns}-api-config"),
-                  200, reason=f"RBAC: allowed by RoleBinding \"{ns}-api/{ns}\" of Role \"{ns}-api\" to ServiceAccount "
-                              f"\"{ns}-api/{ns}\"")
+        b.request(
+            t,
+            app,
+            "get",
+            _uri("configmaps", ns, f"{ns}-api-config"),
+            _ref("configmaps", ns, f"{ns}-api-config"),
+            200,
+            reason=f'RBAC: allowed by RoleBinding "{ns}-api/{ns}" of Role "{ns}-api" to ServiceAccount '
+            f'"{ns}-api/{ns}"',
+        )
         t += rng.uniform(25, 35)
-    own = f"RBAC: allowed by RoleBinding \"{sa}/{ns}\" of Role \"{sa}\" to ServiceAccount \"{sa}/{ns}\""
+    own = f'RBAC: allowed by RoleBinding "{sa}/{ns}" of Role "{sa}" to ServiceAccount "{sa}/{ns}"'
     t = rng.uniform(0, 120)
     while t < W:  # the ServiceAccount's normal work: configmaps, pods, a report Job now and then
-        b.request(t, runner, "list", _uri("configmaps", ns, None, query="labelSelector=app%3Dreports"),
-                  _ref("configmaps", ns, None), 200, reason=own)
-        b.request(t + 0.2, runner, "list", _uri("pods", ns, None, query="labelSelector=app%3Dreports"),
-                  _ref("pods", ns, None), 200, reason=own)
+        b.request(
+            t,
+            runner,
+            "list",
+            _uri("configmaps", ns, None, query="labelSelector=app%3Dreports"),
+            _ref("configmaps", ns, None),
+            200,
+            reason=own,
+        )
+        b.request(
+            t + 0.2,
+            runner,
+            "list",
+            _uri("pods", ns, None, query="labelSelector=app%3Dreports"),
+            _ref("pods", ns, None),
+            200,
+            reason=own,
+        )
         if rng.random() < 0.2:
             job = f"report-{rng.getrandbits(32):08x}"
-            b.request(t + 0.5, runner, "create", _uri("jobs", ns, None, "batch"), _ref("jobs", ns, job, "batch"), 201,
-                      reason=own, level="Request")
+            b.request(
+                t + 0.5,
+                runner,
+                "create",
+                _uri("jobs", ns, None, "batch"),
+                _ref("jobs", ns, job, "batch"),
+                201,
+                reason=own,
+                level="Request",
+            )
         t += rng.uniform(240, 360)
-    v2 = f"RBAC: allowed by RoleBinding \"{sa}-v2/{ns}\" of Role \"{sa}-v2\" to ServiceAccount \"{sa}-v2/{ns}\""
+    v2 = f'RBAC: allowed by RoleBinding "{sa}-v2/{ns}" of Role "{sa}-v2" to ServiceAccount "{sa}-v2/{ns}"'
     decoy_secret = p.slot("unread_3").name
     t = created[decoy_secret] + rng.uniform(30, 120)
     while t < W:  # the look-alike (a substring match on the intruder's name catches it)
-        b.request(t, lookalike, "get", _uri("secrets", ns, decoy_secret), _ref("secrets", ns, decoy_secret), 200,
-                  reason=v2)
-        b.request(t + 0.1, lookalike, "list", _uri("configmaps", ns, None), _ref("configmaps", ns, None), 200, reason=v2)
+        b.request(
+            t,
+            lookalike,
+            "get",
+            _uri("secrets", ns, decoy_secret),
+            _ref("secrets", ns, decoy_secret),
+            200,
+            reason=v2,
+        )
+        b.request(
+            t + 0.1,
+            lookalike,
+            "list",
+            _uri("configmaps", ns, None),
+            _ref("configmaps", ns, None),
+            200,
+            reason=v2,
+        )
         t += rng.uniform(400, 700)
     t = rng.uniform(0, 600)
     while t < W:  # the same ServiceAccount name in another namespace reads that namespace's Secrets
-        b.request(t, staging_twin, "list", _uri("secrets", "staging", None), _ref("secrets", "staging", None), 200,
-                  reason=f"RBAC: allowed by RoleBinding \"{sa}/staging\" of Role \"{sa}\" to ServiceAccount "
-                         f"\"{sa}/staging\"")
+        b.request(
+            t,
+            staging_twin,
+            "list",
+            _uri("secrets", "staging", None),
+            _ref("secrets", "staging", None),
+            200,
+            reason=f'RBAC: allowed by RoleBinding "{sa}/staging" of Role "{sa}" to ServiceAccount '
+            f'"{sa}/staging"',
+        )
         t += rng.uniform(900, 1500)
     # -- CI: deploys, creates the later Secrets, reads some --
-    ci_reason = "RBAC: allowed by ClusterRoleBinding \"ci-deployer\" of ClusterRole \"edit\" to ServiceAccount " \
-                "\"deployer/ci\""
+    ci_reason = (
+        'RBAC: allowed by ClusterRoleBinding "ci-deployer" of ClusterRole "edit" to ServiceAccount '
+        '"deployer/ci"'
+    )
     for s in p.secrets:
         if s.slot in ("read_4", "unread_1", "unread_2", "unread_3"):
             ct = created[s.name] - rng.uniform(0.05, 0.4)
-            b.request(ct, ci, "create", _uri("secrets", ns, None), _ref("secrets", ns, s.name), 201, reason=ci_reason,
-                      level="Metadata")
+            b.request(
+                ct,
+                ci,
+                "create",
+                _uri("secrets", ns, None),
+                _ref("secrets", ns, s.name),
+                201,
+                reason=ci_reason,
+                level="Metadata",
+            )
     t = rng.uniform(60, 400)
     while t < W:
         d = rng.choice(deployments)
-        b.request(t, ci, "get", _uri("deployments", ns, d, "apps"), _ref("deployments", ns, d, "apps"), 200,
-                  reason=ci_reason)
-        b.request(t + 0.4, ci, "patch", _uri("deployments", ns, d, "apps"), _ref("deployments", ns, d, "apps"), 200,
-                  reason=ci_reason, level="Request")
+        b.request(
+            t,
+            ci,
+            "get",
+            _uri("deployments", ns, d, "apps"),
+            _ref("deployments", ns, d, "apps"),
+            200,
+            reason=ci_reason,
+        )
+        b.request(
+            t + 0.4,
+            ci,
+            "patch",
+            _uri("deployments", ns, d, "apps"),
+            _ref("deployments", ns, d, "apps"),
+            200,
+            reason=ci_reason,
+            level="Request",
+        )
         for name in (p.slot("unread_1").name, p.slot("read_3").name):
             if exists(name, t):
-                b.request(t + 0.2, ci, "get", _uri("secrets", ns, name), _ref("secrets", ns, name), 200,
-                          reason=ci_reason)
+                b.request(
+                    t + 0.2,
+                    ci,
+                    "get",
+                    _uri("secrets", ns, name),
+                    _ref("secrets", ns, name),
+                    200,
+                    reason=ci_reason,
+                )
         t += rng.uniform(500, 900)
     # -- humans --
     t = rng.uniform(200, 900)
     while t < W:
         who = rng.choice([alice, alice, admin])
-        reason = "RBAC: allowed by ClusterRoleBinding \"oncall\" of ClusterRole \"view\" to Group \"oncall\"" \
-            if who is alice else "RBAC: allowed by ClusterRoleBinding \"kubeadm:cluster-admins\" of ClusterRole " \
-                                 "\"cluster-admin\" to Group \"kubeadm:cluster-admins\""
-        b.request(t, who, "list", _uri("pods", ns, None, query="limit=500"), _ref("pods", ns, None), 200, reason=reason)
+        reason = (
+            'RBAC: allowed by ClusterRoleBinding "oncall" of ClusterRole "view" to Group "oncall"'
+            if who is alice
+            else 'RBAC: allowed by ClusterRoleBinding "kubeadm:cluster-admins" of ClusterRole '
+            '"cluster-admin" to Group "kubeadm:cluster-admins"'
+        )
+        b.request(
+            t,
+            who,
+            "list",
+            _uri("pods", ns, None, query="limit=500"),
+            _ref("pods", ns, None),
+            200,
+            reason=reason,
+        )
         pod = f"{rng.choice(deployments)}-{rng.choice(['5d8f7c9b6', '7c4b9d8f5'])}-{rng.getrandbits(20):05x}"
-        b.request(t + rng.uniform(3, 20), who, "get", _uri("pods", ns, pod, sub="log", query="container=app&tailLines=100"),
-                  _ref("pods", ns, pod, sub="log"), 200, reason=reason, long_running=rng.uniform(0.2, 3))
+        b.request(
+            t + rng.uniform(3, 20),
+            who,
+            "get",
+            _uri("pods", ns, pod, sub="log", query="container=app&tailLines=100"),
+            _ref("pods", ns, pod, sub="log"),
+            200,
+            reason=reason,
+            long_running=rng.uniform(0.2, 3),
+        )
         if who is admin and rng.random() < 0.5:
-            b.request(t + rng.uniform(20, 40), who, "create", _uri("pods", ns, pod, sub="exec",
-                      query="command=sh&container=app&stdin=true&stdout=true&tty=true"),
-                      _ref("pods", ns, pod, sub="exec"), 101, reason=reason, long_running=rng.uniform(30, 200))
+            b.request(
+                t + rng.uniform(20, 40),
+                who,
+                "create",
+                _uri(
+                    "pods",
+                    ns,
+                    pod,
+                    sub="exec",
+                    query="command=sh&container=app&stdin=true&stdout=true&tty=true",
+                ),
+                _ref("pods", ns, pod, sub="exec"),
+                101,
+                reason=reason,
+                long_running=rng.uniform(30, 200),
+            )
         if who is alice and rng.random() < 0.4:
-            b.request(t + rng.uniform(40, 60), who, "list", _uri("secrets", ns, None), _ref("secrets", ns, None), 403,
-                      reason="", message=f"secrets is forbidden: User \"alice@corp.example\" cannot list resource "
-                                         f"\"secrets\" in API group \"\" in the namespace \"{ns}\"")
+            b.request(
+                t + rng.uniform(40, 60),
+                who,
+                "list",
+                _uri("secrets", ns, None),
+                _ref("secrets", ns, None),
+                403,
+                reason="",
+                message=f'secrets is forbidden: User "alice@corp.example" cannot list resource '
+                f'"secrets" in API group "" in the namespace "{ns}"',
+            )
         t += rng.uniform(400, 1100)
     # -- failed logins: a token spray from outside --
     spray_at = rng.uniform(0.1, 0.25) * W
     spray = Actor("", (), "203.0.113.50", "curl/8.5.0")
     for i in range(rng.randrange(25, 40)):
-        b.request(spray_at + i * rng.uniform(0.5, 3), spray, "list", _uri("secrets", ns, None),
-                  _ref("secrets", ns, None), 401, failed_authn=True)
+        b.request(
+            spray_at + i * rng.uniform(0.5, 3),
+            spray,
+            "list",
+            _uri("secrets", ns, None),
+            _ref("secrets", ns, None),
+            401,
+            failed_authn=True,
+        )
     # -- the intruder: the ServiceAccount's token used from elsewhere --
     t0 = (p.list_at - p.base).total_seconds() - rng.uniform(30, 90)
-    b.request(t0, intruder, "create", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
-              _ref("selfsubjectrulesreviews", None, None, "authorization.k8s.io"), 201,
-              reason="RBAC: allowed by ClusterRoleBinding \"system:basic-user\" of ClusterRole \"system:basic-user\" "
-                     "to Group \"system:authenticated\"", level="Request")
-    b.request(t0 + rng.uniform(5, 15), intruder, "list", _uri("secrets", "kube-system", None),
-              _ref("secrets", "kube-system", None), 403, reason="",
-              message=f"secrets is forbidden: User \"{p.attacker}\" cannot list resource \"secrets\" in API group "
-                      "\"\" in the namespace \"kube-system\"")
+    b.request(
+        t0,
+        intruder,
+        "create",
+        "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
+        _ref("selfsubjectrulesreviews", None, None, "authorization.k8s.io"),
+        201,
+        reason='RBAC: allowed by ClusterRoleBinding "system:basic-user" of ClusterRole "system:basic-user" '
+        'to Group "system:authenticated"',
+        level="Request",
+    )
+    b.request(
+        t0 + rng.uniform(5, 15),
+        intruder,
+        "list",
+        _uri("secrets", "kube-system", None),
+        _ref("secrets", "kube-system", None),
+        403,
+        reason="",
+        message=f'secrets is forbidden: User "{p.attacker}" cannot list resource "secrets" in API group '
+        '"" in the namespace "kube-system"',
+    )
     t_list = (p.list_at - p.base).total_seconds()
-    b.request(t_list, intruder, "list", _uri("secrets", ns, None, query="limit=500"), _ref("secrets", ns, None), 200,
-              reason=own)
+    b.request(
+        t_list,
+        intruder,
+        "list",
+        _uri("secrets", ns, None, query="limit=500"),
+        _ref("secrets", ns, None),
+        200,
+        reason=own,
+    )
     r1 = p.slot("read_1").name
-    b.request(t_list + rng.uniform(8, 20), intruder, "get", _uri("secrets", ns, r1), _ref("secrets", ns, r1), 200,
-              reason=own)
+    b.request(
+        t_list + rng.uniform(8, 20),
+        intruder,
+        "get",
+        _uri("secrets", ns, r1),
+        _ref("secrets", ns, r1),
+        200,
+        reason=own,
+    )
     u2 = p.slot("unread_2").name
     assert not exists(u2, t_list + 60)
-    b.request(t_list + rng.uniform(25, 60), intruder, "get", _uri("secrets", ns, u2), _ref("secrets", ns, u2), 404,
-              reason=own, message=f"secrets \"{u2}\" not found")
-    b.request(t_list + rng.uniform(61, 90), intruder, "list", _uri("pods", ns, None), _ref("pods", ns, None), 200,
-              reason=own)
+    b.request(
+        t_list + rng.uniform(25, 60),
+        intruder,
+        "get",
+        _uri("secrets", ns, u2),
+        _ref("secrets", ns, u2),
+        404,
+        reason=own,
+        message=f'secrets "{u2}" not found',
+    )
+    b.request(
+        t_list + rng.uniform(61, 90),
+        intruder,
+        "list",
+        _uri("pods", ns, None),
+        _ref("pods", ns, None),
+        200,
+        reason=own,
+    )
     r4 = p.slot("read_4").name
     t4 = max(created[r4], created[u2]) + rng.uniform(600, 900)
     if p.read_4_by_watch:
-        b.request(t4, intruder, "watch", _uri("secrets", ns, None, query=(
-            f"fieldSelector=metadata.name%3D{r4}&watch=true&timeoutSeconds=60")), _ref("secrets", ns, r4), 200,
-            reason=own, long_running=60.0)
+        b.request(
+            t4,
+            intruder,
+            "watch",
+            _uri(
+                "secrets",
+                ns,
+                None,
+                query=(f"fieldSelector=metadata.name%3D{r4}&watch=true&timeoutSeconds=60"),
+            ),
+            _ref("secrets", ns, r4),
+            200,
+            reason=own,
+            long_running=60.0,
+        )
     else:
         b.request(t4, intruder, "get", _uri("secrets", ns, r4), _ref("secrets", ns, r4), 200, reason=own)
-    b.request(t4 + rng.uniform(10, 30), intruder, "get", _uri("secrets", "default", "admin-token"),
-              _ref("secrets", "default", "admin-token"), 403, reason="",
-              message=f"secrets \"admin-token\" is forbidden: User \"{p.attacker}\" cannot get resource \"secrets\" in "
-                      "API group \"\" in the namespace \"default\"")
+    b.request(
+        t4 + rng.uniform(10, 30),
+        intruder,
+        "get",
+        _uri("secrets", "default", "admin-token"),
+        _ref("secrets", "default", "admin-token"),
+        403,
+        reason="",
+        message=f'secrets "admin-token" is forbidden: User "{p.attacker}" cannot get resource "secrets" in '
+        'API group "" in the namespace "default"',
+    )
     assert all(n in secret_names for n in (r1, r4, u2))
     return b.sorted_events()
 
 
 # ---- the API objects -----------------------------------------------------------------------------------
 
+
 def _secret_doc(p: Plan, s: SecretPlan) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Secret", "metadata": {
-        "name": s.name, "namespace": p.ns, "uid": s.uid, "resourceVersion": str(s.resource_version),
-        "creationTimestamp": _ts(s.created, micro=False), "labels": {"app.kubernetes.io/part-of": p.ns}},
-        "type": s.type, "data": dict(s.data)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": s.name,
+            "namespace": p.ns,
+            "uid": s.uid,
+            "resourceVersion": str(s.resource_version),
+            "creationTimestamp": _ts(s.created, micro=False),
+            "labels": {"app.kubernetes.io/part-of": p.ns},
+        },
+        "type": s.type,
+        "data": dict(s.data),
+    }
 
 
 def _objects(p: Plan, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
     ns, sa = p.ns, p.sa
 
     def meta(name: str) -> dict[str, Any]:
-        return {"name": name, "namespace": ns, "uid": _uid(rng), "resourceVersion": str(rng.randrange(10**5, 10**6)),
-                "creationTimestamp": _ts(p.base - timedelta(days=rng.randrange(200, 400)), micro=False)}
+        return {
+            "name": name,
+            "namespace": ns,
+            "uid": _uid(rng),
+            "resourceVersion": str(rng.randrange(10**5, 10**6)),
+            "creationTimestamp": _ts(p.base - timedelta(days=rng.randrange(200, 400)), micro=False),
+        }
 
     def sa_subject(name: str) -> dict[str, str]:
         return {"kind": "ServiceAccount", "name": name, "namespace": ns}
 
     def role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta(name), "rules": rules}
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta(name),
+            "rules": rules,
+        }
 
     def binding(name: str, role_name: str, subjects: list[dict[str, str]]) -> dict[str, Any]:
-        return {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta(name),
-                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
-                "subjects": subjects}
+        return {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta(name),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
+            "subjects": subjects,
+        }
 
     decoy = p.slot("unread_3").name
     out = {
-        f"rbac/role-{sa}": [role(sa, [
-            {"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
-            {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create"]},
-        ])],
+        f"rbac/role-{sa}": [
+            role(
+                sa,
+                [
+                    {
+                        "apiGroups": [""],
+                        "resources": ["configmaps", "secrets"],
+                        "verbs": ["get", "list", "watch"],
+                    },
+                    {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
+                    {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create"]},
+                ],
+            )
+        ],
         f"rbac/rolebinding-{sa}": [binding(sa, sa, [sa_subject(sa)])],
-        f"rbac/role-{sa}-v2": [role(f"{sa}-v2", [
-            {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [decoy], "verbs": ["get"]},
-            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]},
-        ])],
+        f"rbac/role-{sa}-v2": [
+            role(
+                f"{sa}-v2",
+                [
+                    {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [decoy], "verbs": ["get"]},
+                    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list"]},
+                ],
+            )
+        ],
         f"rbac/rolebinding-{sa}-v2": [binding(f"{sa}-v2", f"{sa}-v2", [sa_subject(f"{sa}-v2")])],
-        f"rbac/role-{ns}-api": [role(f"{ns}-api", [
-            {"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [f"{ns}-api-config"], "verbs": ["get"]},
-        ])],
+        f"rbac/role-{ns}-api": [
+            role(
+                f"{ns}-api",
+                [
+                    {
+                        "apiGroups": [""],
+                        "resources": ["configmaps"],
+                        "resourceNames": [f"{ns}-api-config"],
+                        "verbs": ["get"],
+                    },
+                ],
+            )
+        ],
         f"rbac/rolebinding-{ns}-api": [binding(f"{ns}-api", f"{ns}-api", [sa_subject(f"{ns}-api")])],
-        "serviceaccounts": [{"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(n)}
-                            for n in (f"{ns}-api", sa, f"{sa}-v2", "default")],
+        "serviceaccounts": [
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(n)}
+            for n in (f"{ns}-api", sa, f"{sa}-v2", "default")
+        ],
     }
     for s in p.secrets:
         out[f"secrets/{s.name}"] = [_secret_doc(p, s)]
@@ -713,7 +1225,9 @@ def generate(dest: Path, seed: str | None = None, values: dict[str, Any] | None 
     with gzip.GzipFile(backup, "wb", compresslevel=3, mtime=0) as gz:
         gz.write(join_lines(events[:cut]))
     (log_dir / "audit.log").write_bytes(join_lines(events[cut:]))
-    rng = random.Random(int.from_bytes(hashlib.sha256(f"lab7-obj\0{seed}\0{p.ns}".encode()).digest()[:8], "big"))
+    rng = random.Random(
+        int.from_bytes(hashlib.sha256(f"lab7-obj\0{seed}\0{p.ns}".encode()).digest()[:8], "big")
+    )
     for rel, docs in _objects(p, rng).items():
         path = dest / "cluster" / f"{rel}.yaml"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -724,5 +1238,5 @@ def generate(dest: Path, seed: str | None = None, values: dict[str, Any] | None 
         f"Namespace under investigation: {p.ns}\n"
         f"Audit logs: {LOG_DIR}/ (audit.log and the rotated audit-<time>.log.gz)\n"
         "Write the intruder's username to /opt/course/lab7/intruder.txt\n"
-        "and the names of the Secrets it read, one per line, to /opt/course/lab7/secrets.txt\n")
-
+        "and the names of the Secrets it read, one per line, to /opt/course/lab7/secrets.txt\n"
+    )

@@ -11,8 +11,15 @@ from grader.results import Report
 FORMATS = ("table", "json", "junit")
 
 
-def render(report: Report, fmt: str, *, verbose: bool = False, color: bool | None = None, hints: bool = False,
-           hint_command: str | None = None) -> str:
+def render(
+    report: Report,
+    fmt: str,
+    *,
+    verbose: bool = False,
+    color: bool | None = None,
+    hints: bool = False,
+    hint_command: str | None = None,
+) -> str:
     if fmt == "json":
         from grader.reporters.json_report import render_json
 
@@ -24,4 +31,3 @@ def render(report: Report, fmt: str, *, verbose: bool = False, color: bool | Non
     from grader.reporters.table import render_table
 
     return render_table(report, verbose=verbose, color=color, hints=hints, hint_command=hint_command)
-

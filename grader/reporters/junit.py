@@ -16,29 +16,43 @@ from grader.results import Report, Status
 
 def render_junit(report: Report, *, hints: bool = False) -> str:
     suites = ET.Element("testsuites", name="cks grader")
-    suite = ET.SubElement(suites, "testsuite", {
-        "name": report.lab,
-        "errors": str(report.count(Status.ERROR)),
-        "failures": str(report.count(Status.FAIL)),
-        "skipped": str(report.count(Status.SKIP)),
-        "tests": str(len(report.tasks)),
-        "time": "0.000",
-        "timestamp": datetime.now().isoformat(timespec="seconds"),
-        "hostname": socket.gethostname(),
-    })
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        {
+            "name": report.lab,
+            "errors": str(report.count(Status.ERROR)),
+            "failures": str(report.count(Status.FAIL)),
+            "skipped": str(report.count(Status.SKIP)),
+            "tests": str(len(report.tasks)),
+            "time": "0.000",
+            "timestamp": datetime.now().isoformat(timespec="seconds"),
+            "hostname": socket.gethostname(),
+        },
+    )
     props = ET.SubElement(suite, "properties")
-    for name, value in (("title", report.title), ("target", report.target), ("score", f"{report.score:g}"),
-                        ("max_score", f"{report.max_score:g}"), ("lab_version", report.lab_version),
-                        ("seed", report.seed or "")):
+    for name, value in (
+        ("title", report.title),
+        ("target", report.target),
+        ("score", f"{report.score:g}"),
+        ("max_score", f"{report.max_score:g}"),
+        ("lab_version", report.lab_version),
+        ("seed", report.seed or ""),
+    ):
         ET.SubElement(props, "property", name=name, value=str(value))
     for task in report.tasks:
-        case = ET.SubElement(suite, "testcase", classname=report.lab, name=f"{task.id}: {task.title}", time="0.000")
+        case = ET.SubElement(
+            suite, "testcase", classname=report.lab, name=f"{task.id}: {task.title}", time="0.000"
+        )
         body = "\n".join(
             [f"{ev.where}: expected {ev.expected!s}, actual {ev.actual!s}" for ev in task.evidence]
-            + ([f"hint: {task.hint}"] if hints and task.hint else []))
+            + ([f"hint: {task.hint}"] if hints and task.hint else [])
+        )
         points = f"{task.points:g}/{task.max_points:g} points"
         if task.status is Status.FAIL:
-            kind = "DependencyFailure" if task.blocked_by else "GradingFailure"  # its root cause is another case
+            kind = (
+                "DependencyFailure" if task.blocked_by else "GradingFailure"
+            )  # its root cause is another case
             el = ET.SubElement(case, "failure", message=f"{task.message} ({points})", type=kind)
             el.text = body
         elif task.status is Status.ERROR:
@@ -51,8 +65,9 @@ def render_junit(report: Report, *, hints: bool = False) -> str:
     xml = ET.tostring(suites, encoding="unicode")
     # characters XML 1.0 cannot hold (a learner's value with ESC or NUL, a file name that is not UTF-8) are
     # written as text, \xNN / \udcNN: ElementTree would emit them raw and every JUnit reader would refuse the file
-    xml = _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}",
-                       xml)
+    xml = _NOT_XML.sub(
+        lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", xml
+    )
     return '<?xml version="1.0" encoding="utf-8"?>\n' + xml + "\n"
 
 

@@ -20,19 +20,35 @@ _STYLE = {Status.PASS: "green", Status.FAIL: "red", Status.ERROR: "yellow", Stat
 _MARK = {Status.PASS: "PASS", Status.FAIL: "FAIL", Status.ERROR: "ERROR", Status.SKIP: "SKIP"}
 
 
-def render_table(report: Report, *, verbose: bool = False, color: bool | None = None, width: int | None = None,
-                 hints: bool = False, hint_command: str | None = None) -> str:
+def render_table(
+    report: Report,
+    *,
+    verbose: bool = False,
+    color: bool | None = None,
+    width: int | None = None,
+    hints: bool = False,
+    hint_command: str | None = None,
+) -> str:
     from grader.text import plural, printable
 
     if color is None:
         color = "NO_COLOR" not in os.environ
     ask = hint_command or f"cks hint {report.lab} {{task}}"
     buf = io.StringIO()
-    console = Console(file=buf, force_terminal=color, no_color=not color, width=width or terminal_width(),
-                      highlight=False, soft_wrap=False)
+    console = Console(
+        file=buf,
+        force_terminal=color,
+        no_color=not color,
+        width=width or terminal_width(),
+        highlight=False,
+        soft_wrap=False,
+    )
     seed = f" · seed {report.seed}" if report.seed else ""
-    console.print(Text.assemble((f"{report.lab}", "bold"),
-                                printable(f" · {report.title} · target: {report.target}{seed}")))
+    console.print(
+        Text.assemble(
+            (f"{report.lab}", "bold"), printable(f" · {report.title} · target: {report.target}{seed}")
+        )
+    )
     table = Table(show_lines=False, expand=False, pad_edge=False)
     table.add_column("Task", no_wrap=True)
     table.add_column("Status", no_wrap=True)
@@ -45,11 +61,16 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
             earlier = first_said.setdefault(message, t.id)
             if earlier != t.id:  # one broken or missing file fails many tasks alike: say it once
                 message = f"same problem as {earlier}"
-        reason = Text.assemble((printable(t.title), "bold"), "\n",
-                               (printable(message), "" if t.status is Status.PASS else _STYLE[t.status]))
+        reason = Text.assemble(
+            (printable(t.title), "bold"),
+            "\n",
+            (printable(message), "" if t.status is Status.PASS else _STYLE[t.status]),
+        )
         if t.status is Status.FAIL and t.hint and not hints:
             reason.append(f"\nhint: {ask.format(task=t.id)}", style="dim")
-        table.add_row(t.id, Text(_MARK[t.status], style=_STYLE[t.status]), f"{t.points:g}/{t.max_points:g}", reason)
+        table.add_row(
+            t.id, Text(_MARK[t.status], style=_STYLE[t.status]), f"{t.points:g}/{t.max_points:g}", reason
+        )
         if verbose and t.evidence:
             for ev in t.evidence:
                 table.add_row("", "", "", _evidence(ev))
@@ -62,8 +83,13 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
     errors = report.count(Status.ERROR)
     if errors:
         verb = "task could" if errors == 1 else "tasks could"
-        console.print(Text(f"{errors} {verb} not be checked: that is an environment problem, not a wrong "
-                           "answer. Fix what the message says and grade again.", style="yellow"))
+        console.print(
+            Text(
+                f"{errors} {verb} not be checked: that is an environment problem, not a wrong "
+                "answer. Fix what the message says and grade again.",
+                style="yellow",
+            )
+        )
     todo = [t for t in report.tasks if t.status is Status.FAIL and t.hint]
     if todo and hints:
         console.print(Text("Hints", style="bold"))
@@ -74,8 +100,12 @@ def render_table(report: Report, *, verbose: bool = False, color: bool | None = 
             grid.add_row(Text(f"{t.id}:", style="bold"), Text(printable(t.hint)))  # Text: no markup
         console.print(Padding(grid, (0, 0, 0, 2)))
     if todo and not hints:
-        console.print(Text("Hints come one tier at a time: a nudge, where to look, then the shape of the answer.",
-                           style="dim"))
+        console.print(
+            Text(
+                "Hints come one tier at a time: a nudge, where to look, then the shape of the answer.",
+                style="dim",
+            )
+        )
     if todo and not verbose:
         console.print(Text("Run with -v to see the evidence (where, expected, actual).", style="dim"))
     # rich pads grid cells to their width: drop the trailing blanks so files and diffs stay clean

@@ -23,8 +23,11 @@ def test_a_secret_defined_twice_is_named_in_the_failure(tmp_path):
     start = build(LAB, tmp_path / "start", None, solution=False)
     ws = build(LAB, tmp_path / "ws", None, solution=True)
     secrets = ws.root / "cluster" / "secrets"
-    rotated = next(p for p in sorted(secrets.glob("*.yaml"))
-                   if (start.root / "cluster/secrets" / p.name).read_bytes() != p.read_bytes())
+    rotated = next(
+        p
+        for p in sorted(secrets.glob("*.yaml"))
+        if (start.root / "cluster/secrets" / p.name).read_bytes() != p.read_bytes()
+    )
     (secrets / f"{rotated.stem}-rotated.yaml").write_bytes(rotated.read_bytes())  # sorts before the original
     rotated.write_bytes((start.root / "cluster/secrets" / rotated.name).read_bytes())
     t3 = _task(grade(LAB, ws), "t3")
@@ -56,10 +59,14 @@ def test_listing_every_secret_does_not_reveal_which_were_not_read(tmp_path):
 
 # ---- nothing in a report gives the investigation away (issue 12) ------------------------------------------
 
+
 def _answers() -> dict:
     values = variants.values_for(LAB, None)
-    return {"attacker": values["attacker"], "sa": values["sa"], **{
-        f"read_{i}": values[f"read_{i}"] for i in range(1, 5)}}
+    return {
+        "attacker": values["attacker"],
+        "sa": values["sa"],
+        **{f"read_{i}": values[f"read_{i}"] for i in range(1, 5)},
+    }
 
 
 def _everything_said(report) -> str:
@@ -93,6 +100,7 @@ def _rotate(secret: str):
         doc = yaml.safe_load(path.read_text())
         doc["stringData"] = {k: "changed-by-learner" for k in doc.get("data", {})}
         path.write_text(yaml.safe_dump(doc))
+
     return edit
 
 
@@ -101,8 +109,9 @@ def test_rotating_one_secret_does_not_tell_whether_it_was_read(tmp_path):
     values = variants.values_for(LAB, None)
     read = _start_with(tmp_path, "read", _rotate(values["read_1"]))
     unread = _start_with(tmp_path, "unread", _rotate(values["unread_1"]))
-    assert [(t.id, t.status, t.points, t.message) for t in read.tasks] == \
-        [(t.id, t.status, t.points, t.message) for t in unread.tasks]
+    assert [(t.id, t.status, t.points, t.message) for t in read.tasks] == [
+        (t.id, t.status, t.points, t.message) for t in unread.tasks
+    ]
     assert _task(read, "t3").blocked_by == "t2"
 
 
@@ -129,8 +138,11 @@ def test_rotation_needs_every_secret_value_changed():
     before = {"username": b"app", "password": b"s3cret"}
     assert rotation_problem(before, {"username": b"app", "password": b"new"}) is None  # a user name may stay
     assert rotation_problem(before, {"username": b"app2", "password": b"new", "note": b"x"}) is None
-    assert "still holds" in rotation_problem(before, {"username": b"app", "password": b"s3cret",
-                                                      "password-new": b"new"})
-    assert "another key" in rotation_problem(before, {"username": b"app", "password": b"new", "old": b"s3cret"})
+    assert "still holds" in rotation_problem(
+        before, {"username": b"app", "password": b"s3cret", "password-new": b"new"}
+    )
+    assert "another key" in rotation_problem(
+        before, {"username": b"app", "password": b"new", "old": b"s3cret"}
+    )
     assert "removed" in rotation_problem(before, {"username": b"app"})
     assert "empty" in rotation_problem(before, {"username": b"app", "password": b""})

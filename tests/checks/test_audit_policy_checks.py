@@ -56,6 +56,7 @@ def probes(ws: Path, *entries, **params):
 
 # ---- loads ------------------------------------------------------------------------------------------
 
+
 def test_loads_passes_a_valid_policy(ws: Path) -> None:
     write(ws, GOOD)
     out = run_check(ws, "audit_policy.loads")
@@ -74,28 +75,46 @@ def test_loads_fails_on_dropped_keys_unless_allowed(ws: Path) -> None:
 def test_loads_fails_with_the_kube_apiserver_error(ws: Path) -> None:
     write(ws, GOOD.replace("audit.k8s.io/v1", "audit.k8s.io/v1beta1"))
     out = run_check(ws, "audit_policy.loads")
-    assert out.status is Status.FAIL and "would refuse this policy" in out.message and "v1beta1" in out.message
+    assert (
+        out.status is Status.FAIL and "would refuse this policy" in out.message and "v1beta1" in out.message
+    )
 
 
 # ---- probes -----------------------------------------------------------------------------------------
 
+
 def test_probe_failure_names_the_request_expected_actual_and_rule(ws: Path) -> None:
     write(ws, GOOD.replace('resources: ["secrets"]', 'resources: ["secret"]'))
-    out = probes(ws, {"request": "get secrets -n prod as alice", "level": "Metadata"},
-                 {"request": "get secrets -n dev as alice", "level": "Metadata"})
+    out = probes(
+        ws,
+        {"request": "get secrets -n prod as alice", "level": "Metadata"},
+        {"request": "get secrets -n dev as alice", "level": "Metadata"},
+    )
     assert out.status is Status.FAIL
     assert out.message == "get secrets -n prod as alice: expected Metadata, got RequestResponse (rules[1])"
     ev = out.evidence[0]
     assert ev.where == f"{NODE}:{PATH} | get secrets -n prod as alice"
     assert ev.expected == "level Metadata"
-    assert ev.actual == "level RequestResponse by rules[1] (RequestResponse: namespaces prod); omitStages RequestReceived"
+    assert (
+        ev.actual
+        == "level RequestResponse by rules[1] (RequestResponse: namespaces prod); omitStages RequestReceived"
+    )
 
 
 def test_probe_pass_counts_requests_of_a_space(ws: Path) -> None:
     write(ws, GOOD)
-    out = probes(ws, {"space": {"verbs": ["get", "create"], "resources": ["secrets"],
-                                "namespaces": ["prod", "dev", ""], "users": ["alice", None]},
-                      "level": "Metadata"})
+    out = probes(
+        ws,
+        {
+            "space": {
+                "verbs": ["get", "create"],
+                "resources": ["secrets"],
+                "namespaces": ["prod", "dev", ""],
+                "users": ["alice", None],
+            },
+            "level": "Metadata",
+        },
+    )
     assert out.status is Status.PASS and "all 12 probe requests" in out.message
 
 
@@ -107,8 +126,14 @@ def test_probe_default_none_is_named(ws: Path) -> None:
 
 def test_several_failures_are_counted(ws: Path) -> None:
     write(ws, GOOD)
-    out = probes(ws, {"space": {"verbs": ["create", "delete"], "resources": ["pods"], "namespaces": ["prod"]},
-                      "level": "Metadata"}, {"request": "get nodes", "level": "Metadata"})
+    out = probes(
+        ws,
+        {
+            "space": {"verbs": ["create", "delete"], "resources": ["pods"], "namespaces": ["prod"]},
+            "level": "Metadata",
+        },
+        {"request": "get nodes", "level": "Metadata"},
+    )
     assert out.message.endswith("; 1 more of 3 probes fail") and len(out.evidence) == 2
 
 
@@ -123,11 +148,20 @@ def test_omits_expectation_and_require_recorded(ws: Path) -> None:
 
 
 def test_witnesses_catch_a_rule_no_probe_reaches(ws: Path) -> None:
-    write(ws, GOOD.replace("rules:\n", "rules:\n  - level: Request\n    omitStages: [Panic]\n"
-                                       "    resources: [{group: batch, resources: [cronjobs]}]\n")
-              .replace("omitStages: [RequestReceived]\n", ""))
-    out = probes(ws, {"request": "get secrets -n dev", "omits": "RequestReceived"}, witnesses=True,
-                 expect={"omits": "RequestReceived"})
+    write(
+        ws,
+        GOOD.replace(
+            "rules:\n",
+            "rules:\n  - level: Request\n    omitStages: [Panic]\n"
+            "    resources: [{group: batch, resources: [cronjobs]}]\n",
+        ).replace("omitStages: [RequestReceived]\n", ""),
+    )
+    out = probes(
+        ws,
+        {"request": "get secrets -n dev", "omits": "RequestReceived"},
+        witnesses=True,
+        expect={"omits": "RequestReceived"},
+    )
     assert out.status is Status.FAIL
     assert out.message.startswith("get secrets -n dev: RequestReceived is recorded")
     assert any("get cronjobs.batch -n default as alice [reaches rules[0]]" in e.where for e in out.evidence)
@@ -141,9 +175,23 @@ def test_requests_from_reuses_other_tasks_requests(ws: Path) -> None:
 
 
 def test_level_alternatives_and_managed_fields(ws: Path) -> None:
-    write(ws, GOOD.replace("omitStages: [RequestReceived]\n", "omitStages: [RequestReceived]\nomitManagedFields: true\n"))
-    assert probes(ws, {"request": "create pods -n prod", "level": ["Request", "RequestResponse"],
-                       "omit_managed_fields": True}).status is Status.PASS
+    write(
+        ws,
+        GOOD.replace(
+            "omitStages: [RequestReceived]\n", "omitStages: [RequestReceived]\nomitManagedFields: true\n"
+        ),
+    )
+    assert (
+        probes(
+            ws,
+            {
+                "request": "create pods -n prod",
+                "level": ["Request", "RequestResponse"],
+                "omit_managed_fields": True,
+            },
+        ).status
+        is Status.PASS
+    )
     out = probes(ws, {"request": "create pods -n prod", "omit_managed_fields": False})
     assert out.status is Status.FAIL and "managedFields are omitted" in out.message
 
@@ -152,7 +200,9 @@ def test_policy_that_does_not_load_fails_every_behaviour_probe(ws: Path) -> None
     write(ws, GOOD.replace("level: RequestResponse", "level: Everything"))
     out = probes(ws, {"request": "get nodes", "level": "Metadata"})
     assert out.status is Status.FAIL
-    assert out.message.startswith("the policy does not load, so kube-apiserver would not start: rules[1].level")
+    assert out.message.startswith(
+        "the policy does not load, so kube-apiserver would not start: rules[1].level"
+    )
 
 
 def test_dropped_keys_are_mentioned_when_a_probe_fails(ws: Path) -> None:
@@ -161,16 +211,19 @@ def test_dropped_keys_are_mentioned_when_a_probe_fails(ws: Path) -> None:
     assert "kube-apiserver dropped keys from this policy" in out.message
 
 
-@pytest.mark.parametrize("entry,needle", [
-    ({"request": "get pods", "level": "metadata"}, "level 'metadata' is not one of"),
-    ({"request": "get"}, "write at least a verb"),
-    ({"space": {"verbs": ["get"]}}, "give resources"),
-    ({"space": {"resources": ["pods"], "colour": ["x"]}}, "unknown key 'colour'"),
-    ({"request": "get pods", "space": {}}, "exactly one of request or space"),
-    ({"request": "get pods", "omits": "Received"}, "omits 'Received'"),
-    ({"request": {"verbs": "get"}}, "unknown key 'verbs'"),
-    ({"request": "get pods", "levels": "None"}, "unknown key 'levels'"),
-])
+@pytest.mark.parametrize(
+    "entry,needle",
+    [
+        ({"request": "get pods", "level": "metadata"}, "level 'metadata' is not one of"),
+        ({"request": "get"}, "write at least a verb"),
+        ({"space": {"verbs": ["get"]}}, "give resources"),
+        ({"space": {"resources": ["pods"], "colour": ["x"]}}, "unknown key 'colour'"),
+        ({"request": "get pods", "space": {}}, "exactly one of request or space"),
+        ({"request": "get pods", "omits": "Received"}, "omits 'Received'"),
+        ({"request": {"verbs": "get"}}, "unknown key 'verbs'"),
+        ({"request": "get pods", "levels": "None"}, "unknown key 'levels'"),
+    ],
+)
 def test_bad_probe_data_is_an_error_not_a_fail(ws: Path, entry: dict, needle: str) -> None:
     write(ws, GOOD)
     out = probes(ws, entry)
@@ -194,6 +247,7 @@ def test_every_lab1_probe_parses_for_every_variant() -> None:
 
 
 # ---- bad input: every task of lab1 gets a clear fail or error, nothing raises ---------------------------
+
 
 def _bomb() -> str:
     lines = ['a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]']
@@ -262,6 +316,7 @@ def test_bad_input_gives_every_task_a_clear_verdict(ws: Path, kind: str, capsys)
 def test_permission_denied_is_an_error(ws: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     p = write(ws, GOOD)
     if os.geteuid() == 0:  # root reads a chmod 000 file: fail the open the way it fails for a user
+
         def denied(*args, **kwargs):
             raise PermissionError(13, "Permission denied")
 

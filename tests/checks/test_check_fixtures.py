@@ -47,7 +47,11 @@ def load_cases() -> list[Case]:
     cases = []
     for check_dir in sorted(p for p in FIXTURES.iterdir() if p.is_dir()):
         for case_dir in sorted(p for p in check_dir.iterdir() if p.is_dir()):
-            spec = yaml.safe_load((case_dir / "case.yaml").read_text()) if (case_dir / "case.yaml").is_file() else None
+            spec = (
+                yaml.safe_load((case_dir / "case.yaml").read_text())
+                if (case_dir / "case.yaml").is_file()
+                else None
+            )
             cases.append(Case(check_dir.name, case_dir, spec if isinstance(spec, dict) else {}))
     return cases
 
@@ -72,8 +76,14 @@ def context(case: Case) -> CheckContext:
         lab = get_lab(str(spec["lab"]))
         seed = str(spec["seed"]) if spec.get("seed") is not None else None
         return CheckContext(snap, lab, task, live, spec.get("variant") or {}, lambda: pristine(lab, seed))
-    return CheckContext(snap, throwaway_lab(case, task), task, live, spec.get("variant") or {},
-                        lambda: Snapshot(case.dir / "start"))
+    return CheckContext(
+        snap,
+        throwaway_lab(case, task),
+        task,
+        live,
+        spec.get("variant") or {},
+        lambda: Snapshot(case.dir / "start"),
+    )
 
 
 def run_case(case: Case) -> Outcome:
@@ -84,10 +94,14 @@ def run_case(case: Case) -> Outcome:
 def test_check_fixture(case: Case) -> None:
     unknown = set(case.spec) - CASE_KEYS
     assert not unknown, f"{case.dir}/case.yaml: unknown keys {sorted(unknown)} (allowed: {sorted(CASE_KEYS)})"
-    assert case.spec.get("expect") in {s.value for s in Status}, f"{case.dir}/case.yaml: expect pass|fail|error|skip"
+    assert case.spec.get("expect") in {s.value for s in Status}, (
+        f"{case.dir}/case.yaml: expect pass|fail|error|skip"
+    )
     assert case.spec.get("message"), f"{case.dir}/case.yaml: give a message fragment the outcome must contain"
     # git keeps no empty folders: an empty snapshot holds a .keep file
-    assert (case.dir / "snapshot").is_dir(), f"{case.dir}: no snapshot/ folder (add snapshot/.keep for an empty one)"
+    assert (case.dir / "snapshot").is_dir(), (
+        f"{case.dir}: no snapshot/ folder (add snapshot/.keep for an empty one)"
+    )
     outcome = run_case(case)
     assert outcome.status is case.expect, f"{case.check_id} gave {outcome.status}: {outcome.message}"
     assert str(case.spec["message"]).lower() in outcome.message.lower(), outcome.message
@@ -100,7 +114,11 @@ def test_check_fixture(case: Case) -> None:
 def test_every_check_id_has_passing_and_failing_fixtures() -> None:
     registered = registered_check_ids()
     folders = {p.name for p in FIXTURES.iterdir() if p.is_dir()}
-    assert not folders - registered, f"fixture folders name no registered check: {sorted(folders - registered)}"
+    assert not folders - registered, (
+        f"fixture folders name no registered check: {sorted(folders - registered)}"
+    )
     expected = {(c.check_id, c.spec.get("expect")) for c in CASES}
-    lacking = sorted(cid for cid in registered if (cid, "pass") not in expected or (cid, "fail") not in expected)
+    lacking = sorted(
+        cid for cid in registered if (cid, "pass") not in expected or (cid, "fail") not in expected
+    )
     assert not lacking, f"check ids without both a passing and a failing fixture: {lacking}"

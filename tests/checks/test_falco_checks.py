@@ -29,12 +29,16 @@ def _grade_t2(tmp_path: Path, name: str, edit: Callable[[dict], None]):
 
 
 @pytest.mark.parametrize("name", [BENIGN, OFFENDER])
-@pytest.mark.parametrize(("edit", "needle"), [
-    (lambda d: d.__setitem__("spec", [1]), "spec is not a mapping"),
-    (lambda d: d["spec"].__setitem__("replicas", "0"), "'0' (not a number)"),
-    (lambda d: d["metadata"].__setitem__("name", ["x"]), "deleted"),
-    (lambda d: d["metadata"].pop("name"), "deleted"),
-], ids=["spec-list", "replicas-string", "name-list", "name-missing"])
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda d: d.__setitem__("spec", [1]), "spec is not a mapping"),
+        (lambda d: d["spec"].__setitem__("replicas", "0"), "'0' (not a number)"),
+        (lambda d: d["metadata"].__setitem__("name", ["x"]), "deleted"),
+        (lambda d: d["metadata"].pop("name"), "deleted"),
+    ],
+    ids=["spec-list", "replicas-string", "name-list", "name-missing"],
+)
 def test_malformed_deployment_fails_with_a_reason(tmp_path, name, edit, needle):
     task = _grade_t2(tmp_path, name, edit)
     assert task.status is Status.FAIL, task.message
@@ -63,7 +67,9 @@ def _record(ws: Path, node_path: str, data: bytes) -> None:
     import hashlib
 
     meta = yaml.safe_load((ws / "cks.yaml").read_text())
-    meta.setdefault("start_files", {})[f"controlplane:{node_path}"] = "sha256:" + hashlib.sha256(data).hexdigest()
+    meta.setdefault("start_files", {})[f"controlplane:{node_path}"] = (
+        "sha256:" + hashlib.sha256(data).hexdigest()
+    )
     (ws / "cks.yaml").write_text(yaml.safe_dump(meta))
 
 
@@ -118,7 +124,9 @@ def test_a_live_start_record_fact_takes_precedence(tmp_path):
     facts.mkdir(parents=True)
     (facts / "start-files.json").write_text(json.dumps({DEFAULT: "sha256:" + "0" * 64}))
     assert all(t.status is Status.FAIL for t in _rule_tasks("lab3", tmp_path).values())
-    (facts / "start-files.json").write_text(json.dumps({DEFAULT: "sha256:" + hashlib.sha256(data).hexdigest()}))
+    (facts / "start-files.json").write_text(
+        json.dumps({DEFAULT: "sha256:" + hashlib.sha256(data).hexdigest()})
+    )
     assert all(t.status is Status.PASS for t in _rule_tasks("lab3", tmp_path).values())
 
 
@@ -131,6 +139,7 @@ def test_a_workspace_started_before_records_existed_falls_back_to_the_start_stat
 
 
 # ---- answers stay hidden; reasons speak about what the learner did ------------------------------------------
+
 
 @pytest.mark.parametrize("seed", [None, "alpha", "bravo"])
 def test_lab4_start_output_names_no_offender(tmp_path, seed):
@@ -182,20 +191,29 @@ def test_lab4_yaml_slip_is_named_as_such(tmp_path):
 
 # ---- partial credit of a rule task (lab3 README): a wrong detection keeps at most a third ---------------------
 
-@pytest.mark.parametrize(("fixture", "task", "points"), [
-    ("no_container_filter", "t1", 1.0),        # fires on host processes
-    ("no_parentheses", "t2", 1.0),
-    ("contains_shadow", "t2", 1.0),
-    ("shadow-flags-rdonly", "t2", 1.0),       # misses an O_RDWR read
-    ("privesc-appended-alternative", "t1", 1.0),
-    ("fields_reordered", "t2", 2.0),          # detection right, output wrong: 2 of 3
-    ("wrong_priority", "t1", 2.0),
-    ("package-mgmt-procs-macro", "t3", 0.0),  # Falco refuses the file
-])
+
+@pytest.mark.parametrize(
+    ("fixture", "task", "points"),
+    [
+        ("no_container_filter", "t1", 1.0),  # fires on host processes
+        ("no_parentheses", "t2", 1.0),
+        ("contains_shadow", "t2", 1.0),
+        ("shadow-flags-rdonly", "t2", 1.0),  # misses an O_RDWR read
+        ("privesc-appended-alternative", "t1", 1.0),
+        ("fields_reordered", "t2", 2.0),  # detection right, output wrong: 2 of 3
+        ("wrong_priority", "t1", 2.0),
+        ("package-mgmt-procs-macro", "t3", 0.0),  # Falco refuses the file
+    ],
+)
 def test_lab3_partial_credit(tmp_path, fixture, task, points):
     lab = get_lab("lab3")
-    snap = build(lab, tmp_path, None, solution=True,
-                 overlay=Path(__file__).resolve().parents[1] / "labs" / "lab3" / "wrong" / fixture)
+    snap = build(
+        lab,
+        tmp_path,
+        None,
+        solution=True,
+        overlay=Path(__file__).resolve().parents[1] / "labs" / "lab3" / "wrong" / fixture,
+    )
     result = {t.id: t for t in grade(lab, snap).tasks}[task]
     assert result.status is Status.FAIL
     assert result.points == pytest.approx(points), result.message
@@ -203,8 +221,13 @@ def test_lab3_partial_credit(tmp_path, fixture, task, points):
 
 def test_lab3_reasons_describe_events_neutrally(tmp_path):
     lab = get_lab("lab3")
-    snap = build(lab, tmp_path, None, solution=True,
-                 overlay=Path(__file__).resolve().parents[1] / "labs" / "lab3" / "wrong" / "no_container_filter")
+    snap = build(
+        lab,
+        tmp_path,
+        None,
+        solution=True,
+        overlay=Path(__file__).resolve().parents[1] / "labs" / "lab3" / "wrong" / "no_container_filter",
+    )
     t1 = {t.id: t for t in grade(lab, snap).tasks}["t1"]
     assert "sudo starting (execve) on the host (outside any container)" in t1.message
     assert "trap" not in t1.message and "without" not in t1.message

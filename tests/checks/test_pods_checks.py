@@ -33,14 +33,28 @@ def _set_status(ws: Path, generation: int = 3, started: int | None = 1, **status
         d = ws / "facts" / "_cluster"
         d.mkdir(parents=True, exist_ok=True)
         meta = obj["metadata"]
-        (d / "fingerprints.json").write_text(json.dumps({"objects": [
-            {"kind": "Deployment", "namespace": meta["namespace"], "name": meta["name"], "generation": started}]}))
+        (d / "fingerprints.json").write_text(
+            json.dumps(
+                {
+                    "objects": [
+                        {
+                            "kind": "Deployment",
+                            "namespace": meta["namespace"],
+                            "name": meta["name"],
+                            "generation": started,
+                        }
+                    ]
+                }
+            )
+        )
 
 
 def _probe(ws: Path, results: list[dict]) -> None:
     d = ws / "facts" / "controlplane"
     d.mkdir(parents=True, exist_ok=True)
-    (d / "lab5-write-probe.json").write_text(json.dumps({"pod": "web-abc", "container": "nginx", "results": results}))
+    (d / "lab5-write-probe.json").write_text(
+        json.dumps({"pod": "web-abc", "container": "nginx", "results": results})
+    )
 
 
 def _live(ws: Path, task: str):
@@ -50,18 +64,47 @@ def _live(ws: Path, task: str):
 
 
 def test_rollout_complete(lab5_solved):
-    _set_status(lab5_solved, observedGeneration=3, replicas=2, updatedReplicas=2, readyReplicas=2, availableReplicas=2)
+    _set_status(
+        lab5_solved, observedGeneration=3, replicas=2, updatedReplicas=2, readyReplicas=2, availableReplicas=2
+    )
     assert _live(lab5_solved, "t6").status is Status.PASS
 
 
-@pytest.mark.parametrize("status,needle", [
-    ({"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2},
-     "not seen the latest change"),
-    ({"observedGeneration": 3, "replicas": 3, "updatedReplicas": 2, "readyReplicas": 2, "availableReplicas": 2},
-     "old replicas are still running"),
-    ({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "readyReplicas": 0, "availableReplicas": 0},
-     "0 of 2 new pods are Ready"),
-])
+@pytest.mark.parametrize(
+    "status,needle",
+    [
+        (
+            {
+                "observedGeneration": 2,
+                "replicas": 2,
+                "updatedReplicas": 2,
+                "readyReplicas": 2,
+                "availableReplicas": 2,
+            },
+            "not seen the latest change",
+        ),
+        (
+            {
+                "observedGeneration": 3,
+                "replicas": 3,
+                "updatedReplicas": 2,
+                "readyReplicas": 2,
+                "availableReplicas": 2,
+            },
+            "old replicas are still running",
+        ),
+        (
+            {
+                "observedGeneration": 3,
+                "replicas": 2,
+                "updatedReplicas": 2,
+                "readyReplicas": 0,
+                "availableReplicas": 0,
+            },
+            "0 of 2 new pods are Ready",
+        ),
+    ],
+)
 def test_rollout_not_complete(lab5_solved, status, needle):
     _set_status(lab5_solved, **status)
     res = _live(lab5_solved, "t6")
@@ -70,8 +113,16 @@ def test_rollout_not_complete(lab5_solved, status, needle):
 
 def test_an_untouched_deployment_has_not_rolled_out(lab5_solved):
     # a Deployment nobody changed is fully rolled out at its start generation: that earns nothing
-    _set_status(lab5_solved, generation=1, started=1, observedGeneration=1, replicas=2, updatedReplicas=2,
-                readyReplicas=2, availableReplicas=2)
+    _set_status(
+        lab5_solved,
+        generation=1,
+        started=1,
+        observedGeneration=1,
+        replicas=2,
+        updatedReplicas=2,
+        readyReplicas=2,
+        availableReplicas=2,
+    )
     res = _live(lab5_solved, "t6")
     assert res.status is Status.FAIL and "has not been changed since the lab started" in res.message
 
@@ -84,8 +135,15 @@ def test_absent_counters_read_as_zero(lab5_solved):
 
 
 def test_rollout_without_a_start_record_is_an_error(lab5_solved):
-    _set_status(lab5_solved, started=None, observedGeneration=3, replicas=2, updatedReplicas=2, readyReplicas=2,
-                availableReplicas=2)
+    _set_status(
+        lab5_solved,
+        started=None,
+        observedGeneration=3,
+        replicas=2,
+        updatedReplicas=2,
+        readyReplicas=2,
+        availableReplicas=2,
+    )
     res = _live(lab5_solved, "t6")
     assert res.status is Status.ERROR and "start record" in res.message
 
@@ -96,17 +154,36 @@ def test_rollout_without_status_is_an_error_not_a_fail(lab5_solved):
 
 
 def test_write_probe(lab5_solved):
-    _probe(lab5_solved, [{"dir": "/", "ok": False, "output": "touch: /cks-probe: Read-only file system"},
-                         {"dir": "/tmp", "ok": True, "output": ""}])
+    _probe(
+        lab5_solved,
+        [
+            {"dir": "/", "ok": False, "output": "touch: /cks-probe: Read-only file system"},
+            {"dir": "/tmp", "ok": True, "output": ""},
+        ],
+    )
     assert _live(lab5_solved, "t7").status is Status.PASS
 
 
-@pytest.mark.parametrize("results,needle", [
-    ([{"dir": "/", "ok": True}, {"dir": "/tmp", "ok": True}], "writing to / in pod web-abc container nginx succeeded"),
-    ([{"dir": "/", "ok": False, "output": "Permission denied"}, {"dir": "/tmp", "ok": True}], "not because it is read-only"),
-    ([{"dir": "/", "ok": False, "output": "Read-only file system"}, {"dir": "/tmp", "ok": False, "output": "Read-only"}],
-     "writing to /tmp"),
-])
+@pytest.mark.parametrize(
+    "results,needle",
+    [
+        (
+            [{"dir": "/", "ok": True}, {"dir": "/tmp", "ok": True}],
+            "writing to / in pod web-abc container nginx succeeded",
+        ),
+        (
+            [{"dir": "/", "ok": False, "output": "Permission denied"}, {"dir": "/tmp", "ok": True}],
+            "not because it is read-only",
+        ),
+        (
+            [
+                {"dir": "/", "ok": False, "output": "Read-only file system"},
+                {"dir": "/tmp", "ok": False, "output": "Read-only"},
+            ],
+            "writing to /tmp",
+        ),
+    ],
+)
 def test_write_probe_fails(lab5_solved, results, needle):
     _probe(lab5_solved, results)
     res = _live(lab5_solved, "t7")
@@ -153,6 +230,7 @@ def test_lab6_live_uses_the_recorded_start_uids(tmp_path):
 
 # ---- the study tool ---------------------------------------------------------------------------------
 
+
 def _cli(*args: str, input: str | None = None):
     return CliRunner().invoke(pods_group, ["check", *args], input=input)
 
@@ -162,7 +240,9 @@ def test_cli_workspace_lists_lab6_offenders(tmp_path):
     res = _cli("--workspace", str(tmp_path), "--only", "cks", "--format", "json")
     assert res.exit_code == 1
     data = json.loads(res.output)
-    found = {o["name"]: {f["check"] for f in o["findings"]} - {"readOnlyRootFilesystem"} for o in data["objects"]}
+    found = {
+        o["name"]: {f["check"] for f in o["findings"]} - {"readOnlyRootFilesystem"} for o in data["objects"]
+    }
     assert found["reporter"] == {"runAsRoot"}  # only through its init container
     assert found["legacy-app"] == set()  # pod-level 0 overridden
     assert found["escalator"] == {"allowPrivilegeEscalation"}
@@ -180,20 +260,42 @@ def test_cli_clean_manifest_exits_0_and_levels_differ(tmp_path):
 
 
 def test_cli_stdin_and_version(tmp_path):
-    pod = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{"name": "c", "image": "x", "securityContext": {
-            "runAsUser": 0, "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}]}}
+    pod = {
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "x",
+                    "securityContext": {
+                        "runAsUser": 0,
+                        "allowPrivilegeEscalation": False,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                }
+            ],
+        },
+    }
     text = yaml.safe_dump(pod)
-    assert _cli("-", "--only", "pss", "--version", "v1.22", input=text).exit_code == 0  # runAsUser check is 1.23+
+    assert (
+        _cli("-", "--only", "pss", "--version", "v1.22", input=text).exit_code == 0
+    )  # runAsUser check is 1.23+
     res = _cli("-", "--only", "pss", "--version", "v1.23", "-f", "json", input=text)
     data = json.loads(res.output)
     assert res.exit_code == 1 and data["version"] == "v1.23"
     v = data["objects"][0]["violations"][0]
-    assert (v["check"], v["path"], v["field"], v["value"]) == ("runAsUser", "spec.containers[0]", "securityContext.runAsUser", "0")
+    assert (v["check"], v["path"], v["field"], v["value"]) == (
+        "runAsUser",
+        "spec.containers[0]",
+        "securityContext.runAsUser",
+        "0",
+    )
 
 
 # ---- teach, don't tell (issue 12): lab6's reasons never name what the learner must find -----------------------
+
 
 def _grade_json(lab_id: str, ws: Path, *extra: str) -> str:
     from grader.cli import grade_cmd
@@ -260,11 +362,16 @@ def test_lab6_refused_fix_earns_nothing_for_that_deployment(tmp_path):
     path = tmp_path / "cluster" / "deployments.yaml"
     docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
     front = next(d for d in docs if d["metadata"]["name"] == "frontend")
-    front["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True  # beside APE false
+    front["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = (
+        True  # beside APE false
+    )
     path.write_text(yaml.safe_dump_all(docs))
     t2 = grade(lab, Snapshot(tmp_path), only=["t2"]).tasks[0]
     assert t2.status is Status.FAIL and t2.points == pytest.approx(4 * 2 / 3, abs=0.01)
-    assert "422" in t2.message and "cannot set `allowPrivilegeEscalation` to false and `privileged` to true" in t2.message
+    assert (
+        "422" in t2.message
+        and "cannot set `allowPrivilegeEscalation` to false and `privileged` to true" in t2.message
+    )
 
 
 def test_lab5_live_read_back_with_server_defaults_keeps_full_marks(lab5_solved):
@@ -274,11 +381,23 @@ def test_lab5_live_read_back_with_server_defaults_keeps_full_marks(lab5_solved):
     path = lab5_solved / "cluster" / "deployment.yaml"
     obj = yaml.safe_load(path.read_text())
     pod = obj["spec"]["template"]["spec"]
-    pod.update({"dnsPolicy": "ClusterFirst", "restartPolicy": "Always", "schedulerName": "default-scheduler",
-                "terminationGracePeriodSeconds": 30, "securityContext": {}})
+    pod.update(
+        {
+            "dnsPolicy": "ClusterFirst",
+            "restartPolicy": "Always",
+            "schedulerName": "default-scheduler",
+            "terminationGracePeriodSeconds": 30,
+            "securityContext": {},
+        }
+    )
     for c in pod["initContainers"] + pod["containers"]:
-        c.update({"imagePullPolicy": "IfNotPresent", "terminationMessagePath": "/dev/termination-log",
-                  "terminationMessagePolicy": "File"})
+        c.update(
+            {
+                "imagePullPolicy": "IfNotPresent",
+                "terminationMessagePath": "/dev/termination-log",
+                "terminationMessagePolicy": "File",
+            }
+        )
     obj["spec"].update({"progressDeadlineSeconds": 600, "revisionHistoryLimit": 10})
     path.write_text(yaml.safe_dump(obj))
     report = grade(get_lab("lab5"), Snapshot(lab5_solved), only=["t4", "t5"])
@@ -287,9 +406,12 @@ def test_lab5_live_read_back_with_server_defaults_keeps_full_marks(lab5_solved):
 
 # ---- the study tool speaks the labs' definitions (issue 12 item 5) -----------------------------------------
 
+
 def test_cli_profile_lab5_shows_every_graded_value_and_never_asks_for_non_root(lab5_solved):
-    saved = next((lab5_solved / "nodes/controlplane/opt/course/lab5").glob("*immutable*.yaml"), None) \
+    saved = (
+        next((lab5_solved / "nodes/controlplane/opt/course/lab5").glob("*immutable*.yaml"), None)
         or lab5_solved / "cluster" / "deployment.yaml"
+    )
     res = _cli(str(saved), "--profile", "lab5", "--format", "json")
     assert res.exit_code == 0, res.output
     rows = json.loads(res.output)["objects"][0]["rows"]
@@ -309,21 +431,39 @@ def test_cli_profile_lab5_marks_the_start_and_refusals(tmp_path):
     res = _cli(str(dep), "--profile", "lab5", "--format", "json")
     rows = json.loads(res.output)["objects"][0]["rows"]
     assert res.exit_code == 1
-    assert {r["value"] for r in rows if r["field"].endswith("allowPrivilegeEscalation")} == {"unset (escalation allowed)"}
+    assert {r["value"] for r in rows if r["field"].endswith("allowPrivilegeEscalation")} == {
+        "unset (escalation allowed)"
+    }
     obj = yaml.safe_load(dep.read_text())
     obj["spec"]["template"]["spec"]["securityContext"] = {"readOnlyRootFilesystem": True}
     dep.write_text(yaml.safe_dump(obj))
     out = _cli(str(dep), "--profile", "lab5").output
-    assert "INVALID" in out and 'unknown field "spec.template.spec.securityContext.readOnlyRootFilesystem"' in out
+    assert (
+        "INVALID" in out
+        and 'unknown field "spec.template.spec.securityContext.readOnlyRootFilesystem"' in out
+    )
 
 
 def test_cli_profile_lab6_uses_the_labs_definition(tmp_path):
     build(get_lab("lab6"), tmp_path, None, solution=False)
     data = json.loads(_cli("--workspace", str(tmp_path), "--profile", "lab6", "--format", "json").output)
     wrong = {o["name"] for o in data["objects"] if any(not r["ok"] for r in o["rows"])}
-    assert wrong == {o["name"] for o in data["objects"] if o["kind"] in ("Pod", "Deployment")
-                     and o["name"] in {"netshoot", "debug-tools", "reporter", "escalator", "node-inspector",
-                                       "frontend", "ingest", "sync"}}
+    assert wrong == {
+        o["name"]
+        for o in data["objects"]
+        if o["kind"] in ("Pod", "Deployment")
+        and o["name"]
+        in {
+            "netshoot",
+            "debug-tools",
+            "reporter",
+            "escalator",
+            "node-inspector",
+            "frontend",
+            "ingest",
+            "sync",
+        }
+    }
     assert not any(r["field"].endswith("readOnlyRootFilesystem") for o in data["objects"] for r in o["rows"])
 
 

@@ -35,6 +35,7 @@ def test_every_real_log_reads_without_a_skipped_line(path):
 
 def test_event_totals_match_the_readme():
     """Counts from the README's summary table (README.md beside the logs)."""
+
     def total(pattern: str) -> int:
         return sum(len(read(p)[0]) for p in sorted(LOGS.glob(pattern)))
 
@@ -67,8 +68,13 @@ def test_deduplication_counts_each_audit_id_once_on_real_request_pairs():
 def test_queries_agree_with_a_plain_json_scan():
     path = LOGS / "openshift-cluster-logging-operator" / "audit_in.log"
     raw = [json.loads(line) for line in path.read_text().splitlines()]
-    want = [e["auditID"] for e in raw if e["verb"] == "create" and e["objectRef"]["resource"] == "pods"
-            and e["responseStatus"]["code"] == 403]
+    want = [
+        e["auditID"]
+        for e in raw
+        if e["verb"] == "create"
+        and e["objectRef"]["resource"] == "pods"
+        and e["responseStatus"]["code"] == 403
+    ]
     got, _ = read(path, query=Query(verbs=("create",), resources=("pods",), codes=("403",)))
     assert [e["auditID"] for e in got] == want and len(want) == 4
     watches = [e for e in raw if e["verb"] == "watch"]

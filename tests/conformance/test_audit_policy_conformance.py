@@ -36,8 +36,9 @@ def test_evaluation(case: dict) -> None:
     assert decision.omit_stages == frozenset(case["expect"].get("omitStages") or [])
 
 
-@pytest.mark.parametrize("case", [c for c in CASES["evaluation_cases"] if c.get("minKubernetesVersion")],
-                         ids=lambda c: c["id"])
+@pytest.mark.parametrize(
+    "case", [c for c in CASES["evaluation_cases"] if c.get("minKubernetesVersion")], ids=lambda c: c["id"]
+)
 def test_version_gated_cases_fail_on_older_kubernetes(case: dict) -> None:
     major, minor = (int(x) for x in case["minKubernetesVersion"].split("."))
     older = load_policy_object(case["policy"], f"{major}.{minor - 1}", require_type_meta=False)
@@ -45,7 +46,9 @@ def test_version_gated_cases_fail_on_older_kubernetes(case: dict) -> None:
     assert any("Invalid value" in e for e in older.errors)
 
 
-@pytest.mark.parametrize("case", CASES["omit_managed_fields_cases"], ids=_ids(CASES["omit_managed_fields_cases"]))
+@pytest.mark.parametrize(
+    "case", CASES["omit_managed_fields_cases"], ids=_ids(CASES["omit_managed_fields_cases"])
+)
 def test_omit_managed_fields(case: dict) -> None:
     decision = _policy(case).evaluate(RequestAttributes.from_mapping(case["attributes"]))
     assert decision.level == case["expect"]["level"]
@@ -54,8 +57,10 @@ def test_omit_managed_fields(case: dict) -> None:
 
 @pytest.mark.parametrize("case", CASES["union_stage_cases"], ids=_ids(CASES["union_stage_cases"]))
 def test_union_of_omit_stages(case: dict) -> None:
-    data = {"omitStages": case["policyOmitStages"],
-            "rules": [{"level": "Metadata", "omitStages": case["ruleOmitStages"]}]}
+    data = {
+        "omitStages": case["policyOmitStages"],
+        "rules": [{"level": "Metadata", "omitStages": case["ruleOmitStages"]}],
+    }
     result = load_policy_object(data, require_type_meta=False)
     assert result.ok, result.errors
     decision = result.policy.evaluate(RequestAttributes.from_mapping({"verb": "get", "resource": "pods"}))

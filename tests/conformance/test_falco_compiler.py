@@ -34,6 +34,7 @@ def skip_reason(case: dict) -> str | None:
 
 # ---------------------------------------------------------------- events per upstream test file
 
+
 def _bad(text: str) -> str:
     """Text carrying invalid UTF-8 bytes (\\xff), as the engine represents it (surrogateescape)."""
     return text.encode("latin-1").decode("utf-8", "surrogateescape")
@@ -41,41 +42,98 @@ def _bad(text: str) -> str:
 
 EVENTS = {
     # getcwd failed on the init thread; evt.arg[1] is getcwd's path parameter
-    "filter_compiler.ut.cpp": {"evt.type": "getcwd", "proc.name": "init", "evt.arg.res": "ENOENT",
-                               "evt.arg.path": "/test/dir", "evt.cpu": 1},
+    "filter_compiler.ut.cpp": {
+        "evt.type": "getcwd",
+        "proc.name": "init",
+        "evt.arg.res": "ENOENT",
+        "evt.arg.path": "/test/dir",
+        "evt.cpu": 1,
+    },
     "filter_op_pmatch.ut.cpp": {"evt.type": "openat", "fd.name": "/opt/dir/subdir/file.txt"},
-    "filter_op_contains.ut.cpp": {"evt.type": "openat", "fd.name": "/opt/dir/SUBDIR/file.txt",
-                                  "evt.arg.flags": "O_RDWR|O_CREAT"},
+    "filter_op_contains.ut.cpp": {
+        "evt.type": "openat",
+        "fd.name": "/opt/dir/SUBDIR/file.txt",
+        "evt.arg.flags": "O_RDWR|O_CREAT",
+    },
     "filter_op_numeric_compare.ut.cpp": {"evt.type": "epoll_create", "evt.cpu": 1, "evt.rawarg.res": -22},
-    "filter_op_numeric_compare.ut.cpp#open": {"evt.type": "openat", "evt.cpu": 1, "fd.name": "/tmp/the_file",
-                                              "fd.num": -1, "evt.res": "ENOENT"},
+    "filter_op_numeric_compare.ut.cpp#open": {
+        "evt.type": "openat",
+        "evt.cpu": 1,
+        "fd.name": "/tmp/the_file",
+        "fd.num": -1,
+        "evt.res": "ENOENT",
+    },
     "filter_op_bytebuf.ut.cpp": {"evt.type": "read", "evt.buffer": "hello"},
     "filter_op_bytebuf.ut.cpp#nul": {"evt.type": "read", "evt.buffer": b"a\x00b"},
     # libsinsp picks fd.lip by asking whether an address is local to the machine; upstream's test machine
     # has the server address, so the events say so explicitly (the engine otherwise uses the fd's role).
-    "filter_op_net_compare.ut.cpp": {"evt.type": "connect", "fd.name": "172.40.111.222:54321->142.251.111.147:443",
-                                     "fd.lip": "142.251.111.147", "fd.rip": "172.40.111.222"},
-    "filter_op_net_compare.ut.cpp#ipv6": {"evt.type": "connect", "fd.name": "[::1]:54321->[2001:4860:4860::8888]:443",
-                                          "fd.typechar": "6", "fd.lip": "2001:4860:4860::8888", "fd.rip": "::1"},
-    "filterchecks/cmp_operator_modifiers.cpp": {"evt.type": "execve", "proc.name": "myexe", "proc.exe": "/myexe"},
-    "filter_transformer.ut.cpp": {"evt.type": "openat", "fd.name": "/tmp/file_to_run", "fd.types": ["file"],
-                                  "evt.arg.data": "hello\n"},
-    "filterchecks/proc.cpp": {"evt.type": "execve", "proc.name": "good-exe",
-                              "proc.ancestors": ["bash", "bash", "bash", "bash", "init"]},
-    "filterchecks/evt/rawarg.cpp": {"evt.type": "read", "evt.rawarg.size": 514, "evt.rawarg.flags": 3,
-                                    "evt.rawarg.pgid": 0, "evt.rawarg.gid": 0},
+    "filter_op_net_compare.ut.cpp": {
+        "evt.type": "connect",
+        "fd.name": "172.40.111.222:54321->142.251.111.147:443",
+        "fd.lip": "142.251.111.147",
+        "fd.rip": "172.40.111.222",
+    },
+    "filter_op_net_compare.ut.cpp#ipv6": {
+        "evt.type": "connect",
+        "fd.name": "[::1]:54321->[2001:4860:4860::8888]:443",
+        "fd.typechar": "6",
+        "fd.lip": "2001:4860:4860::8888",
+        "fd.rip": "::1",
+    },
+    "filterchecks/cmp_operator_modifiers.cpp": {
+        "evt.type": "execve",
+        "proc.name": "myexe",
+        "proc.exe": "/myexe",
+    },
+    "filter_transformer.ut.cpp": {
+        "evt.type": "openat",
+        "fd.name": "/tmp/file_to_run",
+        "fd.types": ["file"],
+        "evt.arg.data": "hello\n",
+    },
+    "filterchecks/proc.cpp": {
+        "evt.type": "execve",
+        "proc.name": "good-exe",
+        "proc.ancestors": ["bash", "bash", "bash", "bash", "init"],
+    },
+    "filterchecks/evt/rawarg.cpp": {
+        "evt.type": "read",
+        "evt.rawarg.size": 514,
+        "evt.rawarg.flags": 3,
+        "evt.rawarg.pgid": 0,
+        "evt.rawarg.gid": 0,
+    },
     "filterchecks/invalid_utf8.cpp": {
-        "evt.type": "openat", "fd.name": _bad("/p\xff/q\xff"), "proc.name": _bad("bad\xff"),
-        "proc.exe": _bad("/usr/bin/bad\xff"), "fs.path.name": _bad("/tmp/a\xff"), "fs.path.source": _bad("/x\xff"),
-        "evt.abspath": _bad("/tmp/a\xff"), "proc.cwd": _bad("/tmp/c\xff/")},
+        "evt.type": "openat",
+        "fd.name": _bad("/p\xff/q\xff"),
+        "proc.name": _bad("bad\xff"),
+        "proc.exe": _bad("/usr/bin/bad\xff"),
+        "fs.path.name": _bad("/tmp/a\xff"),
+        "fs.path.source": _bad("/x\xff"),
+        "evt.abspath": _bad("/tmp/a\xff"),
+        "proc.cwd": _bad("/tmp/c\xff/"),
+    },
 }
 
 # libsinsp's mock filter checks (filter_compiler.ut.cpp): c.true is always true, c.false always false.
-MOCK_FIELDS = {name: FieldInfo(name, ftype, "mock", frozenset())
-               for name, ftype in (("c.true", "CHARBUF"), ("c.false", "CHARBUF"), ("c.singlequote", "CHARBUF"),
-                                   ("c.doublequote", "CHARBUF"), ("c.buffer", "BYTEBUF"))}
-MOCK_EVENT = {"evt.type": "getcwd", "c.true": "1", "c.false": "0", "c.singlequote": "hello 'quoted'",
-              "c.doublequote": 'hello "quoted"', "c.buffer": b"hello"}
+MOCK_FIELDS = {
+    name: FieldInfo(name, ftype, "mock", frozenset())
+    for name, ftype in (
+        ("c.true", "CHARBUF"),
+        ("c.false", "CHARBUF"),
+        ("c.singlequote", "CHARBUF"),
+        ("c.doublequote", "CHARBUF"),
+        ("c.buffer", "BYTEBUF"),
+    )
+}
+MOCK_EVENT = {
+    "evt.type": "getcwd",
+    "c.true": "1",
+    "c.false": "0",
+    "c.singlequote": "hello 'quoted'",
+    "c.doublequote": 'hello "quoted"',
+    "c.buffer": b"hello",
+}
 
 
 def event_for(case: dict):
@@ -92,6 +150,7 @@ def event_for(case: dict):
 
 def _mock_event():
     from grader.engines.falco.events import Event
+
     ev = Event(MOCK_EVENT)
     return ev
 

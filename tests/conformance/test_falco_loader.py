@@ -82,9 +82,14 @@ SKIPPED_EXTRAS = ("add_extra_output_format",)
 
 
 def _describe(rule, key: str):
-    return {"condition": rule.condition, "output": rule.output, "description": rule.desc,
-            "priority": rule.priority_name, "capture": rule.capture,
-            "capture_duration": rule.capture_duration}[key]
+    return {
+        "condition": rule.condition,
+        "output": rule.output,
+        "description": rule.desc,
+        "priority": rule.priority_name,
+        "capture": rule.capture,
+        "capture_duration": rule.capture_duration,
+    }[key]
 
 
 @pytest.mark.parametrize("case", LOADER_CASES, ids=[c["name"] for c in LOADER_CASES])

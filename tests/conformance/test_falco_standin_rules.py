@@ -13,9 +13,11 @@ from grader.engines.falco.loader import default_rules_text, load_rules
 from tests.conftest import REPO, conformance_path
 
 UPSTREAM = conformance_path("falco", "rules", "falco_rules.yaml")
-STAND_INS = [REPO / "grader/engines/falco/default_rules.yaml",
-             REPO / "labs/lab3-falco-rules/start/nodes/controlplane/etc/falco/falco_rules.yaml",
-             REPO / "labs/lab8-mock-exam/start/nodes/controlplane/etc/falco/falco_rules.yaml"]
+STAND_INS = [
+    REPO / "grader/engines/falco/default_rules.yaml",
+    REPO / "labs/lab3-falco-rules/start/nodes/controlplane/etc/falco/falco_rules.yaml",
+    REPO / "labs/lab8-mock-exam/start/nodes/controlplane/etc/falco/falco_rules.yaml",
+]
 
 
 @pytest.fixture(scope="module")
@@ -62,11 +64,18 @@ def test_every_rule_is_upstream_with_the_same_meaning(upstream, standin) -> None
         theirs = upstream.rule(rule.name)
         assert theirs is not None, f"rule {rule.name} is not in falco-rules 5.1.0"
         assert rule.condition_compiled == theirs.condition_compiled, rule.name
-        assert (rule.output, rule.priority, rule.enabled, rule.tags, rule.evttypes) == \
-               (theirs.output, theirs.priority, theirs.enabled, theirs.tags, theirs.evttypes), rule.name
+        assert (rule.output, rule.priority, rule.enabled, rule.tags, rule.evttypes) == (
+            theirs.output,
+            theirs.priority,
+            theirs.enabled,
+            theirs.tags,
+            theirs.evttypes,
+        ), rule.name
 
 
-@pytest.mark.parametrize("name", ["package_mgmt_procs", "always_true", "user_known_package_manager_in_container"])
+@pytest.mark.parametrize(
+    "name", ["package_mgmt_procs", "always_true", "user_known_package_manager_in_container"]
+)
 def test_names_of_the_incubating_and_sandbox_files_are_absent(name: str, upstream, standin) -> None:
     """A learner's rule that uses them is refused by the node's Falco, so it must be refused offline too."""
     assert upstream.macro(name) is None

@@ -25,20 +25,53 @@ from tests.conftest import SHARED
 pytestmark = pytest.mark.conformance
 
 SYSDIG = shutil.which("sysdig")
-OLD_OPS = {"=", "==", "!=", "<", "<=", ">", ">=", "contains", "icontains", "startswith", "endswith", "glob", "in",
-           "pmatch", "exists"}
+OLD_OPS = {
+    "=",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "contains",
+    "icontains",
+    "startswith",
+    "endswith",
+    "glob",
+    "in",
+    "pmatch",
+    "exists",
+}
 
 ACCEPTED = [
-    "proc.name=cat", "proc.name = cat and fd.num >= 0", "evt.type in (open, openat, openat2)",
-    "not proc.name exists", "proc.name=cat and(fd.num>0)", "proc.name = 'single quoted'",
-    'proc.name = "double \\"quoted\\""', "evt.arg[0] = x", "evt.arg.flags contains O_CREAT",
-    "proc.aname = bash", "proc.aname[2] = sshd", "fd.name pmatch (/etc, /usr/bin)",
-    "fd.name glob '/etc/*'", "proc.cmdline icontains CURL", "fd.name startswith /etc and fd.name endswith .conf",
-    "container.id != host and k8s.ns.name = default", "user.uid = 0 or user.name = root",
-    "evt.is_open_read = true and evt.is_open_write = false", "fd.sip = 10.0.0.1", "fd.net = 10.0.0.0/8",
-    "fd.sport in (80, 443)", "proc.tty != 0", "evt.num = 0", "proc.name in ()",
-    "(proc.name = a or proc.name = b) and not (fd.name = c)", "not not proc.name = x",
-    "container.image.repository endswith /nginx", "evt.rawarg.flags > 0",
+    "proc.name=cat",
+    "proc.name = cat and fd.num >= 0",
+    "evt.type in (open, openat, openat2)",
+    "not proc.name exists",
+    "proc.name=cat and(fd.num>0)",
+    "proc.name = 'single quoted'",
+    'proc.name = "double \\"quoted\\""',
+    "evt.arg[0] = x",
+    "evt.arg.flags contains O_CREAT",
+    "proc.aname = bash",
+    "proc.aname[2] = sshd",
+    "fd.name pmatch (/etc, /usr/bin)",
+    "fd.name glob '/etc/*'",
+    "proc.cmdline icontains CURL",
+    "fd.name startswith /etc and fd.name endswith .conf",
+    "container.id != host and k8s.ns.name = default",
+    "user.uid = 0 or user.name = root",
+    "evt.is_open_read = true and evt.is_open_write = false",
+    "fd.sip = 10.0.0.1",
+    "fd.net = 10.0.0.0/8",
+    "fd.sport in (80, 443)",
+    "proc.tty != 0",
+    "evt.num = 0",
+    "proc.name in ()",
+    "(proc.name = a or proc.name = b) and not (fd.name = c)",
+    "not not proc.name = x",
+    "container.image.repository endswith /nginx",
+    "evt.rawarg.flags > 0",
 ]  # proc.args[N] and proc.env[NAME] arguments are newer than sysdig 0.29: not compared
 # (condition, why both must refuse it)
 REJECTED = [
@@ -65,8 +98,12 @@ def sysdig_fields() -> frozenset[str]:
 
 
 def sysdig_accepts(condition: str) -> bool:
-    proc = subprocess.run([SYSDIG, "-r", "/dev/null", condition], capture_output=True, text=True,  # type: ignore[list-item]
-                          timeout=60)
+    proc = subprocess.run(
+        [SYSDIG, "-r", "/dev/null", condition],
+        capture_output=True,
+        text=True,  # type: ignore[list-item]
+        timeout=60,
+    )
     return "filter error" not in proc.stdout + proc.stderr
 
 

@@ -27,7 +27,9 @@ def _md_cases() -> list[dict]:
     for block in section.split("\n### ")[1:]:
         name = block.split()[0]
         files = re.findall(r"`(\w+)` \(rules/", block.split("\n")[1])
-        asserts = [ln[2:] for ln in block.splitlines() if ln.startswith("- ") and not ln.startswith("- files")]
+        asserts = [
+            ln[2:] for ln in block.splitlines() if ln.startswith("- ") and not ln.startswith("- files")
+        ]
         out.append({"name": name, "files": [f"rules.{f}" for f in files], "asserts": asserts})
     return out
 
@@ -46,7 +48,9 @@ def _load_case(case: dict):
 
 
 def _select(res, expr: str) -> list:
-    m = re.match(r"(?:res\.RuleValidation\(\)\.)?(AllErrors\(\)|AllWarnings\(\)|warnings|ruleWarnings)(.*)$", expr)
+    m = re.match(
+        r"(?:res\.RuleValidation\(\)\.)?(AllErrors\(\)|AllWarnings\(\)|warnings|ruleWarnings)(.*)$", expr
+    )
     assert m, expr
     source, chain = m.groups()
     if source == "AllErrors()":
@@ -56,27 +60,38 @@ def _select(res, expr: str) -> list:
     else:
         code, item_type = LOCALS[source]
         items = [w for w in res.warnings if w.matches(code=code, item_type=item_type)]
-    for method, arg in re.findall(r'\.(OfCode|OfItemType|OfItemName|OfMessage)\("((?:[^"\\]|\\.)*)"\)', chain):
+    for method, arg in re.findall(
+        r'\.(OfCode|OfItemType|OfItemName|OfMessage)\("((?:[^"\\]|\\.)*)"\)', chain
+    ):
         arg = arg.replace('\\"', '"')
-        key = {"OfCode": "code", "OfItemType": "item_type", "OfItemName": "item_name", "OfMessage": "message"}[method]
+        key = {
+            "OfCode": "code",
+            "OfItemType": "item_type",
+            "OfItemName": "item_name",
+            "OfMessage": "message",
+        }[method]
         items = [p for p in items if p.matches(**{key: arg})]
     return items
 
 
 def _check(res, assertion: str) -> None:
-    a = re.sub(r"^assert\.", "", assertion).replace("t, ", "", 1) if assertion.startswith("assert.") else assertion
+    a = (
+        re.sub(r"^assert\.", "", assertion).replace("t, ", "", 1)
+        if assertion.startswith("assert.")
+        else assertion
+    )
     failed = bool(res.errors)
     if a in ("Error(res.Err())",):
         assert failed
     elif a == "NoError(res.Err())":
         assert not failed, [p.short() for p in res.errors]
-    elif (m := re.fullmatch(r"Equal\((\d+), res\.ExitCode\(\)\)", a)):
+    elif m := re.fullmatch(r"Equal\((\d+), res\.ExitCode\(\)\)", a):
         assert int(failed) == int(m.group(1))
-    elif (m := re.fullmatch(r"True\((?:res\.RuleValidation\(\)\.)?At\((\d+)\)\.Successful\)", a)):
+    elif m := re.fullmatch(r"True\((?:res\.RuleValidation\(\)\.)?At\((\d+)\)\.Successful\)", a):
         assert res.files[int(m.group(1))].successful
-    elif (m := re.fullmatch(r"Equal\((\d+), (.*)\.Count\(\)\)", a)):
+    elif m := re.fullmatch(r"Equal\((\d+), (.*)\.Count\(\)\)", a):
         assert len(_select(res, m.group(2))) == int(m.group(1)), [p.short() for p in _select(res, m.group(2))]
-    elif (m := re.fullmatch(r"NotNil\((.*)\)", a)):
+    elif m := re.fullmatch(r"NotNil\((.*)\)", a):
         found = _select(res, m.group(1))
         assert found, (a, [p.short() for p in res.errors + res.warnings])
     else:
@@ -103,8 +118,10 @@ def test_invalid_file_text_matches_falco_layout() -> None:
     assert lines[2] == "In rules content: (invalid_rule_without_output.yaml:0:0)"
     assert lines[3].startswith("    rule 'no output rule': (invalid_rule_without_output.yaml:")
     assert "------" in lines
-    assert lines[-1] == ("LOAD_ERR_YAML_VALIDATE (Error validating internal structure of YAML file): "
-                         "Item has no mapping for key 'output'")
+    assert lines[-1] == (
+        "LOAD_ERR_YAML_VALIDATE (Error validating internal structure of YAML file): "
+        "Item has no mapping for key 'output'"
+    )
 
 
 def test_validation_json_shape() -> None:
@@ -128,16 +145,31 @@ def test_alert_output_matches_falco_testing_expected_lines() -> None:
     res = _load_case({"files": ["rules.SingleRuleWithTags"]})
     engine = res.engine()
     engine.hostname = "test-falco-hostname"
-    text_lines = (TESTING / "outputs/SingleRuleWithCatWriteText__single_rule_with_cat_write.txt").read_text().split("\n")
-    json_lines = (TESTING / "outputs/SingleRuleWithCatWriteJSON__single_rule_with_cat_write.json").read_text().split("\n")
+    text_lines = (
+        (TESTING / "outputs/SingleRuleWithCatWriteText__single_rule_with_cat_write.txt")
+        .read_text()
+        .split("\n")
+    )
+    json_lines = (
+        (TESTING / "outputs/SingleRuleWithCatWriteJSON__single_rule_with_cat_write.json")
+        .read_text()
+        .split("\n")
+    )
     checked = 0
     for text, js in zip(text_lines, json_lines, strict=False):
         if not text.strip():
             continue
         expected = json.loads(js)
         ns = expected["output_fields"]["evt.time.iso8601"]
-        event = event_from_mapping({"evt.type": "open", "evt.rawtime": ns, "proc.name": "cat",
-                                    "proc.args": ["/dev/null"], "fd.name": "/dev/null"})
+        event = event_from_mapping(
+            {
+                "evt.type": "open",
+                "evt.rawtime": ns,
+                "proc.name": "cat",
+                "proc.args": ["/dev/null"],
+                "fd.name": "/dev/null",
+            }
+        )
         (alert,) = engine.process(event)
         assert alert.line(iso=True) == text
         assert alert.to_dict(iso=True) == expected

@@ -51,13 +51,21 @@ def test_docs_recipe_on_the_real_manifest_passes_and_typo_fails(kubeadm_text):
     doc, _ = parse_manifest_text(kubeadm_text)
     doc = copy.deepcopy(doc)
     c = doc["spec"]["containers"][0]
-    c["command"] += ["--audit-policy-file=/etc/kubernetes/audit-policy.yaml",
-                     "--audit-log-path=/var/log/kubernetes/audit/audit.log"]
-    c["volumeMounts"] += [{"mountPath": "/etc/kubernetes/audit-policy.yaml", "name": "audit", "readOnly": True},
-                          {"mountPath": "/var/log/kubernetes/audit/", "name": "audit-log", "readOnly": False}]
+    c["command"] += [
+        "--audit-policy-file=/etc/kubernetes/audit-policy.yaml",
+        "--audit-log-path=/var/log/kubernetes/audit/audit.log",
+    ]
+    c["volumeMounts"] += [
+        {"mountPath": "/etc/kubernetes/audit-policy.yaml", "name": "audit", "readOnly": True},
+        {"mountPath": "/var/log/kubernetes/audit/", "name": "audit-log", "readOnly": False},
+    ]
     doc["spec"]["volumes"] += [
         {"name": "audit", "hostPath": {"path": "/etc/kubernetes/audit-policy.yaml", "type": "File"}},
-        {"name": "audit-log", "hostPath": {"path": "/var/log/kubernetes/audit/", "type": "DirectoryOrCreate"}}]
+        {
+            "name": "audit-log",
+            "hostPath": {"path": "/var/log/kubernetes/audit/", "type": "DirectoryOrCreate"},
+        },
+    ]
     host = DictHost({"/etc/kubernetes/audit-policy.yaml": "apiVersion: audit.k8s.io/v1\nkind: Policy\n"})
     a = analyze_manifest(doc, host)
     assert a.would_start, a.problems
@@ -67,6 +75,10 @@ def test_docs_recipe_on_the_real_manifest_passes_and_typo_fails(kubeadm_text):
 
 
 def test_a_copy_beside_it_is_a_second_apiserver(kubeadm_text):
-    d = analyze_manifest_dir([DirEntry("kube-apiserver.yaml", text=kubeadm_text),
-                              DirEntry("kube-apiserver.yaml.bak", text=kubeadm_text)])
+    d = analyze_manifest_dir(
+        [
+            DirEntry("kube-apiserver.yaml", text=kubeadm_text),
+            DirEntry("kube-apiserver.yaml.bak", text=kubeadm_text),
+        ]
+    )
     assert d.stray_apiservers("kube-apiserver.yaml") == ["kube-apiserver.yaml.bak"]

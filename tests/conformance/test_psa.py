@@ -41,8 +41,12 @@ def _deciders(check_id: str, level: str, minor: int) -> set[str]:
 
 
 def _wrap(pod: dict) -> dict:
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
-            "spec": {"template": {"metadata": pod.get("metadata", {}), "spec": pod["spec"]}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "d"},
+        "spec": {"template": {"metadata": pod.get("metadata", {}), "spec": pod["spec"]}},
+    }
 
 
 def test_every_psa_fixture_agrees(shared_dir: Path) -> None:
@@ -66,11 +70,15 @@ def test_every_psa_fixture_agrees(shared_dir: Path) -> None:
         else:
             want = _IDS.get(re.sub(r"\d+$", "", stem))
             # denied, and by the check the fixture breaks (or the check that overrides it at this level)
-            ok = bool(violations) and (want is None or bool(_deciders(want, level, minor) & {v.check_id for v in violations}))
+            ok = bool(violations) and (
+                want is None or bool(_deciders(want, level, minor) & {v.check_id for v in violations})
+            )
         same_in_template = (not podsec.evaluate_pss(_wrap(pod), level, minor)) == (not violations)
         if not ok or not same_in_template:
-            wrong.append(f"{rel}: expected {'allowed' if expect_allowed else 'denied'}, got "
-                         f"{podsec.admission_message(violations, level, f'v1.{minor}') or 'allowed'}")
+            wrong.append(
+                f"{rel}: expected {'allowed' if expect_allowed else 'denied'}, got "
+                f"{podsec.admission_message(violations, level, f'v1.{minor}') or 'allowed'}"
+            )
         counts[f"{level} {'pass' if expect_allowed else 'fail'}"] += 1
     total = sum(counts.values())
     print(f"\nPSA conformance: {total - len(wrong)}/{total} agree ({dict(sorted(counts.items()))})")

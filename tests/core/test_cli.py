@@ -48,7 +48,16 @@ def test_all_pass_exit_0_and_json_shape(demo):
     data = json.loads(result.output)
     assert data["lab"] == "lab90" and data["score"] == 5 and data["max_score"] == 5
     assert [t["status"] for t in data["tasks"]] == ["pass", "pass", "skip"]
-    assert set(data["tasks"][0]) == {"id", "title", "status", "points", "max_points", "message", "evidence", "hint"}
+    assert set(data["tasks"][0]) == {
+        "id",
+        "title",
+        "status",
+        "points",
+        "max_points",
+        "message",
+        "evidence",
+        "hint",
+    }
 
 
 def test_partial_json_points(demo):
@@ -65,7 +74,12 @@ def test_junit_is_pytest_shaped(demo, tmp_path):
     assert result.exit_code == 1
     assert "Score: 2/5" in result.output  # the table still prints when the machine format goes to a file
     suite = ET.parse(out).getroot().find("testsuite")
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == ("3", "1", "1", "0")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped"), suite.get("errors")) == (
+        "3",
+        "1",
+        "1",
+        "0",
+    )
     cases = suite.findall("testcase")
     assert cases[1].get("classname") == "lab90" and cases[1].get("name").startswith("t2:")
     assert cases[1].find("failure") is not None and cases[0].find("failure") is None
@@ -113,15 +127,21 @@ def test_hint_and_list(demo):
 
 
 def test_no_color_respected(demo):
-    r = subprocess.run([sys.executable, "-m", "grader", "grade", "lab90", "-w", str(demo)], capture_output=True,
-                       text=True, env={**os.environ, "NO_COLOR": "1", "CKS_LABS_DIR": str(FIXTURE_LABS)})
+    r = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "lab90", "-w", str(demo)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "CKS_LABS_DIR": str(FIXTURE_LABS)},
+    )
     assert r.returncode == 1 and "\x1b[" not in r.stdout
 
 
 def test_grade_help_does_not_import_kubernetes():
-    code = ("import sys; sys.argv=['grade','--help']\nfrom grader.cli import grade_main\n"
-            "try:\n grade_main()\nexcept SystemExit: pass\n"
-            "bad=[m for m in sys.modules if m.split('.')[0] in ('kubernetes','testinfra','rich')]\n"
-            "print('IMPORTED', bad)")
+    code = (
+        "import sys; sys.argv=['grade','--help']\nfrom grader.cli import grade_main\n"
+        "try:\n grade_main()\nexcept SystemExit: pass\n"
+        "bad=[m for m in sys.modules if m.split('.')[0] in ('kubernetes','testinfra','rich')]\n"
+        "print('IMPORTED', bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert "IMPORTED []" in out

@@ -87,7 +87,9 @@ def test_start_over_existing_workspace_offers_grade_reset_and_force(demo):
 def test_start_on_a_file_or_below_one_is_a_usage_error(demo, tmp_path):
     (tmp_path / "a-file").write_text("x")
     assert "is a file" in usage_error(cks, "start", "lab90", "-w", str(tmp_path / "a-file"))
-    assert "cannot create the workspace" in usage_error(cks, "start", "lab90", "-w", str(tmp_path / "a-file" / "ws"))
+    assert "cannot create the workspace" in usage_error(
+        cks, "start", "lab90", "-w", str(tmp_path / "a-file" / "ws")
+    )
     relabel(demo, "lab91")
     assert "holds lab91" in usage_error(cks, "start", "lab90", "-w", str(demo))
 
@@ -109,10 +111,14 @@ def test_output_aliases_and_unwritable_output(demo, tmp_path):
     assert run(grade_cmd, "lab90", "-w", str(demo), "-f", "json", "--out", str(out)).exit_code == 1
     assert '"lab": "lab90"' in out.read_text()
     (tmp_path / "a-file").write_text("x")
-    assert "cannot write" in usage_error(grade_cmd, "lab90", "-w", str(demo), "-f", "json",
-                                         "--output", str(tmp_path / "a-file" / "r.json"))
+    assert "cannot write" in usage_error(
+        grade_cmd, "lab90", "-w", str(demo), "-f", "json", "--output", str(tmp_path / "a-file" / "r.json")
+    )
     bundle = tmp_path / "b.tar.gz"
-    assert run(cks, "submit", "lab90", "-w", str(demo), "--learner", "zoe", "--output", str(bundle)).exit_code == 0
+    assert (
+        run(cks, "submit", "lab90", "-w", str(demo), "--learner", "zoe", "--output", str(bundle)).exit_code
+        == 0
+    )
     assert bundle.is_file()
 
 
@@ -127,8 +133,10 @@ def test_every_study_format_option_has_a_short_f(tmp_path):
     r = run(cks, "falco", "validate", "--no-default", "-f", "json", str(rules))
     assert r.exit_code == 0 and r.output.lstrip().startswith(("{", "["))
     manifest = tmp_path / "kube-apiserver.yaml"
-    manifest.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver}\n"
-                        "spec:\n  containers:\n  - name: kube-apiserver\n    command: [kube-apiserver]\n")
+    manifest.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver}\n"
+        "spec:\n  containers:\n  - name: kube-apiserver\n    command: [kube-apiserver]\n"
+    )
     r = run(cks, "apiserver", "check", "-f", "json", str(manifest))
     assert r.exit_code in (0, 1) and r.output.lstrip().startswith("{")
 
@@ -143,13 +151,31 @@ def test_learner_commands_teach_with_examples(sub):
 
 def _report() -> Report:
     hint = "Put `omitStages: [RequestReceived]` at the top level; " + "a long explanation that wraps " * 6
-    return Report(lab="lab1", title="Write an audit policy", lab_version=1, target="workspace ws", tasks=[
-        TaskResult("t1", "The RequestReceived stage is never recorded", Status.FAIL, 0, 2,
-                   "rule 1 records RequestReceived for get secrets -n prod as alice", [
-                       Evidence("controlplane:/etc/kubernetes/audit/policy.yaml", "omitStages contains RequestReceived",
-                                "rules[1] omitStages: [] " + "and more detail that needs wrapping " * 4)], hint),
-        TaskResult("t2", "Everything else at Metadata", Status.PASS, 1, 1, "ok", [], "catch-all"),
-    ])
+    return Report(
+        lab="lab1",
+        title="Write an audit policy",
+        lab_version=1,
+        target="workspace ws",
+        tasks=[
+            TaskResult(
+                "t1",
+                "The RequestReceived stage is never recorded",
+                Status.FAIL,
+                0,
+                2,
+                "rule 1 records RequestReceived for get secrets -n prod as alice",
+                [
+                    Evidence(
+                        "controlplane:/etc/kubernetes/audit/policy.yaml",
+                        "omitStages contains RequestReceived",
+                        "rules[1] omitStages: [] " + "and more detail that needs wrapping " * 4,
+                    )
+                ],
+                hint,
+            ),
+            TaskResult("t2", "Everything else at Metadata", Status.PASS, 1, 1, "ok", [], "catch-all"),
+        ],
+    )
 
 
 def test_narrow_table_fits_and_wrapped_text_stays_indented():
@@ -171,7 +197,11 @@ def test_narrow_table_fits_and_wrapped_text_stays_indented():
 def test_columns_env_sets_the_width_and_pipes_get_no_ansi(demo):
     env = {**os.environ, "CKS_LABS_DIR": str(FIXTURE_LABS), "COLUMNS": "60"}
     env.pop("NO_COLOR", None)
-    r = subprocess.run([sys.executable, "-m", "grader", "grade", "lab90", "-w", str(demo)], capture_output=True,
-                       text=True, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "lab90", "-w", str(demo)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert r.returncode == 1 and "\x1b[" not in r.stdout
     assert max(len(line) for line in r.stdout.splitlines()) <= 60

@@ -27,14 +27,21 @@ def run(cmd, *args: str, input: str | None = None):
 
 # ---- hints ------------------------------------------------------------------------------------------------
 
+
 def test_each_request_gives_the_next_tier_and_records_it(demo):
     first = run(cks, "hint", "lab90", "t1", "-w", str(demo)).output
     assert "Hint 1 of 3, a nudge toward the concept (new)" in first and "must exist on the node" in first
     assert "nodes/cp/" not in first and "echo hello" not in first
-    assert f"`cks hint lab90 t1 --workspace {demo}` gives hint 2 of 3, where to look" in first.replace("\n", " ")
+    assert f"`cks hint lab90 t1 --workspace {demo}` gives hint 2 of 3, where to look" in first.replace(
+        "\n", " "
+    )
     assert tiers_seen(demo) == {"t1": 1}
     second = run(cks, "hint", "lab90", "t1", "-w", str(demo)).output
-    assert "Hint 1 of 3" in second and "Hint 2 of 3, where to look (new)" in second and "echo hello" not in second
+    assert (
+        "Hint 1 of 3" in second
+        and "Hint 2 of 3, where to look (new)" in second
+        and "echo hello" not in second
+    )
     third = run(cks, "hint", "lab90", "t1", "-w", str(demo)).output
     assert "Hint 3 of 3, the shape of the answer (new)" in third and "echo hello > /etc/greeting" in third
     assert "That is the last hint" in third and "cks solution lab90" in third
@@ -91,15 +98,31 @@ def test_default_json_and_junit_carry_no_hint_text(demo):
     assert "echo hello" not in run(grade_cmd, "lab90", "-w", str(demo), "-f", "junit").output
 
 
-@pytest.mark.parametrize("hints, words", [
-    (["one", "two"], ["key 'hints'", "three hints", "got 2"]),
-    (["one", "", "three"], ["key 'hints'", "non-empty"]),
-    ("just one", ["key 'hints'", "three hints"]),
-])
+@pytest.mark.parametrize(
+    "hints, words",
+    [
+        (["one", "two"], ["key 'hints'", "three hints", "got 2"]),
+        (["one", "", "three"], ["key 'hints'", "non-empty"]),
+        ("just one", ["key 'hints'", "three hints"]),
+    ],
+)
 def test_lab_yaml_hints_are_validated(hints, words):
-    data = {"id": "lab9", "version": 1, "title": "T", "minutes": 5,
-            "tasks": [{"id": "t1", "title": "x", "points": 1, "check": "files.present",
-                       "params": {"node": "cp", "path": "/x"}, "hints": hints}]}
+    data = {
+        "id": "lab9",
+        "version": 1,
+        "title": "T",
+        "minutes": 5,
+        "tasks": [
+            {
+                "id": "t1",
+                "title": "x",
+                "points": 1,
+                "check": "files.present",
+                "params": {"node": "cp", "path": "/x"},
+                "hints": hints,
+            }
+        ],
+    }
     with pytest.raises(LabError) as exc:
         parse_lab(data, Path("/labs/lab9-x"), "labs/lab9-x/lab.yaml")
     assert all(w in str(exc.value) for w in words), str(exc.value)
@@ -118,6 +141,7 @@ def test_every_shipped_task_has_three_tiers():
 
 
 # ---- solution ---------------------------------------------------------------------------------------------
+
 
 @pytest.fixture()
 def lab1_ws(tmp_path, monkeypatch):
@@ -147,7 +171,7 @@ def test_solution_shows_the_answer_for_the_workspace_variant(lab1_ws):
     ns = variants.values_for(get_lab("lab1"), "ana")["ns"]
     out = run(cks, "solution", "lab1", "-w", str(lab1_ws), "--yes").output
     assert "seed ana" in out and "+++ answer/nodes/controlplane/etc/kubernetes/audit/policy.yaml" in out
-    assert f"+    namespaces: [\"{ns}\"]" in out or f"{ns}" in out.split("+++ answer/")[1]
+    assert f'+    namespaces: ["{ns}"]' in out or f"{ns}" in out.split("+++ answer/")[1]
     assert "{{" not in out
 
 
@@ -168,6 +192,7 @@ def test_wheel_config_ships_solutions_beside_the_package():
 
 
 # ---- progress ---------------------------------------------------------------------------------------------
+
 
 def test_progress_lists_every_lab_with_best_last_hints_and_next(demo, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -212,6 +237,7 @@ def test_progress_history_is_bounded_and_a_damaged_record_is_ignored(demo):
 
 # ---- show and help ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("lab", [d.name.split("-")[0] for d in sorted((REPO / "labs").glob("lab*-*"))])
 def test_show_never_wraps_a_command_at_80_columns(lab, tmp_path, monkeypatch):
     from grader.labs import load_lab_dir
@@ -223,8 +249,11 @@ def test_show_never_wraps_a_command_at_80_columns(lab, tmp_path, monkeypatch):
     load_lab_dir.cache_clear()
     out = run(cks, "show", lab).output
     readme = next((REPO / "labs").glob(f"{lab}-*/README.md")).read_text()
-    in_blocks = [line.strip() for line in readme.splitlines() if line.strip().startswith(("cks ", "grade "))
-                 and "{{" not in line and "`" not in line]
+    in_blocks = [
+        line.strip()
+        for line in readme.splitlines()
+        if line.strip().startswith(("cks ", "grade ")) and "{{" not in line and "`" not in line
+    ]
     inline = [c for c in re.findall(r"`((?:cks|grade) [^`{]+)`", readme) if len(c) <= 70]
     for command in in_blocks + inline:
         assert command in out, f"{lab}: {command!r} is wrapped or missing"
@@ -356,7 +385,11 @@ def test_a_problem_shared_by_every_task_is_said_once_in_the_table(tmp_path, monk
     table = run(grade_cmd, "lab3", "-w", str(ws)).output
     assert table.count("LOAD_ERR_YAML_VALIDATE") == 1 and table.count("same problem as t1") == 2
     report = json.loads(run(grade_cmd, "lab3", "-w", str(ws), "--format", "json").output)
-    assert [t["id"] for t in report["tasks"] if "LOAD_ERR_YAML_VALIDATE" in t["message"]] == ["t1", "t2", "t3"]
+    assert [t["id"] for t in report["tasks"] if "LOAD_ERR_YAML_VALIDATE" in t["message"]] == [
+        "t1",
+        "t2",
+        "t3",
+    ]
     lab1 = tmp_path / "lab1"
     materialize(get_lab("lab1"), lab1)
     table = run(grade_cmd, "lab1", "-w", str(lab1)).output

@@ -49,14 +49,18 @@ FIND_OBJECTS: dict[str, list[tuple[str, str]]] = {
 }
 # Files the answer writes whose contents are the investigation's result.
 FINDINGS = {
-    "lab7": ["nodes/controlplane/opt/course/lab7/intruder.txt", "nodes/controlplane/opt/course/lab7/secrets.txt"],
-    "lab8": ["nodes/controlplane/opt/course/exam/q6/intruder.txt",
-             "nodes/controlplane/opt/course/exam/q6/secrets.txt"],
+    "lab7": [
+        "nodes/controlplane/opt/course/lab7/intruder.txt",
+        "nodes/controlplane/opt/course/lab7/secrets.txt",
+    ],
+    "lab8": [
+        "nodes/controlplane/opt/course/exam/q6/intruder.txt",
+        "nodes/controlplane/opt/course/exam/q6/secrets.txt",
+    ],
 }
 # Labs whose start output still gives part of the answer on this branch; the lab helpers' fixes to the
 # checks' reasons remove them (the lead drops an entry when its fix is merged).
-STILL_LEAKING: dict[str, str] = {
-}
+STILL_LEAKING: dict[str, str] = {}
 
 
 def _objects(root: Path, pattern: str, kind: str) -> dict[str, str]:
@@ -104,10 +108,19 @@ LABS = all_labs(REPO / "labs")
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("lab", [
-    pytest.param(lab, marks=[pytest.mark.xfail(strict=False, reason=STILL_LEAKING[lab.id])]
-                 if lab.id in STILL_LEAKING else [])
-    for lab in LABS], ids=[lab.id for lab in LABS])
+@pytest.mark.parametrize(
+    "lab",
+    [
+        pytest.param(
+            lab,
+            marks=[pytest.mark.xfail(strict=False, reason=STILL_LEAKING[lab.id])]
+            if lab.id in STILL_LEAKING
+            else [],
+        )
+        for lab in LABS
+    ],
+    ids=[lab.id for lab in LABS],
+)
 def test_start_state_output_names_no_answer(lab: Lab, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")  # names are never cut by wrapping
@@ -130,7 +143,9 @@ def test_start_state_output_names_no_answer(lab: Lab, tmp_path: Path, monkeypatc
 
 
 def test_the_search_finds_a_leak_when_there_is_one() -> None:
-    found = Spoilers(strings={"system:serviceaccount:payments:report-runner"}, names={"orders", "db-credentials"})
+    found = Spoilers(
+        strings={"system:serviceaccount:payments:report-runner"}, names={"orders", "db-credentials"}
+    )
     assert leaks("2 of the offending Pods are still running", found) == []
     assert leaks("Deployment orders-7d9 still runs", found) == ["orders"]
     assert leaks("rotate the credentials of db", found) == []
@@ -138,4 +153,5 @@ def test_the_search_finds_a_leak_when_there_is_one() -> None:
     assert leaks("0 read Secrets have new data; 14 Secrets in payments", found) == []
     assert leaks("4 Secret(s) that were read still have their old data", found) == ["4 Secret"]
     assert leaks("system:serviceaccount:payments:report-runner can get secrets", found) == [
-        "system:serviceaccount:payments:report-runner"]
+        "system:serviceaccount:payments:report-runner"
+    ]

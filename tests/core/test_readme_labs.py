@@ -12,8 +12,10 @@ from grader.labs import Lab, all_labs
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = "| lab | exercise | points (offline + live) | needs a live cluster for |"
-ROW = re.compile(r"^\| \[(?P<id>lab\d+)\]\((?P<link>[^)]+)\) \| (?P<exercise>[^|]+) \| (?P<points>[^|]+) \| "
-                 r"(?P<live>[^|]+) \|$")
+ROW = re.compile(
+    r"^\| \[(?P<id>lab\d+)\]\((?P<link>[^)]+)\) \| (?P<exercise>[^|]+) \| (?P<points>[^|]+) \| "
+    r"(?P<live>[^|]+) \|$"
+)
 
 
 def table_rows(readme: str) -> list[str]:
@@ -22,7 +24,7 @@ def table_rows(readme: str) -> list[str]:
     if HEADER not in lines:
         raise AssertionError(f"README.md has no lab table with the header {HEADER!r}")
     rows = []
-    for line in lines[lines.index(HEADER) + 2:]:
+    for line in lines[lines.index(HEADER) + 2 :]:
         if not line.startswith("|"):
             break
         rows.append(line)
@@ -46,7 +48,9 @@ ROWS = table_rows((REPO / "README.md").read_text(encoding="utf-8"))
 def test_one_row_per_lab_in_order() -> None:
     parsed = [ROW.match(r) for r in ROWS]
     unreadable = [r for r, m in zip(ROWS, parsed, strict=True) if m is None]
-    assert not unreadable, f"README lab table rows not in the form '| [labN](link) | ... | pts | live |': {unreadable}"
+    assert not unreadable, (
+        f"README lab table rows not in the form '| [labN](link) | ... | pts | live |': {unreadable}"
+    )
     assert [m["id"] for m in parsed if m] == [lab.id for lab in LABS]
 
 
@@ -58,9 +62,10 @@ def test_row_matches_lab_yaml(lab: Lab) -> None:
     assert link == (lab.dir / "README.md").resolve(), f"{lab.id} links {row['link']}, not its own README"
     assert link.is_file()
     assert row["points"].strip() == points_cell(lab), (
-        f"{lab.id}: README says {row['points'].strip()} points, lab.yaml gives {points_cell(lab)} (offline + live)")
+        f"{lab.id}: README says {row['points'].strip()} points, lab.yaml gives {points_cell(lab)} (offline + live)"
+    )
     has_live = any(t.live for t in lab.tasks)
     live_cell = row["live"].strip()
     assert (live_cell != "-") == has_live, (
-        f"{lab.id}: the live column says {live_cell!r} but the lab has {'live' if has_live else 'no live'} tasks")
-
+        f"{lab.id}: the live column says {live_cell!r} but the lab has {'live' if has_live else 'no live'} tasks"
+    )

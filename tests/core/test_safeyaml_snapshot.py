@@ -9,17 +9,20 @@ from grader.snapshot import FileProblem, Snapshot
 def bomb(levels: int = 12) -> str:
     text = 'a0: &a0 ["x","x","x","x","x","x","x","x","x","x"]\n'
     for i in range(1, levels):
-        text += f"a{i}: &a{i} [" + ",".join([f"*a{i-1}"] * 10) + "]\n"
+        text += f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 10) + "]\n"
     return text
 
 
-@pytest.mark.parametrize("text, words", [
-    (bomb(), "YAML bomb"),
-    ("[" * 3000 + "]" * 3000, "nested more than"),
-    ("a: b: c", "not valid YAML at line 1"),
-    (b"\xff\xfe\x00", "not UTF-8"),
-    ("a: 1\x00", "NUL"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        (bomb(), "YAML bomb"),
+        ("[" * 3000 + "]" * 3000, "nested more than"),
+        ("a: b: c", "not valid YAML at line 1"),
+        (b"\xff\xfe\x00", "not UTF-8"),
+        ("a: 1\x00", "NUL"),
+    ],
+)
 def test_hostile_yaml_gets_a_message(text, words):
     with pytest.raises(safeyaml.YamlProblem, match=words):
         safeyaml.load_all(text)
@@ -42,14 +45,20 @@ def snap(tmp_path):
     (tmp_path / "cluster").mkdir()
     (tmp_path / "cluster" / "a.yaml").write_text(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: p1, namespace: ns}\n---\nkind: [broken\n---\n"
-        "apiVersion: v1\nkind: List\nitems:\n- {kind: Pod, metadata: {name: p2, namespace: ns}}\n- 42\n")
+        "apiVersion: v1\nkind: List\nitems:\n- {kind: Pod, metadata: {name: p2, namespace: ns}}\n- 42\n"
+    )
     return Snapshot(tmp_path)
 
 
 def test_node_files(snap):
     assert snap.read_text("cp", "/etc/f.txt") == "hello"
-    for path, kind in [("/etc/missing", "missing"), ("/etc/d", "is_directory"), ("/etc/bin", "binary"),
-                       ("/../../etc/passwd", "outside"), ("etc/f.txt", "outside")]:
+    for path, kind in [
+        ("/etc/missing", "missing"),
+        ("/etc/d", "is_directory"),
+        ("/etc/bin", "binary"),
+        ("/../../etc/passwd", "outside"),
+        ("etc/f.txt", "outside"),
+    ]:
         with pytest.raises(FileProblem) as exc:
             snap.read_text("cp", path)
         assert exc.value.kind == kind

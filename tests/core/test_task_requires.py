@@ -16,8 +16,15 @@ from grader.snapshot import Snapshot
 
 
 def _task(tid: str, path: str, **extra) -> dict:
-    return {"id": tid, "title": f"file {path} is there", "points": 1, "check": "files.present",
-            "params": {"node": "cp", "path": path}, "hint": "h", **extra}
+    return {
+        "id": tid,
+        "title": f"file {path} is there",
+        "points": 1,
+        "check": "files.present",
+        "params": {"node": "cp", "path": path},
+        "hint": "h",
+        **extra,
+    }
 
 
 def _lab(*tasks: dict):
@@ -66,13 +73,16 @@ def test_json_and_junit_name_the_required_task(tmp_path):
     assert junit.count('type="DependencyFailure"') == 2 and junit.count('type="GradingFailure"') == 1
 
 
-@pytest.mark.parametrize("requires, words", [
-    (["t9"], ["requires 't9'", "not a task of this lab", "t1, t2"]),
-    (["t2"], ["cannot require itself"]),
-    ("t1 t2", ["not a task of this lab"]),
-    ([1], ["list of task ids"]),
-    (["t1", "t1"], ["names a task twice"]),
-])
+@pytest.mark.parametrize(
+    "requires, words",
+    [
+        (["t9"], ["requires 't9'", "not a task of this lab", "t1, t2"]),
+        (["t2"], ["cannot require itself"]),
+        ("t1 t2", ["not a task of this lab"]),
+        ([1], ["list of task ids"]),
+        (["t1", "t1"], ["names a task twice"]),
+    ],
+)
 def test_bad_requires_is_named(requires, words):
     with pytest.raises(LabError) as exc:
         _lab(_task("t1", "/a"), _task("t2", "/b", requires=requires))

@@ -17,9 +17,12 @@ PIN = versions.parse((REPO / "provision/versions.env").read_text())
 
 # A mention on a line that speaks of history ("removed in Kubernetes 1.24", "Falco 0.39.2 ships rules 3.2.0")
 # is not a pin; every other mention must be the pinned value.
-HISTORY = re.compile(r"\b(before|since|until|earlier|older|prior|removed|added|introduced|dropped|deprecated|"
-                     r"from|up to|was|were|ships|shipped|bundled with|newer|through|era|history|moved|"
-                     r"changed|accepts?|refused?|GA|beta|alpha|deliberately)\b", re.IGNORECASE)
+HISTORY = re.compile(
+    r"\b(before|since|until|earlier|older|prior|removed|added|introduced|dropped|deprecated|"
+    r"from|up to|was|were|ships|shipped|bundled with|newer|through|era|history|moved|"
+    r"changed|accepts?|refused?|GA|beta|alpha|deliberately)\b",
+    re.IGNORECASE,
+)
 
 
 def tracked_text_files() -> list[Path]:
@@ -59,14 +62,28 @@ def mentions(pattern: str) -> list[tuple[str, int, str, str]]:
 
 
 def disagreeing(pattern: str, want: set[str]) -> list[str]:
-    return [f"{f}:{n}: {v!r} (pinned: {' or '.join(sorted(want))}): {line[:120]}"
-            for f, n, line, v in mentions(pattern) if v not in want]
+    return [
+        f"{f}:{n}: {v!r} (pinned: {' or '.join(sorted(want))}): {line[:120]}"
+        for f, n, line, v in mentions(pattern)
+        if v not in want
+    ]
 
 
 def test_versions_env_parses_and_names_every_pin():
-    for key in ("K8S_VERSION", "K8S_MINOR", "K8S_NEWEST_MINOR", "CONTAINERD_VERSION", "RUNC_VERSION",
-                "CALICO_VERSION", "FALCO_VERSION", "FALCO_RULES_VERSION", "KIND_VERSION", "KIND_NODE_IMAGE",
-                "BOX", "BOX_VERSION"):
+    for key in (
+        "K8S_VERSION",
+        "K8S_MINOR",
+        "K8S_NEWEST_MINOR",
+        "CONTAINERD_VERSION",
+        "RUNC_VERSION",
+        "CALICO_VERSION",
+        "FALCO_VERSION",
+        "FALCO_RULES_VERSION",
+        "KIND_VERSION",
+        "KIND_NODE_IMAGE",
+        "BOX",
+        "BOX_VERSION",
+    ):
         assert PIN.get(key), f"provision/versions.env does not pin {key}"
     assert versions.pinned() == PIN, "grader.versions must read provision/versions.env"
 
@@ -74,14 +91,19 @@ def test_versions_env_parses_and_names_every_pin():
 def test_derived_pins_agree_with_the_kubernetes_version():
     assert PIN["K8S_MINOR"] == "v{}.{}".format(*versions.minor(PIN["K8S_VERSION"]))
     image, _, digest = PIN["KIND_NODE_IMAGE"].partition("@")
-    assert image == f"kindest/node:v{PIN['K8S_VERSION']}", "the kind node image must run the pinned Kubernetes"
+    assert image == f"kindest/node:v{PIN['K8S_VERSION']}", (
+        "the kind node image must run the pinned Kubernetes"
+    )
     assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), "pin the kind node image by digest"
     assert versions.pss_version() == PIN["K8S_MINOR"]
 
 
 def test_kubernetes_image_tags_are_the_pinned_release():
-    bad = disagreeing(r"registry\.k8s\.io/(?:kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy)"
-                      r":(v[0-9][^\s\"']*)", {"v" + PIN["K8S_VERSION"]})
+    bad = disagreeing(
+        r"registry\.k8s\.io/(?:kube-apiserver|kube-controller-manager|kube-scheduler|kube-proxy)"
+        r":(v[0-9][^\s\"']*)",
+        {"v" + PIN["K8S_VERSION"]},
+    )
     assert not bad, "image tags that disagree with K8S_VERSION:\n" + "\n".join(bad)
 
 
@@ -93,9 +115,13 @@ def test_kind_node_images_are_the_pinned_image():
 def test_cluster_component_user_agents_are_the_pinned_release():
     # The cluster's own components speak with its version; a client (kubectl) may be any version, and an
     # intruder's older kubectl is a clue in lab7, so those are not pins.
-    bad = disagreeing(r"\b(?:kube-controller-manager|kube-scheduler|kubelet|kube-apiserver|kube-proxy)/(v1\.[0-9]+\.[0-9]+)",
-                      {"v" + PIN["K8S_VERSION"]})
-    assert not bad, "component user agents (generated logs, test data) from another release:\n" + "\n".join(bad)
+    bad = disagreeing(
+        r"\b(?:kube-controller-manager|kube-scheduler|kubelet|kube-apiserver|kube-proxy)/(v1\.[0-9]+\.[0-9]+)",
+        {"v" + PIN["K8S_VERSION"]},
+    )
+    assert not bad, "component user agents (generated logs, test data) from another release:\n" + "\n".join(
+        bad
+    )
 
 
 def test_kubernetes_versions_named_in_text_are_the_pinned_minor():
@@ -105,8 +131,10 @@ def test_kubernetes_versions_named_in_text_are_the_pinned_minor():
 
 
 def test_pod_security_version_labels_are_latest_or_the_pinned_minor():
-    bad = disagreeing(r"pod-security\.kubernetes\.io/\w+-version[\"']?:\s*[\"']?(v?[0-9.]+|latest)",
-                      {"latest", PIN["K8S_MINOR"]})
+    bad = disagreeing(
+        r"pod-security\.kubernetes\.io/\w+-version[\"']?:\s*[\"']?(v?[0-9.]+|latest)",
+        {"latest", PIN["K8S_MINOR"]},
+    )
     assert not bad, "PSA version labels for another release:\n" + "\n".join(bad)
 
 
@@ -117,8 +145,10 @@ def test_falco_versions_named_in_text_are_the_pinned_release():
 
 
 def test_falco_rules_versions_named_in_text_are_the_pinned_release():
-    bad = disagreeing(r"\b(?:falco-rules|falcosecurity/rules|rules release) v?([0-9]+\.[0-9]+\.[0-9]+)\b",
-                      {PIN["FALCO_RULES_VERSION"]})
+    bad = disagreeing(
+        r"\b(?:falco-rules|falcosecurity/rules|rules release) v?([0-9]+\.[0-9]+\.[0-9]+)\b",
+        {PIN["FALCO_RULES_VERSION"]},
+    )
     assert not bad, "falco-rules versions that are neither the pin nor history:\n" + "\n".join(bad)
 
 
@@ -137,8 +167,10 @@ def test_provisioning_pins_nothing_of_its_own(script):
 
 def newest_known_minor() -> tuple[tuple[int, int], str]:
     """The newest Kubernetes minor anything in the kit knows of, and who knows it."""
-    known = [(versions.minor(PIN["K8S_NEWEST_MINOR"]), "K8S_NEWEST_MINOR in provision/versions.env"),
-             ((1, pss.LATEST_MINOR), "grader/engines/podsec/pss.py LATEST_MINOR")]
+    known = [
+        (versions.minor(PIN["K8S_NEWEST_MINOR"]), "K8S_NEWEST_MINOR in provision/versions.env"),
+        ((1, pss.LATEST_MINOR), "grader/engines/podsec/pss.py LATEST_MINOR"),
+    ]
     return max(known)
 
 
@@ -149,7 +181,8 @@ def test_pinned_kubernetes_is_at_most_one_minor_behind_the_newest_known():
         f"Kubernetes {PIN['K8S_MINOR']} is {newest - pinned[1]} minors behind v{major}.{newest} (known from {who}).\n"
         "Bump it (docs/versions.md, 'How to bump'): provision/versions.env (K8S_VERSION, K8S_MINOR, KIND_NODE_IMAGE\n"
         "with its digest, CONTAINERD_VERSION, CALICO_VERSION), then run the suite: this file names every image tag,\n"
-        "label and text that must follow; check kube-apiserver flags and audit policy loading of the new minor.")
+        "label and text that must follow; check kube-apiserver flags and audit policy loading of the new minor."
+    )
 
 
 def test_newest_minor_is_not_behind_the_pin():

@@ -44,8 +44,10 @@ def _steps(doc: str) -> list[tuple[str, str]]:
 
 def _tools(bin_dir: Path) -> None:
     bin_dir.mkdir()
-    for name, code in (("cks", "from grader.cli import main; main()"),
-                       ("grade", "from grader.cli import grade_main; grade_main()")):
+    for name, code in (
+        ("cks", "from grader.cli import main; main()"),
+        ("grade", "from grader.cli import grade_main; grade_main()"),
+    ):
         tool = bin_dir / name
         tool.write_text(f"#!/bin/sh\nexec {sys.executable} -c '{code}' \"$@\"\n")
         tool.chmod(0o755)
@@ -58,8 +60,13 @@ def test_the_recorded_walkthrough_is_what_the_kit_prints(tmp_path: Path) -> None
     _tools(tmp_path / "bin")
     work = tmp_path / "session"
     work.mkdir()
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "100", "PYTHONPATH": str(REPO),
-           "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "100",
+        "PYTHONPATH": str(REPO),
+        "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     env.pop("CKS_LABS_DIR", None)
     script = ""  # one shell for the whole session: variables such as $P carry over, as they did
     replayed = 0
@@ -69,7 +76,9 @@ def test_the_recorded_walkthrough_is_what_the_kit_prints(tmp_path: Path) -> None
         marker = f"@@step{replayed}@@"
         script += f"{{\n{command}\n}} 2>&1\necho {marker}\n"
         replayed += 1
-    result = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=300
+    )
     outputs = result.stdout.split("@@step")
     for i, (command, expected) in enumerate(steps[:replayed]):
         got = outputs[i].split("@@\n", 1)[-1] if i else outputs[0]

@@ -20,21 +20,36 @@ BAD_TEXTS = {
     "not-utf8": (b"apiVersion: v1\nkind: Pod\nmetadata: {name: \xff\xfe}\n", "not UTF-8"),
     "empty": ("", "empty"),
     "a-list": ("- kube-apiserver\n- --audit-log-path=/x\n", "not a Pod"),
-    "a-deployment": ("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {}\n", "kind 'Deployment'"),
-    "no-containers": ("apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver}\nspec: {containers: []}\n",
-                      "spec.containers is missing or empty"),
-    "command-string": ("apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver}\nspec:\n  containers:\n"
-                       "  - name: kube-apiserver\n    command: kube-apiserver --audit-log-path=/x\n",
-                       "command is a str, not a list"),
-    "container-string": ("apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver}\nspec:\n"
-                         "  containers: [kube-apiserver]\n", "not a container mapping"),
-    "arg-mapping": ("apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver}\nspec:\n  containers:\n"
-                    "  - name: kube-apiserver\n    command: [kube-apiserver, {audit-log-path: /x}]\n",
-                    "is a mapping ({'audit-log-path': '/x'}), not a string"),
-    "alias-bomb": ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
-                   "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
-                   "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
-                   "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n", "YAML bomb"),
+    "a-deployment": (
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {}\n",
+        "kind 'Deployment'",
+    ),
+    "no-containers": (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver}\nspec: {containers: []}\n",
+        "spec.containers is missing or empty",
+    ),
+    "command-string": (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver}\nspec:\n  containers:\n"
+        "  - name: kube-apiserver\n    command: kube-apiserver --audit-log-path=/x\n",
+        "command is a str, not a list",
+    ),
+    "container-string": (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver}\nspec:\n"
+        "  containers: [kube-apiserver]\n",
+        "not a container mapping",
+    ),
+    "arg-mapping": (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver}\nspec:\n  containers:\n"
+        "  - name: kube-apiserver\n    command: [kube-apiserver, {audit-log-path: /x}]\n",
+        "is a mapping ({'audit-log-path': '/x'}), not a string",
+    ),
+    "alias-bomb": (
+        "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+        "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n"
+        "g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f, *f]\n",
+        "YAML bomb",
+    ),
     "deep-nesting": ("a: " + "[" * 500 + "]" * 500 + "\n", "nested"),
 }
 
@@ -49,21 +64,44 @@ def test_engine_explains_bad_manifests(name):
     assert any(phrase in p.message for p in problems), [p.message for p in problems]
 
 
-@pytest.mark.parametrize("doc", [None, 42, "text", [], {"kind": "Pod"}, {"apiVersion": "v1", "kind": "Pod", "spec": 3},
-                                 {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [None, 5]}},
-                                 {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "x"}],
-                                                                              "volumes": "nope"}}])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        None,
+        42,
+        "text",
+        [],
+        {"kind": "Pod"},
+        {"apiVersion": "v1", "kind": "Pod", "spec": 3},
+        {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [None, 5]}},
+        {"apiVersion": "v1", "kind": "Pod", "spec": {"containers": [{"name": "x"}], "volumes": "nope"}},
+    ],
+)
 def test_engine_never_raises_on_odd_documents(doc):
     a = analyze_manifest(doc, DictHost({}))
     assert a.problems and not a.would_start
 
 
 def test_odd_values_inside_a_pod_are_reported_not_raised():
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kube-apiserver"}, "spec": {
-        "containers": [{"name": "kube-apiserver", "command": ["kube-apiserver", None, "--audit-log-path=/l/a.log"],
-                        "volumeMounts": [5, {"name": 3}, {"name": "v", "mountPath": "/l"}]}],
-        "volumes": [{"name": "v", "hostPath": "not-a-mapping"}, {"name": "w", "hostPath": {"path": "/w", "type": "Fil"}},
-                    {"name": "x", "emptyDir": {}, "hostPath": {"path": "/x"}}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "kube-apiserver"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "kube-apiserver",
+                    "command": ["kube-apiserver", None, "--audit-log-path=/l/a.log"],
+                    "volumeMounts": [5, {"name": 3}, {"name": "v", "mountPath": "/l"}],
+                }
+            ],
+            "volumes": [
+                {"name": "v", "hostPath": "not-a-mapping"},
+                {"name": "w", "hostPath": {"path": "/w", "type": "Fil"}},
+                {"name": "x", "emptyDir": {}, "hostPath": {"path": "/x"}},
+            ],
+        },
+    }
     a = analyze_manifest(pod, DictHost({}))
     found = {p.code for p in a.problems}
     assert {"bad-mount", "hostpath-no-path", "hostpath-bad-type", "volume-source"} <= found
@@ -72,8 +110,12 @@ def test_odd_values_inside_a_pod_are_reported_not_raised():
 def test_huge_flag_lists_are_read_with_a_bounded_report():
     # 10,000 items prove the report is bounded (500 lines) as well as 100,000 would, in a tenth of the time
     argv = ["kube-apiserver"] + [f"--audit-made-up-{i}=1" for i in range(5_000)] + ["x"] * 5_000
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "kube-apiserver"},
-           "spec": {"containers": [{"name": "kube-apiserver", "command": argv + ["--audit-log-maxage=30"]}]}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "kube-apiserver"},
+        "spec": {"containers": [{"name": "kube-apiserver", "command": argv + ["--audit-log-maxage=30"]}]},
+    }
     a = analyze_manifest(pod)
     assert a.value("audit-log-maxage") == 30
     assert len(a.unknown_audit_flags) == 5_000
@@ -81,16 +123,23 @@ def test_huge_flag_lists_are_read_with_a_bounded_report():
 
 
 def test_unreadable_files_in_the_manifest_folder_are_skipped_like_kubelet():
-    good = ("apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver, namespace: kube-system}\n"
-            "spec:\n  containers:\n  - name: kube-apiserver\n    command: [kube-apiserver]\n")
-    d = analyze_manifest_dir([DirEntry("kube-apiserver.yaml", text=good),
-                              DirEntry("core", text=b"\x00\x01\x02" * 100),
-                              DirEntry("big.yaml", error="too large to read")])
+    good = (
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: kube-apiserver, namespace: kube-system}\n"
+        "spec:\n  containers:\n  - name: kube-apiserver\n    command: [kube-apiserver]\n"
+    )
+    d = analyze_manifest_dir(
+        [
+            DirEntry("kube-apiserver.yaml", text=good),
+            DirEntry("core", text=b"\x00\x01\x02" * 100),
+            DirEntry("big.yaml", error="too large to read"),
+        ]
+    )
     assert d.apiserver_files == ["kube-apiserver.yaml"]
     assert {p.code for p in d.problems} == {"manifest-not-pod", "manifest-unreadable"}
 
 
 # ---- through the grader: every task answers, with a message, and nothing crashes -------------------
+
 
 @pytest.mark.parametrize("name", sorted(BAD_TEXTS))
 def test_lab2_grades_a_bad_manifest_without_errors(tmp_path, name):

@@ -24,13 +24,34 @@ from grader.engines.audit_log import (
 )
 
 
-def ev(verb="get", user="alice", resource="secrets", ns="prod", name="db", stage="ResponseComplete", code=200,
-       aid=None, t="2024-05-01T10:00:00.000001Z", sub=None, **extra) -> dict:
-    e = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
-         "auditID": aid or str(uuid.uuid4()), "stage": stage, "requestURI": f"/api/v1/namespaces/{ns}/{resource}",
-         "verb": verb, "user": {"username": user, "groups": ["system:authenticated"]}, "sourceIPs": ["10.0.0.1"],
-         "userAgent": "kubectl/v1.30.0", "objectRef": {"resource": resource, "namespace": ns, "apiVersion": "v1"},
-         "requestReceivedTimestamp": t, "stageTimestamp": t}
+def ev(
+    verb="get",
+    user="alice",
+    resource="secrets",
+    ns="prod",
+    name="db",
+    stage="ResponseComplete",
+    code=200,
+    aid=None,
+    t="2024-05-01T10:00:00.000001Z",
+    sub=None,
+    **extra,
+) -> dict:
+    e = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": aid or str(uuid.uuid4()),
+        "stage": stage,
+        "requestURI": f"/api/v1/namespaces/{ns}/{resource}",
+        "verb": verb,
+        "user": {"username": user, "groups": ["system:authenticated"]},
+        "sourceIPs": ["10.0.0.1"],
+        "userAgent": "kubectl/v1.30.0",
+        "objectRef": {"resource": resource, "namespace": ns, "apiVersion": "v1"},
+        "requestReceivedTimestamp": t,
+        "stageTimestamp": t,
+    }
     if name:
         e["objectRef"]["name"] = name
     if sub:
@@ -42,19 +63,25 @@ def ev(verb="get", user="alice", resource="secrets", ns="prod", name="db", stage
 
 
 def log(*events, newline_at_end=True) -> bytes:
-    text = b"\n".join(e if isinstance(e, bytes) else json.dumps(e, separators=(",", ":")).encode() for e in events)
+    text = b"\n".join(
+        e if isinstance(e, bytes) else json.dumps(e, separators=(",", ":")).encode() for e in events
+    )
     return text + (b"\n" if newline_at_end else b"")
 
 
 def run(data: bytes | list[bytes], query: Query | None = None, dedupe=True, fast=True, name="audit.log"):
     stats = ReadStats()
-    series = [[(f"{name}.{i}" if len(data) > 1 else name, io.BytesIO(d))] for i, d in enumerate(data)] \
-        if isinstance(data, list) else [[(name, io.BytesIO(data))]]
+    series = (
+        [[(f"{name}.{i}" if len(data) > 1 else name, io.BytesIO(d))] for i, d in enumerate(data)]
+        if isinstance(data, list)
+        else [[(name, io.BytesIO(data))]]
+    )
     out = list(read_events(series, stats, query, dedupe=dedupe, fast=fast))
     return out, stats
 
 
 # ---- formats ---------------------------------------------------------------------------------------------
+
 
 def test_reads_plain_gzip_and_iterables_alike():
     data = log(ev(name="a"), ev(name="b"))
@@ -68,13 +95,22 @@ def test_reads_plain_gzip_and_iterables_alike():
 
 def test_bom_pretty_printed_envelopes_and_old_versions_are_read_and_noted():
     pretty = b"\xef\xbb\xbf" + json.dumps(ev(name="pretty"), indent=2).encode()
-    aks = log({"records": [{"category": "kube-audit", "properties": {"log": json.dumps(ev(name="aks")) + "\n"}}]})
-    batch = log({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [ev(name="b1"), ev(name="b2")]})
+    aks = log(
+        {"records": [{"category": "kube-audit", "properties": {"log": json.dumps(ev(name="aks")) + "\n"}}]}
+    )
+    batch = log(
+        {"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [ev(name="b1"), ev(name="b2")]}
+    )
     old = ev(name="old", apiVersion="audit.k8s.io/v1beta1", timestamp="2017-09-11T19:55:05Z")
     del old["requestReceivedTimestamp"], old["stageTimestamp"]
     noversion = ev(name="nov")
     del noversion["apiVersion"]
-    for data, names in ((pretty, ["pretty"]), (aks, ["aks"]), (batch, ["b1", "b2"]), (log(old, noversion), ["old", "nov"])):
+    for data, names in (
+        (pretty, ["pretty"]),
+        (aks, ["aks"]),
+        (batch, ["b1", "b2"]),
+        (log(old, noversion), ["old", "nov"]),
+    ):
         got, stats = run(data)
         assert [e.event["objectRef"]["name"] for e in got] == names
         assert not stats.problems, stats.report()
@@ -85,11 +121,19 @@ def test_bom_pretty_printed_envelopes_and_old_versions_are_read_and_noted():
 
 # ---- bad input -------------------------------------------------------------------------------------------
 
+
 def test_bad_lines_are_counted_with_reasons_and_the_rest_is_read():
     good = [ev(name=f"s{i}") for i in range(3)]
-    data = (log(good[0]) + b"this is not json\n" + b"\x00\x01\x02\xff\xfe garbage\n" + log(good[1]) +
-            b'{"kind": 0}\n' + b'2017-09-11T19:55:05.1Z AUDIT: id="x" stage="ResponseComplete" ip="::1"\n' +
-            log(good[2]) + b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"cut')
+    data = (
+        log(good[0])
+        + b"this is not json\n"
+        + b"\x00\x01\x02\xff\xfe garbage\n"
+        + log(good[1])
+        + b'{"kind": 0}\n'
+        + b'2017-09-11T19:55:05.1Z AUDIT: id="x" stage="ResponseComplete" ip="::1"\n'
+        + log(good[2])
+        + b'{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"cut'
+    )
     got, stats = run(data)
     assert [e.event["objectRef"]["name"] for e in got] == ["s0", "s1", "s2"]
     assert stats.problems == {"not-json": 1, "binary": 1, "not-event": 1, "legacy": 1, "truncated": 1}
@@ -147,7 +191,7 @@ def test_1gb_of_binary_garbage_is_skipped_in_bounded_memory():
 
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     stats = ReadStats()
-    after_garbage = io.BufferedReader(Zeros(1024 ** 3))
+    after_garbage = io.BufferedReader(Zeros(1024**3))
     assert list(read_events([[("audit.log", after_garbage)]], stats)) == []
     grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
     assert stats.problems == {"too-long": 1}
@@ -161,11 +205,18 @@ def test_events_missing_fields_do_not_break_filters_or_counts():
     got, stats = run(log(bare, bare, weird, ev(name="ok")))
     assert len(got) == 4  # no auditID: each is a request of its own
     assert "without auditID" in "\n".join(stats.report())
-    for q in (Query(users=("alice",)), Query(resources=("secrets",)), Query(codes=("2xx",)),
-              Query(since="2024-01-01T00:00:00Z"), Query(source_ips=("10.0.0.1",)), Query(groups=("x",))):
+    for q in (
+        Query(users=("alice",)),
+        Query(resources=("secrets",)),
+        Query(codes=("2xx",)),
+        Query(since="2024-01-01T00:00:00Z"),
+        Query(source_ips=("10.0.0.1",)),
+        Query(groups=("x",)),
+    ):
         run(log(bare, weird, ev(name="ok")), q)  # must not raise
-    assert [e.event["objectRef"]["name"] for e in run(log(bare, weird, ev(name="ok")), Query(users=("alice",)))[0]] \
-        == ["ok"]
+    assert [
+        e.event["objectRef"]["name"] for e in run(log(bare, weird, ev(name="ok")), Query(users=("alice",)))[0]
+    ] == ["ok"]
     counts = count_by(got, ["user", "resource", "sourceip"])
     assert sum(counts.values()) >= 4
 
@@ -197,23 +248,35 @@ def test_constant_memory_whatever_the_length():
 
 # ---- requests once ---------------------------------------------------------------------------------------
 
+
 def test_stage_lines_of_one_request_count_once_and_the_final_event_represents_it():
     a, w, f = "a" * 8, "w" * 8, "f" * 8
-    events = [ev(aid=a, stage="RequestReceived"), ev(aid=w, verb="watch", name=None, stage="RequestReceived"),
-              ev(aid=w, verb="watch", name=None, stage="ResponseStarted"), ev(aid=a),
-              ev(aid=f, stage="ResponseStarted", code=401, user={}),  # failed authn: one line only
-              ev(aid=w, verb="watch", name=None, code=200)]
+    events = [
+        ev(aid=a, stage="RequestReceived"),
+        ev(aid=w, verb="watch", name=None, stage="RequestReceived"),
+        ev(aid=w, verb="watch", name=None, stage="ResponseStarted"),
+        ev(aid=a),
+        ev(aid=f, stage="ResponseStarted", code=401, user={}),  # failed authn: one line only
+        ev(aid=w, verb="watch", name=None, code=200),
+    ]
     events[4]["user"] = {}
     got, stats = run(log(*events))
     assert [(e.event["auditID"], e.event["stage"]) for e in got] == [
-        (a, "ResponseComplete"), (f, "ResponseStarted"), (w, "ResponseComplete")]
+        (a, "ResponseComplete"),
+        (f, "ResponseStarted"),
+        (w, "ResponseComplete"),
+    ]
     assert stats.duplicates == 3
     assert len(run(log(*events), dedupe=False)[0]) == 6
 
 
 def test_request_without_final_stage_is_still_counted_once():
     w = "w" * 8
-    got, _ = run(log(ev(aid=w, verb="watch", stage="RequestReceived"), ev(aid=w, verb="watch", stage="ResponseStarted")))
+    got, _ = run(
+        log(
+            ev(aid=w, verb="watch", stage="RequestReceived"), ev(aid=w, verb="watch", stage="ResponseStarted")
+        )
+    )
     assert [(e.event["auditID"], e.event["stage"]) for e in got] == [(w, "ResponseStarted")]
 
 
@@ -238,14 +301,19 @@ def test_repeated_lines_and_overflowing_pending_requests_never_double_count():
 
 # ---- filters ---------------------------------------------------------------------------------------------
 
+
 def names(entries):
     return [e.event["objectRef"].get("name") for e in entries]
 
 
 def test_user_match_is_exact_glob_or_impersonated():
     sa = "system:serviceaccount:prod:app"
-    data = log(ev(user=sa, name="1"), ev(user=sa + "-v2", name="2"), ev(user="system:serviceaccount:staging:app", name="3"),
-               ev(user="admin", name="4", impersonatedUser={"username": sa, "groups": []}))
+    data = log(
+        ev(user=sa, name="1"),
+        ev(user=sa + "-v2", name="2"),
+        ev(user="system:serviceaccount:staging:app", name="3"),
+        ev(user="admin", name="4", impersonatedUser={"username": sa, "groups": []}),
+    )
     assert names(run(data, Query(users=(sa,)))[0]) == ["1", "4"]
     assert names(run(data, Query(users=("system:serviceaccount:*:app",)))[0]) == ["1", "3", "4"]
     assert names(run(data, Query(users=("admin",)))[0]) == ["4"]  # the authenticated user matches too
@@ -256,11 +324,19 @@ def test_each_filter_selects_what_it_says():
         ev(name="a", verb="get", code=200),
         ev(name="b", verb="list", code=403, sourceIPs=["192.168.1.5", "10.0.0.1"]),
         ev(name="c", resource="pods", sub="exec", verb="create", code=101, userAgent="curl/8.5"),
-        ev(name="d", resource="deployments", verb="update", ns="dev", user="bob",
-           user_groups=None, t="2024-05-01T11:00:00Z"),
+        ev(
+            name="d",
+            resource="deployments",
+            verb="update",
+            ns="dev",
+            user="bob",
+            user_groups=None,
+            t="2024-05-01T11:00:00Z",
+        ),
     )
-    data = data.replace(b'"user_groups":null', b'"x":1').replace(b'"resource":"deployments",',
-                                                                 b'"resource":"deployments","apiGroup":"apps",')
+    data = data.replace(b'"user_groups":null', b'"x":1').replace(
+        b'"resource":"deployments",', b'"resource":"deployments","apiGroup":"apps",'
+    )
     cases = [
         (Query(verbs=("get", "list")), ["a", "b"]),
         (Query(resources=("pods",)), ["c"]),
@@ -285,7 +361,11 @@ def test_each_filter_selects_what_it_says():
 
 
 def test_time_range_compares_instants_not_strings():
-    assert time_key("2024-01-01T10:00:00Z") < time_key("2024-01-01T10:00:00.1Z") < time_key("2024-01-01T10:00:01Z")
+    assert (
+        time_key("2024-01-01T10:00:00Z")
+        < time_key("2024-01-01T10:00:00.1Z")
+        < time_key("2024-01-01T10:00:01Z")
+    )
     assert time_key("2024-01-01T12:00:00+02:00") == time_key("2024-01-01T10:00:00Z")
     data = log(ev(name="on", t="2024-05-01T10:00:00Z"), ev(name="after", t="2024-05-01T10:00:00.5Z"))
     assert names(run(data, Query(since="2024-05-01T10:00:00Z", until="2024-05-01T10:00:00.4Z"))[0]) == ["on"]
@@ -299,12 +379,24 @@ def test_bad_filter_values_are_usage_errors():
 
 def test_fast_path_gives_identical_results_even_with_escaped_text():
     rng = random.Random(7)
-    users = ["alice", "bob", "system:serviceaccount:prod:app", "system:serviceaccount:prod:app-v2", "sys<tem>"]
+    users = [
+        "alice",
+        "bob",
+        "system:serviceaccount:prod:app",
+        "system:serviceaccount:prod:app-v2",
+        "sys<tem>",
+    ]
     lines = []
     for i in range(3000):
-        e = ev(user=rng.choice(users), verb=rng.choice(["get", "list", "watch"]), name=f"s{i % 7}",
-               resource=rng.choice(["secrets", "pods", "configmaps"]), ns=rng.choice(["prod", "dev"]),
-               code=rng.choice([200, 403, 404]), aid=f"{i:08d}")
+        e = ev(
+            user=rng.choice(users),
+            verb=rng.choice(["get", "list", "watch"]),
+            name=f"s{i % 7}",
+            resource=rng.choice(["secrets", "pods", "configmaps"]),
+            ns=rng.choice(["prod", "dev"]),
+            code=rng.choice([200, 403, 404]),
+            aid=f"{i:08d}",
+        )
         raw = json.dumps(e, separators=(",", ":"))
         if i % 5 == 0:  # what Go writes for <, > and & and what some encoders do with '/'
             raw = raw.replace("<", "\\u003c").replace(">", "\\u003e").replace("kubectl/", "kubectl\\/")
@@ -313,7 +405,9 @@ def test_fast_path_gives_identical_results_even_with_escaped_text():
     queries = [Query(users=(u,)) for u in users] + [
         Query(users=("system:serviceaccount:prod:*",), resources=("secrets",), verbs=("get", "list")),
         Query(resources=("secrets",), namespaces=("prod",), codes=("2xx",)),
-        Query(user_agents=("kubectl/v1",)), Query(names=("s3",), verbs=("watch",))]
+        Query(user_agents=("kubectl/v1",)),
+        Query(names=("s3",), verbs=("watch",)),
+    ]
     for q in queries:
         fast, stats = run(data, q, fast=True)
         slow, _ = run(data, q, fast=False)
@@ -323,9 +417,18 @@ def test_fast_path_gives_identical_results_even_with_escaped_text():
 
 # ---- rotation and merging --------------------------------------------------------------------------------
 
+
 def test_rotated_files_are_ordered_oldest_first_per_series():
-    names_ = ["/l/audit.log", "/l/audit-2024-05-02T00-00-00.000.log.gz", "/l/audit-2024-05-01T23-59-59.999.log",
-              "/m/audit.log", "/l/other.log.2.gz", "/l/other.log", "/l/other.log.10", "/l/audit.log"]
+    names_ = [
+        "/l/audit.log",
+        "/l/audit-2024-05-02T00-00-00.000.log.gz",
+        "/l/audit-2024-05-01T23-59-59.999.log",
+        "/m/audit.log",
+        "/l/other.log.2.gz",
+        "/l/other.log",
+        "/l/other.log.10",
+        "/l/audit.log",
+    ]
     assert order_log_names(names_) == [
         ["/l/audit-2024-05-01T23-59-59.999.log", "/l/audit-2024-05-02T00-00-00.000.log.gz", "/l/audit.log"],
         ["/m/audit.log"],
@@ -339,7 +442,10 @@ def test_a_request_split_across_rotation_counts_once_and_series_merge_by_time():
     new = log(ev(aid=a, t="2024-05-01T10:00:01Z", name="split"))
     other = log(ev(name="other-apiserver", t="2024-05-01T10:00:00.5Z"))
     stats = ReadStats()
-    series = [[("audit-x.log", io.BytesIO(old)), ("audit.log", io.BytesIO(new))], [("b/audit.log", io.BytesIO(other))]]
+    series = [
+        [("audit-x.log", io.BytesIO(old)), ("audit.log", io.BytesIO(new))],
+        [("b/audit.log", io.BytesIO(other))],
+    ]
     got = list(read_events(series, stats))
     assert names(got) == ["other-apiserver", "split"] and stats.requests == 2
 

@@ -11,12 +11,21 @@ from grader.cli.audit_log import query_cmd
 
 
 def ev(aid, user, verb, name, stage="ResponseComplete", code=200, t="2024-05-01T10:00:00.000001Z", ns="prod"):
-    e = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": aid, "stage": stage,
-         "requestURI": f"/api/v1/namespaces/{ns}/secrets/{name}", "verb": verb,
-         "user": {"username": user, "groups": ["system:authenticated"]}, "sourceIPs": ["10.0.0.9"],
-         "userAgent": "kubectl/v1.30.0", "objectRef": {"resource": "secrets", "namespace": ns, "name": name,
-                                                      "apiVersion": "v1"},
-         "requestReceivedTimestamp": t, "stageTimestamp": t}
+    e = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": aid,
+        "stage": stage,
+        "requestURI": f"/api/v1/namespaces/{ns}/secrets/{name}",
+        "verb": verb,
+        "user": {"username": user, "groups": ["system:authenticated"]},
+        "sourceIPs": ["10.0.0.9"],
+        "userAgent": "kubectl/v1.30.0",
+        "objectRef": {"resource": "secrets", "namespace": ns, "name": name, "apiVersion": "v1"},
+        "requestReceivedTimestamp": t,
+        "stageTimestamp": t,
+    }
     if stage != "RequestReceived":
         e["responseStatus"] = {"metadata": {}, "code": code}
     return json.dumps(e, separators=(",", ":"))
@@ -28,13 +37,29 @@ SA = "system:serviceaccount:prod:app"
 def write_logs(tmp_path):
     d = tmp_path / "audit"
     d.mkdir(parents=True)
-    old = "\n".join([ev("1", SA, "get", "db", stage="RequestReceived", t="2024-05-01T09:00:00Z"),
-                     ev("1", SA, "get", "db", t="2024-05-01T09:00:00Z"),
-                     ev("2", SA + "-v2", "get", "api-key", t="2024-05-01T09:30:00Z")]) + "\n"
+    old = (
+        "\n".join(
+            [
+                ev("1", SA, "get", "db", stage="RequestReceived", t="2024-05-01T09:00:00Z"),
+                ev("1", SA, "get", "db", t="2024-05-01T09:00:00Z"),
+                ev("2", SA + "-v2", "get", "api-key", t="2024-05-01T09:30:00Z"),
+            ]
+        )
+        + "\n"
+    )
     (d / "audit-2024-05-01T09-59-59.000.log.gz").write_bytes(gzip.compress(old.encode()))
-    new = "\n".join([ev("3", SA, "list", "", t="2024-05-01T10:10:00Z"), ev("4", "alice", "get", "db", code=403,
-                                                                          t="2024-05-01T10:20:00Z"),
-                     "not json at all", ev("5", SA, "get", "tls", t="2024-05-01T10:30:00Z")]) + "\n" + '{"kind":"Ev'
+    new = (
+        "\n".join(
+            [
+                ev("3", SA, "list", "", t="2024-05-01T10:10:00Z"),
+                ev("4", "alice", "get", "db", code=403, t="2024-05-01T10:20:00Z"),
+                "not json at all",
+                ev("5", SA, "get", "tls", t="2024-05-01T10:30:00Z"),
+            ]
+        )
+        + "\n"
+        + '{"kind":"Ev'
+    )
     (d / "audit.log").write_text(new)
     return d
 
@@ -49,12 +74,26 @@ def test_directory_is_read_in_rotation_order_with_one_line_per_request(tmp_path)
     assert r.exit_code == 0, r.output
     ids = [json.loads(line)["auditID"] for line in r.stdout.splitlines()]
     assert ids == ["1", "3", "5"]  # oldest file first; the -v2 look-alike not included; request 1 once
-    assert "skipped 2 line(s)" in r.stderr and "audit.log:3: not JSON" in r.stderr and "audit.log:5: cut off" in r.stderr  # non-JSON line and the cut last line
+    assert (
+        "skipped 2 line(s)" in r.stderr
+        and "audit.log:3: not JSON" in r.stderr
+        and "audit.log:5: cut off" in r.stderr
+    )  # non-JSON line and the cut last line
 
 
 def test_count_by_answers_who_read_secrets(tmp_path):
-    r = invoke(write_logs(tmp_path), "-r", "secrets", "--verb", "get,list,watch", "--code", "2xx", "--count-by",
-               "user", "-q")
+    r = invoke(
+        write_logs(tmp_path),
+        "-r",
+        "secrets",
+        "--verb",
+        "get,list,watch",
+        "--code",
+        "2xx",
+        "--count-by",
+        "user",
+        "-q",
+    )
     assert r.exit_code == 0
     rows = [line.split() for line in r.stdout.splitlines()]
     assert rows[0] == ["COUNT", "USER"]
@@ -76,7 +115,10 @@ def test_table_and_json_formats(tmp_path):
 
 def test_no_dedupe_prints_every_stage_line(tmp_path):
     r = invoke(write_logs(tmp_path), "--user", SA, "--no-dedupe", "-f", "jsonl", "-q")
-    assert [json.loads(line)["stage"] for line in r.stdout.splitlines()][:2] == ["RequestReceived", "ResponseComplete"]
+    assert [json.loads(line)["stage"] for line in r.stdout.splitlines()][:2] == [
+        "RequestReceived",
+        "ResponseComplete",
+    ]
 
 
 def test_usage_errors_and_missing_files_have_clear_messages(tmp_path):
@@ -119,10 +161,17 @@ def test_plain_command_lines_skip_click_and_print_the_same(tmp_path):
     params = parse_args([str(d), "-u", SA, "--user=alice", "-q", "--count-by", "user", "--limit", "2"])
     assert params is not None and params.users == (SA, "alice") and params.limit == 2 and params.quiet
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    for args in ([str(d), "--count-by", "user"], [str(d), "-r", "secrets", "-f", "jsonl"], [str(d / "nope")],
-                 [str(d), "--count-by", "colour"]):
-        fast = subprocess.run([sys.executable, "-X", "importtime", "-m", "grader", "audit", "query", *args],
-                              capture_output=True, env=env)
+    for args in (
+        [str(d), "--count-by", "user"],
+        [str(d), "-r", "secrets", "-f", "jsonl"],
+        [str(d / "nope")],
+        [str(d), "--count-by", "colour"],
+    ):
+        fast = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "grader", "audit", "query", *args],
+            capture_output=True,
+            env=env,
+        )
         slow = CliRunner().invoke(query_cmd, args)
         assert fast.returncode == slow.exit_code
         assert fast.stdout == slow.stdout_bytes

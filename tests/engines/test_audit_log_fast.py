@@ -48,13 +48,20 @@ def reference(data: bytes, query: Query | None, dedupe: bool = True) -> list[byt
 
 def fused(data: bytes, query: Query | None, dedupe: bool = True, fast: bool = True) -> list[bytes]:
     stats = ReadStats()
-    return [e.raw or json.dumps(e.event).encode()
-            for e in read_events([[("a", io.BytesIO(data))]], stats, query, dedupe=dedupe, fast=fast)]
+    return [
+        e.raw or json.dumps(e.event).encode()
+        for e in read_events([[("a", io.BytesIO(data))]], stats, query, dedupe=dedupe, fast=fast)
+    ]
 
 
-QUERIES = [None, Query(resources=("secrets",), verbs=("get", "list", "watch")), Query(codes=("401",)),
-           Query(users=("system:node:*",), verbs=("get", "watch")), Query(api_groups=("core",)),
-           Query(since="2024-01-01T00:00:00Z", until="2100-01-01T00:00:00Z", codes=("2xx",))]
+QUERIES = [
+    None,
+    Query(resources=("secrets",), verbs=("get", "list", "watch")),
+    Query(codes=("401",)),
+    Query(users=("system:node:*",), verbs=("get", "watch")),
+    Query(api_groups=("core",)),
+    Query(since="2024-01-01T00:00:00Z", until="2100-01-01T00:00:00Z", codes=("2xx",)),
+]
 
 
 @pytest.mark.parametrize("query", QUERIES, ids=range(len(QUERIES)))
@@ -67,23 +74,42 @@ def test_fused_loop_gives_the_plain_pipelines_events_in_order(lab7_log, query):
 
 def test_fused_loop_keeps_the_rules_for_odd_request_lines():
     def line(aid, stage, code=None, name="s"):
-        e = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": aid, "stage": stage,
-             "verb": "get", "user": {"username": "u"}, "objectRef": {"resource": "secrets", "name": name},
-             "requestReceivedTimestamp": "2024-05-01T10:00:00Z", "stageTimestamp": "2024-05-01T10:00:00Z"}
+        e = {
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "level": "Metadata",
+            "auditID": aid,
+            "stage": stage,
+            "verb": "get",
+            "user": {"username": "u"},
+            "objectRef": {"resource": "secrets", "name": name},
+            "requestReceivedTimestamp": "2024-05-01T10:00:00Z",
+            "stageTimestamp": "2024-05-01T10:00:00Z",
+        }
         if code:
             e["responseStatus"] = {"code": code}
         return json.dumps(e, separators=(",", ":")).encode()
 
-    cut = line("c", "RequestReceived")[:-1] + b',,}'  # corrupt after its auditID, never completed
-    data = b"\n".join([
-        line("a", "RequestReceived"), line("a", "ResponseComplete", 200),  # the usual pair
-        line("w", "RequestReceived"), line("w", "ResponseStarted", 200),  # a watch still open at the end
-        line("f", "ResponseStarted", 401),  # a failed login: final on its own
-        line("a", "RequestReceived"),  # a repeated line of a finished request
-        line("", "RequestReceived", name="no-id"),  # no auditID: a request of its own
-        cut, b"", b"",
-        line('x\\"y', "RequestReceived"), line('x\\"y', "ResponseComplete", 200),  # an escaped auditID
-    ]) + b"\n"
+    cut = line("c", "RequestReceived")[:-1] + b",,}"  # corrupt after its auditID, never completed
+    data = (
+        b"\n".join(
+            [
+                line("a", "RequestReceived"),
+                line("a", "ResponseComplete", 200),  # the usual pair
+                line("w", "RequestReceived"),
+                line("w", "ResponseStarted", 200),  # a watch still open at the end
+                line("f", "ResponseStarted", 401),  # a failed login: final on its own
+                line("a", "RequestReceived"),  # a repeated line of a finished request
+                line("", "RequestReceived", name="no-id"),  # no auditID: a request of its own
+                cut,
+                b"",
+                b"",
+                line('x\\"y', "RequestReceived"),
+                line('x\\"y', "ResponseComplete", 200),  # an escaped auditID
+            ]
+        )
+        + b"\n"
+    )
     assert fused(data, None) == reference(data, None)
     stats = ReadStats()
     list(read_events([[("a", io.BytesIO(data))]], stats))
@@ -91,9 +117,20 @@ def test_fused_loop_keeps_the_rules_for_odd_request_lines():
 
 
 def test_fused_loop_evicts_like_the_deduplicator_when_too_many_requests_are_open():
-    lines = [json.dumps({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": f"p{i}",
-                         "stage": "RequestReceived", "verb": "get", "requestReceivedTimestamp": "2024-05-01T10:00:00Z"},
-                        separators=(",", ":")) for i in range(5200)]
+    lines = [
+        json.dumps(
+            {
+                "kind": "Event",
+                "apiVersion": "audit.k8s.io/v1",
+                "auditID": f"p{i}",
+                "stage": "RequestReceived",
+                "verb": "get",
+                "requestReceivedTimestamp": "2024-05-01T10:00:00Z",
+            },
+            separators=(",", ":"),
+        )
+        for i in range(5200)
+    ]
     data = ("\n".join(lines) + "\n").encode()
     assert fused(data, None) == reference(data, None)
     assert len(fused(data, None)) == 5200
@@ -115,14 +152,17 @@ def mangled(data: bytes, seed: int) -> bytes:
         elif r < 0.006 and out:
             out.insert(len(out) - rng.randrange(1, 60), line)
         elif r < 0.0065:
-            out.append(line[:len(line) // 2] + b"}")
+            out.append(line[: len(line) // 2] + b"}")
         elif r < 0.008:
             out.append(line.replace(b'"code":200', b'"code":401'))
         elif r < 0.009:
             out.append(line.replace(b'"stage":"ResponseComplete"', b'"stage":"Panic"'))
         elif r < 0.012:  # impersonation, and a user name written with an escape
-            out.append(line.replace(b',"sourceIPs"', b',"impersonatedUser":{"username":"imp"},"sourceIPs"', 1)
-                       .replace(b'"username":"system:', b'"username":"system\\u003a', 1))
+            out.append(
+                line.replace(
+                    b',"sourceIPs"', b',"impersonatedUser":{"username":"imp"},"sourceIPs"', 1
+                ).replace(b'"username":"system:', b'"username":"system\\u003a', 1)
+            )
         else:
             out.append(line)
     return b"\n".join(out) + b"\n"
@@ -173,6 +213,7 @@ def test_blocks_read_at_once_give_the_one_line_answers(lab7_log, monkeypatch, se
 
 # ---- two processes ---------------------------------------------------------------------------------------
 
+
 def split_run(data: bytes, tmp_path, fields=None, fmt="jsonl", monkeypatch=None, query=None):
     path = tmp_path / "audit.log"
     path.write_bytes(data)
@@ -206,22 +247,45 @@ def test_two_processes_count_what_one_pass_counts(lab7_log, tmp_path, monkeypatc
 def test_requests_open_across_the_middle_are_joined_or_read_again(tmp_path, monkeypatch):
     """A watch opened in the first half and closed in the second counts once; a request the first half finished
     and the second half repeats makes the parent read the second half itself (same answer as one pass)."""
-    def line(aid, stage, name):
-        return json.dumps({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": aid,
-                           "stage": stage, "verb": "watch", "user": {"username": "u"},
-                           "objectRef": {"resource": "pods", "name": name}, "responseStatus": {"code": 200},
-                           "requestReceivedTimestamp": "2024-05-01T10:00:00Z",
-                           "stageTimestamp": "2024-05-01T10:00:00Z"}, separators=(",", ":"))
 
-    first, second = ([line(f"f{i}", s, "fill") for i in range(k, k + 400) for s in ("RequestReceived", "ResponseComplete")]
-                     for k in (0, 400))
+    def line(aid, stage, name):
+        return json.dumps(
+            {
+                "kind": "Event",
+                "apiVersion": "audit.k8s.io/v1",
+                "level": "Metadata",
+                "auditID": aid,
+                "stage": stage,
+                "verb": "watch",
+                "user": {"username": "u"},
+                "objectRef": {"resource": "pods", "name": name},
+                "responseStatus": {"code": 200},
+                "requestReceivedTimestamp": "2024-05-01T10:00:00Z",
+                "stageTimestamp": "2024-05-01T10:00:00Z",
+            },
+            separators=(",", ":"),
+        )
+
+    first, second = (
+        [line(f"f{i}", s, "fill") for i in range(k, k + 400) for s in ("RequestReceived", "ResponseComplete")]
+        for k in (0, 400)
+    )
     joins = []
-    monkeypatch.setattr(parallel, "_joinable", lambda *a, real=parallel._joinable: joins.append(real(*a)) or joins[-1])
-    for tail in ([line("w", "ResponseStarted", "late"), line("w", "ResponseComplete", "late")],  # joined
-                 [line("done", "ResponseComplete", "again")],  # repeated after it finished: read again
-                 []):  # still open at the end: counted at its latest stage
-        lines = [line("w", "RequestReceived", "w"), line("done", "ResponseComplete", "d")] + first + second[:20] \
-            + tail + second[20:]
+    monkeypatch.setattr(
+        parallel, "_joinable", lambda *a, real=parallel._joinable: joins.append(real(*a)) or joins[-1]
+    )
+    for tail in (
+        [line("w", "ResponseStarted", "late"), line("w", "ResponseComplete", "late")],  # joined
+        [line("done", "ResponseComplete", "again")],  # repeated after it finished: read again
+        [],
+    ):  # still open at the end: counted at its latest stage
+        lines = (
+            [line("w", "RequestReceived", "w"), line("done", "ResponseComplete", "d")]
+            + first
+            + second[:20]
+            + tail
+            + second[20:]
+        )
         data = ("\n".join(lines) + "\n").encode()
         path = tmp_path / "one.log"
         path.write_bytes(data)
@@ -233,6 +297,7 @@ def test_requests_open_across_the_middle_are_joined_or_read_again(tmp_path, monk
 
 
 # ---- bounds ----------------------------------------------------------------------------------------------
+
 
 def test_a_gzip_bomb_of_newlines_stops_quickly_with_a_reason(tmp_path):
     bomb = tmp_path / "audit.log.gz"
@@ -250,8 +315,16 @@ def test_excerpts_only_from_files_that_hold_audit_events(tmp_path):
     r = CliRunner().invoke(query_cmd, [str(secret)])
     assert "very-secret" not in r.output and "not JSON" in r.stderr
     log = tmp_path / "audit.log"
-    good = json.dumps({"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": "1", "stage": "ResponseComplete",
-                       "verb": "get", "requestReceivedTimestamp": "2024-05-01T10:00:00Z"})
+    good = json.dumps(
+        {
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "auditID": "1",
+            "stage": "ResponseComplete",
+            "verb": "get",
+            "requestReceivedTimestamp": "2024-05-01T10:00:00Z",
+        }
+    )
     log.write_text(good + "\nhello broken line\n")
     r = CliRunner().invoke(query_cmd, [str(log)])
     assert "'hello broken line'" in r.stderr  # an audit log's bad line is shown to help fix it
@@ -259,17 +332,33 @@ def test_excerpts_only_from_files_that_hold_audit_events(tmp_path):
 
 def test_api_group_core_is_the_legacy_group_not_requests_without_an_object(tmp_path):
     def line(aid, ref, uri):
-        e = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "auditID": aid, "stage": "ResponseComplete",
-             "verb": "get", "requestURI": uri, "user": {"username": "u"}, "responseStatus": {"code": 200},
-             "requestReceivedTimestamp": "2024-05-01T10:00:00Z"}
+        e = {
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "auditID": aid,
+            "stage": "ResponseComplete",
+            "verb": "get",
+            "requestURI": uri,
+            "user": {"username": "u"},
+            "responseStatus": {"code": 200},
+            "requestReceivedTimestamp": "2024-05-01T10:00:00Z",
+        }
         if ref is not None:
             e["objectRef"] = ref
         return json.dumps(e)
 
     log = tmp_path / "audit.log"
-    log.write_text("\n".join([line("1", {"resource": "pods", "apiVersion": "v1"}, "/api/v1/pods"),
-                              line("2", {"resource": "deployments", "apiGroup": "apps"}, "/apis/apps/v1/deployments"),
-                              line("3", None, "/healthz"), line("4", None, "/apis")]) + "\n")
+    log.write_text(
+        "\n".join(
+            [
+                line("1", {"resource": "pods", "apiVersion": "v1"}, "/api/v1/pods"),
+                line("2", {"resource": "deployments", "apiGroup": "apps"}, "/apis/apps/v1/deployments"),
+                line("3", None, "/healthz"),
+                line("4", None, "/apis"),
+            ]
+        )
+        + "\n"
+    )
     r = CliRunner().invoke(query_cmd, [str(log), "--api-group", "core", "-f", "jsonl", "-q"])
     assert [json.loads(x)["auditID"] for x in r.stdout.splitlines()] == ["1"]
     r = CliRunner().invoke(query_cmd, [str(log), "--count-by", "apigroup", "-f", "json", "-q"])
@@ -284,9 +373,13 @@ def test_api_group_core_is_the_legacy_group_not_requests_without_an_object(tmp_p
 def test_code_prefilter_keeps_every_spelling_of_the_code():
     """`--code` skips lines without the code unparsed; a code written with a space or as a string (hand-made
     lines) still matches as it does when every line is parsed."""
-    base = ('{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"%s","stage":"ResponseComplete","verb":"get",'
-            '"responseStatus":{"code":%s},"requestReceivedTimestamp":"2024-05-01T10:00:00Z"}')
-    data = "\n".join(base % (i, c) for i, c in enumerate(['403', ' 403', '"403"', ' "403"', '4030', '404', '200']))
+    base = (
+        '{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"%s","stage":"ResponseComplete","verb":"get",'
+        '"responseStatus":{"code":%s},"requestReceivedTimestamp":"2024-05-01T10:00:00Z"}'
+    )
+    data = "\n".join(
+        base % (i, c) for i, c in enumerate(["403", " 403", '"403"', ' "403"', "4030", "404", "200"])
+    )
     data = (data + "\n").encode()
     for codes in (("403",), ("4xx",), ("2xx", "404")):
         assert fused(data, Query(codes=codes)) == fused(data, Query(codes=codes), fast=False), codes
@@ -300,7 +393,9 @@ def test_lines_skipped_by_searching_blocks_keep_their_numbers(lab7_log):
     for blob in (lab7_log, data):
         for q in (Query(resources=("secrets",)), Query(codes=("4xx",)), Query(users=("system:node:*",))):
             fast = [(e.line, e.raw) for e in read_events([[("a", io.BytesIO(blob))]], ReadStats(), q)]
-            slow = [(e.line, e.raw) for e in read_events([[("a", io.BytesIO(blob))]], ReadStats(), q, fast=False)]
+            slow = [
+                (e.line, e.raw) for e in read_events([[("a", io.BytesIO(blob))]], ReadStats(), q, fast=False)
+            ]
             assert fast == slow and fast, q
     stats = ReadStats()
     list(read_events([[("a", io.BytesIO(data))]], stats, Query(resources=("secrets",))))

@@ -7,27 +7,57 @@ import pytest
 from grader.engines.audit_policy import RequestAttributes, RequestError, User, parse_request
 
 
-@pytest.mark.parametrize("method,url,expect", [
-    ("GET", "/api/v1/namespaces/prod/pods/web", ("get", "prod", "", "pods", "", "web", True)),
-    ("GET", "/api/v1/namespaces/prod/pods", ("list", "prod", "", "pods", "", "", True)),
-    ("GET", "/api/v1/namespaces/prod/pods?watch=true", ("watch", "prod", "", "pods", "", "", True)),
-    ("GET", "/api/v1/watch/namespaces/prod/pods", ("watch", "prod", "", "pods", "", "", True)),
-    ("GET", "/api/v1/pods", ("list", "", "", "pods", "", "", True)),
-    ("POST", "/api/v1/namespaces/prod/pods/web/exec?command=sh", ("create", "prod", "", "pods", "exec", "web", True)),
-    ("DELETE", "/apis/apps/v1/namespaces/prod/deployments", ("deletecollection", "prod", "apps", "deployments", "", "", True)),
-    ("PATCH", "/apis/apps/v1/namespaces/prod/deployments/web/scale", ("patch", "prod", "apps", "deployments", "scale", "web", True)),
-    ("PUT", "/api/v1/namespaces/prod/finalize", ("update", "prod", "", "namespaces", "finalize", "prod", True)),
-    ("GET", "/api/v1/namespaces/prod", ("get", "prod", "", "namespaces", "", "prod", True)),
-    ("GET", "/api/v1/namespaces/prod/configmaps?fieldSelector=metadata.name%3Dleader",
-     ("list", "prod", "", "configmaps", "", "leader", True)),
-    ("GET", "/healthz/etcd", ("get", "", "", "", "", "", False)),
-    ("GET", "/apis/apps/v1", ("get", "", "", "", "", "", False)),
-    ("GET", "/api/v1", ("get", "", "", "", "", "", False)),
-    ("POST", "/logs/x", ("post", "", "", "", "", "", False)),
-])
+@pytest.mark.parametrize(
+    "method,url,expect",
+    [
+        ("GET", "/api/v1/namespaces/prod/pods/web", ("get", "prod", "", "pods", "", "web", True)),
+        ("GET", "/api/v1/namespaces/prod/pods", ("list", "prod", "", "pods", "", "", True)),
+        ("GET", "/api/v1/namespaces/prod/pods?watch=true", ("watch", "prod", "", "pods", "", "", True)),
+        ("GET", "/api/v1/watch/namespaces/prod/pods", ("watch", "prod", "", "pods", "", "", True)),
+        ("GET", "/api/v1/pods", ("list", "", "", "pods", "", "", True)),
+        (
+            "POST",
+            "/api/v1/namespaces/prod/pods/web/exec?command=sh",
+            ("create", "prod", "", "pods", "exec", "web", True),
+        ),
+        (
+            "DELETE",
+            "/apis/apps/v1/namespaces/prod/deployments",
+            ("deletecollection", "prod", "apps", "deployments", "", "", True),
+        ),
+        (
+            "PATCH",
+            "/apis/apps/v1/namespaces/prod/deployments/web/scale",
+            ("patch", "prod", "apps", "deployments", "scale", "web", True),
+        ),
+        (
+            "PUT",
+            "/api/v1/namespaces/prod/finalize",
+            ("update", "prod", "", "namespaces", "finalize", "prod", True),
+        ),
+        ("GET", "/api/v1/namespaces/prod", ("get", "prod", "", "namespaces", "", "prod", True)),
+        (
+            "GET",
+            "/api/v1/namespaces/prod/configmaps?fieldSelector=metadata.name%3Dleader",
+            ("list", "prod", "", "configmaps", "", "leader", True),
+        ),
+        ("GET", "/healthz/etcd", ("get", "", "", "", "", "", False)),
+        ("GET", "/apis/apps/v1", ("get", "", "", "", "", "", False)),
+        ("GET", "/api/v1", ("get", "", "", "", "", "", False)),
+        ("POST", "/logs/x", ("post", "", "", "", "", "", False)),
+    ],
+)
 def test_from_url_follows_requestinfo(method: str, url: str, expect: tuple) -> None:
     a = RequestAttributes.from_url(method, url)
-    assert (a.verb, a.namespace, a.api_group, a.resource, a.subresource, a.name, a.is_resource_request) == expect
+    assert (
+        a.verb,
+        a.namespace,
+        a.api_group,
+        a.resource,
+        a.subresource,
+        a.name,
+        a.is_resource_request,
+    ) == expect
 
 
 def test_from_url_keeps_an_explicit_kube_verb() -> None:
@@ -41,14 +71,17 @@ def test_from_mapping_with_null_user_and_defaults() -> None:
     assert b.is_resource_request and b.verb == "get"
 
 
-@pytest.mark.parametrize("data,needle", [
-    ([], "must be a mapping"),
-    ({"verbs": "get"}, "unknown key 'verbs'"),
-    ({"verb": 3}, "request.verb: must be a string"),
-    ({"user": "alice"}, "request.user: must be null"),
-    ({"user": {"username": "a", "groups": "g"}}, "groups: must be a list"),
-    ({"isResourceRequest": "yes"}, "isResourceRequest: must be true or false"),
-])
+@pytest.mark.parametrize(
+    "data,needle",
+    [
+        ([], "must be a mapping"),
+        ({"verbs": "get"}, "unknown key 'verbs'"),
+        ({"verb": 3}, "request.verb: must be a string"),
+        ({"user": "alice"}, "request.user: must be null"),
+        ({"user": {"username": "a", "groups": "g"}}, "groups: must be a list"),
+        ({"isResourceRequest": "yes"}, "isResourceRequest: must be true or false"),
+    ],
+)
 def test_from_mapping_errors_name_the_key(data, needle: str) -> None:
     with pytest.raises(RequestError, match=needle):
         RequestAttributes.from_mapping(data)
@@ -57,9 +90,17 @@ def test_from_mapping_errors_name_the_key(data, needle: str) -> None:
 def test_shorthand_resource_request() -> None:
     a = parse_request("update deployments.apps/scale web -n prod as system:serviceaccount:prod:ci")
     assert (a.verb, a.api_group, a.resource, a.subresource, a.name, a.namespace) == (
-        "update", "apps", "deployments", "scale", "web", "prod")
-    assert a.user == User("system:serviceaccount:prod:ci",
-                          ("system:serviceaccounts", "system:serviceaccounts:prod", "system:authenticated"))
+        "update",
+        "apps",
+        "deployments",
+        "scale",
+        "web",
+        "prod",
+    )
+    assert a.user == User(
+        "system:serviceaccount:prod:ci",
+        ("system:serviceaccounts", "system:serviceaccounts:prod", "system:authenticated"),
+    )
     assert a.path == "/apis/apps/v1/namespaces/prod/deployments/web/scale"
 
 
@@ -78,12 +119,15 @@ def test_shorthand_errors(text: str) -> None:
         parse_request(text)
 
 
-@pytest.mark.parametrize("text", [
-    "get secrets -n prod as alice",
-    "create pods/exec web -n dev as bob",
-    "get /healthz as system:anonymous",
-    "list pods (cluster-wide) as alice",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "get secrets -n prod as alice",
+        "create pods/exec web -n dev as bob",
+        "get /healthz as system:anonymous",
+        "list pods (cluster-wide) as alice",
+    ],
+)
 def test_describe_round_trips_the_shorthand(text: str) -> None:
     a = parse_request(text.replace(" (cluster-wide)", ""))
     assert a.describe() == text

@@ -53,6 +53,7 @@ def run(cmd, *args: str, input: str | None = None):
 
 # ---- validate ---------------------------------------------------------------------------------------
 
+
 def test_validate_ok(policy_file: Path) -> None:
     r = run(validate_cmd, policy_file)
     assert r.exit_code == 0 and "OK: kube-apiserver would load" in r.output and "(4 rules)" in r.output
@@ -101,15 +102,18 @@ def test_validate_reads_stdin() -> None:
     assert run(validate_cmd, "-", input=POLICY).exit_code == 0
 
 
-@pytest.mark.parametrize("content,code,needle", [
-    (None, 2, "does not exist"),
-    ("dir", 2, "is a directory"),
-    (b"", 1, "the file is empty"),
-    (b"\x00\x01ELF", 1, "binary"),
-    (b"rules: [\n", 1, "not valid YAML"),
-    ("bomb", 1, "YAML bomb"),
-    ("huge", 2, "MB"),
-])
+@pytest.mark.parametrize(
+    "content,code,needle",
+    [
+        (None, 2, "does not exist"),
+        ("dir", 2, "is a directory"),
+        (b"", 1, "the file is empty"),
+        (b"\x00\x01ELF", 1, "binary"),
+        (b"rules: [\n", 1, "not valid YAML"),
+        ("bomb", 1, "YAML bomb"),
+        ("huge", 2, "MB"),
+    ],
+)
 def test_validate_bad_input(tmp_path: Path, content, code: int, needle: str) -> None:
     p = tmp_path / "p.yaml"
     if content == "dir":
@@ -143,17 +147,35 @@ def test_validate_unreadable_file(policy_file: Path, monkeypatch: pytest.MonkeyP
 
 # ---- simulate ---------------------------------------------------------------------------------------
 
+
 def test_simulate_one_request_table(policy_file: Path) -> None:
-    r = run(simulate_cmd, policy_file, "--user", "alice", "--verb", "get", "--resource", "secrets", "-n", "prod")
+    r = run(
+        simulate_cmd, policy_file, "--user", "alice", "--verb", "get", "--resource", "secrets", "-n", "prod"
+    )
     assert r.exit_code == 0
     assert "get secrets -n prod as alice" in r.output and "Metadata" in r.output and "rules[1]" in r.output
 
 
 def test_simulate_one_request_json(policy_file: Path) -> None:
-    r = run(simulate_cmd, policy_file, "--user", "alice", "--verb", "patch", "--resource", "deployments",
-            "--api-group", "apps", "--namespace", "prod", "--format", "json")
-    assert json.loads(r.output) == [{"level": "RequestResponse", "omitStages": ["RequestReceived"],
-                                     "omitManagedFields": True, "rule": 2}]
+    r = run(
+        simulate_cmd,
+        policy_file,
+        "--user",
+        "alice",
+        "--verb",
+        "patch",
+        "--resource",
+        "deployments",
+        "--api-group",
+        "apps",
+        "--namespace",
+        "prod",
+        "--format",
+        "json",
+    )
+    assert json.loads(r.output) == [
+        {"level": "RequestResponse", "omitStages": ["RequestReceived"], "omitManagedFields": True, "rule": 2}
+    ]
 
 
 def test_simulate_default_groups_and_explicit_groups(policy_file: Path) -> None:
@@ -167,16 +189,24 @@ def test_simulate_default_groups_and_explicit_groups(policy_file: Path) -> None:
 
 @pytest.mark.parametrize("flag", ["--group", "-g"])
 def test_simulate_refuses_the_ambiguous_group_option(policy_file: Path, flag: str) -> None:
-    r = CliRunner().invoke(simulate_cmd, [str(policy_file), "--user", "bob", flag, "apps", "--resource", "pods"])
+    r = CliRunner().invoke(
+        simulate_cmd, [str(policy_file), "--user", "bob", flag, "apps", "--resource", "pods"]
+    )
     assert r.exit_code == 2 and "ambiguous" in r.output
     assert "--user-group apps" in r.output and "--api-group apps" in r.output
 
 
 def test_simulate_path_non_resource_and_api_url(policy_file: Path) -> None:
     r = run(simulate_cmd, policy_file, "--path", "/healthz/etcd", "--format", "json")
-    assert json.loads(r.output)[0] == {"level": "None", "omitStages": ["RequestReceived"],
-                                       "omitManagedFields": False, "rule": 0}
-    r = run(simulate_cmd, policy_file, "--user", "a", "--path", "/api/v1/namespaces/prod/secrets/db", "-f", "json")
+    assert json.loads(r.output)[0] == {
+        "level": "None",
+        "omitStages": ["RequestReceived"],
+        "omitManagedFields": False,
+        "rule": 0,
+    }
+    r = run(
+        simulate_cmd, policy_file, "--user", "a", "--path", "/api/v1/namespaces/prod/secrets/db", "-f", "json"
+    )
     assert json.loads(r.output)[0]["rule"] == 1
 
 
@@ -203,7 +233,11 @@ def test_simulate_requests_file_in_order(tmp_path: Path, policy_file: Path) -> N
     r = run(simulate_cmd, policy_file, "--requests", reqs, "--format", "json")
     assert r.exit_code == 0
     assert [(d["level"], d["rule"]) for d in json.loads(r.output)] == [
-        ("Metadata", 1), ("None", 0), ("Request", 3), ("None", None)]
+        ("Metadata", 1),
+        ("None", 0),
+        ("Request", 3),
+        ("None", None),
+    ]
     assert all(list(d) == ["level", "omitStages", "omitManagedFields", "rule"] for d in json.loads(r.output))
     table = run(simulate_cmd, policy_file, "--requests", reqs)
     assert "none matched" in table.output and "unauthenticated" in table.output
@@ -215,27 +249,35 @@ def test_simulate_requests_json_file(tmp_path: Path, policy_file: Path) -> None:
     assert json.loads(run(simulate_cmd, policy_file, "--requests", reqs, "-f", "json").output)[0]["rule"] == 1
 
 
-@pytest.mark.parametrize("args,needle", [
-    ([], "say which request to simulate"),
-    (["--requests", "REQS", "--verb", "get"], "not both"),
-    (["--requests", "/nonexistent.yaml"], "does not exist"),
-    (["--path", "/healthz", "-n", "prod"], "non-resource URL"),
-    (["--resource", "pods/log", "--subresource", "exec"], "already names subresource"),
-    (["--format", "xml", "--resource", "pods"], "Invalid value"),
-])
-def test_simulate_usage_errors_exit_2(tmp_path: Path, policy_file: Path, args: list[str], needle: str) -> None:
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        ([], "say which request to simulate"),
+        (["--requests", "REQS", "--verb", "get"], "not both"),
+        (["--requests", "/nonexistent.yaml"], "does not exist"),
+        (["--path", "/healthz", "-n", "prod"], "non-resource URL"),
+        (["--resource", "pods/log", "--subresource", "exec"], "already names subresource"),
+        (["--format", "xml", "--resource", "pods"], "Invalid value"),
+    ],
+)
+def test_simulate_usage_errors_exit_2(
+    tmp_path: Path, policy_file: Path, args: list[str], needle: str
+) -> None:
     reqs = tmp_path / "r.yaml"
     reqs.write_text("- get pods\n")
     r = run(simulate_cmd, policy_file, *[str(reqs) if a == "REQS" else a for a in args])
     assert r.exit_code == 2 and needle in r.output, r.output
 
 
-@pytest.mark.parametrize("content,needle", [
-    ("{a: 1}", "must be a non-empty YAML or JSON list"),
-    ("- verbs: get\n", "requests[0]: unknown key 'verbs'"),
-    ("- 'get'\n", "write at least a verb"),
-    ("[", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ("{a: 1}", "must be a non-empty YAML or JSON list"),
+        ("- verbs: get\n", "requests[0]: unknown key 'verbs'"),
+        ("- 'get'\n", "write at least a verb"),
+        ("[", "not valid YAML"),
+    ],
+)
 def test_simulate_bad_requests_file(tmp_path: Path, policy_file: Path, content: str, needle: str) -> None:
     reqs = tmp_path / "r.yaml"
     reqs.write_text(content)
@@ -253,7 +295,9 @@ def test_simulate_policy_that_does_not_load_exits_1(tmp_path: Path) -> None:
 def test_simulate_warns_about_dropped_keys_on_stderr(tmp_path: Path) -> None:
     p = tmp_path / "p.yaml"
     p.write_text(POLICY.replace("    namespaces:", "    namespace:"))
-    r = CliRunner().invoke(simulate_cmd, [str(p), "--resource", "deployments.apps", "-n", "dev", "-f", "json"])
+    r = CliRunner().invoke(
+        simulate_cmd, [str(p), "--resource", "deployments.apps", "-n", "dev", "-f", "json"]
+    )
     assert json.loads(r.stdout)[0]["rule"] == 2  # the dropped namespace scoping: every namespace matches
     assert 'unknown field "namespace" dropped' in r.stderr
 
@@ -266,8 +310,10 @@ def test_help_teaches_with_examples() -> None:
 
 
 def test_module_import_is_light() -> None:
-    code = ("import sys, grader.cli.audit_policy as m; "
-            "bad = [n for n in ('rich', 'yaml', 'grader.engines.audit_policy', 'kubernetes') if n in sys.modules]; "
-            "print(bad)")
+    code = (
+        "import sys, grader.cli.audit_policy as m; "
+        "bad = [n for n in ('rich', 'yaml', 'grader.engines.audit_policy', 'kubernetes') if n in sys.modules]; "
+        "print(bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -18,11 +18,14 @@ def test_bytes_and_bom_are_accepted() -> None:
     assert load_policy(b"\xef\xbb\xbf" + GOOD.encode()).ok
 
 
-@pytest.mark.parametrize("api,needle", [
-    ("audit.k8s.io/v1beta1", 'no kind "Policy" is registered for version "audit.k8s.io/v1beta1"'),
-    ("audit.k8s.io/v1alpha1", "removed in Kubernetes 1.24"),
-    ("v1", 'registered for version "v1"'),
-])
+@pytest.mark.parametrize(
+    "api,needle",
+    [
+        ("audit.k8s.io/v1beta1", 'no kind "Policy" is registered for version "audit.k8s.io/v1beta1"'),
+        ("audit.k8s.io/v1alpha1", "removed in Kubernetes 1.24"),
+        ("v1", 'registered for version "v1"'),
+    ],
+)
 def test_only_audit_k8s_io_v1(api: str, needle: str) -> None:
     r = load_policy(GOOD.replace("audit.k8s.io/v1", api))
     assert not r.ok and needle in r.errors[0]
@@ -69,25 +72,35 @@ rules:
 def test_unknown_top_level_and_metadata_fields() -> None:
     r = load_policy(GOOD + "spec: {}\nmetadata: {name: p, colour: red}\n")
     assert r.ok
-    assert r.dropped == ['(top level): unknown field "spec" dropped (line 5)',
-                         'metadata: unknown field "colour" dropped (line 6)']
+    assert r.dropped == [
+        '(top level): unknown field "spec" dropped (line 5)',
+        'metadata: unknown field "colour" dropped (line 6)',
+    ]
 
 
 def test_duplicate_keys_keep_the_last_value_with_a_warning() -> None:
     r = load_policy(GOOD + "  level: None\n")
     assert r.ok and r.policy.rules[0].level == "None"
-    assert r.dropped == ['rules[0]: duplicate field "level" (lines 4 and 5); kube-apiserver keeps only the last value']
+    assert r.dropped == [
+        'rules[0]: duplicate field "level" (lines 4 and 5); kube-apiserver keeps only the last value'
+    ]
 
 
-@pytest.mark.parametrize("rule,needle", [
-    ("- level: Metadata\n  verbs: get\n", "rules[0].verbs: expected a list, got a string ('get')"),
-    ("- level: 5\n", "rules[0].level: expected a string, got a number (5)"),
-    ("- level: Metadata\n  omitStages: RequestReceived\n", "rules[0].omitStages: expected a list"),
-    ("- Metadata\n", "rules[0]: expected a mapping"),
-    ("- level: Metadata\n  resources: [pods]\n", "rules[0].resources[0]: expected a mapping"),
-    ("- level: Metadata\n  omitManagedFields: 'yes'\n", "rules[0].omitManagedFields: expected true or false"),
-    ("- level: Metadata\n  users: [1234]\n", "rules[0].users[0]: expected a string, got a number (1234)"),
-])
+@pytest.mark.parametrize(
+    "rule,needle",
+    [
+        ("- level: Metadata\n  verbs: get\n", "rules[0].verbs: expected a list, got a string ('get')"),
+        ("- level: 5\n", "rules[0].level: expected a string, got a number (5)"),
+        ("- level: Metadata\n  omitStages: RequestReceived\n", "rules[0].omitStages: expected a list"),
+        ("- Metadata\n", "rules[0]: expected a mapping"),
+        ("- level: Metadata\n  resources: [pods]\n", "rules[0].resources[0]: expected a mapping"),
+        (
+            "- level: Metadata\n  omitManagedFields: 'yes'\n",
+            "rules[0].omitManagedFields: expected true or false",
+        ),
+        ("- level: Metadata\n  users: [1234]\n", "rules[0].users[0]: expected a string, got a number (1234)"),
+    ],
+)
 def test_type_errors_fail_decoding(rule: str, needle: str) -> None:
     r = load_policy("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n" + rule)
     assert not r.ok
@@ -97,25 +110,40 @@ def test_type_errors_fail_decoding(rule: str, needle: str) -> None:
 SUPPORTED = 'supported values: "None", "Metadata", "Request", "RequestResponse"'
 
 
-@pytest.mark.parametrize("rules,error", [
-    ([{}], "rules[0].level: Required value"),
-    ([{"level": "metadata"}], f'rules[0].level: Unsupported value: "metadata": {SUPPORTED}'),
-    ([{"level": "Metadata", "omitStages": ["RequestRecieved"]}],
-     'rules[0].omitStages[0]: Invalid value: "RequestRecieved": allowed stages are '
-     "RequestReceived,ResponseStarted,ResponseComplete,Panic"),
-    ([{"level": "Metadata", "nonResourceURLs": ["healthz"]}],
-     "rules[0].nonResourceURLs[0]: Invalid value: \"healthz\": non-resource URL rules must begin with a '/' character"),
-    ([{"level": "Metadata", "nonResourceURLs": ["/logs/*/x"]}],
-     "rules[0].nonResourceURLs[0]: Invalid value: \"/logs/*/x\": non-resource URL wildcards '*' must be the final "
-     "character of the rule"),
-    ([{"level": "Metadata", "namespaces": ["a"], "nonResourceURLs": ["/x"]}],
-     'rules[0].nonResourceURLs: Invalid value: ["/x"]: rules cannot apply to both regular resources and '
-     "non-resource URLs"),
-    ([{"level": "Metadata", "resources": [{"group": "apps/v1"}]}],
-     'rules[0].resources.group: Invalid value: "apps/v1": a lowercase RFC 1123 subdomain must consist of'),
-    ([{"level": "Metadata", "resources": [{"group": "", "resourceNames": ["x"]}]}],
-     'rules[0].resources.resourceNames: Invalid value: ["x"]: using resourceNames requires at least one resource'),
-])
+@pytest.mark.parametrize(
+    "rules,error",
+    [
+        ([{}], "rules[0].level: Required value"),
+        ([{"level": "metadata"}], f'rules[0].level: Unsupported value: "metadata": {SUPPORTED}'),
+        (
+            [{"level": "Metadata", "omitStages": ["RequestRecieved"]}],
+            'rules[0].omitStages[0]: Invalid value: "RequestRecieved": allowed stages are '
+            "RequestReceived,ResponseStarted,ResponseComplete,Panic",
+        ),
+        (
+            [{"level": "Metadata", "nonResourceURLs": ["healthz"]}],
+            "rules[0].nonResourceURLs[0]: Invalid value: \"healthz\": non-resource URL rules must begin with a '/' character",
+        ),
+        (
+            [{"level": "Metadata", "nonResourceURLs": ["/logs/*/x"]}],
+            "rules[0].nonResourceURLs[0]: Invalid value: \"/logs/*/x\": non-resource URL wildcards '*' must be the final "
+            "character of the rule",
+        ),
+        (
+            [{"level": "Metadata", "namespaces": ["a"], "nonResourceURLs": ["/x"]}],
+            'rules[0].nonResourceURLs: Invalid value: ["/x"]: rules cannot apply to both regular resources and '
+            "non-resource URLs",
+        ),
+        (
+            [{"level": "Metadata", "resources": [{"group": "apps/v1"}]}],
+            'rules[0].resources.group: Invalid value: "apps/v1": a lowercase RFC 1123 subdomain must consist of',
+        ),
+        (
+            [{"level": "Metadata", "resources": [{"group": "", "resourceNames": ["x"]}]}],
+            'rules[0].resources.resourceNames: Invalid value: ["x"]: using resourceNames requires at least one resource',
+        ),
+    ],
+)
 def test_validation_errors_are_worded_as_kube_apiserver(rules: list, error: str) -> None:
     r = load_policy_object({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": rules})
     assert not r.ok and r.policy is None
@@ -124,33 +152,45 @@ def test_validation_errors_are_worded_as_kube_apiserver(rules: list, error: str)
 
 def test_policy_level_omit_stages_are_validated() -> None:
     r = load_policy(GOOD + "omitStages: [Foo]\n")
-    assert r.errors == ['omitStages[0]: Invalid value: "Foo": allowed stages are '
-                        "RequestReceived,ResponseStarted,ResponseComplete,Panic"]
+    assert r.errors == [
+        'omitStages[0]: Invalid value: "Foo": allowed stages are '
+        "RequestReceived,ResponseStarted,ResponseComplete,Panic"
+    ]
 
 
 def test_all_validation_errors_are_reported() -> None:
-    r = load_policy_object({"apiVersion": "audit.k8s.io/v1", "kind": "Policy",
-                            "rules": [{"level": "X"}, {}, {"level": "None", "nonResourceURLs": ["a*b"]}]})
+    r = load_policy_object(
+        {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "rules": [{"level": "X"}, {}, {"level": "None", "nonResourceURLs": ["a*b"]}],
+        }
+    )
     assert len(r.errors) == 4
 
 
-@pytest.mark.parametrize("text", [GOOD.split("rules:")[0], GOOD.split("rules:")[0] + "rules: []\n",
-                                  GOOD.split("rules:")[0] + "rules:\n"])
+@pytest.mark.parametrize(
+    "text",
+    [GOOD.split("rules:")[0], GOOD.split("rules:")[0] + "rules: []\n", GOOD.split("rules:")[0] + "rules:\n"],
+)
 def test_zero_rules_is_an_error(text: str) -> None:
     r = load_policy(text)
     assert r.errors == ["loaded illegal policy with 0 rules"]
 
 
-@pytest.mark.parametrize("text,needle", [
-    ("", "the file is empty"),
-    ("   \n\n", "the file is empty"),
-    ("# only a comment\n", "no YAML document"),
-    ("rules: [level: Metadata\n", "failed decoding: not valid YAML at line"),
-    ("- a\n- b\n", "must be a mapping"),
-    ("just text", "must be a mapping"),
-    (b"\x00\x01\x02binary", "binary"),
-    (b"apiVersion: \xff\xfe\n", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        ("", "the file is empty"),
+        ("   \n\n", "the file is empty"),
+        ("# only a comment\n", "no YAML document"),
+        ("rules: [level: Metadata\n", "failed decoding: not valid YAML at line"),
+        ("- a\n- b\n", "must be a mapping"),
+        ("just text", "must be a mapping"),
+        (b"\x00\x01\x02binary", "binary"),
+        (b"apiVersion: \xff\xfe\n", "not UTF-8"),
+    ],
+)
 def test_bad_files_give_clear_errors(text, needle: str) -> None:
     r = load_policy(text)
     assert not r.ok and needle in r.errors[0], r.errors

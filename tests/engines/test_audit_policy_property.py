@@ -72,7 +72,11 @@ def ref_level(p: Policy, a: RequestAttributes) -> tuple[str, int | None]:
 
 
 # Small vocabularies shared by rules and requests, so rules often match and every branch is exercised.
-USERS = [User("alice", ("devs", "system:authenticated")), User("system:kube-proxy", ("system:authenticated",)), None]
+USERS = [
+    User("alice", ("devs", "system:authenticated")),
+    User("system:kube-proxy", ("system:authenticated",)),
+    None,
+]
 VERBS = ["get", "create"]
 NAMESPACES = ["", "prod"]
 GROUPS = ["", "apps"]
@@ -85,8 +89,9 @@ PATHS = ["/healthz", "/healthz/etcd", "/api", "/apis/apps", "/version", "/logs/x
 def universe() -> list[RequestAttributes]:
     """Every combination of the vocabularies: each generated policy is checked on all of them."""
     out = []
-    for user, verb, ns, group, res, sub, name in itertools.product(USERS, VERBS, NAMESPACES, GROUPS, RESOURCES,
-                                                                     SUBS, NAMES):
+    for user, verb, ns, group, res, sub, name in itertools.product(
+        USERS, VERBS, NAMESPACES, GROUPS, RESOURCES, SUBS, NAMES
+    ):
         out.append(RequestAttributes(user, verb, ns, group, "v1", res, sub, name, True, ""))
     for user, verb, path in itertools.product(USERS, VERBS, PATHS):
         out.append(RequestAttributes(user, verb, is_resource_request=False, path=path))
@@ -115,20 +120,34 @@ def rules(draw) -> PolicyRule:
     nss: tuple = ()
     urls: tuple = ()
     if kind == "resource":
-        grs = tuple(GroupResources(draw(st.sampled_from(GROUPS + ["*", "rbac.authorization.k8s.io"])),
-                                   draw(small_lists([draw(res_specs()) for _ in range(3)])),
-                                   draw(small_lists(["web", "db"])))
-                    for _ in range(draw(st.integers(0, 2))))
+        grs = tuple(
+            GroupResources(
+                draw(st.sampled_from(GROUPS + ["*", "rbac.authorization.k8s.io"])),
+                draw(small_lists([draw(res_specs()) for _ in range(3)])),
+                draw(small_lists(["web", "db"])),
+            )
+            for _ in range(draw(st.integers(0, 2)))
+        )
         nss = draw(small_lists(NAMESPACES + ["dev"]))
     elif kind == "nonresource":
-        urls = tuple(draw(st.lists(st.sampled_from(["/healthz", "/healthz*", "/api*", "*", "/logs/*", "/version"]),
-                                   min_size=1, max_size=3)))
+        urls = tuple(
+            draw(
+                st.lists(
+                    st.sampled_from(["/healthz", "/healthz*", "/api*", "*", "/logs/*", "/version"]),
+                    min_size=1,
+                    max_size=3,
+                )
+            )
+        )
     return PolicyRule(
         level=draw(st.sampled_from(["None", "Metadata", "Request", "RequestResponse"])),
         users=draw(small_lists(["alice", "system:kube-proxy", "bob"])),
         user_groups=draw(small_lists(["devs", "system:authenticated", "system:nodes"])),
         verbs=draw(small_lists(VERBS + ["watch"])),
-        resources=grs, namespaces=nss, non_resource_urls=urls)
+        resources=grs,
+        namespaces=nss,
+        non_resource_urls=urls,
+    )
 
 
 @settings(max_examples=150, deadline=None)

@@ -20,9 +20,14 @@ from grader.engines.falco import (
 from grader.engines.falco.ast import And, Check, Identifier, Not, Or
 
 SHADOW_READ = {
-    "evt.type": "openat", "fd.name": "/etc/shadow", "proc.name": "cat", "proc.args": ["/etc/shadow"],
-    "proc.ancestors": ["bash", "containerd-shim", "systemd"], "container.id": "3ad7b26ded6d4a8b",
-    "container.name": "web", "user.name": "root",
+    "evt.type": "openat",
+    "fd.name": "/etc/shadow",
+    "proc.name": "cat",
+    "proc.args": ["/etc/shadow"],
+    "proc.ancestors": ["bash", "containerd-shim", "systemd"],
+    "container.id": "3ad7b26ded6d4a8b",
+    "container.name": "web",
+    "user.name": "root",
 }
 
 
@@ -38,6 +43,7 @@ def m(cond: str, event=None) -> bool:
 
 # ---------------------------------------------------------------- grammar and AST
 
+
 def test_precedence_not_and_or() -> None:
     node = parse("a or b and not c")
     assert node == Or((Identifier("a"), And((Identifier("b"), Not(Identifier("c"))))))
@@ -46,8 +52,9 @@ def test_precedence_not_and_or() -> None:
 
 def test_compiled_text_matches_falco_form() -> None:
     node = parse("evt.type in (open,openat) and proc.name=cat or proc.cmdline contains 'curl 127.0.0.1'")
-    assert to_text(node) == ('((evt.type in (open, openat) and proc.name = cat) or '
-                             'proc.cmdline contains "curl 127.0.0.1")')
+    assert to_text(node) == (
+        '((evt.type in (open, openat) and proc.name = cat) or proc.cmdline contains "curl 127.0.0.1")'
+    )
 
 
 def test_field_args_and_transformers_in_ast() -> None:
@@ -69,6 +76,7 @@ def test_deep_nesting_fails_fast_with_depth_message() -> None:
 
 
 # ---------------------------------------------------------------- evaluation semantics
+
 
 def test_missing_field_makes_every_comparison_false_but_not_negation() -> None:
     host = ev(container__id="host")
@@ -187,16 +195,26 @@ def test_network_fields() -> None:
 
 # ---------------------------------------------------------------- compile errors
 
-@pytest.mark.parametrize(("cond", "message"), [
-    ("proc.nobody = x", "filter_check called with nonexistent field proc.nobody"),
-    ("evt.type = nosuchcall", "unknown event type nosuchcall"),
-    ("fd.num contains 1", "filter error: 'contains' operator not supported for numeric filters"),
-    ("fd.name bcontains 0a", "filter error: 'bcontains' operator not supported for string filters"),
-    ("fd.ip glob 1.2.3.4", "filter error: 'glob' operator not supported for ip address and network filters"),
-    ("evt.buffer bcontains 2g", "filter error: bcontains and bstartswith operator support hex strings only"),
-    ("evt.arg.nosuchparam = 1", "unknown event argument nosuchparam"),
-    ("toupper(fd.name)[x] = foo", "filter error: transformer 'toupper' does not support field arguments"),
-])
+
+@pytest.mark.parametrize(
+    ("cond", "message"),
+    [
+        ("proc.nobody = x", "filter_check called with nonexistent field proc.nobody"),
+        ("evt.type = nosuchcall", "unknown event type nosuchcall"),
+        ("fd.num contains 1", "filter error: 'contains' operator not supported for numeric filters"),
+        ("fd.name bcontains 0a", "filter error: 'bcontains' operator not supported for string filters"),
+        (
+            "fd.ip glob 1.2.3.4",
+            "filter error: 'glob' operator not supported for ip address and network filters",
+        ),
+        (
+            "evt.buffer bcontains 2g",
+            "filter error: bcontains and bstartswith operator support hex strings only",
+        ),
+        ("evt.arg.nosuchparam = 1", "unknown event argument nosuchparam"),
+        ("toupper(fd.name)[x] = foo", "filter error: transformer 'toupper' does not support field arguments"),
+    ],
+)
 def test_compile_errors_use_falco_wording(cond: str, message: str) -> None:
     with pytest.raises(CompileError) as err:
         compile_condition(cond)
@@ -213,7 +231,10 @@ def test_unknown_field_and_evttype_errors_are_classified_for_skip_if_unknown_fil
 
 
 def test_macros_are_substituted_and_undefined_ones_refused() -> None:
-    macros = {"spawned_process": parse("evt.type in (execve, execveat)"), "container": parse("container.id != host")}
+    macros = {
+        "spawned_process": parse("evt.type in (execve, execveat)"),
+        "container": parse("container.id != host"),
+    }
     flt = compile_filter(parse("spawned_process and container and proc.name = sudo"), macros)
     assert flt.matches(event_from_mapping({"evt.type": "execve", "proc.name": "sudo", "container.id": "abc"}))
     assert not flt.matches(event_from_mapping({"evt.type": "execve", "proc.name": "sudo"}))
@@ -234,13 +255,17 @@ def test_warning_for_field_name_used_as_a_string() -> None:
 
 # ---------------------------------------------------------------- event types for rule indexing
 
-@pytest.mark.parametrize(("cond", "expected"), [
-    ("evt.type = execve and proc.name = x", {"execve"}),
-    ("evt.type in (open, openat) or evt.type = openat2", {"open", "openat", "openat2"}),
-    ("evt.type in (open, openat) and evt.type = openat", {"openat"}),
-    ("proc.name = x", None),
-    ("evt.num = 0", set()),
-])
+
+@pytest.mark.parametrize(
+    ("cond", "expected"),
+    [
+        ("evt.type = execve and proc.name = x", {"execve"}),
+        ("evt.type in (open, openat) or evt.type = openat2", {"open", "openat", "openat2"}),
+        ("evt.type in (open, openat) and evt.type = openat", {"openat"}),
+        ("proc.name = x", None),
+        ("evt.num = 0", set()),
+    ],
+)
 def test_evttypes(cond: str, expected) -> None:
     types = compile_condition(cond).evttypes
     assert (types if types is None else set(types)) == (expected if expected is None else set(expected))
@@ -253,6 +278,7 @@ def test_negated_evttype_matches_too_many_types() -> None:
 
 
 # ---------------------------------------------------------------- events
+
 
 def test_event_errors_are_clear() -> None:
     with pytest.raises(EventError, match="unknown field 'proc.nmae'"):
@@ -272,18 +298,26 @@ def test_event_time_formats() -> None:
 
 def test_long_exclusion_chains_keep_their_meaning() -> None:
     # shape of upstream exceptions: many "not (proc.name = x and ...)" on one guard field (a lookup table)
-    cond = ("evt.type = openat and fd.name startswith /etc"
-            " and not (proc.name = vi and fd.name = /etc/hosts)"
-            " and not (proc.name in (apt, dpkg))"
-            " and not (proc.name = cat and fd.name endswith .conf)"
-            " and not (proc.name in (vi, nano) and user.name = root)"
-            " and not (proc.name = sed and fd.directory = /etc/ssh)")
+    cond = (
+        "evt.type = openat and fd.name startswith /etc"
+        " and not (proc.name = vi and fd.name = /etc/hosts)"
+        " and not (proc.name in (apt, dpkg))"
+        " and not (proc.name = cat and fd.name endswith .conf)"
+        " and not (proc.name in (vi, nano) and user.name = root)"
+        " and not (proc.name = sed and fd.directory = /etc/ssh)"
+    )
     flt = compile_condition(cond)
     cases = {
-        ("vi", "/etc/hosts", "app"): False, ("vi", "/etc/passwd", "app"): True, ("vi", "/etc/passwd", "root"): False,
-        ("apt", "/etc/passwd", "app"): False, ("cat", "/etc/x.conf", "app"): False, ("cat", "/etc/shadow", "app"): True,
-        ("sed", "/etc/ssh/sshd_config", "app"): False, ("sed", "/etc/shadow", "app"): True,
-        ("nano", "/etc/shadow", "app"): True, ("bash", "/etc/shadow", "root"): True,
+        ("vi", "/etc/hosts", "app"): False,
+        ("vi", "/etc/passwd", "app"): True,
+        ("vi", "/etc/passwd", "root"): False,
+        ("apt", "/etc/passwd", "app"): False,
+        ("cat", "/etc/x.conf", "app"): False,
+        ("cat", "/etc/shadow", "app"): True,
+        ("sed", "/etc/ssh/sshd_config", "app"): False,
+        ("sed", "/etc/shadow", "app"): True,
+        ("nano", "/etc/shadow", "app"): True,
+        ("bash", "/etc/shadow", "root"): True,
     }
     for (proc, path, user), expected in cases.items():
         e = event_from_mapping({"evt.type": "openat", "proc.name": proc, "fd.name": path, "user.name": user})

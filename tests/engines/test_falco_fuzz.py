@@ -18,16 +18,90 @@ from grader.engines.falco import (
 )
 
 TOKENS = [
-    "(", ")", ",", " ", "  ", "\n", "\t", "and", "or", "not", "not(", "and(", "or(", "=", "==", "!=", "<", "<=",
-    ">", ">=", "contains", "icontains", "bcontains", "startswith", "bstartswith", "endswith", "glob", "iglob",
-    "regex", "in", "intersects", "pmatch", "exists", "oneof", "anyof", "allof", "val(", "tolower(", "toupper(",
-    "b64(", "basename(", "len(", "join(", "concat(", "getopt(", "proc.name", "fd.name", "evt.type", "fd.num",
-    "proc.aname[2]", "evt.arg.flags", "evt.arg[", "]", "[", "'", '"', "\\", "\\'", '\\"', "execve", "openat",
-    "/etc/shadow", "*", "?", "0x1F", "-1", "1.5e+3", "macro_x", "my_list", "\x00", "\udcff", "é", "<NA>",
+    "(",
+    ")",
+    ",",
+    " ",
+    "  ",
+    "\n",
+    "\t",
+    "and",
+    "or",
+    "not",
+    "not(",
+    "and(",
+    "or(",
+    "=",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "contains",
+    "icontains",
+    "bcontains",
+    "startswith",
+    "bstartswith",
+    "endswith",
+    "glob",
+    "iglob",
+    "regex",
+    "in",
+    "intersects",
+    "pmatch",
+    "exists",
+    "oneof",
+    "anyof",
+    "allof",
+    "val(",
+    "tolower(",
+    "toupper(",
+    "b64(",
+    "basename(",
+    "len(",
+    "join(",
+    "concat(",
+    "getopt(",
+    "proc.name",
+    "fd.name",
+    "evt.type",
+    "fd.num",
+    "proc.aname[2]",
+    "evt.arg.flags",
+    "evt.arg[",
+    "]",
+    "[",
+    "'",
+    '"',
+    "\\",
+    "\\'",
+    '\\"',
+    "execve",
+    "openat",
+    "/etc/shadow",
+    "*",
+    "?",
+    "0x1F",
+    "-1",
+    "1.5e+3",
+    "macro_x",
+    "my_list",
+    "\x00",
+    "\udcff",
+    "é",
+    "<NA>",
 ]
 
-EVENT = event_from_mapping({"evt.type": "openat", "fd.name": "/etc/shadow", "proc.name": "cat",
-                            "proc.ancestors": ["bash"], "container.id": "abc"})
+EVENT = event_from_mapping(
+    {
+        "evt.type": "openat",
+        "fd.name": "/etc/shadow",
+        "proc.name": "cat",
+        "proc.ancestors": ["bash"],
+        "container.id": "abc",
+    }
+)
 
 
 def _exercise(text: str) -> None:
@@ -104,7 +178,9 @@ def test_pathological_regex_and_glob_do_not_hang() -> None:
 def test_non_utf8_and_nul_input() -> None:
     bad = b"proc.name = caf\xe9 and fd.name = /\xff".decode("utf-8", "surrogateescape")
     flt = compile_condition(bad)
-    assert flt.matches(event_from_mapping({"evt.type": "execve", "proc.name": b"caf\xe9", "fd.name": b"/\xff"}))
+    assert flt.matches(
+        event_from_mapping({"evt.type": "execve", "proc.name": b"caf\xe9", "fd.name": b"/\xff"})
+    )
     try:
         parse("proc.name = a\x00 or x")
     except ParseError as err:

@@ -42,8 +42,11 @@ EVENTS = """
 @pytest.fixture()
 def files(tmp_path: Path) -> dict[str, Path]:
     out = {}
-    for name, text in {"good.yaml": GOOD, "bad.yaml": GOOD.replace("and container", "and contaner"),
-                       "events.yaml": EVENTS}.items():
+    for name, text in {
+        "good.yaml": GOOD,
+        "bad.yaml": GOOD.replace("and container", "and contaner"),
+        "events.yaml": EVENTS,
+    }.items():
         out[name] = tmp_path / name
         out[name].write_text(text)
     return out
@@ -59,7 +62,10 @@ def test_validate_ok_and_invalid(files) -> None:
     bad = run("validate", files["bad.yaml"])
     assert bad.exit_code == 1
     assert f"{files['bad.yaml']}: Invalid" in bad.output
-    assert "LOAD_ERR_VALIDATE (Error validating rule/macro/list/exception objects): Undefined macro 'contaner' used in filter." in bad.output
+    assert (
+        "LOAD_ERR_VALIDATE (Error validating rule/macro/list/exception objects): Undefined macro 'contaner' used in filter."
+        in bad.output
+    )
     assert "^" in bad.output  # the caret under the offending text
 
 
@@ -82,13 +88,24 @@ def test_test_lists_firing_rules_and_alert_lines(files) -> None:
     assert "event 1 (cat reads /etc/shadow in a container): 2 rules fire" in out
     assert "Shadow file read in container [Warning]" in out
     assert "10:01:01.000000001: Warning 10:01:01.000000001,3ad7b26ded6d,web,root,cat /etc/shadow" in out
-    assert "event 2 (the same on the host)" in out and "Shadow file read in container" not in out.split("event 2")[1].split("event 3")[0]
+    assert (
+        "event 2 (the same on the host)" in out
+        and "Shadow file read in container" not in out.split("event 2")[1].split("event 3")[0]
+    )
     assert "event 3 (broken): not a usable event: unknown event type 'no_such_syscall'" in out
 
 
 def test_test_json_and_first_match(files) -> None:
-    res = run("test", files["good.yaml"], "--events", files["events.yaml"], "--format", "json",
-              "--rule-matching", "first")
+    res = run(
+        "test",
+        files["good.yaml"],
+        "--events",
+        files["events.yaml"],
+        "--format",
+        "json",
+        "--rule-matching",
+        "first",
+    )
     doc = json.loads(res.output)
     assert doc[0]["rules"] == ["Read sensitive file untrusted"]  # Falco emits the default file's rule first
     assert doc[1]["rules"] == ["Read sensitive file untrusted"]
@@ -129,18 +146,43 @@ def _line(t: str, cid: str = "3ad7b26ded6d") -> str:
     return f"{t},{cid},app,root"
 
 
-@pytest.mark.parametrize(("log", "ok", "words"), [
-    ("\n".join([_line("10:00:00.000000001"), _line("10:00:15.500000000"), _line("10:00:31.000000000")]), True, "31 s"),
-    ("\n".join([_line("23:59:50.000000000"), _line("00:00:25.000000000")]), True, "35 s"),
-    ("\n".join([_line("10:00:00.000000001"), _line("10:00:20.000000000")]), False, "capture for at least 30 s"),
-    # what `falco -M 30 ... | grep` writes: Falco's own "<time>: <Priority> " before the output (issue 10 item 5)
-    ("10:00:00.000000001: Critical 10:00:00.000000001,3ad7b26ded6d,app,root\n" + _line("10:00:40.000000000"),
-     True, "40 s"),
-    ("10:00:00.000000001: Critical shadow 10:00:00.000000001,3ad7b26ded6d,app,root\n" + _line("10:00:40.000000000"),
-     False, "do not have the format"),
-    (_line("10:00:00.000000001", "host") + "\n" + _line("10:00:40.000000000"), False, "do not have the format"),
-    ("", False, "is empty"),
-])
+@pytest.mark.parametrize(
+    ("log", "ok", "words"),
+    [
+        (
+            "\n".join(
+                [_line("10:00:00.000000001"), _line("10:00:15.500000000"), _line("10:00:31.000000000")]
+            ),
+            True,
+            "31 s",
+        ),
+        ("\n".join([_line("23:59:50.000000000"), _line("00:00:25.000000000")]), True, "35 s"),
+        (
+            "\n".join([_line("10:00:00.000000001"), _line("10:00:20.000000000")]),
+            False,
+            "capture for at least 30 s",
+        ),
+        # what `falco -M 30 ... | grep` writes: Falco's own "<time>: <Priority> " before the output (issue 10 item 5)
+        (
+            "10:00:00.000000001: Critical 10:00:00.000000001,3ad7b26ded6d,app,root\n"
+            + _line("10:00:40.000000000"),
+            True,
+            "40 s",
+        ),
+        (
+            "10:00:00.000000001: Critical shadow 10:00:00.000000001,3ad7b26ded6d,app,root\n"
+            + _line("10:00:40.000000000"),
+            False,
+            "do not have the format",
+        ),
+        (
+            _line("10:00:00.000000001", "host") + "\n" + _line("10:00:40.000000000"),
+            False,
+            "do not have the format",
+        ),
+        ("", False, "is empty"),
+    ],
+)
 def test_capture_log(tmp_path: Path, log: str, ok: bool, words: str) -> None:
     from grader.checks.falco import capture_log
     from grader.results import Status

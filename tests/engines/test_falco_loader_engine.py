@@ -21,18 +21,29 @@ def with_default(text: str):
     return load_rules([("/etc/falco/falco_rules.yaml", default_rules_text()), (LOCAL, text)])
 
 
-def rule(name: str, condition: str, priority: str = "WARNING", output: str = "x %proc.name", extra: str = "") -> str:
-    return (f"- rule: {name}\n  desc: d\n  condition: {condition}\n  output: \"{output}\"\n"
-            f"  priority: {priority}\n{extra}")
+def rule(
+    name: str, condition: str, priority: str = "WARNING", output: str = "x %proc.name", extra: str = ""
+) -> str:
+    return (
+        f'- rule: {name}\n  desc: d\n  condition: {condition}\n  output: "{output}"\n'
+        f"  priority: {priority}\n{extra}"
+    )
 
 
 def ev(**fields):
     return event_from_mapping({k.replace("__", "."): v for k, v in fields.items()})
 
 
-SHADOW_READ = dict(evt__type="openat", fd__name="/etc/shadow", evt__arg__flags="O_RDONLY", proc__name="cat",
-                   proc__args=["/etc/shadow"], container__id="3ad7b26ded6d", container__name="web",
-                   user__name="root")
+SHADOW_READ = dict(
+    evt__type="openat",
+    fd__name="/etc/shadow",
+    evt__arg__flags="O_RDONLY",
+    proc__name="cat",
+    proc__args=["/etc/shadow"],
+    container__id="3ad7b26ded6d",
+    container__name="web",
+    user__name="root",
+)
 
 
 # ---- the default rules file ------------------------------------------------------------------------
@@ -42,8 +53,19 @@ def test_default_rules_load_cleanly_and_define_the_standard_macros() -> None:
     res = load_rules([("falco_rules.yaml", default_rules_text())])
     assert res.successful
     assert not res.warnings, [w.short() for w in res.warnings]
-    for name in ("spawned_process", "container", "open_read", "open_write", "open_file_failed", "never_true",
-                 "proc_name_exists", "interactive", "etc_dir", "shell_procs", "sensitive_files"):
+    for name in (
+        "spawned_process",
+        "container",
+        "open_read",
+        "open_write",
+        "open_file_failed",
+        "never_true",
+        "proc_name_exists",
+        "interactive",
+        "etc_dir",
+        "shell_procs",
+        "sensitive_files",
+    ):
         assert res.macro(name) is not None, name
     for name in ("shell_binaries", "package_mgmt_binaries", "sensitive_file_names", "userexec_binaries"):
         assert res.list(name) is not None, name
@@ -71,9 +93,11 @@ def test_the_lab_copy_of_the_default_file_is_byte_identical(repo) -> None:
 
 
 def test_local_file_overrides_a_default_list_and_macro() -> None:
-    local = ("- list: shell_binaries\n  items: [fish]\n  override:\n    items: append\n\n"
-             "- macro: container\n  condition: (container.id != host and container.name != pause)\n"
-             "  override:\n    condition: replace\n")
+    local = (
+        "- list: shell_binaries\n  items: [fish]\n  override:\n    items: append\n\n"
+        "- macro: container\n  condition: (container.id != host and container.name != pause)\n"
+        "  override:\n    condition: replace\n"
+    )
     res = with_default(local)
     assert res.successful
     assert res.list("shell_binaries").items[-1] == "fish"
@@ -92,7 +116,9 @@ def test_errors_belong_to_the_file_that_causes_them() -> None:
 
 def test_first_error_stops_the_file_and_later_files_still_load() -> None:
     loader = RulesLoader()
-    first = loader.load("a.yaml", "- list: l\n  items: [a]\n- macro: m\n- rule: never_read\n  enabled: true\n")
+    first = loader.load(
+        "a.yaml", "- list: l\n  items: [a]\n- macro: m\n- rule: never_read\n  enabled: true\n"
+    )
     assert [e.message for e in first.errors] == ["Item has no mapping for key 'condition'"]
     second = loader.load("b.yaml", rule("R", "evt.type = execve and proc.name in (l)"))
     assert second.successful  # the list from the first file was collected before its error
@@ -104,7 +130,10 @@ def test_positions_are_falco_style_zero_based() -> None:
     res = load_rules([("r.yaml", text)])
     err = res.errors[0]
     locs = err.context.locations
-    assert [(loc.item_type, loc.line, loc.column) for loc in locs[:2]] == [("rules content", 0, 0), ("rule", 0, 2)]
+    assert [(loc.item_type, loc.line, loc.column) for loc in locs[:2]] == [
+        ("rules content", 0, 0),
+        ("rule", 0, 2),
+    ]
     assert locs[-1].item_type == "condition expression"
     assert (err.line, err.column) == (3, 14)  # 1-based for humans: the condition starts on line 3
 
@@ -121,8 +150,10 @@ def _fast(fn, limit: float = 2.0):
 
 def test_recursive_macros_are_a_reference_loop() -> None:
     # a (redefined after b) -> b -> a -> b: resolving a meets b a second time, as Falco reports
-    text = ("- macro: a\n  condition: evt.type = open\n- macro: b\n  condition: a\n"
-            "- macro: a\n  condition: b\n" + rule("R", "a"))
+    text = (
+        "- macro: a\n  condition: evt.type = open\n- macro: b\n  condition: a\n"
+        "- macro: a\n  condition: b\n" + rule("R", "a")
+    )
     res = _fast(lambda: load_rules([("r.yaml", text)]))
     assert [(e.code, e.message) for e in res.errors] == [("LOAD_ERR_VALIDATE", "reference loop in macro 'b'")]
 
@@ -135,7 +166,9 @@ def test_a_macro_cannot_use_a_later_macro() -> None:
 
 
 def test_a_list_that_includes_itself_does_not_hang() -> None:
-    text = ("- list: l\n  items: [x]\n- list: l\n  items: [l, y]\n" + rule("R", "evt.type = execve and proc.name in (l)"))
+    text = "- list: l\n  items: [x]\n- list: l\n  items: [l, y]\n" + rule(
+        "R", "evt.type = execve and proc.name in (l)"
+    )
     res = _fast(lambda: load_rules([("r.yaml", text)]))
     assert res.successful
     assert res.list("l").items == ["l", "y", "y"]  # one level of expansion, as Falco does
@@ -151,7 +184,8 @@ def test_yaml_bomb_is_refused_quickly() -> None:
     bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
         f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
         f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
-        for i in range(8))
+        for i in range(8)
+    )
     res = _fast(lambda: load_rules([("bomb.yaml", bomb)]))
     assert res.errors[0].code == "LOAD_ERR_YAML_PARSE" and "bomb" in res.errors[0].message
 
@@ -181,14 +215,46 @@ def test_yaml_syntax_error_reads_like_falco() -> None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=12),
-              st.sampled_from(["rule", "macro", "list", "condition", "evt.type = open", "spawned_process"])),
-    lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(
-        st.sampled_from(["rule", "macro", "list", "items", "condition", "output", "desc", "priority", "append",
-                         "override", "exceptions", "enabled", "tags", "source", "fields", "values", "name"]),
-        kids, max_size=5)),
-    max_leaves=20))
+@given(
+    st.recursive(
+        st.one_of(
+            st.none(),
+            st.booleans(),
+            st.integers(),
+            st.text(max_size=12),
+            st.sampled_from(["rule", "macro", "list", "condition", "evt.type = open", "spawned_process"]),
+        ),
+        lambda kids: st.one_of(
+            st.lists(kids, max_size=4),
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "rule",
+                        "macro",
+                        "list",
+                        "items",
+                        "condition",
+                        "output",
+                        "desc",
+                        "priority",
+                        "append",
+                        "override",
+                        "exceptions",
+                        "enabled",
+                        "tags",
+                        "source",
+                        "fields",
+                        "values",
+                        "name",
+                    ]
+                ),
+                kids,
+                max_size=5,
+            ),
+        ),
+        max_leaves=20,
+    )
+)
 def test_any_yaml_shape_gives_results_not_exceptions(doc) -> None:
     text = json.dumps(doc)  # JSON is YAML
     res = load_rules([("fuzz.yaml", text)])
@@ -202,9 +268,16 @@ def test_any_yaml_shape_gives_results_not_exceptions(doc) -> None:
 
 
 def _two_rules():
-    return load_rules([("r.yaml", rule("First", "evt.type = openat and fd.name = /etc/shadow", "NOTICE")
-                        + rule("Second", "evt.type in (openat, execve) and proc.name = cat", "CRITICAL")
-                        + rule("Disabled", "evt.type = openat", "ALERT", extra="  enabled: false\n"))])
+    return load_rules(
+        [
+            (
+                "r.yaml",
+                rule("First", "evt.type = openat and fd.name = /etc/shadow", "NOTICE")
+                + rule("Second", "evt.type in (openat, execve) and proc.name = cat", "CRITICAL")
+                + rule("Disabled", "evt.type = openat", "ALERT", extra="  enabled: false\n"),
+            )
+        ]
+    )
 
 
 def test_rule_matching_first_emits_only_the_first_rule_in_load_order() -> None:
@@ -216,7 +289,9 @@ def test_rule_matching_first_emits_only_the_first_rule_in_load_order() -> None:
 
 def test_priority_threshold_and_disabled_rules() -> None:
     res = _two_rules()
-    assert [a.rule for a in res.engine(priority="error", rule_matching="all").process(ev(**SHADOW_READ))] == ["Second"]
+    assert [a.rule for a in res.engine(priority="error", rule_matching="all").process(ev(**SHADOW_READ))] == [
+        "Second"
+    ]
     assert "Disabled" not in [r.name for r in res.engine().rules]
 
 
@@ -227,7 +302,9 @@ def test_event_type_index_only_offers_rules_that_can_match() -> None:
 
 
 def test_priorities_are_case_insensitive_and_info_is_informational() -> None:
-    res = load_rules([("p.yaml", rule("A", "evt.type = open", "info") + rule("B", "evt.type = open", "Critical"))])
+    res = load_rules(
+        [("p.yaml", rule("A", "evt.type = open", "info") + rule("B", "evt.type = open", "Critical"))]
+    )
     assert [r.priority_name for r in res.rules] == ["Informational", "Critical"]
     bad = load_rules([("p.yaml", rule("A", "evt.type = open", "urgent"))])
     assert bad.errors[0].message == "Invalid priority"
@@ -237,24 +314,42 @@ def test_priorities_are_case_insensitive_and_info_is_informational() -> None:
 
 
 def test_alert_line_has_time_priority_and_substituted_fields() -> None:
-    res = load_rules([("o.yaml", rule("R", "evt.type = openat", "WARNING",
-                                      "%evt.time,%container.id,%container.name,%user.name,%proc.cmdline %proc.pname"))])
+    res = load_rules(
+        [
+            (
+                "o.yaml",
+                rule(
+                    "R",
+                    "evt.type = openat",
+                    "WARNING",
+                    "%evt.time,%container.id,%container.name,%user.name,%proc.cmdline %proc.pname",
+                ),
+            )
+        ]
+    )
     event = ev(**SHADOW_READ, evt__rawtime=1470327477881781397)
     alert = res.engine().process(event)[0]
-    assert alert.line() == ("16:17:57.881781397: Warning 16:17:57.881781397,3ad7b26ded6d,web,root,"
-                            "cat /etc/shadow <NA>")
+    assert alert.line() == (
+        "16:17:57.881781397: Warning 16:17:57.881781397,3ad7b26ded6d,web,root,cat /etc/shadow <NA>"
+    )
     assert alert.line(iso=True).startswith("2016-08-04T16:17:57.881781397+0000: Warning ")
     doc = alert.to_dict()
     assert doc["rule"] == "R" and doc["priority"] == "Warning" and doc["source"] == "syscall"
     assert doc["time"] == "2016-08-04T16:17:57.881781397Z"
-    assert doc["output_fields"]["proc.pname"] is None and doc["output_fields"]["container.id"] == "3ad7b26ded6d"
+    assert (
+        doc["output_fields"]["proc.pname"] is None and doc["output_fields"]["container.id"] == "3ad7b26ded6d"
+    )
 
 
 def test_output_token_forms() -> None:
     fmt = OutputFormat.parse("[%5proc.name] p=%proc.aname[1] u=%toupper(user.name)")
     assert fmt.fields == ["proc.name", "proc.aname[1]", "toupper(user.name)"]
-    event = ev(evt__type="execve", proc__name="catalina", user__name="root",
-               proc__ancestors=[{"name": "bash"}, {"name": "sshd"}])
+    event = ev(
+        evt__type="execve",
+        proc__name="catalina",
+        user__name="root",
+        proc__ancestors=[{"name": "bash"}, {"name": "sshd"}],
+    )
     assert fmt.render(event) == "[catal] p=bash u=ROOT"
     assert OutputFormat.parse("%3proc.name|").render(ev(evt__type="execve", proc__name="ls")) == "ls |"
     with pytest.raises(OutputFormatError, match="invalid formatting token not_a_field rest"):
@@ -265,5 +360,7 @@ def test_output_token_forms() -> None:
 
 def test_unknown_output_field_is_load_err_compile_output() -> None:
     res = load_rules([("o.yaml", rule("R", "evt.type = open", output="seen %proc.nobody"))])
-    assert (res.errors[0].code, res.errors[0].message) == ("LOAD_ERR_COMPILE_OUTPUT",
-                                                           "invalid formatting token proc.nobody")
+    assert (res.errors[0].code, res.errors[0].message) == (
+        "LOAD_ERR_COMPILE_OUTPUT",
+        "invalid formatting token proc.nobody",
+    )

@@ -15,8 +15,10 @@ from grader.engines.falco.parser import parse
 
 
 def rule(name: str, condition: str) -> str:
-    return f"- rule: {name}\n  desc: d\n  condition: {condition}\n  output: \"{name} %proc.name %fd.name\"\n" \
-           "  priority: WARNING\n"
+    return (
+        f'- rule: {name}\n  desc: d\n  condition: {condition}\n  output: "{name} %proc.name %fd.name"\n'
+        "  priority: WARNING\n"
+    )
 
 
 def macro(name: str, condition: str) -> str:
@@ -32,13 +34,18 @@ LOCAL = (
     + rule("Etc write by shell", "etc_wr and proc.name in (bash, sh)")
     + rule("Not open", "evt.type != open and evt.type != openat and proc.name = nc")
     + rule("Negated list", "not evt.type in (execve, openat) and container.id != host and proc.name = cat")
-    + rule("Or of types", "(evt.type = connect and fd.sport = 443) or (evt.type = openat and fd.name = /tmp/x)")
+    + rule(
+        "Or of types", "(evt.type = connect and fd.sport = 443) or (evt.type = openat and fd.name = /tmp/x)"
+    )
     + rule("Type exists", "evt.type exists and proc.pname = bash and proc.aname[2] = sshd")
     + rule("Transformed type", "toupper(evt.type) = OPENAT and fd.name endswith shadow")
     + rule("Ancestors", "evt.type = execve and proc.aname in (containerd, runc) and not proc.name in (ls)")
-    + rule("Exclusions", "evt.type in (execve, openat) and not (proc.name = a and fd.name = x) and not "
-           "(proc.name in (b, c) and user.name = root) and not (proc.name = d) and not (proc.name = cat and "
-           "user.uid = 0) and proc.name != zsh")
+    + rule(
+        "Exclusions",
+        "evt.type in (execve, openat) and not (proc.name = a and fd.name = x) and not "
+        "(proc.name in (b, c) and user.name = root) and not (proc.name = d) and not (proc.name = cat and "
+        "user.uid = 0) and proc.name != zsh",
+    )
     + rule("Net", "evt.type = connect and fd.net != 10.0.0.0/8 and not fd.snet in (192.168.0.0/16)")
     + rule("Catch all", "evt.type = openat and (etc_wr or wr or fd.directory = /tmp)")
 )
@@ -52,14 +59,25 @@ def random_events(n: int, seed: int) -> list:
     rnd = random.Random(seed)
     out = []
     for i in range(n):
-        data = {"evt.type": rnd.choice(TYPES), "proc.name": rnd.choice(PROCS),
-                "proc.ancestors": rnd.sample(["bash", "sshd", "containerd", "runc", "systemd"], k=rnd.randint(0, 4)),
-                "user.uid": rnd.choice([0, 1000]), "container.id": rnd.choice(["host", "3ad7b26ded6d"])}
+        data = {
+            "evt.type": rnd.choice(TYPES),
+            "proc.name": rnd.choice(PROCS),
+            "proc.ancestors": rnd.sample(
+                ["bash", "sshd", "containerd", "runc", "systemd"], k=rnd.randint(0, 4)
+            ),
+            "user.uid": rnd.choice([0, 1000]),
+            "container.id": rnd.choice(["host", "3ad7b26ded6d"]),
+        }
         if data["evt.type"].startswith("open"):
-            data |= {"fd.name": rnd.choice(FILES), "evt.arg.flags": rnd.choice(["O_RDONLY", "O_WRONLY", "O_RDWR"])}
+            data |= {
+                "fd.name": rnd.choice(FILES),
+                "evt.arg.flags": rnd.choice(["O_RDONLY", "O_WRONLY", "O_RDWR"]),
+            }
         elif data["evt.type"] == "connect":
-            data["fd.name"] = f"10.0.0.1:40000->{rnd.choice(['10.0.0.2', '192.168.1.1', '8.8.8.8'])}:" \
-                              f"{rnd.choice([80, 443])}"
+            data["fd.name"] = (
+                f"10.0.0.1:40000->{rnd.choice(['10.0.0.2', '192.168.1.1', '8.8.8.8'])}:"
+                f"{rnd.choice([80, 443])}"
+            )
         out.append(event_from_mapping(data, num=i + 1))
     return out
 
@@ -99,27 +117,32 @@ def test_events_without_a_type_and_plain_mappings_still_evaluate() -> None:
     assert [r.name for r in eng.matching_rules({"evt.type": "open", "proc.name": "cat"})] == ["Any", "Typed"]
 
 
-@pytest.mark.parametrize(("condition", "evttype", "folded"), [
-    ("evt.type = open and proc.name = cat", "open", "proc.name = cat"),
-    ("evt.type = open and proc.name = cat", "openat", False),
-    ("evt.type != open or proc.name = cat", "openat", True),
-    ("evt.type != open or proc.name = cat", "open", "proc.name = cat"),
-    ("not evt.type in (execve, openat) and proc.name = cat", "openat", False),
-    ("not evt.type in (execve, openat) and proc.name = cat", "open", "proc.name = cat"),
-    ("evt.type exists and proc.name = cat", "open", "proc.name = cat"),
-    ("evt.type intersects (open) or fd.name = x", "open", True),
-    # transformers and other operators keep the check: only the plain comparisons are decided
-    ("tolower(evt.type) = open", "open", "tolower(evt.type) = open"),
-    ("evt.type startswith open", "openat", "evt.type startswith open"),
-])
+@pytest.mark.parametrize(
+    ("condition", "evttype", "folded"),
+    [
+        ("evt.type = open and proc.name = cat", "open", "proc.name = cat"),
+        ("evt.type = open and proc.name = cat", "openat", False),
+        ("evt.type != open or proc.name = cat", "openat", True),
+        ("evt.type != open or proc.name = cat", "open", "proc.name = cat"),
+        ("not evt.type in (execve, openat) and proc.name = cat", "openat", False),
+        ("not evt.type in (execve, openat) and proc.name = cat", "open", "proc.name = cat"),
+        ("evt.type exists and proc.name = cat", "open", "proc.name = cat"),
+        ("evt.type intersects (open) or fd.name = x", "open", True),
+        # transformers and other operators keep the check: only the plain comparisons are decided
+        ("tolower(evt.type) = open", "open", "tolower(evt.type) = open"),
+        ("evt.type startswith open", "openat", "evt.type startswith open"),
+    ],
+)
 def test_fold_evttype_decides_only_plain_type_checks(condition: str, evttype: str, folded) -> None:
     got = fold_evttype(parse(condition), evttype)
     assert got == (folded if isinstance(folded, bool) else parse(folded))
 
 
 def test_compile_ruleset_returns_first_index_or_all_indexes() -> None:
-    filters = [compile_condition(c) for c in ("proc.name = cat", "evt.type = open and fd.name = /x",
-                                              "evt.type = openat", "fd.name = /x")]
+    filters = [
+        compile_condition(c)
+        for c in ("proc.name = cat", "evt.type = open and fd.name = /x", "evt.type = openat", "fd.name = /x")
+    ]
     e = event_from_mapping({"evt.type": "open", "proc.name": "ls", "fd.name": "/x"})
     assert compile_ruleset(filters, "open")(e) == 1
     assert compile_ruleset(filters, "open", collect_all=True)(e) == [1, 3]

@@ -33,13 +33,26 @@ REFUSED = {
 }
 
 ACCEPTED = [
-    "fd.sport = ssh", 'fd.sport = ""', "fd.sport in (ssh, http, 8443)", "fd.port = https", "fd.rport = domain",
-    "fd.sport = 22", "fd.lport = 65535",
-    "k8s.pod.label[app] = web", "k8s.pod.label.app = web", "container.label[maintainer] = x",
-    "k8s.pod.labels contains web", "container.labels contains x",
-    "proc.aname[-1] = bash", "proc.aname[+2] = bash", "proc.apid[-1] = 1", "proc.aname[0] = bash",
-    'concat(proc.name, "-", fd.name) = x', 'concat(proc.name, toupper(fd.name)) = x',
-    'getopt(proc.args, "nt:")[t] = x', 'getopt(("-n", proc.name), "n") intersects (n)',
+    "fd.sport = ssh",
+    'fd.sport = ""',
+    "fd.sport in (ssh, http, 8443)",
+    "fd.port = https",
+    "fd.rport = domain",
+    "fd.sport = 22",
+    "fd.lport = 65535",
+    "k8s.pod.label[app] = web",
+    "k8s.pod.label.app = web",
+    "container.label[maintainer] = x",
+    "k8s.pod.labels contains web",
+    "container.labels contains x",
+    "proc.aname[-1] = bash",
+    "proc.aname[+2] = bash",
+    "proc.apid[-1] = 1",
+    "proc.aname[0] = bash",
+    'concat(proc.name, "-", fd.name) = x',
+    "concat(proc.name, toupper(fd.name)) = x",
+    'getopt(proc.args, "nt:")[t] = x',
+    'getopt(("-n", proc.name), "n") intersects (n)',
 ]
 
 

@@ -39,27 +39,47 @@ def test_object_without_spec():
 
 
 def test_containers_as_a_mapping():
-    obj = {"kind": "Pod", "metadata": {"name": "p"},
-           "spec": {"containers": {"app": {"image": "x", "securityContext": {"privileged": True}}}}}
+    obj = {
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": {"app": {"image": "x", "securityContext": {"privileged": True}}}},
+    }
     rep = podsec.analyze(obj)
-    assert any(p.path == "spec.containers" and "is a mapping (1 key), the API wants a list" in p.message
-               for p in rep.problems)
+    assert any(
+        p.path == "spec.containers" and "is a mapping (1 key), the API wants a list" in p.message
+        for p in rep.problems
+    )
     assert podsec.is_elevated(obj), "an invalid pod never counts as compliant"
 
 
 def test_run_as_user_as_a_string():
-    obj = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
-        {"name": "c", "image": "x", "securityContext": {"runAsUser": "0", "allowPrivilegeEscalation": False}}]}}
+    obj = {
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "x",
+                    "securityContext": {"runAsUser": "0", "allowPrivilegeEscalation": False},
+                }
+            ]
+        },
+    }
     rep = podsec.analyze(obj)
     msgs = [str(p) for p in rep.problems]
-    assert msgs == ["spec.containers[0].securityContext.runAsUser: is a string ('0'), the API wants an integer; "
-                    "kubectl would refuse this manifest"]
+    assert msgs == [
+        "spec.containers[0].securityContext.runAsUser: is a string ('0'), the API wants an integer; "
+        "kubectl would refuse this manifest"
+    ]
     # read pessimistically: an invalid uid never proves non-root
     assert [f.value for f in rep.findings if f.check_id == "runAsRoot"] == ["'0' (invalid type)"]
 
 
 def test_ten_thousand_containers_in_one_pod():
-    containers = [{"name": f"c{i}", "image": "x", "securityContext": {"privileged": i % 2 == 0}} for i in range(10_000)]
+    containers = [
+        {"name": f"c{i}", "image": "x", "securityContext": {"privileged": i % 2 == 0}} for i in range(10_000)
+    ]
     obj = {"kind": "Pod", "metadata": {"name": "huge"}, "spec": {"containers": containers}}
     t = time.perf_counter()
     vs = podsec.evaluate_pss(obj, "baseline")
@@ -71,8 +91,11 @@ def test_ten_thousand_containers_in_one_pod():
 
 
 def test_unknown_kind_is_reported_with_its_template():
-    obj = {"kind": "Deploymnet", "metadata": {"name": "typo"},
-           "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}}}
+    obj = {
+        "kind": "Deploymnet",
+        "metadata": {"name": "typo"},
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x"}]}}},
+    }
     rep = podsec.analyze(obj)
     assert not rep.checked
     assert "kind 'Deploymnet' is not a workload kind" in rep.problems[0].message
@@ -88,8 +111,9 @@ def test_junk_values_never_raise(junk):
 
 
 def test_cli_multi_document_with_a_broken_document_in_the_middle(tmp_path):
-    priv = GOOD_POD.replace("name: good", "name: priv").replace("allowPrivilegeEscalation: false",
-                                                                    "privileged: true")
+    priv = GOOD_POD.replace("name: good", "name: priv").replace(
+        "allowPrivilegeEscalation: false", "privileged: true"
+    )
     f = tmp_path / "many.yaml"
     f.write_text(GOOD_POD + "---\nkind: Pod\nmetadata: {name: broken\nspec: [\n---\n" + priv)
     res = run(str(f), "--format", "json", "--level", "baseline")
@@ -106,12 +130,15 @@ def test_cli_multi_document_with_a_broken_document_in_the_middle(tmp_path):
     assert names["good"]["violations"] == [] and names["good"]["findings"] == []
 
 
-@pytest.mark.parametrize("content,needle", [
-    (b"\x00\x01\x02binary", "NUL"),
-    (b"a: &a [*a, *a]\n", "itself"),
-    (b"- " * 300 + b"x\n", "nested"),
-    (b"[1, 2", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (b"\x00\x01\x02binary", "NUL"),
+        (b"a: &a [*a, *a]\n", "itself"),
+        (b"- " * 300 + b"x\n", "nested"),
+        (b"[1, 2", "not valid YAML"),
+    ],
+)
 def test_cli_unreadable_files(tmp_path, content, needle):
     f = tmp_path / "bad.yaml"
     f.write_bytes(content)
@@ -122,8 +149,10 @@ def test_cli_unreadable_files(tmp_path, content, needle):
 
 def test_cli_table_shows_problems_and_still_checks(tmp_path):
     f = tmp_path / "p.yaml"
-    f.write_text(GOOD_POD.replace("allowPrivilegeEscalation: false", "runAsUser: \"0\"") + "---\nkind: Deploymnet\n"
-                 "metadata: {name: t}\n")
+    f.write_text(
+        GOOD_POD.replace("allowPrivilegeEscalation: false", 'runAsUser: "0"') + "---\nkind: Deploymnet\n"
+        "metadata: {name: t}\n"
+    )
     res = run(str(f))
     assert res.exit_code == 1
     assert "INVALID" in res.output and "the API wants an integer" in res.output

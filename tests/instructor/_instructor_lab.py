@@ -89,7 +89,9 @@ def app_for(lab, seed: str | None) -> str:
     return values_for(lab, seed)["app"]
 
 
-def workspace(lab, root: Path, seed: str | None, files: tuple[str, ...] = ("config.yaml", "policy.yaml")) -> Path:
+def workspace(
+    lab, root: Path, seed: str | None, files: tuple[str, ...] = ("config.yaml", "policy.yaml")
+) -> Path:
     from grader.workspace import materialize
 
     ws = root / f"ws-{seed}-{len(files)}-{os.urandom(3).hex()}"

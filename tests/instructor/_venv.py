@@ -17,12 +17,21 @@ def make_venv(tmp: Path, source: Path) -> Path:
     venv = tmp / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     py = venv / "bin" / "python"
-    site = Path(subprocess.check_output([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                        text=True).strip())
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(site),
-                           str(source)], capture_output=True, text=True, timeout=600)
+    site = Path(
+        subprocess.check_output(
+            [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], text=True
+        ).strip()
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(site), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
-        pytest.skip(f"cannot build or install the kit here (pip needs hatchling): {proc.stderr.strip()[-300:]}")
+        pytest.skip(
+            f"cannot build or install the kit here (pip needs hatchling): {proc.stderr.strip()[-300:]}"
+        )
     for name, entry in (("cks", "main"), ("grade", "grade_main")):
         script = venv / "bin" / name
         script.write_text(f"#!{py}\nimport sys\nfrom grader.cli import {entry}\nsys.exit({entry}())\n")

@@ -54,20 +54,27 @@ def assert_nothing_escaped(tmp_path: Path, before: set[Path]) -> None:
     assert not escaped, f"files written outside the extraction directory: {escaped}"
 
 
-@pytest.mark.parametrize("case, members, reason", [
-    ("traversal", [(reg("snapshot/../../evil.txt"), b"x")], "path traversal"),
-    ("traversal-top", [(reg("../evil.txt"), b"x")], "path traversal"),
-    ("absolute", [(reg("/tmp/cks-evil-abs.txt"), b"x")], "absolute path"),
-    ("symlink", [(special("snapshot/nodes/cp/etc/passwd", tarfile.SYMTYPE, linkname="/etc/passwd"), None)], "link"),
-    ("hardlink", [(special("snapshot/x", tarfile.LNKTYPE, linkname="cks-bundle.json"), None)], "link"),
-    ("chardev", [(special("snapshot/null", tarfile.CHRTYPE, devmajor=1, devminor=3), None)], "device"),
-    ("blockdev", [(special("snapshot/sda", tarfile.BLKTYPE, devmajor=8, devminor=0), None)], "device"),
-    ("fifo", [(special("snapshot/pipe", tarfile.FIFOTYPE), None)], "FIFO"),
-    ("foreign-top", [(reg("bin/sh"), b"x")], "not part of a cks bundle"),
-    ("backslash", [(reg("snapshot\\..\\..\\evil"), b"x")], "backslash"),
-    ("duplicate", [(reg("snapshot/a"), b"1"), (reg("snapshot/a"), b"2")], "twice"),
-    ("file-then-dir", [(reg("snapshot/a"), b"1"), (reg("snapshot/a/b"), b"2")], "under a file"),
-])
+@pytest.mark.parametrize(
+    "case, members, reason",
+    [
+        ("traversal", [(reg("snapshot/../../evil.txt"), b"x")], "path traversal"),
+        ("traversal-top", [(reg("../evil.txt"), b"x")], "path traversal"),
+        ("absolute", [(reg("/tmp/cks-evil-abs.txt"), b"x")], "absolute path"),
+        (
+            "symlink",
+            [(special("snapshot/nodes/cp/etc/passwd", tarfile.SYMTYPE, linkname="/etc/passwd"), None)],
+            "link",
+        ),
+        ("hardlink", [(special("snapshot/x", tarfile.LNKTYPE, linkname="cks-bundle.json"), None)], "link"),
+        ("chardev", [(special("snapshot/null", tarfile.CHRTYPE, devmajor=1, devminor=3), None)], "device"),
+        ("blockdev", [(special("snapshot/sda", tarfile.BLKTYPE, devmajor=8, devminor=0), None)], "device"),
+        ("fifo", [(special("snapshot/pipe", tarfile.FIFOTYPE), None)], "FIFO"),
+        ("foreign-top", [(reg("bin/sh"), b"x")], "not part of a cks bundle"),
+        ("backslash", [(reg("snapshot\\..\\..\\evil"), b"x")], "backslash"),
+        ("duplicate", [(reg("snapshot/a"), b"1"), (reg("snapshot/a"), b"2")], "twice"),
+        ("file-then-dir", [(reg("snapshot/a"), b"1"), (reg("snapshot/a/b"), b"2")], "under a file"),
+    ],
+)
 def test_refuses_dangerous_members(tmp_path: Path, case: str, members, reason: str) -> None:
     bundle = make_tar(tmp_path / f"{case}.tar.gz", [meta_member(), *members])
     dest = tmp_path / "out" / "x"
@@ -137,24 +144,30 @@ def test_bundle_over_the_archive_size_limit_is_not_opened(tmp_path: Path) -> Non
         extract(bundle, tmp_path / "x", Limits(max_bundle_bytes=100))
 
 
-@pytest.mark.parametrize("content, reason", [
-    (b"plain text, not gzip", "not a gzip file"),
-    (gzip.compress(b"not a tar archive" * 100, mtime=0)[:40], "damaged or truncated"),
-    (gzip.compress(b"\0" * 1024, mtime=0), "no cks-bundle.json"),
-])
+@pytest.mark.parametrize(
+    "content, reason",
+    [
+        (b"plain text, not gzip", "not a gzip file"),
+        (gzip.compress(b"not a tar archive" * 100, mtime=0)[:40], "damaged or truncated"),
+        (gzip.compress(b"\0" * 1024, mtime=0), "no cks-bundle.json"),
+    ],
+)
 def test_not_a_bundle(tmp_path: Path, content: bytes, reason: str) -> None:
     (tmp_path / "b.tar.gz").write_bytes(content)
     with pytest.raises(BundleError, match=reason):
         extract(tmp_path / "b.tar.gz", tmp_path / "x")
 
 
-@pytest.mark.parametrize("meta, reason", [
-    (b"{not json", "not valid JSON"),
-    (json.dumps({**META, "format": 99}).encode(), "unknown bundle format"),
-    (json.dumps({**META, "lab": "../../etc"}).encode(), "'lab' must look like"),
-    (json.dumps({**META, "learner": "<script>alert(1)</script>"}).encode(), "'learner'"),
-    (json.dumps({**META, "files": ["x"]}).encode(), "'files'"),
-])
+@pytest.mark.parametrize(
+    "meta, reason",
+    [
+        (b"{not json", "not valid JSON"),
+        (json.dumps({**META, "format": 99}).encode(), "unknown bundle format"),
+        (json.dumps({**META, "lab": "../../etc"}).encode(), "'lab' must look like"),
+        (json.dumps({**META, "learner": "<script>alert(1)</script>"}).encode(), "'learner'"),
+        (json.dumps({**META, "files": ["x"]}).encode(), "'files'"),
+    ],
+)
 def test_bad_metadata(tmp_path: Path, meta: bytes, reason: str) -> None:
     bundle = make_tar(tmp_path / "b.tar.gz", [(reg("cks-bundle.json"), meta)])
     with pytest.raises(BundleError, match=reason):
@@ -164,7 +177,9 @@ def test_bad_metadata(tmp_path: Path, meta: bytes, reason: str) -> None:
 def test_a_bad_bundle_is_reported_in_its_row_and_the_class_is_graded(lab90, tmp_path: Path) -> None:
     good = []
     for i, seed in enumerate(["s1", "s2", "s3", "s4"]):
-        ws = workspace(lab90, tmp_path, seed, files=("config.yaml",) if i % 2 else ("config.yaml", "policy.yaml"))
+        ws = workspace(
+            lab90, tmp_path, seed, files=("config.yaml",) if i % 2 else ("config.yaml", "policy.yaml")
+        )
         good.append(submit(lab90, ws, tmp_path / f"l{i}.tar.gz", f"learner{i}").path)
     evil = make_tar(tmp_path / "evil.tar.gz", [meta_member(), (reg("snapshot/../../../evil"), b"x")])
     junk = tmp_path / "junk.tar.gz"
@@ -183,4 +198,6 @@ def test_huge_pax_header_hits_the_stream_cap(tmp_path: Path) -> None:
     info.pax_headers = {"comment": "x" * 6_000_000}
     bundle = make_tar(tmp_path / "pax.tar.gz", [meta_member(), (info, b"1")])
     with pytest.raises(BundleError, match="decompresses to more than"):
-        extract(bundle, tmp_path / "x", Limits(max_total_bytes=1_000_000, max_files=10, max_meta_bytes=100_000))
+        extract(
+            bundle, tmp_path / "x", Limits(max_total_bytes=1_000_000, max_files=10, max_meta_bytes=100_000)
+        )

@@ -33,10 +33,11 @@ from tests.instructor._instructor_lab import write_members as _rewrite
 REPO = Path(__file__).resolve().parents[2]
 LEARNERS = ["ana", "ben", "cara", "dev", "eli", "fay", "gil", "hal"]
 RULES = "nodes/controlplane/etc/falco/falco_rules.local.yaml"
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+)
 
 pytestmark = pytest.mark.slow
-
 
 
 def _swap_two_rules_and_comment(text: str) -> str:
@@ -124,18 +125,43 @@ def build_class(out: Path) -> dict[str, object]:
         for i, name in enumerate(LEARNERS):
             w.writerow([name, name, name.title() + " Example", f"{name}@example.edu", f"S{1000 + i}", "A"])
     overrides = out / "overrides.csv"
-    overrides.write_text("learner,lab,task,points,comment\n"
-                         "hal,lab3,t1,3,Rule name typo only: full marks after review\n")
+    overrides.write_text(
+        "learner,lab,task,points,comment\nhal,lab3,t1,3,Rule name typo only: full marks after review\n"
+    )
     deadline = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     reports = out / "reports"
     reports.mkdir()
     from grader.cli import main
 
-    argv = ["cks", "regrade", *sorted(str(p) for p in bundles.iterdir()), "--roster", str(roster),
-            "--overrides", str(overrides), "--accept", "dev", "--deadline", deadline, "--late-penalty", "10",
-            "--csv", str(reports / "class.csv"), "--stats", str(reports / "stats.csv"),
-            "--canvas", str(reports / "canvas.csv"), "--moodle", str(reports / "moodle.csv"),
-            "--feedback", str(reports / "feedback"), "--html", str(reports / "class.html"), "--jobs", "2"]
+    argv = [
+        "cks",
+        "regrade",
+        *sorted(str(p) for p in bundles.iterdir()),
+        "--roster",
+        str(roster),
+        "--overrides",
+        str(overrides),
+        "--accept",
+        "dev",
+        "--deadline",
+        deadline,
+        "--late-penalty",
+        "10",
+        "--csv",
+        str(reports / "class.csv"),
+        "--stats",
+        str(reports / "stats.csv"),
+        "--canvas",
+        str(reports / "canvas.csv"),
+        "--moodle",
+        str(reports / "moodle.csv"),
+        "--feedback",
+        str(reports / "feedback"),
+        "--html",
+        str(reports / "class.html"),
+        "--jobs",
+        "2",
+    ]
     old = sys.argv
     sys.argv = argv
     try:
@@ -162,7 +188,9 @@ def test_class_csv_has_every_roster_learner_and_holds_the_flagged(sim) -> None:
     rows = {r["learner"]: r for r in _csv(sim["reports"] / "class.csv")}
     full = f"{sim['max']:g}"
     assert set(rows) == {*LEARNERS, "zed", "?junk.tar.gz"}
-    assert rows["?junk.tar.gz"]["status"] == "bad bundle" and "not a gzip file" in rows["?junk.tar.gz"]["errors"]
+    assert (
+        rows["?junk.tar.gz"]["status"] == "bad bundle" and "not a gzip file" in rows["?junk.tar.gz"]["errors"]
+    )
     assert rows["ana"]["status"] == "graded" and rows["ana"]["score"] == full and not rows["ana"]["flags"]
     assert rows["ben"]["status"] == "graded" and 0 < float(rows["ben"]["score"]) < sim["max"]
     assert "hints: t1 tier 2" in rows["ben"]["notes"] and "hints" not in rows["ana"]["notes"]
@@ -176,9 +204,15 @@ def test_class_csv_has_every_roster_learner_and_holds_the_flagged(sim) -> None:
     assert rows["eli"]["status"] == "held" and rows["eli"]["score"] == "0"
     assert "hash mismatch" in rows["eli"]["flags"] and float(rows["eli"]["held_score"]) > 0
     for name, other in (("fay", "gil"), ("gil", "fay")):
-        assert rows[name]["status"] == "held" and "similar:" in rows[name]["flags"] and other in rows[name]["flags"]
+        assert (
+            rows[name]["status"] == "held"
+            and "similar:" in rows[name]["flags"]
+            and other in rows[name]["flags"]
+        )
         assert "identical evidence" not in rows[name]["flags"]  # not byte-identical: normalised similarity
-    assert not any("similar" in rows[n]["flags"] for n in ("ana", "dev", "zed"))  # the reference is not a copy
+    assert not any(
+        "similar" in rows[n]["flags"] for n in ("ana", "dev", "zed")
+    )  # the reference is not a copy
     assert rows["hal"]["status"] == "graded" and rows["hal"]["lab3.t1"] == "3"
     assert "Rule name typo only" in rows["hal"]["comments"]
     assert rows["zed"]["status"] == "held" and "not on the roster" in rows["zed"]["flags"]
@@ -201,10 +235,16 @@ def test_gradebooks_in_canvas_and_moodle_layouts(sim) -> None:
     with open(sim["reports"] / "canvas.csv", newline="") as fh:
         canvas = list(csv.reader(fh))
     assert canvas[0][:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-    assert canvas[0][5].startswith("CKS lab3: ") and canvas[1][0] == "    Points Possible" and canvas[1][5] == full
+    assert (
+        canvas[0][5].startswith("CKS lab3: ")
+        and canvas[1][0] == "    Points Possible"
+        and canvas[1][5] == full
+    )
     by_login = {r[3]: r for r in canvas[2:]}
     assert set(by_login) == {*LEARNERS, "zed"}  # the damaged upload names no learner
-    assert by_login["ana"][0] == "Ana Example" and by_login["ana"][2] == "S1000" and by_login["ana"][5] == full
+    assert (
+        by_login["ana"][0] == "Ana Example" and by_login["ana"][2] == "S1000" and by_login["ana"][5] == full
+    )
     assert by_login["cara"][5] == "0" and by_login["eli"][5] == "" and by_login["gil"][5] == ""
     moodle = _csv(sim["reports"] / "moodle.csv")
     col = next(c for c in moodle[0] if c.startswith("CKS lab3: ") and not c.endswith("(feedback)"))
@@ -249,15 +289,32 @@ window.addEventListener('load', function(){
 """
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)"
+)
 def test_html_in_headless_chromium_flags_visible_and_flagged_rows_highlighted(sim, tmp_path: Path) -> None:
     page = tmp_path / "measure.html"
     page.write_text((sim["reports"] / "class.html").read_text().replace("</body>", GEOMETRY_JS + "</body>"))
-    proc = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                           "--no-first-run", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'profile'}",
-                           "--window-size=1400,1000", "--run-all-compositor-stages-before-draw",
-                           "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            "--no-first-run",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1400,1000",
+            "--run-all-compositor-stages-before-draw",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     m = re.search(r"<pre id=\"geometry\">(.*?)</pre>", proc.stdout, re.S)
     assert m, proc.stderr[-2000:]
     geo = json.loads(m.group(1).replace("&quot;", '"').replace("&amp;", "&"))

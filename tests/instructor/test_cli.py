@@ -20,16 +20,31 @@ def invoke(*args: str):
 
 def test_submit_then_regrade(lab90, tmp_path: Path) -> None:
     ws = workspace(lab90, tmp_path, "zoe")
-    r = invoke("submit", "lab90", "--workspace", str(ws), "--learner", "zoe", "--out", str(tmp_path / "zoe.tar.gz"))
+    r = invoke(
+        "submit", "lab90", "--workspace", str(ws), "--learner", "zoe", "--out", str(tmp_path / "zoe.tar.gz")
+    )
     assert r.exit_code == 0, r.output
     assert "score 3/3" in r.output and "seed zoe" in r.output
     ws2 = workspace(lab90, tmp_path, "yan", files=("config.yaml",))
     invoke("submit", "lab90", "-w", str(ws2), "--learner", "yan", "-o", str(tmp_path / "yan.tar.gz"))
-    r = invoke("regrade", str(tmp_path / "zoe.tar.gz"), str(tmp_path / "yan.tar.gz"),
-               "--csv", str(tmp_path / "c.csv"), "--html", str(tmp_path / "c.html"), "--jobs", "1")
+    r = invoke(
+        "regrade",
+        str(tmp_path / "zoe.tar.gz"),
+        str(tmp_path / "yan.tar.gz"),
+        "--csv",
+        str(tmp_path / "c.csv"),
+        "--html",
+        str(tmp_path / "c.html"),
+        "--jobs",
+        "1",
+    )
     assert r.exit_code == 0, r.output
-    assert "Regraded 2 bundles for 2 learners: 0 flagged (0 held, not counted), 0 with bad bundles" in r.output
-    rows = {row["learner"]: row["score"] for row in csv.DictReader((tmp_path / "c.csv").read_text().splitlines())}
+    assert (
+        "Regraded 2 bundles for 2 learners: 0 flagged (0 held, not counted), 0 with bad bundles" in r.output
+    )
+    rows = {
+        row["learner"]: row["score"] for row in csv.DictReader((tmp_path / "c.csv").read_text().splitlines())
+    }
     assert rows == {"zoe": "3", "yan": "2"}
     assert "<table" in (tmp_path / "c.html").read_text()
 
@@ -38,8 +53,14 @@ def test_regrade_exit_code_and_roster(lab90, tmp_path: Path) -> None:
     ws = workspace(lab90, tmp_path, "wrong-seed")
     invoke("submit", "lab90", "-w", str(ws), "--learner", "xi", "-o", str(tmp_path / "xi.tar.gz"))
     (tmp_path / "roster.csv").write_text("learner,seed\nxi,xi\n")
-    r = invoke("regrade", str(tmp_path / "xi.tar.gz"), "--csv", str(tmp_path / "c.csv"),
-               "--roster", str(tmp_path / "roster.csv"))
+    r = invoke(
+        "regrade",
+        str(tmp_path / "xi.tar.gz"),
+        "--csv",
+        str(tmp_path / "c.csv"),
+        "--roster",
+        str(tmp_path / "roster.csv"),
+    )
     assert r.exit_code == 1 and "1 flagged" in r.output and "roster assigns 'xi'" in r.output
     assert invoke("regrade", str(tmp_path / "xi.tar.gz")).exit_code == 2  # no --csv/--html
 
@@ -68,7 +89,9 @@ def _labs_with_solutions() -> list[str]:
 
 
 @pytest.mark.parametrize("lab_id", _labs_with_solutions())
-def test_solve_renders_the_seed_and_scores_full(lab_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_solve_renders_the_seed_and_scores_full(
+    lab_id: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if lab_id == "none":
         pytest.skip("no lab has a solution yet")
     monkeypatch.delenv("CKS_LABS_DIR", raising=False)

@@ -20,11 +20,17 @@ FIXTURE_CANARY = "CANARY-WRONG-FIXTURE-19bd: level: None\n"
 
 
 def pip_wheel(src: Path, out: Path) -> Path:
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(src)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     wheels = sorted(out.glob("*.whl"))
     if proc.returncode != 0 or not wheels:
-        pytest.skip(f"cannot build a wheel here (pip needs hatchling from PyPI): {proc.stderr.strip()[-300:]}")
+        pytest.skip(
+            f"cannot build a wheel here (pip needs hatchling from PyPI): {proc.stderr.strip()[-300:]}"
+        )
     return wheels[0]
 
 
@@ -110,7 +116,9 @@ def test_wheel_built_from_the_repo_has_solutions_only_for_cks_solution(tmp_path:
     wheel = pip_wheel(REPO, tmp_path)
     items = wheel_items(wheel)
     explained = {n: b for n, b in items.items() if n.startswith("grader/_solutions/")}
-    assert {n.split("/")[2] for n in explained} == {p.name for p in (REPO / "solutions").iterdir() if p.is_dir()}
+    assert {n.split("/")[2] for n in explained} == {
+        p.name for p in (REPO / "solutions").iterdir() if p.is_dir()
+    }
     assert leaks({n: b for n, b in items.items() if n not in explained}, secrets) == []
     shipped = {n.split("/")[2] for n in items if n.startswith("grader/_labs/") and n.count("/") > 2}
     assert shipped == {d.name for d in lab_dirs(REPO / "labs").values()}, "the wheel must carry every lab"
@@ -138,8 +146,15 @@ def test_course_bundles_get_a_version_per_build_that_upgrades(tmp_path: Path) ->
     lab = get_lab("lab1", REPO / "labs")
     versions = []
     for build in ("20261201090000", "20261202090000"):
-        res = build_dist([lab], tmp_path / build / "ana", repo=REPO, wheel=False, learner="ana", seed="ana-1",
-                         build_id=build)
+        res = build_dist(
+            [lab],
+            tmp_path / build / "ana",
+            repo=REPO,
+            wheel=False,
+            learner="ana",
+            seed="ana-1",
+            build_id=build,
+        )
         text = (res.folder / "pyproject.toml").read_text()
         versions.append(Version(text.split('version = "', 1)[1].split('"', 1)[0]))
         course = (res.folder / "grader" / COURSE_FILE).read_text()
@@ -147,6 +162,9 @@ def test_course_bundles_get_a_version_per_build_that_upgrades(tmp_path: Path) ->
         assert (res.folder / "grader" / ANSWER_FILE).is_file()
         readme = (res.folder / "README.md").read_text()
         assert "lab1" in readme and "lab2" not in readme and "regrade" not in readme
-    base = Version(next(line for line in (REPO / "pyproject.toml").read_text().splitlines()
-                        if line.startswith("version")).split('"')[1])
+    base = Version(
+        next(
+            line for line in (REPO / "pyproject.toml").read_text().splitlines() if line.startswith("version")
+        ).split('"')[1]
+    )
     assert base < versions[0] < versions[1]  # pip upgrades the kit, and the first course bundle, cleanly

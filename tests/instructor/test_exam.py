@@ -27,8 +27,13 @@ class FakeClock:
 
 
 def run(args: list[str], clock: FakeClock, base: Path):
-    return CliRunner().invoke(exam_group, [*args, "--dir", str(base)], obj={"clock": clock},
-                              catch_exceptions=False, env={"NO_COLOR": "1"})
+    return CliRunner().invoke(
+        exam_group,
+        [*args, "--dir", str(base)],
+        obj={"clock": clock},
+        catch_exceptions=False,
+        env={"NO_COLOR": "1"},
+    )
 
 
 def test_deadline_is_an_absolute_utc_time_in_a_file(labs_root, tmp_path: Path) -> None:
@@ -150,14 +155,25 @@ def test_mock_exam_lab8_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert "Exam score: 31/31 (100%), pass mark 67%: PASSED" in r.output and r.exit_code == 0
 
 
-@pytest.mark.parametrize("bad", ["minutes: abc", "minutes: [1, 2]", "start_hashes: 7", "labs: [lab90, 3]",
-                                 "seal: {a: 1}\nminutes: -5", "started: [x]"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "minutes: abc",
+        "minutes: [1, 2]",
+        "start_hashes: 7",
+        "labs: [lab90, 3]",
+        "seal: {a: 1}\nminutes: -5",
+        "started: [x]",
+    ],
+)
 def test_tampered_state_values_are_a_clear_error(labs_root, tmp_path: Path, bad: str) -> None:
     clock, base = FakeClock(), tmp_path / "exam"
     run(["start", "--labs", "lab91"], clock, base)
     text = (base / "exam.yaml").read_text()
     keys = [b.split(":")[0] for b in bad.splitlines()]
-    lines = [line for line in text.splitlines() if line.split(":")[0] not in keys and not line.startswith(" ")]
+    lines = [
+        line for line in text.splitlines() if line.split(":")[0] not in keys and not line.startswith(" ")
+    ]
     (base / "exam.yaml").write_text("\n".join(lines + bad.splitlines()) + "\n")
     for cmd in (["status"], ["finish"]):
         r = run(cmd, clock, base)  # catch_exceptions=False: a traceback fails the test
@@ -182,15 +198,22 @@ def test_grade_refuses_a_running_exam_question_then_grades_after_finish(labs_roo
     from grader.cli import grade_cmd
 
     base = tmp_path / "exam"
-    r = CliRunner().invoke(exam_group, ["start", "--labs", "lab90", "--minutes", "30", "--dir", str(base)],
-                           env={"NO_COLOR": "1"}, catch_exceptions=False)
+    r = CliRunner().invoke(
+        exam_group,
+        ["start", "--labs", "lab90", "--minutes", "30", "--dir", str(base)],
+        env={"NO_COLOR": "1"},
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     r = CliRunner().invoke(grade_cmd, ["lab90", "-w", str(base / "lab90")], catch_exceptions=False)
     assert r.exit_code == 2 and "still running" in r.output and "cks exam finish" in r.output
     from grader.cli.instructor import submit_cmd
 
-    r = CliRunner().invoke(submit_cmd, ["lab90", "-w", str(base / "lab90"), "-o", str(tmp_path / "b.tgz")],
-                           catch_exceptions=False)
+    r = CliRunner().invoke(
+        submit_cmd,
+        ["lab90", "-w", str(base / "lab90"), "-o", str(tmp_path / "b.tgz")],
+        catch_exceptions=False,
+    )
     assert r.exit_code == 2 and "still running" in r.output and not (tmp_path / "b.tgz").exists()
     CliRunner().invoke(exam_group, ["finish", "--dir", str(base)], catch_exceptions=False)
     r = CliRunner().invoke(grade_cmd, ["lab90", "-w", str(base / "lab90")], catch_exceptions=False)
@@ -209,7 +232,10 @@ def test_submit_carries_the_sealed_record_and_regrade_checks_it(labs_root, tmp_p
     run(["finish"], clock, base)
     sub = submit(lab, base / "lab90", tmp_path / "honest.tar.gz", "hana")
     rec = sub.meta["exam"]
-    assert rec["fields"]["deadline"] == f"{clock.now - timedelta(minutes=10) + timedelta(minutes=30):%Y-%m-%dT%H:%M:%SZ}"
+    assert (
+        rec["fields"]["deadline"]
+        == f"{clock.now - timedelta(minutes=10) + timedelta(minutes=30):%Y-%m-%dT%H:%M:%SZ}"
+    )
     assert rec["finished"] and rec["seal"] and rec["workspace_copy"]["deadline"] == rec["fields"]["deadline"]
     [honest] = regrade_many([sub.path]).bundles
     assert not [f for f in honest.flags if f.startswith(("exam record", "late"))], honest.flags
@@ -218,7 +244,9 @@ def test_submit_carries_the_sealed_record_and_regrade_checks_it(labs_root, tmp_p
     later = f"{clock.now + timedelta(hours=5):%Y-%m-%dT%H:%M:%SZ}"
     (base / "exam.yaml").write_text(re.sub(r"deadline: '[^']+'", f"deadline: '{later}'", text))
     # and change an answer after finishing
-    (base / "lab90" / "nodes" / "controlplane" / "etc" / app_for(lab, "s1") / "config.yaml").write_text("changed\n")
+    (base / "lab90" / "nodes" / "controlplane" / "etc" / app_for(lab, "s1") / "config.yaml").write_text(
+        "changed\n"
+    )
     sub2 = submit(lab, base / "lab90", tmp_path / "moved.tar.gz", "hana")
     [moved] = regrade_many([sub2.path]).bundles
     flags = " | ".join(moved.flags)
@@ -238,12 +266,16 @@ def test_force_removes_only_what_the_exam_created(labs_root, tmp_path: Path) -> 
     assert r.exit_code == 0 and exam.load(base).seed == "new"
 
 
-def test_status_lists_lab8s_six_questions_with_points(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_status_lists_lab8s_six_questions_with_points(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("CKS_LABS_DIR", raising=False)
     clock, base = FakeClock(), tmp_path / "exam"
     assert run(["start", "--seed", "q"], clock, base).exit_code == 0
     ws = base / "lab8"
-    (ws / "cluster" / "q4-deployment.yaml").write_text((ws / "cluster" / "q4-deployment.yaml").read_text() + "# x\n")
+    (ws / "cluster" / "q4-deployment.yaml").write_text(
+        (ws / "cluster" / "q4-deployment.yaml").read_text() + "# x\n"
+    )
     manifest = ws / "nodes" / "controlplane" / "etc" / "kubernetes" / "manifests" / "kube-apiserver.yaml"
     manifest.write_text(manifest.read_text() + "# x\n")
     data = json.loads(run(["status", "--format", "json"], clock, base).output)

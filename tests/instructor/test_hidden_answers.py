@@ -44,7 +44,9 @@ def _full_kit_answers() -> dict[str, list[str]]:
     v4 = variants.values_for(lab4, SEED)
     task = next(t for t in lab4.tasks if t.check == "falco.offenders_scaled")
     params = variants.render(task.params, v4)
-    offenders = sorted(offenders_from(pristine(lab4, SEED), params["namespace"], "controlplane", params["alerts_path"]))
+    offenders = sorted(
+        offenders_from(pristine(lab4, SEED), params["namespace"], "controlplane", params["alerts_path"])
+    )
     assert offenders
     out["lab4 offenders"] = [",".join(offenders), "\n".join(offenders)]
     lab6 = get_lab("lab6")
@@ -64,8 +66,21 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     tmp = tmp_path_factory.mktemp("course")
     roster = tmp / "roster.csv"
     roster.write_text(f"learner,seed\n{LEARNER},{SEED}\n")
-    r = CliRunner().invoke(cks, ["dist", "--labs", ",".join(LABS), "--out", str(tmp / "dist"), "--roster", str(roster),
-                                 "--no-wheel", "--source", str(REPO)])
+    r = CliRunner().invoke(
+        cks,
+        [
+            "dist",
+            "--labs",
+            ",".join(LABS),
+            "--out",
+            str(tmp / "dist"),
+            "--roster",
+            str(roster),
+            "--no-wheel",
+            "--source",
+            str(REPO),
+        ],
+    )
     assert r.exit_code == 0, r.output
     stage = tmp / "dist" / LEARNER / "cks-kit"
     return {"stage": stage, "venv": make_venv(tmp, stage), "answers": _full_kit_answers(), "tmp": tmp}
@@ -73,8 +88,14 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
 
 def _py(bundle, code: str, cwd: Path) -> str:
     venv: Path = bundle["venv"]
-    proc = subprocess.run([str(venv / "bin" / "python"), "-P", "-c", code], cwd=cwd, env=venv_env(venv),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-P", "-c", code],
+        cwd=cwd,
+        env=venv_env(venv),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -100,9 +121,15 @@ def test_the_bundle_holds_no_answer_outside_the_starting_state(bundle) -> None:
         for value in _hidden(bundle):
             assert value not in text, (rel, value)
     # one by one too, in the lab folders (the grader's own code uses words like "reporter" or "catalog")
-    names = {n for key in ("lab4 offenders", "lab6 offenders", "lab7 read secrets")
-             for n in bundle["answers"][key][1].split("\n")}
-    names |= {bundle["answers"]["lab7 intruder"][0].rsplit(":", 1)[1], bundle["answers"]["lab8 q6 intruder"][0].rsplit(":", 1)[1]}
+    names = {
+        n
+        for key in ("lab4 offenders", "lab6 offenders", "lab7 read secrets")
+        for n in bundle["answers"][key][1].split("\n")
+    }
+    names |= {
+        bundle["answers"]["lab7 intruder"][0].rsplit(":", 1)[1],
+        bundle["answers"]["lab8 q6 intruder"][0].rsplit(":", 1)[1],
+    }
     for p in (stage / "labs").rglob("*"):
         rel = p.relative_to(stage).as_posix()
         if p.is_file() and not re.match(r"labs/[^/]+/start/", rel):
@@ -168,21 +195,41 @@ def test_digests_still_grade_start_zero_and_solution_full(bundle, tmp_path: Path
     env = venv_env(venv)
     for lab_id in LABS:
         ws = tmp_path / lab_id
-        proc = subprocess.run([str(venv / "bin" / "cks"), "start", lab_id, "-w", str(ws)], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [str(venv / "bin" / "cks"), "start", lab_id, "-w", str(ws)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, proc.stderr
         meta = (ws / "cks.yaml").read_text()
         assert f"seed: {SEED}" in meta  # the baked seed, nothing typed
-        proc = subprocess.run([str(venv / "bin" / "grade"), lab_id, "-w", str(ws), "--format", "json"], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [str(venv / "bin" / "grade"), lab_id, "-w", str(ws), "--format", "json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         start = json.loads(proc.stdout)
         assert start["score"] == 0, (lab_id, start["score"])
         apply_solution(get_lab(lab_id), ws, SEED)  # the instructor's checkout, outside the bundle
-        proc = subprocess.run([str(venv / "bin" / "grade"), lab_id, "-w", str(ws), "--format", "json"], cwd=tmp_path,
-                              env=env, capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [str(venv / "bin" / "grade"), lab_id, "-w", str(ws), "--format", "json"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         solved = json.loads(proc.stdout)
-        assert solved["score"] == solved["max_score"] > 0, (lab_id, [(t["id"], t["status"], t["message"])
-                                                              for t in solved["tasks"] if t["status"] != "pass"])
+        assert solved["score"] == solved["max_score"] > 0, (
+            lab_id,
+            [(t["id"], t["status"], t["message"]) for t in solved["tasks"] if t["status"] != "pass"],
+        )
 
 
 def test_course_bundle_readme_version_and_instructor_commands(bundle, tmp_path: Path) -> None:
@@ -196,8 +243,16 @@ def test_course_bundle_readme_version_and_instructor_commands(bundle, tmp_path: 
     venv: Path = bundle["venv"]
     env = venv_env(venv)
     for args in (["solve", "lab7"], ["selftest", "lab7"]):
-        proc = subprocess.run([str(venv / "bin" / "cks"), *args], cwd=tmp_path, env=env, capture_output=True,
-                              text=True, timeout=600)
+        proc = subprocess.run(
+            [str(venv / "bin" / "cks"), *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    out = _py(bundle, "from grader.instructor.submit import default_learner; print(default_learner())", tmp_path)
+    out = _py(
+        bundle, "from grader.instructor.submit import default_learner; print(default_learner())", tmp_path
+    )
     assert out.strip() == LEARNER

@@ -17,9 +17,12 @@ from grader.instructor.regrade import regrade_many, write_csv
 from grader.instructor.submit import submit
 from tests.instructor._instructor_lab import workspace
 
-CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
-needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed "
-                                    "(Debian: apt-get install chromium)")
+CHROMIUM = next(
+    (shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None
+)
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="headless Chromium not installed (Debian: apt-get install chromium)"
+)
 
 
 def decode_png(data: bytes) -> tuple[int, int, int, list[bytes]]:
@@ -27,8 +30,8 @@ def decode_png(data: bytes) -> tuple[int, int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, width = 8, b"", 0
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + length]
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind, body = data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             width, height, depth, colour, _c, _f, interlace = struct.unpack(">IIBBBBB", body)
@@ -41,7 +44,7 @@ def decode_png(data: bytes) -> tuple[int, int, int, list[bytes]]:
     rows: list[bytes] = []
     prev = bytearray(stride)
     for y in range(height):
-        ftype, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        ftype, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for i in range(stride):
             a = line[i - bpp] if i >= bpp else 0
             b, c = prev[i], prev[i - bpp] if i >= bpp else 0
@@ -73,9 +76,19 @@ def colour_stats(png: bytes) -> tuple[float, set[tuple[int, int, int]]]:
 
 
 def chromium(*args: str, tmp: Path) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-dev-shm-usage", "--hide-scrollbars", f"--user-data-dir={tmp / 'profile'}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        f"--user-data-dir={tmp / 'profile'}",
+    ]
     return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120)
 
 
@@ -119,10 +132,21 @@ class _Cells(HTMLParser):
 
 @pytest.fixture()
 def class_report(lab90, tmp_path: Path) -> tuple[Path, Path]:
-    plans = {"amy": ("config.yaml", "policy.yaml"), "bo": ("config.yaml",), "cy": ("policy.yaml",), "di": (),
-             "ed": ("config.yaml", "policy.yaml"), "flo": ("config.yaml",), "gus": ("config.yaml", "policy.yaml")}
-    bundles = [submit(lab90, workspace(lab90, tmp_path, f"seed-{name}", files), tmp_path / f"{name}.tar.gz",
-                      name).path for name, files in plans.items()]
+    plans = {
+        "amy": ("config.yaml", "policy.yaml"),
+        "bo": ("config.yaml",),
+        "cy": ("policy.yaml",),
+        "di": (),
+        "ed": ("config.yaml", "policy.yaml"),
+        "flo": ("config.yaml",),
+        "gus": ("config.yaml", "policy.yaml"),
+    }
+    bundles = [
+        submit(
+            lab90, workspace(lab90, tmp_path, f"seed-{name}", files), tmp_path / f"{name}.tar.gz", name
+        ).path
+        for name, files in plans.items()
+    ]
     (tmp_path / "broken.tar.gz").write_bytes(b"\x1f\x8b\x08broken")
     cls = regrade_many([*bundles, tmp_path / "broken.tar.gz"], jobs=2)
     write_csv(cls, tmp_path / "class.csv")

@@ -74,7 +74,9 @@ def test_seed_mismatch_against_metadata_and_roster(lab90, tmp_path: Path) -> Non
     members = read_members(bundle)
     write_members(bundle, rehash(members, seed="dave"))
     [r] = regrade_many([bundle]).bundles
-    assert any("seed mismatch: the metadata says 'dave', the workspace was started with 'erin'" in f for f in r.flags)
+    assert any(
+        "seed mismatch: the metadata says 'dave', the workspace was started with 'erin'" in f for f in r.flags
+    )
     # with the roster, dave is graded on his own seed's answer and the copied answer fails
     assert app_for(lab90, "dave") != app_for(lab90, "erin")
     [r] = regrade_many([bundle], roster={"dave": "dave"}).bundles
@@ -113,8 +115,12 @@ def test_later_submission_supersedes(lab90, tmp_path: Path) -> None:
 def test_csv_row_per_learner_column_per_task(lab90, tmp_path: Path) -> None:
     bundles = [
         submit(lab90, workspace(lab90, tmp_path, "s-ann"), tmp_path / "ann.tar.gz", "ann").path,
-        submit(lab90, workspace(lab90, tmp_path, "s-ben", ("config.yaml",)), tmp_path / "ben.tar.gz", "ben").path,
-        submit(lab90, workspace(lab90, tmp_path, "s-cat", ("policy.yaml",)), tmp_path / "cat.tar.gz", "cat").path,
+        submit(
+            lab90, workspace(lab90, tmp_path, "s-ben", ("config.yaml",)), tmp_path / "ben.tar.gz", "ben"
+        ).path,
+        submit(
+            lab90, workspace(lab90, tmp_path, "s-cat", ("policy.yaml",)), tmp_path / "cat.tar.gz", "cat"
+        ).path,
         submit(lab90, workspace(lab90, tmp_path, "s-dan", ()), tmp_path / "=cmd().tar.gz", "dan").path,
     ]
     (tmp_path / "bad.tar.gz").write_bytes(b"nope")
@@ -122,11 +128,23 @@ def test_csv_row_per_learner_column_per_task(lab90, tmp_path: Path) -> None:
     write_csv(cls, tmp_path / "class.csv")
     rows = list(csv.DictReader((tmp_path / "class.csv").read_text().splitlines()))
     header = list(rows[0].keys())
-    assert header[:10] == ["learner", "status", "score", "max_score", "percent", "held_score", "lab90.total",
-                           "lab90.t1", "lab90.t2", "lab90.t3"]
+    assert header[:10] == [
+        "learner",
+        "status",
+        "score",
+        "max_score",
+        "percent",
+        "held_score",
+        "lab90.total",
+        "lab90.t1",
+        "lab90.t2",
+        "lab90.t3",
+    ]
     # the live-only task is not graded offline: blank, and not counted in the maximum
     assert {r["lab90.t3"] for r in rows} == {""}
-    got = {r["learner"]: (r["score"], r["max_score"], r["percent"], r["lab90.t1"], r["lab90.t2"]) for r in rows}
+    got = {
+        r["learner"]: (r["score"], r["max_score"], r["percent"], r["lab90.t1"], r["lab90.t2"]) for r in rows
+    }
     assert got["ann"] == ("3", "3", "100", "2", "1")
     assert got["ben"] == ("2", "3", "66.7", "2", "0")
     assert got["cat"] == ("1", "3", "33.3", "0", "1")

@@ -21,7 +21,18 @@ from grader.workspace import materialize
 
 REPO_LABS = Path(__file__).resolve().parents[2] / "labs"
 LAB_IDS = list(lab_dirs(REPO_LABS)) or ["none"]
-CANDIDATE_SEEDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet"]
+CANDIDATE_SEEDS = [
+    "alpha",
+    "bravo",
+    "charlie",
+    "delta",
+    "echo",
+    "foxtrot",
+    "golf",
+    "hotel",
+    "india",
+    "juliet",
+]
 
 
 def _lab(lab_id: str) -> Lab:
@@ -34,8 +45,11 @@ def _lab(lab_id: str) -> Lab:
 
 
 def _tree(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != META_FILE}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.name != META_FILE
+    }
 
 
 def _two_seeds(lab: Lab) -> tuple[str, str]:
@@ -44,8 +58,10 @@ def _two_seeds(lab: Lab) -> tuple[str, str]:
     for other in CANDIDATE_SEEDS[1:]:
         if variants.values_for(lab, other) != first:
             return CANDIDATE_SEEDS[0], other
-    pytest.fail(f"{lab.id}: {len(CANDIDATE_SEEDS)} seeds all draw the same values {first}: "
-                "its variables have too few choices to tell learners apart")
+    pytest.fail(
+        f"{lab.id}: {len(CANDIDATE_SEEDS)} seeds all draw the same values {first}: "
+        "its variables have too few choices to tell learners apart"
+    )
 
 
 @pytest.mark.parametrize("lab_id", LAB_IDS)
@@ -97,4 +113,5 @@ def test_solution_for_one_seed_fails_on_another(lab_id: str, tmp_path: Path) -> 
     report = grade(lab, Snapshot(copied))
     failed = [t.id for t in report.tasks if t.status is Status.FAIL]
     assert report.score < report.max_score and failed, (
-        f"{lab_id}: seed {a}'s solution earns full marks on seed {b}'s instance")
+        f"{lab_id}: seed {a}'s solution earns full marks on seed {b}'s instance"
+    )

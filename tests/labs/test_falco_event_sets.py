@@ -26,11 +26,11 @@ SETS = {
         "privesc": "spawned_process and container and proc.name in (sudo, su, pkexec, doas)",
         "shadow": "open_read and container and fd.name in (/etc/shadow, /etc/gshadow)",
         "package_manager": "spawned_process and container and proc.name in (apt, apt-get, dpkg, yum, dnf, rpm, apk, "
-                           "pip, pip3)",
+        "pip, pip3)",
     },
     "lab8": {
         "token": "open_read and container and (fd.name startswith /var/run/secrets/kubernetes.io/serviceaccount/ or "
-                 "fd.name startswith /run/secrets/kubernetes.io/serviceaccount/)",
+        "fd.name startswith /run/secrets/kubernetes.io/serviceaccount/)",
     },
 }
 CASES = [(lab, key) for lab, keys in SETS.items() for key in keys]
@@ -54,6 +54,7 @@ RESPECTS = {
 EXEC_RESPECTS = RESPECTS | {"program": lambda e: e.get("proc.name")}
 OPEN_RESPECTS = RESPECTS | {"path": lambda e: e.get("fd.name"), "mode": _mode}
 
+
 def _sets(lab_id: str) -> dict:
     return yaml.safe_load((get_lab(lab_id).dir / "events.yaml").read_text())
 
@@ -70,8 +71,10 @@ def _filters() -> dict:
         for entries in _explained(lab_id).values():
             conditions |= {e["trap"] for e in entries.values() if e.get("trap")}
     ordered = sorted(conditions)
-    text = "".join(f"- rule: r{i}\n  desc: d\n  condition: {c}\n  output: x\n  priority: INFO\n"
-                   for i, c in enumerate(ordered))
+    text = "".join(
+        f"- rule: r{i}\n  desc: d\n  condition: {c}\n  output: x\n  priority: INFO\n"
+        for i, c in enumerate(ordered)
+    )
     res = load_rules([("falco_rules.yaml", default_rules_text()), ("local.yaml", text)])
     assert res.successful, [e.short() for e in res.errors]
     return {c: res.rule(f"r{i}").filter for i, c in enumerate(ordered)}
@@ -123,8 +126,11 @@ def test_every_positive_event_has_a_one_respect_neighbour(lab_id: str, key: str)
     def differences(a: dict, b: dict) -> set[str]:
         return {name for name, get in respects.items() if get(a) != get(b)}
 
-    lonely = [p["_id"] for p in events["positive"]
-              if not any(len(differences(p, n)) == 1 for n in events["negative"])]
+    lonely = [
+        p["_id"]
+        for p in events["positive"]
+        if not any(len(differences(p, n)) == 1 for n in events["negative"])
+    ]
     assert not lonely, lonely
 
 

@@ -17,8 +17,17 @@ from grader.selftest import build, fixture_cases
 
 LAB = get_lab("lab1")
 FIXTURES = fixture_cases(LAB)
-TRAPS = {"catch-all-first", "deployments-in-core-group", "secret-singular", "namespace-wide-rule-before-secrets",
-         "pods-star-for-exec", "pods-for-exec", "singular-verb-key", "singular-resource-key", "v1beta1"}
+TRAPS = {
+    "catch-all-first",
+    "deployments-in-core-group",
+    "secret-singular",
+    "namespace-wide-rule-before-secrets",
+    "pods-star-for-exec",
+    "pods-for-exec",
+    "singular-verb-key",
+    "singular-resource-key",
+    "v1beta1",
+}
 
 
 def _seed_for(ns: str) -> str:
@@ -30,10 +39,19 @@ def _seed_for(ns: str) -> str:
 
 
 def test_lab_matches_the_issue() -> None:
-    assert [(t.id, t.points) for t in LAB.tasks] == [("t1", 1), ("t2", 2), ("t3", 2), ("t4", 2), ("t5", 1),
-                                                      ("t6", 1), ("t7", 1)]
+    assert [(t.id, t.points) for t in LAB.tasks] == [
+        ("t1", 1),
+        ("t2", 2),
+        ("t3", 2),
+        ("t4", 2),
+        ("t5", 1),
+        ("t6", 1),
+        ("t7", 1),
+    ]
     assert LAB.max_points == 10
-    assert [(f.node, f.path) for f in LAB.collect.files] == [("controlplane", "/etc/kubernetes/audit/policy.yaml")]
+    assert [(f.node, f.path) for f in LAB.collect.files] == [
+        ("controlplane", "/etc/kubernetes/audit/policy.yaml")
+    ]
     assert variants.pick(LAB.id, None, LAB.variables) == {"ns": "prod"}
     assert len(LAB.variables["ns"]["choices"]) >= 3
 
@@ -42,14 +60,17 @@ def test_start_scores_zero_and_says_where_to_write(tmp_path: Path) -> None:
     snap = build(LAB, tmp_path / "ws", None, solution=False)
     assert not snap.exists("controlplane", "/etc/kubernetes/audit/policy.yaml")
     assert "The app namespace for this lab instance is: prod" in snap.read_text(
-        "controlplane", "/etc/kubernetes/audit/README.txt")
+        "controlplane", "/etc/kubernetes/audit/README.txt"
+    )
     report = grade(LAB, snap)
     assert report.score == 0 and report.max_score == 10
     t1, *dependents = report.tasks
     assert t1.status is Status.FAIL and "no audit policy at controlplane:" in t1.message and t1.hint
     # said once, in t1; the others name it instead of repeating it
-    assert all(t.status is Status.FAIL and t.blocked_by == "t1" and "no audit policy" not in t.message
-               for t in dependents)
+    assert all(
+        t.status is Status.FAIL and t.blocked_by == "t1" and "no audit policy" not in t.message
+        for t in dependents
+    )
 
 
 @pytest.mark.parametrize("ns", LAB.variables["ns"]["choices"])
@@ -79,8 +100,9 @@ def test_fixture_set_covers_the_traps() -> None:
 
 
 @pytest.mark.parametrize("name,path,fails,seed", FIXTURES, ids=[f[0] for f in FIXTURES])
-def test_fixture_loses_exactly_its_tasks(tmp_path: Path, name: str, path: Path, fails: set[str],
-                                         seed: str | None) -> None:
+def test_fixture_loses_exactly_its_tasks(
+    tmp_path: Path, name: str, path: Path, fails: set[str], seed: str | None
+) -> None:
     report = grade(LAB, build(LAB, tmp_path / "ws", seed, solution=True, overlay=path))
     got = {t.id for t in report.tasks if t.status is not Status.PASS}
     assert got == fails, {t.id: t.message for t in report.tasks if t.id in got ^ fails}
@@ -90,7 +112,9 @@ def test_fixture_loses_exactly_its_tasks(tmp_path: Path, name: str, path: Path, 
             # a behaviour task names one probe request that went wrong, and the rule that decided it
             assert ": expected " in t.message or "is recorded" in t.message, t.message
             assert "rules[" in t.message or "no rule matched" in t.message, t.message
-            assert t.evidence and t.evidence[0].where.startswith("controlplane:/etc/kubernetes/audit/policy.yaml")
+            assert t.evidence and t.evidence[0].where.startswith(
+                "controlplane:/etc/kubernetes/audit/policy.yaml"
+            )
     assert report.score == 10 - sum(t.max_points for t in report.tasks if t.id in fails)
 
 

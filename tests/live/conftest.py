@@ -61,8 +61,9 @@ PermitRootLogin prohibit-password
 StrictModes no
 UsePAM no
 """)
-    proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     (d / "ssh_config").write_text(f"""Host *
   User {user}
   Port {port}

@@ -42,7 +42,9 @@ class FakeKube:
         self.server.daemon_threads = True
         self.server.handle_error = lambda *a: None  # a client that gave up (timeout tests) is not an error
         # a short poll interval: shutdown() waits for it, and every test stops a server
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -88,7 +90,8 @@ class FakeKube:
 
     def kubeconfig(self, path, *, token: str | None = None, current: bool = True, name: str = "test") -> str:
         data = {
-            "apiVersion": "v1", "kind": "Config",
+            "apiVersion": "v1",
+            "kind": "Config",
             "clusters": [{"name": name, "cluster": {"server": self.url}}],
             "users": [{"name": name, "user": {"token": token or self.token}}],
             "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
@@ -100,8 +103,14 @@ class FakeKube:
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:
-    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message, "reason": reason,
-            "code": code}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
 
 
 def _merge(base: Any, patch: Any) -> Any:
@@ -153,10 +162,17 @@ def _handler(api: FakeKube):
             body = self._body()  # always drain it: an unread body would corrupt the kept-alive connection
             api.requests.append((method, url.path))
             if api.audit_log is not None and api.audit_level != "None":
-                event = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": api.audit_level,
-                         "auditID": str(uuid.uuid4()), "stage": "ResponseComplete", "requestURI": self.path,
-                         "verb": method.lower(), "user": {"username": "grader", "groups": ["system:authenticated"]},
-                         "requestReceivedTimestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())}
+                event = {
+                    "kind": "Event",
+                    "apiVersion": "audit.k8s.io/v1",
+                    "level": api.audit_level,
+                    "auditID": str(uuid.uuid4()),
+                    "stage": "ResponseComplete",
+                    "requestURI": self.path,
+                    "verb": method.lower(),
+                    "user": {"username": "grader", "groups": ["system:authenticated"]},
+                    "requestReceivedTimestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime()),
+                }
                 with open(api.audit_log, "a") as fh:
                     fh.write(json.dumps(event) + "\n")
             if self.headers.get("Authorization") != f"Bearer {api.token}":
@@ -175,29 +191,55 @@ def _handler(api: FakeKube):
             if len(rest) >= 2 and rest[0] == "namespaces" and len(rest) > 2:
                 ns, rest = rest[1], rest[2:]
             if not rest:
-                return self._send(404, _status(404, "NotFound", "the server could not find the requested resource"))
+                return self._send(
+                    404, _status(404, "NotFound", "the server could not find the requested resource")
+                )
             plural, name = rest[0], rest[1] if len(rest) > 1 else None
             sub = rest[2] if len(rest) > 2 else None
             if plural not in PLURALS:
                 return self._send(404, _status(404, "NotFound", f"no resource {plural}"))
             kind, _prefix, namespaced = PLURALS[plural]
             if sub == "exec":
-                return self._send(403, _status(403, "Forbidden", f'pods "{name}" is forbidden: User "grader" cannot '
-                                                                 f'create resource "pods/exec" in the namespace "{ns}"'))
+                return self._send(
+                    403,
+                    _status(
+                        403,
+                        "Forbidden",
+                        f'pods "{name}" is forbidden: User "grader" cannot '
+                        f'create resource "pods/exec" in the namespace "{ns}"',
+                    ),
+                )
             if plural in api.hang:
                 time.sleep(api.hang[plural])
             if plural in api.forbidden:
                 verb = {"GET": "list" if name is None else "get"}.get(method, method.lower())
-                return self._send(403, _status(403, "Forbidden", f'{plural} is forbidden: User "grader" cannot {verb} '
-                                                                 f'resource "{plural}" at the cluster scope'))
+                return self._send(
+                    403,
+                    _status(
+                        403,
+                        "Forbidden",
+                        f'{plural} is forbidden: User "grader" cannot {verb} '
+                        f'resource "{plural}" at the cluster scope',
+                    ),
+                )
             if method == "GET" and name is None:
-                items = [copy.deepcopy(o) for (p, ons, _), o in sorted(api.store.items())
-                         if p == plural and (not ns or ons == ns) and _selects(o, query.get("labelSelector"))]
+                items = [
+                    copy.deepcopy(o)
+                    for (p, ons, _), o in sorted(api.store.items())
+                    if p == plural and (not ns or ons == ns) and _selects(o, query.get("labelSelector"))
+                ]
                 for item in items:  # a real list omits these on items
                     item.pop("kind", None)
                     item.pop("apiVersion", None)
-                return self._send(200, {"kind": f"{kind}List", "apiVersion": "v1",
-                                        "metadata": {"resourceVersion": str(api._rv)}, "items": items})
+                return self._send(
+                    200,
+                    {
+                        "kind": f"{kind}List",
+                        "apiVersion": "v1",
+                        "metadata": {"resourceVersion": str(api._rv)},
+                        "items": items,
+                    },
+                )
             key = (plural, ns if namespaced else "", name or "")
             if method == "GET":
                 obj = api.store.get(key)
@@ -212,7 +254,9 @@ def _handler(api: FakeKube):
                     obj["metadata"]["namespace"] = ns or "default"
                 k2 = (plural, obj["metadata"].get("namespace", ""), obj["metadata"].get("name", ""))
                 if k2 in api.store:
-                    return self._send(409, _status(409, "AlreadyExists", f'{plural} "{k2[2]}" already exists'))
+                    return self._send(
+                        409, _status(409, "AlreadyExists", f'{plural} "{k2[2]}" already exists')
+                    )
                 obj["kind"] = kind
                 return self._send(201, obj if dry else api.put(obj))
             if method == "PATCH":

@@ -23,7 +23,9 @@ from tests.live.conftest import write_lab
 def _secret_exists(ctx: CheckContext, namespace: str, name: str) -> Outcome:
     obj = ctx.snap.object("Secret", namespace, name)
     if obj is None:
-        return Outcome.failed(f"secret {namespace}/{name} not found", Evidence(f"Secret {namespace}/{name}", "exists"))
+        return Outcome.failed(
+            f"secret {namespace}/{name} not found", Evidence(f"Secret {namespace}/{name}", "exists")
+        )
     return Outcome.passed("found")
 
 
@@ -36,12 +38,26 @@ def _configmap_value(ctx: CheckContext, namespace: str, name: str, key: str, val
 
 
 OBJECTS = [
-    {"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "creds", "namespace": "prod"}, "data": {"p": "eA=="}},
+    {
+        "kind": "Secret",
+        "apiVersion": "v1",
+        "metadata": {"name": "creds", "namespace": "prod"},
+        "data": {"p": "eA=="},
+    },
     {"kind": "Secret", "apiVersion": "v1", "metadata": {"name": "other", "namespace": "kube-system"}},
-    {"kind": "ConfigMap", "apiVersion": "v1", "metadata": {"name": "app", "namespace": "prod"}, "data": {"mode": "safe"}},
-    {"kind": "Pod", "apiVersion": "v1", "metadata": {"name": "web-1", "namespace": "prod", "labels": {"app": "web"}},
-     "spec": {"containers": [{"name": "web", "image": "nginx"}], "nodeName": "controlplane"},
-     "status": {"phase": "Running"}},
+    {
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": {"name": "app", "namespace": "prod"},
+        "data": {"mode": "safe"},
+    },
+    {
+        "kind": "Pod",
+        "apiVersion": "v1",
+        "metadata": {"name": "web-1", "namespace": "prod", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "web", "image": "nginx"}], "nodeName": "controlplane"},
+        "status": {"phase": "Running"},
+    },
 ]
 
 
@@ -49,22 +65,62 @@ OBJECTS = [
 def lab(tmp_path):
     node = tmp_path / "node"
     (node / "etc/kubernetes/audit").mkdir(parents=True)
-    (node / "etc/kubernetes/audit/policy.yaml").write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n")
+    (node / "etc/kubernetes/audit/policy.yaml").write_text(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n"
+    )
     policy = f"{node}/etc/kubernetes/audit/policy.yaml"
-    d = write_lab(tmp_path / "labs", "lab95", {
-        "collect": {"files": [{"node": "controlplane", "path": policy}],
-                    "kinds": ["Secret", "ConfigMap", "Pod"], "namespaces": ["prod"]},
-        "tasks": [
-            {"id": "t1", "title": "policy file", "points": 1, "check": "files.present",
-             "params": {"node": "controlplane", "path": policy}, "hint": "write it"},
-            {"id": "t2", "title": "secret", "points": 1, "check": "testlive.secret_exists",
-             "params": {"namespace": "prod", "name": "creds"}, "hint": "create it"},
-            {"id": "t3", "title": "configmap", "points": 1, "check": "testlive.configmap_value",
-             "params": {"namespace": "prod", "name": "app", "key": "mode", "value": "safe"}, "hint": "set it"},
-            {"id": "t4", "title": "immutable", "points": 2, "check": "pods.write_probe", "live": True,
-             "params": {"node": "controlplane", "fact": "lab95-write-probe", "namespace": "prod",
-                        "must_fail": ["/"], "must_succeed": ["/tmp"]}, "hint": "readOnlyRootFilesystem"},
-        ]})
+    d = write_lab(
+        tmp_path / "labs",
+        "lab95",
+        {
+            "collect": {
+                "files": [{"node": "controlplane", "path": policy}],
+                "kinds": ["Secret", "ConfigMap", "Pod"],
+                "namespaces": ["prod"],
+            },
+            "tasks": [
+                {
+                    "id": "t1",
+                    "title": "policy file",
+                    "points": 1,
+                    "check": "files.present",
+                    "params": {"node": "controlplane", "path": policy},
+                    "hint": "write it",
+                },
+                {
+                    "id": "t2",
+                    "title": "secret",
+                    "points": 1,
+                    "check": "testlive.secret_exists",
+                    "params": {"namespace": "prod", "name": "creds"},
+                    "hint": "create it",
+                },
+                {
+                    "id": "t3",
+                    "title": "configmap",
+                    "points": 1,
+                    "check": "testlive.configmap_value",
+                    "params": {"namespace": "prod", "name": "app", "key": "mode", "value": "safe"},
+                    "hint": "set it",
+                },
+                {
+                    "id": "t4",
+                    "title": "immutable",
+                    "points": 2,
+                    "check": "pods.write_probe",
+                    "live": True,
+                    "params": {
+                        "node": "controlplane",
+                        "fact": "lab95-write-probe",
+                        "namespace": "prod",
+                        "must_fail": ["/"],
+                        "must_succeed": ["/tmp"],
+                    },
+                    "hint": "readOnlyRootFilesystem",
+                },
+            ],
+        },
+    )
     return load_lab_dir(d)
 
 
@@ -93,8 +149,11 @@ def test_collects_a_snapshot_the_checks_grade(lab, server, tmp_path):
     assert result.label == "this node (local)"
     # one list call per kind and lab namespace (the grader's Secret rights stop at the lab's namespaces)
     lists = [p for m, p in server.requests if m == "GET" and p.endswith(("/secrets", "/configmaps", "/pods"))]
-    assert sorted(set(lists)) == ["/api/v1/namespaces/prod/configmaps", "/api/v1/namespaces/prod/pods",
-                                  "/api/v1/namespaces/prod/secrets"]
+    assert sorted(set(lists)) == [
+        "/api/v1/namespaces/prod/configmaps",
+        "/api/v1/namespaces/prod/pods",
+        "/api/v1/namespaces/prod/secrets",
+    ]
     assert "/api/v1/secrets" not in [p for _m, p in server.requests]  # never cluster-wide
 
 
@@ -102,7 +161,7 @@ def test_exec_refusal_is_an_error_on_the_probe_task_only(lab, server, tmp_path):
     result, tasks = run(lab, tmp_path, server.kubeconfig(tmp_path / "kc"))
     assert tasks["t4"].status is Status.ERROR
     assert "pods/exec" in tasks["t4"].message and "403" in tasks["t4"].message
-    assert ("fact:controlplane/lab95-write-probe" in dict(result.problems))
+    assert "fact:controlplane/lab95-write-probe" in dict(result.problems)
     assert {tasks[t].status for t in ("t1", "t2", "t3")} == {Status.PASS}
 
 
@@ -201,8 +260,10 @@ def test_cks_collect_writes_an_archive_that_grades_the_same(lab, server, tmp_pat
     monkeypatch.setattr("grader.cli.load_lab", lambda _id: lab)
     monkeypatch.setattr("grader.cli.live.load_lab", lambda _id: lab)
     out = tmp_path / "lab95.tar.gz"
-    res = CliRunner().invoke(collect_cmd, ["lab95", "--out", str(out), "--target", "local",
-                                           "--kubeconfig", server.kubeconfig(tmp_path / "kc")])
+    res = CliRunner().invoke(
+        collect_cmd,
+        ["lab95", "--out", str(out), "--target", "local", "--kubeconfig", server.kubeconfig(tmp_path / "kc")],
+    )
     assert res.exit_code == 0, res.output
     assert "Collected lab95" in res.output and "pods/exec" in res.output  # the probe's problem is reported
     with tarfile.open(out) as tar:
@@ -220,5 +281,7 @@ def test_cks_collect_rejects_a_bad_target(lab, monkeypatch, tmp_path):
     from grader.cli.live import collect_cmd
 
     monkeypatch.setattr("grader.cli.live.load_lab", lambda _id: lab)
-    res = CliRunner().invoke(collect_cmd, ["lab95", "--out", str(tmp_path / "x.tar.gz"), "--target", "kube:foo"])
+    res = CliRunner().invoke(
+        collect_cmd, ["lab95", "--out", str(tmp_path / "x.tar.gz"), "--target", "kube:foo"]
+    )
     assert res.exit_code == 2 and "unknown target" in res.output

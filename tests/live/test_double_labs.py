@@ -65,7 +65,8 @@ def assert_zero(report) -> None:
 def assert_full(report) -> None:
     known = KNOWN_DEFECTS.get(report.lab, {})
     assert all(t.status is Status.PASS for t in report.tasks if t.id not in known), {
-        k: v for k, v in table(report).items() if v[0] != "pass"}
+        k: v for k, v in table(report).items() if v[0] != "pass"
+    }
     fixed = [t.id for t in report.tasks if t.id in known and t.status is Status.PASS]
     assert not fixed, f"{report.lab} {fixed} pass now: drop them from KNOWN_DEFECTS"
 

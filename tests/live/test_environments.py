@@ -43,8 +43,9 @@ def test_bash_syntax(script):
 def test_shellcheck(script):
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
-    res = subprocess.run(["shellcheck", "-x", "-P", str(REPO), script.name], cwd=script.parent,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        ["shellcheck", "-x", "-P", str(REPO), script.name], cwd=script.parent, capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -52,7 +53,9 @@ def test_shellcheck(script):
 def test_versions_are_pinned_only_in_versions_env(script):
     text = script.read_text()
     # a literal version (1.31.4, v3.28.2, 0.39.2) in a script would drift from provision/versions.env
-    assert not re.search(r"(?<![\w.])v?\d+\.\d+\.\d+(?![\w.])", text), f"{script.name} pins a version of its own"
+    assert not re.search(r"(?<![\w.])v?\d+\.\d+\.\d+(?![\w.])", text), (
+        f"{script.name} pins a version of its own"
+    )
 
 
 def test_versions_env_pins_everything_the_scripts_use():
@@ -60,9 +63,22 @@ def test_versions_env_pins_everything_the_scripts_use():
     used = set()
     for script in SCRIPTS:
         used |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]+)", script.read_text()))
-    own = {"CKS_SRC", "DEBIAN_FRONTEND", "KUBECONFIG", "CKS_WORKERS", "JOIN", "PRISTINE", "FALCO_FRONTEND",
-           "FALCO_DRIVER_CHOICE", "NODE", "IP", "PKG"}
-    assert {u for u in used if u.endswith(("_VERSION", "_IP", "_CIDR", "_REV", "_MINOR", "_PREFIX"))} <= set(v)
+    own = {
+        "CKS_SRC",
+        "DEBIAN_FRONTEND",
+        "KUBECONFIG",
+        "CKS_WORKERS",
+        "JOIN",
+        "PRISTINE",
+        "FALCO_FRONTEND",
+        "FALCO_DRIVER_CHOICE",
+        "NODE",
+        "IP",
+        "PKG",
+    }
+    assert {u for u in used if u.endswith(("_VERSION", "_IP", "_CIDR", "_REV", "_MINOR", "_PREFIX"))} <= set(
+        v
+    )
     assert not (used - set(v) - own), f"undefined: {used - set(v) - own}"
 
 
@@ -79,13 +95,26 @@ def test_vagrantfile_reads_versions_and_resources_from_env():
 def test_vagrant_validate(tmp_path, workers):
     if shutil.which("vagrant") is None:
         pytest.skip("vagrant is not installed (apt-get install vagrant)")
-    env = {**os.environ, "VAGRANT_HOME": str(tmp_path / "vagrant.d"), "VAGRANT_CHECKPOINT_DISABLE": "1",
-           "CKS_CPUS": "3", "CKS_MEMORY": "5000", "CKS_WORKERS": workers}
+    env = {
+        **os.environ,
+        "VAGRANT_HOME": str(tmp_path / "vagrant.d"),
+        "VAGRANT_CHECKPOINT_DISABLE": "1",
+        "CKS_CPUS": "3",
+        "CKS_MEMORY": "5000",
+        "CKS_WORKERS": workers,
+    }
     # libvirt: Debian's vagrant ships the vagrant-libvirt plugin, so its provider config is validated too;
     # VirtualBox cannot be installed from Debian, so its machines are validated without provider checks.
     for provider, extra in (("libvirt", []), ("virtualbox", ["--ignore-provider"])):
-        res = subprocess.run(["vagrant", "validate", *extra], cwd=REPO, capture_output=True, text=True, timeout=300,
-                             env={**env, "VAGRANT_DEFAULT_PROVIDER": provider}, stdin=subprocess.DEVNULL)
+        res = subprocess.run(
+            ["vagrant", "validate", *extra],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**env, "VAGRANT_DEFAULT_PROVIDER": provider},
+            stdin=subprocess.DEVNULL,
+        )
         assert res.returncode == 0, res.stdout + res.stderr
         assert "validated successfully" in res.stdout
         machines = set(re.findall(r"==> (\w+):", res.stdout))
@@ -97,10 +126,21 @@ def test_vagrant_validate(tmp_path, workers):
 def test_vagrant_validate_rejects_a_bad_resource_setting(tmp_path):
     if shutil.which("vagrant") is None:
         pytest.skip("vagrant is not installed (apt-get install vagrant)")
-    env = {**os.environ, "VAGRANT_HOME": str(tmp_path / "vagrant.d"), "VAGRANT_CHECKPOINT_DISABLE": "1",
-           "CKS_MEMORY": "lots"}
-    res = subprocess.run(["vagrant", "validate"], cwd=REPO, capture_output=True, text=True, timeout=300, env=env,
-                         stdin=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "VAGRANT_HOME": str(tmp_path / "vagrant.d"),
+        "VAGRANT_CHECKPOINT_DISABLE": "1",
+        "CKS_MEMORY": "lots",
+    }
+    res = subprocess.run(
+        ["vagrant", "validate"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
     assert res.returncode != 0  # the Vagrantfile parses CKS_MEMORY as an integer
 
 
@@ -145,18 +185,30 @@ def test_grader_role_reads_every_kind_the_labs_declare():
     from grader.collectors.kube import KINDS
 
     def granted(role: str, verbs: set[str]) -> set[tuple[str, str]]:
-        return {(g, r) for rule in _rules(role) for g in rule.get("apiGroups", [])
-                for r in rule.get("resources", []) if set(rule["verbs"]) >= verbs}
+        return {
+            (g, r)
+            for rule in _rules(role)
+            for g in rule.get("apiGroups", [])
+            for r in rule.get("resources", [])
+            if set(rule["verbs"]) >= verbs
+        }
 
-    cluster_wide, in_lab_namespaces = granted("cks-grader-read", {"get", "list"}), granted("cks-grader-lab", {"get", "list"})
+    cluster_wide, in_lab_namespaces = (
+        granted("cks-grader-read", {"get", "list"}),
+        granted("cks-grader-lab", {"get", "list"}),
+    )
     for lab in all_labs():
         for kind in lab.collect.kinds:
             prefix, plural, _ = KINDS[kind]
             group = "" if prefix.startswith("/api/") else prefix.split("/")[2]
-            assert (group, plural) in cluster_wide | in_lab_namespaces, \
+            assert (group, plural) in cluster_wide | in_lab_namespaces, (
                 f"{lab.id} reads {kind}; deploy/rbac.yaml does not grant it"
-    records = next(d for d in yaml.safe_load_all((REPO / "deploy/rbac.yaml").read_text())
-                   if d and d["kind"] == "Role" and d["metadata"]["name"] == "cks-grader-records")
+            )
+    records = next(
+        d
+        for d in yaml.safe_load_all((REPO / "deploy/rbac.yaml").read_text())
+        if d and d["kind"] == "Role" and d["metadata"]["name"] == "cks-grader-records"
+    )
     assert records["metadata"]["namespace"] == "cks-system"  # the start records, and nothing else there
 
 
@@ -172,7 +224,9 @@ def test_grader_identity_is_least_privilege():
     lab_role = {r for rule in _rules("cks-grader-lab") for r in rule.get("resources", [])}
     assert lab_role == {"secrets", "pods/exec"}
     docs = [d for d in yaml.safe_load_all((REPO / "deploy/rbac.yaml").read_text()) if d]
-    assert not any(d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "cks-grader-lab" for d in docs)
+    assert not any(
+        d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "cks-grader-lab" for d in docs
+    )
 
 
 def test_job_runs_the_grader_in_cluster_and_never_prints_tokens():
@@ -189,8 +243,10 @@ def test_workflow_runs_start_solution_grade_reset_on_kind():
     steps = wf["jobs"]["e2e"]["steps"]
     text = yaml.safe_dump(steps)
     assert "kind/cluster.yaml" in text
-    order = [next(i for i, s in enumerate(steps) if needle in yaml.safe_dump(s))
-             for needle in ("cks start", "live_e2e.py solve", "solved.json full", "cks reset", "reset.json zero")]
+    order = [
+        next(i for i, s in enumerate(steps) if needle in yaml.safe_dump(s))
+        for needle in ("cks start", "live_e2e.py solve", "solved.json full", "cks reset", "reset.json zero")
+    ]
     assert order == sorted(order)
 
 
@@ -212,19 +268,37 @@ WORKFLOW = REPO / ".github/workflows/kind-e2e.yml"
 
 def test_workflow_passes_the_github_actions_schema():
     """check-jsonschema's vendored GitHub workflow schema (a test dependency: pip install check-jsonschema)."""
-    pytest.importorskip("check_jsonschema", reason="check-jsonschema is not installed (pip install check-jsonschema)")
+    pytest.importorskip(
+        "check_jsonschema", reason="check-jsonschema is not installed (pip install check-jsonschema)"
+    )
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-                           str(WORKFLOW)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(WORKFLOW),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_workflow_grades_with_the_grader_identity_and_covers_falco():
     wf = yaml.safe_load(WORKFLOW.read_text())
     runs = [step.get("run", "") for step in wf["jobs"]["e2e"]["steps"]]
-    grades = [line for run in runs for line in run.splitlines() if line.strip().startswith(("grade ", "cks collect"))]
+    grades = [
+        line
+        for run in runs
+        for line in run.splitlines()
+        if line.strip().startswith(("grade ", "cks collect"))
+    ]
     assert grades and all('--kubeconfig "$GRADER_KUBECONFIG"' in g for g in grades), grades
     assert not any("--context kind-" in r or "admin" in r for r in runs if "grade " in r)
     falco = " ".join(step.get("run", "") for step in wf["jobs"]["falco"]["steps"])

@@ -28,30 +28,73 @@ def env(tmp_path, monkeypatch, kube):
     monkeypatch.setenv("CKS_STATE_DIR", str(tmp_path / "state"))
     policy = f"{node}/etc/kubernetes/audit/policy.yaml"
     answer = f"{node}/opt/course/answer.txt"
-    d = write_lab(tmp_path / "labs", "lab96", {
-        "collect": {"files": [{"node": "controlplane", "path": policy}, {"node": "controlplane", "path": answer}],
-                    "kinds": ["Namespace", "Secret", "Deployment"], "namespaces": ["prod"],
-                    "facts": ["start-uids"]},
-        "tasks": [{"id": "t1", "title": "answer", "points": 1, "check": "files.present",
-                   "params": {"node": "controlplane", "path": answer}, "hint": "write it"}]})
+    d = write_lab(
+        tmp_path / "labs",
+        "lab96",
+        {
+            "collect": {
+                "files": [{"node": "controlplane", "path": policy}, {"node": "controlplane", "path": answer}],
+                "kinds": ["Namespace", "Secret", "Deployment"],
+                "namespaces": ["prod"],
+                "facts": ["start-uids"],
+            },
+            "tasks": [
+                {
+                    "id": "t1",
+                    "title": "answer",
+                    "points": 1,
+                    "check": "files.present",
+                    "params": {"node": "controlplane", "path": answer},
+                    "hint": "write it",
+                }
+            ],
+        },
+    )
     start = d / "start"
     (start / "cluster").mkdir(parents=True)
-    (start / "cluster/objects.yaml").write_text(yaml.safe_dump_all([
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds", "namespace": "prod"},
-         "data": {"password": base64.b64encode(b"start").decode()}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "prod"},
-         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
-                  "template": {"metadata": {"labels": {"app": "web"}},
-                               "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}},
-    ]))
+    (start / "cluster/objects.yaml").write_text(
+        yaml.safe_dump_all(
+            [
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}},
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {"name": "creds", "namespace": "prod"},
+                    "data": {"password": base64.b64encode(b"start").decode()},
+                },
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": "web", "namespace": "prod"},
+                    "spec": {
+                        "replicas": 2,
+                        "selector": {"matchLabels": {"app": "web"}},
+                        "template": {
+                            "metadata": {"labels": {"app": "web"}},
+                            "spec": {"containers": [{"name": "web", "image": "nginx"}]},
+                        },
+                    },
+                },
+            ]
+        )
+    )
     files = start / "nodes/controlplane" / str(node).lstrip("/")
     (files / "etc/kubernetes/audit").mkdir(parents=True)
-    (files / "etc/kubernetes/audit/policy.yaml").write_text("apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n")
+    (files / "etc/kubernetes/audit/policy.yaml").write_text(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n"
+    )
     (files / "etc/kubernetes/manifests").mkdir(parents=True)
     (files / "etc/kubernetes/manifests/kube-apiserver.yaml").write_text("a workspace stand-in\n")
-    return {"lab": load_lab_dir(d), "node": node, "kube": kube, "kc": kube.kubeconfig(tmp_path / "kc"),
-            "policy": policy, "answer": answer, "manifests": manifests, "state": tmp_path / "state"}
+    return {
+        "lab": load_lab_dir(d),
+        "node": node,
+        "kube": kube,
+        "kc": kube.kubeconfig(tmp_path / "kc"),
+        "policy": policy,
+        "answer": answer,
+        "manifests": manifests,
+        "state": tmp_path / "state",
+    }
 
 
 def test_start_applies_objects_writes_files_and_records_fingerprints(env):
@@ -80,7 +123,10 @@ def test_collect_reads_the_start_record_back(env, tmp_path):
     result = collect(lab, parse_target("local"), tmp_path / "snap", kubeconfig=env["kc"])
     snap = Snapshot(result.snapshot_dir)
     assert snap.meta["seed"] == "s1" and snap.meta["kind"] == "collected"
-    assert snap.fact("controlplane", "start-uids")["Secret/prod/creds"] == kube.get("Secret", "prod", "creds")["metadata"]["uid"]
+    assert (
+        snap.fact("controlplane", "start-uids")["Secret/prod/creds"]
+        == kube.get("Secret", "prod", "creds")["metadata"]["uid"]
+    )
     assert snap.fact("_cluster", "fingerprints")["lab"] == "lab96"
 
 
@@ -96,7 +142,9 @@ def test_reset_restores_a_broken_apiserver_and_the_start_state(env, tmp_path):
     kube.put({**kube.get("Secret", "prod", "creds"), "data": {"password": "Y2hhbmdlZA=="}})
     (env["node"] / "opt/course").mkdir(parents=True)
     (env["node"] / "opt/course/answer.txt").write_text("my answer\n")
-    report = grade(lab, Snapshot(collect(lab, target, tmp_path / "s1", kubeconfig=env["kc"]).snapshot_dir), live=True)
+    report = grade(
+        lab, Snapshot(collect(lab, target, tmp_path / "s1", kubeconfig=env["kc"]).snapshot_dir), live=True
+    )
     assert report.tasks[0].status.value == "pass"
 
     reset_live(lab, target, kubeconfig=env["kc"])
@@ -109,7 +157,9 @@ def test_reset_restores_a_broken_apiserver_and_the_start_state(env, tmp_path):
     assert secret["metadata"]["uid"] != old_uid  # recreated by the reset
     record = json.loads(kube.get("ConfigMap", "cks-system", "lab-lab96")["data"]["record.json"])
     assert record["seed"] == "s1"  # the same variant comes back
-    report = grade(lab, Snapshot(collect(lab, target, tmp_path / "s2", kubeconfig=env["kc"]).snapshot_dir), live=True)
+    report = grade(
+        lab, Snapshot(collect(lab, target, tmp_path / "s2", kubeconfig=env["kc"]).snapshot_dir), live=True
+    )
     assert report.tasks[0].status.value == "fail"  # back to zero
 
 

@@ -30,8 +30,16 @@ def local_node(tmp_path, **kw) -> Node:
 def test_local_fetch_files_dirs_and_missing(tree, tmp_path):
     node = local_node(tmp_path)
     dest = tmp_path / "snap"
-    manifest = node.fetch([f"{tree}/etc/kubernetes/audit/policy.yaml", f"{tree}/nope.yaml", f"{tree}/bin.dat",
-                           f"{tree}/with space.txt"], [f"{tree}/etc/kubernetes/manifests"], dest)
+    manifest = node.fetch(
+        [
+            f"{tree}/etc/kubernetes/audit/policy.yaml",
+            f"{tree}/nope.yaml",
+            f"{tree}/bin.dat",
+            f"{tree}/with space.txt",
+        ],
+        [f"{tree}/etc/kubernetes/manifests"],
+        dest,
+    )
     got = dest / str(tree).lstrip("/")
     assert (got / "etc/kubernetes/audit/policy.yaml").read_text().startswith("apiVersion: audit.k8s.io/v1")
     assert (got / "etc/kubernetes/manifests/etcd.yaml").read_text() == "kind: Pod # etcd\n"
@@ -81,11 +89,16 @@ def test_refuses_unclean_paths(tmp_path):
 
 
 def test_ssh_backend_fetches_through_a_real_sshd(sshd, tree, tmp_path):
-    target = parse_target(f"ssh://{sshd['user']}@127.0.0.1:{sshd['port']}?ssh_config={sshd['config']}&sudo=false")
+    target = parse_target(
+        f"ssh://{sshd['user']}@127.0.0.1:{sshd['port']}?ssh_config={sshd['config']}&sudo=false"
+    )
     node = open_node(target, "controlplane", workdir=tmp_path / "w", timeout=20)
     try:
-        manifest = node.fetch([f"{tree}/etc/kubernetes/audit/policy.yaml"], [f"{tree}/etc/kubernetes/manifests"],
-                              tmp_path / "snap")
+        manifest = node.fetch(
+            [f"{tree}/etc/kubernetes/audit/policy.yaml"],
+            [f"{tree}/etc/kubernetes/manifests"],
+            tmp_path / "snap",
+        )
         assert manifest[f"{tree}/etc/kubernetes/manifests/kube-apiserver.yaml"]["type"] == "file"
         assert (tmp_path / "snap" / str(tree).lstrip("/") / "etc/kubernetes/audit/policy.yaml").is_file()
         node.write_file(str(tmp_path / "via-ssh.txt"), b"hello over ssh\n")

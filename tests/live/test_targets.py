@@ -11,11 +11,18 @@ from grader.collectors import default_target, parse_target
 from grader.collectors.nodes import kind_node_container, node_hostspec
 
 
-@pytest.mark.parametrize("spec, kind, name", [
-    ("kind", "kind", "kind"), ("kind:cks", "kind", "cks"), ("vagrant", "vagrant", "controlplane"),
-    ("vagrant:cp1", "vagrant", "cp1"), ("local", "local", "localhost"), ("workspace:ws/lab1", "workspace", "ws/lab1"),
-    ("ssh://admin@10.1.2.3:2222", "ssh", "10.1.2.3"),
-])
+@pytest.mark.parametrize(
+    "spec, kind, name",
+    [
+        ("kind", "kind", "kind"),
+        ("kind:cks", "kind", "cks"),
+        ("vagrant", "vagrant", "controlplane"),
+        ("vagrant:cp1", "vagrant", "cp1"),
+        ("local", "local", "localhost"),
+        ("workspace:ws/lab1", "workspace", "ws/lab1"),
+        ("ssh://admin@10.1.2.3:2222", "ssh", "10.1.2.3"),
+    ],
+)
 def test_valid_targets(spec, kind, name):
     t = parse_target(spec)
     assert (t.kind, t.name) == (kind, name)
@@ -27,11 +34,19 @@ def test_ssh_target_keeps_user_port_and_options():
     assert t.label == "ssh admin@node.example:2222"
 
 
-@pytest.mark.parametrize("spec, says", [
-    ("", "empty target"), ("kube:cks", "unknown target"), ("http://x", "only ssh://"), ("workspace:", "needs a directory"),
-    ("local:foo", "takes no name"), ("kind:bad name", "not a valid kind cluster name"), ("ssh://", "names no host"),
-    ("ssh://h?password=x", "unknown option"),
-])
+@pytest.mark.parametrize(
+    "spec, says",
+    [
+        ("", "empty target"),
+        ("kube:cks", "unknown target"),
+        ("http://x", "only ssh://"),
+        ("workspace:", "needs a directory"),
+        ("local:foo", "takes no name"),
+        ("kind:bad name", "not a valid kind cluster name"),
+        ("ssh://", "names no host"),
+        ("ssh://h?password=x", "unknown option"),
+    ],
+)
 def test_bad_targets_say_what_to_write(spec, says):
     with pytest.raises(ValueError) as err:
         parse_target(spec)
@@ -58,10 +73,12 @@ def test_default_target(tmp_path, monkeypatch):
 
 
 def test_offline_paths_never_import_kubernetes_or_testinfra():
-    code = ("import sys, grader.collectors, grader.checks.live, grader.runner; "
-            "from grader.collectors import parse_target; parse_target('kind:cks'); "
-            "bad = [m for m in ('kubernetes', 'testinfra', 'urllib3') if m in sys.modules]; "
-            "print(','.join(bad)); sys.exit(1 if bad else 0)")
+    code = (
+        "import sys, grader.collectors, grader.checks.live, grader.runner; "
+        "from grader.collectors import parse_target; parse_target('kind:cks'); "
+        "bad = [m for m in ('kubernetes', 'testinfra', 'urllib3') if m in sys.modules]; "
+        "print(','.join(bad)); sys.exit(1 if bad else 0)"
+    )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert res.returncode == 0, f"imported on an offline path: {res.stdout} {res.stderr}"
 
@@ -73,7 +90,9 @@ def test_show_tells_kind_learners_how_to_edit_node_files():
 
     on_kind = CliRunner().invoke(cks, ["show", "lab2", "--target", "kind:cks"])
     assert on_kind.exit_code == 0, on_kind.output
-    assert "docker exec -it cks-control-plane bash" in on_kind.output and "editing node files" in on_kind.output
+    assert (
+        "docker exec -it cks-control-plane bash" in on_kind.output and "editing node files" in on_kind.output
+    )
     assert "/etc/kubernetes/manifests/kube-apiserver.yaml" in on_kind.output
     offline = CliRunner().invoke(cks, ["show", "lab2"])
     assert "editing node files" not in offline.output

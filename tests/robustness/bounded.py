@@ -38,7 +38,9 @@ class Outcome:
 
     @property
     def traceback(self) -> bool:
-        return "Traceback (most recent call last)" in self.err or "Traceback (most recent call last)" in self.out
+        return (
+            "Traceback (most recent call last)" in self.err or "Traceback (most recent call last)" in self.out
+        )
 
     @property
     def memory(self) -> bool:
@@ -55,8 +57,10 @@ class Outcome:
         return "clean" if self.rc in (0, 1, 2, 3) else f"exit {self.rc}"
 
     def explain(self) -> str:
-        return (f"`{' '.join(self.args)}`: {self.verdict}, exit {self.rc}, {self.seconds:.1f} s, "
-                f"{self.max_rss_mb:.0f} MB\n--- stdout ---\n{self.out[-1500:]}\n--- stderr ---\n{self.err[-3000:]}")
+        return (
+            f"`{' '.join(self.args)}`: {self.verdict}, exit {self.rc}, {self.seconds:.1f} s, "
+            f"{self.max_rss_mb:.0f} MB\n--- stdout ---\n{self.out[-1500:]}\n--- stderr ---\n{self.err[-3000:]}"
+        )
 
 
 # Linux counts the RSS a child inherited at fork in its peak RSS, so a command forked straight from a big pytest
@@ -85,28 +89,60 @@ sys.exit(code)
 """
 
 
-def run_kit(*args: str, cwd: Path, seconds: float = DEFAULT_SECONDS, as_mb: int = DEFAULT_AS_MB,
-            env: dict[str, str] | None = None, prelude: str = "", stdin: bytes | None = None) -> Outcome:
+def run_kit(
+    *args: str,
+    cwd: Path,
+    seconds: float = DEFAULT_SECONDS,
+    as_mb: int = DEFAULT_AS_MB,
+    env: dict[str, str] | None = None,
+    prelude: str = "",
+    stdin: bytes | None = None,
+) -> Outcome:
     """``python -m grader ARGS`` (the `cks` command) in ``cwd`` under the bounds. ``prelude`` is Python run
     before the CLI (e.g. to hide the live extras)."""
     code = f"{prelude}\nimport sys\nsys.argv = ['cks'] + sys.argv[1:]\nfrom grader.cli import main\nmain()\n"
-    return run_bounded([sys.executable, "-c", code, *args], cwd=cwd, seconds=seconds, as_mb=as_mb, env=env,
-                       label=("cks", *args), stdin=stdin)
+    return run_bounded(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        seconds=seconds,
+        as_mb=as_mb,
+        env=env,
+        label=("cks", *args),
+        stdin=stdin,
+    )
 
 
-def run_bounded(cmd: list[str], *, cwd: Path, seconds: float, as_mb: int, env: dict[str, str] | None = None,
-                label: tuple[str, ...] = (), stdin: bytes | None = None) -> Outcome:
+def run_bounded(
+    cmd: list[str],
+    *,
+    cwd: Path,
+    seconds: float,
+    as_mb: int,
+    env: dict[str, str] | None = None,
+    label: tuple[str, ...] = (),
+    stdin: bytes | None = None,
+) -> Outcome:
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp, \
-            tempfile.TemporaryDirectory() as scratch:
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryFile() as inp,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
         if stdin is not None:
             inp.write(stdin)
             inp.seek(0)
         report = Path(scratch) / "maxrss"
         start = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-S", "-c", _LAUNCHER, str(as_mb * MB), str(report), *cmd],
-                                cwd=cwd, env=full_env, stdout=out, stderr=err,
-                                stdin=inp if stdin is not None else subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-S", "-c", _LAUNCHER, str(as_mb * MB), str(report), *cmd],
+            cwd=cwd,
+            env=full_env,
+            stdout=out,
+            stderr=err,
+            stdin=inp if stdin is not None else subprocess.DEVNULL,
+            start_new_session=True,
+        )
         hung = False
         status = 0
         usage = None
@@ -144,8 +180,18 @@ def _log(result: Outcome) -> None:
         import json
 
         with open(path, "a") as fh:
-            fh.write(json.dumps({"args": list(result.args)[:12], "verdict": result.verdict, "rc": result.rc,
-                                 "seconds": round(result.seconds, 2), "rss_mb": round(result.max_rss_mb)}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "args": list(result.args)[:12],
+                        "verdict": result.verdict,
+                        "rc": result.rc,
+                        "seconds": round(result.seconds, 2),
+                        "rss_mb": round(result.max_rss_mb),
+                    }
+                )
+                + "\n"
+            )
 
 
 def with_group_gone(pgid: int) -> None:
@@ -154,8 +200,13 @@ def with_group_gone(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def assert_clean(result: Outcome, *, rc: set[int] | int | None = None, seconds: float | None = None,
-                 rss_mb: float | None = None) -> None:
+def assert_clean(
+    result: Outcome,
+    *,
+    rc: set[int] | int | None = None,
+    seconds: float | None = None,
+    rss_mb: float | None = None,
+) -> None:
     """The case ended cleanly within its bounds (and with one of the expected exit codes)."""
     assert result.verdict == "clean", result.explain()
     if rc is not None:
@@ -164,7 +215,9 @@ def assert_clean(result: Outcome, *, rc: set[int] | int | None = None, seconds: 
     if seconds is not None:
         assert result.seconds <= seconds, f"took {result.seconds:.1f} s > {seconds} s\n" + result.explain()
     if rss_mb is not None:
-        assert result.max_rss_mb <= rss_mb, f"peak RSS {result.max_rss_mb:.0f} MB > {rss_mb} MB\n" + result.explain()
+        assert result.max_rss_mb <= rss_mb, (
+            f"peak RSS {result.max_rss_mb:.0f} MB > {rss_mb} MB\n" + result.explain()
+        )
 
 
 # ---- workspaces -------------------------------------------------------------------------------------------

@@ -27,16 +27,30 @@ MEMORY_MB = 2048  # per case, for the parent; regrade children get their own bud
 LAB = "lab1"
 
 
-def bounded(code: str, tmp: Path, *, seconds: float = 120, env: dict[str, str] | None = None,
-            memory_mb: int = MEMORY_MB) -> subprocess.CompletedProcess:
+def bounded(
+    code: str,
+    tmp: Path,
+    *,
+    seconds: float = 120,
+    env: dict[str, str] | None = None,
+    memory_mb: int = MEMORY_MB,
+) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh interpreter bounded in time and memory; fail on a hang or a traceback."""
+
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 1024 * 1024, resource.RLIM_INFINITY))
         os.setsid()
 
     full_env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], cwd=tmp, env=full_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=limit)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=tmp,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=limit,
+    )
     try:
         out, err = proc.communicate(timeout=seconds)
     except subprocess.TimeoutExpired:
@@ -82,12 +96,17 @@ print(json.dumps([(b.bundle, b.learner, b.score, b.error) for b in cls.bundles])
 """
 
 
-@pytest.mark.parametrize("action, expect", [
-    ("time.sleep(3600)", "over the time budget"),
-    ("x = bytearray(3 * 1024 ** 3)", "over the memory budget"),
-    ("import os; os._exit(9)", "the regrade process died"),
-])
-def test_a_bundle_over_budget_gets_its_row_and_the_class_is_graded(tmp_path: Path, action: str, expect: str) -> None:
+@pytest.mark.parametrize(
+    "action, expect",
+    [
+        ("time.sleep(3600)", "over the time budget"),
+        ("x = bytearray(3 * 1024 ** 3)", "over the memory budget"),
+        ("import os; os._exit(9)", "the regrade process died"),
+    ],
+)
+def test_a_bundle_over_budget_gets_its_row_and_the_class_is_graded(
+    tmp_path: Path, action: str, expect: str
+) -> None:
     bundles = [str(_bundle(tmp_path, n)) for n in ("ann", "bob", "evil")]
     code = REGRADE_WITH.format(trigger="evil", action=action, bundles=bundles, seconds=4, mb=1024)
     t0 = time.monotonic()
@@ -103,10 +122,19 @@ def test_sigterm_during_regrade_leaves_no_scratch_folder_and_no_child(tmp_path: 
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     bundles = [str(_bundle(tmp_path, n)) for n in ("ann", "bob")]
-    code = REGRADE_WITH.format(trigger="tar.gz", action="time.sleep(3600)", bundles=bundles, seconds=600, mb=1024)
+    code = REGRADE_WITH.format(
+        trigger="tar.gz", action="time.sleep(3600)", bundles=bundles, seconds=600, mb=1024
+    )
     env = {**os.environ, "PYTHONPATH": str(REPO), "CKS_SCRATCH_DIR": str(scratch)}
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any(scratch.glob("cks-regrade-*")):
@@ -126,6 +154,7 @@ def test_sigterm_during_regrade_leaves_no_scratch_folder_and_no_child(tmp_path: 
 
 
 # ---- class 9: flags for claimed NaN and an all-internal-error bundle -------------------------------------
+
 
 def _rewrite_meta(bundle: Path, **changes) -> None:
     from tests.instructor._instructor_lab import read_members, write_members
@@ -166,6 +195,7 @@ print(json.dumps([r.flags, r.held]))
 
 # ---- class 9: cks submit packs only the lab's collected paths, never links ----------------------------------
 
+
 def test_submit_refuses_hard_links_symlinks_and_files_the_lab_does_not_collect(tmp_path: Path) -> None:
     secret = tmp_path / "shadow"
     secret.write_text("root:$6$SECRET-HASH:19000:0:99999:7:::\n")
@@ -183,12 +213,16 @@ def test_submit_refuses_hard_links_symlinks_and_files_the_lab_does_not_collect(t
     (ws / "nodes" / "controlplane" / "home").mkdir(parents=True)
     (ws / "nodes" / "controlplane" / "home" / "id_rsa").write_text("SECRET-KEY\n")
     out = tmp_path / "b.tar.gz"
-    proc = bounded(f"""
+    proc = bounded(
+        f"""
 from grader.cli import main
 import sys
 sys.argv = ["cks", "submit", "{LAB}", "-w", {str(ws)!r}, "--learner", "mal", "-o", {str(out)!r}]
 main()
-""", tmp_path, seconds=60)
+""",
+        tmp_path,
+        seconds=60,
+    )
     assert proc.returncode == 0, proc.stderr
     with tarfile.open(out, "r:gz") as tar:
         names = tar.getnames()
@@ -200,14 +234,26 @@ main()
 
 # ---- class 7: races ---------------------------------------------------------------------------------------
 
+
 def test_four_submits_to_the_same_bundle_leave_one_whole_bundle(tmp_path: Path) -> None:
     ws = _workspace(tmp_path, "ws")
     out = tmp_path / "same.tgz"
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
-    code = f"from grader.cli import main; import sys; sys.argv = ['cks', 'submit', '{LAB}', '-w', {str(ws)!r}, " \
-           f"'--learner', 'race', '-o', {str(out)!r}]; main()"
-    procs = [subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    code = (
+        f"from grader.cli import main; import sys; sys.argv = ['cks', 'submit', '{LAB}', '-w', {str(ws)!r}, "
+        f"'--learner', 'race', '-o', {str(out)!r}]; main()"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], results
     from grader.instructor.bundle import extract
@@ -220,10 +266,23 @@ def test_four_submits_to_the_same_bundle_leave_one_whole_bundle(tmp_path: Path) 
 def test_two_exam_starts_at_once_make_one_exam(tmp_path: Path) -> None:
     base = tmp_path / "exam"
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", "from grader.cli import main; import sys; "
-                               f"sys.argv = ['cks', 'exam', 'start', '--labs', 'lab1,lab3', '--seed', 's{i}', "
-                               f"'--dir', {str(base)!r}]; main()"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for i in range(2)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from grader.cli import main; import sys; "
+                f"sys.argv = ['cks', 'exam', 'start', '--labs', 'lab1,lab3', '--seed', 's{i}', "
+                f"'--dir', {str(base)!r}]; main()",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(2)
+    ]
     results = [p.communicate(timeout=120) for p in procs]
     codes = sorted(p.returncode for p in procs)
     assert codes == [0, 2], results
@@ -239,13 +298,18 @@ def test_two_exam_starts_at_once_make_one_exam(tmp_path: Path) -> None:
 
 # ---- class 2 (dist): --out never replaces the checkout ------------------------------------------------------
 
+
 def test_dist_refuses_an_out_folder_that_holds_the_checkout(tmp_path: Path) -> None:
-    proc = bounded(f"""
+    proc = bounded(
+        f"""
 from grader.cli import main
 import sys
 sys.argv = ["cks", "dist", "--labs", "lab1", "--out", {str(REPO.parent)!r}, "--no-wheel", "--source", {str(REPO)!r}]
 main()
-""", tmp_path, seconds=60)
+""",
+        tmp_path,
+        seconds=60,
+    )
     assert proc.returncode == 2 and "source checkout" in proc.stderr
     assert (REPO / ".git").exists() and (REPO / "grader").is_dir()
 

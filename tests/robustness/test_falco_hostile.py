@@ -24,8 +24,7 @@ MEMORY = 1536 * 1024 * 1024  # address space: the interpreter with the grader im
 
 
 def _rule(condition: str, name: str = "r") -> str:
-    return (f"- rule: {name}\n  desc: d\n  condition: {condition}\n  output: \"%proc.name\"\n"
-            "  priority: INFO\n")
+    return f'- rule: {name}\n  desc: d\n  condition: {condition}\n  output: "%proc.name"\n  priority: INFO\n'
 
 
 def macro_doubling(levels: int = 20) -> str:
@@ -62,8 +61,12 @@ def or_chain(size: int = 3_800_000) -> str:
 
 
 def big_list(items: int = 1_000_000) -> str:
-    return ("- list: l\n  items: [" + ", ".join(["a"] * items) + "]\n"
-            + _rule("evt.type=execve and proc.name in (l)"))
+    return (
+        "- list: l\n  items: ["
+        + ", ".join(["a"] * items)
+        + "]\n"
+        + _rule("evt.type=execve and proc.name in (l)")
+    )
 
 
 def nested_lists() -> str:
@@ -89,8 +92,10 @@ def many_rules_big_macro() -> str:
 
 def appended_condition() -> str:
     out = "- macro: m\n  condition: proc.name=a\n"
-    out += "".join(f"- macro: m\n  condition: or proc.name=a-rather-long-program-name-{k}\n  override:\n    condition: append\n"
-                   for k in range(3000))
+    out += "".join(
+        f"- macro: m\n  condition: or proc.name=a-rather-long-program-name-{k}\n  override:\n    condition: append\n"
+        for k in range(3000)
+    )
     return out + _rule("evt.type=execve and m")
 
 
@@ -124,8 +129,15 @@ def _limits() -> None:  # runs in the child before exec
 def _run(args: list[str], cwd: Path) -> tuple[int, str, str, float]:
     env = dict(os.environ, PYTHONPATH=str(REPO), COLUMNS="200")
     start = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "grader", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=SECONDS, preexec_fn=_limits)
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SECONDS,
+        preexec_fn=_limits,
+    )
     return proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start
 
 

@@ -45,13 +45,40 @@ GRADE_SECONDS = 10.0  # a hang guard, not a benchmark: a lab grades in well unde
 MAX_TARGET_BYTES = 256 * 1024  # generated audit logs are never the learner's to edit
 LABS = {lab.id: lab for lab in all_labs()}
 
-KINDS = ["Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "Namespace", "Secret",
-         "Role", "RoleBinding", "ClusterRole", "List", "PodList", "Policy", "Frobnicator", ""]
-API_VERSIONS = ["v1", "apps/v1", "batch/v1", "audit.k8s.io/v1", "audit.k8s.io/v1beta1",
-                "rbac.authorization.k8s.io/v1", "v2", "", "apps/v1/extra"]
+KINDS = [
+    "Pod",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+    "Namespace",
+    "Secret",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "List",
+    "PodList",
+    "Policy",
+    "Frobnicator",
+    "",
+]
+API_VERSIONS = [
+    "v1",
+    "apps/v1",
+    "batch/v1",
+    "audit.k8s.io/v1",
+    "audit.k8s.io/v1beta1",
+    "rbac.authorization.k8s.io/v1",
+    "v2",
+    "",
+    "apps/v1/extra",
+]
 
 
 # ---- tree mutations -----------------------------------------------------------------------------------
+
 
 def _nested(depth: int, leaf: Any = "x") -> Any:
     value = leaf
@@ -61,14 +88,46 @@ def _nested(depth: int, leaf: Any = "x") -> Any:
 
 
 def _odd_value(rng: random.Random) -> Any:
-    return rng.choice([
-        None, "", "x", "null", "true", "0", "-1", "1e999", "💥", "a:b", "[", "{{ x }}", "*",
-        0, -1, 1, 2 ** 70, 3.5, float("inf"), True, False,
-        [], [None], [1, "a", None], ["x"] * 3, [[[]]],
-        {}, {"a": 1}, {None: "x"}, {1: 2}, {"": ""},
-        "A" * 100_000, " \t\n", "line1\nline2",
-        _nested(150), _nested(190, None),
-    ])
+    return rng.choice(
+        [
+            None,
+            "",
+            "x",
+            "null",
+            "true",
+            "0",
+            "-1",
+            "1e999",
+            "💥",
+            "a:b",
+            "[",
+            "{{ x }}",
+            "*",
+            0,
+            -1,
+            1,
+            2**70,
+            3.5,
+            float("inf"),
+            True,
+            False,
+            [],
+            [None],
+            [1, "a", None],
+            ["x"] * 3,
+            [[[]]],
+            {},
+            {"a": 1},
+            {None: "x"},
+            {1: 2},
+            {"": ""},
+            "A" * 100_000,
+            " \t\n",
+            "line1\nline2",
+            _nested(150),
+            _nested(190, None),
+        ]
+    )
 
 
 def _containers(tree: Any) -> list[tuple[Any, Any]]:
@@ -100,8 +159,25 @@ def mutate_tree(docs: list[Any], rng: random.Random) -> str:
     if not slots:
         docs.append(_odd_value(rng))
         return "append an odd document"
-    op = rng.choice(["delete", "set", "set", "set", "long", "deep", "dup", "list2map", "map2list", "kind",
-                     "apiversion", "swap", "rename", "wrap", "empty_container"])
+    op = rng.choice(
+        [
+            "delete",
+            "set",
+            "set",
+            "set",
+            "long",
+            "deep",
+            "dup",
+            "list2map",
+            "map2list",
+            "kind",
+            "apiversion",
+            "swap",
+            "rename",
+            "wrap",
+            "empty_container",
+        ]
+    )
     parent, key = rng.choice(slots)
     value = parent[key]
     if op == "delete":
@@ -177,10 +253,12 @@ def dump(docs: list[Any], suffix: str) -> bytes:
 
 # ---- raw mutations -------------------------------------------------------------------------------------
 
-ALIAS_BOMB = ("a: &a [x, x, x, x, x, x, x, x, x, x]\n"
-              + "".join(f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
-                        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
-                        f"*{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8)))
+ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+    f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+    f"*{chr(97 + i)}, *{chr(97 + i)}]\n"
+    for i in range(8)
+)
 
 
 def raw_mutation(data: bytes, rng: random.Random) -> tuple[str, bytes | None]:
@@ -208,9 +286,25 @@ def raw_mutation(data: bytes, rng: random.Random) -> tuple[str, bytes | None]:
         ("long-line", lambda: data[:cut] + b"x" * 300_000 + data[cut:]),
         ("many-docs", lambda: b"---\n".join([data] * 5)),
         ("dup-keys", lambda: data + b"\n" + data),
-        ("garbage-yaml", lambda: rng.choice([b"{", b"]", b": :", b"a: b: c", b"- - -\n  x", b"!!python/object:os.system {}",
-                                             b"%YAML 9.9\n---\na: 1", b"a: !!binary ZZZ", b"? [a, b]\n: c\n",
-                                             b"a: !!set {x, y}", b"{[1]: 2}", b"a: 2001-12-14t21:59:43.10-05:00"])),
+        (
+            "garbage-yaml",
+            lambda: rng.choice(
+                [
+                    b"{",
+                    b"]",
+                    b": :",
+                    b"a: b: c",
+                    b"- - -\n  x",
+                    b"!!python/object:os.system {}",
+                    b"%YAML 9.9\n---\na: 1",
+                    b"a: !!binary ZZZ",
+                    b"? [a, b]\n: c\n",
+                    b"a: !!set {x, y}",
+                    b"{[1]: 2}",
+                    b"a: 2001-12-14t21:59:43.10-05:00",
+                ]
+            ),
+        ),
         ("directory", lambda: None),
         ("symlink-outside", lambda: None),
         ("symlink-loop", lambda: None),
@@ -222,6 +316,7 @@ def raw_mutation(data: bytes, rng: random.Random) -> tuple[str, bytes | None]:
 
 
 # ---- the learner's files ---------------------------------------------------------------------------------
+
 
 @dataclass
 class LabFiles:
@@ -344,7 +439,9 @@ def test_grading_mutated_answers_never_crashes(lab_id: str, n: int, fuzz_base: P
         report = grade(files.lab, Snapshot(root))
         took = time.monotonic() - began
         crashes = [f"{t.id}: {t.message}" for t in report.tasks if "internal error" in t.message]
-        assert not crashes, f"{lab_id} example {n} ({'; '.join(done)}) crashed a check:\n" + "\n".join(crashes)
+        assert not crashes, f"{lab_id} example {n} ({'; '.join(done)}) crashed a check:\n" + "\n".join(
+            crashes
+        )
         assert took < GRADE_SECONDS, f"{lab_id} example {n} ({'; '.join(done)}) took {took:.1f}s to grade"
         assert all(t.status in set(Status) and isinstance(t.message, str) for t in report.tasks)
         for fmt in FORMATS:  # what the learner then reads must render too (a list in evidence, 300 kB text)
@@ -364,6 +461,7 @@ def test_the_fuzzer_exercises_every_lab_and_restores_the_answer(fuzz_base: Path)
 
 
 # ---- the study tools ---------------------------------------------------------------------------------------
+
 
 def _study_inputs(fuzz_base: Path) -> dict[str, list[bytes]]:
     """Seed inputs per tool family, from the labs' own answers."""
@@ -398,21 +496,42 @@ CLI_EXAMPLES = int(os.environ.get("CKS_FUZZ_EXAMPLES", "60"))
 
 def _cli_calls(family: str, path: str, other: str) -> list[list[str]]:
     if family == "audit-policy":
-        return [["audit", "validate", path], ["audit", "validate", "--strict", "-f", "json", path],
-                ["audit", "simulate", path, "--user", "bob", "--verb", "get", "--resource", "secrets",
-                 "-n", "prod"],
-                ["audit", "simulate", path, "--requests", other]]
+        return [
+            ["audit", "validate", path],
+            ["audit", "validate", "--strict", "-f", "json", path],
+            [
+                "audit",
+                "simulate",
+                path,
+                "--user",
+                "bob",
+                "--verb",
+                "get",
+                "--resource",
+                "secrets",
+                "-n",
+                "prod",
+            ],
+            ["audit", "simulate", path, "--requests", other],
+        ]
     if family == "falco":
-        return [["falco", "validate", path], ["falco", "validate", "--format", "json", "--no-default", path],
-                ["falco", "test", path, "--events", other], ["falco", "test", "--events", path],
-                ["falco", "explain", "Shadow file read in container", "-r", path],
-                ["falco", "explain", "spawned_process", "--no-default", "-r", path]]
+        return [
+            ["falco", "validate", path],
+            ["falco", "validate", "--format", "json", "--no-default", path],
+            ["falco", "test", path, "--events", other],
+            ["falco", "test", "--events", path],
+            ["falco", "explain", "Shadow file read in container", "-r", path],
+            ["falco", "explain", "spawned_process", "--no-default", "-r", path],
+        ]
     if family == "manifest":
         return [["apiserver", "check", path], ["apiserver", "check", "--format", "json", path]]
     if family == "pods":
         return [["pods", "check", path], ["pods", "check", "-f", "json", "--level", "baseline", path]]
-    return [["audit", "query", path], ["audit", "query", "-f", "json", "--count-by", "user", path],
-            ["audit", "query", "--since", "2024-01-01T00:00:00Z", "-r", "secrets", path]]
+    return [
+        ["audit", "query", path],
+        ["audit", "query", "-f", "json", "--count-by", "user", path],
+        ["audit", "query", "--since", "2024-01-01T00:00:00Z", "-r", "secrets", path],
+    ]
 
 
 def _run_cli(args: list[str]) -> tuple[int, str]:
@@ -466,7 +585,9 @@ def test_study_tools_never_print_a_traceback(family: str, fuzz_base: Path, tmp_p
         _write(path, new, how)
         for args in _cli_calls(family, str(path), str(other)):
             code, output = _run_cli(args)
-            allowed = (0, 1, 2, 3) if args[:2] == ["audit", "query"] else (0, 1, 2)  # query: 3 = unreadable LOG
+            allowed = (
+                (0, 1, 2, 3) if args[:2] == ["audit", "query"] else (0, 1, 2)
+            )  # query: 3 = unreadable LOG
             if code not in allowed or "Traceback" in output:
                 failures.append(f"{n} ({what}) {' '.join(args[:2])}: exit {code}\n{output[-1500:]}")
         _remove(path)

@@ -38,8 +38,10 @@ def _foreign(tmp_path: Path) -> Path:
 
 # ---- class 2: never delete what the kit did not create ------------------------------------------------------
 
-@pytest.mark.parametrize("args", [("reset", "lab1"), ("start", "lab1", "--force"),
-                                  ("start", "lab1", "--force", "--replace-lab")])
+
+@pytest.mark.parametrize(
+    "args", [("reset", "lab1"), ("start", "lab1", "--force"), ("start", "lab1", "--force", "--replace-lab")]
+)
 def test_a_folder_the_kit_did_not_create_is_never_emptied(tmp_path: Path, args: tuple[str, ...]) -> None:
     mine = _foreign(tmp_path)
     before = tree(mine, skip=())
@@ -122,13 +124,16 @@ def test_dist_out_parent_of_a_checkout_named_cks_kit_never_deletes_it(tmp_path: 
             print("refused:", exc)
             raise SystemExit(2)
     """)
-    res = run_bounded([sys.executable, "-c", script], cwd=checkout, seconds=60, as_mb=1024, label=("dist", "--out", ".."))
+    res = run_bounded(
+        [sys.executable, "-c", script], cwd=checkout, seconds=60, as_mb=1024, label=("dist", "--out", "..")
+    )
     assert_clean(res, rc=2, seconds=60)
     assert "refused" in res.out
     assert (checkout / ".git" / "HEAD").is_file() and (checkout / "precious.py").is_file()
 
 
 # ---- class 3: one reader that refuses non-regular files and caps size ----------------------------------------
+
 
 def test_a_50mb_cks_yaml_is_refused_quickly(tmp_path: Path, lab1_ws: Path) -> None:
     with open(lab1_ws / "cks.yaml", "wb") as fh:
@@ -141,7 +146,9 @@ def test_a_50mb_cks_yaml_is_refused_quickly(tmp_path: Path, lab1_ws: Path) -> No
 
 
 @pytest.mark.parametrize("special", ["fifo", "devzero"])
-def test_cks_yaml_that_is_a_fifo_or_a_device_does_not_hang(tmp_path: Path, lab1_ws: Path, special: str) -> None:
+def test_cks_yaml_that_is_a_fifo_or_a_device_does_not_hang(
+    tmp_path: Path, lab1_ws: Path, special: str
+) -> None:
     meta = lab1_ws / "cks.yaml"
     meta.unlink()
     if special == "fifo":
@@ -153,8 +160,9 @@ def test_cks_yaml_that_is_a_fifo_or_a_device_does_not_hang(tmp_path: Path, lab1_
 
 
 @pytest.mark.parametrize("special", ["fifo", "devzero-link"])
-def test_a_learner_file_that_is_a_fifo_or_device_grades_without_hanging(tmp_path: Path, lab1_ws: Path,
-                                                                        special: str) -> None:
+def test_a_learner_file_that_is_a_fifo_or_device_grades_without_hanging(
+    tmp_path: Path, lab1_ws: Path, special: str
+) -> None:
     policy = lab1_ws / POLICY
     policy.unlink(missing_ok=True)
     if special == "fifo":
@@ -178,11 +186,15 @@ def _study_cases(tmp: Path) -> list[tuple[str, ...]]:
     rules.write_text("- rule: r\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: WARNING\n")
     cases: list[tuple[str, ...]] = []
     for bad in (str(fifo), "/dev/zero", str(big)):
-        cases += [("audit", "validate", bad), ("audit", "simulate", bad, "--user", "u", "--verb", "get",
-                                                "--resource", "pods"),
-                  ("pods", "check", bad), ("falco", "validate", bad, "--no-default"),
-                  ("falco", "test", str(rules), "--no-default", "--events", bad),
-                  ("falco", "explain", "r", "-r", bad, "--no-default"), ("apiserver", "check", bad)]
+        cases += [
+            ("audit", "validate", bad),
+            ("audit", "simulate", bad, "--user", "u", "--verb", "get", "--resource", "pods"),
+            ("pods", "check", bad),
+            ("falco", "validate", bad, "--no-default"),
+            ("falco", "test", str(rules), "--no-default", "--events", bad),
+            ("falco", "explain", "r", "-r", bad, "--no-default"),
+            ("apiserver", "check", bad),
+        ]
     return cases
 
 
@@ -198,17 +210,29 @@ def test_study_tools_refuse_fifos_devices_and_huge_files(tmp_path: Path) -> None
 
 
 def test_a_kubeconfig_that_is_a_device_is_refused(tmp_path: Path) -> None:
-    res = run_kit("grade", "lab6", "--target", "kind:x", "--kubeconfig", "/dev/zero", cwd=tmp_path, seconds=30,
-                  as_mb=2048, env={"CKS_DEADLINE": "10"})
+    res = run_kit(
+        "grade",
+        "lab6",
+        "--target",
+        "kind:x",
+        "--kubeconfig",
+        "/dev/zero",
+        cwd=tmp_path,
+        seconds=30,
+        as_mb=2048,
+        env={"CKS_DEADLINE": "10"},
+    )
     assert_clean(res, rc=3, seconds=30, rss_mb=SMALL_RSS)
     assert "not a regular file" in res.out + res.err
 
 
 # ---- class 6: integers of more than 4,300 digits ------------------------------------------------------------
 
+
 def test_huge_integer_in_a_learner_file_is_a_failure_with_a_message(tmp_path: Path, lab1_ws: Path) -> None:
-    (lab1_ws / POLICY).write_text(f"apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: {BIG_DIGITS}\n"
-                                  "rules: [{level: Metadata}]\n")
+    (lab1_ws / POLICY).write_text(
+        f"apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: {BIG_DIGITS}\nrules: [{{level: Metadata}}]\n"
+    )
     res = run_kit("grade", "lab1", "-w", str(lab1_ws), "--format", "json", cwd=tmp_path, seconds=FAST)
     assert_clean(res, rc=1, seconds=FAST)
     assert "internal error" not in res.out and "4,300 digits" in res.out
@@ -223,22 +247,35 @@ def test_huge_integer_in_cks_yaml_is_an_error_not_the_default_variant(tmp_path: 
 
 def test_huge_integers_in_study_tool_inputs(tmp_path: Path) -> None:
     pod = tmp_path / "pod.yaml"
-    pod.write_text(f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: c\n"
-                   f"    image: nginx\n    securityContext: {{runAsUser: {BIG_DIGITS}}}\n")
+    pod.write_text(
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: p}}\nspec:\n  containers:\n  - name: c\n"
+        f"    image: nginx\n    securityContext: {{runAsUser: {BIG_DIGITS}}}\n"
+    )
     rules = tmp_path / "rules.yaml"
-    rules.write_text(f"- rule: r\n  desc: d\n  condition: evt.type = open and proc.pid = {BIG_DIGITS}\n"
-                     "  output: o\n  priority: WARNING\n")
+    rules.write_text(
+        f"- rule: r\n  desc: d\n  condition: evt.type = open and proc.pid = {BIG_DIGITS}\n"
+        "  output: o\n  priority: WARNING\n"
+    )
     good_rules = tmp_path / "good.yaml"
-    good_rules.write_text("- rule: r\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: WARNING\n")
+    good_rules.write_text(
+        "- rule: r\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: WARNING\n"
+    )
     events = tmp_path / "events.yaml"
     events.write_text(f"- evt.type: open\n  proc.pid: {BIG_DIGITS}\n")
     manifest = tmp_path / "kube-apiserver.yaml"
-    manifest.write_text(f"apiVersion: v1\nkind: Pod\nmetadata: {{name: kube-apiserver, namespace: kube-system}}\n"
-                        f"spec: {{containers: [{{name: a, image: i, command: [kube-apiserver]}}], priority: {BIG_DIGITS}}}\n")
-    cases = [("pods", "check", str(pod)), ("audit", "validate", str(pod)), ("apiserver", "check", str(manifest)),
-             ("falco", "validate", str(rules), "--no-default"), ("falco", "explain", "r", "-r", str(rules), "--no-default"),
-             ("falco", "test", str(good_rules), "--no-default", "--events", str(events)),
-             ("falco", "test", str(rules), "--no-default", "--events", str(events))]
+    manifest.write_text(
+        f"apiVersion: v1\nkind: Pod\nmetadata: {{name: kube-apiserver, namespace: kube-system}}\n"
+        f"spec: {{containers: [{{name: a, image: i, command: [kube-apiserver]}}], priority: {BIG_DIGITS}}}\n"
+    )
+    cases = [
+        ("pods", "check", str(pod)),
+        ("audit", "validate", str(pod)),
+        ("apiserver", "check", str(manifest)),
+        ("falco", "validate", str(rules), "--no-default"),
+        ("falco", "explain", "r", "-r", str(rules), "--no-default"),
+        ("falco", "test", str(good_rules), "--no-default", "--events", str(events)),
+        ("falco", "test", str(rules), "--no-default", "--events", str(events)),
+    ]
     failures = []
     for args in cases:
         res = run_kit(*args, cwd=tmp_path, seconds=FAST)
@@ -252,14 +289,18 @@ def test_huge_integers_in_study_tool_inputs(tmp_path: Path) -> None:
 
 
 def test_grade_target_without_the_live_extras_says_so(tmp_path: Path) -> None:
-    hide = ("import sys\nfor name in ('kubernetes', 'testinfra', 'urllib3'):\n    sys.modules[name] = None\n")
-    for args in (("grade", "lab6", "--target", "kind:x"), ("collect", "lab6", "--target", "kind:x", "--out", "c.tar.gz")):
+    hide = "import sys\nfor name in ('kubernetes', 'testinfra', 'urllib3'):\n    sys.modules[name] = None\n"
+    for args in (
+        ("grade", "lab6", "--target", "kind:x"),
+        ("collect", "lab6", "--target", "kind:x", "--out", "c.tar.gz"),
+    ):
         res = run_kit(*args, cwd=tmp_path, seconds=FAST, prelude=hide)
         assert_clean(res, rc={2, 3}, seconds=FAST)
         assert "cks-kit[live]" in res.err, res.explain()
 
 
 # ---- class 8: an unreadable cks.yaml is an error, never the default variant ------------------------------------
+
 
 @pytest.mark.parametrize("damage", ["not-yaml", "binary", "a-list", "a-directory"])
 def test_unreadable_cks_yaml_is_an_error_not_the_default_variant(tmp_path: Path, damage: str) -> None:
@@ -296,6 +337,7 @@ def test_unreadable_cks_yaml_gives_error_rows_through_the_runner(tmp_path: Path)
 
 
 # ---- issue 12 item 4: commands find their workspace from anywhere inside it -----------------------------------
+
 
 def test_grade_from_deep_inside_the_workspace(tmp_path: Path, lab1_ws: Path) -> None:
     deep = lab1_ws / "nodes" / "controlplane" / "etc"
@@ -350,8 +392,18 @@ def test_reset_from_inside_the_workspace_keeps_the_folder(tmp_path: Path, lab1_w
 def test_grade_from_a_removed_folder_says_so(tmp_path: Path) -> None:
     gone = tmp_path / "gone"
     gone.mkdir()
-    res = run_bounded([sys.executable, "-c", "import os, sys; os.rmdir(sys.argv[1]); sys.argv = ['grade', 'lab1'];"
-                       "from grader.cli import grade_main; grade_main()", str(gone)], cwd=gone, seconds=FAST,
-                      as_mb=1024, label=("grade", "lab1", "(cwd removed)"))
+    res = run_bounded(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; os.rmdir(sys.argv[1]); sys.argv = ['grade', 'lab1'];"
+            "from grader.cli import grade_main; grade_main()",
+            str(gone),
+        ],
+        cwd=gone,
+        seconds=FAST,
+        as_mb=1024,
+        label=("grade", "lab1", "(cwd removed)"),
+    )
     assert_clean(res, rc=2, seconds=FAST)
     assert "no longer exists" in res.err

@@ -32,8 +32,12 @@ LIVE_RSS_MB = 400  # an 800 MB reply must not be read whole (it was: 1.7 GB)
 class Hostile:
     def __init__(self, mode: str, tmp: Path, seconds: float = 40):
         portfile = tmp / f"{mode}.port"
-        self.proc = subprocess.Popen([sys.executable, str(SERVER), mode, str(portfile), str(seconds)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(SERVER), mode, str(portfile), str(seconds)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         end = time.monotonic() + 15
         while not portfile.exists():
             if time.monotonic() > end or self.proc.poll() is not None:
@@ -42,11 +46,18 @@ class Hostile:
             time.sleep(0.05)
         self.port = int(portfile.read_text())
         self.kubeconfig = tmp / f"{mode}.kubeconfig"
-        self.kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "kind-x",
-            "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
-            "users": [{"name": "u", "user": {"token": "t"}}],
-            "contexts": [{"name": "kind-x", "context": {"cluster": "c", "user": "u"}}]}))
+        self.kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "kind-x",
+                    "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
+                    "users": [{"name": "u", "user": {"token": "t"}}],
+                    "contexts": [{"name": "kind-x", "context": {"cluster": "c", "user": "u"}}],
+                }
+            )
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -71,8 +82,20 @@ ENV = {"CKS_DEADLINE": str(DEADLINE), "CKS_TIMEOUT": "4"}
 
 
 def _grade(server: Hostile, tmp: Path):
-    return run_kit("grade", "lab6", "--target", "kind:x", "--kubeconfig", str(server.kubeconfig), "--format", "json",
-                   cwd=tmp, seconds=BOUND_SECONDS, as_mb=LIVE_AS_MB, env=ENV)
+    return run_kit(
+        "grade",
+        "lab6",
+        "--target",
+        "kind:x",
+        "--kubeconfig",
+        str(server.kubeconfig),
+        "--format",
+        "json",
+        cwd=tmp,
+        seconds=BOUND_SECONDS,
+        as_mb=LIVE_AS_MB,
+        env=ENV,
+    )
 
 
 # (mode, words the error rows must contain)
@@ -103,8 +126,20 @@ def test_grade_target_against_a_hostile_api_server(hostile, tmp_path: Path, mode
 @pytest.mark.parametrize("mode", ["drip", "huge", "empty"])
 def test_collect_against_a_hostile_api_server(hostile, tmp_path: Path, mode: str) -> None:
     server = hostile(mode)
-    res = run_kit("collect", "lab6", "--target", "kind:x", "--kubeconfig", str(server.kubeconfig), "--out",
-                  str(tmp_path / "c.tar.gz"), cwd=tmp_path, seconds=BOUND_SECONDS, as_mb=LIVE_AS_MB, env=ENV)
+    res = run_kit(
+        "collect",
+        "lab6",
+        "--target",
+        "kind:x",
+        "--kubeconfig",
+        str(server.kubeconfig),
+        "--out",
+        str(tmp_path / "c.tar.gz"),
+        cwd=tmp_path,
+        seconds=BOUND_SECONDS,
+        as_mb=LIVE_AS_MB,
+        env=ENV,
+    )
     assert_clean(res, rc={0, 3}, seconds=BOUND_SECONDS, rss_mb=LIVE_RSS_MB)
     assert "problem" in res.out + res.err
 
@@ -113,11 +148,31 @@ def test_sigterm_during_collection_leaves_no_temporary_folder(hostile, tmp_path:
     server = hostile("drip")
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "TMPDIR": str(tmpdir),
-           "CKS_DEADLINE": "60", "CKS_TIMEOUT": "60"}
-    proc = subprocess.Popen([sys.executable, "-m", "grader", "grade", "lab6", "--target", "kind:x", "--kubeconfig",
-                             str(server.kubeconfig)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "TMPDIR": str(tmpdir),
+        "CKS_DEADLINE": "60",
+        "CKS_TIMEOUT": "60",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "grader",
+            "grade",
+            "lab6",
+            "--target",
+            "kind:x",
+            "--kubeconfig",
+            str(server.kubeconfig),
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     end = time.monotonic() + 20
     while not list(tmpdir.glob("cks-collect-*")) and time.monotonic() < end and proc.poll() is None:
         time.sleep(0.05)

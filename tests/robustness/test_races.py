@@ -44,9 +44,28 @@ def test_two_start_force_at_once_leave_one_whole_variant(tmp_path: Path) -> None
     lab = get_lab("lab2")
     ws = new_workspace(tmp_path, "lab2", seed="first")
     env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
-    procs = [subprocess.Popen([sys.executable, "-m", "grader", "start", "lab2", "-w", str(ws), "--force",
-                               "--no-backup", "--seed", seed], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE) for seed in ("alice", "bob", "carol")]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "grader",
+                "start",
+                "lab2",
+                "-w",
+                str(ws),
+                "--force",
+                "--no-backup",
+                "--seed",
+                seed,
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for seed in ("alice", "bob", "carol")
+    ]
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0 and b"Traceback" not in err, err.decode()

@@ -37,6 +37,7 @@ def _within(seconds: float, fn, *args, **kw):
 
 # ---- safeio -----------------------------------------------------------------------------------------------
 
+
 def test_reader_refuses_a_fifo_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
@@ -88,6 +89,7 @@ def test_yaml_integer_past_4300_digits_is_a_yaml_problem() -> None:
 
 # ---- fsutil: ownership and removal ------------------------------------------------------------------------------
 
+
 def test_safe_remove_tree_removes_only_what_the_kit_marked(tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
@@ -112,7 +114,9 @@ def test_safe_remove_tree_removes_only_what_the_kit_marked(tmp_path: Path) -> No
     assert not ours.exists()
 
 
-def test_safe_remove_tree_refuses_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_safe_remove_tree_refuses_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ours = tmp_path / "ours"
     (ours / "sub").mkdir(parents=True)
     fsutil.write_marker(ours, "exam")
@@ -149,7 +153,10 @@ def test_find_up_is_bounded_and_finds_the_nearest(tmp_path: Path) -> None:
     outer = new_workspace(tmp_path, "lab1")
     deep = outer / "nodes" / "controlplane" / "etc"
     assert fsutil.find_up(deep, "cks.yaml") == outer.resolve()
-    assert fsutil.find_up(tmp_path, "cks.yaml") is None or fsutil.find_up(tmp_path, "cks.yaml") != outer.resolve()
+    assert (
+        fsutil.find_up(tmp_path, "cks.yaml") is None
+        or fsutil.find_up(tmp_path, "cks.yaml") != outer.resolve()
+    )
 
 
 def test_shared_lock_refuses_while_the_exclusive_one_is_held(tmp_path: Path) -> None:
@@ -306,8 +313,9 @@ def test_json_nested_too_deeply_is_damaged_input_not_a_traceback(tmp_path: Path)
     assert (ws / "cluster" / "extra.json").is_file()  # nothing removed
 
 
-@pytest.mark.parametrize("value,expected", [("abc", 30.0), ("", 30.0), ("nan", 30.0), ("-1", 30.0), ("inf", 3600.0),
-                                            ("2.5", 2.5)])
+@pytest.mark.parametrize(
+    "value,expected", [("abc", 30.0), ("", 30.0), ("nan", 30.0), ("-1", 30.0), ("inf", 3600.0), ("2.5", 2.5)]
+)
 def test_lock_wait_from_the_environment_never_crashes_or_waits_forever(monkeypatch, value, expected) -> None:
     monkeypatch.setenv("CKS_LOCK_WAIT", value)
     assert fsutil._lock_wait() == expected
@@ -321,13 +329,21 @@ def test_a_bad_cks_lock_wait_does_not_stop_grade(tmp_path: Path) -> None:
 
     ws = new_workspace(tmp_path, "lab1")
     env = {**os.environ, "CKS_LOCK_WAIT": "abc", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    res = subprocess.run([sys.executable, "-m", "grader", "grade", "lab1", "-w", str(ws)], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=60)
+    res = subprocess.run(
+        [sys.executable, "-m", "grader", "grade", "lab1", "-w", str(ws)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 1 and "Traceback" not in res.stderr and "Score: 0/10" in res.stdout
 
 
 @pytest.mark.parametrize("bad", ["loop", "loop/below", "a" * 300])
-def test_a_workspace_path_no_file_operation_can_use_is_a_usage_error(tmp_path: Path, monkeypatch, bad: str) -> None:
+def test_a_workspace_path_no_file_operation_can_use_is_a_usage_error(
+    tmp_path: Path, monkeypatch, bad: str
+) -> None:
     """--workspace naming a loop of links or a name longer than the file system allows ended in a
     RuntimeError / OSError traceback in start, grade, hint, reset."""
     from click.testing import CliRunner
@@ -336,15 +352,21 @@ def test_a_workspace_path_no_file_operation_can_use_is_a_usage_error(tmp_path: P
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "loop").symlink_to("loop")
-    for cmd, args in ((cks, ["start", "lab1"]), (grade_cmd, ["lab1"]), (cks, ["hint", "lab1", "t1"]),
-                      (cks, ["reset", "lab1"]), (cks, ["show", "lab1"])):
+    for cmd, args in (
+        (cks, ["start", "lab1"]),
+        (grade_cmd, ["lab1"]),
+        (cks, ["hint", "lab1", "t1"]),
+        (cks, ["reset", "lab1"]),
+        (cks, ["show", "lab1"]),
+    ):
         result = CliRunner().invoke(cmd, [*args, "-w", bad])
         assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (args, result.output)
         assert "cannot be used" in result.output
 
 
-def test_control_characters_from_a_learners_file_never_reach_the_terminal_or_break_junit(tmp_path: Path,
-                                                                                       monkeypatch) -> None:
+def test_control_characters_from_a_learners_file_never_reach_the_terminal_or_break_junit(
+    tmp_path: Path, monkeypatch
+) -> None:
     """A policy value "\\e]0;pwned\\a\\0\\r..." was echoed raw into the reason and evidence: it retitled the
     reader's terminal (an instructor grading a learner's work too) and made the JUnit XML unreadable."""
     import xml.dom.minidom
@@ -355,8 +377,10 @@ def test_control_characters_from_a_learners_file_never_reach_the_terminal_or_bre
 
     monkeypatch.setenv("NO_COLOR", "1")
     ws = new_workspace(tmp_path, "lab1")
-    (ws / POLICY).write_text('apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n'
-                             '- level: "\\e[2J\\e]0;pwned\\a\\0\\rMetadata\\x9b"\n')
+    (ws / POLICY).write_text(
+        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n"
+        '- level: "\\e[2J\\e]0;pwned\\a\\0\\rMetadata\\x9b"\n'
+    )
     for args in (["-v"], ["--hints"]):
         out = CliRunner().invoke(grade_cmd, ["lab1", "-w", str(ws), *args]).output
         assert not set(out) & {"\x1b", "\x07", "\x00", "\r", "\x9b"}, repr(out[:300])
@@ -375,14 +399,36 @@ def test_a_report_about_a_folder_named_with_a_stray_byte_is_written_to_a_file(tm
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     for fmt in ("json", "table", "junit"):
         out = tmp_path / f"r.{fmt}"
-        res = subprocess.run([sys.executable, "-m", "grader", "grade", "lab1", "-w", os.fsencode(ws), "--format", fmt,
-                              "-o", str(out)], cwd=tmp_path, env=env, capture_output=True, timeout=60)
-        assert res.returncode == 1 and b"Traceback" not in res.stderr, (fmt, res.stderr.decode(errors="replace"))
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "grader",
+                "grade",
+                "lab1",
+                "-w",
+                os.fsencode(ws),
+                "--format",
+                fmt,
+                "-o",
+                str(out),
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=60,
+        )
+        assert res.returncode == 1 and b"Traceback" not in res.stderr, (
+            fmt,
+            res.stderr.decode(errors="replace"),
+        )
         assert "ws" in out.read_text(encoding="utf-8")
     assert json.loads((tmp_path / "r.json").read_text())["target"].endswith("ws\udcff")
 
 
-def test_a_start_state_interrupted_while_built_leaves_no_temporary_folder(tmp_path: Path, monkeypatch) -> None:
+def test_a_start_state_interrupted_while_built_leaves_no_temporary_folder(
+    tmp_path: Path, monkeypatch
+) -> None:
     """SIGTERM during `grade` of a seeded lab (SystemExit inside the build of the start state it compares
     with) left /tmp/cks-LAB-start-* behind: atexit only removed the folders already built."""
     import tempfile

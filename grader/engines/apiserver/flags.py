@@ -48,24 +48,44 @@ class FlagSpec:
         return self.default_136 if pinned_kube_version() >= (1, 36) else self.default
 
 
-def _int(name: str, default: int, help: str, unit: str = "", default_136: int | None = None,
-         non_negative: bool = False) -> FlagSpec:
+def _int(
+    name: str,
+    default: int,
+    help: str,
+    unit: str = "",
+    default_136: int | None = None,
+    non_negative: bool = False,
+) -> FlagSpec:
     return FlagSpec(name, "int", default, help, unit, default_136=default_136, non_negative=non_negative)
 
 
 _BATCH = ("buffer-size", "max-size", "max-wait", "throttle-enable", "throttle-qps", "throttle-burst")
 
 
-def _backend_flags(backend: str, *, mode: str, max_size: int, max_wait: str, throttle: bool, qps: float,
-                   burst: int) -> list[FlagSpec]:
+def _backend_flags(
+    backend: str, *, mode: str, max_size: int, max_wait: str, throttle: bool, qps: float, burst: int
+) -> list[FlagSpec]:
     p = f"audit-{backend}"
     return [
-        FlagSpec(f"{p}-mode", "enum", mode, "strategy for sending events", choices=("batch", "blocking", "blocking-strict")),
-        FlagSpec(f"{p}-version", "enum", "audit.k8s.io/v1", "API version of the events written",
-                 choices=("audit.k8s.io/v1",)),
+        FlagSpec(
+            f"{p}-mode",
+            "enum",
+            mode,
+            "strategy for sending events",
+            choices=("batch", "blocking", "blocking-strict"),
+        ),
+        FlagSpec(
+            f"{p}-version",
+            "enum",
+            "audit.k8s.io/v1",
+            "API version of the events written",
+            choices=("audit.k8s.io/v1",),
+        ),
         _int(f"{p}-batch-buffer-size", 10000, "events buffered before batching (batch mode)"),
         _int(f"{p}-batch-max-size", max_size, "maximum events per batch (batch mode)"),
-        FlagSpec(f"{p}-batch-max-wait", "duration", max_wait, "time before a partial batch is written (batch mode)"),
+        FlagSpec(
+            f"{p}-batch-max-wait", "duration", max_wait, "time before a partial batch is written (batch mode)"
+        ),
         FlagSpec(f"{p}-batch-throttle-enable", "bool", throttle, "throttle batches (batch mode)"),
         FlagSpec(f"{p}-batch-throttle-qps", "float", qps, "average batches per second (batch mode)"),
         _int(f"{p}-batch-throttle-burst", burst, "batches sent at once when QPS was unused (batch mode)"),
@@ -75,46 +95,105 @@ def _backend_flags(backend: str, *, mode: str, max_size: int, max_wait: str, thr
     ]
 
 
-AUDIT_FLAGS: dict[str, FlagSpec] = {s.name: s for s in [
-    FlagSpec("audit-policy-file", "path", "", "the audit policy; without it no event is recorded"),
-    FlagSpec("audit-log-path", "path", "", "the log backend's file; '-' = standard output; empty = no log backend"),
-    _int("audit-log-maxage", 0, "days to keep rotated files (0 = no limit by age)", "days", 366, True),
-    _int("audit-log-maxbackup", 0, "rotated files to keep (0 = keep all)", "files", 100, True),
-    _int("audit-log-maxsize", 0, "megabytes before the file is rotated (<=1.35: 0 means 100)", "MB", 100, True),
-    FlagSpec("audit-log-compress", "bool", False, "gzip rotated files"),
-    FlagSpec("audit-log-format", "enum", "json", "event format", choices=("json", "legacy")),
-    *_backend_flags("log", mode="blocking", max_size=1, max_wait="0s", throttle=False, qps=0.0, burst=0),
-    FlagSpec("audit-webhook-config-file", "path", "", "kubeconfig of the webhook backend; empty = no webhook"),
-    FlagSpec("audit-webhook-initial-backoff", "duration", "10s", "wait before retrying a failed request"),
-    FlagSpec("audit-webhook-batch-initial-backoff", "duration", "10s", "wait before retrying a failed request",
-             deprecated="use --audit-webhook-initial-backoff"),
-    *_backend_flags("webhook", mode="batch", max_size=400, max_wait="30s", throttle=True, qps=10.0, burst=15),
-]}
+AUDIT_FLAGS: dict[str, FlagSpec] = {
+    s.name: s
+    for s in [
+        FlagSpec("audit-policy-file", "path", "", "the audit policy; without it no event is recorded"),
+        FlagSpec(
+            "audit-log-path",
+            "path",
+            "",
+            "the log backend's file; '-' = standard output; empty = no log backend",
+        ),
+        _int("audit-log-maxage", 0, "days to keep rotated files (0 = no limit by age)", "days", 366, True),
+        _int("audit-log-maxbackup", 0, "rotated files to keep (0 = keep all)", "files", 100, True),
+        _int(
+            "audit-log-maxsize",
+            0,
+            "megabytes before the file is rotated (<=1.35: 0 means 100)",
+            "MB",
+            100,
+            True,
+        ),
+        FlagSpec("audit-log-compress", "bool", False, "gzip rotated files"),
+        FlagSpec("audit-log-format", "enum", "json", "event format", choices=("json", "legacy")),
+        *_backend_flags("log", mode="blocking", max_size=1, max_wait="0s", throttle=False, qps=0.0, burst=0),
+        FlagSpec(
+            "audit-webhook-config-file", "path", "", "kubeconfig of the webhook backend; empty = no webhook"
+        ),
+        FlagSpec("audit-webhook-initial-backoff", "duration", "10s", "wait before retrying a failed request"),
+        FlagSpec(
+            "audit-webhook-batch-initial-backoff",
+            "duration",
+            "10s",
+            "wait before retrying a failed request",
+            deprecated="use --audit-webhook-initial-backoff",
+        ),
+        *_backend_flags(
+            "webhook", mode="batch", max_size=400, max_wait="30s", throttle=True, qps=10.0, burst=15
+        ),
+    ]
+}
 
 # Misspellings seen in courses and simulators, mapped to the real flag (difflib finds the rest).
 _ALIASES = {
-    "audit-log-max-backups": "audit-log-maxbackup", "audit-log-max-backup": "audit-log-maxbackup",
-    "audit-log-maxbackups": "audit-log-maxbackup", "audit-log-backups": "audit-log-maxbackup",
-    "audit-log-max-age": "audit-log-maxage", "audit-log-max-size": "audit-log-maxsize",
-    "audit-log-file": "audit-log-path", "audit-log": "audit-log-path", "audit-log-dir": "audit-log-path",
-    "audit-policy": "audit-policy-file", "audit-policy-path": "audit-policy-file",
-    "audit-file": "audit-policy-file", "audit-log-policy-file": "audit-policy-file",
-    "audit-webhook-config": "audit-webhook-config-file", "audit-webhook-kubeconfig": "audit-webhook-config-file",
+    "audit-log-max-backups": "audit-log-maxbackup",
+    "audit-log-max-backup": "audit-log-maxbackup",
+    "audit-log-maxbackups": "audit-log-maxbackup",
+    "audit-log-backups": "audit-log-maxbackup",
+    "audit-log-max-age": "audit-log-maxage",
+    "audit-log-max-size": "audit-log-maxsize",
+    "audit-log-file": "audit-log-path",
+    "audit-log": "audit-log-path",
+    "audit-log-dir": "audit-log-path",
+    "audit-policy": "audit-policy-file",
+    "audit-policy-path": "audit-policy-file",
+    "audit-file": "audit-policy-file",
+    "audit-log-policy-file": "audit-policy-file",
+    "audit-webhook-config": "audit-webhook-config-file",
+    "audit-webhook-kubeconfig": "audit-webhook-config-file",
 }
 
 # kube-apiserver boolean flags: written bare (`--allow-privileged`) they take no value, so the next word is
 # not theirs. Non-audit flags not listed here are assumed to take a value unless the next word is a flag.
-BOOL_FLAGS = frozenset({
-    "allow-privileged", "anonymous-auth", "enable-bootstrap-token-auth", "enable-aggregator-routing",
-    "enable-garbage-collector", "enable-logs-handler", "enable-priority-and-fairness", "profiling",
-    "contention-profiling", "service-account-lookup", "service-account-extend-token-expiration",
-    "aggregator-reject-forwarding-redirect", "delete-collection-workers-enabled", "watch-cache",
-    "storage-media-type-json", "strict-transport-security-directives-enabled", "endpoint-reconciler-enabled",
-    "enable-admission-plugins-strict", "add-dir-header", "alsologtostderr", "logtostderr", "one-output",
-    "skip-headers", "skip-log-headers", "permit-port-sharing", "permit-address-sharing", "version-bool",
-    "kubelet-https", "enable-swagger-ui", "insecure-allow-any-token", "experimental-logging-sanitization",
-    "help", "disable-http2-serving",
-} | {s.name for s in AUDIT_FLAGS.values() if s.kind == "bool"})
+BOOL_FLAGS = frozenset(
+    {
+        "allow-privileged",
+        "anonymous-auth",
+        "enable-bootstrap-token-auth",
+        "enable-aggregator-routing",
+        "enable-garbage-collector",
+        "enable-logs-handler",
+        "enable-priority-and-fairness",
+        "profiling",
+        "contention-profiling",
+        "service-account-lookup",
+        "service-account-extend-token-expiration",
+        "aggregator-reject-forwarding-redirect",
+        "delete-collection-workers-enabled",
+        "watch-cache",
+        "storage-media-type-json",
+        "strict-transport-security-directives-enabled",
+        "endpoint-reconciler-enabled",
+        "enable-admission-plugins-strict",
+        "add-dir-header",
+        "alsologtostderr",
+        "logtostderr",
+        "one-output",
+        "skip-headers",
+        "skip-log-headers",
+        "permit-port-sharing",
+        "permit-address-sharing",
+        "version-bool",
+        "kubelet-https",
+        "enable-swagger-ui",
+        "insecure-allow-any-token",
+        "experimental-logging-sanitization",
+        "help",
+        "disable-http2-serving",
+    }
+    | {s.name for s in AUDIT_FLAGS.values() if s.kind == "bool"}
+)
 
 
 @dataclass(frozen=True)
@@ -190,15 +269,28 @@ def parse_argv(words: list[tuple[str, str]], *, max_problems: int = 200) -> Pars
                 raw_name, value, form = body, None, ""
             name = raw_name.replace("_", "-")
             if not name or name.startswith(("-", "=")):
-                add(Problem("error", "bad-flag-syntax", f"{word!r} is not a flag kube-apiserver can parse "
-                            "(bad flag syntax): kube-apiserver would not start", where))
+                add(
+                    Problem(
+                        "error",
+                        "bad-flag-syntax",
+                        f"{word!r} is not a flag kube-apiserver can parse "
+                        "(bad flag syntax): kube-apiserver would not start",
+                        where,
+                    )
+                )
                 continue
             if any(c.isspace() for c in name):
                 first = name.split()[0]
-                add(Problem("error", "flag-and-value-in-one-word",
-                            f"{word!r} is a single argument holding a flag and its value, so kube-apiserver sees "
-                            f"an unknown flag named {('--' + name)!r} and does not start; write "
-                            f"'--{first}={' '.join(name.split()[1:])}' (one list item per flag)", where))
+                add(
+                    Problem(
+                        "error",
+                        "flag-and-value-in-one-word",
+                        f"{word!r} is a single argument holding a flag and its value, so kube-apiserver sees "
+                        f"an unknown flag named {('--' + name)!r} and does not start; write "
+                        f"'--{first}={' '.join(name.split()[1:])}' (one list item per flag)",
+                        where,
+                    )
+                )
                 continue
             if value is None:
                 if name in BOOL_FLAGS:
@@ -209,8 +301,15 @@ def parse_argv(words: list[tuple[str, str]], *, max_problems: int = 200) -> Pars
                         where = f"{where}+{words[i][0]}"
                         i += 1
                     elif name in AUDIT_FLAGS:
-                        add(Problem("error", "flag-needs-value", f"{word} is the last argument and has no value "
-                                    f"(flag needs an argument): kube-apiserver would not start", where))
+                        add(
+                            Problem(
+                                "error",
+                                "flag-needs-value",
+                                f"{word} is the last argument and has no value "
+                                f"(flag needs an argument): kube-apiserver would not start",
+                                where,
+                            )
+                        )
                         continue
                     else:
                         value, form = "", "bare"
@@ -222,8 +321,14 @@ def parse_argv(words: list[tuple[str, str]], *, max_problems: int = 200) -> Pars
                     value, form = "", "bare"
             parsed.settings.append(FlagSetting(name, "--" + raw_name, value, where, form))
             if raw_name != name and is_audit_name(name):
-                add(Problem("info", "flag-underscores", f"--{raw_name} is read as --{name} "
-                            "(kube-apiserver turns '_' into '-' in flag names)", where))
+                add(
+                    Problem(
+                        "info",
+                        "flag-underscores",
+                        f"--{raw_name} is read as --{name} (kube-apiserver turns '_' into '-' in flag names)",
+                        where,
+                    )
+                )
             continue
         if word.startswith("-") and len(word) > 1:
             body = word[1:]
@@ -235,14 +340,28 @@ def parse_argv(words: list[tuple[str, str]], *, max_problems: int = 200) -> Pars
                 parsed.settings.append(FlagSetting("v", "-v", value, where, "shorthand"))
                 continue
             hint = f"; write '-{word}'" if is_audit_name(body) else ""
-            add(Problem("error", "single-dash-flag", f"{word!r} starts with one dash: kube-apiserver reads it as "
-                        f"shorthand flags ('unknown shorthand flag: {body[0]!r}') and would not start{hint}", where))
+            add(
+                Problem(
+                    "error",
+                    "single-dash-flag",
+                    f"{word!r} starts with one dash: kube-apiserver reads it as "
+                    f"shorthand flags ('unknown shorthand flag: {body[0]!r}') and would not start{hint}",
+                    where,
+                )
+            )
             continue
         if word:
             parsed.positional.append((where, word))
     for where, word in parsed.positional[:20]:
-        add(Problem("error", "positional-argument", f"{word!r} is not a flag: kube-apiserver takes no arguments "
-                    "besides flags and would not start (every list item must start with --)", where))
+        add(
+            Problem(
+                "error",
+                "positional-argument",
+                f"{word!r} is not a flag: kube-apiserver takes no arguments "
+                "besides flags and would not start (every list item must start with --)",
+                where,
+            )
+        )
     return parsed
 
 

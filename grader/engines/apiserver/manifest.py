@@ -27,8 +27,16 @@ from grader.engines.apiserver.host import HostView
 from grader.engines.apiserver.problems import Problem
 from grader.text import plural
 
-HOSTPATH_TYPES = ("", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
-                  "BlockDevice")
+HOSTPATH_TYPES = (
+    "",
+    "DirectoryOrCreate",
+    "Directory",
+    "FileOrCreate",
+    "File",
+    "Socket",
+    "CharDevice",
+    "BlockDevice",
+)
 _FILE_TYPES = {"", "File", "FileOrCreate"}
 _DIR_TYPES = {"", "Directory", "DirectoryOrCreate"}
 # Flags (besides audit ones) whose value is a file kube-apiserver reads at start-up.
@@ -104,11 +112,16 @@ class PathAccess:
         if self.mount is None:
             return f"{self.container_path}: not mounted"
         vol = self.volume
-        src = f"hostPath {vol.host_path} (type {vol.host_type or 'unset'})" if vol and vol.source == "hostPath" \
+        src = (
+            f"hostPath {vol.host_path} (type {vol.host_type or 'unset'})"
+            if vol and vol.source == "hostPath"
             else (f"{vol.source} volume" if vol else "no such volume")
+        )
         ro = "read-only" if self.mount.read_only else "writable"
-        return (f"{self.container_path} -> mount {self.mount.name!r} at {self.mount.mount_path} ({ro}) -> {src}"
-                + (f" -> host {self.host_path}" if self.host_path else ""))
+        return (
+            f"{self.container_path} -> mount {self.mount.name!r} at {self.mount.mount_path} ({ro}) -> {src}"
+            + (f" -> host {self.host_path}" if self.host_path else "")
+        )
 
 
 @dataclass
@@ -121,7 +134,9 @@ class ManifestAnalysis:
     argv: list[str] = field(default_factory=list)
     parsed: ParsedArgs | None = None
     audit: dict[str, EffectiveFlag] = field(default_factory=dict)
-    unknown_audit_flags: list[tuple[str, str, str | None]] = field(default_factory=list)  # (written, where, hint)
+    unknown_audit_flags: list[tuple[str, str, str | None]] = field(
+        default_factory=list
+    )  # (written, where, hint)
     mounts: list[Mount] = field(default_factory=list)
     volumes: dict[str, Volume] = field(default_factory=dict)
     policy: PathAccess | None = None
@@ -167,6 +182,7 @@ class ManifestAnalysis:
 
 # ---- entry points ---------------------------------------------------------------------------------
 
+
 def parse_manifest_text(text: str | bytes) -> tuple[Any, list[Problem]]:
     """YAML/JSON text -> the document kubelet would decode (the first one) and problems; never raises."""
     if "\x00" in (text[:65536] if isinstance(text, str) else text[:65536].decode("latin-1")):
@@ -181,8 +197,14 @@ def parse_manifest_text(text: str | bytes) -> tuple[Any, list[Problem]]:
         problems.append(Problem("fatal", "empty", "the manifest is empty: kubelet runs nothing from it"))
         return None, problems
     if len(present) > 1:
-        problems.append(Problem("warning", "several-documents", f"the file holds {len(present)} YAML documents; "
-                                "kubelet reads one pod per file and ignores the rest"))
+        problems.append(
+            Problem(
+                "warning",
+                "several-documents",
+                f"the file holds {len(present)} YAML documents; "
+                "kubelet reads one pod per file and ignores the rest",
+            )
+        )
     return present[0], problems
 
 
@@ -207,17 +229,37 @@ def analyze_manifest(doc: Any, host: HostView | None = None) -> ManifestAnalysis
         return a
     a.argv = [w for _, w in words]
     if words and words[0][1].startswith("-"):
-        a.problems.append(Problem("error", "no-command", f"the first word is the flag {words[0][1]!r}: without "
-                                  "`command: [kube-apiserver, ...]` the image runs the args as the command and "
-                                  "fails", words[0][0]))
+        a.problems.append(
+            Problem(
+                "error",
+                "no-command",
+                f"the first word is the flag {words[0][1]!r}: without "
+                "`command: [kube-apiserver, ...]` the image runs the args as the command and "
+                "fails",
+                words[0][0],
+            )
+        )
         words = [("(image entrypoint)", "kube-apiserver"), *words]
     elif words and posixpath.basename(words[0][1]) != "kube-apiserver":
-        a.problems.append(Problem("warning", "not-kube-apiserver", f"the container runs {words[0][1]!r}, not "
-                                  "kube-apiserver; its flags are read as kube-apiserver's anyway", words[0][0]))
+        a.problems.append(
+            Problem(
+                "warning",
+                "not-kube-apiserver",
+                f"the container runs {words[0][1]!r}, not "
+                "kube-apiserver; its flags are read as kube-apiserver's anyway",
+                words[0][0],
+            )
+        )
     elif not words:
-        a.problems.append(Problem("error", "no-command", "the kube-apiserver container has no command or args: "
-                                  "kube-apiserver is not started with any flag (and the image may not start it)",
-                                  a.container_where))
+        a.problems.append(
+            Problem(
+                "error",
+                "no-command",
+                "the kube-apiserver container has no command or args: "
+                "kube-apiserver is not started with any flag (and the image may not start it)",
+                a.container_where,
+            )
+        )
     a.parsed = parse_argv(words)
     a.problems.extend(a.parsed.problems)
     _audit_flags(a)
@@ -240,17 +282,30 @@ def comment_mentions(text: str, flag: str) -> list[int]:
 
 # ---- pod structure --------------------------------------------------------------------------------
 
+
 def _pod_spec(doc: Any, a: ManifestAnalysis) -> dict | None:
     if not isinstance(doc, dict):
         what = "empty" if doc is None else f"a {type(doc).__name__}"
-        a.problems.append(Problem("fatal", "not-a-pod", f"the manifest is {what}, not a Pod object: kubelet "
-                                  "ignores it, so no kube-apiserver runs from it"))
+        a.problems.append(
+            Problem(
+                "fatal",
+                "not-a-pod",
+                f"the manifest is {what}, not a Pod object: kubelet "
+                "ignores it, so no kube-apiserver runs from it",
+            )
+        )
         return None
     kind, version = doc.get("kind"), doc.get("apiVersion")
     if kind != "Pod" or version != "v1":
-        a.problems.append(Problem("fatal", "not-a-pod", f"the manifest is kind {kind!r} apiVersion {version!r}; "
-                                  "a static pod must be kind: Pod, apiVersion: v1 (kubelet ignores anything else)",
-                                  "kind"))
+        a.problems.append(
+            Problem(
+                "fatal",
+                "not-a-pod",
+                f"the manifest is kind {kind!r} apiVersion {version!r}; "
+                "a static pod must be kind: Pod, apiVersion: v1 (kubelet ignores anything else)",
+                "kind",
+            )
+        )
         return None
     a.is_pod = True
     meta = doc.get("metadata")
@@ -258,8 +313,9 @@ def _pod_spec(doc: Any, a: ManifestAnalysis) -> dict | None:
         a.pod_name = str(meta.get("name") or "")
         a.namespace = str(meta.get("namespace") or "default")
     if not a.pod_name:
-        a.problems.append(Problem("error", "no-name", "metadata.name is missing: kubelet rejects the pod",
-                                  "metadata.name"))
+        a.problems.append(
+            Problem("error", "no-name", "metadata.name is missing: kubelet rejects the pod", "metadata.name")
+        )
     spec = doc.get("spec")
     if not isinstance(spec, dict):
         a.problems.append(Problem("fatal", "no-spec", "the Pod has no spec mapping", "spec"))
@@ -270,17 +326,29 @@ def _pod_spec(doc: Any, a: ManifestAnalysis) -> dict | None:
 def _containers(spec: dict, a: ManifestAnalysis) -> list[dict]:
     raw = spec.get("containers")
     if not isinstance(raw, list) or not raw:
-        a.problems.append(Problem("fatal", "no-containers", "spec.containers is missing or empty: the Pod runs "
-                                  "nothing (kubelet rejects it)", "spec.containers"))
+        a.problems.append(
+            Problem(
+                "fatal",
+                "no-containers",
+                "spec.containers is missing or empty: the Pod runs nothing (kubelet rejects it)",
+                "spec.containers",
+            )
+        )
         return []
     out = []
     for i, c in enumerate(raw):
         if isinstance(c, dict):
             out.append(c)
         else:
-            a.problems.append(Problem("fatal", "bad-container", f"spec.containers[{i}] is a {type(c).__name__}, "
-                                      "not a container mapping: kubelet cannot decode the pod",
-                                      f"spec.containers[{i}]"))
+            a.problems.append(
+                Problem(
+                    "fatal",
+                    "bad-container",
+                    f"spec.containers[{i}] is a {type(c).__name__}, "
+                    "not a container mapping: kubelet cannot decode the pod",
+                    f"spec.containers[{i}]",
+                )
+            )
             out.append({})
     return out
 
@@ -303,19 +371,34 @@ def _pick_container(containers: list[dict], a: ManifestAnalysis) -> int | None:
     for i, c in enumerate(containers):
         words = _command_words(c)
         if words and posixpath.basename(words[0]) == "kube-apiserver":
-            a.problems.append(Problem("info", "container-name", f"the container running kube-apiserver is named "
-                                      f"{c.get('name')!r} (kubeadm names it kube-apiserver)", f"spec.containers[{i}]"))
+            a.problems.append(
+                Problem(
+                    "info",
+                    "container-name",
+                    f"the container running kube-apiserver is named "
+                    f"{c.get('name')!r} (kubeadm names it kube-apiserver)",
+                    f"spec.containers[{i}]",
+                )
+            )
             return i
     names = ", ".join(repr(c.get("name")) for c in containers)
-    a.problems.append(Problem("fatal", "no-apiserver-container", f"no container runs kube-apiserver (containers: "
-                              f"{names}); none is named kube-apiserver or has command kube-apiserver",
-                              "spec.containers"))
+    a.problems.append(
+        Problem(
+            "fatal",
+            "no-apiserver-container",
+            f"no container runs kube-apiserver (containers: "
+            f"{names}); none is named kube-apiserver or has command kube-apiserver",
+            "spec.containers",
+        )
+    )
     return None
 
 
 def _other_containers(spec: dict, containers: list[dict], idx: int | None, a: ManifestAnalysis) -> None:
     """Audit flags in another container configure nothing: say so, they are a classic mistake."""
-    groups = [("containers", containers)] + [(k, spec.get(k)) for k in ("initContainers", "ephemeralContainers")]
+    groups = [("containers", containers)] + [
+        (k, spec.get(k)) for k in ("initContainers", "ephemeralContainers")
+    ]
     for key, items in groups:
         if not isinstance(items, list):
             continue
@@ -328,10 +411,16 @@ def _other_containers(spec: dict, containers: list[dict], idx: int | None, a: Ma
                 if isinstance(v, list):
                     words.extend(x for x in v if isinstance(x, str) and "--audit" in x)
             if words:
-                a.problems.append(Problem("warning", "flags-in-other-container",
-                                          f"{plural(len(words), 'audit flag')} ({words[0]}{', ...' if len(words) > 1 else ''})"
-                                          f" are in {key}[{i}] ({c.get('name')!r}), not in the kube-apiserver "
-                                          "container: they configure nothing", f"spec.{key}[{i}]"))
+                a.problems.append(
+                    Problem(
+                        "warning",
+                        "flags-in-other-container",
+                        f"{plural(len(words), 'audit flag')} ({words[0]}{', ...' if len(words) > 1 else ''})"
+                        f" are in {key}[{i}] ({c.get('name')!r}), not in the kube-apiserver "
+                        "container: they configure nothing",
+                        f"spec.{key}[{i}]",
+                    )
+                )
 
 
 def _argv(c: dict, where: str, a: ManifestAnalysis) -> list[tuple[str, str]] | None:
@@ -342,9 +431,16 @@ def _argv(c: dict, where: str, a: ManifestAnalysis) -> list[tuple[str, str]] | N
         if v is None:
             continue
         if not isinstance(v, list):
-            a.problems.append(Problem("fatal", f"{key}-not-list", f"{key} is a {type(v).__name__}, not a list: kubelet "
-                                      f"cannot decode the pod (write one list item per word: `{key}: [kube-apiserver, "
-                                      "--flag=value]`)", f"{where}.{key}"))
+            a.problems.append(
+                Problem(
+                    "fatal",
+                    f"{key}-not-list",
+                    f"{key} is a {type(v).__name__}, not a list: kubelet "
+                    f"cannot decode the pod (write one list item per word: `{key}: [kube-apiserver, "
+                    "--flag=value]`)",
+                    f"{where}.{key}",
+                )
+            )
             ok = False
             continue
         for i, item in enumerate(v):
@@ -356,9 +452,15 @@ def _argv(c: dict, where: str, a: ManifestAnalysis) -> list[tuple[str, str]] | N
             else:
                 ok = False
                 if sum(p.code == "arg-not-string" for p in a.problems) < 5:
-                    a.problems.append(Problem("fatal", "arg-not-string", f"{key}[{i}] is {_a(item)} "
-                                              f"({item!r:.40}), not a string: kubelet cannot decode the pod (quote it)",
-                                              w))
+                    a.problems.append(
+                        Problem(
+                            "fatal",
+                            "arg-not-string",
+                            f"{key}[{i}] is {_a(item)} "
+                            f"({item!r:.40}), not a string: kubelet cannot decode the pod (quote it)",
+                            w,
+                        )
+                    )
     return words if ok else None
 
 
@@ -369,6 +471,7 @@ def _a(value: Any) -> str:
 
 
 # ---- audit flags ----------------------------------------------------------------------------------
+
 
 def _audit_flags(a: ManifestAnalysis) -> None:
     assert a.parsed is not None
@@ -383,9 +486,15 @@ def _audit_flags(a: ManifestAnalysis) -> None:
             if unknown_reported < MAX_REPORTED:
                 unknown_reported += 1
                 tip = f"; did you mean --{hint}?" if hint else ""
-                a.problems.append(Problem("error", "unknown-flag", f"{s.written} is not a kube-apiserver flag "
-                                          f"(kube-apiserver stops at start-up: 'unknown flag: {s.written}'){tip}",
-                                          s.where))
+                a.problems.append(
+                    Problem(
+                        "error",
+                        "unknown-flag",
+                        f"{s.written} is not a kube-apiserver flag "
+                        f"(kube-apiserver stops at start-up: 'unknown flag: {s.written}'){tip}",
+                        s.where,
+                    )
+                )
             continue
         eff = a.audit.get(spec.name) or EffectiveFlag(spec)
         eff.occurrences += 1
@@ -397,49 +506,92 @@ def _audit_flags(a: ManifestAnalysis) -> None:
             a.audit[name] = EffectiveFlag(spec, value=spec.pinned_default)
             continue
         if eff.occurrences > 1:
-            a.problems.append(Problem("info", "flag-repeated", f"--{name} is given {eff.occurrences} times; the last "
-                                      f"one wins: {eff.raw!r}", eff.where))
+            a.problems.append(
+                Problem(
+                    "info",
+                    "flag-repeated",
+                    f"--{name} is given {eff.occurrences} times; the last one wins: {eff.raw!r}",
+                    eff.where,
+                )
+            )
         if spec.deprecated:
-            a.problems.append(Problem("info", "flag-deprecated", f"--{name} is deprecated: {spec.deprecated}",
-                                      eff.where))
+            a.problems.append(
+                Problem("info", "flag-deprecated", f"--{name} is deprecated: {spec.deprecated}", eff.where)
+            )
         typed, err = convert(spec, eff.raw or "") if spec.kind not in {"string", "path"} else (eff.raw, None)
         eff.value = typed if err is None else spec.pinned_default
         if err:
             eff.error = err
-            a.problems.append(Problem("error", "invalid-value", f"{err}: kube-apiserver would not start", eff.where))
+            a.problems.append(
+                Problem("error", "invalid-value", f"{err}: kube-apiserver would not start", eff.where)
+            )
         elif spec.kind == "int" and re.match(r"^[+-]?0[0-7_]+$", eff.raw or ""):
-            a.problems.append(Problem("info", "octal-number", f"--{name}={eff.raw} is read as an octal number "
-                                      f"({typed}) by kube-apiserver; drop the leading 0", eff.where))
+            a.problems.append(
+                Problem(
+                    "info",
+                    "octal-number",
+                    f"--{name}={eff.raw} is read as an octal number "
+                    f"({typed}) by kube-apiserver; drop the leading 0",
+                    eff.where,
+                )
+            )
     # Validate() runs only for the enabled backends (log: a path; webhook: a config file).
-    enabled = {"log": bool(a.audit["audit-log-path"].value),
-               "webhook": bool(a.audit["audit-webhook-config-file"].value)}
+    enabled = {
+        "log": bool(a.audit["audit-log-path"].value),
+        "webhook": bool(a.audit["audit-webhook-config-file"].value),
+    }
     for name, eff in a.audit.items():
         if not eff.set or eff.error:
             continue
-        backend = "log" if name.startswith("audit-log-") else "webhook" if name.startswith("audit-webhook-") else ""
+        backend = (
+            "log" if name.startswith("audit-log-") else "webhook" if name.startswith("audit-webhook-") else ""
+        )
         if backend and not enabled[backend]:
             continue
         err = validate(eff.spec, eff.value)
         if err:
             eff.error = err
-            a.problems.append(Problem("error", "invalid-value", f"{err}: kube-apiserver would not start", eff.where))
+            a.problems.append(
+                Problem("error", "invalid-value", f"{err}: kube-apiserver would not start", eff.where)
+            )
     policy, path = a.audit["audit-policy-file"], a.audit["audit-log-path"]
     if path.set and path.value == "":
-        a.problems.append(Problem("info", "log-disabled", "--audit-log-path is empty: the log backend is off",
-                                  path.where))
+        a.problems.append(
+            Problem("info", "log-disabled", "--audit-log-path is empty: the log backend is off", path.where)
+        )
     if path.value == "-":
-        a.problems.append(Problem("info", "log-stdout", "--audit-log-path=- writes events to standard output "
-                                  "(the container log), not to a file", path.where))
+        a.problems.append(
+            Problem(
+                "info",
+                "log-stdout",
+                "--audit-log-path=- writes events to standard output (the container log), not to a file",
+                path.where,
+            )
+        )
     if path.value and not policy.value:
-        a.problems.append(Problem("warning", "no-policy", "--audit-log-path is set but --audit-policy-file is not: "
-                                  "without a policy kube-apiserver records no events at all", path.where))
+        a.problems.append(
+            Problem(
+                "warning",
+                "no-policy",
+                "--audit-log-path is set but --audit-policy-file is not: "
+                "without a policy kube-apiserver records no events at all",
+                path.where,
+            )
+        )
     if policy.value and not path.value and not enabled["webhook"]:
-        a.problems.append(Problem("warning", "no-backend", "--audit-policy-file is set but no backend is enabled "
-                                  "(--audit-log-path or --audit-webhook-config-file): events go nowhere",
-                                  policy.where))
+        a.problems.append(
+            Problem(
+                "warning",
+                "no-backend",
+                "--audit-policy-file is set but no backend is enabled "
+                "(--audit-log-path or --audit-webhook-config-file): events go nowhere",
+                policy.where,
+            )
+        )
 
 
 # ---- volumes and mounts ---------------------------------------------------------------------------
+
 
 def _norm(path: str) -> str:
     p = posixpath.normpath(path) if path else path
@@ -452,8 +604,14 @@ def _volumes(spec: dict, a: ManifestAnalysis) -> dict[str, Volume]:
     if raw is None:
         return out
     if not isinstance(raw, list):
-        a.problems.append(Problem("fatal", "volumes-not-list", "spec.volumes is not a list: kubelet cannot decode "
-                                  "the pod", "spec.volumes"))
+        a.problems.append(
+            Problem(
+                "fatal",
+                "volumes-not-list",
+                "spec.volumes is not a list: kubelet cannot decode the pod",
+                "spec.volumes",
+            )
+        )
         return out
     for i, v in enumerate(raw):
         where = f"spec.volumes[{i}]"
@@ -462,30 +620,58 @@ def _volumes(spec: dict, a: ManifestAnalysis) -> dict[str, Volume]:
             continue
         name = v.get("name")
         if not isinstance(name, str) or not name:
-            a.problems.append(Problem("error", "volume-no-name", f"{where} has no name: kubelet rejects the pod", where))
+            a.problems.append(
+                Problem("error", "volume-no-name", f"{where} has no name: kubelet rejects the pod", where)
+            )
             continue
         sources = [k for k in v if k != "name"]
         source = sources[0] if len(sources) == 1 else ""
         if len(sources) != 1:
-            a.problems.append(Problem("error", "volume-source", f"volume {name!r} has {len(sources)} sources "
-                                      f"({', '.join(sources) or 'none'}); it needs exactly one: kubelet rejects the pod",
-                                      where))
+            a.problems.append(
+                Problem(
+                    "error",
+                    "volume-source",
+                    f"volume {name!r} has {len(sources)} sources "
+                    f"({', '.join(sources) or 'none'}); it needs exactly one: kubelet rejects the pod",
+                    where,
+                )
+            )
         host_path, host_type = None, ""
         if source == "hostPath":
             hp = v.get("hostPath")
             if not isinstance(hp, dict) or not isinstance(hp.get("path"), str) or not hp.get("path"):
-                a.problems.append(Problem("error", "hostpath-no-path", f"volume {name!r}: hostPath.path is missing: "
-                                          "kubelet rejects the pod", f"{where}.hostPath"))
+                a.problems.append(
+                    Problem(
+                        "error",
+                        "hostpath-no-path",
+                        f"volume {name!r}: hostPath.path is missing: kubelet rejects the pod",
+                        f"{where}.hostPath",
+                    )
+                )
             else:
                 host_path = _norm(hp["path"])
                 host_type = hp.get("type") or ""
                 if host_type not in HOSTPATH_TYPES:
-                    a.problems.append(Problem("error", "hostpath-bad-type", f"volume {name!r}: hostPath type "
-                                              f"{host_type!r} is not one of {', '.join(t for t in HOSTPATH_TYPES if t)}: "
-                                              "kubelet rejects the pod", f"{where}.hostPath.type"))
+                    a.problems.append(
+                        Problem(
+                            "error",
+                            "hostpath-bad-type",
+                            f"volume {name!r}: hostPath type "
+                            f"{host_type!r} is not one of {', '.join(t for t in HOSTPATH_TYPES if t)}: "
+                            "kubelet rejects the pod",
+                            f"{where}.hostPath.type",
+                        )
+                    )
         if name in out:
-            a.problems.append(Problem("error", "volume-duplicate", f"two volumes are named {name!r}: kubelet rejects "
-                                      "the pod (spec.volumes: Duplicate value)", where))
+            a.problems.append(
+                Problem(
+                    "error",
+                    "volume-duplicate",
+                    f"two volumes are named {name!r}: kubelet rejects "
+                    "the pod (spec.volumes: Duplicate value)",
+                    where,
+                )
+            )
             continue
         out[name] = Volume(i, name, source, host_path, str(host_type), where)
     return out
@@ -510,16 +696,30 @@ def _check_all_mount_names(spec: dict, a: ManifestAnalysis) -> None:
                 if isinstance(name, str) and name and name not in a.volumes:
                     close = sorted((v for v in a.volumes if _close(name, v)), key=lambda v: -_ratio(name, v))
                     tip = f"; did you mean {close[0]!r}?" if close else ""
-                    a.problems.append(Problem("error", "volume-not-found", f"{key}[{i}].volumeMounts[{j}] uses volume "
-                                              f"{name!r}, which is not in spec.volumes: kubelet rejects the pod "
-                                              f"(Not found){tip}", f"spec.{key}[{i}].volumeMounts[{j}].name"))
+                    a.problems.append(
+                        Problem(
+                            "error",
+                            "volume-not-found",
+                            f"{key}[{i}].volumeMounts[{j}] uses volume "
+                            f"{name!r}, which is not in spec.volumes: kubelet rejects the pod "
+                            f"(Not found){tip}",
+                            f"spec.{key}[{i}].volumeMounts[{j}].name",
+                        )
+                    )
     for name, vol in a.volumes.items():
         if name not in used:
-            close = sorted((n for n in used if n not in a.volumes and _close(name, n)),
-                           key=lambda n: -_ratio(name, n))
+            close = sorted(
+                (n for n in used if n not in a.volumes and _close(name, n)), key=lambda n: -_ratio(name, n)
+            )
             tip = f" (a mount uses {close[0]!r}: a typo?)" if close else ""
-            a.problems.append(Problem("warning", "volume-unused", f"volume {name!r} is not mounted by any container{tip}",
-                                      vol.where))
+            a.problems.append(
+                Problem(
+                    "warning",
+                    "volume-unused",
+                    f"volume {name!r} is not mounted by any container{tip}",
+                    vol.where,
+                )
+            )
 
 
 def _ratio(a: str, b: str) -> float:
@@ -538,8 +738,14 @@ def _mounts(c: dict, where: str, a: ManifestAnalysis) -> list[Mount]:
     if raw is None:
         return out
     if not isinstance(raw, list):
-        a.problems.append(Problem("fatal", "mounts-not-list", "volumeMounts is not a list: kubelet cannot decode the "
-                                  "pod", f"{where}.volumeMounts"))
+        a.problems.append(
+            Problem(
+                "fatal",
+                "mounts-not-list",
+                "volumeMounts is not a list: kubelet cannot decode the pod",
+                f"{where}.volumeMounts",
+            )
+        )
         return out
     seen: dict[str, int] = {}
     for i, m in enumerate(raw):
@@ -549,23 +755,44 @@ def _mounts(c: dict, where: str, a: ManifestAnalysis) -> list[Mount]:
             continue
         name, path = m.get("name"), m.get("mountPath")
         if not isinstance(name, str) or not name or not isinstance(path, str) or not path:
-            a.problems.append(Problem("error", "mount-incomplete", f"{w} needs both name and mountPath: kubelet "
-                                      "rejects the pod", w))
+            a.problems.append(
+                Problem(
+                    "error",
+                    "mount-incomplete",
+                    f"{w} needs both name and mountPath: kubelet rejects the pod",
+                    w,
+                )
+            )
             continue
         npath = _norm(path)
         if npath in seen:
-            a.problems.append(Problem("error", "mount-path-duplicate", f"two mounts use mountPath {npath}: kubelet "
-                                      "rejects the pod (must be unique)", w))
+            a.problems.append(
+                Problem(
+                    "error",
+                    "mount-path-duplicate",
+                    f"two mounts use mountPath {npath}: kubelet rejects the pod (must be unique)",
+                    w,
+                )
+            )
         seen[npath] = i
         if "readOnly" in m and m["readOnly"] is not None and not isinstance(m["readOnly"], bool):
-            a.problems.append(Problem("fatal", "mount-readonly-not-bool", f"{w}.readOnly is {m['readOnly']!r}, not "
-                                      "true or false: kubelet cannot decode the pod (write readOnly: true unquoted)",
-                                      w))
+            a.problems.append(
+                Problem(
+                    "fatal",
+                    "mount-readonly-not-bool",
+                    f"{w}.readOnly is {m['readOnly']!r}, not "
+                    "true or false: kubelet cannot decode the pod (write readOnly: true unquoted)",
+                    w,
+                )
+            )
         ro = m.get("readOnly") is True
         sub = m.get("subPath") if isinstance(m.get("subPath"), str) else ""
         if m.get("subPathExpr"):
-            a.problems.append(Problem("warning", "subpath-expr", f"{w} uses subPathExpr, which the grader does not "
-                                      "expand", w))
+            a.problems.append(
+                Problem(
+                    "warning", "subpath-expr", f"{w} uses subPathExpr, which the grader does not expand", w
+                )
+            )
         out.append(Mount(i, name, npath, ro, sub, w))
     return out
 
@@ -586,15 +813,22 @@ def _host_path(path: str, m: Mount, vol: Volume) -> str | None:
     if vol.host_path is None:
         return None
     base = _norm(posixpath.join(vol.host_path, m.sub_path)) if m.sub_path else vol.host_path
-    rel = _norm(path)[len(m.mount_path):].lstrip("/") if m.mount_path != "/" else _norm(path).lstrip("/")
+    rel = _norm(path)[len(m.mount_path) :].lstrip("/") if m.mount_path != "/" else _norm(path).lstrip("/")
     return _norm(posixpath.join(base, rel)) if rel else base
 
 
 def _reach(purpose: str, flag: str, path: str, a: ManifestAnalysis) -> PathAccess:
     acc = PathAccess(purpose, flag, path)
     if not path.startswith("/"):
-        acc.problems.append(Problem("warning", "relative-path", f"{flag}={path} is relative: kube-apiserver resolves "
-                                    "it against its working directory (/); write an absolute path", flag))
+        acc.problems.append(
+            Problem(
+                "warning",
+                "relative-path",
+                f"{flag}={path} is relative: kube-apiserver resolves "
+                "it against its working directory (/); write an absolute path",
+                flag,
+            )
+        )
         path = acc.container_path = _norm("/" + path)
     acc.mount = resolve_mount(path, a.mounts)
     if acc.mount is None:
@@ -620,14 +854,31 @@ def _no_volume(acc: PathAccess, what: str) -> bool:
     m, p = acc.mount, acc.problems
     assert m is not None
     if acc.volume is None:
-        p.append(Problem("error", f"{what}-volume-not-found", f"{acc.container_path} ({acc.purpose}) is under mount "
-                         f"{m.mount_path}, whose volume {m.name!r} does not exist: kubelet rejects the pod", m.where))
+        p.append(
+            Problem(
+                "error",
+                f"{what}-volume-not-found",
+                f"{acc.container_path} ({acc.purpose}) is under mount "
+                f"{m.mount_path}, whose volume {m.name!r} does not exist: kubelet rejects the pod",
+                m.where,
+            )
+        )
         return True
     if acc.volume.source != "hostPath":
-        p.append(Problem("error", f"{what}-not-hostpath", f"{acc.container_path} ({acc.purpose}) is on volume "
-                         f"{m.name!r} of type {acc.volume.source or 'none'}, not a hostPath: "
-                         + ("the policy file on the node is not there" if what == "policy" else
-                            "the log never reaches the node's disk"), acc.volume.where))
+        p.append(
+            Problem(
+                "error",
+                f"{what}-not-hostpath",
+                f"{acc.container_path} ({acc.purpose}) is on volume "
+                f"{m.name!r} of type {acc.volume.source or 'none'}, not a hostPath: "
+                + (
+                    "the policy file on the node is not there"
+                    if what == "policy"
+                    else "the log never reaches the node's disk"
+                ),
+                acc.volume.where,
+            )
+        )
         return True
     return acc.host_path is None
 
@@ -636,9 +887,16 @@ def _policy_access(path: str, a: ManifestAnalysis, host: HostView | None) -> Pat
     acc = _reach("policy file", "--audit-policy-file", path, a)
     p = acc.problems
     if acc.mount is None:
-        p.append(Problem("error", "policy-not-mounted", f"no volumeMount covers {acc.container_path}: inside the "
-                         "container the file does not exist and kube-apiserver fails to start (mount the file or "
-                         "its directory from a hostPath volume)", "--audit-policy-file"))
+        p.append(
+            Problem(
+                "error",
+                "policy-not-mounted",
+                f"no volumeMount covers {acc.container_path}: inside the "
+                "container the file does not exist and kube-apiserver fails to start (mount the file or "
+                "its directory from a hostPath volume)",
+                "--audit-policy-file",
+            )
+        )
         return acc
     if _no_volume(acc, "policy"):
         return acc
@@ -653,59 +911,150 @@ def _policy_access(path: str, a: ManifestAnalysis, host: HostView | None) -> Pat
         # kubelet checks the hostPath type against the volume's own path; the subPath then picks the file in it
         vol_kind = host.kind(vol.host_path) if host and vol.host_path else None
         if t not in _DIR_TYPES:
-            p.append(Problem("error", "policy-dir-type", f"mount {m.name!r} takes subPath {m.sub_path} from hostPath "
-                             f"{vol.host_path} with type {t}: a subPath needs a directory volume (Directory or "
-                             "DirectoryOrCreate)", vol.where))
+            p.append(
+                Problem(
+                    "error",
+                    "policy-dir-type",
+                    f"mount {m.name!r} takes subPath {m.sub_path} from hostPath "
+                    f"{vol.host_path} with type {t}: a subPath needs a directory volume (Directory or "
+                    "DirectoryOrCreate)",
+                    vol.where,
+                )
+            )
         elif t == "Directory" and vol_kind == "missing":
-            p.append(Problem("error", "policy-dir-missing", f"hostPath {vol.host_path} (type Directory) does not exist "
-                             "on the node: the pod does not start", vol.host_path))
+            p.append(
+                Problem(
+                    "error",
+                    "policy-dir-missing",
+                    f"hostPath {vol.host_path} (type Directory) does not exist "
+                    "on the node: the pod does not start",
+                    vol.host_path,
+                )
+            )
         elif src_kind == "dir":
-            p.append(Problem("error", "policy-is-directory", f"{src} on the node is a directory, not a policy file",
-                             src))
+            p.append(
+                Problem(
+                    "error",
+                    "policy-is-directory",
+                    f"{src} on the node is a directory, not a policy file",
+                    src,
+                )
+            )
         elif src_kind == "missing":
-            p.append(Problem("error", "policy-missing-on-host", f"{src} does not exist on the node: kubelet creates an "
-                             "empty directory for the subPath and kube-apiserver crashes reading the policy", src))
+            p.append(
+                Problem(
+                    "error",
+                    "policy-missing-on-host",
+                    f"{src} does not exist on the node: kubelet creates an "
+                    "empty directory for the subPath and kube-apiserver crashes reading the policy",
+                    src,
+                )
+            )
     elif acc.file_mount:
         if t in {"DirectoryOrCreate", "Directory"}:
-            why = ("the host path is a file, so kubelet's type check fails and the pod does not start"
-                   if src_kind == "file" else
-                   "kubelet creates an empty directory there and kube-apiserver crashes reading the policy "
-                   "(it is a directory)" if t == "DirectoryOrCreate" else "the pod does not start")
-            p.append(Problem("error", "policy-type-directory", f"the policy file is mounted from hostPath {src} with "
-                             f"type {t}: {why}; use type File", vol.where))
+            why = (
+                "the host path is a file, so kubelet's type check fails and the pod does not start"
+                if src_kind == "file"
+                else "kubelet creates an empty directory there and kube-apiserver crashes reading the policy "
+                "(it is a directory)"
+                if t == "DirectoryOrCreate"
+                else "the pod does not start"
+            )
+            p.append(
+                Problem(
+                    "error",
+                    "policy-type-directory",
+                    f"the policy file is mounted from hostPath {src} with type {t}: {why}; use type File",
+                    vol.where,
+                )
+            )
         elif t not in _FILE_TYPES:
-            p.append(Problem("error", "policy-type", f"the policy file is mounted with hostPath type {t}; use File",
-                             vol.where))
+            p.append(
+                Problem(
+                    "error",
+                    "policy-type",
+                    f"the policy file is mounted with hostPath type {t}; use File",
+                    vol.where,
+                )
+            )
         elif src_kind == "dir":
-            p.append(Problem("error", "policy-is-directory", f"hostPath {src} is a directory on the node, but it is "
-                             f"mounted at the policy file path {m.mount_path}", vol.where))
+            p.append(
+                Problem(
+                    "error",
+                    "policy-is-directory",
+                    f"hostPath {src} is a directory on the node, but it is "
+                    f"mounted at the policy file path {m.mount_path}",
+                    vol.where,
+                )
+            )
         elif src_kind == "missing":
-            why = {"File": "kubelet's type check fails (no such file) and the pod does not start",
-                   "FileOrCreate": "kubelet creates an empty file and kube-apiserver stops: "
-                                   "'loaded illegal policy with 0 rules'",
-                   "": "the runtime creates an empty directory there and kube-apiserver crashes"}[t]
-            p.append(Problem("error", "policy-missing-on-host", f"{src} does not exist on the node (hostPath type "
-                             f"{tname}): {why}", src))
+            why = {
+                "File": "kubelet's type check fails (no such file) and the pod does not start",
+                "FileOrCreate": "kubelet creates an empty file and kube-apiserver stops: "
+                "'loaded illegal policy with 0 rules'",
+                "": "the runtime creates an empty directory there and kube-apiserver crashes",
+            }[t]
+            p.append(
+                Problem(
+                    "error",
+                    "policy-missing-on-host",
+                    f"{src} does not exist on the node (hostPath type {tname}): {why}",
+                    src,
+                )
+            )
     else:
         if t in {"File", "FileOrCreate"} or t not in _DIR_TYPES:
-            p.append(Problem("error", "policy-dir-type", f"the policy's directory {m.mount_path} is mounted from "
-                             f"hostPath {src} with type {t}, which must be a file: kubelet's type check fails; use "
-                             "Directory or DirectoryOrCreate", vol.where))
+            p.append(
+                Problem(
+                    "error",
+                    "policy-dir-type",
+                    f"the policy's directory {m.mount_path} is mounted from "
+                    f"hostPath {src} with type {t}, which must be a file: kubelet's type check fails; use "
+                    "Directory or DirectoryOrCreate",
+                    vol.where,
+                )
+            )
         elif t == "Directory" and src_kind == "missing":
-            p.append(Problem("error", "policy-dir-missing", f"hostPath {src} (type Directory) does not exist on the "
-                             "node: the pod does not start", src))
+            p.append(
+                Problem(
+                    "error",
+                    "policy-dir-missing",
+                    f"hostPath {src} (type Directory) does not exist on the node: the pod does not start",
+                    src,
+                )
+            )
         if host and not any(q.blocking for q in p):
             kind = host.kind(acc.host_path)
             if kind == "missing":
-                p.append(Problem("error", "policy-missing-on-host", f"the policy is read from {acc.host_path} on the "
-                                 f"node (through mount {m.mount_path} -> {src}), which does not exist: kube-apiserver "
-                                 "fails to start", acc.host_path))
+                p.append(
+                    Problem(
+                        "error",
+                        "policy-missing-on-host",
+                        f"the policy is read from {acc.host_path} on the "
+                        f"node (through mount {m.mount_path} -> {src}), which does not exist: kube-apiserver "
+                        "fails to start",
+                        acc.host_path,
+                    )
+                )
             elif kind == "dir":
-                p.append(Problem("error", "policy-is-directory", f"{acc.host_path} on the node is a directory, not a "
-                                 "policy file", acc.host_path))
+                p.append(
+                    Problem(
+                        "error",
+                        "policy-is-directory",
+                        f"{acc.host_path} on the node is a directory, not a policy file",
+                        acc.host_path,
+                    )
+                )
     if not m.read_only:
-        p.append(Problem("warning", "policy-mount-writable", f"mount {m.name!r} ({m.mount_path}) is writable; "
-                         "kube-apiserver only reads the policy: mount it readOnly: true", m.where))
+        p.append(
+            Problem(
+                "warning",
+                "policy-mount-writable",
+                f"mount {m.name!r} ({m.mount_path}) is writable; "
+                "kube-apiserver only reads the policy: mount it readOnly: true",
+                m.where,
+            )
+        )
     return acc
 
 
@@ -719,10 +1068,16 @@ def _log_access(path: str, a: ManifestAnalysis, host: HostView | None) -> PathAc
         acc.volume = a.volumes.get(acc.mount.name) if acc.mount else None
         acc.host_path = _host_path(log_file, acc.mount, acc.volume) if acc.mount and acc.volume else None
     if acc.mount is None:
-        p.append(Problem("error", "log-not-mounted", f"no volumeMount covers the log directory {log_dir}: "
-                         "kube-apiserver writes the log inside the container's own filesystem, not on the node, and "
-                         "it is lost when the container restarts (mount the directory from a hostPath volume)",
-                         "--audit-log-path"))
+        p.append(
+            Problem(
+                "error",
+                "log-not-mounted",
+                f"no volumeMount covers the log directory {log_dir}: "
+                "kube-apiserver writes the log inside the container's own filesystem, not on the node, and "
+                "it is lost when the container restarts (mount the directory from a hostPath volume)",
+                "--audit-log-path",
+            )
+        )
         return acc
     if _no_volume(acc, "log"):
         return acc
@@ -733,31 +1088,84 @@ def _log_access(path: str, a: ManifestAnalysis, host: HostView | None) -> PathAc
     src_kind = host.kind(src) if host and src else None
     if m.mount_path == log_file and (t in _DIR_TYPES - {""} or src_kind == "dir"):
         # the flag names the mounted directory itself, not a file in it
-        p.append(Problem("error", "log-path-is-directory", f"--audit-log-path names the mounted directory "
-                         f"{m.mount_path} itself: kube-apiserver cannot open a directory as its log file; name a "
-                         f"file inside it, e.g. {posixpath.join(m.mount_path, 'audit.log')}", "--audit-log-path"))
+        p.append(
+            Problem(
+                "error",
+                "log-path-is-directory",
+                f"--audit-log-path names the mounted directory "
+                f"{m.mount_path} itself: kube-apiserver cannot open a directory as its log file; name a "
+                f"file inside it, e.g. {posixpath.join(m.mount_path, 'audit.log')}",
+                "--audit-log-path",
+            )
+        )
     elif m.mount_path == log_file:
         acc.file_mount = True
-        p.append(Problem("error", "log-file-mount", f"only the log file itself is mounted ({m.mount_path}): rotation "
-                         "renames it inside its directory, which fails on a mounted file (device or resource busy), "
-                         "and rotated files would stay in the container; mount the directory "
-                         f"{log_dir} instead", m.where))
+        p.append(
+            Problem(
+                "error",
+                "log-file-mount",
+                f"only the log file itself is mounted ({m.mount_path}): rotation "
+                "renames it inside its directory, which fails on a mounted file (device or resource busy), "
+                "and rotated files would stay in the container; mount the directory "
+                f"{log_dir} instead",
+                m.where,
+            )
+        )
     elif t not in _DIR_TYPES:
-        p.append(Problem("error", "log-dir-type", f"the log directory is mounted from hostPath {src} with type {t}, "
-                         "which must be a file: kubelet's type check fails; use DirectoryOrCreate", vol.where))
+        p.append(
+            Problem(
+                "error",
+                "log-dir-type",
+                f"the log directory is mounted from hostPath {src} with type {t}, "
+                "which must be a file: kubelet's type check fails; use DirectoryOrCreate",
+                vol.where,
+            )
+        )
     elif t == "Directory" and src_kind == "missing":
-        p.append(Problem("error", "log-dir-missing", f"hostPath {src} (type Directory) does not exist on the node: "
-                         "kubelet does not start the pod; create it or use DirectoryOrCreate", src))
+        p.append(
+            Problem(
+                "error",
+                "log-dir-missing",
+                f"hostPath {src} (type Directory) does not exist on the node: "
+                "kubelet does not start the pod; create it or use DirectoryOrCreate",
+                src,
+            )
+        )
     elif src_kind == "file":
-        p.append(Problem("error", "log-dir-is-file", f"hostPath {src} is a file on the node, but the log directory is "
-                         "mounted from it", src))
+        p.append(
+            Problem(
+                "error",
+                "log-dir-is-file",
+                f"hostPath {src} is a file on the node, but the log directory is mounted from it",
+                src,
+            )
+        )
     if m.read_only:
-        p.append(Problem("error", "log-mount-read-only", f"mount {m.name!r} ({m.mount_path}) is readOnly: "
-                         "kube-apiserver cannot create the log file and stops at start-up", m.where))
-    if host and acc.host_path and not acc.file_mount and host.kind(acc.host_path) == "dir" \
-            and not any(x.code == "log-path-is-directory" for x in p):
-        p.append(Problem("error", "log-path-is-directory", f"the log file path {acc.host_path} is a directory on the "
-                         "node: kube-apiserver cannot open it", acc.host_path))
+        p.append(
+            Problem(
+                "error",
+                "log-mount-read-only",
+                f"mount {m.name!r} ({m.mount_path}) is readOnly: "
+                "kube-apiserver cannot create the log file and stops at start-up",
+                m.where,
+            )
+        )
+    if (
+        host
+        and acc.host_path
+        and not acc.file_mount
+        and host.kind(acc.host_path) == "dir"
+        and not any(x.code == "log-path-is-directory" for x in p)
+    ):
+        p.append(
+            Problem(
+                "error",
+                "log-path-is-directory",
+                f"the log file path {acc.host_path} is a directory on the "
+                "node: kube-apiserver cannot open it",
+                acc.host_path,
+            )
+        )
     return acc
 
 
@@ -766,17 +1174,35 @@ def _other_file_flags(a: ManifestAnalysis) -> None:
     assert a.parsed is not None
     seen: set[str] = set()
     for s in a.parsed.settings:
-        if is_audit_name(s.name) or not _FILE_FLAG.search(s.name) or not s.value.startswith("/") or s.name in seen:
+        if (
+            is_audit_name(s.name)
+            or not _FILE_FLAG.search(s.name)
+            or not s.value.startswith("/")
+            or s.name in seen
+        ):
             continue
         seen.add(s.name)
         m = resolve_mount(s.value, a.mounts)
         if m is None:
-            a.problems.append(Problem("warning", "file-not-mounted", f"--{s.name}={s.value} is not under any "
-                                      "volumeMount: kube-apiserver will not find it", s.where))
+            a.problems.append(
+                Problem(
+                    "warning",
+                    "file-not-mounted",
+                    f"--{s.name}={s.value} is not under any volumeMount: kube-apiserver will not find it",
+                    s.where,
+                )
+            )
             continue
         vol = a.volumes.get(m.name)
         hp = _host_path(s.value, m, vol) if vol else None
         if hp and hp != _norm(s.value):
-            a.problems.append(Problem("warning", "file-remapped", f"--{s.name}={s.value} is now read from {hp} on the "
-                                      f"node (mount {m.mount_path} -> {vol.host_path if vol else '?'}); did a new mount "
-                                      "hide it?", s.where))
+            a.problems.append(
+                Problem(
+                    "warning",
+                    "file-remapped",
+                    f"--{s.name}={s.value} is now read from {hp} on the "
+                    f"node (mount {m.mount_path} -> {vol.host_path if vol else '?'}); did a new mount "
+                    "hide it?",
+                    s.where,
+                )
+            )

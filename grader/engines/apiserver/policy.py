@@ -54,7 +54,9 @@ def policy_host_path(analysis: ManifestAnalysis) -> tuple[str, bool]:
     return str(eff.value), False
 
 
-def load_manifest_policy(analysis: ManifestAnalysis, host: HostView, loader: Loader | None = None) -> PolicyLoad:
+def load_manifest_policy(
+    analysis: ManifestAnalysis, host: HostView, loader: Loader | None = None
+) -> PolicyLoad:
     eff = analysis.flag("audit-policy-file")
     if not eff.value:
         return PolicyLoad("no-flag", "--audit-policy-file is not set: kube-apiserver records no events")
@@ -87,5 +89,7 @@ def load_manifest_policy(analysis: ManifestAnalysis, host: HostView, loader: Loa
         more = f" (and {len(out.errors) - 1} more)" if len(out.errors) > 1 else ""
         out.message = f"kube-apiserver would not load the policy {path}: {first}{more}; it fails to start"
         return out
-    out.message = f"the policy {path} loads" + (f" ({plural(len(out.warnings), 'warning')})" if out.warnings else "")
+    out.message = f"the policy {path} loads" + (
+        f" ({plural(len(out.warnings), 'warning')})" if out.warnings else ""
+    )
     return out

@@ -65,13 +65,19 @@ def _runs_apiserver(doc: dict[str, Any]) -> bool:
         if c.get("name") == "kube-apiserver":
             return True
         cmd = c.get("command") if isinstance(c.get("command"), list) else c.get("args")
-        if isinstance(cmd, list) and cmd and isinstance(cmd[0], str) and posixpath.basename(cmd[0]) == "kube-apiserver":
+        if (
+            isinstance(cmd, list)
+            and cmd
+            and isinstance(cmd[0], str)
+            and posixpath.basename(cmd[0]) == "kube-apiserver"
+        ):
             return True
     return False
 
 
-def analyze_manifest_dir(entries: list[DirEntry], path: str = "/etc/kubernetes/manifests",
-                         primary: str = "kube-apiserver.yaml") -> StaticPodDir:
+def analyze_manifest_dir(
+    entries: list[DirEntry], path: str = "/etc/kubernetes/manifests", primary: str = "kube-apiserver.yaml"
+) -> StaticPodDir:
     out = StaticPodDir(path)
     for e in sorted(entries, key=lambda e: e.name):
         where = posixpath.join(path, e.name)
@@ -80,41 +86,84 @@ def analyze_manifest_dir(entries: list[DirEntry], path: str = "/etc/kubernetes/m
             continue
         if e.kind == "dir":
             out.ignored.append(e.name)
-            out.problems.append(Problem("info", "manifest-subdir", f"{where} is a folder: kubelet does not look "
-                                        "inside it (a safe place is still outside the manifests folder)", where))
+            out.problems.append(
+                Problem(
+                    "info",
+                    "manifest-subdir",
+                    f"{where} is a folder: kubelet does not look "
+                    "inside it (a safe place is still outside the manifests folder)",
+                    where,
+                )
+            )
             continue
         if e.kind != "file":
-            out.problems.append(Problem("warning", "manifest-not-file", f"{where} is not a regular file", where))
+            out.problems.append(
+                Problem("warning", "manifest-not-file", f"{where} is not a regular file", where)
+            )
             continue
         if e.error or e.text is None:
-            out.problems.append(Problem("warning", "manifest-unreadable", f"{where}: {e.error or 'not read'}", where))
+            out.problems.append(
+                Problem("warning", "manifest-unreadable", f"{where}: {e.error or 'not read'}", where)
+            )
             continue
         doc, probs = parse_manifest_text(e.text)
         if doc is None or not isinstance(doc, dict) or doc.get("kind") != "Pod":
             why = probs[0].message if probs and doc is None else "it is not a Pod"
-            out.problems.append(Problem("warning", "manifest-not-pod", f"{where}: kubelet tries to read every file "
-                                        f"here as a pod and fails ({why}); keep other files elsewhere", where))
+            out.problems.append(
+                Problem(
+                    "warning",
+                    "manifest-not-pod",
+                    f"{where}: kubelet tries to read every file "
+                    f"here as a pod and fails ({why}); keep other files elsewhere",
+                    where,
+                )
+            )
             continue
         meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
-        out.pods.append(StaticPod(e.name, str(meta.get("namespace") or "default"), str(meta.get("name") or ""),
-                                  _runs_apiserver(doc)))
+        out.pods.append(
+            StaticPod(
+                e.name,
+                str(meta.get("namespace") or "default"),
+                str(meta.get("name") or ""),
+                _runs_apiserver(doc),
+            )
+        )
     by_name: dict[tuple[str, str], list[str]] = {}
     for pod in out.pods:
         by_name.setdefault((pod.namespace, pod.name), []).append(pod.file)
     for (ns, name), files in by_name.items():
         if len(files) > 1:
-            out.problems.append(Problem("error", "duplicate-static-pod", f"{len(files)} files define the pod "
-                                        f"{ns}/{name}: {', '.join(files)}; kubelet runs only one of them and rejects "
-                                        "the others as duplicates, so your edit may not be the one that runs",
-                                        posixpath.join(path, files[1])))
+            out.problems.append(
+                Problem(
+                    "error",
+                    "duplicate-static-pod",
+                    f"{len(files)} files define the pod "
+                    f"{ns}/{name}: {', '.join(files)}; kubelet runs only one of them and rejects "
+                    "the others as duplicates, so your edit may not be the one that runs",
+                    posixpath.join(path, files[1]),
+                )
+            )
     apis = out.apiserver_files
     for f in apis:
         if f == primary or len(apis) < 2:
             continue
-        out.problems.append(Problem("error", "second-apiserver", f"{posixpath.join(path, f)} is a second "
-                                    "kube-apiserver static pod: kubelet reads every file in the folder, whatever its "
-                                    "name; move backups outside /etc/kubernetes/manifests", posixpath.join(path, f)))
+        out.problems.append(
+            Problem(
+                "error",
+                "second-apiserver",
+                f"{posixpath.join(path, f)} is a second "
+                "kube-apiserver static pod: kubelet reads every file in the folder, whatever its "
+                "name; move backups outside /etc/kubernetes/manifests",
+                posixpath.join(path, f),
+            )
+        )
     if primary not in {p.file for p in out.pods}:
-        out.problems.append(Problem("error", "primary-missing", f"{posixpath.join(path, primary)} is not a pod "
-                                    "kubelet can run", posixpath.join(path, primary)))
+        out.problems.append(
+            Problem(
+                "error",
+                "primary-missing",
+                f"{posixpath.join(path, primary)} is not a pod kubelet can run",
+                posixpath.join(path, primary),
+            )
+        )
     return out

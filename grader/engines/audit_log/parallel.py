@@ -58,7 +58,7 @@ class RangeReader(io.RawIOBase):
         if n <= 0:
             return 0
         data = os.pread(self.fd, n, self.pos)
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         self.pos += len(data)
         return len(data)
 
@@ -96,9 +96,18 @@ def _splittable(source: Any) -> tuple[int, int, int] | None:
     return (fd, info.st_size, cut) if cut else None
 
 
-def run(series: list[list[tuple[str, Any]]], stats: ReadStats, compiled: Any, sink: Sink,
-        make_worker_sink: Callable[[Any], Sink] | None, *, dedupe: bool = True, fast: bool = True,
-        raw_only: bool = False, user_only: bool = False) -> None:
+def run(
+    series: list[list[tuple[str, Any]]],
+    stats: ReadStats,
+    compiled: Any,
+    sink: Sink,
+    make_worker_sink: Callable[[Any], Sink] | None,
+    *,
+    dedupe: bool = True,
+    fast: bool = True,
+    raw_only: bool = False,
+    user_only: bool = False,
+) -> None:
     """Feed ``sink`` the matching requests of ``series`` (as ``read_events`` would yield them), with a
     worker process for a single large file when ``make_worker_sink`` is given (it makes the worker's sink
     from a temporary file it may write to). ``raw_only``: the sink uses only ``Entry.raw`` when it is set
@@ -108,8 +117,9 @@ def run(series: list[list[tuple[str, Any]]], stats: ReadStats, compiled: Any, si
     split = _splittable(live[0][0][1]) if make_worker_sink and len(live) == 1 and len(live[0]) == 1 else None
     if split is None:
         if len(live) == 1:
-            scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, raw_only=raw_only,
-                                     user_only=user_only)
+            scanner = RequestScanner(
+                stats, compiled, dedupe=dedupe, fast=fast, raw_only=raw_only, user_only=user_only
+            )
             for name, source in live[0]:
                 sink.feed(scanner.scan(source, name))
             sink.feed(scanner.flush())
@@ -122,15 +132,42 @@ def run(series: list[list[tuple[str, Any]]], stats: ReadStats, compiled: Any, si
 
     name = live[0][0][0]
     fd, size, cut = split
-    with tempfile.TemporaryFile(prefix="cks-audit-") as out_tmp, \
-            tempfile.TemporaryFile(prefix="cks-audit-") as meta_tmp:
-        _run_split(fd, size, cut, name, stats, compiled, sink, make_worker_sink, out_tmp, meta_tmp, dedupe, fast,
-                   {"raw_only": raw_only, "user_only": user_only})
+    with (
+        tempfile.TemporaryFile(prefix="cks-audit-") as out_tmp,
+        tempfile.TemporaryFile(prefix="cks-audit-") as meta_tmp,
+    ):
+        _run_split(
+            fd,
+            size,
+            cut,
+            name,
+            stats,
+            compiled,
+            sink,
+            make_worker_sink,
+            out_tmp,
+            meta_tmp,
+            dedupe,
+            fast,
+            {"raw_only": raw_only, "user_only": user_only},
+        )
 
 
-def _run_split(fd: int, size: int, cut: int, name: str, stats: ReadStats, compiled: Any, sink: Sink,
-               make_worker_sink: Callable[[Any], Sink], out_tmp: Any, meta_tmp: Any, dedupe: bool,
-               fast: bool, modes: dict[str, bool]) -> None:
+def _run_split(
+    fd: int,
+    size: int,
+    cut: int,
+    name: str,
+    stats: ReadStats,
+    compiled: Any,
+    sink: Sink,
+    make_worker_sink: Callable[[Any], Sink],
+    out_tmp: Any,
+    meta_tmp: Any,
+    dedupe: bool,
+    fast: bool,
+    modes: dict[str, bool],
+) -> None:
     import pickle
     import signal
 
@@ -138,8 +175,9 @@ def _run_split(fd: int, size: int, cut: int, name: str, stats: ReadStats, compil
     if pid == 0:  # the worker: the second half, then exit without running the parent's cleanup
         code = 1
         try:
-            code = _worker(fd, cut, size, name, compiled, dedupe, fast, modes, make_worker_sink(out_tmp),
-                           meta_tmp)
+            code = _worker(
+                fd, cut, size, name, compiled, dedupe, fast, modes, make_worker_sink(out_tmp), meta_tmp
+            )
         finally:
             os._exit(code)
     reaped = False
@@ -155,8 +193,11 @@ def _run_split(fd: int, size: int, cut: int, name: str, stats: ReadStats, compil
             meta = pickle.load(meta_tmp)
         if meta is None or not _joinable(scanner, meta):
             # read the second half here, as one pass would
-            sink.feed(scanner.scan(RangeReader(fd, cut, size), name, line_offset=first_lines, at_start=False,
-                                   continued=True))
+            sink.feed(
+                scanner.scan(
+                    RangeReader(fd, cut, size), name, line_offset=first_lines, at_start=False, continued=True
+                )
+            )
             sink.feed(scanner.flush())
             return
         _merge_stats(stats, meta["stats"], first_lines, name)
@@ -201,8 +242,18 @@ def _merge_stats(stats: ReadStats, other: ReadStats, line_offset: int, name: str
         stats.samples.append(replace(p, line=p.line + line_offset) if p.line else p)
 
 
-def _worker(fd: int, cut: int, size: int, name: str, compiled: Any, dedupe: bool, fast: bool, modes: dict[str, bool],
-            sink: Sink, meta_out: Any) -> int:
+def _worker(
+    fd: int,
+    cut: int,
+    size: int,
+    name: str,
+    compiled: Any,
+    dedupe: bool,
+    fast: bool,
+    modes: dict[str, bool],
+    sink: Sink,
+    meta_out: Any,
+) -> int:
     import pickle
     import signal
 
@@ -214,9 +265,14 @@ def _worker(fd: int, cut: int, size: int, name: str, compiled: Any, dedupe: bool
     sink.feed(scanner.flush())
     flush = sink.take()
     stats.sources.clear()
-    meta = {"stats": stats, "main": main, "flush": flush, "seen": scanner.seen, "overflow": scanner.overflow,
-            "max_open": scanner.max_open}
+    meta = {
+        "stats": stats,
+        "main": main,
+        "flush": flush,
+        "seen": scanner.seen,
+        "overflow": scanner.overflow,
+        "max_open": scanner.max_open,
+    }
     pickle.dump(meta, meta_out, protocol=pickle.HIGHEST_PROTOCOL)
     meta_out.flush()
     return 0
-

@@ -43,6 +43,7 @@ class QueryError(ValueError):
 
 # ---- fields -----------------------------------------------------------------------------------------------
 
+
 def _user(ev: dict[str, Any]) -> dict[str, Any]:
     imp = ev.get("impersonatedUser")
     if isinstance(imp, dict) and imp.get("username"):
@@ -96,32 +97,56 @@ def _list(value: Any) -> list[str]:
 # name -> (extractor, description); list-valued extractors count each value
 FIELDS: dict[str, tuple[Callable[[dict[str, Any]], Any], str]] = {
     "user": (effective_user, "who the request acted as (impersonated user if any)"),
-    "authuser": (lambda e: _str((e.get("user") or {}).get("username") if isinstance(e.get("user"), dict)
-                                else ""), "the authenticated user"),
+    "authuser": (
+        lambda e: _str((e.get("user") or {}).get("username") if isinstance(e.get("user"), dict) else ""),
+        "the authenticated user",
+    ),
     "group": (lambda e: _list(_user(e).get("groups")), "the user's groups (each counted)"),
     "verb": (lambda e: _str(e.get("verb")), "get, list, watch, create, update, patch, delete, ..."),
     "resource": (_resource, "resource, or resource/subresource"),
     "subresource": (lambda e: _str(_ref(e).get("subresource")), "exec, log, status, ..."),
     "namespace": (lambda e: _str(_ref(e).get("namespace")), "the object's namespace"),
     "name": (lambda e: _str(_ref(e).get("name")), "the object's name"),
-    "apigroup": (lambda e: _api_group(e) or "", "API group (core for the legacy group; empty for requests "
-                 "without an object: discovery, /healthz, failed logins)"),
+    "apigroup": (
+        lambda e: _api_group(e) or "",
+        "API group (core for the legacy group; empty for requests "
+        "without an object: discovery, /healthz, failed logins)",
+    ),
     "code": (_code, "HTTP response code"),
     "sourceip": (lambda e: _list(e.get("sourceIPs")), "source IPs (each counted)"),
     "useragent": (lambda e: _str(e.get("userAgent")), "the client's user agent"),
     "stage": (lambda e: _str(e.get("stage")), "RequestReceived, ResponseStarted, ResponseComplete, Panic"),
     "level": (lambda e: _str(e.get("level")), "Metadata, Request, RequestResponse"),
-    "decision": (lambda e: _str((e.get("annotations") or {}).get("authorization.k8s.io/decision")
-                                if isinstance(e.get("annotations"), dict) else ""), "allow or forbid"),
+    "decision": (
+        lambda e: _str(
+            (e.get("annotations") or {}).get("authorization.k8s.io/decision")
+            if isinstance(e.get("annotations"), dict)
+            else ""
+        ),
+        "allow or forbid",
+    ),
     "uri": (lambda e: _str(e.get("requestURI")), "the request URI"),
     "auditid": (lambda e: _str(e.get("auditID")), "the request's audit ID"),
     "hour": (lambda e: _time(e)[:13], "requestReceivedTimestamp to the hour"),
     "minute": (lambda e: _time(e)[:16], "requestReceivedTimestamp to the minute"),
     "time": (_time, "requestReceivedTimestamp"),
 }
-_ALIASES = {"username": "user", "users": "user", "groups": "group", "ip": "sourceip", "sourceips": "sourceip",
-            "ua": "useragent", "agent": "useragent", "ns": "namespace", "status": "code", "responsecode": "code",
-            "resources": "resource", "verbs": "verb", "api": "apigroup", "id": "auditid"}
+_ALIASES = {
+    "username": "user",
+    "users": "user",
+    "groups": "group",
+    "ip": "sourceip",
+    "sourceips": "sourceip",
+    "ua": "useragent",
+    "agent": "useragent",
+    "ns": "namespace",
+    "status": "code",
+    "responsecode": "code",
+    "resources": "resource",
+    "verbs": "verb",
+    "api": "apigroup",
+    "id": "auditid",
+}
 
 
 def field_name(name: str) -> str:
@@ -160,6 +185,7 @@ def _fast_ref_field(key: str) -> Callable[[dict[str, Any]], str]:
             if type(value) is str:
                 return value
         return _str(_ref(ev).get(key))
+
     return get
 
 
@@ -167,19 +193,27 @@ def _fast_top(key: str) -> Callable[[dict[str, Any]], str]:
     def get(ev: dict[str, Any]) -> str:
         value = ev.get(key)
         return value if type(value) is str else _str(value)
+
     return get
 
 
 # the same values as FIELDS, with the common shape first (count_by calls these once per request)
 _FAST_FIELDS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "user": _fast_user, "namespace": _fast_ref_field("namespace"), "name": _fast_ref_field("name"),
-    "subresource": _fast_ref_field("subresource"), "verb": _fast_top("verb"), "useragent": _fast_top("userAgent"),
-    "stage": _fast_top("stage"), "level": _fast_top("level"), "uri": _fast_top("requestURI"),
+    "user": _fast_user,
+    "namespace": _fast_ref_field("namespace"),
+    "name": _fast_ref_field("name"),
+    "subresource": _fast_ref_field("subresource"),
+    "verb": _fast_top("verb"),
+    "useragent": _fast_top("userAgent"),
+    "stage": _fast_top("stage"),
+    "level": _fast_top("level"),
+    "uri": _fast_top("requestURI"),
     "auditid": _fast_top("auditID"),
 }
 
 
 # ---- the query --------------------------------------------------------------------------------------------
+
 
 @dataclass
 class Query:
@@ -256,13 +290,19 @@ class CompiledQuery:
         groups: list[tuple[bytes, ...]] = []
         self.code_pattern: re.Pattern[bytes] | None = None  # the response code, as a line holds it
 
-        def add(values: tuple[str, ...], extract: Callable[[dict[str, Any]], Any], *, exact: bool = True,
-                prefilter: bool = True) -> None:
+        def add(
+            values: tuple[str, ...],
+            extract: Callable[[dict[str, Any]], Any],
+            *,
+            exact: bool = True,
+            prefilter: bool = True,
+        ) -> None:
             if not values:
                 return
             plain = frozenset(v for v in values if not (exact and "*" in v))
             globs = [g for v in values if exact and (g := _glob(v))]
             if exact:
+
                 def pred(ev: dict[str, Any]) -> bool:
                     got = extract(ev)
                     for item in got if isinstance(got, list) else (got,):
@@ -270,9 +310,11 @@ class CompiledQuery:
                             return True
                     return False
             else:
+
                 def pred(ev: dict[str, Any]) -> bool:
                     got = extract(ev)
                     return any(v in got for v in values)
+
             preds.append(pred)
             if prefilter:
                 needles = [_needle(v, exact) for v in values]
@@ -282,12 +324,14 @@ class CompiledQuery:
         q = query
         users = tuple(q.users)
         if users:  # the authenticated user or the impersonated one
+
             def both_users(ev: dict[str, Any]) -> list[str]:
                 out = [effective_user(ev)]
                 u = ev.get("user")
                 if isinstance(u, dict) and _str(u.get("username")) not in out:
                     out.append(_str(u.get("username")))
                 return out
+
             add(users, both_users)
         add(tuple(q.groups), lambda e: _list(_user(e).get("groups")))
         add(tuple(q.verbs), lambda e: _str(e.get("verb")))
@@ -295,7 +339,9 @@ class CompiledQuery:
         full_res = tuple(r for r in q.resources if "/" in r)
         if plain_res and full_res:
             add(q.resources, lambda e: [_str(_ref(e).get("resource")), _resource(e)], prefilter=False)
-            groups.append(tuple(dict.fromkeys(n for r in q.resources if (n := _needle(r.split("/")[0], True)))))
+            groups.append(
+                tuple(dict.fromkeys(n for r in q.resources if (n := _needle(r.split("/")[0], True))))
+            )
         elif full_res:
             add(full_res, _resource, prefilter=False)
             for i in (0, 1):
@@ -313,6 +359,7 @@ class CompiledQuery:
             def api_groups(ev: dict[str, Any]) -> list[str]:  # none without an object: it matches no group
                 group = _api_group(ev)
                 return [] if group is None else [group]
+
             add(wanted, api_groups, prefilter="core" not in wanted)
         add(tuple(q.source_ips), lambda e: _list(e.get("sourceIPs")))
         add(tuple(q.user_agents), lambda e: _str(e.get("userAgent")), exact=False)
@@ -326,21 +373,30 @@ class CompiledQuery:
                 elif re.fullmatch(r"[1-5]xx", c):
                     classes.add(c[0])
                 else:
-                    raise QueryError(f"not a response code: {c!r}; use a code such as 403 or a class such as 4xx")
+                    raise QueryError(
+                        f"not a response code: {c!r}; use a code such as 403 or a class such as 4xx"
+                    )
 
             def code_pred(ev: dict[str, Any]) -> bool:
                 code = _code(ev)
                 return code in exact_codes or (len(code) == 3 and code[0] in classes)
+
             preds.append(code_pred)
             # a line whose response code matches holds `"code":403` (or the class's first digit); a line
             # without a code (RequestReceived) cannot be the matching representative of its request
             codes_rx = "|".join(sorted(exact_codes) + [f"{d}\\d\\d" for d in sorted(classes)])
             self.code_pattern = re.compile(f'"code": ?"?(?:{codes_rx})(?!\\d)'.encode())
         if q.since is not None or q.until is not None:
-            lo = time_key(parse_time(q.since).astimezone(UTC).isoformat().replace("+00:00", "Z")) \
-                if q.since is not None else None
-            hi = time_key(parse_time(q.until).astimezone(UTC).isoformat().replace("+00:00", "Z")) \
-                if q.until is not None else None
+            lo = (
+                time_key(parse_time(q.since).astimezone(UTC).isoformat().replace("+00:00", "Z"))
+                if q.since is not None
+                else None
+            )
+            hi = (
+                time_key(parse_time(q.until).astimezone(UTC).isoformat().replace("+00:00", "Z"))
+                if q.until is not None
+                else None
+            )
 
             def time_pred(ev: dict[str, Any]) -> bool:
                 ts = ev.get("requestReceivedTimestamp") or ev.get("stageTimestamp")
@@ -348,6 +404,7 @@ class CompiledQuery:
                     return False
                 k = time_key(ts)
                 return (lo is None or k >= lo) and (hi is None or k < hi)
+
             preds.append(time_pred)
         self._preds = tuple(preds)
         self.needle_groups = tuple(g for g in groups if g)
@@ -386,7 +443,7 @@ class CompiledQuery:
     @staticmethod
     def _groups_test(rest: list[tuple[bytes, ...]]) -> Callable[[bytes], bool]:
         if len(rest) == 1 and len(rest[0]) == 1:
-            (only,), = rest
+            ((only,),) = rest
             return lambda line: only in line
 
         def every_group(line: bytes) -> bool:  # loops, not generators: this runs on every line
@@ -397,6 +454,7 @@ class CompiledQuery:
                 else:
                     return False
             return True
+
         return every_group
 
 
@@ -405,6 +463,7 @@ def compile_query(query: Query | None) -> CompiledQuery:
 
 
 # ---- requests once ----------------------------------------------------------------------------------------
+
 
 class Deduplicator:
     """Turns stage lines into requests (see the module doc). Memory: at most ``max_pending`` open requests
@@ -477,8 +536,14 @@ def _entry_time(entry: Entry) -> str:
     return time_key(ts) if isinstance(ts, str) else ""
 
 
-def read_events(series: list[Series], stats: ReadStats, query: Query | CompiledQuery | None = None, *,
-                dedupe: bool = True, fast: bool = True) -> Iterator[Entry]:
+def read_events(
+    series: list[Series],
+    stats: ReadStats,
+    query: Query | CompiledQuery | None = None,
+    *,
+    dedupe: bool = True,
+    fast: bool = True,
+) -> Iterator[Entry]:
     """Events of all series in time order (a series is read in file order; several series are merged by
     ``stageTimestamp``), counted once per request when ``dedupe``, that match ``query``."""
     compiled = query if isinstance(query, CompiledQuery) else compile_query(query)

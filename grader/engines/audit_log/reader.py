@@ -42,7 +42,7 @@ MAX_SAMPLES = 20  # problems kept with line numbers; the rest are only counted
 # 100 MB of empty lines), and no rotated file is near the total cap
 MAX_GZIP_RATIO = 200
 GZIP_RATIO_AFTER = 1024 * 1024  # checked once this much is decompressed
-MAX_DECOMPRESSED_BYTES = 8 * 1024 ** 3
+MAX_DECOMPRESSED_BYTES = 8 * 1024**3
 APISERVER_PREFIX = b'{"kind":"Event"'  # how kube-apiserver starts every v1 line (Go struct field order)
 
 PROBLEM_KINDS = {
@@ -57,7 +57,7 @@ PROBLEM_KINDS = {
     "unreadable": "read error",
     "too-large-document": f"a pretty-printed JSON document over {MAX_DOCUMENT_BYTES // 1048576} MB",
     "gzip-bomb": f"gzip data expanding more than {MAX_GZIP_RATIO} times (an audit log expands 10-30 times) "
-                 f"or past {MAX_DECOMPRESSED_BYTES // 1024 ** 3} GB: not read further",
+    f"or past {MAX_DECOMPRESSED_BYTES // 1024**3} GB: not read further",
 }
 
 
@@ -85,7 +85,9 @@ class ReadStats:
     requests: int = 0
     problems: Counter[str] = field(default_factory=Counter)
     samples: list[Problem] = field(default_factory=list)
-    notes: Counter[str] = field(default_factory=Counter)  # lenient readings, e.g. "audit.k8s.io/v1beta1 events"
+    notes: Counter[str] = field(
+        default_factory=Counter
+    )  # lenient readings, e.g. "audit.k8s.io/v1beta1 events"
     sources: list[str] = field(default_factory=list)
     audit_sources: set[str] = field(default_factory=set)  # sources that held at least one audit event
 
@@ -103,12 +105,16 @@ class ReadStats:
         """Learner-facing lines: what was skipped and why, and what was read leniently."""
         out = []
         if self.problems:
-            parts = ", ".join(f"{n} {PROBLEM_KINDS.get(k, k).split(' (')[0]}" for k, n in self.problems.most_common())
+            parts = ", ".join(
+                f"{n} {PROBLEM_KINDS.get(k, k).split(' (')[0]}" for k, n in self.problems.most_common()
+            )
             out.append(f"skipped {self.malformed} line(s) that are not readable audit events: {parts}")
             # excerpts of lines only from files that look like audit logs: `cks audit query /etc/shadow`
             # must not print the start of each line of a file that is not one
-            out.extend(f"  {p}" if p.source in self.audit_sources else f"  {replace(p, excerpt='')}"
-                       for p in self.samples)
+            out.extend(
+                f"  {p}" if p.source in self.audit_sources else f"  {replace(p, excerpt='')}"
+                for p in self.samples
+            )
             if self.malformed > len(self.samples):
                 out.append(f"  ... and {self.malformed - len(self.samples)} more")
         for note, n in self.notes.most_common():
@@ -163,7 +169,8 @@ def _gzip_too_big(stream: gzip.GzipFile, decompressed: int) -> bool:
     raw = stream.fileobj
     taken = raw.count if isinstance(raw, _CountingReader) else 0
     return decompressed > MAX_DECOMPRESSED_BYTES or (
-        decompressed > GZIP_RATIO_AFTER and taken and decompressed > MAX_GZIP_RATIO * taken)
+        decompressed > GZIP_RATIO_AFTER and taken and decompressed > MAX_GZIP_RATIO * taken
+    )
 
 
 CHUNK_BYTES = 1024 * 1024
@@ -178,11 +185,20 @@ class Prefilter:
 
     needle: bytes | None = None
     test: Callable[[bytes], bool] | None = None
-    pattern: Any = None  # a regex every kept line matches (when there is no needle): blocks are searched with it
+    pattern: Any = (
+        None  # a regex every kept line matches (when there is no needle): blocks are searched with it
+    )
 
 
-def _raw_batches(source: LineSource, name: str, stats: ReadStats, *, limit: int | None = None,
-                 first_line: int = 1, blocks: bool = False) -> Iterator[tuple[int, Any]]:
+def _raw_batches(
+    source: LineSource,
+    name: str,
+    stats: ReadStats,
+    *,
+    limit: int | None = None,
+    first_line: int = 1,
+    blocks: bool = False,
+) -> Iterator[tuple[int, Any]]:
     """Lines (without the newline) in batches, as (number of the first line, lines). They are split from large
     reads: fast, and an over-long line (a binary file, a 1 GB line) is skipped chunk by chunk, so memory stays
     bounded whatever the input. ``limit``: read at most that many bytes (a byte range of a plain file).
@@ -233,7 +249,7 @@ def _raw_batches(source: LineSource, name: str, stats: ReadStats, *, limit: int 
                 i = chunk.find(b"\n")
                 if i < 0:
                     continue
-                chunk = chunk[i + 1:]
+                chunk = chunk[i + 1 :]
                 skipping = False
             if blocks:
                 last = chunk.rfind(b"\n")
@@ -241,9 +257,11 @@ def _raw_batches(source: LineSource, name: str, stats: ReadStats, *, limit: int 
                     tail += chunk
                 else:
                     block = tail + chunk[:last] if tail else chunk[:last]
-                    tail = chunk[last + 1:]
+                    tail = chunk[last + 1 :]
                     first_end = block.find(b"\n")
-                    if (first_end if first_end >= 0 else len(block)) > MAX_LINE_BYTES:  # only the first can be
+                    if (
+                        first_end if first_end >= 0 else len(block)
+                    ) > MAX_LINE_BYTES:  # only the first can be
                         stats.problem(name, no, "too-long")
                         block = block[first_end:] if first_end >= 0 else b""
                     n = block.count(b"\n") + 1
@@ -273,7 +291,9 @@ def _raw_batches(source: LineSource, name: str, stats: ReadStats, *, limit: int 
                 no += 1
                 tail, skipping = b"", True
     except EOFError:
-        stats.problem(name, no, "gzip-cut", f"after line {no - 1}" + (" (its last line is incomplete)" if tail else ""))
+        stats.problem(
+            name, no, "gzip-cut", f"after line {no - 1}" + (" (its last line is incomplete)" if tail else "")
+        )
         return
     except (gzip.BadGzipFile, zlib.error) as exc:
         stats.problem(name, no, "gzip-corrupt", str(exc))
@@ -293,8 +313,9 @@ def _numbered(batches: Iterator[tuple[int, list[bytes]]]) -> Iterator[tuple[int,
         yield from enumerate(lines, start)
 
 
-def iter_entries(source: LineSource, name: str, stats: ReadStats,
-                 prefilter: Prefilter | None = None) -> Iterator[Entry]:
+def iter_entries(
+    source: LineSource, name: str, stats: ReadStats, prefilter: Prefilter | None = None
+) -> Iterator[Entry]:
     """Every audit event in one stream, in file order. ``prefilter`` may reject raw apiserver lines before
     parsing (see :mod:`.query`: it only rejects lines whose request cannot match)."""
     stats.sources.append(name)
@@ -319,8 +340,13 @@ def iter_entries(source: LineSource, name: str, stats: ReadStats,
             stats.audit_sources.add(name)
 
 
-def _json_lines(first: tuple[int, list[bytes]], batches: Iterator[tuple[int, list[bytes]]], name: str,
-                stats: ReadStats, prefilter: Prefilter | None) -> Iterator[Entry]:
+def _json_lines(
+    first: tuple[int, list[bytes]],
+    batches: Iterator[tuple[int, list[bytes]]],
+    name: str,
+    stats: ReadStats,
+    prefilter: Prefilter | None,
+) -> Iterator[Entry]:
     needle = prefilter.needle if prefilter else None
     test = prefilter.test if prefilter else None
     loads, prefix = _loads, APISERVER_PREFIX
@@ -343,8 +369,12 @@ def _json_lines(first: tuple[int, list[bytes]], batches: Iterator[tuple[int, lis
                 if line.strip():  # a blank line (trailing newline of a hand-made file) is not a problem
                     stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
                 continue
-            if type(obj) is dict and obj.get("kind") == "Event" and obj.get("apiVersion") == "audit.k8s.io/v1" \
-                    and "requestReceivedTimestamp" in obj:
+            if (
+                type(obj) is dict
+                and obj.get("kind") == "Event"
+                and obj.get("apiVersion") == "audit.k8s.io/v1"
+                and "requestReceivedTimestamp" in obj
+            ):
                 stats.events += 1  # the common case, kept short
                 yield Entry(obj, line, name, no)
                 continue
@@ -354,8 +384,9 @@ def _json_lines(first: tuple[int, list[bytes]], batches: Iterator[tuple[int, lis
         stats.prefiltered += skipped
 
 
-def _document(first: bytes, lines: Iterator[tuple[int, bytes]], name: str, start: int,
-              stats: ReadStats) -> Iterator[Entry]:
+def _document(
+    first: bytes, lines: Iterator[tuple[int, bytes]], name: str, start: int, stats: ReadStats
+) -> Iterator[Entry]:
     parts, size, last = [first], len(first), start
     for no, line in lines:
         size += len(line) + 1
@@ -371,8 +402,12 @@ def _document(first: bytes, lines: Iterator[tuple[int, bytes]], name: str, start
     try:
         obj = _loads(b"\n".join(parts))
     except _JSONError:
-        stats.problem(name, start, "truncated" if _looks_cut(b"\n".join(parts)) else "not-json",
-                      f"a multi-line JSON document (lines {start}-{last})")
+        stats.problem(
+            name,
+            start,
+            "truncated" if _looks_cut(b"\n".join(parts)) else "not-json",
+            f"a multi-line JSON document (lines {start}-{last})",
+        )
         return
     stats.notes["pretty-printed JSON document(s) (read whole)"] += 1
     for event in _unwrap(obj, name, start, stats):
@@ -399,8 +434,13 @@ def _unwrap(obj: Any, name: str, no: int, stats: ReadStats, depth: int = 0) -> I
         yield from _aks_records(obj["records"], name, no, stats, depth)
         return
     if kind is None and "protoPayload" in obj:
-        stats.problem(name, no, "not-event", "a Google Cloud Logging entry (protoPayload), not an audit.k8s.io "
-                      "Event; export GKE audit logs as Kubernetes events to read them")
+        stats.problem(
+            name,
+            no,
+            "not-event",
+            "a Google Cloud Logging entry (protoPayload), not an audit.k8s.io "
+            "Event; export GKE audit logs as Kubernetes events to read them",
+        )
         return
     if kind == "Event" or (kind is None and ("auditID" in obj or "stage" in obj) and "verb" in obj):
         yield _normalise(obj, stats)
@@ -409,10 +449,15 @@ def _unwrap(obj: Any, name: str, no: int, stats: ReadStats, depth: int = 0) -> I
     stats.problem(name, no, "not-event", f"a JSON object with {what}")
 
 
-def _aks_records(records: list[Any], name: str, no: int, stats: ReadStats, depth: int) -> Iterator[dict[str, Any]]:
+def _aks_records(
+    records: list[Any], name: str, no: int, stats: ReadStats, depth: int
+) -> Iterator[dict[str, Any]]:
     for rec in records:
-        log = rec.get("properties", {}).get("log") if isinstance(rec, dict) and isinstance(
-            rec.get("properties"), dict) else None
+        log = (
+            rec.get("properties", {}).get("log")
+            if isinstance(rec, dict) and isinstance(rec.get("properties"), dict)
+            else None
+        )
         if isinstance(log, str):
             try:
                 log = _loads(log)

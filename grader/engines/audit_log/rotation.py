@@ -16,7 +16,8 @@ from pathlib import PurePath
 
 # audit-2024-01-01T00-00-00.000.log(.gz)
 _LUMBERJACK = re.compile(
-    r"^(?P<stem>.+)-(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d{1,9})?)(?P<ext>\.[^./]+)?(?P<gz>\.gz)?$")
+    r"^(?P<stem>.+)-(?P<ts>\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}(?:\.\d{1,9})?)(?P<ext>\.[^./]+)?(?P<gz>\.gz)?$"
+)
 # audit.log.3(.gz)
 _NUMBERED = re.compile(r"^(?P<base>.+)\.(?P<num>\d+)(?P<gz>\.gz)?$")
 

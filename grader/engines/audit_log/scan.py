@@ -57,9 +57,19 @@ class RequestScanner:
     de-duplication, every event) that match, in the order :class:`Deduplicator` would emit them; ``flush()``
     yields the requests still open at the end."""
 
-    def __init__(self, stats: ReadStats, compiled: Any, *, dedupe: bool = True, fast: bool = True,
-                 max_pending: int = 5000, done_window: int = 32768, record: bool = False,
-                 raw_only: bool = False, user_only: bool = False):
+    def __init__(
+        self,
+        stats: ReadStats,
+        compiled: Any,
+        *,
+        dedupe: bool = True,
+        fast: bool = True,
+        max_pending: int = 5000,
+        done_window: int = 32768,
+        record: bool = False,
+        raw_only: bool = False,
+        user_only: bool = False,
+    ):
         self.stats = stats
         self.compiled = compiled
         self.dedupe = dedupe
@@ -136,7 +146,11 @@ class RequestScanner:
         stage = ev.get("stage")
         if not isinstance(stage, str):
             stage = None
-        if stage in _FINAL or stage is None or (stage == "ResponseStarted" and str(_status_code(ev)) == "401"):
+        if (
+            stage in _FINAL
+            or stage is None
+            or (stage == "ResponseStarted" and str(_status_code(ev)) == "401")
+        ):
             if self.pending.pop(aid, None) is not None:
                 self.stats.duplicates += 1
             self._finish(aid)
@@ -172,8 +186,15 @@ class RequestScanner:
 
     # -- the loop --
 
-    def scan(self, source: LineSource, name: str, *, line_offset: int = 0, at_start: bool = True,
-             continued: bool = False) -> Iterator[Entry]:
+    def scan(
+        self,
+        source: LineSource,
+        name: str,
+        *,
+        line_offset: int = 0,
+        at_start: bool = True,
+        continued: bool = False,
+    ) -> Iterator[Entry]:
         """The matching requests of one stream. A byte range of a file (the parallel reader) is read with
         ``at_start=False`` (no BOM or document there); ``line_offset`` numbers its lines after the earlier
         range; ``continued``: the source was already listed."""
@@ -203,8 +224,9 @@ class RequestScanner:
             if stats.events > before:
                 stats.audit_sources.add(name)
 
-    def _lines(self, first: tuple[int, list[bytes]], batches: Iterator[tuple[int, list[bytes]]],
-               name: str) -> Iterator[Entry]:
+    def _lines(
+        self, first: tuple[int, list[bytes]], batches: Iterator[tuple[int, list[bytes]]], name: str
+    ) -> Iterator[Entry]:
         stats = self.stats
         needle, test = self.needle, self.test
         loads, prefix = _loads, APISERVER_PREFIX
@@ -268,8 +290,12 @@ class RequestScanner:
                             a = line.find(_AID, 30, 100)
                             if a >= 0:
                                 e = line.find(b'"', a + 11)
-                                if raw_only and line.startswith(_FINAL_RC, e) and line.find(b"\\", a + 11, e) < 0:
-                                    raw_aid = line[a + 11:e]
+                                if (
+                                    raw_only
+                                    and line.startswith(_FINAL_RC, e)
+                                    and line.find(b"\\", a + 11, e) < 0
+                                ):
+                                    raw_aid = line[a + 11 : e]
                                     if raw_aid and raw_aid.isascii():
                                         stats.events += 1
                                         aid = raw_aid.decode()
@@ -288,7 +314,7 @@ class RequestScanner:
                                         yield Entry(None, line, name, no)  # type: ignore[arg-type]
                                         continue
                                 if line.startswith(_RR, e) and line.find(b"\\", a + 11, e) < 0:
-                                    raw_aid = line[a + 11:e]
+                                    raw_aid = line[a + 11 : e]
                                     if raw_aid and raw_aid.isascii():  # else: parsed below, as orjson sees it
                                         stats.events += 1
                                         aid = raw_aid.decode()
@@ -313,8 +339,12 @@ class RequestScanner:
                         if line.strip():
                             stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
                         continue
-                    if type(obj) is dict and obj.get("kind") == "Event" and obj.get("apiVersion") == "audit.k8s.io/v1" \
-                            and "requestReceivedTimestamp" in obj:
+                    if (
+                        type(obj) is dict
+                        and obj.get("kind") == "Event"
+                        and obj.get("apiVersion") == "audit.k8s.io/v1"
+                        and "requestReceivedTimestamp" in obj
+                    ):
                         stats.events += 1
                         if dedupe:
                             aid = obj.get("auditID")
@@ -345,7 +375,6 @@ class RequestScanner:
                         stats.events += 1
                         yield from self._feed(Entry(event, line if event is obj else None, name, no))
             stats.prefiltered += skipped
-
 
     # -- whole blocks --
 
@@ -390,7 +419,9 @@ class RequestScanner:
         region = (lines[h:], nos[h:], aids[h:], stages[h:], users[h:] if users is not None else None)
         return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:], lines[h:], strict=True), region)]
 
-    def _bulk(self, region: tuple[list[bytes], Any, list[str], list[bytes], Any], name: str) -> list[Entry] | None:
+    def _bulk(
+        self, region: tuple[list[bytes], Any, list[str], list[bytes], Any], name: str
+    ) -> list[Entry] | None:
         """The matching requests of a region of :meth:`_plan`, when reading its lines one by one follows the
         simple rules: a request's lines there are opening lines (RequestReceived, ResponseStarted) then at
         most one final line (its last there); none was finished before; no open request would be pushed out.
@@ -428,8 +459,12 @@ class RequestScanner:
             for i in fin:
                 user = users[i]
                 line = lines[i]
-                if user and user.isascii() and b'"impersonatedUser":' not in line \
-                        and b'"requestReceivedTimestamp":"' in line:
+                if (
+                    user
+                    and user.isascii()
+                    and b'"impersonatedUser":' not in line
+                    and b'"requestReceivedTimestamp":"' in line
+                ):
                     light[i] = {"user": {"username": user.decode()}}
         if self.raw_only:
             parse = started
@@ -442,9 +477,14 @@ class RequestScanner:
         except _JSONError:
             return None
         for ev, i in zip(parsed, parse, strict=True):
-            if type(ev) is not dict or "requestReceivedTimestamp" not in ev or ev.get("kind") != "Event" \
-                    or ev.get("apiVersion") != "audit.k8s.io/v1" or ev.get("auditID") != aids[i] \
-                    or ev.get("stage") != _STAGE_NAMES[stages[i]]:
+            if (
+                type(ev) is not dict
+                or "requestReceivedTimestamp" not in ev
+                or ev.get("kind") != "Event"
+                or ev.get("apiVersion") != "audit.k8s.io/v1"
+                or ev.get("auditID") != aids[i]
+                or ev.get("stage") != _STAGE_NAMES[stages[i]]
+            ):
                 return None
         # the outcome of reading the lines one by one
         stats = self.stats
@@ -466,36 +506,51 @@ class RequestScanner:
             done.popitem(last=False)
         opened = sorted(set(last.values()).difference(fin))  # requests left open, by their last line
         if opened:
-            started_events = dict(zip(started, parsed[len(parsed) - len(started):], strict=True))  # type: ignore[misc]
+            started_events = dict(zip(started, parsed[len(parsed) - len(started) :], strict=True))  # type: ignore[misc]
             for i in opened:
                 a = aids[i]
                 if a in known:
                     pending.move_to_end(a)
-                pending[a] = (lines[i], name, nos[i]) if stages[i] == b"RequestReceived" else \
-                    Entry(started_events[i], lines[i], name, nos[i])
+                pending[a] = (
+                    (lines[i], name, nos[i])
+                    if stages[i] == b"RequestReceived"
+                    else Entry(started_events[i], lines[i], name, nos[i])
+                )
         if self.raw_only:
             return [Entry(None, lines[i], name, nos[i]) for i in fin]  # type: ignore[arg-type]
         if light:
             it = iter(parsed)
             return [Entry(light[i] if i in light else next(it), lines[i], name, nos[i]) for i in fin]
         match = self.match
-        return [Entry(ev, lines[i], name, nos[i]) for ev, i in zip(parsed, fin, strict=False)
-                if match is None or match(ev)]
+        return [
+            Entry(ev, lines[i], name, nos[i])
+            for ev, i in zip(parsed, fin, strict=False)
+            if match is None or match(ev)
+        ]
 
 
 # (after the "}" ending the line before, and a newline) the start of a kube-apiserver line up to its stage
 # (Go writes these fields first, in this order), with an audit ID without escapes (as the one-line reader
 # requires to read a line unparsed)
-_HEADER = re.compile(rb'\}\n\{"kind":"Event","apiVersion":"audit\.k8s\.io/v1","level":"[A-Za-z]+",'
-                     rb'"auditID":"([!#-\[\]-~]+)",'
-                     rb'"stage":"(RequestReceived|ResponseStarted|ResponseComplete|Panic)"')
+_HEADER = re.compile(
+    rb'\}\n\{"kind":"Event","apiVersion":"audit\.k8s\.io/v1","level":"[A-Za-z]+",'
+    rb'"auditID":"([!#-\[\]-~]+)",'
+    rb'"stage":"(RequestReceived|ResponseStarted|ResponseComplete|Panic)"'
+)
 # the same, then the user's name when it is written plainly (Go writes requestURI, verb, then user.username)
-_HEADER_USER = re.compile(_HEADER.pattern + rb'(?:,"requestURI":"[^"\\]*(?:\\.[^"\\]*)*","verb":"[^"\\]*",'
-                                            rb'"user":\{"username":"([^"\\]*)")?')
+_HEADER_USER = re.compile(
+    _HEADER.pattern + rb'(?:,"requestURI":"[^"\\]*(?:\\.[^"\\]*)*","verb":"[^"\\]*",'
+    rb'"user":\{"username":"([^"\\]*)")?'
+)
 _STARTED_401 = b"ResponseStarted 401"  # a ResponseStarted line of a failed login: final
 _FINAL_BYTES = frozenset({b"ResponseComplete", b"Panic", _STARTED_401})
-_STAGE_NAMES = {b"RequestReceived": "RequestReceived", b"ResponseStarted": "ResponseStarted",
-                b"ResponseComplete": "ResponseComplete", b"Panic": "Panic", _STARTED_401: "ResponseStarted"}
+_STAGE_NAMES = {
+    b"RequestReceived": "RequestReceived",
+    b"ResponseStarted": "ResponseStarted",
+    b"ResponseComplete": "ResponseComplete",
+    b"Panic": "Panic",
+    _STARTED_401: "ResponseStarted",
+}
 _MIN_BULK = 16  # lines: below this, reading one by one costs less than planning
 
 

@@ -27,7 +27,23 @@ from grader.engines.audit_policy.model import LEVELS, STAGES, Decision, GroupRes
 from grader.engines.audit_policy.witness import witness_requests
 
 __all__ = [
-    "API_VERSION", "LEVELS", "STAGES", "Decision", "GroupResources", "LoadResult", "Policy", "PolicyRule",
-    "RequestAttributes", "RequestError", "User", "default_groups", "load_policy", "load_policy_object",
-    "parse_kube_version", "parse_request", "pinned_kube_version", "validate", "witness_requests",
+    "API_VERSION",
+    "LEVELS",
+    "STAGES",
+    "Decision",
+    "GroupResources",
+    "LoadResult",
+    "Policy",
+    "PolicyRule",
+    "RequestAttributes",
+    "RequestError",
+    "User",
+    "default_groups",
+    "load_policy",
+    "load_policy_object",
+    "parse_kube_version",
+    "parse_request",
+    "pinned_kube_version",
+    "validate",
+    "witness_requests",
 ]

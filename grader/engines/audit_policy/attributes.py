@@ -13,13 +13,37 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 RESOURCE_VERBS = ("get", "list", "watch", "create", "update", "patch", "delete", "deletecollection")
-_METHOD_VERBS = {"POST": "create", "GET": "get", "HEAD": "get", "PUT": "update", "PATCH": "patch",
-                 "DELETE": "delete"}
-_VERB_METHODS = {"get": "GET", "list": "GET", "watch": "GET", "create": "POST", "update": "PUT",
-                 "patch": "PATCH", "delete": "DELETE", "deletecollection": "DELETE"}
+_METHOD_VERBS = {
+    "POST": "create",
+    "GET": "get",
+    "HEAD": "get",
+    "PUT": "update",
+    "PATCH": "patch",
+    "DELETE": "delete",
+}
+_VERB_METHODS = {
+    "get": "GET",
+    "list": "GET",
+    "watch": "GET",
+    "create": "POST",
+    "update": "PUT",
+    "patch": "PATCH",
+    "delete": "DELETE",
+    "deletecollection": "DELETE",
+}
 AUTHENTICATED = "system:authenticated"
-MAPPING_KEYS = ("user", "verb", "namespace", "apiGroup", "apiVersion", "resource", "subresource", "name",
-                "isResourceRequest", "path")
+MAPPING_KEYS = (
+    "user",
+    "verb",
+    "namespace",
+    "apiGroup",
+    "apiVersion",
+    "resource",
+    "subresource",
+    "name",
+    "isResourceRequest",
+    "path",
+)
 
 
 class RequestError(ValueError):
@@ -57,22 +81,46 @@ class RequestAttributes:
         ``isResourceRequest`` defaults to true when ``resource`` is set, else false when ``path`` is set.
         """
         if not isinstance(d, dict):
-            raise RequestError(f"{where}: must be a mapping with keys {', '.join(MAPPING_KEYS)}, "
-                               f"got {_kind(d)}")
+            raise RequestError(
+                f"{where}: must be a mapping with keys {', '.join(MAPPING_KEYS)}, got {_kind(d)}"
+            )
         unknown = sorted(str(k) for k in d if k not in MAPPING_KEYS)
         if unknown:
-            raise RequestError(f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(MAPPING_KEYS)}")
+            raise RequestError(
+                f"{where}: unknown key {unknown[0]!r}; allowed keys: {', '.join(MAPPING_KEYS)}"
+            )
         user = _user(d.get("user"), f"{where}.user")
-        strs = {k: _str(d.get(k), f"{where}.{k}") for k in
-                ("verb", "namespace", "apiGroup", "apiVersion", "resource", "subresource", "name", "path")}
+        strs = {
+            k: _str(d.get(k), f"{where}.{k}")
+            for k in (
+                "verb",
+                "namespace",
+                "apiGroup",
+                "apiVersion",
+                "resource",
+                "subresource",
+                "name",
+                "path",
+            )
+        }
         is_res = d.get("isResourceRequest")
         if is_res is None:
             is_res = bool(strs["resource"]) or not strs["path"]
         elif not isinstance(is_res, bool):
             raise RequestError(f"{where}.isResourceRequest: must be true or false, got {is_res!r}")
         verb = strs["verb"] or "get"
-        return cls(user, verb, strs["namespace"], strs["apiGroup"], strs["apiVersion"], strs["resource"],
-                   strs["subresource"], strs["name"], is_res, strs["path"])
+        return cls(
+            user,
+            verb,
+            strs["namespace"],
+            strs["apiGroup"],
+            strs["apiVersion"],
+            strs["resource"],
+            strs["subresource"],
+            strs["name"],
+            is_res,
+            strs["path"],
+        )
 
     @classmethod
     def from_url(cls, method: str, url: str, user: User | None = None) -> RequestAttributes:
@@ -145,11 +193,18 @@ class RequestAttributes:
 
     def to_mapping(self) -> dict[str, Any]:
         return {
-            "user": None if self.user is None else {"username": self.user.username,
-                                                    "groups": list(self.user.groups)},
-            "verb": self.verb, "namespace": self.namespace, "apiGroup": self.api_group,
-            "apiVersion": self.api_version, "resource": self.resource, "subresource": self.subresource,
-            "name": self.name, "isResourceRequest": self.is_resource_request, "path": self.path,
+            "user": None
+            if self.user is None
+            else {"username": self.user.username, "groups": list(self.user.groups)},
+            "verb": self.verb,
+            "namespace": self.namespace,
+            "apiGroup": self.api_group,
+            "apiVersion": self.api_version,
+            "resource": self.resource,
+            "subresource": self.subresource,
+            "name": self.name,
+            "isResourceRequest": self.is_resource_request,
+            "path": self.path,
         }
 
 
@@ -182,8 +237,10 @@ def parse_request(text: str) -> RequestAttributes:
     else:  # the common case; shlex is slow and lab probes number in the hundreds
         words = text.split()
     if len(words) < 2:
-        raise RequestError(f"request {text!r}: write at least a verb and a resource or path, "
-                           "e.g. 'get secrets -n prod as alice' or 'get /healthz'")
+        raise RequestError(
+            f"request {text!r}: write at least a verb and a resource or path, "
+            "e.g. 'get secrets -n prod as alice' or 'get /healthz'"
+        )
     verb, target, rest = words[0], words[1], words[2:]
     namespace = name = ""
     username: str | None = "alice"
@@ -209,9 +266,15 @@ def parse_request(text: str) -> RequestAttributes:
             name = w
             i += 1
         else:
-            raise RequestError(f"request {text!r}: unexpected {w!r}; the shape is "
-                               "'VERB RESOURCE[.GROUP][/SUB] [NAME] [-n NS] [as USER] [in G1,G2]'")
-    user = None if username is None else User(username, groups if groups is not None else default_groups(username))
+            raise RequestError(
+                f"request {text!r}: unexpected {w!r}; the shape is "
+                "'VERB RESOURCE[.GROUP][/SUB] [NAME] [-n NS] [as USER] [in G1,G2]'"
+            )
+    user = (
+        None
+        if username is None
+        else User(username, groups if groups is not None else default_groups(username))
+    )
     if target.startswith("/"):
         return RequestAttributes(user, verb, is_resource_request=False, path=target)
     res, _, sub = target.partition("/")
@@ -258,5 +321,12 @@ def _str(val: Any, where: str) -> str:
 
 
 def _kind(val: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "a number",
-            float: "a number", type(None): "null"}.get(type(val), type(val).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        type(None): "null",
+    }.get(type(val), type(val).__name__)

@@ -34,20 +34,47 @@ def pinned_kube_version() -> tuple[int, int]:
         return versions.kubernetes_minor()
     except Exception:  # a missing or broken versions file must not stop a policy check
         return LATEST
+
+
 _GROUP_WILDCARD_SINCE = (1, 36)
 
 _POLICY_FIELDS = ("apiVersion", "kind", "metadata", "rules", "omitStages", "omitManagedFields")
-_RULE_FIELDS = ("level", "users", "userGroups", "verbs", "resources", "namespaces", "nonResourceURLs",
-                "omitStages", "omitManagedFields")
+_RULE_FIELDS = (
+    "level",
+    "users",
+    "userGroups",
+    "verbs",
+    "resources",
+    "namespaces",
+    "nonResourceURLs",
+    "omitStages",
+    "omitManagedFields",
+)
 _GR_FIELDS = ("group", "resources", "resourceNames")
-_META_FIELDS = ("name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-                "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels",
-                "annotations", "ownerReferences", "finalizers", "managedFields")
+_META_FIELDS = (
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+)
 
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS1123_MSG = ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
-                "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
-                "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')")
+_DNS1123_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
 _SUPPORTED_LEVELS = ", ".join(f'"{lv}"' for lv in LEVELS)
 
 
@@ -89,8 +116,10 @@ def load_policy(text: str | bytes, kube_version: str | tuple[int, int] | None = 
         result.errors.append("the file is binary (it contains NUL bytes), not YAML")
         return result
     if not (text.strip() if isinstance(text, str) else bytes(text).strip()):
-        result.errors.append("the file is empty; kube-apiserver refuses it (a policy needs apiVersion: "
-                             "audit.k8s.io/v1, kind: Policy and at least one rule)")
+        result.errors.append(
+            "the file is empty; kube-apiserver refuses it (a policy needs apiVersion: "
+            "audit.k8s.io/v1, kind: Policy and at least one rule)"
+        )
         return result
     try:
         docs = safeyaml.load_all(text)
@@ -99,32 +128,56 @@ def load_policy(text: str | bytes, kube_version: str | tuple[int, int] | None = 
         return result
     present = [d for d in docs if d is not None]
     if not present:
-        result.errors.append("the file holds no YAML document (only comments?); kube-apiserver refuses it "
-                             "(a policy needs apiVersion: audit.k8s.io/v1, kind: Policy and at least one rule)")
+        result.errors.append(
+            "the file holds no YAML document (only comments?); kube-apiserver refuses it "
+            "(a policy needs apiVersion: audit.k8s.io/v1, kind: Policy and at least one rule)"
+        )
         return result
     if len(docs) > 1:
-        result.warnings.append(f"the file holds {len(docs)} YAML documents; kube-apiserver reads only the first")
+        result.warnings.append(
+            f"the file holds {len(docs)} YAML documents; kube-apiserver reads only the first"
+        )
     lines, duplicates = _node_info(text)
     result.dropped.extend(duplicates)
-    return _load_object(docs[0] if docs[0] is not None else present[0], result, kube_version, lines,
-                        require_type_meta=True, allow_empty=False)
+    return _load_object(
+        docs[0] if docs[0] is not None else present[0],
+        result,
+        kube_version,
+        lines,
+        require_type_meta=True,
+        allow_empty=False,
+    )
 
 
-def load_policy_object(data: Any, kube_version: str | tuple[int, int] | None = None, *,
-                       require_type_meta: bool = True, allow_empty: bool = False) -> LoadResult:
+def load_policy_object(
+    data: Any,
+    kube_version: str | tuple[int, int] | None = None,
+    *,
+    require_type_meta: bool = True,
+    allow_empty: bool = False,
+) -> LoadResult:
     """The same from an already parsed object (e.g. a policy embedded in test data).
 
     ``require_type_meta=False, allow_empty=True`` is kube-apiserver's ``ValidatePolicy`` alone."""
-    return _load_object(data, LoadResult(), kube_version, {}, require_type_meta=require_type_meta,
-                        allow_empty=allow_empty)
+    return _load_object(
+        data, LoadResult(), kube_version, {}, require_type_meta=require_type_meta, allow_empty=allow_empty
+    )
 
 
-def _load_object(data: Any, result: LoadResult, kube_version: Any, lines: dict[str, int], *,
-                 require_type_meta: bool, allow_empty: bool) -> LoadResult:
+def _load_object(
+    data: Any,
+    result: LoadResult,
+    kube_version: Any,
+    lines: dict[str, int],
+    *,
+    require_type_meta: bool,
+    allow_empty: bool,
+) -> LoadResult:
     version = parse_kube_version(kube_version)
     if not isinstance(data, dict):
-        result.errors.append(f"failed decoding: the policy must be a mapping (apiVersion, kind, rules), "
-                             f"got {_kind(data)}")
+        result.errors.append(
+            f"failed decoding: the policy must be a mapping (apiVersion, kind, rules), got {_kind(data)}"
+        )
         return result
     if require_type_meta and not _type_meta_ok(data, result):
         return result
@@ -153,25 +206,32 @@ def _type_meta_ok(data: dict, result: LoadResult) -> bool:
     api = data.get("apiVersion")
     kind = data.get("kind")
     if api is None or api == "":
-        result.errors.append("unknown group version field: apiVersion is missing "
-                             f"(kube-apiserver needs apiVersion: {API_VERSION} and kind: Policy)")
+        result.errors.append(
+            "unknown group version field: apiVersion is missing "
+            f"(kube-apiserver needs apiVersion: {API_VERSION} and kind: Policy)"
+        )
         return False
     if not isinstance(api, str) or not isinstance(kind, str | type(None)):
         result.errors.append("failed decoding: apiVersion and kind must be strings")
         return False
     if api != API_VERSION:
-        hint = (" (audit.k8s.io/v1alpha1 and v1beta1 were removed in Kubernetes 1.24; use audit.k8s.io/v1)"
-                if api.startswith("audit.k8s.io/") else f" (use apiVersion: {API_VERSION})")
-        result.errors.append(f'failed decoding: no kind "{kind or "Policy"}" is registered for version '
-                             f'"{api}"{hint}')
+        hint = (
+            " (audit.k8s.io/v1alpha1 and v1beta1 were removed in Kubernetes 1.24; use audit.k8s.io/v1)"
+            if api.startswith("audit.k8s.io/")
+            else f" (use apiVersion: {API_VERSION})"
+        )
+        result.errors.append(
+            f'failed decoding: no kind "{kind or "Policy"}" is registered for version "{api}"{hint}'
+        )
         return False
     if kind is None or kind == "":
         # the decoder defaults a missing kind from the target type, so this still loads
         result.warnings.append("kind is missing; kube-apiserver assumes kind: Policy (write it out)")
         return True
     if kind != "Policy":
-        result.errors.append(f'failed decoding: no kind "{kind}" is registered for version "{api}" '
-                             "(the kind must be Policy)")
+        result.errors.append(
+            f'failed decoding: no kind "{kind}" is registered for version "{api}" (the kind must be Policy)'
+        )
         return False
     return True
 
@@ -192,7 +252,9 @@ class _Decoder:
             if key not in allowed:
                 where = f"{path}." if path else ""
                 keypath = f"{where}{key}"
-                self.dropped.append(f"{path or '(top level)'}: unknown field \"{key}\" dropped{self._at(keypath)}")
+                self.dropped.append(
+                    f'{path or "(top level)"}: unknown field "{key}" dropped{self._at(keypath)}'
+                )
 
     def policy(self, d: dict, version: tuple[int, int]) -> Policy:
         self._fields(d, _POLICY_FIELDS, "")
@@ -203,19 +265,26 @@ class _Decoder:
             self._fields(meta, _META_FIELDS, "metadata")
         raw_rules = self._list(d.get("rules"), "rules")
         rules = tuple(self.rule(r, f"rules[{i}]") for i, r in enumerate(raw_rules))
-        return Policy(rules, self._strs(d.get("omitStages"), "omitStages"),
-                      bool(self._bool(d.get("omitManagedFields"), "omitManagedFields")),
-                      group_wildcard=version >= _GROUP_WILDCARD_SINCE)
+        return Policy(
+            rules,
+            self._strs(d.get("omitStages"), "omitStages"),
+            bool(self._bool(d.get("omitManagedFields"), "omitManagedFields")),
+            group_wildcard=version >= _GROUP_WILDCARD_SINCE,
+        )
 
     def rule(self, r: Any, path: str) -> PolicyRule:
         if r is None:
             return PolicyRule()
         if not isinstance(r, dict):
-            raise _DecodeError(f"{path}: expected a mapping (a rule with level, resources, ...), got {_kind(r)}")
+            raise _DecodeError(
+                f"{path}: expected a mapping (a rule with level, resources, ...), got {_kind(r)}"
+            )
         self._fields(r, _RULE_FIELDS, path)
         level = self._str(r.get("level"), f"{path}.level")
-        resources = tuple(self.group_resources(g, f"{path}.resources[{i}]")
-                          for i, g in enumerate(self._list(r.get("resources"), f"{path}.resources")))
+        resources = tuple(
+            self.group_resources(g, f"{path}.resources[{i}]")
+            for i, g in enumerate(self._list(r.get("resources"), f"{path}.resources"))
+        )
         return PolicyRule(
             level=level,
             users=self._strs(r.get("users"), f"{path}.users"),
@@ -232,12 +301,16 @@ class _Decoder:
         if g is None:
             return GroupResources()
         if not isinstance(g, dict):
-            raise _DecodeError(f"{path}: expected a mapping with group, resources, resourceNames, got {_kind(g)}"
-                               + (f" ({g!r})" if isinstance(g, str) else ""))
+            raise _DecodeError(
+                f"{path}: expected a mapping with group, resources, resourceNames, got {_kind(g)}"
+                + (f" ({g!r})" if isinstance(g, str) else "")
+            )
         self._fields(g, _GR_FIELDS, path)
-        return GroupResources(self._str(g.get("group"), f"{path}.group"),
-                              self._strs(g.get("resources"), f"{path}.resources"),
-                              self._strs(g.get("resourceNames"), f"{path}.resourceNames"))
+        return GroupResources(
+            self._str(g.get("group"), f"{path}.group"),
+            self._strs(g.get("resources"), f"{path}.resources"),
+            self._strs(g.get("resourceNames"), f"{path}.resourceNames"),
+        )
 
     # ---- scalar decoding, as Go's encoding/json would into string / []string / *bool fields ---------
     def _list(self, v: Any, path: str) -> list:
@@ -276,16 +349,22 @@ def validate(policy: Policy, kube_version: tuple[int, int] | None = None) -> lis
         if rule.level == "":
             errs.append(f"{p}.level: Required value")
         elif rule.level not in LEVELS:
-            errs.append(f'{p}.level: Unsupported value: "{rule.level}": supported values: {_SUPPORTED_LEVELS}')
+            errs.append(
+                f'{p}.level: Unsupported value: "{rule.level}": supported values: {_SUPPORTED_LEVELS}'
+            )
         for j, url in enumerate(rule.non_resource_urls):
             if url == "*":
                 continue
             if not url.startswith("/"):
-                errs.append(f'{p}.nonResourceURLs[{j}]: Invalid value: {_q(url)}: non-resource URL rules must '
-                            "begin with a '/' character")
+                errs.append(
+                    f"{p}.nonResourceURLs[{j}]: Invalid value: {_q(url)}: non-resource URL rules must "
+                    "begin with a '/' character"
+                )
             if url and "*" in url[:-1]:
-                errs.append(f"{p}.nonResourceURLs[{j}]: Invalid value: {_q(url)}: non-resource URL wildcards "
-                            "'*' must be the final character of the rule")
+                errs.append(
+                    f"{p}.nonResourceURLs[{j}]: Invalid value: {_q(url)}: non-resource URL wildcards "
+                    "'*' must be the final character of the rule"
+                )
         for gr in rule.resources:
             wildcard_ok = gr.group == "*" and kube_version >= _GROUP_WILDCARD_SINCE
             if gr.group and not wildcard_ok:
@@ -297,18 +376,25 @@ def validate(policy: Policy, kube_version: tuple[int, int] | None = None) -> lis
                 if msgs:
                     errs.append(f"{p}.resources.group: Invalid value: {_q(gr.group)}: {','.join(msgs)}")
             if gr.resource_names and not gr.resources:
-                errs.append(f"{p}.resources.resourceNames: Invalid value: {_json(gr.resource_names)}: "
-                            "using resourceNames requires at least one resource")
+                errs.append(
+                    f"{p}.resources.resourceNames: Invalid value: {_json(gr.resource_names)}: "
+                    "using resourceNames requires at least one resource"
+                )
         errs.extend(_omit_stages(rule.omit_stages, f"{p}.omitStages"))
         if rule.non_resource_urls and (rule.resources or rule.namespaces):
-            errs.append(f"{p}.nonResourceURLs: Invalid value: {_json(rule.non_resource_urls)}: rules cannot "
-                        "apply to both regular resources and non-resource URLs")
+            errs.append(
+                f"{p}.nonResourceURLs: Invalid value: {_json(rule.non_resource_urls)}: rules cannot "
+                "apply to both regular resources and non-resource URLs"
+            )
     return errs
 
 
 def _omit_stages(stages: tuple[str, ...], path: str) -> list[str]:
-    return [f"{path}[{i}]: Invalid value: {_q(s)}: allowed stages are {','.join(STAGES)}"
-            for i, s in enumerate(stages) if s not in STAGES]
+    return [
+        f"{path}[{i}]: Invalid value: {_q(s)}: allowed stages are {','.join(STAGES)}"
+        for i, s in enumerate(stages)
+        if s not in STAGES
+    ]
 
 
 def _q(s: str) -> str:
@@ -328,7 +414,9 @@ def _kind(v: Any) -> str:
         return "a boolean"
     if isinstance(v, int | float):
         return "a number"
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(type(v), type(v).__name__)
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "null"}.get(
+        type(v), type(v).__name__
+    )
 
 
 def _show(v: Any) -> str:
@@ -375,8 +463,10 @@ def _node_info(text: str | bytes) -> tuple[dict[str, int], list[str]]:
                 sub = f"{path}.{name}" if path else name
                 line = k.start_mark.line + 1
                 if name in keys and name != "<<":
-                    dups.append(f"{path or '(top level)'}: duplicate field \"{name}\" (lines {keys[name]} and "
-                                f"{line}); kube-apiserver keeps only the last value")
+                    dups.append(
+                        f'{path or "(top level)"}: duplicate field "{name}" (lines {keys[name]} and '
+                        f"{line}); kube-apiserver keeps only the last value"
+                    )
                 keys[name] = line
                 lines.setdefault(sub, line)
                 stack.append((v, sub))

@@ -25,8 +25,12 @@ class Decision:
     rule_index: int | None
 
     def to_dict(self) -> dict:
-        return {"level": self.level, "omitStages": sorted(self.omit_stages),
-                "omitManagedFields": self.omit_managed_fields, "rule": self.rule_index}
+        return {
+            "level": self.level,
+            "omitStages": sorted(self.omit_stages),
+            "omitManagedFields": self.omit_managed_fields,
+            "rule": self.rule_index,
+        }
 
     def records(self, stage: str) -> bool:
         """Whether an event is written for ``stage`` (a None level writes nothing)."""
@@ -103,7 +107,9 @@ class Policy:
         self._default = Decision("None", policy_omit, bool(self.omit_managed_fields), None)
         compiled = []
         for i, r in enumerate(self.rules):
-            omf = r.omit_managed_fields if r.omit_managed_fields is not None else bool(self.omit_managed_fields)
+            omf = (
+                r.omit_managed_fields if r.omit_managed_fields is not None else bool(self.omit_managed_fields)
+            )
             decision = Decision(r.level, policy_omit | frozenset(r.omit_stages), omf, i)
             if r.namespaces or r.resources:
                 kind = 1
@@ -128,19 +134,21 @@ class Policy:
                 else:
                     by_group.setdefault(gr.group, []).append(cgr)
             urls = r.non_resource_urls
-            compiled.append((
-                frozenset(r.users) if r.users else None,
-                frozenset(r.user_groups) if r.user_groups else None,
-                frozenset(r.verbs) if r.verbs else None,
-                kind,
-                frozenset(r.namespaces) if r.namespaces else None,
-                None if not r.resources else {g: tuple(v) for g, v in by_group.items()},
-                tuple(star_groups),
-                frozenset(urls),
-                "*" in urls,
-                tuple(u.rstrip("*") for u in urls if u.endswith("*") and u != "*"),
-                decision,
-            ))
+            compiled.append(
+                (
+                    frozenset(r.users) if r.users else None,
+                    frozenset(r.user_groups) if r.user_groups else None,
+                    frozenset(r.verbs) if r.verbs else None,
+                    kind,
+                    frozenset(r.namespaces) if r.namespaces else None,
+                    None if not r.resources else {g: tuple(v) for g, v in by_group.items()},
+                    tuple(star_groups),
+                    frozenset(urls),
+                    "*" in urls,
+                    tuple(u.rstrip("*") for u in urls if u.endswith("*") and u != "*"),
+                    decision,
+                )
+            )
         self._compiled = compiled
 
     def evaluate(self, a: RequestAttributes) -> Decision:
@@ -150,8 +158,19 @@ class Policy:
         sub = a.subresource
         resource = a.resource
         combined = f"{resource}/{sub}" if sub else resource
-        for (users, groups, verbs, kind, nss, by_group, star_groups, url_exact, url_star, url_prefixes,
-             decision) in self._compiled:
+        for (
+            users,
+            groups,
+            verbs,
+            kind,
+            nss,
+            by_group,
+            star_groups,
+            url_exact,
+            url_star,
+            url_prefixes,
+            decision,
+        ) in self._compiled:
             if users is not None and (user is None or user.username not in users):
                 continue
             if groups is not None and (user is None or groups.isdisjoint(user.groups)):
@@ -175,8 +194,7 @@ class Policy:
                         return decision
                     if g.names is not None and a.name not in g.names:
                         continue
-                    if (combined in g.exact or g.star or (sub and sub in g.sub_wild)
-                            or resource in g.res_wild):
+                    if combined in g.exact or g.star or (sub and sub in g.sub_wild) or resource in g.res_wild:
                         return decision
                 continue
             # non-resource URLs

@@ -291,7 +291,9 @@ def expanded_size(node: Node, limit: int = MAX_EXPANDED_NODES) -> int:
         key = id(n)
         if key in sizes:
             continue
-        kids: tuple[Node, ...] = (n.child,) if isinstance(n, Not) else n.children if isinstance(n, (And, Or)) else ()
+        kids: tuple[Node, ...] = (
+            (n.child,) if isinstance(n, Not) else n.children if isinstance(n, (And, Or)) else ()
+        )
         if done or not kids:
             sizes[key] = min(limit + 1, 1 + sum(sizes[id(k)] for k in kids))
             keep.append(n)

@@ -70,9 +70,15 @@ class CompiledFilter:
 
     __slots__ = ("matches", "evttypes", "warnings", "diagnostics", "node", "source", "extra_fields")
 
-    def __init__(self, matches: Callable[[Event], bool], evttypes: frozenset[str] | None,
-                 diagnostics: list[Diagnostic], node: A.Node, source: str,
-                 extra_fields: Mapping[str, FieldInfo] | None = None) -> None:
+    def __init__(
+        self,
+        matches: Callable[[Event], bool],
+        evttypes: frozenset[str] | None,
+        diagnostics: list[Diagnostic],
+        node: A.Node,
+        source: str,
+        extra_fields: Mapping[str, FieldInfo] | None = None,
+    ) -> None:
         self.extra_fields = extra_fields  # compile_ruleset recompiles ``node`` with the same fields
         self.matches = matches
         self.evttypes = evttypes
@@ -93,21 +99,64 @@ class CompiledFilter:
 
 NUM_OPS = frozenset({"=", "!=", "<", "<=", ">", ">=", "in", "intersects", "exists"})
 BOOL_OPS = frozenset({"=", "!=", "in", "intersects", "exists"})
-STRING_OPS = frozenset({"=", "!=", "<", "<=", ">", ">=", "contains", "in", "exists", "icontains", "startswith",
-                        "glob", "pmatch", "endswith", "intersects", "iglob", "regex"})
-BUFFER_OPS = frozenset({"=", "!=", "contains", "in", "exists", "startswith", "endswith", "intersects",
-                        "bcontains", "bstartswith"})
+STRING_OPS = frozenset(
+    {
+        "=",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "contains",
+        "in",
+        "exists",
+        "icontains",
+        "startswith",
+        "glob",
+        "pmatch",
+        "endswith",
+        "intersects",
+        "iglob",
+        "regex",
+    }
+)
+BUFFER_OPS = frozenset(
+    {
+        "=",
+        "!=",
+        "contains",
+        "in",
+        "exists",
+        "startswith",
+        "endswith",
+        "intersects",
+        "bcontains",
+        "bstartswith",
+    }
+)
 IP_OPS = frozenset({"=", "!=", "in", "exists", "intersects"})
 LIST_FIELD_OPS = frozenset({"in", "exists", "intersects"})
 LIST_OPS = frozenset({"in", "intersects", "pmatch"})
 
-_KIND_OPS = {"numeric": (NUM_OPS, "numeric"), "bool": (BOOL_OPS, "numeric"), "string": (STRING_OPS, "string"),
-             "buffer": (BUFFER_OPS, "buffer"), "ip": (IP_OPS, "ip address and network")}
+_KIND_OPS = {
+    "numeric": (NUM_OPS, "numeric"),
+    "bool": (BOOL_OPS, "numeric"),
+    "string": (STRING_OPS, "string"),
+    "buffer": (BUFFER_OPS, "buffer"),
+    "ip": (IP_OPS, "ip address and network"),
+}
 
 # fd.ip / fd.port / fd.net match either endpoint of the connection.
-EITHER_ENDPOINT = {"fd.ip": ("fd.cip", "fd.sip"), "fd.port": ("fd.cport", "fd.sport"),
-                   "fd.net": ("fd.cip", "fd.sip"), "fd.cnet": ("fd.cip",), "fd.snet": ("fd.sip",),
-                   "fd.lnet": ("fd.lip",), "fd.rnet": ("fd.rip",), "fd.proto": ("fd.l4proto",)}
+EITHER_ENDPOINT = {
+    "fd.ip": ("fd.cip", "fd.sip"),
+    "fd.port": ("fd.cport", "fd.sport"),
+    "fd.net": ("fd.cip", "fd.sip"),
+    "fd.cnet": ("fd.cip",),
+    "fd.snet": ("fd.sip",),
+    "fd.lnet": ("fd.lip",),
+    "fd.rnet": ("fd.rip",),
+    "fd.proto": ("fd.l4proto",),
+}
 EVTTYPE_FIELDS = frozenset({"evt.type"})
 
 
@@ -176,39 +225,208 @@ def _parse_hex(text: str) -> bytes:
 
 # getservbyname() names from a stock /etc/services (netbase), as libsinsp resolves them for port fields
 SERVICES = {
-    "tcpmux": 1, "echo": 7, "discard": 9, "systat": 11, "daytime": 13, "netstat": 15, "qotd": 17, "chargen": 19,
-    "ftp-data": 20, "ftp": 21, "ssh": 22, "telnet": 23, "smtp": 25, "time": 37, "whois": 43, "tacacs": 49,
-    "domain": 53, "gopher": 70, "finger": 79, "http": 80, "kerberos": 88, "iso-tsap": 102, "acr-nema": 104,
-    "pop3": 110, "sunrpc": 111, "auth": 113, "nntp": 119, "ntp": 123, "epmap": 135, "netbios-ns": 137,
-    "netbios-dgm": 138, "netbios-ssn": 139, "imap2": 143, "snmp": 161, "snmp-trap": 162, "cmip-man": 163,
-    "cmip-agent": 164, "mailq": 174, "xdmcp": 177, "bgp": 179, "smux": 199, "qmtp": 209, "z3950": 210,
-    "ipx": 213, "ptp-event": 319, "ptp-general": 320, "pawserv": 345, "zserv": 346, "rpc2portmap": 369,
-    "codaauth2": 370, "clearcase": 371, "ldap": 389, "svrloc": 427, "https": 443, "snpp": 444,
-    "microsoft-ds": 445, "kpasswd": 464, "submissions": 465, "saft": 487, "isakmp": 500, "rtsp": 554,
-    "nqs": 607, "asf-rmcp": 623, "qmqp": 628, "ipp": 631, "ldp": 646, "exec": 512, "biff": 512, "login": 513,
-    "who": 513, "shell": 514, "syslog": 514, "printer": 515, "talk": 517, "ntalk": 518, "route": 520,
-    "gdomap": 538, "uucp": 540, "klogin": 543, "kshell": 544, "dhcpv6-client": 546, "dhcpv6-server": 547,
-    "afpovertcp": 548, "nntps": 563, "submission": 587, "ldaps": 636, "tinc": 655, "silc": 706,
-    "kerberos-adm": 749, "domain-s": 853, "rsync": 873, "ftps-data": 989, "ftps": 990, "telnets": 992,
-    "imaps": 993, "pop3s": 995, "socks": 1080, "proofd": 1093, "rootd": 1094, "openvpn": 1194,
-    "rmiregistry": 1099, "lotusnote": 1352, "ms-sql-s": 1433, "ms-sql-m": 1434, "ingreslock": 1524,
-    "datametrics": 1645, "sa-msg-port": 1646, "kermit": 1649, "groupwise": 1677, "l2f": 1701, "radius": 1812,
-    "radius-acct": 1813, "cisco-sccp": 2000, "nfs": 2049, "gnunet": 2086, "rtcm-sc104": 2101,
-    "gsigatekeeper": 2119, "gris": 2135, "cvspserver": 2401, "venus": 2430, "venus-se": 2431, "codasrv": 2432,
-    "codasrv-se": 2433, "mon": 2583, "dict": 2628, "f5-globalsite": 2792, "gsiftp": 2811, "gpsd": 2947,
-    "gds-db": 3050, "icpv2": 3130, "isns": 3205, "iscsi-target": 3260, "mysql": 3306, "ms-wbt-server": 3389,
-    "nut": 3493, "distcc": 3632, "daap": 3689, "svn": 3690, "suucp": 4031, "sysrqd": 4094, "sieve": 4190,
-    "epmd": 4369, "remctl": 4373, "f5-iquery": 4353, "ntske": 4460, "ipsec-nat-t": 4500, "iax": 4569,
-    "mtn": 4691, "radmin-port": 4899, "sip": 5060, "sip-tls": 5061, "xmpp-client": 5222, "xmpp-server": 5269,
-    "cfengine": 5308, "mdns": 5353, "postgresql": 5432, "freeciv": 5556, "amqps": 5671, "amqp": 5672,
-    "x11": 6000, "x11-1": 6001, "x11-2": 6002, "x11-3": 6003, "x11-4": 6004, "x11-5": 6005, "x11-6": 6006,
-    "x11-7": 6007, "gnutella-svc": 6346, "gnutella-rtr": 6347, "redis": 6379, "sge-qmaster": 6444,
-    "sge-execd": 6445, "mysql-proxy": 6446, "babel": 6696, "ircs-u": 6697, "bbs": 7000, "afs3-fileserver": 7000,
-    "afs3-callback": 7001, "afs3-prserver": 7002, "afs3-vlserver": 7003, "afs3-kaserver": 7004,
-    "afs3-volser": 7005, "afs3-bos": 7007, "afs3-update": 7008, "afs3-rmtsys": 7009, "font-service": 7100,
-    "http-alt": 8080, "puppet": 8140, "bacula-dir": 9101, "bacula-fd": 9102, "bacula-sd": 9103,
-    "xmms2": 9667, "nbd": 10809, "zabbix-agent": 10050, "zabbix-trapper": 10051, "amanda": 10080,
-    "dicom": 11112, "hkp": 11371, "db-lsp": 17500, "dcap": 22125, "gsidcap": 22128, "wnn6": 22273,
+    "tcpmux": 1,
+    "echo": 7,
+    "discard": 9,
+    "systat": 11,
+    "daytime": 13,
+    "netstat": 15,
+    "qotd": 17,
+    "chargen": 19,
+    "ftp-data": 20,
+    "ftp": 21,
+    "ssh": 22,
+    "telnet": 23,
+    "smtp": 25,
+    "time": 37,
+    "whois": 43,
+    "tacacs": 49,
+    "domain": 53,
+    "gopher": 70,
+    "finger": 79,
+    "http": 80,
+    "kerberos": 88,
+    "iso-tsap": 102,
+    "acr-nema": 104,
+    "pop3": 110,
+    "sunrpc": 111,
+    "auth": 113,
+    "nntp": 119,
+    "ntp": 123,
+    "epmap": 135,
+    "netbios-ns": 137,
+    "netbios-dgm": 138,
+    "netbios-ssn": 139,
+    "imap2": 143,
+    "snmp": 161,
+    "snmp-trap": 162,
+    "cmip-man": 163,
+    "cmip-agent": 164,
+    "mailq": 174,
+    "xdmcp": 177,
+    "bgp": 179,
+    "smux": 199,
+    "qmtp": 209,
+    "z3950": 210,
+    "ipx": 213,
+    "ptp-event": 319,
+    "ptp-general": 320,
+    "pawserv": 345,
+    "zserv": 346,
+    "rpc2portmap": 369,
+    "codaauth2": 370,
+    "clearcase": 371,
+    "ldap": 389,
+    "svrloc": 427,
+    "https": 443,
+    "snpp": 444,
+    "microsoft-ds": 445,
+    "kpasswd": 464,
+    "submissions": 465,
+    "saft": 487,
+    "isakmp": 500,
+    "rtsp": 554,
+    "nqs": 607,
+    "asf-rmcp": 623,
+    "qmqp": 628,
+    "ipp": 631,
+    "ldp": 646,
+    "exec": 512,
+    "biff": 512,
+    "login": 513,
+    "who": 513,
+    "shell": 514,
+    "syslog": 514,
+    "printer": 515,
+    "talk": 517,
+    "ntalk": 518,
+    "route": 520,
+    "gdomap": 538,
+    "uucp": 540,
+    "klogin": 543,
+    "kshell": 544,
+    "dhcpv6-client": 546,
+    "dhcpv6-server": 547,
+    "afpovertcp": 548,
+    "nntps": 563,
+    "submission": 587,
+    "ldaps": 636,
+    "tinc": 655,
+    "silc": 706,
+    "kerberos-adm": 749,
+    "domain-s": 853,
+    "rsync": 873,
+    "ftps-data": 989,
+    "ftps": 990,
+    "telnets": 992,
+    "imaps": 993,
+    "pop3s": 995,
+    "socks": 1080,
+    "proofd": 1093,
+    "rootd": 1094,
+    "openvpn": 1194,
+    "rmiregistry": 1099,
+    "lotusnote": 1352,
+    "ms-sql-s": 1433,
+    "ms-sql-m": 1434,
+    "ingreslock": 1524,
+    "datametrics": 1645,
+    "sa-msg-port": 1646,
+    "kermit": 1649,
+    "groupwise": 1677,
+    "l2f": 1701,
+    "radius": 1812,
+    "radius-acct": 1813,
+    "cisco-sccp": 2000,
+    "nfs": 2049,
+    "gnunet": 2086,
+    "rtcm-sc104": 2101,
+    "gsigatekeeper": 2119,
+    "gris": 2135,
+    "cvspserver": 2401,
+    "venus": 2430,
+    "venus-se": 2431,
+    "codasrv": 2432,
+    "codasrv-se": 2433,
+    "mon": 2583,
+    "dict": 2628,
+    "f5-globalsite": 2792,
+    "gsiftp": 2811,
+    "gpsd": 2947,
+    "gds-db": 3050,
+    "icpv2": 3130,
+    "isns": 3205,
+    "iscsi-target": 3260,
+    "mysql": 3306,
+    "ms-wbt-server": 3389,
+    "nut": 3493,
+    "distcc": 3632,
+    "daap": 3689,
+    "svn": 3690,
+    "suucp": 4031,
+    "sysrqd": 4094,
+    "sieve": 4190,
+    "epmd": 4369,
+    "remctl": 4373,
+    "f5-iquery": 4353,
+    "ntske": 4460,
+    "ipsec-nat-t": 4500,
+    "iax": 4569,
+    "mtn": 4691,
+    "radmin-port": 4899,
+    "sip": 5060,
+    "sip-tls": 5061,
+    "xmpp-client": 5222,
+    "xmpp-server": 5269,
+    "cfengine": 5308,
+    "mdns": 5353,
+    "postgresql": 5432,
+    "freeciv": 5556,
+    "amqps": 5671,
+    "amqp": 5672,
+    "x11": 6000,
+    "x11-1": 6001,
+    "x11-2": 6002,
+    "x11-3": 6003,
+    "x11-4": 6004,
+    "x11-5": 6005,
+    "x11-6": 6006,
+    "x11-7": 6007,
+    "gnutella-svc": 6346,
+    "gnutella-rtr": 6347,
+    "redis": 6379,
+    "sge-qmaster": 6444,
+    "sge-execd": 6445,
+    "mysql-proxy": 6446,
+    "babel": 6696,
+    "ircs-u": 6697,
+    "bbs": 7000,
+    "afs3-fileserver": 7000,
+    "afs3-callback": 7001,
+    "afs3-prserver": 7002,
+    "afs3-vlserver": 7003,
+    "afs3-kaserver": 7004,
+    "afs3-volser": 7005,
+    "afs3-bos": 7007,
+    "afs3-update": 7008,
+    "afs3-rmtsys": 7009,
+    "font-service": 7100,
+    "http-alt": 8080,
+    "puppet": 8140,
+    "bacula-dir": 9101,
+    "bacula-fd": 9102,
+    "bacula-sd": 9103,
+    "xmms2": 9667,
+    "nbd": 10809,
+    "zabbix-agent": 10050,
+    "zabbix-trapper": 10051,
+    "amanda": 10080,
+    "dicom": 11112,
+    "hkp": 11371,
+    "db-lsp": 17500,
+    "dcap": 22125,
+    "gsidcap": 22128,
+    "wnn6": 22273,
 }
 
 
@@ -244,6 +462,7 @@ def _rhs_value(text: str, kind: str, ftype: str, op: str, net: bool) -> Any:
 
 
 # ---------------------------------------------------------------- resolved operands
+
 
 @dataclass
 class Operand:
@@ -282,8 +501,15 @@ class _Compiler:
         if ref.name in self.extra:
             info = self.extra[ref.name]
             key = ref.name if ref.arg is None else written
-            op = Operand(lambda ev, _k=key: ev.get(_k), info.type, info.kind if not info.is_list else "string",
-                         "list" if info.is_list else None, info, key, written)
+            op = Operand(
+                lambda ev, _k=key: ev.get(_k),
+                info.type,
+                info.kind if not info.is_list else "string",
+                "list" if info.is_list else None,
+                info,
+                key,
+                written,
+            )
         else:
             found = split_name(ref.name, ref.arg)
             if found is None:
@@ -306,11 +532,15 @@ class _Compiler:
                 plain = None if multi else plain_key(ref.name, ref.arg)
                 op = Operand(read, ftype, type_kind(ftype), multi_kind, info, plain, written)
             if info.deprecated:
-                self.diagnostics.append(Diagnostic("LOAD_DEPRECATED_ITEM", f"field '{info.name}' is deprecated"))
+                self.diagnostics.append(
+                    Diagnostic("LOAD_DEPRECATED_ITEM", f"field '{info.name}' is deprecated")
+                )
             if info.print_only:
                 raise CompileError(f"filter error: field '{info.name}' can only be used in outputs")
         if rhs and info is not None and info.no_rhs:
-            raise CompileError(f"filter error: field '{written}' cannot be used in a field-to-field comparison")
+            raise CompileError(
+                f"filter error: field '{written}' cannot be used in a field-to-field comparison"
+            )
         for t in reversed(ref.transformers):
             op = self.apply_transformer(t, op)
         return op
@@ -320,10 +550,11 @@ class _Compiler:
             raise CompileError(f"filter '{written}': {info.name} requires an argument but none provided")
         if arg is None:
             return
-        if arg == "" :
+        if arg == "":
             raise CompileError(f"filter '{written}': {info.name} requires a non-empty argument")
         if info.name in ("evt.arg", "evt.rawarg") and not arg.isdigit():
             from .fields import ALL_PARAMS
+
             if arg not in ALL_PARAMS:
                 raise CompileError(f"unknown event argument {arg}", "unknown_field")
         if info.name == "evt.rawarg" and arg.isdigit():
@@ -339,6 +570,7 @@ class _Compiler:
         def read(ev: Event, _keys: tuple[str, ...] = keys) -> Any:
             values = tuple(ev[k] for k in _keys if k in ev)
             return values or None
+
         ftype = info.type
         kind = "string" if info.name == "fd.proto" else type_kind(ftype)
         return Operand(read, ftype, kind, "endpoint", info, None, written)
@@ -348,7 +580,9 @@ class _Compiler:
             raise CompileError(f"filter error: field '{op.name}' does not support transformers")
         if name in ("tolower", "toupper", "b64", "basename"):
             if op.kind != "string":
-                raise CompileError(f"filter error: transformer '{name}' is not supported for type '{op.ftype}'")
+                raise CompileError(
+                    f"filter error: transformer '{name}' is not supported for type '{op.ftype}'"
+                )
             out_type, out_kind = "CHARBUF", "string"
         elif name == "len":
             if op.kind not in ("string", "buffer") and op.multi != "list":
@@ -358,17 +592,22 @@ class _Compiler:
             raise CompileError(f"filter error: unknown transformer '{name}'")
         inner, multi = op.read, op.multi
         if name == "len" and multi == "list":
+
             def read(ev: Event) -> Any:
                 v = inner(ev)
                 return None if v is None else len(v)
+
             multi = None
         elif multi:
+
             def read(ev: Event) -> Any:
                 v = inner(ev)
                 return None if v is None else tuple(apply_transformer(name, x) for x in v)
         else:
+
             def read(ev: Event) -> Any:
                 return apply_transformer(name, inner(ev))
+
         return Operand(read, out_type, out_kind, multi, None, None, f"{name}({op.name})")
 
     # ------------------------------------------------ multi-argument transformers
@@ -400,8 +639,10 @@ class _Compiler:
             raise CompileError(f"filter error: transformer '{where}' does not accept list field '{op.name}'")
         if where in ("concat", "getopt") and op.kind != "string":
             # libs' concat()/getopt() take string arguments only (a number field such as proc.pid is refused)
-            raise CompileError(f"filter error: transformer '{where}' supports only string arguments, "
-                               f"'{op.name}' is of type {op.ftype}")
+            raise CompileError(
+                f"filter error: transformer '{where}' supports only string arguments, "
+                f"'{op.name}' is of type {op.ftype}"
+            )
         return op
 
     def _text_reader(self, op: Operand) -> Callable[[Event], Any]:
@@ -414,6 +655,7 @@ class _Compiler:
             if isinstance(v, tuple):
                 return " ".join(to_text(x) for x in v)
             return to_text(v)
+
         return as_text
 
     def _join(self, tr: A.Transform) -> Operand:
@@ -428,6 +670,7 @@ class _Compiler:
             if s is None or any(v is None for v in values):
                 return None
             return s.join(values)
+
         return Operand(read, "CHARBUF", "string", None, None, None, "join(...)")
 
     def _concat(self, tr: A.Transform) -> Operand:
@@ -438,11 +681,14 @@ class _Compiler:
         def read(ev: Event) -> Any:
             values = [i(ev) for i in items]
             return None if any(v is None for v in values) else "".join(values)
+
         return Operand(read, "CHARBUF", "string", None, None, None, "concat(...)")
 
     def _getopt(self, tr: A.Transform) -> Operand:
         if len(tr.args) != 2 or not isinstance(tr.args[1], str):
-            raise CompileError("filter error: transformer 'getopt' expects an argument list and an option string")
+            raise CompileError(
+                "filter error: transformer 'getopt' expects an argument list and an option string"
+            )
         optstring = tr.args[1]
         source = tr.args[0]
         if isinstance(source, A.TList):
@@ -452,6 +698,7 @@ class _Compiler:
                 values = [r(ev) for r in readers]
                 return None if any(v is None for v in values) else values
         elif isinstance(source, A.FieldRef) and source.name == "proc.args" and source.arg is None:
+
             def argv(ev: Event) -> Any:
                 if "@argv" in ev:
                     return list(ev["@argv"])
@@ -465,6 +712,7 @@ class _Compiler:
             def argv(ev: Event) -> Any:
                 v = text(ev)
                 return None if v is None else v.split()
+
         if tr.arg is not None:
             if tr.arg == "":
                 raise CompileError("filter error: getopt() option argument cannot be empty")
@@ -475,11 +723,13 @@ class _Compiler:
                 if args is None:
                     return None
                 return getopt_options(args, optstring).get(key)
+
             return Operand(read, "CHARBUF", "string", None, None, None, "getopt(...)")
 
         def read_all(ev: Event) -> Any:
             args = argv(ev)
             return None if args is None else tuple(getopt_values(args, optstring))
+
         return Operand(read_all, "CHARBUF", "string", "list", None, None, "getopt(...)")
 
     # ------------------------------------------------ checks
@@ -500,7 +750,13 @@ class _Compiler:
         if isinstance(value, (A.FieldRef, A.Transform)):
             return self.field_rhs_expr(left, op, value, check)
         if check.modifier is not None:
-            items = value if isinstance(value, tuple) else (value.name,) if isinstance(value, A.ListRef) else (value,)
+            items = (
+                value
+                if isinstance(value, tuple)
+                else (value.name,)
+                if isinstance(value, A.ListRef)
+                else (value,)
+            )
             return self.modifier_expr(left, op, check.modifier, tuple(items))  # type: ignore[arg-type]
         if isinstance(value, A.ListRef):
             values: tuple[str, ...] | str = (value.name,)
@@ -529,7 +785,11 @@ class _Compiler:
 
     def _values(self, left: Operand, op: str, texts: tuple[str, ...]) -> list[Any]:
         net = left.ftype.endswith("NET")
-        if left.info is not None and left.info.name in EVTTYPE_FIELDS and op in ("=", "!=", "in", "intersects"):
+        if (
+            left.info is not None
+            and left.info.name in EVTTYPE_FIELDS
+            and op in ("=", "!=", "in", "intersects")
+        ):
             for t in texts:
                 if t not in EVENT_TYPES:
                     raise CompileError(f"unknown event type {t}", "unknown_evttype")
@@ -552,8 +812,13 @@ class _Compiler:
         if op == "=":
             return f"({read} == {k})"
         inline = {
-            "!=": f"_v != {k}", "<": f"_v < {k}", "<=": f"_v <= {k}", ">": f"_v > {k}", ">=": f"_v >= {k}",
-            "startswith": f"_v.startswith({k})", "endswith": f"_v.endswith({k})",
+            "!=": f"_v != {k}",
+            "<": f"_v < {k}",
+            "<=": f"_v <= {k}",
+            ">": f"_v > {k}",
+            ">=": f"_v >= {k}",
+            "startswith": f"_v.startswith({k})",
+            "endswith": f"_v.endswith({k})",
         }.get(op)
         if op in ("contains", "bcontains"):
             inline = f"{k} in _v"
@@ -600,20 +865,35 @@ class _Compiler:
         return f"((_v := {read}) is not None and any({p}(_w) for _w in _v))"
 
     def modifier_expr(self, left: Operand, op: str, modifier: str, texts: tuple[str, ...]) -> str:
-        if op not in ("=", "!=", "contains", "icontains", "startswith", "endswith", "glob", "iglob", "regex",
-                      "bcontains", "bstartswith"):
+        if op not in (
+            "=",
+            "!=",
+            "contains",
+            "icontains",
+            "startswith",
+            "endswith",
+            "glob",
+            "iglob",
+            "regex",
+            "bcontains",
+            "bstartswith",
+        ):
             raise CompileError(f"filter error: modifier '{modifier}' not supported for operator '{op}'")
         values = self._values(left, op, texts)
         preds = tuple(scalar_predicate(left, op, v) for v in values)
         if modifier == "anyof":
+
             def combined(v: Any, _p: tuple = preds) -> bool:
                 return any(p(v) for p in _p)
         elif modifier == "allof":
+
             def combined(v: Any, _p: tuple = preds) -> bool:
                 return bool(_p) and all(p(v) for p in _p)
         else:
+
             def combined(v: Any, _p: tuple = preds) -> bool:
                 return sum(1 for p in _p if p(v)) == 1
+
         read = self.reader_code(left)
         c = self.const(combined)
         if left.multi:
@@ -622,14 +902,25 @@ class _Compiler:
 
     def field_rhs_expr(self, left: Operand, op: str, value: A.FieldRef | A.Transform, check: A.Check) -> str:
         if op in ("regex", "pmatch"):
-            raise CompileError(f"filter error: '{op}' operator does not support a field on the right-hand side")
+            raise CompileError(
+                f"filter error: '{op}' operator does not support a field on the right-hand side"
+            )
         if left.info is not None and left.info.no_rhs:
-            raise CompileError(f"filter error: field '{left.name}' cannot be used in a field-to-field comparison")
-        right = self.transform_operand(value, rhs=True) if isinstance(value, A.Transform) \
+            raise CompileError(
+                f"filter error: field '{left.name}' cannot be used in a field-to-field comparison"
+            )
+        right = (
+            self.transform_operand(value, rhs=True)
+            if isinstance(value, A.Transform)
             else self.field_operand(value, rhs=True)
-        if right.kind != left.kind and not (left.kind in ("numeric", "bool") and right.kind in ("numeric", "bool")):
-            raise CompileError(f"filter error: cannot compare '{left.name}' ({left.ftype}) with "
-                               f"'{right.name}' ({right.ftype})")
+        )
+        if right.kind != left.kind and not (
+            left.kind in ("numeric", "bool") and right.kind in ("numeric", "bool")
+        ):
+            raise CompileError(
+                f"filter error: cannot compare '{left.name}' ({left.ftype}) with "
+                f"'{right.name}' ({right.ftype})"
+            )
         compare = dynamic_compare(op, left.kind)
         lread, rread = left.read, right.read
         lmulti, rmulti = left.multi, right.multi
@@ -644,6 +935,7 @@ class _Compiler:
             if op in ("in", "intersects"):
                 return any(x in rvals for x in lvals)
             return any(compare(x, y) for x in lvals for y in rvals)
+
         return f"{self.const(pred)}(_e)"
 
     # ------------------------------------------------ warnings
@@ -652,34 +944,44 @@ class _Compiler:
         if not candidate:
             return
         if _looks_like_field(candidate):
-            self.diagnostics.append(Diagnostic(
-                "LOAD_COMPILE_CONDITION", f"'{text}' may be a valid field misused as a const string value"))
+            self.diagnostics.append(
+                Diagnostic(
+                    "LOAD_COMPILE_CONDITION", f"'{text}' may be a valid field misused as a const string value"
+                )
+            )
         elif "(" in candidate and candidate.endswith(")"):
             try:
                 node = parse(candidate + " exists")
             except ParseError:
                 return
-            if isinstance(node, A.Check) and (node.field.transformers if isinstance(node.field, A.FieldRef)
-                                              else True):
-                self.diagnostics.append(Diagnostic(
-                    "LOAD_COMPILE_CONDITION",
-                    f"'{text}' may be a valid field transformer misused as a const string value"))
+            if isinstance(node, A.Check) and (
+                node.field.transformers if isinstance(node.field, A.FieldRef) else True
+            ):
+                self.diagnostics.append(
+                    Diagnostic(
+                        "LOAD_COMPILE_CONDITION",
+                        f"'{text}' may be a valid field transformer misused as a const string value",
+                    )
+                )
 
     def _warn_regex(self, pattern: str) -> None:
         core = pattern
         for prefix in (".*", ".+", ".?"):
             if core.startswith(prefix):
-                core = core[len(prefix):]
+                core = core[len(prefix) :]
                 break
         for suffix in (".*", ".+", ".?", "$"):
             if core.endswith(suffix) and not core.endswith("\\" + suffix):
                 core = core[: -len(suffix)]
                 break
         if core and re.fullmatch(r"[A-Za-z0-9_/\-:@ ]+", core):
-            self.diagnostics.append(Diagnostic(
-                "LOAD_COMPILE_CONDITION",
-                f"regex check with '{pattern}' may be optimized with simpler operators "
-                "(=, startswith, endswith, contains)"))
+            self.diagnostics.append(
+                Diagnostic(
+                    "LOAD_COMPILE_CONDITION",
+                    f"regex check with '{pattern}' may be optimized with simpler operators "
+                    "(=, startswith, endswith, contains)",
+                )
+            )
 
     # ------------------------------------------------ boolean structure
     def expr(self, node: A.Node | _Dispatch, depth: int = 0) -> str:
@@ -779,8 +1081,9 @@ class _Compiler:
         lines.append(f"return {body}")
         return self._assemble(lines)
 
-
-    def build_ruleset(self, nodes: list[A.Node | bool], collect_all: bool) -> tuple[Callable[[Event], Any], str]:
+    def build_ruleset(
+        self, nodes: list[A.Node | bool], collect_all: bool
+    ) -> tuple[Callable[[Event], Any], str]:
         """ONE function for the rules an event type meets, in order: with ``collect_all`` it returns the
         indexes of every matching rule, else the index of the first one (-1 for none). Plain fields read
         by several rules are read once; subtrees several rules share (macros such as ``open_write``,
@@ -827,10 +1130,10 @@ class _Compiler:
 
     def _assemble(self, lines: list[str]) -> tuple[Callable[[Event], Any], str]:
         names = [f"_k{i}" for i in range(len(self.consts))]
-        source = (f"def _make({', '.join(names)}):\n"
-                  f"    def _match(_e):\n"
-                  + "".join(f"        {line}\n" for line in lines)
-                  + "    return _match\n")
+        source = (
+            f"def _make({', '.join(names)}):\n"
+            f"    def _match(_e):\n" + "".join(f"        {line}\n" for line in lines) + "    return _match\n"
+        )
         namespace: dict[str, Any] = {}
         exec(compile(source, "<falco-filter>", "exec"), {"__builtins__": _SAFE_BUILTINS}, namespace)
         return namespace["_make"](*self.consts), source
@@ -852,6 +1155,7 @@ def _composite_subtrees(node: A.Node) -> list[A.Node]:
         if size >= 2:
             out.append(n)
         return size
+
     visit(node)
     return out
 
@@ -876,6 +1180,7 @@ class _Dispatch:
             if preds is None:
                 return True
             return all(not (p is None or p(ev)) for p in preds)
+
         return no_exclusion_matches
 
 
@@ -897,8 +1202,12 @@ def _exclusion_guard(node: A.Node) -> tuple[str, A.Check, A.Node | None] | None:
     if not isinstance(field, A.FieldRef) or field.transformers or field.name in EITHER_ENDPOINT:
         return None
     info = split_name(field.name, field.arg)
-    if info is None or info[0].kind not in ("string", "numeric") or info[0].name in ANCESTOR_FIELDS and \
-            field.arg is None:
+    if (
+        info is None
+        or info[0].kind not in ("string", "numeric")
+        or info[0].name in ANCESTOR_FIELDS
+        and field.arg is None
+    ):
         return None
     key = plain_key(field.name, field.arg)
     return None if key is None else (key, inner, remainder)
@@ -942,6 +1251,7 @@ def _looks_like_field(text: str) -> bool:
 
 # ---------------------------------------------------------------- predicates
 
+
 def _ascii_lower(text: str) -> str:
     return text.lower() if text.isascii() else "".join(c.lower() if c.isascii() else c for c in text)
 
@@ -964,6 +1274,7 @@ def compile_regex(pattern: str) -> Callable[[str], bool]:
 
     def match(text: str) -> bool:
         return rx.fullmatch(text.encode("utf-8", "surrogateescape")) is not None
+
     return match
 
 
@@ -974,8 +1285,10 @@ def scalar_predicate(left: Operand, op: str, value: Any) -> Callable[[Any], bool
         if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
             eq = _net_matcher([value])
         else:
+
             def eq(v: Any) -> bool:
                 return v == value
+
         if op in ("=", "in", "intersects"):
             return eq
         return lambda v: not eq(v)
@@ -1021,6 +1334,7 @@ def _net_matcher(nets: list[Any]) -> Callable[[Any], bool]:
             if version == net_version and number & mask == address:
                 return True
         return False
+
     return in_nets
 
 
@@ -1033,18 +1347,28 @@ def ip_set_predicate(values: list[Any]) -> Callable[[Any], bool]:
 
     def pred(v: Any) -> bool:
         return v in addrs or in_nets(v)
+
     return pred
 
 
 def dynamic_compare(op: str, kind: str) -> Callable[[Any, Any], bool]:
     """Field-to-field comparison: both values known only at evaluation time."""
-    simple = {"=": lambda a, b: a == b, "!=": lambda a, b: a != b, "<": lambda a, b: a < b,
-              "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
-              "contains": lambda a, b: b in a, "bcontains": lambda a, b: b in a,
-              "icontains": lambda a, b: _ascii_lower(b) in _ascii_lower(a),
-              "startswith": lambda a, b: a.startswith(b), "bstartswith": lambda a, b: a.startswith(b),
-              "endswith": lambda a, b: a.endswith(b),
-              "glob": lambda a, b: compile_glob(b)(a), "iglob": lambda a, b: compile_glob(b, True)(a)}
+    simple = {
+        "=": lambda a, b: a == b,
+        "!=": lambda a, b: a != b,
+        "<": lambda a, b: a < b,
+        "<=": lambda a, b: a <= b,
+        ">": lambda a, b: a > b,
+        ">=": lambda a, b: a >= b,
+        "contains": lambda a, b: b in a,
+        "bcontains": lambda a, b: b in a,
+        "icontains": lambda a, b: _ascii_lower(b) in _ascii_lower(a),
+        "startswith": lambda a, b: a.startswith(b),
+        "bstartswith": lambda a, b: a.startswith(b),
+        "endswith": lambda a, b: a.endswith(b),
+        "glob": lambda a, b: compile_glob(b)(a),
+        "iglob": lambda a, b: compile_glob(b, True)(a),
+    }
     if op not in simple:
         raise CompileError(f"filter error: '{op}' operator does not support a field on the right-hand side")
     return simple[op]
@@ -1071,6 +1395,7 @@ def path_prefix_matcher(prefixes: list[str]) -> Callable[[str], bool]:
             if len(pattern) <= len(comps) and all(m(c) for m, c in zip(pattern, comps, strict=False)):
                 return True
         return False
+
     return match
 
 
@@ -1125,6 +1450,7 @@ def _getopt(argv: list[str], optstring: str, pairs: bool) -> list[Any]:
 
 
 # ---------------------------------------------------------------- macros and event types
+
 
 def expand_macros(node: A.Node, macros: Mapping[str, A.Node] | None) -> A.Node:
     """Replace macro references (recursively, with loop detection)."""
@@ -1206,8 +1532,13 @@ def unsafe_na_checks(node: A.Node) -> list[str]:
 
 # ---------------------------------------------------------------- entry point
 
-def compile_filter(node: A.Node, macros: Mapping[str, A.Node] | None = None, *,
-                   extra_fields: Mapping[str, FieldInfo] | None = None) -> CompiledFilter:
+
+def compile_filter(
+    node: A.Node,
+    macros: Mapping[str, A.Node] | None = None,
+    *,
+    extra_fields: Mapping[str, FieldInfo] | None = None,
+) -> CompiledFilter:
     """Compile a condition AST (macros substituted) into a CompiledFilter; raises CompileError."""
     limit = sys.getrecursionlimit()
     # Macro chains nest deeper than one parsed text can (the parser stops at depth 100); allow realistic
@@ -1216,9 +1547,11 @@ def compile_filter(node: A.Node, macros: Mapping[str, A.Node] | None = None, *,
     try:
         expanded = expand_macros(node, macros)
         if A.expanded_size(expanded) > A.MAX_EXPANDED_NODES:
-            raise CompileError(f"filter error: the condition expands to more than {A.MAX_EXPANDED_NODES:,} checks "
-                               "once its macros are expanded (a macro that uses another several times doubles "
-                               "its size at each level)")
+            raise CompileError(
+                f"filter error: the condition expands to more than {A.MAX_EXPANDED_NODES:,} checks "
+                "once its macros are expanded (a macro that uses another several times doubles "
+                "its size at each level)"
+            )
         compiler = _Compiler(extra_fields)
         fn, source = compiler.build(expanded)
         types = resolve_evttypes(expanded)
@@ -1243,8 +1576,13 @@ def fold_evttype(node: A.Node, evttype: str) -> A.Node | bool:
     already knows the type, so the filter need not test it again."""
     if isinstance(node, A.Check):
         field = node.field
-        if (not isinstance(field, A.FieldRef) or field.name != "evt.type" or field.arg is not None
-                or field.transformers or node.modifier is not None):
+        if (
+            not isinstance(field, A.FieldRef)
+            or field.name != "evt.type"
+            or field.arg is not None
+            or field.transformers
+            or node.modifier is not None
+        ):
             return node
         op = "=" if node.op == "==" else node.op
         value = node.value
@@ -1283,8 +1621,9 @@ def fold_evttype(node: A.Node, evttype: str) -> A.Node | bool:
     return node
 
 
-def compile_ruleset(filters: list[CompiledFilter], evttype: str | None, *,
-                    collect_all: bool = False) -> Callable[[Event], Any]:
+def compile_ruleset(
+    filters: list[CompiledFilter], evttype: str | None, *, collect_all: bool = False
+) -> Callable[[Event], Any]:
     """One function evaluating ``filters`` in order on events of type ``evttype`` (None: any type, nothing
     folded): the index of the first match (-1 for none), or with ``collect_all`` the list of indexes of
     every match. Same answers as calling each ``filter.matches`` in turn; raises CompileError when the
@@ -1314,10 +1653,23 @@ def compile_condition(text: str, macros: Mapping[str, A.Node] | None = None, **k
 def evaluate(text: str, event: Event | Mapping[str, Any]) -> bool:
     """One-shot helper for the study tools and tests."""
     from .events import event_from_mapping
+
     ev = event if isinstance(event, Event) else event_from_mapping(event)
     return compile_condition(text).matches(ev)
 
 
-__all__ = ["CompileError", "CompiledFilter", "Diagnostic", "compile_filter", "compile_condition", "compile_ruleset",
-           "evaluate", "fold_evttype",
-           "expand_macros", "resolve_evttypes", "unsafe_na_checks", "MISSING", "FIELDS"]
+__all__ = [
+    "CompileError",
+    "CompiledFilter",
+    "Diagnostic",
+    "compile_filter",
+    "compile_condition",
+    "compile_ruleset",
+    "evaluate",
+    "fold_evttype",
+    "expand_macros",
+    "resolve_evttypes",
+    "unsafe_na_checks",
+    "MISSING",
+    "FIELDS",
+]

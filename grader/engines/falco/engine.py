@@ -25,8 +25,15 @@ from .parser import parse
 
 
 class Engine:
-    def __init__(self, rules: Sequence[CompiledRule], *, priority: str | int = "debug",
-                 rule_matching: str = "first", hostname: str = "cks-grader", combine: bool = True) -> None:
+    def __init__(
+        self,
+        rules: Sequence[CompiledRule],
+        *,
+        priority: str | int = "debug",
+        rule_matching: str = "first",
+        hostname: str = "cks-grader",
+        combine: bool = True,
+    ) -> None:
         if isinstance(priority, str):
             level = parse_priority(priority)
             if level is None:
@@ -74,9 +81,11 @@ class Engine:
                 pass
             else:
                 if first:
+
                     def first_match(event: Any) -> list[CompiledRule]:
                         i = combined(event)
                         return [] if i < 0 else [rules[i]]
+
                     return first_match
                 return lambda event: [rules[i] for i in combined(event)]
         return self._one_by_one(key)
@@ -93,6 +102,7 @@ class Engine:
                     if first:
                         break
             return out
+
         return one_by_one
 
     def process(self, event: Any) -> list[Alert]:
@@ -104,8 +114,16 @@ class Engine:
         if entry is None or entry[0] is not fmt:
             entry = self._renderers[id(fmt)] = (fmt, _renderer(fmt))
         text, values = entry[1](event)
-        return Alert(rule.name, PRIORITIES[rule.priority], text, event_time_ns(event), values, rule.tags,
-                     rule.source, self.hostname)
+        return Alert(
+            rule.name,
+            PRIORITIES[rule.priority],
+            text,
+            event_time_ns(event),
+            values,
+            rule.tags,
+            rule.source,
+            self.hostname,
+        )
 
     def run(self, events: Iterable[Any]) -> list[Alert]:
         out: list[Alert] = []
@@ -128,8 +146,10 @@ def _renderer(fmt: OutputFormat) -> Callable[[Any], tuple[str, dict[str, Any]]]:
             except Exception:  # noqa: BLE001 - as outputs.field_value: a value that cannot be read prints <NA>
                 raw[f] = None
         texts = {f: v if type(v) is str else value_text(v) for f, v in raw.items()}
-        values = {f: v if type(v) is str or v is None else None if v is MISSING else _jsonable(v)
-                  for f, v in raw.items()}
+        values = {
+            f: v if type(v) is str or v is None else None if v is MISSING else _jsonable(v)
+            for f, v in raw.items()
+        }
         if simple is not None:
             return "".join([texts[f] if literal is None else literal for literal, f in simple]), values
         out = []
@@ -140,6 +160,7 @@ def _renderer(fmt: OutputFormat) -> Callable[[Any], tuple[str, dict[str, Any]]]:
             text = texts[f]
             out.append(text[:width].ljust(width) if width else text)
         return "".join(out), values
+
     return render
 
 

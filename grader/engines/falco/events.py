@@ -67,29 +67,77 @@ SERVER_EVENTS = frozenset({"accept", "accept4", "listen", "bind", "recvfrom", "r
 
 # libscap's PPM_O_* open flags (evt.rawarg.flags is this number; evt.arg.flags names them).
 OPEN_FLAGS = {
-    "O_NONE": 0, "O_RDONLY": 1 << 0, "O_WRONLY": 1 << 1, "O_RDWR": (1 << 0) | (1 << 1), "O_CREAT": 1 << 2,
-    "O_APPEND": 1 << 3, "O_DSYNC": 1 << 4, "O_EXCL": 1 << 5, "O_NONBLOCK": 1 << 6, "O_SYNC": 1 << 7,
-    "O_TRUNC": 1 << 8, "O_DIRECT": 1 << 9, "O_DIRECTORY": 1 << 10, "O_LARGEFILE": 1 << 11,
-    "O_CLOEXEC": 1 << 12, "O_TMPFILE": 1 << 13, "O_F_CREATED": 1 << 14, "O_PATH": 1 << 15,
-    "O_NOFOLLOW": 1 << 16, "O_NOATIME": 1 << 17, "O_NOCTTY": 1 << 18,
+    "O_NONE": 0,
+    "O_RDONLY": 1 << 0,
+    "O_WRONLY": 1 << 1,
+    "O_RDWR": (1 << 0) | (1 << 1),
+    "O_CREAT": 1 << 2,
+    "O_APPEND": 1 << 3,
+    "O_DSYNC": 1 << 4,
+    "O_EXCL": 1 << 5,
+    "O_NONBLOCK": 1 << 6,
+    "O_SYNC": 1 << 7,
+    "O_TRUNC": 1 << 8,
+    "O_DIRECT": 1 << 9,
+    "O_DIRECTORY": 1 << 10,
+    "O_LARGEFILE": 1 << 11,
+    "O_CLOEXEC": 1 << 12,
+    "O_TMPFILE": 1 << 13,
+    "O_F_CREATED": 1 << 14,
+    "O_PATH": 1 << 15,
+    "O_NOFOLLOW": 1 << 16,
+    "O_NOATIME": 1 << 17,
+    "O_NOCTTY": 1 << 18,
 }
-TYPECHAR_TYPES = {"f": "file", "d": "directory", "4": "ipv4", "6": "ipv6", "u": "unix", "p": "pipe",
-                  "e": "event", "s": "signalfd", "l": "eventpoll", "i": "inotify", "b": "bpf", "r": "io_uring",
-                  "m": "memfd", "o": "unknown"}
+TYPECHAR_TYPES = {
+    "f": "file",
+    "d": "directory",
+    "4": "ipv4",
+    "6": "ipv6",
+    "u": "unix",
+    "p": "pipe",
+    "e": "event",
+    "s": "signalfd",
+    "l": "eventpoll",
+    "i": "inotify",
+    "b": "bpf",
+    "r": "io_uring",
+    "m": "memfd",
+    "o": "unknown",
+}
 TYPE_TYPECHARS = {v: k for k, v in TYPECHAR_TYPES.items()} | {"ipv4": "4", "ipv6": "6"}
 PROC_NAME_MAX = 15  # the kernel's comm is 16 bytes with the NUL
 
-ANCESTOR_KEYS = {"proc.aname": "name", "proc.aexe": "exe", "proc.aexepath": "exepath",
-                 "proc.acmdline": "cmdline", "proc.aargs": "args", "proc.aenv": "env", "proc.apid": "pid"}
-SELF_FIELDS = {"proc.aname": "proc.name", "proc.aexe": "proc.exe", "proc.aexepath": "proc.exepath",
-               "proc.acmdline": "proc.cmdline", "proc.aargs": "proc.args", "proc.apid": "proc.pid"}
-PARENT_FIELDS = {"proc.pname": "name", "proc.pexe": "exe", "proc.pexepath": "exepath",
-                 "proc.pcmdline": "cmdline", "proc.ppid": "pid"}
+ANCESTOR_KEYS = {
+    "proc.aname": "name",
+    "proc.aexe": "exe",
+    "proc.aexepath": "exepath",
+    "proc.acmdline": "cmdline",
+    "proc.aargs": "args",
+    "proc.aenv": "env",
+    "proc.apid": "pid",
+}
+SELF_FIELDS = {
+    "proc.aname": "proc.name",
+    "proc.aexe": "proc.exe",
+    "proc.aexepath": "proc.exepath",
+    "proc.acmdline": "proc.cmdline",
+    "proc.aargs": "proc.args",
+    "proc.apid": "proc.pid",
+}
+PARENT_FIELDS = {
+    "proc.pname": "name",
+    "proc.pexe": "exe",
+    "proc.pexepath": "exepath",
+    "proc.pcmdline": "cmdline",
+    "proc.ppid": "pid",
+}
 # Keys that are event-file conveniences, not catalog fields.
 EXTRA_KEYS = frozenset({"proc.ancestors", "evt.arg", "evt.rawarg", "proc.env"})
 
 
 # ---------------------------------------------------------------- value conversion
+
 
 def to_text(value: Any) -> str:
     if isinstance(value, bytes):
@@ -155,6 +203,7 @@ def convert(name: str, ftype: str, value: Any, is_list: bool = False) -> Any:
 
 # ---------------------------------------------------------------- time
 
+
 def _rawtime_of(value: Any) -> int:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return int(value)
@@ -173,7 +222,7 @@ def _rawtime_of(value: Any) -> int:
             if not c.isdigit():
                 break
             digits += c
-        tail = rest[len(digits):]
+        tail = rest[len(digits) :]
         frac_ns = int((digits + "000000000")[:9])
         main += tail
     try:
@@ -208,9 +257,12 @@ TIME_FIELDS = ("evt.time", "evt.time.s", "evt.datetime", "evt.datetime.s", "evt.
 
 # ---------------------------------------------------------------- building an event
 
+
 def _ancestor(entry: Any, index: int) -> dict[str, Any]:
     if isinstance(entry, Mapping):
-        out = {k: v for k, v in entry.items() if k in ("name", "exe", "exepath", "cmdline", "args", "env", "pid")}
+        out = {
+            k: v for k, v in entry.items() if k in ("name", "exe", "exepath", "cmdline", "args", "env", "pid")
+        }
     else:
         out = {"name": to_text(entry)}
     if "name" not in out:
@@ -306,7 +358,7 @@ def event_from_mapping(data: Mapping[str, Any], *, num: int | None = None) -> Ev
 
 def _bracket_arg(key: str) -> str | None:
     if "[" in key and key.endswith("]"):
-        return key[key.index("[") + 1:-1]
+        return key[key.index("[") + 1 : -1]
     return None
 
 
@@ -449,7 +501,11 @@ def _derive_net(ev: Event, fdname: str, evtype: str) -> None:
 def _param_table(evtype: str) -> tuple[tuple[str, ...], dict[str, str], dict[str, int]]:
     """(names in order, name -> type, name -> position) of an event type's parameters, once per type."""
     listed = event_params(evtype)
-    return tuple(p for p, _ in listed), dict(listed), {p: i for i, (p, _) in reversed(list(enumerate(listed)))}
+    return (
+        tuple(p for p, _ in listed),
+        dict(listed),
+        {p: i for i, (p, _) in reversed(list(enumerate(listed)))},
+    )
 
 
 def _derive_args(ev: Event, evtype: str, raw_args: dict[str, Any], raw_rawargs: dict[str, Any]) -> None:
@@ -481,8 +537,10 @@ def _derive_args(ev: Event, evtype: str, raw_args: dict[str, Any], raw_rawargs: 
             ev[f"evt.arg[{i}]"] = args[pname]
     if args:
         last = len(names)
-        ev.setdefault("evt.args", " ".join(f"{p}={args[p]}" for p in sorted(args, key=lambda p: (
-            position.get(p, last), p))))
+        ev.setdefault(
+            "evt.args",
+            " ".join(f"{p}={args[p]}" for p in sorted(args, key=lambda p: (position.get(p, last), p))),
+        )
 
 
 def _raw_param(pname: str, ptype: str, value: Any, rendered: bool = False) -> Any:
@@ -522,17 +580,27 @@ def _time_getter(kind: str) -> Getter:
     def get_time(ev: Event) -> Any:
         ns = ev.get("evt.rawtime")
         return None if ns is None else format_time(ns, kind)
+
     return get_time
 
 
 def _ancestor_getter(field: str, arg: str | None) -> tuple[Getter, bool]:
     """(getter, is_multi): with no argument the getter returns every ancestor's value (parent first)."""
     key = ANCESTOR_KEYS[field]
-    self_field = {"name": "proc.name", "exe": "proc.exe", "exepath": "proc.exepath", "cmdline": "proc.cmdline",
-                  "args": "proc.args", "env": "proc.env", "pid": "proc.pid"}[key]
+    self_field = {
+        "name": "proc.name",
+        "exe": "proc.exe",
+        "exepath": "proc.exepath",
+        "cmdline": "proc.cmdline",
+        "args": "proc.args",
+        "env": "proc.env",
+        "pid": "proc.pid",
+    }[key]
     if arg is None:
+
         def get_all(ev: Event) -> Any:
             return tuple(a[key] for a in ev.get("@ancestors", ()) if key in a)
+
         return get_all, True
     try:
         index = int(arg)
@@ -548,6 +616,7 @@ def _ancestor_getter(field: str, arg: str | None) -> tuple[Getter, bool]:
         if index > len(ancestors):
             return None
         return ancestors[index - 1].get(key)
+
     return get_nth, False
 
 
@@ -628,6 +697,7 @@ def _argv_getter(arg: str) -> Getter:
             args = ev.get("proc.args")
             argv = tuple(args.split()) if args else ()
         return argv[index] if 0 <= index < len(argv) else None
+
     return get_argv
 
 
@@ -643,6 +713,7 @@ def _arg_getter(pname: str, raw: bool) -> Getter:
                 return None
             return values.get(params[index][0])
         return values.get(pname)
+
     return get_arg
 
 

@@ -13,33 +13,88 @@ from dataclasses import dataclass
 from .fields_catalog import EVENTS
 from .fields_catalog import FIELDS as _RAW_FIELDS
 
-NUMERIC_TYPES = frozenset({
-    "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "ERRNO", "FD", "PID",
-    "SYSCALLID", "SIGTYPE", "RELTIME", "ABSTIME", "PORT", "FLAGS8", "FLAGS16", "FLAGS32", "DOUBLE", "MODE",
-    "ENUMFLAGS8", "ENUMFLAGS16", "ENUMFLAGS32", "UID", "GID",
-})
+NUMERIC_TYPES = frozenset(
+    {
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+        "ERRNO",
+        "FD",
+        "PID",
+        "SYSCALLID",
+        "SIGTYPE",
+        "RELTIME",
+        "ABSTIME",
+        "PORT",
+        "FLAGS8",
+        "FLAGS16",
+        "FLAGS32",
+        "DOUBLE",
+        "MODE",
+        "ENUMFLAGS8",
+        "ENUMFLAGS16",
+        "ENUMFLAGS32",
+        "UID",
+        "GID",
+    }
+)
 STRING_TYPES = frozenset({"CHARBUF", "FSPATH", "FSRELPATH"})
 IP_TYPES = frozenset({"IPADDR", "IPNET", "IPV4ADDR", "IPV4NET", "IPV6ADDR", "IPV6NET"})
 
 # Integer widths for values written on the right-hand side (libsinsp casts them to the field's type).
 INT_WIDTH = {
-    "INT8": (8, True), "INT16": (16, True), "INT32": (32, True), "INT64": (64, True), "ERRNO": (64, True),
-    "FD": (64, True), "PID": (64, True), "UINT8": (8, False), "UINT16": (16, False), "UINT32": (32, False),
-    "UINT64": (64, False), "SYSCALLID": (16, False), "SIGTYPE": (8, False), "RELTIME": (64, False),
-    "ABSTIME": (64, False), "PORT": (16, False), "FLAGS8": (8, False), "FLAGS16": (16, False),
-    "FLAGS32": (32, False), "MODE": (32, False), "ENUMFLAGS8": (8, False), "ENUMFLAGS16": (16, False),
-    "ENUMFLAGS32": (32, False), "UID": (32, False), "GID": (32, False),
+    "INT8": (8, True),
+    "INT16": (16, True),
+    "INT32": (32, True),
+    "INT64": (64, True),
+    "ERRNO": (64, True),
+    "FD": (64, True),
+    "PID": (64, True),
+    "UINT8": (8, False),
+    "UINT16": (16, False),
+    "UINT32": (32, False),
+    "UINT64": (64, False),
+    "SYSCALLID": (16, False),
+    "SIGTYPE": (8, False),
+    "RELTIME": (64, False),
+    "ABSTIME": (64, False),
+    "PORT": (16, False),
+    "FLAGS8": (8, False),
+    "FLAGS16": (16, False),
+    "FLAGS32": (32, False),
+    "MODE": (32, False),
+    "ENUMFLAGS8": (8, False),
+    "ENUMFLAGS16": (16, False),
+    "ENUMFLAGS32": (32, False),
+    "UID": (32, False),
+    "GID": (32, False),
 }
 
 # Fields whose argument can also be written after a dot (libsinsp parses the rest of the name).
 DOTTED_ARG_FIELDS = (
-    "evt.arg", "evt.rawarg", "evt.type.is", "evt.abspath", "thread.cgroup", "container.label", "k8s.pod.label",
-    "k8s.rc.label", "k8s.svc.label", "k8s.ns.label", "k8s.rs.label", "k8s.deployment.label",
+    "evt.arg",
+    "evt.rawarg",
+    "evt.type.is",
+    "evt.abspath",
+    "thread.cgroup",
+    "container.label",
+    "k8s.pod.label",
+    "k8s.rc.label",
+    "k8s.svc.label",
+    "k8s.ns.label",
+    "k8s.rs.label",
+    "k8s.deployment.label",
 )
 
 # "Any ancestor" fields: without an argument a filter matches when any ancestor (not the process itself) does.
-ANCESTOR_FIELDS = frozenset({"proc.aname", "proc.aexe", "proc.aexepath", "proc.acmdline", "proc.aargs",
-                             "proc.aenv", "proc.apid"})
+ANCESTOR_FIELDS = frozenset(
+    {"proc.aname", "proc.aexe", "proc.aexepath", "proc.acmdline", "proc.aargs", "proc.aenv", "proc.apid"}
+)
 
 
 def type_kind(ftype: str) -> str:
@@ -111,7 +166,9 @@ FIELDS: dict[str, FieldInfo] = {
 FIELDS["evt.abspath"] = FieldInfo("evt.abspath", "CHARBUF", "event", frozenset({"ARG_ALLOWED"}))
 
 EVENT_TYPES: frozenset[str] = frozenset(EVENTS)
-SYSCALL_EVENT_TYPES: frozenset[str] = frozenset(n for n, e in EVENTS.items() if e["section"] == "Syscall events")
+SYSCALL_EVENT_TYPES: frozenset[str] = frozenset(
+    n for n, e in EVENTS.items() if e["section"] == "Syscall events"
+)
 
 
 def event_params(evtype: str) -> list[tuple[str, str]]:
@@ -142,7 +199,7 @@ def split_name(name: str, arg: str | None = None) -> tuple[FieldInfo, str | None
         return None
     for base in DOTTED_ARG_FIELDS:
         if name.startswith(base + ".") and len(name) > len(base) + 1:
-            return FIELDS[base], name[len(base) + 1:]
+            return FIELDS[base], name[len(base) + 1 :]
     return None
 
 

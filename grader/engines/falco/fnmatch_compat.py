@@ -14,11 +14,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 _CLASSES: dict[str, Callable[[str], bool]] = {
-    "alpha": str.isalpha, "digit": str.isdigit, "alnum": str.isalnum, "upper": str.isupper,
-    "lower": str.islower, "space": lambda c: c in " \t\n\r\f\v", "blank": lambda c: c in " \t",
+    "alpha": str.isalpha,
+    "digit": str.isdigit,
+    "alnum": str.isalnum,
+    "upper": str.isupper,
+    "lower": str.islower,
+    "space": lambda c: c in " \t\n\r\f\v",
+    "blank": lambda c: c in " \t",
     "punct": lambda c: c.isascii() and not c.isalnum() and c.isprintable() and c != " ",
-    "print": lambda c: c.isprintable(), "graph": lambda c: c.isprintable() and c != " ",
-    "cntrl": lambda c: ord(c) < 32 or ord(c) == 127, "xdigit": lambda c: c in "0123456789abcdefABCDEF",
+    "print": lambda c: c.isprintable(),
+    "graph": lambda c: c.isprintable() and c != " ",
+    "cntrl": lambda c: ord(c) < 32 or ord(c) == 127,
+    "xdigit": lambda c: c in "0123456789abcdefABCDEF",
 }
 
 # Token kinds: ("lit", char), ("any",), ("star",), ("set", negate, items) where items are
@@ -42,8 +49,8 @@ def _parse_bracket(pattern: str, i: int) -> tuple[Token, int] | None:
         first = False
         if c == "[" and i + 1 < n and pattern[i + 1] == ":":
             end = pattern.find(":]", i + 2)
-            if end >= 0 and pattern[i + 2:end] in _CLASSES:
-                items.append(_CLASSES[pattern[i + 2:end]])
+            if end >= 0 and pattern[i + 2 : end] in _CLASSES:
+                items.append(_CLASSES[pattern[i + 2 : end]])
                 i = end + 2
                 continue
         if c == "\\" and i + 1 < n:
@@ -125,8 +132,11 @@ def _match_tokens(tokens: list[Token], text: str, casefold: bool) -> bool:
                 t += 1
                 continue
             c = text[s]
-            if kind == "any" or (kind == "lit" and (tok[1] == c or (casefold and tok[1].lower() == c.lower()))) \
-                    or (kind == "set" and _set_matches(tok, c, casefold)):
+            if (
+                kind == "any"
+                or (kind == "lit" and (tok[1] == c or (casefold and tok[1].lower() == c.lower())))
+                or (kind == "set" and _set_matches(tok, c, casefold))
+            ):
                 t += 1
                 s += 1
                 continue
@@ -161,13 +171,16 @@ def compile_glob(pattern: str, casefold: bool = False) -> Callable[[str], bool]:
                 return lambda text: fold(text).startswith(head)
             if not head:
                 return lambda text: fold(text).endswith(tail)
-            return lambda text: len(text) >= need and fold(text).startswith(head) and fold(text).endswith(tail)
+            return lambda text: (
+                len(text) >= need and fold(text).startswith(head) and fold(text).endswith(tail)
+            )
         if len(stars) == 2 and stars == [0, len(tokens) - 1]:
             middle = pieces[1]
             return lambda text: middle in fold(text)
 
     def match(text: str) -> bool:
         return _match_tokens(tokens, text, casefold)
+
     return match
 
 

@@ -35,9 +35,23 @@ ENGINE_VERSION = (0, 62, 0)  # Falco 0.44's engine
 DEFAULT_PLUGINS = {"container": (0, 6, 0)}  # the default config loads the container plugin
 KNOWN_SOURCES = frozenset({"syscall"})
 
-__all__ = ["ENGINE_VERSION", "MAX_RULES_BYTES", "PRIORITIES", "CompiledList", "CompiledMacro", "CompiledRule",
-           "LoadResult", "RulesLoader", "build_exceptions", "default_rules_text", "is_field_defined",
-           "load_rules", "parse_priority", "resolve_list", "resolve_warnings"]
+__all__ = [
+    "ENGINE_VERSION",
+    "MAX_RULES_BYTES",
+    "PRIORITIES",
+    "CompiledList",
+    "CompiledMacro",
+    "CompiledRule",
+    "LoadResult",
+    "RulesLoader",
+    "build_exceptions",
+    "default_rules_text",
+    "is_field_defined",
+    "load_rules",
+    "parse_priority",
+    "resolve_list",
+    "resolve_warnings",
+]
 
 
 @dataclass
@@ -93,9 +107,13 @@ class LoadResult:
 class RulesLoader:
     """Load rules files one after the other into one engine, like repeated ``falco -r``."""
 
-    def __init__(self, *, engine_version: tuple[int, int, int] = ENGINE_VERSION,
-                 plugins: Mapping[str, tuple[int, int, int]] | None = None,
-                 sources: Iterable[str] = KNOWN_SOURCES) -> None:
+    def __init__(
+        self,
+        *,
+        engine_version: tuple[int, int, int] = ENGINE_VERSION,
+        plugins: Mapping[str, tuple[int, int, int]] | None = None,
+        sources: Iterable[str] = KNOWN_SOURCES,
+    ) -> None:
         self.plugins = dict(DEFAULT_PLUGINS if plugins is None else plugins)
         self.files: list[FileResult] = []
         self.collector = Collector(frozenset(sources))
@@ -126,12 +144,20 @@ class RulesLoader:
     def _check_plugins(self, res: FileResult) -> None:
         """``required_plugin_versions`` against the plugins the configuration loads (checked after a load)."""
         for alternatives, ctx in self.collector.required_plugins:
-            ok = any(n in self.plugins and self.plugins[n] >= (parse_version(v) or (0, 0, 0))
-                     for n, v in alternatives)
+            ok = any(
+                n in self.plugins and self.plugins[n] >= (parse_version(v) or (0, 0, 0))
+                for n, v in alternatives
+            )
             if not ok and ctx.filename == res.name:
                 wanted = ", ".join(f"{n} (>= {v})" for n, v in alternatives)
-                res.add(Problem("LOAD_ERR_VALIDATE", f"Plugin requirement not satisfied, must load one of: {wanted}",
-                                ctx, True))
+                res.add(
+                    Problem(
+                        "LOAD_ERR_VALIDATE",
+                        f"Plugin requirement not satisfied, must load one of: {wanted}",
+                        ctx,
+                        True,
+                    )
+                )
 
 
 def load_rules(files: Iterable[tuple[str, str | bytes]], **options: Any) -> LoadResult:

@@ -55,7 +55,7 @@ class OutputFormat:
                 continue
             text = value_text(getter(event, t.field))
             if t.width:
-                text = text[:t.width].ljust(t.width)
+                text = text[: t.width].ljust(t.width)
             out.append(text)
         return "".join(out)
 
@@ -142,6 +142,7 @@ def _known_field(token: str) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------- values
+
 
 def _missing(v: Any) -> bool:
     return v is None or v is _events_missing()
@@ -255,9 +256,16 @@ class Alert:
             secs, frac = divmod(self.time_ns, 1_000_000_000)
             secs_time = datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
         fields = {("evt.time.iso8601" if iso else "evt.time"): self.time_ns} | self.output_fields
-        return {"hostname": self.hostname, "output": self.line(iso), "output_fields": fields,
-                "priority": self.priority, "rule": self.rule, "source": self.source, "tags": list(self.tags),
-                "time": secs_time}
+        return {
+            "hostname": self.hostname,
+            "output": self.line(iso),
+            "output_fields": fields,
+            "priority": self.priority,
+            "rule": self.rule,
+            "source": self.source,
+            "tags": list(self.tags),
+            "time": secs_time,
+        }
 
     def json(self, iso: bool = True) -> str:
         return json.dumps(self.to_dict(iso), separators=(",", ":"))

@@ -69,8 +69,20 @@ _BLANKS = " \t\b\r\n"
 UNARY_OPS = ("exists",)
 NUM_OPS = ("<=", "<", ">=", ">")
 # A trailing space marks operators that need a blank after them.
-STR_OPS = ("==", "=", "!=", "glob ", "iglob ", "contains ", "icontains ", "bcontains ", "startswith ",
-           "bstartswith ", "endswith ", "regex ")
+STR_OPS = (
+    "==",
+    "=",
+    "!=",
+    "glob ",
+    "iglob ",
+    "contains ",
+    "icontains ",
+    "bcontains ",
+    "startswith ",
+    "bstartswith ",
+    "endswith ",
+    "regex ",
+)
 LIST_OPS = ("intersects", "in", "pmatch")
 MODIFIERS = ("oneof", "anyof", "allof")
 FIELD_TRANSFORMERS = ("tolower(", "toupper(", "b64(", "basename(", "len(", "join(", "concat(", "getopt(")
@@ -114,7 +126,7 @@ def unescape(token: str) -> str:
                 raise ValueError(f"invalid \\{e} escape in {other}-quoted string")
             out.append(e)
         elif e == "x" and i + 2 <= end and _HEX2.fullmatch(token, i, i + 2):
-            out.append(_BYTE_MARK + token[i:i + 2])
+            out.append(_BYTE_MARK + token[i : i + 2])
             has_bytes = True
             i += 2
         else:
@@ -203,7 +215,7 @@ class _Parser:
         while i < len(text):
             c = text[i]
             if c == delimiter and prev != "\\" and i > start:
-                token = text[start:i + 1]
+                token = text[start : i + 1]
                 self.pos = i + 1
                 try:
                     self.last = unescape(token)
@@ -335,8 +347,10 @@ class _Parser:
         elif self.rgx(_RGX_FIELD_NAME):
             result = self.parse_field_remainder(self.last)
         else:
-            raise self.fail("expected field transformer argument: "
-                            "field, transformer, quoted string, number, or transformer list")
+            raise self.fail(
+                "expected field transformer argument: "
+                "field, transformer, quoted string, number, or transformer list"
+            )
         self.depth -= 1
         return result
 
@@ -416,7 +430,9 @@ class _Parser:
             if self.rgx(_RGX_HEX_NUM) or self.rgx(_RGX_NUM):
                 result = self.last
             else:
-                raise self.fail(f"expected a number value or a field with a valid transformer: {_TRANSFORMERS_TEXT}")
+                raise self.fail(
+                    f"expected a number value or a field with a valid transformer: {_TRANSFORMERS_TEXT}"
+                )
         self.depth -= 1
         return result
 
@@ -467,8 +483,10 @@ class _Parser:
             elif self.rgx(_RGX_IDENTIFIER):
                 result = ListRef(self.last)
             else:
-                raise self.fail("expected a list, an identifier, or a field with a valid transformer: "
-                                f"{_TRANSFORMERS_TEXT}")
+                raise self.fail(
+                    "expected a list, an identifier, or a field with a valid transformer: "
+                    f"{_TRANSFORMERS_TEXT}"
+                )
         self.depth -= 1
         return result
 

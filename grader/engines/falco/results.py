@@ -96,8 +96,11 @@ class Location:
     offset: int = 0
 
     def to_dict(self) -> dict:
-        return {"item_type": self.item_type, "item_name": self.item_name,
-                "position": {"name": self.name, "line": self.line, "column": self.column, "offset": self.offset}}
+        return {
+            "item_type": self.item_type,
+            "item_name": self.item_name,
+            "position": {"name": self.name, "line": self.line, "column": self.column, "offset": self.offset},
+        }
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,9 @@ class Context:
         return self.locations[0].name
 
     def child(self, item_type: str, item_name: str, line: int, column: int, offset: int) -> Context:
-        return Context(self.locations + (Location(item_type, item_name, self.filename, line, column, offset),))
+        return Context(
+            self.locations + (Location(item_type, item_name, self.filename, line, column, offset),)
+        )
 
     def at_condition(self, condition: str, index: int) -> Context:
         """A ``condition expression`` location at ``index`` inside ``condition`` (as libsinsp positions it)."""
@@ -126,14 +131,18 @@ class Context:
         line = condition.count("\n", 0, index) + 1  # the parser's lines and columns are 1-based
         col = index - (condition.rfind("\n", 0, index) + 1) + 1
         last = self.locations[-1]
-        loc = Location(CONDITION_EXPRESSION, "", short, last.line + line, last.column + col, last.offset + index)
+        loc = Location(
+            CONDITION_EXPRESSION, "", short, last.line + line, last.column + col, last.offset + index
+        )
         return Context(self.locations + (loc,), alt_content=condition)
 
     def as_string(self) -> str:
         out = []
         for i, loc in enumerate(self.locations):
             name = f" '{loc.item_name}'" if loc.item_name else ""
-            out.append(f"{'In ' if i == 0 else '    '}{loc.item_type}{name}: ({loc.name}:{loc.line}:{loc.column})\n")
+            out.append(
+                f"{'In ' if i == 0 else '    '}{loc.item_type}{name}: ({loc.name}:{loc.line}:{loc.column})\n"
+            )
         return "".join(out)
 
     def snippet(self, contents: dict[str, str], width: int = 160) -> str:
@@ -161,7 +170,7 @@ class Context:
             start += 1
         if end < len(text) and text[end] == "\n":
             end -= 1
-        snip = text[start:end + 1]
+        snip = text[start : end + 1]
         if not snip:
             return "<No context available>\n"
         if pos - start >= half:
@@ -222,8 +231,13 @@ class Problem:
     def code_text(self) -> str:
         return ERROR_CODES.get(self.code) or WARNING_CODES.get(self.code, "")
 
-    def matches(self, code: str | None = None, item_type: str | None = None, item_name: str | None = None,
-                message: str | None = None) -> bool:
+    def matches(
+        self,
+        code: str | None = None,
+        item_type: str | None = None,
+        item_name: str | None = None,
+        message: str | None = None,
+    ) -> bool:
         """Falco testing's ``OfCode().OfItemType().OfItemName().OfMessage()`` filter."""
         if code is not None and self.code != code:
             return False

@@ -13,11 +13,24 @@ from .results import Context, FileResult, Problem
 
 PRIORITIES = ("Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Informational", "Debug")
 _PRIORITY_BY_NAME = {p.lower(): i for i, p in enumerate(PRIORITIES)} | {"info": 6}
-_STR_OPS = ("==", "=", "!=", "contains", "icontains", "bcontains", "startswith", "bstartswith", "endswith",
-            "glob", "iglob", "regex")
+_STR_OPS = (
+    "==",
+    "=",
+    "!=",
+    "contains",
+    "icontains",
+    "bcontains",
+    "startswith",
+    "bstartswith",
+    "endswith",
+    "glob",
+    "iglob",
+    "regex",
+)
 _OPERATORS = frozenset(_STR_OPS + ("<=", "<", ">=", ">", "in", "intersects", "pmatch", "exists"))
 _LIST_OPERATORS = frozenset({"in", "intersects", "pmatch"})
 _MODIFIERS = ("oneof", "anyof", "allof")
+
 
 class LoadError(Exception):
     """Raised inside the loader to stop a file at its first error (Falco's ``rule_load_exception``)."""
@@ -146,46 +159,72 @@ class Collector:
         if ex.fields.is_list:
             if not ex.comps.is_valid:
                 ex.comps = Entry(True, "", [Entry(False, "=") for _ in ex.fields.items])
-            throw(not ex.comps.is_list or len(ex.fields.items) != len(ex.comps.items),
-                   "Fields and comps lists must have equal length", ctx, "LOAD_ERR_VALIDATE")
+            throw(
+                not ex.comps.is_list or len(ex.fields.items) != len(ex.comps.items),
+                "Fields and comps lists must have equal length",
+                ctx,
+                "LOAD_ERR_VALIDATE",
+            )
             for comp in ex.comps.items:
                 comp.item = " ".join(comp.item.split())
-                throw(not is_operator(comp.item), f"'{comp.item}' is not a supported comparison operator", ctx,
-                       "LOAD_ERR_VALIDATE")
+                throw(
+                    not is_operator(comp.item),
+                    f"'{comp.item}' is not a supported comparison operator",
+                    ctx,
+                    "LOAD_ERR_VALIDATE",
+                )
             if source_known:
                 for f in ex.fields.items:
-                    throw(not is_field_defined(f.item), f"'{f.item}' is not a supported filter field", ctx,
-                           "LOAD_ERR_VALIDATE")
+                    throw(
+                        not is_field_defined(f.item),
+                        f"'{f.item}' is not a supported filter field",
+                        ctx,
+                        "LOAD_ERR_VALIDATE",
+                    )
         else:
             if not ex.comps.is_valid:
                 ex.comps = Entry(False, "in")
             throw(ex.comps.is_list, M.MSG_FIELDS_AND_COMPS_MUST_BOTH_BE, ctx, "LOAD_ERR_VALIDATE")
             ex.comps.item = " ".join(ex.comps.item.split())
-            throw(ex.comps.item not in ("in", "pmatch", "intersects"),
-                   "When fields is a single value, comps must be one of (in, pmatch, intersects)", ctx,
-                   "LOAD_ERR_VALIDATE")
+            throw(
+                ex.comps.item not in ("in", "pmatch", "intersects"),
+                "When fields is a single value, comps must be one of (in, pmatch, intersects)",
+                ctx,
+                "LOAD_ERR_VALIDATE",
+            )
             if source_known:
-                throw(not is_field_defined(ex.fields.item), f"'{ex.fields.item}' is not a supported filter field",
-                       ctx, "LOAD_ERR_VALIDATE")
+                throw(
+                    not is_field_defined(ex.fields.item),
+                    f"'{ex.fields.item}' is not a supported filter field",
+                    ctx,
+                    "LOAD_ERR_VALIDATE",
+                )
 
     def define_rule(self, info: RuleInfo, res: FileResult) -> None:
         prev = self.rules.get(info.name)
-        throw(prev is not None and prev.source != info.source, M.MSG_RULE_HAS_BEEN_RE_DEFINED_WITH,
-               info.ctx, "LOAD_ERR_VALIDATE")
+        throw(
+            prev is not None and prev.source != info.source,
+            M.MSG_RULE_HAS_BEEN_RE_DEFINED_WITH,
+            info.ctx,
+            "LOAD_ERR_VALIDATE",
+        )
         if info.source not in self.sources:
             info.unknown_source = True
             warn(res, "LOAD_UNKNOWN_SOURCE", f"Unknown source {info.source}, skipping", info.ctx)
         for ex in info.exceptions:
-            throw(not ex.fields.is_valid, M.MSG_RULE_EXCEPTION_ITEM_MUST_HAVE_FIELDS,
-                   ex.ctx, "LOAD_ERR_VALIDATE")
+            throw(
+                not ex.fields.is_valid,
+                M.MSG_RULE_EXCEPTION_ITEM_MUST_HAVE_FIELDS,
+                ex.ctx,
+                "LOAD_ERR_VALIDATE",
+            )
             self.validate_exception(ex, not info.unknown_source)
         self.define(self.rules, info)
 
     def append_rule(self, upd: RuleUpdate) -> None:
         prev = self.rules.get(upd.name)
         throw(prev is None, M.ERROR_NO_PREVIOUS_RULE_APPEND, upd.ctx, "LOAD_ERR_VALIDATE")
-        throw(not upd.values, M.MSG_APPENDED_RULE_MUST_HAVE_EXCEPTIONS_OR, upd.ctx,
-               "LOAD_ERR_VALIDATE")
+        throw(not upd.values, M.MSG_APPENDED_RULE_MUST_HAVE_EXCEPTIONS_OR, upd.ctx, "LOAD_ERR_VALIDATE")
         v = upd.values
         for key in ("condition", "output", "desc"):
             if v.get(key):
@@ -196,25 +235,29 @@ class Collector:
         for ex in v.get("exceptions", []):
             old = next((e for e in prev.exceptions if e.name == ex.name), None)
             if old is None:
-                throw(not ex.fields.is_valid, M.MSG_RULE_EXCEPTION_MUST_HAVE_FIELDS_PROPERTY,
-                       ex.ctx, "LOAD_ERR_VALIDATE")
-                throw(not ex.values, M.MSG_RULE_EXCEPTION_MUST_HAVE_VALUES_PROPERTY, ex.ctx,
-                       "LOAD_ERR_VALIDATE")
+                throw(
+                    not ex.fields.is_valid,
+                    M.MSG_RULE_EXCEPTION_MUST_HAVE_FIELDS_PROPERTY,
+                    ex.ctx,
+                    "LOAD_ERR_VALIDATE",
+                )
+                throw(
+                    not ex.values, M.MSG_RULE_EXCEPTION_MUST_HAVE_VALUES_PROPERTY, ex.ctx, "LOAD_ERR_VALIDATE"
+                )
                 self.validate_exception(ex, not prev.unknown_source)
                 prev.exceptions.append(ex)
             else:
-                throw(ex.fields.is_valid, M.MSG_CAN_NOT_APPEND_EXCEPTION_FIELDS_TO,
-                       ex.ctx, "LOAD_ERR_VALIDATE")
-                throw(ex.comps.is_valid, M.MSG_CAN_NOT_APPEND_EXCEPTION_COMPS_TO,
-                       ex.ctx, "LOAD_ERR_VALIDATE")
+                throw(
+                    ex.fields.is_valid, M.MSG_CAN_NOT_APPEND_EXCEPTION_FIELDS_TO, ex.ctx, "LOAD_ERR_VALIDATE"
+                )
+                throw(ex.comps.is_valid, M.MSG_CAN_NOT_APPEND_EXCEPTION_COMPS_TO, ex.ctx, "LOAD_ERR_VALIDATE")
                 old.values = old.values + ex.values
         prev.visibility = self.next_index()
 
     def replace_rule(self, upd: RuleUpdate) -> None:
         prev = self.rules.get(upd.name)
         throw(prev is None, M.ERROR_NO_PREVIOUS_RULE_REPLACE, upd.ctx, "LOAD_ERR_VALIDATE")
-        throw(not upd.values, M.MSG_THE_RULE_MUST_HAVE_AT_LEAST, upd.ctx,
-               "LOAD_ERR_VALIDATE")
+        throw(not upd.values, M.MSG_THE_RULE_MUST_HAVE_AT_LEAST, upd.ctx, "LOAD_ERR_VALIDATE")
         attrs = {"condition": "cond", "skip-if-unknown-filter": "skip_if_unknown_filter"}
         for key, val in upd.values.items():
             if key == "exceptions":

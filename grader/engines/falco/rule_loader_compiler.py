@@ -110,15 +110,19 @@ class Compiler:
             used = name in macro_used
             if not used:
                 warn(res, "LOAD_UNUSED_MACRO", M.WARNING_UNUSED_MACRO, info.ctx)
-            compiled_macros.append(CompiledMacro(name, info.cond, macros[name], used, info.ctx.filename,
-                                                 info.ctx.locations[-1].line + 1))
+            compiled_macros.append(
+                CompiledMacro(
+                    name, info.cond, macros[name], used, info.ctx.filename, info.ctx.locations[-1].line + 1
+                )
+            )
         compiled_lists = []
         for name, info in self.col.lists.items():
             used = name in list_used
             if not used:
                 warn(res, "LOAD_UNUSED_LIST", M.WARNING_UNUSED_LIST, info.ctx)
-            compiled_lists.append(CompiledList(name, lists[name], used, info.ctx.filename,
-                                               info.ctx.locations[-1].line + 1))
+            compiled_lists.append(
+                CompiledList(name, lists[name], used, info.ctx.filename, info.ctx.locations[-1].line + 1)
+            )
         return rules, compiled_macros, compiled_lists
 
     def _compile_lists(self) -> tuple[dict[str, list[str]], set[str]]:
@@ -142,8 +146,9 @@ class Compiler:
         from .parser import ParseError, parse
 
         if len(condition) > M.MAX_CONDITION_CHARS:
-            raise LoadError("LOAD_ERR_COMPILE_CONDITION", M.condition_too_long(_item_label(ctx), len(condition)),
-                            ctx)
+            raise LoadError(
+                "LOAD_ERR_COMPILE_CONDITION", M.condition_too_long(_item_label(ctx), len(condition)), ctx
+            )
         text = self._substitute_lists(condition, lists, list_used, ctx)
         cached = self.parse_cache.get(text)
         if cached is None:
@@ -155,10 +160,14 @@ class Compiler:
                 cached = ParseError("condition is nested too deeply", 0, text)
             self.parse_cache[text] = cached
         if isinstance(cached, Exception):
-            raise LoadError("LOAD_ERR_COMPILE_CONDITION", str(cached), ctx.at_condition(text, cached.position))
+            raise LoadError(
+                "LOAD_ERR_COMPILE_CONDITION", str(cached), ctx.at_condition(text, cached.position)
+            )
         return cached
 
-    def _substitute_lists(self, text: str, lists: dict[str, list[str]], list_used: set[str], ctx: Context) -> str:
+    def _substitute_lists(
+        self, text: str, lists: dict[str, list[str]], list_used: set[str], ctx: Context
+    ) -> str:
         """Falco's textual list substitution, list by list in definition order, visiting only the lists whose
         name occurs in the text (a rules set with thousands of lists and conditions stays linear)."""
         import heapq
@@ -188,20 +197,24 @@ class Compiler:
             items = lists[name]
             text, hit = resolve_list(text, name, items, M.MAX_EXPANDED_CHARS)
             if len(text) > M.MAX_EXPANDED_CHARS:
-                raise LoadError("LOAD_ERR_COMPILE_CONDITION", M.condition_grows_too_long(_item_label(ctx), name),
-                                ctx)
+                raise LoadError(
+                    "LOAD_ERR_COMPILE_CONDITION", M.condition_grows_too_long(_item_label(ctx), name), ctx
+                )
             if hit:
                 list_used.add(name)
                 for i in found_in(" ".join(items), index):
                     heapq.heappush(pending, i)
         return text
 
-    def _compile_macros(self, lists: dict[str, list[str]], list_used: set[str]) -> tuple[dict[str, Node], set[str]]:
+    def _compile_macros(
+        self, lists: dict[str, list[str]], list_used: set[str]
+    ) -> tuple[dict[str, Node], set[str]]:
         asts: dict[str, Node] = {}
         for info in self.col.macros.values():
             asts[info.name] = self._parse(info.cond, lists, list_used, info.cond_ctx)
         used: set[str] = set()
         for info in self.col.macros.values():
+
             def visible(name: str, cutoff: int = info.visibility) -> Node | None:
                 macro = self.col.macros.get(name)
                 return asts[name] if macro is not None and macro.index < cutoff else None
@@ -209,8 +222,9 @@ class Compiler:
             asts[info.name] = self._resolve(asts[info.name], visible, info.cond, info.ctx, used)
         return asts, used
 
-    def _resolve(self, node: Node, macros: Mapping[str, Node] | Any, condition: str, ctx: Context,
-                 used: set[str]) -> Node:
+    def _resolve(
+        self, node: Node, macros: Mapping[str, Node] | Any, condition: str, ctx: Context, used: set[str]
+    ) -> Node:
         lookup = macros.get if isinstance(macros, Mapping) else macros
         errors: list[str] = []
         unknown: list[str] = []
@@ -218,8 +232,11 @@ class Compiler:
         try:
             out = _substitute(node, lookup, [], errors, unknown, resolved, {})
         except RecursionError:
-            raise LoadError("LOAD_ERR_COMPILE_CONDITION", "the condition is nested too deeply once its macros "
-                            "are expanded", ctx) from None
+            raise LoadError(
+                "LOAD_ERR_COMPILE_CONDITION",
+                "the condition is nested too deeply once its macros are expanded",
+                ctx,
+            ) from None
         if errors or unknown:
             msg = errors[0] if errors else f"Undefined macro '{unknown[0]}' used in filter."
             word = re.search(r"'([^']*)'", msg)
@@ -227,15 +244,26 @@ class Compiler:
             raise LoadError("LOAD_ERR_VALIDATE", msg, ctx.at_condition(condition, pos))
         size = expanded_size(out, MAX_CONDITION_NODES)
         if size > MAX_CONDITION_NODES:
-            biggest = sorted(resolved & set(self.col.macros), key=lambda m: -expanded_size(
-                lookup(m) or Identifier(m), MAX_CONDITION_NODES))[:1]
-            raise LoadError("LOAD_ERR_COMPILE_CONDITION", M.condition_too_large(
-                _item_label(ctx), MAX_CONDITION_NODES, biggest[0] if biggest else None), ctx)
+            biggest = sorted(
+                resolved & set(self.col.macros),
+                key=lambda m: -expanded_size(lookup(m) or Identifier(m), MAX_CONDITION_NODES),
+            )[:1]
+            raise LoadError(
+                "LOAD_ERR_COMPILE_CONDITION",
+                M.condition_too_large(_item_label(ctx), MAX_CONDITION_NODES, biggest[0] if biggest else None),
+                ctx,
+            )
         used |= resolved
         return out
 
-    def _compile_rules(self, lists: dict[str, list[str]], list_used: set[str], macros: dict[str, Node],
-                       macro_used: set[str], warnings: list[Problem]) -> list[CompiledRule]:
+    def _compile_rules(
+        self,
+        lists: dict[str, list[str]],
+        list_used: set[str],
+        macros: dict[str, Node],
+        macro_used: set[str],
+        warnings: list[Problem],
+    ) -> list[CompiledRule]:
         from . import compiler as filter_compiler
         from . import outputs
         from .parser import ParseError
@@ -261,10 +289,22 @@ class Compiler:
                     continue
                 raise LoadError("LOAD_ERR_COMPILE_OUTPUT", str(exc), r.output_ctx or r.ctx) from None
             for f in fmt.fields:
-                if f in ("evt.dir", "evt.latency", "evt.latency.s", "evt.latency.ns", "evt.latency.human",
-                         "evt.wait_latency"):
-                    warnings.append(Problem("LOAD_DEPRECATED_ITEM", f"usage of deprecated field '{f}' has been "
-                                            "detected in the rule output", r.output_ctx or r.ctx, False))
+                if f in (
+                    "evt.dir",
+                    "evt.latency",
+                    "evt.latency.s",
+                    "evt.latency.ns",
+                    "evt.latency.human",
+                    "evt.wait_latency",
+                ):
+                    warnings.append(
+                        Problem(
+                            "LOAD_DEPRECATED_ITEM",
+                            f"usage of deprecated field '{f}' has been detected in the rule output",
+                            r.output_ctx or r.ctx,
+                            False,
+                        )
+                    )
             cond_ctx = r.cond_ctx or r.ctx
             ast = self._parse(condition, lists, list_used, cond_ctx)
             ast = self._resolve(ast, macros, condition, r.ctx, macro_used)
@@ -291,21 +331,44 @@ class Compiler:
                     continue
                 raise LoadError("LOAD_ERR_COMPILE_CONDITION", msg, ctx)
             for w in getattr(compiled, "warnings", []) or []:
-                warnings.append(Problem("LOAD_COMPILE_CONDITION", str(w), cond_ctx.at_condition(condition, 0), False))
+                warnings.append(
+                    Problem("LOAD_COMPILE_CONDITION", str(w), cond_ctx.at_condition(condition, 0), False)
+                )
             evttypes = compiled.evttypes
             if r.warn_evttypes and (evttypes is None or len(evttypes) > 100):
                 warnings.append(Problem("LOAD_NO_EVTTYPE", M.WARNING_NO_EVTTYPE, r.ctx, False))
             loc = r.ctx.locations[-1]
-            out.append(CompiledRule(
-                r.name, r.desc, condition, ast, compiled, output, fmt, r.priority, r.source,
-                tuple(sorted(r.tags)), r.enabled, evttypes, tuple(exception_fields), r.capture,
-                r.capture_duration, r.ctx.filename, loc.line + 1))
+            out.append(
+                CompiledRule(
+                    r.name,
+                    r.desc,
+                    condition,
+                    ast,
+                    compiled,
+                    output,
+                    fmt,
+                    r.priority,
+                    r.source,
+                    tuple(sorted(r.tags)),
+                    r.enabled,
+                    evttypes,
+                    tuple(exception_fields),
+                    r.capture,
+                    r.capture_duration,
+                    r.ctx.filename,
+                    loc.line + 1,
+                )
+            )
         return out
 
 
 def _is_unknown_filter_error(msg: str) -> bool:
-    return ("nonexistent field" in msg or "invalid formatting token" in msg or "unknown event type" in msg
-            or "unknown filter" in msg)
+    return (
+        "nonexistent field" in msg
+        or "invalid formatting token" in msg
+        or "unknown event type" in msg
+        or "unknown filter" in msg
+    )
 
 
 def _quote_item(e: str) -> str:
@@ -318,8 +381,9 @@ def _paren_item(e: str) -> str:
     return e if e.startswith("(") else "(" + e + ")"
 
 
-def build_exceptions(exceptions: list[ExceptionInfo], condition: str, exception_fields: list[str],
-                     ctx: Context) -> str:
+def build_exceptions(
+    exceptions: list[ExceptionInfo], condition: str, exception_fields: list[str], ctx: Context
+) -> str:
     """Falco's ``build_rule_exception_infos``: the exceptions appended to the condition as text."""
     condition = "(" + condition + ")"
     for ex in exceptions:
@@ -335,8 +399,12 @@ def build_exceptions(exceptions: list[ExceptionInfo], condition: str, exception_
         else:
             icond = "("
             for values in ex.values:
-                throw(len(ex.fields.items) != len(values.items), M.MSG_FIELDS_AND_VALUES_LISTS_MUST_HAVE,
-                       ex.ctx, "LOAD_ERR_VALIDATE")
+                throw(
+                    len(ex.fields.items) != len(values.items),
+                    M.MSG_FIELDS_AND_VALUES_LISTS_MUST_HAVE,
+                    ex.ctx,
+                    "LOAD_ERR_VALIDATE",
+                )
                 icond += "" if icond == "(" else " or "
                 icond += "("
                 for k, fld in enumerate(ex.fields.items):
@@ -471,8 +539,15 @@ def _resolve_list_falco(cnd: str, name: str, items: list[str]) -> tuple[str, boo
     return cnd, used
 
 
-def _substitute(node: Node, lookup: Any, path: list[str], errors: list[str], unknown: list[str],
-                resolved: set[str], memo: dict[int, Node]) -> Node:
+def _substitute(
+    node: Node,
+    lookup: Any,
+    path: list[str],
+    errors: list[str],
+    unknown: list[str],
+    resolved: set[str],
+    memo: dict[int, Node],
+) -> Node:
     """Falco's ``filter_macro_resolver``: replace macro identifiers by their (recursively resolved) ASTs.
 
     Memoised per node: a macro's resolved tree is shared by every place that uses it, so the work is
@@ -516,8 +591,14 @@ def _word_position(text: str, word: str) -> int:
     return m.start() if m else 0
 
 
-_DEPRECATED_FIELDS = ("evt.dir", "evt.latency", "evt.latency.s", "evt.latency.ns", "evt.latency.human",
-                      "evt.wait_latency")
+_DEPRECATED_FIELDS = (
+    "evt.dir",
+    "evt.latency",
+    "evt.latency.s",
+    "evt.latency.ns",
+    "evt.latency.human",
+    "evt.wait_latency",
+)
 _DEPRECATED_DESC = {
     "evt.dir": "due to the drop of enter events, 'evt.dir = <' always evaluates to true, and 'evt.dir = >' always "
     "evaluates to false. The rule expression can be simplified by removing the condition on 'evt.dir'",

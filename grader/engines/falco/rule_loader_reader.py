@@ -33,12 +33,38 @@ _RE_BARESTR = re.compile(r"[^()\"' \t\n\v\f\r=,]+")
 _KNOWN_KEYS = {
     "list": {"list", "items", "append", "override"},
     "macro": {"macro", "condition", "append", "override"},
-    "rule": {"rule", "desc", "condition", "output", "priority", "source", "enabled", "tags", "exceptions",
-             "warn_evttypes", "skip-if-unknown-filter", "capture", "capture_duration", "append", "override"},
+    "rule": {
+        "rule",
+        "desc",
+        "condition",
+        "output",
+        "priority",
+        "source",
+        "enabled",
+        "tags",
+        "exceptions",
+        "warn_evttypes",
+        "skip-if-unknown-filter",
+        "capture",
+        "capture_duration",
+        "append",
+        "override",
+    },
 }
 _RULE_APPENDABLE = ("condition", "output", "desc", "tags", "exceptions")
-_RULE_REPLACEABLE = ("condition", "output", "desc", "priority", "tags", "exceptions", "enabled", "warn_evttypes",
-                     "skip-if-unknown-filter", "capture", "capture_duration")
+_RULE_REPLACEABLE = (
+    "condition",
+    "output",
+    "desc",
+    "priority",
+    "tags",
+    "exceptions",
+    "enabled",
+    "warn_evttypes",
+    "skip-if-unknown-filter",
+    "capture",
+    "capture_duration",
+)
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
@@ -130,20 +156,33 @@ def decode_content(name: str, content: str | bytes, res: FileResult) -> str | No
     root = Context.root(name)
     size = len(content)
     if size > M.MAX_RULES_BYTES:
-        res.add(Problem("LOAD_ERR_FILE_READ", f"the rules file is {size / 1048576:.1f} MB; the grader reads "
-                        f"rules files up to {M.MAX_RULES_BYTES // 1048576} MB (Falco's own files are under "
-                        "100 KB)", root, True))
+        res.add(
+            Problem(
+                "LOAD_ERR_FILE_READ",
+                f"the rules file is {size / 1048576:.1f} MB; the grader reads "
+                f"rules files up to {M.MAX_RULES_BYTES // 1048576} MB (Falco's own files are under "
+                "100 KB)",
+                root,
+                True,
+            )
+        )
         return None
     if isinstance(content, bytes):
         try:
             content = content.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            res.add(Problem("LOAD_ERR_YAML_PARSE", f"the rules file is not UTF-8 text (invalid byte 0x"
-                            f"{content[exc.start]:02x} at offset {exc.start})", root, True))
+            res.add(
+                Problem(
+                    "LOAD_ERR_YAML_PARSE",
+                    f"the rules file is not UTF-8 text (invalid byte 0x"
+                    f"{content[exc.start]:02x} at offset {exc.start})",
+                    root,
+                    True,
+                )
+            )
             return None
     if "\x00" in content:
-        res.add(Problem("LOAD_ERR_YAML_PARSE", M.MSG_THE_RULES_FILE_CONTAINS_NUL_BYTES,
-                        root, True))
+        res.add(Problem("LOAD_ERR_YAML_PARSE", M.MSG_THE_RULES_FILE_CONTAINS_NUL_BYTES, root, True))
         return None
     return content
 
@@ -158,9 +197,16 @@ class Reader:
     def read(self, name: str, text: str, res: FileResult) -> bool:
         root = Context.root(name)
         if len(text) > M.SCAN_ABOVE and _yaml_values_over(text, M.MAX_YAML_VALUES):
-            res.add(Problem("LOAD_ERR_YAML_VALIDATE", f"the rules file holds more than {M.MAX_YAML_VALUES:,} YAML "
-                            "values; the grader reads rules files up to that size (Falco's own default rules "
-                            "file holds under 2,000)", root, True))
+            res.add(
+                Problem(
+                    "LOAD_ERR_YAML_VALIDATE",
+                    f"the rules file holds more than {M.MAX_YAML_VALUES:,} YAML "
+                    "values; the grader reads rules files up to that size (Falco's own default rules "
+                    "file holds under 2,000)",
+                    root,
+                    True,
+                )
+            )
             return False
         docs = _compose_all(text, root, res)
         if docs is None:
@@ -185,12 +231,19 @@ class Reader:
     def _unknown_keys(self, kind: str, item: yaml.MappingNode, ctx: Context, res: FileResult) -> None:
         for key, knode in _keys(item):
             if key not in _KNOWN_KEYS[kind]:
-                warn(res, "LOAD_UNKNOWN_KEY", f"Unknown key '{key}'. The key will be ignored.",
-                           _ctx(ctx, knode, R.VALUE_FOR, key))
+                warn(
+                    res,
+                    "LOAD_UNKNOWN_KEY",
+                    f"Unknown key '{key}'. The key will be ignored.",
+                    _ctx(ctx, knode, R.VALUE_FOR, key),
+                )
 
     def _read_item(self, item: yaml.Node, parent: Context, res: FileResult) -> None:
-        throw(not _is_map(item), M.MSG_UNEXPECTED_ELEMENT_TYPE_EACH_ELEMENT_SHOULD,
-               _ctx(parent, item, R.RULES_CONTENT_ITEM))
+        throw(
+            not _is_map(item),
+            M.MSG_UNEXPECTED_ELEMENT_TYPE_EACH_ELEMENT_SHOULD,
+            _ctx(parent, item, R.RULES_CONTENT_ITEM),
+        )
         if _get(item, "required_engine_version") is not None:
             self._read_engine_version(item, parent)
         elif _get(item, "required_plugin_versions") is not None:
@@ -202,7 +255,12 @@ class Reader:
         elif _get(item, "rule") is not None:
             self._read_rule(item, parent, res)
         else:
-            warn(res, "LOAD_UNKNOWN_ITEM", M.MSG_UNKNOWN_TOP_LEVEL_ITEM, _ctx(parent, item, R.RULES_CONTENT_ITEM))
+            warn(
+                res,
+                "LOAD_UNKNOWN_ITEM",
+                M.MSG_UNKNOWN_TOP_LEVEL_ITEM,
+                _ctx(parent, item, R.RULES_CONTENT_ITEM),
+            )
 
     def _read_engine_version(self, item: yaml.MappingNode, parent: Context) -> None:
         ctx = _ctx(parent, item, R.REQUIRED_ENGINE_VERSION)
@@ -211,12 +269,21 @@ class Reader:
             version = (0, int(text), 0)
         else:
             parsed = parse_version(text)
-            throw(parsed is None, f"Unable to parse engine version '{text}' as a semver string. Expected "
-                   "\"x.y.z\" semver format.", ctx)
+            throw(
+                parsed is None,
+                f"Unable to parse engine version '{text}' as a semver string. Expected "
+                '"x.y.z" semver format.',
+                ctx,
+            )
             version = parsed
         ours = self.engine_version
-        throw(version[0] != ours[0] or version > ours, f"Rules require engine version {version_text(version)}, "
-               f"but engine version is {version_text(ours)}", ctx, "LOAD_ERR_VALIDATE")
+        throw(
+            version[0] != ours[0] or version > ours,
+            f"Rules require engine version {version_text(version)}, "
+            f"but engine version is {version_text(ours)}",
+            ctx,
+            "LOAD_ERR_VALIDATE",
+        )
         if self.col.required_engine is None or self.col.required_engine < version:
             self.col.required_engine = version
 
@@ -241,15 +308,24 @@ class Reader:
                     alternatives.append((aname, _decode(req, "version", str, actx)))
             seen = set()
             for n, v in alternatives:
-                throw(parse_version(v) is None, f"Invalid required version '{v}' for plugin '{n}'", pctx,
-                       "LOAD_ERR_VALIDATE")
-                throw(n in seen, f"Defined multiple alternative version requirements for plugin '{n}'", pctx,
-                       "LOAD_ERR_VALIDATE")
+                throw(
+                    parse_version(v) is None,
+                    f"Invalid required version '{v}' for plugin '{n}'",
+                    pctx,
+                    "LOAD_ERR_VALIDATE",
+                )
+                throw(
+                    n in seen,
+                    f"Defined multiple alternative version requirements for plugin '{n}'",
+                    pctx,
+                    "LOAD_ERR_VALIDATE",
+                )
                 seen.add(n)
             self.col.required_plugins.append((alternatives, pctx))
 
-    def _overrides(self, item: yaml.MappingNode, appendable: Sequence[str], replaceable: Sequence[str],
-                   ctx: Context) -> tuple[list[str], list[str]]:
+    def _overrides(
+        self, item: yaml.MappingNode, appendable: Sequence[str], replaceable: Sequence[str], ctx: Context
+    ) -> tuple[list[str], list[str]]:
         val = _get(item, "override")
         app: list[str] = []
         rep: list[str] = []
@@ -259,20 +335,30 @@ class Reader:
         throw(not _is_map(val), M.MSG_VALUE_OF_OVERRIDE_MUST_BE_A, octx)
         for knode, vnode in val.value:
             key = knode.value if isinstance(knode, yaml.ScalarNode) else ""
-            throw(not _is_scalar(vnode), M.MSG_CAN_T_DECODE_YAML_SCALAR_VALUE, _ctx(octx, vnode, R.VALUE_FOR, key))
+            throw(
+                not _is_scalar(vnode),
+                M.MSG_CAN_T_DECODE_YAML_SCALAR_VALUE,
+                _ctx(octx, vnode, R.VALUE_FOR, key),
+            )
             op = vnode.value
             can_append, can_replace = key in appendable, key in replaceable
             if op == "append":
-                throw(not can_append, f"Key '{key}' cannot be appended to, use 'replace' instead",
-                       _ctx(octx, knode, R.OVERRIDE, key))
+                throw(
+                    not can_append,
+                    f"Key '{key}' cannot be appended to, use 'replace' instead",
+                    _ctx(octx, knode, R.OVERRIDE, key),
+                )
                 app.append(key)
             elif op == "replace":
                 throw(not can_replace, f"Key '{key}' cannot be replaced", _ctx(octx, knode, R.OVERRIDE, key))
                 rep.append(key)
             else:
                 allowed = ("append " if can_append else "") + ("replace " if can_replace else "")
-                throw(True, f"Invalid override operation for key '{key}': '{op}'. Allowed values are: {allowed}",
-                       _ctx(octx, vnode, R.VALUE_FOR, key))
+                throw(
+                    True,
+                    f"Invalid override operation for key '{key}': '{op}'. Allowed values are: {allowed}",
+                    _ctx(octx, vnode, R.VALUE_FOR, key),
+                )
         return app, rep
 
     def _read_list(self, item: yaml.MappingNode, parent: Context, res: FileResult) -> None:
@@ -327,17 +413,22 @@ class Reader:
         app, rep = self._overrides(item, _RULE_APPENDABLE, _RULE_REPLACEABLE, ctx)
         throw(has_append and bool(app or rep), M.ERROR_OVERRIDE_APPEND, ctx)
         if app or rep:
-            expected = {k for k in set(_RULE_APPENDABLE) | set(_RULE_REPLACEABLE) if _get(item, k) is not None}
+            expected = {
+                k for k in set(_RULE_APPENDABLE) | set(_RULE_REPLACEABLE) if _get(item, k) is not None
+            }
             self._check_source(item, name, ctx)
             for kind, keys in (("append", app), ("replace", rep)):
                 if not keys:
                     continue
                 upd = RuleUpdate(name, ctx)
-                for key in (_RULE_APPENDABLE if kind == "append" else _RULE_REPLACEABLE):
+                for key in _RULE_APPENDABLE if kind == "append" else _RULE_REPLACEABLE:
                     if key not in keys:
                         continue
-                    throw(key not in expected, f"An {kind} override for '{key}' was specified but '{key}' is not "
-                           "defined", ctx)
+                    throw(
+                        key not in expected,
+                        f"An {kind} override for '{key}' was specified but '{key}' is not defined",
+                        ctx,
+                    )
                     expected.discard(key)
                     upd.values[key] = self._rule_value(item, key, ctx, res, append_mode=kind == "append")
                     if key == "condition":
@@ -347,8 +438,11 @@ class Reader:
                 else:
                     self.col.replace_rule(upd)
             for key in sorted(expected):
-                throw(True, f"Unexpected key '{key}': no corresponding entry under 'override' is defined.",
-                       _ctx(ctx, _get(item, key), R.OVERRIDE, key))
+                throw(
+                    True,
+                    f"Unexpected key '{key}': no corresponding entry under 'override' is defined.",
+                    _ctx(ctx, _get(item, key), R.OVERRIDE, key),
+                )
             return
         if has_append:
             self._check_source(item, name, ctx)
@@ -364,8 +458,7 @@ class Reader:
             enabled = _decode(item, "enabled", bool, ctx)
             warn(res, "LOAD_DEPRECATED_ITEM", M.WARNING_ENABLED, ctx)
             prev = self.col.rules.get(name)
-            throw(prev is None, M.MSG_RULE_HAS_ENABLED_KEY_BUT_NO, ctx,
-                   "LOAD_ERR_VALIDATE")
+            throw(prev is None, M.MSG_RULE_HAS_ENABLED_KEY_BUT_NO, ctx, "LOAD_ERR_VALIDATE")
             prev.enabled = enabled
             return
         info = RuleInfo(name, ctx)
@@ -377,8 +470,12 @@ class Reader:
         info.priority = self._rule_value(item, "priority", ctx, res, False)
         source = _decode(item, "source", str, ctx, optional=True)
         info.source = source if source is not None else "syscall"
-        for key, attr in (("enabled", "enabled"), ("warn_evttypes", "warn_evttypes"),
-                          ("skip-if-unknown-filter", "skip_if_unknown_filter"), ("capture", "capture")):
+        for key, attr in (
+            ("enabled", "enabled"),
+            ("warn_evttypes", "warn_evttypes"),
+            ("skip-if-unknown-filter", "skip_if_unknown_filter"),
+            ("capture", "capture"),
+        ):
             val = _decode(item, key, bool, ctx, optional=True)
             if val is not None:
                 setattr(info, attr, val)
@@ -393,11 +490,11 @@ class Reader:
         prev = self.col.rules.get(name)
         if node is None or not _is_scalar(node) or not node.value or prev is None:
             return
-        throw(prev.source != node.value, M.MSG_RULE_HAS_BEEN_RE_DEFINED_WITH, ctx,
-               "LOAD_ERR_VALIDATE")
+        throw(prev.source != node.value, M.MSG_RULE_HAS_BEEN_RE_DEFINED_WITH, ctx, "LOAD_ERR_VALIDATE")
 
-    def _rule_value(self, item: yaml.MappingNode, key: str, ctx: Context, res: FileResult,
-                    append_mode: bool) -> Any:
+    def _rule_value(
+        self, item: yaml.MappingNode, key: str, ctx: Context, res: FileResult, append_mode: bool
+    ) -> Any:
         if key in ("condition", "output", "desc"):
             return _decode(item, key, str, ctx)
         if key == "tags":
@@ -413,8 +510,9 @@ class Reader:
             return _decode(item, key, int, ctx)
         return _decode(item, key, bool, ctx)
 
-    def _read_exceptions(self, item: yaml.MappingNode, parent: Context, res: FileResult,
-                         append: bool) -> list[ExceptionInfo]:
+    def _read_exceptions(
+        self, item: yaml.MappingNode, parent: Context, res: FileResult, append: bool
+    ) -> list[ExceptionInfo]:
         exs = _get(item, "exceptions")
         out: list[ExceptionInfo] = []
         if exs is None or _is_null(exs):
@@ -428,8 +526,12 @@ class Reader:
             ex_ctx = _ctx(parent, ex, R.EXCEPTION, name)
             info = ExceptionInfo(name, ex_ctx)
             if any(e.name == name for e in out):
-                warn(res, "LOAD_EXCEPTION_NAME_NOT_UNIQUE",
-                           f"Multiple definitions of exception '{name}' in the same rule", ex_ctx)
+                warn(
+                    res,
+                    "LOAD_EXCEPTION_NAME_NOT_UNIQUE",
+                    f"Multiple definitions of exception '{name}' in the same rule",
+                    ex_ctx,
+                )
             info.fields = _exception_entry(ex, "fields", ex_ctx, optional=append)
             info.comps = _exception_entry(ex, "comps", ex_ctx, optional=True)
             vals = _get(ex, "values")
@@ -439,7 +541,9 @@ class Reader:
                 for v in vals.value:
                     info.values.append(_exception_node(v, _ctx(vals_ctx, v, R.EXCEPTION_VALUE)))
             elif append:
-                warn(res, "LOAD_APPEND_NO_VALUES", M.MSG_OVERRIDING_APPENDING_EXCEPTION_WITH_NO_VALUES, ex_ctx)
+                warn(
+                    res, "LOAD_APPEND_NO_VALUES", M.MSG_OVERRIDING_APPENDING_EXCEPTION_WITH_NO_VALUES, ex_ctx
+                )
             out.append(info)
         return out
 
@@ -482,8 +586,14 @@ def _compose_all(text: str, root: Context, res: FileResult) -> list[yaml.Node | 
             res.add(Problem("LOAD_ERR_YAML_PARSE", f"yaml-cpp: error: {problem}", root, True))
         else:
             ctx = root.child(R.VALUE_FOR, "", mark.line, mark.column, mark.index)
-            res.add(Problem("LOAD_ERR_YAML_PARSE", f"yaml-cpp: error at line {mark.line + 1}, column "
-                            f"{mark.column + 1}: {problem}", ctx, True))
+            res.add(
+                Problem(
+                    "LOAD_ERR_YAML_PARSE",
+                    f"yaml-cpp: error at line {mark.line + 1}, column {mark.column + 1}: {problem}",
+                    ctx,
+                    True,
+                )
+            )
         return None
     except yaml.YAMLError as exc:
         res.add(Problem("LOAD_ERR_YAML_PARSE", f"not valid YAML: {exc}", root, True))

@@ -15,8 +15,13 @@ from .results import ERROR_CODES, WARNING_CODES, WARNING_DESCS, FileResult, Prob
 
 def _problem_text(p: Problem, contents: dict[str, str]) -> str:
     desc = ERROR_CODES.get(p.code) if p.is_error else WARNING_CODES.get(p.code)
-    return (p.context.as_string() + "------\n" + p.context.snippet(contents) + "------\n"
-            + f"{p.code} ({desc}): {p.message}\n")
+    return (
+        p.context.as_string()
+        + "------\n"
+        + p.context.snippet(contents)
+        + "------\n"
+        + f"{p.code} ({desc}): {p.message}\n"
+    )
 
 
 def file_verbose(f: FileResult, contents: dict[str, str]) -> str:
@@ -26,7 +31,9 @@ def file_verbose(f: FileResult, contents: dict[str, str]) -> str:
     if f.errors:
         out.append(f"\n{len(f.errors)} Errors:\n" + "".join(_problem_text(p, contents) for p in f.errors))
     if f.warnings:
-        out.append(f"\n{len(f.warnings)} Warnings:\n" + "".join(_problem_text(p, contents) for p in f.warnings))
+        out.append(
+            f"\n{len(f.warnings)} Warnings:\n" + "".join(_problem_text(p, contents) for p in f.warnings)
+        )
     return "".join(out).rstrip("\n") + "\n"
 
 
@@ -47,7 +54,10 @@ def validation_text(files: list[FileResult]) -> tuple[str, str]:
 
 
 def problem_json(p: Problem, contents: dict[str, str]) -> dict[str, Any]:
-    ctx = {"locations": [loc.to_dict() for loc in p.context.locations], "snippet": p.context.snippet(contents)}
+    ctx = {
+        "locations": [loc.to_dict() for loc in p.context.locations],
+        "snippet": p.context.snippet(contents),
+    }
     desc = ERROR_CODES.get(p.code, "") if p.is_error else WARNING_DESCS.get(p.code, "")
     return {"code": p.code, "codedesc": desc, "context": ctx, "message": p.message}
 
@@ -55,11 +65,17 @@ def problem_json(p: Problem, contents: dict[str, str]) -> dict[str, Any]:
 def validation_json(files: list[FileResult]) -> dict[str, Any]:
     """``falco -o json_output=true -V ...``: ``{"falco_load_results": [...]}``."""
     contents = {f.name: f.content for f in files}
-    return {"falco_load_results": [
-        {"name": f.name, "successful": f.successful,
-         "errors": [problem_json(p, contents) for p in f.errors],
-         "warnings": [problem_json(p, contents) for p in f.warnings]}
-        for f in files]}
+    return {
+        "falco_load_results": [
+            {
+                "name": f.name,
+                "successful": f.successful,
+                "errors": [problem_json(p, contents) for p in f.errors],
+                "warnings": [problem_json(p, contents) for p in f.warnings],
+            }
+            for f in files
+        ]
+    }
 
 
 def validation_json_text(files: list[FileResult]) -> str:

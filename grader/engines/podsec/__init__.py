@@ -86,14 +86,24 @@ class ObjectReport:
         return not (self.violations or self.findings or self.problems)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "namespace": self.namespace, "name": self.name,
-                "violations": [v.to_dict() for v in self.violations],
-                "findings": [f.to_dict() for f in self.findings],
-                "problems": [{"path": p.path, "message": p.message, "severity": p.severity} for p in self.problems]}
+        return {
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "violations": [v.to_dict() for v in self.violations],
+            "findings": [f.to_dict() for f in self.findings],
+            "problems": [
+                {"path": p.path, "message": p.message, "severity": p.severity} for p in self.problems
+            ],
+        }
 
 
-def analyze(obj: Any, level: str | None = "restricted", version: str | int | None = "latest",
-            hardening: tuple[str, ...] | None = HARDENING_IDS) -> ObjectReport:
+def analyze(
+    obj: Any,
+    level: str | None = "restricted",
+    version: str | int | None = "latest",
+    hardening: tuple[str, ...] | None = HARDENING_IDS,
+) -> ObjectReport:
     """Everything the engine can say about one object. ``level=None`` skips PSS, ``hardening=None`` the
     CKS findings. Never raises on bad input: the problems say what is wrong."""
     kind, ns, name = identity(obj)
@@ -155,11 +165,50 @@ def _elevated(ref: PodSpecRef) -> bool:
 
 
 __all__ = [
-    "EMPTYDIR_VOLUMES", "HOST_NAMESPACES_OFF", "SECURITY_CONTEXTS", "ApiProblem", "Change", "api_rejects",
-    "changes", "rejection_message", "unknown_fields", "without_server_defaults",
-    "CHECK_IDS", "ELEVATED_IDS", "HARDENING_IDS", "LATEST_MINOR", "LEVELS", "POD_SPEC_PATHS", "WORKLOAD_KINDS",
-    "ContainerRef", "Effective", "Finding", "Mount", "ObjectReport", "PodSpecRef", "PolicyVersionError", "Problem",
-    "Setting", "Violation", "admission_message", "allowed", "analyze", "containers", "describe", "effective",
-    "elevated_findings", "evaluate_pss", "hardening_findings", "has_pod_spec", "identity", "is_elevated", "locate",
-    "mounts", "parse_version", "pod_spec_of", "pod_specs", "volume_sources", "writable_paths",
+    "EMPTYDIR_VOLUMES",
+    "HOST_NAMESPACES_OFF",
+    "SECURITY_CONTEXTS",
+    "ApiProblem",
+    "Change",
+    "api_rejects",
+    "changes",
+    "rejection_message",
+    "unknown_fields",
+    "without_server_defaults",
+    "CHECK_IDS",
+    "ELEVATED_IDS",
+    "HARDENING_IDS",
+    "LATEST_MINOR",
+    "LEVELS",
+    "POD_SPEC_PATHS",
+    "WORKLOAD_KINDS",
+    "ContainerRef",
+    "Effective",
+    "Finding",
+    "Mount",
+    "ObjectReport",
+    "PodSpecRef",
+    "PolicyVersionError",
+    "Problem",
+    "Setting",
+    "Violation",
+    "admission_message",
+    "allowed",
+    "analyze",
+    "containers",
+    "describe",
+    "effective",
+    "elevated_findings",
+    "evaluate_pss",
+    "hardening_findings",
+    "has_pod_spec",
+    "identity",
+    "is_elevated",
+    "locate",
+    "mounts",
+    "parse_version",
+    "pod_spec_of",
+    "pod_specs",
+    "volume_sources",
+    "writable_paths",
 ]

@@ -31,60 +31,227 @@ from typing import Any
 from grader.engines.podsec.model import CONTAINER_FIELDS, POD_SPEC_PATHS, identity
 
 # kind -> (group for messages, API version in decoding messages)
-_GROUPS = {"Pod": "", "PodTemplate": "", "ReplicationController": "", "Deployment": "apps", "ReplicaSet": "apps",
-           "StatefulSet": "apps", "DaemonSet": "apps", "Job": "batch", "CronJob": "batch"}
+_GROUPS = {
+    "Pod": "",
+    "PodTemplate": "",
+    "ReplicationController": "",
+    "Deployment": "apps",
+    "ReplicaSet": "apps",
+    "StatefulSet": "apps",
+    "DaemonSet": "apps",
+    "Job": "batch",
+    "CronJob": "batch",
+}
 
 # ---- the schema (field names of the pinned release; generous: alpha fields the server's decoder knows too) -----
 
 _OBJECT = {"apiVersion", "kind", "metadata", "spec", "status"}
 _POD_TEMPLATE_OBJECT = {"apiVersion", "kind", "metadata", "template"}
-_METADATA = {"name", "generateName", "namespace", "selfLink", "uid", "resourceVersion", "generation",
-             "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "labels", "annotations",
-             "ownerReferences", "finalizers", "managedFields"}
+_METADATA = {
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+}
 _WORKLOAD_SPEC = {
-    "Deployment": {"replicas", "selector", "template", "strategy", "minReadySeconds", "revisionHistoryLimit",
-                   "paused", "progressDeadlineSeconds"},
+    "Deployment": {
+        "replicas",
+        "selector",
+        "template",
+        "strategy",
+        "minReadySeconds",
+        "revisionHistoryLimit",
+        "paused",
+        "progressDeadlineSeconds",
+    },
     "ReplicaSet": {"replicas", "minReadySeconds", "selector", "template"},
     "ReplicationController": {"replicas", "minReadySeconds", "selector", "template"},
-    "StatefulSet": {"replicas", "selector", "template", "volumeClaimTemplates", "serviceName",
-                    "podManagementPolicy", "updateStrategy", "revisionHistoryLimit", "minReadySeconds",
-                    "persistentVolumeClaimRetentionPolicy", "ordinals"},
+    "StatefulSet": {
+        "replicas",
+        "selector",
+        "template",
+        "volumeClaimTemplates",
+        "serviceName",
+        "podManagementPolicy",
+        "updateStrategy",
+        "revisionHistoryLimit",
+        "minReadySeconds",
+        "persistentVolumeClaimRetentionPolicy",
+        "ordinals",
+    },
     "DaemonSet": {"selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"},
-    "Job": {"parallelism", "completions", "activeDeadlineSeconds", "podFailurePolicy", "successPolicy",
-            "backoffLimit", "backoffLimitPerIndex", "maxFailedIndexes", "selector", "manualSelector", "template",
-            "ttlSecondsAfterFinished", "completionMode", "suspend", "podReplacementPolicy", "managedBy"},
+    "Job": {
+        "parallelism",
+        "completions",
+        "activeDeadlineSeconds",
+        "podFailurePolicy",
+        "successPolicy",
+        "backoffLimit",
+        "backoffLimitPerIndex",
+        "maxFailedIndexes",
+        "selector",
+        "manualSelector",
+        "template",
+        "ttlSecondsAfterFinished",
+        "completionMode",
+        "suspend",
+        "podReplacementPolicy",
+        "managedBy",
+    },
 }
 _TEMPLATE = {"metadata", "spec"}
 _POD_SPEC = {
-    "volumes", "initContainers", "containers", "ephemeralContainers", "restartPolicy",
-    "terminationGracePeriodSeconds", "activeDeadlineSeconds", "dnsPolicy", "nodeSelector", "serviceAccountName",
-    "serviceAccount", "automountServiceAccountToken", "nodeName", "hostNetwork", "hostPID", "hostIPC",
-    "shareProcessNamespace", "securityContext", "imagePullSecrets", "hostname", "subdomain", "affinity",
-    "schedulerName", "tolerations", "hostAliases", "priorityClassName", "priority", "dnsConfig", "readinessGates",
-    "runtimeClassName", "enableServiceLinks", "preemptionPolicy", "overhead", "topologySpreadConstraints",
-    "setHostnameAsFQDN", "os", "hostUsers", "schedulingGates", "resourceClaims", "resources", "hostnameOverride",
+    "volumes",
+    "initContainers",
+    "containers",
+    "ephemeralContainers",
+    "restartPolicy",
+    "terminationGracePeriodSeconds",
+    "activeDeadlineSeconds",
+    "dnsPolicy",
+    "nodeSelector",
+    "serviceAccountName",
+    "serviceAccount",
+    "automountServiceAccountToken",
+    "nodeName",
+    "hostNetwork",
+    "hostPID",
+    "hostIPC",
+    "shareProcessNamespace",
+    "securityContext",
+    "imagePullSecrets",
+    "hostname",
+    "subdomain",
+    "affinity",
+    "schedulerName",
+    "tolerations",
+    "hostAliases",
+    "priorityClassName",
+    "priority",
+    "dnsConfig",
+    "readinessGates",
+    "runtimeClassName",
+    "enableServiceLinks",
+    "preemptionPolicy",
+    "overhead",
+    "topologySpreadConstraints",
+    "setHostnameAsFQDN",
+    "os",
+    "hostUsers",
+    "schedulingGates",
+    "resourceClaims",
+    "resources",
+    "hostnameOverride",
     "workloadRef",
 }
 _CONTAINER = {
-    "name", "image", "command", "args", "workingDir", "ports", "envFrom", "env", "resources", "resizePolicy",
-    "restartPolicy", "restartPolicyRules", "volumeMounts", "volumeDevices", "livenessProbe", "readinessProbe",
-    "startupProbe", "lifecycle", "terminationMessagePath", "terminationMessagePolicy", "imagePullPolicy",
-    "securityContext", "stdin", "stdinOnce", "tty",
+    "name",
+    "image",
+    "command",
+    "args",
+    "workingDir",
+    "ports",
+    "envFrom",
+    "env",
+    "resources",
+    "resizePolicy",
+    "restartPolicy",
+    "restartPolicyRules",
+    "volumeMounts",
+    "volumeDevices",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "lifecycle",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "imagePullPolicy",
+    "securityContext",
+    "stdin",
+    "stdinOnce",
+    "tty",
 }
 _EPHEMERAL_CONTAINER = _CONTAINER | {"targetContainerName"}
-_SC_CONTAINER = {"capabilities", "privileged", "seLinuxOptions", "windowsOptions", "runAsUser", "runAsGroup",
-                 "runAsNonRoot", "readOnlyRootFilesystem", "allowPrivilegeEscalation", "procMount",
-                 "seccompProfile", "appArmorProfile"}
-_SC_POD = {"seLinuxOptions", "windowsOptions", "runAsUser", "runAsGroup", "runAsNonRoot", "supplementalGroups",
-           "supplementalGroupsPolicy", "fsGroup", "sysctls", "fsGroupChangePolicy", "seccompProfile",
-           "appArmorProfile", "seLinuxChangePolicy"}
-_VOLUME_MOUNT = {"name", "readOnly", "recursiveReadOnly", "mountPath", "subPath", "mountPropagation",
-                 "subPathExpr"}
+_SC_CONTAINER = {
+    "capabilities",
+    "privileged",
+    "seLinuxOptions",
+    "windowsOptions",
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "readOnlyRootFilesystem",
+    "allowPrivilegeEscalation",
+    "procMount",
+    "seccompProfile",
+    "appArmorProfile",
+}
+_SC_POD = {
+    "seLinuxOptions",
+    "windowsOptions",
+    "runAsUser",
+    "runAsGroup",
+    "runAsNonRoot",
+    "supplementalGroups",
+    "supplementalGroupsPolicy",
+    "fsGroup",
+    "sysctls",
+    "fsGroupChangePolicy",
+    "seccompProfile",
+    "appArmorProfile",
+    "seLinuxChangePolicy",
+}
+_VOLUME_MOUNT = {
+    "name",
+    "readOnly",
+    "recursiveReadOnly",
+    "mountPath",
+    "subPath",
+    "mountPropagation",
+    "subPathExpr",
+}
 _VOLUME_SOURCES = {
-    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs", "iscsi",
-    "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker", "downwardAPI", "fc",
-    "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected",
-    "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral", "image",
+    "hostPath",
+    "emptyDir",
+    "gcePersistentDisk",
+    "awsElasticBlockStore",
+    "gitRepo",
+    "secret",
+    "nfs",
+    "iscsi",
+    "glusterfs",
+    "persistentVolumeClaim",
+    "rbd",
+    "flexVolume",
+    "cinder",
+    "cephfs",
+    "flocker",
+    "downwardAPI",
+    "fc",
+    "azureFile",
+    "configMap",
+    "vsphereVolume",
+    "quobyte",
+    "azureDisk",
+    "photonPersistentDisk",
+    "projected",
+    "portworxVolume",
+    "scaleIO",
+    "storageos",
+    "csi",
+    "ephemeral",
+    "image",
 }
 _PORT = {"name", "hostPort", "containerPort", "protocol", "hostIP"}
 _CAPABILITIES = {"add", "drop"}
@@ -92,24 +259,77 @@ _SECCOMP = {"type", "localhostProfile"}
 
 # Go types of the fields whose JSON type the decoder enforces (what a quoted YAML value breaks).
 _B, _I, _S, _M, _L = "bool", "int", "string", "object", "list"
-_TYPES_SC_CONTAINER = {"privileged": _B, "allowPrivilegeEscalation": _B, "readOnlyRootFilesystem": _B,
-                       "runAsNonRoot": _B, "runAsUser": _I, "runAsGroup": _I, "procMount": _S, "capabilities": _M,
-                       "seccompProfile": _M, "seLinuxOptions": _M, "windowsOptions": _M, "appArmorProfile": _M}
-_TYPES_SC_POD = {"runAsNonRoot": _B, "runAsUser": _I, "runAsGroup": _I, "fsGroup": _I, "sysctls": _L,
-                 "supplementalGroups": _L, "seccompProfile": _M, "seLinuxOptions": _M, "windowsOptions": _M,
-                 "appArmorProfile": _M}
-_TYPES_POD_SPEC = {"hostNetwork": _B, "hostPID": _B, "hostIPC": _B, "hostUsers": _B, "shareProcessNamespace": _B,
-                   "automountServiceAccountToken": _B, "enableServiceLinks": _B, "volumes": _L, "containers": _L,
-                   "initContainers": _L, "ephemeralContainers": _L, "securityContext": _M, "nodeName": _S,
-                   "serviceAccountName": _S, "terminationGracePeriodSeconds": _I, "tolerations": _L,
-                   "nodeSelector": _M}
-_TYPES_CONTAINER = {"name": _S, "image": _S, "command": _L, "args": _L, "workingDir": _S, "ports": _L,
-                    "env": _L, "envFrom": _L, "volumeMounts": _L, "securityContext": _M, "resources": _M,
-                    "imagePullPolicy": _S, "stdin": _B, "tty": _B}
+_TYPES_SC_CONTAINER = {
+    "privileged": _B,
+    "allowPrivilegeEscalation": _B,
+    "readOnlyRootFilesystem": _B,
+    "runAsNonRoot": _B,
+    "runAsUser": _I,
+    "runAsGroup": _I,
+    "procMount": _S,
+    "capabilities": _M,
+    "seccompProfile": _M,
+    "seLinuxOptions": _M,
+    "windowsOptions": _M,
+    "appArmorProfile": _M,
+}
+_TYPES_SC_POD = {
+    "runAsNonRoot": _B,
+    "runAsUser": _I,
+    "runAsGroup": _I,
+    "fsGroup": _I,
+    "sysctls": _L,
+    "supplementalGroups": _L,
+    "seccompProfile": _M,
+    "seLinuxOptions": _M,
+    "windowsOptions": _M,
+    "appArmorProfile": _M,
+}
+_TYPES_POD_SPEC = {
+    "hostNetwork": _B,
+    "hostPID": _B,
+    "hostIPC": _B,
+    "hostUsers": _B,
+    "shareProcessNamespace": _B,
+    "automountServiceAccountToken": _B,
+    "enableServiceLinks": _B,
+    "volumes": _L,
+    "containers": _L,
+    "initContainers": _L,
+    "ephemeralContainers": _L,
+    "securityContext": _M,
+    "nodeName": _S,
+    "serviceAccountName": _S,
+    "terminationGracePeriodSeconds": _I,
+    "tolerations": _L,
+    "nodeSelector": _M,
+}
+_TYPES_CONTAINER = {
+    "name": _S,
+    "image": _S,
+    "command": _L,
+    "args": _L,
+    "workingDir": _S,
+    "ports": _L,
+    "env": _L,
+    "envFrom": _L,
+    "volumeMounts": _L,
+    "securityContext": _M,
+    "resources": _M,
+    "imagePullPolicy": _S,
+    "stdin": _B,
+    "tty": _B,
+}
 _TYPES_MOUNT = {"name": _S, "mountPath": _S, "readOnly": _B, "subPath": _S}
 _TYPES_PORT = {"containerPort": _I, "hostPort": _I, "protocol": _S, "name": _S}
-_GO_STRUCT = {"sc": "SecurityContext", "psc": "PodSecurityContext", "spec": "PodSpec", "c": "Container",
-              "vm": "VolumeMount", "port": "ContainerPort"}
+_GO_STRUCT = {
+    "sc": "SecurityContext",
+    "psc": "PodSecurityContext",
+    "spec": "PodSpec",
+    "c": "Container",
+    "vm": "VolumeMount",
+    "port": "ContainerPort",
+}
 
 
 @dataclass(frozen=True)
@@ -162,13 +382,13 @@ def rejection_message(obj: Any, problems: list[ApiProblem]) -> str:
     group = _GROUPS.get(kind, "")
     if problems[0].status == 400:
         version = "v1"
-        head = f"{kind} in version \"{version}\" cannot be handled as {_a(kind)}: "
+        head = f'{kind} in version "{version}" cannot be handled as {_a(kind)}: '
         strict = [p for p in problems if p.unknown_field]
         typed = [p for p in problems if not p.unknown_field]
         if typed:
             return head + typed[0].message
-        return head + "strict decoding error: " + ", ".join(f"unknown field \"{p.field}\"" for p in strict)
-    res = f"{kind}{'.' + group if group else ''} \"{name}\" is invalid: "
+        return head + "strict decoding error: " + ", ".join(f'unknown field "{p.field}"' for p in strict)
+    res = f'{kind}{"." + group if group else ""} "{name}" is invalid: '
     details = [str(p) for p in problems]
     return res + (details[0] if len(details) == 1 else "[" + ", ".join(details) + "]")
 
@@ -179,11 +399,17 @@ def _a(kind: str) -> str:
 
 # ---- decoding ------------------------------------------------------------------------------------------
 
+
 def _type_ok(v: Any, want: str) -> bool:
     if v is None:
         return True  # null is "unset" to the decoder
-    return {_B: isinstance(v, bool), _I: isinstance(v, int) and not isinstance(v, bool), _S: isinstance(v, str),
-            _M: isinstance(v, dict), _L: isinstance(v, list)}[want]
+    return {
+        _B: isinstance(v, bool),
+        _I: isinstance(v, int) and not isinstance(v, bool),
+        _S: isinstance(v, str),
+        _M: isinstance(v, dict),
+        _L: isinstance(v, list),
+    }[want]
 
 
 def _json_type(v: Any) -> str:
@@ -202,19 +428,33 @@ def _strip_index(path: str) -> str:
     return re.sub(r"\[\d+\]", "", path)
 
 
-def _check(d: dict[str, Any], known: set[str], types: dict[str, str], path: str, struct: str,
-           out: list[ApiProblem]) -> None:
+def _check(
+    d: dict[str, Any], known: set[str], types: dict[str, str], path: str, struct: str, out: list[ApiProblem]
+) -> None:
     for key, v in d.items():
         if not isinstance(key, str) or key not in known:
-            out.append(ApiProblem(400, "BadRequest", _strip_index(f"{path}.{key}" if path else str(key)),
-                                  "unknown field", unknown_field=True))
+            out.append(
+                ApiProblem(
+                    400,
+                    "BadRequest",
+                    _strip_index(f"{path}.{key}" if path else str(key)),
+                    "unknown field",
+                    unknown_field=True,
+                )
+            )
             continue
         want = types.get(key)
         if want and not _type_ok(v, want):
             go_path = _strip_index(f"{path}.{key}" if path else key)
-            out.append(ApiProblem(400, "BadRequest", f"{path}.{key}" if path else key,
-                                  f"json: cannot unmarshal {_json_type(v)} into Go struct field {struct}.{go_path} "
-                                  f"of type {_go_type(want)}"))
+            out.append(
+                ApiProblem(
+                    400,
+                    "BadRequest",
+                    f"{path}.{key}" if path else key,
+                    f"json: cannot unmarshal {_json_type(v)} into Go struct field {struct}.{go_path} "
+                    f"of type {_go_type(want)}",
+                )
+            )
 
 
 def _decode_object(obj: dict[str, Any], kind: str, out: list[ApiProblem]) -> None:
@@ -232,13 +472,21 @@ def _decode_object(obj: dict[str, Any], kind: str, out: list[ApiProblem]) -> Non
             return
         path = ".".join(walked)
         if part == "spec" and i == 0 and kind in _WORKLOAD_SPEC:
-            _check(node, _WORKLOAD_SPEC[kind], {"template": _M, "selector": _M, "replicas": _I}, path,
-                   f"{kind}Spec", out)
+            _check(
+                node,
+                _WORKLOAD_SPEC[kind],
+                {"template": _M, "selector": _M, "replicas": _I},
+                path,
+                f"{kind}Spec",
+                out,
+            )
         elif part == "template":
             _check(node, _TEMPLATE, {"spec": _M, "metadata": _M}, path, "PodTemplateSpec", out)
             tmeta = node.get("metadata")
             if isinstance(tmeta, dict):
-                _check(tmeta, _METADATA, {"labels": _M, "annotations": _M}, f"{path}.metadata", "ObjectMeta", out)
+                _check(
+                    tmeta, _METADATA, {"labels": _M, "annotations": _M}, f"{path}.metadata", "ObjectMeta", out
+                )
     spec = node.get(parts[-1]) if isinstance(node, dict) else None
     if isinstance(spec, dict):
         _decode_pod_spec(spec, ".".join(parts), out)
@@ -255,36 +503,70 @@ def _decode_pod_spec(spec: dict[str, Any], base: str, out: list[ApiProblem]) -> 
         if isinstance(v, dict):
             _check(v, _VOLUME_SOURCES | {"name"}, {"name": _S}, f"{base}.volumes[{i}]", "Volume", out)
         else:
-            out.append(ApiProblem(400, "BadRequest", f"{base}.volumes[{i}]",
-                                  f"json: cannot unmarshal {_json_type(v)} into Go value of type core.Volume"))
+            out.append(
+                ApiProblem(
+                    400,
+                    "BadRequest",
+                    f"{base}.volumes[{i}]",
+                    f"json: cannot unmarshal {_json_type(v)} into Go value of type core.Volume",
+                )
+            )
     for fld in CONTAINER_FIELDS:
         items = spec.get(fld)
         for i, c in enumerate(items if isinstance(items, list) else []):
             cpath = f"{base}.{fld}[{i}]"
             if not isinstance(c, dict):
-                out.append(ApiProblem(400, "BadRequest", cpath,
-                                      f"json: cannot unmarshal {_json_type(c)} into Go value of type core.Container"))
+                out.append(
+                    ApiProblem(
+                        400,
+                        "BadRequest",
+                        cpath,
+                        f"json: cannot unmarshal {_json_type(c)} into Go value of type core.Container",
+                    )
+                )
                 continue
-            _check(c, _EPHEMERAL_CONTAINER if fld == "ephemeralContainers" else _CONTAINER, _TYPES_CONTAINER, cpath,
-                   _GO_STRUCT["c"], out)
+            _check(
+                c,
+                _EPHEMERAL_CONTAINER if fld == "ephemeralContainers" else _CONTAINER,
+                _TYPES_CONTAINER,
+                cpath,
+                _GO_STRUCT["c"],
+                out,
+            )
             sc = c.get("securityContext")
             if isinstance(sc, dict):
-                _check(sc, _SC_CONTAINER, _TYPES_SC_CONTAINER, f"{cpath}.securityContext", _GO_STRUCT["sc"], out)
+                _check(
+                    sc, _SC_CONTAINER, _TYPES_SC_CONTAINER, f"{cpath}.securityContext", _GO_STRUCT["sc"], out
+                )
                 caps = sc.get("capabilities")
                 if isinstance(caps, dict):
-                    _check(caps, _CAPABILITIES, {"add": _L, "drop": _L}, f"{cpath}.securityContext.capabilities",
-                           "Capabilities", out)
+                    _check(
+                        caps,
+                        _CAPABILITIES,
+                        {"add": _L, "drop": _L},
+                        f"{cpath}.securityContext.capabilities",
+                        "Capabilities",
+                        out,
+                    )
                 _decode_seccomp(sc, f"{cpath}.securityContext", out)
-            for key, known, types, struct in (("volumeMounts", _VOLUME_MOUNT, _TYPES_MOUNT, "vm"),
-                                              ("ports", _PORT, _TYPES_PORT, "port")):
+            for key, known, types, struct in (
+                ("volumeMounts", _VOLUME_MOUNT, _TYPES_MOUNT, "vm"),
+                ("ports", _PORT, _TYPES_PORT, "port"),
+            ):
                 items2 = c.get(key)
                 for j, x in enumerate(items2 if isinstance(items2, list) else []):
                     if isinstance(x, dict):
                         _check(x, known, types, f"{cpath}.{key}[{j}]", _GO_STRUCT[struct], out)
                     else:
-                        out.append(ApiProblem(400, "BadRequest", f"{cpath}.{key}[{j}]",
-                                              f"json: cannot unmarshal {_json_type(x)} into Go value of type "
-                                              f"core.{_GO_STRUCT[struct]}"))
+                        out.append(
+                            ApiProblem(
+                                400,
+                                "BadRequest",
+                                f"{cpath}.{key}[{j}]",
+                                f"json: cannot unmarshal {_json_type(x)} into Go value of type "
+                                f"core.{_GO_STRUCT[struct]}",
+                            )
+                        )
 
 
 def _decode_seccomp(sc: dict[str, Any], path: str, out: list[ApiProblem]) -> None:
@@ -294,6 +576,7 @@ def _decode_seccomp(sc: dict[str, Any], path: str, out: list[ApiProblem]) -> Non
 
 
 # ---- validation (422) ------------------------------------------------------------------------------------
+
 
 def _validate(obj: dict[str, Any], kind: str) -> list[ApiProblem]:
     out: list[ApiProblem] = []
@@ -315,11 +598,13 @@ def _validate(obj: dict[str, Any], kind: str) -> list[ApiProblem]:
             out.append(ApiProblem(422, "Invalid", f"{vpath}.name", "Required value"))
             continue
         if name in vol_names:
-            out.append(ApiProblem(422, "Invalid", f"{vpath}.name", f"Duplicate value: \"{name}\""))
+            out.append(ApiProblem(422, "Invalid", f"{vpath}.name", f'Duplicate value: "{name}"'))
         vol_names[name] = i
         sources = [k for k in v if k in _VOLUME_SOURCES and v[k] is not None]
         if len(sources) > 1:
-            out.append(ApiProblem(422, "Invalid", vpath, "Forbidden: may not specify more than 1 volume type"))
+            out.append(
+                ApiProblem(422, "Invalid", vpath, "Forbidden: may not specify more than 1 volume type")
+            )
     containers = spec.get("containers")
     if not isinstance(containers, list) or not containers:
         out.append(ApiProblem(422, "Invalid", f"{base}.containers", "Required value"))
@@ -337,7 +622,7 @@ def _validate(obj: dict[str, Any], kind: str) -> list[ApiProblem]:
             if not name:
                 out.append(ApiProblem(422, "Invalid", f"{cpath}.name", "Required value"))
             elif name in seen_names:
-                out.append(ApiProblem(422, "Invalid", f"{cpath}.name", f"Duplicate value: \"{name}\""))
+                out.append(ApiProblem(422, "Invalid", f"{cpath}.name", f'Duplicate value: "{name}"'))
             else:
                 seen_names.add(name)
             if fld != "ephemeralContainers" and not c.get("image"):
@@ -349,13 +634,19 @@ def _validate(obj: dict[str, Any], kind: str) -> list[ApiProblem]:
                     continue
                 mpath = f"{cpath}.volumeMounts[{j}]"
                 if m.get("name") not in vol_names:
-                    out.append(ApiProblem(422, "Invalid", f"{mpath}.name", f"Not found: \"{m.get('name')}\""))
+                    out.append(ApiProblem(422, "Invalid", f"{mpath}.name", f'Not found: "{m.get("name")}"'))
                 mount_path = m.get("mountPath")
                 if not mount_path:
                     out.append(ApiProblem(422, "Invalid", f"{mpath}.mountPath", "Required value"))
                 elif mount_path in paths:
-                    out.append(ApiProblem(422, "Invalid", f"{mpath}.mountPath",
-                                          f"Invalid value: \"{mount_path}\": must be unique"))
+                    out.append(
+                        ApiProblem(
+                            422,
+                            "Invalid",
+                            f"{mpath}.mountPath",
+                            f'Invalid value: "{mount_path}": must be unique',
+                        )
+                    )
                 paths.add(mount_path)
             sc = c.get("securityContext") if isinstance(c.get("securityContext"), dict) else {}
             _validate_container_sc(sc, f"{cpath}.securityContext", host_users_false, out)
@@ -368,28 +659,61 @@ def _validate_ids(sc: dict[str, Any], path: str, out: list[ApiProblem]) -> None:
     for key in ("runAsUser", "runAsGroup"):
         v = sc.get(key)
         if isinstance(v, int) and not isinstance(v, bool) and not 0 <= v <= 2147483647:
-            out.append(ApiProblem(422, "Invalid", f"{path}.{key}",
-                                  f"Invalid value: {v}: must be between 0 and 2147483647, inclusive"))
+            out.append(
+                ApiProblem(
+                    422,
+                    "Invalid",
+                    f"{path}.{key}",
+                    f"Invalid value: {v}: must be between 0 and 2147483647, inclusive",
+                )
+            )
 
 
-def _validate_container_sc(sc: dict[str, Any], path: str, host_users_false: bool, out: list[ApiProblem]) -> None:
+def _validate_container_sc(
+    sc: dict[str, Any], path: str, host_users_false: bool, out: list[ApiProblem]
+) -> None:
     _validate_ids(sc, path, out)
     if sc.get("allowPrivilegeEscalation") is False:
         if sc.get("privileged") is True:
-            out.append(ApiProblem(422, "Invalid", path,
-                                  "Invalid value: cannot set `allowPrivilegeEscalation` to false and `privileged` to true"))
+            out.append(
+                ApiProblem(
+                    422,
+                    "Invalid",
+                    path,
+                    "Invalid value: cannot set `allowPrivilegeEscalation` to false and `privileged` to true",
+                )
+            )
         caps = sc.get("capabilities") if isinstance(sc.get("capabilities"), dict) else {}
         add = caps.get("add") if isinstance(caps.get("add"), list) else []
         if "CAP_SYS_ADMIN" in add:  # exact string: the API does not know SYS_ADMIN is the same capability
-            out.append(ApiProblem(422, "Invalid", path, "Invalid value: cannot set `allowPrivilegeEscalation` to "
-                                                        "false and `capabilities.Add` CAP_SYS_ADMIN"))
+            out.append(
+                ApiProblem(
+                    422,
+                    "Invalid",
+                    path,
+                    "Invalid value: cannot set `allowPrivilegeEscalation` to "
+                    "false and `capabilities.Add` CAP_SYS_ADMIN",
+                )
+            )
     pm = sc.get("procMount")
     if pm not in (None, "Default", "Unmasked"):
-        out.append(ApiProblem(422, "Invalid", f"{path}.procMount",
-                              f"Unsupported value: \"{pm}\": supported values: \"Default\", \"Unmasked\""))
+        out.append(
+            ApiProblem(
+                422,
+                "Invalid",
+                f"{path}.procMount",
+                f'Unsupported value: "{pm}": supported values: "Default", "Unmasked"',
+            )
+        )
     elif pm == "Unmasked" and not host_users_false:
-        out.append(ApiProblem(422, "Invalid", f"{path}.procMount",
-                              "Invalid value: \"Unmasked\": `hostUsers` must be false to use `Unmasked`"))
+        out.append(
+            ApiProblem(
+                422,
+                "Invalid",
+                f"{path}.procMount",
+                'Invalid value: "Unmasked": `hostUsers` must be false to use `Unmasked`',
+            )
+        )
 
 
 def _validate_selector(obj: dict[str, Any], out: list[ApiProblem]) -> None:
@@ -402,5 +726,11 @@ def _validate_selector(obj: dict[str, Any], out: list[ApiProblem]) -> None:
         return
     match = sel.get("matchLabels") if isinstance(sel.get("matchLabels"), dict) else {}
     if any(labels.get(k) != v for k, v in match.items()):
-        out.append(ApiProblem(422, "Invalid", "spec.template.metadata.labels",
-                              "Invalid value: `selector` does not match template `labels`"))
+        out.append(
+            ApiProblem(
+                422,
+                "Invalid",
+                "spec.template.metadata.labels",
+                "Invalid value: `selector` does not match template `labels`",
+            )
+        )

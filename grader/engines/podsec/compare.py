@@ -42,19 +42,38 @@ from grader.engines.podsec.effective import VOLUME_SOURCES
 from grader.engines.podsec.model import CONTAINER_FIELDS, POD_SPEC_PATHS
 
 # Edits a task may allow
-SECURITY_CONTEXTS = "securityContexts"  # pod and container securityContext, any key; seccomp/AppArmor annotations
+SECURITY_CONTEXTS = (
+    "securityContexts"  # pod and container securityContext, any key; seccomp/AppArmor annotations
+)
 HOST_NAMESPACES_OFF = "hostNamespacesOff"  # hostNetwork / hostPID / hostIPC removed or set false
-EMPTYDIR_VOLUMES = "emptyDirVolumes"  # emptyDir volumes added (or their medium/size changed) and mounts of them
+EMPTYDIR_VOLUMES = (
+    "emptyDirVolumes"  # emptyDir volumes added (or their medium/size changed) and mounts of them
+)
 
 _DEFAULT_TOLERATIONS = [
-    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    {
+        "key": "node.kubernetes.io/not-ready",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
+    {
+        "key": "node.kubernetes.io/unreachable",
+        "operator": "Exists",
+        "effect": "NoExecute",
+        "tolerationSeconds": 300,
+    },
 ]
 _TOKEN_VOLUME = re.compile(r"kube-api-access-[a-z0-9]{5}")
 _WORKLOAD_DEFAULTS = {"replicas": 1, "progressDeadlineSeconds": 600, "revisionHistoryLimit": 10}
-_POD_DEFAULTS = {"dnsPolicy": "ClusterFirst", "restartPolicy": "Always", "schedulerName": "default-scheduler",
-                 "terminationGracePeriodSeconds": 30, "enableServiceLinks": True,
-                 "preemptionPolicy": "PreemptLowerPriority"}  # absent means these (the kubelet/scheduler's defaults)
+_POD_DEFAULTS = {
+    "dnsPolicy": "ClusterFirst",
+    "restartPolicy": "Always",
+    "schedulerName": "default-scheduler",
+    "terminationGracePeriodSeconds": 30,
+    "enableServiceLinks": True,
+    "preemptionPolicy": "PreemptLowerPriority",
+}  # absent means these (the kubelet/scheduler's defaults)
 _BARE_POD_DEFAULTS = {"priority": 0}
 _CONTAINER_DEFAULTS = {"terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File"}
 _PROBE_DEFAULTS = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
@@ -149,9 +168,12 @@ def _container(c: Any, host_network: bool, token_volumes: set[str]) -> Any:
     if isinstance(c.get("env"), list):
         env = []
         for e in c["env"]:
-            if isinstance(e, dict) and isinstance(e.get("valueFrom"), dict) \
-                    and isinstance(e["valueFrom"].get("fieldRef"), dict) \
-                    and e["valueFrom"]["fieldRef"].get("apiVersion") == "v1":
+            if (
+                isinstance(e, dict)
+                and isinstance(e.get("valueFrom"), dict)
+                and isinstance(e["valueFrom"].get("fieldRef"), dict)
+                and e["valueFrom"]["fieldRef"].get("apiVersion") == "v1"
+            ):
                 e = copy.deepcopy(e)
                 del e["valueFrom"]["fieldRef"]["apiVersion"]
             env.append(e)
@@ -162,10 +184,16 @@ def _container(c: Any, host_network: bool, token_volumes: set[str]) -> Any:
             if isinstance(m, dict):
                 if _name(m) in token_volumes:
                     continue
-                m = {k: v for k, v in m.items() if not (k == "readOnly" and v is False) and not (k == "subPath" and v == "")}
+                m = {
+                    k: v
+                    for k, v in m.items()
+                    if not (k == "readOnly" and v is False) and not (k == "subPath" and v == "")
+                }
             mounts.append(m)
-        c["volumeMounts"] = sorted(mounts, key=lambda m: (str(m.get("mountPath")), str(m.get("name")))
-                                   if isinstance(m, dict) else ("", ""))
+        c["volumeMounts"] = sorted(
+            mounts,
+            key=lambda m: (str(m.get("mountPath")), str(m.get("name"))) if isinstance(m, dict) else ("", ""),
+        )
     return c
 
 
@@ -209,13 +237,18 @@ def _pod_spec(spec: Any, bare_pod: bool) -> Any:
             spec["tolerations"] = [t for t in spec["tolerations"] if t not in _DEFAULT_TOLERATIONS]
         if isinstance(spec.get("volumes"), list):
             for v in spec["volumes"]:
-                if isinstance(v, dict) and isinstance(v.get("name"), str) and _TOKEN_VOLUME.fullmatch(v["name"]) \
-                        and isinstance(v.get("projected"), dict):
+                if (
+                    isinstance(v, dict)
+                    and isinstance(v.get("name"), str)
+                    and _TOKEN_VOLUME.fullmatch(v["name"])
+                    and isinstance(v.get("projected"), dict)
+                ):
                     token_volumes.add(v["name"])
     if isinstance(spec.get("volumes"), list):
-        spec["volumes"] = sorted((_volume(v) for v in spec["volumes"]
-                                  if not (isinstance(v, dict) and _name(v) in token_volumes)),
-                                 key=lambda v: str(v.get("name")) if isinstance(v, dict) else "")
+        spec["volumes"] = sorted(
+            (_volume(v) for v in spec["volumes"] if not (isinstance(v, dict) and _name(v) in token_volumes)),
+            key=lambda v: str(v.get("name")) if isinstance(v, dict) else "",
+        )
     host_network = spec.get("hostNetwork") is True
     for fld in CONTAINER_FIELDS:
         if isinstance(spec.get(fld), list):
@@ -232,18 +265,29 @@ def without_server_defaults(obj: Any) -> dict[str, Any]:
     spec = copy.deepcopy(obj.get("spec")) if isinstance(obj.get("spec"), dict) else {}
     if kind == "Pod":
         return _prune(_pod_spec(spec, bare_pod=True))
-    filled = _WORKLOAD_DEFAULTS if kind == "Deployment" else \
-        {"replicas": 1} if kind in ("ReplicaSet", "StatefulSet", "ReplicationController") else {}
+    filled = (
+        _WORKLOAD_DEFAULTS
+        if kind == "Deployment"
+        else {"replicas": 1}
+        if kind in ("ReplicaSet", "StatefulSet", "ReplicationController")
+        else {}
+    )
     for k, d in filled.items():
         if spec.get(k) is None:
             spec[k] = d
     if kind == "Deployment":
         strategy = spec.get("strategy") if isinstance(spec.get("strategy"), dict) else {}
-        s = {"type": strategy.get("type") or "RollingUpdate", **{k: v for k, v in strategy.items() if k != "type"}}
+        s = {
+            "type": strategy.get("type") or "RollingUpdate",
+            **{k: v for k, v in strategy.items() if k != "type"},
+        }
         if s["type"] == "RollingUpdate":
             ru = s.get("rollingUpdate") if isinstance(s.get("rollingUpdate"), dict) else {}
-            s["rollingUpdate"] = {"maxSurge": ru.get("maxSurge", "25%"), "maxUnavailable": ru.get("maxUnavailable", "25%"),
-                                  **{k: v for k, v in ru.items() if k not in ("maxSurge", "maxUnavailable")}}
+            s["rollingUpdate"] = {
+                "maxSurge": ru.get("maxSurge", "25%"),
+                "maxUnavailable": ru.get("maxUnavailable", "25%"),
+                **{k: v for k, v in ru.items() if k not in ("maxSurge", "maxUnavailable")},
+            }
         spec["strategy"] = s
     template = spec.get("template")
     if isinstance(template, dict) and kind in POD_SPEC_PATHS:
@@ -315,8 +359,11 @@ def _take_out_allowed(start: dict[str, Any], cur: dict[str, Any], allow: frozens
                     c.pop("volumeMounts", None)
 
 
-_SECURITY_ANNOTATIONS = ("container.apparmor.security.beta.kubernetes.io/", "seccomp.security.alpha.kubernetes.io/",
-                         "container.seccomp.security.alpha.kubernetes.io/")
+_SECURITY_ANNOTATIONS = (
+    "container.apparmor.security.beta.kubernetes.io/",
+    "seccomp.security.alpha.kubernetes.io/",
+    "container.seccomp.security.alpha.kubernetes.io/",
+)
 
 
 def _template_annotations(spec: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -344,7 +391,9 @@ def _source(v: dict[str, Any]) -> str | None:
     return keys[0] if keys else None
 
 
-def changes(start_obj: Any, cur_obj: Any, allow: frozenset[str] | set[str] | tuple[str, ...] = ()) -> list[Change]:
+def changes(
+    start_obj: Any, cur_obj: Any, allow: frozenset[str] | set[str] | tuple[str, ...] = ()
+) -> list[Change]:
     """Every difference between the two objects' specs, both ways, outside the allowed edits."""
     kind = str((start_obj or {}).get("kind") or "") if isinstance(start_obj, dict) else ""
     a, b = without_server_defaults(start_obj), without_server_defaults(cur_obj)
@@ -353,7 +402,9 @@ def changes(start_obj: Any, cur_obj: Any, allow: frozenset[str] | set[str] | tup
         pa, pb = _pod_spec_in(a, kind), _pod_spec_in(b, kind)
         if pa is not None and pb is not None:
             _take_out_allowed(pa, pb, allow)
-        if SECURITY_CONTEXTS in allow:  # the annotation forms of seccomp and AppArmor are security contexts too
+        if (
+            SECURITY_CONTEXTS in allow
+        ):  # the annotation forms of seccomp and AppArmor are security contexts too
             for spec in (a, b):
                 ann = _template_annotations(spec, kind)
                 for key in [k for k in ann if isinstance(k, str) and k.startswith(_SECURITY_ANNOTATIONS)]:
@@ -412,5 +463,12 @@ def _diff(a: Any, b: Any, path: str, out: list[Change]) -> None:
         out.append(Change(path, "changed", a, b))
 
 
-__all__ = ["EMPTYDIR_VOLUMES", "HOST_NAMESPACES_OFF", "SECURITY_CONTEXTS", "Change", "changes",
-           "default_pull_policy", "without_server_defaults"]
+__all__ = [
+    "EMPTYDIR_VOLUMES",
+    "HOST_NAMESPACES_OFF",
+    "SECURITY_CONTEXTS",
+    "Change",
+    "changes",
+    "default_pull_policy",
+    "without_server_defaults",
+]

@@ -23,12 +23,40 @@ INVALID = object()  # a value of the wrong type
 # Volume sources the kubelet always mounts read-only.
 READ_ONLY_SOURCES = frozenset({"configMap", "secret", "downwardAPI", "projected", "image"})
 # Known volume source keys (anything else in a volume is an unknown source).
-VOLUME_SOURCES = frozenset({
-    "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret", "nfs", "iscsi",
-    "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder", "cephfs", "flocker", "downwardAPI", "fc",
-    "azureFile", "configMap", "vsphereVolume", "quobyte", "azureDisk", "photonPersistentDisk", "projected",
-    "portworxVolume", "scaleIO", "storageos", "csi", "ephemeral", "image",
-})
+VOLUME_SOURCES = frozenset(
+    {
+        "hostPath",
+        "emptyDir",
+        "gcePersistentDisk",
+        "awsElasticBlockStore",
+        "gitRepo",
+        "secret",
+        "nfs",
+        "iscsi",
+        "glusterfs",
+        "persistentVolumeClaim",
+        "rbd",
+        "flexVolume",
+        "cinder",
+        "cephfs",
+        "flocker",
+        "downwardAPI",
+        "fc",
+        "azureFile",
+        "configMap",
+        "vsphereVolume",
+        "quobyte",
+        "azureDisk",
+        "photonPersistentDisk",
+        "projected",
+        "portworxVolume",
+        "scaleIO",
+        "storageos",
+        "csi",
+        "ephemeral",
+        "image",
+    }
+)
 
 
 def _typed(d: dict[str, Any], key: str, want: str) -> Any:
@@ -151,13 +179,16 @@ def effective(ref: PodSpecRef, container: ContainerRef) -> Effective:
 
 # ---- volumes and mounts ---------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Mount:
     container: str
     container_path: str  # e.g. spec.template.spec.containers[0]
     mount_path: str
     volume: str
-    source: str | None  # emptyDir, hostPath, configMap, ... ; None = no such volume; "unknown" = unknown source
+    source: (
+        str | None
+    )  # emptyDir, hostPath, configMap, ... ; None = no such volume; "unknown" = unknown source
     writable: bool
     sub_path: str | None = None
 
@@ -185,8 +216,15 @@ def _volume_read_only(vol: dict[str, Any], source: str) -> bool:
 
 
 def mounts(ref: PodSpecRef, container: ContainerRef) -> list[Mount]:
-    vols = {v["name"]: v for v in ref.spec.get("volumes") or [] if isinstance(v, dict) and isinstance(v.get("name"), str)} \
-        if isinstance(ref.spec.get("volumes"), list) else {}
+    vols = (
+        {
+            v["name"]: v
+            for v in ref.spec.get("volumes") or []
+            if isinstance(v, dict) and isinstance(v.get("name"), str)
+        }
+        if isinstance(ref.spec.get("volumes"), list)
+        else {}
+    )
     sources = volume_sources(ref)
     out = []
     vms = container.data.get("volumeMounts")
@@ -196,9 +234,17 @@ def mounts(ref: PodSpecRef, container: ContainerRef) -> list[Mount]:
         name = vm.get("name") if isinstance(vm.get("name"), str) else ""
         src = sources.get(name)
         ro = vm.get("readOnly") is True or (src is not None and _volume_read_only(vols.get(name, {}), src))
-        out.append(Mount(container.name, container.path, str(vm.get("mountPath") or ""), name, src,
-                         writable=src is not None and not ro,
-                         sub_path=vm.get("subPath") if isinstance(vm.get("subPath"), str) else None))
+        out.append(
+            Mount(
+                container.name,
+                container.path,
+                str(vm.get("mountPath") or ""),
+                name,
+                src,
+                writable=src is not None and not ro,
+                sub_path=vm.get("subPath") if isinstance(vm.get("subPath"), str) else None,
+            )
+        )
     return out
 
 
@@ -209,7 +255,13 @@ def writable_paths(ref: PodSpecRef, container: ContainerRef) -> list[Mount]:
 # ---- CKS hardening findings -----------------------------------------------------------------------
 # The settings the CKS labs care about, by effective value. Not Pod Security Standards: see pss.py.
 
-HARDENING_IDS = ("privileged", "hostNamespaces", "allowPrivilegeEscalation", "runAsRoot", "readOnlyRootFilesystem")
+HARDENING_IDS = (
+    "privileged",
+    "hostNamespaces",
+    "allowPrivilegeEscalation",
+    "runAsRoot",
+    "readOnlyRootFilesystem",
+)
 ELEVATED_IDS = ("privileged", "hostNamespaces", "allowPrivilegeEscalation", "runAsRoot")
 
 
@@ -222,8 +274,13 @@ class Finding:
     value: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check_id, "message": self.message, "path": self.path, "field": self.field,
-                "value": self.value}
+        return {
+            "check": self.check_id,
+            "message": self.message,
+            "path": self.path,
+            "field": self.field,
+            "value": self.value,
+        }
 
 
 def _field_of(setting: Setting, key: str) -> str:
@@ -240,20 +297,39 @@ def hardening_findings(obj_or_ref: Any, only: tuple[str, ...] = HARDENING_IDS) -
             for key in ("hostNetwork", "hostPID", "hostIPC"):
                 v = ref.spec.get(key)
                 if v is True or (v is not None and not isinstance(v, bool)):
-                    out.append(Finding("hostNamespaces", f"shares the node's {key[4:].lower()} namespace", ref.path, key,
-                                       _yaml_scalar(v) if isinstance(v, bool) else f"{v!r} (invalid type)"))
+                    out.append(
+                        Finding(
+                            "hostNamespaces",
+                            f"shares the node's {key[4:].lower()} namespace",
+                            ref.path,
+                            key,
+                            _yaml_scalar(v) if isinstance(v, bool) else f"{v!r} (invalid type)",
+                        )
+                    )
         for c in ref.containers:
             eff = effective(ref, c)
             if "privileged" in want and (eff.privileged.value is True or eff.privileged.invalid):
-                out.append(Finding("privileged", f"container {c.name!r} is privileged", c.path,
-                                   "securityContext.privileged", eff.privileged.show()))
+                out.append(
+                    Finding(
+                        "privileged",
+                        f"container {c.name!r} is privileged",
+                        c.path,
+                        "securityContext.privileged",
+                        eff.privileged.show(),
+                    )
+                )
             ape = eff.allow_privilege_escalation
             if "allowPrivilegeEscalation" in want and ape.value is not False:
                 why = {"implied": f"implied by {ape.raw}", "default": "unset (the kubelet allows escalation)"}
-                out.append(Finding("allowPrivilegeEscalation",
-                                   f"container {c.name!r} may gain privileges (allowPrivilegeEscalation is not false)",
-                                   c.path, "securityContext.allowPrivilegeEscalation",
-                                   why.get(ape.source, ape.show())))
+                out.append(
+                    Finding(
+                        "allowPrivilegeEscalation",
+                        f"container {c.name!r} may gain privileges (allowPrivilegeEscalation is not false)",
+                        c.path,
+                        "securityContext.allowPrivilegeEscalation",
+                        why.get(ape.source, ape.show()),
+                    )
+                )
             if "runAsRoot" in want:
                 root = eff.runs_as_root
                 if root is not False:
@@ -263,16 +339,25 @@ def hardening_findings(obj_or_ref: Any, only: tuple[str, ...] = HARDENING_IDS) -
                         value = uid.show()
                         fld = _field_of(uid, "runAsUser")
                     else:
-                        msg = (f"container {c.name!r} may run as root: no runAsUser > 0 and no runAsNonRoot: true, "
-                               "so the image's user decides (runAsNonRoot: true suits only an image that runs as "
-                               "non-root: the kubelet refuses to start a root image, e.g. nginx, with it)")
+                        msg = (
+                            f"container {c.name!r} may run as root: no runAsUser > 0 and no runAsNonRoot: true, "
+                            "so the image's user decides (runAsNonRoot: true suits only an image that runs as "
+                            "non-root: the kubelet refuses to start a root image, e.g. nginx, with it)"
+                        )
                         value = "unset"
                         fld = "securityContext.runAsUser"
                     out.append(Finding("runAsRoot", msg, c.path, fld, value))
             ro = eff.read_only_root_filesystem
             if "readOnlyRootFilesystem" in want and ro.value is not True:
-                out.append(Finding("readOnlyRootFilesystem", f"container {c.name!r} has a writable root filesystem",
-                                   c.path, "securityContext.readOnlyRootFilesystem", ro.show()))
+                out.append(
+                    Finding(
+                        "readOnlyRootFilesystem",
+                        f"container {c.name!r} has a writable root filesystem",
+                        c.path,
+                        "securityContext.readOnlyRootFilesystem",
+                        ro.show(),
+                    )
+                )
     return out
 
 

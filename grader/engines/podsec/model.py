@@ -24,16 +24,49 @@ POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
 WORKLOAD_KINDS = tuple(POD_SPEC_PATHS)
 
 # Kinds that never carry a pod spec: skipped quietly (anything else unknown is reported).
-PODLESS_KINDS = frozenset({
-    "Namespace", "Service", "ConfigMap", "Secret", "ServiceAccount", "Role", "ClusterRole", "RoleBinding",
-    "ClusterRoleBinding", "NetworkPolicy", "Ingress", "IngressClass", "PersistentVolume",
-    "PersistentVolumeClaim", "StorageClass", "LimitRange", "ResourceQuota", "PodDisruptionBudget",
-    "HorizontalPodAutoscaler", "Endpoints", "EndpointSlice", "Event", "Node", "Lease", "PriorityClass",
-    "RuntimeClass", "CustomResourceDefinition", "ValidatingWebhookConfiguration",
-    "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
-    "CSIDriver", "APIService", "ControllerRevision", "CertificateSigningRequest", "Policy",
-    "AdmissionConfiguration", "Gateway", "HTTPRoute",
-})
+PODLESS_KINDS = frozenset(
+    {
+        "Namespace",
+        "Service",
+        "ConfigMap",
+        "Secret",
+        "ServiceAccount",
+        "Role",
+        "ClusterRole",
+        "RoleBinding",
+        "ClusterRoleBinding",
+        "NetworkPolicy",
+        "Ingress",
+        "IngressClass",
+        "PersistentVolume",
+        "PersistentVolumeClaim",
+        "StorageClass",
+        "LimitRange",
+        "ResourceQuota",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Endpoints",
+        "EndpointSlice",
+        "Event",
+        "Node",
+        "Lease",
+        "PriorityClass",
+        "RuntimeClass",
+        "CustomResourceDefinition",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "CSIDriver",
+        "APIService",
+        "ControllerRevision",
+        "CertificateSigningRequest",
+        "Policy",
+        "AdmissionConfiguration",
+        "Gateway",
+        "HTTPRoute",
+    }
+)
 
 CONTAINER_FIELDS = ("initContainers", "containers", "ephemeralContainers")  # PSA's visiting order
 MAX_NAMES_IN_DETAIL = 5
@@ -147,8 +180,11 @@ def locate(obj: Any) -> tuple[list[PodSpecRef], list[Problem]]:
         if isinstance(tmpl, dict) and "containers" in tmpl:
             hint = " It has a pod template at spec.template.spec, which was NOT checked."
         known = ", ".join(WORKLOAD_KINDS)
-        return [], [Problem("kind", f"kind {kind or '(none)'!r} is not a workload kind the checker knows "
-                                    f"({known}).{hint}")]
+        return [], [
+            Problem(
+                "kind", f"kind {kind or '(none)'!r} is not a workload kind the checker knows ({known}).{hint}"
+            )
+        ]
     parts = POD_SPEC_PATHS[kind]
     problems: list[Problem] = []
     node: Any = obj
@@ -157,9 +193,14 @@ def locate(obj: Any) -> tuple[list[PodSpecRef], list[Problem]]:
         walked.append(part)
         nxt = node.get(part) if isinstance(node, dict) else None
         if nxt is None:
-            problems.append(Problem(".".join(walked), f"missing: {describe(kind, ns, name)} has no "
-                                                      f"{'.'.join(parts)}, so it runs no containers the checker can see "
-                                                      "(the API would reject it)"))
+            problems.append(
+                Problem(
+                    ".".join(walked),
+                    f"missing: {describe(kind, ns, name)} has no "
+                    f"{'.'.join(parts)}, so it runs no containers the checker can see "
+                    "(the API would reject it)",
+                )
+            )
             node = {}
             break
         if not isinstance(nxt, dict):
@@ -178,7 +219,9 @@ def locate(obj: Any) -> tuple[list[PodSpecRef], list[Problem]]:
     return [ref], []
 
 
-def pod_spec_of(pod_spec: dict[str, Any], meta: dict[str, Any] | None = None, path: str = "spec") -> PodSpecRef:
+def pod_spec_of(
+    pod_spec: dict[str, Any], meta: dict[str, Any] | None = None, path: str = "spec"
+) -> PodSpecRef:
     """Wrap a bare pod spec dict (no surrounding object)."""
     ref = PodSpecRef("PodSpec", "", "", path, pod_spec if isinstance(pod_spec, dict) else {}, meta or {})
     if not isinstance(pod_spec, dict):
@@ -200,8 +243,11 @@ def _walk_containers(ref: PodSpecRef) -> list[ContainerRef]:
         for i, c in enumerate(items):
             if isinstance(c, dict):
                 name = c.get("name")
-                out.append(ContainerRef(fld, i, name if isinstance(name, str) else f"#{i}",
-                                        f"{ref.path}.{fld}[{i}]", c))
+                out.append(
+                    ContainerRef(
+                        fld, i, name if isinstance(name, str) else f"#{i}", f"{ref.path}.{fld}[{i}]", c
+                    )
+                )
     return out
 
 
@@ -211,21 +257,48 @@ def _walk_containers(ref: PodSpecRef) -> list[ContainerRef]:
 
 _BOOL, _INT, _STR, _DICT, _LIST = "boolean", "integer", "string", "object", "list"
 _SC_CONTAINER = {
-    "privileged": _BOOL, "allowPrivilegeEscalation": _BOOL, "readOnlyRootFilesystem": _BOOL,
-    "runAsNonRoot": _BOOL, "runAsUser": _INT, "runAsGroup": _INT, "procMount": _STR,
-    "capabilities": _DICT, "seccompProfile": _DICT, "seLinuxOptions": _DICT, "windowsOptions": _DICT,
+    "privileged": _BOOL,
+    "allowPrivilegeEscalation": _BOOL,
+    "readOnlyRootFilesystem": _BOOL,
+    "runAsNonRoot": _BOOL,
+    "runAsUser": _INT,
+    "runAsGroup": _INT,
+    "procMount": _STR,
+    "capabilities": _DICT,
+    "seccompProfile": _DICT,
+    "seLinuxOptions": _DICT,
+    "windowsOptions": _DICT,
     "appArmorProfile": _DICT,
 }
 _SC_POD = {
-    "runAsNonRoot": _BOOL, "runAsUser": _INT, "runAsGroup": _INT, "fsGroup": _INT, "sysctls": _LIST,
-    "seccompProfile": _DICT, "seLinuxOptions": _DICT, "windowsOptions": _DICT, "appArmorProfile": _DICT,
+    "runAsNonRoot": _BOOL,
+    "runAsUser": _INT,
+    "runAsGroup": _INT,
+    "fsGroup": _INT,
+    "sysctls": _LIST,
+    "seccompProfile": _DICT,
+    "seLinuxOptions": _DICT,
+    "windowsOptions": _DICT,
+    "appArmorProfile": _DICT,
     "supplementalGroups": _LIST,
 }
-_SPEC = {"hostNetwork": _BOOL, "hostPID": _BOOL, "hostIPC": _BOOL, "hostUsers": _BOOL, "volumes": _LIST,
-         "securityContext": _DICT, "os": _DICT}
+_SPEC = {
+    "hostNetwork": _BOOL,
+    "hostPID": _BOOL,
+    "hostIPC": _BOOL,
+    "hostUsers": _BOOL,
+    "volumes": _LIST,
+    "securityContext": _DICT,
+    "os": _DICT,
+}
 # Fields that do not exist where learners often put them; the API drops or rejects them.
-_NOT_POD_LEVEL = {"readOnlyRootFilesystem", "allowPrivilegeEscalation", "privileged", "capabilities",
-                  "procMount"}
+_NOT_POD_LEVEL = {
+    "readOnlyRootFilesystem",
+    "allowPrivilegeEscalation",
+    "privileged",
+    "capabilities",
+    "procMount",
+}
 
 
 def type_ok(value: Any, want: str) -> bool:
@@ -243,8 +316,13 @@ def type_ok(value: Any, want: str) -> bool:
 def _check_fields(d: dict[str, Any], schema: dict[str, str], path: str, out: list[Problem]) -> None:
     for key, want in schema.items():
         if key in d and d[key] is not None and not type_ok(d[key], want):
-            out.append(Problem(f"{path}.{key}", f"is {_article(_tname(d[key]))} ({d[key]!r}), the API wants {_article(want)}; "
-                                                "kubectl would refuse this manifest"))
+            out.append(
+                Problem(
+                    f"{path}.{key}",
+                    f"is {_article(_tname(d[key]))} ({d[key]!r}), the API wants {_article(want)}; "
+                    "kubectl would refuse this manifest",
+                )
+            )
 
 
 def validate(ref: PodSpecRef) -> list[Problem]:
@@ -255,19 +333,31 @@ def validate(ref: PodSpecRef) -> list[Problem]:
     if isinstance(psc, dict):
         _check_fields(psc, _SC_POD, f"{base}.securityContext", out)
         for key in sorted(_NOT_POD_LEVEL & set(psc)):
-            out.append(Problem(f"{base}.securityContext.{key}",
-                               "is not a field of the pod securityContext (it exists only per container); "
-                               "the API ignores it here (kubectl --validate=strict refuses it)", "warning"))
+            out.append(
+                Problem(
+                    f"{base}.securityContext.{key}",
+                    "is not a field of the pod securityContext (it exists only per container); "
+                    "the API ignores it here (kubectl --validate=strict refuses it)",
+                    "warning",
+                )
+            )
     for fld in CONTAINER_FIELDS:
         items = spec.get(fld)
         if items is None:
             continue
         if isinstance(items, dict):
-            out.append(Problem(f"{base}.{fld}", f"is a mapping ({len(items)} key{'s' if len(items) != 1 else ''}), the API wants a list of "
-                                                "containers (`- name: ...`); none of them was checked"))
+            out.append(
+                Problem(
+                    f"{base}.{fld}",
+                    f"is a mapping ({len(items)} key{'s' if len(items) != 1 else ''}), the API wants a list of "
+                    "containers (`- name: ...`); none of them was checked",
+                )
+            )
             continue
         if not isinstance(items, list):
-            out.append(Problem(f"{base}.{fld}", f"is {_article(_tname(items))}, the API wants a list of containers"))
+            out.append(
+                Problem(f"{base}.{fld}", f"is {_article(_tname(items))}, the API wants a list of containers")
+            )
             continue
         for i, c in enumerate(items):
             cpath = f"{base}.{fld}[{i}]"
@@ -276,12 +366,16 @@ def validate(ref: PodSpecRef) -> list[Problem]:
                 continue
             sc = c.get("securityContext")
             if sc is not None and not isinstance(sc, dict):
-                out.append(Problem(f"{cpath}.securityContext", f"is {_article(_tname(sc))}, the API wants an object"))
+                out.append(
+                    Problem(f"{cpath}.securityContext", f"is {_article(_tname(sc))}, the API wants an object")
+                )
             elif isinstance(sc, dict):
                 _check_fields(sc, _SC_CONTAINER, f"{cpath}.securityContext", out)
             for key in ("volumeMounts", "ports"):
                 if c.get(key) is not None and not isinstance(c.get(key), list):
-                    out.append(Problem(f"{cpath}.{key}", f"is {_article(_tname(c[key]))}, the API wants a list"))
+                    out.append(
+                        Problem(f"{cpath}.{key}", f"is {_article(_tname(c[key]))}, the API wants a list")
+                    )
     if ("containers" not in spec or spec.get("containers") in (None, [])) and (spec or not ref.problems):
         out.append(Problem(f"{base}.containers", "missing or empty: a pod needs at least one container"))
     return out
@@ -292,8 +386,15 @@ def _article(word: str) -> str:
 
 
 def _tname(v: Any) -> str:
-    return {dict: "mapping", list: "list", str: "string", bool: "boolean", int: "integer", float: "number",
-            type(None): "null"}.get(type(v), type(v).__name__)
+    return {
+        dict: "mapping",
+        list: "list",
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        type(None): "null",
+    }.get(type(v), type(v).__name__)
 
 
 def _dig(obj: Any, parts: tuple[str, ...]) -> Any:

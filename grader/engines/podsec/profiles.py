@@ -35,8 +35,14 @@ class Row:
     message: str  # the lab's words for this value
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "container": self.container, "field": self.field, "value": self.value,
-                "ok": self.ok, "message": self.message}
+        return {
+            "path": self.path,
+            "container": self.container,
+            "field": self.field,
+            "value": self.value,
+            "ok": self.ok,
+            "message": self.message,
+        }
 
 
 def _ape(s: Setting) -> str:
@@ -58,39 +64,96 @@ def profile_rows(obj: Any, profile: str) -> list[Row]:
             for key in ("hostNetwork", "hostPID", "hostIPC"):
                 v = ref.spec.get(key)
                 ok = v is None or v is False
-                rows.append(Row(ref.path, None, key, "unset" if v is None else str(v).lower() if isinstance(v, bool) else repr(v),
-                                ok, "not shared with the node" if ok else f"shares the node's {key[4:].lower()} namespace"))
+                rows.append(
+                    Row(
+                        ref.path,
+                        None,
+                        key,
+                        "unset" if v is None else str(v).lower() if isinstance(v, bool) else repr(v),
+                        ok,
+                        "not shared with the node"
+                        if ok
+                        else f"shares the node's {key[4:].lower()} namespace",
+                    )
+                )
         for c in ref.containers:
             eff = effective(ref, c)
             ape = eff.allow_privilege_escalation
-            ape_row = Row(c.path, c.name, "securityContext.allowPrivilegeEscalation", _ape(ape), ape.value is False,
-                          "cannot gain privileges" if ape.value is False else "may gain privileges (only an explicit false "
-                                                                             "blocks it; privileged or SYS_ADMIN allow it)")
+            ape_row = Row(
+                c.path,
+                c.name,
+                "securityContext.allowPrivilegeEscalation",
+                _ape(ape),
+                ape.value is False,
+                "cannot gain privileges"
+                if ape.value is False
+                else "may gain privileges (only an explicit false "
+                "blocks it; privileged or SYS_ADMIN allow it)",
+            )
             if profile == "lab5":
                 ro = eff.read_only_root_filesystem
-                rows.append(Row(c.path, c.name, "securityContext.readOnlyRootFilesystem", ro.show(), ro.value is True,
-                                "read-only root filesystem" if ro.value is True else "the root filesystem is writable"))
+                rows.append(
+                    Row(
+                        c.path,
+                        c.name,
+                        "securityContext.readOnlyRootFilesystem",
+                        ro.show(),
+                        ro.value is True,
+                        "read-only root filesystem"
+                        if ro.value is True
+                        else "the root filesystem is writable",
+                    )
+                )
                 rows.append(ape_row)
                 for m in mounts(ref, c):
                     if not m.writable:
                         continue
                     ok = m.source == "emptyDir"
-                    rows.append(Row(c.path, c.name, f"volumeMounts {m.mount_path}", f"{m.volume} ({m.source})", ok,
-                                    "writable, throw-away emptyDir" if ok else
-                                    f"writable {m.source}: only emptyDir volumes are scratch space"))
+                    rows.append(
+                        Row(
+                            c.path,
+                            c.name,
+                            f"volumeMounts {m.mount_path}",
+                            f"{m.volume} ({m.source})",
+                            ok,
+                            "writable, throw-away emptyDir"
+                            if ok
+                            else f"writable {m.source}: only emptyDir volumes are scratch space",
+                        )
+                    )
                 continue
             priv = eff.privileged
-            rows.append(Row(c.path, c.name, "securityContext.privileged", priv.show(), priv.value is not True and not priv.invalid,
-                            "not privileged" if priv.value is not True and not priv.invalid else "privileged"))
+            rows.append(
+                Row(
+                    c.path,
+                    c.name,
+                    "securityContext.privileged",
+                    priv.show(),
+                    priv.value is not True and not priv.invalid,
+                    "not privileged" if priv.value is not True and not priv.invalid else "privileged",
+                )
+            )
             rows.append(ape_row)
             root = eff.runs_as_root
             uid, nonroot = eff.run_as_user, eff.run_as_non_root
             origin = " (from the pod)" if uid.source == "pod" else ""
-            value = f"runAsUser={uid.show()}{origin}, runAsNonRoot={nonroot.show()}" + \
-                (" (from the pod)" if nonroot.source == "pod" else "")
-            rows.append(Row(c.path, c.name, "effective user", value, root is False,
-                            "non-root" if root is False else "root (uid 0)" if root else
-                            "may run as root: nothing proves non-root (runAsUser > 0 or runAsNonRoot: true)"))
+            value = f"runAsUser={uid.show()}{origin}, runAsNonRoot={nonroot.show()}" + (
+                " (from the pod)" if nonroot.source == "pod" else ""
+            )
+            rows.append(
+                Row(
+                    c.path,
+                    c.name,
+                    "effective user",
+                    value,
+                    root is False,
+                    "non-root"
+                    if root is False
+                    else "root (uid 0)"
+                    if root
+                    else "may run as root: nothing proves non-root (runAsUser > 0 or runAsNonRoot: true)",
+                )
+            )
     return rows
 
 

@@ -54,8 +54,15 @@ class Violation:
     container: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check_id, "reason": self.reason, "detail": self.detail, "path": self.path,
-                "field": self.field, "value": self.value, "container": self.container}
+        return {
+            "check": self.check_id,
+            "reason": self.reason,
+            "detail": self.detail,
+            "path": self.path,
+            "field": self.field,
+            "value": self.value,
+            "container": self.container,
+        }
 
 
 Hits = list[Violation]
@@ -80,7 +87,9 @@ def _g(d: Any, *keys: str) -> Any:
     return d
 
 
-def _v(cid: str, reason: str, detail: str, path: str, fld: str, value: Any, c: ContainerRef | None = None) -> Violation:
+def _v(
+    cid: str, reason: str, detail: str, path: str, fld: str, value: Any, c: ContainerRef | None = None
+) -> Violation:
     return Violation(cid, reason, detail, path, fld, _show(value), c.name if c else None)
 
 
@@ -90,19 +99,48 @@ def _cname(c: ContainerRef) -> str:
 
 # ---- baseline ---------------------------------------------------------------------------------------
 
+
 def host_namespaces(ref: PodSpecRef) -> Hits:
-    return [_v("hostNamespaces", "host namespaces", f"{k}=true", ref.path, k, True)
-            for k in ("hostNetwork", "hostPID", "hostIPC") if ref.spec.get(k) is True]
+    return [
+        _v("hostNamespaces", "host namespaces", f"{k}=true", ref.path, k, True)
+        for k in ("hostNetwork", "hostPID", "hostIPC")
+        if ref.spec.get(k) is True
+    ]
 
 
 def privileged(ref: PodSpecRef) -> Hits:
-    return [_v("privileged", "privileged", f"{_cname(c)} must not set securityContext.privileged=true", c.path,
-               "securityContext.privileged", True, c)
-            for c in ref.containers if c.sc.get("privileged") is True]
+    return [
+        _v(
+            "privileged",
+            "privileged",
+            f"{_cname(c)} must not set securityContext.privileged=true",
+            c.path,
+            "securityContext.privileged",
+            True,
+            c,
+        )
+        for c in ref.containers
+        if c.sc.get("privileged") is True
+    ]
 
 
-BASELINE_CAPS = frozenset({"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
-                           "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"})
+BASELINE_CAPS = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
 
 
 def capabilities_baseline(ref: PodSpecRef) -> Hits:
@@ -111,9 +149,17 @@ def capabilities_baseline(ref: PodSpecRef) -> Hits:
         add = _g(c.sc, "capabilities", "add")
         for cap in add if isinstance(add, list) else []:
             if cap not in BASELINE_CAPS:
-                out.append(_v("capabilities_baseline", "non-default capabilities",
-                              f'{_cname(c)} must not include "{cap}" in securityContext.capabilities.add', c.path,
-                              "securityContext.capabilities.add", cap, c))
+                out.append(
+                    _v(
+                        "capabilities_baseline",
+                        "non-default capabilities",
+                        f'{_cname(c)} must not include "{cap}" in securityContext.capabilities.add',
+                        c.path,
+                        "securityContext.capabilities.add",
+                        cap,
+                        c,
+                    )
+                )
     return out
 
 
@@ -123,9 +169,18 @@ def _volumes(ref: PodSpecRef) -> list[tuple[int, dict[str, Any]]]:
 
 
 def host_path_volumes(ref: PodSpecRef) -> Hits:
-    return [_v("hostPathVolumes", "hostPath volumes", f'volume "{v.get("name")}"', f"{ref.path}.volumes[{i}]",
-               "hostPath", _g(v, "hostPath", "path") or "hostPath")
-            for i, v in _volumes(ref) if v.get("hostPath") is not None]
+    return [
+        _v(
+            "hostPathVolumes",
+            "hostPath volumes",
+            f'volume "{v.get("name")}"',
+            f"{ref.path}.volumes[{i}]",
+            "hostPath",
+            _g(v, "hostPath", "path") or "hostPath",
+        )
+        for i, v in _volumes(ref)
+        if v.get("hostPath") is not None
+    ]
 
 
 def host_ports(ref: PodSpecRef) -> Hits:
@@ -135,8 +190,17 @@ def host_ports(ref: PodSpecRef) -> Hits:
         for j, p in enumerate(ports if isinstance(ports, list) else []):
             hp = _g(p, "hostPort")
             if hp not in (None, 0):
-                out.append(_v("hostPorts", "hostPort", f"{_cname(c)} uses hostPort {hp}", c.path,
-                              f"ports[{j}].hostPort", hp, c))
+                out.append(
+                    _v(
+                        "hostPorts",
+                        "hostPort",
+                        f"{_cname(c)} uses hostPort {hp}",
+                        c.path,
+                        f"ports[{j}].hostPort",
+                        hp,
+                        c,
+                    )
+                )
     return out
 
 
@@ -150,20 +214,43 @@ def app_armor(ref: PodSpecRef) -> Hits:
         if isinstance(key, str) and key.startswith(_APPARMOR_ANN):
             sval = val if isinstance(val, str) else str(val)
             if not (sval == "" or sval == "runtime/default" or sval.startswith("localhost/")):
-                out.append(_v("appArmorProfile", "forbidden AppArmor profile", f'{key}="{sval}"',
-                              f"{meta_path}.annotations", key, sval))
+                out.append(
+                    _v(
+                        "appArmorProfile",
+                        "forbidden AppArmor profile",
+                        f'{key}="{sval}"',
+                        f"{meta_path}.annotations",
+                        key,
+                        sval,
+                    )
+                )
     ok_types = ("RuntimeDefault", "Localhost")
     pod_t = ref.sc.get("appArmorProfile")
     if isinstance(pod_t, dict) and pod_t.get("type") not in ok_types:
-        out.append(_v("appArmorProfile", "forbidden AppArmor profile",
-                      f'pod must not set securityContext.appArmorProfile.type to "{pod_t.get("type")}"',
-                      f"{ref.path}.securityContext", "appArmorProfile.type", pod_t.get("type")))
+        out.append(
+            _v(
+                "appArmorProfile",
+                "forbidden AppArmor profile",
+                f'pod must not set securityContext.appArmorProfile.type to "{pod_t.get("type")}"',
+                f"{ref.path}.securityContext",
+                "appArmorProfile.type",
+                pod_t.get("type"),
+            )
+        )
     for c in ref.containers:
         t = c.sc.get("appArmorProfile")
         if isinstance(t, dict) and t.get("type") not in ok_types:
-            out.append(_v("appArmorProfile", "forbidden AppArmor profile",
-                          f'{_cname(c)} must not set securityContext.appArmorProfile.type to "{t.get("type")}"',
-                          c.path, "securityContext.appArmorProfile.type", t.get("type"), c))
+            out.append(
+                _v(
+                    "appArmorProfile",
+                    "forbidden AppArmor profile",
+                    f'{_cname(c)} must not set securityContext.appArmorProfile.type to "{t.get("type")}"',
+                    c.path,
+                    "securityContext.appArmorProfile.type",
+                    t.get("type"),
+                    c,
+                )
+            )
     return out
 
 
@@ -175,7 +262,8 @@ def _selinux(types: frozenset[str]) -> CheckFn:
     def check(ref: PodSpecRef) -> Hits:
         out = []
         places: list[tuple[str, str, Any, ContainerRef | None]] = [
-            ("pod", f"{ref.path}.securityContext", ref.sc.get("seLinuxOptions"), None)]
+            ("pod", f"{ref.path}.securityContext", ref.sc.get("seLinuxOptions"), None)
+        ]
         places += [(_cname(c), c.path, c.sc.get("seLinuxOptions"), c) for c in ref.containers]
         for who, path, opts, c in places:
             if not isinstance(opts, dict):
@@ -183,14 +271,32 @@ def _selinux(types: frozenset[str]) -> CheckFn:
             field_prefix = "seLinuxOptions" if c is None else "securityContext.seLinuxOptions"
             t = opts.get("type") or ""
             if t not in types:
-                out.append(_v("seLinuxOptions", "seLinuxOptions", f'{who} set forbidden securityContext.seLinuxOptions: type "{t}"',
-                              path, f"{field_prefix}.type", t, c))
+                out.append(
+                    _v(
+                        "seLinuxOptions",
+                        "seLinuxOptions",
+                        f'{who} set forbidden securityContext.seLinuxOptions: type "{t}"',
+                        path,
+                        f"{field_prefix}.type",
+                        t,
+                        c,
+                    )
+                )
             for key in ("user", "role"):
                 if opts.get(key):
-                    out.append(_v("seLinuxOptions", "seLinuxOptions",
-                                  f'{who} set forbidden securityContext.seLinuxOptions: {key} "{opts[key]}"',
-                                  path, f"{field_prefix}.{key}", opts[key], c))
+                    out.append(
+                        _v(
+                            "seLinuxOptions",
+                            "seLinuxOptions",
+                            f'{who} set forbidden securityContext.seLinuxOptions: {key} "{opts[key]}"',
+                            path,
+                            f"{field_prefix}.{key}",
+                            opts[key],
+                            c,
+                        )
+                    )
         return out
+
     return check
 
 
@@ -198,9 +304,20 @@ def _proc_mount(user_ns_relaxed: bool, cid: str) -> CheckFn:
     def check(ref: PodSpecRef) -> Hits:
         if user_ns_relaxed and ref.host_users_false:
             return []
-        return [_v(cid, "procMount", f'{_cname(c)} must not set securityContext.procMount to "{c.sc.get("procMount")}"',
-                   c.path, "securityContext.procMount", c.sc.get("procMount"), c)
-                for c in ref.containers if c.sc.get("procMount") not in (None, "Default")]
+        return [
+            _v(
+                cid,
+                "procMount",
+                f'{_cname(c)} must not set securityContext.procMount to "{c.sc.get("procMount")}"',
+                c.path,
+                "securityContext.procMount",
+                c.sc.get("procMount"),
+                c,
+            )
+            for c in ref.containers
+            if c.sc.get("procMount") not in (None, "Default")
+        ]
+
     return check
 
 
@@ -209,7 +326,9 @@ _SECCOMP_CONTAINER_ANN = "container.seccomp.security.alpha.kubernetes.io/"
 
 
 def _seccomp_ann_ok(val: Any) -> bool:
-    return isinstance(val, str) and (val in ("runtime/default", "docker/default") or val.startswith("localhost/"))
+    return isinstance(val, str) and (
+        val in ("runtime/default", "docker/default") or val.startswith("localhost/")
+    )
 
 
 def seccomp_baseline_1_0(ref: PodSpecRef) -> Hits:
@@ -217,14 +336,30 @@ def seccomp_baseline_1_0(ref: PodSpecRef) -> Hits:
     meta_path = ref.path.rsplit("spec", 1)[0] + "metadata" if ref.path != "spec" else "metadata"
     ann = ref.annotations
     if _SECCOMP_POD_ANN in ann and not _seccomp_ann_ok(ann[_SECCOMP_POD_ANN]):
-        out.append(_v("seccompProfile_baseline", "seccompProfile",
-                      f'forbidden annotation {_SECCOMP_POD_ANN}="{ann[_SECCOMP_POD_ANN]}"', f"{meta_path}.annotations",
-                      _SECCOMP_POD_ANN, ann[_SECCOMP_POD_ANN]))
+        out.append(
+            _v(
+                "seccompProfile_baseline",
+                "seccompProfile",
+                f'forbidden annotation {_SECCOMP_POD_ANN}="{ann[_SECCOMP_POD_ANN]}"',
+                f"{meta_path}.annotations",
+                _SECCOMP_POD_ANN,
+                ann[_SECCOMP_POD_ANN],
+            )
+        )
     names = {c.name: c for c in ref.containers}
     for key, val in sorted(ann.items(), key=lambda kv: str(kv[0])):
         if isinstance(key, str) and key.startswith(_SECCOMP_CONTAINER_ANN) and not _seccomp_ann_ok(val):
-            out.append(_v("seccompProfile_baseline", "seccompProfile", f'forbidden annotation {key}="{val}"',
-                          f"{meta_path}.annotations", key, val, names.get(key[len(_SECCOMP_CONTAINER_ANN):])))
+            out.append(
+                _v(
+                    "seccompProfile_baseline",
+                    "seccompProfile",
+                    f'forbidden annotation {key}="{val}"',
+                    f"{meta_path}.annotations",
+                    key,
+                    val,
+                    names.get(key[len(_SECCOMP_CONTAINER_ANN) :]),
+                )
+            )
     return out
 
 
@@ -235,24 +370,50 @@ def seccomp_baseline_1_19(ref: PodSpecRef) -> Hits:
     out = []
     pod_t = _g(ref.sc, "seccompProfile", "type")
     if isinstance(ref.sc.get("seccompProfile"), dict) and pod_t not in _SECCOMP_OK and pod_t is not None:
-        out.append(_v("seccompProfile_baseline", "seccompProfile",
-                      f'pod must not set securityContext.seccompProfile.type to "{pod_t}"',
-                      f"{ref.path}.securityContext", "seccompProfile.type", pod_t))
+        out.append(
+            _v(
+                "seccompProfile_baseline",
+                "seccompProfile",
+                f'pod must not set securityContext.seccompProfile.type to "{pod_t}"',
+                f"{ref.path}.securityContext",
+                "seccompProfile.type",
+                pod_t,
+            )
+        )
     for c in ref.containers:
         t = _g(c.sc, "seccompProfile", "type")
         if isinstance(c.sc.get("seccompProfile"), dict) and t is not None and t not in _SECCOMP_OK:
-            out.append(_v("seccompProfile_baseline", "seccompProfile",
-                          f'{_cname(c)} must not set securityContext.seccompProfile.type to "{t}"', c.path,
-                          "securityContext.seccompProfile.type", t, c))
+            out.append(
+                _v(
+                    "seccompProfile_baseline",
+                    "seccompProfile",
+                    f'{_cname(c)} must not set securityContext.seccompProfile.type to "{t}"',
+                    c.path,
+                    "securityContext.seccompProfile.type",
+                    t,
+                    c,
+                )
+            )
     return out
 
 
 _SYSCTLS: dict[int, frozenset[str]] = {}
-_SYSCTLS[0] = frozenset({"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syncookies",
-                         "net.ipv4.ping_group_range", "net.ipv4.ip_unprivileged_port_start"})
+_SYSCTLS[0] = frozenset(
+    {
+        "kernel.shm_rmid_forced",
+        "net.ipv4.ip_local_port_range",
+        "net.ipv4.tcp_syncookies",
+        "net.ipv4.ping_group_range",
+        "net.ipv4.ip_unprivileged_port_start",
+    }
+)
 _SYSCTLS[27] = _SYSCTLS[0] | {"net.ipv4.ip_local_reserved_ports"}
-_SYSCTLS[29] = _SYSCTLS[27] | {"net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout",
-                               "net.ipv4.tcp_keepalive_intvl", "net.ipv4.tcp_keepalive_probes"}
+_SYSCTLS[29] = _SYSCTLS[27] | {
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_fin_timeout",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
 _SYSCTLS[32] = _SYSCTLS[29] | {"net.ipv4.tcp_rmem", "net.ipv4.tcp_wmem"}
 _SYSCTLS[37] = _SYSCTLS[32] | {"net.ipv4.tcp_slow_start_after_idle", "net.ipv4.tcp_notsent_lowat"}
 
@@ -264,22 +425,47 @@ def _sysctls(allowed: frozenset[str]) -> CheckFn:
         for i, s in enumerate(items if isinstance(items, list) else []):
             name = _g(s, "name")
             if name not in allowed:
-                out.append(_v("sysctls", "forbidden sysctls", str(name), f"{ref.path}.securityContext",
-                              f"sysctls[{i}].name", name))
+                out.append(
+                    _v(
+                        "sysctls",
+                        "forbidden sysctls",
+                        str(name),
+                        f"{ref.path}.securityContext",
+                        f"sysctls[{i}].name",
+                        name,
+                    )
+                )
         return out
+
     return check
 
 
 def windows_host_process(ref: PodSpecRef) -> Hits:
     out = []
     if _g(ref.sc, "windowsOptions", "hostProcess") is True:
-        out.append(_v("windowsHostProcess", "hostProcess", "pod must not set securityContext.windowsOptions.hostProcess=true",
-                      f"{ref.path}.securityContext", "windowsOptions.hostProcess", True))
+        out.append(
+            _v(
+                "windowsHostProcess",
+                "hostProcess",
+                "pod must not set securityContext.windowsOptions.hostProcess=true",
+                f"{ref.path}.securityContext",
+                "windowsOptions.hostProcess",
+                True,
+            )
+        )
     for c in ref.containers:
         if _g(c.sc, "windowsOptions", "hostProcess") is True:
-            out.append(_v("windowsHostProcess", "hostProcess",
-                          f"{_cname(c)} must not set securityContext.windowsOptions.hostProcess=true", c.path,
-                          "securityContext.windowsOptions.hostProcess", True, c))
+            out.append(
+                _v(
+                    "windowsHostProcess",
+                    "hostProcess",
+                    f"{_cname(c)} must not set securityContext.windowsOptions.hostProcess=true",
+                    c.path,
+                    "securityContext.windowsOptions.hostProcess",
+                    True,
+                    c,
+                )
+            )
     return out
 
 
@@ -294,16 +480,35 @@ def host_probes(ref: PodSpecRef) -> Hits:
             for kind in ("httpGet", "tcpSocket"):
                 host = _g(h, kind, "host")
                 if host not in (None, ""):
-                    out.append(_v("hostProbesAndHostLifecycle", "probe or lifecycle host",
-                                  f'{_cname(c)} uses {where} {kind}.host "{host}"', c.path, f"{where}.{kind}.host",
-                                  host, c))
+                    out.append(
+                        _v(
+                            "hostProbesAndHostLifecycle",
+                            "probe or lifecycle host",
+                            f'{_cname(c)} uses {where} {kind}.host "{host}"',
+                            c.path,
+                            f"{where}.{kind}.host",
+                            host,
+                            c,
+                        )
+                    )
     return out
 
 
 # ---- restricted -------------------------------------------------------------------------------------
 
-RESTRICTED_VOLUME_SOURCES = frozenset({"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "image",
-                                       "persistentVolumeClaim", "projected", "secret"})
+RESTRICTED_VOLUME_SOURCES = frozenset(
+    {
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "image",
+        "persistentVolumeClaim",
+        "projected",
+        "secret",
+    }
+)
 
 
 def restricted_volumes(ref: PodSpecRef) -> Hits:
@@ -312,62 +517,121 @@ def restricted_volumes(ref: PodSpecRef) -> Hits:
         sources = [k for k in v if k != "name" and v[k] is not None]
         bad = [k for k in sources if k not in RESTRICTED_VOLUME_SOURCES]
         if bad:
-            out.append(_v("restrictedVolumes", "restricted volume types",
-                          f'volume "{v.get("name")}" uses restricted volume type "{bad[0]}"', f"{ref.path}.volumes[{i}]",
-                          bad[0], bad[0]))
+            out.append(
+                _v(
+                    "restrictedVolumes",
+                    "restricted volume types",
+                    f'volume "{v.get("name")}" uses restricted volume type "{bad[0]}"',
+                    f"{ref.path}.volumes[{i}]",
+                    bad[0],
+                    bad[0],
+                )
+            )
     return out
 
 
 def _windows_exempt(check: CheckFn) -> CheckFn:
     def wrapped(ref: PodSpecRef) -> Hits:
         return [] if ref.is_windows else check(ref)
+
     return wrapped
 
 
 def _host_users_exempt(check: CheckFn) -> CheckFn:
     def wrapped(ref: PodSpecRef) -> Hits:
         return [] if ref.host_users_false else check(ref)
+
     return wrapped
 
 
 def allow_privilege_escalation(ref: PodSpecRef) -> Hits:
-    return [_v("allowPrivilegeEscalation", "allowPrivilegeEscalation != false",
-               f"{_cname(c)} must set securityContext.allowPrivilegeEscalation=false", c.path,
-               "securityContext.allowPrivilegeEscalation", c.sc.get("allowPrivilegeEscalation"), c)
-            for c in ref.containers if c.sc.get("allowPrivilegeEscalation") is not False]
+    return [
+        _v(
+            "allowPrivilegeEscalation",
+            "allowPrivilegeEscalation != false",
+            f"{_cname(c)} must set securityContext.allowPrivilegeEscalation=false",
+            c.path,
+            "securityContext.allowPrivilegeEscalation",
+            c.sc.get("allowPrivilegeEscalation"),
+            c,
+        )
+        for c in ref.containers
+        if c.sc.get("allowPrivilegeEscalation") is not False
+    ]
 
 
 def run_as_non_root(ref: PodSpecRef) -> Hits:
     out = []
     pod_v = ref.sc.get("runAsNonRoot")
     if pod_v is False:
-        out.append(_v("runAsNonRoot", "runAsNonRoot != true", "pod must not set securityContext.runAsNonRoot=false",
-                      f"{ref.path}.securityContext", "runAsNonRoot", False))
+        out.append(
+            _v(
+                "runAsNonRoot",
+                "runAsNonRoot != true",
+                "pod must not set securityContext.runAsNonRoot=false",
+                f"{ref.path}.securityContext",
+                "runAsNonRoot",
+                False,
+            )
+        )
     pod_true = pod_v is True
     for c in ref.containers:
         v = c.sc.get("runAsNonRoot")
         if v is not None:
             if v is not True:
-                out.append(_v("runAsNonRoot", "runAsNonRoot != true",
-                              f"{_cname(c)} must not set securityContext.runAsNonRoot=false", c.path,
-                              "securityContext.runAsNonRoot", v, c))
+                out.append(
+                    _v(
+                        "runAsNonRoot",
+                        "runAsNonRoot != true",
+                        f"{_cname(c)} must not set securityContext.runAsNonRoot=false",
+                        c.path,
+                        "securityContext.runAsNonRoot",
+                        v,
+                        c,
+                    )
+                )
         elif not pod_true:
-            out.append(_v("runAsNonRoot", "runAsNonRoot != true",
-                          f"pod or {_cname(c)} must set securityContext.runAsNonRoot=true", c.path,
-                          "securityContext.runAsNonRoot", None, c))
+            out.append(
+                _v(
+                    "runAsNonRoot",
+                    "runAsNonRoot != true",
+                    f"pod or {_cname(c)} must set securityContext.runAsNonRoot=true",
+                    c.path,
+                    "securityContext.runAsNonRoot",
+                    None,
+                    c,
+                )
+            )
     return out
 
 
 def run_as_user(ref: PodSpecRef) -> Hits:
     out = []
     if ref.sc.get("runAsUser") == 0 and ref.sc.get("runAsUser") is not False:
-        out.append(_v("runAsUser", "runAsUser=0", "pod must not set runAsUser=0", f"{ref.path}.securityContext",
-                      "runAsUser", 0))
+        out.append(
+            _v(
+                "runAsUser",
+                "runAsUser=0",
+                "pod must not set runAsUser=0",
+                f"{ref.path}.securityContext",
+                "runAsUser",
+                0,
+            )
+        )
     for c in ref.containers:
         v = c.sc.get("runAsUser")
         if v == 0 and v is not False:
-            out.append(_v("runAsUser", "runAsUser=0", f"{_cname(c)} must not set runAsUser=0", c.path,
-                          "securityContext.runAsUser", 0, c))
+            out.append(
+                _v(
+                    "runAsUser",
+                    "runAsUser=0",
+                    f"{_cname(c)} must not set runAsUser=0",
+                    c.path,
+                    "securityContext.runAsUser",
+                    0,
+                    c,
+                )
+            )
     return out
 
 
@@ -380,21 +644,44 @@ def seccomp_restricted(ref: PodSpecRef) -> Hits:
         if t in _SECCOMP_OK:
             pod_set = True
         else:
-            out.append(_v("seccompProfile_restricted", "seccompProfile",
-                          f'pod must not set securityContext.seccompProfile.type to "{t}"', f"{ref.path}.securityContext",
-                          "seccompProfile.type", t))
+            out.append(
+                _v(
+                    "seccompProfile_restricted",
+                    "seccompProfile",
+                    f'pod must not set securityContext.seccompProfile.type to "{t}"',
+                    f"{ref.path}.securityContext",
+                    "seccompProfile.type",
+                    t,
+                )
+            )
     for c in ref.containers:
         prof = c.sc.get("seccompProfile")
         if prof is not None:
             t = _g(prof, "type")
             if t not in _SECCOMP_OK:
-                out.append(_v("seccompProfile_restricted", "seccompProfile",
-                              f'{_cname(c)} must not set securityContext.seccompProfile.type to "{t}"', c.path,
-                              "securityContext.seccompProfile.type", t, c))
+                out.append(
+                    _v(
+                        "seccompProfile_restricted",
+                        "seccompProfile",
+                        f'{_cname(c)} must not set securityContext.seccompProfile.type to "{t}"',
+                        c.path,
+                        "securityContext.seccompProfile.type",
+                        t,
+                        c,
+                    )
+                )
         elif not pod_set:
-            out.append(_v("seccompProfile_restricted", "seccompProfile",
-                          f'pod or {_cname(c)} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"',
-                          c.path, "securityContext.seccompProfile.type", None, c))
+            out.append(
+                _v(
+                    "seccompProfile_restricted",
+                    "seccompProfile",
+                    f'pod or {_cname(c)} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"',
+                    c.path,
+                    "securityContext.seccompProfile.type",
+                    None,
+                    c,
+                )
+            )
     return out
 
 
@@ -404,19 +691,36 @@ def capabilities_restricted(ref: PodSpecRef) -> Hits:
         caps = c.sc.get("capabilities")
         drop = _g(caps, "drop")
         if not (isinstance(drop, list) and "ALL" in drop):
-            out.append(_v("capabilities_restricted", "unrestricted capabilities",
-                          f'{_cname(c)} must set securityContext.capabilities.drop=["ALL"]', c.path,
-                          "securityContext.capabilities.drop", drop, c))
+            out.append(
+                _v(
+                    "capabilities_restricted",
+                    "unrestricted capabilities",
+                    f'{_cname(c)} must set securityContext.capabilities.drop=["ALL"]',
+                    c.path,
+                    "securityContext.capabilities.drop",
+                    drop,
+                    c,
+                )
+            )
         add = _g(caps, "add")
         for cap in add if isinstance(add, list) else []:
             if cap != "NET_BIND_SERVICE":
-                out.append(_v("capabilities_restricted", "unrestricted capabilities",
-                              f'{_cname(c)} must not include "{cap}" in securityContext.capabilities.add', c.path,
-                              "securityContext.capabilities.add", cap, c))
+                out.append(
+                    _v(
+                        "capabilities_restricted",
+                        "unrestricted capabilities",
+                        f'{_cname(c)} must not include "{cap}" in securityContext.capabilities.add',
+                        c.path,
+                        "securityContext.capabilities.add",
+                        cap,
+                        c,
+                    )
+                )
     return out
 
 
 # ---- the registry -----------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Revision:
@@ -446,29 +750,59 @@ CHECKS: tuple[Check, ...] = (
     Check("hostPathVolumes", "baseline", (Revision(0, host_path_volumes),)),
     Check("hostPorts", "baseline", (Revision(0, host_ports),)),
     Check("appArmorProfile", "baseline", (Revision(0, app_armor),)),
-    Check("seLinuxOptions", "baseline", (Revision(0, _selinux(_SELINUX_TYPES_1_0)),
-                                         Revision(31, _selinux(_SELINUX_TYPES_1_31)))),
-    Check("procMount", "baseline", (Revision(0, _proc_mount(False, "procMount")),
-                                    Revision(35, _proc_mount(True, "procMount")))),
-    Check("seccompProfile_baseline", "baseline", (Revision(0, seccomp_baseline_1_0),
-                                                  Revision(19, seccomp_baseline_1_19))),
+    Check(
+        "seLinuxOptions",
+        "baseline",
+        (Revision(0, _selinux(_SELINUX_TYPES_1_0)), Revision(31, _selinux(_SELINUX_TYPES_1_31))),
+    ),
+    Check(
+        "procMount",
+        "baseline",
+        (Revision(0, _proc_mount(False, "procMount")), Revision(35, _proc_mount(True, "procMount"))),
+    ),
+    Check(
+        "seccompProfile_baseline",
+        "baseline",
+        (Revision(0, seccomp_baseline_1_0), Revision(19, seccomp_baseline_1_19)),
+    ),
     Check("sysctls", "baseline", tuple(Revision(m, _sysctls(s)) for m, s in sorted(_SYSCTLS.items()))),
     Check("windowsHostProcess", "baseline", (Revision(0, windows_host_process),)),
     Check("hostProbesAndHostLifecycle", "baseline", (Revision(34, host_probes),)),
     Check("restrictedVolumes", "restricted", (Revision(0, restricted_volumes, ("hostPathVolumes",)),)),
-    Check("allowPrivilegeEscalation", "restricted", (Revision(8, allow_privilege_escalation),
-                                                     Revision(25, _windows_exempt(allow_privilege_escalation)))),
-    Check("runAsNonRoot", "restricted", (Revision(0, run_as_non_root),
-                                         Revision(35, _host_users_exempt(run_as_non_root)))),
-    Check("runAsUser", "restricted", (Revision(23, run_as_user), Revision(35, _host_users_exempt(run_as_user)))),
-    Check("seccompProfile_restricted", "restricted", (
-        Revision(19, seccomp_restricted, ("seccompProfile_baseline",)),
-        Revision(25, _windows_exempt(seccomp_restricted), ("seccompProfile_baseline",)))),
-    Check("capabilities_restricted", "restricted", (
-        Revision(22, capabilities_restricted, ("capabilities_baseline",)),
-        Revision(25, _windows_exempt(capabilities_restricted), ("capabilities_baseline",)))),
-    Check("procMount_restricted", "restricted", (Revision(35, _proc_mount(False, "procMount_restricted"),
-                                                          ("procMount",)),)),
+    Check(
+        "allowPrivilegeEscalation",
+        "restricted",
+        (Revision(8, allow_privilege_escalation), Revision(25, _windows_exempt(allow_privilege_escalation))),
+    ),
+    Check(
+        "runAsNonRoot",
+        "restricted",
+        (Revision(0, run_as_non_root), Revision(35, _host_users_exempt(run_as_non_root))),
+    ),
+    Check(
+        "runAsUser", "restricted", (Revision(23, run_as_user), Revision(35, _host_users_exempt(run_as_user)))
+    ),
+    Check(
+        "seccompProfile_restricted",
+        "restricted",
+        (
+            Revision(19, seccomp_restricted, ("seccompProfile_baseline",)),
+            Revision(25, _windows_exempt(seccomp_restricted), ("seccompProfile_baseline",)),
+        ),
+    ),
+    Check(
+        "capabilities_restricted",
+        "restricted",
+        (
+            Revision(22, capabilities_restricted, ("capabilities_baseline",)),
+            Revision(25, _windows_exempt(capabilities_restricted), ("capabilities_baseline",)),
+        ),
+    ),
+    Check(
+        "procMount_restricted",
+        "restricted",
+        (Revision(35, _proc_mount(False, "procMount_restricted"), ("procMount",)),),
+    ),
 )
 CHECK_IDS = tuple(c.id for c in CHECKS)
 
@@ -485,7 +819,9 @@ def active_checks(level: str, minor: int) -> tuple[tuple[Check, Revision], ...]:
     return tuple((c, r) for c, r in chosen if c.id not in overridden)
 
 
-def evaluate_pss(obj_or_ref: Any, level: str = "restricted", version: str | int | None = "latest") -> list[Violation]:
+def evaluate_pss(
+    obj_or_ref: Any, level: str = "restricted", version: str | int | None = "latest"
+) -> list[Violation]:
     """Violations of ``level`` at ``version`` for every pod spec in an object (or one :class:`PodSpecRef`)."""
     minor = version if isinstance(version, int) else parse_version(version)
     refs = [obj_or_ref] if isinstance(obj_or_ref, PodSpecRef) else locate(obj_or_ref)[0]
@@ -524,5 +860,18 @@ def admission_message(violations: list[Violation], level: str, version: str = "l
     return f'violates PodSecurity "{level}:{version}": {", ".join(parts)}'
 
 
-__all__ = ["CHECKS", "CHECK_IDS", "LATEST_MINOR", "LEVELS", "PolicyVersionError", "Violation", "active_checks",
-           "admission_message", "allowed", "evaluate_pss", "parse_version", "quote_names", "version_label"]
+__all__ = [
+    "CHECKS",
+    "CHECK_IDS",
+    "LATEST_MINOR",
+    "LEVELS",
+    "PolicyVersionError",
+    "Violation",
+    "active_checks",
+    "admission_message",
+    "allowed",
+    "evaluate_pss",
+    "parse_version",
+    "quote_names",
+    "version_label",
+]

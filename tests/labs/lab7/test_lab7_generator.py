@@ -46,7 +46,9 @@ def test_log_has_realistic_traffic(default_ws):
     assert users["system:kube-controller-manager"] > 0 and users["alice@corp.example"] > 0
     assert users["system:serviceaccount:ci:deployer"] > 0
     failed = [e for e in events if e["user"] == {}]
-    assert failed and all(e["stage"] == "ResponseStarted" and e["responseStatus"]["code"] == 401 for e in failed)
+    assert failed and all(
+        e["stage"] == "ResponseStarted" and e["responseStatus"]["code"] == 401 for e in failed
+    )
     stages = Counter((e["verb"], e["stage"]) for e in events)
     assert stages[("watch", "ResponseStarted")] == stages[("watch", "ResponseComplete")] > 50
     assert stages[("get", "RequestReceived")] > 0  # several lines per request: counting needs auditIDs
@@ -59,8 +61,9 @@ def test_log_has_realistic_traffic(default_ws):
 def test_grader_reading_of_the_log_matches_the_plan(seed):
     start = pristine(LAB, seed).root
     values = values_for(LAB, seed)
-    read, stats = secrets_read(Snapshot(start), "controlplane", "/var/log/kubernetes/audit-lab7", values["ns"],
-                               values["attacker"])
+    read, stats = secrets_read(
+        Snapshot(start), "controlplane", "/var/log/kubernetes/audit-lab7", values["ns"], values["attacker"]
+    )
     assert sorted(read) == values["read_secrets"].split(",")
     assert not stats.problems
     secrets = {p.name for p in (start / "cluster" / "secrets").glob("*.yaml")}
@@ -70,17 +73,31 @@ def test_grader_reading_of_the_log_matches_the_plan(seed):
 def test_traps_are_present(default_ws):
     v = values_for(LAB, None)
     events = log_lines(default_ws)
-    mine = [e for e in events if e["user"].get("username") == v["attacker"] and e["stage"] == "ResponseComplete"
-            and e.get("objectRef", {}).get("resource") == "secrets"]
-    assert any(e["verb"] == "list" and "name" not in e["objectRef"] and e["objectRef"]["namespace"] == v["ns"]
-               and e["responseStatus"]["code"] == 200 for e in mine), "the namespace-wide list"
-    assert any(e["objectRef"].get("name") == v["unread_2"] and e["responseStatus"]["code"] == 404 for e in mine)
+    mine = [
+        e
+        for e in events
+        if e["user"].get("username") == v["attacker"]
+        and e["stage"] == "ResponseComplete"
+        and e.get("objectRef", {}).get("resource") == "secrets"
+    ]
+    assert any(
+        e["verb"] == "list"
+        and "name" not in e["objectRef"]
+        and e["objectRef"]["namespace"] == v["ns"]
+        and e["responseStatus"]["code"] == 200
+        for e in mine
+    ), "the namespace-wide list"
+    assert any(
+        e["objectRef"].get("name") == v["unread_2"] and e["responseStatus"]["code"] == 404 for e in mine
+    )
     assert any(e["responseStatus"]["code"] == 403 for e in mine)
     lookalike = v["attacker"] + "-v2"
-    assert any(e["user"].get("username") == lookalike and e.get("objectRef", {}).get("name") == v["unread_3"]
-               for e in events)
+    assert any(
+        e["user"].get("username") == lookalike and e.get("objectRef", {}).get("name") == v["unread_3"]
+        for e in events
+    )
     backup = gzip.decompress(next((default_ws / LOG_DIR).glob("audit-*.log.gz")).read_bytes())
-    assert b'"verb":"list"' in backup and f'/namespaces/{v["ns"]}/secrets?limit=500'.encode() in backup
+    assert b'"verb":"list"' in backup and f"/namespaces/{v['ns']}/secrets?limit=500".encode() in backup
 
 
 def test_same_seed_same_lab_other_seed_other_answer(tmp_path):
@@ -96,8 +113,10 @@ def test_same_seed_same_lab_other_seed_other_answer(tmp_path):
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
     answers = {tuple(sorted(values_for(LAB, s).items())) for s in (None, "alpha", "bravo", "charlie")}
     assert len(answers) == 4
-    assert lab7.derive(None, {"ns": "payments", "sa": "report-runner"})["attacker"] == \
-        "system:serviceaccount:payments:report-runner"
+    assert (
+        lab7.derive(None, {"ns": "payments", "sa": "report-runner"})["attacker"]
+        == "system:serviceaccount:payments:report-runner"
+    )
 
 
 def test_workspace_holds_no_answer(default_ws):

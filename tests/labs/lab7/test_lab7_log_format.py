@@ -28,7 +28,9 @@ def test_every_line_is_the_compact_json_of_its_event(events):
     for _, line in events:
         assert line.endswith(b"\n") and line.count(b"\n") == 1
         event = orjson.loads(line)
-        assert orjson.dumps(event) + b"\n" == line  # valid JSON, no stray spaces, keys as an encoder writes them
+        assert (
+            orjson.dumps(event) + b"\n" == line
+        )  # valid JSON, no stray spaces, keys as an encoder writes them
         assert list(event)[:5] == ["kind", "apiVersion", "level", "auditID", "stage"]
 
 
@@ -42,16 +44,31 @@ def test_line_times_and_ids_agree_with_the_event(events):
         by_request.setdefault(event["auditID"], []).append(event)
     for stages in by_request.values():
         assert len({e["requestReceivedTimestamp"] for e in stages}) == 1
-        assert len({orjson.dumps({k: v for k, v in e.items() if k not in ("stage", "stageTimestamp",
-                                                                          "responseStatus", "annotations")})
-                    for e in stages}) == 1  # the stage lines of one request share everything else
+        assert (
+            len(
+                {
+                    orjson.dumps(
+                        {
+                            k: v
+                            for k, v in e.items()
+                            if k not in ("stage", "stageTimestamp", "responseStatus", "annotations")
+                        }
+                    )
+                    for e in stages
+                }
+            )
+            == 1
+        )  # the stage lines of one request share everything else
         first = stages[0]
         if first["stage"] == "RequestReceived":
             assert first["stageTimestamp"] == first["requestReceivedTimestamp"]
             assert "responseStatus" not in first and "annotations" not in first
     shapes = Counter(tuple(e["stage"] for e in stages) for stages in by_request.values())
-    assert set(shapes) == {("RequestReceived", "ResponseComplete"),
-                           ("RequestReceived", "ResponseStarted", "ResponseComplete"), ("ResponseStarted",)}
+    assert set(shapes) == {
+        ("RequestReceived", "ResponseComplete"),
+        ("RequestReceived", "ResponseStarted", "ResponseComplete"),
+        ("ResponseStarted",),
+    }
 
 
 def test_offsets_round_like_timedelta():

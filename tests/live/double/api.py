@@ -388,7 +388,9 @@ class ClusterDouble:
 
         self._server = Server(("127.0.0.1", self.port), handler)
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
 
     @property
     def url(self) -> str:
@@ -660,8 +662,11 @@ class ClusterDouble:
     def _validate(self, kind: str, obj: dict[str, Any], cur: dict[str, Any] | None) -> None:
         name = obj["metadata"]["name"]
         # validation phase of the same model (securityContext pairs, required fields, names, selector)
-        errors = [f"{p.field}: {p.message}" if p.field else p.message
-                  for p in podsec.api_rejects(obj, "Warn") if p.status == 422]
+        errors = [
+            f"{p.field}: {p.message}" if p.field else p.message
+            for p in podsec.api_rejects(obj, "Warn")
+            if p.status == 422
+        ]
         if kind == "Deployment":
             sel = (obj.get("spec") or {}).get("selector")
             if cur is not None and sel != (cur.get("spec") or {}).get("selector"):

@@ -305,8 +305,10 @@ class DoubleNodes:
         wrapper = keys / "node-shell"
         # the stand-ins' shebang is this interpreter: its real prefix must exist inside the chroot
         # (pyenv's under /root, a virtualenv and the checkout wherever CI cloned them), and the checkout they import
-        prefixes = sorted({str(Path(p).resolve()) for p in (sys.base_prefix, sys.prefix, REPO)}
-                          | {str(Path(sys.executable).resolve().parent.parent)})
+        prefixes = sorted(
+            {str(Path(p).resolve()) for p in (sys.base_prefix, sys.prefix, REPO)}
+            | {str(Path(sys.executable).resolve().parent.parent)}
+        )
         wrapper.write_text(WRAPPER.replace("@PYTHON_PREFIXES@", " ".join(f"'{p}'" for p in prefixes)))
         wrapper.chmod(0o755)
         ports = {}
