@@ -155,6 +155,22 @@ def _import_lab_check(path: Path) -> None:
     _EXTRA_MODULES[path] = name
 
 
+def forget_lab_checks(under: Path) -> list[str]:
+    """Unregister the lab checks imported from files under ``under`` (a collection a test wrote and removes);
+    returns their ids. The kit's own checks are never touched."""
+    root = under.resolve()
+    gone = [
+        cid
+        for cid, fn in _REGISTRY.items()
+        if getattr(fn, "check_source", None) is not None and fn.check_source.is_relative_to(root)  # type: ignore[attr-defined]
+    ]
+    for cid in gone:
+        del _REGISTRY[cid]
+    for path in [p for p in _EXTRA_MODULES if p.is_relative_to(root)]:
+        sys.modules.pop(_EXTRA_MODULES.pop(path), None)
+    return sorted(gone)
+
+
 def needs_of(check_id: str) -> Needs:
     """What the live collector must gather for ``check_id`` (nothing for an unknown id: the runner says
     so)."""
