@@ -47,6 +47,7 @@ def collection(tmp_path, monkeypatch):
     labs = write_collection(tmp_path / "course")
     monkeypatch.setenv("CKS_LABS_PATH", str(labs))
     monkeypatch.delenv("CKS_LABS_DIR", raising=False)
+    monkeypatch.setenv("CKS_SOURCE", str(REPO))  # `cks selftest` finds the kit wherever pytest runs from
     monkeypatch.setenv("NO_COLOR", "1")
     load_lab_dir.cache_clear()
     yield labs.parent
