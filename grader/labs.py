@@ -1,6 +1,12 @@
 """Labs as data: ``labs/lab<N>-<slug>/lab.yaml`` validated into a :class:`Lab`.
 
 An instructor who writes a bad lab.yaml gets ``LabError`` naming the file, the key and what is allowed.
+
+Labs come from the kit's own folder (``labs/`` of a checkout, ``grader/_labs`` installed, or
+``$CKS_LABS_DIR`` instead) and, beside them, from the folders listed in ``$CKS_LABS_PATH`` (separated like
+``$PATH``): lab collections laid out like the kit's checkout (``<collection>/labs/lab<N>-<slug>/``, with
+``<collection>/solutions/`` and ``<collection>/tests/labs/`` for the self-test). A lab folder may carry its
+own checks in ``checks/*.py``, registered when the lab is loaded (grader.checks.load_lab_checks).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from grader import safeyaml
 
 LAB_ID = re.compile(r"^lab\d+$")
 TASK_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+LABS_PATH_ENV = "CKS_LABS_PATH"
 CHECK_ID = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 # What each hint tier gives, in the order `cks hint` hands them out.
 HINT_TIERS = ("a nudge toward the concept", "where to look", "the shape of the answer")
@@ -81,7 +88,6 @@ class Lab:
     collect: Collect
     generator: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
-    live_only: str = ""  # why the lab needs a live cluster at all, if it does
 
     @property
     def number(self) -> int:
@@ -130,6 +136,22 @@ def labs_root() -> Path:
     return here.parent / "labs"
 
 
+def extra_lab_roots() -> list[Path]:
+    """The folders of ``$CKS_LABS_PATH``, in order: each holds lab folders, beside the kit's own labs."""
+    raw = os.environ.get(LABS_PATH_ENV, "")
+    return [Path(p).expanduser() for p in raw.split(os.pathsep) if p.strip()]
+
+
+def collection_root(lab: Lab) -> Path | None:
+    """For a lab found through ``$CKS_LABS_PATH``, its collection (the folder above the listed labs folder,
+    holding its ``solutions/`` and ``tests/labs/``); None for the kit's own labs (see :func:`repo_root`)."""
+    here = lab.dir.resolve().parent
+    for root in extra_lab_roots():
+        if root.resolve() == here:
+            return here.parent
+    return None
+
+
 def repo_root() -> Path | None:
     """The source checkout (for solutions/ and tests/labs/), or None in a learner's install: --source,
     $CKS_SOURCE, the current directory and its parents, then beside the package (grader.instructor.source)."""
@@ -139,7 +161,21 @@ def repo_root() -> Path | None:
 
 
 def lab_dirs(root: Path | None = None) -> dict[str, Path]:
-    root = root or labs_root()
+    """lab id -> folder: the labs in ``root``, or (no root) the kit's labs and those of ``$CKS_LABS_PATH``.
+    A lab id found in two folders is a ``LabError`` naming both (which one is graded is never a guess)."""
+    out: dict[str, Path] = {}
+    for folder in [root] if root else [labs_root(), *extra_lab_roots()]:
+        for lab_id, d in _labs_in(folder).items():
+            if lab_id in out:
+                raise LabError(
+                    f"lab id {lab_id} is defined twice: {out[lab_id]} and {d}; "
+                    f"give one of them another number (${LABS_PATH_ENV} adds labs, it does not replace them)"
+                )
+            out[lab_id] = d
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0][3:])))
+
+
+def _labs_in(root: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     if not root.is_dir():
         return out
@@ -147,7 +183,7 @@ def lab_dirs(root: Path | None = None) -> dict[str, Path]:
         m = re.match(r"^(lab\d+)(?:-[a-z0-9-]+)?$", d.name)
         if m and (d / "lab.yaml").is_file():
             out[m.group(1)] = d
-    return dict(sorted(out.items(), key=lambda kv: int(kv[0][3:])))
+    return out
 
 
 def all_labs(root: Path | None = None) -> list[Lab]:
@@ -174,7 +210,17 @@ def load_lab_dir(d: Path) -> Lab:
         raise LabError(f"{path}: cannot be read: {exc.strerror}") from None
     except safeyaml.YamlProblem as exc:
         raise LabError(f"{path}: {exc}") from None
+    _register_lab_checks(d)  # before parsing: its tasks may name them
     return parse_lab(data, d, str(path))
+
+
+def _register_lab_checks(d: Path) -> None:
+    from grader.checks import ExtraCheckError, load_lab_checks
+
+    try:
+        load_lab_checks(d)
+    except ExtraCheckError as exc:
+        raise LabError(f"{d / 'checks'}: {exc}") from None
 
 
 # ---- validation -----------------------------------------------------------------------------------
@@ -191,7 +237,6 @@ _LAB_KEYS = {
     "collect",
     "generator",
     "variables",
-    "live_only",
 }
 _TASK_KEYS = {"id", "title", "points", "check", "params", "hints", "hint", "live", "requires"}
 _COLLECT_KEYS = {"files", "dirs", "kinds", "namespaces", "facts"}
@@ -216,11 +261,7 @@ def parse_lab(data: Any, d: Path, where: str) -> Lab:
     if not isinstance(data, dict):
         raise LabError(f"{where}: must be a mapping with keys id, title, tasks, ...")
     _unknown(data, _LAB_KEYS, where)
-    lab_id = _req(data, "id", str, where, "'lab<N>', e.g. lab1")
-    if not LAB_ID.match(lab_id):
-        raise LabError(f"{where}: key 'id' must look like 'lab<N>', got {lab_id!r}")
-    if not d.name.startswith(lab_id + "-") and d.name != lab_id:
-        raise LabError(f"{where}: id {lab_id!r} does not match the folder name {d.name!r}")
+    lab_id = _parse_id(data, d, where)
     version = _req(data, "version", int, where, "an integer that grows when grading changes")
     title = _req(data, "title", str, where, "a short title")
     summary = data.get("summary", "")
@@ -231,54 +272,7 @@ def parse_lab(data: Any, d: Path, where: str) -> Lab:
     nodes = data.get("nodes", ["controlplane"])
     if not isinstance(nodes, list) or not all(isinstance(n, str) and n for n in nodes):
         raise LabError(f"{where}: key 'nodes' must be a list of node names")
-    raw_tasks = _req(data, "tasks", list, where, "a list of tasks")
-    if not raw_tasks:
-        raise LabError(f"{where}: key 'tasks' must list at least one task")
-    tasks = []
-    seen: set[str] = set()
-    for i, raw in enumerate(raw_tasks):
-        tw = f"{where}: tasks[{i}]"
-        if not isinstance(raw, dict):
-            raise LabError(f"{tw}: must be a mapping with id, title, points, check, hints")
-        _unknown(raw, _TASK_KEYS, tw)
-        tid = _req(raw, "id", str, tw, "a short id such as t1")
-        if not TASK_ID.match(tid):
-            raise LabError(f"{tw}: key 'id' must be lower-case letters, digits, '-' or '_', got {tid!r}")
-        if tid in seen:
-            raise LabError(f"{tw}: task id {tid!r} is used twice")
-        seen.add(tid)
-        points = _req(raw, "points", (int, float), tw, "a positive number")
-        if points <= 0:
-            raise LabError(f"{tw}: key 'points' must be a positive number, got {points!r}")
-        check_id = _req(raw, "check", str, tw, "a check id '<module>.<name>', e.g. audit_policy.probes")
-        if not CHECK_ID.match(check_id):
-            raise LabError(f"{tw}: key 'check' must look like '<module>.<name>', got {check_id!r}")
-        params = raw.get("params", {}) or {}
-        if not isinstance(params, dict):
-            raise LabError(f"{tw}: key 'params' must be a mapping of the check's parameters")
-        _validate_check(check_id, params, tw)
-        live = raw.get("live", False)
-        if not isinstance(live, bool):
-            raise LabError(f"{tw}: key 'live' must be true or false")
-        requires = _parse_requires(
-            raw.get("requires", []),
-            tid,
-            [t.id for t in tasks],
-            [r.get("id") for r in raw_tasks if isinstance(r, dict)],
-            tw,
-        )
-        tasks.append(
-            Task(
-                tid,
-                _req(raw, "title", str, tw, "a short title"),
-                points,
-                check_id,
-                params,
-                _parse_hints(raw, tw),
-                live,
-                requires,
-            )
-        )
+    tasks = _parse_tasks(_req(data, "tasks", list, where, "a list of tasks"), where)
     collect = _parse_collect(data.get("collect", {}) or {}, f"{where}: collect")
     gen = data.get("generator")
     if gen is not None and (not isinstance(gen, str) or ":" not in gen):
@@ -295,18 +289,67 @@ def parse_lab(data: Any, d: Path, where: str) -> Lab:
         tuple(topics),
         minutes,
         tuple(nodes),
-        tuple(tasks),
+        tasks,
         collect,
         gen,
         variables,
-        str(data.get("live_only", "")),
     )
+
+
+def _parse_id(data: dict[str, Any], d: Path, where: str) -> str:
+    """``id: lab<N>``, matching the lab's folder name (``lab<N>`` or ``lab<N>-<slug>``)."""
+    lab_id = _req(data, "id", str, where, "'lab<N>', e.g. lab1")
+    if not LAB_ID.match(lab_id):
+        raise LabError(f"{where}: key 'id' must look like 'lab<N>', got {lab_id!r}")
+    if not d.name.startswith(lab_id + "-") and d.name != lab_id:
+        raise LabError(f"{where}: id {lab_id!r} does not match the folder name {d.name!r}")
+    return lab_id
+
+
+def _parse_tasks(raw_tasks: list[Any], where: str) -> tuple[Task, ...]:
+    if not raw_tasks:
+        raise LabError(f"{where}: key 'tasks' must list at least one task")
+    all_ids = [r.get("id") for r in raw_tasks if isinstance(r, dict)]
+    tasks: list[Task] = []
+    for i, raw in enumerate(raw_tasks):
+        task = _parse_task(raw, f"{where}: tasks[{i}]", [t.id for t in tasks], all_ids)
+        tasks.append(task)
+    return tuple(tasks)
+
+
+def _parse_task(raw: Any, tw: str, earlier: list[str], all_ids: list[Any]) -> Task:
+    """One entry of ``tasks``; ``earlier`` are the ids of the tasks listed before it."""
+    if not isinstance(raw, dict):
+        raise LabError(f"{tw}: must be a mapping with id, title, points, check, hints")
+    _unknown(raw, _TASK_KEYS, tw)
+    tid = _req(raw, "id", str, tw, "a short id such as t1")
+    if not TASK_ID.match(tid):
+        raise LabError(f"{tw}: key 'id' must be lower-case letters, digits, '-' or '_', got {tid!r}")
+    if tid in earlier:
+        raise LabError(f"{tw}: task id {tid!r} is used twice")
+    points = _req(raw, "points", (int, float), tw, "a positive number")
+    if points <= 0:
+        raise LabError(f"{tw}: key 'points' must be a positive number, got {points!r}")
+    check_id = _req(raw, "check", str, tw, "a check id '<module>.<name>', e.g. audit_policy.probes")
+    if not CHECK_ID.match(check_id):
+        raise LabError(f"{tw}: key 'check' must look like '<module>.<name>', got {check_id!r}")
+    params = raw.get("params", {}) or {}
+    if not isinstance(params, dict):
+        raise LabError(f"{tw}: key 'params' must be a mapping of the check's parameters")
+    _validate_check(check_id, params, tw)
+    live = raw.get("live", False)
+    if not isinstance(live, bool):
+        raise LabError(f"{tw}: key 'live' must be true or false")
+    requires = _parse_requires(raw.get("requires", []), tid, earlier, all_ids, tw)
+    title = _req(raw, "title", str, tw, "a short title")
+    return Task(tid, title, points, check_id, params, _parse_hints(raw, tw), live, requires)
 
 
 def _parse_requires(
     raw: Any, tid: str, earlier: list[str], all_ids: list[Any], where: str
 ) -> tuple[str, ...]:
-    """``requires: [t1]``: ids of tasks listed before this one (so the order of grading is the file's order)."""
+    """``requires: [t1]``: ids of tasks listed before this one (so the order of grading is the file's
+    order)."""
     if isinstance(raw, str):
         raw = [raw]
     if not isinstance(raw, list) or not all(isinstance(r, str) for r in raw):

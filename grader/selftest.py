@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import safeyaml, variants
-from grader.labs import Lab, repo_root
+from grader.labs import Lab, collection_root, repo_root
 from grader.results import Report, Status
 from grader.runner import grade
 from grader.snapshot import Snapshot
@@ -47,7 +47,7 @@ class Case:
 
 
 def fixtures_dir(lab: Lab) -> Path | None:
-    root = repo_root()
+    root = collection_root(lab) or repo_root()  # a lab from $CKS_LABS_PATH keeps its own tests/labs/
     return root / "tests" / "labs" / lab.id if root else None
 
 

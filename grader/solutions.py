@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from grader import variants
-from grader.labs import Lab, repo_root
+from grader.labs import Lab, collection_root, repo_root
 from grader.workspace import copy_tree, delete_paths
 
 
@@ -24,7 +24,8 @@ def solutions_root() -> Path:
 
 
 def solution_dir(lab: Lab) -> Path:
-    d = solutions_root() / lab.id
+    collection = collection_root(lab)  # a lab from $CKS_LABS_PATH keeps its own solutions/
+    d = (collection / "solutions" if collection else solutions_root()) / lab.id
     if not d.is_dir():
         raise SolutionsUnavailable(f"no reference solution for {lab.id} (expected {d})")
     return d
