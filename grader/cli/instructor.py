@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from grader.cli import CONTEXT, EXIT_ERROR, EXIT_FAILED, EXIT_OK, fail_usage, load_lab, workspace_for
 from grader.cli.options import output_option, seed_option, workspace_option
+
+if TYPE_CHECKING:
+    from grader.instructor.regrade import ClassResult, LearnerRow, Policy
 
 SOURCE_OPTION = click.option(
     "--source",
@@ -157,24 +161,47 @@ def regrade_cmd(
     reported in its row and the rest of the class is graded. Exit 0 when every bundle was regraded cleanly
     and nothing is held, 1 when something is flagged or bad, 2 on usage errors.
     """
-    from grader.instructor.exports import write_canvas, write_feedback, write_moodle, write_stats_csv
-    from grader.instructor.html import write_html
     from grader.instructor.pool import Budget
-    from grader.instructor.regrade import (
-        Policy,
-        _parse_time,
-        learner_rows,
-        read_overrides,
-        read_roster_entries,
-        regrade_many,
-        write_csv,
-    )
+    from grader.instructor.regrade import learner_rows, regrade_many
 
     outputs = (csv_out, html_out, stats_out, canvas_out, moodle_out, feedback_dir)
     if not any(outputs):
         fail_usage(
-            "say where the report goes: --csv FILE, --html FILE, --stats, --canvas, --moodle or --feedback DIR"
+            "say where the report goes: "
+            "--csv FILE, --html FILE, --stats, --canvas, --moodle or --feedback DIR"
         )
+    policy = _regrade_policy(accept, late_penalty, similarity, roster, overrides, deadline)
+    result = regrade_many(
+        bundles, jobs=jobs, policy=policy, budget=Budget(seconds=bundle_timeout, memory_mb=bundle_memory)
+    )
+    try:
+        _write_reports(result, dict(zip(_REPORT_KINDS, outputs, strict=True)), title)
+    except OSError as exc:
+        fail_usage(f"cannot write the report: {exc.strerror}")
+    rows = learner_rows(result)
+    held = [r for r in rows if r.held_labs]
+    bad = [r for r in rows if r.errors]
+    _echo_summary(len(bundles), rows, [x for x in outputs if x])
+    for w in policy.warnings:
+        click.echo(f"Warning: {w}", err=True)
+    sys.exit(EXIT_OK if not held and not bad else EXIT_FAILED)
+
+
+_REPORT_KINDS = ("csv", "html", "stats", "canvas", "moodle", "feedback")
+
+
+def _regrade_policy(
+    accept: tuple[str, ...],
+    late_penalty: float,
+    similarity: float,
+    roster: str | None,
+    overrides: str | None,
+    deadline: str | None,
+) -> Policy:
+    """The grading policy from the options, with the roster and overrides files read (usage error when
+    one cannot be read or the deadline is not a time)."""
+    from grader.instructor.regrade import Policy, _parse_time, read_overrides, read_roster_entries
+
     policy = Policy(accept=set(accept), late_penalty=late_penalty, similarity=similarity)
     for what, path, reader in (
         ("roster", roster, read_roster_entries),
@@ -196,41 +223,43 @@ def regrade_cmd(
             fail_usage(
                 f"--deadline {deadline!r}: give a time like 2026-12-01T18:00Z or 2026-12-01T18:00+01:00"
             )
-    result = regrade_many(
-        bundles, jobs=jobs, policy=policy, budget=Budget(seconds=bundle_timeout, memory_mb=bundle_memory)
-    )
-    try:
-        if csv_out:
-            write_csv(result, Path(csv_out))
-        if html_out:
-            write_html(result, Path(html_out), title=title)
-        if stats_out:
-            write_stats_csv(result, Path(stats_out))
-        if canvas_out:
-            write_canvas(result, Path(canvas_out))
-        if moodle_out:
-            write_moodle(result, Path(moodle_out))
-        if feedback_dir:
-            write_feedback(result, Path(feedback_dir))
-    except OSError as exc:
-        fail_usage(f"cannot write the report: {exc.strerror}")
-    rows = learner_rows(result)
+    return policy
+
+
+def _write_reports(result: ClassResult, outputs: dict[str, str | None], title: str) -> None:
+    """Write each report that was asked for (kind -> path, None when not asked)."""
+    from grader.instructor.exports import write_canvas, write_feedback, write_moodle, write_stats_csv
+    from grader.instructor.html import write_html
+    from grader.instructor.regrade import write_csv
+
+    writers = {
+        "csv": write_csv,
+        "html": lambda cls, path: write_html(cls, path, title=title),
+        "stats": write_stats_csv,
+        "canvas": write_canvas,
+        "moodle": write_moodle,
+        "feedback": write_feedback,
+    }
+    for kind in _REPORT_KINDS:
+        path = outputs[kind]
+        if path:
+            writers[kind](result, Path(path))
+
+
+def _echo_summary(bundle_count: int, rows: list[LearnerRow], written: list[str]) -> None:
+    """One line of counts, then the first flags and errors of up to 20 learners."""
     flagged = [r for r in rows if r.flags]
     held = [r for r in rows if r.held_labs]
     bad = [r for r in rows if r.errors]
     missing = [r for r in rows if r.status == "no submission"]
-    written = [x for x in outputs if x]
     click.echo(
-        f"Regraded {len(bundles)} bundles for {len(rows)} learners: {len(flagged)} flagged "
+        f"Regraded {bundle_count} bundles for {len(rows)} learners: {len(flagged)} flagged "
         f"({len(held)} held, not counted), {len(bad)} with bad bundles, {len(missing)} without a submission. "
         f"Wrote {', '.join(written)}."
     )
     for r in (flagged + [b for b in bad if b not in flagged])[:20]:
         for f in r.flags[:3] + r.errors[:3]:
             click.echo(f"  {r.learner}: {f}")
-    for w in policy.warnings:
-        click.echo(f"Warning: {w}", err=True)
-    sys.exit(EXIT_OK if not held and not bad else EXIT_FAILED)
 
 
 def csv_error() -> type[Exception]:

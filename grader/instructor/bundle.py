@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from grader.snapshot import META_FILE
 
@@ -203,6 +203,14 @@ def write_bundle(
     }
     meta.update(extra or {})
     meta_bytes = json.dumps(meta, indent=2, sort_keys=True).encode()
+    members = [(META_NAME, meta_bytes), (RESULT_NAME, result_bytes)]
+    members += [(f"{SNAP_DIR}/{rel}", data) for rel, data in contents]
+    _write_archive_atomically(out, members)
+    return meta
+
+
+def _write_archive_atomically(out: Path, members: list[tuple[str, bytes]]) -> None:
+    """Write a temporary sibling with a unique name, then rename it over ``out``."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
     tmp = Path(tmp_name)
@@ -212,16 +220,13 @@ def write_bundle(
             gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz,
             tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar,
         ):
-            _add_bytes(tar, META_NAME, meta_bytes)
-            _add_bytes(tar, RESULT_NAME, result_bytes)
-            for rel, data in contents:
-                _add_bytes(tar, f"{SNAP_DIR}/{rel}", data)
+            for name, data in members:
+                _add_bytes(tar, name, data)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return meta
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -313,6 +318,25 @@ def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
 
 def extract(bundle: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> Extracted:
     """Extract ``bundle`` into ``dest`` (created; must not exist) and verify it against its metadata."""
+    _check_bundle_file(bundle, limits)
+    dest.mkdir(parents=True, exist_ok=False)
+    try:
+        with open(bundle, "rb") as raw:
+            found = _extract_stream(raw, dest, limits)
+    except BundleError:
+        raise
+    except (EOFError, OSError, zlib.error, tarfile.TarError) as exc:
+        raise BundleError(f"the archive is damaged or truncated: {exc}") from None
+    if META_NAME not in found:
+        raise BundleError(f"no {META_NAME}: not a bundle written by `cks submit`")
+    meta = _read_meta(dest / META_NAME)
+    ex = Extracted(dest, meta, found)
+    ex.problems.extend(_verify(meta, found))
+    return ex
+
+
+def _check_bundle_file(bundle: Path, limits: Limits) -> None:
+    """Refuse what is not a readable regular file within the size limit, before opening it."""
     try:
         size = bundle.stat().st_size
     except OSError as exc:
@@ -324,64 +348,65 @@ def extract(bundle: Path, dest: Path, limits: Limits = DEFAULT_LIMITS) -> Extrac
             f"the bundle is {size / 1048576:.0f} MB, more than the "
             f"{limits.max_bundle_bytes // 1048576} MB limit"
         )
-    dest.mkdir(parents=True, exist_ok=False)
+
+
+def _extract_stream(raw: BinaryIO, dest: Path, limits: Limits) -> dict[str, str]:
+    """Decompress ``raw`` through a capped stream and extract its members; return member -> SHA-256."""
+    magic = raw.read(2)
+    raw.seek(0)
+    if magic != b"\x1f\x8b":
+        raise BundleError("not a gzip file (a bundle is the .tar.gz that `cks submit` writes)")
+    # headers and padding add some bytes beyond the members; allow for them in the stream cap
+    cap = limits.max_total_bytes + (limits.max_files + 16) * 1536 + limits.max_meta_bytes
+    gz = gzip.GzipFile(fileobj=raw, mode="rb")
+    capped = io.BufferedReader(
+        _Capped(gz, cap, f"the bundle decompresses to more than {limits.max_total_bytes // 1048576} MB"),
+        1 << 16,
+    )
+    with tarfile.open(fileobj=capped, mode="r|") as tar:
+        return _extract_members(tar, dest, limits)
+
+
+def _extract_members(tar: tarfile.TarFile, dest: Path, limits: Limits) -> dict[str, str]:
     found: dict[str, str] = {}
     seen_dirs: set[str] = set()
     total = 0
-    # headers and padding add some bytes beyond the members; allow for them in the stream cap
-    cap = limits.max_total_bytes + (limits.max_files + 16) * 1536 + limits.max_meta_bytes
-    try:
-        with open(bundle, "rb") as raw:
-            magic = raw.read(2)
-            raw.seek(0)
-            if magic != b"\x1f\x8b":
-                raise BundleError("not a gzip file (a bundle is the .tar.gz that `cks submit` writes)")
-            gz = gzip.GzipFile(fileobj=raw, mode="rb")
-            capped = io.BufferedReader(
-                _Capped(
-                    gz, cap, f"the bundle decompresses to more than {limits.max_total_bytes // 1048576} MB"
-                ),
-                1 << 16,
-            )
-            with tarfile.open(fileobj=capped, mode="r|") as tar:
-                count = 0
-                for info in _members(tar):
-                    count += 1
-                    if count > limits.max_files:
-                        raise BundleError(f"the bundle has more than {limits.max_files} members")
-                    rel = check_member_name(info.name, limits)
-                    key = rel.as_posix()
-                    if info.issym() or info.islnk():
-                        raise BundleError(f"member {key!r} is a link (links are refused)")
-                    if info.isdir():
-                        seen_dirs.add(key)
-                        continue
-                    if not info.isreg():
-                        raise BundleError(f"member {key!r} is a device, FIFO or other special file (refused)")
-                    if key in found or key in seen_dirs:
-                        raise BundleError(f"member {key!r} appears twice")
-                    cap_one = limits.max_meta_bytes if key == META_NAME else limits.max_file_bytes
-                    if info.size > cap_one:
-                        raise BundleError(
-                            f"member {key!r} is {info.size / 1048576:.0f} MB, over the "
-                            f"{cap_one // 1048576} MB limit for one file"
-                        )
-                    total += info.size
-                    if total > limits.max_total_bytes:
-                        raise BundleError(
-                            f"the bundle holds more than {limits.max_total_bytes // 1048576} MB"
-                        )
-                    found[key] = _write_member(tar, info, dest, rel)
-    except BundleError:
-        raise
-    except (EOFError, OSError, zlib.error, tarfile.TarError) as exc:
-        raise BundleError(f"the archive is damaged or truncated: {exc}") from None
-    if META_NAME not in found:
-        raise BundleError(f"no {META_NAME}: not a bundle written by `cks submit`")
-    meta = _read_meta(dest / META_NAME)
-    ex = Extracted(dest, meta, found)
-    ex.problems.extend(_verify(meta, found))
-    return ex
+    for count, info in enumerate(_members(tar), start=1):
+        if count > limits.max_files:
+            raise BundleError(f"the bundle has more than {limits.max_files} members")
+        rel = check_member_name(info.name, limits)
+        key = rel.as_posix()
+        if _is_directory_member(info, key):
+            seen_dirs.add(key)
+            continue
+        if key in found or key in seen_dirs:
+            raise BundleError(f"member {key!r} appears twice")
+        _check_member_size(info, key, limits)
+        total += info.size
+        if total > limits.max_total_bytes:
+            raise BundleError(f"the bundle holds more than {limits.max_total_bytes // 1048576} MB")
+        found[key] = _write_member(tar, info, dest, rel)
+    return found
+
+
+def _is_directory_member(info: tarfile.TarInfo, key: str) -> bool:
+    """True for a directory; False for a regular file; refuses links and special files."""
+    if info.issym() or info.islnk():
+        raise BundleError(f"member {key!r} is a link (links are refused)")
+    if info.isdir():
+        return True
+    if not info.isreg():
+        raise BundleError(f"member {key!r} is a device, FIFO or other special file (refused)")
+    return False
+
+
+def _check_member_size(info: tarfile.TarInfo, key: str, limits: Limits) -> None:
+    cap_one = limits.max_meta_bytes if key == META_NAME else limits.max_file_bytes
+    if info.size > cap_one:
+        raise BundleError(
+            f"member {key!r} is {info.size / 1048576:.0f} MB, over the "
+            f"{cap_one // 1048576} MB limit for one file"
+        )
 
 
 def _write_member(tar: tarfile.TarFile, info: tarfile.TarInfo, dest: Path, rel: PurePosixPath) -> str:

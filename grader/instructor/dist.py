@@ -9,8 +9,9 @@ so installing a later bundle upgrades an earlier one.
 The bundle is a pip-installable source folder (``pip install ./cks-kit``) staged from an allow-list of the
 checkout (the ``grader`` package, the chosen ``labs/``, ``pyproject.toml``, README, licence) and, when a build
 backend can be fetched, a wheel built from that folder. Staging by allow-list rather than by exclusion means
-a new top-level folder (solutions/, tests/, bench/) can never slip in by accident; :func:`leaks` then scans the
-result for any file whose bytes equal a reference solution or an answer fixture, as a second line of defence.
+a new top-level folder (solutions/, tests/, bench/) can never slip in by accident; :func:`leaks` then scans
+the result for any file whose bytes equal a reference solution or an answer fixture, as a second line of
+defence.
 """
 
 from __future__ import annotations
@@ -142,22 +143,51 @@ def build_dist(
     if not labs:
         raise DistError("choose at least one lab (--labs lab1,lab3)")
     _check_out(out, repo)
+    stage = _fresh_stage(out)
+    build_id = build_id or datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    n = _stage_top_files(repo, stage, build_id)
+    (stage / "README.md").write_text(learner_readme(labs, learner, seed), encoding="utf-8")
+    n += 2
+    per_learner = learner is not None
+    skip = SKIP_GRADER + (("labgen/",) if per_learner else ())
+    n += _copy(repo / "grader", stage / "grader", skip)
+    if per_learner:
+        n += _stage_course(labs, stage, learner, seed, build_id)
+    else:
+        for lab in labs:
+            n += _copy(lab.dir, stage / "labs" / lab.dir.name)
+    secrets = secret_hashes(repo)
+    result = DistResult(stage, None, [lab.id for lab in labs], files=n)
+    result.leaks = leaks(folder_items(stage), secrets, learner_bundle=True)
+    if result.leaks:
+        raise DistError("solution content reached the bundle: " + "; ".join(result.leaks[:5]))
+    if wheel:
+        _build_wheel(out, stage, result, secrets)
+    (out / "INSTALL.txt").write_text(_install_text(result))
+    return result
+
+
+def _fresh_stage(out: Path) -> Path:
+    """An empty stage folder in ``out``, carrying the marker that lets a later `cks dist` replace it."""
+    from grader.fsutil import RemoveRefused, safe_remove_tree, write_marker
+
     out.mkdir(parents=True, exist_ok=True)
     stage = out / STAGE_NAME
     if (
         stage.exists() or stage.is_symlink()
     ):  # only a stage an earlier `cks dist` made (its marker) is replaced
-        from grader.fsutil import RemoveRefused, safe_remove_tree
-
         try:
             safe_remove_tree(stage, kind="dist")
         except RemoveRefused as exc:
             raise DistError(f"{exc}; choose another --out folder") from None
     stage.mkdir()
-    from grader.fsutil import write_marker
-
     write_marker(stage, "dist")
-    build_id = build_id or datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    return stage
+
+
+def _stage_top_files(repo: Path, stage: Path, build_id: str) -> int:
+    """The checkout's top-level files (pyproject.toml rewritten for this build) and the files the build
+    force-includes; returns how many were written."""
     n = 0
     for name in TOP_FILES:
         if (repo / name).is_file() and name not in ("pyproject.toml", "README.md"):
@@ -169,51 +199,42 @@ def build_dist(
             (stage / extra).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(repo / extra, stage / extra)
             n += 1
-    (stage / "README.md").write_text(learner_readme(labs, learner, seed), encoding="utf-8")
-    n += 2
-    per_learner = learner is not None
-    skip = SKIP_GRADER + (("labgen/",) if per_learner else ())
-    n += _copy(repo / "grader", stage / "grader", skip)
-    if per_learner:
-        (stage / "grader" / "labgen").mkdir(exist_ok=True)
-        (stage / "grader" / "labgen" / "__init__.py").write_text(
-            '"""Generators are not part of a course bundle: each lab\'s start is pre-built."""\n'
-        )
-        n += _pin_labs(labs, stage, seed)
-        course = {"learner": learner, "seed": seed, "build": build_id, "labs": [lab.id for lab in labs]}
-        (stage / "grader" / "_course.json").write_text(json.dumps(course, indent=2) + "\n")
-        (stage / "grader" / "_answers.json").write_text(
-            json.dumps(answer_digests(labs, seed), indent=2) + "\n"
-        )
-        n += 2
-    else:
-        for lab in labs:
-            n += _copy(lab.dir, stage / "labs" / lab.dir.name)
-    secrets = secret_hashes(repo)
-    result = DistResult(stage, None, [lab.id for lab in labs], files=n)
-    result.leaks = leaks(folder_items(stage), secrets, learner_bundle=True)
+    return n
+
+
+def _stage_course(labs: list[Lab], stage: Path, learner: str | None, seed: str | None, build_id: str) -> int:
+    """A per-learner course: no generators, labs pinned to the learner's variant, the learner's id and seed
+    built in, answers as salted digests only; returns how many files were written."""
+    (stage / "grader" / "labgen").mkdir(exist_ok=True)
+    (stage / "grader" / "labgen" / "__init__.py").write_text(
+        '"""Generators are not part of a course bundle: each lab\'s start is pre-built."""\n'
+    )
+    n = _pin_labs(labs, stage, seed)
+    course = {"learner": learner, "seed": seed, "build": build_id, "labs": [lab.id for lab in labs]}
+    (stage / "grader" / "_course.json").write_text(json.dumps(course, indent=2) + "\n")
+    (stage / "grader" / "_answers.json").write_text(json.dumps(answer_digests(labs, seed), indent=2) + "\n")
+    return n + 2
+
+
+def _build_wheel(out: Path, stage: Path, result: DistResult, secrets: dict[str, str]) -> None:
+    """Build the wheel from the stage into ``out`` and scan it; a failed build is recorded, not raised."""
+    for old in out.glob("cks_kit-*.whl"):
+        old.unlink()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(stage)],
+        capture_output=True,
+        text=True,
+    )
+    wheels = sorted(out.glob("cks_kit-*.whl"))
+    if proc.returncode != 0 or not wheels:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()
+        result.wheel_error = tail[-1] if tail else "pip wheel failed"
+        return
+    result.wheel = wheels[-1]
+    result.leaks = leaks(wheel_items(result.wheel), secrets, learner_bundle=True)
     if result.leaks:
-        raise DistError("solution content reached the bundle: " + "; ".join(result.leaks[:5]))
-    if wheel:
-        for old in out.glob("cks_kit-*.whl"):
-            old.unlink()
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(stage)],
-            capture_output=True,
-            text=True,
-        )
-        wheels = sorted(out.glob("cks_kit-*.whl"))
-        if proc.returncode != 0 or not wheels:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()
-            result.wheel_error = tail[-1] if tail else "pip wheel failed"
-        else:
-            result.wheel = wheels[-1]
-            result.leaks = leaks(wheel_items(result.wheel), secrets, learner_bundle=True)
-            if result.leaks:
-                result.wheel.unlink()
-                raise DistError("solution content reached the wheel: " + "; ".join(result.leaks[:5]))
-    (out / "INSTALL.txt").write_text(_install_text(result))
-    return result
+        result.wheel.unlink()
+        raise DistError("solution content reached the wheel: " + "; ".join(result.leaks[:5]))
 
 
 def _check_out(out: Path, repo: Path) -> None:
@@ -312,7 +333,8 @@ def answer_digests(labs: list[Lab], seed: str | None) -> dict[str, object]:
 def learner_readme(labs: list[Lab], learner: str | None, seed: str | None) -> str:
     rows = "\n".join(f"| {lab.id} | {lab.title} | {lab.minutes} min |" for lab in labs)
     who = (
-        f"This bundle was built for **{learner}**: your variant and learner id are built in, nothing to type.\n"
+        f"This bundle was built for **{learner}**: "
+        "your variant and learner id are built in, nothing to type.\n"
         if learner
         else ""
     )

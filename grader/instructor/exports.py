@@ -190,8 +190,9 @@ def write_feedback(cls: ClassResult, folder: Path) -> list[Path]:
 def _feedback(cls: ClassResult, row: LearnerRow) -> tuple[str, str]:
     md = [f"# Feedback for {row.learner}", ""]
     html = [
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Feedback for {escape(row.learner)}"
-        "</title><style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+        f"<title>Feedback for {escape(row.learner)}</title>"
+        "<style>body{font-family:system-ui,sans-serif;margin:24px}table{border-collapse:collapse}"
         "td,th{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:top}"
         ".pass{background:#dafbe1}.fail{background:#ffebe9}.error{background:#fff8c5}.partial{background:#fff1d6}"
         "</style></head><body>",

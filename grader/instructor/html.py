@@ -20,7 +20,8 @@ PASS_MARK = 67.0
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1b1f24;background:#fff}
-h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:2px solid #d0d7de;padding-bottom:4px}
+h1{font-size:22px;margin:0 0 4px}
+h2{font-size:17px;margin:28px 0 8px;border-bottom:2px solid #d0d7de;padding-bottom:4px}
 .muted{color:#57606a;font-size:13px}
 .cards{display:flex;gap:12px;flex-wrap:wrap;margin-top:16px}
 .card{border:1px solid #d0d7de;border-radius:8px;padding:10px 16px;min-width:120px;background:#f6f8fa}
@@ -30,8 +31,10 @@ th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:left;vertical-align:to
 th{background:#eaeef2} th.sortable{cursor:pointer} th.sortable:after{content:" \\2195";color:#8c959f}
 th small{display:block;font-weight:normal;color:#57606a;max-width:11em;white-space:normal}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.pass{background:#dafbe1} td.fail{background:#ffebe9} td.partial{background:#fff1c2} td.error{background:#fde2f3}
-td.skip{background:#eaeef2} td.none{background:#f6f8fa;color:#8c959f} td.total{font-weight:600;background:#f6f8fa}
+td.pass{background:#dafbe1} td.fail{background:#ffebe9} td.partial{background:#fff1c2}
+td.error{background:#fde2f3}
+td.skip{background:#eaeef2} td.none{background:#f6f8fa;color:#8c959f}
+td.total{font-weight:600;background:#f6f8fa}
 tr.flagged>td:first-child{border-left:5px solid #bf8700}
 tr.flagged>td:not(.pass):not(.fail):not(.partial):not(.error):not(.skip){background-color:#fff8e1}
 tr.missing>td{color:#8c959f;font-style:italic}
@@ -169,8 +172,9 @@ def _pass_rates(cls: ClassResult) -> str:
     for col, title, passed, graded, _m in _task_stats(cls):
         if not graded:  # live-only tasks are skipped when regrading offline
             rows.append(
-                f"<tr data-task='{escape(col)}' class='muted'><td>{escape(col)}</td><td>{_label(title)}</td>"
-                "<td>not graded (needs a live cluster)</td><td class='num'><span data-col='passed'>0</span> / "
+                f"<tr data-task='{escape(col)}' class='muted'><td>{escape(col)}</td>"
+                f"<td>{_label(title)}</td><td>not graded (needs a live cluster)</td>"
+                "<td class='num'><span data-col='passed'>0</span> / "
                 "<span data-col='graded'>0</span></td></tr>"
             )
             continue
@@ -179,8 +183,8 @@ def _pass_rates(cls: ClassResult) -> str:
             f"<tr data-task='{escape(col)}'><td>{escape(col)}</td><td>{_label(title)}</td>"
             f"<td><span class='barbg'><span class='bar' style='width:{rate * 1.6:.0f}px'></span></span>"
             f"<span data-col='pass_rate'>{_n(rate)}%</span></td>"
-            f"<td class='num'><span data-col='passed'>{passed}</span> / <span data-col='graded'>{graded}</span>"
-            "</td></tr>"
+            f"<td class='num'><span data-col='passed'>{passed}</span> / "
+            f"<span data-col='graded'>{graded}</span></td></tr>"
         )
     rows.append("</table>")
     return "".join(rows)

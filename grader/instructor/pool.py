@@ -72,6 +72,94 @@ class _Slot:
     deadline: float = 0.0
 
 
+class _Workers:
+    """The worker processes and the job each one holds; a worker that died, ran out of memory or ran
+    past its deadline is replaced by a fresh one."""
+
+    def __init__(self, fn: Callable[[Any], Any], budget: Budget, setup: Callable[[], None] | None):
+        self.ctx = mp.get_context("fork")
+        self.fn, self.budget, self.setup = fn, budget, setup
+        self.slots: list[_Slot] = []
+
+    def start(self, count: int) -> None:
+        self.slots = [self._spawn() for _ in range(count)]
+
+    def _spawn(self) -> _Slot:
+        parent, child = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=_worker, args=(child, self.fn, self.budget, self.setup), daemon=True)
+        proc.start()
+        child.close()
+        return _Slot(proc, parent)
+
+    @staticmethod
+    def _retire(slot: _Slot) -> None:
+        slot.proc.kill()
+        slot.proc.join(5)
+        slot.conn.close()
+
+    def _replace(self, i: int) -> None:
+        self._retire(self.slots[i])
+        self.slots[i] = self._spawn()
+
+    def close(self) -> None:
+        for slot in self.slots:
+            self._retire(slot)
+
+    def busy(self) -> list[_Slot]:
+        return [s for s in self.slots if s.job]
+
+    def dispatch(self, pending: list[tuple[int, Any]]) -> None:
+        """Hand the next pending job to every idle worker, starting its deadline."""
+        for slot in self.slots:
+            if slot.job is None and pending:
+                slot.job = pending.pop()
+                slot.deadline = time.monotonic() + self.budget.seconds
+                with contextlib.suppress(OSError, ValueError):  # a dead worker shows below as EOF
+                    slot.conn.send_bytes(pickle.dumps(slot.job[1]))
+
+    def wait_ready(self, busy: list[_Slot]) -> set[Any]:
+        """The connections of busy workers with something to read, waiting until the nearest deadline."""
+        timeout = max(0.0, min(s.deadline for s in busy) - time.monotonic())
+        return set(wait([s.conn for s in busy], timeout=timeout))
+
+    def settle(self, i: int, ready: set[Any], failed: Callable[[Any, str], Any]) -> tuple[int, Any] | None:
+        """(index, result) of worker ``i``'s job if it finished or ran out of time, else None."""
+        slot = self.slots[i]
+        if slot.job is None:
+            return None
+        idx, item = slot.job
+        if slot.conn in ready:
+            return idx, self._receive(i, item, failed)
+        if time.monotonic() >= slot.deadline:
+            self._replace(i)
+            return idx, failed(item, f"over the time budget ({self.budget.seconds:g} s per bundle); stopped")
+        return None
+
+    def _receive(self, i: int, item: Any, failed: Callable[[Any, str], Any]) -> Any:
+        slot = self.slots[i]
+        try:
+            status, value = pickle.loads(slot.conn.recv_bytes())
+        except (EOFError, OSError, pickle.UnpicklingError):
+            why = self._death_reason(slot)
+            self._replace(i)
+            return failed(item, why)
+        slot.job = None
+        if status == "ok":
+            return value
+        if status == "memory":
+            self._replace(i)
+            return failed(item, f"over the memory budget ({self.budget.memory_mb} MB per bundle)")
+        return failed(item, f"could not regrade: {value}")
+
+    def _death_reason(self, slot: _Slot) -> str:
+        slot.proc.join(5)
+        code = slot.proc.exitcode
+        why = (
+            f"the regrade process died (signal {-code})" if code and code < 0 else "the regrade process died"
+        )
+        return why + f"; over {self.budget.memory_mb} MB is the usual cause"
+
+
 def run(
     items: list[Any],
     fn: Callable[[Any], Any],
@@ -82,72 +170,20 @@ def run(
     setup: Callable[[], None] | None = None,
 ) -> Iterator[tuple[int, Any]]:
     """Yield (index, result) as jobs finish; ``failed(item, why)`` makes the result of one that did not."""
-    ctx = mp.get_context("fork")
     pending = list(enumerate(items))
     pending.reverse()
-    slots: list[_Slot] = []
-
-    def spawn() -> _Slot:
-        parent, child = ctx.Pipe(duplex=True)
-        proc = ctx.Process(target=_worker, args=(child, fn, budget, setup), daemon=True)
-        proc.start()
-        child.close()
-        return _Slot(proc, parent)
-
-    def retire(slot: _Slot) -> None:
-        slot.proc.kill()
-        slot.proc.join(5)
-        slot.conn.close()
-
+    workers = _Workers(fn, budget, setup)
     try:
-        slots = [spawn() for _ in range(max(1, min(jobs, len(items))))]
-        while pending or any(s.job for s in slots):
-            for slot in slots:
-                if slot.job is None and pending:
-                    slot.job = pending.pop()
-                    slot.deadline = time.monotonic() + budget.seconds
-                    with contextlib.suppress(OSError, ValueError):  # a dead worker shows below as EOF
-                        slot.conn.send_bytes(pickle.dumps(slot.job[1]))
-            busy = [s for s in slots if s.job]
+        workers.start(max(1, min(jobs, len(items))))
+        while pending or workers.busy():
+            workers.dispatch(pending)
+            busy = workers.busy()
             if not busy:
                 break
-            timeout = max(0.0, min(s.deadline for s in busy) - time.monotonic())
-            ready = set(wait([s.conn for s in busy], timeout=timeout))
-            for i, slot in enumerate(slots):
-                if slot.job is None:
-                    continue
-                idx, item = slot.job
-                if slot.conn in ready:
-                    try:
-                        status, value = pickle.loads(slot.conn.recv_bytes())
-                    except (EOFError, OSError, pickle.UnpicklingError):
-                        slot.proc.join(5)
-                        code = slot.proc.exitcode
-                        why = (
-                            f"the regrade process died (signal {-code})"
-                            if code and code < 0
-                            else "the regrade process died"
-                        ) + f"; over {budget.memory_mb} MB is the usual cause"
-                        retire(slot)
-                        slots[i] = spawn()
-                        yield idx, failed(item, why)
-                        continue
-                    slot.job = None
-                    if status == "ok":
-                        yield idx, value
-                    elif status == "memory":
-                        retire(slot)
-                        slots[i] = spawn()
-                        yield idx, failed(item, f"over the memory budget ({budget.memory_mb} MB per bundle)")
-                    else:
-                        yield idx, failed(item, f"could not regrade: {value}")
-                elif time.monotonic() >= slot.deadline:
-                    retire(slot)
-                    slots[i] = spawn()
-                    yield (
-                        idx,
-                        failed(item, f"over the time budget ({budget.seconds:g} s per bundle); stopped"),
-                    )
+            ready = workers.wait_ready(busy)
+            for i in range(len(workers.slots)):
+                done = workers.settle(i, ready, failed)
+                if done is not None:
+                    yield done
     finally:
-        for slot in slots:
-            retire(slot)
+        workers.close()

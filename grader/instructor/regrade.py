@@ -72,8 +72,9 @@ class BundleResult:
 
 
 def scratch_dir() -> str | None:
-    """Where bundles are extracted: $CKS_SCRATCH_DIR, else /dev/shm when it is a roomy tmpfs (creating and
-    removing a few hundred small trees is 10-40x faster there than on a disk file system), else the default."""
+    """Where bundles are extracted: $CKS_SCRATCH_DIR, else /dev/shm when it is a roomy tmpfs (creating
+    and removing a few hundred small trees is 10-40x faster there than on a disk file system), else the
+    default."""
     env = os.environ.get("CKS_SCRATCH_DIR")
     if env:
         return env
@@ -145,20 +146,7 @@ def _grade_extracted(
         res.error = f"cannot grade: {exc}"
         return
     res.lab_title = lab.title
-    snap_seed = read_snapshot_seed(snap_root)
-    meta_seed = _s(meta.get("seed"))
-    if snap_seed != meta_seed:
-        res.flags.append(
-            f"seed mismatch: the metadata says {meta_seed!r}, the workspace was started with {snap_seed!r}"
-        )
-    seed = snap_seed
-    if roster_seed is not None:
-        if roster_seed != snap_seed:
-            res.flags.append(
-                f"seed mismatch: the roster assigns {roster_seed!r}, the bundle has "
-                f"{snap_seed!r}; graded with the roster's seed"
-            )
-        seed = roster_seed
+    seed = _seed_to_grade(snap_root, meta, roster_seed, res)
     if meta.get("lab_version") != lab.version:
         res.flags.append(
             f"lab version: submitted on version {meta.get('lab_version')!r}, "
@@ -179,30 +167,8 @@ def _grade_extracted(
         )
         for t in report.tasks
     ]
-    claimed = meta.get("claimed_score")
-    if (
-        claimed is None
-        or isinstance(claimed, bool)
-        or not isinstance(claimed, int | float)
-        or not math.isfinite(float(claimed))
-    ):
-        res.flags.append(
-            f"claimed score: the bundle's score is not a number ({str(claimed)[:20]!r}); "
-            "it was not written by `cks submit` as is"
-        )
-    elif abs(float(claimed) - report.score) > 0.01:
-        res.flags.append(f"score mismatch: the bundle claims {claimed}, the evidence earns {report.score:g}")
-    graded = [t for t in report.tasks if t.status.value != "skip"]
-    # every task an error, from internal errors (or tasks that depend on one): the grader broke, not the learner
-    if (
-        graded
-        and all(t.status.value == "error" for t in graded)
-        and any("internal error" in t.message for t in graded)
-    ):
-        res.flags.append(
-            "internal error: every task ended in an internal error; look at this bundle by hand "
-            "(`cks regrade` on it alone with CKS_DEBUG=1)"
-        )
+    res.flags.extend(_claimed_score_flags(meta.get("claimed_score"), report.score))
+    res.flags.extend(_internal_error_flags(report.tasks))
     res.times = [str(v) for k in ("started", "collected", "finished") if (v := snap_meta.get(k))]
     kind = str(snap_meta.get("kind") or "workspace")
     try:
@@ -213,6 +179,58 @@ def _grade_extracted(
             res.pieces = pieces(lab, seed, snap_root, values)
     finally:
         forget_pristine(lab, seed)  # every learner has their own seed: keep the disk from filling
+
+
+def _seed_to_grade(
+    snap_root: Path, meta: dict[str, Any], roster_seed: str | None, res: BundleResult
+) -> str | None:
+    """The seed to grade with (the roster's, else the workspace's own), flagging any disagreement."""
+    snap_seed = read_snapshot_seed(snap_root)
+    meta_seed = _s(meta.get("seed"))
+    if snap_seed != meta_seed:
+        res.flags.append(
+            f"seed mismatch: the metadata says {meta_seed!r}, the workspace was started with {snap_seed!r}"
+        )
+    if roster_seed is None:
+        return snap_seed
+    if roster_seed != snap_seed:
+        res.flags.append(
+            f"seed mismatch: the roster assigns {roster_seed!r}, the bundle has "
+            f"{snap_seed!r}; graded with the roster's seed"
+        )
+    return roster_seed
+
+
+def _claimed_score_flags(claimed: Any, score: float) -> list[str]:
+    if (
+        claimed is None
+        or isinstance(claimed, bool)
+        or not isinstance(claimed, int | float)
+        or not math.isfinite(float(claimed))
+    ):
+        return [
+            f"claimed score: the bundle's score is not a number ({str(claimed)[:20]!r}); "
+            "it was not written by `cks submit` as is"
+        ]
+    if abs(float(claimed) - score) > 0.01:
+        return [f"score mismatch: the bundle claims {claimed}, the evidence earns {score:g}"]
+    return []
+
+
+def _internal_error_flags(tasks: list[Any]) -> list[str]:
+    """Every task an error, from internal errors (or tasks that depend on one): the grader broke, not the
+    learner."""
+    graded = [t for t in tasks if t.status.value != "skip"]
+    if (
+        graded
+        and all(t.status.value == "error" for t in graded)
+        and any("internal error" in t.message for t in graded)
+    ):
+        return [
+            "internal error: every task ended in an internal error; look at this bundle by hand "
+            "(`cks regrade` on it alone with CKS_DEBUG=1)"
+        ]
+    return []
 
 
 def _help_used(snapshot: Path) -> str:
@@ -671,54 +689,66 @@ def learner_rows(cls: ClassResult) -> list[LearnerRow]:
     rows: dict[str, LearnerRow] = {}
     for r in cls.bundles:
         row = rows.setdefault(r.learner, LearnerRow(r.learner, [], 0.0, 0.0, {}, {}, [], []))
-        row.bundles.append(r.bundle)
-        row.flags.extend(r.flags)
-        if r.error:
-            if not r.error.startswith("superseded"):
-                row.errors.append(f"{r.bundle}: {r.error}")
-            continue
-        for t in r.tasks:
-            col = f"{r.lab}.{t.id}"
-            row.tasks[col] = None if t.status == "skip" else t.points  # blank: not graded (live-only)
-            row.statuses[col] = t.status
-            if r.comments.get(t.id):
-                row.comments[col] = r.comments[t.id]
-        if r.comments.get(""):
-            row.comments[str(r.lab)] = r.comments[""]
-        row.lab_scores[str(r.lab)] = r.score
-        if r.accepted:
-            row.notes.append(f"{r.lab}: {r.accepted}")
-        if r.help_used:
-            row.notes.append(f"{r.lab}: {r.help_used}")
-        if r.penalty:
-            row.penalty += r.penalty
-            row.notes.append(f"{r.lab}: late penalty -{r.penalty:g}")
-        if r.held:
-            row.held_score += r.score
-            row.held_labs.append(str(r.lab))
-        else:
-            row.score += r.score
-        row.max_score += r.max_score
+        _add_bundle(row, r)
     for learner in policy.roster:
         if learner not in rows:
             rows[learner] = LearnerRow(learner, [], 0.0, 0.0, {}, {}, [], [], status="no submission")
-    # a lab a learner did not hand in (or whose bundle was bad) still counts towards the maximum
     for row in rows.values():
         row.on_roster = not policy.roster or row.learner in policy.roster
-        for lab_id, tasks in cls.labs.items():
-            if not any(f"{lab_id}.{task[0]}" in row.tasks for task in tasks):
-                # what a regrade could have earned: live-only tasks are skipped offline, as in the report
-                row.max_score += sum(mx for _i, _t, mx, live in tasks if not live)
+        _add_missing_labs(row, cls.labs)
         row.score, row.max_score = round(row.score, 2), round(row.max_score, 2)
         row.held_score = round(row.held_score, 2)
-        if row.status != "no submission":
-            if row.held_labs:
-                row.status = "held"
-            elif not row.tasks and row.errors:
-                row.status = "bad bundle"
-            elif not row.tasks:
-                row.status = "no submission"
+        row.status = _row_status(row)
     return sorted(rows.values(), key=lambda r: r.learner.lower())
+
+
+def _add_bundle(row: LearnerRow, r: BundleResult) -> None:
+    """Count one bundle into its learner's row: its tasks, comments, notes and score (held apart)."""
+    row.bundles.append(r.bundle)
+    row.flags.extend(r.flags)
+    if r.error:
+        if not r.error.startswith("superseded"):
+            row.errors.append(f"{r.bundle}: {r.error}")
+        return
+    for t in r.tasks:
+        col = f"{r.lab}.{t.id}"
+        row.tasks[col] = None if t.status == "skip" else t.points  # blank: not graded (live-only)
+        row.statuses[col] = t.status
+        if r.comments.get(t.id):
+            row.comments[col] = r.comments[t.id]
+    if r.comments.get(""):
+        row.comments[str(r.lab)] = r.comments[""]
+    row.lab_scores[str(r.lab)] = r.score
+    row.notes.extend(f"{r.lab}: {note}" for note in (r.accepted, r.help_used) if note)
+    if r.penalty:
+        row.penalty += r.penalty
+        row.notes.append(f"{r.lab}: late penalty -{r.penalty:g}")
+    if r.held:
+        row.held_score += r.score
+        row.held_labs.append(str(r.lab))
+    else:
+        row.score += r.score
+    row.max_score += r.max_score
+
+
+def _add_missing_labs(row: LearnerRow, labs: dict[str, list[tuple[str, str, float, bool]]]) -> None:
+    """A lab a learner did not hand in (or whose bundle was bad) still counts towards the maximum."""
+    for lab_id, tasks in labs.items():
+        if not any(f"{lab_id}.{task[0]}" in row.tasks for task in tasks):
+            # what a regrade could have earned: live-only tasks are skipped offline, as in the report
+            row.max_score += sum(mx for _i, _t, mx, live in tasks if not live)
+
+
+def _row_status(row: LearnerRow) -> str:
+    if row.status == "no submission":
+        return row.status
+    if row.held_labs:
+        return "held"
+    if not row.tasks and row.errors:
+        return "bad bundle"
+    if not row.tasks:
+        return "no submission"
+    return row.status
 
 
 # ---- CSV --------------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Bundles are untrusted: extraction refuses what could escape or exhaust, and a bad bundle spoils only its row."""
+"""Bundles are untrusted: extraction refuses what could escape or exhaust, and a bad bundle spoils only its
+row."""
 
 from __future__ import annotations
 

@@ -49,90 +49,121 @@ def _swap_two_rules_and_comment(text: str) -> str:
     return "# my rules, written by me\n" + "\n\n".join(blocks) + "\n"
 
 
-def build_class(out: Path) -> dict[str, object]:
-    from grader.instructor.submit import submit
-    from grader.labs import get_lab
-    from grader.solutions import apply_overlay, apply_solution
-    from grader.variants import values_for
-    from grader.workspace import materialize
+class _Classroom:
+    """lab3, the folder the bundles go to, and the two steps every learner takes: start a workspace, hand it
+    in."""
 
-    lab = get_lab("lab3")
-    fixtures = REPO / "tests" / "labs" / "lab3"
-    bundles = out / "bundles"
-    bundles.mkdir(parents=True)
+    def __init__(self, out: Path) -> None:
+        from grader.labs import get_lab
 
-    def start(name: str, seed: str | None = None) -> Path:
-        ws = out / "ws" / name
-        materialize(lab, ws, seed or name)
+        self.out = out
+        self.lab = get_lab("lab3")
+        self.fixtures = REPO / "tests" / "labs" / "lab3"
+        self.bundles = out / "bundles"
+        self.bundles.mkdir(parents=True)
+
+    def start(self, name: str, seed: str | None = None) -> Path:
+        from grader.workspace import materialize
+
+        ws = self.out / "ws" / name
+        materialize(self.lab, ws, seed or name)
         return ws
 
-    def hand_in(name: str, ws: Path) -> Path:
-        return submit(lab, ws, bundles / f"{name}-lab3.tar.gz", name).path
+    def solved(self, name: str, seed: str | None = None) -> Path:
+        from grader.solutions import apply_solution
 
-    ws = start("ana")
-    apply_solution(lab, ws, "ana")
-    hand_in("ana", ws)
+        ws = self.start(name, seed)
+        apply_solution(self.lab, ws, seed or name)
+        return ws
 
-    ws = start("ben")
-    apply_solution(lab, ws, "ben")
-    apply_overlay(fixtures / "wrong" / "wrong_priority", ws, values_for(lab, "ben"))
+    def overlay(self, ws: Path, fixture: str, name: str) -> None:
+        from grader.solutions import apply_overlay
+        from grader.variants import values_for
+
+        apply_overlay(self.fixtures / fixture, ws, values_for(self.lab, name))
+
+    def hand_in(self, name: str, ws: Path) -> Path:
+        from grader.instructor.submit import submit
+
+        return submit(self.lab, ws, self.bundles / f"{name}-lab3.tar.gz", name).path
+
+
+def _hand_in_reference_and_wrong_priority(room: _Classroom) -> None:
+    """ana: the reference solution; ben: a trap fixture, with a hint record in his bundle."""
     from grader import progress
 
+    room.hand_in("ana", room.solved("ana"))
+    ws = room.solved("ben")
+    room.overlay(ws, "wrong/wrong_priority", "ben")
     progress.record_hint(ws, "lab3", "t1", 2)  # ben asked for hints; the record travels in his bundle
-    hand_in("ben", ws)
+    room.hand_in("ben", ws)
 
-    ws = start("dev")
-    apply_solution(lab, ws, "dev")
-    late = hand_in("dev", ws)
+
+def _hand_in_late(room: _Classroom) -> None:
+    """dev: the solution, its submission time moved to a day after the deadline."""
+    late = room.hand_in("dev", room.solved("dev"))
     members = _members(late)
     meta = json.loads(members["cks-bundle.json"])
     meta["submitted"] = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     members["cks-bundle.json"] = json.dumps(meta).encode()
     _rewrite(late, members)
 
-    ws = start("eli")
-    apply_overlay(fixtures / "wrong" / "open_only", ws, values_for(lab, "eli"))
-    tampered = hand_in("eli", ws)
+
+def _hand_in_tampered(room: _Classroom) -> None:
+    """eli: a wrong answer, the solved rules file swapped into the bundle after `cks submit`."""
+    ws = room.start("eli")
+    room.overlay(ws, "wrong/open_only", "eli")
+    tampered = room.hand_in("eli", ws)
     members = _members(tampered)
-    solved = start("eli-solved", "eli")
-    apply_solution(lab, solved, "eli")
+    solved = room.solved("eli-solved", "eli")
     members[f"snapshot/{RULES}"] = (solved / RULES).read_bytes()  # swapped in after submitting
     _rewrite(tampered, members)
 
-    own = fixtures / "correct" / "own_macros_lowercase"
-    ws = start("fay")
-    apply_overlay(own, ws, values_for(lab, "fay"))
-    hand_in("fay", ws)
-    ws = start("gil")
-    apply_overlay(own, ws, values_for(lab, "gil"))
+
+def _hand_in_near_copies(room: _Classroom) -> None:
+    """fay: her own correct answer; gil: the same answer, rules reordered and a comment added."""
+    ws = room.start("fay")
+    room.overlay(ws, "correct/own_macros_lowercase", "fay")
+    room.hand_in("fay", ws)
+    ws = room.start("gil")
+    room.overlay(ws, "correct/own_macros_lowercase", "gil")
     (ws / RULES).write_text(_swap_two_rules_and_comment((ws / RULES).read_text()))
-    hand_in("gil", ws)
+    room.hand_in("gil", ws)
 
-    ws = start("hal")
-    apply_solution(lab, ws, "hal")
-    apply_overlay(fixtures / "wrong" / "wrong_rule_name", ws, values_for(lab, "hal"))
-    hand_in("hal", ws)
 
-    ws = start("zed")
-    apply_solution(lab, ws, "zed")
-    hand_in("zed", ws)
-    (bundles / "junk.tar.gz").write_bytes(b"not a bundle")  # a damaged upload: a row with the reason
+def _hand_in_overridden_and_unlisted(room: _Classroom) -> None:
+    """hal: a wrong rule name the instructor overrides; zed: not on the roster; a damaged upload."""
+    ws = room.solved("hal")
+    room.overlay(ws, "wrong/wrong_rule_name", "hal")
+    room.hand_in("hal", ws)
+    room.hand_in("zed", room.solved("zed"))
+    (room.bundles / "junk.tar.gz").write_bytes(b"not a bundle")  # a damaged upload: a row with the reason
 
+
+def _write_roster(out: Path) -> Path:
     roster = out / "roster.csv"
     with open(roster, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["learner", "seed", "name", "email", "sis_id", "section"])
         for i, name in enumerate(LEARNERS):
             w.writerow([name, name, name.title() + " Example", f"{name}@example.edu", f"S{1000 + i}", "A"])
+    return roster
+
+
+def _write_overrides(out: Path) -> Path:
     overrides = out / "overrides.csv"
     overrides.write_text(
         "learner,lab,task,points,comment\nhal,lab3,t1,3,Rule name typo only: full marks after review\n"
     )
-    deadline = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    reports = out / "reports"
-    reports.mkdir()
+    return overrides
+
+
+def _regrade(bundles: Path, roster: Path, overrides: Path, reports: Path) -> int | str | None:
+    """`cks regrade` on every bundle with the roster, overrides, --accept dev, a deadline an hour from now
+    and every report; returns its exit code."""
     from grader.cli import main
 
+    deadline = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     argv = [
         "cks",
         "regrade",
@@ -171,7 +202,21 @@ def build_class(out: Path) -> dict[str, object]:
         code = exc.code
     finally:
         sys.argv = old
-    return {"exit": code, "reports": reports, "max": sum(t.points for t in lab.tasks if not t.live)}
+    return code
+
+
+def build_class(out: Path) -> dict[str, object]:
+    room = _Classroom(out)
+    _hand_in_reference_and_wrong_priority(room)
+    _hand_in_late(room)
+    _hand_in_tampered(room)
+    _hand_in_near_copies(room)
+    _hand_in_overridden_and_unlisted(room)
+    roster, overrides = _write_roster(out), _write_overrides(out)
+    reports = out / "reports"
+    reports.mkdir()
+    code = _regrade(room.bundles, roster, overrides, reports)
+    return {"exit": code, "reports": reports, "max": sum(t.points for t in room.lab.tasks if not t.live)}
 
 
 @pytest.fixture(scope="module")
@@ -275,10 +320,14 @@ window.addEventListener('load', function(){
   var W = window.innerWidth, out = {width: W, rows: {}};
   document.querySelectorAll('tr[data-learner]').forEach(function(tr){
     var cell = tr.querySelector('td.flags'), r = cell.getBoundingClientRect();
-    var inner = Array.from(cell.querySelectorAll('div')).map(function(d){ return d.getBoundingClientRect().right; });
-    out.rows[tr.dataset.learner] = {left: r.left, right: r.right, clipped: cell.scrollWidth > cell.clientWidth + 1,
+    var inner = Array.from(cell.querySelectorAll('div')).map(function(d){
+      return d.getBoundingClientRect().right;
+    });
+    out.rows[tr.dataset.learner] = {left: r.left, right: r.right,
+      clipped: cell.scrollWidth > cell.clientWidth + 1,
       innerRight: inner.length ? Math.max.apply(null, inner) : 0, flagged: tr.classList.contains('flagged'),
-      bg: getComputedStyle(tr.children[0]).backgroundColor, border: getComputedStyle(tr.children[0]).borderLeftWidth};
+      bg: getComputedStyle(tr.children[0]).backgroundColor,
+      border: getComputedStyle(tr.children[0]).borderLeftWidth};
   });
   var th = document.querySelector('th.flags').getBoundingClientRect();
   out.header = {left: th.left, right: th.right};

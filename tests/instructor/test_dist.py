@@ -1,4 +1,5 @@
-"""No solution content reaches a learner: not the `cks dist` bundle, not the wheel built from the repository."""
+"""No solution content reaches a learner: not the `cks dist` bundle, not the wheel built from the
+repository."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The class HTML report renders in a real browser (headless Chromium): not blank, and its numbers equal the CSV."""
+"""The class HTML report renders in a real browser (headless Chromium): not blank, and its numbers equal the
+CSV."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Collection end to end without a cluster: the real kubernetes client against the test API server, node files
-through testinfra's local backend, then the real runner. Faults become `error` on the tasks they affect only."""
+"""Collection end to end without a cluster: the real kubernetes client against the test API server, node
+files through testinfra's local backend, then the real runner. Faults become `error` on the tasks they affect
+only."""
 
 from __future__ import annotations
 

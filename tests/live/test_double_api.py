@@ -1,4 +1,5 @@
-"""The cluster double behaves like the API where the grader depends on it (through the real client, over TLS)."""
+"""The cluster double behaves like the API where the grader depends on it (through the real client, over
+TLS)."""
 
 from __future__ import annotations
 

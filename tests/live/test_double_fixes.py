@@ -60,7 +60,8 @@ def test_lab4_live_form_runs_real_offenders_and_renders_the_earlier_alerts(clust
 
 
 def test_reset_restores_the_pristine_apiserver_manifest_not_an_earlier_labs_edit(cluster):
-    # item 7: an earlier lab left kube-apiserver with extra flags; this lab's reset brings back provisioning's copy
+    # item 7: an earlier lab left kube-apiserver with extra flags; this lab's reset brings back provisioning's
+    # copy
     pristine = cluster.cp.read("/etc/kubernetes/manifests/kube-apiserver.yaml")
     edited = pristine.replace(
         "- --authorization-mode", "- --audit-log-maxage=9\n    - --authorization-mode", 1

@@ -267,7 +267,8 @@ WORKFLOW = REPO / ".github/workflows/kind-e2e.yml"
 
 
 def test_workflow_passes_the_github_actions_schema():
-    """check-jsonschema's vendored GitHub workflow schema (a test dependency: pip install check-jsonschema)."""
+    """check-jsonschema's vendored GitHub workflow schema (a test dependency: pip install
+    check-jsonschema)."""
     pytest.importorskip(
         "check_jsonschema", reason="check-jsonschema is not installed (pip install check-jsonschema)"
     )

@@ -1,5 +1,5 @@
-"""Facts in the shapes the labs' own checks read (docs/apiserver.md `audit-probe`, pods.write_probe), produced by
-the real collector code against the test API server and a local node."""
+"""Facts in the shapes the labs' own checks read (docs/apiserver.md `audit-probe`, pods.write_probe),
+produced by the real collector code against the test API server and a local node."""
 
 from __future__ import annotations
 

@@ -104,7 +104,8 @@ def test_start_applies_objects_writes_files_and_records_fingerprints(env):
     assert base64.b64decode(secret["data"]["password"]) == b"start"
     assert kube.get("Namespace", "", "prod") is not None
     assert (env["node"] / "etc/kubernetes/audit/policy.yaml").is_file()
-    # the node's real manifest is never replaced by the workspace stand-in, and is backed up outside manifests/
+    # the node's real manifest is never replaced by the workspace stand-in, and is backed up outside
+    # manifests/
     assert (env["manifests"] / "kube-apiserver.yaml").read_bytes() == GOOD_MANIFEST
     assert (env["state"] / "lab96/kube-apiserver.yaml").read_bytes() == GOOD_MANIFEST
     record = json.loads(kube.get("ConfigMap", "cks-system", "lab-lab96")["data"]["record.json"])
@@ -136,7 +137,8 @@ def test_reset_restores_a_broken_apiserver_and_the_start_state(env, tmp_path):
     target = parse_target("local")
     start_live(lab, target, seed="s1", kubeconfig=env["kc"])
     old_uid = kube.get("Secret", "prod", "creds")["metadata"]["uid"]
-    # the learner's session: a broken manifest, a backup left where kubelet runs it, an edited secret, an answer
+    # the learner's session: a broken manifest, a backup left where kubelet runs it, an edited secret, an
+    # answer
     (env["manifests"] / "kube-apiserver.yaml").write_text("this: [is not a pod\n")
     (env["manifests"] / "kube-apiserver.yaml.bak").write_bytes(GOOD_MANIFEST)
     kube.put({**kube.get("Secret", "prod", "creds"), "data": {"password": "Y2hhbmdlZA=="}})

@@ -252,7 +252,8 @@ def _capture(tmp_path, lines: list[str]):
 
 
 def test_capture_accepts_what_the_taught_falco_command_writes(tmp_path):
-    # `falco -M 30 -o webserver.enabled=false ... | grep` keeps Falco's "<time>: <Priority> " before each output
+    # `falco -M 30 -o webserver.enabled=false ... | grep` keeps Falco's "<time>: <Priority> " before each
+    # output
     lines = [
         f"10:00:{s:02d}.000000001: Warning 10:00:{s:02d}.000000001,8197d862c794,app,root" for s in (0, 15, 31)
     ]

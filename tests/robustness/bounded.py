@@ -59,14 +59,15 @@ class Outcome:
     def explain(self) -> str:
         return (
             f"`{' '.join(self.args)}`: {self.verdict}, exit {self.rc}, {self.seconds:.1f} s, "
-            f"{self.max_rss_mb:.0f} MB\n--- stdout ---\n{self.out[-1500:]}\n--- stderr ---\n{self.err[-3000:]}"
+            f"{self.max_rss_mb:.0f} MB\n--- stdout ---\n{self.out[-1500:]}\n"
+            f"--- stderr ---\n{self.err[-3000:]}"
         )
 
 
-# Linux counts the RSS a child inherited at fork in its peak RSS, so a command forked straight from a big pytest
-# worker would report the worker's size. A small launcher forks the command instead and reports the peak RSS of
-# that grandchild (through wait4); limits are set in the grandchild before exec, and a signal that killed it is
-# re-raised so the caller sees the same end.
+# Linux counts the RSS a child inherited at fork in its peak RSS, so a command forked straight from a big
+# pytest worker would report the worker's size. A small launcher forks the command instead and reports the
+# peak RSS of that grandchild (through wait4); limits are set in the grandchild before exec, and a signal that
+# killed it is re-raised so the caller sees the same end.
 _LAUNCHER = """
 import os, resource, signal, sys
 limit, report, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]

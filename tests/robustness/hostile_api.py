@@ -3,9 +3,10 @@
     python hostile_api.py MODE PORTFILE [SECONDS]
 
 MODE: drip (one byte every 2 s, headers included, for SECONDS at most), huge (a 200 reply of 800 MB, sent
-only as fast as the client reads it), hugenolen (the same without Content-Length), empty (200 ``{}`` to everything), notobject (200 ``[1, 2]``),
-badjson (200 ``{"items": [`` cut short), badshape (200 with items that are not objects). The port is written
-to PORTFILE. The server stops by itself after SECONDS (default 60): no test can leave it running.
+only as fast as the client reads it), hugenolen (the same without Content-Length), empty (200 ``{}`` to
+everything), notobject (200 ``[1, 2]``), badjson (200 ``{"items": [`` cut short), badshape (200 with items
+that are not objects). The port is written to PORTFILE. The server stops by itself after SECONDS (default
+60): no test can leave it running.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         mode = self.mode
         if mode == "drip":
-            reply = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"items": ['
+            reply = (
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
+                b'{"items": ['
+            )
             for byte in reply:
                 if time.monotonic() > self.stop_at:
                     return

@@ -91,7 +91,8 @@ def patched(path, roster, limits):
         {action}
     return real(path, roster, limits)
 regrade._regrade_with_roster = patched
-cls = regrade.regrade_many(sys.argv[1:] or {bundles!r}, jobs=2, budget=Budget(seconds={seconds}, memory_mb={mb}))
+budget = Budget(seconds={seconds}, memory_mb={mb})
+cls = regrade.regrade_many(sys.argv[1:] or {bundles!r}, jobs=2, budget=budget)
 print(json.dumps([(b.bundle, b.learner, b.score, b.error) for b in cls.bundles]))
 """
 
@@ -193,7 +194,7 @@ print(json.dumps([r.flags, r.held]))
     assert held and any(f.startswith("internal error: every task") for f in flags), flags
 
 
-# ---- class 9: cks submit packs only the lab's collected paths, never links ----------------------------------
+# ---- class 9: cks submit packs only the lab's collected paths, never links ---------------------------------
 
 
 def test_submit_refuses_hard_links_symlinks_and_files_the_lab_does_not_collect(tmp_path: Path) -> None:
@@ -296,7 +297,7 @@ def test_two_exam_starts_at_once_make_one_exam(tmp_path: Path) -> None:
         assert exam.tree_hashes(base / lab_id) == state.start_hashes[lab_id]
 
 
-# ---- class 2 (dist): --out never replaces the checkout ------------------------------------------------------
+# ---- class 2 (dist): --out never replaces the checkout -----------------------------------------------------
 
 
 def test_dist_refuses_an_out_folder_that_holds_the_checkout(tmp_path: Path) -> None:
@@ -304,7 +305,8 @@ def test_dist_refuses_an_out_folder_that_holds_the_checkout(tmp_path: Path) -> N
         f"""
 from grader.cli import main
 import sys
-sys.argv = ["cks", "dist", "--labs", "lab1", "--out", {str(REPO.parent)!r}, "--no-wheel", "--source", {str(REPO)!r}]
+sys.argv = ["cks", "dist", "--labs", "lab1", "--out", {str(REPO.parent)!r}, "--no-wheel"]
+sys.argv += ["--source", {str(REPO)!r}]
 main()
 """,
         tmp_path,

@@ -93,7 +93,8 @@ def many_rules_big_macro() -> str:
 def appended_condition() -> str:
     out = "- macro: m\n  condition: proc.name=a\n"
     out += "".join(
-        f"- macro: m\n  condition: or proc.name=a-rather-long-program-name-{k}\n  override:\n    condition: append\n"
+        f"- macro: m\n  condition: or proc.name=a-rather-long-program-name-{k}\n"
+        "  override:\n    condition: append\n"
         for k in range(3000)
     )
     return out + _rule("evt.type=execve and m")

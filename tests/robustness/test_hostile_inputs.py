@@ -36,7 +36,7 @@ def _foreign(tmp_path: Path) -> Path:
     return mine
 
 
-# ---- class 2: never delete what the kit did not create ------------------------------------------------------
+# ---- class 2: never delete what the kit did not create -----------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -132,7 +132,7 @@ def test_dist_out_parent_of_a_checkout_named_cks_kit_never_deletes_it(tmp_path: 
     assert (checkout / ".git" / "HEAD").is_file() and (checkout / "precious.py").is_file()
 
 
-# ---- class 3: one reader that refuses non-regular files and caps size ----------------------------------------
+# ---- class 3: one reader that refuses non-regular files and caps size --------------------------------------
 
 
 def test_a_50mb_cks_yaml_is_refused_quickly(tmp_path: Path, lab1_ws: Path) -> None:
@@ -226,7 +226,7 @@ def test_a_kubeconfig_that_is_a_device_is_refused(tmp_path: Path) -> None:
     assert "not a regular file" in res.out + res.err
 
 
-# ---- class 6: integers of more than 4,300 digits ------------------------------------------------------------
+# ---- class 6: integers of more than 4,300 digits -----------------------------------------------------------
 
 
 def test_huge_integer_in_a_learner_file_is_a_failure_with_a_message(tmp_path: Path, lab1_ws: Path) -> None:
@@ -299,7 +299,7 @@ def test_grade_target_without_the_live_extras_says_so(tmp_path: Path) -> None:
         assert "cks-kit[live]" in res.err, res.explain()
 
 
-# ---- class 8: an unreadable cks.yaml is an error, never the default variant ------------------------------------
+# ---- class 8: an unreadable cks.yaml is an error, never the default variant --------------------------------
 
 
 @pytest.mark.parametrize("damage", ["not-yaml", "binary", "a-list", "a-directory"])
@@ -336,7 +336,7 @@ def test_unreadable_cks_yaml_gives_error_rows_through_the_runner(tmp_path: Path)
     assert "cks.yaml" in report.tasks[0].message
 
 
-# ---- issue 12 item 4: commands find their workspace from anywhere inside it -----------------------------------
+# ---- issue 12 item 4: commands find their workspace from anywhere inside it --------------------------------
 
 
 def test_grade_from_deep_inside_the_workspace(tmp_path: Path, lab1_ws: Path) -> None:

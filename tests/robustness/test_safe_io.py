@@ -87,7 +87,7 @@ def test_yaml_integer_past_4300_digits_is_a_yaml_problem() -> None:
         assert "digits" in str(exc.value) or "not valid YAML" in str(exc.value)
 
 
-# ---- fsutil: ownership and removal ------------------------------------------------------------------------------
+# ---- fsutil: ownership and removal -------------------------------------------------------------------------
 
 
 def test_safe_remove_tree_removes_only_what_the_kit_marked(tmp_path: Path) -> None:
@@ -167,7 +167,7 @@ def test_shared_lock_refuses_while_the_exclusive_one_is_held(tmp_path: Path) -> 
         pass
 
 
-# ---- the live request layer, in-process ------------------------------------------------------------------------
+# ---- the live request layer, in-process --------------------------------------------------------------------
 
 kube = pytest.importorskip("grader.collectors.kube")
 
@@ -322,8 +322,8 @@ def test_lock_wait_from_the_environment_never_crashes_or_waits_forever(monkeypat
 
 
 def test_a_bad_cks_lock_wait_does_not_stop_grade(tmp_path: Path) -> None:
-    """CKS_LOCK_WAIT=abc (or empty) raised ValueError when grader.fsutil was imported: every command ended in a
-    traceback."""
+    """CKS_LOCK_WAIT=abc (or empty) raised ValueError when grader.fsutil was imported: every command ended in
+    a traceback."""
     import subprocess
     import sys
 

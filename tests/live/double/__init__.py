@@ -17,8 +17,8 @@ class Cluster:
     def __init__(
         self, workdir: Path, nodes: tuple[str, ...] = ("controlplane", "node01"), *, real_sshd: bool = True
     ):
-        """``real_sshd=False``: nodes are reached through the ssh client stand-in (``self.nodes.bin`` must come
-        first on PATH), which runs each command as the sshd's ForceCommand would, only faster."""
+        """``real_sshd=False``: nodes are reached through the ssh client stand-in (``self.nodes.bin`` must
+        come first on PATH), which runs each command as the sshd's ForceCommand would, only faster."""
         self.api = ClusterDouble(workdir / "api", nodes=nodes)
         self.api.apply_yaml((REPO / "deploy" / "rbac.yaml").read_text())
         self.grader_token = self.api.sa_token("cks-system", "cks-grader")

@@ -8,8 +8,8 @@ python client installed here, v37):
   allowed everything) and ServiceAccounts (``system:serviceaccount:<ns>:<name>``, groups
   ``system:serviceaccounts[:<ns>]``, ``system:authenticated``).
 - RBAC evaluated from the stored Roles/ClusterRoles/Bindings (verbs, groups, resources and
-  ``resource/subresource``, resourceNames, RoleBindings grant only in their namespace); denial is the API's 403
-  Status text. Non-resource URLs (/version, /readyz, /livez) and SelfSubjectReview are open to every
+  ``resource/subresource``, resourceNames, RoleBindings grant only in their namespace); denial is the API's
+  403 Status text. Non-resource URLs (/version, /readyz, /livez) and SelfSubjectReview are open to every
   authenticated user, as the default ``system:public-info-viewer``/``system:basic-user`` roles make them.
 - Objects: list (labelSelector ``k=v`` terms), get, create (POST, ``dryRun=All``), server-side apply (PATCH
   ``application/apply-patch+yaml``, approximated by a JSON merge for one field manager), JSON merge patch,
@@ -311,6 +311,23 @@ def selects(labels: dict[str, Any], selector: str | None) -> bool:
     return True
 
 
+def _new_metadata(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """The metadata of an object being created: a name (from generateName if need be), none of the fields
+    the server sets."""
+    meta = obj.setdefault("metadata", {})
+    if not meta.get("name") and meta.get("generateName"):
+        meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
+    if not meta.get("name"):
+        raise ApiError(
+            422,
+            "Invalid",
+            f'{kind} "" is invalid: metadata.name: Required value: name or generateName is required',
+        )
+    for k in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
+        meta.pop(k, None)
+    return meta
+
+
 # ---- the server -----------------------------------------------------------------------------------------
 
 
@@ -514,17 +531,7 @@ class ClusterDouble:
         kind, group, version, namespaced = RESOURCES[plural]
         obj = copy.deepcopy(obj)
         obj["kind"] = kind
-        meta = obj.setdefault("metadata", {})
-        if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
-        if not meta.get("name"):
-            raise ApiError(
-                422,
-                "Invalid",
-                f'{kind} "" is invalid: metadata.name: Required value: name or generateName is required',
-            )
-        for k in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "generation"):
-            meta.pop(k, None)
+        meta = _new_metadata(kind, obj)
         if namespaced:
             meta["namespace"] = ns
             if self.get("Namespace", "", ns) is None:
@@ -545,8 +552,16 @@ class ClusterDouble:
             )
         if dry:
             return obj
+        self._initial_state(kind, obj)
+        stored = self._put(obj)
+        if not internal:
+            self.settle()
+        return copy.deepcopy(stored)
+
+    def _initial_state(self, kind: str, obj: dict[str, Any]) -> None:
+        """What the server and its defaulting add to a new object: generation, status, tolerations, data."""
         if kind in {"Deployment", "ReplicaSet", "DaemonSet", "StatefulSet"}:
-            meta["generation"] = 1
+            obj["metadata"]["generation"] = 1
             obj["status"] = {}
             self._defaults(obj)
         if kind == "Pod":
@@ -558,10 +573,6 @@ class ClusterDouble:
         if kind == "Secret":
             for k, v in (obj.pop("stringData", None) or {}).items():
                 obj.setdefault("data", {})[k] = base64.b64encode(str(v).encode()).decode()
-        stored = self._put(obj)
-        if not internal:
-            self.settle()
-        return copy.deepcopy(stored)
 
     def update(
         self,
@@ -683,10 +694,11 @@ class ClusterDouble:
                     x.pop("nodeName", None)
                 if a != b:
                     errors.append(
-                        "spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
-                        "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only "
-                        "additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be "
-                        "set to 1 if it was previously negative)"
+                        "spec: Forbidden: pod updates may not change fields other than "
+                        "`spec.containers[*].image`,`spec.initContainers[*].image`,"
+                        "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing "
+                        "tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it "
+                        "was previously negative)"
                     )
         if errors:
             group = "apps" if kind in {"Deployment", "ReplicaSet"} else ""
@@ -995,7 +1007,8 @@ class ClusterDouble:
             d["metadata"]["resourceVersion"] = self._next_rv()
 
     def mirror_pod(self, node: str, command: list[str]) -> None:
-        """The kubelet's mirror pod of the kube-apiserver static pod: Running, Ready, the manifest's command."""
+        """The kubelet's mirror pod of the kube-apiserver static pod: Running, Ready, the manifest's
+        command."""
         with self.lock:
             self._put(
                 {
@@ -1155,295 +1168,373 @@ def _rule_allows(
 OPEN_PATHS = {"/version", "/readyz", "/livez", "/healthz", "/api", "/apis"}
 
 
-def _handler(api: ClusterDouble):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+NOT_FOUND = "the server could not find the requested resource"
+# an HTTP method (GET split into LIST for a collection) -> the RBAC verb it needs
+VERBS = {
+    "LIST": "list",
+    "GET": "get",
+    "POST": "create",
+    "PUT": "update",
+    "PATCH": "patch",
+    "DELETE": "delete",
+}
 
-        def log_message(self, *args) -> None:
-            pass
 
-        def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode() if not isinstance(body, bytes) else body
-            self._code = code
-            self.send_response(code)
-            self.send_header(
-                "Content-Type", "application/json" if not isinstance(body, bytes) else "text/plain"
-            )
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+def _handler(api: ClusterDouble) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"api": api})
 
-        def _route(self, method: str) -> None:
-            url = urlsplit(self.path)
-            query = {k: v for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-            n = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(n) if n else b""
-            auth = self.headers.get("Authorization", "")
-            who = api.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
-            if who is None:
-                return self._send(401, ApiError(401, "Unauthorized", "Unauthorized").status())
-            user, groups = who
-            path = url.path.rstrip("/") or "/"
-            api.requests.append((user, method, path))
-            self._code = 0
-            self._attrs = {"verb": method.lower(), "path": path}
-            try:
-                if path in OPEN_PATHS or path.startswith("/readyz") or path.startswith("/livez"):
-                    return self._open(path)
-                if path == "/apis/authentication.k8s.io/v1/selfsubjectreviews" and method == "POST":
-                    return self._send(
-                        201,
+
+class _Request:
+    """One authenticated request for an object or a collection, with where it points."""
+
+    def __init__(self, method: str, query: dict[str, list[str]], body: bytes, user: str, groups: list[str]):
+        self.method, self.query, self.body, self.user, self.groups = method, query, body, user, groups
+        self.ns, self.plural, self.name, self.sub = "", "", None, None
+
+    def locate(self, rest: list[str]) -> None:
+        """Set namespace, resource, name and subresource from the path after the group version."""
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            self.ns, rest = rest[1], rest[2:]
+        if not rest or rest[0] not in RESOURCES:
+            raise ApiError(404, "NotFound", NOT_FOUND)
+        self.plural = rest[0]
+        self.name = rest[1] if len(rest) > 1 else None
+        self.sub = rest[2] if len(rest) > 2 else None
+
+    @property
+    def action(self) -> str:
+        """The method, with GET of a collection told apart as LIST."""
+        return "LIST" if self.method == "GET" and self.name is None else self.method
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.plural, self.ns if RESOURCES[self.plural][3] else "", self.name or "")
+
+    @property
+    def dry(self) -> bool:
+        return self.query.get("dryRun", [""])[0] == "All"
+
+    def not_found(self) -> ApiError:
+        group = RESOURCES[self.plural][1]
+        return ApiError(
+            404,
+            "NotFound",
+            f'{_res_name(self.plural)} "{self.name}" not found',
+            {"name": self.name, "group": group, "kind": self.plural},
+        )
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """The HTTP side of the double: authentication, then open paths, SelfSubjectReview, discovery, exec or
+    the object routes of ``ROUTES``; an ApiError becomes the API's Status answer."""
+
+    protocol_version = "HTTP/1.1"
+    api: ClusterDouble  # set on the subclass :func:`_handler` makes for one double
+
+    def log_message(self, *args) -> None:
+        pass
+
+    def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode() if not isinstance(body, bytes) else body
+        self._code = code
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "text/plain")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _authenticate(self) -> tuple[str, list[str]] | None:
+        auth = self.headers.get("Authorization", "")
+        return self.api.tokens.get(auth[7:]) if auth.startswith("Bearer ") else None
+
+    def _route(self, method: str) -> None:
+        api = self.api
+        url = urlsplit(self.path)
+        query = {k: v for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        who = self._authenticate()
+        if who is None:
+            return self._send(401, ApiError(401, "Unauthorized", "Unauthorized").status())
+        user, groups = who
+        path = url.path.rstrip("/") or "/"
+        api.requests.append((user, method, path))
+        self._code = 0
+        self._attrs = {"verb": method.lower(), "path": path}
+        try:
+            self._dispatch(path, _Request(method, query, body, user, groups))
+        except ApiError as exc:
+            self._send(exc.code, exc.status())
+        except (ValueError, KeyError, TypeError, IndexError, yaml.YAMLError) as exc:
+            self._send(400, ApiError(400, "BadRequest", f"the request could not be decoded: {exc}").status())
+        sink = api.audit_sink
+        if sink is not None:
+            sink(user, groups, method, self.path, self._attrs, self._code)
+
+    def _dispatch(self, path: str, req: _Request) -> None:
+        if path in OPEN_PATHS or path.startswith("/readyz") or path.startswith("/livez"):
+            return self._open(path)
+        if path == "/apis/authentication.k8s.io/v1/selfsubjectreviews" and req.method == "POST":
+            return self._self_subject_review(req)
+        parts = [unquote(p) for p in path.split("/") if p]
+        if parts[:1] == ["apis"] and len(parts) == 3:
+            return self._discovery(f"{parts[1]}/{parts[2]}")
+        if parts[:1] == ["api"] and len(parts) >= 2:
+            req.locate(parts[2:])
+        elif parts[:1] == ["apis"] and len(parts) > 3:
+            req.locate(parts[3:])
+        else:
+            raise ApiError(404, "NotFound", NOT_FOUND)
+        self._resource(req)
+
+    def _open(self, path: str) -> None:
+        api = self.api
+        if path == "/version":
+            return self._send(200, {"major": "1", "minor": str(api.minor), "gitVersion": f"v1.{api.minor}.0"})
+        if path == "/api":
+            return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
+        if path == "/apis":
+            groups = sorted({g for _k, g, _v, _n in RESOURCES.values() if g})
+            return self._send(
+                200,
+                {
+                    "kind": "APIGroupList",
+                    "apiVersion": "v1",
+                    "groups": [
                         {
-                            "apiVersion": "authentication.k8s.io/v1",
-                            "kind": "SelfSubjectReview",
-                            "status": {"userInfo": {"username": user, "groups": groups}},
-                        },
-                    )
-                self._resource(method, path, query, body, user, groups)
-            except ApiError as exc:
-                self._send(exc.code, exc.status())
-            except (ValueError, KeyError, TypeError, IndexError, yaml.YAMLError) as exc:
-                self._send(
-                    400, ApiError(400, "BadRequest", f"the request could not be decoded: {exc}").status()
-                )
-            sink = api.audit_sink
-            if sink is not None:
-                sink(user, groups, method, self.path, self._attrs, self._code)
-
-        def _open(self, path: str) -> None:
-            if path == "/version":
-                return self._send(
-                    200, {"major": "1", "minor": str(api.minor), "gitVersion": f"v1.{api.minor}.0"}
-                )
-            if path == "/api":
-                return self._send(200, {"kind": "APIVersions", "versions": ["v1"]})
-            if path == "/apis":
-                groups = sorted({g for _k, g, _v, _n in RESOURCES.values() if g})
-                return self._send(
-                    200,
-                    {
-                        "kind": "APIGroupList",
-                        "apiVersion": "v1",
-                        "groups": [
-                            {
-                                "name": g,
-                                "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
-                                "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"},
-                            }
-                            for g in groups
-                        ],
-                    },
-                )
-            return self._send(200, b"ok")
-
-        def _resource(self, method, path, query, body, user, groups) -> None:
-            parts = [unquote(p) for p in path.split("/") if p]
-            if parts[:1] == ["api"] and len(parts) >= 2:
-                rest = parts[2:]
-            elif parts[:1] == ["apis"] and len(parts) >= 3:
-                rest = parts[3:]
-                if len(parts) == 3:  # discovery of one group version
-                    gv = f"{parts[1]}/{parts[2]}"
-                    res = [
-                        {"name": p, "kind": k, "namespaced": nsd, "verbs": ["get", "list"]}
-                        for p, (k, g, v, nsd) in RESOURCES.items()
-                        if f"{g}/{v}" == gv
-                    ]
-                    return self._send(200, {"kind": "APIResourceList", "groupVersion": gv, "resources": res})
-            else:
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
-            ns = ""
-            if len(rest) >= 3 and rest[0] == "namespaces":
-                ns, rest = rest[1], rest[2:]
-            if not rest or rest[0] not in RESOURCES:
-                raise ApiError(404, "NotFound", "the server could not find the requested resource")
-            plural = rest[0]
-            name = rest[1] if len(rest) > 1 else None
-            sub = rest[2] if len(rest) > 2 else None
-            kind, group, version, namespaced = RESOURCES[plural]
-            if plural in api.hangs:
-                time.sleep(api.hangs[plural])
-            if plural in api.forbidden:
-                raise ApiError(
-                    403,
-                    "Forbidden",
-                    f'{_res_name(plural)} is forbidden: User "{user}" cannot '
-                    f'{"list" if name is None else "get"} resource "{plural}"',
-                )
-            if sub == "exec":
-                return self._exec(ns, name, query, user, groups)
-            verb = {
-                "GET": "get" if name else "list",
-                "POST": "create",
-                "PUT": "update",
-                "PATCH": "patch",
-                "DELETE": "delete",
-            }[method]
-            self._attrs = {
-                "verb": verb,
-                "namespace": ns,
-                "apiGroup": group,
-                "apiVersion": version,
-                "resource": plural,
-                "subresource": sub or "",
-                "name": name or "",
-            }
-            api.authorize(user, groups, verb, plural, sub, ns, name)
-            dry = query.get("dryRun", [""])[0] == "All"
-            with api.lock:
-                if method == "GET" and name is None:
-                    sel = query.get("labelSelector", [None])[0]
-                    items = []
-                    for (p, ons, _), o in sorted(api.store.items()):
-                        if (
-                            p == plural
-                            and (not ns or ons == ns)
-                            and selects((o["metadata"].get("labels") or {}), sel)
-                        ):
-                            item = copy.deepcopy(o)
-                            item.pop("kind", None)
-                            item.pop("apiVersion", None)
-                            items.append(item)
-                    return self._send(
-                        200,
-                        {
-                            "kind": f"{kind}List",
-                            "apiVersion": f"{group}/{version}" if group else version,
-                            "metadata": {"resourceVersion": str(api._rv)},
-                            "items": items,
-                        },
-                    )
-                key = (plural, ns if namespaced else "", name or "")
-                if method == "GET":
-                    obj = api.store.get(key)
-                    if obj is None:
-                        raise ApiError(
-                            404,
-                            "NotFound",
-                            f'{_res_name(plural)} "{name}" not found',
-                            {"name": name, "group": group, "kind": plural},
-                        )
-                    return self._send(200, obj)
-                if method == "POST":
-                    obj = json.loads(body or b"{}")
-                    return self._send(201, api.create(plural, ns, obj, dry=dry))
-                if method == "PUT":
-                    obj = json.loads(body or b"{}")
-                    return self._send(200, api.update(plural, ns, str(name), obj, dry=dry, check_rv=True))
-                if method == "DELETE":
-                    return self._send(200, api.delete(plural, ns, str(name), dry=dry))
-                ctype = self.headers.get("Content-Type", "")
-                patch = yaml.safe_load(body) if "yaml" in ctype else json.loads(body or b"{}")
-                cur = api.store.get(key)
-                if "apply-patch" in ctype:
-                    if not query.get("fieldManager"):
-                        raise ApiError(
-                            422,
-                            "Invalid",
-                            'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value',
-                        )
-                    if cur is None:
-                        return self._send(201, api.create(plural, ns, patch, dry=dry))
-                    new = merge_patch(cur, patch)
-                elif cur is None:
-                    raise ApiError(
-                        404,
-                        "NotFound",
-                        f'{_res_name(plural)} "{name}" not found',
-                        {"name": name, "group": group, "kind": plural},
-                    )
-                elif "json-patch" in ctype:
-                    new = json_patch(cur, patch)
-                elif "strategic" in ctype:
-                    new = strategic_merge(cur, patch)
-                else:
-                    new = merge_patch(cur, patch)
-                return self._send(200, api.update(plural, ns, str(name), new, dry=dry))
-
-        # -- exec over WebSocket (v4.channel.k8s.io) --
-        def _exec(self, ns, name, query, user, groups) -> None:
-            if api.refuse_exec:
-                raise ApiError(
-                    403, "Forbidden", f'pods "{name}" is forbidden: exec refused by the double (fault)'
-                )
-            api.authorize(user, groups, "get", "pods", "exec", ns, name)
-            if api.minor >= 35:  # AuthorizePodWebsocketUpgradeCreatePermission
-                api.authorize(user, groups, "create", "pods", "exec", ns, name)
-            pod = api.get("Pod", ns, str(name))
-            if pod is None:
-                raise ApiError(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
-            if not pod["spec"].get("nodeName"):
-                raise ApiError(400, "BadRequest", f"pod {name} does not have a host assigned")
-            names = [c.get("name") for c in pod["spec"].get("containers") or []]
-            container = query.get("container", [None])[0]
-            if container is None:
-                if len(names) != 1:
-                    raise ApiError(
-                        400,
-                        "BadRequest",
-                        f"a container name must be specified for pod {name}, choose one of: {names}",
-                    )
-                container = names[0]
-            if container not in names:
-                raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
-            if (pod.get("status") or {}).get("phase") != "Running":
-                raise ApiError(400, "BadRequest", f"container {container} is not running in pod {name}")
-            key = self.headers.get("Sec-WebSocket-Key")
-            if self.headers.get("Upgrade", "").lower() != "websocket" or not key:
-                raise ApiError(400, "BadRequest", "Upgrade request required")
-            argv = query.get("command", [])
-            accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
-            self.wfile.write(
-                (
-                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                    f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
-                ).encode()
+                            "name": g,
+                            "versions": [{"groupVersion": f"{g}/v1", "version": "v1"}],
+                            "preferredVersion": {"groupVersion": f"{g}/v1", "version": "v1"},
+                        }
+                        for g in groups
+                    ],
+                },
             )
-            rc, out, err = api.run_exec(pod, container, argv)
-            frames = [b"\x01"]
-            if out:
-                frames.append(b"\x01" + out.encode())
-            if err:
-                frames.append(b"\x02" + err.encode())
-            status = (
-                {"metadata": {}, "status": "Success"}
-                if rc == 0
-                else {
-                    "metadata": {},
-                    "status": "Failure",
-                    "message": f"command terminated with non-zero exit code: {rc}",
-                    "reason": "NonZeroExitCode",
-                    "details": {"causes": [{"reason": "ExitCode", "message": str(rc)}]},
-                }
+        return self._send(200, b"ok")
+
+    def _self_subject_review(self, req: _Request) -> None:
+        self._send(
+            201,
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "SelfSubjectReview",
+                "status": {"userInfo": {"username": req.user, "groups": req.groups}},
+            },
+        )
+
+    def _discovery(self, gv: str) -> None:
+        """The resources of one group version."""
+        res = [
+            {"name": p, "kind": k, "namespaced": nsd, "verbs": ["get", "list"]}
+            for p, (k, g, v, nsd) in RESOURCES.items()
+            if f"{g}/{v}" == gv
+        ]
+        self._send(200, {"kind": "APIResourceList", "groupVersion": gv, "resources": res})
+
+    def _resource(self, req: _Request) -> None:
+        api = self.api
+        self._apply_faults(req)
+        if req.sub == "exec":
+            return self._exec(req.ns, req.name, req.query, req.user, req.groups)
+        _kind, group, version, _namespaced = RESOURCES[req.plural]
+        verb = VERBS[req.action]
+        self._attrs = {
+            "verb": verb,
+            "namespace": req.ns,
+            "apiGroup": group,
+            "apiVersion": version,
+            "resource": req.plural,
+            "subresource": req.sub or "",
+            "name": req.name or "",
+        }
+        api.authorize(req.user, req.groups, verb, req.plural, req.sub, req.ns, req.name)
+        with api.lock:
+            ROUTES[req.action](self, req)
+
+    def _apply_faults(self, req: _Request) -> None:
+        """The test faults: a resource that hangs, or one forbidden to everyone."""
+        api, plural = self.api, req.plural
+        if plural in api.hangs:
+            time.sleep(api.hangs[plural])
+        if plural in api.forbidden:
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{_res_name(plural)} is forbidden: User "{req.user}" cannot '
+                f'{"list" if req.name is None else "get"} resource "{plural}"',
             )
-            frames.append(b"\x03" + json.dumps(status).encode())
-            for payload in frames:
-                self.wfile.write(_ws_frame(0x2, payload))
-            self.wfile.write(_ws_frame(0x8, struct.pack("!H", 1000)))
-            self.wfile.flush()
-            self.close_connection = True
-            with contextlib.suppress(OSError):  # TimeoutError included
-                self.connection.settimeout(2)
-                self.connection.recv(1024)  # the client's close frame, if it sends one
 
-        def do_GET(self) -> None:
-            self._route("GET")
+    # -- the object routes (called with the store locked) --
+    def _list(self, req: _Request) -> None:
+        api = self.api
+        kind, group, version, _namespaced = RESOURCES[req.plural]
+        sel = req.query.get("labelSelector", [None])[0]
+        items = []
+        for (p, ons, _), o in sorted(api.store.items()):
+            if (
+                p == req.plural
+                and (not req.ns or ons == req.ns)
+                and selects((o["metadata"].get("labels") or {}), sel)
+            ):
+                item = copy.deepcopy(o)
+                item.pop("kind", None)
+                item.pop("apiVersion", None)
+                items.append(item)
+        self._send(
+            200,
+            {
+                "kind": f"{kind}List",
+                "apiVersion": f"{group}/{version}" if group else version,
+                "metadata": {"resourceVersion": str(api._rv)},
+                "items": items,
+            },
+        )
 
-        def do_POST(self) -> None:
-            self._route("POST")
+    def _get(self, req: _Request) -> None:
+        obj = self.api.store.get(req.key)
+        if obj is None:
+            raise req.not_found()
+        self._send(200, obj)
 
-        def do_PUT(self) -> None:
-            self._route("PUT")
+    def _create(self, req: _Request) -> None:
+        obj = json.loads(req.body or b"{}")
+        self._send(201, self.api.create(req.plural, req.ns, obj, dry=req.dry))
 
-        def do_PATCH(self) -> None:
-            self._route("PATCH")
+    def _update(self, req: _Request) -> None:
+        obj = json.loads(req.body or b"{}")
+        self._send(200, self.api.update(req.plural, req.ns, str(req.name), obj, dry=req.dry, check_rv=True))
 
-        def do_DELETE(self) -> None:
-            self._route("DELETE")
+    def _delete(self, req: _Request) -> None:
+        self._send(200, self.api.delete(req.plural, req.ns, str(req.name), dry=req.dry))
 
-    return Handler
+    def _patch(self, req: _Request) -> None:
+        """Server-side apply (creating when absent), JSON patch, strategic or JSON merge patch."""
+        api = self.api
+        ctype = self.headers.get("Content-Type", "")
+        patch = yaml.safe_load(req.body) if "yaml" in ctype else json.loads(req.body or b"{}")
+        cur = api.store.get(req.key)
+        if "apply-patch" in ctype:
+            if not req.query.get("fieldManager"):
+                raise ApiError(
+                    422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value'
+                )
+            if cur is None:
+                return self._send(201, api.create(req.plural, req.ns, patch, dry=req.dry))
+            new = merge_patch(cur, patch)
+        elif cur is None:
+            raise req.not_found()
+        elif "json-patch" in ctype:
+            new = json_patch(cur, patch)
+        elif "strategic" in ctype:
+            new = strategic_merge(cur, patch)
+        else:
+            new = merge_patch(cur, patch)
+        self._send(200, api.update(req.plural, req.ns, str(req.name), new, dry=req.dry))
+
+    # -- exec over WebSocket (v4.channel.k8s.io) --
+    def _exec(self, ns, name, query, user, groups) -> None:
+        api = self.api
+        if api.refuse_exec:
+            raise ApiError(
+                403, "Forbidden", f'pods "{name}" is forbidden: exec refused by the double (fault)'
+            )
+        api.authorize(user, groups, "get", "pods", "exec", ns, name)
+        if api.minor >= 35:  # AuthorizePodWebsocketUpgradeCreatePermission
+            api.authorize(user, groups, "create", "pods", "exec", ns, name)
+        pod = api.get("Pod", ns, str(name))
+        if pod is None:
+            raise ApiError(404, "NotFound", f'pods "{name}" not found', {"name": name, "kind": "pods"})
+        if not pod["spec"].get("nodeName"):
+            raise ApiError(400, "BadRequest", f"pod {name} does not have a host assigned")
+        container = _exec_container(pod, name, query.get("container", [None])[0])
+        key = self.headers.get("Sec-WebSocket-Key")
+        if self.headers.get("Upgrade", "").lower() != "websocket" or not key:
+            raise ApiError(400, "BadRequest", "Upgrade request required")
+        argv = query.get("command", [])
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        self.wfile.write(
+            (
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+            ).encode()
+        )
+        rc, out, err = api.run_exec(pod, container, argv)
+        for payload in _exec_frames(rc, out, err):
+            self.wfile.write(_ws_frame(0x2, payload))
+        self.wfile.write(_ws_frame(0x8, struct.pack("!H", 1000)))
+        self.wfile.flush()
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # TimeoutError included
+            self.connection.settimeout(2)
+            self.connection.recv(1024)  # the client's close frame, if it sends one
+
+    def do_GET(self) -> None:
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        self._route("POST")
+
+    def do_PUT(self) -> None:
+        self._route("PUT")
+
+    def do_PATCH(self) -> None:
+        self._route("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._route("DELETE")
+
+
+# the object routes by action (the HTTP method, GET of a collection being LIST)
+ROUTES = {
+    "LIST": _Handler._list,
+    "GET": _Handler._get,
+    "POST": _Handler._create,
+    "PUT": _Handler._update,
+    "PATCH": _Handler._patch,
+    "DELETE": _Handler._delete,
+}
+
+
+def _exec_container(pod: dict[str, Any], name: str, container: str | None) -> Any:
+    """The container an exec runs in (the only one when none is named), refused when not running."""
+    names = [c.get("name") for c in pod["spec"].get("containers") or []]
+    if container is None:
+        if len(names) != 1:
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"a container name must be specified for pod {name}, choose one of: {names}",
+            )
+        container = names[0]
+    if container not in names:
+        raise ApiError(400, "BadRequest", f"container {container} is not valid for pod {name}")
+    if (pod.get("status") or {}).get("phase") != "Running":
+        raise ApiError(400, "BadRequest", f"container {container} is not running in pod {name}")
+    return container
+
+
+def _exec_frames(rc: int, out: str, err: str) -> list[bytes]:
+    """The channel frames of an exec: an empty stdout frame, stdout, stderr, then the Status on channel 3."""
+    frames = [b"\x01"]
+    if out:
+        frames.append(b"\x01" + out.encode())
+    if err:
+        frames.append(b"\x02" + err.encode())
+    status = (
+        {"metadata": {}, "status": "Success"}
+        if rc == 0
+        else {
+            "metadata": {},
+            "status": "Failure",
+            "message": f"command terminated with non-zero exit code: {rc}",
+            "reason": "NonZeroExitCode",
+            "details": {"causes": [{"reason": "ExitCode", "message": str(rc)}]},
+        }
+    )
+    frames.append(b"\x03" + json.dumps(status).encode())
+    return frames
 
 
 def _ws_frame(opcode: int, payload: bytes) -> bytes:

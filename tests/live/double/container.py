@@ -3,11 +3,13 @@ decided from the pod spec, never by running anything.
 
 - The root file system is read-only when the container's ``securityContext.readOnlyRootFilesystem`` is true.
 - A path under a ``volumeMounts`` entry belongs to that volume: ``emptyDir`` is writable unless the mount is
-  ``readOnly``; configMap/secret/projected/downwardAPI volumes are always read-only; hostPath follows ``readOnly``.
+  ``readOnly``; configMap/secret/projected/downwardAPI volumes are always read-only; hostPath follows
+  ``readOnly``.
 - Images run as root (uid 0) unless ``runAsUser`` says otherwise. On a writable root a non-root user may
   write only under ``/tmp`` (and ``/var/tmp``, ``/dev/shm``); elsewhere ``Permission denied``.
 - Creating a file on a read-only mount fails with EROFS whatever the uid (Linux checks the mount first).
-  Texts are busybox's: ``touch: <path>: Read-only file system`` / ``touch: <path>: Permission denied``, exit 1.
+  Texts are busybox's: ``touch: <path>: Read-only file system`` / ``touch: <path>: Permission denied``,
+  exit 1.
 
 Commands understood: the grader's write probe (``sh -c '<for d in "$@"... touch ...>' sh DIR...``), ``touch
 PATH``, ``cat FILE`` (``/etc/shadow`` and ``/etc/passwd`` have fake contents), ``id``, ``true``, ``sleep``,

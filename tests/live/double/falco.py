@@ -1,12 +1,13 @@
 """The control-plane node's Falco service, as the double models it: a stand-in, not Falco.
 
 Every exec the double serves into a pod scheduled on the node becomes the system-call events Falco would see
-(``execve`` of the command, spawned by ``runc``, and for ``cat``/``head``/``tail`` of a file an ``openat`` read
-of it), with the container id (12 hex of the pod's containerID), container name, user root and the pod's
-Kubernetes names. They are evaluated by the project's own Falco engine against the node's rules files, loaded
-in Falco's default order (``/etc/falco/falco_rules.yaml``, ``falco_rules.local.yaml``, ``rules.d/*.yaml``),
-exactly as they are on the node at that moment, with falco.yaml's ``rule_matching`` (default ``first``); a rules set that does not load raises nothing (the real
-service would not have restarted with it). Each alert is appended to the node's journal in Falco's text
+(``execve`` of the command, spawned by ``runc``, and for ``cat``/``head``/``tail`` of a file an ``openat``
+read of it), with the container id (12 hex of the pod's containerID), container name, user root and the
+pod's Kubernetes names. They are evaluated by the project's own Falco engine against the node's rules files,
+loaded in Falco's default order (``/etc/falco/falco_rules.yaml``, ``falco_rules.local.yaml``,
+``rules.d/*.yaml``), exactly as they are on the node at that moment, with falco.yaml's ``rule_matching``
+(default ``first``); a rules set that does not load raises nothing (the real service would not have
+restarted with it). Each alert is appended to the node's journal in Falco's text
 form (``HH:MM:SS.nnnnnnnnn: <Priority> <output>``), which the stand-in ``journalctl`` prints. Only execs
 are seen: the offenders' own loops (lab4) are not simulated.
 """
@@ -34,9 +35,9 @@ class FalcoService:
         return [f for f in files if f.is_file()]
 
     def rule_matching(self) -> str:
-        """``rule_matching`` from falco.yaml, then from the files of its ``config_files`` folders in name order,
-        later ones winning, as Falco merges them (Falco's default: ``first``, the first loaded rule that matches
-        wins)."""
+        """``rule_matching`` from falco.yaml, then from the files of its ``config_files`` folders in name
+        order, later ones winning, as Falco merges them (Falco's default: ``first``, the first loaded rule
+        that matches wins)."""
         import yaml
 
         def read(path: str) -> dict:

@@ -1,20 +1,21 @@
 """The cluster double's nodes: directories with the files a kubeadm node has, reached through the kit's real
 ssh node backend (``--target ssh://controlplane?ssh_config=...``) via a loopback OpenSSH server whose
-ForceCommand runs each command ``chroot``-ed into that node's directory (in a private mount namespace, with the
-host's /usr, /bin, /lib and /work bind-mounted so ordinary tools and the stand-ins work).
+ForceCommand runs each command ``chroot``-ed into that node's directory (in a private mount namespace, with
+the host's /usr, /bin, /lib and /work bind-mounted so ordinary tools and the stand-ins work).
 
-Files each node gets (kubeadm init + the kit's provisioning): ``/etc/kubernetes/manifests/{etcd,kube-apiserver,
-kube-controller-manager,kube-scheduler}.yaml`` (the API server's is the upstream kubeadm manifest from
-``../shared/conformance/kubernetes/``), ``/etc/kubernetes/cks-pristine/kube-apiserver.yaml`` (provisioning's
-pristine copy), ``/etc/kubernetes/admin.conf`` (the admin token), ``/etc/cks/grader.kubeconfig`` (the grader
-ServiceAccount's token), ``/etc/kubernetes/pki/ca.crt``, ``/etc/kubernetes/audit/`` and
-``/var/log/kubernetes/audit/`` (provisioning makes both), ``/opt/course/``, and on the control plane Falco's
-package layout: ``/etc/falco/falco.yaml``, the real upstream ``/etc/falco/falco_rules.yaml`` (falco-rules from
+Files each node gets (kubeadm init + the kit's provisioning):
+``/etc/kubernetes/manifests/{etcd,kube-apiserver,kube-controller-manager,kube-scheduler}.yaml`` (the API
+server's is the upstream kubeadm manifest from ``../shared/conformance/kubernetes/``),
+``/etc/kubernetes/cks-pristine/kube-apiserver.yaml`` (provisioning's pristine copy),
+``/etc/kubernetes/admin.conf`` (the admin token), ``/etc/cks/grader.kubeconfig`` (the grader ServiceAccount's
+token), ``/etc/kubernetes/pki/ca.crt``, ``/etc/kubernetes/audit/`` and ``/var/log/kubernetes/audit/``
+(provisioning makes both), ``/opt/course/``, and on the control plane Falco's package layout:
+``/etc/falco/falco.yaml``, the real upstream ``/etc/falco/falco_rules.yaml`` (falco-rules from
 ``../shared/conformance/falco/rules/``), ``falco_rules.local.yaml`` and ``rules.d/``.
 
 Stand-in commands in ``/opt/double/bin`` (first on PATH), documented as stand-ins:
-- ``falco`` runs the project's own Falco engine: ``--version`` prints the pinned version, ``-V f ...`` validates
-  like ``falco -V`` (exit 1 on an invalid file). It does not capture system calls.
+- ``falco`` runs the project's own Falco engine: ``--version`` prints the pinned version, ``-V f ...``
+  validates like ``falco -V`` (exit 1 on an invalid file). It does not capture system calls.
 - ``systemctl is-active falco-modern-bpf`` says ``active``; ``journalctl -u UNIT --since @EPOCH`` prints the
   alerts the double's Falco raised (the double evaluates each exec it serves as an execve/openat event
   against the node's rules files with the project's engine, and appends the alerts to the journal).
@@ -37,7 +38,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[3]
-# ../shared beside the checkout (tests/conftest.py's rule, CKS_SHARED overrides); a worktree one level deeper too
+# ../shared beside the checkout (tests/conftest.py's rule, CKS_SHARED overrides); a worktree one level deeper
+# too
 SHARED = next(
     (
         p
@@ -65,7 +67,9 @@ mkdir -p "$R/dev" "$R/tmp" && mount --rbind /dev "$R/dev"
 for p in @PYTHON_PREFIXES@; do
   [ -d "$p" ] && [ -z "$(ls -A "$R$p" 2>/dev/null)" ] && mkdir -p "$R$p" && mount --rbind "$p" "$R$p"
 done
-[ -d /etc/alternatives ] && mkdir -p "$R/etc/alternatives" && mount --rbind /etc/alternatives "$R/etc/alternatives"
+if [ -d /etc/alternatives ]; then
+  mkdir -p "$R/etc/alternatives" && mount --rbind /etc/alternatives "$R/etc/alternatives"
+fi
 PATH=/opt/double/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 exec chroot "$R" /bin/sh -c "$SSH_ORIGINAL_COMMAND"
@@ -98,7 +102,10 @@ def node_support() -> str | None:
     """None if nodes can be served here, else why not (the tests skip with it)."""
     missing = [p for p in NEEDED if not (SHARED / p).is_file()]
     if missing:
-        return f"conformance data not found ({SHARED / missing[0]}): set CKS_SHARED or place ../shared beside the repo"
+        return (
+            f"conformance data not found ({SHARED / missing[0]}): "
+            "set CKS_SHARED or place ../shared beside the repo"
+        )
     if SSHD is None or shutil.which("ssh") is None:
         return "sshd/ssh not installed (apt-get install openssh-server openssh-client)"
     if shutil.which("unshare") is None or shutil.which("chroot") is None:
@@ -175,7 +182,8 @@ def falco_main(argv: list[str]) -> int:
         except OSError as exc:
             print(f"Error: cannot read {f}: {exc.strerror}")
             return 1
-    # the upstream rules file takes seconds to load here: answers are cached per content (same input, same answer)
+    # the upstream rules file takes seconds to load here: answers are cached per content (same input, same
+    # answer)
     key = hashlib.sha256(repr([(f, hashlib.sha256(d).hexdigest()) for f, d in contents]).encode()).hexdigest()
     cache = Path("/var/lib/double/falco-validate") / f"{key}.json"
     if cache.is_file():
@@ -303,8 +311,8 @@ class DoubleNodes:
         (keys / "authorized_keys").write_text((keys / "user_key.pub").read_text())
         os.chmod(keys / "authorized_keys", 0o600)
         wrapper = keys / "node-shell"
-        # the stand-ins' shebang is this interpreter: its real prefix must exist inside the chroot
-        # (pyenv's under /root, a virtualenv and the checkout wherever CI cloned them), and the checkout they import
+        # the stand-ins' shebang is this interpreter: its real prefix must exist inside the chroot (pyenv's
+        # under /root, a virtualenv and the checkout wherever CI cloned them), and the checkout they import
         prefixes = sorted(
             {str(Path(p).resolve()) for p in (sys.base_prefix, sys.prefix, REPO)}
             | {str(Path(sys.executable).resolve().parent.parent)}
@@ -325,7 +333,8 @@ class DoubleNodes:
             "".join(f"Port {p}\n" for p in ports.values())
             + f"ListenAddress 127.0.0.1\nHostKey {keys}/host_key\nAuthorizedKeysFile {keys}/authorized_keys\n"
             f"PidFile {keys}/sshd.pid\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nUseDNS no\n"
+            "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\n"
+            "UseDNS no\n"
             "PrintMotd no\nPrintLastLog no\nX11Forwarding no\nPermitTTY no\nSubsystem sftp internal-sftp\n"
             + match
         )
@@ -439,6 +448,7 @@ class DoubleNodes:
             "webserver:\n  enabled: true\n  listen_port: 8765\n"
             "config_files:\n  - /etc/falco/config.d\n",
         )
-        # what provision/falco.sh writes: every matching rule alerts, so a default rule cannot hide the learner's
+        # what provision/falco.sh writes: every matching rule alerts, so a default rule cannot hide the
+        # learner's own
         node.write("/etc/falco/config.d/cks.yaml", "rule_matching: all\n")
         node.kubelet_sync()
