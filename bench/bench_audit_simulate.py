@@ -103,53 +103,53 @@ def generate(n: int, seed: int = 7) -> list[RequestAttributes]:
 
 
 def naive_level(rules, a: RequestAttributes) -> str:
-    """checker.go ruleMatches, transcribed without precompilation (the peer)."""
+    """checker.go's rule loop, transcribed without precompilation (the peer)."""
     for r in rules:
-        if r.users and (a.user is None or a.user.username not in r.users):
-            continue
-        if r.user_groups and (a.user is None or not any(g in r.user_groups for g in a.user.groups)):
-            continue
-        if r.verbs and a.verb not in r.verbs:
-            continue
-        if r.namespaces or r.resources:
-            if not a.is_resource_request or (r.namespaces and a.namespace not in r.namespaces):
-                continue
-            if not r.resources:
-                return r.level
-            combined = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
-            hit = False
-            for gr in r.resources:
-                if gr.group != a.api_group and gr.group != "*":
-                    continue
-                if not gr.resources:
-                    hit = True
-                    break
-                for res in gr.resources:
-                    if gr.resource_names and a.name not in gr.resource_names:
-                        continue
-                    if (
-                        res in (combined, "*")
-                        or (a.subresource and res.startswith("*/") and res[2:] == a.subresource)
-                        or (res.endswith("/*") and res[:-2] == a.resource)
-                    ):
-                        hit = True
-                        break
-                if hit:
-                    break
-            if hit:
-                return r.level
-            continue
-        if r.non_resource_urls:
-            if a.is_resource_request:
-                continue
-            if any(
-                u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u.rstrip("*")))
-                for u in r.non_resource_urls
-            ):
-                return r.level
-            continue
-        return r.level
+        if naive_rule_matches(r, a):
+            return r.level
     return "None"
+
+
+def naive_rule_matches(r, a: RequestAttributes) -> bool:
+    """checker.go ruleMatches."""
+    if r.users and (a.user is None or a.user.username not in r.users):
+        return False
+    if r.user_groups and (a.user is None or not any(g in r.user_groups for g in a.user.groups)):
+        return False
+    if r.verbs and a.verb not in r.verbs:
+        return False
+    if r.namespaces or r.resources:
+        return naive_rule_matches_resource(r, a)
+    if r.non_resource_urls:
+        return not a.is_resource_request and any(
+            u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u.rstrip("*")))
+            for u in r.non_resource_urls
+        )
+    return True
+
+
+def naive_rule_matches_resource(r, a: RequestAttributes) -> bool:
+    """checker.go ruleMatchesResource."""
+    if not a.is_resource_request or (r.namespaces and a.namespace not in r.namespaces):
+        return False
+    if not r.resources:
+        return True
+    combined = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
+    for gr in r.resources:
+        if gr.group != a.api_group and gr.group != "*":
+            continue
+        if not gr.resources:
+            return True
+        for res in gr.resources:
+            if gr.resource_names and a.name not in gr.resource_names:
+                continue
+            if (
+                res in (combined, "*")
+                or (a.subresource and res.startswith("*/") and res[2:] == a.subresource)
+                or (res.endswith("/*") and res[:-2] == a.resource)
+            ):
+                return True
+    return False
 
 
 def main(argv: list[str] | None = None) -> int:
