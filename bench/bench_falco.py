@@ -192,7 +192,8 @@ def main() -> None:
 
     times = bench_load(args.runs)
     print(
-        f"load+compile falco_rules.yaml (25 rules, 87 macros, 49 lists): median {statistics.median(times):.3f} s, "
+        "load+compile falco_rules.yaml (25 rules, 87 macros, 49 lists): "
+        f"median {statistics.median(times):.3f} s, "
         f"first {times[0]:.3f} s, best {min(times):.3f} s   target < 0.25 s"
     )
 
@@ -228,7 +229,8 @@ def main() -> None:
     sample = events[: max(1, len(events) // 5)]
     r_naive = rate(NaiveEngine(res.rules), sample)
     print(
-        f"peer (no event-type index, every rule's own filter on every event, realistic mix): {fmt_rate(r_naive)}"
+        "peer (no event-type index, every rule's own filter on every event, realistic mix): "
+        f"{fmt_rate(r_naive)}"
         f" -> the engine is {r_first[0] / r_naive[0]:.1f}x faster (wall)"
     )
     from grader.engines.falco.engine import Engine

@@ -74,7 +74,8 @@ def _make_bundle(args: tuple[int, str, int, str]) -> str:
         if kind >= 2 and wrong:
             apply_overlay(wrong[turn % len(wrong)], ws / "w", values)
         out = Path(out_dir) / f"{seed}-{lab_id}.tar.gz"
-        # what `cks submit` writes, minus its own grading (the regrade never trusts it; this keeps setup short)
+        # what `cks submit` writes, minus its own grading (the regrade never trusts it; this keeps setup
+        # short)
         write_bundle(
             out,
             ws / "w",
