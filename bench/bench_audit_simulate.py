@@ -152,6 +152,44 @@ def naive_rule_matches_resource(r, a: RequestAttributes) -> bool:
     return False
 
 
+def time_passes(policy, requests: list[RequestAttributes], repeat: int) -> tuple[list, list, list]:
+    """Seconds per pass of the floor, the engine and the peer, interleaved ``repeat`` times."""
+
+    def floor() -> None:
+        sink = None
+        for a in requests:
+            sink = (a.user, a.verb, a.namespace, a.api_group, a.resource)
+        del sink
+
+    def run() -> None:
+        policy.evaluate_many(requests)
+
+    def peer() -> None:
+        rules = policy.rules
+        for a in requests:
+            naive_level(rules, a)
+
+    floors, runs, peers = [], [], []
+    for _ in range(repeat):
+        for fn, times in ((floor, floors), (run, runs), (peer, peers)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return floors, runs, peers
+
+
+def level_counts(policy, requests: list[RequestAttributes]) -> dict[str, int] | None:
+    """How many requests get each level; None (after printing it) at the first request where the engine
+    and the peer disagree: the bench doubles as a differential check."""
+    levels: dict[str, int] = {}
+    for a, d in zip(requests, policy.evaluate_many(requests), strict=True):
+        levels[d.level] = levels.get(d.level, 0) + 1
+        if d.level != naive_level(policy.rules, a):
+            print(f"MISMATCH: {a.describe()}: engine {d.level}, naive {naive_level(policy.rules, a)}")
+            return None
+    return levels
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=100_000)
@@ -169,40 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     policy = result.policy
     requests = generate(args.requests)
-
-    def floor() -> None:
-        sink = None
-        for a in requests:
-            sink = (a.user, a.verb, a.namespace, a.api_group, a.resource)
-        del sink
-
-    def run() -> None:
-        policy.evaluate_many(requests)
-
-    def peer() -> None:
-        rules = policy.rules
-        for a in requests:
-            naive_level(rules, a)
-
-    floors, runs, peers = [], [], []
-    for _ in range(args.repeat):
-        t = time.perf_counter()
-        floor()
-        floors.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        run()
-        runs.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        peer()
-        peers.append(time.perf_counter() - t)
+    floors, runs, peers = time_passes(policy, requests, args.repeat)
     med = statistics.median(runs)
     rate = args.requests / med
-    levels: dict[str, int] = {}
-    for a, d in zip(requests, policy.evaluate_many(requests), strict=True):
-        levels[d.level] = levels.get(d.level, 0) + 1
-        if d.level != naive_level(policy.rules, a):  # the bench doubles as a differential check
-            print(f"MISMATCH: {a.describe()}: engine {d.level}, naive {naive_level(policy.rules, a)}")
-            return 1
+    levels = level_counts(policy, requests)
+    if levels is None:
+        return 1
     peer_med = statistics.median(peers)
     print(f"policy: {args.policy.name} ({len(policy.rules)} rules, loaded in {load_ms:.1f} ms)")
     print(f"requests: {args.requests:,} generated, median of {args.repeat} runs")
