@@ -103,53 +103,91 @@ def generate(n: int, seed: int = 7) -> list[RequestAttributes]:
 
 
 def naive_level(rules, a: RequestAttributes) -> str:
-    """checker.go ruleMatches, transcribed without precompilation (the peer)."""
+    """checker.go's rule loop, transcribed without precompilation (the peer)."""
     for r in rules:
-        if r.users and (a.user is None or a.user.username not in r.users):
-            continue
-        if r.user_groups and (a.user is None or not any(g in r.user_groups for g in a.user.groups)):
-            continue
-        if r.verbs and a.verb not in r.verbs:
-            continue
-        if r.namespaces or r.resources:
-            if not a.is_resource_request or (r.namespaces and a.namespace not in r.namespaces):
-                continue
-            if not r.resources:
-                return r.level
-            combined = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
-            hit = False
-            for gr in r.resources:
-                if gr.group != a.api_group and gr.group != "*":
-                    continue
-                if not gr.resources:
-                    hit = True
-                    break
-                for res in gr.resources:
-                    if gr.resource_names and a.name not in gr.resource_names:
-                        continue
-                    if (
-                        res in (combined, "*")
-                        or (a.subresource and res.startswith("*/") and res[2:] == a.subresource)
-                        or (res.endswith("/*") and res[:-2] == a.resource)
-                    ):
-                        hit = True
-                        break
-                if hit:
-                    break
-            if hit:
-                return r.level
-            continue
-        if r.non_resource_urls:
-            if a.is_resource_request:
-                continue
-            if any(
-                u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u.rstrip("*")))
-                for u in r.non_resource_urls
-            ):
-                return r.level
-            continue
-        return r.level
+        if naive_rule_matches(r, a):
+            return r.level
     return "None"
+
+
+def naive_rule_matches(r, a: RequestAttributes) -> bool:
+    """checker.go ruleMatches."""
+    if r.users and (a.user is None or a.user.username not in r.users):
+        return False
+    if r.user_groups and (a.user is None or not any(g in r.user_groups for g in a.user.groups)):
+        return False
+    if r.verbs and a.verb not in r.verbs:
+        return False
+    if r.namespaces or r.resources:
+        return naive_rule_matches_resource(r, a)
+    if r.non_resource_urls:
+        return not a.is_resource_request and any(
+            u == "*" or u == a.path or (u.endswith("*") and a.path.startswith(u.rstrip("*")))
+            for u in r.non_resource_urls
+        )
+    return True
+
+
+def naive_rule_matches_resource(r, a: RequestAttributes) -> bool:
+    """checker.go ruleMatchesResource."""
+    if not a.is_resource_request or (r.namespaces and a.namespace not in r.namespaces):
+        return False
+    if not r.resources:
+        return True
+    combined = f"{a.resource}/{a.subresource}" if a.subresource else a.resource
+    for gr in r.resources:
+        if gr.group != a.api_group and gr.group != "*":
+            continue
+        if not gr.resources:
+            return True
+        for res in gr.resources:
+            if gr.resource_names and a.name not in gr.resource_names:
+                continue
+            if (
+                res in (combined, "*")
+                or (a.subresource and res.startswith("*/") and res[2:] == a.subresource)
+                or (res.endswith("/*") and res[:-2] == a.resource)
+            ):
+                return True
+    return False
+
+
+def time_passes(policy, requests: list[RequestAttributes], repeat: int) -> tuple[list, list, list]:
+    """Seconds per pass of the floor, the engine and the peer, interleaved ``repeat`` times."""
+
+    def floor() -> None:
+        sink = None
+        for a in requests:
+            sink = (a.user, a.verb, a.namespace, a.api_group, a.resource)
+        del sink
+
+    def run() -> None:
+        policy.evaluate_many(requests)
+
+    def peer() -> None:
+        rules = policy.rules
+        for a in requests:
+            naive_level(rules, a)
+
+    floors, runs, peers = [], [], []
+    for _ in range(repeat):
+        for fn, times in ((floor, floors), (run, runs), (peer, peers)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return floors, runs, peers
+
+
+def level_counts(policy, requests: list[RequestAttributes]) -> dict[str, int] | None:
+    """How many requests get each level; None (after printing it) at the first request where the engine
+    and the peer disagree: the bench doubles as a differential check."""
+    levels: dict[str, int] = {}
+    for a, d in zip(requests, policy.evaluate_many(requests), strict=True):
+        levels[d.level] = levels.get(d.level, 0) + 1
+        if d.level != naive_level(policy.rules, a):
+            print(f"MISMATCH: {a.describe()}: engine {d.level}, naive {naive_level(policy.rules, a)}")
+            return None
+    return levels
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,40 +207,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     policy = result.policy
     requests = generate(args.requests)
-
-    def floor() -> None:
-        sink = None
-        for a in requests:
-            sink = (a.user, a.verb, a.namespace, a.api_group, a.resource)
-        del sink
-
-    def run() -> None:
-        policy.evaluate_many(requests)
-
-    def peer() -> None:
-        rules = policy.rules
-        for a in requests:
-            naive_level(rules, a)
-
-    floors, runs, peers = [], [], []
-    for _ in range(args.repeat):
-        t = time.perf_counter()
-        floor()
-        floors.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        run()
-        runs.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        peer()
-        peers.append(time.perf_counter() - t)
+    floors, runs, peers = time_passes(policy, requests, args.repeat)
     med = statistics.median(runs)
     rate = args.requests / med
-    levels: dict[str, int] = {}
-    for a, d in zip(requests, policy.evaluate_many(requests), strict=True):
-        levels[d.level] = levels.get(d.level, 0) + 1
-        if d.level != naive_level(policy.rules, a):  # the bench doubles as a differential check
-            print(f"MISMATCH: {a.describe()}: engine {d.level}, naive {naive_level(policy.rules, a)}")
-            return 1
+    levels = level_counts(policy, requests)
+    if levels is None:
+        return 1
     peer_med = statistics.median(peers)
     print(f"policy: {args.policy.name} ({len(policy.rules)} rules, loaded in {load_ms:.1f} ms)")
     print(f"requests: {args.requests:,} generated, median of {args.repeat} runs")

@@ -192,18 +192,11 @@ def main() -> None:
 
     times = bench_load(args.runs)
     print(
-        f"load+compile falco_rules.yaml (25 rules, 87 macros, 49 lists): median {statistics.median(times):.3f} s, "
+        "load+compile falco_rules.yaml (25 rules, 87 macros, 49 lists): "
+        f"median {statistics.median(times):.3f} s, "
         f"first {times[0]:.3f} s, best {min(times):.3f} s   target < 0.25 s"
     )
-
-    names = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
-    t = time.perf_counter()
-    res = load_rules([(n, (RULES / n).read_text()) for n in names])
-    print(
-        f"load+compile stable+incubating+sandbox: {time.perf_counter() - t:.3f} s, {len(res.rules)} rules "
-        f"({sum(r.enabled for r in res.rules)} enabled)"
-    )
-    assert res.successful
+    res = load_all_rules()
 
     t = time.perf_counter()
     events = gen_events(args.events)
@@ -213,8 +206,37 @@ def main() -> None:
         "realistic mix: 55% syscalls no rule watches (read, write, close ...), 20% opens, 10% execs, "
         "10% connects, 5% rare; heavy mix: only rule-relevant types"
     )
-
     first = res.engine(rule_matching="first")
+    sample = events[: max(1, len(events) // 5)]
+    report_evaluation(res, first, events, heavy, sample)
+
+    e2e = [end_to_end(first, gen_mappings(20_000, mix, seed=11)) for mix in ("realistic", "heavy")]
+    print(
+        f"end to end, event_from_mapping + evaluate (20,000 fresh mappings; not the target, which like Falco "
+        f"takes parsed events): realistic {fmt_rate(e2e[0])}; heavy {fmt_rate(e2e[1])}"
+    )
+    report_scaling(res, sample)
+    alerts = sum(len(first.process(e)) for e in sample)
+    print(f"alerts on the sample: {alerts:,} of {len(sample):,} events")
+
+
+def load_all_rules():
+    """stable + incubating + sandbox, loaded and compiled once (timed once)."""
+    names = ["falco_rules.yaml", "falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"]
+    t = time.perf_counter()
+    res = load_rules([(n, (RULES / n).read_text()) for n in names])
+    print(
+        f"load+compile stable+incubating+sandbox: {time.perf_counter() - t:.3f} s, {len(res.rules)} rules "
+        f"({sum(r.enabled for r in res.rules)} enabled)"
+    )
+    assert res.successful
+    return res
+
+
+def report_evaluation(res, first, events: list, heavy: list, sample: list) -> None:
+    """The target figures (both mixes, both rule_matching modes), then the engine against its peers."""
+    from grader.engines.falco.engine import Engine
+
     all_ = res.engine(rule_matching="all")
     r_first, r_all = rate(first, events), rate(all_, events)
     r_heavy, r_heavy_all = rate(first, heavy), rate(all_, heavy)
@@ -225,14 +247,12 @@ def main() -> None:
     print(f"  realistic mix, rule_matching all:   {fmt_rate(r_all)}")
     print(f"  heavy mix,     rule_matching first: {fmt_rate(r_heavy)}")
     print(f"  heavy mix,     rule_matching all:   {fmt_rate(r_heavy_all)}")
-    sample = events[: max(1, len(events) // 5)]
     r_naive = rate(NaiveEngine(res.rules), sample)
     print(
-        f"peer (no event-type index, every rule's own filter on every event, realistic mix): {fmt_rate(r_naive)}"
+        "peer (no event-type index, every rule's own filter on every event, realistic mix): "
+        f"{fmt_rate(r_naive)}"
         f" -> the engine is {r_first[0] / r_naive[0]:.1f}x faster (wall)"
     )
-    from grader.engines.falco.engine import Engine
-
     try:
         seq = Engine(res.rules, rule_matching="first", combine=False)
     except TypeError:  # an engine from before the combined filters (before/after comparisons)
@@ -244,19 +264,15 @@ def main() -> None:
             f"the combined per-type filters are {r_heavy[0] / r_seq[0]:.1f}x faster (wall)"
         )
 
-    e2e = [end_to_end(first, gen_mappings(20_000, mix, seed=11)) for mix in ("realistic", "heavy")]
-    print(
-        f"end to end, event_from_mapping + evaluate (20,000 fresh mappings; not the target, which like Falco "
-        f"takes parsed events): realistic {fmt_rate(e2e[0])}; heavy {fmt_rate(e2e[1])}"
-    )
+
+def report_scaling(res, sample: list) -> None:
+    from grader.engines.falco.engine import Engine
 
     print("scaling with the number of rules (rule_matching all, 20% of the events, realistic mix):")
     enabled = [r for r in res.rules if r.enabled]
     for k in (10, 25, 50, len(enabled)):
         eng = Engine(enabled[:k], rule_matching="all")
         print(f"  {k:4d} rules: {fmt_rate(rate(eng, sample))}")
-    alerts = sum(len(first.process(e)) for e in sample)
-    print(f"alerts on the sample: {alerts:,} of {len(sample):,} events")
 
 
 if __name__ == "__main__":

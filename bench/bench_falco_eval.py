@@ -142,7 +142,8 @@ def generate_events(n: int, seed: int) -> list:
         elif evtype in ("connect", "accept", "sendto"):
             data["fd.name"] = (
                 f"10.0.0.{rnd.randint(1, 9)}:{rnd.randint(30000, 60000)}->"
-                f"{rnd.choice(['10.0.0.1', '93.184.216.34', '169.254.169.254'])}:{rnd.choice([80, 443, 4444])}"
+                f"{rnd.choice(['10.0.0.1', '93.184.216.34', '169.254.169.254'])}:"
+                f"{rnd.choice([80, 443, 4444])}"
             )
         out.append(event_from_mapping(data, num=i + 1))
     return out

@@ -314,7 +314,8 @@ def main() -> None:
             continue
         theirs_t, theirs = run_checkov(exe, d)
         print(
-            f"   {n:>5} manifests: cks {ours_t:.2f}s, checkov {theirs_t:.2f}s -> {theirs_t / ours_t:.1f}x faster"
+            f"   {n:>5} manifests: cks {ours_t:.2f}s, checkov {theirs_t:.2f}s "
+            f"-> {theirs_t / ours_t:.1f}x faster"
         )
         for check, res in compare(objs, ours, theirs).items():
             print(f"      {check:<25} agree on {res['agree']}/{res['total']} objects ({CHECKOV_IDS[check]})")
@@ -323,12 +324,14 @@ def main() -> None:
         shutil.rmtree(d.parent)
     print(f"== {args.snapshot_pods:,} pods in one snapshot")
     print(
-        "   load = parse cluster/ (grader.snapshot); grade = lab6's pods.offending_pods_deleted over every pod;"
+        "   load = parse cluster/ (grader.snapshot); "
+        "grade = lab6's pods.offending_pods_deleted over every pod;"
     )
     print("   report = every pod's CKS findings + PSS restricted violations (what `cks pods check` computes)")
     for fmt, r in bench_snapshot(args.snapshot_pods, args.seed).items():
         print(
-            f"   cluster/pods.{fmt:<4}: load {r['load_s']:.2f}s, grade {r['grade_s']:.2f}s, report {r['report_s']:.2f}s "
+            f"   cluster/pods.{fmt:<4}: load {r['load_s']:.2f}s, grade {r['grade_s']:.2f}s, "
+            f"report {r['report_s']:.2f}s "
             f"({r['pods']} pods, {r['violations']} PSS violations; check said: {r['outcome']})"
         )
 

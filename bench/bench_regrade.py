@@ -74,7 +74,8 @@ def _make_bundle(args: tuple[int, str, int, str]) -> str:
         if kind >= 2 and wrong:
             apply_overlay(wrong[turn % len(wrong)], ws / "w", values)
         out = Path(out_dir) / f"{seed}-{lab_id}.tar.gz"
-        # what `cks submit` writes, minus its own grading (the regrade never trusts it; this keeps setup short)
+        # what `cks submit` writes, minus its own grading (the regrade never trusts it; this keeps setup
+        # short)
         write_bundle(
             out,
             ws / "w",
@@ -91,6 +92,28 @@ def _make_bundle(args: tuple[int, str, int, str]) -> str:
     finally:
         shutil.rmtree(ws, ignore_errors=True)
         forget_pristine(lab, seed)  # pool workers exit without atexit handlers: clean up here
+
+
+def _make_class(labs: list[str], count: int, jobs: int, out_dir: Path) -> list[str]:
+    """``count`` bundles in an even spread: learner i takes lab i mod n, and each lab sees every kind of
+    hand-in in turn."""
+    work = [(i, labs[i % len(labs)], i // len(labs), str(out_dir)) for i in range(count)]
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_scratch) as pool:
+        return list(pool.map(_make_bundle, work, chunksize=8))
+
+
+def _per_lab_cost(bundles: list[str], labs: list[str], k: int) -> dict[str, float]:
+    """The peer in the same run: seconds per bundle with one worker, over the first ``k`` bundles of each
+    lab (which lab costs what)."""
+    from grader.instructor.regrade import regrade_many
+
+    per_lab: dict[str, float] = {}
+    for lab_id in labs:
+        sample = [b for b in bundles if b.endswith(f"-{lab_id}.tar.gz")][:k]
+        t0 = time.perf_counter()
+        regrade_many(sample, jobs=1)
+        per_lab[lab_id] = (time.perf_counter() - t0) / len(sample)
+    return per_lab
 
 
 def main() -> int:
@@ -116,10 +139,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="cks-bench-regrade-", dir=scratch_dir()))
     try:
         t0 = time.perf_counter()
-        # an even spread: learner i takes lab i mod n, and each lab sees every kind of hand-in in turn
-        jobs = [(i, labs[i % len(labs)], i // len(labs), str(tmp)) for i in range(args.count)]
-        with ProcessPoolExecutor(max_workers=args.jobs, initializer=_scratch) as pool:
-            bundles = list(pool.map(_make_bundle, jobs, chunksize=8))
+        bundles = _make_class(labs, args.count, args.jobs, tmp)
         gen = time.perf_counter() - t0
         size = sum(Path(b).stat().st_size for b in bundles)
 
@@ -131,20 +151,13 @@ def main() -> int:
         write_html(cls, tmp / "class.html")
         wall = time.perf_counter() - t0
 
-        # the peer in the same run: one worker, the first few bundles of each lab (which lab costs what)
-        per_lab: dict[str, float] = {}
         k = max(2, args.sample // len(labs))
-        for lab_id in labs:
-            sample = [b for b in bundles if b.endswith(f"-{lab_id}.tar.gz")][:k]
-            t0 = time.perf_counter()
-            regrade_many(sample, jobs=1)
-            per_lab[lab_id] = (time.perf_counter() - t0) / len(sample)
+        per_lab = _per_lab_cost(bundles, labs, k)
         share = {lab_id: sum(1 for b in bundles if b.endswith(f"-{lab_id}.tar.gz")) for lab_id in labs}
         serial = sum(per_lab[x] * share[x] for x in labs)  # the class regraded by one worker, estimated
         bad = sum(1 for b in cls.bundles if b.error)
-        marks: dict[
-            str, list[float]
-        ] = {}  # the class's scores per lab: start, solution and wrong answers mixed
+        # the class's scores per lab: start, solution and wrong answers mixed
+        marks: dict[str, list[float]] = {}
         for b in cls.bundles:
             if b.lab and b.max_score and not b.error:
                 marks.setdefault(b.lab, []).append(b.score / b.max_score)

@@ -5,6 +5,7 @@ tables with their EPF_* flags, the falco-website supported-fields/events tables)
 Python module with names, types and flags only (no descriptions).
 
     python tools/gen_falco_fields_catalog.py [../shared/conformance/falco/fields]
+    ruff format grader/engines/falco/fields_catalog.py   # the committed file is in ruff's layout
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def main(src: Path) -> None:
         "# name -> (libsinsp type, field class, EPF_* flags without the prefix)",
         "FIELDS = " + pprint.pformat(fields, width=110, sort_dicts=True),
         "",
-        "# event name (in the event table's order) -> {'section', '>': enter params, '<': exit params}; params are (name, type)",
+        "# event name (in the event table's order) -> {'section', '>': enter params, '<': exit params};",
+        "# params are (name, type)",
         "EVENTS = " + pprint.pformat(events, width=110, sort_dicts=False),
         "",
     ]

@@ -312,7 +312,8 @@ def test_help_teaches_with_examples() -> None:
 def test_module_import_is_light() -> None:
     code = (
         "import sys, grader.cli.audit_policy as m; "
-        "bad = [n for n in ('rich', 'yaml', 'grader.engines.audit_policy', 'kubernetes') if n in sys.modules]; "
+        "bad = [n for n in ('rich', 'yaml', 'grader.engines.audit_policy', 'kubernetes') "
+        "if n in sys.modules]; "
         "print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

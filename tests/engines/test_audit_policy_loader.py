@@ -1,4 +1,5 @@
-"""Loading --audit-policy-file as kube-apiserver does: version, strict/lenient decode, validation, bad input."""
+"""Loading --audit-policy-file as kube-apiserver does: version, strict/lenient decode, validation, bad
+input."""
 
 from __future__ import annotations
 
@@ -122,25 +123,28 @@ SUPPORTED = 'supported values: "None", "Metadata", "Request", "RequestResponse"'
         ),
         (
             [{"level": "Metadata", "nonResourceURLs": ["healthz"]}],
-            "rules[0].nonResourceURLs[0]: Invalid value: \"healthz\": non-resource URL rules must begin with a '/' character",
+            'rules[0].nonResourceURLs[0]: Invalid value: "healthz": '
+            "non-resource URL rules must begin with a '/' character",
         ),
         (
             [{"level": "Metadata", "nonResourceURLs": ["/logs/*/x"]}],
-            "rules[0].nonResourceURLs[0]: Invalid value: \"/logs/*/x\": non-resource URL wildcards '*' must be the final "
-            "character of the rule",
+            'rules[0].nonResourceURLs[0]: Invalid value: "/logs/*/x": '
+            "non-resource URL wildcards '*' must be the final character of the rule",
         ),
         (
             [{"level": "Metadata", "namespaces": ["a"], "nonResourceURLs": ["/x"]}],
-            'rules[0].nonResourceURLs: Invalid value: ["/x"]: rules cannot apply to both regular resources and '
-            "non-resource URLs",
+            'rules[0].nonResourceURLs: Invalid value: ["/x"]: '
+            "rules cannot apply to both regular resources and non-resource URLs",
         ),
         (
             [{"level": "Metadata", "resources": [{"group": "apps/v1"}]}],
-            'rules[0].resources.group: Invalid value: "apps/v1": a lowercase RFC 1123 subdomain must consist of',
+            'rules[0].resources.group: Invalid value: "apps/v1": '
+            "a lowercase RFC 1123 subdomain must consist of",
         ),
         (
             [{"level": "Metadata", "resources": [{"group": "", "resourceNames": ["x"]}]}],
-            'rules[0].resources.resourceNames: Invalid value: ["x"]: using resourceNames requires at least one resource',
+            'rules[0].resources.resourceNames: Invalid value: ["x"]: '
+            "using resourceNames requires at least one resource",
         ),
     ],
 )

@@ -63,8 +63,8 @@ def test_validate_ok_and_invalid(files) -> None:
     assert bad.exit_code == 1
     assert f"{files['bad.yaml']}: Invalid" in bad.output
     assert (
-        "LOAD_ERR_VALIDATE (Error validating rule/macro/list/exception objects): Undefined macro 'contaner' used in filter."
-        in bad.output
+        "LOAD_ERR_VALIDATE (Error validating rule/macro/list/exception objects): "
+        "Undefined macro 'contaner' used in filter." in bad.output
     )
     assert "^" in bad.output  # the caret under the offending text
 
@@ -162,7 +162,8 @@ def _line(t: str, cid: str = "3ad7b26ded6d") -> str:
             False,
             "capture for at least 30 s",
         ),
-        # what `falco -M 30 ... | grep` writes: Falco's own "<time>: <Priority> " before the output (issue 10 item 5)
+        # what `falco -M 30 ... | grep` writes: Falco's own "<time>: <Priority> " before the output
+        # (issue 10 item 5)
         (
             "10:00:00.000000001: Critical 10:00:00.000000001,3ad7b26ded6d,app,root\n"
             + _line("10:00:40.000000000"),

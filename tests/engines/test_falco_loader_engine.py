@@ -364,3 +364,15 @@ def test_unknown_output_field_is_load_err_compile_output() -> None:
         "LOAD_ERR_COMPILE_OUTPUT",
         "invalid formatting token proc.nobody",
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=["L", "x", " ", "\t", ",", "(", ")", "=", "a"], max_size=14),
+    st.sampled_from([[], ["a"], ["a", "b c"], [""]]),
+)
+def test_list_substitution_matches_falcos_algorithm(condition: str, items: list[str]) -> None:
+    """The linear list substitution gives what Falco's quadratic one gives, blanks and commas included."""
+    from grader.engines.falco.rule_loader_compiler import _resolve_list_falco, resolve_list
+
+    assert resolve_list(condition, "L", items) == _resolve_list_falco(condition, "L", items)

@@ -347,8 +347,8 @@ def test_fast_elevated_path_agrees_with_the_findings():
 
 
 def test_latest_means_the_clusters_own_minor():
-    """PSA on a cluster reads `latest` as its own release and a newer label as its latest: a pinned 1.N cluster
-    never evaluates a rule it does not have (the study tool passes grader.versions' minor)."""
+    """PSA on a cluster reads `latest` as its own release and a newer label as its latest: a pinned 1.N
+    cluster never evaluates a rule it does not have (the study tool passes grader.versions' minor)."""
     assert podsec.parse_version("latest", 35) == 35
     assert podsec.parse_version("v1.37", 35) == 35
     assert podsec.parse_version("v1.30", 35) == 30

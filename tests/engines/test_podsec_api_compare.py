@@ -39,7 +39,7 @@ def deployment(**container_sc) -> dict:
     }
 
 
-# ---- api_rejects --------------------------------------------------------------------------------------------
+# ---- api_rejects ---------------------------------------------------------------------------------------
 
 
 def test_a_valid_deployment_is_accepted():
@@ -62,7 +62,8 @@ def test_a_valid_deployment_is_accepted():
         (
             {"privileged": "true"},
             400,
-            "cannot unmarshal string into Go struct field SecurityContext.spec.template.spec.containers.securityContext.privileged of type bool",
+            "cannot unmarshal string into Go struct field "
+            "SecurityContext.spec.template.spec.containers.securityContext.privileged of type bool",
         ),
         ({"runAsUser": "1000"}, 400, "of type int64"),
         (
@@ -145,7 +146,7 @@ def test_kinds_without_a_pod_spec_are_not_judged():
     assert podsec.api_rejects({"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"x": "y"}}) == []
 
 
-# ---- changes ----------------------------------------------------------------------------------------------------
+# ---- changes -------------------------------------------------------------------------------------------
 
 
 def as_the_api_returns_it(obj: dict) -> dict:

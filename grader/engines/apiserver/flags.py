@@ -248,121 +248,153 @@ def is_audit_name(name: str) -> bool:
 
 def parse_argv(words: list[tuple[str, str]], *, max_problems: int = 200) -> ParsedArgs:
     """Parse (where, word) pairs; words[0] is the binary. Never raises; mistakes become problems."""
-    parsed = ParsedArgs(binary=words[0][1] if words else None)
-    i, n = 1, len(words)
+    return _ArgvReader(words, max_problems).read()
 
-    def add(problem: Problem) -> None:
-        if len(parsed.problems) < max_problems:
-            parsed.problems.append(problem)
 
-    while i < n:
-        where, word = words[i]
-        i += 1
-        if word == "--":
-            parsed.positional.extend(w for w in words[i:] if w[1])
-            break
-        if word.startswith("--"):
-            body = word[2:]
-            if "=" in body:
-                raw_name, value, form = *body.split("=", 1), "="
-            else:
-                raw_name, value, form = body, None, ""
-            name = raw_name.replace("_", "-")
-            if not name or name.startswith(("-", "=")):
-                add(
-                    Problem(
-                        "error",
-                        "bad-flag-syntax",
-                        f"{word!r} is not a flag kube-apiserver can parse "
-                        "(bad flag syntax): kube-apiserver would not start",
-                        where,
-                    )
-                )
-                continue
-            if any(c.isspace() for c in name):
-                first = name.split()[0]
-                add(
-                    Problem(
-                        "error",
-                        "flag-and-value-in-one-word",
-                        f"{word!r} is a single argument holding a flag and its value, so kube-apiserver sees "
-                        f"an unknown flag named {('--' + name)!r} and does not start; write "
-                        f"'--{first}={' '.join(name.split()[1:])}' (one list item per flag)",
-                        where,
-                    )
-                )
-                continue
-            if value is None:
-                if name in BOOL_FLAGS:
-                    value, form = "true", "bare"
-                elif name in AUDIT_FLAGS or is_audit_name(name):
-                    if i < n:
-                        value, form = words[i][1], "separate"
-                        where = f"{where}+{words[i][0]}"
-                        i += 1
-                    elif name in AUDIT_FLAGS:
-                        add(
-                            Problem(
-                                "error",
-                                "flag-needs-value",
-                                f"{word} is the last argument and has no value "
-                                f"(flag needs an argument): kube-apiserver would not start",
-                                where,
-                            )
-                        )
-                        continue
-                    else:
-                        value, form = "", "bare"
-                elif i < n and not words[i][1].startswith("-"):
-                    value, form = words[i][1], "separate"
-                    where = f"{where}+{words[i][0]}"
-                    i += 1
-                else:
-                    value, form = "", "bare"
-            parsed.settings.append(FlagSetting(name, "--" + raw_name, value, where, form))
-            if raw_name != name and is_audit_name(name):
-                add(
-                    Problem(
-                        "info",
-                        "flag-underscores",
-                        f"--{raw_name} is read as --{name} (kube-apiserver turns '_' into '-' in flag names)",
-                        where,
-                    )
-                )
-            continue
-        if word.startswith("-") and len(word) > 1:
-            body = word[1:]
-            if body[:1] == "v" and (len(body) == 1 or body[1] == "=" or body[1:].isdigit()):
-                value = body[2:] if body[1:2] == "=" else body[1:]
-                if not value and i < n:
-                    value, where = words[i][1], f"{where}+{words[i][0]}"
-                    i += 1
-                parsed.settings.append(FlagSetting("v", "-v", value, where, "shorthand"))
-                continue
-            hint = f"; write '-{word}'" if is_audit_name(body) else ""
-            add(
+class _ArgvReader:
+    """kube-apiserver's flag parsing (pflag) over (where, word) pairs, one word at a time."""
+
+    def __init__(self, words: list[tuple[str, str]], max_problems: int) -> None:
+        self.words = words
+        self.i = 1  # the next word to read; words[0] is the binary
+        self.max_problems = max_problems
+        self.parsed = ParsedArgs(binary=words[0][1] if words else None)
+
+    def add(self, problem: Problem) -> None:
+        if len(self.parsed.problems) < self.max_problems:
+            self.parsed.problems.append(problem)
+
+    def has_next(self) -> bool:
+        return self.i < len(self.words)
+
+    def take_next(self, where: str) -> tuple[str, str]:
+        """The next word, as the value of the flag at ``where``: (value, where of both words)."""
+        next_where, value = self.words[self.i]
+        self.i += 1
+        return value, f"{where}+{next_where}"
+
+    def read(self) -> ParsedArgs:
+        while self.has_next():
+            where, word = self.words[self.i]
+            self.i += 1
+            if word == "--":
+                self.parsed.positional.extend(w for w in self.words[self.i :] if w[1])
+                break
+            if word.startswith("--"):
+                self.long_flag(where, word)
+            elif word.startswith("-") and len(word) > 1:
+                self.short_flag(where, word)
+            elif word:
+                self.parsed.positional.append((where, word))
+        for where, word in self.parsed.positional[:20]:
+            self.add(
                 Problem(
                     "error",
-                    "single-dash-flag",
-                    f"{word!r} starts with one dash: kube-apiserver reads it as "
-                    f"shorthand flags ('unknown shorthand flag: {body[0]!r}') and would not start{hint}",
+                    "positional-argument",
+                    f"{word!r} is not a flag: kube-apiserver takes no arguments "
+                    "besides flags and would not start (every list item must start with --)",
                     where,
                 )
             )
-            continue
-        if word:
-            parsed.positional.append((where, word))
-    for where, word in parsed.positional[:20]:
-        add(
+        return self.parsed
+
+    def long_flag(self, where: str, word: str) -> None:
+        """``--name=value``, ``--name value`` or a bare ``--name``."""
+        body = word[2:]
+        if "=" in body:
+            raw_name, value, form = *body.split("=", 1), "="
+        else:
+            raw_name, value, form = body, None, ""
+        name = raw_name.replace("_", "-")
+        problem = _long_flag_syntax_problem(word, name, where)
+        if problem is not None:
+            self.add(problem)
+            return
+        if value is None:
+            found = self.value_after(name, word, where)
+            if found is None:
+                return
+            value, form, where = found
+        self.parsed.settings.append(FlagSetting(name, "--" + raw_name, value, where, form))
+        if raw_name != name and is_audit_name(name):
+            self.add(
+                Problem(
+                    "info",
+                    "flag-underscores",
+                    f"--{raw_name} is read as --{name} (kube-apiserver turns '_' into '-' in flag names)",
+                    where,
+                )
+            )
+
+    def value_after(self, name: str, word: str, where: str) -> tuple[str, str, str] | None:
+        """(value, form, where) of a long flag written without ``=``: true for a boolean flag, else the
+        next word (an audit flag takes it even when it starts with a dash); None when an audit flag is
+        the last word (kube-apiserver would not start)."""
+        if name in BOOL_FLAGS:
+            return "true", "bare", where
+        if name in AUDIT_FLAGS or is_audit_name(name):
+            if self.has_next():
+                value, where = self.take_next(where)
+                return value, "separate", where
+            if name in AUDIT_FLAGS:
+                self.add(
+                    Problem(
+                        "error",
+                        "flag-needs-value",
+                        f"{word} is the last argument and has no value "
+                        f"(flag needs an argument): kube-apiserver would not start",
+                        where,
+                    )
+                )
+                return None
+            return "", "bare", where
+        if self.has_next() and not self.words[self.i][1].startswith("-"):
+            value, where = self.take_next(where)
+            return value, "separate", where
+        return "", "bare", where
+
+    def short_flag(self, where: str, word: str) -> None:
+        """``-v``/``-v=2``/``-v2``/``-v 2`` (the only shorthand kube-apiserver has); any other is fatal."""
+        body = word[1:]
+        if body[:1] == "v" and (len(body) == 1 or body[1] == "=" or body[1:].isdigit()):
+            value = body[2:] if body[1:2] == "=" else body[1:]
+            if not value and self.has_next():
+                value, where = self.take_next(where)
+            self.parsed.settings.append(FlagSetting("v", "-v", value, where, "shorthand"))
+            return
+        hint = f"; write '-{word}'" if is_audit_name(body) else ""
+        self.add(
             Problem(
                 "error",
-                "positional-argument",
-                f"{word!r} is not a flag: kube-apiserver takes no arguments "
-                "besides flags and would not start (every list item must start with --)",
+                "single-dash-flag",
+                f"{word!r} starts with one dash: kube-apiserver reads it as "
+                f"shorthand flags ('unknown shorthand flag: {body[0]!r}') and would not start{hint}",
                 where,
             )
         )
-    return parsed
+
+
+def _long_flag_syntax_problem(word: str, name: str, where: str) -> Problem | None:
+    """A long flag pflag cannot parse: an empty or dash-led name, or a name with a blank in it."""
+    if not name or name.startswith(("-", "=")):
+        return Problem(
+            "error",
+            "bad-flag-syntax",
+            f"{word!r} is not a flag kube-apiserver can parse "
+            "(bad flag syntax): kube-apiserver would not start",
+            where,
+        )
+    if any(c.isspace() for c in name):
+        first = name.split()[0]
+        return Problem(
+            "error",
+            "flag-and-value-in-one-word",
+            f"{word!r} is a single argument holding a flag and its value, so kube-apiserver sees "
+            f"an unknown flag named {('--' + name)!r} and does not start; write "
+            f"'--{first}={' '.join(name.split()[1:])}' (one list item per flag)",
+            where,
+        )
+    return None
 
 
 # ---- values --------------------------------------------------------------------------------------
@@ -405,7 +437,8 @@ _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
 
 def convert(spec: FlagSpec, value: str) -> tuple[Any, str | None]:
-    """(typed value, parse error) for a value given to ``spec``; a parse error stops kube-apiserver at once."""
+    """(typed value, parse error) for a value given to ``spec``; a parse error stops kube-apiserver at
+    once."""
     bad = f'invalid argument "{value}" for "--{spec.name}" flag'
     if spec.kind == "int":
         try:

@@ -475,6 +475,25 @@ def _a(value: Any) -> str:
 
 def _audit_flags(a: ManifestAnalysis) -> None:
     assert a.parsed is not None
+    _collect_audit_flags(a)
+    for name, spec in AUDIT_FLAGS.items():
+        eff = a.audit.get(name)
+        if eff is None:
+            a.audit[name] = EffectiveFlag(spec, value=spec.pinned_default)
+        else:
+            _read_audit_flag(a, name, spec, eff)
+    # Validate() runs only for the enabled backends (log: a path; webhook: a config file).
+    enabled = {
+        "log": bool(a.audit["audit-log-path"].value),
+        "webhook": bool(a.audit["audit-webhook-config-file"].value),
+    }
+    _validate_audit_flags(a, enabled)
+    _audit_backend_problems(a, webhook=enabled["webhook"])
+
+
+def _collect_audit_flags(a: ManifestAnalysis) -> None:
+    """The audit flags as written (the last of each wins); unknown ``audit`` flags are fatal."""
+    assert a.parsed is not None
     unknown_reported = 0
     for s in a.parsed.settings:
         if not is_audit_name(s.name):
@@ -500,46 +519,44 @@ def _audit_flags(a: ManifestAnalysis) -> None:
         eff.occurrences += 1
         eff.set, eff.raw, eff.where = True, s.value, s.where
         a.audit[spec.name] = eff
-    for name, spec in AUDIT_FLAGS.items():
-        eff = a.audit.get(name)
-        if eff is None:
-            a.audit[name] = EffectiveFlag(spec, value=spec.pinned_default)
-            continue
-        if eff.occurrences > 1:
-            a.problems.append(
-                Problem(
-                    "info",
-                    "flag-repeated",
-                    f"--{name} is given {eff.occurrences} times; the last one wins: {eff.raw!r}",
-                    eff.where,
-                )
+
+
+def _read_audit_flag(a: ManifestAnalysis, name: str, spec: FlagSpec, eff: EffectiveFlag) -> None:
+    """One given audit flag's typed value, and what is worth saying about how it was written."""
+    if eff.occurrences > 1:
+        a.problems.append(
+            Problem(
+                "info",
+                "flag-repeated",
+                f"--{name} is given {eff.occurrences} times; the last one wins: {eff.raw!r}",
+                eff.where,
             )
-        if spec.deprecated:
-            a.problems.append(
-                Problem("info", "flag-deprecated", f"--{name} is deprecated: {spec.deprecated}", eff.where)
+        )
+    if spec.deprecated:
+        a.problems.append(
+            Problem("info", "flag-deprecated", f"--{name} is deprecated: {spec.deprecated}", eff.where)
+        )
+    typed, err = convert(spec, eff.raw or "") if spec.kind not in {"string", "path"} else (eff.raw, None)
+    eff.value = typed if err is None else spec.pinned_default
+    if err:
+        eff.error = err
+        a.problems.append(
+            Problem("error", "invalid-value", f"{err}: kube-apiserver would not start", eff.where)
+        )
+    elif spec.kind == "int" and re.match(r"^[+-]?0[0-7_]+$", eff.raw or ""):
+        a.problems.append(
+            Problem(
+                "info",
+                "octal-number",
+                f"--{name}={eff.raw} is read as an octal number "
+                f"({typed}) by kube-apiserver; drop the leading 0",
+                eff.where,
             )
-        typed, err = convert(spec, eff.raw or "") if spec.kind not in {"string", "path"} else (eff.raw, None)
-        eff.value = typed if err is None else spec.pinned_default
-        if err:
-            eff.error = err
-            a.problems.append(
-                Problem("error", "invalid-value", f"{err}: kube-apiserver would not start", eff.where)
-            )
-        elif spec.kind == "int" and re.match(r"^[+-]?0[0-7_]+$", eff.raw or ""):
-            a.problems.append(
-                Problem(
-                    "info",
-                    "octal-number",
-                    f"--{name}={eff.raw} is read as an octal number "
-                    f"({typed}) by kube-apiserver; drop the leading 0",
-                    eff.where,
-                )
-            )
-    # Validate() runs only for the enabled backends (log: a path; webhook: a config file).
-    enabled = {
-        "log": bool(a.audit["audit-log-path"].value),
-        "webhook": bool(a.audit["audit-webhook-config-file"].value),
-    }
+        )
+
+
+def _validate_audit_flags(a: ManifestAnalysis, enabled: dict[str, bool]) -> None:
+    """kube-apiserver's Validate() of the given flags of each enabled backend (and of the shared ones)."""
     for name, eff in a.audit.items():
         if not eff.set or eff.error:
             continue
@@ -554,6 +571,10 @@ def _audit_flags(a: ManifestAnalysis) -> None:
             a.problems.append(
                 Problem("error", "invalid-value", f"{err}: kube-apiserver would not start", eff.where)
             )
+
+
+def _audit_backend_problems(a: ManifestAnalysis, *, webhook: bool) -> None:
+    """The log backend off or on stdout, a backend without a policy, a policy without a backend."""
     policy, path = a.audit["audit-policy-file"], a.audit["audit-log-path"]
     if path.set and path.value == "":
         a.problems.append(
@@ -578,7 +599,7 @@ def _audit_flags(a: ManifestAnalysis) -> None:
                 path.where,
             )
         )
-    if policy.value and not path.value and not enabled["webhook"]:
+    if policy.value and not path.value and not webhook:
         a.problems.append(
             Problem(
                 "warning",
@@ -798,7 +819,8 @@ def _mounts(c: dict, where: str, a: ManifestAnalysis) -> list[Mount]:
 
 
 def resolve_mount(path: str, mounts: list[Mount]) -> Mount | None:
-    """The mount a container path is reached through: the deepest mountPath that is the path or an ancestor."""
+    """The mount a container path is reached through: the deepest mountPath that is the path or an
+    ancestor."""
     path = _norm(path)
     best: Mount | None = None
     for m in mounts:
@@ -903,148 +925,14 @@ def _policy_access(path: str, a: ManifestAnalysis, host: HostView | None) -> Pat
     m, vol = acc.mount, acc.volume
     assert vol is not None and acc.host_path is not None
     acc.file_mount = m.mount_path == acc.container_path
-    t = vol.host_type
     src = vol.host_path if not m.sub_path else _norm(posixpath.join(vol.host_path or "", m.sub_path))
     src_kind = host.kind(src) if host else None
-    tname = t or "unset"
     if acc.file_mount and m.sub_path:
-        # kubelet checks the hostPath type against the volume's own path; the subPath then picks the file in it
-        vol_kind = host.kind(vol.host_path) if host and vol.host_path else None
-        if t not in _DIR_TYPES:
-            p.append(
-                Problem(
-                    "error",
-                    "policy-dir-type",
-                    f"mount {m.name!r} takes subPath {m.sub_path} from hostPath "
-                    f"{vol.host_path} with type {t}: a subPath needs a directory volume (Directory or "
-                    "DirectoryOrCreate)",
-                    vol.where,
-                )
-            )
-        elif t == "Directory" and vol_kind == "missing":
-            p.append(
-                Problem(
-                    "error",
-                    "policy-dir-missing",
-                    f"hostPath {vol.host_path} (type Directory) does not exist "
-                    "on the node: the pod does not start",
-                    vol.host_path,
-                )
-            )
-        elif src_kind == "dir":
-            p.append(
-                Problem(
-                    "error",
-                    "policy-is-directory",
-                    f"{src} on the node is a directory, not a policy file",
-                    src,
-                )
-            )
-        elif src_kind == "missing":
-            p.append(
-                Problem(
-                    "error",
-                    "policy-missing-on-host",
-                    f"{src} does not exist on the node: kubelet creates an "
-                    "empty directory for the subPath and kube-apiserver crashes reading the policy",
-                    src,
-                )
-            )
+        _policy_subpath_problems(acc, src, src_kind, host)
     elif acc.file_mount:
-        if t in {"DirectoryOrCreate", "Directory"}:
-            why = (
-                "the host path is a file, so kubelet's type check fails and the pod does not start"
-                if src_kind == "file"
-                else "kubelet creates an empty directory there and kube-apiserver crashes reading the policy "
-                "(it is a directory)"
-                if t == "DirectoryOrCreate"
-                else "the pod does not start"
-            )
-            p.append(
-                Problem(
-                    "error",
-                    "policy-type-directory",
-                    f"the policy file is mounted from hostPath {src} with type {t}: {why}; use type File",
-                    vol.where,
-                )
-            )
-        elif t not in _FILE_TYPES:
-            p.append(
-                Problem(
-                    "error",
-                    "policy-type",
-                    f"the policy file is mounted with hostPath type {t}; use File",
-                    vol.where,
-                )
-            )
-        elif src_kind == "dir":
-            p.append(
-                Problem(
-                    "error",
-                    "policy-is-directory",
-                    f"hostPath {src} is a directory on the node, but it is "
-                    f"mounted at the policy file path {m.mount_path}",
-                    vol.where,
-                )
-            )
-        elif src_kind == "missing":
-            why = {
-                "File": "kubelet's type check fails (no such file) and the pod does not start",
-                "FileOrCreate": "kubelet creates an empty file and kube-apiserver stops: "
-                "'loaded illegal policy with 0 rules'",
-                "": "the runtime creates an empty directory there and kube-apiserver crashes",
-            }[t]
-            p.append(
-                Problem(
-                    "error",
-                    "policy-missing-on-host",
-                    f"{src} does not exist on the node (hostPath type {tname}): {why}",
-                    src,
-                )
-            )
+        _policy_file_mount_problems(acc, src, src_kind)
     else:
-        if t in {"File", "FileOrCreate"} or t not in _DIR_TYPES:
-            p.append(
-                Problem(
-                    "error",
-                    "policy-dir-type",
-                    f"the policy's directory {m.mount_path} is mounted from "
-                    f"hostPath {src} with type {t}, which must be a file: kubelet's type check fails; use "
-                    "Directory or DirectoryOrCreate",
-                    vol.where,
-                )
-            )
-        elif t == "Directory" and src_kind == "missing":
-            p.append(
-                Problem(
-                    "error",
-                    "policy-dir-missing",
-                    f"hostPath {src} (type Directory) does not exist on the node: the pod does not start",
-                    src,
-                )
-            )
-        if host and not any(q.blocking for q in p):
-            kind = host.kind(acc.host_path)
-            if kind == "missing":
-                p.append(
-                    Problem(
-                        "error",
-                        "policy-missing-on-host",
-                        f"the policy is read from {acc.host_path} on the "
-                        f"node (through mount {m.mount_path} -> {src}), which does not exist: kube-apiserver "
-                        "fails to start",
-                        acc.host_path,
-                    )
-                )
-            elif kind == "dir":
-                p.append(
-                    Problem(
-                        "error",
-                        "policy-is-directory",
-                        f"{acc.host_path} on the node is a directory, not a policy file",
-                        acc.host_path,
-                    )
-                )
+        _policy_dir_mount_problems(acc, src, src_kind, host)
     if not m.read_only:
         p.append(
             Problem(
@@ -1056,6 +944,167 @@ def _policy_access(path: str, a: ManifestAnalysis, host: HostView | None) -> Pat
             )
         )
     return acc
+
+
+def _policy_subpath_problems(
+    acc: PathAccess, src: str | None, src_kind: str | None, host: HostView | None
+) -> None:
+    """The policy file mounted alone, picked by a subPath from a hostPath directory."""
+    assert acc.mount is not None and acc.volume is not None
+    m, vol, p = acc.mount, acc.volume, acc.problems
+    t = vol.host_type
+    # kubelet checks the hostPath type against the volume's own path; the subPath then picks the file in it
+    vol_kind = host.kind(vol.host_path) if host and vol.host_path else None
+    if t not in _DIR_TYPES:
+        p.append(
+            Problem(
+                "error",
+                "policy-dir-type",
+                f"mount {m.name!r} takes subPath {m.sub_path} from hostPath "
+                f"{vol.host_path} with type {t}: a subPath needs a directory volume (Directory or "
+                "DirectoryOrCreate)",
+                vol.where,
+            )
+        )
+    elif t == "Directory" and vol_kind == "missing":
+        p.append(
+            Problem(
+                "error",
+                "policy-dir-missing",
+                f"hostPath {vol.host_path} (type Directory) does not exist "
+                "on the node: the pod does not start",
+                vol.host_path,
+            )
+        )
+    elif src_kind == "dir":
+        p.append(
+            Problem(
+                "error",
+                "policy-is-directory",
+                f"{src} on the node is a directory, not a policy file",
+                src,
+            )
+        )
+    elif src_kind == "missing":
+        p.append(
+            Problem(
+                "error",
+                "policy-missing-on-host",
+                f"{src} does not exist on the node: kubelet creates an "
+                "empty directory for the subPath and kube-apiserver crashes reading the policy",
+                src,
+            )
+        )
+
+
+def _policy_file_mount_problems(acc: PathAccess, src: str | None, src_kind: str | None) -> None:
+    """The policy file mounted alone from a hostPath file."""
+    assert acc.mount is not None and acc.volume is not None
+    m, vol, p = acc.mount, acc.volume, acc.problems
+    t = vol.host_type
+    tname = t or "unset"
+    if t in {"DirectoryOrCreate", "Directory"}:
+        why = (
+            "the host path is a file, so kubelet's type check fails and the pod does not start"
+            if src_kind == "file"
+            else "kubelet creates an empty directory there and kube-apiserver crashes reading the policy "
+            "(it is a directory)"
+            if t == "DirectoryOrCreate"
+            else "the pod does not start"
+        )
+        p.append(
+            Problem(
+                "error",
+                "policy-type-directory",
+                f"the policy file is mounted from hostPath {src} with type {t}: {why}; use type File",
+                vol.where,
+            )
+        )
+    elif t not in _FILE_TYPES:
+        p.append(
+            Problem(
+                "error",
+                "policy-type",
+                f"the policy file is mounted with hostPath type {t}; use File",
+                vol.where,
+            )
+        )
+    elif src_kind == "dir":
+        p.append(
+            Problem(
+                "error",
+                "policy-is-directory",
+                f"hostPath {src} is a directory on the node, but it is "
+                f"mounted at the policy file path {m.mount_path}",
+                vol.where,
+            )
+        )
+    elif src_kind == "missing":
+        why = {
+            "File": "kubelet's type check fails (no such file) and the pod does not start",
+            "FileOrCreate": "kubelet creates an empty file and kube-apiserver stops: "
+            "'loaded illegal policy with 0 rules'",
+            "": "the runtime creates an empty directory there and kube-apiserver crashes",
+        }[t]
+        p.append(
+            Problem(
+                "error",
+                "policy-missing-on-host",
+                f"{src} does not exist on the node (hostPath type {tname}): {why}",
+                src,
+            )
+        )
+
+
+def _policy_dir_mount_problems(
+    acc: PathAccess, src: str | None, src_kind: str | None, host: HostView | None
+) -> None:
+    """The policy's directory mounted from a hostPath directory."""
+    assert acc.mount is not None and acc.volume is not None
+    m, vol, p = acc.mount, acc.volume, acc.problems
+    t = vol.host_type
+    if t in {"File", "FileOrCreate"} or t not in _DIR_TYPES:
+        p.append(
+            Problem(
+                "error",
+                "policy-dir-type",
+                f"the policy's directory {m.mount_path} is mounted from "
+                f"hostPath {src} with type {t}, which must be a file: kubelet's type check fails; use "
+                "Directory or DirectoryOrCreate",
+                vol.where,
+            )
+        )
+    elif t == "Directory" and src_kind == "missing":
+        p.append(
+            Problem(
+                "error",
+                "policy-dir-missing",
+                f"hostPath {src} (type Directory) does not exist on the node: the pod does not start",
+                src,
+            )
+        )
+    if host and not any(q.blocking for q in p):
+        kind = host.kind(acc.host_path)
+        if kind == "missing":
+            p.append(
+                Problem(
+                    "error",
+                    "policy-missing-on-host",
+                    f"the policy is read from {acc.host_path} on the "
+                    f"node (through mount {m.mount_path} -> {src}), which does not exist: kube-apiserver "
+                    "fails to start",
+                    acc.host_path,
+                )
+            )
+        elif kind == "dir":
+            p.append(
+                Problem(
+                    "error",
+                    "policy-is-directory",
+                    f"{acc.host_path} on the node is a directory, not a policy file",
+                    acc.host_path,
+                )
+            )
 
 
 def _log_access(path: str, a: ManifestAnalysis, host: HostView | None) -> PathAccess:

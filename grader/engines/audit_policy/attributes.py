@@ -75,8 +75,9 @@ class RequestAttributes:
 
     @classmethod
     def from_mapping(cls, d: Any, where: str = "request") -> RequestAttributes:
-        """The kube-apiserver attribute shape: ``user`` ({username, groups} or null), ``verb``, ``namespace``,
-        ``apiGroup``, ``apiVersion``, ``resource``, ``subresource``, ``name``, ``isResourceRequest``, ``path``.
+        """The kube-apiserver attribute shape: ``user`` ({username, groups} or null), ``verb``,
+        ``namespace``, ``apiGroup``, ``apiVersion``, ``resource``, ``subresource``, ``name``,
+        ``isResourceRequest``, ``path``.
 
         ``isResourceRequest`` defaults to true when ``resource`` is set, else false when ``path`` is set.
         """
@@ -229,6 +230,22 @@ def parse_request(text: str) -> RequestAttributes:
     ``deployments.apps``, ``endpointslices.discovery.k8s.io``; no ``-n`` means cluster-scoped (namespace "").
     Without ``in``, the user gets the groups kube-apiserver would give it (system:authenticated, ...).
     """
+    words = _request_words(text)
+    verb, target = words[0], words[1]
+    namespace, name, user = _request_options(text, target, words[2:])
+    if target.startswith("/"):
+        return RequestAttributes(user, verb, is_resource_request=False, path=target)
+    res, _, sub = target.partition("/")
+    resource, _, group = res.partition(".")
+    if not resource:
+        raise RequestError(f"request {text!r}: no resource in {target!r}")
+    version = "v1"
+    path = resource_path(group, version, namespace, resource, name, sub)
+    return RequestAttributes(user, verb, namespace, group, version, resource, sub, name, True, path)
+
+
+def _request_words(text: str) -> list[str]:
+    """The shorthand's words (shell quoting allowed); at least a verb and a target."""
     if "'" in text or '"' in text or "\\" in text:
         try:
             words = shlex.split(text)
@@ -241,7 +258,12 @@ def parse_request(text: str) -> RequestAttributes:
             f"request {text!r}: write at least a verb and a resource or path, "
             "e.g. 'get secrets -n prod as alice' or 'get /healthz'"
         )
-    verb, target, rest = words[0], words[1], words[2:]
+    return words
+
+
+def _request_options(text: str, target: str, rest: list[str]) -> tuple[str, str, User | None]:
+    """(namespace, name, user) from the words after the target: ``-n``, ``as``, ``in``,
+    ``unauthenticated`` and the object's name."""
     namespace = name = ""
     username: str | None = "alice"
     groups: tuple[str, ...] | None = None
@@ -270,20 +292,9 @@ def parse_request(text: str) -> RequestAttributes:
                 f"request {text!r}: unexpected {w!r}; the shape is "
                 "'VERB RESOURCE[.GROUP][/SUB] [NAME] [-n NS] [as USER] [in G1,G2]'"
             )
-    user = (
-        None
-        if username is None
-        else User(username, groups if groups is not None else default_groups(username))
-    )
-    if target.startswith("/"):
-        return RequestAttributes(user, verb, is_resource_request=False, path=target)
-    res, _, sub = target.partition("/")
-    resource, _, group = res.partition(".")
-    if not resource:
-        raise RequestError(f"request {text!r}: no resource in {target!r}")
-    version = "v1"
-    path = resource_path(group, version, namespace, resource, name, sub)
-    return RequestAttributes(user, verb, namespace, group, version, resource, sub, name, True, path)
+    if username is None:
+        return namespace, name, None
+    return namespace, name, User(username, groups if groups is not None else default_groups(username))
 
 
 def resource_path(group: str, version: str, ns: str, resource: str, name: str, sub: str) -> str:

@@ -110,7 +110,8 @@ def parse_kube_version(version: str | tuple[int, int] | None) -> tuple[int, int]
 
 
 def load_policy(text: str | bytes, kube_version: str | tuple[int, int] | None = None) -> LoadResult:
-    """Load the text of ``--audit-policy-file`` as kube-apiserver ``kube_version`` would (default: the lab cluster's)."""
+    """Load the text of ``--audit-policy-file`` as kube-apiserver ``kube_version`` would (default: the lab
+    cluster's)."""
     result = LoadResult()
     if isinstance(text, bytes | bytearray) and b"\x00" in text[:65536]:
         result.errors.append("the file is binary (it contains NUL bytes), not YAML")

@@ -171,18 +171,17 @@ class Policy:
             url_prefixes,
             decision,
         ) in self._compiled:
-            if users is not None and (user is None or user.username not in users):
-                continue
-            if groups is not None and (user is None or groups.isdisjoint(user.groups)):
-                continue
-            if verbs is not None and a.verb not in verbs:
+            # who and what verb (checker.go ruleMatches); inline, as this loop is the hot path
+            if (
+                (users is not None and (user is None or user.username not in users))
+                or (groups is not None and (user is None or groups.isdisjoint(user.groups)))
+                or (verbs is not None and a.verb not in verbs)
+            ):
                 continue
             if kind == 0:
                 return decision
             if kind == 1:
-                if not is_res:
-                    continue
-                if nss is not None and a.namespace not in nss:
+                if not is_res or (nss is not None and a.namespace not in nss):
                     continue
                 if by_group is None:
                     return decision
@@ -197,15 +196,9 @@ class Policy:
                     if combined in g.exact or g.star or (sub and sub in g.sub_wild) or resource in g.res_wild:
                         return decision
                 continue
-            # non-resource URLs
-            if is_res:
-                continue
-            path = a.path
-            if url_star or path in url_exact:
+            # non-resource URLs (str.startswith takes the tuple of prefixes at once)
+            if not is_res and (url_star or a.path in url_exact or a.path.startswith(url_prefixes)):
                 return decision
-            for prefix in url_prefixes:
-                if path.startswith(prefix):
-                    return decision
         return self._default  # type: ignore[return-value]
 
     def evaluate_many(self, requests) -> list[Decision]:

@@ -255,11 +255,6 @@ def checks(node: Node) -> Iterator[Check]:
     return (n for n in walk(node) if isinstance(n, Check))
 
 
-def list_refs(node: Node) -> set[str]:
-    """Names used as lists (``in my_list``) that were left unexpanded."""
-    return {n.value.name for n in checks(node) if isinstance(n.value, ListRef)}
-
-
 def replace_identifiers(node: Node, macros: dict[str, Node]) -> Node:
     """Substitute macro references (one level; the loader passes already-expanded macro ASTs)."""
     if isinstance(node, Identifier):

@@ -1280,48 +1280,53 @@ def compile_regex(pattern: str) -> Callable[[str], bool]:
 
 def scalar_predicate(left: Operand, op: str, value: Any) -> Callable[[Any], bool]:
     """value-of-the-field -> bool, for one right-hand value."""
-    kind = left.kind
-    if kind == "ip":
-        if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
-            eq = _net_matcher([value])
-        else:
+    if left.kind == "ip":
+        return _ip_predicate(op, value)
+    make = _SCALAR_PREDICATES.get(op)
+    if make is None:
+        raise CompileError(f"filter error: unsupported operator '{op}'")
+    return make(value)
 
-            def eq(v: Any) -> bool:
-                return v == value
 
-        if op in ("=", "in", "intersects"):
-            return eq
-        return lambda v: not eq(v)
-    if op == "=":
-        return lambda v: v == value
-    if op == "!=":
-        return lambda v: v != value
-    if op == "<":
-        return lambda v: v < value
-    if op == "<=":
-        return lambda v: v <= value
-    if op == ">":
-        return lambda v: v > value
-    if op == ">=":
-        return lambda v: v >= value
-    if op in ("contains", "bcontains"):
-        return lambda v: value in v
-    if op == "icontains":
-        needle = _ascii_lower(value)
-        return lambda v: needle in _ascii_lower(v)
-    if op in ("startswith", "bstartswith"):
-        return lambda v: v.startswith(value)
-    if op == "endswith":
-        return lambda v: v.endswith(value)
-    if op == "glob":
-        return compile_glob(value)
-    if op == "iglob":
-        return compile_glob(value, casefold=True)
-    if op == "regex":
-        return compile_regex(value)
-    if op in ("in", "intersects"):
-        return lambda v: v == value
-    raise CompileError(f"filter error: unsupported operator '{op}'")
+def _ip_predicate(op: str, value: Any) -> Callable[[Any], bool]:
+    """An address equals the value, or lies in it when the value is a network; other operators negate."""
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        eq = _net_matcher([value])
+    else:
+
+        def eq(v: Any) -> bool:
+            return v == value
+
+    if op in ("=", "in", "intersects"):
+        return eq
+    return lambda v: not eq(v)
+
+
+def _icontains_predicate(value: str) -> Callable[[Any], bool]:
+    needle = _ascii_lower(value)
+    return lambda v: needle in _ascii_lower(v)
+
+
+# operator -> (right-hand value -> predicate on the field's value)
+_SCALAR_PREDICATES: dict[str, Callable[[Any], Callable[[Any], bool]]] = {
+    "=": lambda value: lambda v: v == value,
+    "!=": lambda value: lambda v: v != value,
+    "<": lambda value: lambda v: v < value,
+    "<=": lambda value: lambda v: v <= value,
+    ">": lambda value: lambda v: v > value,
+    ">=": lambda value: lambda v: v >= value,
+    "contains": lambda value: lambda v: value in v,
+    "bcontains": lambda value: lambda v: value in v,
+    "icontains": _icontains_predicate,
+    "startswith": lambda value: lambda v: v.startswith(value),
+    "bstartswith": lambda value: lambda v: v.startswith(value),
+    "endswith": lambda value: lambda v: v.endswith(value),
+    "glob": lambda value: compile_glob(value),
+    "iglob": lambda value: compile_glob(value, casefold=True),
+    "regex": compile_regex,
+    "in": lambda value: lambda v: v == value,
+    "intersects": lambda value: lambda v: v == value,
+}
 
 
 def _net_matcher(nets: list[Any]) -> Callable[[Any], bool]:

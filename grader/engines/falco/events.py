@@ -7,7 +7,7 @@ An event is written as a flat YAML/JSON mapping of Falco field names (see docs/f
     fd.name: /etc/shadow
     proc.name: cat
     proc.args: [/etc/shadow]          # a list (argv[1..]) or one string
-    proc.ancestors: [bash, containerd-shim, systemd]   # parent first; or mappings {name, exepath, cmdline, ...}
+    proc.ancestors: [bash, containerd-shim, systemd]   # parent first; or mappings {name, exepath, ...}
     container.id: 3ad7b26ded6d
 
 ``event_from_mapping`` checks the names against the field catalog, converts values to the field's type
@@ -308,7 +308,8 @@ def _parse_tuple(text: str) -> tuple[str, int, str, int] | None:
 
 
 def event_from_mapping(data: Mapping[str, Any], *, num: int | None = None) -> Event:
-    """Build an Event from a flat mapping of field names (see the module docstring and docs/falco-events.md)."""
+    """Build an Event from a flat mapping of field names (see the module docstring and
+    docs/falco-events.md)."""
     if not isinstance(data, Mapping):
         raise EventError("an event must be a mapping of field names to values")
     ev = Event()
@@ -363,6 +364,17 @@ def _bracket_arg(key: str) -> str | None:
 
 
 def _derive(ev: Event, raw_args: dict[str, Any], raw_rawargs: dict[str, Any], num: int | None) -> None:
+    evtype = _derive_event_header(ev, num)
+    _derive_process(ev)
+    _derive_ancestors(ev)
+    _derive_env(ev)
+    _derive_user_and_container(ev)
+    fdname = _derive_fd(ev, evtype)
+    _derive_event_args(ev, evtype, fdname, raw_args, raw_rawargs)
+
+
+def _derive_event_header(ev: Event, num: int | None) -> str:
+    """Check ``evt.type`` and fill the ``evt.*`` fields every event has; returns the event type."""
     evtype = ev.get("evt.type")
     if evtype is None:
         raise EventError("an event needs evt.type (for example execve or openat)")
@@ -376,8 +388,11 @@ def _derive(ev: Event, raw_args: dict[str, Any], raw_rawargs: dict[str, Any], nu
     ev.setdefault("evt.rawtime", 0)
     ev.setdefault("evt.res", "SUCCESS")
     ev.setdefault("evt.failed", ev["evt.res"] != "SUCCESS")
+    return evtype
 
-    # --- process
+
+def _derive_process(ev: Event) -> None:
+    """The process's name, exe and command line from what was given, and its argv one by one."""
     if "proc.name" not in ev:
         source = ev.get("proc.exepath") or ev.get("proc.exe")
         if source:
@@ -395,6 +410,11 @@ def _derive(ev: Event, raw_args: dict[str, Any], raw_rawargs: dict[str, Any], nu
     argv = ev.get("@argv") or tuple(ev.get("proc.args", "").split())
     for i, arg_text in enumerate(argv):
         ev[f"proc.args[{i}]"] = arg_text
+
+
+def _derive_ancestors(ev: Event) -> None:
+    """``proc.aname[i]`` and friends from ``proc.ancestors`` (or from the ``proc.p*`` fields alone), and
+    the parent's fields from the first ancestor."""
     ancestors_in = ev.pop("@proc.ancestors", None)
     ancestors: list[dict[str, Any]] = []
     if ancestors_in is not None:
@@ -403,30 +423,38 @@ def _derive(ev: Event, raw_args: dict[str, Any], raw_rawargs: dict[str, Any], nu
         ancestors = [_ancestor(a, i) for i, a in enumerate(ancestors_in)]
     elif any(f in ev for f in PARENT_FIELDS):
         ancestors = [_ancestor({k: ev[f] for f, k in PARENT_FIELDS.items() if f in ev}, 0)]
-    if ancestors:
-        ev["@ancestors"] = tuple(ancestors)
-        for i, anc in enumerate(ancestors, start=1):
-            for field, key in ANCESTOR_KEYS.items():
-                if key in anc:
-                    ev[f"{field}[{i}]"] = anc[key]
-        for field, key in PARENT_FIELDS.items():
-            if key in ancestors[0]:
-                ev.setdefault(field, ancestors[0][key])
-        if "proc.pname" in ev:
-            ev["proc.pname"] = ev["proc.pname"][:PROC_NAME_MAX]
-    env = ev.pop("@proc.env", None)
-    if env is not None:
-        if isinstance(env, Mapping):
-            env_map = {str(k): to_text(v) for k, v in env.items()}
-        else:
-            items = env if isinstance(env, (list, tuple)) else str(env).split()
-            env_map = dict(str(i).partition("=")[::2] for i in items)
-        ev["@env"] = env_map
-        for k, v in env_map.items():
-            ev[f"proc.env[{k}]"] = v
-        ev["proc.env"] = " ".join(f"{k}={v}" for k, v in env_map.items())
+    if not ancestors:
+        return
+    ev["@ancestors"] = tuple(ancestors)
+    for i, anc in enumerate(ancestors, start=1):
+        for field, key in ANCESTOR_KEYS.items():
+            if key in anc:
+                ev[f"{field}[{i}]"] = anc[key]
+    for field, key in PARENT_FIELDS.items():
+        if key in ancestors[0]:
+            ev.setdefault(field, ancestors[0][key])
+    if "proc.pname" in ev:
+        ev["proc.pname"] = ev["proc.pname"][:PROC_NAME_MAX]
 
-    # --- user and container
+
+def _derive_env(ev: Event) -> None:
+    """``proc.env`` given as a mapping, a list or one string: ``proc.env[NAME]`` and the joined text."""
+    env = ev.pop("@proc.env", None)
+    if env is None:
+        return
+    if isinstance(env, Mapping):
+        env_map = {str(k): to_text(v) for k, v in env.items()}
+    else:
+        items = env if isinstance(env, (list, tuple)) else str(env).split()
+        env_map = dict(str(i).partition("=")[::2] for i in items)
+    ev["@env"] = env_map
+    for k, v in env_map.items():
+        ev[f"proc.env[{k}]"] = v
+    ev["proc.env"] = " ".join(f"{k}={v}" for k, v in env_map.items())
+
+
+def _derive_user_and_container(ev: Event) -> None:
+    """root's uid and name from each other; ``container.id: host`` unless given, and the short id."""
     if "user.uid" in ev and "user.name" not in ev and ev["user.uid"] == 0:
         ev["user.name"] = "root"
     if "user.name" in ev and "user.uid" not in ev and ev["user.name"] == "root":
@@ -438,26 +466,39 @@ def _derive(ev: Event, raw_args: dict[str, Any], raw_rawargs: dict[str, Any], nu
         ev.setdefault("container.full_id", ev["container.id"])
         ev["container.id"] = ev["container.id"][:12]
 
-    # --- file descriptor
-    fdname = ev.get("fd.name")
-    if fdname is not None:
-        if "fd.typechar" not in ev:
-            if "fd.type" in ev and ev["fd.type"] in TYPE_TYPECHARS:
-                ev["fd.typechar"] = TYPE_TYPECHARS[ev["fd.type"]]
-            elif _parse_tuple(fdname):
-                ev["fd.typechar"] = "6" if fdname.count(":") > 3 else "4"
-            else:
-                ev["fd.typechar"] = "f"
-        ev.setdefault("fd.type", TYPECHAR_TYPES.get(ev["fd.typechar"], "unknown"))
-        ev.setdefault("fd.num", -1 if ev["evt.failed"] else 3)
-        if ev["fd.typechar"] in ("f", "d"):
-            directory, filename = posixpath.split(fdname)
-            ev.setdefault("fd.directory", directory or "/")
-            ev.setdefault("fd.filename", filename)
-        elif ev["fd.typechar"] in ("4", "6"):
-            _derive_net(ev, fdname, evtype)
 
-    # --- event arguments
+def _derive_fd(ev: Event, evtype: str) -> str | None:
+    """The file descriptor's type, number, directory/filename or network endpoints from ``fd.name``;
+    returns ``fd.name`` (None when the event has none)."""
+    fdname = ev.get("fd.name")
+    if fdname is None:
+        return None
+    if "fd.typechar" not in ev:
+        ev["fd.typechar"] = _fd_typechar(ev, fdname)
+    ev.setdefault("fd.type", TYPECHAR_TYPES.get(ev["fd.typechar"], "unknown"))
+    ev.setdefault("fd.num", -1 if ev["evt.failed"] else 3)
+    if ev["fd.typechar"] in ("f", "d"):
+        directory, filename = posixpath.split(fdname)
+        ev.setdefault("fd.directory", directory or "/")
+        ev.setdefault("fd.filename", filename)
+    elif ev["fd.typechar"] in ("4", "6"):
+        _derive_net(ev, fdname, evtype)
+    return fdname
+
+
+def _fd_typechar(ev: Event, fdname: str) -> str:
+    """From ``fd.type`` when given, else a socket for ``ip:port->ip:port``, else a file."""
+    if "fd.type" in ev and ev["fd.type"] in TYPE_TYPECHARS:
+        return TYPE_TYPECHARS[ev["fd.type"]]
+    if _parse_tuple(fdname):
+        return "6" if fdname.count(":") > 3 else "4"
+    return "f"
+
+
+def _derive_event_args(
+    ev: Event, evtype: str, fdname: str | None, raw_args: dict[str, Any], raw_rawargs: dict[str, Any]
+) -> None:
+    """The arguments an open or exec carries by default, then ``evt.arg.*`` and the open's read/write."""
     if evtype in OPEN_EVENTS:
         if fdname is not None:
             raw_args.setdefault("name", fdname)

@@ -300,7 +300,8 @@ FIELDS = {
     "util.cnt": ("UINT64", "utils", ()),
 }
 
-# event name (in the event table's order) -> {'section', '>': enter params, '<': exit params}; params are (name, type)
+# event name (in the event table's order) -> {'section', '>': enter params, '<': exit params};
+# params are (name, type)
 EVENTS = {
     "open": {
         "section": "Syscall events",

@@ -524,16 +524,3 @@ def parse(text: str) -> Node:
     if not isinstance(text, str):
         raise ParseError("filter input string is not text", 0, "")
     return _Parser(text).parse()
-
-
-def parse_value_list(text: str) -> tuple[str, ...]:
-    """Parse ``(a, "b c")`` as the right side of ``in`` would (for exception values)."""
-    p = _Parser(text)
-    p.blank()
-    if not p.lit("("):
-        raise p.fail("expected a list")
-    values = p.parse_paren_list()
-    p.blank()
-    if p.pos != len(text):
-        raise p.fail(f"unexpected token after '{p.last}'")
-    return values

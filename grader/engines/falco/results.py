@@ -38,18 +38,21 @@ WARNING_CODES = {
 }
 
 WARNING_DESCS = {
-    "LOAD_UNKNOWN_SOURCE": "A rule has a unknown event source. This can occur when reading rules content without "
-    "having a corresponding plugin loaded, etc. The rule will be silently ignored.",
-    "LOAD_UNSAFE_NA_CHECK": "Comparing a field value with <NA> is unsafe and can lead to unpredictable behavior of "
-    "the rule condition. If you need to check for the existence of a field, consider using the 'exists' operator "
-    "instead.",
-    "LOAD_NO_EVTTYPE": "A rule condition matches too many evt.type values. This has a significant performance "
-    "penalty. Make the condition more specific by adding an evt.type field or further restricting the number of "
-    "evt.type values in the condition.",
-    "LOAD_UNKNOWN_FILTER": "A rule condition or output refers to a field or evt.type that does not exist. This is "
-    "normally an error, but if a rule has a skip-if-unknown-filter property, the error is downgraded to a warning.",
-    "LOAD_UNUSED_MACRO": "A macro is defined in the rules content but is not used by any other macro or rule.",
-    "LOAD_UNUSED_LIST": "A list is defined in the rules content but is not used by any other list, macro, or rule.",
+    "LOAD_UNKNOWN_SOURCE": "A rule has a unknown event source. This can occur when reading rules content "
+    "without having a corresponding plugin loaded, etc. The rule will be silently ignored.",
+    "LOAD_UNSAFE_NA_CHECK": "Comparing a field value with <NA> is unsafe and can lead to unpredictable "
+    "behavior of the rule condition. If you need to check for the existence of a field, consider using the "
+    "'exists' operator instead.",
+    "LOAD_NO_EVTTYPE": "A rule condition matches too many evt.type values. This has a significant "
+    "performance penalty. Make the condition more specific by adding an evt.type field or further "
+    "restricting the number of evt.type values in the condition.",
+    "LOAD_UNKNOWN_FILTER": "A rule condition or output refers to a field or evt.type that does not exist. "
+    "This is normally an error, but if a rule has a skip-if-unknown-filter property, the error is "
+    "downgraded to a warning.",
+    "LOAD_UNUSED_MACRO": "A macro is defined in the rules content but is not used by any other macro or "
+    "rule.",
+    "LOAD_UNUSED_LIST": "A list is defined in the rules content but is not used by any other list, macro, "
+    "or rule.",
     "LOAD_UNKNOWN_ITEM": "An unknown top-level object is in the rules content. It will be ignored.",
     "LOAD_DEPRECATED_ITEM": "A deprecated item is employed by lists, macros, or rules.",
     "LOAD_WARNING_EXTENSION": "An extension item has a warning",
@@ -58,8 +61,8 @@ WARNING_DESCS = {
     "LOAD_INVALID_MACRO_NAME": "A macro is defined with an invalid name",
     "LOAD_INVALID_LIST_NAME": "A list is defined with an invalid name",
     "LOAD_COMPILE_CONDITION": "A rule condition or output have been parsed with a warning",
-    "LOAD_UNKNOWN_KEY": "An item in the rules content contains an unrecognized key. The key will be ignored. "
-    "This may indicate a typo or a property placed on the wrong item type.",
+    "LOAD_UNKNOWN_KEY": "An item in the rules content contains an unrecognized key. The key will be "
+    "ignored. This may indicate a typo or a property placed on the wrong item type.",
 }
 
 # Item types exactly as Falco names them in contexts.
@@ -124,7 +127,8 @@ class Context:
         )
 
     def at_condition(self, condition: str, index: int) -> Context:
-        """A ``condition expression`` location at ``index`` inside ``condition`` (as libsinsp positions it)."""
+        """A ``condition expression`` location at ``index`` inside ``condition`` (as libsinsp positions
+        it)."""
         short = '"' + (condition[:17] + '..."' if len(condition) > 20 else condition + '"')
         short = short.replace("\n", " ").replace("\r", " ")
         index = max(0, min(index, len(condition)))

@@ -1,7 +1,8 @@
 """Falco's ``rule_loader_compiler``: everything collected so far into what the engine runs. Lists expand
-(one level), conditions get Falco's textual list substitution, macros resolve in order of visibility (a macro's
-resolved tree is shared by every place that uses it), exceptions are appended as text, outputs and conditions
-compile, and Falco's warnings are raised. Also the grader's limits on the work one rules set may cause."""
+(one level), conditions get Falco's textual list substitution, macros resolve in order of visibility (a
+macro's resolved tree is shared by every place that uses it), exceptions are appended as text, outputs and
+conditions compile, and Falco's warnings are raised. Also the grader's limits on the work one rules set may
+cause."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from .rule_loader_collector import (
     Collector,
     ExceptionInfo,
     LoadError,
+    RuleInfo,
     throw,
     transform_fields,
     warn,
@@ -264,10 +266,6 @@ class Compiler:
         macro_used: set[str],
         warnings: list[Problem],
     ) -> list[CompiledRule]:
-        from . import compiler as filter_compiler
-        from . import outputs
-        from .parser import ParseError
-
         out: list[CompiledRule] = []
         total_nodes = 0
         for r in self.col.rules.values():
@@ -277,34 +275,10 @@ class Compiler:
             exception_fields: list[str] = []
             if r.exceptions:
                 condition = build_exceptions(r.exceptions, condition, exception_fields, r.ctx)
-            output = r.output
-            if "%container.info" in output:
-                warnings.append(Problem("LOAD_DEPRECATED_ITEM", M.WARNING_CONTAINER_INFO, r.ctx, False))
-                output = output.replace("%container.info", "")
-            try:
-                fmt = outputs.OutputFormat.parse(output)
-            except outputs.OutputFormatError as exc:
-                if r.skip_if_unknown_filter and _is_unknown_filter_error(str(exc)):
-                    warnings.append(Problem("LOAD_UNKNOWN_FILTER", str(exc), r.output_ctx or r.ctx, False))
-                    continue
-                raise LoadError("LOAD_ERR_COMPILE_OUTPUT", str(exc), r.output_ctx or r.ctx) from None
-            for f in fmt.fields:
-                if f in (
-                    "evt.dir",
-                    "evt.latency",
-                    "evt.latency.s",
-                    "evt.latency.ns",
-                    "evt.latency.human",
-                    "evt.wait_latency",
-                ):
-                    warnings.append(
-                        Problem(
-                            "LOAD_DEPRECATED_ITEM",
-                            f"usage of deprecated field '{f}' has been detected in the rule output",
-                            r.output_ctx or r.ctx,
-                            False,
-                        )
-                    )
+            parsed_output = _rule_output(r, warnings)
+            if parsed_output is None:
+                continue
+            output, fmt = parsed_output
             cond_ctx = r.cond_ctx or r.ctx
             ast = self._parse(condition, lists, list_used, cond_ctx)
             ast = self._resolve(ast, macros, condition, r.ctx, macro_used)
@@ -313,53 +287,108 @@ class Compiler:
                 raise LoadError("LOAD_ERR_COMPILE_CONDITION", M.rules_too_large(_item_label(r.ctx)), r.ctx)
             for code, message in resolve_warnings(ast):
                 warnings.append(Problem(code, message, cond_ctx, False))
-            compiled = self.compile_cache.get(ast)
-            if compiled is None:
-                try:
-                    compiled = filter_compiler.compile_filter(ast, {})
-                except filter_compiler.CompileError as exc:
-                    compiled = exc
-                except (ParseError, RecursionError) as exc:
-                    compiled = filter_compiler.CompileError(f"cannot compile the condition: {exc}")
-                self.compile_cache[ast] = compiled
+            compiled = self._compile_condition(ast)
             if isinstance(compiled, Exception):
-                msg = str(compiled)
-                pos = getattr(compiled, "position", None) or 0
-                ctx = cond_ctx.at_condition(condition, pos if isinstance(pos, int) else 0)
-                if r.skip_if_unknown_filter and _is_unknown_filter_error(msg):
-                    warnings.append(Problem("LOAD_UNKNOWN_FILTER", msg, ctx, False))
-                    continue
-                raise LoadError("LOAD_ERR_COMPILE_CONDITION", msg, ctx)
+                _skip_or_raise_condition_error(r, compiled, condition, cond_ctx, warnings)
+                continue
             for w in getattr(compiled, "warnings", []) or []:
                 warnings.append(
                     Problem("LOAD_COMPILE_CONDITION", str(w), cond_ctx.at_condition(condition, 0), False)
                 )
-            evttypes = compiled.evttypes
-            if r.warn_evttypes and (evttypes is None or len(evttypes) > 100):
+            if r.warn_evttypes and (compiled.evttypes is None or len(compiled.evttypes) > 100):
                 warnings.append(Problem("LOAD_NO_EVTTYPE", M.WARNING_NO_EVTTYPE, r.ctx, False))
-            loc = r.ctx.locations[-1]
-            out.append(
-                CompiledRule(
-                    r.name,
-                    r.desc,
-                    condition,
-                    ast,
-                    compiled,
-                    output,
-                    fmt,
-                    r.priority,
-                    r.source,
-                    tuple(sorted(r.tags)),
-                    r.enabled,
-                    evttypes,
-                    tuple(exception_fields),
-                    r.capture,
-                    r.capture_duration,
-                    r.ctx.filename,
-                    loc.line + 1,
+            out.append(_compiled_rule(r, condition, ast, compiled, output, fmt, exception_fields))
+        return out
+
+    def _compile_condition(self, ast: Node) -> Any:
+        """The compiled filter of a resolved condition, or the error compiling it (both cached: equal
+        conditions of several rules compile once)."""
+        from . import compiler as filter_compiler
+        from .parser import ParseError
+
+        compiled = self.compile_cache.get(ast)
+        if compiled is None:
+            try:
+                compiled = filter_compiler.compile_filter(ast, {})
+            except filter_compiler.CompileError as exc:
+                compiled = exc
+            except (ParseError, RecursionError) as exc:
+                compiled = filter_compiler.CompileError(f"cannot compile the condition: {exc}")
+            self.compile_cache[ast] = compiled
+        return compiled
+
+
+def _rule_output(r: RuleInfo, warnings: list[Problem]) -> tuple[str, Any] | None:
+    """A rule's output text and its parsed format, with Falco's deprecation warnings; None when the rule
+    is skipped (an unknown field in the output of a rule with ``skip-if-unknown-filter``)."""
+    from . import outputs
+
+    output = r.output
+    if "%container.info" in output:
+        warnings.append(Problem("LOAD_DEPRECATED_ITEM", M.WARNING_CONTAINER_INFO, r.ctx, False))
+        output = output.replace("%container.info", "")
+    try:
+        fmt = outputs.OutputFormat.parse(output)
+    except outputs.OutputFormatError as exc:
+        if r.skip_if_unknown_filter and _is_unknown_filter_error(str(exc)):
+            warnings.append(Problem("LOAD_UNKNOWN_FILTER", str(exc), r.output_ctx or r.ctx, False))
+            return None
+        raise LoadError("LOAD_ERR_COMPILE_OUTPUT", str(exc), r.output_ctx or r.ctx) from None
+    for f in fmt.fields:
+        if f in _DEPRECATED_FIELDS:
+            warnings.append(
+                Problem(
+                    "LOAD_DEPRECATED_ITEM",
+                    f"usage of deprecated field '{f}' has been detected in the rule output",
+                    r.output_ctx or r.ctx,
+                    False,
                 )
             )
-        return out
+    return output, fmt
+
+
+def _skip_or_raise_condition_error(
+    r: RuleInfo, error: Exception, condition: str, cond_ctx: Context, warnings: list[Problem]
+) -> None:
+    """A condition that does not compile: a warning for a rule with ``skip-if-unknown-filter`` whose
+    condition names an unknown field, else the load fails, pointing into the condition."""
+    msg = str(error)
+    pos = getattr(error, "position", None) or 0
+    ctx = cond_ctx.at_condition(condition, pos if isinstance(pos, int) else 0)
+    if r.skip_if_unknown_filter and _is_unknown_filter_error(msg):
+        warnings.append(Problem("LOAD_UNKNOWN_FILTER", msg, ctx, False))
+        return
+    raise LoadError("LOAD_ERR_COMPILE_CONDITION", msg, ctx)
+
+
+def _compiled_rule(
+    r: RuleInfo,
+    condition: str,
+    ast: Node,
+    compiled: Any,
+    output: str,
+    fmt: Any,
+    exception_fields: list[str],
+) -> CompiledRule:
+    return CompiledRule(
+        r.name,
+        r.desc,
+        condition,
+        ast,
+        compiled,
+        output,
+        fmt,
+        r.priority,
+        r.source,
+        tuple(sorted(r.tags)),
+        r.enabled,
+        compiled.evttypes,
+        tuple(exception_fields),
+        r.capture,
+        r.capture_duration,
+        r.ctx.filename,
+        r.ctx.locations[-1].line + 1,
+    )
 
 
 def _is_unknown_filter_error(msg: str) -> bool:
@@ -445,68 +474,88 @@ def _item_label(ctx: Context) -> str:
     return "this item"
 
 
+class _Pieces:
+    """The finished prefix of a string being rebuilt, kept in pieces (none empty) and joined once."""
+
+    __slots__ = ("items", "length")
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.length = 0
+
+    def append(self, text: str) -> None:
+        self.items.append(text)
+        self.length += len(text)
+
+    def last_char(self) -> str:
+        return self.items[-1][-1] if self.items else ""
+
+    def drop_last_char(self) -> None:
+        self.items[-1] = self.items[-1][:-1]
+        if not self.items[-1]:
+            self.items.pop()
+        self.length -= 1
+
+    def drop_trailing_blanks(self) -> None:
+        while self.items and self.last_char() in _BLANKS:
+            self.drop_last_char()
+
+
 def resolve_list(cnd: str, name: str, items: list[str], limit: int | None = None) -> tuple[str, bool]:
     """Falco's textual list substitution (``resolve_list``): ``name`` bounded by delimiters -> its items.
 
     Falco rebuilds the whole string at each occurrence; this builds the result in pieces (same result), so
     a condition naming a list thousands of times costs linear time, and stops once it passes ``limit``."""
     sub = ", ".join(_quote_item(v) for v in items)
-    out: list[str] = []  # the finished prefix of the current string, in pieces
-    out_len = 0
-    pos = 0  # the current string is "".join(out) + cnd[pos:]
+    done = _Pieces()
+    pos = 0  # the current string is "".join(done.items) + cnd[pos:]
     used = False
-
-    def last_char() -> str:
-        return out[-1][-1] if out else ""
-
-    def drop_last_char() -> None:
-        nonlocal out_len
-        out[-1] = out[-1][:-1]
-        if not out[-1]:
-            out.pop()
-        out_len -= 1
-
     start = cnd.find(name)
     while start != -1:
         end = start + len(name)
-        before = cnd[start - 1] if start > pos else last_char()
-        if (before == "" or before in _DELIMS) and (end >= len(cnd) or cnd[end] in _DELIMS):
-            while start > pos and cnd[start - 1] in _BLANKS:
-                start -= 1
-            if start == pos:
-                while out and last_char() in _BLANKS:
-                    drop_last_char()
-            while end < len(cnd) and cnd[end] in _BLANKS:
-                end += 1
-            if not sub:
-                prev = cnd[start - 1] if start > pos else last_char()
-                if prev == ",":
-                    if start > pos:
-                        start -= 1
-                    else:
-                        drop_last_char()
-                elif end < len(cnd) and cnd[end] == ",":
-                    end += 1
-            if start > pos:
-                out.append(cnd[pos:start])
-                out_len += start - pos
-            had_prefix = out_len > 0
-            if had_prefix:
-                out.append(" ")
-            out.append(sub + " ")
-            out_len += int(had_prefix) + len(sub) + 1
-            pos = end
-            used = True
-            if limit is not None and out_len > limit:
-                break
-            # Falco resumes one character further when the substitution started the string
-            start = cnd.find(name, pos if had_prefix else pos + 1)
+        before = cnd[start - 1] if start > pos else done.last_char()
+        if not ((before == "" or before in _DELIMS) and (end >= len(cnd) or cnd[end] in _DELIMS)):
+            start = cnd.find(name, start + 1)
             continue
-        start = cnd.find(name, start + 1)
+        start, end = _span_to_replace(cnd, pos, start, end, done, not sub)
+        if start > pos:
+            done.append(cnd[pos:start])
+        had_prefix = done.length > 0
+        if had_prefix:
+            done.append(" ")
+        done.append(sub + " ")
+        pos = end
+        used = True
+        if limit is not None and done.length > limit:
+            break
+        # Falco resumes one character further when the substitution started the string
+        start = cnd.find(name, pos if had_prefix else pos + 1)
     if not used:
         return cnd, False
-    out.append(cnd[pos:])
-    return "".join(out), True
+    done.append(cnd[pos:])
+    return "".join(done.items), True
+
+
+def _span_to_replace(cnd: str, pos: int, start: int, end: int, done: _Pieces, empty: bool) -> tuple[int, int]:
+    """The span of one use of a list name, widened as Falco widens it: over the blanks on both sides and,
+    for an ``empty`` list, over one comma next to it. Where the span reaches back to ``pos``, the blanks
+    (and that comma) are taken off the end of the finished prefix ``done`` instead."""
+    while start > pos and cnd[start - 1] in _BLANKS:
+        start -= 1
+    if start == pos:
+        done.drop_trailing_blanks()
+    while end < len(cnd) and cnd[end] in _BLANKS:
+        end += 1
+    if empty:
+        prev = cnd[start - 1] if start > pos else done.last_char()
+        if prev == ",":
+            if start > pos:
+                start -= 1
+            else:
+                done.drop_last_char()
+        elif end < len(cnd) and cnd[end] == ",":
+            end += 1
+    return start, end
 
 
 def _resolve_list_falco(cnd: str, name: str, items: list[str]) -> tuple[str, bool]:
@@ -600,15 +649,17 @@ _DEPRECATED_FIELDS = (
     "evt.wait_latency",
 )
 _DEPRECATED_DESC = {
-    "evt.dir": "due to the drop of enter events, 'evt.dir = <' always evaluates to true, and 'evt.dir = >' always "
-    "evaluates to false. The rule expression can be simplified by removing the condition on 'evt.dir'",
+    "evt.dir": "due to the drop of enter events, 'evt.dir = <' always evaluates to true, and "
+    "'evt.dir = >' always evaluates to false. The rule expression can be simplified by removing the "
+    "condition on 'evt.dir'",
 }
 _LATENCY_DESC = "field is not available due to the drop of enter events."
 _EQUALITY_OPS = frozenset({"==", "=", "!=", "in", "intersects", "pmatch"})
 
 
 def resolve_warnings(node: Node) -> list[tuple[str, str]]:
-    """Falco's ``filter_warning_resolver``: unsafe ``<NA>`` comparisons on ka./jevt. fields, deprecated fields."""
+    """Falco's ``filter_warning_resolver``: unsafe ``<NA>`` comparisons on ka./jevt. fields, deprecated
+    fields."""
     from .ast import walk
 
     codes: list[str] = []

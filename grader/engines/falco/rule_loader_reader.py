@@ -413,54 +413,79 @@ class Reader:
         app, rep = self._overrides(item, _RULE_APPENDABLE, _RULE_REPLACEABLE, ctx)
         throw(has_append and bool(app or rep), M.ERROR_OVERRIDE_APPEND, ctx)
         if app or rep:
-            expected = {
-                k for k in set(_RULE_APPENDABLE) | set(_RULE_REPLACEABLE) if _get(item, k) is not None
-            }
-            self._check_source(item, name, ctx)
-            for kind, keys in (("append", app), ("replace", rep)):
-                if not keys:
-                    continue
-                upd = RuleUpdate(name, ctx)
-                for key in _RULE_APPENDABLE if kind == "append" else _RULE_REPLACEABLE:
-                    if key not in keys:
-                        continue
-                    throw(
-                        key not in expected,
-                        f"An {kind} override for '{key}' was specified but '{key}' is not defined",
-                        ctx,
-                    )
-                    expected.discard(key)
-                    upd.values[key] = self._rule_value(item, key, ctx, res, append_mode=kind == "append")
-                    if key == "condition":
-                        upd.cond_ctx = _ctx(ctx, _get(item, "condition"), R.RULE_CONDITION)
-                if kind == "append":
-                    self.col.append_rule(upd)
-                else:
-                    self.col.replace_rule(upd)
-            for key in sorted(expected):
-                throw(
-                    True,
-                    f"Unexpected key '{key}': no corresponding entry under 'override' is defined.",
-                    _ctx(ctx, _get(item, key), R.OVERRIDE, key),
-                )
-            return
-        if has_append:
-            self._check_source(item, name, ctx)
+            self._read_rule_overrides(item, name, ctx, res, app, rep)
+        elif has_append:
+            self._read_rule_append(item, name, ctx, res)
+        elif all(_get(item, k) is None for k in ("condition", "output", "desc", "priority")):
+            self._read_rule_enabled_only(item, name, ctx, res)
+        else:
+            self.col.define_rule(self._read_rule_definition(item, name, ctx, res), res)
+
+    def _read_rule_overrides(
+        self,
+        item: yaml.MappingNode,
+        name: str,
+        ctx: Context,
+        res: FileResult,
+        app: list[str],
+        rep: list[str],
+    ) -> None:
+        """A rule with ``override:``: one append and one replace update, each key checked against the
+        keys the item defines (an override for an absent key, or a key without its override, fails)."""
+        expected = {k for k in set(_RULE_APPENDABLE) | set(_RULE_REPLACEABLE) if _get(item, k) is not None}
+        self._check_source(item, name, ctx)
+        for kind, keys in (("append", app), ("replace", rep)):
+            if not keys:
+                continue
             upd = RuleUpdate(name, ctx)
-            if _get(item, "condition") is not None:
-                upd.values["condition"] = _decode(item, "condition", str, ctx)
-                upd.cond_ctx = _ctx(ctx, _get(item, "condition"), R.RULE_CONDITION)
-            if _get(item, "exceptions") is not None:
-                upd.values["exceptions"] = self._read_exceptions(item, ctx, res, append=True)
-            self.col.append_rule(upd)
-            return
-        if all(_get(item, k) is None for k in ("condition", "output", "desc", "priority")):
-            enabled = _decode(item, "enabled", bool, ctx)
-            warn(res, "LOAD_DEPRECATED_ITEM", M.WARNING_ENABLED, ctx)
-            prev = self.col.rules.get(name)
-            throw(prev is None, M.MSG_RULE_HAS_ENABLED_KEY_BUT_NO, ctx, "LOAD_ERR_VALIDATE")
-            prev.enabled = enabled
-            return
+            for key in _RULE_APPENDABLE if kind == "append" else _RULE_REPLACEABLE:
+                if key not in keys:
+                    continue
+                throw(
+                    key not in expected,
+                    f"An {kind} override for '{key}' was specified but '{key}' is not defined",
+                    ctx,
+                )
+                expected.discard(key)
+                upd.values[key] = self._rule_value(item, key, ctx, res, append_mode=kind == "append")
+                if key == "condition":
+                    upd.cond_ctx = _ctx(ctx, _get(item, "condition"), R.RULE_CONDITION)
+            if kind == "append":
+                self.col.append_rule(upd)
+            else:
+                self.col.replace_rule(upd)
+        for key in sorted(expected):
+            throw(
+                True,
+                f"Unexpected key '{key}': no corresponding entry under 'override' is defined.",
+                _ctx(ctx, _get(item, key), R.OVERRIDE, key),
+            )
+
+    def _read_rule_append(self, item: yaml.MappingNode, name: str, ctx: Context, res: FileResult) -> None:
+        """The deprecated ``append: true``: more condition text and exceptions for an earlier rule."""
+        self._check_source(item, name, ctx)
+        upd = RuleUpdate(name, ctx)
+        if _get(item, "condition") is not None:
+            upd.values["condition"] = _decode(item, "condition", str, ctx)
+            upd.cond_ctx = _ctx(ctx, _get(item, "condition"), R.RULE_CONDITION)
+        if _get(item, "exceptions") is not None:
+            upd.values["exceptions"] = self._read_exceptions(item, ctx, res, append=True)
+        self.col.append_rule(upd)
+
+    def _read_rule_enabled_only(
+        self, item: yaml.MappingNode, name: str, ctx: Context, res: FileResult
+    ) -> None:
+        """The deprecated ``- rule: x`` + ``enabled:`` alone: switches an earlier rule on or off."""
+        enabled = _decode(item, "enabled", bool, ctx)
+        warn(res, "LOAD_DEPRECATED_ITEM", M.WARNING_ENABLED, ctx)
+        prev = self.col.rules.get(name)
+        throw(prev is None, M.MSG_RULE_HAS_ENABLED_KEY_BUT_NO, ctx, "LOAD_ERR_VALIDATE")
+        prev.enabled = enabled
+
+    def _read_rule_definition(
+        self, item: yaml.MappingNode, name: str, ctx: Context, res: FileResult
+    ) -> RuleInfo:
+        """A full rule: condition, output, desc and priority required, the rest optional."""
         info = RuleInfo(name, ctx)
         info.cond = _decode(item, "condition", str, ctx)
         info.cond_ctx = _ctx(ctx, _get(item, "condition"), R.RULE_CONDITION)
@@ -483,7 +508,7 @@ class Reader:
         info.capture_duration = dur or 0
         info.tags = set(_decode_seq(item, "tags", ctx, optional=True) or [])
         info.exceptions = self._read_exceptions(item, ctx, res, append=False)
-        self.col.define_rule(info, res)
+        return info
 
     def _check_source(self, item: yaml.MappingNode, name: str, ctx: Context) -> None:
         node = _get(item, "source")

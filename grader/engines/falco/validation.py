@@ -7,7 +7,6 @@ offending line with a caret, and ``CODE (description): message``.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from .results import ERROR_CODES, WARNING_CODES, WARNING_DESCS, FileResult, Problem
@@ -76,7 +75,3 @@ def validation_json(files: list[FileResult]) -> dict[str, Any]:
             for f in files
         ]
     }
-
-
-def validation_json_text(files: list[FileResult]) -> str:
-    return json.dumps(validation_json(files), indent=2)

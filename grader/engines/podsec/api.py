@@ -1,4 +1,5 @@
-"""What kube-apiserver (the pinned release) would refuse in a Pod or workload manifest, with the status and words it uses.
+"""What kube-apiserver (the pinned release) would refuse in a Pod or workload manifest, with the status
+and words it uses.
 
 ``api_rejects(obj, field_validation="Strict")`` returns every :class:`ApiProblem`; an empty list means the
 API accepts the object's pod spec. Pure: no I/O. Shared with the cluster test double, which answers a
@@ -43,7 +44,7 @@ _GROUPS = {
     "CronJob": "batch",
 }
 
-# ---- the schema (field names of the pinned release; generous: alpha fields the server's decoder knows too) -----
+# ---- the schema (field names of the pinned release; generous: alpha fields the server's decoder knows) -----
 
 _OBJECT = {"apiVersion", "kind", "metadata", "spec", "status"}
 _POD_TEMPLATE_OBJECT = {"apiVersion", "kind", "metadata", "template"}
@@ -589,6 +590,31 @@ def _validate(obj: dict[str, Any], kind: str) -> list[ApiProblem]:
     if spec is None:
         out.append(ApiProblem(422, "Invalid", base, "Required value"))
         return out
+    vol_names = _validate_volumes(spec, base, out)
+    containers = spec.get("containers")
+    if not isinstance(containers, list) or not containers:
+        out.append(ApiProblem(422, "Invalid", f"{base}.containers", "Required value"))
+    seen_names: set[str] = set()
+    host_users_false = spec.get("hostUsers") is False
+    psc = spec.get("securityContext") if isinstance(spec.get("securityContext"), dict) else {}
+    _validate_ids(psc, f"{base}.securityContext", out)
+    for fld in CONTAINER_FIELDS:
+        items = spec.get(fld)
+        for i, c in enumerate(items if isinstance(items, list) else []):
+            if not isinstance(c, dict):
+                continue
+            cpath = f"{base}.{fld}[{i}]"
+            _validate_container_name_and_image(c, cpath, fld, seen_names, out)
+            _validate_mounts(c, cpath, vol_names, out)
+            sc = c.get("securityContext") if isinstance(c.get("securityContext"), dict) else {}
+            _validate_container_sc(sc, f"{cpath}.securityContext", host_users_false, out)
+    if kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
+        _validate_selector(obj, out)
+    return out
+
+
+def _validate_volumes(spec: dict[str, Any], base: str, out: list[ApiProblem]) -> dict[str, int]:
+    """Each volume named once, with one source; returns name -> index for the mounts to refer to."""
     vol_names: dict[str, int] = {}
     vols = spec.get("volumes") if isinstance(spec.get("volumes"), list) else []
     for i, v in enumerate(vols):
@@ -605,54 +631,47 @@ def _validate(obj: dict[str, Any], kind: str) -> list[ApiProblem]:
             out.append(
                 ApiProblem(422, "Invalid", vpath, "Forbidden: may not specify more than 1 volume type")
             )
-    containers = spec.get("containers")
-    if not isinstance(containers, list) or not containers:
-        out.append(ApiProblem(422, "Invalid", f"{base}.containers", "Required value"))
-    seen_names: set[str] = set()
-    host_users_false = spec.get("hostUsers") is False
-    psc = spec.get("securityContext") if isinstance(spec.get("securityContext"), dict) else {}
-    _validate_ids(psc, f"{base}.securityContext", out)
-    for fld in CONTAINER_FIELDS:
-        items = spec.get(fld)
-        for i, c in enumerate(items if isinstance(items, list) else []):
-            if not isinstance(c, dict):
-                continue
-            cpath = f"{base}.{fld}[{i}]"
-            name = c.get("name")
-            if not name:
-                out.append(ApiProblem(422, "Invalid", f"{cpath}.name", "Required value"))
-            elif name in seen_names:
-                out.append(ApiProblem(422, "Invalid", f"{cpath}.name", f'Duplicate value: "{name}"'))
-            else:
-                seen_names.add(name)
-            if fld != "ephemeralContainers" and not c.get("image"):
-                out.append(ApiProblem(422, "Invalid", f"{cpath}.image", "Required value"))
-            paths: set[str] = set()
-            mounts = c.get("volumeMounts") if isinstance(c.get("volumeMounts"), list) else []
-            for j, m in enumerate(mounts):
-                if not isinstance(m, dict):
-                    continue
-                mpath = f"{cpath}.volumeMounts[{j}]"
-                if m.get("name") not in vol_names:
-                    out.append(ApiProblem(422, "Invalid", f"{mpath}.name", f'Not found: "{m.get("name")}"'))
-                mount_path = m.get("mountPath")
-                if not mount_path:
-                    out.append(ApiProblem(422, "Invalid", f"{mpath}.mountPath", "Required value"))
-                elif mount_path in paths:
-                    out.append(
-                        ApiProblem(
-                            422,
-                            "Invalid",
-                            f"{mpath}.mountPath",
-                            f'Invalid value: "{mount_path}": must be unique',
-                        )
-                    )
-                paths.add(mount_path)
-            sc = c.get("securityContext") if isinstance(c.get("securityContext"), dict) else {}
-            _validate_container_sc(sc, f"{cpath}.securityContext", host_users_false, out)
-    if kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"):
-        _validate_selector(obj, out)
-    return out
+    return vol_names
+
+
+def _validate_container_name_and_image(
+    c: dict[str, Any], cpath: str, fld: str, seen_names: set[str], out: list[ApiProblem]
+) -> None:
+    """A container's name, unique across all kinds of containers, and its image (ephemeral ones aside)."""
+    name = c.get("name")
+    if not name:
+        out.append(ApiProblem(422, "Invalid", f"{cpath}.name", "Required value"))
+    elif name in seen_names:
+        out.append(ApiProblem(422, "Invalid", f"{cpath}.name", f'Duplicate value: "{name}"'))
+    else:
+        seen_names.add(name)
+    if fld != "ephemeralContainers" and not c.get("image"):
+        out.append(ApiProblem(422, "Invalid", f"{cpath}.image", "Required value"))
+
+
+def _validate_mounts(c: dict[str, Any], cpath: str, vol_names: dict[str, int], out: list[ApiProblem]) -> None:
+    """A container's volumeMounts: each names a volume of the pod and has its own mountPath."""
+    paths: set[str] = set()
+    mounts = c.get("volumeMounts") if isinstance(c.get("volumeMounts"), list) else []
+    for j, m in enumerate(mounts):
+        if not isinstance(m, dict):
+            continue
+        mpath = f"{cpath}.volumeMounts[{j}]"
+        if m.get("name") not in vol_names:
+            out.append(ApiProblem(422, "Invalid", f"{mpath}.name", f'Not found: "{m.get("name")}"'))
+        mount_path = m.get("mountPath")
+        if not mount_path:
+            out.append(ApiProblem(422, "Invalid", f"{mpath}.mountPath", "Required value"))
+        elif mount_path in paths:
+            out.append(
+                ApiProblem(
+                    422,
+                    "Invalid",
+                    f"{mpath}.mountPath",
+                    f'Invalid value: "{mount_path}": must be unique',
+                )
+            )
+        paths.add(mount_path)
 
 
 def _validate_ids(sc: dict[str, Any], path: str, out: list[ApiProblem]) -> None:

@@ -6,8 +6,8 @@ first reduced to their ``spec`` without the server's defaults (:func:`without_se
 allowed edits are taken out of both, then every field is compared both ways: a value added, removed or
 changed is a change.
 
-Server-set values that are ignored (the pinned Kubernetes release's defaulting and admission; each only when it has exactly
-the default value, so a learner's different value still counts):
+Server-set values that are ignored (the pinned Kubernetes release's defaulting and admission; each only
+when it has exactly the default value, so a learner's different value still counts):
 
 - workload spec: ``replicas: 1``, ``progressDeadlineSeconds: 600``, ``revisionHistoryLimit: 10``,
   ``strategy`` RollingUpdate 25%/25%; pod template ``metadata.creationTimestamp: null`` and the
@@ -15,11 +15,12 @@ the default value, so a learner's different value still counts):
 - pod spec: ``dnsPolicy: ClusterFirst``, ``restartPolicy: Always``, ``schedulerName: default-scheduler``,
   ``terminationGracePeriodSeconds: 30``, ``securityContext: {}``, ``serviceAccount`` (the deprecated mirror
   of ``serviceAccountName``), ``serviceAccountName: default``, ``false`` host namespaces;
-- any pod spec: ``enableServiceLinks: true`` and ``preemptionPolicy: PreemptLowerPriority`` (what absence means);
-- bare Pods only (admission plugins and the scheduler): ``priority: 0``, the ``node.kubernetes.io/not-ready`` and ``unreachable``
-  NoExecute tolerations (300 s), the ``kube-api-access-*`` projected token volume and its mounts, and
-  ``nodeName`` (set by the scheduler; a Pod's nodeName cannot be edited in place, so a changed one means a
-  recreated Pod, which the UID shows);
+- any pod spec: ``enableServiceLinks: true`` and ``preemptionPolicy: PreemptLowerPriority`` (what absence
+  means);
+- bare Pods only (admission plugins and the scheduler): ``priority: 0``, the ``node.kubernetes.io/not-ready``
+  and ``unreachable`` NoExecute tolerations (300 s), the ``kube-api-access-*`` projected token volume and its
+  mounts, and ``nodeName`` (set by the scheduler; a Pod's nodeName cannot be edited in place, so a changed
+  one means a recreated Pod, which the UID shows);
 - containers: ``terminationMessagePath: /dev/termination-log``, ``terminationMessagePolicy: File``,
   ``imagePullPolicy`` equal to the image's default (Always for ``:latest`` or no tag, else IfNotPresent),
   ``resources: {}``, port ``protocol: TCP``, a hostNetwork Pod's ``hostPort`` equal to its containerPort,
@@ -154,47 +155,56 @@ def _container(c: Any, host_network: bool, token_volumes: set[str]) -> Any:
     if c.get("imagePullPolicy") is None:
         c["imagePullPolicy"] = default_pull_policy(c.get("image"))
     if isinstance(c.get("ports"), list):
-        ports = []
-        for p in c["ports"]:
-            if isinstance(p, dict):
-                p = {k: v for k, v in p.items() if not (k == "protocol" and v == "TCP")}
-                if host_network and p.get("hostPort") == p.get("containerPort"):
-                    p.pop("hostPort", None)
-            ports.append(p)
-        c["ports"] = ports
+        c["ports"] = [_port(p, host_network) for p in c["ports"]]
     for k in ("livenessProbe", "readinessProbe", "startupProbe"):
         if k in c:
             c[k] = _probe(c[k])
     if isinstance(c.get("env"), list):
-        env = []
-        for e in c["env"]:
-            if (
-                isinstance(e, dict)
-                and isinstance(e.get("valueFrom"), dict)
-                and isinstance(e["valueFrom"].get("fieldRef"), dict)
-                and e["valueFrom"]["fieldRef"].get("apiVersion") == "v1"
-            ):
-                e = copy.deepcopy(e)
-                del e["valueFrom"]["fieldRef"]["apiVersion"]
-            env.append(e)
-        c["env"] = env
+        c["env"] = [_env_var(e) for e in c["env"]]
     if isinstance(c.get("volumeMounts"), list):
-        mounts = []
-        for m in c["volumeMounts"]:
-            if isinstance(m, dict):
-                if _name(m) in token_volumes:
-                    continue
-                m = {
-                    k: v
-                    for k, v in m.items()
-                    if not (k == "readOnly" and v is False) and not (k == "subPath" and v == "")
-                }
-            mounts.append(m)
-        c["volumeMounts"] = sorted(
-            mounts,
-            key=lambda m: (str(m.get("mountPath")), str(m.get("name"))) if isinstance(m, dict) else ("", ""),
-        )
+        c["volumeMounts"] = _volume_mounts(c["volumeMounts"], token_volumes)
     return c
+
+
+def _port(p: Any, host_network: bool) -> Any:
+    """Without ``protocol: TCP``, and without a hostNetwork Pod's hostPort equal to its containerPort."""
+    if isinstance(p, dict):
+        p = {k: v for k, v in p.items() if not (k == "protocol" and v == "TCP")}
+        if host_network and p.get("hostPort") == p.get("containerPort"):
+            p.pop("hostPort", None)
+    return p
+
+
+def _env_var(e: Any) -> Any:
+    """Without the ``apiVersion: v1`` the server adds to a fieldRef."""
+    if (
+        isinstance(e, dict)
+        and isinstance(e.get("valueFrom"), dict)
+        and isinstance(e["valueFrom"].get("fieldRef"), dict)
+        and e["valueFrom"]["fieldRef"].get("apiVersion") == "v1"
+    ):
+        e = copy.deepcopy(e)
+        del e["valueFrom"]["fieldRef"]["apiVersion"]
+    return e
+
+
+def _volume_mounts(mounts_in: list[Any], token_volumes: set[str]) -> list[Any]:
+    """Sorted by path, without the token volume's mounts, ``readOnly: false`` and ``subPath: ""``."""
+    mounts = []
+    for m in mounts_in:
+        if isinstance(m, dict):
+            if _name(m) in token_volumes:
+                continue
+            m = {
+                k: v
+                for k, v in m.items()
+                if not (k == "readOnly" and v is False) and not (k == "subPath" and v == "")
+            }
+        mounts.append(m)
+    return sorted(
+        mounts,
+        key=lambda m: (str(m.get("mountPath")), str(m.get("name"))) if isinstance(m, dict) else ("", ""),
+    )
 
 
 def _volume(v: Any) -> Any:
@@ -227,23 +237,7 @@ def _pod_spec(spec: Any, bare_pod: bool) -> Any:
         del spec["serviceAccount"]
     if spec.get("serviceAccountName") == "default":
         del spec["serviceAccountName"]
-    token_volumes: set[str] = set()
-    if bare_pod:
-        for k, d in _BARE_POD_DEFAULTS.items():
-            if spec.get(k) == d:
-                del spec[k]
-        spec.pop("nodeName", None)
-        if isinstance(spec.get("tolerations"), list):
-            spec["tolerations"] = [t for t in spec["tolerations"] if t not in _DEFAULT_TOLERATIONS]
-        if isinstance(spec.get("volumes"), list):
-            for v in spec["volumes"]:
-                if (
-                    isinstance(v, dict)
-                    and isinstance(v.get("name"), str)
-                    and _TOKEN_VOLUME.fullmatch(v["name"])
-                    and isinstance(v.get("projected"), dict)
-                ):
-                    token_volumes.add(v["name"])
+    token_volumes = _drop_bare_pod_additions(spec) if bare_pod else set()
     if isinstance(spec.get("volumes"), list):
         spec["volumes"] = sorted(
             (_volume(v) for v in spec["volumes"] if not (isinstance(v, dict) and _name(v) in token_volumes)),
@@ -254,6 +248,27 @@ def _pod_spec(spec: Any, bare_pod: bool) -> Any:
         if isinstance(spec.get(fld), list):
             spec[fld] = [_container(c, host_network, token_volumes) for c in spec[fld]]
     return spec
+
+
+def _drop_bare_pod_additions(spec: dict[str, Any]) -> set[str]:
+    """Take out of a bare Pod's spec what admission and the scheduler add; returns the names of the
+    projected token volumes (dropped with their mounts by the caller)."""
+    for k, d in _BARE_POD_DEFAULTS.items():
+        if spec.get(k) == d:
+            del spec[k]
+    spec.pop("nodeName", None)
+    if isinstance(spec.get("tolerations"), list):
+        spec["tolerations"] = [t for t in spec["tolerations"] if t not in _DEFAULT_TOLERATIONS]
+    token_volumes: set[str] = set()
+    for v in spec["volumes"] if isinstance(spec.get("volumes"), list) else []:
+        if (
+            isinstance(v, dict)
+            and isinstance(v.get("name"), str)
+            and _TOKEN_VOLUME.fullmatch(v["name"])
+            and isinstance(v.get("projected"), dict)
+        ):
+            token_volumes.add(v["name"])
+    return token_volumes
 
 
 def without_server_defaults(obj: Any) -> dict[str, Any]:
@@ -313,50 +328,62 @@ def _take_out_allowed(start: dict[str, Any], cur: dict[str, Any], allow: frozens
     """Remove from both pod specs the parts the task lets the learner change."""
     if SECURITY_CONTEXTS in allow:
         for spec in (start, cur):
-            spec.pop("securityContext", None)
-            for fld in CONTAINER_FIELDS:
-                for c in _items(spec.get(fld)):
-                    if isinstance(c, dict):
-                        c.pop("securityContext", None)
+            _take_out_security_contexts(spec)
     if HOST_NAMESPACES_OFF in allow:
         for k in ("hostNetwork", "hostPID", "hostIPC"):
             if cur.get(k) is not True:
                 start.pop(k, None)
                 cur.pop(k, None)
     if EMPTYDIR_VOLUMES in allow:
-        start_vols = {_name(v): v for v in _items(start.get("volumes"))}
-        cur_vols = {_name(v): v for v in _items(cur.get("volumes"))}
-        empty_now = {n for n, v in cur_vols.items() if _source(v) == "emptyDir"}
-        # an emptyDir that stays an emptyDir may change its medium or size; a new one may be added
-        for n in list(cur_vols):
-            if n in empty_now and (n not in start_vols or _source(start_vols[n]) == "emptyDir"):
-                cur_vols.pop(n)
-                start_vols.pop(n, None)
-        start["volumes"] = [v for v in _items(start.get("volumes")) if _name(v) in start_vols]
-        cur["volumes"] = [v for v in _items(cur.get("volumes")) if _name(v) in cur_vols]
-        for fld in CONTAINER_FIELDS:
-            starts = {_name(c): c for c in _items(start.get(fld))}
-            for c in _items(cur.get(fld)):
-                sc = starts.get(_name(c))
-                before = _items((sc or {}).get("volumeMounts"))
-                mounts = []
-                for m in c.get("volumeMounts") if isinstance(c.get("volumeMounts"), list) else []:
-                    if isinstance(m, dict) and m in before:
-                        mounts.append(m)
-                    elif isinstance(m, dict) and _name(m) in empty_now:
-                        continue  # a mount of an emptyDir volume: allowed
-                    else:
-                        mounts.append(m)
-                c["volumeMounts"] = mounts
-                # the start's own mounts stay in both, so moving or dropping one is still a change
+        _take_out_emptydir_volumes(start, cur)
     for spec in (start, cur):
-        for k in ("volumes",):
-            if not spec.get(k):
-                spec.pop(k, None)
-        for fld in CONTAINER_FIELDS:
-            for c in _items(spec.get(fld)):
-                if isinstance(c, dict) and not c.get("volumeMounts"):
-                    c.pop("volumeMounts", None)
+        _drop_empty_volume_lists(spec)
+
+
+def _take_out_security_contexts(spec: dict[str, Any]) -> None:
+    spec.pop("securityContext", None)
+    for fld in CONTAINER_FIELDS:
+        for c in _items(spec.get(fld)):
+            c.pop("securityContext", None)
+
+
+def _drop_empty_volume_lists(spec: dict[str, Any]) -> None:
+    """``volumes: []`` and ``volumeMounts: []`` left by taking allowed parts out mean none."""
+    if not spec.get("volumes"):
+        spec.pop("volumes", None)
+    for fld in CONTAINER_FIELDS:
+        for c in _items(spec.get(fld)):
+            if not c.get("volumeMounts"):
+                c.pop("volumeMounts", None)
+
+
+def _take_out_emptydir_volumes(start: dict[str, Any], cur: dict[str, Any]) -> None:
+    """An emptyDir that stays an emptyDir may change its medium or size; a new one may be added, and
+    mounted."""
+    start_vols = {_name(v): v for v in _items(start.get("volumes"))}
+    cur_vols = {_name(v): v for v in _items(cur.get("volumes"))}
+    empty_now = {n for n, v in cur_vols.items() if _source(v) == "emptyDir"}
+    for n in list(cur_vols):
+        if n in empty_now and (n not in start_vols or _source(start_vols[n]) == "emptyDir"):
+            cur_vols.pop(n)
+            start_vols.pop(n, None)
+    start["volumes"] = [v for v in _items(start.get("volumes")) if _name(v) in start_vols]
+    cur["volumes"] = [v for v in _items(cur.get("volumes")) if _name(v) in cur_vols]
+    for fld in CONTAINER_FIELDS:
+        starts = {_name(c): c for c in _items(start.get(fld))}
+        for c in _items(cur.get(fld)):
+            sc = starts.get(_name(c))
+            before = _items((sc or {}).get("volumeMounts"))
+            mounts = []
+            for m in c.get("volumeMounts") if isinstance(c.get("volumeMounts"), list) else []:
+                if isinstance(m, dict) and m in before:
+                    mounts.append(m)
+                elif isinstance(m, dict) and _name(m) in empty_now:
+                    continue  # a mount of an emptyDir volume: allowed
+                else:
+                    mounts.append(m)
+            c["volumeMounts"] = mounts
+            # the start's own mounts stay in both, so moving or dropping one is still a change
 
 
 _SECURITY_ANNOTATIONS = (
@@ -426,32 +453,11 @@ def _key(items: list[Any]) -> str | None:
 
 def _diff(a: Any, b: Any, path: str, out: list[Change]) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
-        for k in a:
-            if k not in b:
-                out.append(Change(f"{path}.{k}", "removed", a[k], None))
-            else:
-                _diff(a[k], b[k], f"{path}.{k}", out)
-        for k in b:
-            if k not in a:
-                out.append(Change(f"{path}.{k}", "added", None, b[k]))
+        _diff_mappings(a, b, path, out)
         return
     if isinstance(a, list) and isinstance(b, list):
-        ka, kb = _key(a), _key(b)
-        if ka and kb:
-            da = {x["name"]: x for x in a}
-            db = {x["name"]: x for x in b}
-            order_a = [n for n in da if n in db]
-            order_b = [n for n in db if n in da]
-            for n, x in da.items():
-                if n not in db:
-                    out.append(Change(f"{path}[{n}]", "removed", x, None))
-                else:
-                    _diff(x, db[n], f"{path}[{n}]", out)
-            for n, x in db.items():
-                if n not in da:
-                    out.append(Change(f"{path}[{n}]", "added", None, x))
-            if order_a != order_b and path.endswith("initContainers"):
-                out.append(Change(path, "changed", order_a, order_b))  # init containers run in order
+        if _key(a) and _key(b):
+            _diff_named_lists(a, b, path, out)
             return
         if len(a) != len(b):
             out.append(Change(path, "changed", a, b))
@@ -461,6 +467,35 @@ def _diff(a: Any, b: Any, path: str, out: list[Change]) -> None:
         return
     if a != b:
         out.append(Change(path, "changed", a, b))
+
+
+def _diff_mappings(a: dict[str, Any], b: dict[str, Any], path: str, out: list[Change]) -> None:
+    for k in a:
+        if k not in b:
+            out.append(Change(f"{path}.{k}", "removed", a[k], None))
+        else:
+            _diff(a[k], b[k], f"{path}.{k}", out)
+    for k in b:
+        if k not in a:
+            out.append(Change(f"{path}.{k}", "added", None, b[k]))
+
+
+def _diff_named_lists(a: list[Any], b: list[Any], path: str, out: list[Change]) -> None:
+    """Lists of uniquely named items, matched by name; only init containers' order matters."""
+    da = {x["name"]: x for x in a}
+    db = {x["name"]: x for x in b}
+    order_a = [n for n in da if n in db]
+    order_b = [n for n in db if n in da]
+    for n, x in da.items():
+        if n not in db:
+            out.append(Change(f"{path}[{n}]", "removed", x, None))
+        else:
+            _diff(x, db[n], f"{path}[{n}]", out)
+    for n, x in db.items():
+        if n not in da:
+            out.append(Change(f"{path}[{n}]", "added", None, x))
+    if order_a != order_b and path.endswith("initContainers"):
+        out.append(Change(path, "changed", order_a, order_b))  # init containers run in order
 
 
 __all__ = [

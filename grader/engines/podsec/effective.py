@@ -340,9 +340,10 @@ def hardening_findings(obj_or_ref: Any, only: tuple[str, ...] = HARDENING_IDS) -
                         fld = _field_of(uid, "runAsUser")
                     else:
                         msg = (
-                            f"container {c.name!r} may run as root: no runAsUser > 0 and no runAsNonRoot: true, "
-                            "so the image's user decides (runAsNonRoot: true suits only an image that runs as "
-                            "non-root: the kubelet refuses to start a root image, e.g. nginx, with it)"
+                            f"container {c.name!r} may run as root: no runAsUser > 0 and no runAsNonRoot: "
+                            "true, so the image's user decides (runAsNonRoot: true suits only an image "
+                            "that runs as non-root: the kubelet refuses to start a root image, e.g. nginx, "
+                            "with it)"
                         )
                         value = "unset"
                         fld = "securityContext.runAsUser"

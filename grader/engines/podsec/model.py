@@ -349,8 +349,8 @@ def validate(ref: PodSpecRef) -> list[Problem]:
             out.append(
                 Problem(
                     f"{base}.{fld}",
-                    f"is a mapping ({len(items)} key{'s' if len(items) != 1 else ''}), the API wants a list of "
-                    "containers (`- name: ...`); none of them was checked",
+                    f"is a mapping ({len(items)} key{'s' if len(items) != 1 else ''}), the API wants a list "
+                    "of containers (`- name: ...`); none of them was checked",
                 )
             )
             continue

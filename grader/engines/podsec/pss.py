@@ -675,7 +675,8 @@ def seccomp_restricted(ref: PodSpecRef) -> Hits:
                 _v(
                     "seccompProfile_restricted",
                     "seccompProfile",
-                    f'pod or {_cname(c)} must set securityContext.seccompProfile.type to "RuntimeDefault" or "Localhost"',
+                    f"pod or {_cname(c)} must set securityContext.seccompProfile.type to "
+                    '"RuntimeDefault" or "Localhost"',
                     c.path,
                     "securityContext.seccompProfile.type",
                     None,
@@ -838,7 +839,8 @@ def allowed(obj_or_ref: Any, level: str, version: str | int | None = "latest") -
 
 
 def admission_message(violations: list[Violation], level: str, version: str = "latest") -> str:
-    """PSA's message: ``violates PodSecurity "<level>:<version>": <reason> (<detail>), ...``; "" when allowed."""
+    """PSA's message: ``violates PodSecurity "<level>:<version>": <reason> (<detail>), ...``; "" when
+    allowed."""
     if not violations:
         return ""
     groups: dict[str, list[Violation]] = {}
