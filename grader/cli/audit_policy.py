@@ -22,7 +22,8 @@ def _usage_error(message: str) -> None:
 
 
 def _read_input(name: str, what: str) -> bytes:
-    """The bytes of FILE ('-' = stdin), or a clear usage error (exit 2): missing, directory, unreadable, huge."""
+    """The bytes of FILE ('-' = stdin), or a clear usage error (exit 2): missing, directory, unreadable,
+    huge."""
     if name == "-":
         data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
     else:
@@ -135,7 +136,8 @@ def validate_cmd(policy_file: str, fmt: str, strict: bool, kube_version: str | N
 
 # ---- simulate -------------------------------------------------------------------------------------
 
-SIMULATE_HELP = """Which audit level does a request get, and which rule decides? Evaluated as kube-apiserver does.
+SIMULATE_HELP = """Which audit level does a request get, and which rule decides? Evaluated as kube-apiserver
+does.
 
 \b
 One request from options, or many with --requests FILE. Rules are tried in order; the
@@ -157,9 +159,9 @@ Without --user the request is unauthenticated (no user at all: rules with users 
 userGroups never match it). Without --user-group the user gets the groups kube-apiserver
 would add (system:authenticated; service accounts also system:serviceaccounts and
 system:serviceaccounts:NS); --user-group replaces them. The API group of the resource is
---api-group (or RESOURCE.GROUP); there is no --group, which could mean either. --resource also takes RESOURCE/SUBRESOURCE and
-RESOURCE.GROUP (pods/log, deployments.apps). Without --namespace a resource request is
-cluster-scoped (namespace ""). --path alone is a non-resource URL (/healthz, /version);
+--api-group (or RESOURCE.GROUP); there is no --group, which could mean either. --resource also takes
+RESOURCE/SUBRESOURCE and RESOURCE.GROUP (pods/log, deployments.apps). Without --namespace a resource
+request is cluster-scoped (namespace ""). --path alone is a non-resource URL (/healthz, /version);
 an /api/... or /apis/... path is parsed into resource, namespace and name as
 kube-apiserver does.
 
@@ -291,7 +293,8 @@ def _ambiguous_group(value: tuple[str, ...]) -> None:
     if value:
         raise click.UsageError(
             f"--group {value[0]} is ambiguous: use --user-group {value[0]} for a group of the user (what "
-            f"userGroups matches, e.g. system:nodes) or --api-group {value[0]} for the API group of the resource "
+            f"userGroups matches, e.g. system:nodes) or --api-group {value[0]} for the API group of the "
+            "resource "
             "(what resources[].group matches, e.g. apps)"
         )
 
