@@ -52,7 +52,8 @@ def _swap_two_rules_and_comment(text: str) -> str:
 def build_class(out: Path) -> dict[str, object]:
     from grader.instructor.submit import submit
     from grader.labs import get_lab
-    from grader.solutions import apply_overlay, apply_solution
+    from grader.selftest import apply_fixture
+    from grader.solutions import apply_solution
     from grader.variants import values_for
     from grader.workspace import materialize
 
@@ -75,7 +76,7 @@ def build_class(out: Path) -> dict[str, object]:
 
     ws = start("ben")
     apply_solution(lab, ws, "ben")
-    apply_overlay(fixtures / "wrong" / "wrong_priority", ws, values_for(lab, "ben"))
+    apply_fixture(fixtures / "wrong" / "wrong_priority", ws, values_for(lab, "ben"))
     from grader import progress
 
     progress.record_hint(ws, "lab3", "t1", 2)  # ben asked for hints; the record travels in his bundle
@@ -91,7 +92,8 @@ def build_class(out: Path) -> dict[str, object]:
     _rewrite(late, members)
 
     ws = start("eli")
-    apply_overlay(fixtures / "wrong" / "open_only", ws, values_for(lab, "eli"))
+    apply_solution(lab, ws, "eli")
+    apply_fixture(fixtures / "wrong" / "open_only", ws, values_for(lab, "eli"))
     tampered = hand_in("eli", ws)
     members = _members(tampered)
     solved = start("eli-solved", "eli")
@@ -101,16 +103,16 @@ def build_class(out: Path) -> dict[str, object]:
 
     own = fixtures / "correct" / "own_macros_lowercase"
     ws = start("fay")
-    apply_overlay(own, ws, values_for(lab, "fay"))
+    apply_fixture(own, ws, values_for(lab, "fay"))
     hand_in("fay", ws)
     ws = start("gil")
-    apply_overlay(own, ws, values_for(lab, "gil"))
+    apply_fixture(own, ws, values_for(lab, "gil"))
     (ws / RULES).write_text(_swap_two_rules_and_comment((ws / RULES).read_text()))
     hand_in("gil", ws)
 
     ws = start("hal")
     apply_solution(lab, ws, "hal")
-    apply_overlay(fixtures / "wrong" / "wrong_rule_name", ws, values_for(lab, "hal"))
+    apply_fixture(fixtures / "wrong" / "wrong_rule_name", ws, values_for(lab, "hal"))
     hand_in("hal", ws)
 
     ws = start("zed")
