@@ -67,11 +67,7 @@ def fixture_cases(lab: Lab) -> list[tuple[str, Path, set[str], str | None]]:
             continue
         for d in sorted(p for p in gdir.iterdir() if p.is_dir()):
             meta_path = d / "fixture.yaml"
-            meta = safeyaml.load_one(meta_path.read_bytes()) if meta_path.is_file() else {}
-            meta = meta or {}
-            unknown = set(meta) - FIXTURE_KEYS
-            if unknown:
-                raise ValueError(f"{meta_path}: unknown keys {', '.join(sorted(map(str, unknown)))}")
+            meta = fixture_meta(meta_path)
             fails = set(meta.get("fails") or [])
             if group == "wrong" and not fails:
                 raise ValueError(
@@ -80,6 +76,23 @@ def fixture_cases(lab: Lab) -> list[tuple[str, Path, set[str], str | None]]:
             seed = meta.get("seed")
             out.append((f"{group}/{d.name}", d, fails, str(seed) if seed is not None else None))
     return out
+
+
+def fixture_meta(meta_path: Path) -> dict[str, Any]:
+    """fixture.yaml as a mapping ({} when absent): a YAML error or a misspelt key is a ValueError that
+    names the file."""
+    if not meta_path.is_file():
+        return {}
+    try:
+        meta = safeyaml.load_one(meta_path.read_bytes()) or {}
+    except ValueError as exc:  # safeyaml's YamlProblem: say which fixture
+        raise ValueError(f"{_display(meta_path)}: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{_display(meta_path)}: expected a mapping (fails: [...], edits: [...])")
+    unknown = set(meta) - FIXTURE_KEYS
+    if unknown:
+        raise ValueError(f"{_display(meta_path)}: unknown keys {', '.join(sorted(map(str, unknown)))}")
+    return meta
 
 
 def build(lab: Lab, dest: Path, seed: str | None, *, solution: bool, overlay: Path | None = None) -> Snapshot:
@@ -129,8 +142,7 @@ EDIT_KINDS = {"replace": "with", "after": "insert", "before": "insert", "delete"
 def fixture_edits(fixture: Path) -> list[Edit]:
     """The ``edits`` of ``fixture/fixture.yaml``, checked for shape (an empty list when it has none)."""
     meta_path = fixture / "fixture.yaml"
-    meta = safeyaml.load_one(meta_path.read_bytes()) if meta_path.is_file() else None
-    raw = meta.get("edits") if isinstance(meta, dict) else None
+    raw = fixture_meta(meta_path).get("edits")
     if raw is None:
         return []
     label = _display(meta_path)
@@ -322,7 +334,12 @@ def run_lab(
         for seed in seeds:
             run("start", seed, None, False, None)
             run("solution", seed, set(), True, None)
-        for name, d, fails, seed in fixture_cases(lab):
+        try:
+            fixtures = fixture_cases(lab)
+        except ValueError as exc:  # a fixture.yaml that cannot be read fails the self-test, with its name
+            cases.append(Case(lab.id, "fixtures", None, set(), problems=[str(exc)]))
+            fixtures = []
+        for name, d, fails, seed in fixtures:
             run(name, seed, fails, True, d)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

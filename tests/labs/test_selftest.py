@@ -234,3 +234,18 @@ def test_fixture_yaml_with_an_unknown_key_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(selftest, "fixtures_dir", lambda _lab: tmp_path)
     with pytest.raises(ValueError, match="unknown keys edit"):
         selftest.fixture_cases(lab)
+
+
+def test_an_unreadable_fixture_yaml_fails_the_selftest_with_its_name(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from grader import selftest
+    from grader.labs import load_lab_dir
+
+    lab = load_lab_dir(Path(__file__).resolve().parents[1] / "fixtures" / "labs" / "lab90-demo")
+    (tmp_path / "wrong" / "x").mkdir(parents=True)
+    (tmp_path / "wrong" / "x" / "fixture.yaml").write_text("fails: [t1]\nedits:\n  - {file: a, delete: b\n")
+    monkeypatch.setattr(selftest, "fixtures_dir", lambda _lab: tmp_path)
+    monkeypatch.setattr(selftest, "solution_dir", lambda _lab: tmp_path / "no-solution")
+    bad = [c for c in selftest.run_lab(lab, (None,)) if c.name == "fixtures"]
+    assert bad and "wrong/x/fixture.yaml: not valid YAML" in bad[0].problems[0]
