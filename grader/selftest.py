@@ -1,10 +1,12 @@
 """Every lab proves itself: start scores 0, the solution scores full marks, and each wrong-answer fixture
 fails exactly the tasks it declares (and passes the rest). Needs a source checkout (solutions/, tests/labs/).
 
-Fixture folders: tests/labs/<lab>/{correct,wrong}/<name>/ with overlay/ (laid over start + solution),
-optional delete.txt, and fixture.yaml: ``fails: [t3]`` (empty for correct answers), optional ``seed``.
-A file named after a variant's value uses a placeholder in its name, ``__var__`` (``role-__sa__.yaml``):
-see :func:`placeholder_path`. Text inside files keeps ``{{ var }}``.
+Fixture folders: tests/labs/<lab>/{correct,wrong}/<name>/ with fixture.yaml: ``fails: [t3]`` (empty for
+correct answers), optional ``seed``, optional ``edits`` (small changes to files of start + solution, see
+:func:`apply_edits`); optional overlay/ (files laid over start + solution) and delete.txt. They apply in that
+order: overlay/, delete.txt, edits (:func:`apply_fixture`). A file named after a variant's value uses a
+placeholder in its name, ``__var__`` (``role-__sa__.yaml``): see :func:`placeholder_path`. Text inside files
+and edits keeps ``{{ var }}``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class Case:
         return self.name + (f" (seed {self.seed})" if self.seed else "")
 
 
+FIXTURE_KEYS = {"fails", "seed", "edits"}  # fixture.yaml: a misspelt key must not be silently ignored
+
+
 def fixtures_dir(lab: Lab) -> Path | None:
     root = collection_root(lab) or repo_root()  # a lab from $CKS_LABS_PATH keeps its own tests/labs/
     return root / "tests" / "labs" / lab.id if root else None
@@ -62,8 +67,7 @@ def fixture_cases(lab: Lab) -> list[tuple[str, Path, set[str], str | None]]:
             continue
         for d in sorted(p for p in gdir.iterdir() if p.is_dir()):
             meta_path = d / "fixture.yaml"
-            meta = safeyaml.load_one(meta_path.read_bytes()) if meta_path.is_file() else {}
-            meta = meta or {}
+            meta = fixture_meta(meta_path)
             fails = set(meta.get("fails") or [])
             if group == "wrong" and not fails:
                 raise ValueError(
@@ -74,7 +78,26 @@ def fixture_cases(lab: Lab) -> list[tuple[str, Path, set[str], str | None]]:
     return out
 
 
+def fixture_meta(meta_path: Path) -> dict[str, Any]:
+    """fixture.yaml as a mapping ({} when absent): a YAML error or a misspelt key is a ValueError that
+    names the file."""
+    if not meta_path.is_file():
+        return {}
+    try:
+        meta = safeyaml.load_one(meta_path.read_bytes()) or {}
+    except ValueError as exc:  # safeyaml's YamlProblem: say which fixture
+        raise ValueError(f"{_display(meta_path)}: {exc}") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{_display(meta_path)}: expected a mapping (fails: [...], edits: [...])")
+    unknown = set(meta) - FIXTURE_KEYS
+    if unknown:
+        raise ValueError(f"{_display(meta_path)}: unknown keys {', '.join(sorted(map(str, unknown)))}")
+    return meta
+
+
 def build(lab: Lab, dest: Path, seed: str | None, *, solution: bool, overlay: Path | None = None) -> Snapshot:
+    """The workspace of a self-test case: the start for ``seed``, with ``solution`` the reference answer laid
+    over it, then the fixture folder ``overlay`` (if any) applied by :func:`apply_fixture`."""
     if lab.generator:
         # a generated start (lab7's log) is built once per seed and copied: the grader builds that same
         # pristine start anyway, and generating costs far more than copying
@@ -84,10 +107,159 @@ def build(lab: Lab, dest: Path, seed: str | None, *, solution: bool, overlay: Pa
     if solution:
         apply_overlay(solution_dir(lab), dest, variants.values_for(lab, seed))
     if overlay is not None:
-        values = variants.values_for(lab, seed)
-        with tempfile.TemporaryDirectory(prefix="cks-fixture-") as staged:
-            apply_overlay(stage_placeholders(overlay, values, Path(staged)), dest, values)
+        apply_fixture(overlay, dest, variants.values_for(lab, seed))
     return Snapshot(dest)
+
+
+def apply_fixture(fixture: Path, dest: Path, values: dict[str, Any]) -> None:
+    """Apply a fixture folder to the workspace ``dest`` (normally start + solution): its ``overlay/``, then
+    its ``delete.txt``, then the ``edits`` of its fixture.yaml, in that order. The one way a fixture is
+    applied: the self-test, the suite and the cluster double all come through here."""
+    with tempfile.TemporaryDirectory(prefix="cks-fixture-") as staged:
+        apply_overlay(stage_placeholders(fixture, values, Path(staged)), dest, values)
+    apply_edits(fixture_edits(fixture), dest, values)
+
+
+class FixtureError(ValueError):
+    """A fixture that cannot be applied as written: the message names the fixture, the file and the anchor."""
+
+
+@dataclass(frozen=True)
+class Edit:
+    """One change to a file of the built workspace, as fixture.yaml's ``edits`` list states it."""
+
+    where: str  # "tests/labs/lab1/wrong/x/fixture.yaml, edit 2": for messages
+    file: str  # workspace-relative path, ``{{ var }}`` allowed
+    kind: str  # "replace", "after", "before" or "delete"
+    anchor: str  # the text to find (exactly once in the file)
+    text: str = ""  # the replacement (replace) or the lines to insert (after, before)
+    through: str | None = None  # delete: the last line of the range (its anchor, also exactly once)
+
+
+EDIT_KINDS = {"replace": "with", "after": "insert", "before": "insert", "delete": "through"}
+
+
+def fixture_edits(fixture: Path) -> list[Edit]:
+    """The ``edits`` of ``fixture/fixture.yaml``, checked for shape (an empty list when it has none)."""
+    meta_path = fixture / "fixture.yaml"
+    raw = fixture_meta(meta_path).get("edits")
+    if raw is None:
+        return []
+    label = _display(meta_path)
+    if not isinstance(raw, list):
+        raise FixtureError(f"{label}: 'edits' must be a list of edits, one mapping each")
+    return [_parse_edit(item, f"{label}, edit {i}") for i, item in enumerate(raw, 1)]
+
+
+def _parse_edit(item: Any, where: str) -> Edit:
+    if not isinstance(item, dict):
+        raise FixtureError(f"{where}: an edit is a mapping such as {{file: ..., replace: ..., with: ...}}")
+    kinds = [k for k in EDIT_KINDS if k in item]
+    if len(kinds) != 1:
+        raise FixtureError(f"{where}: an edit needs exactly one of {', '.join(EDIT_KINDS)} (found {kinds})")
+    kind = kinds[0]
+    second = EDIT_KINDS[kind]
+    unknown = set(item) - {"file", kind, second}
+    if unknown:
+        raise FixtureError(f"{where}: unknown keys {', '.join(sorted(map(str, unknown)))} in a {kind} edit")
+    if kind != "delete" and second not in item:
+        raise FixtureError(f"{where}: a {kind} edit needs '{second}'")
+    for key in ("file", kind, second):
+        if key in item and not isinstance(item[key], str):
+            raise FixtureError(f"{where}: '{key}' must be a string (quote it): {item[key]!r}")
+    if not item.get("file"):
+        raise FixtureError(f"{where}: an edit needs 'file' (a path in the workspace)")
+    if not item[kind]:
+        raise FixtureError(f"{where}: the {kind} anchor is empty")
+    if kind == "delete":
+        return Edit(where, item["file"], kind, item[kind], through=item.get("through"))
+    return Edit(where, item["file"], kind, item[kind], item[second])
+
+
+def apply_edits(edits: list[Edit], dest: Path, values: dict[str, Any]) -> None:
+    """Apply ``edits`` in order to the files under ``dest``; ``{{ var }}`` in paths and texts is rendered."""
+    for edit in edits:
+        path = _edit_target(edit, dest, values)
+        before = path.read_text(encoding="utf-8")
+        after = edited_text(edit, before, values)
+        if after == before:
+            raise FixtureError(f"{edit.where} ({edit.file}): the edit changes nothing")
+        path.write_text(after, encoding="utf-8")
+
+
+def edited_text(edit: Edit, text: str, values: dict[str, Any]) -> str:
+    """``text`` with ``edit`` applied. Every anchor must occur exactly once: a missing or repeated anchor
+    would let a fixture silently test something else, so it is an error."""
+    anchor = variants.render_text(edit.anchor, values)
+    start = _find_once(edit, text, anchor)
+    end = start + len(anchor)
+    if edit.kind == "replace":
+        return text[:start] + variants.render_text(edit.text, values) + text[end:]
+    if edit.kind == "delete":
+        if edit.through is not None:
+            last = variants.render_text(edit.through, values)
+            at = _find_once(edit, text, last)
+            if at < start:
+                raise FixtureError(
+                    f"{edit.where} ({edit.file}): 'through' {edit.through!r} comes before {edit.anchor!r}"
+                )
+            end = max(end, at + len(last))
+        return text[: _line_start(text, start)] + text[_line_end(text, end - 1) :]
+    lines = variants.render_text(edit.text, values)
+    lines = lines if lines.endswith("\n") else lines + "\n"
+    if edit.kind == "before":
+        at = _line_start(text, start)
+        return text[:at] + lines + text[at:]
+    at = _line_end(text, end - 1)
+    head = text[:at] if at == 0 or text[at - 1] == "\n" else text[:at] + "\n"
+    return head + lines + text[at:]
+
+
+def _find_once(edit: Edit, text: str, anchor: str) -> int:
+    first = text.find(anchor)
+    if first < 0:
+        raise FixtureError(f"{edit.where} ({edit.file}): anchor {anchor!r} is not in the file")
+    if text.find(anchor, first + 1) >= 0:
+        raise FixtureError(
+            f"{edit.where} ({edit.file}): anchor {anchor!r} occurs {_count(text, anchor)} times; "
+            "an anchor must occur exactly once (quote more of the line)"
+        )
+    return first
+
+
+def _count(text: str, anchor: str) -> int:
+    n, at = 0, text.find(anchor)
+    while at >= 0:
+        n, at = n + 1, text.find(anchor, at + 1)
+    return n
+
+
+def _line_start(text: str, pos: int) -> int:
+    return text.rfind("\n", 0, pos) + 1
+
+
+def _line_end(text: str, pos: int) -> int:
+    """The index just past the newline ending the line that holds ``pos`` (the text's end if none)."""
+    nl = text.find("\n", pos)
+    return len(text) if nl < 0 else nl + 1
+
+
+def _edit_target(edit: Edit, dest: Path, values: dict[str, Any]) -> Path:
+    rel = placeholder_path(variants.render_text(edit.file, values), values)
+    path = (dest / rel).resolve()
+    if dest.resolve() not in path.parents:
+        raise FixtureError(f"{edit.where}: {edit.file!r} is outside the workspace")
+    if not path.is_file():
+        raise FixtureError(f"{edit.where}: {edit.file} is not a file of the built workspace")
+    return path
+
+
+def _display(path: Path) -> str:
+    root = repo_root()
+    try:
+        return path.relative_to(root).as_posix() if root else str(path)
+    except ValueError:
+        return str(path)
 
 
 _PLACEHOLDER = re.compile(r"__([A-Za-z][A-Za-z0-9_]*?)__")
@@ -162,7 +334,12 @@ def run_lab(
         for seed in seeds:
             run("start", seed, None, False, None)
             run("solution", seed, set(), True, None)
-        for name, d, fails, seed in fixture_cases(lab):
+        try:
+            fixtures = fixture_cases(lab)
+        except ValueError as exc:  # a fixture.yaml that cannot be read fails the self-test, with its name
+            cases.append(Case(lab.id, "fixtures", None, set(), problems=[str(exc)]))
+            fixtures = []
+        for name, d, fails, seed in fixtures:
             run(name, seed, fails, True, d)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -76,11 +76,12 @@ class _Classroom:
         apply_solution(self.lab, ws, seed or name)
         return ws
 
-    def overlay(self, ws: Path, fixture: str, name: str) -> None:
-        from grader.solutions import apply_overlay
+    def fixture(self, ws: Path, fixture: str, name: str) -> None:
+        """Applies a lab3 fixture (overlay, deletions, edits) to a workspace that holds the solution."""
+        from grader.selftest import apply_fixture
         from grader.variants import values_for
 
-        apply_overlay(self.fixtures / fixture, ws, values_for(self.lab, name))
+        apply_fixture(self.fixtures / fixture, ws, values_for(self.lab, name))
 
     def hand_in(self, name: str, ws: Path) -> Path:
         from grader.instructor.submit import submit
@@ -94,7 +95,7 @@ def _hand_in_reference_and_wrong_priority(room: _Classroom) -> None:
 
     room.hand_in("ana", room.solved("ana"))
     ws = room.solved("ben")
-    room.overlay(ws, "wrong/wrong_priority", "ben")
+    room.fixture(ws, "wrong/wrong_priority", "ben")
     progress.record_hint(ws, "lab3", "t1", 2)  # ben asked for hints; the record travels in his bundle
     room.hand_in("ben", ws)
 
@@ -111,8 +112,8 @@ def _hand_in_late(room: _Classroom) -> None:
 
 def _hand_in_tampered(room: _Classroom) -> None:
     """eli: a wrong answer, the solved rules file swapped into the bundle after `cks submit`."""
-    ws = room.start("eli")
-    room.overlay(ws, "wrong/open_only", "eli")
+    ws = room.solved("eli")
+    room.fixture(ws, "wrong/open_only", "eli")
     tampered = room.hand_in("eli", ws)
     members = _members(tampered)
     solved = room.solved("eli-solved", "eli")
@@ -123,10 +124,10 @@ def _hand_in_tampered(room: _Classroom) -> None:
 def _hand_in_near_copies(room: _Classroom) -> None:
     """fay: her own correct answer; gil: the same answer, rules reordered and a comment added."""
     ws = room.start("fay")
-    room.overlay(ws, "correct/own_macros_lowercase", "fay")
+    room.fixture(ws, "correct/own_macros_lowercase", "fay")
     room.hand_in("fay", ws)
     ws = room.start("gil")
-    room.overlay(ws, "correct/own_macros_lowercase", "gil")
+    room.fixture(ws, "correct/own_macros_lowercase", "gil")
     (ws / RULES).write_text(_swap_two_rules_and_comment((ws / RULES).read_text()))
     room.hand_in("gil", ws)
 
@@ -134,7 +135,7 @@ def _hand_in_near_copies(room: _Classroom) -> None:
 def _hand_in_overridden_and_unlisted(room: _Classroom) -> None:
     """hal: a wrong rule name the instructor overrides; zed: not on the roster; a damaged upload."""
     ws = room.solved("hal")
-    room.overlay(ws, "wrong/wrong_rule_name", "hal")
+    room.fixture(ws, "wrong/wrong_rule_name", "hal")
     room.hand_in("hal", ws)
     room.hand_in("zed", room.solved("zed"))
     (room.bundles / "junk.tar.gz").write_bytes(b"not a bundle")  # a damaged upload: a row with the reason

@@ -25,12 +25,17 @@ SETS = {
     "lab3": {
         "privesc": "spawned_process and container and proc.name in (sudo, su, pkexec, doas)",
         "shadow": "open_read and container and fd.name in (/etc/shadow, /etc/gshadow)",
-        "package_manager": "spawned_process and container and proc.name in (apt, apt-get, dpkg, yum, dnf, rpm, apk, "
-        "pip, pip3)",
+        "package_manager": (
+            "spawned_process and container and "
+            "proc.name in (apt, apt-get, dpkg, yum, dnf, rpm, apk, pip, pip3)"
+        ),
     },
     "lab8": {
-        "token": "open_read and container and (fd.name startswith /var/run/secrets/kubernetes.io/serviceaccount/ or "
-        "fd.name startswith /run/secrets/kubernetes.io/serviceaccount/)",
+        "token": (
+            "open_read and container and "
+            "(fd.name startswith /var/run/secrets/kubernetes.io/serviceaccount/ or "
+            "fd.name startswith /run/secrets/kubernetes.io/serviceaccount/)"
+        ),
     },
 }
 CASES = [(lab, key) for lab, keys in SETS.items() for key in keys]

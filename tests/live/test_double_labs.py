@@ -96,9 +96,10 @@ WRONG = {
 
 def capture_alerts(cluster: Cluster, lab, tmp: Path) -> None:
     """lab4 t1 as taught: `falco -M 30 -o webserver.enabled=false ... | grep -E '^[0-9]{2}:'` on the node
-    keeps Falco's '<time>: <Priority> ' before the rule output %evt.time,%container.id,%container.name,%user.name.
-    The double's Falco does not run the offenders' loops, so the capture is written as that command leaves it,
-    from the real container ids of the pods that misbehave."""
+    keeps Falco's '<time>: <Priority> ' before the rule output
+    %evt.time,%container.id,%container.name,%user.name. The double's Falco does not run the offenders' loops,
+    so the capture is written as that command leaves it, from the real container ids of the pods that
+    misbehave."""
     from grader import variants
 
     values = variants.values_for(lab, SEED)
@@ -128,8 +129,8 @@ def _fixture_fails(lab, name: str) -> set[str]:
 
 
 # Tasks the double shows failing with the reference solution on a cluster, each with why. Each is asserted to
-# still fail, so a fix shows up here as a test failure that says to drop the entry. (Fixed: lab3 t1-t3 and lab8
-# q3 judged the node's real falco_rules.yaml against the kit's copy; lab3 t5 ran without provisioning's
+# still fail, so a fix shows up here as a test failure that says to drop the entry. (Fixed: lab3 t1-t3 and
+# lab8 q3 judged the node's real falco_rules.yaml against the kit's copy; lab3 t5 ran without provisioning's
 # `rule_matching: all`, so the upstream "Read sensitive file untrusted" rule hid the learner's alert.)
 KNOWN_DEFECTS: dict[str, dict[str, str]] = {}
 

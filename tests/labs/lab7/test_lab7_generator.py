@@ -1,5 +1,5 @@
-"""lab7's generated break-in: realistic, deterministic per seed, and the grader's reading of the log (audit log
-engine + Secrets' creation times) agrees with the story the generator planned."""
+"""lab7's generated break-in: realistic, deterministic per seed, and the grader's reading of the log (audit
+log engine + Secrets' creation times) agrees with the story the generator planned."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""lab7's log is assembled from pre-serialised pieces for speed (a class regrade rebuilds it per learner): every
-line must still be exactly the compact JSON of its event, with times and ids as the standard library makes them."""
+"""lab7's log is assembled from pre-serialised pieces for speed (a class regrade rebuilds it per learner):
+every line must still be exactly the compact JSON of its event, with times and ids as the standard library
+makes them."""
 
 from __future__ import annotations
 
