@@ -10,6 +10,7 @@ from typing import Any
 
 from grader import safeyaml, variants
 from grader.checks import CheckContext, check
+from grader.checks.identity import start_uid, uid
 from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem, Snapshot, object_key
 
@@ -389,18 +390,10 @@ def _shown_replicas(dep: dict) -> str:
     return str(r) if _replicas(dep) >= 0 else f"{r!r} (not a number)"
 
 
-def _start_uid(ctx: CheckContext, obj: dict) -> str | None:
-    from grader.checks.pods import _start_uid as start_uid
-
-    return start_uid(ctx, obj)
-
-
 def _same_object(ctx: CheckContext, before: dict, after: dict) -> bool:
     """Same UID as at the start (on a live cluster: the UID the set-up recorded)."""
-    from grader.checks.pods import _uid
-
-    want = _start_uid(ctx, before)
-    return want is None or _uid(after) == want
+    want = start_uid(ctx, before)
+    return want is None or uid(after) == want
 
 
 def _template_change(before: dict, after: dict) -> str | None:
@@ -463,7 +456,7 @@ def offenders_scaled(
         if not _same_object(ctx, before, after):
             return Outcome.failed(
                 f"{where} (benign) was recreated: leave the benign workloads alone",
-                Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid")),
+                Evidence(f"{where} uid", start_uid(ctx, before), after["metadata"].get("uid")),
             )
         if _replicas(after) != _replicas(before):
             return Outcome.failed(
@@ -496,7 +489,7 @@ def offenders_scaled(
             touched.append(
                 (
                     f"{where} was deleted and recreated (new UID): scale it, do not recreate it",
-                    Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid")),
+                    Evidence(f"{where} uid", start_uid(ctx, before), after["metadata"].get("uid")),
                 )
             )
         elif _replicas(after) < 0:

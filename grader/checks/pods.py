@@ -13,6 +13,7 @@ from typing import Any
 
 from grader import safeyaml, variants, versions
 from grader.checks import CheckContext, Needs, check
+from grader.checks.identity import start_uid, uid
 from grader.engines import podsec
 from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem
@@ -22,8 +23,7 @@ LABEL_ENFORCE_VERSION = "pod-security.kubernetes.io/enforce-version"
 _PSA_KEYS = {
     f"pod-security.kubernetes.io/{m}{s}" for m in ("enforce", "audit", "warn") for s in ("", "-version")
 }
-START_UIDS_FACT = "start-uids"
-MAX_EVIDENCE = 20  # evidence rows per task: enough to act on, small enough for 10,000 pods  # live: {"Kind/namespace/name": uid} recorded when the lab was set up
+MAX_EVIDENCE = 20  # evidence rows per task: enough to act on, small enough for 10,000 pods
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
@@ -31,30 +31,6 @@ MAX_EVIDENCE = 20  # evidence rows per task: enough to act on, small enough for 
 
 def _where(kind: str, ns: str, name: str) -> str:
     return podsec.describe(kind, ns, name)
-
-
-def _uid(obj: dict[str, Any] | None) -> str | None:
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    uid = meta.get("uid") if isinstance(meta, dict) else None
-    return str(uid) if uid else None
-
-
-def _start_uid(ctx: CheckContext, obj: dict[str, Any]) -> str | None:
-    """The UID the object had when the lab started: the start file's, or on a live cluster the one the
-    set-up recorded (fact ``start-uids``), since the API server picks real UIDs."""
-    kind, ns, name = podsec.identity(obj)
-    if ctx.live:
-        recorded = _recorded_uids(ctx)
-        if isinstance(recorded, dict) and f"{kind}/{ns}/{name}" in recorded:
-            return str(recorded[f"{kind}/{ns}/{name}"])
-    return _uid(obj)
-
-
-def _recorded_uids(ctx: CheckContext) -> Any:
-    cache = ctx.__dict__.setdefault("_pods_start_uids", {})
-    if "v" not in cache:
-        cache["v"] = ctx.snap.fact("controlplane", START_UIDS_FACT)
-    return cache["v"]
 
 
 def _rejections(ctx: CheckContext, obj: dict[str, Any]) -> list[podsec.ApiProblem]:
@@ -214,9 +190,9 @@ def _untouched(ctx: CheckContext, start_obj: dict[str, Any], cur: dict[str, Any]
         return "deleted"
     if cur == start_obj:
         return None  # the common case, at C speed
-    want_uid = _start_uid(ctx, start_obj)
-    if want_uid and _uid(cur) != want_uid:
-        return f"recreated (UID {_uid(cur)}, was {want_uid})"
+    want_uid = start_uid(ctx, start_obj)
+    if want_uid and uid(cur) != want_uid:
+        return f"recreated (UID {uid(cur)}, was {want_uid})"
     refused = _rejections(ctx, cur)
     if refused:
         return f"edited so that {_refused(cur, refused)}"
@@ -265,7 +241,10 @@ def read_only_root(ctx: CheckContext, namespace: str, name: str, kind: str = "De
     ]
     msg = f"container {writable[0].name!r} ({writable[0].field}) still has a writable root filesystem"
     if "readOnlyRootFilesystem" in ref.sc:
-        msg += "; readOnlyRootFilesystem at pod level is not a field there (the API drops it): set it per container"
+        msg += (
+            "; readOnlyRootFilesystem at pod level is not a field there (the API drops it): "
+            "set it per container"
+        )
     return Outcome.failed(msg, *ev, score=_partial(len(ref.containers) - len(writable), len(ref.containers)))
 
 
@@ -591,7 +570,8 @@ def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
 
 
 def start_generation(ctx: CheckContext, kind: str, namespace: str, name: str) -> int | None:
-    """The generation ``kind namespace/name`` had when `cks start --target` recorded the lab (None if unknown)."""
+    """The generation ``kind namespace/name`` had when `cks start --target` recorded the lab (None if
+    unknown)."""
     record = ctx.snap.fact("_cluster", "fingerprints")
     for o in (record or {}).get("objects") or [] if isinstance(record, dict) else []:
         if isinstance(o, dict) and (o.get("kind"), o.get("namespace") or "", o.get("name")) == (
@@ -726,7 +706,7 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
         cur = index.current(p)
         if cur is None:
             continue
-        same = _uid(cur) == _start_uid(ctx, p)
+        same = uid(cur) == start_uid(ctx, p)
         if same and not _untouched(ctx, p, cur):
             still += 1  # untouched: counted, never named
         elif same:
@@ -762,8 +742,8 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
     if touched:
         what = touched[0][1]
         head = (
-            f"{_plural(len(touched), 'compliant Pod')} you changed or deleted must stay as {'it was' if len(touched) == 1 else 'they were'}: "
-            f"{_names([p for p, _ in touched])} ({what})"
+            f"{_plural(len(touched), 'compliant Pod')} you changed or deleted must stay as "
+            f"{'it was' if len(touched) == 1 else 'they were'}: {_names([p for p, _ in touched])} ({what})"
         )
         return Outcome.failed(head, *ev)
     left = still + len(edited)
@@ -828,7 +808,7 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
         cur = index.current(o)
         if cur is None:
             bad.append((o, "was deleted: fix it instead, its pods must keep running"))
-        elif _start_uid(ctx, o) and _uid(cur) != _start_uid(ctx, o):
+        elif start_uid(ctx, o) and uid(cur) != start_uid(ctx, o):
             bad.append((o, "was recreated (new UID): fix it in place"))
         elif not _untouched(ctx, o, cur):
             still += 1  # untouched: counted, never named
