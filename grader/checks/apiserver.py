@@ -30,7 +30,6 @@ from grader.snapshot import FileProblem, Snapshot
 from grader.text import plural
 
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
-MANIFEST_DIR = "/etc/kubernetes/manifests"
 # Problems that come from the command line itself: kube-apiserver stops before doing anything.
 _ARGV_CODES = {
     "unknown-flag",
@@ -152,7 +151,8 @@ def _path_flag(
 
 # Problems kube-apiserver starts with anyway (it runs, only not as the task asks): their own task grades them.
 _STARTS_ANYWAY = {"log-not-mounted", "log-file-mount", "log-not-hostpath"}
-# Warnings that do stop it: a certificate or key flag whose file is under no mount does not exist in the container.
+# Warnings that do stop it: a certificate or key flag whose file is under no mount does not exist in the
+# container.
 _STOPS_IT = {"file-not-mounted"}
 
 
@@ -459,29 +459,6 @@ def single_static_pod(
     )
 
 
-@check("apiserver.would_start")
-def would_start(ctx: CheckContext, node: str = "controlplane", manifest: str = MANIFEST) -> Outcome:
-    """Offline prediction: kubelet accepts the pod and kube-apiserver gets past its flags and policy."""
-    loaded = _load(ctx, node, manifest)
-    if isinstance(loaded, Outcome):
-        return loaded
-    blocking = loaded.a.blocking
-    if loaded.a.flag("audit-policy-file").value:
-        load = load_manifest_policy(loaded.a, snapshot_host(ctx.snap, node))
-        if load.status == "engine-unavailable":
-            return Outcome.error(load.message)
-        if not load.ok:
-            return Outcome.failed(
-                load.message, Evidence(f"{node}:{load.host_path}", "a policy that loads", load.status)
-            )
-    if blocking:
-        return Outcome.failed(
-            blocking[0].message,
-            *[Evidence(f"{loaded.where} {p.where}", None, p.message) for p in blocking[:5]],
-        )
-    return Outcome.passed("kubelet would accept the pod and kube-apiserver its flags and policy")
-
-
 # ---- live checks (facts recorded by the live collector; docs/apiserver.md) ------------------------
 
 
@@ -562,7 +539,8 @@ def running(
 
 @check("apiserver.probe_event")
 def probe_event(ctx: CheckContext, node: str = "controlplane", manifest: str = MANIFEST) -> Outcome:
-    """Live: the grader's probe request produced a fresh event in the log, at the level the policy gives it."""
+    """Live: the grader's probe request produced a fresh event in the log, at the level the policy gives
+    it."""
     fact = _fact(ctx, node, "audit-probe")
     if isinstance(fact, Outcome):
         return fact

@@ -214,7 +214,8 @@ def probes(
         )
         return Outcome.failed(
             f"{first.label}: expected an event, got {got}; the policy logs none of the {len(battery)} probe "
-            f"requests (each gets level None or has its {_COMPLETE} stage omitted), so it records nothing to judge",
+            f"requests (each gets level None or has its {_COMPLETE} stage omitted), so it records nothing "
+            "to judge",
             Evidence(
                 where, "requests that are logged", f"every probe request gets level None or omits {_COMPLETE}"
             ),
