@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from grader.cli import CONTEXT, EXIT_ERROR, EXIT_FAILED, EXIT_OK, fail_usage, load_lab, workspace_for
 from grader.cli.options import output_option, seed_option, workspace_option
+
+if TYPE_CHECKING:
+    from grader.instructor.regrade import ClassResult, Policy
 
 SOURCE_OPTION = click.option(
     "--source",
@@ -157,24 +161,50 @@ def regrade_cmd(
     reported in its row and the rest of the class is graded. Exit 0 when every bundle was regraded cleanly
     and nothing is held, 1 when something is flagged or bad, 2 on usage errors.
     """
-    from grader.instructor.exports import write_canvas, write_feedback, write_moodle, write_stats_csv
-    from grader.instructor.html import write_html
     from grader.instructor.pool import Budget
-    from grader.instructor.regrade import (
-        Policy,
-        _parse_time,
-        learner_rows,
-        read_overrides,
-        read_roster_entries,
-        regrade_many,
-        write_csv,
-    )
+    from grader.instructor.regrade import learner_rows, regrade_many
 
     outputs = (csv_out, html_out, stats_out, canvas_out, moodle_out, feedback_dir)
     if not any(outputs):
         fail_usage(
-            "say where the report goes: --csv FILE, --html FILE, --stats, --canvas, --moodle or --feedback DIR"
+            "say where the report goes: --csv FILE, --html FILE, --stats, --canvas, --moodle or "
+            "--feedback DIR"
         )
+    policy = _class_policy(accept, late_penalty, similarity, roster, overrides, deadline)
+    result = regrade_many(
+        bundles, jobs=jobs, policy=policy, budget=Budget(seconds=bundle_timeout, memory_mb=bundle_memory)
+    )
+    _write_class_reports(result, csv_out, html_out, stats_out, canvas_out, moodle_out, feedback_dir, title)
+    rows = learner_rows(result)
+    flagged = [r for r in rows if r.flags]
+    held = [r for r in rows if r.held_labs]
+    bad = [r for r in rows if r.errors]
+    missing = [r for r in rows if r.status == "no submission"]
+    written = [x for x in outputs if x]
+    click.echo(
+        f"Regraded {len(bundles)} bundles for {len(rows)} learners: {len(flagged)} flagged "
+        f"({len(held)} held, not counted), {len(bad)} with bad bundles, {len(missing)} without a "
+        f"submission. Wrote {', '.join(written)}."
+    )
+    for r in (flagged + [b for b in bad if b not in flagged])[:20]:
+        for f in r.flags[:3] + r.errors[:3]:
+            click.echo(f"  {r.learner}: {f}")
+    for w in policy.warnings:
+        click.echo(f"Warning: {w}", err=True)
+    sys.exit(EXIT_OK if not held and not bad else EXIT_FAILED)
+
+
+def _class_policy(
+    accept: tuple[str, ...],
+    late_penalty: float,
+    similarity: float,
+    roster: str | None,
+    overrides: str | None,
+    deadline: str | None,
+) -> Policy:
+    """The regrade policy from the options: accepted learners, penalties, roster, overrides, deadline."""
+    from grader.instructor.regrade import Policy, parse_time, read_overrides, read_roster_entries
+
     policy = Policy(accept=set(accept), late_penalty=late_penalty, similarity=similarity)
     for what, path, reader in (
         ("roster", roster, read_roster_entries),
@@ -191,14 +221,29 @@ def regrade_cmd(
         else:
             policy.overrides = value
     if deadline:
-        policy.deadline = _parse_time(deadline)
+        policy.deadline = parse_time(deadline)
         if policy.deadline is None:
             fail_usage(
                 f"--deadline {deadline!r}: give a time like 2026-12-01T18:00Z or 2026-12-01T18:00+01:00"
             )
-    result = regrade_many(
-        bundles, jobs=jobs, policy=policy, budget=Budget(seconds=bundle_timeout, memory_mb=bundle_memory)
-    )
+    return policy
+
+
+def _write_class_reports(
+    result: ClassResult,
+    csv_out: str | None,
+    html_out: str | None,
+    stats_out: str | None,
+    canvas_out: str | None,
+    moodle_out: str | None,
+    feedback_dir: str | None,
+    title: str,
+) -> None:
+    """Write every report asked for; a report that cannot be written is a usage error."""
+    from grader.instructor.exports import write_canvas, write_feedback, write_moodle, write_stats_csv
+    from grader.instructor.html import write_html
+    from grader.instructor.regrade import write_csv
+
     try:
         if csv_out:
             write_csv(result, Path(csv_out))
@@ -214,23 +259,6 @@ def regrade_cmd(
             write_feedback(result, Path(feedback_dir))
     except OSError as exc:
         fail_usage(f"cannot write the report: {exc.strerror}")
-    rows = learner_rows(result)
-    flagged = [r for r in rows if r.flags]
-    held = [r for r in rows if r.held_labs]
-    bad = [r for r in rows if r.errors]
-    missing = [r for r in rows if r.status == "no submission"]
-    written = [x for x in outputs if x]
-    click.echo(
-        f"Regraded {len(bundles)} bundles for {len(rows)} learners: {len(flagged)} flagged "
-        f"({len(held)} held, not counted), {len(bad)} with bad bundles, {len(missing)} without a submission. "
-        f"Wrote {', '.join(written)}."
-    )
-    for r in (flagged + [b for b in bad if b not in flagged])[:20]:
-        for f in r.flags[:3] + r.errors[:3]:
-            click.echo(f"  {r.learner}: {f}")
-    for w in policy.warnings:
-        click.echo(f"Warning: {w}", err=True)
-    sys.exit(EXIT_OK if not held and not bad else EXIT_FAILED)
 
 
 def csv_error() -> type[Exception]:
