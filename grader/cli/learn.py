@@ -17,11 +17,11 @@ import click
 
 from grader.cli import (
     CONTEXT,
-    _recorded_lab,
     check_workspace,
     color,
     fail_usage,
     load_lab,
+    recorded_lab,
     render_markdown,
     variant_values,
     workspace_for,
@@ -56,7 +56,7 @@ def _record_dir(lab, workspace: str | None) -> Path | None:
     ws = workspace_for(lab, workspace)
     if workspace:  # named on purpose: it must be this lab's workspace
         check_workspace(lab, ws)
-    if not (ws / META_FILE).is_file() or _recorded_lab(ws, lab.id) not in (lab.id, None):
+    if not (ws / META_FILE).is_file() or recorded_lab(ws, lab.id) not in (lab.id, None):
         return None  # none, or another lab's (cks-workspace/lab5 started as lab1): not this lab's record
     return ws
 
@@ -147,7 +147,10 @@ def hint_cmd(lab: str, task: str | None, tier: int | None, workspace: str | None
     recorded = progress.record_hint(ws, the_lab.id, the_task.id, shown_up_to) if ws else False
     later = [t for t in tiers if t > shown_up_to]
     if later:
-        nxt = f"`cks hint {the_lab.id} {the_task.id}{flag}` gives hint {later[0]} of 3, {HINT_TIERS[later[0] - 1]}."
+        nxt = (
+            f"`cks hint {the_lab.id} {the_task.id}{flag}` gives hint {later[0]} of 3, "
+            f"{HINT_TIERS[later[0] - 1]}."
+        )
         click.echo(_fill(f"Still stuck? Try it first, then {nxt}", ""))
     else:
         click.echo(
@@ -197,7 +200,7 @@ def _list_hints(lab, seen: dict[str, int], values: dict, ws: Path | None, flag: 
     )
 
 
-# ---- cks solution -------------------------------------------------------------------------------------------
+# ---- cks solution ------------------------------------------------------------------------------------------
 
 
 @click.command(
@@ -326,7 +329,7 @@ def _diff_color(line: str) -> str:
     return line
 
 
-# ---- cks progress ---------------------------------------------------------------------------------------------
+# ---- cks progress ------------------------------------------------------------------------------------------
 
 
 @click.command(
@@ -360,7 +363,7 @@ def _lab_progress(lab) -> dict:
     from grader.snapshot import META_FILE
 
     ws = workspace_for(lab, None)
-    other = _recorded_lab(ws, lab.id) if (ws / META_FILE).is_file() else None
+    other = recorded_lab(ws, lab.id) if (ws / META_FILE).is_file() else None
     ours = (ws / META_FILE).is_file() and other in (lab.id, None)
     row = {
         "lab": lab.id,

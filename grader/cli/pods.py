@@ -173,15 +173,15 @@ def _read(p: Path) -> list[tuple[str, bytes | None, str | None]]:
 def parse_objects(where: str, data: bytes) -> tuple[list[tuple[str, Any]], list[dict[str, str]]]:
     """Objects with their location (file#doc[/items[i]]) and the documents that could not be read; a
     broken document spoils only itself (the snapshot's own parser)."""
-    from grader.snapshot import ObjectProblem, _documents, _flatten
+    from grader.snapshot import ObjectProblem, flatten_objects, read_documents
 
     problems: list[ObjectProblem] = []
     out: list[tuple[str, Any]] = []
     name = where if where.endswith(tuple(SUFFIXES)) or where == "<stdin>" else where + ".yaml"
     rel = name if name != "<stdin>" else "<stdin>.yaml"
-    for no, doc in _documents(data, rel, problems):
+    for no, doc in read_documents(data, rel, problems):
         objs: list[dict[str, Any]] = []
-        _flatten(doc, f"{where}#{no}", objs, problems)
+        flatten_objects(doc, f"{where}#{no}", objs, problems)
         if len(objs) == 1:
             out.append((f"{where}#{no}", objs[0]))
         else:
@@ -338,9 +338,8 @@ def _print_profile(result: dict[str, Any], profile: str) -> None:
             + head
         )
         for p in o["problems"]:
-            echo(
-                f"   {'INVALID' if p.get('severity') != 'warning' else 'WARNING'}  {p['path']}  {p['message']}"
-            )
+            label = "INVALID" if p.get("severity") != "warning" else "WARNING"
+            echo(f"   {label}  {p['path']}  {p['message']}")
         rows = o.get("rows", [])
         if not rows:
             continue
@@ -352,8 +351,9 @@ def _print_profile(result: dict[str, Any], profile: str) -> None:
     s = result["summary"]
     echo("")
     echo(
-        f"{_n(s['objects'], 'object')} checked with the {profile} definitions ({s['clean_objects']} as the lab "
-        f"wants), {_n(s['wrong_values'], 'wrong value')}, {_n(s['problems'], 'problem')}"
+        f"{_n(s['objects'], 'object')} checked with the {profile} definitions "
+        f"({s['clean_objects']} as the lab wants), {_n(s['wrong_values'], 'wrong value')}, "
+        f"{_n(s['problems'], 'problem')}"
         + (
             f"; {s['skipped_without_pod_spec']} objects without a pod spec skipped"
             if s["skipped_without_pod_spec"]
