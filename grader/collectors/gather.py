@@ -412,7 +412,8 @@ def _collect_files(
 
 
 def _write_probe_tasks(lab: Lab) -> dict[str, dict[str, Any]]:
-    """fact name -> params of the task whose check needs a write probe into it (lab5's ``lab5-write-probe``)."""
+    """fact name -> params of the task whose check needs a write probe into it (lab5's
+    ``lab5-write-probe``)."""
     return {
         str(t.params["fact"]): dict(t.params)
         for t in lab.tasks
@@ -516,8 +517,8 @@ def _api_fact(
 def _lab_workload(
     lab: Lab, dest: Path, params: dict[str, Any], values: dict[str, Any]
 ) -> tuple[str, str | None]:
-    """(namespace, label selector) of the Deployment a probe runs in: the task's namespace/name params, else the
-    lab's only Deployment among the collected objects."""
+    """(namespace, label selector) of the Deployment a probe runs in: the task's namespace/name params, else
+    the lab's only Deployment among the collected objects."""
     deployments = []
     path = dest / "cluster" / "Deployment.json"
     if path.is_file():

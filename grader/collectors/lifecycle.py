@@ -1,14 +1,15 @@
 """`cks start|reset LAB --target ...`: put a lab's starting state on a real cluster and take it back.
 
-start:  materialize the start state (same seed) into a temp dir -> server-side apply cluster/*.yaml (Namespaces
-        first) -> write node files through the node backend (never the node's own static-pod manifests, PKI,
-        kubeconfigs or Falco's default rules: the workspace copies of those are stand-ins) -> back up the real
-        kube-apiserver manifest to /var/lib/cks/<lab>/ (outside /etc/kubernetes/manifests, where kubelet would
-        run a second copy) -> wait for Deployments and kube-apiserver to settle -> record fingerprints (UIDs,
-        resourceVersions, generations, file hashes) in ConfigMap cks-system/lab-<id> and on the node.
-reset:  restore the kube-apiserver manifest from the backup (even when the API server is down: the record is on
-        the node too), move stray files out of the manifests folder, wait for /readyz, delete what the lab
-        created and the learner's answer files, then start again with the same seed.
+start:  materialize the start state (same seed) into a temp dir -> server-side apply cluster/*.yaml
+        (Namespaces first) -> write node files through the node backend (never the node's own static-pod
+        manifests, PKI, kubeconfigs or Falco's default rules: the workspace copies of those are stand-ins)
+        -> back up the real kube-apiserver manifest to /var/lib/cks/<lab>/ (outside
+        /etc/kubernetes/manifests, where kubelet would run a second copy) -> wait for Deployments and
+        kube-apiserver to settle -> record fingerprints (UIDs, resourceVersions, generations, file hashes)
+        in ConfigMap cks-system/lab-<id> and on the node.
+reset:  restore the kube-apiserver manifest from the backup (even when the API server is down: the record
+        is on the node too), move stray files out of the manifests folder, wait for /readyz, delete what
+        the lab created and the learner's answer files, then start again with the same seed.
 """
 
 from __future__ import annotations
@@ -105,11 +106,13 @@ def _open_nodes(target: Target, names: set[str], workdir: Path, timeout: float |
     return nodes
 
 
-def _protected(path: str) -> bool:
+def is_protected_path(path: str) -> bool:
+    """A node path a lab's start state never overwrites on a real node (PROTECTED, and the real
+    kube-apiserver manifest)."""
     return any(path == p.rstrip("/") or path.startswith(p) for p in PROTECTED) or path == apiserver_manifest()
 
 
-def _start_files(start: Path) -> dict[str, dict[str, bytes]]:
+def node_files_of(start: Path) -> dict[str, dict[str, bytes]]:
     """node -> {absolute path: bytes} from a materialized start state."""
     out: dict[str, dict[str, bytes]] = {}
     base = start / "nodes"
@@ -164,7 +167,7 @@ def start(
     try:
         say("preparing the starting state")
         materialize(lab, tmp, seed)
-        files = _start_files(tmp)
+        files = node_files_of(tmp)
         nodes = _open_nodes(target, set(files), tmp / ".work", timeout)
         try:
             api = _admin_api(target, kubeconfig, context, nodes.get("controlplane"), timeout)
@@ -218,7 +221,7 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
     for node_name, node_files in files.items():
         node = nodes[node_name]
         for path, data in node_files.items():
-            if _protected(path):
+            if is_protected_path(path):
                 kept.append(f"{node_name}:{path}")
                 continue
             try:
@@ -247,8 +250,9 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
         "kept_node_files": kept,
         "backup_dir": backup,
         "manifests": listing,
-        # the node's own files the lab must leave untouched (Falco's default rules), as they were at the start:
-        # the checks judge "untouched" against these hashes (fact start-files), never against the kit's copy
+        # the node's own files the lab must leave untouched (Falco's default rules), as they were at the
+        # start: the checks judge "untouched" against these hashes (fact start-files), never against the
+        # kit's copy
         "start_files": _kept_hashes(nodes, kept),
     }
     cp.write_file(f"{backup}/record.json", json.dumps(record, indent=1).encode(), mode="0600")
@@ -300,7 +304,8 @@ def grader_binding(namespace: str) -> dict[str, Any]:
 def _container_ids_by_deployment(
     pods: list[dict[str, Any]], replicasets: list[dict[str, Any]]
 ) -> dict[tuple[str, str], list[str]]:
-    """(namespace, Deployment name) -> container ids (64 hex, runtime prefix dropped) of its pods, oldest first."""
+    """(namespace, Deployment name) -> container ids (64 hex, runtime prefix dropped) of its pods, oldest
+    first."""
     rs_owner = {}
     for rs in replicasets:
         meta = rs.get("metadata") or {}
@@ -347,7 +352,7 @@ def _render_container_ids(
     out = []
     for node_name, node_files in files.items():
         for path, data in node_files.items():
-            if _protected(path) or node_name not in nodes:
+            if is_protected_path(path) or node_name not in nodes:
                 continue
             text = data.decode("utf-8", "replace")
             new = text
@@ -372,7 +377,8 @@ def _ensure_namespace(api: KubeApi, name: str) -> None:
 
 
 def _strip_server_fields(obj: dict[str, Any]) -> dict[str, Any]:
-    """What server-side apply accepts from a start file: no uid/resourceVersion/status of a recorded object."""
+    """What server-side apply accepts from a start file: no uid/resourceVersion/status of a recorded
+    object."""
     body = json.loads(json.dumps(obj))
     meta = body.get("metadata") or {}
     for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink"):
@@ -420,7 +426,8 @@ def _settle(api: KubeApi, objects: list[dict[str, Any]], timeout: float) -> None
             return
         if time.monotonic() >= end:
             raise LiveError(
-                f"the lab did not settle within {timeout:g}s: {', '.join(waiting) or 'kube-apiserver not ready'}"
+                f"the lab did not settle within {timeout:g}s: "
+                f"{', '.join(waiting) or 'kube-apiserver not ready'}"
                 " (check `kubectl get pods -A` and `kubectl describe`)"
             )
         time.sleep(2)
@@ -485,12 +492,12 @@ def reset(
                 materialize(lab, tmp / "start", seed)
                 objects = _ordered_objects(Snapshot(tmp / "start"))
                 _delete_lab_objects(api, objects, record, settle if settle is not None else SETTLE_TIMEOUT)
-                start_files = _start_files(tmp / "start")
+                start_files = node_files_of(tmp / "start")
                 values = variants.values_for(lab, seed)
                 for spec in lab.collect.dirs:  # files the lab's folders gained since the start (logs written
                     # by a learner's kube-apiserver, answers): moved aside, never deleted
                     folder = variants.render_text(spec.path, values)
-                    if spec.node not in nodes or _protected(folder):
+                    if spec.node not in nodes or is_protected_path(folder):
                         continue
                     keep = [
                         p for p in start_files.get(spec.node, {}) if p.startswith(folder.rstrip("/") + "/")
@@ -504,7 +511,7 @@ def reset(
                     path = variants.render_text(spec.path, values)
                     if (
                         path not in start_files.get(spec.node, {})
-                        and not _protected(path)
+                        and not is_protected_path(path)
                         and spec.node in nodes
                     ):
                         nodes[spec.node].remove(path)

@@ -1,7 +1,8 @@
 """JUnit XML in the shape pytest writes (xunit2), so CI systems and LMS importers read it.
 
-One <testcase> per task: classname = lab id, name = "t2: title"; <failure>/<error>/<skipped> children with the
-message as attribute and evidence as text (and the hint, when asked for); score and max score in the suite's <properties>.
+One <testcase> per task: classname = lab id, name = "t2: title"; <failure>/<error>/<skipped> children with
+the message as attribute and evidence as text (and the hint, when asked for); score and max score in the
+suite's <properties>.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def render_junit(report: Report, *, hints: bool = False) -> str:
     ET.indent(suites)
     xml = ET.tostring(suites, encoding="unicode")
     # characters XML 1.0 cannot hold (a learner's value with ESC or NUL, a file name that is not UTF-8) are
-    # written as text, \xNN / \udcNN: ElementTree would emit them raw and every JUnit reader would refuse the file
+    # written as text, \xNN / \udcNN: ElementTree would emit them raw and every JUnit reader would refuse the
+    # file
     xml = _NOT_XML.sub(
         lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", xml
     )

@@ -128,7 +128,8 @@ def _evidence(ev) -> Padding:
 
 
 def terminal_width() -> int:
-    """The terminal's width (COLUMNS first, as shells and rich do), within 40..140; 110 when not a terminal."""
+    """The terminal's width (COLUMNS first, as shells and rich do), within 40..140; 110 when not a
+    terminal."""
     import shutil
 
     columns = shutil.get_terminal_size(fallback=(0, 0)).columns
