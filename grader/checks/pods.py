@@ -252,6 +252,85 @@ def _norm_path(p: str) -> str:
     return p.rstrip("/") or "/"
 
 
+def _named_paths(
+    ref: podsec.PodSpecRef, target: podsec.ContainerRef, wanted: set[str]
+) -> tuple[int, list[Evidence]]:
+    """How many of the named paths are writable emptyDir mounts of ``target``, and evidence for the
+    others."""
+    mounts = {_norm_path(m.mount_path): m for m in podsec.mounts(ref, target)}
+    good, ev = 0, []
+    for p in sorted(wanted):
+        m = mounts.get(p)
+        if m and m.source == "emptyDir" and m.writable:
+            good += 1
+            continue
+        actual = (
+            "not mounted"
+            if m is None
+            else (
+                f"volume {m.volume!r} ({m.source or 'no such volume'})"
+                + (", read-only" if not m.writable else "")
+            )
+        )
+        ev.append(
+            Evidence(f"{target.path} ({target.name}) mountPath {p}", "a writable emptyDir volume", actual)
+        )
+    return good, ev
+
+
+def _volume_blockers(
+    ref: podsec.PodSpecRef, start_ref: podsec.PodSpecRef | None
+) -> list[tuple[str, Evidence]]:
+    """Volumes that make the answer wrong whatever the mounts: a hostPath, or a new volume that is no
+    emptyDir."""
+    blockers: list[tuple[str, Evidence]] = []
+    start_sources = podsec.volume_sources(start_ref) if start_ref else {}
+    for vol, src in podsec.volume_sources(ref).items():
+        if src == "hostPath":
+            blockers.append(
+                (
+                    f"volume {vol!r} is a hostPath: the node's disk, not a scratch space",
+                    Evidence(f"{ref.path}.volumes {vol}", "emptyDir", "hostPath"),
+                )
+            )
+        elif vol not in start_sources and src != "emptyDir":
+            blockers.append(
+                (
+                    f"volume {vol!r} ({src}) was added: only emptyDir volumes may be added",
+                    Evidence(f"{ref.path}.volumes {vol}", "no new volume except emptyDir", src),
+                )
+            )
+    return blockers
+
+
+def _unnamed_writable(
+    ref: podsec.PodSpecRef, start_ref: podsec.PodSpecRef | None, container: str, wanted: set[str]
+) -> list[tuple[str, Evidence]]:
+    """Writable mounts that were not writable at the start and are not one of the named paths."""
+    start_writable = set()
+    if start_ref:
+        for c in start_ref.containers:
+            start_writable |= {
+                (c.name, _norm_path(m.mount_path), m.volume) for m in podsec.writable_paths(start_ref, c)
+            }
+    blockers: list[tuple[str, Evidence]] = []
+    for c in ref.containers:
+        for m in podsec.writable_paths(ref, c):
+            key = (c.name, _norm_path(m.mount_path), m.volume)
+            if key in start_writable or (c.name == container and key[1] in wanted):
+                continue
+            blockers.append(
+                (
+                    f"{m.mount_path} in container {c.name!r} is writable but is not one of the named paths "
+                    f"({', '.join(sorted(wanted))})",
+                    Evidence(
+                        f"{c.path} ({c.name}) mountPath {m.mount_path}", "not writable", f"{m.source} volume"
+                    ),
+                )
+            )
+    return blockers
+
+
 @check("pods.writable_paths")
 def writable_paths(
     ctx: CheckContext, namespace: str, name: str, container: str, paths: list[str], kind: str = "Deployment"
@@ -271,62 +350,8 @@ def writable_paths(
             Evidence(ref.path, f"a container named {container}", ", ".join(c.name for c in ref.containers)),
         )
     wanted = {_norm_path(p) for p in paths}
-    mounts = {_norm_path(m.mount_path): m for m in podsec.mounts(ref, target)}
-    good, ev = 0, []
-    for p in sorted(wanted):
-        m = mounts.get(p)
-        if m and m.source == "emptyDir" and m.writable:
-            good += 1
-            continue
-        actual = (
-            "not mounted"
-            if m is None
-            else (
-                f"volume {m.volume!r} ({m.source or 'no such volume'})"
-                + (", read-only" if not m.writable else "")
-            )
-        )
-        ev.append(
-            Evidence(f"{target.path} ({container}) mountPath {p}", "a writable emptyDir volume", actual)
-        )
-    blockers: list[tuple[str, Evidence]] = []
-    sources = podsec.volume_sources(ref)
-    start_sources = podsec.volume_sources(start_ref) if start_ref else {}
-    for vol, src in sources.items():
-        if src == "hostPath":
-            blockers.append(
-                (
-                    f"volume {vol!r} is a hostPath: the node's disk, not a scratch space",
-                    Evidence(f"{ref.path}.volumes {vol}", "emptyDir", "hostPath"),
-                )
-            )
-        elif vol not in start_sources and src != "emptyDir":
-            blockers.append(
-                (
-                    f"volume {vol!r} ({src}) was added: only emptyDir volumes may be added",
-                    Evidence(f"{ref.path}.volumes {vol}", "no new volume except emptyDir", src),
-                )
-            )
-    start_writable = set()
-    if start_ref:
-        for c in start_ref.containers:
-            start_writable |= {
-                (c.name, _norm_path(m.mount_path), m.volume) for m in podsec.writable_paths(start_ref, c)
-            }
-    for c in ref.containers:
-        for m in podsec.writable_paths(ref, c):
-            key = (c.name, _norm_path(m.mount_path), m.volume)
-            if key in start_writable or (c.name == container and key[1] in wanted):
-                continue
-            blockers.append(
-                (
-                    f"{m.mount_path} in container {c.name!r} is writable but is not one of the named paths "
-                    f"({', '.join(sorted(wanted))})",
-                    Evidence(
-                        f"{c.path} ({c.name}) mountPath {m.mount_path}", "not writable", f"{m.source} volume"
-                    ),
-                )
-            )
+    good, ev = _named_paths(ref, target, wanted)
+    blockers = _volume_blockers(ref, start_ref) + _unnamed_writable(ref, start_ref, container, wanted)
     if blockers:
         return Outcome.failed(
             blockers[0][0] + (f" (and {len(blockers) - 1} more)" if len(blockers) > 1 else ""),
@@ -703,29 +728,10 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
     touched = [(p, what) for p in compliant if (what := _untouched(ctx, p, index.current(p)))]
     still, edited = 0, []
     for p in offenders:
-        cur = index.current(p)
-        if cur is None:
-            continue
-        same = uid(cur) == start_uid(ctx, p)
-        if same and not _untouched(ctx, p, cur):
-            still += 1  # untouched: counted, never named
-        elif same:
-            edited.append(
-                (
-                    p,
-                    "was edited in place: a running Pod's security settings cannot be changed "
-                    "(the API refuses it); delete it",
-                )
-            )
-        elif _rejections(ctx, cur) or podsec.is_elevated(cur):
-            edited.append(
-                (
-                    p,
-                    "was recreated but still runs with elevated privileges"
-                    if not _rejections(ctx, cur)
-                    else f"was recreated, but {_refused(cur, _rejections(ctx, cur))}",
-                )
-            )
+        unchanged, why = _offending_pod_verdict(ctx, p, index.current(p))
+        still += unchanged  # untouched: counted, never named
+        if why:
+            edited.append((p, why))
     ev = [
         Evidence(_where(*podsec.identity(p)), "untouched (it was compliant)", what)
         for p, what in touched[:MAX_EVIDENCE]
@@ -748,18 +754,75 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
         return Outcome.failed(head, *ev)
     left = still + len(edited)
     if left:
-        parts = []
-        if still:
-            parts.append(f"{still} of the offending Pods {'is' if still == 1 else 'are'} still running")
-        if edited:
-            p, why = edited[0]
-            parts.append(
-                f"Pod {_names([p])} {why}" + (f" (and {len(edited) - 1} more)" if len(edited) > 1 else "")
-            )
-        return Outcome.failed("; ".join(parts), *ev, score=_partial(len(offenders) - left, len(offenders)))
+        message = _left_message(still, "of the offending Pods", "still running", "Pod", edited)
+        return Outcome.failed(message, *ev, score=_partial(len(offenders) - left, len(offenders)))
     return Outcome.passed(
         f"the {len(offenders)} offending Pods are deleted; the {len(compliant)} compliant Pods are untouched"
     )
+
+
+def _offending_pod_verdict(
+    ctx: CheckContext, start_pod: dict[str, Any], cur: dict[str, Any] | None
+) -> tuple[bool, str | None]:
+    """(still as it started, what is wrong with the learner's change) for an offending bare Pod; (False,
+    None) when it is deleted or replaced by one that is compliant and accepted."""
+    if cur is None:
+        return False, None
+    same = uid(cur) == start_uid(ctx, start_pod)
+    if same and not _untouched(ctx, start_pod, cur):
+        return True, None
+    if same:
+        return False, (
+            "was edited in place: a running Pod's security settings cannot be changed "
+            "(the API refuses it); delete it"
+        )
+    if _rejections(ctx, cur) or podsec.is_elevated(cur):
+        return False, (
+            "was recreated but still runs with elevated privileges"
+            if not _rejections(ctx, cur)
+            else f"was recreated, but {_refused(cur, _rejections(ctx, cur))}"
+        )
+    return False, None
+
+
+def _left_message(
+    still: int, of_what: str, still_state: str, label: str, wrong: list[tuple[dict[str, Any], str]]
+) -> str:
+    """The failing reason of a remediation task: how many offenders are as they started (counted, never
+    named), and the first object the learner changed wrongly (named) with how many more."""
+    parts = []
+    if still:
+        parts.append(f"{still} {of_what} {'is' if still == 1 else 'are'} {still_state}")
+    if wrong:
+        obj, why = wrong[0]
+        parts.append(
+            f"{label} {_names([obj])} {why}" + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else "")
+        )
+    return "; ".join(parts)
+
+
+def _workload_fix_problem(
+    ctx: CheckContext, start_obj: dict[str, Any], cur: dict[str, Any] | None, shown: int
+) -> str | None:
+    """What is wrong with the learner's change to an offending workload (None when fixed in place or not
+    changed at all; ``shown``: reasons already given in full)."""
+    if cur is None:
+        return "was deleted: fix it instead, its pods must keep running"
+    if start_uid(ctx, start_obj) and uid(cur) != start_uid(ctx, start_obj):
+        return "was recreated (new UID): fix it in place"
+    if not _untouched(ctx, start_obj, cur):
+        return None
+    if refused := _rejections(ctx, cur):
+        return f"was edited, but {_refused(cur, refused)}"
+    if podsec.is_elevated(cur):
+        return (
+            f"was edited but still runs with elevated privileges ({_offence(cur)})"
+            if shown < MAX_EVIDENCE
+            else "still elevated"
+        )
+    if diff := podsec.changes(start_obj, cur, LAB6_ALLOWED):
+        return f"was changed beyond its security settings: {_changes_text(diff)}"
+    return None
 
 
 def _offending(ctx: CheckContext, name: str, objs: list[Any]) -> list[bool]:
@@ -806,25 +869,11 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
     bad: list[tuple[dict[str, Any], str]] = []
     for o in offenders:
         cur = index.current(o)
-        if cur is None:
-            bad.append((o, "was deleted: fix it instead, its pods must keep running"))
-        elif start_uid(ctx, o) and uid(cur) != start_uid(ctx, o):
-            bad.append((o, "was recreated (new UID): fix it in place"))
-        elif not _untouched(ctx, o, cur):
+        why = _workload_fix_problem(ctx, o, cur, len(bad))
+        if why:
+            bad.append((o, why))
+        elif cur is not None and not _untouched(ctx, o, cur):
             still += 1  # untouched: counted, never named
-        elif refused := _rejections(ctx, cur):
-            bad.append((o, f"was edited, but {_refused(cur, refused)}"))
-        elif podsec.is_elevated(cur):
-            bad.append(
-                (
-                    o,
-                    f"was edited but still runs with elevated privileges ({_offence(cur)})"
-                    if len(bad) < MAX_EVIDENCE
-                    else "still elevated",
-                )
-            )
-        elif diff := podsec.changes(o, cur, LAB6_ALLOWED):
-            bad.append((o, f"was changed beyond its security settings: {_changes_text(diff)}"))
     ev = [
         Evidence(
             _where(*podsec.identity(x)), "compliant pods, same object, only security settings changed", w
@@ -840,17 +889,8 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
             )
         )
     if bad or still:
-        parts = []
-        if still:
-            parts.append(f"{still} of the offending {kind}s {'is' if still == 1 else 'are'} not fixed yet")
-        if bad:
-            o, why = bad[0]
-            parts.append(
-                f"{kind} {_names([o])} {why}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
-            )
-        return Outcome.failed(
-            "; ".join(parts), *ev, score=_partial(len(offenders) - len(bad) - still, len(offenders))
-        )
+        message = _left_message(still, f"of the offending {kind}s", "not fixed yet", kind, bad)
+        return Outcome.failed(message, *ev, score=_partial(len(offenders) - len(bad) - still, len(offenders)))
     return Outcome.passed(
         f"the {len(offenders)} offending {kind}s are fixed in place; the {len(compliant)} compliant "
         "ones are untouched"
