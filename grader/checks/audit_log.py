@@ -395,6 +395,23 @@ def _names_intruder(ctx: CheckContext, namespace: str, serviceaccount: str, path
     return identity_named(ctx, namespace, serviceaccount, path=path).status is Status.PASS
 
 
+def _permission_changes(
+    before: rbac.Authorizer, now: rbac.Authorizer, who: rbac.Identity, namespace: str
+) -> tuple[list[tuple[rbac.Request, str]], list[tuple[rbac.Request, str]]]:
+    """(permissions lost other than reading Secrets, permissions gained), each with where it was granted,
+    probed rule by rule over what ``who`` was granted before and is granted now."""
+    lost, gained = [], []
+    for where, rule in before.grants(who, namespace):
+        for req in rbac.probes_for_rule(rule, namespace):
+            if not _is_secret_read(req) and not now.allowed(who, req):
+                lost.append((req, where))
+    for where, rule in now.grants(who, namespace):
+        for req in rbac.probes_for_rule(rule, namespace):
+            if not before.allowed(who, req):
+                gained.append((req, where))
+    return lost, gained
+
+
 @check("audit_log.read_permission_removed")
 def read_permission_removed(
     ctx: CheckContext, namespace: str, serviceaccount: str, identity_file: str = IDENTITY_FILE
@@ -425,15 +442,7 @@ def read_permission_removed(
             "(`kubectl auth can-i --list --as ...`) and take away only that",
             Evidence(where_rbac, "no get/list/watch on secrets for the intruder", "still allowed"),
         )
-    lost, gained = [], []
-    for where, rule in before.grants(who, namespace):
-        for req in rbac.probes_for_rule(rule, namespace):
-            if not _is_secret_read(req) and not now.allowed(who, req):
-                lost.append((req, where))
-    for where, rule in now.grants(who, namespace):
-        for req in rbac.probes_for_rule(rule, namespace):
-            if not before.allowed(who, req):
-                gained.append((req, where))
+    lost, gained = _permission_changes(before, now, who, namespace)
     problems = ctx.snap.object_problems
     broken = f" (note: {problems[0].where}: {problems[0].message})" if problems else ""
     # the Role or binding that granted a lost permission is often named after the intruder: name it only
