@@ -187,51 +187,13 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
     _check_api(api)
     backup = state_dir(lab)
     say("backing up kube-apiserver's manifest")
-    manifest = apiserver_manifest()
-    listing = cp.run('[ -d "$1" ] && ls -1A -- "$1"', str(PurePosixPath(manifest).parent)).text.split()
-    # the manifest this lab's reset restores: provisioning's pristine copy when there is one (labs share the
-    # cluster, so the live manifest may already carry an earlier lab's edits), else the first start's copy
-    current = cp.read_file(PRISTINE_MANIFEST) or cp.read_file(manifest)
-    if current is not None and cp.read_file(f"{backup}/kube-apiserver.yaml") is None:
-        cp.write_file(f"{backup}/kube-apiserver.yaml", current, mode="0600")
-    if cp.read_file(f"{backup}/manifests.txt") is None:
-        cp.write_file(f"{backup}/manifests.txt", ("\n".join(listing) + "\n").encode(), mode="0600")
-
+    listing = _back_up_manifest(cp, backup)
     say("applying API objects")
-    objects = _ordered_objects(Snapshot(tmp))
-    _ensure_namespace(api, FINGERPRINT_NS)
-    for obj in objects:
-        try:
-            api.apply(_strip_server_fields(obj))
-        except KubeError as exc:
-            raise LiveError(f"cannot apply {obj.get('kind')} {_name(obj)}: {exc}") from None
-
+    objects = _apply_objects(api, Snapshot(tmp))
     say("granting the grader its lab rights")
-    for ns in lab_namespaces(lab, seed):
-        try:
-            api.apply(grader_binding(ns))
-        except KubeError as exc:
-            raise LiveError(
-                f"cannot bind the grader's lab role in namespace {ns}: {exc} (apply deploy/rbac.yaml "
-                "first: it defines ClusterRole cks-grader-lab)"
-            ) from None
-
+    _grant_grader(api, lab_namespaces(lab, seed))
     say("writing node files")
-    kept, hashes = [], {}
-    for node_name, node_files in files.items():
-        node = nodes[node_name]
-        for path, data in node_files.items():
-            if is_protected_path(path):
-                kept.append(f"{node_name}:{path}")
-                continue
-            try:
-                node.write_file(
-                    path, data, mode="0600" if "/pki/" in path or path.endswith(".key") else "0644"
-                )
-            except NodeError as exc:
-                raise LiveError(str(exc)) from None
-            hashes.setdefault(node_name, {})[path] = hashlib.sha256(data).hexdigest()
-
+    kept, hashes = _write_node_files(files, nodes)
     say("waiting for the lab to settle")
     _settle(api, objects, settle if settle is not None else SETTLE_TIMEOUT)
     rewritten = _render_container_ids(api, Snapshot(tmp), files, nodes)
@@ -255,20 +217,86 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
         # kit's copy
         "start_files": _kept_hashes(nodes, kept),
     }
+    _save_record(cp, api, backup, lab.id, record)
+    return record
+
+
+def _back_up_manifest(cp: Node, backup: str) -> list[str]:
+    """Keep the kube-apiserver manifest this lab's reset restores and the manifests folder's listing (both
+    only on the first start); returns the listing."""
+    manifest = apiserver_manifest()
+    listing = cp.run('[ -d "$1" ] && ls -1A -- "$1"', str(PurePosixPath(manifest).parent)).text.split()
+    # the manifest this lab's reset restores: provisioning's pristine copy when there is one (labs share the
+    # cluster, so the live manifest may already carry an earlier lab's edits), else the first start's copy
+    current = cp.read_file(PRISTINE_MANIFEST) or cp.read_file(manifest)
+    if current is not None and cp.read_file(f"{backup}/kube-apiserver.yaml") is None:
+        cp.write_file(f"{backup}/kube-apiserver.yaml", current, mode="0600")
+    if cp.read_file(f"{backup}/manifests.txt") is None:
+        cp.write_file(f"{backup}/manifests.txt", ("\n".join(listing) + "\n").encode(), mode="0600")
+    return listing
+
+
+def _apply_objects(api: KubeApi, start: Snapshot) -> list[dict[str, Any]]:
+    """Server-side apply the start state's API objects (Namespaces first); returns them in that order."""
+    objects = _ordered_objects(start)
+    _ensure_namespace(api, FINGERPRINT_NS)
+    for obj in objects:
+        try:
+            api.apply(_strip_server_fields(obj))
+        except KubeError as exc:
+            raise LiveError(f"cannot apply {obj.get('kind')} {_name(obj)}: {exc}") from None
+    return objects
+
+
+def _grant_grader(api: KubeApi, namespaces: list[str]) -> None:
+    for ns in namespaces:
+        try:
+            api.apply(grader_binding(ns))
+        except KubeError as exc:
+            raise LiveError(
+                f"cannot bind the grader's lab role in namespace {ns}: {exc} (apply deploy/rbac.yaml "
+                "first: it defines ClusterRole cks-grader-lab)"
+            ) from None
+
+
+def _write_node_files(
+    files: dict[str, dict[str, bytes]], nodes: dict[str, Node]
+) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """Write the start state's node files, never the node's protected ones; returns (the protected ones
+    kept as ``node:path``, node -> {path: sha256 of what was written})."""
+    kept: list[str] = []
+    hashes: dict[str, dict[str, str]] = {}
+    for node_name, node_files in files.items():
+        node = nodes[node_name]
+        for path, data in node_files.items():
+            if is_protected_path(path):
+                kept.append(f"{node_name}:{path}")
+                continue
+            try:
+                node.write_file(
+                    path, data, mode="0600" if "/pki/" in path or path.endswith(".key") else "0644"
+                )
+            except NodeError as exc:
+                raise LiveError(str(exc)) from None
+            hashes.setdefault(node_name, {})[path] = hashlib.sha256(data).hexdigest()
+    return kept, hashes
+
+
+def _save_record(cp: Node, api: KubeApi, backup: str, lab_id: str, record: dict[str, Any]) -> None:
+    """The start record on the node (reset reads it even when the API server is down) and in a ConfigMap."""
     cp.write_file(f"{backup}/record.json", json.dumps(record, indent=1).encode(), mode="0600")
     api.apply(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
-                "name": f"lab-{lab.id}",
+                "name": f"lab-{lab_id}",
                 "namespace": FINGERPRINT_NS,
-                "labels": {"app.kubernetes.io/managed-by": "cks-kit", "cks-kit/lab": lab.id},
+                "labels": {"app.kubernetes.io/managed-by": "cks-kit", "cks-kit/lab": lab_id},
             },
             "data": {"record.json": json.dumps(record)},
         }
     )
-    return record
 
 
 GRADER_LAB_ROLE = "cks-grader-lab"
