@@ -113,8 +113,8 @@ def hint_cmd(lab: str, task: str | None, tier: int | None, workspace: str | None
       cks hint lab1 t4         the next tier for task t4
       cks hint lab1 t4 --tier 3
     """
-    from grader import progress, variants
-    from grader.labs import HINT_TIERS, LabError
+    from grader import progress
+    from grader.labs import LabError
 
     the_lab = load_lab(lab)
     values, _ = variant_values(the_lab, workspace, None)
@@ -138,14 +138,30 @@ def hint_cmd(lab: str, task: str | None, tier: int | None, workspace: str | None
     shown_up_to = (
         tier if tier is not None else next((t for t in tiers if t > seen.get(the_task.id, 0)), tiers[-1])
     )
+    _print_tiers(the_lab, the_task, values, seen.get(the_task.id, 0), shown_up_to)
+    recorded = progress.record_hint(ws, the_lab.id, the_task.id, shown_up_to) if ws else False
+    _print_next_step(the_lab, the_task, shown_up_to, flag, ws, recorded)
+
+
+def _print_tiers(the_lab, the_task, values: dict, seen_up_to: int, shown_up_to: int) -> None:
+    """The task's title, then every tier up to ``shown_up_to`` (those not seen before marked new)."""
+    from grader import variants
+    from grader.labs import HINT_TIERS
+
     title = variants.render_text(the_task.title, values)
     click.echo(f"{the_lab.id} {the_task.id} ({plural(the_task.points, 'point')}) {title}\n")
-    for n in [t for t in tiers if t <= shown_up_to]:
-        new = " (new)" if n > seen.get(the_task.id, 0) else ""
+    for n in [t for t in the_task.hint_tiers if t <= shown_up_to]:
+        new = " (new)" if n > seen_up_to else ""
         click.echo(f"  Hint {n} of 3, {HINT_TIERS[n - 1]}{new}:")
         click.echo(_fill(variants.render_text(the_task.hints[n - 1], values), "    ") + "\n")
-    recorded = progress.record_hint(ws, the_lab.id, the_task.id, shown_up_to) if ws else False
-    later = [t for t in tiers if t > shown_up_to]
+
+
+def _print_next_step(the_lab, the_task, shown_up_to: int, flag: str, ws: Path | None, recorded: bool) -> None:
+    """What to do after this hint (the next tier, or grading and the solution), and whether it was
+    recorded."""
+    from grader.labs import HINT_TIERS
+
+    later = [t for t in the_task.hint_tiers if t > shown_up_to]
     if later:
         nxt = (
             f"`cks hint {the_lab.id} {the_task.id}{flag}` gives hint {later[0]} of 3, "
