@@ -839,6 +839,30 @@ def start_cmd(
     from grader.workspace import WorkspaceError, start
 
     ws = workspace_for(the_lab, workspace)
+    _check_start_folder(the_lab, ws, force)
+    flag = ws_flag(the_lab, ws)
+    from grader.progress import kept_across_reset
+
+    try:
+        with spinner(f"starting {the_lab.id}") as _, kept_across_reset(ws, the_lab.id):
+            done = start(the_lab, ws, seed=seed, force=force, replace_other=replace_lab, backup=not no_backup)
+    except WorkspaceError as exc:
+        fail_usage(str(exc))
+    except OSError as exc:
+        fail_usage(f"cannot create the workspace at {ws}: {exc.strerror or exc}")
+    _report_dropped(done)
+    click.echo(
+        f"Started {the_lab.id} ({the_lab.title}) in {ws}" + (f" with seed {seed}" if seed else "") + "."
+    )
+    click.echo(
+        f"Read the exercise with `cks show {the_lab.id}{flag}`; node files are under {ws}/nodes/, "
+        f"API objects under {ws}/cluster/. Grade with `grade {the_lab.id}{flag}`."
+    )
+
+
+def _check_start_folder(the_lab, ws: Path, force: bool) -> None:
+    """Refuse (usage error) a start into a file, a folder inside another workspace or the exam's, or a
+    folder that already has content, unless --force."""
     if ws.exists() and not ws.is_dir():
         fail_usage(f"{ws} is a file; choose a new folder with --workspace DIR")
     nested = _nesting_problem(the_lab, ws)
@@ -857,23 +881,6 @@ def start_cmd(
             + (f" (it holds {recorded})" if recorded else "")
             + "; choose another folder with --workspace DIR"
         )
-    from grader.progress import kept_across_reset
-
-    try:
-        with spinner(f"starting {the_lab.id}") as _, kept_across_reset(ws, the_lab.id):
-            done = start(the_lab, ws, seed=seed, force=force, replace_other=replace_lab, backup=not no_backup)
-    except WorkspaceError as exc:
-        fail_usage(str(exc))
-    except OSError as exc:
-        fail_usage(f"cannot create the workspace at {ws}: {exc.strerror or exc}")
-    _report_dropped(done)
-    click.echo(
-        f"Started {the_lab.id} ({the_lab.title}) in {ws}" + (f" with seed {seed}" if seed else "") + "."
-    )
-    click.echo(
-        f"Read the exercise with `cks show {the_lab.id}{flag}`; node files are under {ws}/nodes/, "
-        f"API objects under {ws}/cluster/. Grade with `grade {the_lab.id}{flag}`."
-    )
 
 
 def _has_content(ws: Path) -> bool:
@@ -945,28 +952,11 @@ def reset_cmd(
         return
     if target:
         workspace = target.split(":", 1)[1]
-    from grader import fsutil
     from grader.workspace import WorkspaceError, start
 
     ws = workspace_for(the_lab, workspace)
     existed = _has_content(ws)
-    if existed:  # never touch a folder that is not this lab's workspace, made by the kit
-        if not ws.is_dir():
-            fail_usage(f"{ws} is a file, not a workspace")
-        recorded = recorded_lab(ws, the_lab.id)
-        if recorded and recorded != the_lab.id:
-            fail_usage(
-                f"{ws} is a workspace for {recorded}, not {the_lab.id}: use "
-                f"`cks reset {recorded} --workspace {ws}`, or start {the_lab.id} elsewhere with "
-                f"`cks start {the_lab.id} --workspace DIR`"
-            )
-        problem = fsutil.ownership_problem(ws, "workspace", the_lab.id, whole=False)
-        if problem:
-            fail_usage(f"{problem}; refusing to reset it")
-    else:
-        nested = _nesting_problem(the_lab, ws)
-        if nested:
-            fail_usage(nested)
+    _check_reset_folder(the_lab, ws, existed)
     from grader.progress import kept_across_reset
 
     try:
@@ -980,6 +970,30 @@ def reset_cmd(
     seed = done.meta.get("seed")
     verb = "Reset" if existed else "No workspace yet: started"
     click.echo(f"{verb} {the_lab.id} in {ws}" + (f" (seed {seed})" if seed else "") + ".")
+
+
+def _check_reset_folder(the_lab, ws: Path, existed: bool) -> None:
+    """Refuse (usage error) to touch a folder that is not this lab's workspace, made by the kit; a new
+    one must not nest in another workspace."""
+    from grader import fsutil
+
+    if not existed:
+        nested = _nesting_problem(the_lab, ws)
+        if nested:
+            fail_usage(nested)
+        return
+    if not ws.is_dir():
+        fail_usage(f"{ws} is a file, not a workspace")
+    recorded = recorded_lab(ws, the_lab.id)
+    if recorded and recorded != the_lab.id:
+        fail_usage(
+            f"{ws} is a workspace for {recorded}, not {the_lab.id}: use "
+            f"`cks reset {recorded} --workspace {ws}`, or start {the_lab.id} elsewhere with "
+            f"`cks start {the_lab.id} --workspace DIR`"
+        )
+    problem = fsutil.ownership_problem(ws, "workspace", the_lab.id, whole=False)
+    if problem:
+        fail_usage(f"{problem}; refusing to reset it")
 
 
 def _live_action(name: str, lab, target: str, **kw) -> None:
