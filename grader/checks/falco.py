@@ -6,13 +6,16 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader import safeyaml, variants
 from grader.checks import CheckContext, check
 from grader.checks.identity import start_uid, uid
 from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem, Snapshot, object_key
+
+if TYPE_CHECKING:
+    from grader.engines.falco.loader import CompiledRule
 
 DEFAULT_RULES = "/etc/falco/falco_rules.yaml"
 LOCAL_RULES = "/etc/falco/falco_rules.local.yaml"
@@ -226,31 +229,12 @@ def _detection_problems(
     return detection
 
 
-@check("falco.rule_task")
-def rule_task(
-    ctx: CheckContext,
-    *,
-    rule: str,
-    priority: str,
-    fields: list[str],
-    events: str,
-    event_set: str = "events.yaml",
-    node: str = "controlplane",
-    default_path: str = DEFAULT_RULES,
-    local_path: str = LOCAL_RULES,
-    rules_dir: str = RULES_DIR,
-    separator: str = ",",
-) -> Outcome:
-    """A detection rule: in the local file, loads on top of the node's default file (unchanged since the
-    start recorded it), the priority asked for, an output of exactly the fields asked for joined by
-    ``separator``, fires on every positive event of the lab's event set and on no negative one. Name,
-    priority and output earn a third each; a wrong detection divides that by three."""
-    from grader.engines.falco.loader import PRIORITIES, parse_priority
-
+def _local_rule(
+    ctx: CheckContext, rule: str, node: str, default_path: str, local_path: str, rules_dir: str
+) -> CompiledRule | Outcome:
+    """The rule, loaded as Falco loads the default file, the local file and rules.d: defined in the local
+    file and enabled; else why not (a file Falco refuses fails the task)."""
     where = f"{node}:{local_path}"
-    default_problem = _default_file_problem(ctx, node, default_path)
-    if default_problem is not None:
-        return default_problem
     if not ctx.snap.exists(node, local_path):
         return Outcome.failed(
             f"{local_path} does not exist: write your rules there",
@@ -285,23 +269,58 @@ def rule_task(
         return Outcome.failed(
             f"rule '{rule}' is disabled (enabled: false)", Evidence(where, "enabled", "disabled")
         )
+    return compiled
+
+
+def _priority_verdict(
+    rule: str, where: str, compiled: CompiledRule, priority: str
+) -> tuple[bool, str, Evidence]:
+    from grader.engines.falco.loader import PRIORITIES, parse_priority
+
+    want = parse_priority(priority)
+    return (
+        compiled.priority == want,
+        f"rule '{rule}' has priority {compiled.priority_name.upper()}, expected {priority.upper()}",
+        Evidence(
+            f"{where} rule '{rule}' priority",
+            PRIORITIES[want].upper() if want is not None else priority,
+            compiled.priority_name.upper(),
+        ),
+    )
+
+
+@check("falco.rule_task")
+def rule_task(
+    ctx: CheckContext,
+    *,
+    rule: str,
+    priority: str,
+    fields: list[str],
+    events: str,
+    event_set: str = "events.yaml",
+    node: str = "controlplane",
+    default_path: str = DEFAULT_RULES,
+    local_path: str = LOCAL_RULES,
+    rules_dir: str = RULES_DIR,
+    separator: str = ",",
+) -> Outcome:
+    """A detection rule: in the local file, loads on top of the node's default file (unchanged since the
+    start recorded it), the priority asked for, an output of exactly the fields asked for joined by
+    ``separator``, fires on every positive event of the lab's event set and on no negative one. Name,
+    priority and output earn a third each; a wrong detection divides that by three."""
+    where = f"{node}:{local_path}"
+    default_problem = _default_file_problem(ctx, node, default_path)
+    if default_problem is not None:
+        return default_problem
+    compiled = _local_rule(ctx, rule, node, default_path, local_path, rules_dir)
+    if isinstance(compiled, Outcome):
+        return compiled
 
     # Partial credit (the rule written in lab3's README): the rule's name, priority and output earn a third
     # of the task each; a detection that fires where it must not or misses what it must catch divides that by
     # three, so a broken detection keeps at most a third, and only for the parts that are right on their own.
-    want = parse_priority(priority)
     identity: list[tuple[bool, str, Evidence | None]] = [(True, "", None)]  # the name: found above
-    identity.append(
-        (
-            compiled.priority == want,
-            f"rule '{rule}' has priority {compiled.priority_name.upper()}, expected {priority.upper()}",
-            Evidence(
-                f"{where} rule '{rule}' priority",
-                PRIORITIES[want].upper() if want is not None else priority,
-                compiled.priority_name.upper(),
-            ),
-        )
-    )
+    identity.append(_priority_verdict(rule, where, compiled, priority))
     got_fields = ["%" + f for f in compiled.output_format.fields]
     want_fields = [f if f.startswith("%") else "%" + f for f in fields]
     got_text = compiled.output_format.text.strip()
