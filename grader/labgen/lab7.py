@@ -1171,57 +1171,65 @@ def _secret_doc(p: Plan, s: SecretPlan) -> dict[str, Any]:
     }
 
 
-def _objects(p: Plan, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
-    ns, sa = p.ns, p.sa
+class _ObjectMaker:
+    """Metadata, Roles and RoleBindings of the namespace; uids, resourceVersions and creation times are
+    drawn from ``rng`` in the order the objects are made."""
 
-    def meta(name: str) -> dict[str, Any]:
+    def __init__(self, p: Plan, rng: random.Random):
+        self.p, self.rng = p, rng
+
+    def meta(self, name: str) -> dict[str, Any]:
+        rng = self.rng
         return {
             "name": name,
-            "namespace": ns,
+            "namespace": self.p.ns,
             "uid": _uid(rng),
             "resourceVersion": str(rng.randrange(10**5, 10**6)),
-            "creationTimestamp": _ts(p.base - timedelta(days=rng.randrange(200, 400)), micro=False),
+            "creationTimestamp": _ts(self.p.base - timedelta(days=rng.randrange(200, 400)), micro=False),
         }
 
-    def sa_subject(name: str) -> dict[str, str]:
-        return {"kind": "ServiceAccount", "name": name, "namespace": ns}
-
-    def role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    def role(self, name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": meta(name),
+            "metadata": self.meta(name),
             "rules": rules,
         }
 
-    def binding(name: str, role_name: str, subjects: list[dict[str, str]]) -> dict[str, Any]:
+    def binding(self, name: str) -> dict[str, Any]:
+        """RoleBinding ``name`` of Role ``name`` to ServiceAccount ``name`` (one per ServiceAccount here)."""
         return {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": meta(name),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
-            "subjects": subjects,
+            "metadata": self.meta(name),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": self.p.ns}],
         }
 
+
+def _rbac_objects(p: Plan, make: _ObjectMaker) -> dict[str, list[dict[str, Any]]]:
+    """The intruder's Role (reads every Secret), the look-alike's (one Secret by name) and the app's."""
+    ns, sa = p.ns, p.sa
     decoy = p.slot("unread_3").name
-    out = {
+    reads_secrets = {
+        "apiGroups": [""],
+        "resources": ["configmaps", "secrets"],
+        "verbs": ["get", "list", "watch"],
+    }
+    return {
         f"rbac/role-{sa}": [
-            role(
+            make.role(
                 sa,
                 [
-                    {
-                        "apiGroups": [""],
-                        "resources": ["configmaps", "secrets"],
-                        "verbs": ["get", "list", "watch"],
-                    },
+                    reads_secrets,
                     {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
                     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create"]},
                 ],
             )
         ],
-        f"rbac/rolebinding-{sa}": [binding(sa, sa, [sa_subject(sa)])],
+        f"rbac/rolebinding-{sa}": [make.binding(sa)],
         f"rbac/role-{sa}-v2": [
-            role(
+            make.role(
                 f"{sa}-v2",
                 [
                     {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [decoy], "verbs": ["get"]},
@@ -1229,9 +1237,9 @@ def _objects(p: Plan, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
                 ],
             )
         ],
-        f"rbac/rolebinding-{sa}-v2": [binding(f"{sa}-v2", f"{sa}-v2", [sa_subject(f"{sa}-v2")])],
+        f"rbac/rolebinding-{sa}-v2": [make.binding(f"{sa}-v2")],
         f"rbac/role-{ns}-api": [
-            role(
+            make.role(
                 f"{ns}-api",
                 [
                     {
@@ -1243,12 +1251,18 @@ def _objects(p: Plan, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
                 ],
             )
         ],
-        f"rbac/rolebinding-{ns}-api": [binding(f"{ns}-api", f"{ns}-api", [sa_subject(f"{ns}-api")])],
-        "serviceaccounts": [
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(n)}
-            for n in (f"{ns}-api", sa, f"{sa}-v2", "default")
-        ],
+        f"rbac/rolebinding-{ns}-api": [make.binding(f"{ns}-api")],
     }
+
+
+def _objects(p: Plan, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+    ns, sa = p.ns, p.sa
+    make = _ObjectMaker(p, rng)
+    out = _rbac_objects(p, make)
+    out["serviceaccounts"] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": make.meta(n)}
+        for n in (f"{ns}-api", sa, f"{sa}-v2", "default")
+    ]
     for s in p.secrets:
         out[f"secrets/{s.name}"] = [_secret_doc(p, s)]
     return out
