@@ -520,29 +520,9 @@ def reset(
                 materialize(lab, tmp / "start", seed)
                 objects = _ordered_objects(Snapshot(tmp / "start"))
                 _delete_lab_objects(api, objects, record, settle if settle is not None else SETTLE_TIMEOUT)
-                start_files = node_files_of(tmp / "start")
-                values = variants.values_for(lab, seed)
-                for spec in lab.collect.dirs:  # files the lab's folders gained since the start (logs written
-                    # by a learner's kube-apiserver, answers): moved aside, never deleted
-                    folder = variants.render_text(spec.path, values)
-                    if spec.node not in nodes or is_protected_path(folder):
-                        continue
-                    keep = [
-                        p for p in start_files.get(spec.node, {}) if p.startswith(folder.rstrip("/") + "/")
-                    ]
-                    nodes[spec.node].run(
-                        SET_ASIDE_SCRIPT, folder, f"{backup}/set-aside/{int(time.time())}", *keep
-                    )
-                for (
-                    spec
-                ) in lab.collect.files:  # the learner's answer files that the start state does not have
-                    path = variants.render_text(spec.path, values)
-                    if (
-                        path not in start_files.get(spec.node, {})
-                        and not is_protected_path(path)
-                        and spec.node in nodes
-                    ):
-                        nodes[spec.node].remove(path)
+                _clear_lab_files(
+                    lab, nodes, node_files_of(tmp / "start"), variants.values_for(lab, seed), backup
+                )
             finally:
                 api.close()
         finally:
@@ -560,6 +540,28 @@ def reset(
         timeout=timeout,
         settle=settle,
     )
+
+
+def _clear_lab_files(
+    lab: Lab,
+    nodes: dict[str, Node],
+    start_files: dict[str, dict[str, bytes]],
+    values: dict[str, Any],
+    backup: str,
+) -> None:
+    """Take the node back to the start's files: what the lab's folders gained since the start (logs
+    written by a learner's kube-apiserver, answers) is moved aside, never deleted; the learner's answer
+    files that the start state does not have are removed."""
+    for spec in lab.collect.dirs:
+        folder = variants.render_text(spec.path, values)
+        if spec.node not in nodes or is_protected_path(folder):
+            continue
+        keep = [p for p in start_files.get(spec.node, {}) if p.startswith(folder.rstrip("/") + "/")]
+        nodes[spec.node].run(SET_ASIDE_SCRIPT, folder, f"{backup}/set-aside/{int(time.time())}", *keep)
+    for spec in lab.collect.files:
+        path = variants.render_text(spec.path, values)
+        if path not in start_files.get(spec.node, {}) and not is_protected_path(path) and spec.node in nodes:
+            nodes[spec.node].remove(path)
 
 
 SET_ASIDE_SCRIPT = r"""
