@@ -62,23 +62,25 @@ def grade(
             continue
         if progress:
             progress(task.id)
-        outcome = outcome_of(task)
-        earned = round(task.points * (1.0 if outcome.status is Status.PASS else outcome.score), 2)
-        results.append(
-            TaskResult(
-                task.id,
-                variants.render_text(task.title, values),
-                outcome.status,
-                earned,
-                task.points,
-                outcome.message,
-                outcome.evidence,
-                variants.render_text(task.hint, values),
-                task.live,
-                blockers.get(task.id),
-            )
-        )
+        results.append(_task_result(task, outcome_of(task), values, blockers.get(task.id)))
     return Report(lab.id, variants.render_text(lab.title, values), lab.version, target, results, seed)
+
+
+def _task_result(task: Task, outcome: Outcome, values: dict, blocked_by: str | None) -> TaskResult:
+    """The scored result of one task: its points earned, title and hint rendered for the variant."""
+    earned = round(task.points * (1.0 if outcome.status is Status.PASS else outcome.score), 2)
+    return TaskResult(
+        task.id,
+        variants.render_text(task.title, values),
+        outcome.status,
+        earned,
+        task.points,
+        outcome.message,
+        outcome.evidence,
+        variants.render_text(task.hint, values),
+        task.live,
+        blocked_by,
+    )
 
 
 def blocked_outcome(req_id: str, req_title: str, status: Status) -> Outcome:
