@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from grader.checks import CheckContext
-from grader.engines import podsec
 
 START_UIDS_FACT = "start-uids"  # live: {"Kind/namespace/name": uid} recorded when the lab was set up
 
@@ -24,6 +23,8 @@ def uid(obj: dict[str, Any] | None) -> str | None:
 def start_uid(ctx: CheckContext, obj: dict[str, Any]) -> str | None:
     """The UID the object had when the lab started: the start file's, or on a live cluster the one the
     set-up recorded (fact ``start-uids``), since the API server picks real UIDs."""
+    from grader.engines import podsec  # imported where used: the Falco checks need it only here
+
     kind, ns, name = podsec.identity(obj)
     if ctx.live:
         recorded = _recorded_uids(ctx)
