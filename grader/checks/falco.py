@@ -452,7 +452,7 @@ def _template_change(before: dict, after: dict) -> str | None:
     return first_difference(a, b, "spec.template") or first_difference(b, a, "spec.template")
 
 
-def _unreadable_documents(ctx: CheckContext) -> Outcome | None:
+def _broken_documents_outcome(ctx: CheckContext) -> Outcome | None:
     """A document that cannot be read hides its Deployments: say so, not "deleted"."""
     broken = ctx.snap.object_problems
     if not broken:
@@ -533,7 +533,7 @@ def offenders_scaled(
         return Outcome.error(f"the lab's starting state has no alerts file: {exc}")
     if not offenders:
         return Outcome.error("the lab's starting state names no offending Deployment (lab data problem)")
-    unreadable = _unreadable_documents(ctx)
+    unreadable = _broken_documents_outcome(ctx)
     if unreadable is not None:
         return unreadable
     start_deps = {object_key(d)[2]: d for d in ctx.start.objects("Deployment", namespace)}

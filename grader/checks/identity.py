@@ -34,7 +34,7 @@ def start_uid(ctx: CheckContext, obj: dict[str, Any]) -> str | None:
 
 
 def _recorded_uids(ctx: CheckContext) -> Any:
-    cache = ctx.__dict__.setdefault("_pods_start_uids", {})
+    cache = ctx.__dict__.setdefault("_start_uids", {})
     if "v" not in cache:
         cache["v"] = ctx.snap.fact("controlplane", START_UIDS_FACT)
     return cache["v"]
