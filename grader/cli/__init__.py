@@ -625,25 +625,31 @@ def list_cmd(fmt: str) -> None:
     except LabError as exc:
         fail_usage(str(exc))
     if fmt == "json":
-        import json
+        click.echo(_labs_json(labs))
+    else:
+        _print_labs(labs)
 
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "id": lab.id,
-                        "title": lab.title,
-                        "topics": list(lab.topics),
-                        "minutes": lab.minutes,
-                        "points": lab.max_points,
-                        "live_tasks": [t.id for t in lab.tasks if t.live],
-                    }
-                    for lab in labs
-                ],
-                indent=2,
-            )
-        )
-        return
+
+def _labs_json(labs: list) -> str:
+    import json
+
+    return json.dumps(
+        [
+            {
+                "id": lab.id,
+                "title": lab.title,
+                "topics": list(lab.topics),
+                "minutes": lab.minutes,
+                "points": lab.max_points,
+                "live_tasks": [t.id for t in lab.tasks if t.live],
+            }
+            for lab in labs
+        ],
+        indent=2,
+    )
+
+
+def _print_labs(labs: list) -> None:
     from rich.console import Console
     from rich.table import Table
 
