@@ -12,6 +12,7 @@ import re
 import shutil
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -410,25 +411,25 @@ def _lab_progress(lab) -> dict:
         row["failing"] = [tid for tid, st in tasks.items() if st in ("fail", "error")]
     row["hints_seen"] = progress.tiers_seen(ws)
     row["solution_seen"] = progress.solution_seen(ws)
-    flag = ws_flag(lab, ws)
+    row["next"] = _next_step(lab, row, last, ws_flag(lab, ws))
+    return row
+
+
+def _next_step(lab, row: dict, last: Any, flag: str) -> str:
+    """What the learner does next in a lab they started: read and grade, fix (with a hint or the
+    solution), grade again, or nothing (done)."""
     if row["last_graded"] is None:
-        row["next"] = f"cks show {lab.id}{flag}, then grade {lab.id}{flag}"
-    elif row["failing"]:
+        return f"cks show {lab.id}{flag}, then grade {lab.id}{flag}"
+    if row["failing"]:
         first = row["failing"][0]
         more = f" (+{len(row['failing']) - 1} more)" if len(row["failing"]) > 1 else ""
         if row["hints_seen"].get(first, 0) < 3:
-            row["next"] = f"fix {first}{more}; cks hint {lab.id} {first}{flag}"
-        else:  # every tier of it seen: another `cks hint` would only repeat them
-            row["next"] = f"fix {first}{more}" + (
-                "" if row["solution_seen"] else f"; cks solution {lab.id}{flag}"
-            )
-    else:
-        row["next"] = (
-            "done"
-            if isinstance(last, dict) and last.get("score") == last.get("max_score")
-            else f"grade {lab.id}{flag}"
-        )
-    return row
+            return f"fix {first}{more}; cks hint {lab.id} {first}{flag}"
+        # every tier of it seen: another `cks hint` would only repeat them
+        return f"fix {first}{more}" + ("" if row["solution_seen"] else f"; cks solution {lab.id}{flag}")
+    if isinstance(last, dict) and last.get("score") == last.get("max_score"):
+        return "done"
+    return f"grade {lab.id}{flag}"
 
 
 def _print_progress(rows: list[dict]) -> None:
