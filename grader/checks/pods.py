@@ -897,6 +897,22 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
     )
 
 
+def _why_not_enforcing(psa: dict[str, Any], got_level: Any) -> str:
+    """Why the Pod Security Admission labels ``psa`` do not enforce the level asked for. The learner's own
+    labels may be named; the answer (the key to write) is not: a nudge, not the text."""
+    lookalikes = [k for k in psa if k not in _PSA_KEYS]
+    if lookalikes:
+        return f"{lookalikes[0]!r} is not a label Pod Security Admission reads (check its spelling)"
+    if got_level is not None:
+        return f"its enforce label says {got_level!r}" + (
+            "" if got_level in podsec.LEVELS else ", which is not a level PSA knows (they are lower-case)"
+        )
+    modes = [k.rsplit("/", 1)[-1] for k in psa if k.rsplit("/", 1)[-1] in ("warn", "audit")]
+    if modes:
+        return f"it only {' and '.join(m + 's' for m in modes)}: those modes never refuse a Pod"
+    return "nothing enforces a standard there yet"
+
+
 @check("pods.namespace_enforces")
 def namespace_enforces(ctx: CheckContext, namespace: str, level: str, version: str = "latest") -> Outcome:
     """The namespace's labels make Pod Security Admission enforce ``level`` at ``version`` (a missing
@@ -917,24 +933,9 @@ def namespace_enforces(ctx: CheckContext, namespace: str, level: str, version: s
     got_version = labels.get(LABEL_ENFORCE_VERSION, "latest")
     psa = {k: v for k, v in labels.items() if isinstance(k, str) and "pod-security" in k}
     shown = ", ".join(f"{k}={v}" for k, v in psa.items()) or "no Pod Security Admission labels"
-    lookalikes = [k for k in psa if k not in _PSA_KEYS]
     if got_level != level:
-        # The learner's own labels may be named; the answer (the key to write) is not: a nudge, not the text
-        if lookalikes:
-            why = f"{lookalikes[0]!r} is not a label Pod Security Admission reads (check its spelling)"
-        elif got_level is not None:
-            why = f"its enforce label says {got_level!r}" + (
-                "" if got_level in podsec.LEVELS else ", which is not a level PSA knows (they are lower-case)"
-            )
-        else:
-            modes = [k.rsplit("/", 1)[-1] for k in psa if k.rsplit("/", 1)[-1] in ("warn", "audit")]
-            why = (
-                f"it only {' and '.join(m + 's' for m in modes)}: those modes never refuse a Pod"
-                if modes
-                else "nothing enforces a standard there yet"
-            )
         return Outcome.failed(
-            f"{where} does not enforce the {level} standard: {why}",
+            f"{where} does not enforce the {level} standard: {_why_not_enforcing(psa, got_level)}",
             Evidence(f"{where} labels", f"Pod Security Admission enforcing {level} at {version}", shown),
         )
     cluster_minor = versions.kubernetes_minor()[1]
