@@ -609,6 +609,41 @@ def start_generation(ctx: CheckContext, kind: str, namespace: str, name: str) ->
     return None
 
 
+def _read_only_part(pod: str, d: str, r: dict | None) -> tuple[bool, str, Evidence | None]:
+    """Writing into ``d`` (probe result ``r``) failed because the file system is read-only."""
+    out = str((r or {}).get("output", ""))
+    ok = r is not None and r.get("ok") is False and "read-only" in out.lower()
+    if r is None:
+        what = "was not tried"
+    elif r.get("ok"):
+        what = "succeeded"
+    else:
+        what = f"failed, but not because it is read-only ({out.strip()[:80]})"
+    return (
+        ok,
+        f"writing to {d} in {pod} {what}",
+        Evidence(
+            f"{pod}: touch {d}",
+            "Read-only file system",
+            "not probed" if r is None else out.strip()[:120] or "ok",
+        ),
+    )
+
+
+def _writable_part(pod: str, d: str, r: dict | None) -> tuple[bool, str, Evidence | None]:
+    """Writing into ``d`` (probe result ``r``) worked."""
+    ok = r is not None and r.get("ok") is True
+    return (
+        ok,
+        f"writing to {d} in {pod} " + ("was not tried" if r is None else "failed"),
+        Evidence(
+            f"{pod}: touch {d}",
+            "written",
+            "not probed" if r is None else str(r.get("output", "")).strip()[:120],
+        ),
+    )
+
+
 @check("pods.write_probe", needs=Needs(probe="write"))
 def write_probe(
     ctx: CheckContext,
@@ -630,43 +665,8 @@ def write_probe(
         )
     by_dir = {str(r.get("dir")): r for r in data["results"] if isinstance(r, dict)}
     pod = f"pod {data.get('pod', '?')} container {data.get('container', '?')}"
-    parts: list[tuple[bool, str, Evidence | None]] = []
-    for d in must_fail:
-        r = by_dir.get(d)
-        out = str((r or {}).get("output", ""))
-        ok = r is not None and r.get("ok") is False and "read-only" in out.lower()
-        parts.append(
-            (
-                ok,
-                f"writing to {d} in {pod} "
-                + (
-                    "was not tried"
-                    if r is None
-                    else "succeeded"
-                    if r.get("ok")
-                    else f"failed, but not because it is read-only ({out.strip()[:80]})"
-                ),
-                Evidence(
-                    f"{pod}: touch {d}",
-                    "Read-only file system",
-                    "not probed" if r is None else out.strip()[:120] or "ok",
-                ),
-            )
-        )
-    for d in must_succeed:
-        r = by_dir.get(d)
-        ok = r is not None and r.get("ok") is True
-        parts.append(
-            (
-                ok,
-                f"writing to {d} in {pod} " + ("was not tried" if r is None else "failed"),
-                Evidence(
-                    f"{pod}: touch {d}",
-                    "written",
-                    "not probed" if r is None else str(r.get("output", "")).strip()[:120],
-                ),
-            )
-        )
+    parts = [_read_only_part(pod, d, by_dir.get(d)) for d in must_fail]
+    parts += [_writable_part(pod, d, by_dir.get(d)) for d in must_succeed]
     summary = f"in {pod}: {', '.join(must_fail)} read-only, {', '.join(must_succeed)} writable"
     if not all(ok for ok, _m, _e in parts[: len(must_fail)]):
         # a writable root makes every directory writable: the writable paths earn nothing until the root
