@@ -364,7 +364,8 @@ def verify_record(rec: dict[str, Any]) -> list[str]:
 
 
 def record(exam: Exam, workspace_meta: dict[str, Any] | None = None) -> dict[str, Any]:
-    """What `cks submit` carries for a question of an exam: start, deadline, finish, late changes, the seal."""
+    """What `cks submit` carries for a question of an exam: start, deadline, finish, late changes, the
+    seal."""
     late = []
     stored = exam.dir / RESULT_FILE
     if stored.is_file():

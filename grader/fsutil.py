@@ -110,7 +110,8 @@ def ownership_problem(root: Path, kind: str, lab: str | None = None, *, whole: b
 
 
 def safe_remove_tree(path: Path, *, kind: str, lab: str | None = None) -> None:
-    """Remove ``path`` only if the kit's marker says it created it as a ``kind`` folder; RemoveRefused else."""
+    """Remove ``path`` only if the kit's marker says it created it as a ``kind`` folder; RemoveRefused
+    else."""
     problem = ownership_problem(path, kind, lab)
     if problem:
         raise RemoveRefused(problem)

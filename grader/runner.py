@@ -24,7 +24,7 @@ def grade(
     progress: Callable[[str], None] | None = None,
 ) -> Report:
     if snap.meta_problem:  # the seed is unknown: grading against the default variant would mislead
-        return _all_error(lab, snap.meta_problem, target, only)
+        return all_error_report(lab, snap.meta_problem, target, only)
     seed = snap.meta.get("seed")
     seed = str(seed) if seed is not None else None
     values = variants.values_for(lab, seed)
@@ -62,34 +62,39 @@ def grade(
             continue
         if progress:
             progress(task.id)
-        outcome = outcome_of(task)
-        earned = round(task.points * (1.0 if outcome.status is Status.PASS else outcome.score), 2)
-        results.append(
-            TaskResult(
-                task.id,
-                variants.render_text(task.title, values),
-                outcome.status,
-                earned,
-                task.points,
-                outcome.message,
-                outcome.evidence,
-                variants.render_text(task.hint, values),
-                task.live,
-                blockers.get(task.id),
-            )
-        )
+        results.append(_task_result(task, outcome_of(task), values, blockers.get(task.id)))
     return Report(lab.id, variants.render_text(lab.title, values), lab.version, target, results, seed)
 
 
+def _task_result(task: Task, outcome: Outcome, values: dict, blocked_by: str | None) -> TaskResult:
+    """The scored result of one task: its points earned, title and hint rendered for the variant."""
+    earned = round(task.points * (1.0 if outcome.status is Status.PASS else outcome.score), 2)
+    return TaskResult(
+        task.id,
+        variants.render_text(task.title, values),
+        outcome.status,
+        earned,
+        task.points,
+        outcome.message,
+        outcome.evidence,
+        variants.render_text(task.hint, values),
+        task.live,
+        blocked_by,
+    )
+
+
 def blocked_outcome(req_id: str, req_title: str, status: Status) -> Outcome:
-    """A task whose required task failed: 0 points and one short reason; the root error is shown once, there."""
+    """A task whose required task failed: 0 points and one short reason; the root error is shown once,
+    there."""
     title = req_title[:1].lower() + req_title[1:] if req_title[1:2].islower() else req_title  # not "Q6:"
     if status is Status.ERROR:
         return Outcome.error(f"depends on {req_id} ({title}), which could not be checked")
     return Outcome.failed(f"depends on {req_id} ({title}), which failed: fix {req_id} first")
 
 
-def _all_error(lab: Lab, message: str, target: str, only: list[str] | None) -> Report:
+def all_error_report(lab: Lab, message: str, target: str, only: list[str] | None) -> Report:
+    """A report in which every task (or each of ``only``) is an error with ``message``: nothing could be
+    graded (the workspace or the snapshot cannot be read)."""
     values = variants.values_for(lab, None)  # titles only; nothing is graded against this variant
     results = [
         TaskResult(

@@ -21,7 +21,7 @@ except AttributeError:  # pragma: no cover - depends on the PyYAML build
     _Base = yaml.SafeLoader
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class Loader(_Base):  # type: ignore[misc, valid-type]
     """Safe loader that keeps timestamps as text, as Kubernetes (YAML -> JSON) and Falco do: a
     `creationTimestamp` or an `evt.time` with nanoseconds must not become a lossy datetime."""
 
@@ -44,23 +44,7 @@ class YamlProblem(ValueError):
         self.column = column
 
 
-def compose_all(text: str) -> list[yaml.Node]:
-    """The node graphs of every document (for tools that need line/column marks), after the same guards."""
-    loader = _Loader(text)
-    nodes: list[yaml.Node] = []
-    with _as_problem():
-        try:
-            while loader.check_node():
-                node = loader.get_node()
-                if node is not None:
-                    _measure(node)
-                    nodes.append(node)
-        finally:
-            loader.dispose()
-    return nodes
-
-
-def _measure(root: yaml.Node) -> None:
+def measure(root: yaml.Node) -> None:
     """Expanded node count and depth, iteratively and memoised per node so aliases cost O(graph)."""
     size: dict[int, int] = {}
     depth: dict[int, int] = {}
@@ -119,7 +103,7 @@ def load_all(text: str | bytes) -> list[Any]:
         raise YamlProblem("the file contains NUL bytes: it is binary, not YAML")
     if not _MAY_ALIAS.search(text):
         return _load_plain(text)  # no anchors or aliases: no bomb is possible, skip the node-graph walk
-    loader = _Loader(text)
+    loader = Loader(text)
     docs: list[Any] = []
     with _as_problem():
         try:
@@ -128,7 +112,7 @@ def load_all(text: str | bytes) -> list[Any]:
                 if node is None:
                     docs.append(None)
                     continue
-                _measure(node)
+                measure(node)
                 docs.append(loader.construct_document(node))
         finally:
             loader.dispose()
@@ -153,7 +137,7 @@ def _check_depth(doc: Any) -> None:
 
 def _load_plain(text: str) -> list[Any]:
     with _as_problem():
-        docs = list(yaml.load_all(text, Loader=_Loader))
+        docs = list(yaml.load_all(text, Loader=Loader))
     for doc in docs:
         _check_depth(doc)
     return docs

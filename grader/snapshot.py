@@ -31,7 +31,8 @@ MAX_FACT_BYTES = 20 * 1024 * 1024
 class FileProblem(Exception):
     """A node file could not be read as asked. ``kind`` says why; ``str()`` is the learner-facing message.
 
-    kinds: missing, is_directory, not_a_file, too_large, binary, unreadable, outside, unavailable, not_collected
+    kinds: missing, is_directory, not_a_file, too_large, binary, unreadable, outside, unavailable,
+    not_collected.
     ``unreadable``, ``outside``, ``unavailable`` (a live collector could not fetch it: API server down, node
     unreachable, RBAC denial) and ``not_collected`` (the lab does not declare it for live collection) are
     environment problems (check -> error); the others are the learner's to fix.
@@ -76,7 +77,8 @@ class Snapshot:
         except (safeio.ReadRefused, safeyaml.YamlProblem) as exc:
             return (
                 {},
-                f"{self.root / META_FILE} cannot be read ({exc}), so the variant (seed) of this work is unknown",
+                f"{self.root / META_FILE} cannot be read ({exc}), so the variant (seed) of this work is "
+                "unknown",
             )
         if data is not None and not isinstance(data, dict):
             return (
@@ -271,8 +273,8 @@ class Snapshot:
                     ObjectProblem(rel, "file too large to read" if exc.kind == "too_large" else str(exc))
                 )
                 continue
-            for doc_no, doc in _documents(raw, rel, problems):
-                _flatten(doc, f"{rel}#{doc_no}", objs, problems)
+            for doc_no, doc in read_documents(raw, rel, problems):
+                flatten_objects(doc, f"{rel}#{doc_no}", objs, problems)
         return objs, problems
 
     @property
@@ -300,7 +302,8 @@ class Snapshot:
 
     # ---- facts from live collection ---------------------------------------------------------------
     def fact(self, node: str, name: str) -> Any | None:
-        """A fact a live collector gathered, or None; FileProblem('unavailable') if it could not be gathered."""
+        """A fact a live collector gathered, or None; FileProblem('unavailable') if it could not be
+        gathered."""
         gone = self._unavailable()
         reason = (gone.get("facts") or {}).get(f"{node}/{name}") or (gone.get("nodes") or {}).get(node)
         if reason:
@@ -318,7 +321,7 @@ class Snapshot:
         return None
 
 
-def _documents(raw: bytes, rel: str, problems: list[ObjectProblem]):
+def read_documents(raw: bytes, rel: str, problems: list[ObjectProblem]):
     """Parse a file's documents one by one so a broken document in the middle spoils only itself."""
     if rel.endswith(".json"):
         try:
@@ -367,7 +370,9 @@ def _split_documents(text: str) -> list[tuple[int, str]]:
     return [(n, c) for n, c in chunks if c.strip()]
 
 
-def _flatten(doc: Any, where: str, out: list[dict[str, Any]], problems: list[ObjectProblem]) -> None:
+def flatten_objects(doc: Any, where: str, out: list[dict[str, Any]], problems: list[ObjectProblem]) -> None:
+    """Append the Kubernetes objects of one document to ``out`` (a List one item at a time); what is no
+    object becomes a problem at ``where``."""
     if not isinstance(doc, dict):
         problems.append(
             ObjectProblem(where, f"a document is a {type(doc).__name__}, not a Kubernetes object")
@@ -375,7 +380,7 @@ def _flatten(doc: Any, where: str, out: list[dict[str, Any]], problems: list[Obj
         return
     if str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
         for i, item in enumerate(doc["items"]):
-            _flatten(item, f"{where}/items[{i}]", out, problems)
+            flatten_objects(item, f"{where}/items[{i}]", out, problems)
         return
     if not doc.get("kind") or not isinstance(doc.get("metadata"), dict):
         problems.append(ObjectProblem(where, "not a Kubernetes object (no kind or metadata)"))

@@ -10,7 +10,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def plural(count: float, singular: str, plural_form: str | None = None) -> str:
-    """``1 point``, ``2 points``, ``1.5 points``, ``0 replicas``: the count with the noun that agrees with it."""
+    """``1 point``, ``2 points``, ``1.5 points``, ``0 replicas``: the count with the noun that agrees with
+    it."""
     word = singular if count == 1 else (plural_form or singular + "s")
     return f"{count:g} {word}"
 

@@ -34,7 +34,8 @@ def render_text(text: str, values: dict[str, Any]) -> str:
 
 
 def render(obj: Any, values: dict[str, Any]) -> Any:
-    """Substitute placeholders through params; a param that is exactly one placeholder keeps the value's type."""
+    """Substitute placeholders through params; a param that is exactly one placeholder keeps the value's
+    type."""
     if not values:
         return obj
     if isinstance(obj, str):

@@ -2,7 +2,8 @@
 
 The Vagrantfile and the provisioning scripts source the same file; the grader reads it here so that offline
 judgement (kube-apiserver flags and audit policy loading, Pod Security Standards version, the Falco release
-and its default rules) follows the cluster the labs run on. A wheel carries the file as ``grader/_versions.env``.
+and its default rules) follows the cluster the labs run on. A wheel carries the file as
+``grader/_versions.env``.
 """
 
 from __future__ import annotations

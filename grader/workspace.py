@@ -309,7 +309,8 @@ def _backup(dest: Path, rels: list[str]) -> Path:
 
 
 def reset_dir(dest: Path) -> None:
-    """Remove a workspace the kit created, refusing anything else (see :func:`grader.fsutil.safe_remove_tree`)."""
+    """Remove a workspace the kit created, refusing anything else (see
+    :func:`grader.fsutil.safe_remove_tree`)."""
     try:
         fsutil.safe_remove_tree(dest, kind="workspace")
     except fsutil.RemoveRefused as exc:

@@ -1,5 +1,6 @@
-"""Helpers for .github/workflows/kind-e2e.yml: which labs kind supports, applying a lab's reference solution to a
-live cluster, and checking a grade result. Run from the repository root with the kit installed ([live])."""
+"""Helpers for .github/workflows/kind-e2e.yml: which labs kind supports, applying a lab's reference
+solution to a live cluster, and checking a grade result. Run from the repository root with the kit
+installed ([live])."""
 
 from __future__ import annotations
 
@@ -88,12 +89,15 @@ def _managed(obj: dict) -> bool:
     return bool((obj.get("metadata") or {}).get("ownerReferences"))
 
 
+def _uid(obj: dict) -> str | None:
+    return (obj.get("metadata") or {}).get("uid")
+
+
 def sync(lab, target, seed, solved: Path, *, kubeconfig: str | None = None) -> list[str]:
     """Bring the live lab from its start state to the workspace ``solved``; returns what was done."""
     import tempfile
 
     from grader.collectors.gather import connect_api
-    from grader.collectors.lifecycle import _protected, _start_files, apiserver_manifest
     from grader.collectors.nodes import open_node
     from grader.snapshot import Snapshot
     from grader.workspace import materialize
@@ -120,71 +124,78 @@ def sync(lab, target, seed, solved: Path, *, kubeconfig: str | None = None) -> l
             admin=True,
         )
         try:
-            for key in sorted(set(before) - set(after), key=lambda k: k[0] == "Namespace"):
-                api.delete(key[0], key[1] or None, key[2], wait=30)
-                done.append(f"deleted {'/'.join(key)}")
-            for key, obj in after.items():
-                old = before.get(key)
-                if (
-                    old is not None
-                    and _desired(old) == _desired(obj)
-                    and ((old.get("metadata") or {}).get("uid") == (obj.get("metadata") or {}).get("uid"))
-                ):
-                    continue
-                live = api.get(key[0], key[1] or None, key[2])
-                recreate = live is not None and (
-                    key[0] == "Pod"
-                    or (
-                        old is not None
-                        and (old.get("metadata") or {}).get("uid") != (obj.get("metadata") or {}).get("uid")
-                    )
-                )
-                if recreate:
-                    api.delete(key[0], key[1] or None, key[2], wait=60)
-                    live = None
-                body = _desired(obj)
-                info = api.info(key[0])
-                if live is None:
-                    api.request(
-                        "POST",
-                        info.path(key[1] or None),
-                        body={**body, "apiVersion": info.api_version},
-                        content_type="application/json",
-                    )
-                    done.append(f"{'recreated' if recreate else 'created'} {'/'.join(key)}")
-                else:
-                    body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
-                    api.request(
-                        "PUT",
-                        info.path(key[1] or None, key[2]),
-                        body={**body, "apiVersion": info.api_version},
-                        content_type="application/json",
-                    )
-                    done.append(f"replaced {'/'.join(key)}")
-            old_files, new_files = _start_files(start_dir), _start_files(solved)
-            manifest = apiserver_manifest()
-            for node_name in sorted(set(old_files) | set(new_files)):
-                was, now = old_files.get(node_name, {}), new_files.get(node_name, {})
-                for path in sorted(set(was) | set(now)):
-                    if was.get(path) == now.get(path):
-                        continue
-                    if path.endswith("/manifests/kube-apiserver.yaml") and path in was and path in now:
-                        real = node(node_name).read_file(manifest)
-                        patched = patch_manifest(real.decode(), was[path].decode(), now[path].decode())
-                        node(node_name).write_file(manifest, patched.encode(), mode="0600")
-                        done.append(f"edited {node_name}:{manifest} in place")
-                    elif _protected(path):
-                        continue
-                    elif path in now:
-                        node(node_name).write_file(path, now[path])
-                        done.append(f"wrote {node_name}:{path}")
-                    else:
-                        node(node_name).remove(path)
-                        done.append(f"removed {node_name}:{path}")
+            done += _sync_objects(api, before, after)
+            done += _sync_node_files(node, start_dir, solved)
         finally:
             api.close()
             for n in nodes.values():
                 n.close()
+    return done
+
+
+def _sync_objects(api, before: dict, after: dict) -> list[str]:
+    """Delete the objects the solution removed, create or replace those it added or changed."""
+    done: list[str] = []
+    for key in sorted(set(before) - set(after), key=lambda k: k[0] == "Namespace"):
+        api.delete(key[0], key[1] or None, key[2], wait=30)
+        done.append(f"deleted {'/'.join(key)}")
+    for key, obj in after.items():
+        old = before.get(key)
+        if old is not None and _desired(old) == _desired(obj) and _uid(old) == _uid(obj):
+            continue
+        live = api.get(key[0], key[1] or None, key[2])
+        recreate = live is not None and (key[0] == "Pod" or (old is not None and _uid(old) != _uid(obj)))
+        if recreate:
+            api.delete(key[0], key[1] or None, key[2], wait=60)
+            live = None
+        body = _desired(obj)
+        info = api.info(key[0])
+        if live is None:
+            api.request(
+                "POST",
+                info.path(key[1] or None),
+                body={**body, "apiVersion": info.api_version},
+                content_type="application/json",
+            )
+            done.append(f"{'recreated' if recreate else 'created'} {'/'.join(key)}")
+        else:
+            body["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
+            api.request(
+                "PUT",
+                info.path(key[1] or None, key[2]),
+                body={**body, "apiVersion": info.api_version},
+                content_type="application/json",
+            )
+            done.append(f"replaced {'/'.join(key)}")
+    return done
+
+
+def _sync_node_files(node, start_dir: Path, solved: Path) -> list[str]:
+    """Write, edit in place or remove the node files the solution changed (never the node's protected
+    ones)."""
+    from grader.collectors.lifecycle import apiserver_manifest, is_protected_path, node_files_of
+
+    done: list[str] = []
+    old_files, new_files = node_files_of(start_dir), node_files_of(solved)
+    manifest = apiserver_manifest()
+    for node_name in sorted(set(old_files) | set(new_files)):
+        was, now = old_files.get(node_name, {}), new_files.get(node_name, {})
+        for path in sorted(set(was) | set(now)):
+            if was.get(path) == now.get(path):
+                continue
+            if path.endswith("/manifests/kube-apiserver.yaml") and path in was and path in now:
+                real = node(node_name).read_file(manifest)
+                patched = patch_manifest(real.decode(), was[path].decode(), now[path].decode())
+                node(node_name).write_file(manifest, patched.encode(), mode="0600")
+                done.append(f"edited {node_name}:{manifest} in place")
+            elif is_protected_path(path):
+                continue
+            elif path in now:
+                node(node_name).write_file(path, now[path])
+                done.append(f"wrote {node_name}:{path}")
+            else:
+                node(node_name).remove(path)
+                done.append(f"removed {node_name}:{path}")
     return done
 
 
@@ -249,9 +260,8 @@ def cmd_expect(args) -> int:
     if args.want == "full":
         score, top = sum(t["points"] for t in tasks), sum(t["max_points"] for t in tasks)
     for t in bad:
-        print(
-            f"::error::{data['lab']} {t['id']} {t['status']} ({t['points']}/{t['max_points']}): {t['message']}"
-        )
+        score_text = f"{t['points']}/{t['max_points']}"
+        print(f"::error::{data['lab']} {t['id']} {t['status']} ({score_text}): {t['message']}")
     print(f"{data['lab']}: {score}/{top} ({args.want} expected)")
     return 1 if bad or (args.want == "full" and score != top) else 0
 

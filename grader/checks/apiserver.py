@@ -8,7 +8,7 @@ docs/apiserver.md for their names and shapes).
 from __future__ import annotations
 
 import posixpath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader.checks import CheckContext, Needs, check
 from grader.engines.apiserver import (
@@ -29,8 +29,10 @@ from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem, Snapshot
 from grader.text import plural
 
+if TYPE_CHECKING:
+    from grader.engines.audit_policy import RequestAttributes
+
 MANIFEST = "/etc/kubernetes/manifests/kube-apiserver.yaml"
-MANIFEST_DIR = "/etc/kubernetes/manifests"
 # Problems that come from the command line itself: kube-apiserver stops before doing anything.
 _ARGV_CODES = {
     "unknown-flag",
@@ -152,7 +154,8 @@ def _path_flag(
 
 # Problems kube-apiserver starts with anyway (it runs, only not as the task asks): their own task grades them.
 _STARTS_ANYWAY = {"log-not-mounted", "log-file-mount", "log-not-hostpath"}
-# Warnings that do stop it: a certificate or key flag whose file is under no mount does not exist in the container.
+# Warnings that do stop it: a certificate or key flag whose file is under no mount does not exist in the
+# container.
 _STOPS_IT = {"file-not-mounted"}
 
 
@@ -335,6 +338,55 @@ def flags(ctx: CheckContext, expect: dict, node: str = "controlplane", manifest:
     return outcome
 
 
+def _policy_mount_part(loaded: _Loaded, policy_read_only: bool) -> tuple[bool, str, Evidence | None]:
+    """Half of audit_mounts: the policy file reaches the container from a hostPath (read-only when asked)."""
+    a = loaded.a
+    if not a.flag("audit-policy-file").value:
+        return (
+            False,
+            "no --audit-policy-file yet, so no policy mount to check",
+            Evidence(loaded.where, "a policy file mounted from a hostPath volume", "no --audit-policy-file"),
+        )
+    acc = a.policy
+    assert acc is not None
+    probs = [
+        p for p in acc.problems if p.blocking or (policy_read_only and p.code == "policy-mount-writable")
+    ]
+    ev = Evidence(
+        f"{loaded.where} {acc.mount.where if acc.mount else 'volumeMounts'}",
+        "policy file on a hostPath volume (type File, or its directory), readOnly",
+        acc.describe(),
+    )
+    return (not probs, probs[0].message if probs else "", ev)
+
+
+def _log_mount_part(loaded: _Loaded) -> tuple[bool, str, Evidence | None]:
+    """Half of audit_mounts: the log directory is a writable hostPath on the node."""
+    a = loaded.a
+    path = a.flag("audit-log-path")
+    if not path.value:
+        return (
+            False,
+            "no --audit-log-path yet, so no log directory to mount",
+            Evidence(loaded.where, "the log directory mounted from a hostPath volume", "no --audit-log-path"),
+        )
+    if path.value == "-":
+        return (
+            False,
+            "--audit-log-path=- logs to standard output: there is no log directory on the node",
+            Evidence(loaded.where, "a log file on the node", "standard output"),
+        )
+    if a.log is None:
+        return (False, f"--audit-log-path is not usable: {path.error}", None)
+    probs = [p for p in a.log.problems if p.blocking]
+    ev = Evidence(
+        f"{loaded.where} {a.log.mount.where if a.log.mount else 'volumeMounts'}",
+        "log directory on a writable hostPath volume (Directory/DirectoryOrCreate)",
+        a.log.describe(),
+    )
+    return (not probs, probs[0].message if probs else "", ev)
+
+
 @check("apiserver.audit_mounts")
 def audit_mounts(
     ctx: CheckContext, node: str = "controlplane", manifest: str = MANIFEST, policy_read_only: bool = True
@@ -351,60 +403,7 @@ def audit_mounts(
             f"the pod would not work: {pod[0].message}",
             *[Evidence(f"{loaded.where} {p.where}", None, p.message) for p in pod[:5]],
         )
-    parts: list[tuple[bool, str, Evidence | None]] = []
-    # the policy file
-    if not a.flag("audit-policy-file").value:
-        parts.append(
-            (
-                False,
-                "no --audit-policy-file yet, so no policy mount to check",
-                Evidence(
-                    loaded.where, "a policy file mounted from a hostPath volume", "no --audit-policy-file"
-                ),
-            )
-        )
-    else:
-        acc = a.policy
-        assert acc is not None
-        probs = [
-            p for p in acc.problems if p.blocking or (policy_read_only and p.code == "policy-mount-writable")
-        ]
-        ev = Evidence(
-            f"{loaded.where} {acc.mount.where if acc.mount else 'volumeMounts'}",
-            "policy file on a hostPath volume (type File, or its directory), readOnly",
-            acc.describe(),
-        )
-        parts.append((not probs, probs[0].message if probs else "", ev))
-    # the log directory
-    path = a.flag("audit-log-path")
-    if not path.value:
-        parts.append(
-            (
-                False,
-                "no --audit-log-path yet, so no log directory to mount",
-                Evidence(
-                    loaded.where, "the log directory mounted from a hostPath volume", "no --audit-log-path"
-                ),
-            )
-        )
-    elif path.value == "-":
-        parts.append(
-            (
-                False,
-                "--audit-log-path=- logs to standard output: there is no log directory on the node",
-                Evidence(loaded.where, "a log file on the node", "standard output"),
-            )
-        )
-    elif a.log is not None:
-        probs = [p for p in a.log.problems if p.blocking]
-        ev = Evidence(
-            f"{loaded.where} {a.log.mount.where if a.log.mount else 'volumeMounts'}",
-            "log directory on a writable hostPath volume (Directory/DirectoryOrCreate)",
-            a.log.describe(),
-        )
-        parts.append((not probs, probs[0].message if probs else "", ev))
-    else:
-        parts.append((False, f"--audit-log-path is not usable: {path.error}", None))
+    parts = [_policy_mount_part(loaded, policy_read_only), _log_mount_part(loaded)]
     return Outcome.from_parts(parts, "the policy (read-only) and the log directory are mounted from the node")
 
 
@@ -457,29 +456,6 @@ def single_static_pod(
         msg + (f" (note: {notes[0]})" if notes else ""),
         Evidence(where, "one kube-apiserver manifest", ", ".join(result.apiserver_files)),
     )
-
-
-@check("apiserver.would_start")
-def would_start(ctx: CheckContext, node: str = "controlplane", manifest: str = MANIFEST) -> Outcome:
-    """Offline prediction: kubelet accepts the pod and kube-apiserver gets past its flags and policy."""
-    loaded = _load(ctx, node, manifest)
-    if isinstance(loaded, Outcome):
-        return loaded
-    blocking = loaded.a.blocking
-    if loaded.a.flag("audit-policy-file").value:
-        load = load_manifest_policy(loaded.a, snapshot_host(ctx.snap, node))
-        if load.status == "engine-unavailable":
-            return Outcome.error(load.message)
-        if not load.ok:
-            return Outcome.failed(
-                load.message, Evidence(f"{node}:{load.host_path}", "a policy that loads", load.status)
-            )
-    if blocking:
-        return Outcome.failed(
-            blocking[0].message,
-            *[Evidence(f"{loaded.where} {p.where}", None, p.message) for p in blocking[:5]],
-        )
-    return Outcome.passed("kubelet would accept the pod and kube-apiserver its flags and policy")
 
 
 # ---- live checks (facts recorded by the live collector; docs/apiserver.md) ------------------------
@@ -560,9 +536,36 @@ def running(
     return Outcome.passed("kube-apiserver is running and ready with the manifest's audit flags")
 
 
+def _probe_request(fact: dict) -> RequestAttributes | Outcome:
+    """The probe request the collector sent, as the audit policy engine's RequestAttributes (or the
+    Outcome saying why it cannot be read)."""
+    try:
+        from grader.engines.audit_policy import RequestAttributes, RequestError
+    except ImportError as exc:  # pragma: no cover - the engine ships with the package
+        return Outcome.error(f"the audit policy engine is unavailable: {exc}")
+    try:
+        return RequestAttributes.from_mapping(fact.get("request"), "fact audit-probe.request")
+    except RequestError as exc:
+        return Outcome.error(f"the collector recorded a probe request the grader cannot read: {exc}")
+
+
+def _fresh_probe_events(fact: dict, marker: str) -> list[dict]:
+    """The recorded events of the probe: they carry its marker and were received after it was sent."""
+    sent_at = str(fact.get("sent_at") or "")
+    return [
+        e
+        for e in fact.get("events") or []
+        if isinstance(e, dict)
+        and marker
+        and marker in str(e.get("requestURI", "")) + str((e.get("objectRef") or {}).get("name", ""))
+        and str(e.get("requestReceivedTimestamp", "")) >= sent_at
+    ]
+
+
 @check("apiserver.probe_event")
 def probe_event(ctx: CheckContext, node: str = "controlplane", manifest: str = MANIFEST) -> Outcome:
-    """Live: the grader's probe request produced a fresh event in the log, at the level the policy gives it."""
+    """Live: the grader's probe request produced a fresh event in the log, at the level the policy gives
+    it."""
     fact = _fact(ctx, node, "audit-probe")
     if isinstance(fact, Outcome):
         return fact
@@ -574,25 +577,12 @@ def probe_event(ctx: CheckContext, node: str = "controlplane", manifest: str = M
         return Outcome.error(load.message)
     if not load.ok:
         return Outcome.failed(f"no policy to compare with: {load.message}")
-    try:
-        from grader.engines.audit_policy import RequestAttributes, RequestError
-    except ImportError as exc:  # pragma: no cover - the engine ships with the package
-        return Outcome.error(f"the audit policy engine is unavailable: {exc}")
-    try:
-        attrs = RequestAttributes.from_mapping(fact.get("request"), "fact audit-probe.request")
-    except RequestError as exc:
-        return Outcome.error(f"the collector recorded a probe request the grader cannot read: {exc}")
+    attrs = _probe_request(fact)
+    if isinstance(attrs, Outcome):
+        return attrs
     decision = load.result.policy.evaluate(attrs)
     marker = str(fact.get("marker") or "")
-    sent_at = str(fact.get("sent_at") or "")
-    events = [
-        e
-        for e in fact.get("events") or []
-        if isinstance(e, dict)
-        and marker
-        and marker in str(e.get("requestURI", "")) + str((e.get("objectRef") or {}).get("name", ""))
-        and str(e.get("requestReceivedTimestamp", "")) >= sent_at
-    ]
+    events = _fresh_probe_events(fact, marker)
     where = f"{node}:{fact.get('log_path') or loaded.a.flag('audit-log-path').value}"
     want = decision.level
     if want == "None":

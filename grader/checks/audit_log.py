@@ -22,7 +22,7 @@ from typing import Any
 
 from grader import variants
 from grader.checks import CheckContext, check
-from grader.checks.pods import _start_uid
+from grader.checks.identity import start_uid
 from grader.engines import rbac
 from grader.engines.audit_log import Query, ReadStats, order_log_names, read_events, time_key
 from grader.results import Evidence, Outcome, Status
@@ -204,8 +204,9 @@ def secrets_listed(
             Evidence(where, f"names of Secrets in {namespace}", ", ".join(unknown[:5])),
         )
     return Outcome.failed(
-        f"{where} is not exactly the Secrets the intruder read ({plural(len(got), 'name')} listed): check every log "
-        "file (the rotated .gz too), only successful requests, and what a list or watch without a name read",
+        f"{where} is not exactly the Secrets the intruder read ({plural(len(got), 'name')} listed): "
+        "check every log file (the rotated .gz too), only successful requests, and what a list or watch "
+        "without a name read",
         Evidence(where, "exactly the Secrets the intruder read", ", ".join(sorted(got)) or "none"),
     )
 
@@ -256,6 +257,55 @@ def rotation_problem(before: dict[str, bytes], after: dict[str, bytes]) -> str |
     return None
 
 
+def _not_in_place(
+    ctx: CheckContext, where: str, now: dict[str, Any] | None, want_uid: str | None
+) -> tuple[str, Evidence] | None:
+    """Why ``now`` is no longer the Secret the lab started with (deleted, recreated, data the API server
+    would refuse), as a message and its evidence; None when it is the same Secret, edited in place."""
+    if now is None:
+        problems = ctx.snap.object_problems
+        note = f" (or its file is broken: {problems[0].where}: {problems[0].message})" if problems else ""
+        return (f"{where} was deleted{note}", Evidence(where, "the same Secret (same uid)", "absent"))
+    got_uid = now["metadata"].get("uid")
+    if got_uid is None and want_uid is not None:
+        return (
+            f"{where} has no metadata.uid any more: a Secret without its uid is a new object (deleted "
+            "and recreated); keep the uid and change only the data",
+            Evidence(where, f"uid {want_uid}", "no uid"),
+        )
+    if got_uid != want_uid:
+        return (
+            f"{where} was deleted and recreated (uid changed); edit it in place",
+            Evidence(where, f"uid {want_uid}", f"uid {got_uid}"),
+        )
+    data = effective_data(now)
+    if isinstance(data, str):
+        return (f"{where}: {data}", Evidence(where, "valid data", data))
+    return None
+
+
+def _rotation_messages(
+    broken: list[tuple[str, Evidence]], stale: list[tuple[str, str]], touched: int, dups: list[str]
+) -> list[str]:
+    """What is still wrong with the rotation, worst first."""
+    msgs = [m for m, _ in broken]
+    if stale:
+        first, why = stale[0]
+        others = f" ({plural(len(stale) - 1, 'more read Secret')} too)" if len(stale) > 1 else ""
+        msgs.append(f"{first} is not rotated: {why}{others}; every value that was read must change")
+    if touched:
+        msgs.append(
+            f"{plural(touched, 'Secret')} that {'was' if touched == 1 else 'were'} not read "
+            f"{'has' if touched == 1 else 'have'} new data (leave those alone)"
+        )
+    if dups:
+        msgs.append(
+            f"note: {', '.join(dups)} {'is' if len(dups) == 1 else 'are'} defined more than once under "
+            "cluster/ and only the last definition in file order counts: keep one file per Secret"
+        )
+    return msgs
+
+
 @check("audit_log.secrets_rotated")
 def secrets_rotated(
     ctx: CheckContext, namespace: str, serviceaccount: str, node: str = NODE, log_dir: str = LOG_DIR
@@ -271,7 +321,8 @@ def secrets_rotated(
         return Outcome.error("the starting state has no Secrets read by the intruder: the lab is broken")
     # Credit is the share of read Secrets rotated in place; a Secret that should have been left alone costs a
     # share too, so doing nothing earns nothing and changing everything does not earn full marks.
-    good, touched, broken = 0, 0, []
+    good, touched = 0, 0
+    broken: list[tuple[str, Evidence]] = []
     stale: list[tuple[str, str]] = []  # (Secret, what still leaks)
     dups: list[str] = []  # defined in more than one document: the last in file order counts
     broken_others = 0  # Secrets that were not read but were deleted, recreated or broken
@@ -281,40 +332,17 @@ def secrets_rotated(
         now = ctx.snap.object("Secret", namespace, name)
         if len(ctx.snap.objects("Secret", namespace, name)) > 1:
             dups.append(name)
-        start_uid = _start_uid(ctx, before)  # on a cluster: the UID `cks start` recorded, not the file's
+        want_uid = start_uid(ctx, before)  # on a cluster: the UID `cks start` recorded, not the file's
+        not_in_place = _not_in_place(ctx, where, now, want_uid)
         broken_others += name not in expected and (
-            now is None or now["metadata"].get("uid") != start_uid or isinstance(effective_data(now), str)
+            now is None or now["metadata"].get("uid") != want_uid or isinstance(effective_data(now), str)
         )
-        if now is None:
-            problems = ctx.snap.object_problems
-            note = f" (or its file is broken: {problems[0].where}: {problems[0].message})" if problems else ""
-            broken.append(
-                (f"{where} was deleted{note}", Evidence(where, "the same Secret (same uid)", "absent"))
-            )
+        if not_in_place is not None:
+            broken.append(not_in_place)
             continue
-        uid0, uid1 = start_uid, now["metadata"].get("uid")
-        if uid1 is None and uid0 is not None:
-            broken.append(
-                (
-                    f"{where} has no metadata.uid any more: a Secret without its uid is a new object (deleted "
-                    "and recreated); keep the uid and change only the data",
-                    Evidence(where, f"uid {uid0}", "no uid"),
-                )
-            )
-            continue
-        if uid1 != uid0:
-            broken.append(
-                (
-                    f"{where} was deleted and recreated (uid changed); edit it in place",
-                    Evidence(where, f"uid {uid0}", f"uid {uid1}"),
-                )
-            )
-            continue
+        assert now is not None
         data0, data1 = effective_data(before), effective_data(now)
-        if isinstance(data1, str):
-            broken.append((f"{where}: {data1}", Evidence(where, "valid data", data1)))
-            continue
-        assert isinstance(data0, dict)
+        assert isinstance(data0, dict) and isinstance(data1, dict)
         if name in expected:
             problem = rotation_problem(data0, data1)
             if problem is None:
@@ -329,20 +357,6 @@ def secrets_rotated(
             "place); the others are untouched",
             Evidence(f"Secrets in {namespace}", f"{len(expected)} rotated", f"{good} rotated"),
         )
-    msgs = [m for m, _ in broken]
-    if stale:
-        first, why = stale[0]
-        others = f" ({plural(len(stale) - 1, 'more read Secret')} too)" if len(stale) > 1 else ""
-        msgs.append(f"{first} is not rotated: {why}{others}; every value that was read must change")
-    if touched:
-        msgs.append(
-            f"{plural(touched, 'Secret')} that {'was' if touched == 1 else 'were'} not read {'has' if touched == 1 else 'have'} new data (leave those alone)"
-        )
-    if dups:
-        msgs.append(
-            f"note: {', '.join(dups)} {'is' if len(dups) == 1 else 'are'} defined more than once under "
-            "cluster/ and only the last definition in file order counts: keep one file per Secret"
-        )
     score = good / (len(expected) + touched + broken_others)
     evidence = (
         [ev for _, ev in broken]
@@ -355,7 +369,7 @@ def secrets_rotated(
             )
         ]
     )
-    return Outcome.failed("; ".join(msgs), *evidence, score=score)
+    return Outcome.failed("; ".join(_rotation_messages(broken, stale, touched, dups)), *evidence, score=score)
 
 
 # ---- permission removed ------------------------------------------------------------------------------------
@@ -379,6 +393,23 @@ def _is_secret_read(req: rbac.Request) -> bool:
 
 def _names_intruder(ctx: CheckContext, namespace: str, serviceaccount: str, path: str) -> bool:
     return identity_named(ctx, namespace, serviceaccount, path=path).status is Status.PASS
+
+
+def _permission_changes(
+    before: rbac.Authorizer, now: rbac.Authorizer, who: rbac.Identity, namespace: str
+) -> tuple[list[tuple[rbac.Request, str]], list[tuple[rbac.Request, str]]]:
+    """(permissions lost other than reading Secrets, permissions gained), each with where it was granted,
+    probed rule by rule over what ``who`` was granted before and is granted now."""
+    lost, gained = [], []
+    for where, rule in before.grants(who, namespace):
+        for req in rbac.probes_for_rule(rule, namespace):
+            if not _is_secret_read(req) and not now.allowed(who, req):
+                lost.append((req, where))
+    for where, rule in now.grants(who, namespace):
+        for req in rbac.probes_for_rule(rule, namespace):
+            if not before.allowed(who, req):
+                gained.append((req, where))
+    return lost, gained
 
 
 @check("audit_log.read_permission_removed")
@@ -411,15 +442,7 @@ def read_permission_removed(
             "(`kubectl auth can-i --list --as ...`) and take away only that",
             Evidence(where_rbac, "no get/list/watch on secrets for the intruder", "still allowed"),
         )
-    lost, gained = [], []
-    for where, rule in before.grants(who, namespace):
-        for req in rbac.probes_for_rule(rule, namespace):
-            if not _is_secret_read(req) and not now.allowed(who, req):
-                lost.append((req, where))
-    for where, rule in now.grants(who, namespace):
-        for req in rbac.probes_for_rule(rule, namespace):
-            if not before.allowed(who, req):
-                gained.append((req, where))
+    lost, gained = _permission_changes(before, now, who, namespace)
     problems = ctx.snap.object_problems
     broken = f" (note: {problems[0].where}: {problems[0].message})" if problems else ""
     # the Role or binding that granted a lost permission is often named after the intruder: name it only

@@ -195,30 +195,9 @@ def probes(
         levels, omits, omf = default
         for i, req in witness_requests(policy):
             battery.append(Probe(req, f"{req.describe()} [reaches rules[{i}]]", levels, omits, omf))
-    failures: list[tuple[Probe, Decision, str]] = []
-    recorded = 0
-    for probe in battery:
-        decision = policy.evaluate(probe.request)
-        if decision.records(_COMPLETE):
-            recorded += 1
-        problem_text = judge(probe, decision)
-        if problem_text:
-            failures.append((probe, decision, problem_text))
+    failures, recorded = _judge_battery(policy, battery)
     if require_recorded and recorded == 0 and battery:
-        first = battery[0]
-        d0 = policy.evaluate(first.request)
-        got = (
-            f"level None ({_rule_ref(d0)})"
-            if d0.level == "None"
-            else f"{d0.level} with {_COMPLETE} omitted ({_rule_ref(d0)})"
-        )
-        return Outcome.failed(
-            f"{first.label}: expected an event, got {got}; the policy logs none of the {len(battery)} probe "
-            f"requests (each gets level None or has its {_COMPLETE} stage omitted), so it records nothing to judge",
-            Evidence(
-                where, "requests that are logged", f"every probe request gets level None or omits {_COMPLETE}"
-            ),
-        )
+        return _nothing_recorded(policy, battery, where)
     if not failures:
         dropped = (
             f"; note: kube-apiserver drops {plural(len(result.dropped), 'key')}" if result.dropped else ""
@@ -234,6 +213,40 @@ def probes(
         for p, d, _ in failures[:MAX_EVIDENCE]
     ]
     return Outcome.failed(f"{probe.label}: {text}{more}{hint}", *evidence)
+
+
+def _judge_battery(policy: Policy, battery: list[Probe]) -> tuple[list[tuple[Probe, Decision, str]], int]:
+    """(the probes that do not get what they expect, with the policy's decision and why; how many
+    requests are recorded at all)."""
+    failures: list[tuple[Probe, Decision, str]] = []
+    recorded = 0
+    for probe in battery:
+        decision = policy.evaluate(probe.request)
+        if decision.records(_COMPLETE):
+            recorded += 1
+        problem_text = judge(probe, decision)
+        if problem_text:
+            failures.append((probe, decision, problem_text))
+    return failures, recorded
+
+
+def _nothing_recorded(policy: Policy, battery: list[Probe], where: str) -> Outcome:
+    """A policy that logs none of the probe requests records nothing to judge."""
+    first = battery[0]
+    d0 = policy.evaluate(first.request)
+    got = (
+        f"level None ({_rule_ref(d0)})"
+        if d0.level == "None"
+        else f"{d0.level} with {_COMPLETE} omitted ({_rule_ref(d0)})"
+    )
+    return Outcome.failed(
+        f"{first.label}: expected an event, got {got}; the policy logs none of the {len(battery)} probe "
+        f"requests (each gets level None or has its {_COMPLETE} stage omitted), so it records nothing "
+        "to judge",
+        Evidence(
+            where, "requests that are logged", f"every probe request gets level None or omits {_COMPLETE}"
+        ),
+    )
 
 
 # ---- judging -------------------------------------------------------------------------------------------

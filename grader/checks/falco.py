@@ -6,12 +6,16 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grader import safeyaml, variants
 from grader.checks import CheckContext, check
+from grader.checks.identity import start_uid, uid
 from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem, Snapshot, object_key
+
+if TYPE_CHECKING:
+    from grader.engines.falco.loader import CompiledRule
 
 DEFAULT_RULES = "/etc/falco/falco_rules.yaml"
 LOCAL_RULES = "/etc/falco/falco_rules.local.yaml"
@@ -73,8 +77,9 @@ START_FILES_FACT = "start-files"  # live: {"<abs path>": "sha256:<hex>"} recorde
 
 
 def _recorded_hash(ctx: CheckContext, node: str, path: str) -> str | None:
-    """The SHA-256 the start recorded for ``node:path``: the live start record (fact ``start-files``), else the
-    workspace's cks.yaml (``start_files``, written by ``cks start``); None when nothing was recorded."""
+    """The SHA-256 the start recorded for ``node:path``: the live start record (fact ``start-files``),
+    else the workspace's cks.yaml (``start_files``, written by ``cks start``); None when nothing was
+    recorded."""
     from grader.workspace import START_FILES_KEY
 
     fact = ctx.snap.fact(node, START_FILES_FACT)
@@ -128,7 +133,8 @@ def describe_event(raw: dict[str, Any]) -> str:
     if etype in _EXECS:
         what = f"{proc} starting ({etype})"
     elif etype in _OPENS:
-        what = f"{proc} opening {raw.get('fd.name') or 'a file'} with {raw.get('evt.arg.flags') or 'no flags'} ({etype})"
+        target, flags = raw.get("fd.name") or "a file", raw.get("evt.arg.flags") or "no flags"
+        what = f"{proc} opening {target} with {flags} ({etype})"
     else:
         what = f"{etype} by {proc}" + (f" on {raw['fd.name']}" if raw.get("fd.name") else "")
     return f"{what} {where}"
@@ -147,29 +153,8 @@ def _defined_in(files: list[tuple[str, bytes]], path: str, rule: str) -> bool:
     return found is not None and found.file == path
 
 
-@check("falco.rule_task")
-def rule_task(
-    ctx: CheckContext,
-    *,
-    rule: str,
-    priority: str,
-    fields: list[str],
-    events: str,
-    event_set: str = "events.yaml",
-    node: str = "controlplane",
-    default_path: str = DEFAULT_RULES,
-    local_path: str = LOCAL_RULES,
-    rules_dir: str = RULES_DIR,
-    separator: str = ",",
-) -> Outcome:
-    """A detection rule: in the local file, loads on top of the node's default file (unchanged since the
-    start recorded it), the priority asked for, an output of exactly the fields asked for joined by
-    ``separator``, fires on every positive event of the lab's event set and on no negative one. Name,
-    priority and output earn a third each; a wrong detection divides that by three."""
-    from grader.engines.falco.loader import PRIORITIES, parse_priority
-
-    where = f"{node}:{local_path}"
-    # 1. the default file must be the one the lab started with (Falco overwrites it on upgrade)
+def _default_file_problem(ctx: CheckContext, node: str, default_path: str) -> Outcome | None:
+    """The default file must be the one the lab started with (Falco overwrites it on upgrade)."""
     try:
         current_default = ctx.snap.read_bytes(node, default_path)
     except FileProblem as exc:
@@ -182,10 +167,74 @@ def rule_task(
         return untouched
     if not untouched:
         return Outcome.failed(
-            f"{default_path} was edited: Falco's default rules file must stay as it was when the lab started (a "
-            "package upgrade overwrites it); put your rules in falco_rules.local.yaml",
+            f"{default_path} was edited: Falco's default rules file must stay as it was when the lab "
+            "started (a package upgrade overwrites it); put your rules in falco_rules.local.yaml",
             Evidence(f"{node}:{default_path}", "unchanged since the lab started", "edited"),
         )
+    return None
+
+
+def _output_verdict(
+    rule: str, where: str, got_fields: list[str], want_fields: list[str], got_text: str, separator: str
+) -> tuple[bool, str, Evidence]:
+    """Whether the rule's output is exactly the fields asked for, joined by ``separator``."""
+    want_text = separator.join(want_fields)
+    evidence = Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200])
+    if got_fields != want_fields:
+        return (
+            False,
+            f"rule '{rule}' outputs the fields {','.join(got_fields) or '(none)'}; expected "
+            f"exactly {','.join(want_fields)} in this order",
+            evidence,
+        )
+    # the right fields: the output must also be nothing but them, joined by the separator
+    return (
+        got_text == want_text,
+        f"rule '{rule}' has the right fields but other text around or between them: its output "
+        f"must be exactly {want_text} (no other words, {separator!r} between the fields)",
+        evidence,
+    )
+
+
+def _detection_problems(
+    rule: str, missed: list[str], wrong: list[str], positives: int, negatives: int
+) -> list[tuple[str, Evidence]]:
+    """What the rule's condition gets wrong on the lab's event set: events it misses, events it must not
+    fire on."""
+    detection: list[tuple[str, Evidence]] = []
+    if missed:
+        detection.append(
+            (
+                f"rule '{rule}' misses {len(missed)} of the {positives} events it must catch: "
+                f"{_listed(missed)}",
+                Evidence(
+                    f"rule '{rule}' on the events it must catch",
+                    "fires on every one",
+                    f"silent on {len(missed)} of {positives}",
+                ),
+            )
+        )
+    if wrong:
+        detection.append(
+            (
+                f"rule '{rule}' fires on {len(wrong)} event{'s' if len(wrong) != 1 else ''} it must "
+                f"not: {_listed(wrong)}",
+                Evidence(
+                    f"rule '{rule}' on look-alike events",
+                    "fires on none",
+                    f"fires on {len(wrong)} of {negatives}",
+                ),
+            )
+        )
+    return detection
+
+
+def _local_rule(
+    ctx: CheckContext, rule: str, node: str, default_path: str, local_path: str, rules_dir: str
+) -> CompiledRule | Outcome:
+    """The rule, loaded as Falco loads the default file, the local file and rules.d: defined in the local
+    file and enabled; else why not (a file Falco refuses fails the task)."""
+    where = f"{node}:{local_path}"
     if not ctx.snap.exists(node, local_path):
         return Outcome.failed(
             f"{local_path} does not exist: write your rules there",
@@ -220,76 +269,69 @@ def rule_task(
         return Outcome.failed(
             f"rule '{rule}' is disabled (enabled: false)", Evidence(where, "enabled", "disabled")
         )
+    return compiled
+
+
+def _priority_verdict(
+    rule: str, where: str, compiled: CompiledRule, priority: str
+) -> tuple[bool, str, Evidence]:
+    from grader.engines.falco.loader import PRIORITIES, parse_priority
+
+    want = parse_priority(priority)
+    return (
+        compiled.priority == want,
+        f"rule '{rule}' has priority {compiled.priority_name.upper()}, expected {priority.upper()}",
+        Evidence(
+            f"{where} rule '{rule}' priority",
+            PRIORITIES[want].upper() if want is not None else priority,
+            compiled.priority_name.upper(),
+        ),
+    )
+
+
+@check("falco.rule_task")
+def rule_task(
+    ctx: CheckContext,
+    *,
+    rule: str,
+    priority: str,
+    fields: list[str],
+    events: str,
+    event_set: str = "events.yaml",
+    node: str = "controlplane",
+    default_path: str = DEFAULT_RULES,
+    local_path: str = LOCAL_RULES,
+    rules_dir: str = RULES_DIR,
+    separator: str = ",",
+) -> Outcome:
+    """A detection rule: in the local file, loads on top of the node's default file (unchanged since the
+    start recorded it), the priority asked for, an output of exactly the fields asked for joined by
+    ``separator``, fires on every positive event of the lab's event set and on no negative one. Name,
+    priority and output earn a third each; a wrong detection divides that by three."""
+    where = f"{node}:{local_path}"
+    default_problem = _default_file_problem(ctx, node, default_path)
+    if default_problem is not None:
+        return default_problem
+    compiled = _local_rule(ctx, rule, node, default_path, local_path, rules_dir)
+    if isinstance(compiled, Outcome):
+        return compiled
 
     # Partial credit (the rule written in lab3's README): the rule's name, priority and output earn a third
     # of the task each; a detection that fires where it must not or misses what it must catch divides that by
     # three, so a broken detection keeps at most a third, and only for the parts that are right on their own.
-    want = parse_priority(priority)
     identity: list[tuple[bool, str, Evidence | None]] = [(True, "", None)]  # the name: found above
-    identity.append(
-        (
-            compiled.priority == want,
-            f"rule '{rule}' has priority {compiled.priority_name.upper()}, expected {priority.upper()}",
-            Evidence(
-                f"{where} rule '{rule}' priority",
-                PRIORITIES[want].upper() if want is not None else priority,
-                compiled.priority_name.upper(),
-            ),
-        )
-    )
+    identity.append(_priority_verdict(rule, where, compiled, priority))
     got_fields = ["%" + f for f in compiled.output_format.fields]
     want_fields = [f if f.startswith("%") else "%" + f for f in fields]
-    want_text = separator.join(want_fields)
     got_text = compiled.output_format.text.strip()
-    if got_fields != want_fields:
-        identity.append(
-            (
-                False,
-                f"rule '{rule}' outputs the fields {','.join(got_fields) or '(none)'}; expected "
-                f"exactly {','.join(want_fields)} in this order",
-                Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200]),
-            )
-        )
-    else:  # the right fields: the output must also be nothing but them, joined by the separator
-        identity.append(
-            (
-                got_text == want_text,
-                f"rule '{rule}' has the right fields but other text around or between them: its output "
-                f"must be exactly {want_text} (no other words, {separator!r} between the fields)",
-                Evidence(f"{where} rule '{rule}' output", want_text, got_text[:200]),
-            )
-        )
+    identity.append(_output_verdict(rule, where, got_fields, want_fields, got_text, separator))
     try:
         positives, negatives = _events(ctx, event_set, events)
     except (OSError, ValueError) as exc:
         return Outcome.error(f"the lab's event set cannot be read: {exc}")
     missed = [name for name, ev in positives if not compiled.filter.matches(ev)]
     wrong = [name for name, ev in negatives if compiled.filter.matches(ev)]
-    detection: list[tuple[str, Evidence]] = []
-    if missed:
-        detection.append(
-            (
-                f"rule '{rule}' misses {len(missed)} of the {len(positives)} events it must catch: "
-                f"{_listed(missed)}",
-                Evidence(
-                    f"rule '{rule}' on the events it must catch",
-                    "fires on every one",
-                    f"silent on {len(missed)} of {len(positives)}",
-                ),
-            )
-        )
-    if wrong:
-        detection.append(
-            (
-                f"rule '{rule}' fires on {len(wrong)} event{'s' if len(wrong) != 1 else ''} it must "
-                f"not: {_listed(wrong)}",
-                Evidence(
-                    f"rule '{rule}' on look-alike events",
-                    "fires on none",
-                    f"fires on {len(wrong)} of {len(negatives)}",
-                ),
-            )
-        )
+    detection = _detection_problems(rule, missed, wrong, len(positives), len(negatives))
     bad = [(msg, ev) for ok, msg, ev in identity if not ok]
     if not detection and not bad:
         return Outcome.passed(
@@ -344,7 +386,8 @@ def _deployment_of(pod: dict, snap: Snapshot, namespace: str) -> str | None:
 
 
 def offenders_from(start: Snapshot, namespace: str, node: str, alerts_path: str) -> dict[str, str]:
-    """Deployment -> the container id that put it in the earlier capture's alerts (from the starting state)."""
+    """Deployment -> the container id that put it in the earlier capture's alerts (from the starting
+    state)."""
     text = start.read_text(node, alerts_path)
     ids = _container_ids(text)
     out: dict[str, str] = {}
@@ -373,7 +416,8 @@ def _spec(obj: dict) -> dict:
 
 
 def _replicas(dep: dict) -> int:
-    """spec.replicas (1 when unset, as the API defaults it); -1 when it or spec is not what the API accepts."""
+    """spec.replicas (1 when unset, as the API defaults it); -1 when it or spec is not what the API
+    accepts."""
     spec = dep.get("spec")
     if spec is not None and not isinstance(spec, dict):
         return -1
@@ -389,18 +433,10 @@ def _shown_replicas(dep: dict) -> str:
     return str(r) if _replicas(dep) >= 0 else f"{r!r} (not a number)"
 
 
-def _start_uid(ctx: CheckContext, obj: dict) -> str | None:
-    from grader.checks.pods import _start_uid as start_uid
-
-    return start_uid(ctx, obj)
-
-
 def _same_object(ctx: CheckContext, before: dict, after: dict) -> bool:
     """Same UID as at the start (on a live cluster: the UID the set-up recorded)."""
-    from grader.checks.pods import _uid
-
-    want = _start_uid(ctx, before)
-    return want is None or _uid(after) == want
+    want = start_uid(ctx, before)
+    return want is None or uid(after) == want
 
 
 def _template_change(before: dict, after: dict) -> str | None:
@@ -414,6 +450,72 @@ def _template_change(before: dict, after: dict) -> str | None:
         return None
     a, b = template_without_api_defaults(a), template_without_api_defaults(b)
     return first_difference(a, b, "spec.template") or first_difference(b, a, "spec.template")
+
+
+def _broken_documents_outcome(ctx: CheckContext) -> Outcome | None:
+    """A document that cannot be read hides its Deployments: say so, not "deleted"."""
+    broken = ctx.snap.object_problems
+    if not broken:
+        return None
+    first = broken[0]
+    where = _document_where(first.where)
+    more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
+    return Outcome.failed(
+        f"{where}: {first.message}{more}: fix the file first; the grader cannot tell "
+        "which Deployments it holds, and kubectl would refuse it too",
+        Evidence(where, "valid YAML", first.message),
+    )
+
+
+def _benign_problem(ctx: CheckContext, where: str, before: dict, after: dict | None) -> Outcome | None:
+    """A Deployment no alert comes from must keep its object, replicas and pod template."""
+    if after is None:
+        return Outcome.failed(
+            f"{where} (benign) was deleted: respond to the offenders only",
+            Evidence(where, "kept", "deleted"),
+        )
+    if not _same_object(ctx, before, after):
+        return Outcome.failed(
+            f"{where} (benign) was recreated: leave the benign workloads alone",
+            Evidence(f"{where} uid", start_uid(ctx, before), after["metadata"].get("uid")),
+        )
+    if _replicas(after) != _replicas(before):
+        return Outcome.failed(
+            f"{where} is benign (no alert comes from its pods) but its replicas went from "
+            f"{_shown_replicas(before)} to {_shown_replicas(after)}: scale only the Deployments whose "
+            "containers appear in the alerts",
+            Evidence(f"{where} replicas", _shown_replicas(before), _shown_replicas(after)),
+        )
+    changed = _template_change(before, after)
+    if changed:
+        return Outcome.failed(
+            f"{where} (benign) had its pod template changed at {changed}: leave it as it was",
+            Evidence(f"{where} {changed}", "unchanged", "changed"),
+        )
+    return None
+
+
+def _offender_mishandled(
+    ctx: CheckContext, where: str, before: dict | None, after: dict | None
+) -> tuple[str, Evidence] | None:
+    """What the learner did wrongly to an offending Deployment (deleted, recreated, replicas that are not
+    a number); None when it is the same object with a numeric replica count."""
+    if after is None:
+        return (
+            f"{where} was deleted: scale it to 0 instead (keep the object for the investigation)",
+            Evidence(where, "replicas 0, same object", "deleted"),
+        )
+    if before is not None and not _same_object(ctx, before, after):
+        return (
+            f"{where} was deleted and recreated (new UID): scale it, do not recreate it",
+            Evidence(f"{where} uid", start_uid(ctx, before), after["metadata"].get("uid")),
+        )
+    if _replicas(after) < 0:
+        return (
+            f"{where} has spec.replicas {_shown_replicas(after)}",
+            Evidence(f"{where} spec.replicas", "a number", _shown_replicas(after)),
+        )
+    return None
 
 
 @check("falco.offenders_scaled")
@@ -431,16 +533,9 @@ def offenders_scaled(
         return Outcome.error(f"the lab's starting state has no alerts file: {exc}")
     if not offenders:
         return Outcome.error("the lab's starting state names no offending Deployment (lab data problem)")
-    broken = ctx.snap.object_problems
-    if broken:  # a document that cannot be read hides its Deployments: say so, not "deleted"
-        first = broken[0]
-        where = _document_where(first.where)
-        more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
-        return Outcome.failed(
-            f"{where}: {first.message}{more}: fix the file first; the grader cannot tell "
-            "which Deployments it holds, and kubectl would refuse it too",
-            Evidence(where, "valid YAML", first.message),
-        )
+    unreadable = _broken_documents_outcome(ctx)
+    if unreadable is not None:
+        return unreadable
     start_deps = {object_key(d)[2]: d for d in ctx.start.objects("Deployment", namespace)}
     now_deps = {object_key(d)[2]: d for d in ctx.snap.objects("Deployment", namespace)}  # name as text
     if not now_deps and not ctx.snap.objects("Deployment"):
@@ -453,60 +548,20 @@ def offenders_scaled(
     for name, before in sorted(start_deps.items()):
         if name in offenders:
             continue
-        after = now_deps.get(name)
-        where = f"Deployment {namespace}/{name}"
-        if after is None:
-            return Outcome.failed(
-                f"{where} (benign) was deleted: respond to the offenders only",
-                Evidence(where, "kept", "deleted"),
-            )
-        if not _same_object(ctx, before, after):
-            return Outcome.failed(
-                f"{where} (benign) was recreated: leave the benign workloads alone",
-                Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid")),
-            )
-        if _replicas(after) != _replicas(before):
-            return Outcome.failed(
-                f"{where} is benign (no alert comes from its pods) but its replicas went from {_shown_replicas(before)}"
-                f" to {_shown_replicas(after)}: scale only the Deployments whose containers appear in the alerts",
-                Evidence(f"{where} replicas", _shown_replicas(before), _shown_replicas(after)),
-            )
-        changed = _template_change(before, after)
-        if changed:
-            return Outcome.failed(
-                f"{where} (benign) had its pod template changed at {changed}: leave it as it was",
-                Evidence(f"{where} {changed}", "unchanged", "changed"),
-            )
+        benign_problem = _benign_problem(ctx, f"Deployment {namespace}/{name}", before, now_deps.get(name))
+        if benign_problem is not None:
+            return benign_problem
 
     # The offenders are what the learner must find: reasons count them and name only the Deployments the
     # learner already acted on wrongly (deleted, recreated, replicas that are not a number).
     touched: list[tuple[str, Evidence]] = []
     scaled = running = 0
     for name in sorted(offenders):
-        where = f"Deployment {namespace}/{name}"
-        before, after = start_deps.get(name), now_deps.get(name)
-        if after is None:
-            touched.append(
-                (
-                    f"{where} was deleted: scale it to 0 instead (keep the object for the investigation)",
-                    Evidence(where, "replicas 0, same object", "deleted"),
-                )
-            )
-        elif before is not None and not _same_object(ctx, before, after):
-            touched.append(
-                (
-                    f"{where} was deleted and recreated (new UID): scale it, do not recreate it",
-                    Evidence(f"{where} uid", _start_uid(ctx, before), after["metadata"].get("uid")),
-                )
-            )
-        elif _replicas(after) < 0:
-            touched.append(
-                (
-                    f"{where} has spec.replicas {_shown_replicas(after)}",
-                    Evidence(f"{where} spec.replicas", "a number", _shown_replicas(after)),
-                )
-            )
-        elif _replicas(after) == 0:
+        after = now_deps.get(name)
+        wrongly = _offender_mishandled(ctx, f"Deployment {namespace}/{name}", start_deps.get(name), after)
+        if wrongly is not None:
+            touched.append(wrongly)
+        elif after is not None and _replicas(after) == 0:
             scaled += 1
         else:
             running += 1
@@ -534,8 +589,9 @@ def offenders_scaled(
 
 
 _LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)\.(\d{9}),([0-9a-f]{12}),([^,]+),([^,]+)$")
-# What `falco -M 30 -o webserver.enabled=false ... | grep` keeps: Falco's text output puts "<time>: <Priority> "
-# before every alert's output; that prefix is Falco's, not the learner's format, so it is accepted.
+# What `falco -M 30 -o webserver.enabled=false ... | grep` keeps: Falco's text output puts
+# "<time>: <Priority> " before every alert's output; that prefix is Falco's, not the learner's format, so
+# it is accepted.
 _FALCO_PREFIX = re.compile(
     r"^\d\d:\d\d:\d\d\.\d{9}: (Emergency|Alert|Critical|Error|Warning|Notice|"
     r"Informational|Info|Debug) "
@@ -563,7 +619,8 @@ def capture_log(
     bad = [ln for ln in lines if not _capture_line(ln)]
     if bad:
         return Outcome.failed(
-            f"{len(bad)} of {len(lines)} lines do not have the format time,container-id,container-name,user-name "
+            f"{len(bad)} of {len(lines)} lines do not have the format "
+            "time,container-id,container-name,user-name "
             f"(first: {bad[0][:120]!r}); use an output of exactly %evt.time,%container.id,%container.name,"
             "%user.name and no other text",
             Evidence(where, "HH:MM:SS.nnnnnnnnn,<12 hex>,<name>,<user>", bad[0][:120]),

@@ -127,9 +127,9 @@ def falco_alert(
             Evidence(where, f"{priority or ''} {rule or ''} {expect}".strip(), near[0][:300]),
         )
     return Outcome.failed(
-        f"no Falco alert matched {expect!r} within {wait:g}s of the trigger ({plural(len(alerts), 'other alert')}"
-        "): is the rule loaded (restart Falco after editing rules) and does its condition "
-        "match what the trigger does?",
+        f"no Falco alert matched {expect!r} within {wait:g}s of the trigger "
+        f"({plural(len(alerts), 'other alert')}): is the rule loaded (restart Falco after editing rules) "
+        "and does its condition match what the trigger does?",
         Evidence(where, expect, plural(len(alerts), "other alert")),
     )
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from grader import safeyaml, variants, versions
 from grader.checks import CheckContext, Needs, check
+from grader.checks.identity import start_uid, uid
 from grader.engines import podsec
 from grader.results import Evidence, Outcome
 from grader.snapshot import FileProblem
@@ -22,8 +23,7 @@ LABEL_ENFORCE_VERSION = "pod-security.kubernetes.io/enforce-version"
 _PSA_KEYS = {
     f"pod-security.kubernetes.io/{m}{s}" for m in ("enforce", "audit", "warn") for s in ("", "-version")
 }
-START_UIDS_FACT = "start-uids"
-MAX_EVIDENCE = 20  # evidence rows per task: enough to act on, small enough for 10,000 pods  # live: {"Kind/namespace/name": uid} recorded when the lab was set up
+MAX_EVIDENCE = 20  # evidence rows per task: enough to act on, small enough for 10,000 pods
 
 
 # ---- helpers ----------------------------------------------------------------------------------------
@@ -31,30 +31,6 @@ MAX_EVIDENCE = 20  # evidence rows per task: enough to act on, small enough for 
 
 def _where(kind: str, ns: str, name: str) -> str:
     return podsec.describe(kind, ns, name)
-
-
-def _uid(obj: dict[str, Any] | None) -> str | None:
-    meta = obj.get("metadata") if isinstance(obj, dict) else None
-    uid = meta.get("uid") if isinstance(meta, dict) else None
-    return str(uid) if uid else None
-
-
-def _start_uid(ctx: CheckContext, obj: dict[str, Any]) -> str | None:
-    """The UID the object had when the lab started: the start file's, or on a live cluster the one the
-    set-up recorded (fact ``start-uids``), since the API server picks real UIDs."""
-    kind, ns, name = podsec.identity(obj)
-    if ctx.live:
-        recorded = _recorded_uids(ctx)
-        if isinstance(recorded, dict) and f"{kind}/{ns}/{name}" in recorded:
-            return str(recorded[f"{kind}/{ns}/{name}"])
-    return _uid(obj)
-
-
-def _recorded_uids(ctx: CheckContext) -> Any:
-    cache = ctx.__dict__.setdefault("_pods_start_uids", {})
-    if "v" not in cache:
-        cache["v"] = ctx.snap.fact("controlplane", START_UIDS_FACT)
-    return cache["v"]
 
 
 def _rejections(ctx: CheckContext, obj: dict[str, Any]) -> list[podsec.ApiProblem]:
@@ -214,9 +190,9 @@ def _untouched(ctx: CheckContext, start_obj: dict[str, Any], cur: dict[str, Any]
         return "deleted"
     if cur == start_obj:
         return None  # the common case, at C speed
-    want_uid = _start_uid(ctx, start_obj)
-    if want_uid and _uid(cur) != want_uid:
-        return f"recreated (UID {_uid(cur)}, was {want_uid})"
+    want_uid = start_uid(ctx, start_obj)
+    if want_uid and uid(cur) != want_uid:
+        return f"recreated (UID {uid(cur)}, was {want_uid})"
     refused = _rejections(ctx, cur)
     if refused:
         return f"edited so that {_refused(cur, refused)}"
@@ -265,12 +241,94 @@ def read_only_root(ctx: CheckContext, namespace: str, name: str, kind: str = "De
     ]
     msg = f"container {writable[0].name!r} ({writable[0].field}) still has a writable root filesystem"
     if "readOnlyRootFilesystem" in ref.sc:
-        msg += "; readOnlyRootFilesystem at pod level is not a field there (the API drops it): set it per container"
+        msg += (
+            "; readOnlyRootFilesystem at pod level is not a field there (the API drops it): "
+            "set it per container"
+        )
     return Outcome.failed(msg, *ev, score=_partial(len(ref.containers) - len(writable), len(ref.containers)))
 
 
 def _norm_path(p: str) -> str:
     return p.rstrip("/") or "/"
+
+
+def _named_paths(
+    ref: podsec.PodSpecRef, target: podsec.ContainerRef, wanted: set[str]
+) -> tuple[int, list[Evidence]]:
+    """How many of the named paths are writable emptyDir mounts of ``target``, and evidence for the
+    others."""
+    mounts = {_norm_path(m.mount_path): m for m in podsec.mounts(ref, target)}
+    good, ev = 0, []
+    for p in sorted(wanted):
+        m = mounts.get(p)
+        if m and m.source == "emptyDir" and m.writable:
+            good += 1
+            continue
+        actual = (
+            "not mounted"
+            if m is None
+            else (
+                f"volume {m.volume!r} ({m.source or 'no such volume'})"
+                + (", read-only" if not m.writable else "")
+            )
+        )
+        ev.append(
+            Evidence(f"{target.path} ({target.name}) mountPath {p}", "a writable emptyDir volume", actual)
+        )
+    return good, ev
+
+
+def _volume_blockers(
+    ref: podsec.PodSpecRef, start_ref: podsec.PodSpecRef | None
+) -> list[tuple[str, Evidence]]:
+    """Volumes that make the answer wrong whatever the mounts: a hostPath, or a new volume that is no
+    emptyDir."""
+    blockers: list[tuple[str, Evidence]] = []
+    start_sources = podsec.volume_sources(start_ref) if start_ref else {}
+    for vol, src in podsec.volume_sources(ref).items():
+        if src == "hostPath":
+            blockers.append(
+                (
+                    f"volume {vol!r} is a hostPath: the node's disk, not a scratch space",
+                    Evidence(f"{ref.path}.volumes {vol}", "emptyDir", "hostPath"),
+                )
+            )
+        elif vol not in start_sources and src != "emptyDir":
+            blockers.append(
+                (
+                    f"volume {vol!r} ({src}) was added: only emptyDir volumes may be added",
+                    Evidence(f"{ref.path}.volumes {vol}", "no new volume except emptyDir", src),
+                )
+            )
+    return blockers
+
+
+def _unnamed_writable(
+    ref: podsec.PodSpecRef, start_ref: podsec.PodSpecRef | None, container: str, wanted: set[str]
+) -> list[tuple[str, Evidence]]:
+    """Writable mounts that were not writable at the start and are not one of the named paths."""
+    start_writable = set()
+    if start_ref:
+        for c in start_ref.containers:
+            start_writable |= {
+                (c.name, _norm_path(m.mount_path), m.volume) for m in podsec.writable_paths(start_ref, c)
+            }
+    blockers: list[tuple[str, Evidence]] = []
+    for c in ref.containers:
+        for m in podsec.writable_paths(ref, c):
+            key = (c.name, _norm_path(m.mount_path), m.volume)
+            if key in start_writable or (c.name == container and key[1] in wanted):
+                continue
+            blockers.append(
+                (
+                    f"{m.mount_path} in container {c.name!r} is writable but is not one of the named paths "
+                    f"({', '.join(sorted(wanted))})",
+                    Evidence(
+                        f"{c.path} ({c.name}) mountPath {m.mount_path}", "not writable", f"{m.source} volume"
+                    ),
+                )
+            )
+    return blockers
 
 
 @check("pods.writable_paths")
@@ -292,62 +350,8 @@ def writable_paths(
             Evidence(ref.path, f"a container named {container}", ", ".join(c.name for c in ref.containers)),
         )
     wanted = {_norm_path(p) for p in paths}
-    mounts = {_norm_path(m.mount_path): m for m in podsec.mounts(ref, target)}
-    good, ev = 0, []
-    for p in sorted(wanted):
-        m = mounts.get(p)
-        if m and m.source == "emptyDir" and m.writable:
-            good += 1
-            continue
-        actual = (
-            "not mounted"
-            if m is None
-            else (
-                f"volume {m.volume!r} ({m.source or 'no such volume'})"
-                + (", read-only" if not m.writable else "")
-            )
-        )
-        ev.append(
-            Evidence(f"{target.path} ({container}) mountPath {p}", "a writable emptyDir volume", actual)
-        )
-    blockers: list[tuple[str, Evidence]] = []
-    sources = podsec.volume_sources(ref)
-    start_sources = podsec.volume_sources(start_ref) if start_ref else {}
-    for vol, src in sources.items():
-        if src == "hostPath":
-            blockers.append(
-                (
-                    f"volume {vol!r} is a hostPath: the node's disk, not a scratch space",
-                    Evidence(f"{ref.path}.volumes {vol}", "emptyDir", "hostPath"),
-                )
-            )
-        elif vol not in start_sources and src != "emptyDir":
-            blockers.append(
-                (
-                    f"volume {vol!r} ({src}) was added: only emptyDir volumes may be added",
-                    Evidence(f"{ref.path}.volumes {vol}", "no new volume except emptyDir", src),
-                )
-            )
-    start_writable = set()
-    if start_ref:
-        for c in start_ref.containers:
-            start_writable |= {
-                (c.name, _norm_path(m.mount_path), m.volume) for m in podsec.writable_paths(start_ref, c)
-            }
-    for c in ref.containers:
-        for m in podsec.writable_paths(ref, c):
-            key = (c.name, _norm_path(m.mount_path), m.volume)
-            if key in start_writable or (c.name == container and key[1] in wanted):
-                continue
-            blockers.append(
-                (
-                    f"{m.mount_path} in container {c.name!r} is writable but is not one of the named paths "
-                    f"({', '.join(sorted(wanted))})",
-                    Evidence(
-                        f"{c.path} ({c.name}) mountPath {m.mount_path}", "not writable", f"{m.source} volume"
-                    ),
-                )
-            )
+    good, ev = _named_paths(ref, target, wanted)
+    blockers = _volume_blockers(ref, start_ref) + _unnamed_writable(ref, start_ref, container, wanted)
     if blockers:
         return Outcome.failed(
             blockers[0][0] + (f" (and {len(blockers) - 1} more)" if len(blockers) > 1 else ""),
@@ -591,7 +595,8 @@ def rollout_complete(ctx: CheckContext, namespace: str, name: str) -> Outcome:
 
 
 def start_generation(ctx: CheckContext, kind: str, namespace: str, name: str) -> int | None:
-    """The generation ``kind namespace/name`` had when `cks start --target` recorded the lab (None if unknown)."""
+    """The generation ``kind namespace/name`` had when `cks start --target` recorded the lab (None if
+    unknown)."""
     record = ctx.snap.fact("_cluster", "fingerprints")
     for o in (record or {}).get("objects") or [] if isinstance(record, dict) else []:
         if isinstance(o, dict) and (o.get("kind"), o.get("namespace") or "", o.get("name")) == (
@@ -602,6 +607,41 @@ def start_generation(ctx: CheckContext, kind: str, namespace: str, name: str) ->
             gen = o.get("generation")
             return gen if isinstance(gen, int) else None
     return None
+
+
+def _read_only_part(pod: str, d: str, r: dict | None) -> tuple[bool, str, Evidence | None]:
+    """Writing into ``d`` (probe result ``r``) failed because the file system is read-only."""
+    out = str((r or {}).get("output", ""))
+    ok = r is not None and r.get("ok") is False and "read-only" in out.lower()
+    if r is None:
+        what = "was not tried"
+    elif r.get("ok"):
+        what = "succeeded"
+    else:
+        what = f"failed, but not because it is read-only ({out.strip()[:80]})"
+    return (
+        ok,
+        f"writing to {d} in {pod} {what}",
+        Evidence(
+            f"{pod}: touch {d}",
+            "Read-only file system",
+            "not probed" if r is None else out.strip()[:120] or "ok",
+        ),
+    )
+
+
+def _writable_part(pod: str, d: str, r: dict | None) -> tuple[bool, str, Evidence | None]:
+    """Writing into ``d`` (probe result ``r``) worked."""
+    ok = r is not None and r.get("ok") is True
+    return (
+        ok,
+        f"writing to {d} in {pod} " + ("was not tried" if r is None else "failed"),
+        Evidence(
+            f"{pod}: touch {d}",
+            "written",
+            "not probed" if r is None else str(r.get("output", "")).strip()[:120],
+        ),
+    )
 
 
 @check("pods.write_probe", needs=Needs(probe="write"))
@@ -625,43 +665,8 @@ def write_probe(
         )
     by_dir = {str(r.get("dir")): r for r in data["results"] if isinstance(r, dict)}
     pod = f"pod {data.get('pod', '?')} container {data.get('container', '?')}"
-    parts: list[tuple[bool, str, Evidence | None]] = []
-    for d in must_fail:
-        r = by_dir.get(d)
-        out = str((r or {}).get("output", ""))
-        ok = r is not None and r.get("ok") is False and "read-only" in out.lower()
-        parts.append(
-            (
-                ok,
-                f"writing to {d} in {pod} "
-                + (
-                    "was not tried"
-                    if r is None
-                    else "succeeded"
-                    if r.get("ok")
-                    else f"failed, but not because it is read-only ({out.strip()[:80]})"
-                ),
-                Evidence(
-                    f"{pod}: touch {d}",
-                    "Read-only file system",
-                    "not probed" if r is None else out.strip()[:120] or "ok",
-                ),
-            )
-        )
-    for d in must_succeed:
-        r = by_dir.get(d)
-        ok = r is not None and r.get("ok") is True
-        parts.append(
-            (
-                ok,
-                f"writing to {d} in {pod} " + ("was not tried" if r is None else "failed"),
-                Evidence(
-                    f"{pod}: touch {d}",
-                    "written",
-                    "not probed" if r is None else str(r.get("output", "")).strip()[:120],
-                ),
-            )
-        )
+    parts = [_read_only_part(pod, d, by_dir.get(d)) for d in must_fail]
+    parts += [_writable_part(pod, d, by_dir.get(d)) for d in must_succeed]
     summary = f"in {pod}: {', '.join(must_fail)} read-only, {', '.join(must_succeed)} writable"
     if not all(ok for ok, _m, _e in parts[: len(must_fail)]):
         # a writable root makes every directory writable: the writable paths earn nothing until the root
@@ -723,29 +728,10 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
     touched = [(p, what) for p in compliant if (what := _untouched(ctx, p, index.current(p)))]
     still, edited = 0, []
     for p in offenders:
-        cur = index.current(p)
-        if cur is None:
-            continue
-        same = _uid(cur) == _start_uid(ctx, p)
-        if same and not _untouched(ctx, p, cur):
-            still += 1  # untouched: counted, never named
-        elif same:
-            edited.append(
-                (
-                    p,
-                    "was edited in place: a running Pod's security settings cannot be changed "
-                    "(the API refuses it); delete it",
-                )
-            )
-        elif _rejections(ctx, cur) or podsec.is_elevated(cur):
-            edited.append(
-                (
-                    p,
-                    "was recreated but still runs with elevated privileges"
-                    if not _rejections(ctx, cur)
-                    else f"was recreated, but {_refused(cur, _rejections(ctx, cur))}",
-                )
-            )
+        unchanged, why = _offending_pod_verdict(ctx, p, index.current(p))
+        still += unchanged  # untouched: counted, never named
+        if why:
+            edited.append((p, why))
     ev = [
         Evidence(_where(*podsec.identity(p)), "untouched (it was compliant)", what)
         for p, what in touched[:MAX_EVIDENCE]
@@ -762,24 +748,81 @@ def offending_pods_deleted(ctx: CheckContext, namespaces: list[str]) -> Outcome:
     if touched:
         what = touched[0][1]
         head = (
-            f"{_plural(len(touched), 'compliant Pod')} you changed or deleted must stay as {'it was' if len(touched) == 1 else 'they were'}: "
-            f"{_names([p for p, _ in touched])} ({what})"
+            f"{_plural(len(touched), 'compliant Pod')} you changed or deleted must stay as "
+            f"{'it was' if len(touched) == 1 else 'they were'}: {_names([p for p, _ in touched])} ({what})"
         )
         return Outcome.failed(head, *ev)
     left = still + len(edited)
     if left:
-        parts = []
-        if still:
-            parts.append(f"{still} of the offending Pods {'is' if still == 1 else 'are'} still running")
-        if edited:
-            p, why = edited[0]
-            parts.append(
-                f"Pod {_names([p])} {why}" + (f" (and {len(edited) - 1} more)" if len(edited) > 1 else "")
-            )
-        return Outcome.failed("; ".join(parts), *ev, score=_partial(len(offenders) - left, len(offenders)))
+        message = _left_message(still, "of the offending Pods", "still running", "Pod", edited)
+        return Outcome.failed(message, *ev, score=_partial(len(offenders) - left, len(offenders)))
     return Outcome.passed(
         f"the {len(offenders)} offending Pods are deleted; the {len(compliant)} compliant Pods are untouched"
     )
+
+
+def _offending_pod_verdict(
+    ctx: CheckContext, start_pod: dict[str, Any], cur: dict[str, Any] | None
+) -> tuple[bool, str | None]:
+    """(still as it started, what is wrong with the learner's change) for an offending bare Pod; (False,
+    None) when it is deleted or replaced by one that is compliant and accepted."""
+    if cur is None:
+        return False, None
+    same = uid(cur) == start_uid(ctx, start_pod)
+    if same and not _untouched(ctx, start_pod, cur):
+        return True, None
+    if same:
+        return False, (
+            "was edited in place: a running Pod's security settings cannot be changed "
+            "(the API refuses it); delete it"
+        )
+    if _rejections(ctx, cur) or podsec.is_elevated(cur):
+        return False, (
+            "was recreated but still runs with elevated privileges"
+            if not _rejections(ctx, cur)
+            else f"was recreated, but {_refused(cur, _rejections(ctx, cur))}"
+        )
+    return False, None
+
+
+def _left_message(
+    still: int, of_what: str, still_state: str, label: str, wrong: list[tuple[dict[str, Any], str]]
+) -> str:
+    """The failing reason of a remediation task: how many offenders are as they started (counted, never
+    named), and the first object the learner changed wrongly (named) with how many more."""
+    parts = []
+    if still:
+        parts.append(f"{still} {of_what} {'is' if still == 1 else 'are'} {still_state}")
+    if wrong:
+        obj, why = wrong[0]
+        parts.append(
+            f"{label} {_names([obj])} {why}" + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else "")
+        )
+    return "; ".join(parts)
+
+
+def _workload_fix_problem(
+    ctx: CheckContext, start_obj: dict[str, Any], cur: dict[str, Any] | None, shown: int
+) -> str | None:
+    """What is wrong with the learner's change to an offending workload (None when fixed in place or not
+    changed at all; ``shown``: reasons already given in full)."""
+    if cur is None:
+        return "was deleted: fix it instead, its pods must keep running"
+    if start_uid(ctx, start_obj) and uid(cur) != start_uid(ctx, start_obj):
+        return "was recreated (new UID): fix it in place"
+    if not _untouched(ctx, start_obj, cur):
+        return None
+    if refused := _rejections(ctx, cur):
+        return f"was edited, but {_refused(cur, refused)}"
+    if podsec.is_elevated(cur):
+        return (
+            f"was edited but still runs with elevated privileges ({_offence(cur)})"
+            if shown < MAX_EVIDENCE
+            else "still elevated"
+        )
+    if diff := podsec.changes(start_obj, cur, LAB6_ALLOWED):
+        return f"was changed beyond its security settings: {_changes_text(diff)}"
+    return None
 
 
 def _offending(ctx: CheckContext, name: str, objs: list[Any]) -> list[bool]:
@@ -826,25 +869,11 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
     bad: list[tuple[dict[str, Any], str]] = []
     for o in offenders:
         cur = index.current(o)
-        if cur is None:
-            bad.append((o, "was deleted: fix it instead, its pods must keep running"))
-        elif _start_uid(ctx, o) and _uid(cur) != _start_uid(ctx, o):
-            bad.append((o, "was recreated (new UID): fix it in place"))
-        elif not _untouched(ctx, o, cur):
+        why = _workload_fix_problem(ctx, o, cur, len(bad))
+        if why:
+            bad.append((o, why))
+        elif cur is not None and not _untouched(ctx, o, cur):
             still += 1  # untouched: counted, never named
-        elif refused := _rejections(ctx, cur):
-            bad.append((o, f"was edited, but {_refused(cur, refused)}"))
-        elif podsec.is_elevated(cur):
-            bad.append(
-                (
-                    o,
-                    f"was edited but still runs with elevated privileges ({_offence(cur)})"
-                    if len(bad) < MAX_EVIDENCE
-                    else "still elevated",
-                )
-            )
-        elif diff := podsec.changes(o, cur, LAB6_ALLOWED):
-            bad.append((o, f"was changed beyond its security settings: {_changes_text(diff)}"))
     ev = [
         Evidence(
             _where(*podsec.identity(x)), "compliant pods, same object, only security settings changed", w
@@ -860,21 +889,28 @@ def offending_workloads_fixed(ctx: CheckContext, namespaces: list[str], kind: st
             )
         )
     if bad or still:
-        parts = []
-        if still:
-            parts.append(f"{still} of the offending {kind}s {'is' if still == 1 else 'are'} not fixed yet")
-        if bad:
-            o, why = bad[0]
-            parts.append(
-                f"{kind} {_names([o])} {why}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1 else "")
-            )
-        return Outcome.failed(
-            "; ".join(parts), *ev, score=_partial(len(offenders) - len(bad) - still, len(offenders))
-        )
+        message = _left_message(still, f"of the offending {kind}s", "not fixed yet", kind, bad)
+        return Outcome.failed(message, *ev, score=_partial(len(offenders) - len(bad) - still, len(offenders)))
     return Outcome.passed(
         f"the {len(offenders)} offending {kind}s are fixed in place; the {len(compliant)} compliant "
         "ones are untouched"
     )
+
+
+def _why_not_enforcing(psa: dict[str, Any], got_level: Any) -> str:
+    """Why the Pod Security Admission labels ``psa`` do not enforce the level asked for. The learner's own
+    labels may be named; the answer (the key to write) is not: a nudge, not the text."""
+    lookalikes = [k for k in psa if k not in _PSA_KEYS]
+    if lookalikes:
+        return f"{lookalikes[0]!r} is not a label Pod Security Admission reads (check its spelling)"
+    if got_level is not None:
+        return f"its enforce label says {got_level!r}" + (
+            "" if got_level in podsec.LEVELS else ", which is not a level PSA knows (they are lower-case)"
+        )
+    modes = [k.rsplit("/", 1)[-1] for k in psa if k.rsplit("/", 1)[-1] in ("warn", "audit")]
+    if modes:
+        return f"it only {' and '.join(m + 's' for m in modes)}: those modes never refuse a Pod"
+    return "nothing enforces a standard there yet"
 
 
 @check("pods.namespace_enforces")
@@ -897,24 +933,9 @@ def namespace_enforces(ctx: CheckContext, namespace: str, level: str, version: s
     got_version = labels.get(LABEL_ENFORCE_VERSION, "latest")
     psa = {k: v for k, v in labels.items() if isinstance(k, str) and "pod-security" in k}
     shown = ", ".join(f"{k}={v}" for k, v in psa.items()) or "no Pod Security Admission labels"
-    lookalikes = [k for k in psa if k not in _PSA_KEYS]
     if got_level != level:
-        # The learner's own labels may be named; the answer (the key to write) is not: a nudge, not the text
-        if lookalikes:
-            why = f"{lookalikes[0]!r} is not a label Pod Security Admission reads (check its spelling)"
-        elif got_level is not None:
-            why = f"its enforce label says {got_level!r}" + (
-                "" if got_level in podsec.LEVELS else ", which is not a level PSA knows (they are lower-case)"
-            )
-        else:
-            modes = [k.rsplit("/", 1)[-1] for k in psa if k.rsplit("/", 1)[-1] in ("warn", "audit")]
-            why = (
-                f"it only {' and '.join(m + 's' for m in modes)}: those modes never refuse a Pod"
-                if modes
-                else "nothing enforces a standard there yet"
-            )
         return Outcome.failed(
-            f"{where} does not enforce the {level} standard: {why}",
+            f"{where} does not enforce the {level} standard: {_why_not_enforcing(psa, got_level)}",
             Evidence(f"{where} labels", f"Pod Security Admission enforcing {level} at {version}", shown),
         )
     cluster_minor = versions.kubernetes_minor()[1]

@@ -162,7 +162,7 @@ def _find_workspace(lab) -> Path:
     found = fsutil.find_up(cwd, META_FILE)
     exam = fsutil.find_up(cwd, EXAM_FILE)
     if found is not None and (exam is None or exam == found or exam in found.parents):
-        if _recorded_lab(found, lab.id) in (lab.id, None):
+        if recorded_lab(found, lab.id) in (lab.id, None):
             return fsutil.display(found)
         return fsutil.display(found.parent / lab.id)
     if exam is not None:
@@ -172,7 +172,7 @@ def _find_workspace(lab) -> Path:
     return default_dir(lab)
 
 
-def _recorded_lab(root: Path, asked: str | None = None) -> str | None:
+def recorded_lab(root: Path, asked: str | None = None) -> str | None:
     """The lab a workspace or snapshot records, None when it says none. Its cks.yaml and the kit's marker
     must agree: when one names a lab other than ``asked``, that one is returned (so nothing is replaced)."""
     from grader import fsutil
@@ -195,7 +195,7 @@ def _nesting_problem(lab, ws: Path) -> str | None:
         return None
     for parent in real.parents:
         if (parent / META_FILE).is_file():
-            what = _recorded_lab(parent)
+            what = recorded_lab(parent)
             sibling = parent.parent / lab.id
             return (
                 f"{ws} is inside the workspace{' of ' + what if what else ''} at {parent}; workspaces do not "
@@ -204,7 +204,8 @@ def _nesting_problem(lab, ws: Path) -> str | None:
         if (parent / EXAM_FILE).is_file():
             return (
                 f"{ws} is inside the exam folder {parent}; the exam made its own workspaces there: "
-                f"see `cks exam status`, or start {lab.id} outside it with `cks start {lab.id} --workspace DIR`"
+                f"see `cks exam status`, or start {lab.id} outside it with "
+                f"`cks start {lab.id} --workspace DIR`"
             )
     return None
 
@@ -384,7 +385,7 @@ def _record(lab, ws: Path, report, *, full: bool, hints: bool) -> None:
 def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
     """(the report, whether the workspace was busy: a start or reset held it, every task is error)."""
     from grader import fsutil
-    from grader.runner import _all_error, grade
+    from grader.runner import all_error_report, grade
     from grader.snapshot import Snapshot
 
     check_workspace(lab, ws)
@@ -408,7 +409,7 @@ def _grade_workspace(lab, ws: Path, tasks: tuple[str, ...]):
             return grade(lab, snap, target=f"workspace {ws}", only=list(tasks) or None), False
     except fsutil.Busy as exc:
         click.echo(f"Error: {exc}", err=True)
-        return _all_error(lab, str(exc), f"workspace {ws}", list(tasks) or None), True
+        return all_error_report(lab, str(exc), f"workspace {ws}", list(tasks) or None), True
 
 
 def _live_target(target: str):
@@ -495,7 +496,8 @@ def _emit(
     opts = {"verbose": verbose, "hints": hints, "hint_command": hint_command}
     if output:
         try:
-            # a path that is not UTF-8 (a folder named with a stray byte) is written as \udcNN, never a traceback
+            # a path that is not UTF-8 (a folder named with a stray byte) is written as \udcNN, never a
+            # traceback
             Path(output).write_text(render(report, fmt, color=False, **opts), errors="backslashreplace")
         except OSError as exc:
             fail_usage(f"cannot write {output}: {exc.strerror}")
@@ -623,25 +625,31 @@ def list_cmd(fmt: str) -> None:
     except LabError as exc:
         fail_usage(str(exc))
     if fmt == "json":
-        import json
+        click.echo(_labs_json(labs))
+    else:
+        _print_labs(labs)
 
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "id": lab.id,
-                        "title": lab.title,
-                        "topics": list(lab.topics),
-                        "minutes": lab.minutes,
-                        "points": lab.max_points,
-                        "live_tasks": [t.id for t in lab.tasks if t.live],
-                    }
-                    for lab in labs
-                ],
-                indent=2,
-            )
-        )
-        return
+
+def _labs_json(labs: list) -> str:
+    import json
+
+    return json.dumps(
+        [
+            {
+                "id": lab.id,
+                "title": lab.title,
+                "topics": list(lab.topics),
+                "minutes": lab.minutes,
+                "points": lab.max_points,
+                "live_tasks": [t.id for t in lab.tasks if t.live],
+            }
+            for lab in labs
+        ],
+        indent=2,
+    )
+
+
+def _print_labs(labs: list) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -684,7 +692,7 @@ def variant_values(lab, workspace: str | None, seed: str | None) -> tuple[dict, 
         if ws.is_dir() and snap.meta_problem:  # never fall back to the default variant silently
             check_workspace(lab, ws)
         recorded = snap.meta.get("seed") if ws.is_dir() else None
-        if ws.is_dir() and _recorded_lab(ws, lab.id) not in (lab.id, None):
+        if ws.is_dir() and recorded_lab(ws, lab.id) not in (lab.id, None):
             recorded = None  # another lab's workspace: its seed draws that lab's values, not this one's
         seed = str(recorded) if recorded is not None else None
     return variants.values_for(lab, seed), seed
@@ -837,24 +845,8 @@ def start_cmd(
     from grader.workspace import WorkspaceError, start
 
     ws = workspace_for(the_lab, workspace)
-    if ws.exists() and not ws.is_dir():
-        fail_usage(f"{ws} is a file; choose a new folder with --workspace DIR")
-    nested = _nesting_problem(the_lab, ws)
-    if nested:
-        fail_usage(nested)
+    _check_start_folder(the_lab, ws, force)
     flag = ws_flag(the_lab, ws)
-    if _has_content(ws) and not force:
-        recorded = _recorded_lab(ws, the_lab.id)
-        if recorded == the_lab.id:
-            fail_usage(
-                f"{ws} already exists; grade it with `grade {the_lab.id}{flag}`, start over with "
-                f"`cks reset {the_lab.id}{flag}`, or replace it with `cks start {the_lab.id}{flag} --force`"
-            )
-        fail_usage(
-            f"{ws} already exists and is not a workspace of {the_lab.id}"
-            + (f" (it holds {recorded})" if recorded else "")
-            + "; choose another folder with --workspace DIR"
-        )
     from grader.progress import kept_across_reset
 
     try:
@@ -869,9 +861,32 @@ def start_cmd(
         f"Started {the_lab.id} ({the_lab.title}) in {ws}" + (f" with seed {seed}" if seed else "") + "."
     )
     click.echo(
-        f"Read the exercise with `cks show {the_lab.id}{flag}`; node files are under {ws}/nodes/, API objects "
-        f"under {ws}/cluster/. Grade with `grade {the_lab.id}{flag}`."
+        f"Read the exercise with `cks show {the_lab.id}{flag}`; node files are under {ws}/nodes/, "
+        f"API objects under {ws}/cluster/. Grade with `grade {the_lab.id}{flag}`."
     )
+
+
+def _check_start_folder(the_lab, ws: Path, force: bool) -> None:
+    """Refuse (usage error) a start into a file, a folder inside another workspace or the exam's, or a
+    folder that already has content, unless --force."""
+    if ws.exists() and not ws.is_dir():
+        fail_usage(f"{ws} is a file; choose a new folder with --workspace DIR")
+    nested = _nesting_problem(the_lab, ws)
+    if nested:
+        fail_usage(nested)
+    flag = ws_flag(the_lab, ws)
+    if _has_content(ws) and not force:
+        recorded = recorded_lab(ws, the_lab.id)
+        if recorded == the_lab.id:
+            fail_usage(
+                f"{ws} already exists; grade it with `grade {the_lab.id}{flag}`, start over with "
+                f"`cks reset {the_lab.id}{flag}`, or replace it with `cks start {the_lab.id}{flag} --force`"
+            )
+        fail_usage(
+            f"{ws} already exists and is not a workspace of {the_lab.id}"
+            + (f" (it holds {recorded})" if recorded else "")
+            + "; choose another folder with --workspace DIR"
+        )
 
 
 def _has_content(ws: Path) -> bool:
@@ -943,27 +958,11 @@ def reset_cmd(
         return
     if target:
         workspace = target.split(":", 1)[1]
-    from grader import fsutil
     from grader.workspace import WorkspaceError, start
 
     ws = workspace_for(the_lab, workspace)
     existed = _has_content(ws)
-    if existed:  # never touch a folder that is not this lab's workspace, made by the kit
-        if not ws.is_dir():
-            fail_usage(f"{ws} is a file, not a workspace")
-        recorded = _recorded_lab(ws, the_lab.id)
-        if recorded and recorded != the_lab.id:
-            fail_usage(
-                f"{ws} is a workspace for {recorded}, not {the_lab.id}: use `cks reset {recorded} --workspace "
-                f"{ws}`, or start {the_lab.id} elsewhere with `cks start {the_lab.id} --workspace DIR`"
-            )
-        problem = fsutil.ownership_problem(ws, "workspace", the_lab.id, whole=False)
-        if problem:
-            fail_usage(f"{problem}; refusing to reset it")
-    else:
-        nested = _nesting_problem(the_lab, ws)
-        if nested:
-            fail_usage(nested)
+    _check_reset_folder(the_lab, ws, existed)
     from grader.progress import kept_across_reset
 
     try:
@@ -977,6 +976,30 @@ def reset_cmd(
     seed = done.meta.get("seed")
     verb = "Reset" if existed else "No workspace yet: started"
     click.echo(f"{verb} {the_lab.id} in {ws}" + (f" (seed {seed})" if seed else "") + ".")
+
+
+def _check_reset_folder(the_lab, ws: Path, existed: bool) -> None:
+    """Refuse (usage error) to touch a folder that is not this lab's workspace, made by the kit; a new
+    one must not nest in another workspace."""
+    from grader import fsutil
+
+    if not existed:
+        nested = _nesting_problem(the_lab, ws)
+        if nested:
+            fail_usage(nested)
+        return
+    if not ws.is_dir():
+        fail_usage(f"{ws} is a file, not a workspace")
+    recorded = recorded_lab(ws, the_lab.id)
+    if recorded and recorded != the_lab.id:
+        fail_usage(
+            f"{ws} is a workspace for {recorded}, not {the_lab.id}: use "
+            f"`cks reset {recorded} --workspace {ws}`, or start {the_lab.id} elsewhere with "
+            f"`cks start {the_lab.id} --workspace DIR`"
+        )
+    problem = fsutil.ownership_problem(ws, "workspace", the_lab.id, whole=False)
+    if problem:
+        fail_usage(f"{problem}; refusing to reset it")
 
 
 def _live_action(name: str, lab, target: str, **kw) -> None:

@@ -197,10 +197,20 @@ def _access(acc) -> dict | None:
 
 
 def _print_text(manifest: Path, a, policy, stray, has_host: bool) -> None:
-    echo = click.echo
-    echo(click.style(f"{manifest}", bold=True))
+    click.echo(click.style(f"{manifest}", bold=True))
     if a.container_name:
-        echo(f"  container {a.container_name!r} ({a.container_where}), {max(len(a.argv) - 1, 0)} arguments")
+        click.echo(
+            f"  container {a.container_name!r} ({a.container_where}), {max(len(a.argv) - 1, 0)} arguments"
+        )
+    _print_audit_flags(a)
+    _print_paths(a)
+    _print_policy(policy, has_host)
+    _print_static_pod_folder(stray)
+    _print_problems(a)
+
+
+def _print_audit_flags(a) -> None:
+    echo = click.echo
     echo(click.style("Audit flags (effective values; the last occurrence wins)", bold=True))
     shown = [f for f in a.audit.values() if f.set]
     if not shown:
@@ -217,13 +227,20 @@ def _print_text(manifest: Path, a, policy, stray, has_host: bool) -> None:
                 fg="red",
             )
         )
-    echo(click.style("Paths", bold=True))
+
+
+def _print_paths(a) -> None:
+    click.echo(click.style("Paths", bold=True))
     for acc in (a.policy, a.log):
         if acc is not None:
             mark = click.style("ok", fg="green") if acc.clean else click.style("!!", fg="red")
-            echo(f"  [{mark}] {acc.purpose}: {acc.describe()}")
+            click.echo(f"  [{mark}] {acc.purpose}: {acc.describe()}")
     if a.policy is None and a.log is None:
-        echo("  no audit path to mount")
+        click.echo("  no audit path to mount")
+
+
+def _print_policy(policy, has_host: bool) -> None:
+    echo = click.echo
     if policy is not None:
         echo(click.style("Policy", bold=True))
         echo(f"  {policy.message}")
@@ -233,12 +250,20 @@ def _print_text(manifest: Path, a, policy, stray, has_host: bool) -> None:
             echo(click.style(f"    warning: {w}", fg="yellow"))
     elif not has_host:
         echo("  (give --host-root to check hostPaths on the node and load the policy)")
-    if stray is not None:
-        echo(click.style("Static pod folder", bold=True))
-        echo(
-            f"  kube-apiserver pods: {', '.join(stray.apiserver_files) or 'none'}"
-            + (f"; ignored by kubelet: {', '.join(stray.ignored)}" if stray.ignored else "")
-        )
+
+
+def _print_static_pod_folder(stray) -> None:
+    if stray is None:
+        return
+    click.echo(click.style("Static pod folder", bold=True))
+    click.echo(
+        f"  kube-apiserver pods: {', '.join(stray.apiserver_files) or 'none'}"
+        + (f"; ignored by kubelet: {', '.join(stray.ignored)}" if stray.ignored else "")
+    )
+
+
+def _print_problems(a) -> None:
+    echo = click.echo
     echo(click.style("Problems", bold=True))
     if not a.problems:
         echo("  none")

@@ -10,12 +10,16 @@ import os
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from grader.cli import CONTEXT, EXIT_FAILED, EXIT_OK, fail_usage
 from grader.cli.options import format_option, seed_option, verbose_option
 from grader.text import plural
+
+if TYPE_CHECKING:
+    from grader.exam import Exam, Question
 
 DIR_OPTION = click.option(
     "--dir",
@@ -167,27 +171,34 @@ def status_cmd(ctx: click.Context, fmt: str, exam_dir: str | None) -> None:
         fail_usage(str(exc))
     left = state.time_left(now())
     if fmt == "json":
-        click.echo(
-            json.dumps(
+        click.echo(_status_json(state, left, tries))
+    else:
+        _print_status(state, left, tries)
+
+
+def _status_json(state: Exam, left: timedelta, tries: list[Question]) -> str:
+    return json.dumps(
+        {
+            "deadline": f"{state.deadline:%Y-%m-%dT%H:%M:%SZ}",
+            "seconds_left": int(left.total_seconds()),
+            "questions": [
                 {
-                    "deadline": f"{state.deadline:%Y-%m-%dT%H:%M:%SZ}",
-                    "seconds_left": int(left.total_seconds()),
-                    "questions": [
-                        {
-                            "lab": a.lab,
-                            "question": a.id,
-                            "title": a.title,
-                            "points": a.points,
-                            "attempted": a.attempted,
-                            "changed_files": a.changed,
-                        }
-                        for a in tries
-                    ],
-                },
-                indent=2,
-            )
-        )
-        return
+                    "lab": a.lab,
+                    "question": a.id,
+                    "title": a.title,
+                    "points": a.points,
+                    "attempted": a.attempted,
+                    "changed_files": a.changed,
+                }
+                for a in tries
+            ],
+        },
+        indent=2,
+    )
+
+
+def _print_status(state: Exam, left: timedelta, tries: list[Question]) -> None:
+    """Time left, then one row per question: attempted or not, how many files changed (never a result)."""
     from rich.console import Console
     from rich.table import Table
 

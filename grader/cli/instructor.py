@@ -200,7 +200,7 @@ def _regrade_policy(
 ) -> Policy:
     """The grading policy from the options, with the roster and overrides files read (usage error when
     one cannot be read or the deadline is not a time)."""
-    from grader.instructor.regrade import Policy, _parse_time, read_overrides, read_roster_entries
+    from grader.instructor.regrade import Policy, parse_time, read_overrides, read_roster_entries
 
     policy = Policy(accept=set(accept), late_penalty=late_penalty, similarity=similarity)
     for what, path, reader in (
@@ -218,7 +218,7 @@ def _regrade_policy(
         else:
             policy.overrides = value
     if deadline:
-        policy.deadline = _parse_time(deadline)
+        policy.deadline = parse_time(deadline)
         if policy.deadline is None:
             fail_usage(
                 f"--deadline {deadline!r}: give a time like 2026-12-01T18:00Z or 2026-12-01T18:00+01:00"

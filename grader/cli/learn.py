@@ -12,16 +12,17 @@ import re
 import shutil
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import click
 
 from grader.cli import (
     CONTEXT,
-    _recorded_lab,
     check_workspace,
     color,
     fail_usage,
     load_lab,
+    recorded_lab,
     render_markdown,
     variant_values,
     workspace_for,
@@ -56,7 +57,7 @@ def _record_dir(lab, workspace: str | None) -> Path | None:
     ws = workspace_for(lab, workspace)
     if workspace:  # named on purpose: it must be this lab's workspace
         check_workspace(lab, ws)
-    if not (ws / META_FILE).is_file() or _recorded_lab(ws, lab.id) not in (lab.id, None):
+    if not (ws / META_FILE).is_file() or recorded_lab(ws, lab.id) not in (lab.id, None):
         return None  # none, or another lab's (cks-workspace/lab5 started as lab1): not this lab's record
     return ws
 
@@ -113,8 +114,8 @@ def hint_cmd(lab: str, task: str | None, tier: int | None, workspace: str | None
       cks hint lab1 t4         the next tier for task t4
       cks hint lab1 t4 --tier 3
     """
-    from grader import progress, variants
-    from grader.labs import HINT_TIERS, LabError
+    from grader import progress
+    from grader.labs import LabError
 
     the_lab = load_lab(lab)
     values, _ = variant_values(the_lab, workspace, None)
@@ -138,16 +139,35 @@ def hint_cmd(lab: str, task: str | None, tier: int | None, workspace: str | None
     shown_up_to = (
         tier if tier is not None else next((t for t in tiers if t > seen.get(the_task.id, 0)), tiers[-1])
     )
+    _print_tiers(the_lab, the_task, values, seen.get(the_task.id, 0), shown_up_to)
+    recorded = progress.record_hint(ws, the_lab.id, the_task.id, shown_up_to) if ws else False
+    _print_next_step(the_lab, the_task, shown_up_to, flag, ws, recorded)
+
+
+def _print_tiers(the_lab, the_task, values: dict, seen_up_to: int, shown_up_to: int) -> None:
+    """The task's title, then every tier up to ``shown_up_to`` (those not seen before marked new)."""
+    from grader import variants
+    from grader.labs import HINT_TIERS
+
     title = variants.render_text(the_task.title, values)
     click.echo(f"{the_lab.id} {the_task.id} ({plural(the_task.points, 'point')}) {title}\n")
-    for n in [t for t in tiers if t <= shown_up_to]:
-        new = " (new)" if n > seen.get(the_task.id, 0) else ""
+    for n in [t for t in the_task.hint_tiers if t <= shown_up_to]:
+        new = " (new)" if n > seen_up_to else ""
         click.echo(f"  Hint {n} of 3, {HINT_TIERS[n - 1]}{new}:")
         click.echo(_fill(variants.render_text(the_task.hints[n - 1], values), "    ") + "\n")
-    recorded = progress.record_hint(ws, the_lab.id, the_task.id, shown_up_to) if ws else False
-    later = [t for t in tiers if t > shown_up_to]
+
+
+def _print_next_step(the_lab, the_task, shown_up_to: int, flag: str, ws: Path | None, recorded: bool) -> None:
+    """What to do after this hint (the next tier, or grading and the solution), and whether it was
+    recorded."""
+    from grader.labs import HINT_TIERS
+
+    later = [t for t in the_task.hint_tiers if t > shown_up_to]
     if later:
-        nxt = f"`cks hint {the_lab.id} {the_task.id}{flag}` gives hint {later[0]} of 3, {HINT_TIERS[later[0] - 1]}."
+        nxt = (
+            f"`cks hint {the_lab.id} {the_task.id}{flag}` gives hint {later[0]} of 3, "
+            f"{HINT_TIERS[later[0] - 1]}."
+        )
         click.echo(_fill(f"Still stuck? Try it first, then {nxt}", ""))
     else:
         click.echo(
@@ -197,7 +217,7 @@ def _list_hints(lab, seen: dict[str, int], values: dict, ws: Path | None, flag: 
     )
 
 
-# ---- cks solution -------------------------------------------------------------------------------------------
+# ---- cks solution ------------------------------------------------------------------------------------------
 
 
 @click.command(
@@ -326,7 +346,7 @@ def _diff_color(line: str) -> str:
     return line
 
 
-# ---- cks progress ---------------------------------------------------------------------------------------------
+# ---- cks progress ------------------------------------------------------------------------------------------
 
 
 @click.command(
@@ -360,7 +380,7 @@ def _lab_progress(lab) -> dict:
     from grader.snapshot import META_FILE
 
     ws = workspace_for(lab, None)
-    other = _recorded_lab(ws, lab.id) if (ws / META_FILE).is_file() else None
+    other = recorded_lab(ws, lab.id) if (ws / META_FILE).is_file() else None
     ours = (ws / META_FILE).is_file() and other in (lab.id, None)
     row = {
         "lab": lab.id,
@@ -391,25 +411,25 @@ def _lab_progress(lab) -> dict:
         row["failing"] = [tid for tid, st in tasks.items() if st in ("fail", "error")]
     row["hints_seen"] = progress.tiers_seen(ws)
     row["solution_seen"] = progress.solution_seen(ws)
-    flag = ws_flag(lab, ws)
+    row["next"] = _next_step(lab, row, last, ws_flag(lab, ws))
+    return row
+
+
+def _next_step(lab, row: dict, last: Any, flag: str) -> str:
+    """What the learner does next in a lab they started: read and grade, fix (with a hint or the
+    solution), grade again, or nothing (done)."""
     if row["last_graded"] is None:
-        row["next"] = f"cks show {lab.id}{flag}, then grade {lab.id}{flag}"
-    elif row["failing"]:
+        return f"cks show {lab.id}{flag}, then grade {lab.id}{flag}"
+    if row["failing"]:
         first = row["failing"][0]
         more = f" (+{len(row['failing']) - 1} more)" if len(row["failing"]) > 1 else ""
         if row["hints_seen"].get(first, 0) < 3:
-            row["next"] = f"fix {first}{more}; cks hint {lab.id} {first}{flag}"
-        else:  # every tier of it seen: another `cks hint` would only repeat them
-            row["next"] = f"fix {first}{more}" + (
-                "" if row["solution_seen"] else f"; cks solution {lab.id}{flag}"
-            )
-    else:
-        row["next"] = (
-            "done"
-            if isinstance(last, dict) and last.get("score") == last.get("max_score")
-            else f"grade {lab.id}{flag}"
-        )
-    return row
+            return f"fix {first}{more}; cks hint {lab.id} {first}{flag}"
+        # every tier of it seen: another `cks hint` would only repeat them
+        return f"fix {first}{more}" + ("" if row["solution_seen"] else f"; cks solution {lab.id}{flag}")
+    if isinstance(last, dict) and last.get("score") == last.get("max_score"):
+        return "done"
+    return f"grade {lab.id}{flag}"
 
 
 def _print_progress(rows: list[dict]) -> None:

@@ -102,6 +102,7 @@ def target_note(lab, target: str, values: dict) -> str:
         return ""
     node = kind_node_container(parsed.name, "controlplane")
     listed = "\n".join(f"- `{p}`" for p in paths)
+    copy_steps = f"`docker cp {node}:/path/file file`, edit, `docker cp file {node}:/path/file`"
     return f"""
 
 ## On kind: editing node files
@@ -111,7 +112,7 @@ The node `controlplane` is the container `{node}`, and it has no editor. This la
 {listed}
 
 - Open a shell on the node: `docker exec -it {node} bash`; write small files with `cat > FILE <<'EOF'`.
-- Or edit on your machine and copy: `docker cp {node}:/path/file file`, edit, `docker cp file {node}:/path/file`.
+- Or edit on your machine and copy: {copy_steps}.
 - `/etc/kubernetes/audit` and `/opt/course` on the node are the checkout's `kind/audit` and `kind/course`
   folders (kind/cluster.yaml mounts them): edit those directly.
 - The kube-apiserver manifest: copy it out, edit the copy, copy it back in one step (kubelet restarts the API

@@ -173,15 +173,15 @@ def _read(p: Path) -> list[tuple[str, bytes | None, str | None]]:
 def parse_objects(where: str, data: bytes) -> tuple[list[tuple[str, Any]], list[dict[str, str]]]:
     """Objects with their location (file#doc[/items[i]]) and the documents that could not be read; a
     broken document spoils only itself (the snapshot's own parser)."""
-    from grader.snapshot import ObjectProblem, _documents, _flatten
+    from grader.snapshot import ObjectProblem, flatten_objects, read_documents
 
     problems: list[ObjectProblem] = []
     out: list[tuple[str, Any]] = []
     name = where if where.endswith(tuple(SUFFIXES)) or where == "<stdin>" else where + ".yaml"
     rel = name if name != "<stdin>" else "<stdin>.yaml"
-    for no, doc in _documents(data, rel, problems):
+    for no, doc in read_documents(data, rel, problems):
         objs: list[dict[str, Any]] = []
-        _flatten(doc, f"{where}#{no}", objs, problems)
+        flatten_objects(doc, f"{where}#{no}", objs, problems)
         if len(objs) == 1:
             out.append((f"{where}#{no}", objs[0]))
         else:
@@ -222,20 +222,7 @@ def check_sources(
                 skipped += 1  # a Service, ConfigMap, ... carries no pod spec
                 continue
             entry = rep.to_dict()
-            known = {p["path"] for p in entry["problems"]}
-            for p in podsec.api_rejects(obj, "Strict"):  # what the engine's own notes do not already say
-                if p.unknown_field:  # replaces the engine's "ignored here" warning: kubectl refuses it
-                    entry["problems"] = [q for q in entry["problems"] if q["path"] != p.field]
-                elif p.field in known:
-                    continue
-                detail = f'strict decoding error: unknown field "{p.field}"' if p.unknown_field else p.message
-                entry["problems"].append(
-                    {
-                        "path": p.field,
-                        "message": f"the API server would refuse the object ({p.status}): {detail}",
-                        "severity": "error",
-                    }
-                )
+            entry["problems"] = _with_api_refusals(entry["problems"], obj)
             entry["source"] = loc
             entry["admission"] = podsec.admission_message(
                 rep.violations, level, podsec.pss.version_label(minor)
@@ -243,6 +230,36 @@ def check_sources(
             if profile:
                 entry["rows"] = [r.to_dict() for r in profile_rows(obj, profile)]
             objects.append(entry)
+    summary = _summary(objects, doc_problems, skipped)
+    return {"objects": objects, "problems": doc_problems, "summary": summary}
+
+
+def _with_api_refusals(problems: list[dict[str, Any]], obj: dict[str, Any]) -> list[dict[str, Any]]:
+    """The engine's problems plus why the API server would refuse the object (what they do not already
+    say); an unknown field replaces the engine's "ignored here" warning, since kubectl refuses it."""
+    from grader.engines import podsec
+
+    known = {p["path"] for p in problems}
+    for p in podsec.api_rejects(obj, "Strict"):
+        if p.unknown_field:
+            problems = [q for q in problems if q["path"] != p.field]
+        elif p.field in known:
+            continue
+        detail = f'strict decoding error: unknown field "{p.field}"' if p.unknown_field else p.message
+        problems.append(
+            {
+                "path": p.field,
+                "message": f"the API server would refuse the object ({p.status}): {detail}",
+                "severity": "error",
+            }
+        )
+    return problems
+
+
+def _summary(
+    objects: list[dict[str, Any]], doc_problems: list[dict[str, str]], skipped: int
+) -> dict[str, Any]:
+    """Counts over every object checked (the JSON output's ``summary``)."""
     n_viol = sum(len(o["violations"]) for o in objects)
     n_find = sum(len(o["findings"]) for o in objects)
     n_prob = sum(len(o["problems"]) for o in objects) + len(doc_problems)
@@ -266,7 +283,7 @@ def check_sources(
             )
         ),
     }
-    return {"objects": objects, "problems": doc_problems, "summary": summary}
+    return summary
 
 
 def _print_table(result: dict[str, Any], level: str, label: str) -> None:
@@ -338,9 +355,8 @@ def _print_profile(result: dict[str, Any], profile: str) -> None:
             + head
         )
         for p in o["problems"]:
-            echo(
-                f"   {'INVALID' if p.get('severity') != 'warning' else 'WARNING'}  {p['path']}  {p['message']}"
-            )
+            label = "INVALID" if p.get("severity") != "warning" else "WARNING"
+            echo(f"   {label}  {p['path']}  {p['message']}")
         rows = o.get("rows", [])
         if not rows:
             continue
@@ -352,8 +368,9 @@ def _print_profile(result: dict[str, Any], profile: str) -> None:
     s = result["summary"]
     echo("")
     echo(
-        f"{_n(s['objects'], 'object')} checked with the {profile} definitions ({s['clean_objects']} as the lab "
-        f"wants), {_n(s['wrong_values'], 'wrong value')}, {_n(s['problems'], 'problem')}"
+        f"{_n(s['objects'], 'object')} checked with the {profile} definitions "
+        f"({s['clean_objects']} as the lab wants), {_n(s['wrong_values'], 'wrong value')}, "
+        f"{_n(s['problems'], 'problem')}"
         + (
             f"; {s['skipped_without_pod_spec']} objects without a pod spec skipped"
             if s["skipped_without_pod_spec"]

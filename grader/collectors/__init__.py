@@ -65,7 +65,9 @@ class Target:
         if self.kind == "local":
             return "this node (local)"
         if self.kind == "ssh":
-            return f"ssh {self.user + '@' if self.user else ''}{self.name}{':' + str(self.port) if self.port else ''}"
+            user = self.user + "@" if self.user else ""
+            port = ":" + str(self.port) if self.port else ""
+            return f"ssh {user}{self.name}{port}"
         return f"workspace {self.name}"
 
 
@@ -119,7 +121,8 @@ def parse_target(spec: str) -> Target:
         name = rest or ("kind" if head == "kind" else "controlplane")
         if not _NAME.match(name):
             raise ValueError(
-                f"target {spec!r}: {name!r} is not a valid {head} {'cluster' if head == 'kind' else 'machine'} name"
+                f"target {spec!r}: {name!r} is not a valid {head} "
+                f"{'cluster' if head == 'kind' else 'machine'} name"
             )
         return Target(head, name, spec=raw)
     raise ValueError(f"unknown target {spec!r}; use {TARGET_HELP}")

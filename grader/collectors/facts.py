@@ -198,7 +198,8 @@ def parse_falco(sec: dict[str, str], validate: list[list[str]]) -> dict[str, Any
 
 
 def apiserver_api_part(api: KubeApi | None, api_problem: str | None) -> dict[str, Any]:
-    """Mirror pod state and /readyz, from the API (or why not): ready, readyz (text), readyz_detail, mirror_pod."""
+    """Mirror pod state and /readyz, from the API (or why not): ready, readyz (text), readyz_detail,
+    mirror_pod."""
     if api is None or api_problem:
         detail = {"ok": False, "status": 0, "body": api_problem or "no API access"}
         return {"mirror_pod": None, "ready": False, "readyz": detail["body"], "readyz_detail": detail}
@@ -332,7 +333,7 @@ def _ns_to_s(value: Any) -> int | None:
     return n // 1_000_000_000 if n > 10**12 else n
 
 
-# ---- facts the labs' own checks read (docs/apiserver.md, grader/checks/pods.py) -----------------------------
+# ---- facts the labs' own checks read (docs/apiserver.md, grader/checks/pods.py) ------------------------
 
 
 def audit_probe_fact(
@@ -452,8 +453,8 @@ def write_probe_fact(
     pod: str | None = None,
     container: str | None = None,
 ) -> dict[str, Any]:
-    """``<lab>-write-probe`` (grader/checks/pods.py write_probe): touch a file in each dir inside a Running pod:
-    {pod, container, results: [{dir, ok, output}]}."""
+    """``<lab>-write-probe`` (grader/checks/pods.py write_probe): touch a file in each dir inside a Running
+    pod: {pod, container, results: [{dir, ok, output}]}."""
     found = pick_pod(api, namespace, pod=pod, selector=selector)
     name = found["metadata"]["name"]
     container = container or (((found.get("spec") or {}).get("containers") or [{}])[0]).get("name")

@@ -169,6 +169,52 @@ def connect_api(
     )
 
 
+def _connect_nodes(
+    lab: Lab,
+    target: Target,
+    in_cluster: bool,
+    rec: Recorder,
+    workdir: Path,
+    timeout: float | None,
+    say: Progress,
+    nodes: dict[str, Node],
+) -> None:
+    """Open every node the lab reads into ``nodes`` (filled as they open, so the caller closes those even
+    when one fails); a node that cannot be reached is recorded as unavailable."""
+    if in_cluster:
+        for name in _wanted_nodes(lab, False):
+            if name != "controlplane" or lab.collect.files or lab.collect.dirs or fact_names(lab):
+                rec.node(
+                    name,
+                    f"node {name} is not reachable from inside a Pod: --in-cluster reads the API "
+                    "only; grade node files with `grade LAB --target local` on the node",
+                )
+    for name in _wanted_nodes(lab, in_cluster):
+        say(f"connecting to node {name}")
+        try:
+            node = open_node(target, name, workdir=workdir, **({"timeout": timeout} if timeout else {}))
+            node.run("true")
+            nodes[name] = node
+        except NodeError as exc:
+            rec.node(name, str(exc))
+
+
+def _write_meta(dest: Path, lab: Lab, seed: Any, target_label: str, fingerprints: dict | None) -> None:
+    """The collected snapshot's cks.yaml: which lab, variant and target, and when."""
+    meta = {
+        "kind": "collected",
+        "lab": lab.id,
+        "lab_version": lab.version,
+        "seed": seed,
+        "target": target_label,
+        "collected": _now(),
+        "grader_version": __version__,
+    }
+    if fingerprints:
+        meta["started"] = fingerprints.get("started")
+    (dest / "cks.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+
+
 def run_collect(
     lab: Lab,
     target: Target,
@@ -189,23 +235,7 @@ def run_collect(
     nodes: dict[str, Node] = {}
     api: KubeApi | None = None
     try:
-        wanted_nodes = _wanted_nodes(lab, in_cluster)
-        if in_cluster:
-            for name in _wanted_nodes(lab, False):
-                if name != "controlplane" or lab.collect.files or lab.collect.dirs or fact_names(lab):
-                    rec.node(
-                        name,
-                        f"node {name} is not reachable from inside a Pod: --in-cluster reads the API "
-                        "only; grade node files with `grade LAB --target local` on the node",
-                    )
-        for name in wanted_nodes:
-            say(f"connecting to node {name}")
-            try:
-                node = open_node(target, name, workdir=workdir, **({"timeout": timeout} if timeout else {}))
-                node.run("true")
-                nodes[name] = node
-            except NodeError as exc:
-                rec.node(name, str(exc))
+        _connect_nodes(lab, target, in_cluster, rec, workdir, timeout, say, nodes)
         say("connecting to the API server")
         api = _api_or_record(
             rec, target, kubeconfig, context, in_cluster, nodes.get("controlplane"), end, timeout
@@ -223,18 +253,7 @@ def run_collect(
         manifests = _collect_files(lab, nodes, dest, rec, values, say, end)
         _collect_facts(lab, nodes, api, dest, rec, manifests, fingerprints, say, values)
         _run_probes(lab, target, nodes, api, dest, rec, values, say, end)
-        meta = {
-            "kind": "collected",
-            "lab": lab.id,
-            "lab_version": lab.version,
-            "seed": seed,
-            "target": "in-cluster" if in_cluster else target.label,
-            "collected": _now(),
-            "grader_version": __version__,
-        }
-        if fingerprints:
-            meta["started"] = fingerprints.get("started")
-        (dest / "cks.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+        _write_meta(dest, lab, seed, "in-cluster" if in_cluster else target.label, fingerprints)
     finally:
         rec.write()
         for node in nodes.values():
@@ -412,7 +431,8 @@ def _collect_files(
 
 
 def _write_probe_tasks(lab: Lab) -> dict[str, dict[str, Any]]:
-    """fact name -> params of the task whose check needs a write probe into it (lab5's ``lab5-write-probe``)."""
+    """fact name -> params of the task whose check needs a write probe into it (lab5's
+    ``lab5-write-probe``)."""
     return {
         str(t.params["fact"]): dict(t.params)
         for t in lab.tasks
@@ -516,8 +536,8 @@ def _api_fact(
 def _lab_workload(
     lab: Lab, dest: Path, params: dict[str, Any], values: dict[str, Any]
 ) -> tuple[str, str | None]:
-    """(namespace, label selector) of the Deployment a probe runs in: the task's namespace/name params, else the
-    lab's only Deployment among the collected objects."""
+    """(namespace, label selector) of the Deployment a probe runs in: the task's namespace/name params, else
+    the lab's only Deployment among the collected objects."""
     deployments = []
     path = dest / "cluster" / "Deployment.json"
     if path.is_file():

@@ -63,7 +63,8 @@ CRICTL_HINT = (
 
 
 class KubeError(Exception):
-    """``reason``: unreachable, timeout, unauthorized, forbidden, not_found, conflict, invalid, config, other."""
+    """``reason``: unreachable, timeout, unauthorized, forbidden, not_found, conflict, invalid, config,
+    other."""
 
     def __init__(self, reason: str, message: str, status: int = 0):
         super().__init__(message)
@@ -474,7 +475,8 @@ class KubeApi:
         return None
 
     def list(self, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
-        """All objects of ``kind`` (one list call), each with kind and apiVersion filled in, no managedFields."""
+        """All objects of ``kind`` (one list call), each with kind and apiVersion filled in, no
+        managedFields."""
         info = self.info(kind)
         data = self.request("GET", info.path(namespace))
         items = data.get("items") if isinstance(data, dict) else None

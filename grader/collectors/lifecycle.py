@@ -1,14 +1,15 @@
 """`cks start|reset LAB --target ...`: put a lab's starting state on a real cluster and take it back.
 
-start:  materialize the start state (same seed) into a temp dir -> server-side apply cluster/*.yaml (Namespaces
-        first) -> write node files through the node backend (never the node's own static-pod manifests, PKI,
-        kubeconfigs or Falco's default rules: the workspace copies of those are stand-ins) -> back up the real
-        kube-apiserver manifest to /var/lib/cks/<lab>/ (outside /etc/kubernetes/manifests, where kubelet would
-        run a second copy) -> wait for Deployments and kube-apiserver to settle -> record fingerprints (UIDs,
-        resourceVersions, generations, file hashes) in ConfigMap cks-system/lab-<id> and on the node.
-reset:  restore the kube-apiserver manifest from the backup (even when the API server is down: the record is on
-        the node too), move stray files out of the manifests folder, wait for /readyz, delete what the lab
-        created and the learner's answer files, then start again with the same seed.
+start:  materialize the start state (same seed) into a temp dir -> server-side apply cluster/*.yaml
+        (Namespaces first) -> write node files through the node backend (never the node's own static-pod
+        manifests, PKI, kubeconfigs or Falco's default rules: the workspace copies of those are stand-ins)
+        -> back up the real kube-apiserver manifest to /var/lib/cks/<lab>/ (outside
+        /etc/kubernetes/manifests, where kubelet would run a second copy) -> wait for Deployments and
+        kube-apiserver to settle -> record fingerprints (UIDs, resourceVersions, generations, file hashes)
+        in ConfigMap cks-system/lab-<id> and on the node.
+reset:  restore the kube-apiserver manifest from the backup (even when the API server is down: the record
+        is on the node too), move stray files out of the manifests folder, wait for /readyz, delete what
+        the lab created and the learner's answer files, then start again with the same seed.
 """
 
 from __future__ import annotations
@@ -105,11 +106,13 @@ def _open_nodes(target: Target, names: set[str], workdir: Path, timeout: float |
     return nodes
 
 
-def _protected(path: str) -> bool:
+def is_protected_path(path: str) -> bool:
+    """A node path a lab's start state never overwrites on a real node (PROTECTED, and the real
+    kube-apiserver manifest)."""
     return any(path == p.rstrip("/") or path.startswith(p) for p in PROTECTED) or path == apiserver_manifest()
 
 
-def _start_files(start: Path) -> dict[str, dict[str, bytes]]:
+def node_files_of(start: Path) -> dict[str, dict[str, bytes]]:
     """node -> {absolute path: bytes} from a materialized start state."""
     out: dict[str, dict[str, bytes]] = {}
     base = start / "nodes"
@@ -164,7 +167,7 @@ def start(
     try:
         say("preparing the starting state")
         materialize(lab, tmp, seed)
-        files = _start_files(tmp)
+        files = node_files_of(tmp)
         nodes = _open_nodes(target, set(files), tmp / ".work", timeout)
         try:
             api = _admin_api(target, kubeconfig, context, nodes.get("controlplane"), timeout)
@@ -184,51 +187,13 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
     _check_api(api)
     backup = state_dir(lab)
     say("backing up kube-apiserver's manifest")
-    manifest = apiserver_manifest()
-    listing = cp.run('[ -d "$1" ] && ls -1A -- "$1"', str(PurePosixPath(manifest).parent)).text.split()
-    # the manifest this lab's reset restores: provisioning's pristine copy when there is one (labs share the
-    # cluster, so the live manifest may already carry an earlier lab's edits), else the first start's copy
-    current = cp.read_file(PRISTINE_MANIFEST) or cp.read_file(manifest)
-    if current is not None and cp.read_file(f"{backup}/kube-apiserver.yaml") is None:
-        cp.write_file(f"{backup}/kube-apiserver.yaml", current, mode="0600")
-    if cp.read_file(f"{backup}/manifests.txt") is None:
-        cp.write_file(f"{backup}/manifests.txt", ("\n".join(listing) + "\n").encode(), mode="0600")
-
+    listing = _back_up_manifest(cp, backup)
     say("applying API objects")
-    objects = _ordered_objects(Snapshot(tmp))
-    _ensure_namespace(api, FINGERPRINT_NS)
-    for obj in objects:
-        try:
-            api.apply(_strip_server_fields(obj))
-        except KubeError as exc:
-            raise LiveError(f"cannot apply {obj.get('kind')} {_name(obj)}: {exc}") from None
-
+    objects = _apply_objects(api, Snapshot(tmp))
     say("granting the grader its lab rights")
-    for ns in lab_namespaces(lab, seed):
-        try:
-            api.apply(grader_binding(ns))
-        except KubeError as exc:
-            raise LiveError(
-                f"cannot bind the grader's lab role in namespace {ns}: {exc} (apply deploy/rbac.yaml "
-                "first: it defines ClusterRole cks-grader-lab)"
-            ) from None
-
+    _grant_grader(api, lab_namespaces(lab, seed))
     say("writing node files")
-    kept, hashes = [], {}
-    for node_name, node_files in files.items():
-        node = nodes[node_name]
-        for path, data in node_files.items():
-            if _protected(path):
-                kept.append(f"{node_name}:{path}")
-                continue
-            try:
-                node.write_file(
-                    path, data, mode="0600" if "/pki/" in path or path.endswith(".key") else "0644"
-                )
-            except NodeError as exc:
-                raise LiveError(str(exc)) from None
-            hashes.setdefault(node_name, {})[path] = hashlib.sha256(data).hexdigest()
-
+    kept, hashes = _write_node_files(files, nodes)
     say("waiting for the lab to settle")
     _settle(api, objects, settle if settle is not None else SETTLE_TIMEOUT)
     rewritten = _render_container_ids(api, Snapshot(tmp), files, nodes)
@@ -247,24 +212,91 @@ def _start(lab, target, seed, tmp, files, nodes, api: KubeApi, say, settle) -> d
         "kept_node_files": kept,
         "backup_dir": backup,
         "manifests": listing,
-        # the node's own files the lab must leave untouched (Falco's default rules), as they were at the start:
-        # the checks judge "untouched" against these hashes (fact start-files), never against the kit's copy
+        # the node's own files the lab must leave untouched (Falco's default rules), as they were at the
+        # start: the checks judge "untouched" against these hashes (fact start-files), never against the
+        # kit's copy
         "start_files": _kept_hashes(nodes, kept),
     }
+    _save_record(cp, api, backup, lab.id, record)
+    return record
+
+
+def _back_up_manifest(cp: Node, backup: str) -> list[str]:
+    """Keep the kube-apiserver manifest this lab's reset restores and the manifests folder's listing (both
+    only on the first start); returns the listing."""
+    manifest = apiserver_manifest()
+    listing = cp.run('[ -d "$1" ] && ls -1A -- "$1"', str(PurePosixPath(manifest).parent)).text.split()
+    # the manifest this lab's reset restores: provisioning's pristine copy when there is one (labs share the
+    # cluster, so the live manifest may already carry an earlier lab's edits), else the first start's copy
+    current = cp.read_file(PRISTINE_MANIFEST) or cp.read_file(manifest)
+    if current is not None and cp.read_file(f"{backup}/kube-apiserver.yaml") is None:
+        cp.write_file(f"{backup}/kube-apiserver.yaml", current, mode="0600")
+    if cp.read_file(f"{backup}/manifests.txt") is None:
+        cp.write_file(f"{backup}/manifests.txt", ("\n".join(listing) + "\n").encode(), mode="0600")
+    return listing
+
+
+def _apply_objects(api: KubeApi, start: Snapshot) -> list[dict[str, Any]]:
+    """Server-side apply the start state's API objects (Namespaces first); returns them in that order."""
+    objects = _ordered_objects(start)
+    _ensure_namespace(api, FINGERPRINT_NS)
+    for obj in objects:
+        try:
+            api.apply(_strip_server_fields(obj))
+        except KubeError as exc:
+            raise LiveError(f"cannot apply {obj.get('kind')} {_name(obj)}: {exc}") from None
+    return objects
+
+
+def _grant_grader(api: KubeApi, namespaces: list[str]) -> None:
+    for ns in namespaces:
+        try:
+            api.apply(grader_binding(ns))
+        except KubeError as exc:
+            raise LiveError(
+                f"cannot bind the grader's lab role in namespace {ns}: {exc} (apply deploy/rbac.yaml "
+                "first: it defines ClusterRole cks-grader-lab)"
+            ) from None
+
+
+def _write_node_files(
+    files: dict[str, dict[str, bytes]], nodes: dict[str, Node]
+) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """Write the start state's node files, never the node's protected ones; returns (the protected ones
+    kept as ``node:path``, node -> {path: sha256 of what was written})."""
+    kept: list[str] = []
+    hashes: dict[str, dict[str, str]] = {}
+    for node_name, node_files in files.items():
+        node = nodes[node_name]
+        for path, data in node_files.items():
+            if is_protected_path(path):
+                kept.append(f"{node_name}:{path}")
+                continue
+            try:
+                node.write_file(
+                    path, data, mode="0600" if "/pki/" in path or path.endswith(".key") else "0644"
+                )
+            except NodeError as exc:
+                raise LiveError(str(exc)) from None
+            hashes.setdefault(node_name, {})[path] = hashlib.sha256(data).hexdigest()
+    return kept, hashes
+
+
+def _save_record(cp: Node, api: KubeApi, backup: str, lab_id: str, record: dict[str, Any]) -> None:
+    """The start record on the node (reset reads it even when the API server is down) and in a ConfigMap."""
     cp.write_file(f"{backup}/record.json", json.dumps(record, indent=1).encode(), mode="0600")
     api.apply(
         {
             "apiVersion": "v1",
             "kind": "ConfigMap",
             "metadata": {
-                "name": f"lab-{lab.id}",
+                "name": f"lab-{lab_id}",
                 "namespace": FINGERPRINT_NS,
-                "labels": {"app.kubernetes.io/managed-by": "cks-kit", "cks-kit/lab": lab.id},
+                "labels": {"app.kubernetes.io/managed-by": "cks-kit", "cks-kit/lab": lab_id},
             },
             "data": {"record.json": json.dumps(record)},
         }
     )
-    return record
 
 
 GRADER_LAB_ROLE = "cks-grader-lab"
@@ -300,7 +332,8 @@ def grader_binding(namespace: str) -> dict[str, Any]:
 def _container_ids_by_deployment(
     pods: list[dict[str, Any]], replicasets: list[dict[str, Any]]
 ) -> dict[tuple[str, str], list[str]]:
-    """(namespace, Deployment name) -> container ids (64 hex, runtime prefix dropped) of its pods, oldest first."""
+    """(namespace, Deployment name) -> container ids (64 hex, runtime prefix dropped) of its pods, oldest
+    first."""
     rs_owner = {}
     for rs in replicasets:
         meta = rs.get("metadata") or {}
@@ -347,7 +380,7 @@ def _render_container_ids(
     out = []
     for node_name, node_files in files.items():
         for path, data in node_files.items():
-            if _protected(path) or node_name not in nodes:
+            if is_protected_path(path) or node_name not in nodes:
                 continue
             text = data.decode("utf-8", "replace")
             new = text
@@ -372,7 +405,8 @@ def _ensure_namespace(api: KubeApi, name: str) -> None:
 
 
 def _strip_server_fields(obj: dict[str, Any]) -> dict[str, Any]:
-    """What server-side apply accepts from a start file: no uid/resourceVersion/status of a recorded object."""
+    """What server-side apply accepts from a start file: no uid/resourceVersion/status of a recorded
+    object."""
     body = json.loads(json.dumps(obj))
     meta = body.get("metadata") or {}
     for key in ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink"):
@@ -420,7 +454,8 @@ def _settle(api: KubeApi, objects: list[dict[str, Any]], timeout: float) -> None
             return
         if time.monotonic() >= end:
             raise LiveError(
-                f"the lab did not settle within {timeout:g}s: {', '.join(waiting) or 'kube-apiserver not ready'}"
+                f"the lab did not settle within {timeout:g}s: "
+                f"{', '.join(waiting) or 'kube-apiserver not ready'}"
                 " (check `kubectl get pods -A` and `kubectl describe`)"
             )
         time.sleep(2)
@@ -485,29 +520,9 @@ def reset(
                 materialize(lab, tmp / "start", seed)
                 objects = _ordered_objects(Snapshot(tmp / "start"))
                 _delete_lab_objects(api, objects, record, settle if settle is not None else SETTLE_TIMEOUT)
-                start_files = _start_files(tmp / "start")
-                values = variants.values_for(lab, seed)
-                for spec in lab.collect.dirs:  # files the lab's folders gained since the start (logs written
-                    # by a learner's kube-apiserver, answers): moved aside, never deleted
-                    folder = variants.render_text(spec.path, values)
-                    if spec.node not in nodes or _protected(folder):
-                        continue
-                    keep = [
-                        p for p in start_files.get(spec.node, {}) if p.startswith(folder.rstrip("/") + "/")
-                    ]
-                    nodes[spec.node].run(
-                        SET_ASIDE_SCRIPT, folder, f"{backup}/set-aside/{int(time.time())}", *keep
-                    )
-                for (
-                    spec
-                ) in lab.collect.files:  # the learner's answer files that the start state does not have
-                    path = variants.render_text(spec.path, values)
-                    if (
-                        path not in start_files.get(spec.node, {})
-                        and not _protected(path)
-                        and spec.node in nodes
-                    ):
-                        nodes[spec.node].remove(path)
+                _clear_lab_files(
+                    lab, nodes, node_files_of(tmp / "start"), variants.values_for(lab, seed), backup
+                )
             finally:
                 api.close()
         finally:
@@ -525,6 +540,28 @@ def reset(
         timeout=timeout,
         settle=settle,
     )
+
+
+def _clear_lab_files(
+    lab: Lab,
+    nodes: dict[str, Node],
+    start_files: dict[str, dict[str, bytes]],
+    values: dict[str, Any],
+    backup: str,
+) -> None:
+    """Take the node back to the start's files: what the lab's folders gained since the start (logs
+    written by a learner's kube-apiserver, answers) is moved aside, never deleted; the learner's answer
+    files that the start state does not have are removed."""
+    for spec in lab.collect.dirs:
+        folder = variants.render_text(spec.path, values)
+        if spec.node not in nodes or is_protected_path(folder):
+            continue
+        keep = [p for p in start_files.get(spec.node, {}) if p.startswith(folder.rstrip("/") + "/")]
+        nodes[spec.node].run(SET_ASIDE_SCRIPT, folder, f"{backup}/set-aside/{int(time.time())}", *keep)
+    for spec in lab.collect.files:
+        path = variants.render_text(spec.path, values)
+        if path not in start_files.get(spec.node, {}) and not is_protected_path(path) and spec.node in nodes:
+            nodes[spec.node].remove(path)
 
 
 SET_ASIDE_SCRIPT = r"""

@@ -19,7 +19,6 @@ import signal
 import subprocess
 import tarfile
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -52,7 +51,8 @@ class RunResult:
 
 
 class Node:
-    """One node (``name`` is the lab's logical name, e.g. controlplane) reached through a testinfra backend."""
+    """One node (``name`` is the lab's logical name, e.g. controlplane) reached through a testinfra
+    backend."""
 
     def __init__(
         self,
@@ -74,7 +74,8 @@ class Node:
     def run(
         self, script: str, *args: str, stdin: bytes | None = None, timeout: float | None = None
     ) -> RunResult:
-        """Run a POSIX sh script (``args`` become $1..$n) on the node; NodeError if the node cannot be reached."""
+        """Run a POSIX sh script (``args`` become $1..$n) on the node; NodeError if the node cannot be
+        reached."""
         backend = self.backend
         backend.stdin = stdin
         backend.deadline = timeout or self.timeout
@@ -255,7 +256,8 @@ for p in "$@"; do
     # NUL-separated names (spaces, tabs, glob characters survive); names holding a newline are skipped
     # because the manifest is line-based. xargs hands batches to a fresh sh that defines add() again.
     find -L "$p" -maxdepth 4 -type f ! -name "*$nl*" -print0 2>/dev/null \
-      | xargs -0 -n 64 sh -c 'eval "$ADD"; stage=$1; maxb=$2; shift 2; for f do add "$f"; done' sh "$stage" "$maxb" \
+      | xargs -0 -n 64 sh -c 'eval "$ADD"; stage=$1; maxb=$2; shift 2; for f do add "$f"; done' \
+        sh "$stage" "$maxb" \
       | head -n "$maxn"
   elif [ -f "$p" ]; then add "$p"
   elif [ -L "$p" ]; then printf 'broken-link\t%s\n' "$p"
@@ -491,13 +493,3 @@ def open_node(target: Target, node: str, *, workdir: Path, timeout: float = DEFA
         return Node(node, spec, timeout=timeout, how=how, cleanup=cleanup)
     except ImportError as exc:
         raise LiveError(f"live grading needs pytest-testinfra: pip install 'cks-kit[live]' ({exc})") from None
-
-
-def wait_for(predicate, *, timeout: float, interval: float = 1.0) -> bool:
-    end = time.monotonic() + timeout
-    while True:
-        if predicate():
-            return True
-        if time.monotonic() >= end:
-            return False
-        time.sleep(interval)

@@ -571,12 +571,12 @@ def _mark_late(r: BundleResult, policy: Policy) -> None:
     assert policy.deadline is not None
     times = []
     for label, value in [("submitted", r.submitted)] + [("evidence", t) for t in r.times]:
-        t = _parse_time(value)
+        t = parse_time(value)
         if t is not None:
             times.append((t, label))
     rec = r.exam or {}
     if rec.get("finished"):
-        t = _parse_time(rec.get("finished"))
+        t = parse_time(rec.get("finished"))
         if t is not None:
             times.append((t, "exam finished"))
     late = [(t, label) for t, label in times if t > policy.deadline]
@@ -593,7 +593,7 @@ def _mark_late(r: BundleResult, policy: Policy) -> None:
         r.penalty = round(min(r.score, r.max_score * min(1.0, policy.late_penalty * days / 100)), 2)
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     text = value.strip().replace("Z", "+00:00")

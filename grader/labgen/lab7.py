@@ -1,7 +1,7 @@
 """lab7: a break-in to investigate. Generates, from a seed, a day-in-the-life audit log of a small cluster
 (~34,000 events, ~17,000 requests: kubelets, controllers, kube-proxy, humans, CI, failed logins, watches) in
-which one ServiceAccount reads some of the Secrets of one namespace, plus that namespace's Secrets, ServiceAccounts,
-Roles and RoleBindings as API objects.
+which one ServiceAccount reads some of the Secrets of one namespace, plus that namespace's Secrets,
+ServiceAccounts, Roles and RoleBindings as API objects.
 
 The story is the same shape for every seed, so that the answer always has the same parts (and the
 solution and fixtures can name them with placeholders); names, times, keys, uids and the order of the
@@ -39,7 +39,8 @@ import yaml
 
 from grader import versions
 
-LOG_DIR = "/var/log/kubernetes/audit-lab7"  # lab7's own folder: lab2's kube-apiserver writes /var/log/kubernetes/audit
+# lab7's own folder: lab2's kube-apiserver writes /var/log/kubernetes/audit
+LOG_DIR = "/var/log/kubernetes/audit-lab7"
 NODE = "controlplane"
 K8S = "v" + versions.kubernetes()  # the cluster components speak with the pinned release
 GIT = "kubernetes/39683505b630ff2121012f3c5b16215a1449d5ed"
@@ -186,7 +187,8 @@ def _rotated(s: SecretPlan, key: str) -> str:
     if key == ".dockerconfigjson":
         return '{"auths":{"registry.example.com":{"auth":"cm9ib3Q6cm90YXRlZA=="}}}'
     if key in ("tls.crt", "tls.key"):
-        return f"-----BEGIN {'CERTIFICATE' if key == 'tls.crt' else 'PRIVATE KEY'}-----\nrotated\n-----END-----\n"
+        label = "CERTIFICATE" if key == "tls.crt" else "PRIVATE KEY"
+        return f"-----BEGIN {label}-----\nrotated\n-----END-----\n"
     return f"rotated-{s.name}-{key}"
 
 
@@ -244,7 +246,8 @@ class Actor:
         return u
 
     def who_json(self, authenticated: bool = True) -> bytes:
-        """``,"user":{...},"sourceIPs":[...][,"userAgent":...]`` as in an event (cached when authenticated)."""
+        """``,"user":{...},"sourceIPs":[...][,"userAgent":...]`` as in an event (cached when
+        authenticated)."""
         if authenticated and self._json is not None:
             return self._json
         out = (
@@ -285,7 +288,8 @@ Line = tuple[bytes, ...]  # the pieces of one JSON line; joined once, for the wh
 
 
 class LogBuilder:
-    """Collects events as (stage time in microseconds from ``base``, line pieces); gives them in time order."""
+    """Collects events as (stage time in microseconds from ``base``, line pieces); gives them in time
+    order."""
 
     def __init__(self, rng: random.Random, base: datetime):
         if base.microsecond or base.utcoffset():
@@ -293,9 +297,8 @@ class LogBuilder:
         self.rng = rng
         self.base = base
         self.events: list[tuple[int, Line]] = []
-        self._naive_base = base.replace(
-            tzinfo=None
-        )  # isoformat() of a naive whole second: no offset, no micro
+        # isoformat() of a naive whole second: no offset, no micro
+        self._naive_base = base.replace(tzinfo=None)
         self._seconds: dict[int, bytes] = {}
         self._annotations: dict[tuple[str, str], bytes] = {}
         self._status: dict[int, bytes] = {}
@@ -388,7 +391,8 @@ class LogBuilder:
         return b',"responseStatus":' + _dumps(st)
 
     def sorted_events(self) -> list[tuple[int, Line]]:
-        """(microseconds from base, line pieces) by stage time; the sort is stable: ties keep the request order."""
+        """(microseconds from base, line pieces) by stage time; the sort is stable: ties keep the request
+        order."""
         return sorted(self.events, key=itemgetter(0))
 
 
@@ -438,68 +442,101 @@ def _uri(
     return path + (f"?{query}" if query else "")
 
 
-def build_log(p: Plan) -> list[tuple[int, Line]]:
-    """The whole log in time order: (microseconds after ``p.base``, the pieces of the JSON line)."""
-    rng = random.Random(
-        int.from_bytes(hashlib.sha256(f"lab7-log\0{p.seed}\0{p.ns}\0{p.sa}".encode()).digest()[:8], "big")
-    )
-    b = LogBuilder(rng, p.base)
+_NODES = (
+    ("cp-1", "10.0.0.10"),
+    ("worker-1", "10.0.0.11"),
+    ("worker-2", "10.0.0.12"),
+    ("worker-3", "10.0.0.13"),
+)
+_APP_NODE = "worker-2"
+_NODE_AUTH = '""'  # Node authorizer: empty reason
+_CONTROLLERS = (
+    "replicaset-controller",
+    "deployment-controller",
+    "endpointslice-controller",
+    "endpoint-controller",
+    "generic-garbage-collector",
+    "namespace-controller",
+    "job-controller",
+    "cronjob-controller",
+)
+_KCM_REASON = (
+    'RBAC: allowed by ClusterRoleBinding "system:kube-controller-manager" of ClusterRole '
+    '"system:kube-controller-manager" to User "system:kube-controller-manager"'
+)
+_CI_REASON = (
+    'RBAC: allowed by ClusterRoleBinding "ci-deployer" of ClusterRole "edit" to ServiceAccount "deployer/ci"'
+)
+
+
+@dataclass
+class Cast:
+    """Everyone who talks to the API server in the log (uids are drawn from the log's random stream)."""
+
+    kubelets: dict[str, Actor]
+    kcm: Actor
+    sched: Actor
+    apisrv: Actor
+    ctrl: dict[str, Actor]
+    proxies: dict[str, Actor]
+    coredns: Actor
+    ci: Actor
+    app: Actor
+    runner: Actor
+    lookalike: Actor
+    staging_twin: Actor
+    intruder: Actor
+    alice: Actor
+    admin: Actor
+    anon: Actor
+
+
+def _control_plane_actors(rng: random.Random) -> dict[str, Any]:
+    """Kubelets, controllers, scheduler, kube-apiserver itself, kube-proxy and CoreDNS."""
+    return {
+        "kubelets": {
+            n: Actor(
+                f"system:node:{n}",
+                ("system:nodes", "system:authenticated"),
+                ip,
+                f"kubelet/{K8S} (linux/amd64) {GIT}",
+            )
+            for n, ip in _NODES
+        },
+        "kcm": Actor(
+            "system:kube-controller-manager",
+            ("system:authenticated",),
+            "10.0.0.10",
+            f"kube-controller-manager/{K8S} (linux/amd64) {GIT}/leader-election",
+        ),
+        "sched": Actor(
+            "system:kube-scheduler",
+            ("system:authenticated",),
+            "10.0.0.10",
+            f"kube-scheduler/{K8S} (linux/amd64) {GIT}/leader-election",
+        ),
+        "apisrv": Actor(
+            "system:apiserver",
+            ("system:authenticated", "system:masters"),
+            "::1",
+            f"kube-apiserver/{K8S} (linux/amd64) {GIT}",
+            _uid(rng),
+        ),
+        "ctrl": {c: _sa("kube-system", c, "10.0.0.10", _kcm_ua(c), rng) for c in _CONTROLLERS},
+        "proxies": {
+            n: _sa("kube-system", "kube-proxy", ip, f"kube-proxy/{K8S} (linux/amd64) {GIT}", rng)
+            for n, ip in _NODES
+        },
+        "coredns": _sa(
+            "kube-system", "coredns", "10.244.0.3", "coredns/v1.11.1 (linux/amd64) kubernetes/...", rng
+        ),
+    }
+
+
+def _cast(p: Plan, rng: random.Random) -> Cast:
+    """The actors, drawn in a fixed order (the order of the uids is part of what a seed gives)."""
     ns, sa = p.ns, p.sa
-    W = WINDOW
-    nodes = [
-        ("cp-1", "10.0.0.10"),
-        ("worker-1", "10.0.0.11"),
-        ("worker-2", "10.0.0.12"),
-        ("worker-3", "10.0.0.13"),
-    ]
-    kubelets = {
-        n: Actor(
-            f"system:node:{n}",
-            ("system:nodes", "system:authenticated"),
-            ip,
-            f"kubelet/{K8S} (linux/amd64) {GIT}",
-        )
-        for n, ip in nodes
-    }
-    app_node = "worker-2"
-    node_auth = '""'  # Node authorizer: empty reason
-    kcm = Actor(
-        "system:kube-controller-manager",
-        ("system:authenticated",),
-        "10.0.0.10",
-        f"kube-controller-manager/{K8S} (linux/amd64) {GIT}/leader-election",
-    )
-    sched = Actor(
-        "system:kube-scheduler",
-        ("system:authenticated",),
-        "10.0.0.10",
-        f"kube-scheduler/{K8S} (linux/amd64) {GIT}/leader-election",
-    )
-    apisrv = Actor(
-        "system:apiserver",
-        ("system:authenticated", "system:masters"),
-        "::1",
-        f"kube-apiserver/{K8S} (linux/amd64) {GIT}",
-        _uid(rng),
-    )
-    ctrl = {
-        c: _sa("kube-system", c, "10.0.0.10", _kcm_ua(c), rng)
-        for c in (
-            "replicaset-controller",
-            "deployment-controller",
-            "endpointslice-controller",
-            "endpoint-controller",
-            "generic-garbage-collector",
-            "namespace-controller",
-            "job-controller",
-            "cronjob-controller",
-        )
-    }
-    proxies = {
-        n: _sa("kube-system", "kube-proxy", ip, f"kube-proxy/{K8S} (linux/amd64) {GIT}", rng)
-        for n, ip in nodes
-    }
-    coredns = _sa("kube-system", "coredns", "10.244.0.3", "coredns/v1.11.1 (linux/amd64) kubernetes/...", rng)
+    system = _control_plane_actors(rng)
     ci = _sa("ci", "deployer", "10.244.1.40", "helm/v3.14.2 (linux/amd64) kubernetes/abc1234", rng)
     app = _sa(ns, f"{ns}-api", "10.244.2.31", "Go-http-client/2.0", rng)
     runner = _sa(ns, sa, "10.244.2.57", "kubernetes-python-client/29.0.0", rng)
@@ -527,93 +564,130 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
         f"kubectl/{K8S} (linux/amd64) {GIT}",
     )
     anon = Actor("system:anonymous", ("system:unauthenticated",), "10.0.0.2", "kube-probe/1.30")
-    secret_names = {s.name for s in p.secrets}
-    created = {s.name: (s.created - p.base).total_seconds() for s in p.secrets}
+    return Cast(
+        **system,
+        ci=ci,
+        app=app,
+        runner=runner,
+        lookalike=lookalike,
+        staging_twin=staging_twin,
+        intruder=intruder,
+        alice=alice,
+        admin=admin,
+        anon=anon,
+    )
 
-    def exists(name: str, t: float) -> bool:
-        return created.get(name, -1e9) <= t
 
-    # -- control plane heartbeats (the bulk of a real log) --
+def _created_at(p: Plan) -> dict[str, float]:
+    """Each Secret's creation time in seconds after ``p.base``."""
+    return {s.name: (s.created - p.base).total_seconds() for s in p.secrets}
+
+
+def _exists(created: dict[str, float], name: str, t: float) -> bool:
+    """Whether the Secret ``name`` exists ``t`` seconds after the base time."""
+    return created.get(name, -1e9) <= t
+
+
+def _own_reason(ns: str, sa: str) -> str:
+    return f'RBAC: allowed by RoleBinding "{sa}/{ns}" of Role "{sa}" to ServiceAccount "{sa}/{ns}"'
+
+
+def _watch_query(rng: random.Random, dur: float, selector: str = "", timeout: bool = True) -> str:
+    """A client's watch query (the resourceVersion is drawn here, after the duration)."""
+    rv = rng.randrange(10**6, 10**7)
+    return (
+        "allowWatchBookmarks=true"
+        + (f"&fieldSelector={selector}" if selector else "")
+        + f"&resourceVersion={rv}"
+        + (f"&timeout={int(dur)}s" if timeout else "")
+        + f"&timeoutSeconds={int(dur)}&watch=true"
+    )
+
+
+# -- control plane heartbeats (the bulk of a real log) --
+
+
+def _node_leases(b: LogBuilder, c: Cast) -> None:
+    rng = b.rng
     t = rng.uniform(0, 2)
-    while t < W:
-        for n, _ in nodes:
+    while t < WINDOW:
+        for n, _ in _NODES:
             tt = t + rng.uniform(0, 0.9)
             b.request(
                 tt,
-                kubelets[n],
+                c.kubelets[n],
                 "update",
                 _uri("leases", "kube-node-lease", n, "coordination.k8s.io"),
                 _ref("leases", "kube-node-lease", n, "coordination.k8s.io"),
                 200,
-                reason=node_auth,
+                reason=_NODE_AUTH,
             )
         t += 10.0
+
+
+def _leader_leases(b: LogBuilder, c: Cast) -> None:
+    """Leader election of the controller manager and the scheduler, and the API server's identity lease."""
+    rng = b.rng
+    apiserver_lease = "apiserver-7xk2nq4abvg3wmh5q6f2zb7yqe"
     t = rng.uniform(0, 2)
-    while t < W:
-        for actor, lease in ((kcm, "kube-controller-manager"), (sched, "kube-scheduler")):
+    while t < WINDOW:
+        for actor, lease in ((c.kcm, "kube-controller-manager"), (c.sched, "kube-scheduler")):
             tt = t + rng.uniform(0, 1)
             ref = _ref("leases", "kube-system", lease, "coordination.k8s.io")
             reason = (
                 f'RBAC: allowed by ClusterRoleBinding "system:{lease}" of ClusterRole "system:{lease}" '
                 f'to User "system:{lease}"'
             )
-            b.request(
-                tt,
-                actor,
-                "get",
-                _uri("leases", "kube-system", lease, "coordination.k8s.io"),
-                ref,
-                200,
-                reason=reason,
-            )
-            b.request(
-                tt + 0.004,
-                actor,
-                "update",
-                _uri("leases", "kube-system", lease, "coordination.k8s.io"),
-                ref,
-                200,
-                reason=reason,
-            )
+            uri = _uri("leases", "kube-system", lease, "coordination.k8s.io")
+            b.request(tt, actor, "get", uri, ref, 200, reason=reason)
+            b.request(tt + 0.004, actor, "update", uri, ref, 200, reason=reason)
         b.request(
             t + rng.uniform(0, 2),
-            apisrv,
+            c.apisrv,
             "update",
-            _uri("leases", "kube-system", "apiserver-7xk2nq4abvg3wmh5q6f2zb7yqe", "coordination.k8s.io"),
-            _ref("leases", "kube-system", "apiserver-7xk2nq4abvg3wmh5q6f2zb7yqe", "coordination.k8s.io"),
+            _uri("leases", "kube-system", apiserver_lease, "coordination.k8s.io"),
+            _ref("leases", "kube-system", apiserver_lease, "coordination.k8s.io"),
             200,
             reason="",
         )
         t += 6.0
+
+
+def _node_status(b: LogBuilder, c: Cast) -> None:
+    rng = b.rng
     t = rng.uniform(0, 10)
-    while t < W:
-        for n, _ in nodes:
+    while t < WINDOW:
+        for n, _ in _NODES:
             tt = t + rng.uniform(0, 5)
             b.request(
                 tt,
-                kubelets[n],
+                c.kubelets[n],
                 "get",
                 _uri("nodes", None, n, query="resourceVersion=0&timeout=10s"),
                 _ref("nodes", None, n),
                 200,
-                reason=node_auth,
+                reason=_NODE_AUTH,
             )
             b.request(
                 tt + 0.01,
-                kubelets[n],
+                c.kubelets[n],
                 "patch",
                 _uri("nodes", None, n, sub="status"),
                 _ref("nodes", None, n, sub="status"),
                 200,
-                reason=node_auth,
+                reason=_NODE_AUTH,
             )
         t += 60.0
-    # anonymous readiness probes from the load balancer (non-resource requests: no objectRef)
+
+
+def _readiness_probes(b: LogBuilder, c: Cast) -> None:
+    """Anonymous readiness probes from the load balancer (non-resource requests: no objectRef)."""
+    rng = b.rng
     t = rng.uniform(0, 5)
-    while t < W:
+    while t < WINDOW:
         b.request(
             t,
-            anon,
+            c.anon,
             "get",
             "/readyz",
             None,
@@ -622,183 +696,156 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
             '"system:public-info-viewer" to Group "system:unauthenticated"',
         )
         t += rng.uniform(8, 14)
-    # -- watches: kube-proxy, coredns, kubelets (ResponseStarted now, ResponseComplete when they time out) --
-    for n, _ in nodes:
+
+
+# -- watches (ResponseStarted now, ResponseComplete when they time out) --
+
+
+def _watch_loop(
+    b: LogBuilder,
+    actor: Actor,
+    t: float,
+    resource: str,
+    ns: str | None,
+    name: str | None,
+    group: str,
+    selector: str,
+    timeout: bool,
+    reason: str,
+) -> None:
+    """One client's back-to-back watches on one resource from ``t`` to the end of the window."""
+    rng = b.rng
+    while t < WINDOW:
+        dur = rng.uniform(300, 560)
+        b.request(
+            t,
+            actor,
+            "watch",
+            _uri(resource, ns, None, group, query=_watch_query(rng, dur, selector, timeout)),
+            _ref(resource, ns, name, group),
+            200,
+            long_running=dur,
+            reason=reason,
+        )
+        t += dur + rng.uniform(0.1, 2)
+
+
+def _node_watches(b: LogBuilder, c: Cast) -> None:
+    """Each node's kube-proxy watches endpointslices and services, its kubelet its own pods."""
+    rng = b.rng
+    proxier = (
+        'RBAC: allowed by ClusterRoleBinding "kubeadm:node-proxier" of ClusterRole '
+        '"system:node-proxier" to ServiceAccount "kube-proxy/kube-system"'
+    )
+    for n, _ in _NODES:
         for resource, group in (("endpointslices", "discovery.k8s.io"), ("services", "")):
             t = rng.uniform(0, 30)
-            while t < W:
-                dur = rng.uniform(300, 560)
-                b.request(
-                    t,
-                    proxies[n],
-                    "watch",
-                    _uri(
-                        resource,
-                        None,
-                        None,
-                        group,
-                        query=(
-                            f"allowWatchBookmarks=true&resourceVersion={rng.randrange(10**6, 10**7)}&timeout={int(dur)}s"
-                            "&timeoutSeconds=" + str(int(dur)) + "&watch=true"
-                        ),
-                    ),
-                    _ref(resource, None, None, group),
-                    200,
-                    long_running=dur,
-                    reason='RBAC: allowed by ClusterRoleBinding "kubeadm:node-proxier" of ClusterRole '
-                    '"system:node-proxier" to ServiceAccount "kube-proxy/kube-system"',
-                )
-                t += dur + rng.uniform(0.1, 2)
+            _watch_loop(b, c.proxies[n], t, resource, None, None, group, "", True, proxier)
         t = rng.uniform(0, 30)
-        while t < W:
-            dur = rng.uniform(300, 560)
-            b.request(
-                t,
-                kubelets[n],
-                "watch",
-                _uri(
-                    "pods",
-                    None,
-                    None,
-                    query=(
-                        f"allowWatchBookmarks=true&fieldSelector=spec.nodeName%3D{n}&resourceVersion="
-                        f"{rng.randrange(10**6, 10**7)}&timeoutSeconds={int(dur)}&watch=true"
-                    ),
-                ),
-                _ref("pods", None, None),
-                200,
-                long_running=dur,
-                reason=node_auth,
-            )
-            t += dur + rng.uniform(0.1, 2)
+        _watch_loop(b, c.kubelets[n], t, "pods", None, None, "", f"spec.nodeName%3D{n}", False, _NODE_AUTH)
+
+
+def _coredns_watches(b: LogBuilder, c: Cast) -> None:
+    rng = b.rng
+    reason = (
+        'RBAC: allowed by ClusterRoleBinding "system:coredns" of ClusterRole "system:coredns" '
+        'to ServiceAccount "coredns/kube-system"'
+    )
     for resource in ("endpointslices", "services", "namespaces"):
         t = rng.uniform(0, 30)
         group = "discovery.k8s.io" if resource == "endpointslices" else ""
-        while t < W:
-            dur = rng.uniform(300, 560)
-            b.request(
-                t,
-                coredns,
-                "watch",
-                _uri(
-                    resource,
-                    None,
-                    None,
-                    group,
-                    query=(
-                        f"allowWatchBookmarks=true&resourceVersion={rng.randrange(10**6, 10**7)}&timeoutSeconds={int(dur)}"
-                        "&watch=true"
-                    ),
-                ),
-                _ref(resource, None, None, group),
-                200,
-                long_running=dur,
-                reason='RBAC: allowed by ClusterRoleBinding "system:coredns" of ClusterRole "system:coredns" '
-                'to ServiceAccount "coredns/kube-system"',
-            )
-            t += dur + rng.uniform(0.1, 2)
-    # the kubelet of the app's node watches the Secrets and ConfigMaps its pods mount (a read, but not the SA)
+        _watch_loop(b, c.coredns, t, resource, None, None, group, "", False, reason)
+
+
+def _mounted_watches(b: LogBuilder, c: Cast, p: Plan, created: dict[str, float]) -> None:
+    """The kubelet of the app's node watches the Secrets and ConfigMaps its pods mount (a read, but not
+    the ServiceAccount's)."""
+    rng = b.rng
     mounted = [p.slot("read_1").name, p.slot("read_2").name, p.slot("unread_1").name]
-    for name in mounted + [f"{ns}-api-config"]:
+    for name in mounted + [f"{p.ns}-api-config"]:
         resource = "configmaps" if name.endswith("-config") else "secrets"
         t = max(rng.uniform(0, 60), created.get(name, 0) + rng.uniform(20, 90))
-        while t < W:
-            dur = rng.uniform(300, 560)
-            b.request(
-                t,
-                kubelets[app_node],
-                "watch",
-                _uri(
-                    resource,
-                    ns,
-                    None,
-                    query=(
-                        f"allowWatchBookmarks=true&fieldSelector=metadata.name%3D{name}&resourceVersion="
-                        f"{rng.randrange(10**6, 10**7)}&timeout={int(dur)}s&timeoutSeconds={int(dur)}&watch=true"
-                    ),
-                ),
-                _ref(resource, ns, name),
-                200,
-                long_running=dur,
-                reason=node_auth,
-            )
-            t += dur + rng.uniform(0.1, 2)
-    # -- controllers reconciling --
-    deployments = [f"{ns}-api", f"{ns}-worker", "frontend", "checkout-ui"]
-    t = rng.uniform(0, 20)
-    while t < W:
-        c = rng.choice(list(ctrl.values()))
-        name = c.username.rsplit(":", 1)[1]
-        cr = f"system:controller:{name}"
-        reason = (
-            f'RBAC: allowed by ClusterRoleBinding "{cr}" of ClusterRole "{cr}" to ServiceAccount '
-            f'"{name}/kube-system"'
+        selector = f"metadata.name%3D{name}"
+        _watch_loop(b, c.kubelets[_APP_NODE], t, resource, p.ns, name, "", selector, True, _NODE_AUTH)
+
+
+# -- controllers reconciling --
+
+
+def _controller_request(
+    b: LogBuilder, t: float, ctl: Actor, name: str, ns: str, deployments: list[str]
+) -> None:
+    """What one controller does in one pass (the request depends on which controller it is)."""
+    rng = b.rng
+    cr = f"system:controller:{name}"
+    reason = (
+        f'RBAC: allowed by ClusterRoleBinding "{cr}" of ClusterRole "{cr}" to ServiceAccount '
+        f'"{name}/kube-system"'
+    )
+    if name == "replicaset-controller":
+        d = rng.choice(deployments)
+        rs = f"{d}-{rng.choice(['5d8f7c9b6', '7c4b9d8f5', '6f9c8b7d4'])}"
+        uri, ref = (
+            _uri("replicasets", ns, rs, "apps", sub="status"),
+            _ref("replicasets", ns, rs, "apps", sub="status"),
         )
-        if name == "replicaset-controller":
-            d = rng.choice(deployments)
-            rs = f"{d}-{rng.choice(['5d8f7c9b6', '7c4b9d8f5', '6f9c8b7d4'])}"
-            b.request(
-                t,
-                c,
-                "update",
-                _uri("replicasets", ns, rs, "apps", sub="status"),
-                _ref("replicasets", ns, rs, "apps", sub="status"),
-                200,
-                reason=reason,
-            )
-        elif name == "deployment-controller":
-            d = rng.choice(deployments)
-            b.request(
-                t,
-                c,
-                "update",
-                _uri("deployments", ns, d, "apps", sub="status"),
-                _ref("deployments", ns, d, "apps", sub="status"),
-                rng.choice([200, 200, 200, 409]),
-                reason=reason,
-                message=f'Operation cannot be fulfilled on deployments.apps "{d}": the object '
-                "has been modified; please apply your changes to the latest version",
-            )
-        elif name in ("endpointslice-controller", "endpoint-controller"):
-            svc = rng.choice(deployments)
-            res, grp = (
-                ("endpointslices", "discovery.k8s.io")
-                if name.startswith("endpointslice")
-                else ("endpoints", "")
-            )
-            obj = f"{svc}-{rng.choice(['x7k2p', 'm9q4t', 'b3n8d'])}" if grp else svc
-            b.request(t, c, "update", _uri(res, ns, obj, grp), _ref(res, ns, obj, grp), 200, reason=reason)
-        elif name in ("job-controller", "cronjob-controller"):
-            b.request(
-                t,
-                c,
-                "list",
-                _uri("jobs", ns, None, "batch", query="limit=500"),
-                _ref("jobs", ns, None, "batch"),
-                200,
-                reason=reason,
-            )
-        else:
-            b.request(
-                t, c, "get", _uri("namespaces", None, ns), _ref("namespaces", ns, ns), 200, reason=reason
-            )
+        b.request(t, ctl, "update", uri, ref, 200, reason=reason)
+    elif name == "deployment-controller":
+        d = rng.choice(deployments)
+        b.request(
+            t,
+            ctl,
+            "update",
+            _uri("deployments", ns, d, "apps", sub="status"),
+            _ref("deployments", ns, d, "apps", sub="status"),
+            rng.choice([200, 200, 200, 409]),
+            reason=reason,
+            message=f'Operation cannot be fulfilled on deployments.apps "{d}": the object '
+            "has been modified; please apply your changes to the latest version",
+        )
+    elif name in ("endpointslice-controller", "endpoint-controller"):
+        svc = rng.choice(deployments)
+        res, grp = (
+            ("endpointslices", "discovery.k8s.io") if name.startswith("endpointslice") else ("endpoints", "")
+        )
+        obj = f"{svc}-{rng.choice(['x7k2p', 'm9q4t', 'b3n8d'])}" if grp else svc
+        b.request(t, ctl, "update", _uri(res, ns, obj, grp), _ref(res, ns, obj, grp), 200, reason=reason)
+    elif name in ("job-controller", "cronjob-controller"):
+        uri, ref = _uri("jobs", ns, None, "batch", query="limit=500"), _ref("jobs", ns, None, "batch")
+        b.request(t, ctl, "list", uri, ref, 200, reason=reason)
+    else:
+        b.request(t, ctl, "get", _uri("namespaces", None, ns), _ref("namespaces", ns, ns), 200, reason=reason)
+
+
+def _controllers(b: LogBuilder, c: Cast, ns: str, deployments: list[str]) -> None:
+    """A random controller reconciles, and the controller manager records an Event."""
+    rng = b.rng
+    t = rng.uniform(0, 20)
+    while t < WINDOW:
+        ctl = rng.choice(list(c.ctrl.values()))
+        _controller_request(b, t, ctl, ctl.username.rsplit(":", 1)[1], ns, deployments)
         b.request(
             t + 0.03,
-            kcm,
+            c.kcm,
             "create",
             _uri("events", ns, None),
             _ref("events", ns, f"{rng.choice(deployments)}.{rng.getrandbits(40):x}"),
             201,
-            reason='RBAC: allowed by ClusterRoleBinding "system:kube-controller-manager" of ClusterRole '
-            '"system:kube-controller-manager" to User "system:kube-controller-manager"',
+            reason=_KCM_REASON,
         )
         t += rng.uniform(3, 9)
-    # -- the workloads of the namespace --
+
+
+# -- the workloads of the namespace --
+
+
+def _app_config_reads(b: LogBuilder, c: Cast, ns: str) -> None:
+    rng = b.rng
     t = rng.uniform(0, 30)
-    while t < W:
+    while t < WINDOW:
         b.request(
             t,
-            app,
+            c.app,
             "get",
             _uri("configmaps", ns, f"{ns}-api-config"),
             _ref("configmaps", ns, f"{ns}-api-config"),
@@ -807,32 +854,22 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
             f'"{ns}-api/{ns}"',
         )
         t += rng.uniform(25, 35)
-    own = f'RBAC: allowed by RoleBinding "{sa}/{ns}" of Role "{sa}" to ServiceAccount "{sa}/{ns}"'
+
+
+def _runner_routine(b: LogBuilder, c: Cast, ns: str, own: str) -> None:
+    """The ServiceAccount's normal work: configmaps, pods, a report Job now and then."""
+    rng = b.rng
     t = rng.uniform(0, 120)
-    while t < W:  # the ServiceAccount's normal work: configmaps, pods, a report Job now and then
-        b.request(
-            t,
-            runner,
-            "list",
-            _uri("configmaps", ns, None, query="labelSelector=app%3Dreports"),
-            _ref("configmaps", ns, None),
-            200,
-            reason=own,
-        )
-        b.request(
-            t + 0.2,
-            runner,
-            "list",
-            _uri("pods", ns, None, query="labelSelector=app%3Dreports"),
-            _ref("pods", ns, None),
-            200,
-            reason=own,
-        )
+    while t < WINDOW:
+        uri = _uri("configmaps", ns, None, query="labelSelector=app%3Dreports")
+        b.request(t, c.runner, "list", uri, _ref("configmaps", ns, None), 200, reason=own)
+        uri = _uri("pods", ns, None, query="labelSelector=app%3Dreports")
+        b.request(t + 0.2, c.runner, "list", uri, _ref("pods", ns, None), 200, reason=own)
         if rng.random() < 0.2:
             job = f"report-{rng.getrandbits(32):08x}"
             b.request(
                 t + 0.5,
-                runner,
+                c.runner,
                 "create",
                 _uri("jobs", ns, None, "batch"),
                 _ref("jobs", ns, job, "batch"),
@@ -841,34 +878,31 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
                 level="Request",
             )
         t += rng.uniform(240, 360)
+
+
+def _lookalike_reads(b: LogBuilder, c: Cast, p: Plan, created: dict[str, float]) -> None:
+    """The look-alike ServiceAccount (a substring match on the intruder's name catches it)."""
+    rng = b.rng
+    ns, sa = p.ns, p.sa
     v2 = f'RBAC: allowed by RoleBinding "{sa}-v2/{ns}" of Role "{sa}-v2" to ServiceAccount "{sa}-v2/{ns}"'
     decoy_secret = p.slot("unread_3").name
     t = created[decoy_secret] + rng.uniform(30, 120)
-    while t < W:  # the look-alike (a substring match on the intruder's name catches it)
-        b.request(
-            t,
-            lookalike,
-            "get",
-            _uri("secrets", ns, decoy_secret),
-            _ref("secrets", ns, decoy_secret),
-            200,
-            reason=v2,
-        )
-        b.request(
-            t + 0.1,
-            lookalike,
-            "list",
-            _uri("configmaps", ns, None),
-            _ref("configmaps", ns, None),
-            200,
-            reason=v2,
-        )
+    while t < WINDOW:
+        uri, ref = _uri("secrets", ns, decoy_secret), _ref("secrets", ns, decoy_secret)
+        b.request(t, c.lookalike, "get", uri, ref, 200, reason=v2)
+        uri, ref = _uri("configmaps", ns, None), _ref("configmaps", ns, None)
+        b.request(t + 0.1, c.lookalike, "list", uri, ref, 200, reason=v2)
         t += rng.uniform(400, 700)
+
+
+def _staging_twin_reads(b: LogBuilder, c: Cast, sa: str) -> None:
+    """The same ServiceAccount name in another namespace reads that namespace's Secrets."""
+    rng = b.rng
     t = rng.uniform(0, 600)
-    while t < W:  # the same ServiceAccount name in another namespace reads that namespace's Secrets
+    while t < WINDOW:
         b.request(
             t,
-            staging_twin,
+            c.staging_twin,
             "list",
             _uri("secrets", "staging", None),
             _ref("secrets", "staging", None),
@@ -877,120 +911,104 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
             f'"{sa}/staging"',
         )
         t += rng.uniform(900, 1500)
-    # -- CI: deploys, creates the later Secrets, reads some --
-    ci_reason = (
-        'RBAC: allowed by ClusterRoleBinding "ci-deployer" of ClusterRole "edit" to ServiceAccount '
-        '"deployer/ci"'
-    )
+
+
+# -- CI: deploys, creates the later Secrets, reads some --
+
+
+def _ci_creates_secrets(b: LogBuilder, c: Cast, p: Plan, created: dict[str, float]) -> None:
+    rng = b.rng
     for s in p.secrets:
         if s.slot in ("read_4", "unread_1", "unread_2", "unread_3"):
             ct = created[s.name] - rng.uniform(0.05, 0.4)
-            b.request(
-                ct,
-                ci,
-                "create",
-                _uri("secrets", ns, None),
-                _ref("secrets", ns, s.name),
-                201,
-                reason=ci_reason,
-                level="Metadata",
-            )
+            uri, ref = _uri("secrets", p.ns, None), _ref("secrets", p.ns, s.name)
+            b.request(ct, c.ci, "create", uri, ref, 201, reason=_CI_REASON, level="Metadata")
+
+
+def _ci_deploys(b: LogBuilder, c: Cast, p: Plan, created: dict[str, float], deployments: list[str]) -> None:
+    rng = b.rng
+    ns = p.ns
     t = rng.uniform(60, 400)
-    while t < W:
+    while t < WINDOW:
         d = rng.choice(deployments)
-        b.request(
-            t,
-            ci,
-            "get",
-            _uri("deployments", ns, d, "apps"),
-            _ref("deployments", ns, d, "apps"),
-            200,
-            reason=ci_reason,
-        )
-        b.request(
-            t + 0.4,
-            ci,
-            "patch",
-            _uri("deployments", ns, d, "apps"),
-            _ref("deployments", ns, d, "apps"),
-            200,
-            reason=ci_reason,
-            level="Request",
-        )
+        uri, ref = _uri("deployments", ns, d, "apps"), _ref("deployments", ns, d, "apps")
+        b.request(t, c.ci, "get", uri, ref, 200, reason=_CI_REASON)
+        b.request(t + 0.4, c.ci, "patch", uri, ref, 200, reason=_CI_REASON, level="Request")
         for name in (p.slot("unread_1").name, p.slot("read_3").name):
-            if exists(name, t):
-                b.request(
-                    t + 0.2,
-                    ci,
-                    "get",
-                    _uri("secrets", ns, name),
-                    _ref("secrets", ns, name),
-                    200,
-                    reason=ci_reason,
-                )
+            if _exists(created, name, t):
+                uri, ref = _uri("secrets", ns, name), _ref("secrets", ns, name)
+                b.request(t + 0.2, c.ci, "get", uri, ref, 200, reason=_CI_REASON)
         t += rng.uniform(500, 900)
-    # -- humans --
-    t = rng.uniform(200, 900)
-    while t < W:
-        who = rng.choice([alice, alice, admin])
-        reason = (
-            'RBAC: allowed by ClusterRoleBinding "oncall" of ClusterRole "view" to Group "oncall"'
-            if who is alice
-            else 'RBAC: allowed by ClusterRoleBinding "kubeadm:cluster-admins" of ClusterRole '
-            '"cluster-admin" to Group "kubeadm:cluster-admins"'
-        )
+
+
+# -- humans --
+
+
+def _human_session(
+    b: LogBuilder, t: float, who: Actor, is_admin: bool, ns: str, deployments: list[str]
+) -> None:
+    """An on-call look at the namespace: list pods, read a log; an admin sometimes execs, alice sometimes
+    tries the Secrets (forbidden)."""
+    rng = b.rng
+    reason = (
+        'RBAC: allowed by ClusterRoleBinding "kubeadm:cluster-admins" of ClusterRole '
+        '"cluster-admin" to Group "kubeadm:cluster-admins"'
+        if is_admin
+        else 'RBAC: allowed by ClusterRoleBinding "oncall" of ClusterRole "view" to Group "oncall"'
+    )
+    uri, ref = _uri("pods", ns, None, query="limit=500"), _ref("pods", ns, None)
+    b.request(t, who, "list", uri, ref, 200, reason=reason)
+    pod = f"{rng.choice(deployments)}-{rng.choice(['5d8f7c9b6', '7c4b9d8f5'])}-{rng.getrandbits(20):05x}"
+    b.request(
+        t + rng.uniform(3, 20),
+        who,
+        "get",
+        _uri("pods", ns, pod, sub="log", query="container=app&tailLines=100"),
+        _ref("pods", ns, pod, sub="log"),
+        200,
+        reason=reason,
+        long_running=rng.uniform(0.2, 3),
+    )
+    if is_admin and rng.random() < 0.5:
         b.request(
-            t,
+            t + rng.uniform(20, 40),
+            who,
+            "create",
+            _uri(
+                "pods", ns, pod, sub="exec", query="command=sh&container=app&stdin=true&stdout=true&tty=true"
+            ),
+            _ref("pods", ns, pod, sub="exec"),
+            101,
+            reason=reason,
+            long_running=rng.uniform(30, 200),
+        )
+    if not is_admin and rng.random() < 0.4:
+        b.request(
+            t + rng.uniform(40, 60),
             who,
             "list",
-            _uri("pods", ns, None, query="limit=500"),
-            _ref("pods", ns, None),
-            200,
-            reason=reason,
+            _uri("secrets", ns, None),
+            _ref("secrets", ns, None),
+            403,
+            reason="",
+            message=f'secrets is forbidden: User "alice@corp.example" cannot list resource '
+            f'"secrets" in API group "" in the namespace "{ns}"',
         )
-        pod = f"{rng.choice(deployments)}-{rng.choice(['5d8f7c9b6', '7c4b9d8f5'])}-{rng.getrandbits(20):05x}"
-        b.request(
-            t + rng.uniform(3, 20),
-            who,
-            "get",
-            _uri("pods", ns, pod, sub="log", query="container=app&tailLines=100"),
-            _ref("pods", ns, pod, sub="log"),
-            200,
-            reason=reason,
-            long_running=rng.uniform(0.2, 3),
-        )
-        if who is admin and rng.random() < 0.5:
-            b.request(
-                t + rng.uniform(20, 40),
-                who,
-                "create",
-                _uri(
-                    "pods",
-                    ns,
-                    pod,
-                    sub="exec",
-                    query="command=sh&container=app&stdin=true&stdout=true&tty=true",
-                ),
-                _ref("pods", ns, pod, sub="exec"),
-                101,
-                reason=reason,
-                long_running=rng.uniform(30, 200),
-            )
-        if who is alice and rng.random() < 0.4:
-            b.request(
-                t + rng.uniform(40, 60),
-                who,
-                "list",
-                _uri("secrets", ns, None),
-                _ref("secrets", ns, None),
-                403,
-                reason="",
-                message=f'secrets is forbidden: User "alice@corp.example" cannot list resource '
-                f'"secrets" in API group "" in the namespace "{ns}"',
-            )
+
+
+def _humans(b: LogBuilder, c: Cast, ns: str, deployments: list[str]) -> None:
+    rng = b.rng
+    t = rng.uniform(200, 900)
+    while t < WINDOW:
+        who = rng.choice([c.alice, c.alice, c.admin])
+        _human_session(b, t, who, who is c.admin, ns, deployments)
         t += rng.uniform(400, 1100)
-    # -- failed logins: a token spray from outside --
-    spray_at = rng.uniform(0.1, 0.25) * W
+
+
+def _token_spray(b: LogBuilder, ns: str) -> None:
+    """Failed logins: a token spray from outside."""
+    rng = b.rng
+    spray_at = rng.uniform(0.1, 0.25) * WINDOW
     spray = Actor("", (), "203.0.113.50", "curl/8.5.0")
     for i in range(rng.randrange(25, 40)):
         b.request(
@@ -1002,11 +1020,18 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
             401,
             failed_authn=True,
         )
-    # -- the intruder: the ServiceAccount's token used from elsewhere --
+
+
+# -- the intruder: the ServiceAccount's token used from elsewhere --
+
+
+def _intruder_probes(b: LogBuilder, c: Cast, p: Plan) -> None:
+    """Before the list: what may I do, and a try at kube-system's Secrets (forbidden)."""
+    rng = b.rng
     t0 = (p.list_at - p.base).total_seconds() - rng.uniform(30, 90)
     b.request(
         t0,
-        intruder,
+        c.intruder,
         "create",
         "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
         _ref("selfsubjectrulesreviews", None, None, "authorization.k8s.io"),
@@ -1017,7 +1042,7 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
     )
     b.request(
         t0 + rng.uniform(5, 15),
-        intruder,
+        c.intruder,
         "list",
         _uri("secrets", "kube-system", None),
         _ref("secrets", "kube-system", None),
@@ -1026,28 +1051,20 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
         message=f'secrets is forbidden: User "{p.attacker}" cannot list resource "secrets" in API group '
         '"" in the namespace "kube-system"',
     )
+
+
+def _intruder_list_and_gets(b: LogBuilder, c: Cast, p: Plan, created: dict[str, float], own: str) -> None:
+    """The namespace-wide list, a get of read_1, a get of unread_2 before it exists (404), a pod list."""
+    rng = b.rng
+    ns, intruder = p.ns, c.intruder
     t_list = (p.list_at - p.base).total_seconds()
-    b.request(
-        t_list,
-        intruder,
-        "list",
-        _uri("secrets", ns, None, query="limit=500"),
-        _ref("secrets", ns, None),
-        200,
-        reason=own,
-    )
+    uri, ref = _uri("secrets", ns, None, query="limit=500"), _ref("secrets", ns, None)
+    b.request(t_list, intruder, "list", uri, ref, 200, reason=own)
     r1 = p.slot("read_1").name
-    b.request(
-        t_list + rng.uniform(8, 20),
-        intruder,
-        "get",
-        _uri("secrets", ns, r1),
-        _ref("secrets", ns, r1),
-        200,
-        reason=own,
-    )
+    uri, ref = _uri("secrets", ns, r1), _ref("secrets", ns, r1)
+    b.request(t_list + rng.uniform(8, 20), intruder, "get", uri, ref, 200, reason=own)
     u2 = p.slot("unread_2").name
-    assert not exists(u2, t_list + 60)
+    assert not _exists(created, u2, t_list + 60)
     b.request(
         t_list + rng.uniform(25, 60),
         intruder,
@@ -1058,27 +1075,23 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
         reason=own,
         message=f'secrets "{u2}" not found',
     )
-    b.request(
-        t_list + rng.uniform(61, 90),
-        intruder,
-        "list",
-        _uri("pods", ns, None),
-        _ref("pods", ns, None),
-        200,
-        reason=own,
-    )
+    uri, ref = _uri("pods", ns, None), _ref("pods", ns, None)
+    b.request(t_list + rng.uniform(61, 90), intruder, "list", uri, ref, 200, reason=own)
+
+
+def _intruder_later_reads(b: LogBuilder, c: Cast, p: Plan, created: dict[str, float], own: str) -> None:
+    """Later: read_4 by name (a get, or a watch on its name), then a try at another namespace (forbidden)."""
+    rng = b.rng
+    ns, intruder = p.ns, c.intruder
     r4 = p.slot("read_4").name
-    t4 = max(created[r4], created[u2]) + rng.uniform(600, 900)
+    t4 = max(created[r4], created[p.slot("unread_2").name]) + rng.uniform(600, 900)
     if p.read_4_by_watch:
         b.request(
             t4,
             intruder,
             "watch",
             _uri(
-                "secrets",
-                ns,
-                None,
-                query=(f"fieldSelector=metadata.name%3D{r4}&watch=true&timeoutSeconds=60"),
+                "secrets", ns, None, query=f"fieldSelector=metadata.name%3D{r4}&watch=true&timeoutSeconds=60"
             ),
             _ref("secrets", ns, r4),
             200,
@@ -1098,7 +1111,43 @@ def build_log(p: Plan) -> list[tuple[int, Line]]:
         message=f'secrets "admin-token" is forbidden: User "{p.attacker}" cannot get resource "secrets" in '
         'API group "" in the namespace "default"',
     )
-    assert all(n in secret_names for n in (r1, r4, u2))
+
+
+def build_log(p: Plan) -> list[tuple[int, Line]]:
+    """The whole log in time order: (microseconds after ``p.base``, the pieces of the JSON line).
+
+    Each part of the story draws from one random stream in a fixed order: reordering the calls below
+    changes the log of every seed."""
+    rng = random.Random(
+        int.from_bytes(hashlib.sha256(f"lab7-log\0{p.seed}\0{p.ns}\0{p.sa}".encode()).digest()[:8], "big")
+    )
+    b = LogBuilder(rng, p.base)
+    c = _cast(p, rng)
+    created = _created_at(p)
+    ns = p.ns
+    own = _own_reason(ns, p.sa)
+    deployments = [f"{ns}-api", f"{ns}-worker", "frontend", "checkout-ui"]
+    _node_leases(b, c)
+    _leader_leases(b, c)
+    _node_status(b, c)
+    _readiness_probes(b, c)
+    _node_watches(b, c)
+    _coredns_watches(b, c)
+    _mounted_watches(b, c, p, created)
+    _controllers(b, c, ns, deployments)
+    _app_config_reads(b, c, ns)
+    _runner_routine(b, c, ns, own)
+    _lookalike_reads(b, c, p, created)
+    _staging_twin_reads(b, c, p.sa)
+    _ci_creates_secrets(b, c, p, created)
+    _ci_deploys(b, c, p, created, deployments)
+    _humans(b, c, ns, deployments)
+    _token_spray(b, ns)
+    _intruder_probes(b, c, p)
+    _intruder_list_and_gets(b, c, p, created, own)
+    _intruder_later_reads(b, c, p, created, own)
+    secret_names = {s.name for s in p.secrets}
+    assert all(p.slot(slot).name in secret_names for slot in ("read_1", "read_4", "unread_2"))
     return b.sorted_events()
 
 
@@ -1122,57 +1171,65 @@ def _secret_doc(p: Plan, s: SecretPlan) -> dict[str, Any]:
     }
 
 
-def _objects(p: Plan, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
-    ns, sa = p.ns, p.sa
+class _ObjectMaker:
+    """Metadata, Roles and RoleBindings of the namespace; uids, resourceVersions and creation times are
+    drawn from ``rng`` in the order the objects are made."""
 
-    def meta(name: str) -> dict[str, Any]:
+    def __init__(self, p: Plan, rng: random.Random):
+        self.p, self.rng = p, rng
+
+    def meta(self, name: str) -> dict[str, Any]:
+        rng = self.rng
         return {
             "name": name,
-            "namespace": ns,
+            "namespace": self.p.ns,
             "uid": _uid(rng),
             "resourceVersion": str(rng.randrange(10**5, 10**6)),
-            "creationTimestamp": _ts(p.base - timedelta(days=rng.randrange(200, 400)), micro=False),
+            "creationTimestamp": _ts(self.p.base - timedelta(days=rng.randrange(200, 400)), micro=False),
         }
 
-    def sa_subject(name: str) -> dict[str, str]:
-        return {"kind": "ServiceAccount", "name": name, "namespace": ns}
-
-    def role(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    def role(self, name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
         return {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "Role",
-            "metadata": meta(name),
+            "metadata": self.meta(name),
             "rules": rules,
         }
 
-    def binding(name: str, role_name: str, subjects: list[dict[str, str]]) -> dict[str, Any]:
+    def binding(self, name: str) -> dict[str, Any]:
+        """RoleBinding ``name`` of Role ``name`` to ServiceAccount ``name`` (one per ServiceAccount here)."""
         return {
             "apiVersion": "rbac.authorization.k8s.io/v1",
             "kind": "RoleBinding",
-            "metadata": meta(name),
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role_name},
-            "subjects": subjects,
+            "metadata": self.meta(name),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": self.p.ns}],
         }
 
+
+def _rbac_objects(p: Plan, make: _ObjectMaker) -> dict[str, list[dict[str, Any]]]:
+    """The intruder's Role (reads every Secret), the look-alike's (one Secret by name) and the app's."""
+    ns, sa = p.ns, p.sa
     decoy = p.slot("unread_3").name
-    out = {
+    reads_secrets = {
+        "apiGroups": [""],
+        "resources": ["configmaps", "secrets"],
+        "verbs": ["get", "list", "watch"],
+    }
+    return {
         f"rbac/role-{sa}": [
-            role(
+            make.role(
                 sa,
                 [
-                    {
-                        "apiGroups": [""],
-                        "resources": ["configmaps", "secrets"],
-                        "verbs": ["get", "list", "watch"],
-                    },
+                    reads_secrets,
                     {"apiGroups": [""], "resources": ["pods", "pods/log"], "verbs": ["get", "list"]},
                     {"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["get", "list", "create"]},
                 ],
             )
         ],
-        f"rbac/rolebinding-{sa}": [binding(sa, sa, [sa_subject(sa)])],
+        f"rbac/rolebinding-{sa}": [make.binding(sa)],
         f"rbac/role-{sa}-v2": [
-            role(
+            make.role(
                 f"{sa}-v2",
                 [
                     {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [decoy], "verbs": ["get"]},
@@ -1180,9 +1237,9 @@ def _objects(p: Plan, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
                 ],
             )
         ],
-        f"rbac/rolebinding-{sa}-v2": [binding(f"{sa}-v2", f"{sa}-v2", [sa_subject(f"{sa}-v2")])],
+        f"rbac/rolebinding-{sa}-v2": [make.binding(f"{sa}-v2")],
         f"rbac/role-{ns}-api": [
-            role(
+            make.role(
                 f"{ns}-api",
                 [
                     {
@@ -1194,12 +1251,18 @@ def _objects(p: Plan, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
                 ],
             )
         ],
-        f"rbac/rolebinding-{ns}-api": [binding(f"{ns}-api", f"{ns}-api", [sa_subject(f"{ns}-api")])],
-        "serviceaccounts": [
-            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta(n)}
-            for n in (f"{ns}-api", sa, f"{sa}-v2", "default")
-        ],
+        f"rbac/rolebinding-{ns}-api": [make.binding(f"{ns}-api")],
     }
+
+
+def _objects(p: Plan, rng: random.Random) -> dict[str, list[dict[str, Any]]]:
+    ns, sa = p.ns, p.sa
+    make = _ObjectMaker(p, rng)
+    out = _rbac_objects(p, make)
+    out["serviceaccounts"] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": make.meta(n)}
+        for n in (f"{ns}-api", sa, f"{sa}-v2", "default")
+    ]
     for s in p.secrets:
         out[f"secrets/{s.name}"] = [_secret_doc(p, s)]
     return out
@@ -1221,7 +1284,8 @@ def generate(dest: Path, seed: str | None = None, values: dict[str, Any] | None 
         cut += 1
     rotated_at = p.base + timedelta(microseconds=events[cut - 1][0] + 1000)
     backup = log_dir / f"audit-{rotated_at.strftime('%Y-%m-%dT%H-%M-%S.%f')[:-3]}.log.gz"
-    # level 3: as fast as level 1 here and 15% smaller; levels 4+ switch to lazy matching and take twice as long
+    # level 3: as fast as level 1 here and 15% smaller; levels 4+ switch to lazy matching and take twice
+    # as long
     with gzip.GzipFile(backup, "wb", compresslevel=3, mtime=0) as gz:
         gz.write(join_lines(events[:cut]))
     (log_dir / "audit.log").write_bytes(join_lines(events[cut:]))

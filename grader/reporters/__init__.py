@@ -1,7 +1,8 @@
-"""Render a :class:`grader.results.Report`: table (terminal), json (stable, documented), junit (pytest's shape).
+"""Render a :class:`grader.results.Report`: table (terminal), json (stable, documented), junit (pytest's
+shape).
 
-Hint text appears only when asked for (``hints=True``, `grade --hints`); by default a failing task says that a
-hint exists and how to ask for it (``hint_command``, e.g. ``cks hint lab1 {task}``).
+Hint text appears only when asked for (``hints=True``, `grade --hints`); by default a failing task says
+that a hint exists and how to ask for it (``hint_command``, e.g. ``cks hint lab1 {task}``).
 """
 
 from __future__ import annotations

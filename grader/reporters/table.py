@@ -29,7 +29,7 @@ def render_table(
     hints: bool = False,
     hint_command: str | None = None,
 ) -> str:
-    from grader.text import plural, printable
+    from grader.text import printable
 
     if color is None:
         color = "NO_COLOR" not in os.environ
@@ -49,6 +49,17 @@ def render_table(
             (f"{report.lab}", "bold"), printable(f" · {report.title} · target: {report.target}{seed}")
         )
     )
+    console.print(_task_table(report, verbose=verbose, hints=hints, ask=ask))
+    console.print(_score_line(report))
+    _print_advice(console, report, verbose=verbose, hints=hints)
+    # rich pads grid cells to their width: drop the trailing blanks so files and diffs stay clean
+    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
+
+
+def _task_table(report: Report, *, verbose: bool, hints: bool, ask: str) -> Table:
+    """One row per task: id, status, points, title and reason (and the evidence rows with -v)."""
+    from grader.text import printable
+
     table = Table(show_lines=False, expand=False, pad_edge=False)
     table.add_column("Task", no_wrap=True)
     table.add_column("Status", no_wrap=True)
@@ -74,12 +85,23 @@ def render_table(
         if verbose and t.evidence:
             for ev in t.evidence:
                 table.add_row("", "", "", _evidence(ev))
-    console.print(table)
+    return table
+
+
+def _score_line(report: Report) -> Text:
+    from grader.text import plural
+
     score = Text(f"Score: {report.score:g}/{report.max_score:g}", style="bold")
     if report.skipped_points:
         need = "needs" if report.skipped_points == 1 else "need"
         score.append(f"  ({plural(report.skipped_points, 'more point')} {need} a live cluster)", style="dim")
-    console.print(score)
+    return score
+
+
+def _print_advice(console: Console, report: Report, *, verbose: bool, hints: bool) -> None:
+    """After the score: what an error means, the hints (with --hints) or how they come, and -v."""
+    from grader.text import printable
+
     errors = report.count(Status.ERROR)
     if errors:
         verb = "task could" if errors == 1 else "tasks could"
@@ -108,8 +130,6 @@ def render_table(
         )
     if todo and not verbose:
         console.print(Text("Run with -v to see the evidence (where, expected, actual).", style="dim"))
-    # rich pads grid cells to their width: drop the trailing blanks so files and diffs stay clean
-    return "".join(line.rstrip() + "\n" for line in buf.getvalue().splitlines())
 
 
 def _evidence(ev) -> Padding:
@@ -128,7 +148,8 @@ def _evidence(ev) -> Padding:
 
 
 def terminal_width() -> int:
-    """The terminal's width (COLUMNS first, as shells and rich do), within 40..140; 110 when not a terminal."""
+    """The terminal's width (COLUMNS first, as shells and rich do), within 40..140; 110 when not a
+    terminal."""
     import shutil
 
     columns = shutil.get_terminal_size(fallback=(0, 0)).columns

@@ -90,20 +90,6 @@ def test_missing_manifest_fails_every_task_with_a_message(tmp_path):
     assert all(t.status is Status.FAIL and t.message.startswith("depends on t1") for t in dependents)
 
 
-def test_would_start_check(tmp_path):
-    from grader.checks import CheckContext, get_check
-
-    fn = get_check("apiserver.would_start")
-    snap = build(LAB, tmp_path, None, solution=True)
-    ctx = CheckContext(snap, LAB, LAB.tasks[0])
-    assert fn(ctx).status is Status.PASS
-    (tmp_path / "nodes/controlplane/etc/kubernetes/audit/policy.yaml").write_text(
-        "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules: []\n"
-    )
-    out = fn(CheckContext(Snapshot(tmp_path), LAB, LAB.tasks[0]))
-    assert out.status is Status.FAIL and "0 rules" in out.message
-
-
 def test_flags_check_rejects_a_lab_asking_for_a_flag_that_does_not_exist(tmp_path):
     from grader.checks import CheckContext, get_check
 

@@ -56,7 +56,7 @@ def test_a_benign_template_with_a_non_list_field_is_a_changed_template(tmp_path,
     assert "pod template changed at spec.template.spec.containers" in task.message and field in task.message
 
 
-# ---- falco.rule_task: the default rules file is judged against the start record, not the kit's copy ----------
+# ---- falco.rule_task: the default rules file is judged against the start record, not the kit's copy --------
 
 DEFAULT = "/etc/falco/falco_rules.yaml"
 RULE_TASKS = {"lab3": ["t1", "t2", "t3"], "lab8": ["q3-rule"]}
@@ -138,7 +138,7 @@ def test_a_workspace_started_before_records_existed_falls_back_to_the_start_stat
     assert all(t.status is Status.PASS for t in _rule_tasks("lab3", tmp_path).values())
 
 
-# ---- answers stay hidden; reasons speak about what the learner did ------------------------------------------
+# ---- answers stay hidden; reasons speak about what the learner did -----------------------------------------
 
 
 @pytest.mark.parametrize("seed", [None, "alpha", "bravo"])
@@ -189,7 +189,7 @@ def test_lab4_yaml_slip_is_named_as_such(tmp_path):
     assert "deleted" not in task.message
 
 
-# ---- partial credit of a rule task (lab3 README): a wrong detection keeps at most a third ---------------------
+# ---- partial credit of a rule task (lab3 README): a wrong detection keeps at most a third ------------------
 
 
 @pytest.mark.parametrize(

@@ -294,7 +294,7 @@ def test_cli_stdin_and_version(tmp_path):
     )
 
 
-# ---- teach, don't tell (issue 12): lab6's reasons never name what the learner must find -----------------------
+# ---- teach, don't tell (issue 12): lab6's reasons never name what the learner must find --------------------
 
 
 def _grade_json(lab_id: str, ws: Path, *extra: str) -> str:

@@ -62,10 +62,12 @@ def test_row_matches_lab_yaml(lab: Lab) -> None:
     assert link == (lab.dir / "README.md").resolve(), f"{lab.id} links {row['link']}, not its own README"
     assert link.is_file()
     assert row["points"].strip() == points_cell(lab), (
-        f"{lab.id}: README says {row['points'].strip()} points, lab.yaml gives {points_cell(lab)} (offline + live)"
+        f"{lab.id}: README says {row['points'].strip()} points, lab.yaml gives {points_cell(lab)} "
+        "(offline + live)"
     )
     has_live = any(t.live for t in lab.tasks)
     live_cell = row["live"].strip()
     assert (live_cell != "-") == has_live, (
-        f"{lab.id}: the live column says {live_cell!r} but the lab has {'live' if has_live else 'no live'} tasks"
+        f"{lab.id}: the live column says {live_cell!r} but the lab has "
+        f"{'live' if has_live else 'no live'} tasks"
     )

@@ -178,10 +178,14 @@ def test_pinned_kubernetes_is_at_most_one_minor_behind_the_newest_known():
     (major, newest), who = newest_known_minor()
     pinned = versions.minor(PIN["K8S_MINOR"])
     assert pinned[0] == major and newest - pinned[1] <= 1, (
-        f"Kubernetes {PIN['K8S_MINOR']} is {newest - pinned[1]} minors behind v{major}.{newest} (known from {who}).\n"
-        "Bump it (docs/versions.md, 'How to bump'): provision/versions.env (K8S_VERSION, K8S_MINOR, KIND_NODE_IMAGE\n"
-        "with its digest, CONTAINERD_VERSION, CALICO_VERSION), then run the suite: this file names every image tag,\n"
-        "label and text that must follow; check kube-apiserver flags and audit policy loading of the new minor."
+        f"Kubernetes {PIN['K8S_MINOR']} is {newest - pinned[1]} minors behind v{major}.{newest} "
+        f"(known from {who}).\n"
+        "Bump it (docs/versions.md, 'How to bump'): provision/versions.env (K8S_VERSION, K8S_MINOR, "
+        "KIND_NODE_IMAGE\n"
+        "with its digest, CONTAINERD_VERSION, CALICO_VERSION), then run the suite: this file names every "
+        "image tag,\n"
+        "label and text that must follow; check kube-apiserver flags and audit policy loading of the new "
+        "minor."
     )
 
 

@@ -575,7 +575,7 @@ class Reader:
 
 def _yaml_values_over(text: str, limit: int) -> bool:
     """More than ``limit`` YAML nodes, counted on the parser's events (cheap) before anything is built."""
-    loader = safeyaml._Loader(text)
+    loader = safeyaml.Loader(text)
     count = 0
     try:
         while loader.check_event():
@@ -592,13 +592,13 @@ def _yaml_values_over(text: str, limit: int) -> bool:
 
 def _compose_all(text: str, root: Context, res: FileResult) -> list[yaml.Node | None] | None:
     """YAML documents as node trees (with marks), behind safeyaml's bomb and depth guards."""
-    loader = safeyaml._Loader(text)
+    loader = safeyaml.Loader(text)
     docs: list[yaml.Node | None] = []
     try:
         while loader.check_node():
             node = loader.get_node()
             if node is not None:
-                safeyaml._measure(node)
+                safeyaml.measure(node)
             docs.append(node)
     except safeyaml.YamlProblem as exc:
         ctx = root if exc.line is None else root.child(R.VALUE_FOR, "", exc.line - 1, 0, 0)
