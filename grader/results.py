@@ -94,8 +94,8 @@ class TaskResult:
             "id": self.id,
             "title": self.title,
             "status": self.status.value,
-            "points": _num(self.points),
-            "max_points": _num(self.max_points),
+            "points": csv_number(self.points),
+            "max_points": csv_number(self.max_points),
             "message": self.message,
             "evidence": [e.to_dict() for e in self.evidence],
             "hint": (self.hint or None) if hints else None,
@@ -144,12 +144,12 @@ class Report:
             "lab_version": self.lab_version,
             "target": self.target,
             "seed": self.seed,
-            "score": _num(self.score),
-            "max_score": _num(self.max_score),
-            "skipped_points": _num(self.skipped_points),
+            "score": csv_number(self.score),
+            "max_score": csv_number(self.max_score),
+            "skipped_points": csv_number(self.skipped_points),
             "tasks": [t.to_dict(hints=hints) for t in self.tasks],
         }
 
 
-def _num(x: float) -> float | int:
+def csv_number(x: float) -> float | int:
     return int(x) if float(x).is_integer() else round(x, 2)

@@ -12,7 +12,7 @@ from collections import Counter
 from html import escape
 from pathlib import Path
 
-from grader.instructor.regrade import ClassResult, LearnerRow, Policy, _cell, _num, learner_rows
+from grader.instructor.regrade import ClassResult, LearnerRow, Policy, csv_cell, csv_number, learner_rows
 
 
 def task_stats(cls: ClassResult) -> list[dict[str, object]]:
@@ -74,7 +74,7 @@ def write_stats_csv(cls: ClassResult, out: Path) -> list[dict[str, object]]:
         w = csv.writer(fh)
         w.writerow(cols)
         for s in stats:
-            w.writerow([_cell(str(s[c])) if isinstance(s[c], str) else s[c] for c in cols])
+            w.writerow([csv_cell(str(s[c])) if isinstance(s[c], str) else s[c] for c in cols])
     return stats
 
 
@@ -88,7 +88,7 @@ def _lab_cell(row: LearnerRow, lab: str) -> str:
     if lab in row.held_labs:
         return ""  # held: not counted until accepted
     if lab in row.lab_scores:
-        return _num(row.lab_scores[lab])
+        return csv_number(row.lab_scores[lab])
     return "0"  # no submission (or a bad bundle): nothing earned
 
 
@@ -119,16 +119,16 @@ def write_canvas(cls: ClassResult, out: Path) -> None:
                 *[_assignment(cls, lab) for lab in labs],
             ]
         )
-        w.writerow(["    Points Possible", "", "", "", "", *[_num(_lab_max(cls, lab)) for lab in labs]])
+        w.writerow(["    Points Possible", "", "", "", "", *[csv_number(_lab_max(cls, lab)) for lab in labs]])
         for row in rows:
             entry = roster.get(row.learner)
             w.writerow(
                 [
-                    _cell(entry.name if entry and entry.name else row.learner),
+                    csv_cell(entry.name if entry and entry.name else row.learner),
                     "",
-                    _cell(entry.sis_id if entry else ""),
-                    _cell(row.learner),
-                    _cell(entry.section if entry else ""),
+                    csv_cell(entry.sis_id if entry else ""),
+                    csv_cell(row.learner),
+                    csv_cell(entry.section if entry else ""),
                     *[_lab_cell(row, lab) for lab in labs],
                 ]
             )
@@ -149,9 +149,9 @@ def write_moodle(cls: ClassResult, out: Path) -> None:
         for row in rows:
             entry = roster.get(row.learner)
             rec = [
-                _cell(row.learner),
-                _cell(entry.email if entry else ""),
-                _cell(entry.name if entry and entry.name else row.learner),
+                csv_cell(row.learner),
+                csv_cell(entry.email if entry else ""),
+                csv_cell(entry.name if entry and entry.name else row.learner),
             ]
             for lab in labs:
                 note = (
@@ -164,7 +164,7 @@ def write_moodle(cls: ClassResult, out: Path) -> None:
                     for k, v in row.comments.items()
                     if k == lab or k.startswith(lab + ".")
                 )
-                rec += [_lab_cell(row, lab), _cell("; ".join(x for x in (note, comment) if x))]
+                rec += [_lab_cell(row, lab), csv_cell("; ".join(x for x in (note, comment) if x))]
             w.writerow(rec)
 
 

@@ -754,12 +754,12 @@ def _row_status(row: LearnerRow) -> str:
 # ---- CSV --------------------------------------------------------------------------------------------------
 
 
-def _cell(text: str) -> str:
+def csv_cell(text: str) -> str:
     """Learner-controlled text in a spreadsheet: defuse formulas (=, +, -, @ at the start)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def _num(x: float) -> str:
+def csv_number(x: float) -> str:
     return f"{x:g}"
 
 
@@ -792,20 +792,20 @@ def write_csv(cls: ClassResult, out: Path) -> list[LearnerRow]:
         for row in rows:
             w.writerow(
                 [
-                    _cell(row.learner),
+                    csv_cell(row.learner),
                     row.status,
-                    _num(row.score),
-                    _num(row.max_score),
-                    _num(row.percent),
-                    _num(row.held_score),
-                    *[("" if lab not in row.lab_scores else _num(row.lab_scores[lab])) for lab in labs],
-                    *[("" if row.tasks.get(c) is None else _num(row.tasks[c])) for c in cols],
-                    _num(row.penalty),
-                    _cell(" | ".join(row.flags)),
-                    _cell(" | ".join(row.notes)),
-                    _cell(" | ".join(f"{k}: {v}" for k, v in row.comments.items())),
-                    _cell(" | ".join(row.errors)),
-                    _cell(" ".join(row.bundles)),
+                    csv_number(row.score),
+                    csv_number(row.max_score),
+                    csv_number(row.percent),
+                    csv_number(row.held_score),
+                    *[("" if lab not in row.lab_scores else csv_number(row.lab_scores[lab])) for lab in labs],
+                    *[("" if row.tasks.get(c) is None else csv_number(row.tasks[c])) for c in cols],
+                    csv_number(row.penalty),
+                    csv_cell(" | ".join(row.flags)),
+                    csv_cell(" | ".join(row.notes)),
+                    csv_cell(" | ".join(f"{k}: {v}" for k, v in row.comments.items())),
+                    csv_cell(" | ".join(row.errors)),
+                    csv_cell(" ".join(row.bundles)),
                 ]
             )
     return rows

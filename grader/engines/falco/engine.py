@@ -20,7 +20,7 @@ from .ast import FieldRef
 from .compiler import CompiledFilter, CompileError, compile_ruleset
 from .events import MISSING, getter
 from .loader import PRIORITIES, CompiledRule, parse_priority
-from .outputs import Alert, OutputFormat, _jsonable, _token_reader, event_time_ns, value_text
+from .outputs import Alert, OutputFormat, event_time_ns, jsonable, token_reader, value_text
 from .parser import parse
 
 
@@ -134,7 +134,7 @@ class Engine:
 
 def _renderer(fmt: OutputFormat) -> Callable[[Any], tuple[str, dict[str, Any]]]:
     """event -> (``fmt.render(event)``, ``fmt.values(event)``), reading each field once."""
-    readers = {f: _plain_reader(f) or _token_reader(f) for f in fmt.fields}
+    readers = {f: _plain_reader(f) or token_reader(f) for f in fmt.fields}
     parts = tuple((t.literal, t.field, t.width) for t in fmt.tokens)
     simple = tuple((t.literal, t.field) for t in fmt.tokens) if not any(t.width for t in fmt.tokens) else None
 
@@ -147,7 +147,7 @@ def _renderer(fmt: OutputFormat) -> Callable[[Any], tuple[str, dict[str, Any]]]:
                 raw[f] = None
         texts = {f: v if type(v) is str else value_text(v) for f, v in raw.items()}
         values = {
-            f: v if type(v) is str or v is None else None if v is MISSING else _jsonable(v)
+            f: v if type(v) is str or v is None else None if v is MISSING else jsonable(v)
             for f, v in raw.items()
         }
         if simple is not None:
@@ -165,13 +165,13 @@ def _renderer(fmt: OutputFormat) -> Callable[[Any], tuple[str, dict[str, Any]]]:
 
 
 def _plain_reader(token: str) -> Callable[[Any], Any] | None:
-    """The field getter itself for a token without transformers (what outputs._token_reader wraps)."""
+    """The field getter itself for a token without transformers (what outputs.token_reader wraps)."""
     try:
         ref = parse(f"{token} exists").field
         if not isinstance(ref, FieldRef) or ref.transformers:
             return None
         return getter(ref.name, ref.arg)[0]
-    except Exception:  # noqa: BLE001 - outputs._token_reader decides what an unreadable token gives
+    except Exception:  # noqa: BLE001 - outputs.token_reader decides what an unreadable token gives
         return None
 
 

@@ -65,7 +65,7 @@ class OutputFormat:
         out: dict[str, Any] = {}
         for f in self.fields:
             v = getter(event, f)
-            out[f] = None if _missing(v) else _jsonable(v)
+            out[f] = None if _missing(v) else jsonable(v)
         return out
 
 
@@ -158,11 +158,11 @@ def _events_missing() -> Any:
         return None
 
 
-def _jsonable(v: Any) -> Any:
+def jsonable(v: Any) -> Any:
     if isinstance(v, (str, int, float, bool)):
         return v
     if isinstance(v, (list, tuple, set, frozenset)):
-        return [_jsonable(x) for x in v]
+        return [jsonable(x) for x in v]
     if isinstance(v, bytes):
         return v.decode("utf-8", "replace")
     return str(v)
@@ -181,7 +181,7 @@ def value_text(v: Any) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _token_reader(token: str) -> Callable[[Any], Any]:
+def token_reader(token: str) -> Callable[[Any], Any]:
     """A reader for output token ``token``, resolved once (the field's getter and its transformers)."""
     from .events import apply_transformer, getter
     from .parser import parse
@@ -208,7 +208,7 @@ def _token_reader(token: str) -> Callable[[Any], Any]:
 def field_value(event: Any, token: str) -> Any:
     """The value of output token ``token`` (``proc.name``, ``proc.aname[2]``, ``tolower(fd.name)``)."""
     try:
-        return _token_reader(token)(event)
+        return token_reader(token)(event)
     except Exception:  # noqa: BLE001 - a missing or malformed event value prints <NA>
         return None
 

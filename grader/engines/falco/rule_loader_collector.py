@@ -28,7 +28,7 @@ _STR_OPS = (
     "regex",
 )
 _OPERATORS = frozenset(_STR_OPS + ("<=", "<", ">=", ">", "in", "intersects", "pmatch", "exists"))
-_LIST_OPERATORS = frozenset({"in", "intersects", "pmatch"})
+LIST_OPERATORS = frozenset({"in", "intersects", "pmatch"})
 _MODIFIERS = ("oneof", "anyof", "allof")
 
 

@@ -16,7 +16,7 @@ from . import rule_loading_messages as M
 from .ast import MAX_EXPANDED_NODES, And, Check, FieldRef, Identifier, Node, Not, Or, expanded_size, to_text
 from .results import Context, FileResult, Problem
 from .rule_loader_collector import (
-    _LIST_OPERATORS,
+    LIST_OPERATORS,
     PRIORITIES,
     Collector,
     ExceptionInfo,
@@ -442,7 +442,7 @@ def build_exceptions(
                     comp = ex.comps.items[k].item
                     if value.is_list:
                         istr = "(" + ", ".join(_quote_item(v.item) for v in value.items) + ")"
-                    elif comp in _LIST_OPERATORS:
+                    elif comp in LIST_OPERATORS:
                         istr = _paren_item(value.item)
                     else:
                         istr = _quote_item(value.item)
