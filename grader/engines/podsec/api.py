@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from grader.engines.podsec.effective import VOLUME_SOURCES
 from grader.engines.podsec.model import CONTAINER_FIELDS, POD_SPEC_PATHS, identity
 
 # kind -> (group for messages, API version in decoding messages)
@@ -221,38 +222,6 @@ _VOLUME_MOUNT = {
     "subPath",
     "mountPropagation",
     "subPathExpr",
-}
-_VOLUME_SOURCES = {
-    "hostPath",
-    "emptyDir",
-    "gcePersistentDisk",
-    "awsElasticBlockStore",
-    "gitRepo",
-    "secret",
-    "nfs",
-    "iscsi",
-    "glusterfs",
-    "persistentVolumeClaim",
-    "rbd",
-    "flexVolume",
-    "cinder",
-    "cephfs",
-    "flocker",
-    "downwardAPI",
-    "fc",
-    "azureFile",
-    "configMap",
-    "vsphereVolume",
-    "quobyte",
-    "azureDisk",
-    "photonPersistentDisk",
-    "projected",
-    "portworxVolume",
-    "scaleIO",
-    "storageos",
-    "csi",
-    "ephemeral",
-    "image",
 }
 _PORT = {"name", "hostPort", "containerPort", "protocol", "hostIP"}
 _CAPABILITIES = {"add", "drop"}
@@ -502,7 +471,7 @@ def _decode_pod_spec(spec: dict[str, Any], base: str, out: list[ApiProblem]) -> 
     vols = spec.get("volumes")
     for i, v in enumerate(vols if isinstance(vols, list) else []):
         if isinstance(v, dict):
-            _check(v, _VOLUME_SOURCES | {"name"}, {"name": _S}, f"{base}.volumes[{i}]", "Volume", out)
+            _check(v, VOLUME_SOURCES | {"name"}, {"name": _S}, f"{base}.volumes[{i}]", "Volume", out)
         else:
             out.append(
                 ApiProblem(
@@ -626,7 +595,7 @@ def _validate_volumes(spec: dict[str, Any], base: str, out: list[ApiProblem]) ->
         if name in vol_names:
             out.append(ApiProblem(422, "Invalid", f"{vpath}.name", f'Duplicate value: "{name}"'))
         vol_names[name] = i
-        sources = [k for k in v if k in _VOLUME_SOURCES and v[k] is not None]
+        sources = [k for k in v if k in VOLUME_SOURCES and v[k] is not None]
         if len(sources) > 1:
             out.append(
                 ApiProblem(422, "Invalid", vpath, "Forbidden: may not specify more than 1 volume type")
