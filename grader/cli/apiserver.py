@@ -8,6 +8,8 @@ from pathlib import Path, PurePosixPath
 
 import click
 
+from grader.cli.options import format_option
+
 MAX_BYTES = 5 * 1024 * 1024
 _COLORS = {"fatal": "red", "error": "red", "warning": "yellow", "info": "cyan"}
 
@@ -95,15 +97,7 @@ def _folder_entries(folder: Path):
     help="Folder holding the node's files (e.g. a workspace's nodes/controlplane): checks hostPaths, "
     "loads the policy, looks for stray manifests. Use / on the node itself.",
 )
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("text", "json")
 def manifest_cmd(manifest: Path, host_root: Path | None, fmt: str) -> None:
     """Show what kube-apiserver would read from MANIFEST: the effective audit flags, where each audit path
     lands on the node, and every problem that would stop kubelet or kube-apiserver.

@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from grader.cli.options import format_option
+
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 MAX_INPUT_BYTES = 10 * 1024 * 1024  # a real policy is a few KB; refuse to parse a 50 MB file
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -87,15 +89,7 @@ Exit codes: 0 kube-apiserver loads it (with --strict: and drops no key),
 
 @click.command("validate", help=VALIDATE_HELP, context_settings=CONTEXT)
 @click.argument("policy_file", metavar="POLICY")
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("text", "json")
 @click.option("--strict", is_flag=True, help="Also fail (exit 1) when kube-apiserver would drop keys.")
 @_KUBE_VERSION
 def validate_cmd(policy_file: str, fmt: str, strict: bool, kube_version: str | None) -> None:
@@ -227,15 +221,7 @@ load (kube-apiserver would not start), 2 usage error.
 @click.option("--name", metavar="NAME", help="Object name (matters for resourceNames).")
 @click.option("--path", metavar="PATH", help="Non-resource URL path (/healthz), or an /api/... URL to parse.")
 @click.option("--requests", "requests_file", metavar="FILE", help="YAML/JSON list of requests ('-' = stdin).")
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("table", "json")
 @_KUBE_VERSION
 def simulate_cmd(
     policy_file: str,

@@ -13,6 +13,7 @@ import sys
 import click
 
 from grader.cli import CONTEXT
+from grader.cli.options import format_option
 from grader.text import plural
 
 DEFAULT_NAME = "/etc/falco/falco_rules.yaml"
@@ -87,15 +88,7 @@ Examples:
 """,
 )
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("text", "json")
 @_NO_DEFAULT
 def validate_cmd(files: tuple[str, ...], fmt: str, no_default: bool) -> None:
     from grader.engines.falco.validation import file_verbose, validation_json
@@ -185,15 +178,7 @@ Examples:
     type=click.Path(dir_okay=False),
     help="YAML/JSON file with a list of events.",
 )
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@format_option("text", "json")
 @click.option(
     "--rule-matching",
     type=click.Choice(["all", "first"]),
