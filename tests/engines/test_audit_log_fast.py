@@ -401,3 +401,79 @@ def test_lines_skipped_by_searching_blocks_keep_their_numbers(lab7_log):
     list(read_events([[("a", io.BytesIO(data))]], stats, Query(resources=("secrets",))))
     assert stats.problems == Counter({"not-json": 1}) and stats.samples[0].line == 2
     assert stats.lines == lab7_log.count(b"\n") + 1 and stats.prefiltered > 0
+
+
+# ---- lines used unparsed ---------------------------------------------------------------------------------
+
+# a final line kept starting with {"kind":"Event" and ending with "}", but no longer what kube-apiserver
+# writes: the full decoder refuses it or reads other values than the bytes at their usual place say
+_HOSTILE = [
+    lambda line: line.replace(b',"sourceIPs"', b',garbage,"sourceIPs"', 1),  # not JSON
+    lambda line: line[:-1] + b',"user":{"username":"mallory"}}',  # a key twice: the last one wins
+    lambda line: line[:-1] + b',"kind":"Other"}',
+    lambda line: line[:-1] + b',"stage":"RequestReceived"}',
+    lambda line: line[:-1] + b',"apiVersion":"audit.k8s.io/v1beta1"}',
+    lambda line: line[:-1] + b',"auditID":"other"}',
+    lambda line: line.replace(b'"verb":"', b'"verb":"\\q', 1),  # a bad escape
+    lambda line: line.replace(b'"verb":"', b'"verb":"\t', 1),  # a raw control character
+    lambda line: line.replace(b'"verb":"', b'"verb":"\\ud800', 1),  # a lone surrogate
+    lambda line: line.replace(b'"verb":"', b'"verb":"\xff', 1),  # not UTF-8
+    lambda line: line.replace(b'"verb":"', b'"verb":"\x00', 1),  # binary
+    lambda line: line + b"x}",  # garbage after the object
+    lambda line: line.replace(b'"code":', b'"code":1e999,"c":', 1),
+    lambda line: line.replace(b'"code":', b'"code":123456789012345678901234567890,"c":', 1),
+    lambda line: line.replace(b'"username":"', b'"username":"\xc3\xa9', 1),  # valid UTF-8: read alike
+    lambda line: line.replace(b'"username":"', b'"username":"a\\"b', 1),  # an escaped quote in the name
+    lambda line: line.replace(b',"user":{', b',"user":{"uid":"1",', 1),  # keys in another order
+]
+
+
+def hostile(data: bytes, seed: int, lone: bool) -> bytes:
+    """``data`` with some final lines changed by each of :data:`_HOSTILE`; ``lone``: their requests' other
+    lines dropped, so the changed line alone decides what is counted."""
+    import random
+
+    rng = random.Random(seed)
+    lines = data.split(b"\n")[:-1]
+    finals = [i for i, line in enumerate(lines) if b'"stage":"ResponseComplete"' in line]
+    changed = {}
+    for i in rng.sample(finals, 6 * len(_HOSTILE)):
+        changed[i] = _HOSTILE[len(changed) % len(_HOSTILE)](lines[i])
+    if lone:
+        ids = {json.loads(lines[i])["auditID"] for i in changed}
+        lines = [
+            line if i in changed or not any(f'"auditID":"{a}"'.encode() in line for a in ids) else b""
+            for i, line in enumerate(lines)
+        ]
+    return b"\n".join(changed.get(i, line) for i, line in enumerate(lines) if changed.get(i, line)) + b"\n"
+
+
+@pytest.mark.parametrize("lone", [False, True])
+def test_lines_used_unparsed_are_proven_first(lab7_log, lone):
+    """Final lines printed as they are (jsonl of every request) or read for their user only (--count-by user)
+    are used unparsed only when proven to be what kube-apiserver writes: garbled lines, keys written twice,
+    bad escapes give the answers, counts and report of the full decoder."""
+    from grader.engines.audit_log import scan
+
+    data = hostile(lab7_log, 5, lone)
+
+    def full() -> tuple[list[bytes], Counter, list[str], tuple[int, int, int]]:
+        stats = ReadStats()
+        entries = list(Deduplicator(stats).run(iter_entries(io.BytesIO(data), "a", stats)))
+        stats.requests = len(entries)
+        counted = count_by(entries, ["user"])
+        return [e.raw for e in entries], counted, stats.report(), (stats.events, stats.requests, stats.lines)
+
+    def fast(**mode: bool) -> tuple[list[bytes], Counter, list[str], tuple[int, int, int]]:
+        stats = ReadStats()
+        scanner = scan.RequestScanner(stats, compile_query(None), **mode)
+        entries = list(scanner.scan(io.BytesIO(data), "a")) + list(scanner.flush())
+        counted = count_by(entries, ["user"]) if mode.get("user_only") else Counter()
+        return [e.raw for e in entries], counted, stats.report(), (stats.events, stats.requests, stats.lines)
+
+    raws, users, report, numbers = full()
+    assert len(report) > 5 and numbers[0] < numbers[2]  # lines were refused
+    assert fast(raw_only=True) == (raws, Counter(), report, numbers)
+    light = fast(user_only=True)
+    assert (light[1], light[2], light[3]) == (users, report, numbers)
+    assert "mallory" in {k[0] for k in users} and light[1]["mallory",] == users["mallory",]

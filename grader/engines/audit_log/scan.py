@@ -10,8 +10,11 @@ Same results as reading every line, de-duplicating, then filtering (``iter_entri
   which usually follows, so the line is kept raw and parsed only if it ends up representing its request (the
   log ends or too many requests are open). A corruption after the ``stage`` of such a line is reported only
   if the line is used;
-* with ``raw_only`` (nothing filtered, original lines printed) a final line is not parsed either;
-* the reading, de-duplication and filtering share one loop (no generator per stage, no object per skipped line).
+* with ``raw_only`` (nothing filtered, original lines printed) a final line is not parsed either, and with
+  ``user_only`` (counts by user) one whose user is plainly written, once :mod:`.proof` shows that the full
+  decoder would read it alike (else it is parsed);
+* the reading, de-duplication and filtering share one loop (no generator per stage, no object per skipped
+  line).
 
 Files that do not start like JSON lines (a BOM, a pretty-printed document) go through ``iter_entries``.
 """
@@ -21,9 +24,10 @@ from __future__ import annotations
 import itertools
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
+from grader.engines.audit_log.proof import proven
 from grader.engines.audit_log.reader import (
     APISERVER_PREFIX,
     BOM,
@@ -45,6 +49,7 @@ _FINAL_RC = b'","stage":"ResponseComplete"'
 _FINAL = frozenset({"ResponseComplete", "Panic"})
 MAX_SEEN = 200_000  # request IDs a parallel worker records before giving up (the parent then reads alone)
 RawLine = tuple[bytes, str, int]  # a line kept unparsed: (line, source, line number)
+_PARSE = object()  # a line the shortcuts leave to the parser
 
 
 def _status_code(ev: dict[str, Any]) -> Any:
@@ -228,153 +233,164 @@ class RequestScanner:
         self, first: tuple[int, list[bytes]], batches: Iterator[tuple[int, list[bytes]]], name: str
     ) -> Iterator[Entry]:
         stats = self.stats
-        needle, test = self.needle, self.test
-        loads, prefix = _loads, APISERVER_PREFIX
-        peek = self.dedupe and self.fast
-        done, pending = self.done, self.pending
-        match = self.match
-        dedupe = self.dedupe
-        max_pending, done_window = self.max_pending, self.done_window
-        record = self.record
-        raw_only = self.raw_only
-        pattern = self.pattern
-        joint = b"}\n" + prefix  # between two kube-apiserver lines
         for start, batch, *counted in itertools.chain((first,), batches):
-            skipped = 0
-            test_now = test
             if counted:  # a block (bytes) of ``n`` lines
-                n = counted[0]
-                stats.lines += n
-                # kube-apiserver lines only (each ends with "}"): for the needle search, counted here; for
-                # _plan, proven by its header regex (a "}" then a newline before each line)
-                outline = batch.startswith(prefix) and batch.endswith(b"}")
-                pure = outline and (needle is not None or pattern is not None) and batch.count(joint) == n - 1
-                # a block of kube-apiserver lines only: lines without the needle are never split out
-                if pure and (needle is not None or pattern is not None):
-                    pairs: Any = _needle_lines(batch, start, needle, pattern)
-                    skipped = n - len(pairs)
-                    if peek and pairs:
-                        if test is not None:
-                            kept = [p for p in pairs if test(p[1])]
-                            skipped += len(pairs) - len(kept)
-                            pairs, test_now = kept, None  # already applied
-                        lines = [line for _, line in pairs]
-                        segments = self._plan(b"\n".join(lines), lines, [no for no, _ in pairs])
-                    else:
-                        segments = [(pairs, None)]
-                elif outline and peek and test is None and needle is None and pattern is None:
-                    lines = batch.split(b"\n")
-                    segments = self._plan(batch, lines, range(start, start + n))
-                else:
-                    segments = [(enumerate(batch.split(b"\n"), start), None)]
+                stats.lines += counted[0]
+                segments, skipped, test_now = self._segments(start, batch, counted[0])
             else:
                 stats.lines += len(batch)
-                segments = [(enumerate(batch, start), None)]
+                segments, skipped, test_now = [(enumerate(batch, start), None)], 0, self.test
             for pairs, region in segments:
                 if region is not None:  # requests that begin and end here: read at once when simple
                     got = self._bulk(region, name)
-                    record = self.record
                     if got is not None:
                         yield from got
                         continue
-                for no, line in pairs:
-                    if line.startswith(prefix) and line.endswith(b"}"):
-                        if needle is not None and needle not in line:
-                            skipped += 1
-                            continue
-                        if test_now is not None and not test_now(line):
-                            skipped += 1
-                            continue
-                        if peek:
-                            # RequestReceived: keep it raw, keyed by its auditID (the usual next line is its end)
-                            a = line.find(_AID, 30, 100)
-                            if a >= 0:
-                                e = line.find(b'"', a + 11)
-                                if (
-                                    raw_only
-                                    and line.startswith(_FINAL_RC, e)
-                                    and line.find(b"\\", a + 11, e) < 0
-                                ):
-                                    raw_aid = line[a + 11 : e]
-                                    if raw_aid and raw_aid.isascii():
-                                        stats.events += 1
-                                        aid = raw_aid.decode()
-                                        if aid in done:
-                                            stats.duplicates += 1
-                                            continue
-                                        if pending and pending.pop(aid, None) is not None:
-                                            stats.duplicates += 1
-                                        elif record:
-                                            self._saw(aid)
-                                            record = self.record
-                                        done[aid] = None
-                                        if len(done) > done_window:
-                                            done.popitem(last=False)
-                                        stats.requests += 1
-                                        yield Entry(None, line, name, no)  # type: ignore[arg-type]
-                                        continue
-                                if line.startswith(_RR, e) and line.find(b"\\", a + 11, e) < 0:
-                                    raw_aid = line[a + 11 : e]
-                                    if raw_aid and raw_aid.isascii():  # else: parsed below, as orjson sees it
-                                        stats.events += 1
-                                        aid = raw_aid.decode()
-                                        if aid in done:
-                                            stats.duplicates += 1
-                                            continue
-                                        if record and len(done) < done_window:
-                                            self._saw(aid)
-                                            record = self.record
-                                        if aid in pending or len(pending) >= max_pending:
-                                            yield from self._open(aid, (line, name, no))
-                                        else:
-                                            pending[aid] = (line, name, no)
-                                            if len(pending) > self.max_open:
-                                                self.max_open = len(pending)
-                                        continue
-                    elif not line:
-                        continue
-                    try:
-                        obj = loads(line)
-                    except _JSONError:
-                        if line.strip():
-                            stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
-                        continue
-                    if (
-                        type(obj) is dict
-                        and obj.get("kind") == "Event"
-                        and obj.get("apiVersion") == "audit.k8s.io/v1"
-                        and "requestReceivedTimestamp" in obj
-                    ):
-                        stats.events += 1
-                        if dedupe:
-                            aid = obj.get("auditID")
-                            stage = obj.get("stage")
-                            # the common case inline: a final stage line of a request
-                            if type(aid) is str and aid and (stage == "ResponseComplete" or stage == "Panic"):
-                                if aid in done:
-                                    stats.duplicates += 1
-                                    continue
-                                if pending and pending.pop(aid, None) is not None:
-                                    stats.duplicates += 1
-                                elif record:  # its start is in an earlier range (or nowhere)
-                                    self._saw(aid)
-                                    record = self.record
-                                done[aid] = None
-                                if len(done) > done_window:
-                                    done.popitem(last=False)
-                                stats.requests += 1
-                                if match is None or match(obj):
-                                    yield Entry(obj, line, name, no)
-                                continue
-                            yield from self._feed(Entry(obj, line, name, no))
-                            continue
-                        if match is None or match(obj):
-                            yield Entry(obj, line, name, no)
-                        continue
-                    for event in _unwrap(obj, name, no, stats):
-                        stats.events += 1
-                        yield from self._feed(Entry(event, line if event is obj else None, name, no))
+                skipped += yield from self._one_by_one(pairs, name, test_now)
             stats.prefiltered += skipped
+
+    def _segments(self, start: int, batch: bytes, n: int) -> tuple[list[tuple[Any, Any]], int, Any]:
+        """A block of ``n`` lines as (segments for :meth:`_plan`'s reader, lines skipped already, the
+        prefilter test still to apply to each line)."""
+        prefix, needle, pattern, test = APISERVER_PREFIX, self.needle, self.pattern, self.test
+        peek = self.dedupe and self.fast
+        # kube-apiserver lines only (each ends with "}"): for the needle search, counted here; for _plan,
+        # proven by its header regex (a "}" then a newline before each line)
+        outline = batch.startswith(prefix) and batch.endswith(b"}")
+        searched = needle is not None or pattern is not None
+        if outline and searched and batch.count(b"}\n" + prefix) == n - 1:
+            # a block of kube-apiserver lines only: lines without the needle are never split out
+            pairs: Any = _needle_lines(batch, start, needle, pattern)
+            skipped = n - len(pairs)
+            if not (peek and pairs):
+                return [(pairs, None)], skipped, test
+            if test is not None:
+                kept = [p for p in pairs if test(p[1])]
+                skipped += len(pairs) - len(kept)
+                pairs, test = kept, None  # already applied
+            lines = [line for _, line in pairs]
+            return self._plan(b"\n".join(lines), lines, [no for no, _ in pairs]), skipped, test
+        if outline and peek and test is None and not searched:
+            return self._plan(batch, batch.split(b"\n"), range(start, start + n)), 0, test
+        return [(enumerate(batch.split(b"\n"), start), None)], 0, test
+
+    def _one_by_one(self, pairs: Any, name: str, test: Any) -> Generator[Entry, None, int]:
+        """The matching requests of (number, line) pairs read one at a time; returns how many lines the
+        prefilter skipped."""
+        stats, needle, prefix = self.stats, self.needle, APISERVER_PREFIX
+        peek = self.dedupe and self.fast
+        skipped = 0
+        for no, line in pairs:
+            if line.startswith(prefix) and line.endswith(b"}"):
+                if (needle is not None and needle not in line) or (test is not None and not test(line)):
+                    skipped += 1
+                    continue
+                if peek:
+                    got = self._peek(line, no, name)
+                    if got is not _PARSE:
+                        if got is not None:
+                            yield from got
+                        continue
+            elif not line:
+                continue
+            try:
+                obj = _loads(line)
+            except _JSONError:
+                if line.strip():
+                    stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
+                continue
+            if (
+                type(obj) is dict
+                and obj.get("kind") == "Event"
+                and obj.get("apiVersion") == "audit.k8s.io/v1"
+                and "requestReceivedTimestamp" in obj
+            ):
+                stats.events += 1
+                got = self._final(obj, line, name, no)
+                if got is _PARSE:
+                    yield from self._feed(Entry(obj, line, name, no))
+                elif got is not None:
+                    yield got
+                continue
+            for event in _unwrap(obj, name, no, stats):
+                stats.events += 1
+                yield from self._feed(Entry(event, line if event is obj else None, name, no))
+        return skipped
+
+    def _peek(self, line: bytes, no: int, name: str) -> Any:
+        """A kube-apiserver line read no further than its auditID and stage when that is enough: a
+        RequestReceived line is kept raw, keyed by its auditID (the usual next line is its end); with
+        ``raw_only``, a final line proven as written is counted raw. The entries to yield, None (nothing
+        to yield), or _PARSE (parse the line)."""
+        a = line.find(_AID, 30, 100)
+        if a < 0:
+            return _PARSE
+        e = line.find(b'"', a + 11)
+        if line.startswith(_RR, e):
+            opening = True
+        elif self.raw_only and line.startswith(_FINAL_RC, e):
+            opening = False
+        else:
+            return _PARSE
+        raw_aid = line[a + 11 : e]
+        # else parsed, as orjson sees it
+        if not raw_aid or not raw_aid.isascii() or line.find(b"\\", a + 11, e) >= 0:
+            return _PARSE
+        if not opening and not proven(line):
+            return _PARSE
+        stats = self.stats
+        stats.events += 1
+        aid = raw_aid.decode()
+        if aid in self.done:
+            stats.duplicates += 1
+            return None
+        if opening:
+            return self._keep_open(aid, (line, name, no))
+        got = self._close(aid, Entry(None, line, name, no))  # type: ignore[arg-type]
+        return None if got is None else (got,)
+
+    def _keep_open(self, aid: str, raw: RawLine) -> list[Entry] | None:
+        """A RequestReceived line kept raw (its auditID not finished before); a request it pushes out of
+        the open ones is counted now (returned)."""
+        pending = self.pending
+        if self.record and len(self.done) < self.done_window:
+            self._saw(aid)
+        if aid in pending or len(pending) >= self.max_pending:
+            return list(self._open(aid, raw))
+        pending[aid] = raw
+        if len(pending) > self.max_open:
+            self.max_open = len(pending)
+        return None
+
+    def _close(self, aid: str, entry: Entry) -> Entry | None:
+        """A final line of a request not finished before: the request is counted."""
+        stats = self.stats
+        if self.pending and self.pending.pop(aid, None) is not None:
+            stats.duplicates += 1
+        elif self.record:  # its start is in an earlier range (or nowhere)
+            self._saw(aid)
+        done = self.done
+        done[aid] = None
+        if len(done) > self.done_window:
+            done.popitem(last=False)
+        stats.requests += 1
+        match = self.match
+        return entry if match is None or match(entry.event) else None
+
+    def _final(self, obj: dict[str, Any], line: bytes, name: str, no: int) -> Any:
+        """The common cases of a parsed event, kept short: every event without de-duplication, the final
+        stage line of a request with it. The entry to yield, None, or _PARSE (the general rules:
+        :meth:`_feed`)."""
+        if not self.dedupe:
+            return Entry(obj, line, name, no) if self.match is None or self.match(obj) else None
+        aid = obj.get("auditID")
+        stage = obj.get("stage")
+        if type(aid) is not str or not aid or (stage != "ResponseComplete" and stage != "Panic"):
+            return _PARSE
+        if aid in self.done:
+            self.stats.duplicates += 1
+            return None
+        return self._close(aid, Entry(obj, line, name, no))
 
     # -- whole blocks --
 
@@ -429,81 +445,19 @@ class RequestScanner:
         counts, the parallel worker's record) is updated at once. Else None, with nothing changed (the caller
         reads the lines one by one)."""
         lines, nos, aids, stages, users = region
-        m = len(lines)
-        last = dict(zip(aids, range(m), strict=True))
-        fin = [i for i, st in enumerate(stages) if st in _FINAL_BYTES]
-        fin_aids = [aids[i] for i in fin]
-        if [last[a] for a in fin_aids] != fin:  # a line after a final one
+        shape = self._bulk_shape(aids, stages)
+        if shape is None:
             return None
-        pending, done = self.pending, self.done
-        if not done.keys().isdisjoint(last):
-            return None
-        known = last.keys() & pending.keys() if pending else set()  # open before the region
-        new = len(last) - len(known)
-        if len(pending) + new > self.max_pending:
-            return None
-        saw: Any = None
-        if self.record:
-            if len(done) + len(fin) < self.done_window:
-                saw = last  # one line at a time, every request of the region is recorded
-            elif len(done) >= self.done_window:  # those neither open before nor opened by a RequestReceived
-                first = dict(zip(reversed(aids), reversed(range(m)), strict=True))
-                saw = [a for a, i in first.items() if stages[i] != b"RequestReceived" and a not in known]
-            else:
-                return None
+        last, fin, known, saw = shape
         # the lines the one-line reader parses: the final ones (unless raw_only) and the ResponseStarted ones
         # (the ResponseStarted lines left are not 401: see _plan)
         started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"]
-        light: dict[int, dict[str, Any]] = {}
-        if users is not None:  # user_only: a final line with a plain user and no impersonation is not parsed
-            for i in fin:
-                user = users[i]
-                line = lines[i]
-                if (
-                    user
-                    and user.isascii()
-                    and b'"impersonatedUser":' not in line
-                    and b'"requestReceivedTimestamp":"' in line
-                ):
-                    light[i] = {"user": {"username": user.decode()}}
-        if self.raw_only:
-            parse = started
-        elif light:
-            parse = [i for i in fin if i not in light] + started
-        else:
-            parse = fin + started
-        try:
-            parsed = [_loads(lines[i]) for i in parse]
-        except _JSONError:
+        read = self._bulk_read(lines, aids, stages, users, fin, started)
+        if read is None:
             return None
-        for ev, i in zip(parsed, parse, strict=True):
-            if (
-                type(ev) is not dict
-                or "requestReceivedTimestamp" not in ev
-                or ev.get("kind") != "Event"
-                or ev.get("apiVersion") != "audit.k8s.io/v1"
-                or ev.get("auditID") != aids[i]
-                or ev.get("stage") != _STAGE_NAMES[stages[i]]
-            ):
-                return None
-        # the outcome of reading the lines one by one
-        stats = self.stats
-        stats.events += m
-        stats.requests += len(fin)
-        stats.duplicates += m - new  # every line but the first of a request not open before
-        if len(pending) + new > self.max_open:
-            self.max_open = len(pending) + new  # at most this many were open at once
-        if saw:
-            self.seen.update(dict.fromkeys(saw))
-            if len(self.seen) > MAX_SEEN:
-                self.overflow, self.record = True, False
-                self.seen = {}
-        for a in known:
-            if stages[last[a]] in _FINAL_BYTES:
-                del pending[a]
-        done.update(dict.fromkeys(fin_aids))
-        for _ in range(len(done) - self.done_window):
-            done.popitem(last=False)
+        parsed, light = read
+        self._bulk_commit(len(lines), last, stages, [aids[i] for i in fin], known, saw)
+        pending = self.pending
         opened = sorted(set(last.values()).difference(fin))  # requests left open, by their last line
         if opened:
             started_events = dict(zip(started, parsed[len(parsed) - len(started) :], strict=True))  # type: ignore[misc]
@@ -527,6 +481,101 @@ class RequestScanner:
             for ev, i in zip(parsed, fin, strict=False)
             if match is None or match(ev)
         ]
+
+    def _bulk_shape(
+        self, aids: list[str], stages: list[bytes]
+    ) -> tuple[dict[str, int], list[int], Any, Any] | None:
+        """(last line of each request, the final lines, the requests open before, the IDs the parallel
+        worker records) when the region follows :meth:`_bulk`'s simple rules, else None."""
+        m = len(aids)
+        last = dict(zip(aids, range(m), strict=True))
+        fin = [i for i, st in enumerate(stages) if st in _FINAL_BYTES]
+        if [last[aids[i]] for i in fin] != fin:  # a line after a final one
+            return None
+        pending, done = self.pending, self.done
+        if not done.keys().isdisjoint(last):
+            return None
+        known = last.keys() & pending.keys() if pending else set()  # open before the region
+        if len(pending) + len(last) - len(known) > self.max_pending:
+            return None
+        saw: Any = None
+        if self.record:
+            if len(done) + len(fin) < self.done_window:
+                saw = last  # one line at a time, every request of the region is recorded
+            elif len(done) >= self.done_window:  # those neither open before nor opened by a RequestReceived
+                first = dict(zip(reversed(aids), reversed(range(m)), strict=True))
+                saw = [a for a, i in first.items() if stages[i] != b"RequestReceived" and a not in known]
+            else:
+                return None
+        return last, fin, known, saw
+
+    def _bulk_read(
+        self,
+        lines: list[bytes],
+        aids: list[str],
+        stages: list[bytes],
+        users: Any,
+        fin: list[int],
+        started: list[int],
+    ) -> tuple[list[Any], dict[int, dict[str, Any]]] | None:
+        """(the events parsed: final lines then ResponseStarted ones, the events of final lines read for
+        their user only) when every line parsed is an audit event with the auditID and stage its header
+        says, and every line used unparsed is proven (:mod:`.proof`); else None."""
+        light: dict[int, dict[str, Any]] = {}
+        if users is not None:  # user_only: a final line with a plain user and no impersonation is not parsed
+            for i in fin:
+                user = users[i]
+                line = lines[i]
+                if user and user.isascii() and b'"impersonatedUser":' not in line:
+                    light[i] = {"user": {"username": user.decode()}}
+        unparsed = fin if self.raw_only else list(light)
+        proof = unparsed and proven(b"\n".join([lines[i] for i in unparsed]))
+        if self.raw_only and proof:
+            parse = started
+        elif light and proof:
+            parse = [i for i in fin if i not in light] + started
+        else:
+            light = {}
+            parse = fin + started
+        try:
+            parsed = [_loads(lines[i]) for i in parse]
+        except _JSONError:
+            return None
+        for ev, i in zip(parsed, parse, strict=True):
+            if (
+                type(ev) is not dict
+                or "requestReceivedTimestamp" not in ev
+                or ev.get("kind") != "Event"
+                or ev.get("apiVersion") != "audit.k8s.io/v1"
+                or ev.get("auditID") != aids[i]
+                or ev.get("stage") != _STAGE_NAMES[stages[i]]
+            ):
+                return None
+        return parsed, light
+
+    def _bulk_commit(
+        self, m: int, last: dict[str, int], stages: list[bytes], fin_aids: list[str], known: Any, saw: Any
+    ) -> None:
+        """The state after reading a region of :meth:`_bulk` one line at a time, but for its open requests."""
+        pending, done = self.pending, self.done
+        stats = self.stats
+        stats.events += m
+        stats.requests += len(fin_aids)
+        new = len(last) - len(known)
+        stats.duplicates += m - new  # every line but the first of a request not open before
+        if len(pending) + new > self.max_open:
+            self.max_open = len(pending) + new  # at most this many were open at once
+        if saw:
+            self.seen.update(dict.fromkeys(saw))
+            if len(self.seen) > MAX_SEEN:
+                self.overflow, self.record = True, False
+                self.seen = {}
+        for a in known:
+            if stages[last[a]] in _FINAL_BYTES:
+                del pending[a]
+        done.update(dict.fromkeys(fin_aids))
+        for _ in range(len(done) - self.done_window):
+            done.popitem(last=False)
 
 
 # (after the "}" ending the line before, and a newline) the start of a kube-apiserver line up to its stage
