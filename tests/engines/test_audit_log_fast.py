@@ -30,7 +30,8 @@ from grader.variants import values_for
 
 @pytest.fixture(scope="module")
 def lab7_log() -> bytes:
-    """A realistic log: kubelet watches, controllers, humans, failed logins, several stage lines per request."""
+    """A realistic log: kubelet watches, controllers, humans, failed logins, several stage lines per
+    request."""
     lab = get_lab("lab7")
     events = lab7.build_log(lab7.plan("fast", values_for(lab, "fast")))
     return lab7.join_lines(events[:9000])  # the first 9,000 lines hold every kind of request
@@ -170,8 +171,9 @@ def mangled(data: bytes, seed: int) -> bytes:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_blocks_read_at_once_give_the_one_line_answers(lab7_log, monkeypatch, seed):
-    """Requests that begin and end inside a block are de-duplicated at once (only their final lines parsed):
-    on a mangled log, the same events, counts and report as reading line by line, and the shortcut is taken."""
+    """Requests that begin and end inside a block are de-duplicated at once (only their final lines
+    parsed): on a mangled log, the same events, counts and report as reading line by line, and the shortcut
+    is taken."""
     from grader.engines.audit_log import scan
 
     data = mangled(lab7_log, seed)
@@ -245,8 +247,9 @@ def test_two_processes_count_what_one_pass_counts(lab7_log, tmp_path, monkeypatc
 
 
 def test_requests_open_across_the_middle_are_joined_or_read_again(tmp_path, monkeypatch):
-    """A watch opened in the first half and closed in the second counts once; a request the first half finished
-    and the second half repeats makes the parent read the second half itself (same answer as one pass)."""
+    """A watch opened in the first half and closed in the second counts once; a request the first half
+    finished and the second half repeats makes the parent read the second half itself (same answer as one
+    pass)."""
 
     def line(aid, stage, name):
         return json.dumps(
