@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import time
 from collections import Counter
 
@@ -411,8 +412,16 @@ def test_lines_skipped_by_searching_blocks_keep_their_numbers(lab7_log):
 # a final line kept starting with {"kind":"Event" and ending with "}", but no longer what kube-apiserver
 # writes: the full decoder refuses it or reads other values than the bytes at their usual place say
 _HOSTILE = [
-    lambda line: line.replace(b',"sourceIPs"', b',garbage,"sourceIPs"', 1),  # not JSON
     lambda line: line[:-1] + b',"user":{"username":"mallory"}}',  # a key twice: the last one wins
+    lambda line: line.replace(b'"username":"', b'"username":"\xc3\xa9', 1),  # valid UTF-8: read alike
+    lambda line: line.replace(b'"username":"', b'"username":"a\\"b', 1),  # an escaped quote in the name
+    lambda line: line.replace(b',"user":{', b',"user":{"uid":"1",', 1),  # keys in another order
+    # no user, but a nested object named so later in the line
+    lambda line: re.sub(rb',"user":\{[^{}]*\}', b',"user":{}', line, count=1).replace(
+        b'"responseStatus":{', b'"responseStatus":{"details":{"a":1,"user":{"username":"evil"}},', 1
+    ),
+    # the lines above are events still; those below are not, or not the same request
+    lambda line: line.replace(b',"sourceIPs"', b',garbage,"sourceIPs"', 1),  # not JSON
     lambda line: line[:-1] + b',"kind":"Other"}',
     lambda line: line[:-1] + b',"stage":"RequestReceived"}',
     lambda line: line[:-1] + b',"apiVersion":"audit.k8s.io/v1beta1"}',
@@ -425,23 +434,23 @@ _HOSTILE = [
     lambda line: line + b"x}",  # garbage after the object
     lambda line: line.replace(b'"code":', b'"code":1e999,"c":', 1),
     lambda line: line.replace(b'"code":', b'"code":123456789012345678901234567890,"c":', 1),
-    lambda line: line.replace(b'"username":"', b'"username":"\xc3\xa9', 1),  # valid UTF-8: read alike
-    lambda line: line.replace(b'"username":"', b'"username":"a\\"b', 1),  # an escaped quote in the name
-    lambda line: line.replace(b',"user":{', b',"user":{"uid":"1",', 1),  # keys in another order
 ]
 
 
-def hostile(data: bytes, seed: int, lone: bool) -> bytes:
-    """``data`` with some final lines changed by each of :data:`_HOSTILE`; ``lone``: their requests' other
-    lines dropped, so the changed line alone decides what is counted."""
+def hostile(data: bytes, seed: int, lone: bool, kinds: int = len(_HOSTILE)) -> bytes:
+    """``data`` with some final and ResponseStarted lines changed by each of the first ``kinds`` of
+    :data:`_HOSTILE`; ``lone``: their requests' other lines dropped, so the changed line alone decides what
+    is counted."""
     import random
 
     rng = random.Random(seed)
     lines = data.split(b"\n")[:-1]
     finals = [i for i, line in enumerate(lines) if b'"stage":"ResponseComplete"' in line]
+    started = [i for i, line in enumerate(lines) if b'"stage":"ResponseStarted"' in line]
+    assert len(started) > 100
     changed = {}
-    for i in rng.sample(finals, 6 * len(_HOSTILE)):
-        changed[i] = _HOSTILE[len(changed) % len(_HOSTILE)](lines[i])
+    for i in rng.sample(finals, 6 * kinds) + rng.sample(started, 3 * kinds):
+        changed[i] = _HOSTILE[len(changed) % kinds](lines[i])
     if lone:
         ids = {json.loads(lines[i])["auditID"] for i in changed}
         lines = [
@@ -451,14 +460,28 @@ def hostile(data: bytes, seed: int, lone: bool) -> bytes:
     return b"\n".join(changed.get(i, line) for i, line in enumerate(lines) if changed.get(i, line)) + b"\n"
 
 
-@pytest.mark.parametrize("lone", [False, True])
-def test_lines_used_unparsed_are_proven_first(lab7_log, lone):
+_EVENTS_STILL = 5  # the first kinds of _HOSTILE
+
+
+@pytest.mark.parametrize(
+    ("lone", "kinds"), [(False, len(_HOSTILE)), (True, len(_HOSTILE)), (False, _EVENTS_STILL)]
+)
+def test_lines_used_unparsed_are_proven_first(lab7_log, monkeypatch, lone, kinds):
     """Final lines printed as they are (jsonl of every request) or read for their user only (--count-by user)
     are used unparsed only when proven to be what kube-apiserver writes: garbled lines, keys written twice,
     bad escapes give the answers, counts and report of the full decoder."""
     from grader.engines.audit_log import scan
 
-    data = hostile(lab7_log, 5, lone)
+    data = hostile(lab7_log, 5, lone, kinds)
+    taken = []
+    bulk = scan.RequestScanner._bulk
+
+    def counting(self, region, name):
+        got = bulk(self, region, name)
+        taken.append(got is not None)
+        return got
+
+    monkeypatch.setattr(scan.RequestScanner, "_bulk", counting)
 
     def full() -> tuple[list[bytes], Counter, list[str], tuple[int, int, int]]:
         stats = ReadStats()
@@ -475,8 +498,13 @@ def test_lines_used_unparsed_are_proven_first(lab7_log, lone):
         return [e.raw for e in entries], counted, stats.report(), (stats.events, stats.requests, stats.lines)
 
     raws, users, report, numbers = full()
-    assert len(report) > 5 and numbers[0] < numbers[2]  # lines were refused
+    if kinds > _EVENTS_STILL:
+        assert len(report) > 5 and numbers[0] < numbers[2]  # lines were refused
+    assert fast() == (raws, Counter(), report, numbers)
     assert fast(raw_only=True) == (raws, Counter(), report, numbers)
     light = fast(user_only=True)
     assert (light[1], light[2], light[3]) == (users, report, numbers)
     assert "mallory" in {k[0] for k in users} and light[1]["mallory",] == users["mallory",]
+    if kinds == _EVENTS_STILL:
+        assert taken.count(True) > 10  # blocks were read at once
+        assert "evil" not in {k[0] for k in users} and users["",] > 5

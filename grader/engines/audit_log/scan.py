@@ -398,14 +398,12 @@ class RequestScanner:
         """``lines`` (kube-apiserver lines, ``block`` = them joined by newlines, ``nos`` their numbers) as
         segments (pairs, region): a region :meth:`_bulk` may read at once, after the lines (read one by one)
         of requests seen finished before the block (repeated lines), cut where no request crosses."""
-        header = _HEADER_USER if self.user_only else _HEADER
-        found = header.findall(b"}\n" + block)  # "}" and a newline before each line: searched for fast
+        found = _HEADER.findall(b"}\n" + block)  # "}" and a newline before each line: searched for fast
         m = len(lines)
         if len(found) != m or m < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
         aids = [f[0].decode() for f in found]
         stages = [f[1] for f in found]
-        users = [f[2] for f in found] if self.user_only else None
         i = -1
         while True:  # a failed login (401) ends its request at its ResponseStarted line
             try:
@@ -432,55 +430,40 @@ class RequestScanner:
                 h = reach + 1
         if m - h < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
-        region = (lines[h:], nos[h:], aids[h:], stages[h:], users[h:] if users is not None else None)
+        region = (lines[h:], nos[h:], aids[h:], stages[h:])
         return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:], lines[h:], strict=True), region)]
 
-    def _bulk(
-        self, region: tuple[list[bytes], Any, list[str], list[bytes], Any], name: str
-    ) -> list[Entry] | None:
+    def _bulk(self, region: tuple[list[bytes], Any, list[str], list[bytes]], name: str) -> list[Entry] | None:
         """The matching requests of a region of :meth:`_plan`, when reading its lines one by one follows the
         simple rules: a request's lines there are opening lines (RequestReceived, ResponseStarted) then at
         most one final line (its last there); none was finished before; no open request would be pushed out.
         Then only the lines the one-line reader parses are parsed, and the state (open and finished requests,
         counts, the parallel worker's record) is updated at once. Else None, with nothing changed (the caller
         reads the lines one by one)."""
-        lines, nos, aids, stages, users = region
+        lines, nos, aids, stages = region
         shape = self._bulk_shape(aids, stages)
         if shape is None:
             return None
         last, fin, known, saw = shape
-        # the lines the one-line reader parses: the final ones (unless raw_only) and the ResponseStarted ones
-        # (the ResponseStarted lines left are not 401: see _plan)
-        started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"]
-        read = self._bulk_read(lines, aids, stages, users, fin, started)
-        if read is None:
+        events = self._bulk_read(lines, aids, stages, last, fin)
+        if events is None:
             return None
-        parsed, light = read
         self._bulk_commit(len(lines), last, stages, [aids[i] for i in fin], known, saw)
         pending = self.pending
         opened = sorted(set(last.values()).difference(fin))  # requests left open, by their last line
-        if opened:
-            started_events = dict(zip(started, parsed[len(parsed) - len(started) :], strict=True))  # type: ignore[misc]
-            for i in opened:
-                a = aids[i]
-                if a in known:
-                    pending.move_to_end(a)
-                pending[a] = (
-                    (lines[i], name, nos[i])
-                    if stages[i] == b"RequestReceived"
-                    else Entry(started_events[i], lines[i], name, nos[i])
-                )
-        if self.raw_only:
-            return [Entry(None, lines[i], name, nos[i]) for i in fin]  # type: ignore[arg-type]
-        if light:
-            it = iter(parsed)
-            return [Entry(light[i] if i in light else next(it), lines[i], name, nos[i]) for i in fin]
+        for i in opened:
+            a = aids[i]
+            if a in known:
+                pending.move_to_end(a)
+            pending[a] = (
+                (lines[i], name, nos[i])
+                if stages[i] == b"RequestReceived"
+                else Entry(events[i], lines[i], name, nos[i])
+            )
         match = self.match
-        return [
-            Entry(ev, lines[i], name, nos[i])
-            for ev, i in zip(parsed, fin, strict=False)
-            if match is None or match(ev)
-        ]
+        if match is None:
+            return [Entry(events[i], lines[i], name, nos[i]) for i in fin]
+        return [Entry(events[i], lines[i], name, nos[i]) for i in fin if match(events[i])]
 
     def _bulk_shape(
         self, aids: list[str], stages: list[bytes]
@@ -510,33 +493,26 @@ class RequestScanner:
         return last, fin, known, saw
 
     def _bulk_read(
-        self,
-        lines: list[bytes],
-        aids: list[str],
-        stages: list[bytes],
-        users: Any,
-        fin: list[int],
-        started: list[int],
-    ) -> tuple[list[Any], dict[int, dict[str, Any]]] | None:
-        """(the events parsed: final lines then ResponseStarted ones, the events of final lines read for
-        their user only) when every line parsed is an audit event with the auditID and stage its header
-        says, and every line used unparsed is proven (:mod:`.proof`); else None."""
-        light: dict[int, dict[str, Any]] = {}
-        if users is not None:  # user_only: a final line with a plain user and no impersonation is not parsed
-            for i in fin:
-                user = users[i]
-                line = lines[i]
-                if user and user.isascii() and b'"impersonatedUser":' not in line:
-                    light[i] = {"user": {"username": user.decode()}}
-        unparsed = fin if self.raw_only else list(light)
-        proof = unparsed and proven(b"\n".join([lines[i] for i in unparsed]))
-        if self.raw_only and proof:
-            parse = started
-        elif light and proof:
-            parse = [i for i in fin if i not in light] + started
-        else:
-            light = {}
-            parse = fin + started
+        self, lines: list[bytes], aids: list[str], stages: list[bytes], last: dict[str, int], fin: list[int]
+    ) -> dict[int, Any] | None:
+        """The events of the final lines and of the ResponseStarted lines left open, by line, when every
+        line parsed is an audit event with the auditID and stage its header says; else None.
+
+        The one-line reader parses the final lines and the ResponseStarted ones (those left are not 401: see
+        _plan). Here some are used unparsed when :mod:`.proof` shows they read alike: with ``raw_only`` the
+        final lines (their event is None), with ``user_only`` those whose user is plainly written (their
+        event holds only the user), and the ResponseStarted lines of requests that end in the region."""
+        light: dict[int, Any] = dict.fromkeys(fin) if self.raw_only else {}
+        if self.user_only:
+            light = _plain_users(lines, fin)
+        started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"]
+        superseded = [i for i in started if last[aids[i]] != i]
+        unparsed = list(light) + superseded
+        if unparsed and not proven(b"\n".join([lines[i] for i in unparsed])):
+            unparsed = [i for i in unparsed if proven(lines[i])]  # the few others are parsed
+            light = {i: light[i] for i in unparsed if i in light}
+        skip = set(unparsed)
+        parse = [i for i in fin if i not in skip] + [i for i in started if i not in skip]
         try:
             parsed = [_loads(lines[i]) for i in parse]
         except _JSONError:
@@ -551,7 +527,10 @@ class RequestScanner:
                 or ev.get("stage") != _STAGE_NAMES[stages[i]]
             ):
                 return None
-        return parsed, light
+        events = dict(zip(parse, parsed, strict=True))
+        if light:
+            events.update(light)
+        return events
 
     def _bulk_commit(
         self, m: int, last: dict[str, int], stages: list[bytes], fin_aids: list[str], known: Any, saw: Any
@@ -586,11 +565,6 @@ _HEADER = re.compile(
     rb'"auditID":"([!#-\[\]-~]+)",'
     rb'"stage":"(RequestReceived|ResponseStarted|ResponseComplete|Panic)"'
 )
-# the same, then the user's name when it is written plainly (Go writes requestURI, verb, then user.username)
-_HEADER_USER = re.compile(
-    _HEADER.pattern + rb'(?:,"requestURI":"[^"\\]*(?:\\.[^"\\]*)*","verb":"[^"\\]*",'
-    rb'"user":\{"username":"([^"\\]*)")?'
-)
 _STARTED_401 = b"ResponseStarted 401"  # a ResponseStarted line of a failed login: final
 _FINAL_BYTES = frozenset({b"ResponseComplete", b"Panic", _STARTED_401})
 _STAGE_NAMES = {
@@ -601,6 +575,24 @@ _STAGE_NAMES = {
     _STARTED_401: "ResponseStarted",
 }
 _MIN_BULK = 16  # lines: below this, reading one by one costs less than planning
+
+
+def _plain_users(lines: list[bytes], fin: list[int]) -> dict[int, dict[str, Any]]:
+    """The events, holding only the user, of the final lines whose user's name is written plainly (no
+    escape, ASCII) and which impersonate no one; valid once the lines are proven (:mod:`.proof`): then the
+    first ``,"user":`` of a line is its top-level user (the values before it are strings, in which a quote
+    is escaped)."""
+    light = {}
+    for i in fin:
+        line = lines[i]
+        u = line.find(b',"user":{"username":"', 60)
+        if u < 0 or line.find(b',"user":', 60, u + 8) != u:
+            continue
+        end = line.find(b'"', u + 21)
+        name = line[u + 21 : end]
+        if name and name.isascii() and b"\\" not in name and b'"impersonatedUser":' not in line:
+            light[i] = {"user": {"username": name.decode()}}
+    return light
 
 
 def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) -> list[tuple[int, bytes]]:
