@@ -6,9 +6,9 @@ to the click command (grader.cli.audit_log), which gives the usual messages.
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 from typing import IO, Any
 
 from grader.text import plural
@@ -33,21 +33,29 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _expand(logs: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """File names to read (directories expanded) and the problems found."""
+    """File names to read (directories expanded) and the problems found. Names are written as pathlib
+    writes them (``./a//b`` -> ``a/b``), without importing it (start-up counts)."""
+    from grader.engines.audit_log.rotation import normal_path
+
     names, problems = [], []
     for log in logs:
         if log == "-":
             names.append("-")
             continue
-        p = Path(log)
-        if p.is_dir():
-            files = sorted(str(f) for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        path = normal_path(log)  # "" is "." for pathlib
+        if os.path.isdir(path):
+            with os.scandir(path) as entries:
+                files = sorted(
+                    normal_path(f"{path}/{entry.name}")
+                    for entry in entries
+                    if entry.is_file() and not entry.name.startswith(".")
+                )
             if not files:
                 problems.append(f"{log}: directory has no files")
             names.extend(files)
-        elif p.is_file():
-            names.append(str(p))
-        elif p.exists():
+        elif os.path.isfile(path):
+            names.append(path)
+        elif os.path.exists(path):
             problems.append(f"{log}: not a regular file")
         else:
             problems.append(f"{log}: no such file")

@@ -13,9 +13,9 @@ Azure AKS diagnostic-log envelopes (``{"records": [{"properties": {"log": "<even
 
 from __future__ import annotations
 
-import gzip
 import io
 import itertools
+import sys
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -148,6 +148,8 @@ def open_stream(stream: BinaryIO) -> BinaryIO:
     buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
     head = buffered.peek(2)[:2]  # type: ignore[attr-defined]
     if head == GZIP_MAGIC:
+        import gzip  # only for gzip data: start-up stays light
+
         return gzip.GzipFile(fileobj=_CountingReader(buffered), mode="rb")  # type: ignore[return-value]
     return buffered
 
@@ -165,7 +167,7 @@ class _CountingReader:
         return data
 
 
-def _gzip_too_big(stream: gzip.GzipFile, decompressed: int) -> bool:
+def _gzip_too_big(stream: Any, decompressed: int) -> bool:
     raw = stream.fileobj
     taken = raw.count if isinstance(raw, _CountingReader) else 0
     return decompressed > MAX_DECOMPRESSED_BYTES or (
@@ -213,7 +215,8 @@ def _raw_batches(
         stats.problem(name, 0, "unreadable", str(exc))
         return
     # gzip: read1 hands over what is decoded so far, so a cut-off file loses only its last piece
-    zipped = isinstance(stream, gzip.GzipFile)
+    gzip = sys.modules.get("gzip")  # imported by open_stream for gzip data only
+    zipped = gzip is not None and isinstance(stream, gzip.GzipFile)
     cutter = _LineCutter(name, stats, first_line)
     cut = cutter.blocks if blocks else cutter.lists
     total = 0
@@ -229,11 +232,12 @@ def _raw_batches(
         incomplete = " (its last line is incomplete)" if cutter.tail else ""
         stats.problem(name, cutter.no, "gzip-cut", f"after line {cutter.no - 1}" + incomplete)
         return
-    except (gzip.BadGzipFile, zlib.error) as exc:
+    except zlib.error as exc:
         stats.problem(name, cutter.no, "gzip-corrupt", str(exc))
         return
-    except OSError as exc:
-        stats.problem(name, cutter.no, "unreadable", str(exc))
+    except OSError as exc:  # gzip.BadGzipFile is an OSError
+        corrupt = zipped and isinstance(exc, gzip.BadGzipFile)  # type: ignore[union-attr]
+        stats.problem(name, cutter.no, "gzip-corrupt" if corrupt else "unreadable", str(exc))
         return
     if cutter.tail:
         yield (cutter.no, cutter.tail, 1) if blocks else (cutter.no, [cutter.tail])
