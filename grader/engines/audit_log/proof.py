@@ -76,6 +76,20 @@ _LINE = b"".join(
 )
 
 _compiled: Any = None  # the RE2 pattern once built; False when RE2 is missing
+# building the pattern takes about as long as parsing a few thousand lines: it is built once this many bytes
+# were offered (a query that uses few lines unparsed, a small log, parses them instead)
+BUILD_AFTER = 2 << 20
+_offered = 0
+
+
+def worth_proving(size: int) -> bool:
+    """Whether to prove ``size`` more bytes (else the caller parses them): the pattern is built, or
+    enough bytes were offered to make building it pay."""
+    global _offered
+    if _compiled is not None:
+        return bool(_compiled)
+    _offered += size
+    return _offered >= BUILD_AFTER
 
 
 def _pattern() -> Any:

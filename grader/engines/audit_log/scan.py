@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Generator, Iterator
 from typing import Any
 
-from grader.engines.audit_log.proof import proven
+from grader.engines.audit_log.proof import proven, worth_proving
 from grader.engines.audit_log.reader import (
     APISERVER_PREFIX,
     BOM,
@@ -336,7 +336,7 @@ class RequestScanner:
         # else parsed, as orjson sees it
         if not raw_aid or not raw_aid.isascii() or line.find(b"\\", a + 11, e) >= 0:
             return _PARSE
-        if not opening and not proven(line):
+        if not opening and not (worth_proving(len(line)) and proven(line)):
             return _PARSE
         stats = self.stats
         stats.events += 1
@@ -508,8 +508,12 @@ class RequestScanner:
         started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"]
         superseded = [i for i in started if last[aids[i]] != i]
         unparsed = list(light) + superseded
-        if unparsed and not proven(b"\n".join([lines[i] for i in unparsed])):
-            unparsed = [i for i in unparsed if proven(lines[i])]  # the few others are parsed
+        if unparsed:
+            joined = b"\n".join([lines[i] for i in unparsed])
+            if not worth_proving(len(joined)):
+                unparsed = []
+            elif not proven(joined):
+                unparsed = [i for i in unparsed if proven(lines[i])]  # the few others are parsed
             light = {i: light[i] for i in unparsed if i in light}
         skip = set(unparsed)
         parse = [i for i in fin if i not in skip] + [i for i in started if i not in skip]
