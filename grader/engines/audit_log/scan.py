@@ -502,20 +502,20 @@ class RequestScanner:
         _plan). Here some are used unparsed when :mod:`.proof` shows they read alike: with ``raw_only`` the
         final lines (their event is None), with ``user_only`` those whose user is plainly written (their
         event holds only the user), and the ResponseStarted lines of requests that end in the region."""
-        light: dict[int, Any] = dict.fromkeys(fin) if self.raw_only else {}
-        if self.user_only:
-            light = _plain_users(lines, fin)
         started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"]
         superseded = [i for i in started if last[aids[i]] != i]
-        unparsed = list(light) + superseded
+        unparsed = (fin if self.raw_only or self.user_only else []) + superseded
+        skip: set[int] = set()
+        light: dict[int, Any] = {}
         if unparsed:
-            joined = b"\n".join([lines[i] for i in unparsed])
-            if not worth_proving(len(joined)):
-                unparsed = []
-            elif not proven(joined):
-                unparsed = [i for i in unparsed if proven(lines[i])]  # the few others are parsed
-            light = {i: light[i] for i in unparsed if i in light}
-        skip = set(unparsed)
+            joined: bytes | None = b"\n".join([lines[i] for i in unparsed])
+            if not worth_proving(len(joined)):  # type: ignore[arg-type]
+                unparsed, joined = [], None
+            elif not proven(joined):  # type: ignore[arg-type]
+                unparsed, joined = [i for i in unparsed if proven(lines[i])], None  # the others are parsed
+            light = self._light(lines, fin, unparsed, joined)
+            skip = set(unparsed).intersection(superseded)
+            skip.update(light)
         parse = [i for i in fin if i not in skip] + [i for i in started if i not in skip]
         try:
             parsed = [_loads(lines[i]) for i in parse]
@@ -535,6 +535,28 @@ class RequestScanner:
         if light:
             events.update(light)
         return events
+
+    def _light(
+        self, lines: list[bytes], fin: list[int], unparsed: list[int], joined: bytes | None
+    ) -> dict[int, Any]:
+        """The events of the final lines used unparsed, by line: with ``raw_only`` every proven one (None),
+        with ``user_only`` the proven ones whose user is plainly written (the user only). ``unparsed``: the
+        proven lines; ``joined``: them joined, when all are proven (final lines first)."""
+        if self.raw_only:
+            return (
+                dict.fromkeys(fin) if joined is not None else dict.fromkeys(set(fin).intersection(unparsed))
+            )
+        if not self.user_only:
+            return {}
+        if joined is not None and b'"impersonatedUser":' not in joined:
+            found = _USER_KEY.findall(joined)
+            if len(found) == len(unparsed):  # one key "user" per line: its top-level user (see _plain_users)
+                return {
+                    i: {"user": {"username": name.decode()}}
+                    for i, name in zip(fin, found, strict=False)
+                    if name and name.isascii()
+                }
+        return _plain_users(lines, sorted(set(fin).intersection(unparsed)))
 
     def _bulk_commit(
         self, m: int, last: dict[str, int], stages: list[bytes], fin_aids: list[str], known: Any, saw: Any
@@ -569,6 +591,8 @@ _HEADER = re.compile(
     rb'"auditID":"([!#-\[\]-~]+)",'
     rb'"stage":"(RequestReceived|ResponseStarted|ResponseComplete|Panic)"'
 )
+# the key "user" anywhere in a line, and the user's name when written plainly first in its object
+_USER_KEY = re.compile(rb',"user":\{(?:"username":"([^"\\]*)")?')
 _STARTED_401 = b"ResponseStarted 401"  # a ResponseStarted line of a failed login: final
 _FINAL_BYTES = frozenset({b"ResponseComplete", b"Panic", _STARTED_401})
 _STAGE_NAMES = {
