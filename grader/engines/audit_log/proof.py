@@ -107,6 +107,11 @@ def _pattern() -> Any:
     return _compiled
 
 
+def prepare() -> None:
+    """Build the pattern now (before forking a worker that will need it too)."""
+    _pattern()
+
+
 def proven(lines: bytes) -> bool:
     """True when every line of ``lines`` (lines joined by newlines, none empty) is proven (see the module)."""
     pattern = _pattern()
