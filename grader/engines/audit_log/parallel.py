@@ -130,7 +130,9 @@ def run(
         return
     import tempfile  # only here: start-up stays light for the small logs
 
-    if fast and (raw_only or user_only):  # every final line is offered to the proof: built once, for both
+    if (
+        fast and dedupe and compiled.is_empty and (raw_only or user_only)
+    ):  # every final line is offered to the proof: built once, for both
         from grader.engines.audit_log.proof import prepare
 
         prepare()
