@@ -625,7 +625,10 @@ def _plain_users(lines: list[bytes], fin: list[int]) -> dict[int, dict[str, Any]
 
 def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) -> list[tuple[int, bytes]]:
     """(number, line) of the lines of ``block`` that hold ``needle`` (or match ``pattern``), found by
-    searching the block: the other lines are never copied out."""
+    searching the block: the other lines are never copied out. ``block`` holds kube-apiserver lines only
+    (each newline is inside a ``}\\n{"kind":"Event"`` joint, see _segments): lines are counted by their
+    joints, which a long search pattern finds faster than single newlines."""
+    joint, reach = b"}\n" + APISERVER_PREFIX, len(APISERVER_PREFIX)
     out = []
     pos = counted = 0
     no = start
@@ -645,7 +648,8 @@ def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) 
         line_end = block.find(b"\n", i)
         if line_end < 0:
             line_end = end
-        no += block.count(b"\n", counted, line_start)
+        if line_start > counted:  # the joints of the newlines in [counted, line_start)
+            no += block.count(joint, counted - 1 if counted else 0, line_start + reach)
         counted = line_start
         out.append((no, block[line_start:line_end]))
         pos = line_end + 1
