@@ -9,6 +9,7 @@ import json
 import re
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -509,3 +510,90 @@ def test_lines_used_unparsed_are_proven_first(lab7_log, monkeypatch, lone, kinds
     if kinds == _EVENTS_STILL:
         assert taken.count(True) > 10  # blocks were read at once
         assert "evil" not in {k[0] for k in users} and users["",] > 5
+
+
+def _event_line(draw: Any) -> bytes:
+    """A kube-apiserver-like line with arbitrary text in its values, then maybe damaged."""
+    from hypothesis import strategies as st
+
+    # mostly ASCII (what the proof accepts), with quotes, backslashes and control characters among it
+    text = st.text(st.characters(max_codepoint=127), max_size=12) | st.text(max_size=6)
+    user = draw(st.fixed_dictionaries({}, optional={"username": text, "uid": text, "groups": st.lists(text)}))
+    event = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": draw(text),
+        "stage": draw(st.sampled_from(["RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"])),
+        "requestURI": draw(text),
+        "verb": draw(text),
+        "user": user,
+    }
+    if draw(st.booleans()):
+        event["impersonatedUser"] = {"username": draw(text)}
+    if draw(st.booleans()):
+        nested = st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+            max_leaves=6,
+        )
+        event["responseStatus"] = draw(st.dictionaries(text, nested, max_size=3))
+    event["requestReceivedTimestamp"] = draw(text)
+    event["stageTimestamp"] = draw(text)
+    line = json.dumps(event, separators=(",", ":"), ensure_ascii=draw(st.booleans())).encode()
+    damage = draw(st.sampled_from(["none", "none", "none", "insert", "cut", "append"]))
+    if damage != "none":
+        at = draw(st.integers(0, len(line)))
+        piece = draw(st.binary(max_size=6) | st.sampled_from([b'"', b"\\", b",", b'"user":{}', b"}", b"{"]))
+        if damage == "insert":
+            line = line[:at] + piece + line[at:]
+        elif damage == "cut":
+            line = line[:at] + line[at + len(piece) :]
+        else:
+            line = (
+                line[:-1]
+                + b","
+                + json.dumps(draw(text)).encode()
+                + b":"
+                + json.dumps(draw(text)).encode()
+                + b"}"
+            )
+    return line.replace(b"\n", b"")
+
+
+@pytest.mark.slow
+def test_a_proven_line_reads_as_the_full_decoder_reads_it():
+    """Whatever the text and damage: a line the proof accepts parses, is an audit event, and holds at their
+    usual places the auditID, stage and user name the fast path reads from its bytes."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from grader.engines.audit_log import proof
+    from grader.engines.audit_log.scan import _HEADER, _USER_KEY, _plain_users
+
+    accepted = []
+
+    @settings(max_examples=1000, deadline=None)
+    @given(st.composite(_event_line)())
+    def check(line: bytes) -> None:
+        if not proof.proven(line):
+            return
+        accepted.append(line)
+        ev = json.loads(line)  # the standard library's reading; orjson's must agree
+        import orjson
+
+        assert orjson.loads(line) == ev
+        assert ev["kind"] == "Event" and ev["apiVersion"] == "audit.k8s.io/v1"
+        assert isinstance(ev["user"], dict) and "requestReceivedTimestamp" in ev
+        head = _HEADER.match(b"}\n" + line)
+        if head:
+            assert (head[1].decode(), head[2].decode()) == (ev["auditID"], ev["stage"])
+        users = _USER_KEY.findall(line)
+        if len(users) == 1 and users[0] and users[0].isascii():  # as _light reads a block's users
+            assert users[0].decode() == ev["user"].get("username")
+        light = _plain_users([line], [0])
+        if light:
+            assert "impersonatedUser" not in ev and light[0]["user"]["username"] == ev["user"]["username"]
+
+    check()
+    assert len(accepted) > 60  # undamaged ASCII lines are proven
