@@ -100,6 +100,7 @@ class RequestScanner:
         # user_only: the caller reads only the user of events (counts by user, nothing filtered), so a final
         # line whose user is plainly written is not parsed: its event holds only the user
         self.user_only = user_only and self.match is None and dedupe and not self.raw_only
+        self._users: dict[bytes, dict[str, Any]] = {}  # user_only: the event of each user's name
 
     # -- de-duplication (the rules of query.Deduplicator) --
 
@@ -551,12 +552,24 @@ class RequestScanner:
         if joined is not None and b'"impersonatedUser":' not in joined:
             found = _USER_KEY.findall(joined)
             if len(found) == len(unparsed):  # one key "user" per line: its top-level user (see _plain_users)
-                return {
-                    i: {"user": {"username": name.decode()}}
-                    for i, name in zip(fin, found, strict=False)
-                    if name and name.isascii()
-                }
+                return self._user_events(fin, found)
         return _plain_users(lines, sorted(set(fin).intersection(unparsed)))
+
+    def _user_events(self, fin: list[int], names: list[bytes]) -> dict[int, dict[str, Any]]:
+        """The events (the user only) of final lines whose user's name is plainly written, by line; one
+        event per name, shared (nothing changes an event; up to _USER_EVENTS names are remembered)."""
+        known = self._users
+        out = {}
+        for i, name in zip(fin, names, strict=False):
+            event = known.get(name)
+            if event is None:
+                if not name or not name.isascii():
+                    continue
+                event = {"user": {"username": name.decode()}}
+                if len(known) < _USER_EVENTS:
+                    known[name] = event
+            out[i] = event
+        return out
 
     def _bulk_commit(
         self, m: int, last: dict[str, int], stages: list[bytes], fin_aids: list[str], known: Any, saw: Any
@@ -593,6 +606,7 @@ _HEADER = re.compile(
 )
 # the key "user" anywhere in a line, and the user's name when written plainly first in its object
 _USER_KEY = re.compile(rb',"user":\{(?:"username":"([^"\\]*)")?')
+_USER_EVENTS = 10_000
 _STARTED_401 = b"ResponseStarted 401"  # a ResponseStarted line of a failed login: final
 _FINAL_BYTES = frozenset({b"ResponseComplete", b"Panic", _STARTED_401})
 _STAGE_NAMES = {
