@@ -6,9 +6,9 @@ to the click command (grader.cli.audit_log), which gives the usual messages.
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
-from pathlib import Path
 from typing import IO, Any
 
 from grader.text import plural
@@ -33,21 +33,29 @@ def _split(values: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def _expand(logs: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """File names to read (directories expanded) and the problems found."""
+    """File names to read (directories expanded) and the problems found. Names are written as pathlib
+    writes them (``./a//b`` -> ``a/b``), without importing it (start-up counts)."""
+    from grader.engines.audit_log.rotation import normal_path
+
     names, problems = [], []
     for log in logs:
         if log == "-":
             names.append("-")
             continue
-        p = Path(log)
-        if p.is_dir():
-            files = sorted(str(f) for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+        path = normal_path(log)  # "" is "." for pathlib
+        if os.path.isdir(path):
+            with os.scandir(path) as entries:
+                files = sorted(
+                    normal_path(f"{path}/{entry.name}")
+                    for entry in entries
+                    if entry.is_file() and not entry.name.startswith(".")
+                )
             if not files:
                 problems.append(f"{log}: directory has no files")
             names.extend(files)
-        elif p.is_file():
-            names.append(str(p))
-        elif p.exists():
+        elif os.path.isfile(path):
+            names.append(path)
+        elif os.path.exists(path):
             problems.append(f"{log}: not a regular file")
         else:
             problems.append(f"{log}: no such file")
@@ -188,15 +196,9 @@ def _say(message: str) -> None:
     sys.stderr.write(f"cks audit query: {message}\n")
 
 
-def run(p: QueryParams) -> int:
-    """Run a query; the exit code. Raises QueryError (before reading anything) for a bad query."""
-    from grader.engines.audit_log import (
-        Query,
-        ReadStats,
-        compile_query,
-        field_name,
-        order_log_names,
-    )
+def _compile(p: QueryParams) -> Any:
+    """The compiled filters of the options (QueryError for a bad value)."""
+    from grader.engines.audit_log import Query, compile_query
 
     query = Query(
         users=_split(p.users),
@@ -214,56 +216,31 @@ def run(p: QueryParams) -> int:
         since=p.since,
         until=p.until,
     )
-    compiled = compile_query(query)
-    fields = [field_name(f) for f in p.count_by.split(",")] if p.count_by is not None else None
-    fmt, limit = p.fmt, p.limit
+    return compile_query(query)
 
+
+def run(p: QueryParams) -> int:
+    """Run a query; the exit code. Raises QueryError (before reading anything) for a bad query."""
+    from grader.engines.audit_log import ReadStats, field_name, order_log_names
+
+    compiled = _compile(p)
+    fields = [field_name(f) for f in p.count_by.split(",")] if p.count_by is not None else None
     paths, problems = _expand(p.logs)
     for problem in problems:
         _say(problem)
     if not paths:
         return 3
     stats = ReadStats()
-    out = sys.stdout.buffer
     try:
         with ExitStack() as stack:
-            series = []
-            for group in order_log_names([x for x in paths if x != "-"]):
-                series.append([(name, stack.enter_context(open(name, "rb"))) for name in group])
+            # the log series to read (rotated files of one log in order), stdin last
+            series: list[list[tuple[str, Any]]] = [
+                [(name, stack.enter_context(open(name, "rb"))) for name in group]
+                for group in order_log_names([x for x in paths if x != "-"])
+            ]
             if "-" in paths:
                 series.append([("<stdin>", sys.stdin.buffer)])
-            from grader.engines.audit_log import parallel
-
-            sink: Any
-            if fields is not None:
-                sink = _CountSink(fields)
-                make_worker: Any = _CountSink.maker(fields)
-            else:
-                if fmt == "table":
-                    out.write(_row([h for h, _ in _TABLE]))
-                elif fmt == "json":
-                    out.write(b"[")
-                sink = _WriteSink(out, fmt)
-                make_worker = _WriteSink.maker(fmt)
-                if limit is not None:  # stops early: one pass
-                    make_worker = None
-                    sink.limit = limit
-            parallel.run(
-                series,
-                stats,
-                compiled,
-                sink,
-                make_worker,
-                dedupe=p.dedupe,
-                fast=not p.no_fast,
-                raw_only=fields is None and fmt == "jsonl",
-                user_only=fields == ["user"],
-            )
-            if fields is not None:
-                _print_counts(out, sink.counts, fields, fmt, limit)
-            else:
-                sink.close()
-            out.flush()
+            _query(series, stats, compiled, fields, p)
     except BrokenPipeError:  # `| head` closed the pipe: stop quietly
         sys.stderr.close()
         return 0
@@ -275,6 +252,44 @@ def run(p: QueryParams) -> int:
     if problems or stats.problems.get("unreadable"):
         return 3
     return 0
+
+
+def _query(series: list[Any], stats: Any, compiled: Any, fields: list[str] | None, p: QueryParams) -> None:
+    """Read the series and print the answer: counts, or the matching events as they come."""
+    from grader.engines.audit_log import parallel
+
+    out = sys.stdout.buffer
+    fmt, limit = p.fmt, p.limit
+    sink: Any
+    if fields is not None:
+        sink = _CountSink(fields)
+        make_worker: Any = _CountSink.maker(fields)
+    else:
+        if fmt == "table":
+            out.write(_row([h for h, _ in _TABLE]))
+        elif fmt == "json":
+            out.write(b"[")
+        sink = _WriteSink(out, fmt)
+        make_worker = _WriteSink.maker(fmt)
+        if limit is not None:  # stops early: one pass
+            make_worker = None
+            sink.limit = limit
+    parallel.run(
+        series,
+        stats,
+        compiled,
+        sink,
+        make_worker,
+        dedupe=p.dedupe,
+        fast=not p.no_fast,
+        raw_only=fields is None and fmt == "jsonl",
+        user_only=fields == ["user"],
+    )
+    if fields is not None:
+        _print_counts(out, sink.counts, fields, fmt, limit)
+    else:
+        sink.close()
+    out.flush()
 
 
 def _report(stats: Any, dedupe: bool) -> None:

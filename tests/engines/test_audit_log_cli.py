@@ -177,3 +177,24 @@ def test_plain_command_lines_skip_click_and_print_the_same(tmp_path):
         assert fast.stdout == slow.stdout_bytes
         imported_click = re.search(rb"\|\s+click\r?\n", fast.stderr) is not None
         assert imported_click == (slow.exit_code == 2)  # only a usage error goes to click
+
+
+def test_log_names_are_written_as_pathlib_writes_them(tmp_path, monkeypatch):
+    """The fast path lists files without pathlib: the same names, in the same order, as pathlib gives."""
+    from pathlib import Path
+
+    from grader.audit_query import _expand
+    from grader.engines.audit_log.rotation import normal_path
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("audit.log", "audit-2024-01-01T00-00-00.000.log.gz", ".hidden", "b.log"):
+        (logs / name).write_text("{}\n")
+    (logs / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    names, problems = _expand(("logs/", "./logs//audit.log", "logs/sub", "missing", "-"))
+    want = sorted(str(f) for f in Path("logs/").iterdir() if f.is_file() and not f.name.startswith("."))
+    assert names == [*want, str(Path("./logs//audit.log")), "-"]
+    assert problems == ["logs/sub: directory has no files", "missing: no such file"]
+    for odd in ("", ".", "/", "//x/a", "///a//b/", "a/./b/..", "../x"):
+        assert normal_path(odd) == str(Path(odd))

@@ -6,8 +6,10 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import re
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -30,7 +32,8 @@ from grader.variants import values_for
 
 @pytest.fixture(scope="module")
 def lab7_log() -> bytes:
-    """A realistic log: kubelet watches, controllers, humans, failed logins, several stage lines per request."""
+    """A realistic log: kubelet watches, controllers, humans, failed logins, several stage lines per
+    request."""
     lab = get_lab("lab7")
     events = lab7.build_log(lab7.plan("fast", values_for(lab, "fast")))
     return lab7.join_lines(events[:9000])  # the first 9,000 lines hold every kind of request
@@ -170,8 +173,9 @@ def mangled(data: bytes, seed: int) -> bytes:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_blocks_read_at_once_give_the_one_line_answers(lab7_log, monkeypatch, seed):
-    """Requests that begin and end inside a block are de-duplicated at once (only their final lines parsed):
-    on a mangled log, the same events, counts and report as reading line by line, and the shortcut is taken."""
+    """Requests that begin and end inside a block are de-duplicated at once (only their final lines
+    parsed): on a mangled log, the same events, counts and report as reading line by line, and the shortcut
+    is taken."""
     from grader.engines.audit_log import scan
 
     data = mangled(lab7_log, seed)
@@ -245,8 +249,9 @@ def test_two_processes_count_what_one_pass_counts(lab7_log, tmp_path, monkeypatc
 
 
 def test_requests_open_across_the_middle_are_joined_or_read_again(tmp_path, monkeypatch):
-    """A watch opened in the first half and closed in the second counts once; a request the first half finished
-    and the second half repeats makes the parent read the second half itself (same answer as one pass)."""
+    """A watch opened in the first half and closed in the second counts once; a request the first half
+    finished and the second half repeats makes the parent read the second half itself (same answer as one
+    pass)."""
 
     def line(aid, stage, name):
         return json.dumps(
@@ -401,3 +406,194 @@ def test_lines_skipped_by_searching_blocks_keep_their_numbers(lab7_log):
     list(read_events([[("a", io.BytesIO(data))]], stats, Query(resources=("secrets",))))
     assert stats.problems == Counter({"not-json": 1}) and stats.samples[0].line == 2
     assert stats.lines == lab7_log.count(b"\n") + 1 and stats.prefiltered > 0
+
+
+# ---- lines used unparsed ---------------------------------------------------------------------------------
+
+# a final line kept starting with {"kind":"Event" and ending with "}", but no longer what kube-apiserver
+# writes: the full decoder refuses it or reads other values than the bytes at their usual place say
+_HOSTILE = [
+    lambda line: line[:-1] + b',"user":{"username":"mallory"}}',  # a key twice: the last one wins
+    lambda line: line.replace(b'"username":"', b'"username":"\xc3\xa9', 1),  # valid UTF-8: read alike
+    lambda line: line.replace(b'"username":"', b'"username":"a\\"b', 1),  # an escaped quote in the name
+    lambda line: line.replace(b',"user":{', b',"user":{"uid":"1",', 1),  # keys in another order
+    # no user, but a nested object named so later in the line
+    lambda line: re.sub(rb',"user":\{[^{}]*\}', b',"user":{}', line, count=1).replace(
+        b'"responseStatus":{', b'"responseStatus":{"details":{"a":1,"user":{"username":"evil"}},', 1
+    ),
+    # the lines above are events still; those below are not, or not the same request
+    lambda line: line.replace(b',"sourceIPs"', b',garbage,"sourceIPs"', 1),  # not JSON
+    lambda line: line[:-1] + b',"kind":"Other"}',
+    lambda line: line[:-1] + b',"stage":"RequestReceived"}',
+    lambda line: line[:-1] + b',"apiVersion":"audit.k8s.io/v1beta1"}',
+    lambda line: line[:-1] + b',"auditID":"other"}',
+    lambda line: line.replace(b'"verb":"', b'"verb":"\\q', 1),  # a bad escape
+    lambda line: line.replace(b'"verb":"', b'"verb":"\t', 1),  # a raw control character
+    lambda line: line.replace(b'"verb":"', b'"verb":"\\ud800', 1),  # a lone surrogate
+    lambda line: line.replace(b'"verb":"', b'"verb":"\xff', 1),  # not UTF-8
+    lambda line: line.replace(b'"verb":"', b'"verb":"\x00', 1),  # binary
+    lambda line: line + b"x}",  # garbage after the object
+    lambda line: line.replace(b'"code":', b'"code":1e999,"c":', 1),
+    lambda line: line.replace(b'"code":', b'"code":123456789012345678901234567890,"c":', 1),
+]
+
+
+def hostile(data: bytes, seed: int, lone: bool, kinds: int = len(_HOSTILE)) -> bytes:
+    """``data`` with some final and ResponseStarted lines changed by each of the first ``kinds`` of
+    :data:`_HOSTILE`; ``lone``: their requests' other lines dropped, so the changed line alone decides what
+    is counted."""
+    import random
+
+    rng = random.Random(seed)
+    lines = data.split(b"\n")[:-1]
+    finals = [i for i, line in enumerate(lines) if b'"stage":"ResponseComplete"' in line]
+    started = [i for i, line in enumerate(lines) if b'"stage":"ResponseStarted"' in line]
+    assert len(started) > 100
+    changed = {}
+    for i in rng.sample(finals, 6 * kinds) + rng.sample(started, 3 * kinds):
+        changed[i] = _HOSTILE[len(changed) % kinds](lines[i])
+    if lone:
+        ids = {json.loads(lines[i])["auditID"] for i in changed}
+        lines = [
+            line if i in changed or not any(f'"auditID":"{a}"'.encode() in line for a in ids) else b""
+            for i, line in enumerate(lines)
+        ]
+    return b"\n".join(changed.get(i, line) for i, line in enumerate(lines) if changed.get(i, line)) + b"\n"
+
+
+_EVENTS_STILL = 5  # the first kinds of _HOSTILE
+
+
+@pytest.mark.parametrize(
+    ("lone", "kinds"), [(False, len(_HOSTILE)), (True, len(_HOSTILE)), (False, _EVENTS_STILL)]
+)
+def test_lines_used_unparsed_are_proven_first(lab7_log, monkeypatch, lone, kinds):
+    """Final lines printed as they are (jsonl of every request) or read for their user only (--count-by user)
+    are used unparsed only when proven to be what kube-apiserver writes: garbled lines, keys written twice,
+    bad escapes give the answers, counts and report of the full decoder."""
+    from grader.engines.audit_log import proof, scan
+
+    monkeypatch.setattr(proof, "BUILD_AFTER", 0)  # prove from the first line on
+    data = hostile(lab7_log, 5, lone, kinds)
+    taken = []
+    bulk = scan.RequestScanner._bulk
+
+    def counting(self, region, name):
+        got = bulk(self, region, name)
+        taken.append(got is not None)
+        return got
+
+    monkeypatch.setattr(scan.RequestScanner, "_bulk", counting)
+
+    def full() -> tuple[list[bytes], Counter, list[str], tuple[int, int, int]]:
+        stats = ReadStats()
+        entries = list(Deduplicator(stats).run(iter_entries(io.BytesIO(data), "a", stats)))
+        stats.requests = len(entries)
+        counted = count_by(entries, ["user"])
+        return [e.raw for e in entries], counted, stats.report(), (stats.events, stats.requests, stats.lines)
+
+    def fast(**mode: bool) -> tuple[list[bytes], Counter, list[str], tuple[int, int, int]]:
+        stats = ReadStats()
+        scanner = scan.RequestScanner(stats, compile_query(None), **mode)
+        entries = list(scanner.scan(io.BytesIO(data), "a")) + list(scanner.flush())
+        counted = count_by(entries, ["user"]) if mode.get("user_only") else Counter()
+        return [e.raw for e in entries], counted, stats.report(), (stats.events, stats.requests, stats.lines)
+
+    raws, users, report, numbers = full()
+    if kinds > _EVENTS_STILL:
+        assert len(report) > 5 and numbers[0] < numbers[2]  # lines were refused
+    assert fast() == (raws, Counter(), report, numbers)
+    assert fast(raw_only=True) == (raws, Counter(), report, numbers)
+    light = fast(user_only=True)
+    assert (light[1], light[2], light[3]) == (users, report, numbers)
+    assert "mallory" in {k[0] for k in users} and light[1]["mallory",] == users["mallory",]
+    if kinds == _EVENTS_STILL:
+        assert taken.count(True) > 10  # blocks were read at once
+        assert "evil" not in {k[0] for k in users} and users["",] > 5
+
+
+def _event_line(draw: Any) -> bytes:
+    """A kube-apiserver-like line with arbitrary text in its values, then maybe damaged."""
+    from hypothesis import strategies as st
+
+    # mostly ASCII (what the proof accepts), with quotes, backslashes and control characters among it
+    text = st.text(st.characters(max_codepoint=127), max_size=12) | st.text(max_size=6)
+    user = draw(st.fixed_dictionaries({}, optional={"username": text, "uid": text, "groups": st.lists(text)}))
+    event = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": draw(text),
+        "stage": draw(st.sampled_from(["RequestReceived", "ResponseStarted", "ResponseComplete", "Panic"])),
+        "requestURI": draw(text),
+        "verb": draw(text),
+        "user": user,
+    }
+    if draw(st.booleans()):
+        event["impersonatedUser"] = {"username": draw(text)}
+    if draw(st.booleans()):
+        nested = st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | text,
+            lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+            max_leaves=6,
+        )
+        event["responseStatus"] = draw(st.dictionaries(text, nested, max_size=3))
+    event["requestReceivedTimestamp"] = draw(text)
+    event["stageTimestamp"] = draw(text)
+    line = json.dumps(event, separators=(",", ":"), ensure_ascii=draw(st.booleans())).encode()
+    damage = draw(st.sampled_from(["none", "none", "none", "insert", "cut", "append"]))
+    if damage != "none":
+        at = draw(st.integers(0, len(line)))
+        piece = draw(st.binary(max_size=6) | st.sampled_from([b'"', b"\\", b",", b'"user":{}', b"}", b"{"]))
+        if damage == "insert":
+            line = line[:at] + piece + line[at:]
+        elif damage == "cut":
+            line = line[:at] + line[at + len(piece) :]
+        else:
+            line = (
+                line[:-1]
+                + b","
+                + json.dumps(draw(text)).encode()
+                + b":"
+                + json.dumps(draw(text)).encode()
+                + b"}"
+            )
+    return line.replace(b"\n", b"")
+
+
+@pytest.mark.slow
+def test_a_proven_line_reads_as_the_full_decoder_reads_it():
+    """Whatever the text and damage: a line the proof accepts parses, is an audit event, and holds at their
+    usual places the auditID, stage and user name the fast path reads from its bytes."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from grader.engines.audit_log import proof
+    from grader.engines.audit_log.scan import _HEADER, _USER_KEY, _plain_users
+
+    accepted = []
+
+    @settings(max_examples=1000, deadline=None)
+    @given(st.composite(_event_line)())
+    def check(line: bytes) -> None:
+        if not proof.proven(line):
+            return
+        accepted.append(line)
+        ev = json.loads(line)  # the standard library's reading; orjson's must agree
+        import orjson
+
+        assert orjson.loads(line) == ev
+        assert ev["kind"] == "Event" and ev["apiVersion"] == "audit.k8s.io/v1"
+        assert isinstance(ev["user"], dict) and "requestReceivedTimestamp" in ev
+        head = _HEADER.match(b"}\n" + line)
+        if head:
+            assert (head[1].decode(), head[2].decode()) == (ev["auditID"], ev["stage"])
+        users = _USER_KEY.findall(line)
+        if len(users) == 1 and users[0] and users[0].isascii():  # as _light reads a block's users
+            assert users[0].decode() == ev["user"].get("username")
+        light = _plain_users([line], [0])
+        if light:
+            assert "impersonatedUser" not in ev and light[0]["user"]["username"] == ev["user"]["username"]
+
+    check()
+    assert len(accepted) > 60  # undamaged ASCII lines are proven

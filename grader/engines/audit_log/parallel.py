@@ -130,6 +130,12 @@ def run(
         return
     import tempfile  # only here: start-up stays light for the small logs
 
+    if (
+        fast and dedupe and compiled.is_empty and (raw_only or user_only)
+    ):  # every final line is offered to the proof: built once, for both
+        from grader.engines.audit_log.proof import prepare
+
+        prepare()
     name = live[0][0][0]
     fd, size, cut = split
     with (

@@ -16,8 +16,9 @@ Semantics (docs/audit-log.md has the long form):
 * Fast path: for filters whose values must appear verbatim in the line, raw lines written by kube-apiserver
   (they start with ``{"kind":"Event"``) are searched for those bytes before JSON parsing, and skipped when
   absent. Only values made of ``A-Z a-z 0-9 . : _ @ -`` get a needle: no JSON encoder escapes those
-  characters (Go escapes only ``"``, ``\\``, control characters, ``<``, ``>``, ``&``; some encoders also ``/``),
-  so a line holding the value holds its bytes and results are identical with and without the fast path.
+  characters (Go escapes only ``"``, ``\\``, control characters, ``<``, ``>``, ``&``; some encoders also
+  ``/``), so a line holding the value holds its bytes and results are identical with and without the fast
+  path.
   Other values (``kubectl/v1.30``) are matched after parsing only.
 """
 
@@ -286,128 +287,146 @@ class CompiledQuery:
 
     def __init__(self, query: Query):
         self.query = query
-        preds: list[Callable[[dict[str, Any]], bool]] = []
-        groups: list[tuple[bytes, ...]] = []
+        self._pred_list: list[Callable[[dict[str, Any]], bool]] = []
+        self._groups: list[tuple[bytes, ...]] = []
         self.code_pattern: re.Pattern[bytes] | None = None  # the response code, as a line holds it
-
-        def add(
-            values: tuple[str, ...],
-            extract: Callable[[dict[str, Any]], Any],
-            *,
-            exact: bool = True,
-            prefilter: bool = True,
-        ) -> None:
-            if not values:
-                return
-            plain = frozenset(v for v in values if not (exact and "*" in v))
-            globs = [g for v in values if exact and (g := _glob(v))]
-            if exact:
-
-                def pred(ev: dict[str, Any]) -> bool:
-                    got = extract(ev)
-                    for item in got if isinstance(got, list) else (got,):
-                        if item in plain or any(g.match(item) for g in globs):
-                            return True
-                    return False
-            else:
-
-                def pred(ev: dict[str, Any]) -> bool:
-                    got = extract(ev)
-                    return any(v in got for v in values)
-
-            preds.append(pred)
-            if prefilter:
-                needles = [_needle(v, exact) for v in values]
-                if all(needles):
-                    groups.append(tuple(dict.fromkeys(n for n in needles if n)))
-
         q = query
-        users = tuple(q.users)
-        if users:  # the authenticated user or the impersonated one
+        self._add_users(tuple(q.users))
+        self._add(tuple(q.groups), lambda e: _list(_user(e).get("groups")))
+        self._add(tuple(q.verbs), lambda e: _str(e.get("verb")))
+        self._add_resources(tuple(q.resources))
+        self._add(tuple(q.subresources), lambda e: _str(_ref(e).get("subresource")))
+        self._add(tuple(q.namespaces), lambda e: _str(_ref(e).get("namespace")))
+        self._add(tuple(q.names), lambda e: _str(_ref(e).get("name")))
+        self._add_api_groups(tuple(q.api_groups))
+        self._add(tuple(q.source_ips), lambda e: _list(e.get("sourceIPs")))
+        self._add(tuple(q.user_agents), lambda e: _str(e.get("userAgent")), exact=False)
+        self._add(tuple(q.stages), lambda e: _str(e.get("stage")), prefilter=False)
+        self._add_codes(tuple(q.codes))
+        self._add_time_range(q.since, q.until)
+        self._preds = tuple(self._pred_list)
+        self.needle_groups = tuple(g for g in self._groups if g)
 
-            def both_users(ev: dict[str, Any]) -> list[str]:
-                out = [effective_user(ev)]
-                u = ev.get("user")
-                if isinstance(u, dict) and _str(u.get("username")) not in out:
-                    out.append(_str(u.get("username")))
-                return out
+    def _add(
+        self,
+        values: tuple[str, ...],
+        extract: Callable[[dict[str, Any]], Any],
+        *,
+        exact: bool = True,
+        prefilter: bool = True,
+    ) -> None:
+        """A filter: ``extract`` gives the event's value (or values); one of ``values`` must match it."""
+        if not values:
+            return
+        plain = frozenset(v for v in values if not (exact and "*" in v))
+        globs = [g for v in values if exact and (g := _glob(v))]
+        if exact:
 
-            add(users, both_users)
-        add(tuple(q.groups), lambda e: _list(_user(e).get("groups")))
-        add(tuple(q.verbs), lambda e: _str(e.get("verb")))
-        plain_res = tuple(r for r in q.resources if "/" not in r)
-        full_res = tuple(r for r in q.resources if "/" in r)
+            def pred(ev: dict[str, Any]) -> bool:
+                got = extract(ev)
+                for item in got if isinstance(got, list) else (got,):
+                    if item in plain or any(g.match(item) for g in globs):
+                        return True
+                return False
+        else:
+
+            def pred(ev: dict[str, Any]) -> bool:
+                got = extract(ev)
+                return any(v in got for v in values)
+
+        self._pred_list.append(pred)
+        if prefilter:
+            needles = [_needle(v, exact) for v in values]
+            if all(needles):
+                self._groups.append(tuple(dict.fromkeys(n for n in needles if n)))
+
+    def _add_users(self, users: tuple[str, ...]) -> None:
+        """The authenticated user or the impersonated one."""
+        if not users:
+            return
+
+        def both_users(ev: dict[str, Any]) -> list[str]:
+            out = [effective_user(ev)]
+            u = ev.get("user")
+            if isinstance(u, dict) and _str(u.get("username")) not in out:
+                out.append(_str(u.get("username")))
+            return out
+
+        self._add(users, both_users)
+
+    def _add_resources(self, resources: tuple[str, ...]) -> None:
+        """``pods`` (any subresource) or ``pods/exec``."""
+        plain_res = tuple(r for r in resources if "/" not in r)
+        full_res = tuple(r for r in resources if "/" in r)
         if plain_res and full_res:
-            add(q.resources, lambda e: [_str(_ref(e).get("resource")), _resource(e)], prefilter=False)
-            groups.append(
-                tuple(dict.fromkeys(n for r in q.resources if (n := _needle(r.split("/")[0], True))))
+            self._add(resources, lambda e: [_str(_ref(e).get("resource")), _resource(e)], prefilter=False)
+            self._groups.append(
+                tuple(dict.fromkeys(n for r in resources if (n := _needle(r.split("/")[0], True))))
             )
         elif full_res:
-            add(full_res, _resource, prefilter=False)
+            self._add(full_res, _resource, prefilter=False)
             for i in (0, 1):
                 ns_ = [_needle(r.split("/", 1)[i], True) for r in full_res]
                 if all(ns_):
-                    groups.append(tuple(dict.fromkeys(n for n in ns_ if n)))
+                    self._groups.append(tuple(dict.fromkeys(n for n in ns_ if n)))
         else:
-            add(plain_res, lambda e: _str(_ref(e).get("resource")))
-        add(tuple(q.subresources), lambda e: _str(_ref(e).get("subresource")))
-        add(tuple(q.namespaces), lambda e: _str(_ref(e).get("namespace")))
-        add(tuple(q.names), lambda e: _str(_ref(e).get("name")))
-        if q.api_groups:
-            wanted = tuple("core" if g in ("core", '""', "") else g for g in q.api_groups)
+            self._add(plain_res, lambda e: _str(_ref(e).get("resource")))
 
-            def api_groups(ev: dict[str, Any]) -> list[str]:  # none without an object: it matches no group
-                group = _api_group(ev)
-                return [] if group is None else [group]
+    def _add_api_groups(self, api_groups: tuple[str, ...]) -> None:
+        if not api_groups:
+            return
+        wanted = tuple("core" if g in ("core", '""', "") else g for g in api_groups)
 
-            add(wanted, api_groups, prefilter="core" not in wanted)
-        add(tuple(q.source_ips), lambda e: _list(e.get("sourceIPs")))
-        add(tuple(q.user_agents), lambda e: _str(e.get("userAgent")), exact=False)
-        add(tuple(q.stages), lambda e: _str(e.get("stage")), prefilter=False)
-        if q.codes:
-            exact_codes, classes = set(), set()
-            for c in q.codes:
-                c = str(c).strip().lower()
-                if re.fullmatch(r"\d{3}", c):
-                    exact_codes.add(c)
-                elif re.fullmatch(r"[1-5]xx", c):
-                    classes.add(c[0])
-                else:
-                    raise QueryError(
-                        f"not a response code: {c!r}; use a code such as 403 or a class such as 4xx"
-                    )
+        def groups_of(ev: dict[str, Any]) -> list[str]:  # none without an object: it matches no group
+            group = _api_group(ev)
+            return [] if group is None else [group]
 
-            def code_pred(ev: dict[str, Any]) -> bool:
-                code = _code(ev)
-                return code in exact_codes or (len(code) == 3 and code[0] in classes)
+        self._add(wanted, groups_of, prefilter="core" not in wanted)
 
-            preds.append(code_pred)
-            # a line whose response code matches holds `"code":403` (or the class's first digit); a line
-            # without a code (RequestReceived) cannot be the matching representative of its request
-            codes_rx = "|".join(sorted(exact_codes) + [f"{d}\\d\\d" for d in sorted(classes)])
-            self.code_pattern = re.compile(f'"code": ?"?(?:{codes_rx})(?!\\d)'.encode())
-        if q.since is not None or q.until is not None:
-            lo = (
-                time_key(parse_time(q.since).astimezone(UTC).isoformat().replace("+00:00", "Z"))
-                if q.since is not None
-                else None
-            )
-            hi = (
-                time_key(parse_time(q.until).astimezone(UTC).isoformat().replace("+00:00", "Z"))
-                if q.until is not None
-                else None
-            )
+    def _add_codes(self, codes: tuple[str, ...]) -> None:
+        """Codes such as ``403`` or classes such as ``4xx``."""
+        if not codes:
+            return
+        exact_codes, classes = set(), set()
+        for c in codes:
+            c = str(c).strip().lower()
+            if re.fullmatch(r"\d{3}", c):
+                exact_codes.add(c)
+            elif re.fullmatch(r"[1-5]xx", c):
+                classes.add(c[0])
+            else:
+                raise QueryError(f"not a response code: {c!r}; use a code such as 403 or a class such as 4xx")
 
-            def time_pred(ev: dict[str, Any]) -> bool:
-                ts = ev.get("requestReceivedTimestamp") or ev.get("stageTimestamp")
-                if not isinstance(ts, str):
-                    return False
-                k = time_key(ts)
-                return (lo is None or k >= lo) and (hi is None or k < hi)
+        def code_pred(ev: dict[str, Any]) -> bool:
+            code = _code(ev)
+            return code in exact_codes or (len(code) == 3 and code[0] in classes)
 
-            preds.append(time_pred)
-        self._preds = tuple(preds)
-        self.needle_groups = tuple(g for g in groups if g)
+        self._pred_list.append(code_pred)
+        # a line whose response code matches holds `"code":403` (or the class's first digit); a line
+        # without a code (RequestReceived) cannot be the matching representative of its request
+        codes_rx = "|".join(sorted(exact_codes) + [f"{d}\\d\\d" for d in sorted(classes)])
+        self.code_pattern = re.compile(f'"code": ?"?(?:{codes_rx})(?!\\d)'.encode())
+
+    def _add_time_range(self, since: str | datetime | None, until: str | datetime | None) -> None:
+        """``since`` inclusive, ``until`` exclusive, compared with ``requestReceivedTimestamp``."""
+        if since is None and until is None:
+            return
+
+        def key(value: str | datetime | None) -> str | None:
+            if value is None:
+                return None
+            return time_key(parse_time(value).astimezone(UTC).isoformat().replace("+00:00", "Z"))
+
+        lo, hi = key(since), key(until)
+
+        def time_pred(ev: dict[str, Any]) -> bool:
+            ts = ev.get("requestReceivedTimestamp") or ev.get("stageTimestamp")
+            if not isinstance(ts, str):
+                return False
+            k = time_key(ts)
+            return (lo is None or k >= lo) and (hi is None or k < hi)
+
+        self._pred_list.append(time_pred)
 
     @property
     def is_empty(self) -> bool:

@@ -13,9 +13,9 @@ Azure AKS diagnostic-log envelopes (``{"records": [{"properties": {"log": "<even
 
 from __future__ import annotations
 
-import gzip
 import io
 import itertools
+import sys
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -148,6 +148,8 @@ def open_stream(stream: BinaryIO) -> BinaryIO:
     buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
     head = buffered.peek(2)[:2]  # type: ignore[attr-defined]
     if head == GZIP_MAGIC:
+        import gzip  # only for gzip data: start-up stays light
+
         return gzip.GzipFile(fileobj=_CountingReader(buffered), mode="rb")  # type: ignore[return-value]
     return buffered
 
@@ -165,7 +167,7 @@ class _CountingReader:
         return data
 
 
-def _gzip_too_big(stream: gzip.GzipFile, decompressed: int) -> bool:
+def _gzip_too_big(stream: Any, decompressed: int) -> bool:
     raw = stream.fileobj
     taken = raw.count if isinstance(raw, _CountingReader) else 0
     return decompressed > MAX_DECOMPRESSED_BYTES or (
@@ -205,16 +207,7 @@ def _raw_batches(
     ``blocks``: a stream's batches are not split but given as (number, bytes, count of lines): whole lines
     joined by newlines (the caller splits only what it needs); an over-long line is emptied as in lists."""
     if not hasattr(source, "read"):
-        batch: list[bytes] = []
-        no = 1
-        for line in source:  # type: ignore[union-attr]
-            data = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
-            batch.append(data[:-1] if data.endswith(b"\n") else data)
-            if len(batch) >= _BATCH:
-                yield no, batch
-                no, batch = no + len(batch), []
-        if batch:
-            yield no, batch
+        yield from _iterable_batches(source)  # type: ignore[arg-type]
         return
     try:
         stream = open_stream(source)  # type: ignore[arg-type]
@@ -222,90 +215,121 @@ def _raw_batches(
         stats.problem(name, 0, "unreadable", str(exc))
         return
     # gzip: read1 hands over what is decoded so far, so a cut-off file loses only its last piece
-    zipped = isinstance(stream, gzip.GzipFile)
-    read = stream.read1 if zipped else stream.read
-    no = first_line  # number of the next line
-    tail = b""
-    skipping = False  # inside an over-long line: drop bytes until its newline
-    left = limit
+    gzip = sys.modules.get("gzip")  # imported by open_stream for gzip data only
+    zipped = gzip is not None and isinstance(stream, gzip.GzipFile)
+    cutter = _LineCutter(name, stats, first_line)
+    cut = cutter.blocks if blocks else cutter.lists
     total = 0
     try:
-        while True:
-            if left is not None:
-                if left <= 0:
-                    break
-                chunk = read(min(CHUNK_BYTES, left))
-                left -= len(chunk)
-            else:
-                chunk = read(CHUNK_BYTES)
-            if not chunk:
-                break
+        for chunk in _chunks(stream.read1 if zipped else stream.read, limit):  # type: ignore[attr-defined]
             if zipped:
                 total += len(chunk)
                 if _gzip_too_big(stream, total):  # type: ignore[arg-type]
-                    stats.problem(name, no, "gzip-bomb", f"stopped after line {no - 1}")
+                    stats.problem(name, cutter.no, "gzip-bomb", f"stopped after line {cutter.no - 1}")
                     return
-            if skipping:
-                i = chunk.find(b"\n")
-                if i < 0:
-                    continue
-                chunk = chunk[i + 1 :]
-                skipping = False
-            if blocks:
-                last = chunk.rfind(b"\n")
-                if last < 0:
-                    tail += chunk
-                else:
-                    block = tail + chunk[:last] if tail else chunk[:last]
-                    tail = chunk[last + 1 :]
-                    first_end = block.find(b"\n")
-                    if (
-                        first_end if first_end >= 0 else len(block)
-                    ) > MAX_LINE_BYTES:  # only the first can be
-                        stats.problem(name, no, "too-long")
-                        block = block[first_end:] if first_end >= 0 else b""
-                    n = block.count(b"\n") + 1
-                    yield no, block, n
-                    no += n
-                if len(tail) > MAX_LINE_BYTES:
-                    stats.lines += 1
-                    stats.problem(name, no, "too-long")
-                    no += 1
-                    tail, skipping = b"", True
-                continue
-            parts = chunk.split(b"\n")
-            if tail:
-                parts[0] = tail + parts[0]
-            tail = parts.pop()
-            if parts:
-                if max(map(len, parts)) > MAX_LINE_BYTES:
-                    for i, line in enumerate(parts):
-                        if len(line) > MAX_LINE_BYTES:
-                            stats.problem(name, no + i, "too-long")
-                            parts[i] = b""  # a blank line is skipped without a word
-                yield no, parts
-                no += len(parts)
-            if len(tail) > MAX_LINE_BYTES:
-                stats.lines += 1
-                stats.problem(name, no, "too-long")
-                no += 1
-                tail, skipping = b"", True
+            yield from cut(chunk)
     except EOFError:
-        stats.problem(
-            name, no, "gzip-cut", f"after line {no - 1}" + (" (its last line is incomplete)" if tail else "")
-        )
+        incomplete = " (its last line is incomplete)" if cutter.tail else ""
+        stats.problem(name, cutter.no, "gzip-cut", f"after line {cutter.no - 1}" + incomplete)
         return
-    except (gzip.BadGzipFile, zlib.error) as exc:
-        stats.problem(name, no, "gzip-corrupt", str(exc))
+    except zlib.error as exc:
+        stats.problem(name, cutter.no, "gzip-corrupt", str(exc))
         return
-    except OSError as exc:
-        stats.problem(name, no, "unreadable", str(exc))
+    except OSError as exc:  # gzip.BadGzipFile is an OSError
+        corrupt = zipped and isinstance(exc, gzip.BadGzipFile)  # type: ignore[union-attr]
+        stats.problem(name, cutter.no, "gzip-corrupt" if corrupt else "unreadable", str(exc))
         return
-    if tail:
-        if blocks:
-            yield no, tail, 1
+    if cutter.tail:
+        yield (cutter.no, cutter.tail, 1) if blocks else (cutter.no, [cutter.tail])
+
+
+def _iterable_batches(source: Iterable[bytes] | Iterable[str]) -> Iterator[tuple[int, list[bytes]]]:
+    """Lines of an iterable (text is encoded back to the bytes it came from) in batches."""
+    batch: list[bytes] = []
+    no = 1
+    for line in source:
+        data = line.encode("utf-8", "surrogateescape") if isinstance(line, str) else line
+        batch.append(data[:-1] if data.endswith(b"\n") else data)
+        if len(batch) >= _BATCH:
+            yield no, batch
+            no, batch = no + len(batch), []
+    if batch:
+        yield no, batch
+
+
+def _chunks(read: Callable[[int], bytes], limit: int | None) -> Iterator[bytes]:
+    """Large reads until the end of the stream, or until ``limit`` bytes."""
+    while limit is None or limit > 0:
+        chunk = read(CHUNK_BYTES if limit is None else min(CHUNK_BYTES, limit))
+        if not chunk:
+            return
+        if limit is not None:
+            limit -= len(chunk)
+        yield chunk
+
+
+class _LineCutter:
+    """Cuts chunks of a stream into batches of whole lines; an over-long line is reported and skipped (its
+    bytes dropped until its newline). ``no`` is the number of the next line, ``tail`` the start of a line
+    not yet ended."""
+
+    def __init__(self, name: str, stats: ReadStats, first_line: int):
+        self.name, self.stats = name, stats
+        self.no = first_line
+        self.tail = b""
+        self.skipping = False  # inside an over-long line: drop bytes until its newline
+
+    def _after_skipped(self, chunk: bytes) -> bytes | None:
+        """The chunk past the end of an over-long line being skipped (None: all of it is skipped)."""
+        i = chunk.find(b"\n")
+        if i < 0:
+            return None
+        self.skipping = False
+        return chunk[i + 1 :]
+
+    def _check_tail(self) -> None:
+        if len(self.tail) > MAX_LINE_BYTES:
+            self.stats.lines += 1
+            self.stats.problem(self.name, self.no, "too-long")
+            self.no += 1
+            self.tail, self.skipping = b"", True
+
+    def blocks(self, chunk: bytes) -> Iterator[tuple[int, bytes, int]]:
+        """(number, whole lines joined by newlines, count of lines)."""
+        if self.skipping and (chunk := self._after_skipped(chunk)) is None:  # type: ignore[assignment]
+            return
+        last = chunk.rfind(b"\n")
+        if last < 0:
+            self.tail += chunk
         else:
-            yield no, [tail]
+            block = self.tail + chunk[:last] if self.tail else chunk[:last]
+            self.tail = chunk[last + 1 :]
+            first_end = block.find(b"\n")
+            if (first_end if first_end >= 0 else len(block)) > MAX_LINE_BYTES:  # only the first can be
+                self.stats.problem(self.name, self.no, "too-long")
+                block = block[first_end:] if first_end >= 0 else b""
+            n = block.count(b"\n") + 1
+            yield self.no, block, n
+            self.no += n
+        self._check_tail()
+
+    def lists(self, chunk: bytes) -> Iterator[tuple[int, list[bytes]]]:
+        """(number, list of lines)."""
+        if self.skipping and (chunk := self._after_skipped(chunk)) is None:  # type: ignore[assignment]
+            return
+        parts = chunk.split(b"\n")
+        if self.tail:
+            parts[0] = self.tail + parts[0]
+        self.tail = parts.pop()
+        if parts:
+            if max(map(len, parts)) > MAX_LINE_BYTES:
+                for i, line in enumerate(parts):
+                    if len(line) > MAX_LINE_BYTES:
+                        self.stats.problem(self.name, self.no + i, "too-long")
+                        parts[i] = b""  # a blank line is skipped without a word
+            yield self.no, parts
+            self.no += len(parts)
+        self._check_tail()
 
 
 def _numbered(batches: Iterator[tuple[int, list[bytes]]]) -> Iterator[tuple[int, bytes]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import PurePath
 
 # audit-2024-01-01T00-00-00.000.log(.gz)
 _LUMBERJACK = re.compile(
@@ -31,9 +30,30 @@ class LogName:
     rank: tuple[int, str, int]  # (0 backup by time | 1 numbered backup | 2 live file, timestamp, -number)
 
 
+def _root_and_parts(name: str) -> tuple[str, list[str]]:
+    """How PurePosixPath reads ``name`` (without importing pathlib: start-up counts)."""
+    root = (
+        "//" if name.startswith("//") and not name.startswith("///") else "/" if name.startswith("/") else ""
+    )
+    return root, [p for p in name.split("/") if p and p != "."]
+
+
+def normal_path(name: str) -> str:
+    """``str(PurePosixPath(name))``: ``./logs//audit.log`` -> ``logs/audit.log``."""
+    root, parts = _root_and_parts(name)
+    return (root + "/".join(parts)) or "."
+
+
+def _parent_and_base(name: str) -> tuple[str, str]:
+    """``str(PurePosixPath(name).parent)`` and ``.name``."""
+    root, parts = _root_and_parts(name)
+    if not parts:
+        return root or ".", ""
+    return (root + "/".join(parts[:-1])) or ".", parts[-1]
+
+
 def classify(name: str) -> LogName:
-    path = PurePath(name)
-    parent, base = str(path.parent), path.name
+    parent, base = _parent_and_base(name)
     m = _LUMBERJACK.match(base)
     if m:
         stem = m.group("stem") + (m.group("ext") or "")

@@ -10,8 +10,11 @@ Same results as reading every line, de-duplicating, then filtering (``iter_entri
   which usually follows, so the line is kept raw and parsed only if it ends up representing its request (the
   log ends or too many requests are open). A corruption after the ``stage`` of such a line is reported only
   if the line is used;
-* with ``raw_only`` (nothing filtered, original lines printed) a final line is not parsed either;
-* the reading, de-duplication and filtering share one loop (no generator per stage, no object per skipped line).
+* with ``raw_only`` (nothing filtered, original lines printed) a final line is not parsed either, and with
+  ``user_only`` (counts by user) one whose user is plainly written, once :mod:`.proof` shows that the full
+  decoder would read it alike (else it is parsed);
+* the reading, de-duplication and filtering share one loop (no generator per stage, no object per skipped
+  line).
 
 Files that do not start like JSON lines (a BOM, a pretty-printed document) go through ``iter_entries``.
 """
@@ -21,9 +24,10 @@ from __future__ import annotations
 import itertools
 import re
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
+from grader.engines.audit_log.proof import proven, worth_proving
 from grader.engines.audit_log.reader import (
     APISERVER_PREFIX,
     BOM,
@@ -45,6 +49,7 @@ _FINAL_RC = b'","stage":"ResponseComplete"'
 _FINAL = frozenset({"ResponseComplete", "Panic"})
 MAX_SEEN = 200_000  # request IDs a parallel worker records before giving up (the parent then reads alone)
 RawLine = tuple[bytes, str, int]  # a line kept unparsed: (line, source, line number)
+_PARSE = object()  # a line the shortcuts leave to the parser
 
 
 def _status_code(ev: dict[str, Any]) -> Any:
@@ -95,6 +100,7 @@ class RequestScanner:
         # user_only: the caller reads only the user of events (counts by user, nothing filtered), so a final
         # line whose user is plainly written is not parsed: its event holds only the user
         self.user_only = user_only and self.match is None and dedupe and not self.raw_only
+        self._users: dict[bytes, dict[str, Any]] = {}  # user_only: the event of each user's name
 
     # -- de-duplication (the rules of query.Deduplicator) --
 
@@ -228,153 +234,164 @@ class RequestScanner:
         self, first: tuple[int, list[bytes]], batches: Iterator[tuple[int, list[bytes]]], name: str
     ) -> Iterator[Entry]:
         stats = self.stats
-        needle, test = self.needle, self.test
-        loads, prefix = _loads, APISERVER_PREFIX
-        peek = self.dedupe and self.fast
-        done, pending = self.done, self.pending
-        match = self.match
-        dedupe = self.dedupe
-        max_pending, done_window = self.max_pending, self.done_window
-        record = self.record
-        raw_only = self.raw_only
-        pattern = self.pattern
-        joint = b"}\n" + prefix  # between two kube-apiserver lines
         for start, batch, *counted in itertools.chain((first,), batches):
-            skipped = 0
-            test_now = test
             if counted:  # a block (bytes) of ``n`` lines
-                n = counted[0]
-                stats.lines += n
-                # kube-apiserver lines only (each ends with "}"): for the needle search, counted here; for
-                # _plan, proven by its header regex (a "}" then a newline before each line)
-                outline = batch.startswith(prefix) and batch.endswith(b"}")
-                pure = outline and (needle is not None or pattern is not None) and batch.count(joint) == n - 1
-                # a block of kube-apiserver lines only: lines without the needle are never split out
-                if pure and (needle is not None or pattern is not None):
-                    pairs: Any = _needle_lines(batch, start, needle, pattern)
-                    skipped = n - len(pairs)
-                    if peek and pairs:
-                        if test is not None:
-                            kept = [p for p in pairs if test(p[1])]
-                            skipped += len(pairs) - len(kept)
-                            pairs, test_now = kept, None  # already applied
-                        lines = [line for _, line in pairs]
-                        segments = self._plan(b"\n".join(lines), lines, [no for no, _ in pairs])
-                    else:
-                        segments = [(pairs, None)]
-                elif outline and peek and test is None and needle is None and pattern is None:
-                    lines = batch.split(b"\n")
-                    segments = self._plan(batch, lines, range(start, start + n))
-                else:
-                    segments = [(enumerate(batch.split(b"\n"), start), None)]
+                stats.lines += counted[0]
+                segments, skipped, test_now = self._segments(start, batch, counted[0])
             else:
                 stats.lines += len(batch)
-                segments = [(enumerate(batch, start), None)]
+                segments, skipped, test_now = [(enumerate(batch, start), None)], 0, self.test
             for pairs, region in segments:
                 if region is not None:  # requests that begin and end here: read at once when simple
                     got = self._bulk(region, name)
-                    record = self.record
                     if got is not None:
                         yield from got
                         continue
-                for no, line in pairs:
-                    if line.startswith(prefix) and line.endswith(b"}"):
-                        if needle is not None and needle not in line:
-                            skipped += 1
-                            continue
-                        if test_now is not None and not test_now(line):
-                            skipped += 1
-                            continue
-                        if peek:
-                            # RequestReceived: keep it raw, keyed by its auditID (the usual next line is its end)
-                            a = line.find(_AID, 30, 100)
-                            if a >= 0:
-                                e = line.find(b'"', a + 11)
-                                if (
-                                    raw_only
-                                    and line.startswith(_FINAL_RC, e)
-                                    and line.find(b"\\", a + 11, e) < 0
-                                ):
-                                    raw_aid = line[a + 11 : e]
-                                    if raw_aid and raw_aid.isascii():
-                                        stats.events += 1
-                                        aid = raw_aid.decode()
-                                        if aid in done:
-                                            stats.duplicates += 1
-                                            continue
-                                        if pending and pending.pop(aid, None) is not None:
-                                            stats.duplicates += 1
-                                        elif record:
-                                            self._saw(aid)
-                                            record = self.record
-                                        done[aid] = None
-                                        if len(done) > done_window:
-                                            done.popitem(last=False)
-                                        stats.requests += 1
-                                        yield Entry(None, line, name, no)  # type: ignore[arg-type]
-                                        continue
-                                if line.startswith(_RR, e) and line.find(b"\\", a + 11, e) < 0:
-                                    raw_aid = line[a + 11 : e]
-                                    if raw_aid and raw_aid.isascii():  # else: parsed below, as orjson sees it
-                                        stats.events += 1
-                                        aid = raw_aid.decode()
-                                        if aid in done:
-                                            stats.duplicates += 1
-                                            continue
-                                        if record and len(done) < done_window:
-                                            self._saw(aid)
-                                            record = self.record
-                                        if aid in pending or len(pending) >= max_pending:
-                                            yield from self._open(aid, (line, name, no))
-                                        else:
-                                            pending[aid] = (line, name, no)
-                                            if len(pending) > self.max_open:
-                                                self.max_open = len(pending)
-                                        continue
-                    elif not line:
-                        continue
-                    try:
-                        obj = loads(line)
-                    except _JSONError:
-                        if line.strip():
-                            stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
-                        continue
-                    if (
-                        type(obj) is dict
-                        and obj.get("kind") == "Event"
-                        and obj.get("apiVersion") == "audit.k8s.io/v1"
-                        and "requestReceivedTimestamp" in obj
-                    ):
-                        stats.events += 1
-                        if dedupe:
-                            aid = obj.get("auditID")
-                            stage = obj.get("stage")
-                            # the common case inline: a final stage line of a request
-                            if type(aid) is str and aid and (stage == "ResponseComplete" or stage == "Panic"):
-                                if aid in done:
-                                    stats.duplicates += 1
-                                    continue
-                                if pending and pending.pop(aid, None) is not None:
-                                    stats.duplicates += 1
-                                elif record:  # its start is in an earlier range (or nowhere)
-                                    self._saw(aid)
-                                    record = self.record
-                                done[aid] = None
-                                if len(done) > done_window:
-                                    done.popitem(last=False)
-                                stats.requests += 1
-                                if match is None or match(obj):
-                                    yield Entry(obj, line, name, no)
-                                continue
-                            yield from self._feed(Entry(obj, line, name, no))
-                            continue
-                        if match is None or match(obj):
-                            yield Entry(obj, line, name, no)
-                        continue
-                    for event in _unwrap(obj, name, no, stats):
-                        stats.events += 1
-                        yield from self._feed(Entry(event, line if event is obj else None, name, no))
+                skipped += yield from self._one_by_one(pairs, name, test_now)
             stats.prefiltered += skipped
+
+    def _segments(self, start: int, batch: bytes, n: int) -> tuple[list[tuple[Any, Any]], int, Any]:
+        """A block of ``n`` lines as (segments for :meth:`_plan`'s reader, lines skipped already, the
+        prefilter test still to apply to each line)."""
+        prefix, needle, pattern, test = APISERVER_PREFIX, self.needle, self.pattern, self.test
+        peek = self.dedupe and self.fast
+        # kube-apiserver lines only (each ends with "}"): for the needle search, counted here; for _plan,
+        # proven by its header regex (a "}" then a newline before each line)
+        outline = batch.startswith(prefix) and batch.endswith(b"}")
+        searched = needle is not None or pattern is not None
+        if outline and searched and batch.count(b"}\n" + prefix) == n - 1:
+            # a block of kube-apiserver lines only: lines without the needle are never split out
+            pairs: Any = _needle_lines(batch, start, needle, pattern)
+            skipped = n - len(pairs)
+            if not (peek and pairs):
+                return [(pairs, None)], skipped, test
+            if test is not None:
+                kept = [p for p in pairs if test(p[1])]
+                skipped += len(pairs) - len(kept)
+                pairs, test = kept, None  # already applied
+            lines = [line for _, line in pairs]
+            return self._plan(b"\n".join(lines), lines, [no for no, _ in pairs]), skipped, test
+        if outline and peek and test is None and not searched:
+            return self._plan(batch, batch.split(b"\n"), range(start, start + n)), 0, test
+        return [(enumerate(batch.split(b"\n"), start), None)], 0, test
+
+    def _one_by_one(self, pairs: Any, name: str, test: Any) -> Generator[Entry, None, int]:
+        """The matching requests of (number, line) pairs read one at a time; returns how many lines the
+        prefilter skipped."""
+        stats, needle, prefix = self.stats, self.needle, APISERVER_PREFIX
+        peek = self.dedupe and self.fast
+        skipped = 0
+        for no, line in pairs:
+            if line.startswith(prefix) and line.endswith(b"}"):
+                if (needle is not None and needle not in line) or (test is not None and not test(line)):
+                    skipped += 1
+                    continue
+                if peek:
+                    got = self._peek(line, no, name)
+                    if got is not _PARSE:
+                        if got is not None:
+                            yield from got
+                        continue
+            elif not line:
+                continue
+            try:
+                obj = _loads(line)
+            except _JSONError:
+                if line.strip():
+                    stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
+                continue
+            if (
+                type(obj) is dict
+                and obj.get("kind") == "Event"
+                and obj.get("apiVersion") == "audit.k8s.io/v1"
+                and "requestReceivedTimestamp" in obj
+            ):
+                stats.events += 1
+                got = self._final(obj, line, name, no)
+                if got is _PARSE:
+                    yield from self._feed(Entry(obj, line, name, no))
+                elif got is not None:
+                    yield got
+                continue
+            for event in _unwrap(obj, name, no, stats):
+                stats.events += 1
+                yield from self._feed(Entry(event, line if event is obj else None, name, no))
+        return skipped
+
+    def _peek(self, line: bytes, no: int, name: str) -> Any:
+        """A kube-apiserver line read no further than its auditID and stage when that is enough: a
+        RequestReceived line is kept raw, keyed by its auditID (the usual next line is its end); with
+        ``raw_only``, a final line proven as written is counted raw. The entries to yield, None (nothing
+        to yield), or _PARSE (parse the line)."""
+        a = line.find(_AID, 30, 100)
+        if a < 0:
+            return _PARSE
+        e = line.find(b'"', a + 11)
+        if line.startswith(_RR, e):
+            opening = True
+        elif self.raw_only and line.startswith(_FINAL_RC, e):
+            opening = False
+        else:
+            return _PARSE
+        raw_aid = line[a + 11 : e]
+        # else parsed, as orjson sees it
+        if not raw_aid or not raw_aid.isascii() or line.find(b"\\", a + 11, e) >= 0:
+            return _PARSE
+        if not opening and not (worth_proving(len(line)) and proven(line)):
+            return _PARSE
+        stats = self.stats
+        stats.events += 1
+        aid = raw_aid.decode()
+        if aid in self.done:
+            stats.duplicates += 1
+            return None
+        if opening:
+            return self._keep_open(aid, (line, name, no))
+        got = self._close(aid, Entry(None, line, name, no))  # type: ignore[arg-type]
+        return None if got is None else (got,)
+
+    def _keep_open(self, aid: str, raw: RawLine) -> list[Entry] | None:
+        """A RequestReceived line kept raw (its auditID not finished before); a request it pushes out of
+        the open ones is counted now (returned)."""
+        pending = self.pending
+        if self.record and len(self.done) < self.done_window:
+            self._saw(aid)
+        if aid in pending or len(pending) >= self.max_pending:
+            return list(self._open(aid, raw))
+        pending[aid] = raw
+        if len(pending) > self.max_open:
+            self.max_open = len(pending)
+        return None
+
+    def _close(self, aid: str, entry: Entry) -> Entry | None:
+        """A final line of a request not finished before: the request is counted."""
+        stats = self.stats
+        if self.pending and self.pending.pop(aid, None) is not None:
+            stats.duplicates += 1
+        elif self.record:  # its start is in an earlier range (or nowhere)
+            self._saw(aid)
+        done = self.done
+        done[aid] = None
+        if len(done) > self.done_window:
+            done.popitem(last=False)
+        stats.requests += 1
+        match = self.match
+        return entry if match is None or match(entry.event) else None
+
+    def _final(self, obj: dict[str, Any], line: bytes, name: str, no: int) -> Any:
+        """The common cases of a parsed event, kept short: every event without de-duplication, the final
+        stage line of a request with it. The entry to yield, None, or _PARSE (the general rules:
+        :meth:`_feed`)."""
+        if not self.dedupe:
+            return Entry(obj, line, name, no) if self.match is None or self.match(obj) else None
+        aid = obj.get("auditID")
+        stage = obj.get("stage")
+        if type(aid) is not str or not aid or (stage != "ResponseComplete" and stage != "Panic"):
+            return _PARSE
+        if aid in self.done:
+            self.stats.duplicates += 1
+            return None
+        return self._close(aid, Entry(obj, line, name, no))
 
     # -- whole blocks --
 
@@ -382,14 +399,12 @@ class RequestScanner:
         """``lines`` (kube-apiserver lines, ``block`` = them joined by newlines, ``nos`` their numbers) as
         segments (pairs, region): a region :meth:`_bulk` may read at once, after the lines (read one by one)
         of requests seen finished before the block (repeated lines), cut where no request crosses."""
-        header = _HEADER_USER if self.user_only else _HEADER
-        found = header.findall(b"}\n" + block)  # "}" and a newline before each line: searched for fast
+        found = _HEADER.findall(b"}\n" + block)  # "}" and a newline before each line: searched for fast
         m = len(lines)
         if len(found) != m or m < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
         aids = [f[0].decode() for f in found]
         stages = [f[1] for f in found]
-        users = [f[2] for f in found] if self.user_only else None
         i = -1
         while True:  # a failed login (401) ends its request at its ResponseStarted line
             try:
@@ -416,31 +431,56 @@ class RequestScanner:
                 h = reach + 1
         if m - h < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
-        region = (lines[h:], nos[h:], aids[h:], stages[h:], users[h:] if users is not None else None)
+        region = (lines[h:], nos[h:], aids[h:], stages[h:])
         return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:], lines[h:], strict=True), region)]
 
-    def _bulk(
-        self, region: tuple[list[bytes], Any, list[str], list[bytes], Any], name: str
-    ) -> list[Entry] | None:
+    def _bulk(self, region: tuple[list[bytes], Any, list[str], list[bytes]], name: str) -> list[Entry] | None:
         """The matching requests of a region of :meth:`_plan`, when reading its lines one by one follows the
         simple rules: a request's lines there are opening lines (RequestReceived, ResponseStarted) then at
         most one final line (its last there); none was finished before; no open request would be pushed out.
         Then only the lines the one-line reader parses are parsed, and the state (open and finished requests,
         counts, the parallel worker's record) is updated at once. Else None, with nothing changed (the caller
         reads the lines one by one)."""
-        lines, nos, aids, stages, users = region
-        m = len(lines)
+        lines, nos, aids, stages = region
+        shape = self._bulk_shape(aids, stages)
+        if shape is None:
+            return None
+        last, fin, known, saw = shape
+        events = self._bulk_read(lines, aids, stages, last, fin)
+        if events is None:
+            return None
+        self._bulk_commit(len(lines), last, stages, [aids[i] for i in fin], known, saw)
+        pending = self.pending
+        opened = sorted(set(last.values()).difference(fin))  # requests left open, by their last line
+        for i in opened:
+            a = aids[i]
+            if a in known:
+                pending.move_to_end(a)
+            pending[a] = (
+                (lines[i], name, nos[i])
+                if stages[i] == b"RequestReceived"
+                else Entry(events[i], lines[i], name, nos[i])
+            )
+        match = self.match
+        if match is None:
+            return [Entry(events[i], lines[i], name, nos[i]) for i in fin]
+        return [Entry(events[i], lines[i], name, nos[i]) for i in fin if match(events[i])]
+
+    def _bulk_shape(
+        self, aids: list[str], stages: list[bytes]
+    ) -> tuple[dict[str, int], list[int], Any, Any] | None:
+        """(last line of each request, the final lines, the requests open before, the IDs the parallel
+        worker records) when the region follows :meth:`_bulk`'s simple rules, else None."""
+        m = len(aids)
         last = dict(zip(aids, range(m), strict=True))
         fin = [i for i, st in enumerate(stages) if st in _FINAL_BYTES]
-        fin_aids = [aids[i] for i in fin]
-        if [last[a] for a in fin_aids] != fin:  # a line after a final one
+        if [last[aids[i]] for i in fin] != fin:  # a line after a final one
             return None
         pending, done = self.pending, self.done
         if not done.keys().isdisjoint(last):
             return None
         known = last.keys() & pending.keys() if pending else set()  # open before the region
-        new = len(last) - len(known)
-        if len(pending) + new > self.max_pending:
+        if len(pending) + len(last) - len(known) > self.max_pending:
             return None
         saw: Any = None
         if self.record:
@@ -451,27 +491,33 @@ class RequestScanner:
                 saw = [a for a, i in first.items() if stages[i] != b"RequestReceived" and a not in known]
             else:
                 return None
-        # the lines the one-line reader parses: the final ones (unless raw_only) and the ResponseStarted ones
-        # (the ResponseStarted lines left are not 401: see _plan)
+        return last, fin, known, saw
+
+    def _bulk_read(
+        self, lines: list[bytes], aids: list[str], stages: list[bytes], last: dict[str, int], fin: list[int]
+    ) -> dict[int, Any] | None:
+        """The events of the final lines and of the ResponseStarted lines left open, by line, when every
+        line parsed is an audit event with the auditID and stage its header says; else None.
+
+        The one-line reader parses the final lines and the ResponseStarted ones (those left are not 401: see
+        _plan). Here some are used unparsed when :mod:`.proof` shows they read alike: with ``raw_only`` the
+        final lines (their event is None), with ``user_only`` those whose user is plainly written (their
+        event holds only the user), and the ResponseStarted lines of requests that end in the region."""
         started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"]
-        light: dict[int, dict[str, Any]] = {}
-        if users is not None:  # user_only: a final line with a plain user and no impersonation is not parsed
-            for i in fin:
-                user = users[i]
-                line = lines[i]
-                if (
-                    user
-                    and user.isascii()
-                    and b'"impersonatedUser":' not in line
-                    and b'"requestReceivedTimestamp":"' in line
-                ):
-                    light[i] = {"user": {"username": user.decode()}}
-        if self.raw_only:
-            parse = started
-        elif light:
-            parse = [i for i in fin if i not in light] + started
-        else:
-            parse = fin + started
+        superseded = [i for i in started if last[aids[i]] != i]
+        unparsed = (fin if self.raw_only or self.user_only else []) + superseded
+        skip: set[int] = set()
+        light: dict[int, Any] = {}
+        if unparsed:
+            joined: bytes | None = b"\n".join([lines[i] for i in unparsed])
+            if not worth_proving(len(joined)):  # type: ignore[arg-type]
+                unparsed, joined = [], None
+            elif not proven(joined):  # type: ignore[arg-type]
+                unparsed, joined = [i for i in unparsed if proven(lines[i])], None  # the others are parsed
+            light = self._light(lines, fin, unparsed, joined)
+            skip = set(unparsed).intersection(superseded)
+            skip.update(light)
+        parse = [i for i in fin if i not in skip] + [i for i in started if i not in skip]
         try:
             parsed = [_loads(lines[i]) for i in parse]
         except _JSONError:
@@ -486,10 +532,54 @@ class RequestScanner:
                 or ev.get("stage") != _STAGE_NAMES[stages[i]]
             ):
                 return None
-        # the outcome of reading the lines one by one
+        events = dict(zip(parse, parsed, strict=True))
+        if light:
+            events.update(light)
+        return events
+
+    def _light(
+        self, lines: list[bytes], fin: list[int], unparsed: list[int], joined: bytes | None
+    ) -> dict[int, Any]:
+        """The events of the final lines used unparsed, by line: with ``raw_only`` every proven one (None),
+        with ``user_only`` the proven ones whose user is plainly written (the user only). ``unparsed``: the
+        proven lines; ``joined``: them joined, when all are proven (final lines first)."""
+        if self.raw_only:
+            return (
+                dict.fromkeys(fin) if joined is not None else dict.fromkeys(set(fin).intersection(unparsed))
+            )
+        if not self.user_only:
+            return {}
+        if joined is not None and b'"impersonatedUser":' not in joined:
+            found = _USER_KEY.findall(joined)
+            if len(found) == len(unparsed):  # one key "user" per line: its top-level user (see _plain_users)
+                return self._user_events(fin, found)
+        return _plain_users(lines, sorted(set(fin).intersection(unparsed)))
+
+    def _user_events(self, fin: list[int], names: list[bytes]) -> dict[int, dict[str, Any]]:
+        """The events (the user only) of final lines whose user's name is plainly written, by line; one
+        event per name, shared (nothing changes an event; up to _USER_EVENTS names are remembered)."""
+        known = self._users
+        out = {}
+        for i, name in zip(fin, names, strict=False):
+            event = known.get(name)
+            if event is None:
+                if not name or not name.isascii():
+                    continue
+                event = {"user": {"username": name.decode()}}
+                if len(known) < _USER_EVENTS:
+                    known[name] = event
+            out[i] = event
+        return out
+
+    def _bulk_commit(
+        self, m: int, last: dict[str, int], stages: list[bytes], fin_aids: list[str], known: Any, saw: Any
+    ) -> None:
+        """The state after reading a region of :meth:`_bulk` one line at a time, but for its open requests."""
+        pending, done = self.pending, self.done
         stats = self.stats
         stats.events += m
-        stats.requests += len(fin)
+        stats.requests += len(fin_aids)
+        new = len(last) - len(known)
         stats.duplicates += m - new  # every line but the first of a request not open before
         if len(pending) + new > self.max_open:
             self.max_open = len(pending) + new  # at most this many were open at once
@@ -504,29 +594,6 @@ class RequestScanner:
         done.update(dict.fromkeys(fin_aids))
         for _ in range(len(done) - self.done_window):
             done.popitem(last=False)
-        opened = sorted(set(last.values()).difference(fin))  # requests left open, by their last line
-        if opened:
-            started_events = dict(zip(started, parsed[len(parsed) - len(started) :], strict=True))  # type: ignore[misc]
-            for i in opened:
-                a = aids[i]
-                if a in known:
-                    pending.move_to_end(a)
-                pending[a] = (
-                    (lines[i], name, nos[i])
-                    if stages[i] == b"RequestReceived"
-                    else Entry(started_events[i], lines[i], name, nos[i])
-                )
-        if self.raw_only:
-            return [Entry(None, lines[i], name, nos[i]) for i in fin]  # type: ignore[arg-type]
-        if light:
-            it = iter(parsed)
-            return [Entry(light[i] if i in light else next(it), lines[i], name, nos[i]) for i in fin]
-        match = self.match
-        return [
-            Entry(ev, lines[i], name, nos[i])
-            for ev, i in zip(parsed, fin, strict=False)
-            if match is None or match(ev)
-        ]
 
 
 # (after the "}" ending the line before, and a newline) the start of a kube-apiserver line up to its stage
@@ -537,11 +604,9 @@ _HEADER = re.compile(
     rb'"auditID":"([!#-\[\]-~]+)",'
     rb'"stage":"(RequestReceived|ResponseStarted|ResponseComplete|Panic)"'
 )
-# the same, then the user's name when it is written plainly (Go writes requestURI, verb, then user.username)
-_HEADER_USER = re.compile(
-    _HEADER.pattern + rb'(?:,"requestURI":"[^"\\]*(?:\\.[^"\\]*)*","verb":"[^"\\]*",'
-    rb'"user":\{"username":"([^"\\]*)")?'
-)
+# the key "user" anywhere in a line, and the user's name when written plainly first in its object
+_USER_KEY = re.compile(rb',"user":\{(?:"username":"([^"\\]*)")?')
+_USER_EVENTS = 10_000
 _STARTED_401 = b"ResponseStarted 401"  # a ResponseStarted line of a failed login: final
 _FINAL_BYTES = frozenset({b"ResponseComplete", b"Panic", _STARTED_401})
 _STAGE_NAMES = {
@@ -554,9 +619,30 @@ _STAGE_NAMES = {
 _MIN_BULK = 16  # lines: below this, reading one by one costs less than planning
 
 
+def _plain_users(lines: list[bytes], fin: list[int]) -> dict[int, dict[str, Any]]:
+    """The events, holding only the user, of the final lines whose user's name is written plainly (no
+    escape, ASCII) and which impersonate no one; valid once the lines are proven (:mod:`.proof`): then the
+    first ``,"user":`` of a line is its top-level user (the values before it are strings, in which a quote
+    is escaped)."""
+    light = {}
+    for i in fin:
+        line = lines[i]
+        u = line.find(b',"user":{"username":"', 60)
+        if u < 0 or line.find(b',"user":', 60, u + 8) != u:
+            continue
+        end = line.find(b'"', u + 21)
+        name = line[u + 21 : end]
+        if name and name.isascii() and b"\\" not in name and b'"impersonatedUser":' not in line:
+            light[i] = {"user": {"username": name.decode()}}
+    return light
+
+
 def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) -> list[tuple[int, bytes]]:
     """(number, line) of the lines of ``block`` that hold ``needle`` (or match ``pattern``), found by
-    searching the block: the other lines are never copied out."""
+    searching the block: the other lines are never copied out. ``block`` holds kube-apiserver lines only
+    (each newline is inside a ``}\\n{"kind":"Event"`` joint, see _segments): lines are counted by their
+    joints, which a long search pattern finds faster than single newlines."""
+    joint, reach = b"}\n" + APISERVER_PREFIX, len(APISERVER_PREFIX)
     out = []
     pos = counted = 0
     no = start
@@ -576,7 +662,8 @@ def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) 
         line_end = block.find(b"\n", i)
         if line_end < 0:
             line_end = end
-        no += block.count(b"\n", counted, line_start)
+        if line_start > counted:  # the joints of the newlines in [counted, line_start)
+            no += block.count(joint, counted - 1 if counted else 0, line_start + reach)
         counted = line_start
         out.append((no, block[line_start:line_end]))
         pos = line_end + 1
