@@ -25,13 +25,13 @@ from typing import Any, BinaryIO
 try:  # orjson parses audit lines 3-5x faster; the standard library is the fallback
     import orjson
 
-    _loads: Callable[[bytes | str], Any] = orjson.loads
-    _JSONError: tuple[type[Exception], ...] = (orjson.JSONDecodeError, ValueError)
+    json_loads: Callable[[bytes | str], Any] = orjson.loads
+    JSON_ERRORS: tuple[type[Exception], ...] = (orjson.JSONDecodeError, ValueError)
 except ImportError:  # pragma: no cover - exercised when orjson is not installed
     import json
 
-    _loads = json.loads
-    _JSONError = (ValueError,)
+    json_loads = json.loads
+    JSON_ERRORS = (ValueError,)
 
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"
@@ -192,7 +192,7 @@ class Prefilter:
     )
 
 
-def _raw_batches(
+def raw_batches(
     source: LineSource,
     name: str,
     stats: ReadStats,
@@ -343,7 +343,7 @@ def iter_entries(
     """Every audit event in one stream, in file order. ``prefilter`` may reject raw apiserver lines before
     parsing (see :mod:`.query`: it only rejects lines whose request cannot match)."""
     stats.sources.append(name)
-    batches = _raw_batches(source, name, stats)
+    batches = raw_batches(source, name, stats)
     first = next(batches, None)
     if first is None:
         return
@@ -373,7 +373,7 @@ def _json_lines(
 ) -> Iterator[Entry]:
     needle = prefilter.needle if prefilter else None
     test = prefilter.test if prefilter else None
-    loads, prefix = _loads, APISERVER_PREFIX
+    loads, prefix = json_loads, APISERVER_PREFIX
     for start, lines in itertools.chain((first,), batches):
         stats.lines += len(lines)
         skipped = 0
@@ -389,9 +389,9 @@ def _json_lines(
                 continue
             try:
                 obj = loads(line)
-            except _JSONError:
+            except JSON_ERRORS:
                 if line.strip():  # a blank line (trailing newline of a hand-made file) is not a problem
-                    stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
+                    stats.problem(name, no, classify_bad_line(line), excerpt=line_excerpt(line))
                 continue
             if (
                 type(obj) is dict
@@ -402,7 +402,7 @@ def _json_lines(
                 stats.events += 1  # the common case, kept short
                 yield Entry(obj, line, name, no)
                 continue
-            for event in _unwrap(obj, name, no, stats):
+            for event in unwrap_events(obj, name, no, stats):
                 stats.events += 1
                 yield Entry(event, line if event is obj else None, name, no)
         stats.prefiltered += skipped
@@ -424,8 +424,8 @@ def _document(
         parts.append(line)
     stats.lines += 1
     try:
-        obj = _loads(b"\n".join(parts))
-    except _JSONError:
+        obj = json_loads(b"\n".join(parts))
+    except JSON_ERRORS:
         stats.problem(
             name,
             start,
@@ -434,16 +434,16 @@ def _document(
         )
         return
     stats.notes["pretty-printed JSON document(s) (read whole)"] += 1
-    for event in _unwrap(obj, name, start, stats):
+    for event in unwrap_events(obj, name, start, stats):
         stats.events += 1
         yield Entry(event, None, name, start)
 
 
-def _unwrap(obj: Any, name: str, no: int, stats: ReadStats, depth: int = 0) -> Iterator[dict[str, Any]]:
+def unwrap_events(obj: Any, name: str, no: int, stats: ReadStats, depth: int = 0) -> Iterator[dict[str, Any]]:
     """The audit events inside one JSON value: an event, a batch, an array, or a known envelope."""
     if isinstance(obj, list) and depth < 3:
         for item in obj:
-            yield from _unwrap(item, name, no, stats, depth + 1)
+            yield from unwrap_events(item, name, no, stats, depth + 1)
         return
     if not isinstance(obj, dict):
         stats.problem(name, no, "not-event", f"a JSON {type(obj).__name__}")
@@ -452,7 +452,7 @@ def _unwrap(obj: Any, name: str, no: int, stats: ReadStats, depth: int = 0) -> I
     if kind == "EventList" and isinstance(obj.get("items"), list) and depth < 3:
         stats.notes["events inside EventList batches (webhook format)"] += 1
         for item in obj["items"]:
-            yield from _unwrap(item, name, no, stats, depth + 1)
+            yield from unwrap_events(item, name, no, stats, depth + 1)
         return
     if kind is None and isinstance(obj.get("records"), list) and depth < 3:
         yield from _aks_records(obj["records"], name, no, stats, depth)
@@ -484,15 +484,15 @@ def _aks_records(
         )
         if isinstance(log, str):
             try:
-                log = _loads(log)
-            except _JSONError:
+                log = json_loads(log)
+            except JSON_ERRORS:
                 stats.problem(name, no, "not-json", "an Azure record whose properties.log is not JSON")
                 continue
         if log is None:
             stats.problem(name, no, "not-event", "an Azure record without properties.log")
             continue
         stats.notes["events inside Azure (AKS) diagnostic-log records"] += 1
-        yield from _unwrap(log, name, no, stats, depth + 1)
+        yield from unwrap_events(log, name, no, stats, depth + 1)
 
 
 def _normalise(ev: dict[str, Any], stats: ReadStats) -> dict[str, Any]:
@@ -518,7 +518,7 @@ def _looks_cut(text: bytes) -> bool:
     return body[:1] in (b"{", b"[") and not body.endswith((b"}", b"]"))
 
 
-def _classify_bad_line(line: bytes) -> str:
+def classify_bad_line(line: bytes) -> str:
     if b"\x00" in line:
         return "binary"
     try:
@@ -530,7 +530,7 @@ def _classify_bad_line(line: bytes) -> str:
     return "truncated" if _looks_cut(line) else "not-json"
 
 
-def _excerpt(line: bytes, width: int = 60) -> str:
+def line_excerpt(line: bytes, width: int = 60) -> str:
     text = line.strip()[:width].decode("utf-8", "replace")
     text = "".join(ch if ch.isprintable() else "?" for ch in text)
     return repr(text + ("..." if len(line.strip()) > width else ""))

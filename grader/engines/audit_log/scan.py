@@ -31,16 +31,16 @@ from grader.engines.audit_log.proof import proven, worth_proving
 from grader.engines.audit_log.reader import (
     APISERVER_PREFIX,
     BOM,
+    JSON_ERRORS,
     Entry,
     LineSource,
     ReadStats,
-    _classify_bad_line,
-    _excerpt,
-    _JSONError,
-    _loads,
-    _raw_batches,
-    _unwrap,
+    classify_bad_line,
     iter_entries,
+    json_loads,
+    line_excerpt,
+    raw_batches,
+    unwrap_events,
 )
 
 _AID = b'"auditID":"'
@@ -118,11 +118,11 @@ class RequestScanner:
         raw, source, no = entry
         self.stats.events -= 1
         try:
-            obj = _loads(raw)
-        except _JSONError:
-            self.stats.problem(source, no, _classify_bad_line(raw), excerpt=_excerpt(raw))
+            obj = json_loads(raw)
+        except JSON_ERRORS:
+            self.stats.problem(source, no, classify_bad_line(raw), excerpt=line_excerpt(raw))
             return
-        for event in _unwrap(obj, source, no, self.stats):
+        for event in unwrap_events(obj, source, no, self.stats):
             self.stats.events += 1
             yield Entry(event, raw if event is obj else None, source, no)
 
@@ -205,7 +205,7 @@ class RequestScanner:
         ``at_start=False`` (no BOM or document there); ``line_offset`` numbers its lines after the earlier
         range; ``continued``: the source was already listed."""
         stats = self.stats
-        batches = _raw_batches(source, name, stats, first_line=line_offset + 1, blocks=True)
+        batches = raw_batches(source, name, stats, first_line=line_offset + 1, blocks=True)
         first = next(batches, None)
         if not continued:
             stats.sources.append(name)
@@ -295,10 +295,10 @@ class RequestScanner:
             elif not line:
                 continue
             try:
-                obj = _loads(line)
-            except _JSONError:
+                obj = json_loads(line)
+            except JSON_ERRORS:
                 if line.strip():
-                    stats.problem(name, no, _classify_bad_line(line), excerpt=_excerpt(line))
+                    stats.problem(name, no, classify_bad_line(line), excerpt=line_excerpt(line))
                 continue
             if (
                 type(obj) is dict
@@ -313,7 +313,7 @@ class RequestScanner:
                 elif got is not None:
                     yield got
                 continue
-            for event in _unwrap(obj, name, no, stats):
+            for event in unwrap_events(obj, name, no, stats):
                 stats.events += 1
                 yield from self._feed(Entry(event, line if event is obj else None, name, no))
         return skipped
@@ -413,8 +413,8 @@ class RequestScanner:
                 break
             if b"401" in lines[i]:
                 try:
-                    ev = _loads(lines[i])
-                except _JSONError:
+                    ev = json_loads(lines[i])
+                except JSON_ERRORS:
                     return [(zip(nos, lines, strict=True), None)]
                 if type(ev) is dict and str(_status_code(ev)) == "401":
                     stages[i] = _STARTED_401
@@ -519,8 +519,8 @@ class RequestScanner:
             skip.update(light)
         parse = [i for i in fin if i not in skip] + [i for i in started if i not in skip]
         try:
-            parsed = [_loads(lines[i]) for i in parse]
-        except _JSONError:
+            parsed = [json_loads(lines[i]) for i in parse]
+        except JSON_ERRORS:
             return None
         for ev, i in zip(parsed, parse, strict=True):
             if (
