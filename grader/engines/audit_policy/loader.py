@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ import yaml
 
 from grader import safeyaml
 from grader.engines.audit_policy.model import LEVELS, STAGES, GroupResources, Policy, PolicyRule
+from grader.engines.objectmeta import OBJECT_META_FIELDS
 
 API_VERSION = "audit.k8s.io/v1"
 LATEST = (1, 36)  # the newest behaviour this engine knows
@@ -51,23 +53,6 @@ _RULE_FIELDS = (
     "omitManagedFields",
 )
 _GR_FIELDS = ("group", "resources", "resourceNames")
-_META_FIELDS = (
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-)
 
 _DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS1123_MSG = (
@@ -248,7 +233,7 @@ class _Decoder:
         line = self.lines.get(path)
         return f" (line {line})" if line else ""
 
-    def _fields(self, obj: dict, allowed: tuple[str, ...], path: str) -> None:
+    def _fields(self, obj: dict, allowed: Collection[str], path: str) -> None:
         for key in obj:
             if key not in allowed:
                 where = f"{path}." if path else ""
@@ -263,7 +248,7 @@ class _Decoder:
         if meta is not None:
             if not isinstance(meta, dict):
                 raise _DecodeError(f"metadata: expected a mapping, got {_kind(meta)}")
-            self._fields(meta, _META_FIELDS, "metadata")
+            self._fields(meta, OBJECT_META_FIELDS, "metadata")
         raw_rules = self._list(d.get("rules"), "rules")
         rules = tuple(self.rule(r, f"rules[{i}]") for i, r in enumerate(raw_rules))
         return Policy(

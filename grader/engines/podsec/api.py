@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from grader.engines.objectmeta import OBJECT_META_FIELDS
 from grader.engines.podsec.effective import VOLUME_SOURCES
 from grader.engines.podsec.model import CONTAINER_FIELDS, POD_SPEC_PATHS, identity
 
@@ -49,23 +50,6 @@ _GROUPS = {
 
 _OBJECT = {"apiVersion", "kind", "metadata", "spec", "status"}
 _POD_TEMPLATE_OBJECT = {"apiVersion", "kind", "metadata", "template"}
-_METADATA = {
-    "name",
-    "generateName",
-    "namespace",
-    "selfLink",
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "labels",
-    "annotations",
-    "ownerReferences",
-    "finalizers",
-    "managedFields",
-}
 _WORKLOAD_SPEC = {
     "Deployment": {
         "replicas",
@@ -431,7 +415,7 @@ def _decode_object(obj: dict[str, Any], kind: str, out: list[ApiProblem]) -> Non
     _check(obj, _POD_TEMPLATE_OBJECT if kind == "PodTemplate" else _OBJECT, {"metadata": _M}, "", kind, out)
     meta = obj.get("metadata")
     if isinstance(meta, dict):
-        _check(meta, _METADATA, {"labels": _M, "annotations": _M}, "metadata", "ObjectMeta", out)
+        _check(meta, OBJECT_META_FIELDS, {"labels": _M, "annotations": _M}, "metadata", "ObjectMeta", out)
     parts = POD_SPEC_PATHS[kind]
     node: Any = obj
     walked: list[str] = []
@@ -455,7 +439,12 @@ def _decode_object(obj: dict[str, Any], kind: str, out: list[ApiProblem]) -> Non
             tmeta = node.get("metadata")
             if isinstance(tmeta, dict):
                 _check(
-                    tmeta, _METADATA, {"labels": _M, "annotations": _M}, f"{path}.metadata", "ObjectMeta", out
+                    tmeta,
+                    OBJECT_META_FIELDS,
+                    {"labels": _M, "annotations": _M},
+                    f"{path}.metadata",
+                    "ObjectMeta",
+                    out,
                 )
     spec = node.get(parts[-1]) if isinstance(node, dict) else None
     if isinstance(spec, dict):
