@@ -395,7 +395,9 @@ def test_lines_skipped_by_searching_blocks_keep_their_numbers(lab7_log):
     """With a needle, whole blocks of apiserver lines are searched and only the lines holding it are split
     out: events keep the line numbers, and a bad line among them is still reported."""
     data = lab7_log.replace(b"\n", b"\nnot json at all\n", 1)  # the second line is bad: blocks not uniform
-    for blob in (lab7_log, data):
+    head, last = lab7_log.rsplit(b"\n", 1)
+    late = head + b"\nnot json at all\n" + last  # the bad line after the last match: known only at the end
+    for blob in (lab7_log, data, late):
         for q in (Query(resources=("secrets",)), Query(codes=("4xx",)), Query(users=("system:node:*",))):
             fast = [(e.line, e.raw) for e in read_events([[("a", io.BytesIO(blob))]], ReadStats(), q)]
             slow = [

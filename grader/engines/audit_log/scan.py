@@ -255,13 +255,14 @@ class RequestScanner:
         prefilter test still to apply to each line)."""
         prefix, needle, pattern, test = APISERVER_PREFIX, self.needle, self.pattern, self.test
         peek = self.dedupe and self.fast
-        # kube-apiserver lines only (each ends with "}"): for the needle search, counted here; for _plan,
-        # proven by its header regex (a "}" then a newline before each line)
+        # kube-apiserver lines only (each ends with "}"): for the needle search, counted by _needle_lines;
+        # for _plan, proven by its header regex (a "}" then a newline before each line)
         outline = batch.startswith(prefix) and batch.endswith(b"}")
         searched = needle is not None or pattern is not None
-        if outline and searched and batch.count(b"}\n" + prefix) == n - 1:
+        found = _needle_lines(batch, start, needle, pattern, n) if outline and searched else None
+        if found is not None:
             # a block of kube-apiserver lines only: lines without the needle are never split out
-            pairs: Any = _needle_lines(batch, start, needle, pattern)
+            pairs: Any = found
             skipped = n - len(pairs)
             if not (peek and pairs):
                 return [(pairs, None)], skipped, test
@@ -637,11 +638,14 @@ def _plain_users(lines: list[bytes], fin: list[int]) -> dict[int, dict[str, Any]
     return light
 
 
-def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) -> list[tuple[int, bytes]]:
-    """(number, line) of the lines of ``block`` that hold ``needle`` (or match ``pattern``), found by
-    searching the block: the other lines are never copied out. ``block`` holds kube-apiserver lines only
-    (each newline is inside a ``}\\n{"kind":"Event"`` joint, see _segments): lines are counted by their
-    joints, which a long search pattern finds faster than single newlines."""
+def _needle_lines(
+    block: bytes, start: int, needle: bytes | None, pattern: Any, n: int
+) -> list[tuple[int, bytes]] | None:
+    """(number, line) of the lines of ``block`` (``n`` lines) that hold ``needle`` (or match ``pattern``),
+    found by searching the block: the other lines are never copied out. None unless ``block`` holds
+    kube-apiserver lines only (each newline inside a ``}\\n{"kind":"Event"`` joint, see _segments), which
+    is known only at the end: lines are counted by their joints as the search goes (a long pattern is found
+    faster than single newlines), and every newline must have been one."""
     joint, reach = b"}\n" + APISERVER_PREFIX, len(APISERVER_PREFIX)
     out = []
     pos = counted = 0
@@ -667,7 +671,8 @@ def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) 
         counted = line_start
         out.append((no, block[line_start:line_end]))
         pos = line_end + 1
-    return out
+    joints = no - start + block.count(joint, counted - 1 if counted else 0)  # every joint of the block
+    return out if joints == n - 1 else None
 
 
 class _Replay:
