@@ -27,7 +27,7 @@ from collections import OrderedDict
 from collections.abc import Generator, Iterator
 from typing import Any
 
-from grader.engines.audit_log.proof import proven, proven_ended, worth_proving
+from grader.engines.audit_log.proof import proven, worth_proving
 from grader.engines.audit_log.reader import (
     APISERVER_PREFIX,
     BOM,
@@ -510,12 +510,10 @@ class RequestScanner:
         skip: set[int] = set()
         light: dict[int, Any] = {}
         if unparsed:
-            parts = [lines[i] for i in unparsed]
-            parts.append(b"")  # each line followed by a newline, as the proof reads them (no copy to add one)
-            joined: bytes | None = b"\n".join(parts)
+            joined: bytes | None = b"\n".join([lines[i] for i in unparsed])
             if not worth_proving(len(joined)):  # type: ignore[arg-type]
                 unparsed, joined = [], None
-            elif not proven_ended(joined):  # type: ignore[arg-type]
+            elif not proven(joined):  # type: ignore[arg-type]
                 unparsed, joined = [i for i in unparsed if proven(lines[i])], None  # the others are parsed
             light = self._light(lines, fin, unparsed, joined)
             skip = set(unparsed).intersection(superseded)
@@ -545,8 +543,7 @@ class RequestScanner:
     ) -> dict[int, Any]:
         """The events of the final lines used unparsed, by line: with ``raw_only`` every proven one (None),
         with ``user_only`` the proven ones whose user is plainly written (the user only). ``unparsed``: the
-        proven lines; ``joined``: them, each followed by a newline, when all are proven (final lines
-        first)."""
+        proven lines; ``joined``: them joined, when all are proven (final lines first)."""
         if self.raw_only:
             return (
                 dict.fromkeys(fin) if joined is not None else dict.fromkeys(set(fin).intersection(unparsed))
