@@ -204,7 +204,7 @@ def raw_batches(
     """Lines (without the newline) in batches, as (number of the first line, lines). They are split from large
     reads: fast, and an over-long line (a binary file, a 1 GB line) is skipped chunk by chunk, so memory stays
     bounded whatever the input. ``limit``: read at most that many bytes (a byte range of a plain file).
-    ``blocks``: a stream's batches are not split but given as (number, bytes, count of lines): whole lines
+    ``blocks``: a stream's batches are not split but given as (number, bytes, :class:`LineCount`): whole lines
     joined by newlines (the caller splits only what it needs); an over-long line is emptied as in lists."""
     if not hasattr(source, "read"):
         yield from _iterable_batches(source)  # type: ignore[arg-type]
@@ -240,7 +240,7 @@ def raw_batches(
         stats.problem(name, cutter.no, "gzip-corrupt" if corrupt else "unreadable", str(exc))
         return
     if cutter.tail:
-        yield (cutter.no, cutter.tail, 1) if blocks else (cutter.no, [cutter.tail])
+        yield (cutter.no, cutter.tail, LineCount(cutter.tail, 1)) if blocks else (cutter.no, [cutter.tail])
 
 
 def _iterable_batches(source: Iterable[bytes] | Iterable[str]) -> Iterator[tuple[int, list[bytes]]]:
@@ -266,6 +266,21 @@ def _chunks(read: Callable[[int], bytes], limit: int | None) -> Iterator[bytes]:
         if limit is not None:
             limit -= len(chunk)
         yield chunk
+
+
+class LineCount:
+    """How many lines a block holds: told by its consumer (``n``, set once it split the block) or counted
+    when first asked for (:meth:`get`)."""
+
+    __slots__ = ("block", "n")
+
+    def __init__(self, block: bytes, n: int | None = None):
+        self.block, self.n = block, n
+
+    def get(self) -> int:
+        if self.n is None:
+            self.n = self.block.count(b"\n") + 1
+        return self.n
 
 
 class _LineCutter:
@@ -294,8 +309,9 @@ class _LineCutter:
             self.no += 1
             self.tail, self.skipping = b"", True
 
-    def blocks(self, chunk: bytes) -> Iterator[tuple[int, bytes, int]]:
-        """(number, whole lines joined by newlines, count of lines)."""
+    def blocks(self, chunk: bytes) -> Iterator[tuple[int, bytes, LineCount]]:
+        """(number, whole lines joined by newlines, their count: the consumer often learns it as it splits
+        the block, which spares a pass over the block to count newlines)."""
         if self.skipping and (chunk := self._after_skipped(chunk)) is None:  # type: ignore[assignment]
             return
         last = chunk.rfind(b"\n")
@@ -308,9 +324,9 @@ class _LineCutter:
             if (first_end if first_end >= 0 else len(block)) > MAX_LINE_BYTES:  # only the first can be
                 self.stats.problem(self.name, self.no, "too-long")
                 block = block[first_end:] if first_end >= 0 else b""
-            n = block.count(b"\n") + 1
-            yield self.no, block, n
-            self.no += n
+            count = LineCount(block)
+            yield self.no, block, count
+            self.no += count.get()
         self._check_tail()
 
     def lists(self, chunk: bytes) -> Iterator[tuple[int, list[bytes]]]:

@@ -33,6 +33,7 @@ from grader.engines.audit_log.reader import (
     BOM,
     JSON_ERRORS,
     Entry,
+    LineCount,
     LineSource,
     ReadStats,
     classify_bad_line,
@@ -235,9 +236,9 @@ class RequestScanner:
     ) -> Iterator[Entry]:
         stats = self.stats
         for start, batch, *counted in itertools.chain((first,), batches):
-            if counted:  # a block (bytes) of ``n`` lines
-                stats.lines += counted[0]
+            if counted:  # a block (bytes) of lines, counted as it is split
                 segments, skipped, test_now = self._segments(start, batch, counted[0])
+                stats.lines += counted[0].get()
             else:
                 stats.lines += len(batch)
                 segments, skipped, test_now = [(enumerate(batch, start), None)], 0, self.test
@@ -250,20 +251,20 @@ class RequestScanner:
                 skipped += yield from self._one_by_one(pairs, name, test_now)
             stats.prefiltered += skipped
 
-    def _segments(self, start: int, batch: bytes, n: int) -> tuple[list[tuple[Any, Any]], int, Any]:
-        """A block of ``n`` lines as (segments for :meth:`_plan`'s reader, lines skipped already, the
-        prefilter test still to apply to each line)."""
+    def _segments(self, start: int, batch: bytes, count: LineCount) -> tuple[list[tuple[Any, Any]], int, Any]:
+        """A block of lines as (segments for :meth:`_plan`'s reader, lines skipped already, the prefilter
+        test still to apply to each line); ``count`` is told how many lines it has when it is split."""
         prefix, needle, pattern, test = APISERVER_PREFIX, self.needle, self.pattern, self.test
         peek = self.dedupe and self.fast
         # kube-apiserver lines only (each ends with "}"): for the needle search, counted by _needle_lines;
         # for _plan, proven by its header regex (a "}" then a newline before each line)
         outline = batch.startswith(prefix) and batch.endswith(b"}")
         searched = needle is not None or pattern is not None
-        found = _needle_lines(batch, start, needle, pattern, n) if outline and searched else None
+        found = _needle_lines(batch, start, needle, pattern, count.get()) if outline and searched else None
         if found is not None:
             # a block of kube-apiserver lines only: lines without the needle are never split out
             pairs: Any = found
-            skipped = n - len(pairs)
+            skipped = count.get() - len(pairs)
             if not (peek and pairs):
                 return [(pairs, None)], skipped, test
             if test is not None:
@@ -272,9 +273,11 @@ class RequestScanner:
                 pairs, test = kept, None  # already applied
             lines = [line for _, line in pairs]
             return self._plan(b"\n".join(lines), lines, [no for no, _ in pairs]), skipped, test
+        lines = batch.split(b"\n")
+        count.n = len(lines)
         if outline and peek and test is None and not searched:
-            return self._plan(batch, batch.split(b"\n"), range(start, start + n)), 0, test
-        return [(enumerate(batch.split(b"\n"), start), None)], 0, test
+            return self._plan(batch, lines, range(start, start + len(lines))), 0, test
+        return [(enumerate(lines, start), None)], 0, test
 
     def _one_by_one(self, pairs: Any, name: str, test: Any) -> Generator[Entry, None, int]:
         """The matching requests of (number, line) pairs read one at a time; returns how many lines the
