@@ -67,7 +67,9 @@ _LINE = b"".join(
         rb'(?:,"sourceIPs":' + _STRINGS + b")?",
         rb'(?:,"userAgent":' + _STRING + b")?",
         rb'(?:,"objectRef":' + _FLAT + b")?",
-        rb'(?:,"responseStatus":' + _value(3) + b")?",
+        # a Status and the objects in it (metadata, details); deeper values (details.causes) are parsed: the
+        # pattern is built three times faster than with one level more (4 ms, not 14), and matched as fast
+        rb'(?:,"responseStatus":' + _value(2) + b")?",
         rb',"requestReceivedTimestamp":' + _STRING,
         rb',"stageTimestamp":' + _STRING,
         rb'(?:,"annotations":' + _FLAT + b")?",
