@@ -247,12 +247,10 @@ def _merge_stats(stats: ReadStats, other: ReadStats, line_offset: int, name: str
     stats.problems.update(other.problems)
     stats.notes.update(other.notes)
     stats.audit_sources |= other.audit_sources
-    from dataclasses import replace
-
     for p in other.samples:
         if len(stats.samples) >= 20:
             break
-        stats.samples.append(replace(p, line=p.line + line_offset) if p.line else p)
+        stats.samples.append(p._replace(line=p.line + line_offset) if p.line else p)
 
 
 def _worker(
