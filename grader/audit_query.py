@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import ExitStack
-from typing import IO, Any
 
 from grader.text import plural
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 _TABLE = [
     ("TIME", 27),

@@ -22,10 +22,15 @@ import io
 import os
 import stat
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
 
 from grader.engines.audit_log.reader import APISERVER_PREFIX, GZIP_MAGIC, Entry, ReadStats
 from grader.engines.audit_log.scan import RequestScanner
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
+if TYPE_CHECKING:
+    from typing import Any, Protocol
+else:
+    Protocol = object  # Sink is a protocol for type checkers; at run time a plain class
 
 PARALLEL_MIN_BYTES = 16 * 1024 * 1024  # below this, forking costs more than it saves
 # a filtered query skips most lines unparsed: its work per byte is a few times less, so the fork (and the

@@ -17,7 +17,10 @@ RequestResponse level) is simply not proven, and the caller parses it. Without R
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 _STRING = rb'"(?:[ !#-\[\]-~]|\\["\\/bfnrt]|\\u(?:[0-9a-cA-CefEF][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}))*"'
 _NUMBER = rb"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,17})?(?:[eE][-+]?[0-9]{1,2})?"

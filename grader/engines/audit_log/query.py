@@ -29,9 +29,12 @@ import re
 from collections import Counter, OrderedDict, namedtuple
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 from grader.engines.audit_log.reader import Entry, LineSource, Prefilter, ReadStats, iter_entries
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
+if TYPE_CHECKING:
+    from typing import Any
 
 FINAL_STAGES = frozenset({"ResponseComplete", "Panic"})
 READ_VERBS = ("get", "list", "watch")

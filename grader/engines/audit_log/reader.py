@@ -20,7 +20,14 @@ import sys
 import zlib
 from collections import Counter, namedtuple
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, BinaryIO
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO
+
+    LineSource = BinaryIO | Iterable[bytes] | Iterable[str]
+else:
+    LineSource = object  # the alias is for type checkers only
 
 # what a decoder raises for a line that is not JSON (orjson's and json's errors are ValueErrors)
 JSON_ERRORS: tuple[type[Exception], ...] = (ValueError,)
@@ -193,9 +200,6 @@ class Entry:
         if self.event is None:  # a line kept raw (grader.engines.audit_log.scan)
             return f"Entry({self.source}:{self.line} raw)"
         return f"Entry({self.source}:{self.line} {self.event.get('auditID')} {self.event.get('stage')})"
-
-
-LineSource = BinaryIO | Iterable[bytes] | Iterable[str]
 
 
 def open_stream(stream: BinaryIO) -> BinaryIO:

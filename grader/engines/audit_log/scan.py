@@ -25,7 +25,6 @@ import itertools
 import re
 from collections import OrderedDict
 from collections.abc import Generator, Iterator
-from typing import Any
 
 from grader.engines.audit_log.proof import proven, worth_proving
 from grader.engines.audit_log.reader import (
@@ -43,6 +42,10 @@ from grader.engines.audit_log.reader import (
     raw_batches,
     unwrap_events,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
+if TYPE_CHECKING:
+    from typing import Any
 
 _AID = b'"auditID":"'
 _RR = b'","stage":"RequestReceived"'
