@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import sys
 from contextlib import ExitStack
-from typing import IO, Any
 
 from grader.text import plural
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
+if TYPE_CHECKING:
+    from typing import IO, Any
 
 _TABLE = [
     ("TIME", 27),
@@ -304,6 +307,16 @@ def _report(stats: Any, dedupe: bool) -> None:
         _say(line)
 
 
+def _dumps_counts(obj: Any) -> bytes:
+    """Counts (strings and integers only) as compact JSON: with orjson when a line needed it, else with the
+    standard library, which writes such values byte for byte as orjson does (start-up counts)."""
+    if "orjson" in sys.modules:
+        return _dumps(obj)
+    import json
+
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+
+
 def _dumps(obj: Any) -> bytes:
     try:
         import orjson
@@ -443,10 +456,10 @@ def _print_counts(out: IO[bytes], counts: Any, fields: list[str], fmt: str, limi
     if fmt in ("json", "jsonl"):
         items = [{**dict(zip(fields, key, strict=True)), "count": n} for key, n in rows]
         if fmt == "json":
-            out.write(_dumps(items) + b"\n")
+            out.write(_dumps_counts(items) + b"\n")
         else:
             for item in items:
-                out.write(_dumps(item) + b"\n")
+                out.write(_dumps_counts(item) + b"\n")
         return
     widths = [max([len(f)] + [len(k[i]) for k, _ in rows]) for i, f in enumerate(fields)]
     out.write(

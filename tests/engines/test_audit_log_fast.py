@@ -395,7 +395,9 @@ def test_lines_skipped_by_searching_blocks_keep_their_numbers(lab7_log):
     """With a needle, whole blocks of apiserver lines are searched and only the lines holding it are split
     out: events keep the line numbers, and a bad line among them is still reported."""
     data = lab7_log.replace(b"\n", b"\nnot json at all\n", 1)  # the second line is bad: blocks not uniform
-    for blob in (lab7_log, data):
+    head, last = lab7_log.rsplit(b"\n", 1)
+    late = head + b"\nnot json at all\n" + last  # the bad line after the last match: known only at the end
+    for blob in (lab7_log, data, late):
         for q in (Query(resources=("secrets",)), Query(codes=("4xx",)), Query(users=("system:node:*",))):
             fast = [(e.line, e.raw) for e in read_events([[("a", io.BytesIO(blob))]], ReadStats(), q)]
             slow = [
@@ -597,3 +599,82 @@ def test_a_proven_line_reads_as_the_full_decoder_reads_it():
 
     check()
     assert len(accepted) > 60  # undamaged ASCII lines are proven
+
+
+# ---- the decoder of small queries ------------------------------------------------------------------------
+
+_DECODER_CASES = [
+    b'{"a":1,"a":2}',  # a key twice: the last one wins with both
+    b"-0",
+    b"-0.0",
+    b"[1.0,2.5e-3,1E5,1e99,-1e-99,0.1e1,1.5E+20]",
+    b"1e400",  # overflow: orjson refuses, json would give inf
+    b'{"code":1e999}',
+    b'{"code": -2.5E+308}',
+    b"123456789012345678901234567890",  # past 64 bits: orjson gives a float, json an int
+    b"18446744073709551615",
+    b"18446744073709551616",
+    b'{"n":-9223372036854775809}',
+    b'"\\ud800"',  # a lone surrogate: orjson refuses it
+    b'"\\ud83d\\ude00"',
+    b'"\\udc00\\ud800"',
+    b'"\\u0026\\u003c\\u00e9\\u0000"',
+    b"NaN",
+    b'{"a":NaN}',
+    b'{"a":-Infinity}',
+    b"[Infinity]",
+    b' {"a" : 1 } \n',
+    b'{"a":"\x1f"}',  # a raw control character
+    b'{"a":"\\q"}',
+    b"[" * 2000 + b"]" * 2000,  # deeper than json's recursion
+    b"[" * 900 + b"]" * 900,
+    b'{"a":1}x',
+    b"",
+    b"{",
+    b'{"a":"\xc3\xa9"}',  # not ASCII: orjson reads it
+    b'{"a":"\xff"}',
+    b"\xef\xbb\xbf{}",
+    b'{"uid":"5e123456-0123-4567-89ab-cdef01234567","ts":"2026-12-02T04:47:57.123456Z"}',
+]
+
+
+def test_lines_read_before_orjson_is_imported_read_as_orjson_reads_them(lab7_log, monkeypatch):
+    """A small query reads lines with the standard library until one needs orjson: each line gives the
+    value orjson gives (same repr: -0.0, big numbers) or is refused as orjson refuses it."""
+    import orjson
+
+    from grader.engines.audit_log import reader
+
+    line = lab7_log.split(b"\n", 3)[2]
+    cases = _DECODER_CASES + [change(line) for change in _HOSTILE] + [line]
+    light_taken = 0
+    for case in cases:
+        monkeypatch.setattr(reader, "_orjson_loads", None)
+        monkeypatch.setattr(reader, "_stdlib_left", 1)
+        try:
+            got = ("value", repr(reader.json_loads(case)))
+        except reader.JSON_ERRORS:
+            got = ("refused", "")
+        light_taken += reader._orjson_loads is None
+        try:
+            want = ("value", repr(orjson.loads(case)))
+        except orjson.JSONDecodeError:
+            want = ("refused", "")
+        assert got == want, case[:80]
+    assert light_taken >= len(cases) // 2  # the standard library read most of them
+
+
+def test_counts_written_without_orjson_are_orjsons_bytes(monkeypatch):
+    import sys
+
+    import orjson
+
+    from grader.audit_query import _dumps_counts
+
+    items = [
+        {"user": 'a"b\\c\n\t\x01\x1f\x7f', "namespace": "é ü 中 \u2028", "count": 3},
+        {"user": "", "namespace": "-", "count": 123456789},
+    ]
+    monkeypatch.delitem(sys.modules, "orjson")
+    assert _dumps_counts(items) == orjson.dumps(items)
+    assert [_dumps_counts(i) for i in items] == [orjson.dumps(i) for i in items]

@@ -17,7 +17,10 @@ RequestResponse level) is simply not proven, and the caller parses it. Without R
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
+if TYPE_CHECKING:
+    from typing import Any
+
 
 _STRING = rb'"(?:[ !#-\[\]-~]|\\["\\/bfnrt]|\\u(?:[0-9a-cA-CefEF][0-9a-fA-F]{3}|[dD][0-7][0-9a-fA-F]{2}))*"'
 _NUMBER = rb"-?(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,17})?(?:[eE][-+]?[0-9]{1,2})?"
@@ -67,7 +70,9 @@ _LINE = b"".join(
         rb'(?:,"sourceIPs":' + _STRINGS + b")?",
         rb'(?:,"userAgent":' + _STRING + b")?",
         rb'(?:,"objectRef":' + _FLAT + b")?",
-        rb'(?:,"responseStatus":' + _value(3) + b")?",
+        # a Status and the objects in it (metadata, details); deeper values (details.causes) are parsed: the
+        # pattern is built three times faster than with one level more (4 ms, not 14), and matched as fast
+        rb'(?:,"responseStatus":' + _value(2) + b")?",
         rb',"requestReceivedTimestamp":' + _STRING,
         rb',"stageTimestamp":' + _STRING,
         rb'(?:,"annotations":' + _FLAT + b")?",

@@ -11,7 +11,7 @@ reader merges by time.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections import namedtuple
 
 # audit-2024-01-01T00-00-00.000.log(.gz)
 _LUMBERJACK = re.compile(
@@ -21,13 +21,11 @@ _LUMBERJACK = re.compile(
 _NUMBERED = re.compile(r"^(?P<base>.+)\.(?P<num>\d+)(?P<gz>\.gz)?$")
 
 
-@dataclass(frozen=True)
-class LogName:
-    """How one file name fits into a series: ``series`` groups, ``rank`` orders inside the group."""
+class LogName(namedtuple("LogName", ["name", "series", "rank"])):
+    """How one file name fits into a series: ``series`` groups, ``rank`` orders inside the group: (0 backup
+    by time | 1 numbered backup | 2 live file, timestamp, -number). (Not a dataclass: start-up counts.)"""
 
-    name: str
-    series: str
-    rank: tuple[int, str, int]  # (0 backup by time | 1 numbered backup | 2 live file, timestamp, -number)
+    __slots__ = ()
 
 
 def _root_and_parts(name: str) -> tuple[str, list[str]]:

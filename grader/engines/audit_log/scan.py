@@ -25,7 +25,6 @@ import itertools
 import re
 from collections import OrderedDict
 from collections.abc import Generator, Iterator
-from typing import Any
 
 from grader.engines.audit_log.proof import proven, worth_proving
 from grader.engines.audit_log.reader import (
@@ -33,6 +32,7 @@ from grader.engines.audit_log.reader import (
     BOM,
     JSON_ERRORS,
     Entry,
+    LineCount,
     LineSource,
     ReadStats,
     classify_bad_line,
@@ -42,6 +42,10 @@ from grader.engines.audit_log.reader import (
     raw_batches,
     unwrap_events,
 )
+
+TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
+if TYPE_CHECKING:
+    from typing import Any
 
 _AID = b'"auditID":"'
 _RR = b'","stage":"RequestReceived"'
@@ -235,9 +239,9 @@ class RequestScanner:
     ) -> Iterator[Entry]:
         stats = self.stats
         for start, batch, *counted in itertools.chain((first,), batches):
-            if counted:  # a block (bytes) of ``n`` lines
-                stats.lines += counted[0]
+            if counted:  # a block (bytes) of lines, counted as it is split
                 segments, skipped, test_now = self._segments(start, batch, counted[0])
+                stats.lines += counted[0].get()
             else:
                 stats.lines += len(batch)
                 segments, skipped, test_now = [(enumerate(batch, start), None)], 0, self.test
@@ -250,19 +254,20 @@ class RequestScanner:
                 skipped += yield from self._one_by_one(pairs, name, test_now)
             stats.prefiltered += skipped
 
-    def _segments(self, start: int, batch: bytes, n: int) -> tuple[list[tuple[Any, Any]], int, Any]:
-        """A block of ``n`` lines as (segments for :meth:`_plan`'s reader, lines skipped already, the
-        prefilter test still to apply to each line)."""
+    def _segments(self, start: int, batch: bytes, count: LineCount) -> tuple[list[tuple[Any, Any]], int, Any]:
+        """A block of lines as (segments for :meth:`_plan`'s reader, lines skipped already, the prefilter
+        test still to apply to each line); ``count`` is told how many lines it has when it is split."""
         prefix, needle, pattern, test = APISERVER_PREFIX, self.needle, self.pattern, self.test
         peek = self.dedupe and self.fast
-        # kube-apiserver lines only (each ends with "}"): for the needle search, counted here; for _plan,
-        # proven by its header regex (a "}" then a newline before each line)
+        # kube-apiserver lines only (each ends with "}"): for the needle search, counted by _needle_lines;
+        # for _plan, proven by its header regex (a "}" then a newline before each line)
         outline = batch.startswith(prefix) and batch.endswith(b"}")
         searched = needle is not None or pattern is not None
-        if outline and searched and batch.count(b"}\n" + prefix) == n - 1:
+        found = _needle_lines(batch, start, needle, pattern, count.get()) if outline and searched else None
+        if found is not None:
             # a block of kube-apiserver lines only: lines without the needle are never split out
-            pairs: Any = _needle_lines(batch, start, needle, pattern)
-            skipped = n - len(pairs)
+            pairs: Any = found
+            skipped = count.get() - len(pairs)
             if not (peek and pairs):
                 return [(pairs, None)], skipped, test
             if test is not None:
@@ -271,9 +276,11 @@ class RequestScanner:
                 pairs, test = kept, None  # already applied
             lines = [line for _, line in pairs]
             return self._plan(b"\n".join(lines), lines, [no for no, _ in pairs]), skipped, test
+        lines = batch.split(b"\n")
+        count.n = len(lines)
         if outline and peek and test is None and not searched:
-            return self._plan(batch, batch.split(b"\n"), range(start, start + n)), 0, test
-        return [(enumerate(batch.split(b"\n"), start), None)], 0, test
+            return self._plan(batch, lines, range(start, start + len(lines))), 0, test
+        return [(enumerate(lines, start), None)], 0, test
 
     def _one_by_one(self, pairs: Any, name: str, test: Any) -> Generator[Entry, None, int]:
         """The matching requests of (number, line) pairs read one at a time; returns how many lines the
@@ -637,11 +644,14 @@ def _plain_users(lines: list[bytes], fin: list[int]) -> dict[int, dict[str, Any]
     return light
 
 
-def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) -> list[tuple[int, bytes]]:
-    """(number, line) of the lines of ``block`` that hold ``needle`` (or match ``pattern``), found by
-    searching the block: the other lines are never copied out. ``block`` holds kube-apiserver lines only
-    (each newline is inside a ``}\\n{"kind":"Event"`` joint, see _segments): lines are counted by their
-    joints, which a long search pattern finds faster than single newlines."""
+def _needle_lines(
+    block: bytes, start: int, needle: bytes | None, pattern: Any, n: int
+) -> list[tuple[int, bytes]] | None:
+    """(number, line) of the lines of ``block`` (``n`` lines) that hold ``needle`` (or match ``pattern``),
+    found by searching the block: the other lines are never copied out. None unless ``block`` holds
+    kube-apiserver lines only (each newline inside a ``}\\n{"kind":"Event"`` joint, see _segments), which
+    is known only at the end: lines are counted by their joints as the search goes (a long pattern is found
+    faster than single newlines), and every newline must have been one."""
     joint, reach = b"}\n" + APISERVER_PREFIX, len(APISERVER_PREFIX)
     out = []
     pos = counted = 0
@@ -667,7 +677,8 @@ def _needle_lines(block: bytes, start: int, needle: bytes | None, pattern: Any) 
         counted = line_start
         out.append((no, block[line_start:line_end]))
         pos = line_end + 1
-    return out
+    joints = no - start + block.count(joint, counted - 1 if counted else 0)  # every joint of the block
+    return out if joints == n - 1 else None
 
 
 class _Replay:
