@@ -4,6 +4,7 @@ name, and no module reaches into another module's private names."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -13,8 +14,11 @@ CHECKS = GRADER / "checks"
 CHECK_DECORATOR = re.compile(r"""@check\(\s*["']([a-z_]+\.[a-z_]+)["']""")
 
 
-def _sources() -> list[Path]:
-    return sorted(p for p in GRADER.rglob("*.py") if "__pycache__" not in p.parts)
+@functools.cache
+def _parsed() -> tuple[tuple[Path, ast.Module], ...]:
+    """Every module of the kit, parsed once for all the rules below."""
+    paths = sorted(p for p in GRADER.rglob("*.py") if "__pycache__" not in p.parts)
+    return tuple((p, ast.parse(p.read_text(), str(p))) for p in paths)
 
 
 def _check_ids() -> set[str]:
@@ -34,8 +38,7 @@ def test_no_check_id_named_outside_its_registration():
     reporters learn what a check needs from its ``Needs``, not by comparing ids."""
     ids = _check_ids()
     offenders = []
-    for path in _sources():
-        tree = ast.parse(path.read_text(), str(path))
+    for path, tree in _parsed():
         registered = {
             dec.args[0].value
             for node in ast.walk(tree)
@@ -55,8 +58,7 @@ def test_no_private_name_imported_across_modules():
     """Shared helpers are public in the module where they belong; ``from x import _name`` across modules
     couples one module to another's internals."""
     offenders = []
-    for path in _sources():
-        tree = ast.parse(path.read_text(), str(path))
+    for path, tree in _parsed():
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):
                 for alias in node.names:
