@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 from grader.collectors.kube import KINDS
+from tests.live.fakehttp import JSONHandler, merge_patch
 
 PLURALS = {plural: (kind, prefix, namespaced) for kind, (prefix, plural, namespaced) in KINDS.items()}
 
@@ -113,19 +114,6 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
     }
 
 
-def _merge(base: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch (server-side apply is approximated by it: fine for one field manager)."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(base) if isinstance(base, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = _merge(out.get(k), v)
-    return out
-
-
 def _selects(obj: dict[str, Any], selector: str | None) -> bool:
     if not selector:
         return True
@@ -176,34 +164,10 @@ class _Request:
         return self.query.get("dryRun") == "All"
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     """Audit, authentication, the open paths, then the object routes of ``ROUTES``."""
 
-    protocol_version = "HTTP/1.1"
     api: FakeKube  # set on the subclass :func:`_handler` makes for one server
-
-    def log_message(self, *args) -> None:  # keep pytest output clean
-        pass
-
-    def _send(self, code: int, body: Any) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _text(self, code: int, text: str) -> None:
-        data = text.encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _body(self) -> bytes:
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
 
     def _not_found(self, req: _Request) -> None:
         self._send(404, _status(404, "NotFound", f'{req.plural} "{req.name}" not found'))
@@ -262,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"major": "1", "minor": "31", "gitVersion": "v1.31.0"})
 
     def _health(self) -> None:
-        self._text(200, "ok")
+        self._send(200, b"ok")
 
     def _groups(self) -> None:
         self._send(200, {"kind": "APIGroupList", "groups": []})
@@ -345,7 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._not_found(req)
         if "apply-patch" in ctype and req.query.get("fieldManager") is None:
             return self._send(400, _status(400, "BadRequest", "fieldManager is required for apply"))
-        merged = _merge(current or {}, patch)
+        merged = merge_patch(current or {}, patch)
         merged["kind"] = req.kind
         merged.setdefault("metadata", {})["name"] = req.name
         if req.namespaced:
@@ -367,21 +331,6 @@ class _Handler(BaseHTTPRequestHandler):
             for k in [k for k in api.store if k[1] == req.name]:
                 api.store.pop(k)
         self._send(200, obj)
-
-    def do_GET(self) -> None:
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        self._route("POST")
-
-    def do_PATCH(self) -> None:
-        self._route("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._route("DELETE")
-
-    def do_PUT(self) -> None:
-        self._route("PUT")
 
 
 # the paths open before any resource, and the object routes by action (GET of a collection being LIST);

@@ -72,6 +72,7 @@ import yaml
 
 from grader.engines import podsec
 from tests.live.double import container as fs
+from tests.live.fakehttp import JSONHandler, merge_patch
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -209,19 +210,6 @@ def make_pki(d: Path) -> tuple[Path, Path, Path]:
 
 
 # ---- merging --------------------------------------------------------------------------------------------
-
-
-def merge_patch(base: Any, patch: Any) -> Any:
-    """RFC 7386 JSON merge patch."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(base) if isinstance(base, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = merge_patch(out.get(k), v)
-    return out
 
 
 MERGE_KEYS = {
@@ -1224,26 +1212,11 @@ class _Request:
         )
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JSONHandler):
     """The HTTP side of the double: authentication, then open paths, SelfSubjectReview, discovery, exec or
     the object routes of ``ROUTES``; an ApiError becomes the API's Status answer."""
 
-    protocol_version = "HTTP/1.1"
     api: ClusterDouble  # set on the subclass :func:`_handler` makes for one double
-
-    def log_message(self, *args) -> None:
-        pass
-
-    def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode() if not isinstance(body, bytes) else body
-        self._code = code
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json" if not isinstance(body, bytes) else "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
 
     def _authenticate(self) -> tuple[str, list[str]] | None:
         auth = self.headers.get("Authorization", "")
@@ -1469,21 +1442,6 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):  # TimeoutError included
             self.connection.settimeout(2)
             self.connection.recv(1024)  # the client's close frame, if it sends one
-
-    def do_GET(self) -> None:
-        self._route("GET")
-
-    def do_POST(self) -> None:
-        self._route("POST")
-
-    def do_PUT(self) -> None:
-        self._route("PUT")
-
-    def do_PATCH(self) -> None:
-        self._route("PATCH")
-
-    def do_DELETE(self) -> None:
-        self._route("DELETE")
 
 
 # the object routes by action (the HTTP method, GET of a collection being LIST)
