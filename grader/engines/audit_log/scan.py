@@ -24,7 +24,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections import OrderedDict
-from collections.abc import Generator, Iterator
+from collections.abc import Iterable, Iterator
 
 from grader.engines.audit_log.proof import proven, worth_proving
 from grader.engines.audit_log.reader import (
@@ -46,6 +46,9 @@ from grader.engines.audit_log.reader import (
 TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
 if TYPE_CHECKING:
     from typing import Any
+
+    # a region of _plan: lines, numbers, audit IDs, stages, and whether it is its whole block
+    Region = tuple[list[bytes], Any, list[str], list[bytes], bool]
 
 _AID = b'"auditID":"'
 _RR = b'","stage":"RequestReceived"'
@@ -208,6 +211,15 @@ class RequestScanner:
         """The matching requests of one stream. A byte range of a file (the parallel reader) is read with
         ``at_start=False`` (no BOM or document there); ``line_offset`` numbers its lines after the earlier
         range; ``continued``: the source was already listed."""
+        # the requests come in batches (a list per block read at once): chained in C, not resumed per entry
+        return itertools.chain.from_iterable(
+            self._scan_batches(source, name, line_offset=line_offset, at_start=at_start, continued=continued)
+        )
+
+    def _scan_batches(
+        self, source: LineSource, name: str, *, line_offset: int, at_start: bool, continued: bool
+    ) -> Iterator[Iterable[Entry]]:
+        """:meth:`scan`'s requests in batches."""
         stats = self.stats
         batches = raw_batches(source, name, stats, first_line=line_offset + 1, blocks=True)
         first = next(batches, None)
@@ -225,7 +237,7 @@ class RequestScanner:
             # the unusual shapes: the general reader, then the same de-duplication
             stats.sources.pop()
             for entry in iter_entries(_Replay(first, batches), name, stats, None):
-                yield from self._feed(entry)
+                yield self._feed(entry)
             return
         before = stats.events
         try:
@@ -236,7 +248,9 @@ class RequestScanner:
 
     def _lines(
         self, first: tuple[int, list[bytes]], batches: Iterator[tuple[int, list[bytes]]], name: str
-    ) -> Iterator[Entry]:
+    ) -> Iterator[Iterable[Entry]]:
+        """The requests of the stream's batches of lines, in batches (each one consumed before the next is
+        asked for)."""
         stats = self.stats
         for start, batch, *counted in itertools.chain((first,), batches):
             if counted:  # a block (bytes) of lines, counted as it is split
@@ -249,9 +263,9 @@ class RequestScanner:
                 if region is not None:  # requests that begin and end here: read at once when simple
                     got = self._bulk(region, name)
                     if got is not None:
-                        yield from got
+                        yield got
                         continue
-                skipped += yield from self._one_by_one(pairs, name, test_now)
+                yield self._one_by_one(pairs, name, test_now)
             stats.prefiltered += skipped
 
     def _segments(self, start: int, batch: bytes, count: LineCount) -> tuple[list[tuple[Any, Any]], int, Any]:
@@ -282,9 +296,9 @@ class RequestScanner:
             return self._plan(batch, lines, range(start, start + len(lines))), 0, test
         return [(enumerate(lines, start), None)], 0, test
 
-    def _one_by_one(self, pairs: Any, name: str, test: Any) -> Generator[Entry, None, int]:
-        """The matching requests of (number, line) pairs read one at a time; returns how many lines the
-        prefilter skipped."""
+    def _one_by_one(self, pairs: Any, name: str, test: Any) -> Iterator[Entry]:
+        """The matching requests of (number, line) pairs read one at a time; the lines the prefilter skipped
+        are counted at the end."""
         stats, needle, prefix = self.stats, self.needle, APISERVER_PREFIX
         peek = self.dedupe and self.fast
         skipped = 0
@@ -323,7 +337,7 @@ class RequestScanner:
             for event in unwrap_events(obj, name, no, stats):
                 stats.events += 1
                 yield from self._feed(Entry(event, line if event is obj else None, name, no))
-        return skipped
+        stats.prefiltered += skipped
 
     def _peek(self, line: bytes, no: int, name: str) -> Any:
         """A kube-apiserver line read no further than its auditID and stage when that is enough: a
@@ -438,18 +452,18 @@ class RequestScanner:
                 h = reach + 1
         if m - h < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
-        region = (lines[h:], nos[h:], aids[h:], stages[h:])
+        region = (lines[h:], nos[h:], aids[h:], stages[h:], h == 0)
         return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:], lines[h:], strict=True), region)]
 
-    def _bulk(self, region: tuple[list[bytes], Any, list[str], list[bytes]], name: str) -> list[Entry] | None:
+    def _bulk(self, region: Region, name: str) -> list[Entry] | None:
         """The matching requests of a region of :meth:`_plan`, when reading its lines one by one follows the
         simple rules: a request's lines there are opening lines (RequestReceived, ResponseStarted) then at
         most one final line (its last there); none was finished before; no open request would be pushed out.
         Then only the lines the one-line reader parses are parsed, and the state (open and finished requests,
         counts, the parallel worker's record) is updated at once. Else None, with nothing changed (the caller
         reads the lines one by one)."""
-        lines, nos, aids, stages = region
-        shape = self._bulk_shape(aids, stages)
+        lines, nos, aids, stages, fresh = region
+        shape = self._bulk_shape(aids, stages, fresh)
         if shape is None:
             return None
         last, fin, known, saw = shape
@@ -474,17 +488,18 @@ class RequestScanner:
         return [Entry(events[i], lines[i], name, nos[i]) for i in fin if match(events[i])]
 
     def _bulk_shape(
-        self, aids: list[str], stages: list[bytes]
+        self, aids: list[str], stages: list[bytes], fresh: bool
     ) -> tuple[dict[str, int], list[int], Any, Any] | None:
         """(last line of each request, the final lines, the requests open before, the IDs the parallel
-        worker records) when the region follows :meth:`_bulk`'s simple rules, else None."""
+        worker records) when the region follows :meth:`_bulk`'s simple rules, else None. ``fresh``: the
+        region is its whole block, whose requests :meth:`_plan` found none finished before."""
         m = len(aids)
         last = dict(zip(aids, range(m), strict=True))
         fin = [i for i, st in enumerate(stages) if st in _FINAL_BYTES]
         if [last[aids[i]] for i in fin] != fin:  # a line after a final one
             return None
         pending, done = self.pending, self.done
-        if not done.keys().isdisjoint(last):
+        if not fresh and not done.keys().isdisjoint(last):
             return None
         known = last.keys() & pending.keys() if pending else set()  # open before the region
         if len(pending) + len(last) - len(known) > self.max_pending:
