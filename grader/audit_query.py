@@ -424,8 +424,15 @@ class _CountSink:
     def __init__(self, fields: list[str]):
         from collections import Counter
 
+        from grader.engines.audit_log import field_name
+        from grader.engines.audit_log.query import field_getter
+
         self.fields = fields
-        self.counts: Any = Counter()
+        self.names = [field_name(f) for f in fields]
+        self.counts: Any = Counter()  # one object throughout: the scanner may add to it (``tally``)
+        # counts by user: the scanner adds the requests it reads at once here directly, in their order
+        self.tally = self.counts if self.names == ["user"] else None
+        self.user_of = field_getter("user")
 
     @staticmethod
     def maker(fields: list[str]) -> Any:
@@ -433,13 +440,16 @@ class _CountSink:
 
     def feed(self, entries: Any) -> None:
         from grader.engines.audit_log import count_by
+        from grader.engines.audit_log.query import count_into
 
-        self.counts.update(count_by(entries, self.fields))
+        if self.tally is not None:  # counted in place: keys stay in the order first met
+            count_into(entries, self.names, self.tally)
+        else:
+            self.counts.update(count_by(entries, self.fields))
 
     def take(self) -> Any:
-        from collections import Counter
-
-        counts, self.counts = self.counts, Counter()
+        counts = self.counts.copy()
+        self.counts.clear()
         return counts
 
     def absorb(self, summary: Any, spool: Any) -> None:

@@ -132,6 +132,7 @@ def run(
             scanner = RequestScanner(
                 stats, compiled, dedupe=dedupe, fast=fast, raw_only=raw_only, user_only=user_only
             )
+            _count_direct(scanner, sink)
             for name, source in live[0]:
                 sink.feed(scanner.scan(source, name))
             sink.feed(scanner.flush())
@@ -164,6 +165,14 @@ def run(
             fast,
             {"raw_only": raw_only, "user_only": user_only},
         )
+
+
+def _count_direct(scanner: RequestScanner, sink: Sink) -> None:
+    """Counts by user: the scanner adds what it reads at once to the sink's counts (its ``tally``, with
+    ``user_of`` reading an event's user), when the sink offers them."""
+    tally = getattr(sink, "tally", None)
+    if tally is not None and scanner.user_only:
+        scanner.tally, scanner.user_of = tally, sink.user_of  # type: ignore[attr-defined]
 
 
 def _spool() -> Any:
@@ -212,6 +221,7 @@ def _run_split(
     reaped = False
     try:
         scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, **modes)
+        _count_direct(scanner, sink)
         sink.feed(scanner.scan(RangeReader(fd, 0, cut), name))
         first_lines = stats.lines
         _, status = os.waitpid(pid, 0)
@@ -287,6 +297,7 @@ def _worker(
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     stats = ReadStats()
     scanner = RequestScanner(stats, compiled, dedupe=dedupe, fast=fast, record=True, **modes)
+    _count_direct(scanner, sink)
     sink.feed(scanner.scan(RangeReader(fd, cut, size), name, at_start=False))
     main = sink.take()
     sink.feed(scanner.flush())

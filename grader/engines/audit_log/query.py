@@ -601,26 +601,38 @@ def read_events(
             yield entry
 
 
+def field_getter(name: str) -> Callable[[dict[str, Any]], Any]:
+    """The function reading field ``name`` (a canonical name) of an event, fast for the usual shapes."""
+    return _FAST_FIELDS.get(name) or FIELDS[name][0]
+
+
+def count_into(entries: Iterable[Entry], names: list[str], tally: dict[tuple[str, ...], int]) -> None:
+    """Adds to ``tally`` how many events per value of ``names`` (canonical names, none a list field), keys
+    in the order first met."""
+    extractors = [field_getter(n) for n in names]
+    get = tally.get
+    if len(extractors) == 1:
+        (one,) = extractors
+        for entry in entries:
+            key = (one(entry.event),)
+            tally[key] = get(key, 0) + 1
+    else:
+        for entry in entries:
+            ev = entry.event
+            key = tuple([ex(ev) for ex in extractors])
+            tally[key] = get(key, 0) + 1
+
+
 def count_by(entries: Iterable[Entry], fields: list[str]) -> Counter[tuple[str, ...]]:
     """How many events per value (tuple of values for several fields); list fields count each value."""
     names = [field_name(f) for f in fields]
-    extractors = [_FAST_FIELDS.get(n) or FIELDS[n][0] for n in names]
     counts: Counter[tuple[str, ...]] = Counter()
     if all(n not in _LIST_FIELDS for n in names):  # one value per field: a plain loop
         tally: dict[tuple[str, ...], int] = {}
-        get = tally.get
-        if len(extractors) == 1:
-            (one,) = extractors
-            for entry in entries:
-                key = (one(entry.event),)
-                tally[key] = get(key, 0) + 1
-        else:
-            for entry in entries:
-                ev = entry.event
-                key = tuple([ex(ev) for ex in extractors])
-                tally[key] = get(key, 0) + 1
+        count_into(entries, names, tally)
         counts.update(tally)
         return counts
+    extractors = [field_getter(n) for n in names]
     for entry in entries:
         keys: list[tuple[str, ...]] = [()]
         for ex in extractors:

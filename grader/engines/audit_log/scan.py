@@ -108,6 +108,11 @@ class RequestScanner:
         # line whose user is plainly written is not parsed: its event holds only the user
         self.user_only = user_only and self.match is None and dedupe and not self.raw_only
         self._users: dict[bytes, dict[str, Any]] = {}  # user_only: the event of each user's name
+        # user_only, set by the caller: its counts by user (keys: 1-tuples, in the order first met), to which
+        # the requests of a block read at once are added directly (no entry each), and the user of an event
+        self.tally: dict[tuple[str, ...], int] | None = None
+        self.user_of: Any = None
+        self._user_keys: dict[int, tuple[str]] = {}  # the key of each event of _users, by id (kept alive)
 
     # -- de-duplication (the rules of query.Deduplicator) --
 
@@ -484,6 +489,9 @@ class RequestScanner:
             )
         match = self.match
         if match is None:
+            if self.tally is not None:
+                self._count(fin, events)
+                return []
             return [Entry(events[i], lines[i], name, nos[i]) for i in fin]
         return [Entry(events[i], lines[i], name, nos[i]) for i in fin if match(events[i])]
 
@@ -577,6 +585,18 @@ class RequestScanner:
                 return self._user_events(fin, found)
         return _plain_users(lines, sorted(set(fin).intersection(unparsed)))
 
+    def _count(self, fin: list[int], events: dict[int, Any]) -> None:
+        """user_only with a tally: the requests of final lines ``fin`` counted by user, in their order (as the
+        caller's count of their entries would)."""
+        tally, keys, user_of = self.tally, self._user_keys, self.user_of
+        get = tally.get  # type: ignore[union-attr]
+        for i in fin:
+            ev = events[i]
+            key = keys.get(id(ev))  # the events of _users are never freed: their ids are theirs
+            if key is None:
+                key = (user_of(ev),)
+            tally[key] = get(key, 0) + 1  # type: ignore[index]
+
     def _user_events(self, fin: list[int], names: list[bytes]) -> dict[int, dict[str, Any]]:
         """The events (the user only) of final lines whose user's name is plainly written, by line; one
         event per name, shared (nothing changes an event; up to _USER_EVENTS names are remembered)."""
@@ -590,6 +610,7 @@ class RequestScanner:
                 event = {"user": {"username": name.decode()}}
                 if len(known) < _USER_EVENTS:
                     known[name] = event
+                    self._user_keys[id(event)] = (event["user"]["username"],)
             out[i] = event
         return out
 
