@@ -107,12 +107,12 @@ class RequestScanner:
         # user_only: the caller reads only the user of events (counts by user, nothing filtered), so a final
         # line whose user is plainly written is not parsed: its event holds only the user
         self.user_only = user_only and self.match is None and dedupe and not self.raw_only
-        self._users: dict[bytes, dict[str, Any]] = {}  # user_only: the event of each user's name
+        # user_only: the event of each user's name (with a tally: its key in the tally instead)
+        self._users: dict[bytes, Any] = {}
         # user_only, set by the caller: its counts by user (keys: 1-tuples, in the order first met), to which
         # the requests of a block read at once are added directly (no entry each), and the user of an event
         self.tally: dict[tuple[str, ...], int] | None = None
         self.user_of: Any = None
-        self._user_keys: dict[int, tuple[str]] = {}  # the key of each event of _users, by id (kept alive)
 
     # -- de-duplication (the rules of query.Deduplicator) --
 
@@ -588,29 +588,28 @@ class RequestScanner:
     def _count(self, fin: list[int], events: dict[int, Any]) -> None:
         """user_only with a tally: the requests of final lines ``fin`` counted by user, in their order (as the
         caller's count of their entries would)."""
-        tally, keys, user_of = self.tally, self._user_keys, self.user_of
+        tally, user_of = self.tally, self.user_of
         get = tally.get  # type: ignore[union-attr]
         for i in fin:
             ev = events[i]
-            key = keys.get(id(ev))  # the events of _users are never freed: their ids are theirs
-            if key is None:
-                key = (user_of(ev),)
+            key = ev if type(ev) is tuple else (user_of(ev),)  # a tuple: _user_events' key
             tally[key] = get(key, 0) + 1  # type: ignore[index]
 
-    def _user_events(self, fin: list[int], names: list[bytes]) -> dict[int, dict[str, Any]]:
+    def _user_events(self, fin: list[int], names: list[bytes]) -> dict[int, Any]:
         """The events (the user only) of final lines whose user's name is plainly written, by line; one
-        event per name, shared (nothing changes an event; up to _USER_EVENTS names are remembered)."""
+        event per name, shared (nothing changes an event; up to _USER_EVENTS names are remembered). With a
+        tally (see :meth:`_count`), the name's key in the tally instead of an event."""
         known = self._users
+        counting = self.tally is not None
         out = {}
         for i, name in zip(fin, names, strict=False):
             event = known.get(name)
             if event is None:
                 if not name or not name.isascii():
                     continue
-                event = {"user": {"username": name.decode()}}
+                event = (name.decode(),) if counting else {"user": {"username": name.decode()}}
                 if len(known) < _USER_EVENTS:
                     known[name] = event
-                    self._user_keys[id(event)] = (event["user"]["username"],)
             out[i] = event
         return out
 
