@@ -36,6 +36,7 @@ JSON_ERRORS: tuple[type[Exception], ...] = (ValueError,)
 # exponent (overflow: orjson refuses, json gives inf; a number starts a line or follows ":", "," or "[")
 DECODERS_DIFFER = rb"\\u[dD][89a-fA-F]|[0-9]{16}|(?:^|[:,\[])[ \t\n\r]*-?[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]{3}"
 _orjson_loads: Callable[[bytes | str], Any] | None = None
+_orjson_dumps: Callable[[Any], bytes] | None = None
 _stdlib: tuple[Callable[[str], Any], Callable[[bytes], Any]] | None = None  # (decode, DECODERS_DIFFER search)
 # json parses a kube-apiserver line ~17 us slower than orjson, whose import costs ~12 ms: after this many
 # lines (~2.5 ms lost at worst) orjson is imported; a query that parses fewer gains up to ~12 ms
@@ -51,7 +52,10 @@ def json_loads(data: bytes | str) -> Any:
     either. The standard library alone when orjson is missing."""
     global _stdlib_left
     if _orjson_loads is not None:
-        return _orjson_loads(data)
+        try:
+            return _orjson_loads(data)
+        except ValueError as refused:
+            return _out_of_range(data, refused)
     _stdlib_left -= 1
     if _stdlib_left >= 0 and type(data) is bytes and data.isascii():
         decode, differ = _stdlib or _stdlib_decoder()
@@ -60,7 +64,28 @@ def json_loads(data: bytes | str) -> Any:
                 return decode(data.decode("ascii"))
             except RecursionError:  # nested too deep for json: orjson says (refuses it)
                 pass
-    return _load_orjson()(data)
+    try:
+        return _load_orjson()(data)
+    except ValueError as refused:
+        return _out_of_range(data, refused)
+
+
+def _out_of_range(data: bytes | str, refused: ValueError) -> Any:
+    """A line orjson refused only for a number past a double's range (``1e400``) is read as the standard
+    library reads it (as infinity; jq reads such a number too, and the fast path's decoder, which skips most
+    values, cannot tell it apart), unless something else in it is refused as well (json's refusals, NaN,
+    a lone surrogate, which orjson cannot write back). Any other refusal is raised again."""
+    if "number is infinity" not in str(refused):
+        raise refused
+    decode = (_stdlib or _stdlib_decoder())[0]
+    try:
+        obj = decode(data if type(data) is str else data.decode())
+        _load_orjson()
+        if _orjson_dumps is not None:
+            _orjson_dumps(obj)  # refuses a lone surrogate, as orjson's reader would have
+    except (ValueError, TypeError, RecursionError):
+        raise refused from None
+    return obj
 
 
 def _stdlib_decoder() -> tuple[Callable[[str], Any], Callable[[bytes], Any]]:
@@ -77,11 +102,11 @@ def _stdlib_decoder() -> tuple[Callable[[str], Any], Callable[[bytes], Any]]:
 
 
 def _load_orjson() -> Callable[[bytes | str], Any]:
-    global _orjson_loads
+    global _orjson_loads, _orjson_dumps
     try:
         import orjson
 
-        _orjson_loads = orjson.loads
+        _orjson_loads, _orjson_dumps = orjson.loads, orjson.dumps
     except ImportError:  # pragma: no cover - exercised when orjson is not installed
         import json
 

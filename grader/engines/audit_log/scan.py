@@ -22,11 +22,10 @@ Files that do not start like JSON lines (a BOM, a pretty-printed document) go th
 from __future__ import annotations
 
 import itertools
-import re
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 
-from grader.engines.audit_log.proof import proven, worth_proving
+from grader.engines.audit_log.proof import failed_login, heads, user_name, worth_proving
 from grader.engines.audit_log.reader import (
     APISERVER_PREFIX,
     BOM,
@@ -47,8 +46,9 @@ TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
 if TYPE_CHECKING:
     from typing import Any
 
-    # a region of _plan: lines, numbers, audit IDs, stages, and whether it is its whole block
-    Region = tuple[list[bytes], Any, list[str], list[bytes], bool]
+    # a region of _plan: lines, numbers, their heads (.proof), audit IDs, stages, and whether it is its
+    # whole block
+    Region = tuple[list[bytes], Any, list[Any], list[str], list[str], bool]
 
 _AID = b'"auditID":"'
 _RR = b'","stage":"RequestReceived"'
@@ -108,7 +108,7 @@ class RequestScanner:
         # line whose user is plainly written is not parsed: its event holds only the user
         self.user_only = user_only and self.match is None and dedupe and not self.raw_only
         # user_only: the event of each user's name (with a tally: its key in the tally instead)
-        self._users: dict[bytes, Any] = {}
+        self._users: dict[str, Any] = {}
         # user_only, set by the caller: its counts by user (keys: 1-tuples, in the order first met), to which
         # the requests of a block read at once are added directly (no entry each), and the user of an event
         self.tally: dict[tuple[str, ...], int] | None = None
@@ -363,7 +363,7 @@ class RequestScanner:
         # else parsed, as orjson sees it
         if not raw_aid or not raw_aid.isascii() or line.find(b"\\", a + 11, e) >= 0:
             return _PARSE
-        if not opening and not (worth_proving(len(line)) and proven(line)):
+        if not opening and not (worth_proving(len(line)) and _proven_final(line, raw_aid)):
             return _PARSE
         stats = self.stats
         stats.events += 1
@@ -424,26 +424,22 @@ class RequestScanner:
     def _plan(self, block: bytes, lines: list[bytes], nos: Any) -> list[tuple[Any, Any]]:
         """``lines`` (kube-apiserver lines, ``block`` = them joined by newlines, ``nos`` their numbers) as
         segments (pairs, region): a region :meth:`_bulk` may read at once, after the lines (read one by one)
-        of requests seen finished before the block (repeated lines), cut where no request crosses."""
-        found = _HEADER.findall(b"}\n" + block)  # "}" and a newline before each line: searched for fast
+        of requests seen finished before the block (repeated lines), cut where no request crosses. The block
+        is read at once only when :mod:`.proof` shows each line to be an audit event (its heads)."""
         m = len(lines)
-        if len(found) != m or m < _MIN_BULK:
+        found = heads(block, m) if m >= _MIN_BULK and worth_proving(len(block)) else None
+        if found is None:
             return [(zip(nos, lines, strict=True), None)]
-        aids = [f[0].decode() for f in found]
-        stages = [f[1] for f in found]
+        aids = [h.auditID for h in found]
+        stages = [h.stage for h in found]
         i = -1
         while True:  # a failed login (401) ends its request at its ResponseStarted line
             try:
-                i = stages.index(b"ResponseStarted", i + 1)
+                i = stages.index("ResponseStarted", i + 1)
             except ValueError:
                 break
-            if b"401" in lines[i]:
-                try:
-                    ev = json_loads(lines[i])
-                except JSON_ERRORS:
-                    return [(zip(nos, lines, strict=True), None)]
-                if type(ev) is dict and str(_status_code(ev)) == "401":
-                    stages[i] = _STARTED_401
+            if failed_login(found[i]):
+                stages[i] = _STARTED_401
         h = 0
         done = self.done
         if not done.keys().isdisjoint(aids):  # lines of finished requests: read one by one
@@ -457,7 +453,7 @@ class RequestScanner:
                 h = reach + 1
         if m - h < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
-        region = (lines[h:], nos[h:], aids[h:], stages[h:], h == 0)
+        region = (lines[h:], nos[h:], found[h:], aids[h:], stages[h:], h == 0)
         return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:], lines[h:], strict=True), region)]
 
     def _bulk(self, region: Region, name: str) -> list[Entry] | None:
@@ -467,12 +463,12 @@ class RequestScanner:
         Then only the lines the one-line reader parses are parsed, and the state (open and finished requests,
         counts, the parallel worker's record) is updated at once. Else None, with nothing changed (the caller
         reads the lines one by one)."""
-        lines, nos, aids, stages, fresh = region
+        lines, nos, found, aids, stages, fresh = region
         shape = self._bulk_shape(aids, stages, fresh)
         if shape is None:
             return None
         last, fin, known, saw = shape
-        events = self._bulk_read(lines, aids, stages, last, fin)
+        events = self._bulk_read(lines, found, aids, stages, last, fin)
         if events is None:
             return None
         self._bulk_commit(len(lines), last, stages, [aids[i] for i in fin], known, saw)
@@ -484,7 +480,7 @@ class RequestScanner:
                 pending.move_to_end(a)
             pending[a] = (
                 (lines[i], name, nos[i])
-                if stages[i] == b"RequestReceived"
+                if stages[i] == "RequestReceived"
                 else Entry(events[i], lines[i], name, nos[i])
             )
         match = self.match
@@ -496,14 +492,14 @@ class RequestScanner:
         return [Entry(events[i], lines[i], name, nos[i]) for i in fin if match(events[i])]
 
     def _bulk_shape(
-        self, aids: list[str], stages: list[bytes], fresh: bool
+        self, aids: list[str], stages: list[str], fresh: bool
     ) -> tuple[dict[str, int], list[int], Any, Any] | None:
         """(last line of each request, the final lines, the requests open before, the IDs the parallel
         worker records) when the region follows :meth:`_bulk`'s simple rules, else None. ``fresh``: the
         region is its whole block, whose requests :meth:`_plan` found none finished before."""
         m = len(aids)
         last = dict(zip(aids, range(m), strict=True))
-        fin = [i for i, st in enumerate(stages) if st in _FINAL_BYTES]
+        fin = [i for i, st in enumerate(stages) if st in _FINAL_STAGES]
         if [last[aids[i]] for i in fin] != fin:  # a line after a final one
             return None
         pending, done = self.pending, self.done
@@ -518,36 +514,35 @@ class RequestScanner:
                 saw = last  # one line at a time, every request of the region is recorded
             elif len(done) >= self.done_window:  # those neither open before nor opened by a RequestReceived
                 first = dict(zip(reversed(aids), reversed(range(m)), strict=True))
-                saw = [a for a, i in first.items() if stages[i] != b"RequestReceived" and a not in known]
+                saw = [a for a, i in first.items() if stages[i] != "RequestReceived" and a not in known]
             else:
                 return None
         return last, fin, known, saw
 
     def _bulk_read(
-        self, lines: list[bytes], aids: list[str], stages: list[bytes], last: dict[str, int], fin: list[int]
+        self,
+        lines: list[bytes],
+        found: list[Any],
+        aids: list[str],
+        stages: list[str],
+        last: dict[str, int],
+        fin: list[int],
     ) -> dict[int, Any] | None:
         """The events of the final lines and of the ResponseStarted lines left open, by line, when every
-        line parsed is an audit event with the auditID and stage its header says; else None.
+        line parsed is an audit event with the auditID and stage its head says; else None.
 
-        The one-line reader parses the final lines and the ResponseStarted ones (those left are not 401: see
-        _plan). Here some are used unparsed when :mod:`.proof` shows they read alike: with ``raw_only`` the
-        final lines (their event is None), with ``user_only`` those whose user is plainly written (their
-        event holds only the user), and the ResponseStarted lines of requests that end in the region."""
-        started = [i for i, st in enumerate(stages) if st == b"ResponseStarted"]
-        superseded = [i for i in started if last[aids[i]] != i]
-        unparsed = (fin if self.raw_only or self.user_only else []) + superseded
-        skip: set[int] = set()
-        light: dict[int, Any] = {}
-        if unparsed:
-            joined: bytes | None = b"\n".join([lines[i] for i in unparsed])
-            if not worth_proving(len(joined)):  # type: ignore[arg-type]
-                unparsed, joined = [], None
-            elif not proven(joined):  # type: ignore[arg-type]
-                unparsed, joined = [i for i in unparsed if proven(lines[i])], None  # the others are parsed
-            light = self._light(lines, fin, unparsed, joined)
-            skip = set(unparsed).intersection(superseded)
-            skip.update(light)
-        parse = [i for i in fin if i not in skip] + [i for i in started if i not in skip]
+        Every line of the region is proven (:mod:`.proof`), so only the lines whose events are used are
+        parsed: the final lines, but for the lines used unparsed (with ``raw_only`` their event is None, with
+        ``user_only`` it holds the user only, read from the head), and the ResponseStarted lines left open
+        (those are not 401: see _plan)."""
+        if self.raw_only:
+            light: dict[int, Any] = dict.fromkeys(fin)
+        elif self.user_only:
+            light = self._user_events(fin, found)
+        else:
+            light = {}
+        opened = [i for i, st in enumerate(stages) if st == "ResponseStarted" and last[aids[i]] == i]
+        parse = ([i for i in fin if i not in light] if light else fin) + opened
         try:
             parsed = [json_loads(lines[i]) for i in parse]
         except JSON_ERRORS:
@@ -567,24 +562,6 @@ class RequestScanner:
             events.update(light)
         return events
 
-    def _light(
-        self, lines: list[bytes], fin: list[int], unparsed: list[int], joined: bytes | None
-    ) -> dict[int, Any]:
-        """The events of the final lines used unparsed, by line: with ``raw_only`` every proven one (None),
-        with ``user_only`` the proven ones whose user is plainly written (the user only). ``unparsed``: the
-        proven lines; ``joined``: them joined, when all are proven (final lines first)."""
-        if self.raw_only:
-            return (
-                dict.fromkeys(fin) if joined is not None else dict.fromkeys(set(fin).intersection(unparsed))
-            )
-        if not self.user_only:
-            return {}
-        if joined is not None and b'"impersonatedUser":' not in joined:
-            found = _USER_KEY.findall(joined)
-            if len(found) == len(unparsed):  # one key "user" per line: its top-level user (see _plain_users)
-                return self._user_events(fin, found)
-        return _plain_users(lines, sorted(set(fin).intersection(unparsed)))
-
     def _count(self, fin: list[int], events: dict[int, Any]) -> None:
         """user_only with a tally: the requests of final lines ``fin`` counted by user, in their order (as the
         caller's count of their entries would)."""
@@ -595,26 +572,25 @@ class RequestScanner:
             key = ev if type(ev) is tuple else (user_of(ev),)  # a tuple: _user_events' key
             tally[key] = get(key, 0) + 1  # type: ignore[index]
 
-    def _user_events(self, fin: list[int], names: list[bytes]) -> dict[int, Any]:
-        """The events (the user only) of final lines whose user's name is plainly written, by line; one
-        event per name, shared (nothing changes an event; up to _USER_EVENTS names are remembered). With a
-        tally (see :meth:`_count`), the name's key in the tally instead of an event."""
+    def _user_events(self, fin: list[int], found: list[Any]) -> dict[int, Any]:
+        """The events (the user only) of final lines, by line, from their heads; one event per name, shared
+        (nothing changes an event; up to _USER_EVENTS names are remembered). With a tally (see
+        :meth:`_count`), the name's key in the tally instead of an event."""
         known = self._users
         counting = self.tally is not None
         out = {}
-        for i, name in zip(fin, names, strict=False):
+        for i in fin:
+            name = user_name(found[i])
             event = known.get(name)
             if event is None:
-                if not name or not name.isascii():
-                    continue
-                event = (name.decode(),) if counting else {"user": {"username": name.decode()}}
+                event = (name,) if counting else {"user": {"username": name}}
                 if len(known) < _USER_EVENTS:
                     known[name] = event
             out[i] = event
         return out
 
     def _bulk_commit(
-        self, m: int, last: dict[str, int], stages: list[bytes], fin_aids: list[str], known: Any, saw: Any
+        self, m: int, last: dict[str, int], stages: list[str], fin_aids: list[str], known: Any, saw: Any
     ) -> None:
         """The state after reading a region of :meth:`_bulk` one line at a time, but for its open requests."""
         pending, done = self.pending, self.done
@@ -631,52 +607,31 @@ class RequestScanner:
                 self.overflow, self.record = True, False
                 self.seen = {}
         for a in known:
-            if stages[last[a]] in _FINAL_BYTES:
+            if stages[last[a]] in _FINAL_STAGES:
                 del pending[a]
         done.update(dict.fromkeys(fin_aids))
         for _ in range(len(done) - self.done_window):
             done.popitem(last=False)
 
 
-# (after the "}" ending the line before, and a newline) the start of a kube-apiserver line up to its stage
-# (Go writes these fields first, in this order), with an audit ID without escapes (as the one-line reader
-# requires to read a line unparsed)
-_HEADER = re.compile(
-    rb'\}\n\{"kind":"Event","apiVersion":"audit\.k8s\.io/v1","level":"[A-Za-z]+",'
-    rb'"auditID":"([!#-\[\]-~]+)",'
-    rb'"stage":"(RequestReceived|ResponseStarted|ResponseComplete|Panic)"'
-)
-# the key "user" anywhere in a line, and the user's name when written plainly first in its object
-_USER_KEY = re.compile(rb',"user":\{(?:"username":"([^"\\]*)")?')
 _USER_EVENTS = 10_000
-_STARTED_401 = b"ResponseStarted 401"  # a ResponseStarted line of a failed login: final
-_FINAL_BYTES = frozenset({b"ResponseComplete", b"Panic", _STARTED_401})
+_STARTED_401 = "ResponseStarted 401"  # a ResponseStarted line of a failed login: final
+_FINAL_STAGES = frozenset({"ResponseComplete", "Panic", _STARTED_401})
 _STAGE_NAMES = {
-    b"RequestReceived": "RequestReceived",
-    b"ResponseStarted": "ResponseStarted",
-    b"ResponseComplete": "ResponseComplete",
-    b"Panic": "Panic",
+    "RequestReceived": "RequestReceived",
+    "ResponseStarted": "ResponseStarted",
+    "ResponseComplete": "ResponseComplete",
+    "Panic": "Panic",
     _STARTED_401: "ResponseStarted",
 }
 _MIN_BULK = 16  # lines: below this, reading one by one costs less than planning
 
 
-def _plain_users(lines: list[bytes], fin: list[int]) -> dict[int, dict[str, Any]]:
-    """The events, holding only the user, of the final lines whose user's name is written plainly (no
-    escape, ASCII) and which impersonate no one; valid once the lines are proven (:mod:`.proof`): then the
-    first ``,"user":`` of a line is its top-level user (the values before it are strings, in which a quote
-    is escaped)."""
-    light = {}
-    for i in fin:
-        line = lines[i]
-        u = line.find(b',"user":{"username":"', 60)
-        if u < 0 or line.find(b',"user":', 60, u + 8) != u:
-            continue
-        end = line.find(b'"', u + 21)
-        name = line[u + 21 : end]
-        if name and name.isascii() and b"\\" not in name and b'"impersonatedUser":' not in line:
-            light[i] = {"user": {"username": name.decode()}}
-    return light
+def _proven_final(line: bytes, raw_aid: bytes) -> bool:
+    """A ResponseComplete line proven (:mod:`.proof`) whose auditID is the one written first (a key
+    written twice: the last one is the line's)."""
+    found = heads(line, 1)
+    return found is not None and found[0].stage == "ResponseComplete" and found[0].auditID == raw_aid.decode()
 
 
 def _needle_lines(
