@@ -143,7 +143,7 @@ def run(
         return
     if (
         fast and dedupe and compiled.is_empty and (raw_only or user_only)
-    ):  # every final line is offered to the proof: built once, for both
+    ):  # every line is offered to the proof: its decoder is built once, for both
         from grader.engines.audit_log.proof import prepare
 
         prepare()

@@ -10,9 +10,9 @@ Same results as reading every line, de-duplicating, then filtering (``iter_entri
   which usually follows, so the line is kept raw and parsed only if it ends up representing its request (the
   log ends or too many requests are open). A corruption after the ``stage`` of such a line is reported only
   if the line is used;
-* with ``raw_only`` (nothing filtered, original lines printed) a final line is not parsed either, and with
-  ``user_only`` (counts by user) one whose user is plainly written, once :mod:`.proof` shows that the full
-  decoder would read it alike (else it is parsed);
+* with ``raw_only`` (nothing filtered, original lines printed) a final line is not parsed into an event
+  either, nor with ``user_only`` (counts by user: its user's name is read by :mod:`.proof`), once
+  :mod:`.proof` shows that the full decoder would read it alike (else it is parsed);
 * the reading, de-duplication and filtering share one loop (no generator per stage, no object per skipped
   line).
 
@@ -279,7 +279,7 @@ class RequestScanner:
         prefix, needle, pattern, test = APISERVER_PREFIX, self.needle, self.pattern, self.test
         peek = self.dedupe and self.fast
         # kube-apiserver lines only (each ends with "}"): for the needle search, counted by _needle_lines;
-        # for _plan, proven by its header regex (a "}" then a newline before each line)
+        # for _plan, proven line by line by .proof
         outline = batch.startswith(prefix) and batch.endswith(b"}")
         searched = needle is not None or pattern is not None
         found = _needle_lines(batch, start, needle, pattern, count.get()) if outline and searched else None
@@ -427,7 +427,7 @@ class RequestScanner:
         of requests seen finished before the block (repeated lines), cut where no request crosses. The block
         is read at once only when :mod:`.proof` shows each line to be an audit event (its heads)."""
         m = len(lines)
-        found = heads(block, m) if m >= _MIN_BULK and worth_proving(len(block)) else None
+        found = heads(block, m, self.user_only) if m >= _MIN_BULK and worth_proving(len(block)) else None
         if found is None:
             return [(zip(nos, lines, strict=True), None)]
         aids = [h.auditID for h in found]
@@ -630,7 +630,7 @@ _MIN_BULK = 16  # lines: below this, reading one by one costs less than planning
 def _proven_final(line: bytes, raw_aid: bytes) -> bool:
     """A ResponseComplete line proven (:mod:`.proof`) whose auditID is the one written first (a key
     written twice: the last one is the line's)."""
-    found = heads(line, 1)
+    found = heads(line, 1, users=False)
     return found is not None and found[0].stage == "ResponseComplete" and found[0].auditID == raw_aid.decode()
 
 
