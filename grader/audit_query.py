@@ -425,14 +425,12 @@ class _CountSink:
         from collections import Counter
 
         from grader.engines.audit_log import field_name
-        from grader.engines.audit_log.query import field_getter
 
         self.fields = fields
         self.names = [field_name(f) for f in fields]
         self.counts: Any = Counter()  # one object throughout: the scanner may add to it (``tally``)
         # counts by user: the scanner adds the requests it reads at once here directly, in their order
         self.tally = self.counts if self.names == ["user"] else None
-        self.user_of = field_getter("user")
 
     @staticmethod
     def maker(fields: list[str]) -> Any:

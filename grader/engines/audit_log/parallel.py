@@ -168,11 +168,11 @@ def run(
 
 
 def _count_direct(scanner: RequestScanner, sink: Sink) -> None:
-    """Counts by user: the scanner adds what it reads at once to the sink's counts (its ``tally``, with
-    ``user_of`` reading an event's user), when the sink offers them."""
+    """Counts by user: the scanner adds what it reads at once to the sink's counts (its ``tally``), when the
+    sink offers them."""
     tally = getattr(sink, "tally", None)
     if tally is not None and scanner.user_only:
-        scanner.tally, scanner.user_of = tally, sink.user_of  # type: ignore[attr-defined]
+        scanner.tally = tally
 
 
 def _spool() -> Any:

@@ -22,7 +22,8 @@ Files that do not start like JSON lines (a BOM, a pretty-printed document) go th
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict
+import operator
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 
 from grader.engines.audit_log.proof import failed_login, heads, user_name, worth_proving
@@ -109,10 +110,9 @@ class RequestScanner:
         self.user_only = user_only and self.match is None and dedupe and not self.raw_only
         # user_only: the event of each user's name (with a tally: its key in the tally instead)
         self._users: dict[str, Any] = {}
-        # user_only, set by the caller: its counts by user (keys: 1-tuples, in the order first met), to which
-        # the requests of a block read at once are added directly (no entry each), and the user of an event
-        self.tally: dict[tuple[str, ...], int] | None = None
-        self.user_of: Any = None
+        # user_only, set by the caller: its counts by user (a Counter, keys: 1-tuples, in the order first
+        # met), to which the requests of a block read at once are added directly (no entry each)
+        self.tally: Counter[tuple[str, ...]] | None = None
 
     # -- de-duplication (the rules of query.Deduplicator) --
 
@@ -486,7 +486,7 @@ class RequestScanner:
         match = self.match
         if match is None:
             if self.tally is not None:
-                self._count(fin, events)
+                self.tally.update(zip(_user_names([found[i] for i in fin])))  # counted in C, in order
                 return []
             return [Entry(events[i], lines[i], name, nos[i]) for i in fin]
         return [Entry(events[i], lines[i], name, nos[i]) for i in fin if match(events[i])]
@@ -535,7 +535,7 @@ class RequestScanner:
         parsed: the final lines, but for the lines used unparsed (with ``raw_only`` their event is None, with
         ``user_only`` it holds the user only, read from the head), and the ResponseStarted lines left open
         (those are not 401: see _plan)."""
-        if self.raw_only:
+        if self.raw_only or (self.user_only and self.tally is not None):  # the tally reads the heads
             light: dict[int, Any] = dict.fromkeys(fin)
         elif self.user_only:
             light = self._user_events(fin, found)
@@ -562,28 +562,15 @@ class RequestScanner:
             events.update(light)
         return events
 
-    def _count(self, fin: list[int], events: dict[int, Any]) -> None:
-        """user_only with a tally: the requests of final lines ``fin`` counted by user, in their order (as the
-        caller's count of their entries would)."""
-        tally, user_of = self.tally, self.user_of
-        get = tally.get  # type: ignore[union-attr]
-        for i in fin:
-            ev = events[i]
-            key = ev if type(ev) is tuple else (user_of(ev),)  # a tuple: _user_events' key
-            tally[key] = get(key, 0) + 1  # type: ignore[index]
-
     def _user_events(self, fin: list[int], found: list[Any]) -> dict[int, Any]:
         """The events (the user only) of final lines, by line, from their heads; one event per name, shared
-        (nothing changes an event; up to _USER_EVENTS names are remembered). With a tally (see
-        :meth:`_count`), the name's key in the tally instead of an event."""
+        (nothing changes an event; up to _USER_EVENTS names are remembered)."""
         known = self._users
-        counting = self.tally is not None
         out = {}
-        for i in fin:
-            name = user_name(found[i])
+        for i, name in zip(fin, _user_names([found[i] for i in fin]), strict=True):
             event = known.get(name)
             if event is None:
-                event = (name,) if counting else {"user": {"username": name}}
+                event = {"user": {"username": name}}
                 if len(known) < _USER_EVENTS:
                     known[name] = event
             out[i] = event
@@ -625,6 +612,23 @@ _STAGE_NAMES = {
     _STARTED_401: "ResponseStarted",
 }
 _MIN_BULK = 16  # lines: below this, reading one by one costs less than planning
+
+
+_IMPERSONATED = operator.attrgetter("impersonatedUser")
+_USERNAME = operator.attrgetter("user.username")
+
+
+def _user_names(found: list[Any]) -> list[str]:
+    """The names the requests of heads ``found`` acted as (proof.user_name), read in C when no one is
+    impersonated and every user has a string name (the usual case)."""
+    try:
+        if not any(map(_IMPERSONATED, found)):
+            names = list(map(_USERNAME, found))  # AttributeError when a user is missing (null)
+            if set(map(type, names)) <= {str}:
+                return names
+    except AttributeError:
+        pass
+    return [user_name(h) for h in found]
 
 
 def _proven_final(line: bytes, raw_aid: bytes) -> bool:
