@@ -248,19 +248,42 @@ def test_two_processes_count_what_one_pass_counts(lab7_log, tmp_path, monkeypatc
         assert json.loads(two.stdout) == json.loads(one.stdout)
 
 
-def test_counts_by_user_added_in_place_keep_the_order_of_ties(lab7_log, tmp_path, monkeypatch):
+def odd_users(data: bytes) -> bytes:
+    """``data`` with the users of some final lines made unusual: null, a number, no name, an impersonated
+    user with an empty name or with one."""
+    users = [
+        b',"user":null',
+        b',"user":{"username":5}',
+        b',"user":{}',
+        b',"user":{"username":"u"},"impersonatedUser":{"username":""}',
+        b',"user":{"username":"u"},"impersonatedUser":{"username":"boss"}',
+        b',"user":{"username":"u"},"impersonatedUser":null',
+    ]
+    lines = data.split(b"\n")
+    for n, i in enumerate(range(7, len(lines), 97)):
+        if b'"stage":"ResponseComplete"' in lines[i]:
+            lines[i] = re.sub(rb',"user":\{[^{}]*\}', users[n % len(users)], lines[i], count=1)
+    return b"\n".join(lines)
+
+
+@pytest.mark.parametrize("odd", [False, True])
+def test_counts_by_user_added_in_place_keep_the_order_of_ties(lab7_log, tmp_path, monkeypatch, odd):
     """--count-by user: the requests read at once are counted straight into the answer; rows, counts and
-    the order of equal counts are those of the plain pipeline (--no-fast), in one process and in two."""
+    the order of equal counts are those of the plain pipeline (--no-fast), in one process and in two, also
+    with unusual users (null, a number, impersonation)."""
+    data = odd_users(lab7_log) if odd else lab7_log
     path = tmp_path / "one.log"
-    path.write_bytes(lab7_log)
+    path.write_bytes(data)
     args = [str(path), "-q", "-f", "json", "--count-by", "user"]
     plain = CliRunner().invoke(query_cmd, args + ["--no-fast"])
     one = CliRunner().invoke(query_cmd, args)
-    two = split_run(lab7_log, tmp_path, fields=["user"], fmt="json", monkeypatch=monkeypatch)
+    two = split_run(data, tmp_path, fields=["user"], fmt="json", monkeypatch=monkeypatch)
     rows = json.loads(plain.stdout)
     counts = [r["count"] for r in rows]
     assert len(counts) > len(set(counts)) > 3  # ties whose order is checked
     assert json.loads(one.stdout) == rows and json.loads(two.stdout) == rows
+    if odd:
+        assert {"boss", "5", ""} <= {r["user"] for r in rows}
 
 
 def test_requests_open_across_the_middle_are_joined_or_read_again(tmp_path, monkeypatch):
