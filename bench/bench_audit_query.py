@@ -15,6 +15,7 @@ ResponseStarted, failed logins as a lone 401 ResponseStarted).
 
     python bench/bench_audit_query.py                  # 20 MB and 200 MB
     python bench/bench_audit_query.py --big            # also 1,000 MB (needs ~1 GB in the temp dir)
+    python bench/bench_audit_query.py --big --big-reps 3   # ... timed three times there (a ~10 min run)
     python bench/bench_audit_query.py --sizes 50 --reps 5
 """
 
@@ -355,7 +356,7 @@ def bench_size(size: int, work: Path, jq: str, args: argparse.Namespace) -> list
         lines = generate(log, size)
         print(f"{size} MB: {lines:,} lines generated in {time.perf_counter() - t:.1f}s", flush=True)
     since, until = time_span(log)
-    reps, warm = (1, False) if size >= 1000 else (args.reps, True)
+    reps, warm = (args.big_reps, False) if size >= 1000 else (args.reps, True)
     rows = []
     for label, cargs, jprog, kind in shapes(since, until):
         if args.only and args.only not in label:
@@ -397,7 +398,10 @@ def print_table(rows: list[Row]) -> bool:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="*", default=[20, 200], help="log sizes in MB")
-    ap.add_argument("--big", action="store_true", help="also a 1,000 MB log (timed once, no warm-up)")
+    ap.add_argument("--big", action="store_true", help="also a 1,000 MB log (no warm-up: see --big-reps)")
+    ap.add_argument(
+        "--big-reps", type=int, default=1, help="timed runs per tool and shape at 1,000 MB (median)"
+    )
     ap.add_argument("--reps", type=int, default=3, help="timed runs per tool and shape (median)")
     ap.add_argument("--only", help="run only shapes whose label contains this text")
     ap.add_argument(
@@ -425,7 +429,7 @@ def main() -> int:
             shutil.rmtree(work, ignore_errors=True)
     print(
         f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; {version}; "
-        f"median of {args.reps} interleaved runs after a warm-up (1,000 MB: one run)\n"
+        f"median of {args.reps} interleaved runs after a warm-up (1,000 MB: {args.big_reps}, no warm-up)\n"
     )
     ok = print_table(rows)
     print(
