@@ -5,7 +5,7 @@ user's name counted, a request's earlier stage line set aside). The full decoder
 :func:`~.reader.json_loads`) would parse each such line and could refuse it (a line garbled in the middle
 still starts with ``{"kind":"Event"`` and ends with ``}``) or see other values (a key written twice: the last
 one wins). :func:`heads` reads a block of lines with msgspec's typed decoder, which validates each line whole
-as JSON but builds only the few values the fast path needs (a :class:`Head`: auditID, stage, the two users'
+as JSON but builds only the few values the fast path needs (a head per line: auditID, stage, the two users'
 names, the response code), at several times the speed of a full parse. It answers only when every line is
 an audit event the full decoder reads alike:
 
@@ -31,7 +31,8 @@ STAGES = frozenset({"RequestReceived", "ResponseStarted", "ResponseComplete", "P
 # a query that offers fewer bytes than this parses them instead of importing msgspec
 BUILD_AFTER = 2 << 20
 _offered = 0
-_decoder: Any = None  # (msgspec decoder of Head lines, its errors) once built; False when msgspec is missing
+# once built: (decoder of heads, of heads without users, the errors they raise); False without msgspec
+_decoder: Any = None
 
 
 def worth_proving(size: int) -> bool:
@@ -109,11 +110,6 @@ def heads(block: bytes, n: int, users: bool = True) -> list[Any] | None:
     if len(found) != n:  # a blank line (skipped by decode_lines)
         return None
     return found
-
-
-def proven(lines: bytes) -> bool:
-    """True when every line of ``lines`` (lines joined by newlines, none empty) is proven (see the module)."""
-    return heads(lines, lines.count(b"\n") + 1) is not None
 
 
 def user_name(head: Any) -> str:
