@@ -513,8 +513,11 @@ class RequestScanner:
             if len(done) + len(fin) < self.done_window:
                 saw = last  # one line at a time, every request of the region is recorded
             elif len(done) >= self.done_window:  # those neither open before nor opened by a RequestReceived
-                first = dict(zip(reversed(aids), reversed(range(m)), strict=True))
-                saw = [a for a, i in first.items() if stages[i] != "RequestReceived" and a not in known]
+                first = dict(zip(reversed(aids), reversed(range(m)), strict=True))  # each one's first line
+                opened = map("RequestReceived".__ne__, map(stages.__getitem__, first.values()))
+                saw = list(itertools.compress(first, opened))  # in C: a Python loop here cost ~10% of a run
+                if known:
+                    saw = [a for a in saw if a not in known]
             else:
                 return None
         return last, fin, known, saw
