@@ -339,6 +339,63 @@ def test_requests_open_across_the_middle_are_joined_or_read_again(tmp_path, monk
     assert joins == [True, False, True]
 
 
+def test_requests_started_before_the_middle_and_ended_late_after_it_count_once(tmp_path, monkeypatch):
+    """The worker also records the requests it meets without their start once its window of finished
+    requests is full, in blocks read at once: the parent drops them from its open ones (else it would
+    count them again at the end)."""
+    from grader.engines.audit_log import proof, reader, scan
+
+    monkeypatch.setitem(scan.RequestScanner.__init__.__kwdefaults__, "done_window", 64)
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 16 * 1024)  # many blocks in each half
+    monkeypatch.setattr(proof, "BUILD_AFTER", 0)
+    taken = tmp_path / "worker-read-blocks-at-once"  # written by the forked worker
+    bulk = scan.RequestScanner._bulk
+
+    def counting(self, *args):
+        got = bulk(self, *args)
+        if got is not None and self.record and len(self.done) >= 64:
+            with taken.open("a") as f:
+                f.write("x")
+        return got
+
+    monkeypatch.setattr(scan.RequestScanner, "_bulk", counting)
+
+    def line(aid: str, stage: str) -> str:
+        event = {
+            "kind": "Event",
+            "apiVersion": "audit.k8s.io/v1",
+            "level": "Metadata",
+            "auditID": aid,
+            "stage": stage,
+            "verb": "watch",
+            "user": {"username": f"user-{aid}"},
+            "responseStatus": {"code": 200},
+            "requestReceivedTimestamp": "2024-05-01T10:00:00Z",
+            "stageTimestamp": "2024-05-01T10:00:00Z",
+        }
+        return json.dumps(event, separators=(",", ":"))
+
+    fill = [line(f"f{i}", s) for i in range(800) for s in ("RequestReceived", "ResponseComplete")]
+    late = [f"w{i}" for i in range(5)]
+    lines = (
+        fill[:700]
+        + [line(a, "RequestReceived") for a in late]  # open across the middle
+        + fill[700:1400]
+        + [line(a, s) for a in late for s in ("ResponseStarted", "ResponseComplete")]  # far past the window
+        + fill[1400:]
+    )
+    data = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / "one.log"
+    path.write_bytes(data)
+    for fmt, fields in (("jsonl", None), ("json", ["user"])):
+        args = [str(path), "-q", "-f", fmt] + (["--count-by", "user"] if fields else [])
+        one = CliRunner().invoke(query_cmd, args)
+        two = split_run(data, tmp_path, fields=fields, fmt=fmt, monkeypatch=monkeypatch)
+        assert two.stdout == one.stdout
+        assert one.stdout.count('"user-w0"') == 1
+    assert len(taken.read_text()) > 5  # the worker read blocks at once with its window full
+
+
 # ---- bounds ----------------------------------------------------------------------------------------------
 
 
