@@ -430,8 +430,8 @@ class RequestScanner:
         found = heads(block, m, self.user_only) if m >= _MIN_BULK and worth_proving(len(block)) else None
         if found is None:
             return [(zip(nos, lines, strict=True), None)]
-        aids = [h.auditID for h in found]
-        stages = [h.stage for h in found]
+        aids = list(map(_AUDIT_ID, found))
+        stages = list(map(_STAGE, found))
         i = -1
         while True:  # a failed login (401) ends its request at its ResponseStarted line
             try:
@@ -486,7 +486,7 @@ class RequestScanner:
         match = self.match
         if match is None:
             if self.tally is not None:
-                self.tally.update(zip(_user_names([found[i] for i in fin])))  # counted in C, in order
+                self.tally.update(zip(_user_names(list(map(found.__getitem__, fin)))))  # in C, in order
                 return []
             return [Entry(events[i], lines[i], name, nos[i]) for i in fin]
         return [Entry(events[i], lines[i], name, nos[i]) for i in fin if match(events[i])]
@@ -499,8 +499,8 @@ class RequestScanner:
         region is its whole block, whose requests :meth:`_plan` found none finished before."""
         m = len(aids)
         last = dict(zip(aids, range(m), strict=True))
-        fin = [i for i, st in enumerate(stages) if st in _FINAL_STAGES]
-        if [last[aids[i]] for i in fin] != fin:  # a line after a final one
+        fin = list(itertools.compress(range(m), map(_FINAL_STAGES.__contains__, stages)))
+        if list(map(last.__getitem__, map(aids.__getitem__, fin))) != fin:  # a line after a final one
             return None
         pending, done = self.pending, self.done
         if not fresh and not done.keys().isdisjoint(last):
@@ -544,8 +544,9 @@ class RequestScanner:
             light = self._user_events(fin, found)
         else:
             light = {}
-        opened = [i for i, st in enumerate(stages) if st == "ResponseStarted" and last[aids[i]] == i]
-        parse = ([i for i in fin if i not in light] if light else fin) + opened
+        started = itertools.compress(range(len(stages)), map("ResponseStarted".__eq__, stages))
+        opened = [i for i in started if last[aids[i]] == i]
+        parse = opened if light else fin + opened  # light: every final line
         try:
             parsed = [json_loads(lines[i]) for i in parse]
         except JSON_ERRORS:
@@ -570,7 +571,7 @@ class RequestScanner:
         (nothing changes an event; up to _USER_EVENTS names are remembered)."""
         known = self._users
         out = {}
-        for i, name in zip(fin, _user_names([found[i] for i in fin]), strict=True):
+        for i, name in zip(fin, _user_names(list(map(found.__getitem__, fin))), strict=True):
             event = known.get(name)
             if event is None:
                 event = {"user": {"username": name}}
@@ -617,21 +618,25 @@ _STAGE_NAMES = {
 _MIN_BULK = 16  # lines: below this, reading one by one costs less than planning
 
 
+_AUDIT_ID = operator.attrgetter("auditID")
+_STAGE = operator.attrgetter("stage")
 _IMPERSONATED = operator.attrgetter("impersonatedUser")
 _USERNAME = operator.attrgetter("user.username")
 
 
 def _user_names(found: list[Any]) -> list[str]:
-    """The names the requests of heads ``found`` acted as (proof.user_name), read in C when no one is
-    impersonated and every user has a string name (the usual case)."""
+    """The names the requests of heads ``found`` acted as (proof.user_name), read in C; only the heads of
+    impersonated requests and of users without a string name (a failed login's empty user) are looked at
+    one by one."""
     try:
-        if not any(map(_IMPERSONATED, found)):
-            names = list(map(_USERNAME, found))  # AttributeError when a user is missing (null)
-            if set(map(type, names)) <= {str}:
-                return names
-    except AttributeError:
-        pass
-    return [user_name(h) for h in found]
+        names = list(map(_USERNAME, found))
+    except AttributeError:  # a user is null
+        return [user_name(h) for h in found]
+    n = len(found)
+    odd = itertools.compress(range(n), map(operator.not_, map(isinstance, names, itertools.repeat(str, n))))
+    for i in itertools.chain(odd, itertools.compress(range(n), map(_IMPERSONATED, found))):
+        names[i] = user_name(found[i])
+    return names
 
 
 def _proven_final(line: bytes, raw_aid: bytes) -> bool:
