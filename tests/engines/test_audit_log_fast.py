@@ -286,28 +286,31 @@ def test_counts_by_user_added_in_place_keep_the_order_of_ties(lab7_log, tmp_path
         assert {"boss", "5", ""} <= {r["user"] for r in rows}
 
 
+def watch_line(aid: str, stage: str, user: str, name: str | None = None) -> str:
+    """A kube-apiserver line of a watch (of pods ``name`` when given), as kube-apiserver writes it."""
+    event: dict[str, Any] = {
+        "kind": "Event",
+        "apiVersion": "audit.k8s.io/v1",
+        "level": "Metadata",
+        "auditID": aid,
+        "stage": stage,
+        "verb": "watch",
+        "user": {"username": user},
+    }
+    if name is not None:
+        event["objectRef"] = {"resource": "pods", "name": name}
+    event["responseStatus"] = {"code": 200}
+    event["requestReceivedTimestamp"] = event["stageTimestamp"] = "2024-05-01T10:00:00Z"
+    return json.dumps(event, separators=(",", ":"))
+
+
 def test_requests_open_across_the_middle_are_joined_or_read_again(tmp_path, monkeypatch):
     """A watch opened in the first half and closed in the second counts once; a request the first half
     finished and the second half repeats makes the parent read the second half itself (same answer as one
     pass)."""
 
-    def line(aid, stage, name):
-        return json.dumps(
-            {
-                "kind": "Event",
-                "apiVersion": "audit.k8s.io/v1",
-                "level": "Metadata",
-                "auditID": aid,
-                "stage": stage,
-                "verb": "watch",
-                "user": {"username": "u"},
-                "objectRef": {"resource": "pods", "name": name},
-                "responseStatus": {"code": 200},
-                "requestReceivedTimestamp": "2024-05-01T10:00:00Z",
-                "stageTimestamp": "2024-05-01T10:00:00Z",
-            },
-            separators=(",", ":"),
-        )
+    def line(aid: str, stage: str, name: str) -> str:
+        return watch_line(aid, stage, "u", name)
 
     first, second = (
         [line(f"f{i}", s, "fill") for i in range(k, k + 400) for s in ("RequestReceived", "ResponseComplete")]
@@ -361,19 +364,7 @@ def test_requests_started_before_the_middle_and_ended_late_after_it_count_once(t
     monkeypatch.setattr(scan.RequestScanner, "_bulk", counting)
 
     def line(aid: str, stage: str) -> str:
-        event = {
-            "kind": "Event",
-            "apiVersion": "audit.k8s.io/v1",
-            "level": "Metadata",
-            "auditID": aid,
-            "stage": stage,
-            "verb": "watch",
-            "user": {"username": f"user-{aid}"},
-            "responseStatus": {"code": 200},
-            "requestReceivedTimestamp": "2024-05-01T10:00:00Z",
-            "stageTimestamp": "2024-05-01T10:00:00Z",
-        }
-        return json.dumps(event, separators=(",", ":"))
+        return watch_line(aid, stage, f"user-{aid}")
 
     fill = [line(f"f{i}", s) for i in range(800) for s in ("RequestReceived", "ResponseComplete")]
     late = [f"w{i}" for i in range(5)]
