@@ -106,9 +106,9 @@ class RequestScanner:
         # no parsing either: its auditID and stage are read from the line (its event is None)
         self.raw_only = raw_only and self.match is None and dedupe
         # user_only: the caller reads only the user of events (counts by user, nothing filtered), so a final
-        # line whose user is plainly written is not parsed: its event holds only the user
+        # line of a proven block is not parsed: its event holds only the user's name, read from its head
         self.user_only = user_only and self.match is None and dedupe and not self.raw_only
-        # user_only: the event of each user's name (with a tally: its key in the tally instead)
+        # user_only without a tally: the event of each user's name, shared
         self._users: dict[str, Any] = {}
         # user_only, set by the caller: its counts by user (a Counter, keys: 1-tuples, in the order first
         # met), to which the requests of a block read at once are added directly (no entry each)
