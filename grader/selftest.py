@@ -5,13 +5,12 @@ Fixture folders: tests/labs/<lab>/{correct,wrong}/<name>/ with fixture.yaml: ``f
 correct answers), optional ``seed``, optional ``edits`` (small changes to files of start + solution, see
 :func:`apply_edits`); optional overlay/ (files laid over start + solution) and delete.txt. They apply in that
 order: overlay/, delete.txt, edits (:func:`apply_fixture`). A file named after a variant's value uses a
-placeholder in its name, ``__var__`` (``role-__sa__.yaml``): see :func:`placeholder_path`. Text inside files
-and edits keeps ``{{ var }}``.
+placeholder in its name, ``__var__`` (``role-__sa__.yaml``): see :func:`grader.variants.render_path`. Text
+inside files and edits keeps ``{{ var }}``.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -115,8 +114,7 @@ def apply_fixture(fixture: Path, dest: Path, values: dict[str, Any]) -> None:
     """Apply a fixture folder to the workspace ``dest`` (normally start + solution): its ``overlay/``, then
     its ``delete.txt``, then the ``edits`` of its fixture.yaml, in that order. The one way a fixture is
     applied: the self-test, the suite and the cluster double all come through here."""
-    with tempfile.TemporaryDirectory(prefix="cks-fixture-") as staged:
-        apply_overlay(stage_placeholders(fixture, values, Path(staged)), dest, values)
+    apply_overlay(fixture, dest, values)
     apply_edits(fixture_edits(fixture), dest, values)
 
 
@@ -245,7 +243,7 @@ def _line_end(text: str, pos: int) -> int:
 
 
 def _edit_target(edit: Edit, dest: Path, values: dict[str, Any]) -> Path:
-    rel = placeholder_path(variants.render_text(edit.file, values), values)
+    rel = variants.render_path(edit.file, values)
     path = (dest / rel).resolve()
     if dest.resolve() not in path.parents:
         raise FixtureError(f"{edit.where}: {edit.file!r} is outside the workspace")
@@ -260,33 +258,6 @@ def _display(path: Path) -> str:
         return path.relative_to(root).as_posix() if root else str(path)
     except ValueError:
         return str(path)
-
-
-_PLACEHOLDER = re.compile(r"__([A-Za-z][A-Za-z0-9_]*?)__")
-
-
-def placeholder_path(rel: str, values: dict[str, Any]) -> str:
-    """A fixture path with its placeholders (``__save_file__``, ``role-__sa__.yaml``) replaced by the
-    variant's values. Fixture file names use this plain form (no spaces or braces, which break globbing and
-    editors); the files' text keeps ``{{ var }}`` templating. Names of no variable (``__init__``) stay."""
-    return _PLACEHOLDER.sub(
-        lambda m: variants.render_text("{{ " + m[1] + " }}", values) if m[1] in values else m[0], rel
-    )
-
-
-def stage_placeholders(fixture: Path, values: dict[str, Any], staged: Path) -> Path:
-    """``fixture`` itself when no name holds a placeholder, else a copy in ``staged`` with names resolved."""
-    files = sorted(fixture.rglob("*"))
-    if not any(_PLACEHOLDER.search(f.name) for f in files):
-        return fixture
-    for src in files:
-        target = staged / placeholder_path(src.relative_to(fixture).as_posix(), values)
-        if src.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-        else:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, target)
-    return staged
 
 
 def check_case(case: Case, report: Report, lab: Lab) -> None:

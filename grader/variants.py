@@ -33,6 +33,20 @@ def render_text(text: str, values: dict[str, Any]) -> str:
     return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))), text)
 
 
+_NAME_PLACEHOLDER = re.compile(r"__([A-Za-z][A-Za-z0-9_]*?)__")
+
+
+def render_path(rel: str, values: dict[str, Any]) -> str:
+    """A path of a lab tree (start, solution overlay, fixture) with its placeholders replaced by the
+    variant's values. File names use the plain ``__var__`` form (``role-__sa__.yaml``): no spaces or braces,
+    which break globbing, ``xargs`` and editors; text inside files keeps ``{{ var }}``. Names of no variable
+    (``__init__.py``) stay; ``{{ var }}`` in a name is still read, for collections written before."""
+    if not values:
+        return rel
+    rel = _NAME_PLACEHOLDER.sub(lambda m: str(values[m[1]]) if m[1] in values else m[0], rel)
+    return render_text(rel, values)
+
+
 def render(obj: Any, values: dict[str, Any]) -> Any:
     """Substitute placeholders through params; a param that is exactly one placeholder keeps the value's
     type."""

@@ -76,10 +76,11 @@ def start_hashes(lab: Lab, dest: Path, values: dict[str, Any]) -> dict[str, str]
 
 
 def copy_tree(src_root: Path, dest: Path, values: dict[str, Any]) -> None:
-    """Copy a tree (starting state, solution overlay, fixture) rendering ``{{ var }}`` in names and text."""
+    """Copy a tree (starting state, solution overlay, fixture) rendering ``__var__`` in names
+    (:func:`~grader.variants.render_path`) and ``{{ var }}`` in text."""
     for src in sorted(src_root.rglob("*")):
         rel = src.relative_to(src_root)
-        target = dest / Path(variants.render_text(rel.as_posix(), values))
+        target = dest / Path(variants.render_path(rel.as_posix(), values))
         if src.is_dir():
             target.mkdir(parents=True, exist_ok=True)
             continue

@@ -50,28 +50,33 @@ def test_selftest_catches_a_lab_that_gives_points_for_nothing(tmp_path, monkeypa
     assert any("t2 should pass but fail" in p for p in case.problems)
 
 
-def test_fixture_file_names_have_no_spaces_or_braces():
-    """Templated names use the placeholder form (`role-__sa__.yaml`): spaces and braces break globbing,
-    `xargs` and editors' quick-open."""
+def test_lab_tree_file_names_have_no_spaces_or_braces():
+    """Templated names use the placeholder form (`role-__sa__.yaml`) in every lab tree (starting states,
+    reference solutions, test fixtures): spaces and braces break globbing, `xargs` and editors' quick-open."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent
-    bad = [str(p.relative_to(root)) for p in root.rglob("*") if any(c in p.name for c in " {}")]
+    root = Path(__file__).resolve().parents[2]
+    trees = [root / "labs", root / "solutions", root / "tests" / "labs"]
+    assert all(t.is_dir() for t in trees)
+    bad = [str(p.relative_to(root)) for t in trees for p in t.rglob("*") if any(c in p.name for c in " {}")]
     assert not bad, bad
 
 
-def test_placeholders_in_fixture_names_become_the_variants_values(tmp_path):
-    from grader.selftest import placeholder_path, stage_placeholders
+def test_placeholders_in_names_become_the_variants_values(tmp_path):
+    from grader.variants import render_path
+    from grader.workspace import copy_tree
 
-    values = {"sa": "report-runner", "save_file": "shadow.txt"}
-    assert placeholder_path("cluster/rbac/role-__sa__.yaml", values) == "cluster/rbac/role-report-runner.yaml"
-    assert placeholder_path("opt/__save_file__", values) == "opt/shadow.txt"
-    assert placeholder_path("pkg/__init__.py", values) == "pkg/__init__.py"  # not a variable: unchanged
-    fixture = tmp_path / "fx"
-    (fixture / "overlay" / "rbac").mkdir(parents=True)
-    (fixture / "overlay" / "rbac" / "role-__sa__.yaml").write_text("name: {{ sa }}\n")
-    staged = stage_placeholders(fixture, values, tmp_path / "staged")
-    assert (staged / "overlay" / "rbac" / "role-report-runner.yaml").read_text() == "name: {{ sa }}\n"
+    values = {"sa": "report-runner", "save_file": "shadow.txt", "read_1": "db-password"}
+    assert render_path("cluster/rbac/role-__sa__.yaml", values) == "cluster/rbac/role-report-runner.yaml"
+    assert render_path("opt/__save_file__", values) == "opt/shadow.txt"
+    assert render_path("secrets/__read_1__.yaml", values) == "secrets/db-password.yaml"
+    assert render_path("pkg/__init__.py", values) == "pkg/__init__.py"  # not a variable: unchanged
+    assert render_path("rbac/role-{{ sa }}.yaml", values) == "rbac/role-report-runner.yaml"  # older form
+    tree = tmp_path / "tree"
+    (tree / "rbac").mkdir(parents=True)
+    (tree / "rbac" / "role-__sa__.yaml").write_text("name: {{ sa }}\n")
+    copy_tree(tree, tmp_path / "out", values)
+    assert (tmp_path / "out" / "rbac" / "role-report-runner.yaml").read_text() == "name: report-runner\n"
 
 
 # Fixture edits: small changes stated in fixture.yaml instead of full copies of the solution's files.
