@@ -171,6 +171,21 @@ def mangled(data: bytes, seed: int) -> bytes:
     return b"\n".join(out) + b"\n"
 
 
+def record_bulk(m: pytest.MonkeyPatch, taken: list[bool]) -> None:
+    """Wrap RequestScanner._bulk (through ``m``) to append to ``taken`` whether it read each region it was
+    offered at once."""
+    from grader.engines.audit_log import scan
+
+    bulk = scan.RequestScanner._bulk
+
+    def counting(self, region, name):
+        got = bulk(self, region, name)
+        taken.append(got is not None)
+        return got
+
+    m.setattr(scan.RequestScanner, "_bulk", counting)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_blocks_read_at_once_give_the_one_line_answers(lab7_log, monkeypatch, seed):
     """Requests that begin and end inside a block are de-duplicated at once (only their final lines
@@ -179,13 +194,7 @@ def test_blocks_read_at_once_give_the_one_line_answers(lab7_log, monkeypatch, se
     from grader.engines.audit_log import scan
 
     data = mangled(lab7_log, seed)
-    taken = []
-    bulk = scan.RequestScanner._bulk
-
-    def counting(self, region, name):
-        got = bulk(self, region, name)
-        taken.append(got is not None)
-        return got
+    taken: list[bool] = []
 
     def read(query, fast=True):
         stats = ReadStats()
@@ -197,9 +206,10 @@ def test_blocks_read_at_once_give_the_one_line_answers(lab7_log, monkeypatch, se
             m.setattr(scan.RequestScanner, "_bulk", lambda self, region, name: None)
             line_by_line = read(query)
         with monkeypatch.context() as m:
-            m.setattr(scan.RequestScanner, "_bulk", counting)
+            record_bulk(m, taken)
             at_once = read(query)
         assert at_once == line_by_line and at_once[0]
+    assert taken.count(True) > 10  # regions were read at once
 
     def users_counted(log: bytes, user_only: bool) -> tuple[Counter, list[str], int]:
         stats = ReadStats()
@@ -564,15 +574,8 @@ def test_lines_used_unparsed_are_proven_first(lab7_log, monkeypatch, lone, kinds
 
     monkeypatch.setattr(proof, "BUILD_AFTER", 0)  # prove from the first line on
     data = hostile(lab7_log, 5, lone, kinds)
-    taken = []
-    bulk = scan.RequestScanner._bulk
-
-    def counting(self, region, name):
-        got = bulk(self, region, name)
-        taken.append(got is not None)
-        return got
-
-    monkeypatch.setattr(scan.RequestScanner, "_bulk", counting)
+    taken: list[bool] = []
+    record_bulk(monkeypatch, taken)
 
     def full() -> tuple[list[bytes], Counter, list[str], tuple[int, int, int]]:
         stats = ReadStats()
