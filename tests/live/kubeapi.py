@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import yaml
 
 from grader.collectors.kube import KINDS
-from tests.live.fakehttp import JSONHandler, merge_patch
+from tests.live.fakehttp import JSONHandler, ResourcePath, merge_patch
 
 PLURALS = {plural: (kind, prefix, namespaced) for kind, (prefix, plural, namespaced) in KINDS.items()}
 
@@ -129,23 +129,12 @@ def _handler(api: FakeKube) -> type[BaseHTTPRequestHandler]:
     return type("Handler", (_Handler,), {"api": api})
 
 
-class _Request:
+class _Request(ResourcePath):
     """One authenticated request for an object or a collection, with where it points."""
 
     def __init__(self, method: str, query: dict[str, str], body: bytes, rest: list[str]):
         self.method, self.query, self.body = method, query, body
-        self.ns = ""
-        if len(rest) >= 2 and rest[0] == "namespaces" and len(rest) > 2:
-            self.ns, rest = rest[1], rest[2:]
-        self.rest = rest
-        self.plural = rest[0] if rest else ""
-        self.name = rest[1] if len(rest) > 1 else None
-        self.sub = rest[2] if len(rest) > 2 else None
-
-    @property
-    def action(self) -> str:
-        """The method, with GET of a collection told apart as LIST."""
-        return "LIST" if self.method == "GET" and self.name is None else self.method
+        self.locate(rest)
 
     @property
     def kind(self) -> str:
@@ -188,7 +177,7 @@ class _Handler(JSONHandler):
         parts = [unquote(p) for p in path.split("/") if p]
         # /api/v1/... or /apis/<group>/<version>/...
         req = _Request(method, query, body, parts[2:] if parts[:1] == ["api"] else parts[3:])
-        if not req.rest:
+        if not req.plural:
             return self._send(
                 404, _status(404, "NotFound", "the server could not find the requested resource")
             )

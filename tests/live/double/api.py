@@ -72,7 +72,7 @@ import yaml
 
 from grader.engines import podsec
 from tests.live.double import container as fs
-from tests.live.fakehttp import JSONHandler, merge_patch
+from tests.live.fakehttp import JSONHandler, ResourcePath, merge_object, merge_patch
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -246,13 +246,7 @@ def strategic_merge(base: Any, patch: Any, key: str = "") -> Any:
         return copy.deepcopy(patch)
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
-    out = copy.deepcopy(base) if isinstance(base, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = strategic_merge(out.get(k), v, k)
-    return out
+    return merge_object(base, patch, strategic_merge)
 
 
 def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
@@ -1172,27 +1166,17 @@ def _handler(api: ClusterDouble) -> type[BaseHTTPRequestHandler]:
     return type("Handler", (_Handler,), {"api": api})
 
 
-class _Request:
+class _Request(ResourcePath):
     """One authenticated request for an object or a collection, with where it points."""
 
     def __init__(self, method: str, query: dict[str, list[str]], body: bytes, user: str, groups: list[str]):
         self.method, self.query, self.body, self.user, self.groups = method, query, body, user, groups
-        self.ns, self.plural, self.name, self.sub = "", "", None, None
 
     def locate(self, rest: list[str]) -> None:
         """Set namespace, resource, name and subresource from the path after the group version."""
-        if len(rest) >= 3 and rest[0] == "namespaces":
-            self.ns, rest = rest[1], rest[2:]
-        if not rest or rest[0] not in RESOURCES:
+        super().locate(rest)
+        if self.plural not in RESOURCES:
             raise ApiError(404, "NotFound", NOT_FOUND)
-        self.plural = rest[0]
-        self.name = rest[1] if len(rest) > 1 else None
-        self.sub = rest[2] if len(rest) > 2 else None
-
-    @property
-    def action(self) -> str:
-        """The method, with GET of a collection told apart as LIST."""
-        return "LIST" if self.method == "GET" and self.name is None else self.method
 
     @property
     def key(self) -> tuple[str, str, str]:
