@@ -38,6 +38,8 @@ from typing import Any
 
 import orjson
 
+from grader.labgen.lab7 import object_ref, request_uri
+
 TARGET_RATIO = 5.0
 TARGET_RSS_MB = 100
 NS = "payments"
@@ -200,16 +202,7 @@ def _request(rng: random.Random, users: list[Any], aid: str, recv: datetime) -> 
     ns = rng.choice(_NAMESPACES) if res != "nodes" else None
     verb = rng.choice(["get", "get", "list", "watch", "update", "patch", "create"])
     name = None if verb in ("list", "watch") else f"{res[:-1]}-{rng.randrange(40)}"
-    ref = {"resource": res}
-    if ns:
-        ref["namespace"] = ns
-    if name:
-        ref["name"] = name
-    if grp:
-        ref["apiGroup"] = grp
-    ref["apiVersion"] = "v1"
-    prefix = f"/apis/{grp}/v1" if grp else "/api/v1"
-    uri = prefix + (f"/namespaces/{ns}" if ns else "") + f"/{res}" + (f"/{name}" if name else "")
+    ref, uri = object_ref(res, ns, name, grp), request_uri(res, ns, name, grp)
     code = rng.choice([200] * 18 + [403, 404])
     head = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": aid}
     common = {

@@ -401,7 +401,7 @@ def join_lines(events: list[tuple[int, Line]]) -> bytes:
     return b"".join(chain.from_iterable(line for _, line in events))
 
 
-def _ref(
+def object_ref(
     resource: str,
     ns: str | None,
     name: str | None,
@@ -409,6 +409,7 @@ def _ref(
     version: str = "v1",
     sub: str | None = None,
 ) -> dict[str, Any]:
+    """An event's objectRef, keys in the order kube-apiserver writes them (Go's ObjectReference)."""
     r: dict[str, Any] = {"resource": resource}
     if ns:
         r["namespace"] = ns
@@ -422,7 +423,7 @@ def _ref(
     return r
 
 
-def _uri(
+def request_uri(
     resource: str,
     ns: str | None,
     name: str | None,
@@ -431,6 +432,7 @@ def _uri(
     sub: str | None = None,
     query: str = "",
 ) -> str:
+    """The requestURI of a request for ``resource`` (a collection when ``name`` is None)."""
     base = f"/apis/{group}/{version}" if group else "/api/v1"
     path = (
         base
@@ -617,8 +619,8 @@ def _node_leases(b: LogBuilder, c: Cast) -> None:
                 tt,
                 c.kubelets[n],
                 "update",
-                _uri("leases", "kube-node-lease", n, "coordination.k8s.io"),
-                _ref("leases", "kube-node-lease", n, "coordination.k8s.io"),
+                request_uri("leases", "kube-node-lease", n, "coordination.k8s.io"),
+                object_ref("leases", "kube-node-lease", n, "coordination.k8s.io"),
                 200,
                 reason=_NODE_AUTH,
             )
@@ -633,20 +635,20 @@ def _leader_leases(b: LogBuilder, c: Cast) -> None:
     while t < WINDOW:
         for actor, lease in ((c.kcm, "kube-controller-manager"), (c.sched, "kube-scheduler")):
             tt = t + rng.uniform(0, 1)
-            ref = _ref("leases", "kube-system", lease, "coordination.k8s.io")
+            ref = object_ref("leases", "kube-system", lease, "coordination.k8s.io")
             reason = (
                 f'RBAC: allowed by ClusterRoleBinding "system:{lease}" of ClusterRole "system:{lease}" '
                 f'to User "system:{lease}"'
             )
-            uri = _uri("leases", "kube-system", lease, "coordination.k8s.io")
+            uri = request_uri("leases", "kube-system", lease, "coordination.k8s.io")
             b.request(tt, actor, "get", uri, ref, 200, reason=reason)
             b.request(tt + 0.004, actor, "update", uri, ref, 200, reason=reason)
         b.request(
             t + rng.uniform(0, 2),
             c.apisrv,
             "update",
-            _uri("leases", "kube-system", apiserver_lease, "coordination.k8s.io"),
-            _ref("leases", "kube-system", apiserver_lease, "coordination.k8s.io"),
+            request_uri("leases", "kube-system", apiserver_lease, "coordination.k8s.io"),
+            object_ref("leases", "kube-system", apiserver_lease, "coordination.k8s.io"),
             200,
             reason="",
         )
@@ -663,8 +665,8 @@ def _node_status(b: LogBuilder, c: Cast) -> None:
                 tt,
                 c.kubelets[n],
                 "get",
-                _uri("nodes", None, n, query="resourceVersion=0&timeout=10s"),
-                _ref("nodes", None, n),
+                request_uri("nodes", None, n, query="resourceVersion=0&timeout=10s"),
+                object_ref("nodes", None, n),
                 200,
                 reason=_NODE_AUTH,
             )
@@ -672,8 +674,8 @@ def _node_status(b: LogBuilder, c: Cast) -> None:
                 tt + 0.01,
                 c.kubelets[n],
                 "patch",
-                _uri("nodes", None, n, sub="status"),
-                _ref("nodes", None, n, sub="status"),
+                request_uri("nodes", None, n, sub="status"),
+                object_ref("nodes", None, n, sub="status"),
                 200,
                 reason=_NODE_AUTH,
             )
@@ -721,8 +723,8 @@ def _watch_loop(
             t,
             actor,
             "watch",
-            _uri(resource, ns, None, group, query=_watch_query(rng, dur, selector, timeout)),
-            _ref(resource, ns, name, group),
+            request_uri(resource, ns, None, group, query=_watch_query(rng, dur, selector, timeout)),
+            object_ref(resource, ns, name, group),
             200,
             long_running=dur,
             reason=reason,
@@ -786,8 +788,8 @@ def _controller_request(
         d = rng.choice(deployments)
         rs = f"{d}-{rng.choice(['5d8f7c9b6', '7c4b9d8f5', '6f9c8b7d4'])}"
         uri, ref = (
-            _uri("replicasets", ns, rs, "apps", sub="status"),
-            _ref("replicasets", ns, rs, "apps", sub="status"),
+            request_uri("replicasets", ns, rs, "apps", sub="status"),
+            object_ref("replicasets", ns, rs, "apps", sub="status"),
         )
         b.request(t, ctl, "update", uri, ref, 200, reason=reason)
     elif name == "deployment-controller":
@@ -796,8 +798,8 @@ def _controller_request(
             t,
             ctl,
             "update",
-            _uri("deployments", ns, d, "apps", sub="status"),
-            _ref("deployments", ns, d, "apps", sub="status"),
+            request_uri("deployments", ns, d, "apps", sub="status"),
+            object_ref("deployments", ns, d, "apps", sub="status"),
             rng.choice([200, 200, 200, 409]),
             reason=reason,
             message=f'Operation cannot be fulfilled on deployments.apps "{d}": the object '
@@ -809,12 +811,31 @@ def _controller_request(
             ("endpointslices", "discovery.k8s.io") if name.startswith("endpointslice") else ("endpoints", "")
         )
         obj = f"{svc}-{rng.choice(['x7k2p', 'm9q4t', 'b3n8d'])}" if grp else svc
-        b.request(t, ctl, "update", _uri(res, ns, obj, grp), _ref(res, ns, obj, grp), 200, reason=reason)
+        b.request(
+            t,
+            ctl,
+            "update",
+            request_uri(res, ns, obj, grp),
+            object_ref(res, ns, obj, grp),
+            200,
+            reason=reason,
+        )
     elif name in ("job-controller", "cronjob-controller"):
-        uri, ref = _uri("jobs", ns, None, "batch", query="limit=500"), _ref("jobs", ns, None, "batch")
+        uri, ref = (
+            request_uri("jobs", ns, None, "batch", query="limit=500"),
+            object_ref("jobs", ns, None, "batch"),
+        )
         b.request(t, ctl, "list", uri, ref, 200, reason=reason)
     else:
-        b.request(t, ctl, "get", _uri("namespaces", None, ns), _ref("namespaces", ns, ns), 200, reason=reason)
+        b.request(
+            t,
+            ctl,
+            "get",
+            request_uri("namespaces", None, ns),
+            object_ref("namespaces", ns, ns),
+            200,
+            reason=reason,
+        )
 
 
 def _controllers(b: LogBuilder, c: Cast, ns: str, deployments: list[str]) -> None:
@@ -828,8 +849,8 @@ def _controllers(b: LogBuilder, c: Cast, ns: str, deployments: list[str]) -> Non
             t + 0.03,
             c.kcm,
             "create",
-            _uri("events", ns, None),
-            _ref("events", ns, f"{rng.choice(deployments)}.{rng.getrandbits(40):x}"),
+            request_uri("events", ns, None),
+            object_ref("events", ns, f"{rng.choice(deployments)}.{rng.getrandbits(40):x}"),
             201,
             reason=_KCM_REASON,
         )
@@ -847,8 +868,8 @@ def _app_config_reads(b: LogBuilder, c: Cast, ns: str) -> None:
             t,
             c.app,
             "get",
-            _uri("configmaps", ns, f"{ns}-api-config"),
-            _ref("configmaps", ns, f"{ns}-api-config"),
+            request_uri("configmaps", ns, f"{ns}-api-config"),
+            object_ref("configmaps", ns, f"{ns}-api-config"),
             200,
             reason=f'RBAC: allowed by RoleBinding "{ns}-api/{ns}" of Role "{ns}-api" to ServiceAccount '
             f'"{ns}-api/{ns}"',
@@ -861,18 +882,18 @@ def _runner_routine(b: LogBuilder, c: Cast, ns: str, own: str) -> None:
     rng = b.rng
     t = rng.uniform(0, 120)
     while t < WINDOW:
-        uri = _uri("configmaps", ns, None, query="labelSelector=app%3Dreports")
-        b.request(t, c.runner, "list", uri, _ref("configmaps", ns, None), 200, reason=own)
-        uri = _uri("pods", ns, None, query="labelSelector=app%3Dreports")
-        b.request(t + 0.2, c.runner, "list", uri, _ref("pods", ns, None), 200, reason=own)
+        uri = request_uri("configmaps", ns, None, query="labelSelector=app%3Dreports")
+        b.request(t, c.runner, "list", uri, object_ref("configmaps", ns, None), 200, reason=own)
+        uri = request_uri("pods", ns, None, query="labelSelector=app%3Dreports")
+        b.request(t + 0.2, c.runner, "list", uri, object_ref("pods", ns, None), 200, reason=own)
         if rng.random() < 0.2:
             job = f"report-{rng.getrandbits(32):08x}"
             b.request(
                 t + 0.5,
                 c.runner,
                 "create",
-                _uri("jobs", ns, None, "batch"),
-                _ref("jobs", ns, job, "batch"),
+                request_uri("jobs", ns, None, "batch"),
+                object_ref("jobs", ns, job, "batch"),
                 201,
                 reason=own,
                 level="Request",
@@ -888,9 +909,9 @@ def _lookalike_reads(b: LogBuilder, c: Cast, p: Plan, created: dict[str, float])
     decoy_secret = p.slot("unread_3").name
     t = created[decoy_secret] + rng.uniform(30, 120)
     while t < WINDOW:
-        uri, ref = _uri("secrets", ns, decoy_secret), _ref("secrets", ns, decoy_secret)
+        uri, ref = request_uri("secrets", ns, decoy_secret), object_ref("secrets", ns, decoy_secret)
         b.request(t, c.lookalike, "get", uri, ref, 200, reason=v2)
-        uri, ref = _uri("configmaps", ns, None), _ref("configmaps", ns, None)
+        uri, ref = request_uri("configmaps", ns, None), object_ref("configmaps", ns, None)
         b.request(t + 0.1, c.lookalike, "list", uri, ref, 200, reason=v2)
         t += rng.uniform(400, 700)
 
@@ -904,8 +925,8 @@ def _staging_twin_reads(b: LogBuilder, c: Cast, sa: str) -> None:
             t,
             c.staging_twin,
             "list",
-            _uri("secrets", "staging", None),
-            _ref("secrets", "staging", None),
+            request_uri("secrets", "staging", None),
+            object_ref("secrets", "staging", None),
             200,
             reason=f'RBAC: allowed by RoleBinding "{sa}/staging" of Role "{sa}" to ServiceAccount '
             f'"{sa}/staging"',
@@ -921,7 +942,7 @@ def _ci_creates_secrets(b: LogBuilder, c: Cast, p: Plan, created: dict[str, floa
     for s in p.secrets:
         if s.slot in ("read_4", "unread_1", "unread_2", "unread_3"):
             ct = created[s.name] - rng.uniform(0.05, 0.4)
-            uri, ref = _uri("secrets", p.ns, None), _ref("secrets", p.ns, s.name)
+            uri, ref = request_uri("secrets", p.ns, None), object_ref("secrets", p.ns, s.name)
             b.request(ct, c.ci, "create", uri, ref, 201, reason=_CI_REASON, level="Metadata")
 
 
@@ -931,12 +952,12 @@ def _ci_deploys(b: LogBuilder, c: Cast, p: Plan, created: dict[str, float], depl
     t = rng.uniform(60, 400)
     while t < WINDOW:
         d = rng.choice(deployments)
-        uri, ref = _uri("deployments", ns, d, "apps"), _ref("deployments", ns, d, "apps")
+        uri, ref = request_uri("deployments", ns, d, "apps"), object_ref("deployments", ns, d, "apps")
         b.request(t, c.ci, "get", uri, ref, 200, reason=_CI_REASON)
         b.request(t + 0.4, c.ci, "patch", uri, ref, 200, reason=_CI_REASON, level="Request")
         for name in (p.slot("unread_1").name, p.slot("read_3").name):
             if _exists(created, name, t):
-                uri, ref = _uri("secrets", ns, name), _ref("secrets", ns, name)
+                uri, ref = request_uri("secrets", ns, name), object_ref("secrets", ns, name)
                 b.request(t + 0.2, c.ci, "get", uri, ref, 200, reason=_CI_REASON)
         t += rng.uniform(500, 900)
 
@@ -956,15 +977,15 @@ def _human_session(
         if is_admin
         else 'RBAC: allowed by ClusterRoleBinding "oncall" of ClusterRole "view" to Group "oncall"'
     )
-    uri, ref = _uri("pods", ns, None, query="limit=500"), _ref("pods", ns, None)
+    uri, ref = request_uri("pods", ns, None, query="limit=500"), object_ref("pods", ns, None)
     b.request(t, who, "list", uri, ref, 200, reason=reason)
     pod = f"{rng.choice(deployments)}-{rng.choice(['5d8f7c9b6', '7c4b9d8f5'])}-{rng.getrandbits(20):05x}"
     b.request(
         t + rng.uniform(3, 20),
         who,
         "get",
-        _uri("pods", ns, pod, sub="log", query="container=app&tailLines=100"),
-        _ref("pods", ns, pod, sub="log"),
+        request_uri("pods", ns, pod, sub="log", query="container=app&tailLines=100"),
+        object_ref("pods", ns, pod, sub="log"),
         200,
         reason=reason,
         long_running=rng.uniform(0.2, 3),
@@ -974,10 +995,10 @@ def _human_session(
             t + rng.uniform(20, 40),
             who,
             "create",
-            _uri(
+            request_uri(
                 "pods", ns, pod, sub="exec", query="command=sh&container=app&stdin=true&stdout=true&tty=true"
             ),
-            _ref("pods", ns, pod, sub="exec"),
+            object_ref("pods", ns, pod, sub="exec"),
             101,
             reason=reason,
             long_running=rng.uniform(30, 200),
@@ -987,8 +1008,8 @@ def _human_session(
             t + rng.uniform(40, 60),
             who,
             "list",
-            _uri("secrets", ns, None),
-            _ref("secrets", ns, None),
+            request_uri("secrets", ns, None),
+            object_ref("secrets", ns, None),
             403,
             reason="",
             message=f'secrets is forbidden: User "alice@corp.example" cannot list resource '
@@ -1015,8 +1036,8 @@ def _token_spray(b: LogBuilder, ns: str) -> None:
             spray_at + i * rng.uniform(0.5, 3),
             spray,
             "list",
-            _uri("secrets", ns, None),
-            _ref("secrets", ns, None),
+            request_uri("secrets", ns, None),
+            object_ref("secrets", ns, None),
             401,
             failed_authn=True,
         )
@@ -1034,7 +1055,7 @@ def _intruder_probes(b: LogBuilder, c: Cast, p: Plan) -> None:
         c.intruder,
         "create",
         "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews",
-        _ref("selfsubjectrulesreviews", None, None, "authorization.k8s.io"),
+        object_ref("selfsubjectrulesreviews", None, None, "authorization.k8s.io"),
         201,
         reason='RBAC: allowed by ClusterRoleBinding "system:basic-user" of ClusterRole "system:basic-user" '
         'to Group "system:authenticated"',
@@ -1044,8 +1065,8 @@ def _intruder_probes(b: LogBuilder, c: Cast, p: Plan) -> None:
         t0 + rng.uniform(5, 15),
         c.intruder,
         "list",
-        _uri("secrets", "kube-system", None),
-        _ref("secrets", "kube-system", None),
+        request_uri("secrets", "kube-system", None),
+        object_ref("secrets", "kube-system", None),
         403,
         reason="",
         message=f'secrets is forbidden: User "{p.attacker}" cannot list resource "secrets" in API group '
@@ -1058,10 +1079,10 @@ def _intruder_list_and_gets(b: LogBuilder, c: Cast, p: Plan, created: dict[str, 
     rng = b.rng
     ns, intruder = p.ns, c.intruder
     t_list = (p.list_at - p.base).total_seconds()
-    uri, ref = _uri("secrets", ns, None, query="limit=500"), _ref("secrets", ns, None)
+    uri, ref = request_uri("secrets", ns, None, query="limit=500"), object_ref("secrets", ns, None)
     b.request(t_list, intruder, "list", uri, ref, 200, reason=own)
     r1 = p.slot("read_1").name
-    uri, ref = _uri("secrets", ns, r1), _ref("secrets", ns, r1)
+    uri, ref = request_uri("secrets", ns, r1), object_ref("secrets", ns, r1)
     b.request(t_list + rng.uniform(8, 20), intruder, "get", uri, ref, 200, reason=own)
     u2 = p.slot("unread_2").name
     assert not _exists(created, u2, t_list + 60)
@@ -1069,13 +1090,13 @@ def _intruder_list_and_gets(b: LogBuilder, c: Cast, p: Plan, created: dict[str, 
         t_list + rng.uniform(25, 60),
         intruder,
         "get",
-        _uri("secrets", ns, u2),
-        _ref("secrets", ns, u2),
+        request_uri("secrets", ns, u2),
+        object_ref("secrets", ns, u2),
         404,
         reason=own,
         message=f'secrets "{u2}" not found',
     )
-    uri, ref = _uri("pods", ns, None), _ref("pods", ns, None)
+    uri, ref = request_uri("pods", ns, None), object_ref("pods", ns, None)
     b.request(t_list + rng.uniform(61, 90), intruder, "list", uri, ref, 200, reason=own)
 
 
@@ -1090,22 +1111,30 @@ def _intruder_later_reads(b: LogBuilder, c: Cast, p: Plan, created: dict[str, fl
             t4,
             intruder,
             "watch",
-            _uri(
+            request_uri(
                 "secrets", ns, None, query=f"fieldSelector=metadata.name%3D{r4}&watch=true&timeoutSeconds=60"
             ),
-            _ref("secrets", ns, r4),
+            object_ref("secrets", ns, r4),
             200,
             reason=own,
             long_running=60.0,
         )
     else:
-        b.request(t4, intruder, "get", _uri("secrets", ns, r4), _ref("secrets", ns, r4), 200, reason=own)
+        b.request(
+            t4,
+            intruder,
+            "get",
+            request_uri("secrets", ns, r4),
+            object_ref("secrets", ns, r4),
+            200,
+            reason=own,
+        )
     b.request(
         t4 + rng.uniform(10, 30),
         intruder,
         "get",
-        _uri("secrets", "default", "admin-token"),
-        _ref("secrets", "default", "admin-token"),
+        request_uri("secrets", "default", "admin-token"),
+        object_ref("secrets", "default", "admin-token"),
         403,
         reason="",
         message=f'secrets "admin-token" is forbidden: User "{p.attacker}" cannot get resource "secrets" in '
