@@ -489,12 +489,7 @@ def _json_lines(
                 if line.strip():  # a blank line (trailing newline of a hand-made file) is not a problem
                     stats.problem(name, no, classify_bad_line(line), excerpt=line_excerpt(line))
                 continue
-            if (
-                type(obj) is dict
-                and obj.get("kind") == "Event"
-                and obj.get("apiVersion") == "audit.k8s.io/v1"
-                and "requestReceivedTimestamp" in obj
-            ):
+            if is_apiserver_event(obj):
                 stats.events += 1  # the common case, kept short
                 yield Entry(obj, line, name, no)
                 continue
@@ -533,6 +528,17 @@ def _document(
     for event in unwrap_events(obj, name, start, stats):
         stats.events += 1
         yield Entry(event, None, name, start)
+
+
+def is_apiserver_event(obj: Any) -> bool:
+    """A parsed line that is one kube-apiserver audit event as written (not a list, an EventList or a
+    cloud provider's record wrapping events: :func:`unwrap_events` reads those)."""
+    return (
+        type(obj) is dict
+        and obj.get("kind") == "Event"
+        and obj.get("apiVersion") == "audit.k8s.io/v1"
+        and "requestReceivedTimestamp" in obj
+    )
 
 
 def unwrap_events(obj: Any, name: str, no: int, stats: ReadStats, depth: int = 0) -> Iterator[dict[str, Any]]:

@@ -36,6 +36,7 @@ from grader.engines.audit_log.reader import (
     LineSource,
     ReadStats,
     classify_bad_line,
+    is_apiserver_event,
     iter_entries,
     json_loads,
     line_excerpt,
@@ -326,12 +327,7 @@ class RequestScanner:
                 if line.strip():
                     stats.problem(name, no, classify_bad_line(line), excerpt=line_excerpt(line))
                 continue
-            if (
-                type(obj) is dict
-                and obj.get("kind") == "Event"
-                and obj.get("apiVersion") == "audit.k8s.io/v1"
-                and "requestReceivedTimestamp" in obj
-            ):
+            if is_apiserver_event(obj):
                 stats.events += 1
                 got = self._final(obj, line, name, no)
                 if got is _PARSE:
@@ -553,10 +549,7 @@ class RequestScanner:
             return None
         for ev, i in zip(parsed, parse, strict=True):
             if (
-                type(ev) is not dict
-                or "requestReceivedTimestamp" not in ev
-                or ev.get("kind") != "Event"
-                or ev.get("apiVersion") != "audit.k8s.io/v1"
+                not is_apiserver_event(ev)
                 or ev.get("auditID") != aids[i]
                 or ev.get("stage") != _STAGE_NAMES[stages[i]]
             ):
