@@ -31,7 +31,8 @@ from grader.labs import Lab
 
 STAGE_NAME = "cks-kit"
 EXTRA_FILES = ("provision/versions.env",)
-TOP_FILES = ("pyproject.toml", "README.md", "LICENSE", "LICENSE.txt", "NOTICE")
+# hatch_build.py: the build hook pyproject.toml names (compiles the audit log scanner when it can)
+TOP_FILES = ("pyproject.toml", "README.md", "LICENSE", "LICENSE.txt", "NOTICE", "hatch_build.py")
 SKIP_NAMES = {"__pycache__", "_labs", ".pytest_cache", ".ruff_cache"}
 # never in a learner's bundle: solution explanations, the instructor-only modules, answer generators
 SKIP_GRADER = ("instructor/solve.py", "instructor/dist.py", "selftest.py")
@@ -62,7 +63,8 @@ def _copy(src: Path, dest: Path, skip: tuple[str, ...] = ()) -> int:
     n = 0
     for p in sorted(src.rglob("*")):
         rel = p.relative_to(src)
-        if any(part in SKIP_NAMES or part.endswith(".pyc") for part in rel.parts) or p.is_symlink():
+        # compiled files (.pyc, a .so built for this machine) are not sources: the bundle builds its own
+        if any(part in SKIP_NAMES or part.endswith((".pyc", ".so")) for part in rel.parts) or p.is_symlink():
             continue
         if forbidden(rel.as_posix()) or rel.as_posix() in skip or rel.as_posix().startswith(skip):
             continue

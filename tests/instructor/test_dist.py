@@ -44,11 +44,13 @@ def fake_repo(tmp_path: Path) -> Path:
     repo = tmp_path / "repo"
     repo.mkdir()
     shutil.copy2(REPO / "pyproject.toml", repo / "pyproject.toml")
+    shutil.copy2(REPO / "hatch_build.py", repo / "hatch_build.py")  # the build hook pyproject.toml names
     if (REPO / "provision" / "versions.env").is_file():  # the build force-includes it
         (repo / "provision").mkdir()
         shutil.copy2(REPO / "provision" / "versions.env", repo / "provision" / "versions.env")
     (repo / "README.md").write_text("# kit\n")
-    shutil.copytree(REPO / "grader", repo / "grader", ignore=shutil.ignore_patterns("__pycache__", "_labs"))
+    skip = shutil.ignore_patterns("__pycache__", "_labs", "*.so")
+    shutil.copytree(REPO / "grader", repo / "grader", ignore=skip)
     make_labs_root(repo / "labs")
     for lab in ("lab90", "lab91"):
         sol = repo / "solutions" / lab / "overlay" / "nodes" / "controlplane" / "etc"

@@ -65,10 +65,9 @@ class RangeReader(io.RawIOBase):
         n = min(len(buffer), self.end - self.pos)
         if n <= 0:
             return 0
-        data = os.pread(self.fd, n, self.pos)
-        buffer[: len(data)] = data
-        self.pos += len(data)
-        return len(data)
+        got = os.preadv(self.fd, [memoryview(buffer)[:n]], self.pos)  # into the buffer: no copy
+        self.pos += got
+        return got
 
 
 def split_point(fd: int, size: int) -> int | None:

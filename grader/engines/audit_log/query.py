@@ -303,6 +303,7 @@ class CompiledQuery:
         self._pred_list: list[Callable[[dict[str, Any]], bool]] = []
         self._groups: list[tuple[bytes, ...]] = []
         self.code_pattern: re.Pattern[bytes] | None = None  # the response code, as a line holds it
+        self.code_literals: tuple[bytes, ...] = ()
         q = query
         self._add_users(tuple(q.users))
         self._add(tuple(q.groups), lambda e: _list(_user(e).get("groups")))
@@ -419,6 +420,12 @@ class CompiledQuery:
         # without a code (RequestReceived) cannot be the matching representative of its request
         codes_rx = "|".join(sorted(exact_codes) + [f"{d}\\d\\d" for d in sorted(classes)])
         self.code_pattern = re.compile(f'"code": ?"?(?:{codes_rx})(?!\\d)'.encode())
+        # what every line the pattern matches holds: "code": with or without a space and a quote, then the
+        # code or the class's first digit
+        alts = sorted(exact_codes) + sorted(classes)
+        self.code_literals = tuple(
+            f'"code":{sp}{q}{a}'.encode() for a in alts for sp in ("", " ") for q in ("", '"')
+        )
 
     def _add_time_range(self, since: str | datetime | None, until: str | datetime | None) -> None:
         """``since`` inclusive, ``until`` exclusive, compared with ``requestReceivedTimestamp``."""
@@ -465,9 +472,11 @@ class CompiledQuery:
         if code is not None:  # one regex scan (its literal prefix `"code":` is searched fast)
             search = code.search
             if not rest:
-                return Prefilter(needle, lambda line: search(line) is not None, code)
+                return Prefilter(needle, lambda line: search(line) is not None, code, self.code_literals)
             rest_test = self._groups_test(rest)
-            return Prefilter(needle, lambda line: search(line) is not None and rest_test(line), code)
+            return Prefilter(
+                needle, lambda line: search(line) is not None and rest_test(line), code, self.code_literals
+            )
         if not rest:
             return Prefilter(needle, None)
         return Prefilter(needle, self._groups_test(rest))

@@ -263,11 +263,13 @@ CHUNK_BYTES = 1024 * 1024
 _BATCH = 2048  # lines per batch when the source is an iterable of lines
 
 
-class Prefilter(namedtuple("Prefilter", ["needle", "test", "pattern"], defaults=(None, None, None))):
+class Prefilter(
+    namedtuple("Prefilter", ["needle", "test", "pattern", "literals"], defaults=(None, None, None, ()))
+):
     """A cheap test on raw apiserver lines: skip a line when ``needle`` (bytes) is absent or ``test(line)``
     is False; ``pattern``: a regex every kept line matches (when there is no needle): blocks are searched
-    with it. Built by the query (grader.engines.audit_log.query), which guarantees it never rejects a line
-    whose request could match."""
+    with it, or for its ``literals`` (bytes, one of which every line it matches holds). Built by the query
+    (grader.engines.audit_log.query), which guarantees it never rejects a line whose request could match."""
 
     __slots__ = ()
 
@@ -398,7 +400,8 @@ class _LineCutter:
         if last < 0:
             self.tail += chunk
         else:
-            block = self.tail + chunk[:last] if self.tail else chunk[:last]
+            # one copy of the chunk (tail + chunk[:last] made two: a block is ~1 MB, copied per read)
+            block = b"".join((self.tail, memoryview(chunk)[:last])) if self.tail else chunk[:last]
             self.tail = chunk[last + 1 :]
             first_end = block.find(b"\n")
             if (first_end if first_end >= 0 else len(block)) > MAX_LINE_BYTES:  # only the first can be

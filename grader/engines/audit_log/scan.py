@@ -22,11 +22,11 @@ Files that do not start like JSON lines (a BOM, a pretty-printed document) go th
 from __future__ import annotations
 
 import itertools
-import operator
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 
-from grader.engines.audit_log.proof import failed_login, heads, user_name, worth_proving
+from grader.engines.audit_log import fastscan
+from grader.engines.audit_log.proof import heads, worth_proving
 from grader.engines.audit_log.reader import (
     APISERVER_PREFIX,
     BOM,
@@ -48,9 +48,9 @@ TYPE_CHECKING = False  # typing is not imported at run time (start-up counts)
 if TYPE_CHECKING:
     from typing import Any
 
-    # a region of _plan: lines, numbers, their heads (.proof), audit IDs, stages, and whether it is its
-    # whole block
-    Region = tuple[list[bytes], Any, list[Any], list[str], list[str], bool]
+    # a region of _plan: lines, numbers, their user names (.proof.heads, or None), audit IDs, stages, and
+    # whether it is its whole block
+    Region = tuple[list[bytes], Any, list[str] | None, list[str], list[str], bool]
 
 _AID = b'"auditID":"'
 _RR = b'","stage":"RequestReceived"'
@@ -102,6 +102,12 @@ class RequestScanner:
         self.needle = prefilter.needle if prefilter else None
         self.test = prefilter.test if prefilter else None
         self.pattern = prefilter.pattern if prefilter and prefilter.needle is None else None
+        # what the compiled scanner searches blocks for: the needle, or the pattern's literals
+        self.needles: tuple[bytes, ...] = ()
+        if self.needle is not None:
+            self.needles = (self.needle,)
+        elif self.pattern is not None:
+            self.needles = prefilter.literals
         self.match = None if compiled.is_empty else compiled.match
         # raw_only: the caller prints raw lines only (jsonl) and nothing is filtered, so a final line needs
         # no parsing either: its auditID and stage are read from the line (its event is None)
@@ -283,7 +289,7 @@ class RequestScanner:
         # for _plan, proven line by line by .proof
         outline = batch.startswith(prefix) and batch.endswith(b"}")
         searched = needle is not None or pattern is not None
-        found = _needle_lines(batch, start, needle, pattern, count.get()) if outline and searched else None
+        found = self._found_lines(batch, start, count) if outline and searched else None
         if found is not None:
             # a block of kube-apiserver lines only: lines without the needle are never split out
             pairs: Any = found
@@ -301,6 +307,18 @@ class RequestScanner:
         if outline and peek and test is None and not searched:
             return self._plan(batch, lines, range(start, start + len(lines))), 0, test
         return [(enumerate(lines, start), None)], 0, test
+
+    def _found_lines(self, block: bytes, start: int, count: LineCount) -> list[tuple[int, bytes]] | None:
+        """_needle_lines, by the compiled scanner when it is there (the lines with one of the pattern's
+        literals: a superset of the pattern's lines, which the prefilter test then narrows)."""
+        native = fastscan.native
+        if native is None or not self.needles:
+            return _needle_lines(block, start, self.needle, self.pattern, count.get())
+        found = native.needle_lines(block, start, self.needles, APISERVER_PREFIX)  # type: ignore[attr-defined]
+        if found is None:
+            return None
+        pairs, count.n = found
+        return pairs
 
     def _one_by_one(self, pairs: Any, name: str, test: Any) -> Iterator[Entry]:
         """The matching requests of (number, line) pairs read one at a time; the lines the prefilter skipped
@@ -426,16 +444,9 @@ class RequestScanner:
         found = heads(block, m, self.user_only) if m >= _MIN_BULK and worth_proving(len(block)) else None
         if found is None:
             return [(zip(nos, lines, strict=True), None)]
-        aids = list(map(_AUDIT_ID, found))
-        stages = list(map(_STAGE, found))
-        i = -1
-        while True:  # a failed login (401) ends its request at its ResponseStarted line
-            try:
-                i = stages.index("ResponseStarted", i + 1)
-            except ValueError:
-                break
-            if failed_login(found[i]):
-                stages[i] = _STARTED_401
+        aids, stages, names, failed = found
+        for i in failed:  # a failed login (401) ends its request at its ResponseStarted line
+            stages[i] = _STARTED_401
         h = 0
         done = self.done
         if not done.keys().isdisjoint(aids):  # lines of finished requests: read one by one
@@ -449,7 +460,7 @@ class RequestScanner:
                 h = reach + 1
         if m - h < _MIN_BULK:
             return [(zip(nos, lines, strict=True), None)]
-        region = (lines[h:], nos[h:], found[h:], aids[h:], stages[h:], h == 0)
+        region = (lines[h:], nos[h:], names[h:] if names else names, aids[h:], stages[h:], h == 0)
         return [(zip(nos[:h], lines[:h], strict=True), None), (zip(nos[h:], lines[h:], strict=True), region)]
 
     def _bulk(self, region: Region, name: str) -> list[Entry] | None:
@@ -459,12 +470,12 @@ class RequestScanner:
         Then only the lines the one-line reader parses are parsed, and the state (open and finished requests,
         counts, the parallel worker's record) is updated at once. Else None, with nothing changed (the caller
         reads the lines one by one)."""
-        lines, nos, found, aids, stages, fresh = region
+        lines, nos, names, aids, stages, fresh = region
         shape = self._bulk_shape(aids, stages, fresh)
         if shape is None:
             return None
         last, fin, known, saw = shape
-        events = self._bulk_read(lines, found, aids, stages, last, fin)
+        events = self._bulk_read(lines, names, aids, stages, last, fin)
         if events is None:
             return None
         self._bulk_commit(len(lines), last, stages, [aids[i] for i in fin], known, saw)
@@ -482,7 +493,7 @@ class RequestScanner:
         match = self.match
         if match is None:
             if self.tally is not None:
-                self.tally.update(zip(_user_names(list(map(found.__getitem__, fin)))))  # in C, in order
+                self.tally.update(zip(map(names.__getitem__, fin)))  # in C, in order
                 return []
             return [Entry(events[i], lines[i], name, nos[i]) for i in fin]
         return [Entry(events[i], lines[i], name, nos[i]) for i in fin if match(events[i])]
@@ -521,7 +532,7 @@ class RequestScanner:
     def _bulk_read(
         self,
         lines: list[bytes],
-        found: list[Any],
+        names: list[str] | None,
         aids: list[str],
         stages: list[str],
         last: dict[str, int],
@@ -532,12 +543,12 @@ class RequestScanner:
 
         Every line of the region is proven (:mod:`.proof`), so only the lines whose events are used are
         parsed: the final lines, but for the lines used unparsed (with ``raw_only`` their event is None, with
-        ``user_only`` it holds the user only, read from the head), and the ResponseStarted lines left open
+        ``user_only`` it holds the user only, from ``names``), and the ResponseStarted lines left open
         (those are not 401: see _plan)."""
         if self.raw_only or (self.user_only and self.tally is not None):  # the tally reads the heads
             light: dict[int, Any] = dict.fromkeys(fin)
         elif self.user_only:
-            light = self._user_events(fin, found)
+            light = self._user_events(fin, names)
         else:
             light = {}
         started = itertools.compress(range(len(stages)), map("ResponseStarted".__eq__, stages))
@@ -559,12 +570,13 @@ class RequestScanner:
             events.update(light)
         return events
 
-    def _user_events(self, fin: list[int], found: list[Any]) -> dict[int, Any]:
-        """The events (the user only) of final lines, by line, from their heads; one event per name, shared
+    def _user_events(self, fin: list[int], names: list[str]) -> dict[int, Any]:
+        """The events (the user only) of final lines, by line, from their names; one event per name, shared
         (nothing changes an event; up to _USER_EVENTS names are remembered)."""
         known = self._users
         out = {}
-        for i, name in zip(fin, _user_names(list(map(found.__getitem__, fin))), strict=True):
+        for i in fin:
+            name = names[i]
             event = known.get(name)
             if event is None:
                 event = {"user": {"username": name}}
@@ -611,32 +623,11 @@ _STAGE_NAMES = {
 _MIN_BULK = 16  # lines: below this, reading one by one costs less than planning
 
 
-_AUDIT_ID = operator.attrgetter("auditID")
-_STAGE = operator.attrgetter("stage")
-_IMPERSONATED = operator.attrgetter("impersonatedUser")
-_USERNAME = operator.attrgetter("user.username")
-
-
-def _user_names(found: list[Any]) -> list[str]:
-    """The names the requests of heads ``found`` acted as (proof.user_name), read in C; only the heads of
-    impersonated requests and of users without a string name (a failed login's empty user) are looked at
-    one by one."""
-    try:
-        names = list(map(_USERNAME, found))
-    except AttributeError:  # a user is null
-        return [user_name(h) for h in found]
-    n = len(found)
-    odd = itertools.compress(range(n), map(operator.not_, map(isinstance, names, itertools.repeat(str, n))))
-    for i in itertools.chain(odd, itertools.compress(range(n), map(_IMPERSONATED, found))):
-        names[i] = user_name(found[i])
-    return names
-
-
 def _proven_final(line: bytes, raw_aid: bytes) -> bool:
     """A ResponseComplete line proven (:mod:`.proof`) whose auditID is the one written first (a key
     written twice: the last one is the line's)."""
     found = heads(line, 1, users=False)
-    return found is not None and found[0].stage == "ResponseComplete" and found[0].auditID == raw_aid.decode()
+    return found is not None and found[1][0] == "ResponseComplete" and found[0][0] == raw_aid.decode()
 
 
 def _needle_lines(

@@ -1,0 +1,36 @@
+"""The C speed-ups of the audit log fast path (``_fastscan.c``), or their absence.
+
+``native`` is the compiled module when the install built it (``hatch_build.py``: a C compiler and Python's
+headers were there) and it was built for this contract (``ABI``), else None; the callers then use their
+Python versions (:mod:`.proof` with msgspec, ``scan._needle_lines``), which give the same results slower.
+Both do the same two things:
+
+* ``heads(block, n, users)``: proves each of the ``n`` lines of ``block`` to be an audit event the full
+  decoder reads alike (see :mod:`.proof`) and reads its auditID, stage, effective user name and whether it
+  is a failed login, or refuses the block (None). It refuses more than msgspec does (anything it cannot
+  read exactly: an escaped key where keys are matched, an escaped auditID, stage or user name, a user name
+  that is not a string, a number of over 100 characters, nesting past 200 levels), never less;
+* ``needle_lines(block, first, needles, prefix)``: the lines holding any needle, numbered, and the count of
+  lines, or None unless every line starts with ``prefix`` and ends with ``}``.
+
+``CKS_AUDIT_NATIVE=0`` in the environment leaves the module unused (to compare the two, or to rule it out).
+"""
+
+from __future__ import annotations
+
+import os
+
+ABI = 1  # the contract _fastscan.c implements (its FASTSCAN_ABI)
+
+
+def _load() -> object | None:
+    if os.environ.get("CKS_AUDIT_NATIVE", "1") == "0":
+        return None
+    try:
+        from grader.engines.audit_log import _fastscan  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _fastscan if getattr(_fastscan, "ABI", None) == ABI else None
+
+
+native: object | None = _load()
