@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import sys
-from contextlib import ExitStack
 
 from grader.text import plural
 
@@ -234,22 +233,27 @@ def run(p: QueryParams) -> int:
     if not paths:
         return 3
     stats = ReadStats()
+    opened: list[Any] = []  # closed at the end (contextlib.ExitStack costs its import at start-up)
     try:
-        with ExitStack() as stack:
-            # the log series to read (rotated files of one log in order), stdin last
-            series: list[list[tuple[str, Any]]] = [
-                [(name, stack.enter_context(open(name, "rb"))) for name in group]
-                for group in order_log_names([x for x in paths if x != "-"])
-            ]
-            if "-" in paths:
-                series.append([("<stdin>", sys.stdin.buffer)])
-            _query(series, stats, compiled, fields, p)
+        # the log series to read (rotated files of one log in order), stdin last
+        series: list[list[tuple[str, Any]]] = []
+        for group in order_log_names([x for x in paths if x != "-"]):
+            series.append([])
+            for name in group:
+                opened.append(open(name, "rb"))  # noqa: SIM115 - closed in finally
+                series[-1].append((name, opened[-1]))
+        if "-" in paths:
+            series.append([("<stdin>", sys.stdin.buffer)])
+        _query(series, stats, compiled, fields, p)
     except BrokenPipeError:  # `| head` closed the pipe: stop quietly
         sys.stderr.close()
         return 0
     except OSError as exc:
         _say(f"cannot read: {exc}")
         return 3
+    finally:
+        for f in opened:
+            f.close()
     if not p.quiet:
         _report(stats, p.dedupe)
     if problems or stats.problems.get("unreadable"):

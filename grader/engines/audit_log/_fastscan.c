@@ -559,37 +559,75 @@ static int cmp_offsets(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* the start of every line holding one of the needles, sorted, each once; its count, or -1 (no memory) */
+/* appends a line start to hits (grown as needed): 0, or -1 (no memory) */
+static int add_hit(Py_ssize_t **hits, Py_ssize_t *n, Py_ssize_t *cap, Py_ssize_t at)
+{
+    if (*n == *cap) {
+        Py_ssize_t *more = PyMem_Realloc(*hits, 2 * *cap * sizeof(**hits));
+        if (!more) return -1;
+        *hits = more, *cap *= 2;
+    }
+    (*hits)[(*n)++] = at;
+    return 0;
+}
+
+/* whether one of the needles starts at p */
+static int any_needle_at(cptr p, cptr end, PyObject *needles)
+{
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(needles); j++) {
+        PyObject *needle = PyTuple_GET_ITEM(needles, j);
+        Py_ssize_t len = PyBytes_GET_SIZE(needle);
+        if (end - p >= len && memcmp(p, PyBytes_AS_STRING(needle), len) == 0) return 1;
+    }
+    return 0;
+}
+
+/* the longest start all needles share (one pass searches for it, then each hit is checked) */
+static Py_ssize_t common_prefix(PyObject *needles)
+{
+    PyObject *first = PyTuple_GET_ITEM(needles, 0);
+    Py_ssize_t len = PyBytes_GET_SIZE(first);
+    for (Py_ssize_t j = 1; j < PyTuple_GET_SIZE(needles); j++) {
+        PyObject *other = PyTuple_GET_ITEM(needles, j);
+        Py_ssize_t i = 0, m = Py_MIN(len, PyBytes_GET_SIZE(other));
+        while (i < m && PyBytes_AS_STRING(first)[i] == PyBytes_AS_STRING(other)[i]) i++;
+        len = i;
+    }
+    return len;
+}
+
+/* the start of every line holding one of the needles (in order, each once), searched for once: by their
+ * common start when it is long enough to be rare, else one needle after another (then sorted); the count,
+ * or -1 (no memory) */
 static Py_ssize_t hit_lines(cptr base, cptr end, PyObject *needles, Py_ssize_t **out)
 {
-    Py_ssize_t cap = 64, n = 0;
+    Py_ssize_t cap = 64, n = 0, k = PyTuple_GET_SIZE(needles);
     Py_ssize_t *hits = PyMem_Malloc(cap * sizeof(*hits));
     if (!hits) return -1;
-    Py_ssize_t k = PyTuple_GET_SIZE(needles);
-    for (Py_ssize_t j = 0; j < k; j++) {
+    Py_ssize_t shared = k > 1 ? common_prefix(needles) : 0;
+    int together = k == 1 || shared >= 4;
+    for (Py_ssize_t j = 0; j < (together ? 1 : k); j++) {
         PyObject *needle = PyTuple_GET_ITEM(needles, j);
         const char *s = PyBytes_AS_STRING(needle);
-        size_t len = (size_t)PyBytes_GET_SIZE(needle);
+        size_t len = (size_t)(k > 1 && together ? shared : PyBytes_GET_SIZE(needle));
         cptr p = base;
         while (len && p < end) {
             cptr at = memmem(p, end - p, s, len);
             if (!at) break;
-            cptr before = at > base ? memrchr(base, '\n', at - base) : NULL;
-            cptr line = before ? before + 1 : base;
-            if (n == cap) {
-                Py_ssize_t *more = PyMem_Realloc(hits, 2 * cap * sizeof(*hits));
-                if (!more) {
-                    PyMem_Free(hits);
-                    return -1;
-                }
-                hits = more, cap *= 2;
+            if (k > 1 && together && !any_needle_at(at, end, needles)) {
+                p = at + 1;
+                continue;
             }
-            hits[n++] = line - base;
-            cptr nl = memchr(at, '\n', end - at);
+            cptr before = at > base ? memrchr(base, '\n', at - base) : NULL;
+            if (add_hit(&hits, &n, &cap, (before ? before + 1 : base) - base) < 0) {
+                PyMem_Free(hits);
+                return -1;
+            }
+            cptr nl = memchr(at, '\n', end - at); /* on to the next line */
             p = nl ? nl + 1 : end;
         }
     }
-    if (k > 1 && n > 1) {
+    if (!together && n > 1) {
         qsort(hits, n, sizeof(*hits), cmp_offsets);
         Py_ssize_t w = 1;
         for (Py_ssize_t i = 1; i < n; i++) {

@@ -26,8 +26,10 @@ ABI = 1  # the contract _fastscan.c implements (its FASTSCAN_ABI)
 def _load() -> object | None:
     if os.environ.get("CKS_AUDIT_NATIVE", "1") == "0":
         return None
-    try:
-        from grader.engines.audit_log import _fastscan  # type: ignore[attr-defined]
+    import importlib  # loaded with the interpreter already
+
+    try:  # the compiled module is this module's own implementation: only it imports it
+        _fastscan = importlib.import_module("grader.engines.audit_log._fastscan")
     except ImportError:
         return None
     return _fastscan if getattr(_fastscan, "ABI", None) == ABI else None

@@ -17,7 +17,6 @@ import io
 import itertools
 import re
 import sys
-import zlib
 from collections import Counter, namedtuple
 from collections.abc import Callable, Iterable, Iterator
 
@@ -314,7 +313,7 @@ def raw_batches(
         incomplete = " (its last line is incomplete)" if cutter.tail else ""
         stats.problem(name, cutter.no, "gzip-cut", f"after line {cutter.no - 1}" + incomplete)
         return
-    except zlib.error as exc:
+    except _zlib_error() as exc:  # evaluated only when something was raised
         stats.problem(name, cutter.no, "gzip-corrupt", str(exc))
         return
     except OSError as exc:  # gzip.BadGzipFile is an OSError
@@ -323,6 +322,13 @@ def raw_batches(
         return
     if cutter.tail:
         yield (cutter.no, cutter.tail, LineCount(cutter.tail, 1)) if blocks else (cutter.no, [cutter.tail])
+
+
+def _zlib_error() -> type[Exception]:
+    """zlib.error, imported only when an exception is being matched (gzip imports zlib anyway)."""
+    import zlib
+
+    return zlib.error
 
 
 def _iterable_batches(source: Iterable[bytes] | Iterable[str]) -> Iterator[tuple[int, list[bytes]]]:
