@@ -158,6 +158,7 @@ def test_corrupt_gzip_is_reported_not_raised():
     assert len(got) < 500
 
 
+@pytest.mark.usefixtures("scanner_backend")
 def test_over_long_line_is_skipped_without_holding_it(monkeypatch):
     import grader.engines.audit_log.reader as reader
 
@@ -185,6 +186,7 @@ class Zeros(io.RawIOBase):
         return n
 
 
+@pytest.mark.usefixtures("scanner_backend")
 def test_1gb_of_binary_garbage_is_skipped_in_bounded_memory():
     """A 1 GB file without a newline reads as one skipped line: no hang, no traceback, bounded memory."""
     import resource

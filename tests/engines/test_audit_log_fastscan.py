@@ -4,6 +4,7 @@ versions do, refuses what it cannot read exactly, and is built from the checkout
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import random
 import shutil
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.engines.audit_log import fastscan, proof
+from grader.engines.audit_log import ReadStats, fastscan, proof, read_events, reader
 from grader.engines.audit_log.query import effective_user
 from grader.engines.audit_log.reader import APISERVER_PREFIX, json_loads
 from grader.engines.audit_log.scan import _needle_lines
@@ -246,3 +247,74 @@ def test_needle_search_finds_the_lines_the_python_search_finds(lab7_lines):
     cut = b"\n".join([lab7_lines[0], lab7_lines[1] + b" x"])  # a line that does not end with "}"
     assert fastscan.native.needle_lines(cut, 1, (b"x",), APISERVER_PREFIX) is None  # type: ignore[attr-defined]
     assert fastscan.native.needle_lines(b"", 1, (b"x",), APISERVER_PREFIX) is None  # type: ignore[attr-defined]
+
+
+class Trickle(io.RawIOBase):
+    """A stream that hands over a few bytes per read, as a pipe may."""
+
+    def __init__(self, data: bytes, seed: int):
+        self.data, self.pos, self.rng = data, 0, random.Random(seed)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        n = min(len(buf), self.rng.choice([1, 7, 300, 5000, 70_000]), len(self.data) - self.pos)
+        buf[:n] = self.data[self.pos : self.pos + n]
+        self.pos += n
+        return n
+
+
+@native
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_blocks_read_in_place_hold_the_lines_slicing_gives(lab7_lines, monkeypatch, seed):
+    """Blocks made by fill_block (one copy, cut at the last newline) give the events, numbers and report of
+    the Python reader, whatever the reads return: a trickle, a last line without its newline, an over-long
+    line among them."""
+    monkeypatch.setattr(reader, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 3000)
+    rng = random.Random(seed)
+    lines = list(lab7_lines[:400])
+    lines.insert(rng.randrange(len(lines)), b"x" * 9000)  # over-long: skipped with a word
+    lines.insert(rng.randrange(len(lines)), b"not json")
+    data = b"\n".join(lines) + rng.choice([b"", b"\n"])
+
+    def read(stream: io.RawIOBase) -> tuple[list[tuple[int, bytes]], list[str], int]:
+        stats = ReadStats()
+        got = [(e.line, e.raw) for e in read_events([[("a", stream)]], stats)]
+        return got, stats.report(), stats.lines
+
+    mine = read(Trickle(data, seed))
+    with monkeypatch.context() as m:
+        m.setattr(fastscan, "native", None)
+        theirs = read(Trickle(data, seed))
+    assert mine == theirs and len(mine[0]) > 100
+    assert any("longer than" in r for r in mine[1]) and any(
+        "not JSON" in r or "not-json" in r for r in mine[1]
+    )
+
+
+@native
+def test_fill_block_cuts_at_the_last_newline_and_keeps_the_rest():
+    fill = fastscan.native.fill_block  # type: ignore[attr-defined]
+    assert fill(io.BytesIO(b"a\nbb\ncc").readinto, b"x", 100) == (b"xa\nbb", b"cc", 7)
+    assert fill(io.BytesIO(b"abc").readinto, b"x", 100) == (None, b"xabc", 3)
+    assert fill(io.BytesIO(b"").readinto, b"tail", 100) == (None, b"tail", 0)
+    assert fill(io.BytesIO(b"a\n").readinto, b"", 100) == (b"a", b"", 2)
+    assert fill(io.BytesIO(b"0123456789\n").readinto, b"", 4) == (None, b"0123", 4)  # at most size
+
+    kept = []
+
+    def holding(view) -> int:  # a reader that keeps an export of the memory it was given
+        kept.append(memoryview(view))
+        return 0
+
+    with pytest.raises(BufferError):
+        fill(holding, b"", 10)
+    with pytest.raises(BufferError):
+        fill(lambda view: kept.append(view[2:]) or 0, b"", 10)
+    with pytest.raises(BufferError):  # an export of the view itself: release() refuses
+        fill(lambda view: kept.append(memoryview(view).cast("B")) or 0, b"", 10)
+    assert all(len(bytes(v)) >= 0 for v in kept)  # the memory they see is still allocated
+    with pytest.raises(ValueError):
+        fill(lambda view: 11, b"", 10)
