@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import re
 import sys
 from collections import Counter, namedtuple
 from collections.abc import Callable, Iterable, Iterator
@@ -38,13 +37,13 @@ JSON_ERRORS: tuple[type[Exception], ...] = (ValueError,)
 DECODERS_DIFFER = rb"\\u[dD][89a-fA-F]|[0-9]{16}|(?:^|[:,\[])[ \t\n\r]*-?[0-9]+(?:\.[0-9]*)?[eE][-+]?[0-9]{3}"
 _orjson_loads: Callable[[bytes | str], Any] | None = None
 _orjson_dumps: Callable[[Any], bytes] | None = None
-_stdlib: tuple[Callable[[str], Any], Callable[[bytes], Any]] | None = None  # (decode, DECODERS_DIFFER search)
-# json parses a kube-apiserver line ~7 us slower than orjson, whose import costs ~13-18 ms here, and the
-# DECODERS_DIFFER search costs ~12 us more: after this many lines orjson is imported (~3 ms lost at worst);
-# a query that parses fewer gains the import. The compiled check (fastscan.plain_json, ~1 us) makes the
-# standard library pay for longer: _NATIVE_LINES (~7 ms lost at worst).
+_stdlib: Callable[[str], Any] | None = None  # json's decoder, refusing NaN and Infinity
+# json parses a kube-apiserver line ~4-7 us slower than orjson, whose import costs ~13-18 ms here; the
+# DECODERS_DIFFER search costs ~12 us more a line: after _STDLIB_LINES orjson is imported (~3 ms lost at
+# worst), and a query that parses fewer gains the import. With the compiled check (fastscan.plain_json,
+# ~1 us a line) the standard library reads up to _NATIVE_LINES (at worst ~15 ms lost, about the import).
 _STDLIB_LINES = 150
-_NATIVE_LINES = 1000
+_NATIVE_LINES = 3000
 _stdlib_left: int | None = None  # lines the standard library may still read; set on first use
 
 
@@ -66,12 +65,13 @@ def json_loads(data: bytes | str) -> Any:
         _stdlib_left = _STDLIB_LINES if native is None else _NATIVE_LINES
     _stdlib_left -= 1
     if _stdlib_left >= 0 and type(data) is bytes:
-        decode, differ = _stdlib or _stdlib_decoder()
-        # the compiled check first (~1 us); the search (~12 us) for what it does not pass (a refused line is
-        # refused alike by both when the search finds no shape on which they differ)
-        if (native is not None and native.plain_json(data)) or (data.isascii() and differ(data) is None):
+        if native is not None and native.plain_json(data):  # valid, and read alike: ~1 us to know
+            return (_plain or _plain_decoder())(data.decode())
+        # else the search (~12 us): a refused line is refused alike by both when it finds no shape on
+        # which they differ
+        if data.isascii() and _differ(data) is None:
             try:
-                return decode(data.decode())
+                return (_stdlib or _stdlib_decoder())(data.decode("ascii"))
             except RecursionError:  # nested too deep for json: orjson says (refuses it)
                 pass
     try:
@@ -87,7 +87,7 @@ def _out_of_range(data: bytes | str, refused: ValueError) -> Any:
     a lone surrogate, which orjson cannot write back). Any other refusal is raised again."""
     if "number is infinity" not in str(refused):
         raise refused
-    decode = (_stdlib or _stdlib_decoder())[0]
+    decode = _stdlib or _stdlib_decoder()
     try:
         obj = decode(data if type(data) is str else data.decode())
         _load_orjson()
@@ -98,17 +98,63 @@ def _out_of_range(data: bytes | str, refused: ValueError) -> Any:
     return obj
 
 
-def _stdlib_decoder() -> tuple[Callable[[str], Any], Callable[[bytes], Any]]:
-    """(json's decoder refusing NaN and Infinity, the search for :data:`DECODERS_DIFFER`), made on first
-    use (start-up counts)."""
+def _refuse(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _stdlib_decoder() -> Callable[[str], Any]:
+    """json's decoder refusing NaN and Infinity, made on first use (json imports re: start-up counts)."""
     global _stdlib
     import json
 
-    def refuse(constant: str) -> Any:
-        raise ValueError(f"{constant} is not JSON")
-
-    _stdlib = (json.JSONDecoder(parse_constant=refuse).decode, re.compile(DECODERS_DIFFER).search)
+    _stdlib = json.JSONDecoder(parse_constant=_refuse).decode
     return _stdlib
+
+
+_differ_search: Callable[[bytes], Any] | None = None
+
+
+def _differ(data: bytes) -> Any:
+    """The search for :data:`DECODERS_DIFFER` (re imported on first use)."""
+    global _differ_search
+    if _differ_search is None:
+        import re
+
+        _differ_search = re.compile(DECODERS_DIFFER).search
+    return _differ_search(data)
+
+
+_WHITESPACE = " \t\n\r"  # what json skips around a value
+_plain: Callable[[str], Any] | None = None
+
+
+def _plain_decoder() -> Callable[[str], Any]:
+    """:func:`_stdlib_decoder`'s decoder for text known to be valid JSON (``fastscan.plain_json``), made
+    from json's C scanner (``_json``) without importing json, whose decoder and encoder import re (~8 ms
+    with enum, paid by every small query). Only for valid text: the scanner reports errors through
+    json.decoder, which it expects imported. json's decoder where the C scanner is missing."""
+    global _plain
+    try:
+        from _json import make_scanner
+    except ImportError:  # pragma: no cover - CPython has it
+        _plain = _stdlib or _stdlib_decoder()
+        return _plain
+
+    class Context:  # the attributes json.JSONDecoder hands its scanner
+        strict = True
+        object_hook = object_pairs_hook = None
+        parse_float, parse_int, parse_constant = float, int, staticmethod(_refuse)
+
+    scan = make_scanner(Context())
+
+    def decode(s: str) -> Any:
+        value, end = scan(s, len(s) - len(s.lstrip(_WHITESPACE)))
+        if s[end:].strip(_WHITESPACE):  # plain_json saw one value: cannot happen
+            raise ValueError(f"Extra data: char {end}")
+        return value
+
+    _plain = decode
+    return _plain
 
 
 def _load_orjson() -> Callable[[bytes | str], Any]:
@@ -187,6 +233,22 @@ class ReadStats:
 
     def __eq__(self, other: object) -> bool:
         return type(other) is ReadStats and vars(self) == vars(other)
+
+    def state(self) -> dict[str, Any]:
+        """The counts as plain values (what marshal writes: the parallel reader's worker sends them)."""
+        state = vars(self).copy()
+        state.update(
+            problems=dict(self.problems), notes=dict(self.notes), samples=[tuple(p) for p in self.samples]
+        )
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> ReadStats:
+        stats = cls()
+        vars(stats).update(state)
+        stats.problems, stats.notes = Counter(state["problems"]), Counter(state["notes"])
+        stats.samples = [Problem(*p) for p in state["samples"]]
+        return stats
 
     def problem(self, source: str, line: int, kind: str, detail: str = "", excerpt: str = "") -> None:
         self.problems[kind] += 1
