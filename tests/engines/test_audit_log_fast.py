@@ -279,6 +279,7 @@ def odd_users(data: bytes) -> bytes:
     return b"\n".join(lines)
 
 
+@pytest.mark.usefixtures("scanner_backend")
 @pytest.mark.parametrize("odd", [False, True])
 def test_counts_by_user_added_in_place_keep_the_order_of_ties(lab7_log, tmp_path, monkeypatch, odd):
     """--count-by user: the requests read at once are counted straight into the answer; rows, counts and
@@ -590,11 +591,17 @@ def test_lines_used_unparsed_are_proven_first(lab7_log, monkeypatch, lone, kinds
         counted = count_by(entries, ["user"])
         return [e.raw for e in entries], counted, stats.report(), (stats.events, stats.requests, stats.lines)
 
-    def fast(**mode: bool) -> tuple[list[bytes], Counter, list[str], tuple[int, int, int]]:
+    def fast(
+        tally: bool = False, **mode: bool
+    ) -> tuple[list[bytes], Counter, list[str], tuple[int, int, int]]:
         stats = ReadStats()
         scanner = scan.RequestScanner(stats, compile_query(None), **mode)
+        if tally:  # as `--count-by user` runs it: blocks read at once add to the counts directly
+            scanner.tally = Counter()
         entries = list(scanner.scan(io.BytesIO(data), "a")) + list(scanner.flush())
         counted = count_by(entries, ["user"]) if mode.get("user_only") else Counter()
+        if tally:
+            counted = scanner.tally + counted
         return [e.raw for e in entries], counted, stats.report(), (stats.events, stats.requests, stats.lines)
 
     raws, users, report, numbers = full()
@@ -604,6 +611,8 @@ def test_lines_used_unparsed_are_proven_first(lab7_log, monkeypatch, lone, kinds
     assert fast(raw_only=True) == (raws, Counter(), report, numbers)
     light = fast(user_only=True)
     assert (light[1], light[2], light[3]) == (users, report, numbers)
+    tallied = fast(tally=True, user_only=True)
+    assert (tallied[1], tallied[2], tallied[3]) == (users, report, numbers)
     assert "mallory" in {k[0] for k in users} and light[1]["mallory",] == users["mallory",]
     if kinds == _EVENTS_STILL:
         assert taken.count(True) > 10  # blocks were read at once

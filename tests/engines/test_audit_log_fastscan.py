@@ -205,6 +205,10 @@ def test_a_block_is_proven_only_with_the_count_of_lines_it_was_told():
     for n in (4, 6):
         assert fastscan.native.heads(block, n, True) is None  # type: ignore[attr-defined]
     assert fastscan.native.heads(block + b"\n", 5, True) is None  # type: ignore[attr-defined]  # an empty line
+    anyhow = fastscan.native.heads(block, -1, True, True)  # type: ignore[attr-defined]  # any count, and starts
+    starts = memoryview(anyhow[4]).cast("n")
+    assert [block[starts[i] : starts[i + 1] - 1] for i in range(5)] == block.split(b"\n") and len(starts) == 6
+    assert anyhow[:4] == fastscan.native.heads(block, 5, True)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,16 @@
  * (grader/engines/audit_log/fastscan.py says what each one must guarantee; the Python fallbacks are the
  * reference the tests compare with).
  *
- *   heads(block, n, users) -> (auditIDs, stages, names or None, failed logins) | None
+ *   heads(block, n, users, starts=False) -> (auditIDs, stages, names or None, failed logins[, starts]) | None
  *       Validates each of the n lines of `block` whole as strict JSON (as orjson reads it: RFC 8259, strict
  *       UTF-8, no lone surrogate, nesting within MAX_DEPTH) and reads the few values the fast path uses. It
  *       answers None, refusing the whole block, when any line is not an audit event it can read exactly:
  *       that is always safe (the caller then reads the lines one by one, with the general rules), so
  *       whatever is unusual (an escaped key where keys are matched, an escaped value that is read, a user
  *       name that is not a string, a number token over MAX_NUMBER bytes) is refused rather than guessed.
+ *       n < 0: the block may hold any number of lines. starts: also where each line starts, as an array
+ *       of Py_ssize_t in a bytes object (n + 1 of them: the last is one past the block's end), so the
+ *       caller cuts out only the lines it uses.
  *
  *   plain_json(data) -> bool
  *       Whether `data` is one strict JSON value (the same rules) without a run of 16 digits: one that
@@ -34,7 +37,7 @@
 #endif
 
 /* bumped whenever the functions' contract changes: fastscan.py ignores a module built for another one */
-#define FASTSCAN_ABI 3
+#define FASTSCAN_ABI 4
 #ifndef FASTSCAN_SOURCE_HASH
 #define FASTSCAN_SOURCE_HASH "unknown"
 #endif
@@ -530,11 +533,12 @@ static PyObject *fastscan_heads(PyObject *module, PyObject *args)
 {
     Py_buffer buf;
     Py_ssize_t n;
-    int users;
-    if (!PyArg_ParseTuple(args, "y*np:heads", &buf, &n, &users)) return NULL;
+    int users, want_starts = 0;
+    if (!PyArg_ParseTuple(args, "y*np|p:heads", &buf, &n, &users, &want_starts)) return NULL;
     PyObject *aids = PyList_New(0), *stages = PyList_New(0), *failed = PyList_New(0);
     PyObject *names = users ? PyList_New(0) : (Py_INCREF(Py_None), Py_None);
-    PyObject *result = NULL;
+    PyObject *result = NULL, *starts_obj = NULL;
+    Py_ssize_t *starts = NULL, cap = 0;
     NameCache cache = {{0}, 0};
     if (!aids || !stages || !failed || !names) goto done;
     cptr base = buf.buf, end = base + buf.len, p = base;
@@ -543,7 +547,19 @@ static PyObject *fastscan_heads(PyObject *module, PyObject *args)
     for (;;) {
         cptr nl = memchr(p, '\n', end - p);
         cptr line_end = nl ? nl : end;
-        if (count >= n || read_line(p, line_end, users, &h) < 0) {
+        if (want_starts) { /* where each line starts, and one past the end: line i is [s[i], s[i+1] - 1) */
+            if (count + 2 > cap) {
+                Py_ssize_t *more = PyMem_Realloc(starts, (cap = 2 * cap + 1024) * sizeof(*starts));
+                if (!more) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                starts = more;
+            }
+            starts[count] = p - base;
+            starts[count + 1] = line_end - base + 1;
+        }
+        if ((n >= 0 && count >= n) || read_line(p, line_end, users, &h) < 0) {
             result = Py_None;
             goto done;
         }
@@ -557,13 +573,20 @@ static PyObject *fastscan_heads(PyObject *module, PyObject *args)
         if (!nl) break;
         p = nl + 1;
     }
-    if (count != n) {
+    if (n >= 0 && count != n) {
         result = Py_None;
         goto done;
     }
-    result = PyTuple_Pack(4, aids, stages, names, failed);
+    if (!want_starts) {
+        result = PyTuple_Pack(4, aids, stages, names, failed);
+        goto done;
+    }
+    starts_obj = PyBytes_FromStringAndSize((const char *)starts, (count + 1) * sizeof(*starts));
+    if (starts_obj) result = PyTuple_Pack(5, aids, stages, names, failed, starts_obj);
 done:
     if (result == Py_None) Py_INCREF(Py_None);
+    PyMem_Free(starts);
+    Py_XDECREF(starts_obj);
     clear_cache(&cache);
     Py_XDECREF(aids);
     Py_XDECREF(stages);
@@ -786,7 +809,8 @@ done:
 
 static PyMethodDef methods[] = {
     {"heads", fastscan_heads, METH_VARARGS,
-     "heads(block, n, users) -> (auditIDs, stages, names or None, failed-login line indices) or None"},
+     "heads(block, n, users, starts=False) -> (auditIDs, stages, names or None, failed-login line indices"
+     "[, line starts]) or None; n < 0: any number of lines"},
     {"plain_json", fastscan_plain_json, METH_O,
      "plain_json(data) -> whether data is one JSON value that json and orjson read alike (strict JSON, strict "
      "UTF-8, no lone surrogate, nesting and numbers bounded, no run of 16 digits)"},

@@ -5,11 +5,13 @@ headers were there) and it was built for this contract (``ABI``), else None; the
 Python versions (:mod:`.proof` with msgspec, ``scan._needle_lines``), which give the same results slower.
 It offers:
 
-* ``heads(block, n, users)``: proves each of the ``n`` lines of ``block`` to be an audit event the full
-  decoder reads alike (see :mod:`.proof`) and reads its auditID, stage, effective user name and whether it
-  is a failed login, or refuses the block (None). It refuses more than msgspec does (anything it cannot
-  read exactly: an escaped key where keys are matched, an escaped auditID, stage or user name, a user name
-  that is not a string, a number of over 100 characters, nesting past 200 levels), never less;
+* ``heads(block, n, users, starts=False)``: proves each of the ``n`` lines of ``block`` to be an audit
+  event the full decoder reads alike (see :mod:`.proof`) and reads its auditID, stage, effective user name
+  and whether it is a failed login, or refuses the block (None). It refuses more than msgspec does
+  (anything it cannot read exactly: an escaped key where keys are matched, an escaped auditID, stage or user
+  name, a user name that is not a string, a number of over 100 characters, nesting past 200 levels), never
+  less. ``n < 0``: any number of lines; ``starts``: also where each line starts (``n + 1`` offsets, as
+  bytes);
 * ``plain_json(data)``: whether ``data`` is one JSON value that Python's json reads as orjson does (strict
   JSON as above, no run of 16 digits): such a line may be read without importing orjson (~15 ms);
 * ``fill_block(readinto, head, size)``: ``head`` then one ``readinto()`` of up to ``size`` bytes, in one new
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import os
 
-ABI = 3  # the contract _fastscan.c implements (its FASTSCAN_ABI)
+ABI = 4  # the contract _fastscan.c implements (its FASTSCAN_ABI)
 
 
 def _load() -> object | None:
