@@ -228,7 +228,7 @@ def _run_split(
         meta = None
         if os.waitstatus_to_exitcode(status) == 0:
             meta_tmp.seek(0)
-            meta = marshal.load(meta_tmp)
+            meta = marshal.loads(meta_tmp.read())  # load(file) reads piece by piece: ~8 ms for 20 MB
             meta["stats"] = ReadStats.from_state(meta["stats"])
         if meta is None or not _joinable(scanner, meta):
             # read the second half here, as one pass would
@@ -261,7 +261,7 @@ def _joinable(scanner: RequestScanner, meta: dict[str, Any]) -> bool:
     if meta["overflow"] or len(scanner.pending) + meta["max_open"] > scanner.max_pending:
         return False
     done = scanner.done
-    return not any(aid in done for aid in meta["seen"])
+    return done.keys().isdisjoint(meta["seen"])  # in C
 
 
 def _merge_stats(stats: ReadStats, other: ReadStats, line_offset: int, name: str) -> None:
