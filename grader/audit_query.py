@@ -291,6 +291,7 @@ def _query(series: list[Any], stats: Any, compiled: Any, fields: list[str] | Non
         fast=not p.no_fast,
         raw_only=fields is None and fmt == "jsonl",
         user_only=fields == ["user"],
+        raw_blocks=fields is None and fmt == "jsonl" and limit is None,  # _WriteSink writes RawLines whole
     )
     if fields is not None:
         _print_counts(out, sink.counts, fields, fmt, limit)
@@ -381,7 +382,13 @@ class _WriteSink:
             entries = itertools.islice(entries, max(0, self.limit - self.count))
         n = self.count
         if fmt == "jsonl":
+            from grader.engines.audit_log.reader import RawLines
+
             for e in entries:
+                if type(e) is RawLines:  # a block's requests at once (no --limit)
+                    write(e.data)
+                    n += e.count
+                    continue
                 write((_dumps(e.event) if e.raw is None else e.raw) + b"\n")
                 n += 1
         elif fmt == "json":

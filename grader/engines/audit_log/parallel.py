@@ -115,12 +115,14 @@ def run(
     fast: bool = True,
     raw_only: bool = False,
     user_only: bool = False,
+    raw_blocks: bool = False,
 ) -> None:
     """Feed ``sink`` the matching requests of ``series`` (as ``read_events`` would yield them), with a
     worker process for a single large file when ``make_worker_sink`` is given (it makes the worker's sink
     from a temporary file it may write to). ``raw_only``: the sink uses only ``Entry.raw`` when it is set
-    (entries of unparsed lines then have no event). ``user_only``: the sink reads only the user of events
-    (``--count-by user`` of every request): see :class:`~.scan.RequestScanner`."""
+    (entries of unparsed lines then have no event); ``raw_blocks``: it also takes
+    :class:`~.reader.RawLines` (many requests' lines at once). ``user_only``: the sink reads only the user
+    of events (``--count-by user`` of every request): see :class:`~.scan.RequestScanner`."""
     live = [s for s in series if s]
     split = None
     if make_worker_sink and len(live) == 1 and len(live[0]) == 1:
@@ -129,7 +131,13 @@ def run(
     if split is None:
         if len(live) == 1:
             scanner = RequestScanner(
-                stats, compiled, dedupe=dedupe, fast=fast, raw_only=raw_only, user_only=user_only
+                stats,
+                compiled,
+                dedupe=dedupe,
+                fast=fast,
+                raw_only=raw_only,
+                user_only=user_only,
+                raw_blocks=raw_blocks,
             )
             _count_direct(scanner, sink)
             for name, source in live[0]:
@@ -162,7 +170,7 @@ def run(
             meta_tmp,
             dedupe,
             fast,
-            {"raw_only": raw_only, "user_only": user_only},
+            {"raw_only": raw_only, "user_only": user_only, "raw_blocks": raw_blocks},
         )
 
 

@@ -281,6 +281,17 @@ class ReadStats:
         return out
 
 
+class RawLines:
+    """The original lines of ``count`` requests at once, each ending with a newline: what the fast path
+    yields for a block it read at once when its caller prints original lines only (``raw_blocks``: one
+    write instead of one per request)."""
+
+    __slots__ = ("data", "count")
+
+    def __init__(self, data: bytes, count: int):
+        self.data, self.count = data, count
+
+
 class Entry:
     """One event read from a log. ``raw`` is the original line (without its newline) when the event was a
     line of its own; None for events unwrapped from an envelope or a pretty-printed document."""

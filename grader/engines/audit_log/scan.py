@@ -34,6 +34,7 @@ from grader.engines.audit_log.reader import (
     Entry,
     LineCount,
     LineSource,
+    RawLines,
     ReadStats,
     classify_bad_line,
     is_apiserver_event,
@@ -83,6 +84,7 @@ class RequestScanner:
         record: bool = False,
         raw_only: bool = False,
         user_only: bool = False,
+        raw_blocks: bool = False,
     ):
         self.stats = stats
         self.compiled = compiled
@@ -112,6 +114,8 @@ class RequestScanner:
         # raw_only: the caller prints raw lines only (jsonl) and nothing is filtered, so a final line needs
         # no parsing either: its auditID and stage are read from the line (its event is None)
         self.raw_only = raw_only and self.match is None and dedupe
+        # raw_blocks (with raw_only): the requests of a block read at once come as one RawLines
+        self.raw_blocks = raw_blocks and self.raw_only
         # user_only: the caller reads only the user of events (counts by user, nothing filtered), so a final
         # line of a proven block is not parsed: its event holds only the user's name, read from its head
         self.user_only = user_only and self.match is None and dedupe and not self.raw_only
@@ -512,6 +516,8 @@ class RequestScanner:
                 else Entry(events[i], lines[i], name, nos[i])
             )
         match = self.match
+        if self.raw_blocks and fin:
+            return [RawLines(b"\n".join(map(lines.__getitem__, fin)) + b"\n", len(fin))]
         if match is None:
             if self.tally is not None:
                 self.tally.update(zip(map(names.__getitem__, fin)))  # in C, in order
