@@ -246,11 +246,17 @@ def test_needle_search_finds_the_lines_the_python_search_finds(lab7_lines):
         pairs, n = fastscan.native.needle_lines(block, start, many, APISERVER_PREFIX)  # type: ignore[attr-defined]
         want = [(start + i, line) for i, line in enumerate(lines) if any(x in line for x in many)]
         assert (pairs, n) == (want, len(lines))
+        # and a member of every group (the prefilter's other filters: verbs, resources, ...)
+        groups = ((b'"get"', b'"list"'), (b"kube-system", b"default", b"secrets"))
+        pairs, n = fastscan.native.needle_lines(block, start, many, APISERVER_PREFIX, groups)  # type: ignore[attr-defined]
+        assert pairs == [(i, line) for i, line in want if all(any(x in line for x in g) for g in groups)]
     bad = b"\n".join([lab7_lines[0], b"not an event", lab7_lines[1]])
     assert fastscan.native.needle_lines(bad, 1, (b"x",), APISERVER_PREFIX) is None  # type: ignore[attr-defined]
     cut = b"\n".join([lab7_lines[0], lab7_lines[1] + b" x"])  # a line that does not end with "}"
     assert fastscan.native.needle_lines(cut, 1, (b"x",), APISERVER_PREFIX) is None  # type: ignore[attr-defined]
     assert fastscan.native.needle_lines(b"", 1, (b"x",), APISERVER_PREFIX) is None  # type: ignore[attr-defined]
+    with pytest.raises(TypeError):
+        fastscan.native.needle_lines(bad, 1, (b"x",), APISERVER_PREFIX, (("x",),))  # type: ignore[attr-defined]
 
 
 class Trickle(io.RawIOBase):

@@ -23,9 +23,10 @@
  *       and cut at its last newline: the whole lines (None when there is no newline) and the rest. The data
  *       is copied once (by the read), where slicing and joining a chunk copied it twice more.
  *
- *   needle_lines(block, first, needles, prefix) -> ([(number, line), ...], lines) | None
- *       The lines of `block` that hold any of `needles`, numbered from `first`, and how many lines the
- *       block has; None unless every line starts with `prefix` and ends with "}".
+ *   needle_lines(block, first, needles, prefix, groups=()) -> ([(number, line), ...], lines) | None
+ *       The lines of `block` that hold any of `needles` and a member of every group, numbered from
+ *       `first`, and how many lines the block has; None unless every line starts with `prefix` and ends
+ *       with "}".
  *
  * No I/O, no state between calls; the GIL is held (each process of the parallel reader has its own).
  */
@@ -37,7 +38,7 @@
 #endif
 
 /* bumped whenever the functions' contract changes: fastscan.py ignores a module built for another one */
-#define FASTSCAN_ABI 4
+#define FASTSCAN_ABI 5
 #ifndef FASTSCAN_SOURCE_HASH
 #define FASTSCAN_SOURCE_HASH "unknown"
 #endif
@@ -682,21 +683,48 @@ static Py_ssize_t hit_lines(cptr base, cptr end, PyObject *needles, Py_ssize_t *
     return n;
 }
 
+/* whether the line [p, end) holds a member of every group (a tuple of tuples of bytes) */
+static int every_group(cptr p, cptr end, PyObject *groups)
+{
+    for (Py_ssize_t g = 0; g < PyTuple_GET_SIZE(groups); g++) {
+        PyObject *group = PyTuple_GET_ITEM(groups, g);
+        int any = 0;
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(group) && !any; j++) {
+            PyObject *needle = PyTuple_GET_ITEM(group, j);
+            any = memmem(p, end - p, PyBytes_AS_STRING(needle), PyBytes_GET_SIZE(needle)) != NULL;
+        }
+        if (!any) return 0;
+    }
+    return 1;
+}
+
+static int all_bytes(PyObject *tuple)
+{
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(tuple); j++) {
+        if (!PyBytes_Check(PyTuple_GET_ITEM(tuple, j))) return 0;
+    }
+    return 1;
+}
+
 static PyObject *fastscan_needle_lines(PyObject *module, PyObject *args)
 {
     Py_buffer buf, prefix;
     Py_ssize_t first;
-    PyObject *needles;
-    if (!PyArg_ParseTuple(args, "y*nO!y*:needle_lines", &buf, &first, &PyTuple_Type, &needles, &prefix)) {
+    PyObject *needles, *groups = NULL;
+    if (!PyArg_ParseTuple(args, "y*nO!y*|O!:needle_lines", &buf, &first, &PyTuple_Type, &needles, &prefix,
+                          &PyTuple_Type, &groups)) {
         return NULL;
     }
     PyObject *result = NULL, *found = NULL;
     Py_ssize_t *hits = NULL;
-    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(needles); j++) {
-        if (!PyBytes_Check(PyTuple_GET_ITEM(needles, j))) {
-            PyErr_SetString(PyExc_TypeError, "needles must be bytes");
-            goto done;
-        }
+    int typed = all_bytes(needles);
+    for (Py_ssize_t g = 0; groups && g < PyTuple_GET_SIZE(groups); g++) {
+        PyObject *group = PyTuple_GET_ITEM(groups, g);
+        typed = typed && PyTuple_Check(group) && all_bytes(group);
+    }
+    if (!typed) {
+        PyErr_SetString(PyExc_TypeError, "needles must be bytes, groups tuples of bytes");
+        goto done;
     }
     cptr base = buf.buf, end = base + buf.len, p = base;
     Py_ssize_t nhits = hit_lines(base, end, needles, &hits);
@@ -716,8 +744,7 @@ static PyObject *fastscan_needle_lines(PyObject *module, PyObject *args)
             result = Py_None;
             goto done;
         }
-        if (next < nhits && hits[next] == p - base) {
-            next++;
+        if (next < nhits && hits[next] == p - base && (next++, !groups || every_group(p, line_end, groups))) {
             PyObject *pair = Py_BuildValue("(ny#)", first + count, (const char *)p, len);
             if (append_new(found, pair) < 0) goto done;
         }
@@ -818,7 +845,7 @@ static PyMethodDef methods[] = {
      "fill_block(readinto, head, size) -> (lines or None, rest, bytes read): head then one readinto() of up to "
      "size bytes, in one new bytes object cut at its last newline"},
     {"needle_lines", fastscan_needle_lines, METH_VARARGS,
-     "needle_lines(block, first, needles, prefix) -> ([(number, line)], lines) or None"},
+     "needle_lines(block, first, needles, prefix, groups=()) -> ([(number, line)], lines) or None"},
     {NULL, NULL, 0, NULL},
 };
 

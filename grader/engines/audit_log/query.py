@@ -487,17 +487,22 @@ class CompiledQuery:
             needle, rest = groups[0][0], groups[1:]
         else:
             needle, rest = None, groups
+        groups = tuple(rest)
         if code is not None:  # one regex scan (its literal prefix `"code":` is searched fast)
             search = code.search
             if not rest:
                 return Prefilter(needle, lambda line: search(line) is not None, code, self.code_literals)
             rest_test = self._groups_test(rest)
             return Prefilter(
-                needle, lambda line: search(line) is not None and rest_test(line), code, self.code_literals
+                needle,
+                lambda line: search(line) is not None and rest_test(line),
+                code,
+                self.code_literals,
+                groups,
             )
         if not rest:
             return Prefilter(needle, None)
-        return Prefilter(needle, self._groups_test(rest))
+        return Prefilter(needle, self._groups_test(rest), None, (), groups)
 
     @staticmethod
     def _groups_test(rest: list[tuple[bytes, ...]]) -> Callable[[bytes], bool]:

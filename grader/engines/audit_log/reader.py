@@ -347,12 +347,16 @@ _BATCH = 2048  # lines per batch when the source is an iterable of lines
 
 
 class Prefilter(
-    namedtuple("Prefilter", ["needle", "test", "pattern", "literals"], defaults=(None, None, None, ()))
+    namedtuple(
+        "Prefilter", ["needle", "test", "pattern", "literals", "groups"], defaults=(None, None, None, (), ())
+    )
 ):
     """A cheap test on raw apiserver lines: skip a line when ``needle`` (bytes) is absent or ``test(line)``
     is False; ``pattern``: a regex every kept line matches (when there is no needle): blocks are searched
-    with it, or for its ``literals`` (bytes, one of which every line it matches holds). Built by the query
-    (grader.engines.audit_log.query), which guarantees it never rejects a line whose request could match."""
+    with it, or for its ``literals`` (bytes, one of which every line it matches holds). ``test`` is: the
+    pattern matches (if any) and the line holds a member of each of ``groups`` (tuples of bytes). Built by
+    the query (grader.engines.audit_log.query), which guarantees it never rejects a line whose request
+    could match."""
 
     __slots__ = ()
 

@@ -105,6 +105,7 @@ class RequestScanner:
         self.test = prefilter.test if prefilter else None
         self.pattern = prefilter.pattern if prefilter and prefilter.needle is None else None
         # what the compiled scanner searches blocks for: the needle, or the pattern's literals
+        self.groups: tuple[tuple[bytes, ...], ...] = prefilter.groups if prefilter else ()
         self.needles: tuple[bytes, ...] = ()
         if self.needle is not None:
             self.needles = (self.needle,)
@@ -294,6 +295,8 @@ class RequestScanner:
         outline = batch.startswith(prefix) and batch.endswith(b"}")
         searched = needle is not None or pattern is not None
         found = self._found_lines(batch, start, count) if outline and searched else None
+        if found is not None and fastscan.native is not None and pattern is None:
+            test = None  # the compiled search applied the prefilter's groups: all of its test
         if found is not None:
             # a block of kube-apiserver lines only: lines without the needle are never split out
             pairs: Any = found
@@ -317,12 +320,15 @@ class RequestScanner:
         return [(enumerate(lines, start), None)], 0, test
 
     def _found_lines(self, block: bytes, start: int, count: LineCount) -> list[tuple[int, bytes]] | None:
-        """_needle_lines, by the compiled scanner when it is there (the lines with one of the pattern's
-        literals: a superset of the pattern's lines, which the prefilter test then narrows)."""
+        """_needle_lines, by the compiled scanner when it is there: the lines with the needle, or one of the
+        pattern's literals (a superset of the pattern's lines, which the prefilter test then narrows), and a
+        member of each of the prefilter's groups."""
         native = fastscan.native
         if native is None or not self.needles:
             return _needle_lines(block, start, self.needle, self.pattern, count.get())
-        found = native.needle_lines(block, start, self.needles, APISERVER_PREFIX)  # type: ignore[attr-defined]
+        found = native.needle_lines(  # type: ignore[attr-defined]
+            block, start, self.needles, APISERVER_PREFIX, self.groups
+        )
         if found is None:
             return None
         pairs, count.n = found
