@@ -493,6 +493,24 @@ def test_code_prefilter_keeps_every_spelling_of_the_code():
 
 
 @pytest.mark.usefixtures("scanner_backend")
+def test_values_json_escapes_are_not_searched_for_as_they_are():
+    """A filter value that JSON writes escaped (a newline, a quote, a backslash) is not searched for as raw
+    bytes: its events are found as when every line is parsed (a regex's `$` once let a trailing newline
+    through as a plain needle)."""
+    base = (
+        '{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"%s","stage":"ResponseComplete","verb":"get",'
+        '"user":{"username":%s},"objectRef":{"resource":%s,"namespace":"ns"},'
+        '"responseStatus":{"code":200},"requestReceivedTimestamp":"2024-05-01T10:00:00Z"}'
+    )
+    names = ["alice\n", 'a"b', "c\\d", "plain", "tab\there"]
+    data = "\n".join(base % (i, json.dumps(n), json.dumps(n)) for i, n in enumerate(names * 20)) + "\n"
+    for name in names:
+        for q in (Query(users=(name,)), Query(resources=(name,)), Query(users=(name + "*",))):
+            got = fused(data.encode(), q)
+            assert got == fused(data.encode(), q, fast=False) and len(got) == 20, (name, q)
+
+
+@pytest.mark.usefixtures("scanner_backend")
 def test_lines_skipped_by_searching_blocks_keep_their_numbers(lab7_log):
     """With a needle, whole blocks of apiserver lines are searched and only the lines holding it are split
     out: events keep the line numbers, and a bad line among them is still reported."""
