@@ -277,10 +277,10 @@ class Trickle(io.RawIOBase):
 
 @native
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_blocks_read_in_place_hold_the_lines_slicing_gives(lab7_lines, monkeypatch, seed):
-    """Blocks made by fill_block (one copy, cut at the last newline) give the events, numbers and report of
-    the Python reader, whatever the reads return: a trickle, a last line without its newline, an over-long
-    line among them."""
+def test_blocks_read_into_a_reused_buffer_hold_the_lines(lab7_lines, monkeypatch, seed):
+    """Blocks read into one reused buffer and cut at its last newline give, with the compiled scanner, the
+    events, numbers and report of the Python reader, whatever the reads return: a trickle, a last line
+    without its newline, an over-long line among them."""
     monkeypatch.setattr(reader, "CHUNK_BYTES", 4096)
     monkeypatch.setattr(reader, "MAX_LINE_BYTES", 3000)
     rng = random.Random(seed)
@@ -302,29 +302,3 @@ def test_blocks_read_in_place_hold_the_lines_slicing_gives(lab7_lines, monkeypat
     assert any("longer than" in r for r in mine[1]) and any(
         "not JSON" in r or "not-json" in r for r in mine[1]
     )
-
-
-@native
-def test_fill_block_cuts_at_the_last_newline_and_keeps_the_rest():
-    fill = fastscan.native.fill_block  # type: ignore[attr-defined]
-    assert fill(io.BytesIO(b"a\nbb\ncc").readinto, b"x", 100) == (b"xa\nbb", b"cc", 7)
-    assert fill(io.BytesIO(b"abc").readinto, b"x", 100) == (None, b"xabc", 3)
-    assert fill(io.BytesIO(b"").readinto, b"tail", 100) == (None, b"tail", 0)
-    assert fill(io.BytesIO(b"a\n").readinto, b"", 100) == (b"a", b"", 2)
-    assert fill(io.BytesIO(b"0123456789\n").readinto, b"", 4) == (None, b"0123", 4)  # at most size
-
-    kept = []
-
-    def holding(view) -> int:  # a reader that keeps an export of the memory it was given
-        kept.append(memoryview(view))
-        return 0
-
-    with pytest.raises(BufferError):
-        fill(holding, b"", 10)
-    with pytest.raises(BufferError):
-        fill(lambda view: kept.append(view[2:]) or 0, b"", 10)
-    with pytest.raises(BufferError):  # an export of the view itself: release() refuses
-        fill(lambda view: kept.append(memoryview(view).cast("B")) or 0, b"", 10)
-    assert all(len(bytes(v)) >= 0 for v in kept)  # the memory they see is still allocated
-    with pytest.raises(ValueError):
-        fill(lambda view: 11, b"", 10)

@@ -18,11 +18,6 @@
  *       Whether `data` is one strict JSON value (the same rules) without a run of 16 digits: one that
  *       Python's json reads as orjson does (integers past 64 bits and long mantissas aside, they agree).
  *
- *   fill_block(readinto, head, size) -> (lines or None, rest, read)
- *       `head` followed by what one readinto() call reads (up to `size` bytes), made in one new bytes object
- *       and cut at its last newline: the whole lines (None when there is no newline) and the rest. The data
- *       is copied once (by the read), where slicing and joining a chunk copied it twice more.
- *
  *   needle_lines(block, first, needles, prefix, groups=()) -> ([(number, line), ...], lines) | None
  *       The lines of `block` that hold any of `needles` and a member of every group, numbered from
  *       `first`, and how many lines the block has; None unless every line starts with `prefix` and ends
@@ -38,7 +33,7 @@
 #endif
 
 /* bumped whenever the functions' contract changes: fastscan.py ignores a module built for another one */
-#define FASTSCAN_ABI 5
+#define FASTSCAN_ABI 6
 #ifndef FASTSCAN_SOURCE_HASH
 #define FASTSCAN_SOURCE_HASH "unknown"
 #endif
@@ -774,66 +769,6 @@ static PyObject *fastscan_plain_json(PyObject *module, PyObject *arg)
     return PyBool_FromLong(plain);
 }
 
-static PyObject *fastscan_fill_block(PyObject *module, PyObject *args)
-{
-    PyObject *readinto;
-    Py_buffer head;
-    Py_ssize_t size;
-    if (!PyArg_ParseTuple(args, "Oy*n:fill_block", &readinto, &head, &size)) return NULL;
-    PyObject *data = NULL, *view = NULL, *got_obj = NULL, *rest = NULL, *result = NULL;
-    if (size <= 0 || size > PY_SSIZE_T_MAX - head.len) {
-        PyErr_SetString(PyExc_ValueError, "size out of range");
-        goto done;
-    }
-    /* a new bytes object, filled here before anyone else sees it: head, then what readinto reads */
-    if (!(data = PyBytes_FromStringAndSize(NULL, head.len + size))) goto done;
-    char *base = PyBytes_AS_STRING(data);
-    memcpy(base, head.buf, head.len);
-    if (!(view = PyMemoryView_FromMemory(base + head.len, size, PyBUF_WRITE))) goto done;
-    got_obj = PyObject_CallOneArg(readinto, view);
-    /* no view of the memory may outlive this call: a view derived from ours (memoryview(view), a slice)
-     * shares its managed buffer, an export of ours makes release() fail; either way the memory is left
-     * allocated (leaked) rather than freed or moved under it */
-    int derived = ((PyMemoryViewObject *)view)->mbuf->exports > 1;
-    PyObject *released = PyObject_CallMethod(view, "release", NULL);
-    if (!released || derived) {
-        Py_XDECREF(released);
-        if (released) PyErr_SetString(PyExc_BufferError, "the reader kept a view of the buffer it was given");
-        data = NULL;
-        goto done;
-    }
-    Py_DECREF(released);
-    if (!got_obj) goto done;
-    if (got_obj == Py_None) {
-        PyErr_SetString(PyExc_BlockingIOError, "the stream has no data now (non-blocking)");
-        goto done;
-    }
-    Py_ssize_t got = PyLong_AsSsize_t(got_obj);
-    if (got == -1 && PyErr_Occurred()) goto done;
-    if (got < 0 || got > size) {
-        PyErr_SetString(PyExc_ValueError, "readinto returned a count out of range");
-        goto done;
-    }
-    Py_ssize_t len = head.len + got;
-    const char *nl = len ? memrchr(base, '\n', len) : NULL;
-    if (!nl) { /* no line ends here yet: all of it is the start of a line */
-        if (_PyBytes_Resize(&data, len) < 0) goto done;
-        result = Py_BuildValue("(OOn)", Py_None, data, got);
-        goto done;
-    }
-    Py_ssize_t cut = nl - base;
-    if (!(rest = PyBytes_FromStringAndSize(nl + 1, len - cut - 1))) goto done;
-    if (_PyBytes_Resize(&data, cut) < 0) goto done; /* shrunk where it is: no copy */
-    result = Py_BuildValue("(OOn)", data, rest, got);
-done:
-    Py_XDECREF(data);
-    Py_XDECREF(view);
-    Py_XDECREF(got_obj);
-    Py_XDECREF(rest);
-    PyBuffer_Release(&head);
-    return result;
-}
-
 static PyMethodDef methods[] = {
     {"heads", fastscan_heads, METH_VARARGS,
      "heads(block, n, users, starts=False) -> (auditIDs, stages, names or None, failed-login line indices"
@@ -841,9 +776,6 @@ static PyMethodDef methods[] = {
     {"plain_json", fastscan_plain_json, METH_O,
      "plain_json(data) -> whether data is one JSON value that json and orjson read alike (strict JSON, strict "
      "UTF-8, no lone surrogate, nesting and numbers bounded, no run of 16 digits)"},
-    {"fill_block", fastscan_fill_block, METH_VARARGS,
-     "fill_block(readinto, head, size) -> (lines or None, rest, bytes read): head then one readinto() of up to "
-     "size bytes, in one new bytes object cut at its last newline"},
     {"needle_lines", fastscan_needle_lines, METH_VARARGS,
      "needle_lines(block, first, needles, prefix, groups=()) -> ([(number, line)], lines) or None"},
     {NULL, NULL, 0, NULL},

@@ -14,8 +14,6 @@ It offers:
   bytes);
 * ``plain_json(data)``: whether ``data`` is one JSON value that Python's json reads as orjson does (strict
   JSON as above, no run of 16 digits): such a line may be read without importing orjson (~15 ms);
-* ``fill_block(readinto, head, size)``: ``head`` then one ``readinto()`` of up to ``size`` bytes, in one new
-  bytes object cut at its last newline: (the whole lines or None, the rest, the bytes read);
 * ``needle_lines(block, first, needles, prefix, groups=())``: the lines holding any needle and a member of
   every group, numbered, and the count of lines, or None unless every line starts with ``prefix`` and ends
   with ``}``.
@@ -27,7 +25,7 @@ from __future__ import annotations
 
 import os
 
-ABI = 5  # the contract _fastscan.c implements (its FASTSCAN_ABI)
+ABI = 6  # the contract _fastscan.c implements (its FASTSCAN_ABI)
 
 
 def _load() -> object | None:
