@@ -221,6 +221,23 @@ static inline cptr scan_word(cptr p, cptr end, const char *word, size_t n)
     return ((size_t)(end - p) >= n && memcmp(p, word, n) == 0) ? p + n : NULL;
 }
 
+typedef struct {
+    int type; /* V_STRING (span below, never escaped), V_ABSENT, V_NULL or V_OTHER */
+    cptr s;
+    Py_ssize_t len;
+} Str;
+
+/* Iterates the members of the object at p ('{'): for each key (its span, whether it was escaped), calls
+ * member() with p at the value, which returns the position past the value or NULL. */
+typedef cptr (*member_fn)(void *ctx, Str key, int key_escaped, cptr p, cptr end, int depth);
+static cptr read_object(cptr p, cptr end, int depth, member_fn member, void *ctx);
+static cptr skip_value(cptr p, cptr end, int depth);
+
+static cptr skip_member(void *ctx, Str key, int key_escaped, cptr p, cptr end, int depth)
+{
+    return skip_value(p, end, depth);
+}
+
 /* any JSON value at p (validated, not read): the position past it, or NULL */
 static cptr skip_value(cptr p, cptr end, int depth)
 {
@@ -231,23 +248,7 @@ static cptr skip_value(cptr p, cptr end, int depth)
         return scan_string(p, end, &escaped);
     }
     case '{':
-        if (depth >= MAX_DEPTH) return NULL;
-        p = skip_ws(p + 1, end);
-        if (p < end && *p == '}') return p + 1;
-        for (;;) {
-            int escaped = 0;
-            if (p >= end || *p != '"') return NULL;
-            if (!(p = scan_string(p, end, &escaped))) return NULL;
-            p = skip_ws(p, end);
-            if (p >= end || *p != ':') return NULL;
-            p = skip_ws(p + 1, end);
-            if (!(p = skip_value(p, end, depth + 1))) return NULL;
-            p = skip_ws(p, end);
-            if (p >= end) return NULL;
-            if (*p == '}') return p + 1;
-            if (*p != ',') return NULL;
-            p = skip_ws(p + 1, end);
-        }
+        return read_object(p, end, depth, skip_member, NULL);
     case '[':
         if (depth >= MAX_DEPTH) return NULL;
         p = skip_ws(p + 1, end);
@@ -273,12 +274,6 @@ static cptr skip_value(cptr p, cptr end, int depth)
 
 /* what a read value was */
 enum { V_ABSENT = 0, V_STRING, V_NULL, V_OBJECT, V_OTHER };
-
-typedef struct {
-    int type; /* V_STRING (span below, never escaped), V_ABSENT, V_NULL or V_OTHER */
-    cptr s;
-    Py_ssize_t len;
-} Str;
 
 typedef struct {
     int type; /* V_ABSENT, V_NULL, V_OBJECT or V_OTHER */
@@ -312,10 +307,6 @@ static cptr read_str(cptr p, cptr end, int depth, Str *out)
     if (q) out->type = (*p == 'n') ? V_NULL : V_OTHER;
     return q;
 }
-
-/* Iterates the members of the object at p ('{'): for each key (its span in *key, *key_escaped), calls
- * member() with p at the value, which returns the position past the value or NULL. */
-typedef cptr (*member_fn)(void *ctx, Str key, int key_escaped, cptr p, cptr end, int depth);
 
 static cptr read_object(cptr p, cptr end, int depth, member_fn member, void *ctx)
 {
