@@ -287,6 +287,54 @@ def _safe(text: str) -> bool:
     return bool(text) and _SAFE.issuperset(text)
 
 
+_DIGITS = frozenset("0123456789")  # what \\d matches in a bytes pattern
+
+
+class _LazyPattern:
+    """A bytes regex compiled on first use (re costs ~8 ms of a query's start; the compiled scanner searches
+    for the pattern's literals and tests lines with _code_test instead)."""
+
+    __slots__ = ("source", "_compiled")
+
+    def __init__(self, source: bytes):
+        self.source, self._compiled = source, None
+
+    def search(self, data: bytes, pos: int = 0) -> Any:
+        if self._compiled is None:
+            import re
+
+            self._compiled = re.compile(self.source)
+        return self._compiled.search(data, pos)
+
+
+def _code_test(exact: set[str], classes: set[str], pattern: _LazyPattern) -> Callable[[bytes], bool]:
+    """Whether a line holds a matching response code, as the code pattern ``"code": ?"?(?:CODES)(?!\\d)``
+    searches for it (a code, or a class's digit then two digits, not followed by a digit), without re."""
+    codes = frozenset(c.encode() for c in exact)
+    firsts = frozenset(ord(c) for c in classes)
+    key = b'"code":'
+    if any(len(c) != 3 for c in codes):  # a code in other digits (Arabic-Indic...): the regex itself
+        return lambda line: pattern.search(line) is not None
+
+    def test(line: bytes) -> bool:
+        i = line.find(key)
+        while i >= 0:
+            j = i + 7
+            if line[j : j + 1] == b" ":
+                j += 1
+            if line[j : j + 1] == b'"':
+                j += 1
+            head = line[j : j + 3]
+            if (head in codes or (len(head) == 3 and head[0] in firsts and head[1:].isdigit())) and not line[
+                j + 3 : j + 4
+            ].isdigit():
+                return True
+            i = line.find(key, i + 1)
+        return False
+
+    return test
+
+
 def _glob(pattern: str) -> re.Pattern[str] | None:
     if "*" not in pattern:
         return None
@@ -316,7 +364,8 @@ class CompiledQuery:
         self.query = query
         self._pred_list: list[Callable[[dict[str, Any]], bool]] = []
         self._groups: list[tuple[bytes, ...]] = []
-        self.code_pattern: re.Pattern[bytes] | None = None  # the response code, as a line holds it
+        self.code_pattern: Any = None  # the response code, as a line holds it (a regex, compiled when used)
+        self.code_test: Callable[[bytes], bool] | None = None  # the pattern's search, without re
         self.code_literals: tuple[bytes, ...] = ()
         q = query
         self._add_users(tuple(q.users))
@@ -427,15 +476,16 @@ class CompiledQuery:
 
         def code_pred(ev: dict[str, Any]) -> bool:
             code = _code(ev)
-            return code in exact_codes or (len(code) == 3 and code[0] in classes)
+            return code in exact_codes or (
+                len(code) == 3 and code[0] in classes and code[1] in _DIGITS and code[2] in _DIGITS
+            )
 
         self._pred_list.append(code_pred)
         # a line whose response code matches holds `"code":403` (or the class's first digit); a line
         # without a code (RequestReceived) cannot be the matching representative of its request
         codes_rx = "|".join(sorted(exact_codes) + [f"{d}\\d\\d" for d in sorted(classes)])
-        import re
-
-        self.code_pattern = re.compile(f'"code": ?"?(?:{codes_rx})(?!\\d)'.encode())
+        self.code_pattern = _LazyPattern(f'"code": ?"?(?:{codes_rx})(?!\\d)'.encode())
+        self.code_test = _code_test(exact_codes, classes, self.code_pattern)
         # what every line the pattern matches holds: "code": with or without a space and a quote, then the
         # code or the class's first digit
         alts = sorted(exact_codes) + sorted(classes)
@@ -480,7 +530,7 @@ class CompiledQuery:
         """A raw-line test that rejects only lines whose request cannot match (or None): the most selective
         needle (a group of one, the longest) is searched inline, the other groups by a function."""
         groups = sorted(self.needle_groups, key=lambda g: (len(g), -min(len(n) for n in g)))
-        code = self.code_pattern
+        code, code_test = self.code_pattern, self.code_test
         if not groups and code is None:
             return None
         if groups and len(groups[0]) == 1:
@@ -488,17 +538,12 @@ class CompiledQuery:
         else:
             needle, rest = None, groups
         groups = tuple(rest)
-        if code is not None:  # one regex scan (its literal prefix `"code":` is searched fast)
-            search = code.search
+        if code is not None and code_test is not None:  # the code, then the needle groups
             if not rest:
-                return Prefilter(needle, lambda line: search(line) is not None, code, self.code_literals)
+                return Prefilter(needle, code_test, code, self.code_literals)
             rest_test = self._groups_test(rest)
             return Prefilter(
-                needle,
-                lambda line: search(line) is not None and rest_test(line),
-                code,
-                self.code_literals,
-                groups,
+                needle, lambda line: code_test(line) and rest_test(line), code, self.code_literals, groups
             )
         if not rest:
             return Prefilter(needle, None)
