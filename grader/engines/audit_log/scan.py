@@ -294,9 +294,9 @@ class RequestScanner:
         # for _plan, proven line by line by .proof
         outline = batch.startswith(prefix) and batch.endswith(b"}")
         searched = needle is not None or pattern is not None
-        found = self._found_lines(batch, start, count) if outline and searched else None
-        if found is not None and fastscan.native is not None and pattern is None:
-            test = None  # the compiled search applied the prefilter's groups: all of its test
+        found = None
+        if outline and searched:
+            found, test = self._found_lines(batch, start, count)
         if found is not None:
             # a block of kube-apiserver lines only: lines without the needle are never split out
             pairs: Any = found
@@ -319,20 +319,21 @@ class RequestScanner:
             return self._plan(batch, lines, range(start, start + len(lines))), 0, test
         return [(enumerate(lines, start), None)], 0, test
 
-    def _found_lines(self, block: bytes, start: int, count: LineCount) -> list[tuple[int, bytes]] | None:
-        """_needle_lines, by the compiled scanner when it is there: the lines with the needle, or one of the
-        pattern's literals (a superset of the pattern's lines, which the prefilter test then narrows), and a
-        member of each of the prefilter's groups."""
+    def _found_lines(self, block: bytes, start: int, count: LineCount) -> tuple[Any, Any]:
+        """(_needle_lines, the prefilter test still to apply to them), by the compiled scanner when it is
+        there: the lines with the needle, or one of the pattern's literals (a superset of the pattern's
+        lines, which the test then narrows), and a member of each of the prefilter's groups (all of the test
+        when there is no pattern)."""
         native = fastscan.native
         if native is None or not self.needles:
-            return _needle_lines(block, start, self.needle, self.pattern, count.get())
+            return _needle_lines(block, start, self.needle, self.pattern, count.get()), self.test
         found = native.needle_lines(  # type: ignore[attr-defined]
             block, start, self.needles, APISERVER_PREFIX, self.groups
         )
         if found is None:
-            return None
+            return None, self.test
         pairs, count.n = found
-        return pairs
+        return pairs, (self.test if self.pattern is not None else None)
 
     def _one_by_one(self, pairs: Any, name: str, test: Any) -> Iterator[Entry]:
         """The matching requests of (number, line) pairs read one at a time; the lines the prefilter skipped
