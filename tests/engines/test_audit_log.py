@@ -150,6 +150,30 @@ def test_gzip_cut_off_keeps_the_lines_before_the_cut():
     assert "gzip data cut off" in stats.report()[0]
 
 
+class Drip(io.RawIOBase):
+    """A pipe that hands over one byte per read."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf) -> int:
+        n = min(1, len(self.data))
+        buf[:n], self.data = self.data[:n], self.data[n:]
+        return n
+
+
+def test_gzip_from_a_pipe_that_drips_is_still_read_as_gzip():
+    """The gzip magic is two bytes: a stream that gives one per read is still recognised."""
+    data = log(*[ev(name=f"s{i}") for i in range(30)])
+    stats = ReadStats()
+    got = list(read_events([[("a", Drip(gzip.compress(data)))]], stats))
+    assert len(got) == 30 and not stats.problems
+    assert len(list(read_events([[("a", Drip(data))]], ReadStats()))) == 30  # and plain lines too
+
+
 def test_corrupt_gzip_is_reported_not_raised():
     data = bytearray(gzip.compress(log(*[ev(name=f"s{i}") for i in range(500)])))
     data[200:260] = b"\xff" * 60

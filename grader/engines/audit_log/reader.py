@@ -314,11 +314,33 @@ def open_stream(stream: BinaryIO) -> BinaryIO:
     """The stream to read lines from: gzip data is decoded (by magic bytes, whatever the name)."""
     buffered = stream if hasattr(stream, "peek") else io.BufferedReader(stream)  # type: ignore[arg-type]
     head = buffered.peek(2)[:2]  # type: ignore[attr-defined]
+    if len(head) < 2:  # peek does one read: a pipe may have handed over a single byte so far
+        head = buffered.read(2)  # type: ignore[attr-defined]
+        buffered = io.BufferedReader(_Prepended(head, buffered))  # type: ignore[assignment]
     if head == GZIP_MAGIC:
         import gzip  # only for gzip data: start-up stays light
 
         return gzip.GzipFile(fileobj=_CountingReader(buffered), mode="rb")  # type: ignore[return-value]
     return buffered
+
+
+class _Prepended(io.RawIOBase):
+    """``head`` (bytes already taken from ``rest``), then ``rest``."""
+
+    def __init__(self, head: bytes, rest: Any):
+        super().__init__()
+        self.head, self.rest = head, rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n] = self.head[:n]
+            self.head = self.head[n:]
+            return n
+        return self.rest.readinto(buffer)
 
 
 class _CountingReader:
